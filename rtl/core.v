@@ -12,13 +12,13 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire \$2 ;
   output [5:0] b;
   wire [5:0] b;
-  wire [5:0] \b$56 ;
-  wire [5:0] \b$62 ;
+  wire [5:0] \b$67 ;
+  wire [5:0] \b$71 ;
   wire [5:0] b_reg;
   wire [5:0] b_result;
   output busy;
   wire busy;
-  wire \busy$51 ;
+  wire \busy$62 ;
   (* enum_base_type = "Refusal" *)
   (* enum_value_000 = "NONE" *)
   (* enum_value_001 = "OPCODE" *)
@@ -35,18 +35,11 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   (* enum_value_011 = "BANKS" *)
   (* enum_value_100 = "SETTING" *)
   (* enum_value_101 = "PROGRAM" *)
-  wire [2:0] \cause$54 ;
+  wire [2:0] \cause$65 ;
   input clk;
   wire clk;
   input [11:0] \config ;
   wire [11:0] \config ;
-  wire [11:0] \config$49 ;
-  wire [3:0] \config$49.m_u ;
-  wire [7:0] \config$49.modes ;
-  wire [1:0] \config$49.modes[0] ;
-  wire [1:0] \config$49.modes[1] ;
-  wire [1:0] \config$49.modes[2] ;
-  wire [1:0] \config$49.modes[3] ;
   wire [11:0] \config$60 ;
   wire [3:0] \config$60.m_u ;
   wire [7:0] \config$60.modes ;
@@ -54,6 +47,13 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [1:0] \config$60.modes[1] ;
   wire [1:0] \config$60.modes[2] ;
   wire [1:0] \config$60.modes[3] ;
+  wire [11:0] \config$69 ;
+  wire [3:0] \config$69.m_u ;
+  wire [7:0] \config$69.modes ;
+  wire [1:0] \config$69.modes[0] ;
+  wire [1:0] \config$69.modes[1] ;
+  wire [1:0] \config$69.modes[2] ;
+  wire [1:0] \config$69.modes[3] ;
   wire [3:0] \config.m_u ;
   wire [7:0] \config.modes ;
   wire [1:0] \config.modes[0] ;
@@ -62,18 +62,30 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [1:0] \config.modes[3] ;
   output [95:0] conv;
   wire [95:0] conv;
-  wire [95:0] \conv$57 ;
-  wire [15:0] \conv$57.batch ;
-  wire [11:0] \conv$57.channels ;
-  wire [11:0] \conv$57.height ;
-  wire [3:0] \conv$57.kernel_h ;
-  wire [3:0] \conv$57.kernel_w ;
-  wire [3:0] \conv$57.opcode ;
-  wire [11:0] \conv$57.out_height ;
-  wire [11:0] \conv$57.out_width ;
-  wire [3:0] \conv$57.padding ;
-  wire [3:0] \conv$57.stride ;
-  wire [11:0] \conv$57.width ;
+  wire [95:0] \conv$49 ;
+  wire [15:0] \conv$49.batch ;
+  wire [11:0] \conv$49.channels ;
+  wire [11:0] \conv$49.height ;
+  wire [3:0] \conv$49.kernel_h ;
+  wire [3:0] \conv$49.kernel_w ;
+  wire [3:0] \conv$49.opcode ;
+  wire [11:0] \conv$49.out_height ;
+  wire [11:0] \conv$49.out_width ;
+  wire [3:0] \conv$49.padding ;
+  wire [3:0] \conv$49.stride ;
+  wire [11:0] \conv$49.width ;
+  wire [95:0] \conv$50 ;
+  wire [15:0] \conv$50.batch ;
+  wire [11:0] \conv$50.channels ;
+  wire [11:0] \conv$50.height ;
+  wire [3:0] \conv$50.kernel_h ;
+  wire [3:0] \conv$50.kernel_w ;
+  wire [3:0] \conv$50.opcode ;
+  wire [11:0] \conv$50.out_height ;
+  wire [11:0] \conv$50.out_width ;
+  wire [3:0] \conv$50.padding ;
+  wire [3:0] \conv$50.stride ;
+  wire [11:0] \conv$50.width ;
   wire [15:0] \conv.batch ;
   wire [11:0] \conv.channels ;
   wire [11:0] \conv.height ;
@@ -90,26 +102,28 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire \done$34 ;
   wire \done$37 ;
   wire \done$40 ;
-  wire \done$52 ;
+  wire \done$43 ;
+  wire \done$48 ;
+  wire \done$63 ;
   output error;
   wire error;
-  wire \error$53 ;
+  wire \error$64 ;
   input [5:0] exp_rd__index;
   wire [5:0] exp_rd__index;
-  wire [5:0] \exp_rd__index$47 ;
+  wire [5:0] \exp_rd__index$58 ;
   output [15:0] exp_rd__value;
   wire [15:0] exp_rd__value;
-  wire [15:0] \exp_rd__value$48 ;
+  wire [15:0] \exp_rd__value$59 ;
   input exp_wr__en;
   wire exp_wr__en;
-  wire \exp_wr__en$44 ;
+  wire \exp_wr__en$55 ;
   input [5:0] exp_wr__index;
   wire [5:0] exp_wr__index;
-  wire [5:0] \exp_wr__index$45 ;
+  wire [5:0] \exp_wr__index$56 ;
   input [15:0] exp_wr__value;
   wire [15:0] exp_wr__value;
-  wire [15:0] \exp_wr__value$46 ;
-  wire [2:0] finished;
+  wire [15:0] \exp_wr__value$57 ;
+  wire [4:0] finished;
   input [1:0] host_rd__bank;
   wire [1:0] host_rd__bank;
   output [255:0] host_rd__data;
@@ -146,16 +160,16 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [12:0] host_wr__row;
   input [9:0] imem__addr;
   wire [9:0] imem__addr;
-  wire [9:0] \imem__addr$41 ;
+  wire [9:0] \imem__addr$52 ;
   input [31:0] imem__data;
   wire [31:0] imem__data;
-  wire [31:0] \imem__data$42 ;
+  wire [31:0] \imem__data$53 ;
   input imem__en;
   wire imem__en;
-  wire \imem__en$43 ;
+  wire \imem__en$54 ;
   wire [5:0] k;
   wire [5:0] k_result;
-  wire [2:0] launch;
+  wire [4:0] launch;
   wire [207:0] op;
   wire [207:0] \op$32 ;
   wire [1:0] \op$32.a_bank ;
@@ -217,6 +231,46 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [23:0] \op$39.m ;
   wire [23:0] \op$39.n ;
   wire [3:0] \op$39.opcode ;
+  wire [207:0] \op$42 ;
+  wire [1:0] \op$42.a_bank ;
+  wire [23:0] \op$42.a_base ;
+  wire [5:0] \op$42.a_exp ;
+  wire [1:0] \op$42.a_layout ;
+  wire [1:0] \op$42.aux_bank ;
+  wire [23:0] \op$42.aux_base ;
+  wire [1:0] \op$42.b_bank ;
+  wire [23:0] \op$42.b_base ;
+  wire [5:0] \op$42.b_exp ;
+  wire [1:0] \op$42.b_layout ;
+  wire [1:0] \op$42.dst_bank ;
+  wire [23:0] \op$42.dst_base ;
+  wire [5:0] \op$42.dst_exp ;
+  wire [23:0] \op$42.k ;
+  wire [3:0] \op$42.keep ;
+  wire [1:0] \op$42.kind ;
+  wire [23:0] \op$42.m ;
+  wire [23:0] \op$42.n ;
+  wire [3:0] \op$42.opcode ;
+  wire [207:0] \op$47 ;
+  wire [1:0] \op$47.a_bank ;
+  wire [23:0] \op$47.a_base ;
+  wire [5:0] \op$47.a_exp ;
+  wire [1:0] \op$47.a_layout ;
+  wire [1:0] \op$47.aux_bank ;
+  wire [23:0] \op$47.aux_base ;
+  wire [1:0] \op$47.b_bank ;
+  wire [23:0] \op$47.b_base ;
+  wire [5:0] \op$47.b_exp ;
+  wire [1:0] \op$47.b_layout ;
+  wire [1:0] \op$47.dst_bank ;
+  wire [23:0] \op$47.dst_base ;
+  wire [5:0] \op$47.dst_exp ;
+  wire [23:0] \op$47.k ;
+  wire [3:0] \op$47.keep ;
+  wire [1:0] \op$47.kind ;
+  wire [23:0] \op$47.m ;
+  wire [23:0] \op$47.n ;
+  wire [3:0] \op$47.opcode ;
   wire [1:0] \op.a_bank ;
   wire [23:0] \op.a_base ;
   wire [5:0] \op.a_exp ;
@@ -238,21 +292,45 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [3:0] \op.opcode ;
   output [7:0] pc;
   wire [7:0] pc;
-  wire [7:0] \pc$55 ;
+  wire [7:0] \pc$66 ;
   output [95:0] pool;
   wire [95:0] pool;
-  wire [95:0] \pool$58 ;
-  wire [15:0] \pool$58.batch ;
-  wire [11:0] \pool$58.channels ;
-  wire [11:0] \pool$58.height ;
-  wire [3:0] \pool$58.kernel_h ;
-  wire [3:0] \pool$58.kernel_w ;
-  wire [3:0] \pool$58.opcode ;
-  wire [11:0] \pool$58.out_height ;
-  wire [11:0] \pool$58.out_width ;
-  wire [3:0] \pool$58.padding ;
-  wire [3:0] \pool$58.stride ;
-  wire [11:0] \pool$58.width ;
+  wire [95:0] \pool$44 ;
+  wire [15:0] \pool$44.batch ;
+  wire [11:0] \pool$44.channels ;
+  wire [11:0] \pool$44.height ;
+  wire [3:0] \pool$44.kernel_h ;
+  wire [3:0] \pool$44.kernel_w ;
+  wire [3:0] \pool$44.opcode ;
+  wire [11:0] \pool$44.out_height ;
+  wire [11:0] \pool$44.out_width ;
+  wire [3:0] \pool$44.padding ;
+  wire [3:0] \pool$44.stride ;
+  wire [11:0] \pool$44.width ;
+  wire [95:0] \pool$45 ;
+  wire [15:0] \pool$45.batch ;
+  wire [11:0] \pool$45.channels ;
+  wire [11:0] \pool$45.height ;
+  wire [3:0] \pool$45.kernel_h ;
+  wire [3:0] \pool$45.kernel_w ;
+  wire [3:0] \pool$45.opcode ;
+  wire [11:0] \pool$45.out_height ;
+  wire [11:0] \pool$45.out_width ;
+  wire [3:0] \pool$45.padding ;
+  wire [3:0] \pool$45.stride ;
+  wire [11:0] \pool$45.width ;
+  wire [95:0] \pool$51 ;
+  wire [15:0] \pool$51.batch ;
+  wire [11:0] \pool$51.channels ;
+  wire [11:0] \pool$51.height ;
+  wire [3:0] \pool$51.kernel_h ;
+  wire [3:0] \pool$51.kernel_w ;
+  wire [3:0] \pool$51.opcode ;
+  wire [11:0] \pool$51.out_height ;
+  wire [11:0] \pool$51.out_width ;
+  wire [3:0] \pool$51.padding ;
+  wire [3:0] \pool$51.stride ;
+  wire [11:0] \pool$51.width ;
   wire [15:0] \pool.batch ;
   wire [11:0] \pool.channels ;
   wire [11:0] \pool.height ;
@@ -265,37 +343,57 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [3:0] \pool.stride ;
   wire [11:0] \pool.width ;
   reg [1:0] rd__0__bank;
-  wire [1:0] \rd__0__bank$69 ;
-  wire [1:0] \rd__0__bank$73 ;
-  wire [1:0] \rd__0__bank$76 ;
+  wire [1:0] \rd__0__bank$78 ;
+  wire [1:0] \rd__0__bank$82 ;
+  wire [1:0] \rd__0__bank$85 ;
+  wire [1:0] \rd__0__bank$88 ;
+  wire [1:0] \rd__0__bank$91 ;
   wire [255:0] rd__0__data;
-  wire [255:0] \rd__0__data$79 ;
-  wire [31:0] \rd__0__data$79[0] ;
-  wire [31:0] \rd__0__data$79[1] ;
-  wire [31:0] \rd__0__data$79[2] ;
-  wire [31:0] \rd__0__data$79[3] ;
-  wire [31:0] \rd__0__data$79[4] ;
-  wire [31:0] \rd__0__data$79[5] ;
-  wire [31:0] \rd__0__data$79[6] ;
-  wire [31:0] \rd__0__data$79[7] ;
-  wire [255:0] \rd__0__data$80 ;
-  wire [31:0] \rd__0__data$80[0] ;
-  wire [31:0] \rd__0__data$80[1] ;
-  wire [31:0] \rd__0__data$80[2] ;
-  wire [31:0] \rd__0__data$80[3] ;
-  wire [31:0] \rd__0__data$80[4] ;
-  wire [31:0] \rd__0__data$80[5] ;
-  wire [31:0] \rd__0__data$80[6] ;
-  wire [31:0] \rd__0__data$80[7] ;
-  wire [255:0] \rd__0__data$81 ;
-  wire [31:0] \rd__0__data$81[0] ;
-  wire [31:0] \rd__0__data$81[1] ;
-  wire [31:0] \rd__0__data$81[2] ;
-  wire [31:0] \rd__0__data$81[3] ;
-  wire [31:0] \rd__0__data$81[4] ;
-  wire [31:0] \rd__0__data$81[5] ;
-  wire [31:0] \rd__0__data$81[6] ;
-  wire [31:0] \rd__0__data$81[7] ;
+  wire [255:0] \rd__0__data$94 ;
+  wire [31:0] \rd__0__data$94[0] ;
+  wire [31:0] \rd__0__data$94[1] ;
+  wire [31:0] \rd__0__data$94[2] ;
+  wire [31:0] \rd__0__data$94[3] ;
+  wire [31:0] \rd__0__data$94[4] ;
+  wire [31:0] \rd__0__data$94[5] ;
+  wire [31:0] \rd__0__data$94[6] ;
+  wire [31:0] \rd__0__data$94[7] ;
+  wire [255:0] \rd__0__data$95 ;
+  wire [31:0] \rd__0__data$95[0] ;
+  wire [31:0] \rd__0__data$95[1] ;
+  wire [31:0] \rd__0__data$95[2] ;
+  wire [31:0] \rd__0__data$95[3] ;
+  wire [31:0] \rd__0__data$95[4] ;
+  wire [31:0] \rd__0__data$95[5] ;
+  wire [31:0] \rd__0__data$95[6] ;
+  wire [31:0] \rd__0__data$95[7] ;
+  wire [255:0] \rd__0__data$96 ;
+  wire [31:0] \rd__0__data$96[0] ;
+  wire [31:0] \rd__0__data$96[1] ;
+  wire [31:0] \rd__0__data$96[2] ;
+  wire [31:0] \rd__0__data$96[3] ;
+  wire [31:0] \rd__0__data$96[4] ;
+  wire [31:0] \rd__0__data$96[5] ;
+  wire [31:0] \rd__0__data$96[6] ;
+  wire [31:0] \rd__0__data$96[7] ;
+  wire [255:0] \rd__0__data$97 ;
+  wire [31:0] \rd__0__data$97[0] ;
+  wire [31:0] \rd__0__data$97[1] ;
+  wire [31:0] \rd__0__data$97[2] ;
+  wire [31:0] \rd__0__data$97[3] ;
+  wire [31:0] \rd__0__data$97[4] ;
+  wire [31:0] \rd__0__data$97[5] ;
+  wire [31:0] \rd__0__data$97[6] ;
+  wire [31:0] \rd__0__data$97[7] ;
+  wire [255:0] \rd__0__data$98 ;
+  wire [31:0] \rd__0__data$98[0] ;
+  wire [31:0] \rd__0__data$98[1] ;
+  wire [31:0] \rd__0__data$98[2] ;
+  wire [31:0] \rd__0__data$98[3] ;
+  wire [31:0] \rd__0__data$98[4] ;
+  wire [31:0] \rd__0__data$98[5] ;
+  wire [31:0] \rd__0__data$98[6] ;
+  wire [31:0] \rd__0__data$98[7] ;
   wire [31:0] \rd__0__data[0] ;
   wire [31:0] \rd__0__data[1] ;
   wire [31:0] \rd__0__data[2] ;
@@ -305,45 +403,69 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \rd__0__data[6] ;
   wire [31:0] \rd__0__data[7] ;
   reg rd__0__en;
-  wire \rd__0__en$67 ;
-  wire \rd__0__en$72 ;
-  wire \rd__0__en$75 ;
+  wire \rd__0__en$76 ;
+  wire \rd__0__en$81 ;
+  wire \rd__0__en$84 ;
+  wire \rd__0__en$87 ;
+  wire \rd__0__en$90 ;
   reg [12:0] rd__0__row;
-  wire [12:0] \rd__0__row$71 ;
-  wire [12:0] \rd__0__row$74 ;
-  wire [12:0] \rd__0__row$77 ;
+  wire [12:0] \rd__0__row$80 ;
+  wire [12:0] \rd__0__row$83 ;
+  wire [12:0] \rd__0__row$86 ;
+  wire [12:0] \rd__0__row$89 ;
+  wire [12:0] \rd__0__row$92 ;
   reg [1:0] rd__1__bank;
-  wire [1:0] \rd__1__bank$85 ;
-  wire [1:0] \rd__1__bank$89 ;
-  wire [1:0] \rd__1__bank$92 ;
+  wire [1:0] \rd__1__bank$102 ;
+  wire [1:0] \rd__1__bank$106 ;
+  wire [1:0] \rd__1__bank$109 ;
+  wire [1:0] \rd__1__bank$112 ;
+  wire [1:0] \rd__1__bank$115 ;
   wire [255:0] rd__1__data;
-  wire [255:0] \rd__1__data$95 ;
-  wire [31:0] \rd__1__data$95[0] ;
-  wire [31:0] \rd__1__data$95[1] ;
-  wire [31:0] \rd__1__data$95[2] ;
-  wire [31:0] \rd__1__data$95[3] ;
-  wire [31:0] \rd__1__data$95[4] ;
-  wire [31:0] \rd__1__data$95[5] ;
-  wire [31:0] \rd__1__data$95[6] ;
-  wire [31:0] \rd__1__data$95[7] ;
-  wire [255:0] \rd__1__data$96 ;
-  wire [31:0] \rd__1__data$96[0] ;
-  wire [31:0] \rd__1__data$96[1] ;
-  wire [31:0] \rd__1__data$96[2] ;
-  wire [31:0] \rd__1__data$96[3] ;
-  wire [31:0] \rd__1__data$96[4] ;
-  wire [31:0] \rd__1__data$96[5] ;
-  wire [31:0] \rd__1__data$96[6] ;
-  wire [31:0] \rd__1__data$96[7] ;
-  wire [255:0] \rd__1__data$97 ;
-  wire [31:0] \rd__1__data$97[0] ;
-  wire [31:0] \rd__1__data$97[1] ;
-  wire [31:0] \rd__1__data$97[2] ;
-  wire [31:0] \rd__1__data$97[3] ;
-  wire [31:0] \rd__1__data$97[4] ;
-  wire [31:0] \rd__1__data$97[5] ;
-  wire [31:0] \rd__1__data$97[6] ;
-  wire [31:0] \rd__1__data$97[7] ;
+  wire [255:0] \rd__1__data$118 ;
+  wire [31:0] \rd__1__data$118[0] ;
+  wire [31:0] \rd__1__data$118[1] ;
+  wire [31:0] \rd__1__data$118[2] ;
+  wire [31:0] \rd__1__data$118[3] ;
+  wire [31:0] \rd__1__data$118[4] ;
+  wire [31:0] \rd__1__data$118[5] ;
+  wire [31:0] \rd__1__data$118[6] ;
+  wire [31:0] \rd__1__data$118[7] ;
+  wire [255:0] \rd__1__data$119 ;
+  wire [31:0] \rd__1__data$119[0] ;
+  wire [31:0] \rd__1__data$119[1] ;
+  wire [31:0] \rd__1__data$119[2] ;
+  wire [31:0] \rd__1__data$119[3] ;
+  wire [31:0] \rd__1__data$119[4] ;
+  wire [31:0] \rd__1__data$119[5] ;
+  wire [31:0] \rd__1__data$119[6] ;
+  wire [31:0] \rd__1__data$119[7] ;
+  wire [255:0] \rd__1__data$120 ;
+  wire [31:0] \rd__1__data$120[0] ;
+  wire [31:0] \rd__1__data$120[1] ;
+  wire [31:0] \rd__1__data$120[2] ;
+  wire [31:0] \rd__1__data$120[3] ;
+  wire [31:0] \rd__1__data$120[4] ;
+  wire [31:0] \rd__1__data$120[5] ;
+  wire [31:0] \rd__1__data$120[6] ;
+  wire [31:0] \rd__1__data$120[7] ;
+  wire [255:0] \rd__1__data$121 ;
+  wire [31:0] \rd__1__data$121[0] ;
+  wire [31:0] \rd__1__data$121[1] ;
+  wire [31:0] \rd__1__data$121[2] ;
+  wire [31:0] \rd__1__data$121[3] ;
+  wire [31:0] \rd__1__data$121[4] ;
+  wire [31:0] \rd__1__data$121[5] ;
+  wire [31:0] \rd__1__data$121[6] ;
+  wire [31:0] \rd__1__data$121[7] ;
+  wire [255:0] \rd__1__data$122 ;
+  wire [31:0] \rd__1__data$122[0] ;
+  wire [31:0] \rd__1__data$122[1] ;
+  wire [31:0] \rd__1__data$122[2] ;
+  wire [31:0] \rd__1__data$122[3] ;
+  wire [31:0] \rd__1__data$122[4] ;
+  wire [31:0] \rd__1__data$122[5] ;
+  wire [31:0] \rd__1__data$122[6] ;
+  wire [31:0] \rd__1__data$122[7] ;
   wire [31:0] \rd__1__data[0] ;
   wire [31:0] \rd__1__data[1] ;
   wire [31:0] \rd__1__data[2] ;
@@ -353,54 +475,80 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \rd__1__data[6] ;
   wire [31:0] \rd__1__data[7] ;
   reg rd__1__en;
-  wire \rd__1__en$83 ;
-  wire \rd__1__en$88 ;
-  wire \rd__1__en$91 ;
+  wire \rd__1__en$100 ;
+  wire \rd__1__en$105 ;
+  wire \rd__1__en$108 ;
+  wire \rd__1__en$111 ;
+  wire \rd__1__en$114 ;
   reg [12:0] rd__1__row;
-  wire [12:0] \rd__1__row$87 ;
-  wire [12:0] \rd__1__row$90 ;
-  wire [12:0] \rd__1__row$93 ;
+  wire [12:0] \rd__1__row$104 ;
+  wire [12:0] \rd__1__row$107 ;
+  wire [12:0] \rd__1__row$110 ;
+  wire [12:0] \rd__1__row$113 ;
+  wire [12:0] \rd__1__row$116 ;
   input rst;
   wire rst;
-  wire [2:0] select;
+  wire [4:0] select;
   input start;
   wire start;
   wire \start$29 ;
   wire \start$35 ;
   wire \start$38 ;
-  wire \start$50 ;
+  wire \start$41 ;
+  wire \start$46 ;
+  wire \start$61 ;
   reg [1:0] wr__0__bank;
-  wire [1:0] \wr__0__bank$101 ;
-  wire [1:0] \wr__0__bank$109 ;
-  wire [1:0] \wr__0__bank$114 ;
+  wire [1:0] \wr__0__bank$126 ;
+  wire [1:0] \wr__0__bank$134 ;
+  wire [1:0] \wr__0__bank$139 ;
+  wire [1:0] \wr__0__bank$144 ;
+  wire [1:0] \wr__0__bank$149 ;
   reg [255:0] wr__0__data;
-  wire [255:0] \wr__0__data$105 ;
-  wire [31:0] \wr__0__data$105[0] ;
-  wire [31:0] \wr__0__data$105[1] ;
-  wire [31:0] \wr__0__data$105[2] ;
-  wire [31:0] \wr__0__data$105[3] ;
-  wire [31:0] \wr__0__data$105[4] ;
-  wire [31:0] \wr__0__data$105[5] ;
-  wire [31:0] \wr__0__data$105[6] ;
-  wire [31:0] \wr__0__data$105[7] ;
-  wire [255:0] \wr__0__data$111 ;
-  wire [31:0] \wr__0__data$111[0] ;
-  wire [31:0] \wr__0__data$111[1] ;
-  wire [31:0] \wr__0__data$111[2] ;
-  wire [31:0] \wr__0__data$111[3] ;
-  wire [31:0] \wr__0__data$111[4] ;
-  wire [31:0] \wr__0__data$111[5] ;
-  wire [31:0] \wr__0__data$111[6] ;
-  wire [31:0] \wr__0__data$111[7] ;
-  wire [255:0] \wr__0__data$116 ;
-  wire [31:0] \wr__0__data$116[0] ;
-  wire [31:0] \wr__0__data$116[1] ;
-  wire [31:0] \wr__0__data$116[2] ;
-  wire [31:0] \wr__0__data$116[3] ;
-  wire [31:0] \wr__0__data$116[4] ;
-  wire [31:0] \wr__0__data$116[5] ;
-  wire [31:0] \wr__0__data$116[6] ;
-  wire [31:0] \wr__0__data$116[7] ;
+  wire [255:0] \wr__0__data$130 ;
+  wire [31:0] \wr__0__data$130[0] ;
+  wire [31:0] \wr__0__data$130[1] ;
+  wire [31:0] \wr__0__data$130[2] ;
+  wire [31:0] \wr__0__data$130[3] ;
+  wire [31:0] \wr__0__data$130[4] ;
+  wire [31:0] \wr__0__data$130[5] ;
+  wire [31:0] \wr__0__data$130[6] ;
+  wire [31:0] \wr__0__data$130[7] ;
+  wire [255:0] \wr__0__data$136 ;
+  wire [31:0] \wr__0__data$136[0] ;
+  wire [31:0] \wr__0__data$136[1] ;
+  wire [31:0] \wr__0__data$136[2] ;
+  wire [31:0] \wr__0__data$136[3] ;
+  wire [31:0] \wr__0__data$136[4] ;
+  wire [31:0] \wr__0__data$136[5] ;
+  wire [31:0] \wr__0__data$136[6] ;
+  wire [31:0] \wr__0__data$136[7] ;
+  wire [255:0] \wr__0__data$141 ;
+  wire [31:0] \wr__0__data$141[0] ;
+  wire [31:0] \wr__0__data$141[1] ;
+  wire [31:0] \wr__0__data$141[2] ;
+  wire [31:0] \wr__0__data$141[3] ;
+  wire [31:0] \wr__0__data$141[4] ;
+  wire [31:0] \wr__0__data$141[5] ;
+  wire [31:0] \wr__0__data$141[6] ;
+  wire [31:0] \wr__0__data$141[7] ;
+  wire [255:0] \wr__0__data$146 ;
+  wire [31:0] \wr__0__data$146[0] ;
+  wire [31:0] \wr__0__data$146[1] ;
+  wire [31:0] \wr__0__data$146[2] ;
+  wire [31:0] \wr__0__data$146[3] ;
+  wire [31:0] \wr__0__data$146[4] ;
+  wire [31:0] \wr__0__data$146[5] ;
+  wire [31:0] \wr__0__data$146[6] ;
+  wire [31:0] \wr__0__data$146[7] ;
+  wire [255:0] \wr__0__data$151 ;
+  wire [31:0] \wr__0__data$151[0] ;
+  wire [31:0] \wr__0__data$151[1] ;
+  wire [31:0] \wr__0__data$151[2] ;
+  wire [31:0] \wr__0__data$151[3] ;
+  wire [31:0] \wr__0__data$151[4] ;
+  wire [31:0] \wr__0__data$151[5] ;
+  wire [31:0] \wr__0__data$151[6] ;
+  wire [31:0] \wr__0__data$151[7] ;
   wire [31:0] \wr__0__data[0] ;
   wire [31:0] \wr__0__data[1] ;
   wire [31:0] \wr__0__data[2] ;
@@ -410,49 +558,75 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \wr__0__data[6] ;
   wire [31:0] \wr__0__data[7] ;
   reg wr__0__en;
-  wire \wr__0__en$108 ;
-  wire \wr__0__en$113 ;
-  wire \wr__0__en$99 ;
+  wire \wr__0__en$124 ;
+  wire \wr__0__en$133 ;
+  wire \wr__0__en$138 ;
+  wire \wr__0__en$143 ;
+  wire \wr__0__en$148 ;
   reg [7:0] wr__0__mask;
-  wire [7:0] \wr__0__mask$107 ;
-  wire [7:0] \wr__0__mask$112 ;
-  wire [7:0] \wr__0__mask$117 ;
+  wire [7:0] \wr__0__mask$132 ;
+  wire [7:0] \wr__0__mask$137 ;
+  wire [7:0] \wr__0__mask$142 ;
+  wire [7:0] \wr__0__mask$147 ;
+  wire [7:0] \wr__0__mask$152 ;
   reg [12:0] wr__0__row;
-  wire [12:0] \wr__0__row$103 ;
-  wire [12:0] \wr__0__row$110 ;
-  wire [12:0] \wr__0__row$115 ;
+  wire [12:0] \wr__0__row$128 ;
+  wire [12:0] \wr__0__row$135 ;
+  wire [12:0] \wr__0__row$140 ;
+  wire [12:0] \wr__0__row$145 ;
+  wire [12:0] \wr__0__row$150 ;
   reg [1:0] wr__1__bank;
-  wire [1:0] \wr__1__bank$121 ;
-  wire [1:0] \wr__1__bank$129 ;
-  wire [1:0] \wr__1__bank$134 ;
+  wire [1:0] \wr__1__bank$156 ;
+  wire [1:0] \wr__1__bank$164 ;
+  wire [1:0] \wr__1__bank$169 ;
+  wire [1:0] \wr__1__bank$174 ;
+  wire [1:0] \wr__1__bank$179 ;
   reg [255:0] wr__1__data;
-  wire [255:0] \wr__1__data$125 ;
-  wire [31:0] \wr__1__data$125[0] ;
-  wire [31:0] \wr__1__data$125[1] ;
-  wire [31:0] \wr__1__data$125[2] ;
-  wire [31:0] \wr__1__data$125[3] ;
-  wire [31:0] \wr__1__data$125[4] ;
-  wire [31:0] \wr__1__data$125[5] ;
-  wire [31:0] \wr__1__data$125[6] ;
-  wire [31:0] \wr__1__data$125[7] ;
-  wire [255:0] \wr__1__data$131 ;
-  wire [31:0] \wr__1__data$131[0] ;
-  wire [31:0] \wr__1__data$131[1] ;
-  wire [31:0] \wr__1__data$131[2] ;
-  wire [31:0] \wr__1__data$131[3] ;
-  wire [31:0] \wr__1__data$131[4] ;
-  wire [31:0] \wr__1__data$131[5] ;
-  wire [31:0] \wr__1__data$131[6] ;
-  wire [31:0] \wr__1__data$131[7] ;
-  wire [255:0] \wr__1__data$136 ;
-  wire [31:0] \wr__1__data$136[0] ;
-  wire [31:0] \wr__1__data$136[1] ;
-  wire [31:0] \wr__1__data$136[2] ;
-  wire [31:0] \wr__1__data$136[3] ;
-  wire [31:0] \wr__1__data$136[4] ;
-  wire [31:0] \wr__1__data$136[5] ;
-  wire [31:0] \wr__1__data$136[6] ;
-  wire [31:0] \wr__1__data$136[7] ;
+  wire [255:0] \wr__1__data$160 ;
+  wire [31:0] \wr__1__data$160[0] ;
+  wire [31:0] \wr__1__data$160[1] ;
+  wire [31:0] \wr__1__data$160[2] ;
+  wire [31:0] \wr__1__data$160[3] ;
+  wire [31:0] \wr__1__data$160[4] ;
+  wire [31:0] \wr__1__data$160[5] ;
+  wire [31:0] \wr__1__data$160[6] ;
+  wire [31:0] \wr__1__data$160[7] ;
+  wire [255:0] \wr__1__data$166 ;
+  wire [31:0] \wr__1__data$166[0] ;
+  wire [31:0] \wr__1__data$166[1] ;
+  wire [31:0] \wr__1__data$166[2] ;
+  wire [31:0] \wr__1__data$166[3] ;
+  wire [31:0] \wr__1__data$166[4] ;
+  wire [31:0] \wr__1__data$166[5] ;
+  wire [31:0] \wr__1__data$166[6] ;
+  wire [31:0] \wr__1__data$166[7] ;
+  wire [255:0] \wr__1__data$171 ;
+  wire [31:0] \wr__1__data$171[0] ;
+  wire [31:0] \wr__1__data$171[1] ;
+  wire [31:0] \wr__1__data$171[2] ;
+  wire [31:0] \wr__1__data$171[3] ;
+  wire [31:0] \wr__1__data$171[4] ;
+  wire [31:0] \wr__1__data$171[5] ;
+  wire [31:0] \wr__1__data$171[6] ;
+  wire [31:0] \wr__1__data$171[7] ;
+  wire [255:0] \wr__1__data$176 ;
+  wire [31:0] \wr__1__data$176[0] ;
+  wire [31:0] \wr__1__data$176[1] ;
+  wire [31:0] \wr__1__data$176[2] ;
+  wire [31:0] \wr__1__data$176[3] ;
+  wire [31:0] \wr__1__data$176[4] ;
+  wire [31:0] \wr__1__data$176[5] ;
+  wire [31:0] \wr__1__data$176[6] ;
+  wire [31:0] \wr__1__data$176[7] ;
+  wire [255:0] \wr__1__data$181 ;
+  wire [31:0] \wr__1__data$181[0] ;
+  wire [31:0] \wr__1__data$181[1] ;
+  wire [31:0] \wr__1__data$181[2] ;
+  wire [31:0] \wr__1__data$181[3] ;
+  wire [31:0] \wr__1__data$181[4] ;
+  wire [31:0] \wr__1__data$181[5] ;
+  wire [31:0] \wr__1__data$181[6] ;
+  wire [31:0] \wr__1__data$181[7] ;
   wire [31:0] \wr__1__data[0] ;
   wire [31:0] \wr__1__data[1] ;
   wire [31:0] \wr__1__data[2] ;
@@ -462,17 +636,23 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \wr__1__data[6] ;
   wire [31:0] \wr__1__data[7] ;
   reg wr__1__en;
-  wire \wr__1__en$119 ;
-  wire \wr__1__en$128 ;
-  wire \wr__1__en$133 ;
+  wire \wr__1__en$154 ;
+  wire \wr__1__en$163 ;
+  wire \wr__1__en$168 ;
+  wire \wr__1__en$173 ;
+  wire \wr__1__en$178 ;
   reg [7:0] wr__1__mask;
-  wire [7:0] \wr__1__mask$127 ;
-  wire [7:0] \wr__1__mask$132 ;
-  wire [7:0] \wr__1__mask$137 ;
+  wire [7:0] \wr__1__mask$162 ;
+  wire [7:0] \wr__1__mask$167 ;
+  wire [7:0] \wr__1__mask$172 ;
+  wire [7:0] \wr__1__mask$177 ;
+  wire [7:0] \wr__1__mask$182 ;
   reg [12:0] wr__1__row;
-  wire [12:0] \wr__1__row$123 ;
-  wire [12:0] \wr__1__row$130 ;
-  wire [12:0] \wr__1__row$135 ;
+  wire [12:0] \wr__1__row$158 ;
+  wire [12:0] \wr__1__row$165 ;
+  wire [12:0] \wr__1__row$170 ;
+  wire [12:0] \wr__1__row$175 ;
+  wire [12:0] \wr__1__row$180 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ busy;
   \core.banks  banks (
@@ -497,6 +677,28 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     .wr__1__mask(wr__1__mask),
     .wr__1__row(wr__1__row)
   );
+  \core.gather  gather (
+    .clk(clk),
+    .conv(conv),
+    .done(\done$48 ),
+    .op(op),
+    .pool(pool),
+    .rd__0__bank(\rd__0__bank$91 ),
+    .rd__0__data(host_rd__data),
+    .rd__0__en(\rd__0__en$90 ),
+    .rd__0__row(\rd__0__row$92 ),
+    .rd__1__bank(\rd__1__bank$115 ),
+    .rd__1__data(rd__1__data),
+    .rd__1__en(\rd__1__en$114 ),
+    .rd__1__row(\rd__1__row$116 ),
+    .rst(rst),
+    .start(launch[4]),
+    .wr__0__bank(\wr__0__bank$149 ),
+    .wr__0__data(\wr__0__data$151 ),
+    .wr__0__en(\wr__0__en$148 ),
+    .wr__0__mask(\wr__0__mask$152 ),
+    .wr__0__row(\wr__0__row$150 )
+  );
   \core.narrow  narrow (
     .b(b_result),
     .b_reg(b),
@@ -506,40 +708,62 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     .k(k_result),
     .op(op),
     .rd__0__data(host_rd__data),
-    .read0_bank(\rd__0__bank$69 ),
-    .read0_row(\rd__0__row$71 ),
-    .reads_active(\rd__0__en$67 ),
-    .rounded(\wr__0__data$105 ),
-    .rounded_bank(\wr__0__bank$101 ),
-    .rounded_row(\wr__0__row$103 ),
+    .read0_bank(\rd__0__bank$78 ),
+    .read0_row(\rd__0__row$80 ),
+    .reads_active(\rd__0__en$76 ),
+    .rounded(\wr__0__data$130 ),
+    .rounded_bank(\wr__0__bank$126 ),
+    .rounded_row(\wr__0__row$128 ),
     .rst(rst),
     .start(launch[0]),
-    .wr__0__en(\wr__0__en$99 ),
-    .wr__0__mask(\wr__0__mask$107 )
+    .wr__0__en(\wr__0__en$124 ),
+    .wr__0__mask(\wr__0__mask$132 )
+  );
+  \core.pool$188  \pool$188  (
+    .clk(clk),
+    .done(\done$43 ),
+    .geometry(pool),
+    .op(op),
+    .rd__0__bank(\rd__0__bank$88 ),
+    .rd__0__data(host_rd__data),
+    .rd__0__en(\rd__0__en$87 ),
+    .rd__0__row(\rd__0__row$89 ),
+    .rst(rst),
+    .start(launch[3]),
+    .wr__0__bank(\wr__0__bank$144 ),
+    .wr__0__data(\wr__0__data$146 ),
+    .wr__0__en(\wr__0__en$143 ),
+    .wr__0__mask(\wr__0__mask$147 ),
+    .wr__0__row(\wr__0__row$145 ),
+    .wr__1__bank(\wr__1__bank$174 ),
+    .wr__1__data(\wr__1__data$176 ),
+    .wr__1__en(\wr__1__en$173 ),
+    .wr__1__mask(\wr__1__mask$177 ),
+    .wr__1__row(\wr__1__row$175 )
   );
   \core.relu  relu (
     .clk(clk),
     .done(\done$37 ),
-    .mask(\wr__1__data$131 ),
-    .mask_bank(\wr__1__bank$129 ),
-    .mask_row(\wr__1__row$130 ),
-    .o__valid(\wr__1__en$128 ),
+    .mask(\wr__1__data$166 ),
+    .mask_bank(\wr__1__bank$164 ),
+    .mask_row(\wr__1__row$165 ),
+    .o__valid(\wr__1__en$163 ),
     .op(op),
     .rd__0__data(host_rd__data),
     .rd__1__data(rd__1__data),
-    .read0_bank(\rd__0__bank$73 ),
-    .read0_row(\rd__0__row$74 ),
-    .read1_bank(\rd__1__bank$89 ),
-    .read1_row(\rd__1__row$90 ),
-    .reads_active(\rd__0__en$72 ),
-    .result(\wr__0__data$111 ),
-    .result_bank(\wr__0__bank$109 ),
-    .result_row(\wr__0__row$110 ),
+    .read0_bank(\rd__0__bank$82 ),
+    .read0_row(\rd__0__row$83 ),
+    .read1_bank(\rd__1__bank$106 ),
+    .read1_row(\rd__1__row$107 ),
+    .reads_active(\rd__0__en$81 ),
+    .result(\wr__0__data$136 ),
+    .result_bank(\wr__0__bank$134 ),
+    .result_row(\wr__0__row$135 ),
     .rst(rst),
     .start(launch[1]),
-    .wr__0__en(\wr__0__en$108 ),
-    .wr__0__mask(\wr__0__mask$112 ),
-    .wr__1__mask(\wr__1__mask$132 )
+    .wr__0__en(\wr__0__en$133 ),
+    .wr__0__mask(\wr__0__mask$137 ),
+    .wr__1__mask(\wr__1__mask$167 )
   );
   \core.sequencer  sequencer (
     .b(b),
@@ -548,7 +772,6 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     .cause(cause),
     .clk(clk),
     .\config (\config ),
-    .conv(conv),
     .done(done),
     .error(error),
     .exp_rd__index(exp_rd__index),
@@ -557,6 +780,8 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     .exp_wr__index(exp_wr__index),
     .exp_wr__value(exp_wr__value),
     .finished(finished),
+    .geometry(conv),
+    .\geometry$84 (pool),
     .imem__addr(imem__addr),
     .imem__data(imem__data),
     .imem__en(imem__en),
@@ -564,7 +789,6 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     .launch(launch),
     .op(op),
     .pc(pc),
-    .pool(pool),
     .rst(rst),
     .select(select),
     .start(start)
@@ -572,21 +796,21 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   \core.update  update (
     .clk(clk),
     .done(\done$40 ),
-    .o__valid(\wr__0__en$113 ),
+    .o__valid(\wr__0__en$138 ),
     .op(op),
     .rd__0__data(host_rd__data),
     .rd__1__data(rd__1__data),
-    .read0_bank(\rd__0__bank$76 ),
-    .read0_row(\rd__0__row$77 ),
-    .read1_bank(\rd__1__bank$92 ),
-    .read1_row(\rd__1__row$93 ),
-    .reads_active(\rd__0__en$75 ),
+    .read0_bank(\rd__0__bank$85 ),
+    .read0_row(\rd__0__row$86 ),
+    .read1_bank(\rd__1__bank$109 ),
+    .read1_row(\rd__1__row$110 ),
+    .reads_active(\rd__0__en$84 ),
     .rst(rst),
     .start(launch[2]),
-    .updated(\wr__0__data$116 ),
-    .updated_bank(\wr__0__bank$114 ),
-    .updated_row(\wr__0__row$115 ),
-    .wr__0__mask(\wr__0__mask$117 )
+    .updated(\wr__0__data$141 ),
+    .updated_bank(\wr__0__bank$139 ),
+    .updated_row(\wr__0__row$140 ),
+    .wr__0__mask(\wr__0__mask$142 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -594,9 +818,13 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (select[0]) begin
       rd__1__bank = 2'h0;
     end else if (select[1]) begin
-      rd__1__bank = \rd__1__bank$89 ;
+      rd__1__bank = \rd__1__bank$106 ;
     end else if (select[2]) begin
-      rd__1__bank = \rd__1__bank$92 ;
+      rd__1__bank = \rd__1__bank$109 ;
+    end else if (select[3]) begin
+      rd__1__bank = 2'h0;
+    end else if (select[4]) begin
+      rd__1__bank = \rd__1__bank$115 ;
     end
   end
   always @* begin
@@ -605,20 +833,28 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (select[0]) begin
       rd__1__row = 13'h0000;
     end else if (select[1]) begin
-      rd__1__row = \rd__1__row$90 ;
+      rd__1__row = \rd__1__row$107 ;
     end else if (select[2]) begin
-      rd__1__row = \rd__1__row$93 ;
+      rd__1__row = \rd__1__row$110 ;
+    end else if (select[3]) begin
+      rd__1__row = 13'h0000;
+    end else if (select[4]) begin
+      rd__1__row = \rd__1__row$116 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     wr__0__en = 1'h0;
     if (select[0]) begin
-      wr__0__en = \wr__0__en$99 ;
+      wr__0__en = \wr__0__en$124 ;
     end else if (select[1]) begin
-      wr__0__en = \wr__0__en$108 ;
+      wr__0__en = \wr__0__en$133 ;
     end else if (select[2]) begin
-      wr__0__en = \wr__0__en$113 ;
+      wr__0__en = \wr__0__en$138 ;
+    end else if (select[3]) begin
+      wr__0__en = \wr__0__en$143 ;
+    end else if (select[4]) begin
+      wr__0__en = \wr__0__en$148 ;
     end else if (\$2 ) begin
       wr__0__en = host_wr__en;
     end
@@ -627,11 +863,15 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     wr__0__bank = 2'h0;
     if (select[0]) begin
-      wr__0__bank = \wr__0__bank$101 ;
+      wr__0__bank = \wr__0__bank$126 ;
     end else if (select[1]) begin
-      wr__0__bank = \wr__0__bank$109 ;
+      wr__0__bank = \wr__0__bank$134 ;
     end else if (select[2]) begin
-      wr__0__bank = \wr__0__bank$114 ;
+      wr__0__bank = \wr__0__bank$139 ;
+    end else if (select[3]) begin
+      wr__0__bank = \wr__0__bank$144 ;
+    end else if (select[4]) begin
+      wr__0__bank = \wr__0__bank$149 ;
     end else if (\$2 ) begin
       wr__0__bank = host_wr__bank;
     end
@@ -640,11 +880,15 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     wr__0__row = 13'h0000;
     if (select[0]) begin
-      wr__0__row = \wr__0__row$103 ;
+      wr__0__row = \wr__0__row$128 ;
     end else if (select[1]) begin
-      wr__0__row = \wr__0__row$110 ;
+      wr__0__row = \wr__0__row$135 ;
     end else if (select[2]) begin
-      wr__0__row = \wr__0__row$115 ;
+      wr__0__row = \wr__0__row$140 ;
+    end else if (select[3]) begin
+      wr__0__row = \wr__0__row$145 ;
+    end else if (select[4]) begin
+      wr__0__row = \wr__0__row$150 ;
     end else if (\$2 ) begin
       wr__0__row = host_wr__row;
     end
@@ -653,11 +897,15 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     wr__0__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     if (select[0]) begin
-      wr__0__data = \wr__0__data$105 ;
+      wr__0__data = \wr__0__data$130 ;
     end else if (select[1]) begin
-      wr__0__data = \wr__0__data$111 ;
+      wr__0__data = \wr__0__data$136 ;
     end else if (select[2]) begin
-      wr__0__data = \wr__0__data$116 ;
+      wr__0__data = \wr__0__data$141 ;
+    end else if (select[3]) begin
+      wr__0__data = \wr__0__data$146 ;
+    end else if (select[4]) begin
+      wr__0__data = \wr__0__data$151 ;
     end else if (\$2 ) begin
       wr__0__data = host_wr__data;
     end
@@ -666,11 +914,15 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     wr__0__mask = 8'h00;
     if (select[0]) begin
-      wr__0__mask = \wr__0__mask$107 ;
+      wr__0__mask = \wr__0__mask$132 ;
     end else if (select[1]) begin
-      wr__0__mask = \wr__0__mask$112 ;
+      wr__0__mask = \wr__0__mask$137 ;
     end else if (select[2]) begin
-      wr__0__mask = \wr__0__mask$117 ;
+      wr__0__mask = \wr__0__mask$142 ;
+    end else if (select[3]) begin
+      wr__0__mask = \wr__0__mask$147 ;
+    end else if (select[4]) begin
+      wr__0__mask = \wr__0__mask$152 ;
     end else if (\$2 ) begin
       wr__0__mask = host_wr__mask;
     end
@@ -681,8 +933,12 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (select[0]) begin
       wr__1__en = 1'h0;
     end else if (select[1]) begin
-      wr__1__en = \wr__1__en$128 ;
+      wr__1__en = \wr__1__en$163 ;
     end else if (select[2]) begin
+      wr__1__en = 1'h0;
+    end else if (select[3]) begin
+      wr__1__en = \wr__1__en$173 ;
+    end else if (select[4]) begin
       wr__1__en = 1'h0;
     end
   end
@@ -692,8 +948,12 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (select[0]) begin
       wr__1__bank = 2'h0;
     end else if (select[1]) begin
-      wr__1__bank = \wr__1__bank$129 ;
+      wr__1__bank = \wr__1__bank$164 ;
     end else if (select[2]) begin
+      wr__1__bank = 2'h0;
+    end else if (select[3]) begin
+      wr__1__bank = \wr__1__bank$174 ;
+    end else if (select[4]) begin
       wr__1__bank = 2'h0;
     end
   end
@@ -703,8 +963,12 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (select[0]) begin
       wr__1__row = 13'h0000;
     end else if (select[1]) begin
-      wr__1__row = \wr__1__row$130 ;
+      wr__1__row = \wr__1__row$165 ;
     end else if (select[2]) begin
+      wr__1__row = 13'h0000;
+    end else if (select[3]) begin
+      wr__1__row = \wr__1__row$175 ;
+    end else if (select[4]) begin
       wr__1__row = 13'h0000;
     end
   end
@@ -714,8 +978,12 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (select[0]) begin
       wr__1__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end else if (select[1]) begin
-      wr__1__data = \wr__1__data$131 ;
+      wr__1__data = \wr__1__data$166 ;
     end else if (select[2]) begin
+      wr__1__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end else if (select[3]) begin
+      wr__1__data = \wr__1__data$176 ;
+    end else if (select[4]) begin
       wr__1__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
@@ -725,8 +993,12 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (select[0]) begin
       wr__1__mask = 8'h00;
     end else if (select[1]) begin
-      wr__1__mask = \wr__1__mask$132 ;
+      wr__1__mask = \wr__1__mask$167 ;
     end else if (select[2]) begin
+      wr__1__mask = 8'h00;
+    end else if (select[3]) begin
+      wr__1__mask = \wr__1__mask$177 ;
+    end else if (select[4]) begin
       wr__1__mask = 8'h00;
     end
   end
@@ -734,11 +1006,15 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     rd__0__en = 1'h0;
     if (select[0]) begin
-      rd__0__en = \rd__0__en$67 ;
+      rd__0__en = \rd__0__en$76 ;
     end else if (select[1]) begin
-      rd__0__en = \rd__0__en$72 ;
+      rd__0__en = \rd__0__en$81 ;
     end else if (select[2]) begin
-      rd__0__en = \rd__0__en$75 ;
+      rd__0__en = \rd__0__en$84 ;
+    end else if (select[3]) begin
+      rd__0__en = \rd__0__en$87 ;
+    end else if (select[4]) begin
+      rd__0__en = \rd__0__en$90 ;
     end else if (\$1 ) begin
       rd__0__en = host_rd__en;
     end
@@ -747,11 +1023,15 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     rd__0__bank = 2'h0;
     if (select[0]) begin
-      rd__0__bank = \rd__0__bank$69 ;
+      rd__0__bank = \rd__0__bank$78 ;
     end else if (select[1]) begin
-      rd__0__bank = \rd__0__bank$73 ;
+      rd__0__bank = \rd__0__bank$82 ;
     end else if (select[2]) begin
-      rd__0__bank = \rd__0__bank$76 ;
+      rd__0__bank = \rd__0__bank$85 ;
+    end else if (select[3]) begin
+      rd__0__bank = \rd__0__bank$88 ;
+    end else if (select[4]) begin
+      rd__0__bank = \rd__0__bank$91 ;
     end else if (\$1 ) begin
       rd__0__bank = host_rd__bank;
     end
@@ -760,11 +1040,15 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     rd__0__row = 13'h0000;
     if (select[0]) begin
-      rd__0__row = \rd__0__row$71 ;
+      rd__0__row = \rd__0__row$80 ;
     end else if (select[1]) begin
-      rd__0__row = \rd__0__row$74 ;
+      rd__0__row = \rd__0__row$83 ;
     end else if (select[2]) begin
-      rd__0__row = \rd__0__row$77 ;
+      rd__0__row = \rd__0__row$86 ;
+    end else if (select[3]) begin
+      rd__0__row = \rd__0__row$89 ;
+    end else if (select[4]) begin
+      rd__0__row = \rd__0__row$92 ;
     end else if (\$1 ) begin
       rd__0__row = host_rd__row;
     end
@@ -775,9 +1059,13 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     if (select[0]) begin
       rd__1__en = 1'h0;
     end else if (select[1]) begin
-      rd__1__en = \rd__0__en$72 ;
+      rd__1__en = \rd__0__en$81 ;
     end else if (select[2]) begin
-      rd__1__en = \rd__0__en$75 ;
+      rd__1__en = \rd__0__en$84 ;
+    end else if (select[3]) begin
+      rd__1__en = 1'h0;
+    end else if (select[4]) begin
+      rd__1__en = \rd__1__en$114 ;
     end
   end
   assign \start$29  = launch[0];
@@ -786,50 +1074,69 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \op$36  = op;
   assign \start$38  = launch[2];
   assign \op$39  = op;
-  assign \imem__addr$41  = imem__addr;
-  assign \imem__data$42  = imem__data;
-  assign \imem__en$43  = imem__en;
-  assign \exp_wr__en$44  = exp_wr__en;
-  assign \exp_wr__index$45  = exp_wr__index;
-  assign \exp_wr__value$46  = exp_wr__value;
-  assign \exp_rd__index$47  = exp_rd__index;
-  assign \exp_rd__value$48  = exp_rd__value;
-  assign \config$49  = \config ;
-  assign \start$50  = start;
-  assign \busy$51  = busy;
-  assign \done$52  = done;
-  assign \error$53  = error;
-  assign \cause$54  = cause;
-  assign \pc$55  = pc;
-  assign \b$56  = b;
-  assign \conv$57  = conv;
-  assign \pool$58  = pool;
-  assign b_reg = b;
+  assign \start$41  = launch[3];
+  assign \op$42  = op;
+  assign \pool$44  = pool;
+  assign \pool$45  = pool;
+  assign \start$46  = launch[4];
+  assign \op$47  = op;
+  assign \conv$49  = conv;
+  assign \conv$50  = conv;
+  assign \pool$51  = pool;
+  assign \imem__addr$52  = imem__addr;
+  assign \imem__data$53  = imem__data;
+  assign \imem__en$54  = imem__en;
+  assign \exp_wr__en$55  = exp_wr__en;
+  assign \exp_wr__index$56  = exp_wr__index;
+  assign \exp_wr__value$57  = exp_wr__value;
+  assign \exp_rd__index$58  = exp_rd__index;
+  assign \exp_rd__value$59  = exp_rd__value;
   assign \config$60  = \config ;
-  assign \b$62  = b_result;
+  assign \start$61  = start;
+  assign \busy$62  = busy;
+  assign \done$63  = done;
+  assign \error$64  = error;
+  assign \cause$65  = cause;
+  assign \pc$66  = pc;
+  assign \b$67  = b;
+  assign b_reg = b;
+  assign \config$69  = \config ;
+  assign \b$71  = b_result;
   assign k = k_result;
   assign rd__0__data = host_rd__data;
-  assign \rd__0__data$79  = host_rd__data;
-  assign \rd__0__data$80  = host_rd__data;
-  assign \rd__0__data$81  = host_rd__data;
-  assign \rd__1__en$83  = 1'h0;
-  assign \rd__1__bank$85  = 2'h0;
-  assign \rd__1__row$87  = 13'h0000;
-  assign \rd__1__en$88  = \rd__0__en$72 ;
-  assign \rd__1__en$91  = \rd__0__en$75 ;
-  assign \rd__1__data$95  = rd__1__data;
-  assign \rd__1__data$96  = rd__1__data;
-  assign \rd__1__data$97  = rd__1__data;
-  assign \wr__1__en$119  = 1'h0;
-  assign \wr__1__bank$121  = 2'h0;
-  assign \wr__1__row$123  = 13'h0000;
-  assign \wr__1__data$125  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  assign \wr__1__mask$127  = 8'h00;
-  assign \wr__1__en$133  = 1'h0;
-  assign \wr__1__bank$134  = 2'h0;
-  assign \wr__1__row$135  = 13'h0000;
-  assign \wr__1__data$136  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  assign \wr__1__mask$137  = 8'h00;
+  assign \rd__0__data$94  = host_rd__data;
+  assign \rd__0__data$95  = host_rd__data;
+  assign \rd__0__data$96  = host_rd__data;
+  assign \rd__0__data$97  = host_rd__data;
+  assign \rd__0__data$98  = host_rd__data;
+  assign \rd__1__en$100  = 1'h0;
+  assign \rd__1__bank$102  = 2'h0;
+  assign \rd__1__row$104  = 13'h0000;
+  assign \rd__1__en$105  = \rd__0__en$81 ;
+  assign \rd__1__en$108  = \rd__0__en$84 ;
+  assign \rd__1__en$111  = 1'h0;
+  assign \rd__1__bank$112  = 2'h0;
+  assign \rd__1__row$113  = 13'h0000;
+  assign \rd__1__data$118  = rd__1__data;
+  assign \rd__1__data$119  = rd__1__data;
+  assign \rd__1__data$120  = rd__1__data;
+  assign \rd__1__data$121  = rd__1__data;
+  assign \rd__1__data$122  = rd__1__data;
+  assign \wr__1__en$154  = 1'h0;
+  assign \wr__1__bank$156  = 2'h0;
+  assign \wr__1__row$158  = 13'h0000;
+  assign \wr__1__data$160  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \wr__1__mask$162  = 8'h00;
+  assign \wr__1__en$168  = 1'h0;
+  assign \wr__1__bank$169  = 2'h0;
+  assign \wr__1__row$170  = 13'h0000;
+  assign \wr__1__data$171  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \wr__1__mask$172  = 8'h00;
+  assign \wr__1__en$178  = 1'h0;
+  assign \wr__1__bank$179  = 2'h0;
+  assign \wr__1__row$180  = 13'h0000;
+  assign \wr__1__data$181  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \wr__1__mask$182  = 8'h00;
   assign \config.m_u  = \config [3:0];
   assign \config.modes  = \config [11:4];
   assign \config.modes[0]  = \config [5:4];
@@ -950,40 +1257,111 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \op$39.a_exp  = op[195:190];
   assign \op$39.b_exp  = op[201:196];
   assign \op$39.dst_exp  = op[207:202];
-  assign \config$49.m_u  = \config [3:0];
-  assign \config$49.modes  = \config [11:4];
-  assign \config$49.modes[0]  = \config [5:4];
-  assign \config$49.modes[1]  = \config [7:6];
-  assign \config$49.modes[2]  = \config [9:8];
-  assign \config$49.modes[3]  = \config [11:10];
-  assign \conv$57.opcode  = conv[3:0];
-  assign \conv$57.batch  = conv[19:4];
-  assign \conv$57.height  = conv[31:20];
-  assign \conv$57.width  = conv[43:32];
-  assign \conv$57.channels  = conv[55:44];
-  assign \conv$57.kernel_h  = conv[59:56];
-  assign \conv$57.kernel_w  = conv[63:60];
-  assign \conv$57.stride  = conv[67:64];
-  assign \conv$57.padding  = conv[71:68];
-  assign \conv$57.out_height  = conv[83:72];
-  assign \conv$57.out_width  = conv[95:84];
-  assign \pool$58.opcode  = pool[3:0];
-  assign \pool$58.batch  = pool[19:4];
-  assign \pool$58.height  = pool[31:20];
-  assign \pool$58.width  = pool[43:32];
-  assign \pool$58.channels  = pool[55:44];
-  assign \pool$58.kernel_h  = pool[59:56];
-  assign \pool$58.kernel_w  = pool[63:60];
-  assign \pool$58.stride  = pool[67:64];
-  assign \pool$58.padding  = pool[71:68];
-  assign \pool$58.out_height  = pool[83:72];
-  assign \pool$58.out_width  = pool[95:84];
+  assign \op$42.opcode  = op[3:0];
+  assign \op$42.a_layout  = op[5:4];
+  assign \op$42.b_layout  = op[7:6];
+  assign \op$42.kind  = op[9:8];
+  assign \op$42.keep  = op[13:10];
+  assign \op$42.a_bank  = op[15:14];
+  assign \op$42.a_base  = op[39:16];
+  assign \op$42.b_bank  = op[41:40];
+  assign \op$42.b_base  = op[65:42];
+  assign \op$42.dst_bank  = op[67:66];
+  assign \op$42.dst_base  = op[91:68];
+  assign \op$42.aux_bank  = op[93:92];
+  assign \op$42.aux_base  = op[117:94];
+  assign \op$42.m  = op[141:118];
+  assign \op$42.n  = op[165:142];
+  assign \op$42.k  = op[189:166];
+  assign \op$42.a_exp  = op[195:190];
+  assign \op$42.b_exp  = op[201:196];
+  assign \op$42.dst_exp  = op[207:202];
+  assign \pool$44.opcode  = pool[3:0];
+  assign \pool$44.batch  = pool[19:4];
+  assign \pool$44.height  = pool[31:20];
+  assign \pool$44.width  = pool[43:32];
+  assign \pool$44.channels  = pool[55:44];
+  assign \pool$44.kernel_h  = pool[59:56];
+  assign \pool$44.kernel_w  = pool[63:60];
+  assign \pool$44.stride  = pool[67:64];
+  assign \pool$44.padding  = pool[71:68];
+  assign \pool$44.out_height  = pool[83:72];
+  assign \pool$44.out_width  = pool[95:84];
+  assign \pool$45.opcode  = pool[3:0];
+  assign \pool$45.batch  = pool[19:4];
+  assign \pool$45.height  = pool[31:20];
+  assign \pool$45.width  = pool[43:32];
+  assign \pool$45.channels  = pool[55:44];
+  assign \pool$45.kernel_h  = pool[59:56];
+  assign \pool$45.kernel_w  = pool[63:60];
+  assign \pool$45.stride  = pool[67:64];
+  assign \pool$45.padding  = pool[71:68];
+  assign \pool$45.out_height  = pool[83:72];
+  assign \pool$45.out_width  = pool[95:84];
+  assign \op$47.opcode  = op[3:0];
+  assign \op$47.a_layout  = op[5:4];
+  assign \op$47.b_layout  = op[7:6];
+  assign \op$47.kind  = op[9:8];
+  assign \op$47.keep  = op[13:10];
+  assign \op$47.a_bank  = op[15:14];
+  assign \op$47.a_base  = op[39:16];
+  assign \op$47.b_bank  = op[41:40];
+  assign \op$47.b_base  = op[65:42];
+  assign \op$47.dst_bank  = op[67:66];
+  assign \op$47.dst_base  = op[91:68];
+  assign \op$47.aux_bank  = op[93:92];
+  assign \op$47.aux_base  = op[117:94];
+  assign \op$47.m  = op[141:118];
+  assign \op$47.n  = op[165:142];
+  assign \op$47.k  = op[189:166];
+  assign \op$47.a_exp  = op[195:190];
+  assign \op$47.b_exp  = op[201:196];
+  assign \op$47.dst_exp  = op[207:202];
+  assign \conv$49.opcode  = conv[3:0];
+  assign \conv$49.batch  = conv[19:4];
+  assign \conv$49.height  = conv[31:20];
+  assign \conv$49.width  = conv[43:32];
+  assign \conv$49.channels  = conv[55:44];
+  assign \conv$49.kernel_h  = conv[59:56];
+  assign \conv$49.kernel_w  = conv[63:60];
+  assign \conv$49.stride  = conv[67:64];
+  assign \conv$49.padding  = conv[71:68];
+  assign \conv$49.out_height  = conv[83:72];
+  assign \conv$49.out_width  = conv[95:84];
+  assign \conv$50.opcode  = conv[3:0];
+  assign \conv$50.batch  = conv[19:4];
+  assign \conv$50.height  = conv[31:20];
+  assign \conv$50.width  = conv[43:32];
+  assign \conv$50.channels  = conv[55:44];
+  assign \conv$50.kernel_h  = conv[59:56];
+  assign \conv$50.kernel_w  = conv[63:60];
+  assign \conv$50.stride  = conv[67:64];
+  assign \conv$50.padding  = conv[71:68];
+  assign \conv$50.out_height  = conv[83:72];
+  assign \conv$50.out_width  = conv[95:84];
+  assign \pool$51.opcode  = pool[3:0];
+  assign \pool$51.batch  = pool[19:4];
+  assign \pool$51.height  = pool[31:20];
+  assign \pool$51.width  = pool[43:32];
+  assign \pool$51.channels  = pool[55:44];
+  assign \pool$51.kernel_h  = pool[59:56];
+  assign \pool$51.kernel_w  = pool[63:60];
+  assign \pool$51.stride  = pool[67:64];
+  assign \pool$51.padding  = pool[71:68];
+  assign \pool$51.out_height  = pool[83:72];
+  assign \pool$51.out_width  = pool[95:84];
   assign \config$60.m_u  = \config [3:0];
   assign \config$60.modes  = \config [11:4];
   assign \config$60.modes[0]  = \config [5:4];
   assign \config$60.modes[1]  = \config [7:6];
   assign \config$60.modes[2]  = \config [9:8];
   assign \config$60.modes[3]  = \config [11:10];
+  assign \config$69.m_u  = \config [3:0];
+  assign \config$69.modes  = \config [11:4];
+  assign \config$69.modes[0]  = \config [5:4];
+  assign \config$69.modes[1]  = \config [7:6];
+  assign \config$69.modes[2]  = \config [9:8];
+  assign \config$69.modes[3]  = \config [11:10];
   assign \rd__0__data[0]  = host_rd__data[31:0];
   assign \rd__0__data[1]  = host_rd__data[63:32];
   assign \rd__0__data[2]  = host_rd__data[95:64];
@@ -992,30 +1370,46 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \rd__0__data[5]  = host_rd__data[191:160];
   assign \rd__0__data[6]  = host_rd__data[223:192];
   assign \rd__0__data[7]  = host_rd__data[255:224];
-  assign \rd__0__data$79[0]  = host_rd__data[31:0];
-  assign \rd__0__data$79[1]  = host_rd__data[63:32];
-  assign \rd__0__data$79[2]  = host_rd__data[95:64];
-  assign \rd__0__data$79[3]  = host_rd__data[127:96];
-  assign \rd__0__data$79[4]  = host_rd__data[159:128];
-  assign \rd__0__data$79[5]  = host_rd__data[191:160];
-  assign \rd__0__data$79[6]  = host_rd__data[223:192];
-  assign \rd__0__data$79[7]  = host_rd__data[255:224];
-  assign \rd__0__data$80[0]  = host_rd__data[31:0];
-  assign \rd__0__data$80[1]  = host_rd__data[63:32];
-  assign \rd__0__data$80[2]  = host_rd__data[95:64];
-  assign \rd__0__data$80[3]  = host_rd__data[127:96];
-  assign \rd__0__data$80[4]  = host_rd__data[159:128];
-  assign \rd__0__data$80[5]  = host_rd__data[191:160];
-  assign \rd__0__data$80[6]  = host_rd__data[223:192];
-  assign \rd__0__data$80[7]  = host_rd__data[255:224];
-  assign \rd__0__data$81[0]  = host_rd__data[31:0];
-  assign \rd__0__data$81[1]  = host_rd__data[63:32];
-  assign \rd__0__data$81[2]  = host_rd__data[95:64];
-  assign \rd__0__data$81[3]  = host_rd__data[127:96];
-  assign \rd__0__data$81[4]  = host_rd__data[159:128];
-  assign \rd__0__data$81[5]  = host_rd__data[191:160];
-  assign \rd__0__data$81[6]  = host_rd__data[223:192];
-  assign \rd__0__data$81[7]  = host_rd__data[255:224];
+  assign \rd__0__data$94[0]  = host_rd__data[31:0];
+  assign \rd__0__data$94[1]  = host_rd__data[63:32];
+  assign \rd__0__data$94[2]  = host_rd__data[95:64];
+  assign \rd__0__data$94[3]  = host_rd__data[127:96];
+  assign \rd__0__data$94[4]  = host_rd__data[159:128];
+  assign \rd__0__data$94[5]  = host_rd__data[191:160];
+  assign \rd__0__data$94[6]  = host_rd__data[223:192];
+  assign \rd__0__data$94[7]  = host_rd__data[255:224];
+  assign \rd__0__data$95[0]  = host_rd__data[31:0];
+  assign \rd__0__data$95[1]  = host_rd__data[63:32];
+  assign \rd__0__data$95[2]  = host_rd__data[95:64];
+  assign \rd__0__data$95[3]  = host_rd__data[127:96];
+  assign \rd__0__data$95[4]  = host_rd__data[159:128];
+  assign \rd__0__data$95[5]  = host_rd__data[191:160];
+  assign \rd__0__data$95[6]  = host_rd__data[223:192];
+  assign \rd__0__data$95[7]  = host_rd__data[255:224];
+  assign \rd__0__data$96[0]  = host_rd__data[31:0];
+  assign \rd__0__data$96[1]  = host_rd__data[63:32];
+  assign \rd__0__data$96[2]  = host_rd__data[95:64];
+  assign \rd__0__data$96[3]  = host_rd__data[127:96];
+  assign \rd__0__data$96[4]  = host_rd__data[159:128];
+  assign \rd__0__data$96[5]  = host_rd__data[191:160];
+  assign \rd__0__data$96[6]  = host_rd__data[223:192];
+  assign \rd__0__data$96[7]  = host_rd__data[255:224];
+  assign \rd__0__data$97[0]  = host_rd__data[31:0];
+  assign \rd__0__data$97[1]  = host_rd__data[63:32];
+  assign \rd__0__data$97[2]  = host_rd__data[95:64];
+  assign \rd__0__data$97[3]  = host_rd__data[127:96];
+  assign \rd__0__data$97[4]  = host_rd__data[159:128];
+  assign \rd__0__data$97[5]  = host_rd__data[191:160];
+  assign \rd__0__data$97[6]  = host_rd__data[223:192];
+  assign \rd__0__data$97[7]  = host_rd__data[255:224];
+  assign \rd__0__data$98[0]  = host_rd__data[31:0];
+  assign \rd__0__data$98[1]  = host_rd__data[63:32];
+  assign \rd__0__data$98[2]  = host_rd__data[95:64];
+  assign \rd__0__data$98[3]  = host_rd__data[127:96];
+  assign \rd__0__data$98[4]  = host_rd__data[159:128];
+  assign \rd__0__data$98[5]  = host_rd__data[191:160];
+  assign \rd__0__data$98[6]  = host_rd__data[223:192];
+  assign \rd__0__data$98[7]  = host_rd__data[255:224];
   assign \rd__1__data[0]  = rd__1__data[31:0];
   assign \rd__1__data[1]  = rd__1__data[63:32];
   assign \rd__1__data[2]  = rd__1__data[95:64];
@@ -1024,30 +1418,46 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \rd__1__data[5]  = rd__1__data[191:160];
   assign \rd__1__data[6]  = rd__1__data[223:192];
   assign \rd__1__data[7]  = rd__1__data[255:224];
-  assign \rd__1__data$95[0]  = rd__1__data[31:0];
-  assign \rd__1__data$95[1]  = rd__1__data[63:32];
-  assign \rd__1__data$95[2]  = rd__1__data[95:64];
-  assign \rd__1__data$95[3]  = rd__1__data[127:96];
-  assign \rd__1__data$95[4]  = rd__1__data[159:128];
-  assign \rd__1__data$95[5]  = rd__1__data[191:160];
-  assign \rd__1__data$95[6]  = rd__1__data[223:192];
-  assign \rd__1__data$95[7]  = rd__1__data[255:224];
-  assign \rd__1__data$96[0]  = rd__1__data[31:0];
-  assign \rd__1__data$96[1]  = rd__1__data[63:32];
-  assign \rd__1__data$96[2]  = rd__1__data[95:64];
-  assign \rd__1__data$96[3]  = rd__1__data[127:96];
-  assign \rd__1__data$96[4]  = rd__1__data[159:128];
-  assign \rd__1__data$96[5]  = rd__1__data[191:160];
-  assign \rd__1__data$96[6]  = rd__1__data[223:192];
-  assign \rd__1__data$96[7]  = rd__1__data[255:224];
-  assign \rd__1__data$97[0]  = rd__1__data[31:0];
-  assign \rd__1__data$97[1]  = rd__1__data[63:32];
-  assign \rd__1__data$97[2]  = rd__1__data[95:64];
-  assign \rd__1__data$97[3]  = rd__1__data[127:96];
-  assign \rd__1__data$97[4]  = rd__1__data[159:128];
-  assign \rd__1__data$97[5]  = rd__1__data[191:160];
-  assign \rd__1__data$97[6]  = rd__1__data[223:192];
-  assign \rd__1__data$97[7]  = rd__1__data[255:224];
+  assign \rd__1__data$118[0]  = rd__1__data[31:0];
+  assign \rd__1__data$118[1]  = rd__1__data[63:32];
+  assign \rd__1__data$118[2]  = rd__1__data[95:64];
+  assign \rd__1__data$118[3]  = rd__1__data[127:96];
+  assign \rd__1__data$118[4]  = rd__1__data[159:128];
+  assign \rd__1__data$118[5]  = rd__1__data[191:160];
+  assign \rd__1__data$118[6]  = rd__1__data[223:192];
+  assign \rd__1__data$118[7]  = rd__1__data[255:224];
+  assign \rd__1__data$119[0]  = rd__1__data[31:0];
+  assign \rd__1__data$119[1]  = rd__1__data[63:32];
+  assign \rd__1__data$119[2]  = rd__1__data[95:64];
+  assign \rd__1__data$119[3]  = rd__1__data[127:96];
+  assign \rd__1__data$119[4]  = rd__1__data[159:128];
+  assign \rd__1__data$119[5]  = rd__1__data[191:160];
+  assign \rd__1__data$119[6]  = rd__1__data[223:192];
+  assign \rd__1__data$119[7]  = rd__1__data[255:224];
+  assign \rd__1__data$120[0]  = rd__1__data[31:0];
+  assign \rd__1__data$120[1]  = rd__1__data[63:32];
+  assign \rd__1__data$120[2]  = rd__1__data[95:64];
+  assign \rd__1__data$120[3]  = rd__1__data[127:96];
+  assign \rd__1__data$120[4]  = rd__1__data[159:128];
+  assign \rd__1__data$120[5]  = rd__1__data[191:160];
+  assign \rd__1__data$120[6]  = rd__1__data[223:192];
+  assign \rd__1__data$120[7]  = rd__1__data[255:224];
+  assign \rd__1__data$121[0]  = rd__1__data[31:0];
+  assign \rd__1__data$121[1]  = rd__1__data[63:32];
+  assign \rd__1__data$121[2]  = rd__1__data[95:64];
+  assign \rd__1__data$121[3]  = rd__1__data[127:96];
+  assign \rd__1__data$121[4]  = rd__1__data[159:128];
+  assign \rd__1__data$121[5]  = rd__1__data[191:160];
+  assign \rd__1__data$121[6]  = rd__1__data[223:192];
+  assign \rd__1__data$121[7]  = rd__1__data[255:224];
+  assign \rd__1__data$122[0]  = rd__1__data[31:0];
+  assign \rd__1__data$122[1]  = rd__1__data[63:32];
+  assign \rd__1__data$122[2]  = rd__1__data[95:64];
+  assign \rd__1__data$122[3]  = rd__1__data[127:96];
+  assign \rd__1__data$122[4]  = rd__1__data[159:128];
+  assign \rd__1__data$122[5]  = rd__1__data[191:160];
+  assign \rd__1__data$122[6]  = rd__1__data[223:192];
+  assign \rd__1__data$122[7]  = rd__1__data[255:224];
   assign \wr__0__data[0]  = wr__0__data[31:0];
   assign \wr__0__data[1]  = wr__0__data[63:32];
   assign \wr__0__data[2]  = wr__0__data[95:64];
@@ -1056,30 +1466,46 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \wr__0__data[5]  = wr__0__data[191:160];
   assign \wr__0__data[6]  = wr__0__data[223:192];
   assign \wr__0__data[7]  = wr__0__data[255:224];
-  assign \wr__0__data$105[0]  = \wr__0__data$105 [31:0];
-  assign \wr__0__data$105[1]  = \wr__0__data$105 [63:32];
-  assign \wr__0__data$105[2]  = \wr__0__data$105 [95:64];
-  assign \wr__0__data$105[3]  = \wr__0__data$105 [127:96];
-  assign \wr__0__data$105[4]  = \wr__0__data$105 [159:128];
-  assign \wr__0__data$105[5]  = \wr__0__data$105 [191:160];
-  assign \wr__0__data$105[6]  = \wr__0__data$105 [223:192];
-  assign \wr__0__data$105[7]  = \wr__0__data$105 [255:224];
-  assign \wr__0__data$111[0]  = \wr__0__data$111 [31:0];
-  assign \wr__0__data$111[1]  = \wr__0__data$111 [63:32];
-  assign \wr__0__data$111[2]  = \wr__0__data$111 [95:64];
-  assign \wr__0__data$111[3]  = \wr__0__data$111 [127:96];
-  assign \wr__0__data$111[4]  = \wr__0__data$111 [159:128];
-  assign \wr__0__data$111[5]  = \wr__0__data$111 [191:160];
-  assign \wr__0__data$111[6]  = \wr__0__data$111 [223:192];
-  assign \wr__0__data$111[7]  = \wr__0__data$111 [255:224];
-  assign \wr__0__data$116[0]  = \wr__0__data$116 [31:0];
-  assign \wr__0__data$116[1]  = \wr__0__data$116 [63:32];
-  assign \wr__0__data$116[2]  = \wr__0__data$116 [95:64];
-  assign \wr__0__data$116[3]  = \wr__0__data$116 [127:96];
-  assign \wr__0__data$116[4]  = \wr__0__data$116 [159:128];
-  assign \wr__0__data$116[5]  = \wr__0__data$116 [191:160];
-  assign \wr__0__data$116[6]  = \wr__0__data$116 [223:192];
-  assign \wr__0__data$116[7]  = \wr__0__data$116 [255:224];
+  assign \wr__0__data$130[0]  = \wr__0__data$130 [31:0];
+  assign \wr__0__data$130[1]  = \wr__0__data$130 [63:32];
+  assign \wr__0__data$130[2]  = \wr__0__data$130 [95:64];
+  assign \wr__0__data$130[3]  = \wr__0__data$130 [127:96];
+  assign \wr__0__data$130[4]  = \wr__0__data$130 [159:128];
+  assign \wr__0__data$130[5]  = \wr__0__data$130 [191:160];
+  assign \wr__0__data$130[6]  = \wr__0__data$130 [223:192];
+  assign \wr__0__data$130[7]  = \wr__0__data$130 [255:224];
+  assign \wr__0__data$136[0]  = \wr__0__data$136 [31:0];
+  assign \wr__0__data$136[1]  = \wr__0__data$136 [63:32];
+  assign \wr__0__data$136[2]  = \wr__0__data$136 [95:64];
+  assign \wr__0__data$136[3]  = \wr__0__data$136 [127:96];
+  assign \wr__0__data$136[4]  = \wr__0__data$136 [159:128];
+  assign \wr__0__data$136[5]  = \wr__0__data$136 [191:160];
+  assign \wr__0__data$136[6]  = \wr__0__data$136 [223:192];
+  assign \wr__0__data$136[7]  = \wr__0__data$136 [255:224];
+  assign \wr__0__data$141[0]  = \wr__0__data$141 [31:0];
+  assign \wr__0__data$141[1]  = \wr__0__data$141 [63:32];
+  assign \wr__0__data$141[2]  = \wr__0__data$141 [95:64];
+  assign \wr__0__data$141[3]  = \wr__0__data$141 [127:96];
+  assign \wr__0__data$141[4]  = \wr__0__data$141 [159:128];
+  assign \wr__0__data$141[5]  = \wr__0__data$141 [191:160];
+  assign \wr__0__data$141[6]  = \wr__0__data$141 [223:192];
+  assign \wr__0__data$141[7]  = \wr__0__data$141 [255:224];
+  assign \wr__0__data$146[0]  = \wr__0__data$146 [31:0];
+  assign \wr__0__data$146[1]  = \wr__0__data$146 [63:32];
+  assign \wr__0__data$146[2]  = \wr__0__data$146 [95:64];
+  assign \wr__0__data$146[3]  = \wr__0__data$146 [127:96];
+  assign \wr__0__data$146[4]  = \wr__0__data$146 [159:128];
+  assign \wr__0__data$146[5]  = \wr__0__data$146 [191:160];
+  assign \wr__0__data$146[6]  = \wr__0__data$146 [223:192];
+  assign \wr__0__data$146[7]  = \wr__0__data$146 [255:224];
+  assign \wr__0__data$151[0]  = \wr__0__data$151 [31:0];
+  assign \wr__0__data$151[1]  = \wr__0__data$151 [63:32];
+  assign \wr__0__data$151[2]  = \wr__0__data$151 [95:64];
+  assign \wr__0__data$151[3]  = \wr__0__data$151 [127:96];
+  assign \wr__0__data$151[4]  = \wr__0__data$151 [159:128];
+  assign \wr__0__data$151[5]  = \wr__0__data$151 [191:160];
+  assign \wr__0__data$151[6]  = \wr__0__data$151 [223:192];
+  assign \wr__0__data$151[7]  = \wr__0__data$151 [255:224];
   assign \wr__1__data[0]  = wr__1__data[31:0];
   assign \wr__1__data[1]  = wr__1__data[63:32];
   assign \wr__1__data[2]  = wr__1__data[95:64];
@@ -1088,30 +1514,48 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \wr__1__data[5]  = wr__1__data[191:160];
   assign \wr__1__data[6]  = wr__1__data[223:192];
   assign \wr__1__data[7]  = wr__1__data[255:224];
-  assign \wr__1__data$125[0]  = 32'd0;
-  assign \wr__1__data$125[1]  = 32'd0;
-  assign \wr__1__data$125[2]  = 32'd0;
-  assign \wr__1__data$125[3]  = 32'd0;
-  assign \wr__1__data$125[4]  = 32'd0;
-  assign \wr__1__data$125[5]  = 32'd0;
-  assign \wr__1__data$125[6]  = 32'd0;
-  assign \wr__1__data$125[7]  = 32'd0;
-  assign \wr__1__data$131[0]  = \wr__1__data$131 [31:0];
-  assign \wr__1__data$131[1]  = \wr__1__data$131 [63:32];
-  assign \wr__1__data$131[2]  = \wr__1__data$131 [95:64];
-  assign \wr__1__data$131[3]  = \wr__1__data$131 [127:96];
-  assign \wr__1__data$131[4]  = \wr__1__data$131 [159:128];
-  assign \wr__1__data$131[5]  = \wr__1__data$131 [191:160];
-  assign \wr__1__data$131[6]  = \wr__1__data$131 [223:192];
-  assign \wr__1__data$131[7]  = \wr__1__data$131 [255:224];
-  assign \wr__1__data$136[0]  = 32'd0;
-  assign \wr__1__data$136[1]  = 32'd0;
-  assign \wr__1__data$136[2]  = 32'd0;
-  assign \wr__1__data$136[3]  = 32'd0;
-  assign \wr__1__data$136[4]  = 32'd0;
-  assign \wr__1__data$136[5]  = 32'd0;
-  assign \wr__1__data$136[6]  = 32'd0;
-  assign \wr__1__data$136[7]  = 32'd0;
+  assign \wr__1__data$160[0]  = 32'd0;
+  assign \wr__1__data$160[1]  = 32'd0;
+  assign \wr__1__data$160[2]  = 32'd0;
+  assign \wr__1__data$160[3]  = 32'd0;
+  assign \wr__1__data$160[4]  = 32'd0;
+  assign \wr__1__data$160[5]  = 32'd0;
+  assign \wr__1__data$160[6]  = 32'd0;
+  assign \wr__1__data$160[7]  = 32'd0;
+  assign \wr__1__data$166[0]  = \wr__1__data$166 [31:0];
+  assign \wr__1__data$166[1]  = \wr__1__data$166 [63:32];
+  assign \wr__1__data$166[2]  = \wr__1__data$166 [95:64];
+  assign \wr__1__data$166[3]  = \wr__1__data$166 [127:96];
+  assign \wr__1__data$166[4]  = \wr__1__data$166 [159:128];
+  assign \wr__1__data$166[5]  = \wr__1__data$166 [191:160];
+  assign \wr__1__data$166[6]  = \wr__1__data$166 [223:192];
+  assign \wr__1__data$166[7]  = \wr__1__data$166 [255:224];
+  assign \wr__1__data$171[0]  = 32'd0;
+  assign \wr__1__data$171[1]  = 32'd0;
+  assign \wr__1__data$171[2]  = 32'd0;
+  assign \wr__1__data$171[3]  = 32'd0;
+  assign \wr__1__data$171[4]  = 32'd0;
+  assign \wr__1__data$171[5]  = 32'd0;
+  assign \wr__1__data$171[6]  = 32'd0;
+  assign \wr__1__data$171[7]  = 32'd0;
+  assign \wr__1__data$176[0]  = \wr__1__data$176 [31:0];
+  assign \wr__1__data$176[1]  = \wr__1__data$176 [63:32];
+  assign \wr__1__data$176[2]  = \wr__1__data$176 [95:64];
+  assign \wr__1__data$176[3]  = \wr__1__data$176 [127:96];
+  assign \wr__1__data$176[4]  = \wr__1__data$176 [159:128];
+  assign \wr__1__data$176[5]  = \wr__1__data$176 [191:160];
+  assign \wr__1__data$176[6]  = \wr__1__data$176 [223:192];
+  assign \wr__1__data$176[7]  = \wr__1__data$176 [255:224];
+  assign \wr__1__data$181[0]  = 32'd0;
+  assign \wr__1__data$181[1]  = 32'd0;
+  assign \wr__1__data$181[2]  = 32'd0;
+  assign \wr__1__data$181[3]  = 32'd0;
+  assign \wr__1__data$181[4]  = 32'd0;
+  assign \wr__1__data$181[5]  = 32'd0;
+  assign \wr__1__data$181[6]  = 32'd0;
+  assign \wr__1__data$181[7]  = 32'd0;
+  assign finished[4] = \done$48 ;
+  assign finished[3] = \done$43 ;
   assign finished[2] = \done$40 ;
   assign finished[1] = \done$37 ;
   assign finished[0] = \done$34 ;
@@ -1969,8 +2413,1241 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b_reg, read0_row, reads_active, rounded_row, done, k, read0_bank, rounded_bank, b, rounded, \config );
+module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__row, wr__0__mask, rd__0__data, rd__1__data, start, op, conv, pool, wr__0__data, wr__0__en, done, rd__0__bank, rd__1__bank, wr__0__bank, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [7:0] \$18 ;
+  wire [7:0] \$19 ;
+  wire \$2 ;
+  wire [23:0] \$20 ;
+  wire [24:0] \$21 ;
+  wire [31:0] \$22 ;
+  wire \$23 ;
+  reg [31:0] \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  reg [31:0] \$28 ;
+  wire [31:0] \$29 ;
+  wire [23:0] \$3 ;
+  wire [32:0] \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire [24:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [23:0] \$36 ;
+  wire [23:0] \$37 ;
+  wire [23:0] \$38 ;
+  reg [36:0] \$39 ;
+  wire [24:0] \$4 ;
+  reg [2:0] \$40 ;
+  reg [36:0] \$41 ;
+  reg [2:0] \$42 ;
+  reg [31:0] \$43 ;
+  reg \$44 ;
+  reg \$45 ;
+  reg [23:0] \$46 ;
+  reg \$47 ;
+  reg \$48 ;
+  reg [1:0] \$49 ;
+  wire \$5 ;
+  reg [12:0] \$50 ;
+  reg [1:0] \$51 ;
+  reg [12:0] \$52 ;
+  reg [1:0] \$53 ;
+  reg [12:0] \$54 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire [23:0] \$8 ;
+  wire [24:0] \$9 ;
+  input clk;
+  wire clk;
+  wire columns;
+  input [95:0] conv;
+  wire [95:0] conv;
+  wire [15:0] \conv.batch ;
+  wire [11:0] \conv.channels ;
+  wire [11:0] \conv.height ;
+  wire [3:0] \conv.kernel_h ;
+  wire [3:0] \conv.kernel_w ;
+  wire [3:0] \conv.opcode ;
+  wire [11:0] \conv.out_height ;
+  wire [11:0] \conv.out_width ;
+  wire [3:0] \conv.padding ;
+  wire [3:0] \conv.stride ;
+  wire [11:0] \conv.width ;
+  output done;
+  reg done = 1'h0;
+  reg [36:0] element0 = 37'h0000000000;
+  wire [23:0] \element0.addr ;
+  wire \element0.final ;
+  wire \element0.first ;
+  wire \element0.inside ;
+  wire \element0.last ;
+  wire [7:0] \element0.offset ;
+  wire \element0.valid ;
+  reg [36:0] element1 = 37'h0000000000;
+  wire [23:0] \element1.addr ;
+  wire \element1.final ;
+  wire \element1.first ;
+  wire \element1.inside ;
+  wire \element1.last ;
+  wire [7:0] \element1.offset ;
+  wire \element1.valid ;
+  (* init = 2'h0 *)
+  wire [1:0] gathered_bank;
+  reg [12:0] gathered_base_row = 13'h0000;
+  reg [23:0] gathered_word = 24'h000000;
+  wire [95:0] geometry;
+  wire [15:0] \geometry.batch ;
+  wire [11:0] \geometry.channels ;
+  wire [11:0] \geometry.height ;
+  wire [3:0] \geometry.kernel_h ;
+  wire [3:0] \geometry.kernel_w ;
+  wire [3:0] \geometry.opcode ;
+  wire [11:0] \geometry.out_height ;
+  wire [11:0] \geometry.out_width ;
+  wire [3:0] \geometry.padding ;
+  wire [3:0] \geometry.stride ;
+  wire [11:0] \geometry.width ;
+  reg [2:0] lane0 = 3'h0;
+  reg [2:0] lane1 = 3'h0;
+  wire [36:0] o;
+  wire [23:0] \o.addr ;
+  wire \o.final ;
+  wire \o.first ;
+  wire \o.inside ;
+  wire \o.last ;
+  wire [7:0] \o.offset ;
+  wire \o.valid ;
+  input [207:0] op;
+  wire [207:0] op;
+  wire [1:0] \op.a_bank ;
+  wire [23:0] \op.a_base ;
+  wire [5:0] \op.a_exp ;
+  wire [1:0] \op.a_layout ;
+  wire [1:0] \op.aux_bank ;
+  wire [23:0] \op.aux_base ;
+  wire [1:0] \op.b_bank ;
+  wire [23:0] \op.b_base ;
+  wire [5:0] \op.b_exp ;
+  wire [1:0] \op.b_layout ;
+  wire [1:0] \op.dst_bank ;
+  wire [23:0] \op.dst_base ;
+  wire [5:0] \op.dst_exp ;
+  wire [23:0] \op.k ;
+  wire [3:0] \op.keep ;
+  wire [1:0] \op.kind ;
+  wire [23:0] \op.m ;
+  wire [23:0] \op.n ;
+  wire [3:0] \op.opcode ;
+  input [95:0] pool;
+  wire [95:0] pool;
+  wire [15:0] \pool.batch ;
+  wire [11:0] \pool.channels ;
+  wire [11:0] \pool.height ;
+  wire [3:0] \pool.kernel_h ;
+  wire [3:0] \pool.kernel_w ;
+  wire [3:0] \pool.opcode ;
+  wire [11:0] \pool.out_height ;
+  wire [11:0] \pool.out_width ;
+  wire [3:0] \pool.padding ;
+  wire [3:0] \pool.stride ;
+  wire [11:0] \pool.width ;
+  output [1:0] rd__0__bank;
+  reg [1:0] rd__0__bank = 2'h0;
+  input [255:0] rd__0__data;
+  wire [255:0] rd__0__data;
+  wire [31:0] \rd__0__data[0] ;
+  wire [31:0] \rd__0__data[1] ;
+  wire [31:0] \rd__0__data[2] ;
+  wire [31:0] \rd__0__data[3] ;
+  wire [31:0] \rd__0__data[4] ;
+  wire [31:0] \rd__0__data[5] ;
+  wire [31:0] \rd__0__data[6] ;
+  wire [31:0] \rd__0__data[7] ;
+  output rd__0__en;
+  wire rd__0__en;
+  output [12:0] rd__0__row;
+  wire [12:0] rd__0__row;
+  output [1:0] rd__1__bank;
+  reg [1:0] rd__1__bank = 2'h0;
+  input [255:0] rd__1__data;
+  wire [255:0] rd__1__data;
+  wire [31:0] \rd__1__data[0] ;
+  wire [31:0] \rd__1__data[1] ;
+  wire [31:0] \rd__1__data[2] ;
+  wire [31:0] \rd__1__data[3] ;
+  wire [31:0] \rd__1__data[4] ;
+  wire [31:0] \rd__1__data[5] ;
+  wire [31:0] \rd__1__data[6] ;
+  wire [31:0] \rd__1__data[7] ;
+  output rd__1__en;
+  wire rd__1__en;
+  output [12:0] rd__1__row;
+  wire [12:0] rd__1__row;
+  wire [31:0] result;
+  reg routing = 1'h0;
+  input rst;
+  wire rst;
+  input start;
+  wire start;
+  wire \start$1 ;
+  (* init = 1'h0 *)
+  wire summed;
+  reg summed_final = 1'h0;
+  reg [31:0] total = 32'd0;
+  (* init = 2'h0 *)
+  wire [1:0] word0_bank;
+  reg [12:0] word0_base_row = 13'h0000;
+  (* init = 2'h0 *)
+  wire [1:0] word1_bank;
+  reg [12:0] word1_base_row = 13'h0000;
+  output [1:0] wr__0__bank;
+  reg [1:0] wr__0__bank = 2'h0;
+  output [255:0] wr__0__data;
+  wire [255:0] wr__0__data;
+  wire [31:0] \wr__0__data[0] ;
+  wire [31:0] \wr__0__data[1] ;
+  wire [31:0] \wr__0__data[2] ;
+  wire [31:0] \wr__0__data[3] ;
+  wire [31:0] \wr__0__data[4] ;
+  wire [31:0] \wr__0__data[5] ;
+  wire [31:0] \wr__0__data[6] ;
+  wire [31:0] \wr__0__data[7] ;
+  output wr__0__en;
+  reg wr__0__en = 1'h0;
+  output [7:0] wr__0__mask;
+  wire [7:0] wr__0__mask;
+  output [12:0] wr__0__row;
+  wire [12:0] wr__0__row;
+  always @(posedge clk)
+    element0 <= \$39 ;
+  always @(posedge clk)
+    lane0 <= \$40 ;
+  always @(posedge clk)
+    element1 <= \$41 ;
+  always @(posedge clk)
+    lane1 <= \$42 ;
+  always @(posedge clk)
+    total <= \$43 ;
+  always @(posedge clk)
+    wr__0__en <= \$44 ;
+  always @(posedge clk)
+    summed_final <= \$45 ;
+  always @(posedge clk)
+    gathered_word <= \$46 ;
+  always @(posedge clk)
+    done <= \$47 ;
+  always @(posedge clk)
+    routing <= \$48 ;
+  always @(posedge clk)
+    rd__0__bank <= \$49 ;
+  always @(posedge clk)
+    word0_base_row <= \$50 ;
+  always @(posedge clk)
+    rd__1__bank <= \$51 ;
+  always @(posedge clk)
+    word1_base_row <= \$52 ;
+  always @(posedge clk)
+    wr__0__bank <= \$53 ;
+  always @(posedge clk)
+    gathered_base_row <= \$54 ;
+  assign columns = op[3:0] == 3'h4;
+  assign \$1  = op[3:0] == 3'h4;
+  assign geometry = \$1  ? conv : pool;
+  assign \$2  = o[0] & o[25];
+  assign \$4  = word0_base_row + \$3 ;
+  assign \$5  = o[0] & o[25];
+  assign \$6  = op[3:0] == 3'h4;
+  assign \$7  = ~ \$6 ;
+  assign rd__1__en = \$5  & \$7 ;
+  assign \$9  = word1_base_row + \$8 ;
+  assign \$10  = ~ total[31];
+  assign \$11  = | total[31:7];
+  assign \$12  = \$10  & \$11 ;
+  assign \$13  = & total[31:7];
+  assign \$14  = | total[6:0];
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = total[31] & \$16 ;
+  assign \$18  = \$17  ? 8'h81 : total[7:0];
+  assign \$19  = \$12  ? 8'h7f : \$18 ;
+  assign result = routing ? { \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19  } : total;
+  assign \$21  = gathered_base_row + \$20 ;
+  assign wr__0__mask = 1'h1 << gathered_word[2:0];
+  assign \$22  = element1[26] ? 32'd0 : total;
+  assign \$23  = ~ routing;
+  assign \$25  = \$24  == element1[36:29];
+  assign \$26  = \$23  | \$25 ;
+  assign \$27  = element1[25] & \$26 ;
+  assign \$29  = \$27  ? \$28  : 32'd0;
+  assign \$30  = $signed(\$22 ) + $signed(\$29 );
+  assign \$31  = element1[0] & element1[27];
+  assign \$32  = element1[0] & element1[28];
+  assign \$33  = gathered_word + 1'h1;
+  assign \$34  = op[3:0] == 3'h4;
+  assign \$35  = ~ \$34 ;
+  \core.gather.walk  walk (
+    .clk(clk),
+    .columns(columns),
+    .geometry(geometry),
+    .o(o),
+    .rst(rst),
+    .start(start)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$39  = o;
+    if (rst) begin
+      \$39  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$40  = o[3:1];
+    if (rst) begin
+      \$40  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$41  = element0;
+    if (rst) begin
+      \$41  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$42  = lane0;
+    if (rst) begin
+      \$42  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$43  = total;
+    if (element1[0]) begin
+      \$43  = \$30 [31:0];
+    end
+    if (rst) begin
+      \$43  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$44  = \$31 ;
+    if (rst) begin
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$45  = \$32 ;
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$46  = gathered_word;
+    if (wr__0__en) begin
+      \$46  = \$33 [23:0];
+    end
+    if (start) begin
+      \$46  = 24'h000000;
+    end
+    if (rst) begin
+      \$46  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$47  = summed_final;
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$48  = routing;
+    if (start) begin
+      \$48  = \$35 ;
+    end
+    if (rst) begin
+      \$48  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$49  = rd__0__bank;
+    if (start) begin
+      \$49  = op[15:14];
+    end
+    if (rst) begin
+      \$49  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$50  = word0_base_row;
+    if (start) begin
+      \$50  = \$36 [12:0];
+    end
+    if (rst) begin
+      \$50  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$51  = rd__1__bank;
+    if (start) begin
+      \$51  = op[41:40];
+    end
+    if (rst) begin
+      \$51  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$52  = word1_base_row;
+    if (start) begin
+      \$52  = \$37 [12:0];
+    end
+    if (rst) begin
+      \$52  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$53  = wr__0__bank;
+    if (start) begin
+      \$53  = op[67:66];
+    end
+    if (rst) begin
+      \$53  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$54  = gathered_base_row;
+    if (start) begin
+      \$54  = \$38 [12:0];
+    end
+    if (rst) begin
+      \$54  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez (lane1)
+      3'h0:
+          \$24  = rd__1__data[31:0];
+      3'h1:
+          \$24  = rd__1__data[63:32];
+      3'h2:
+          \$24  = rd__1__data[95:64];
+      3'h3:
+          \$24  = rd__1__data[127:96];
+      3'h4:
+          \$24  = rd__1__data[159:128];
+      3'h5:
+          \$24  = rd__1__data[191:160];
+      3'h6:
+          \$24  = rd__1__data[223:192];
+      3'h7:
+          \$24  = rd__1__data[255:224];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez (lane1)
+      3'h0:
+          \$28  = rd__0__data[31:0];
+      3'h1:
+          \$28  = rd__0__data[63:32];
+      3'h2:
+          \$28  = rd__0__data[95:64];
+      3'h3:
+          \$28  = rd__0__data[127:96];
+      3'h4:
+          \$28  = rd__0__data[159:128];
+      3'h5:
+          \$28  = rd__0__data[191:160];
+      3'h6:
+          \$28  = rd__0__data[223:192];
+      3'h7:
+          \$28  = rd__0__data[255:224];
+    endcase
+  end
+  assign \start$1  = start;
+  assign word0_bank = rd__0__bank;
+  assign word1_bank = rd__1__bank;
+  assign summed = wr__0__en;
+  assign gathered_bank = wr__0__bank;
+  assign rd__0__row = \$4 [12:0];
+  assign rd__1__row = \$9 [12:0];
+  assign wr__0__row = \$21 [12:0];
+  assign \op.opcode  = op[3:0];
+  assign \op.a_layout  = op[5:4];
+  assign \op.b_layout  = op[7:6];
+  assign \op.kind  = op[9:8];
+  assign \op.keep  = op[13:10];
+  assign \op.a_bank  = op[15:14];
+  assign \op.a_base  = op[39:16];
+  assign \op.b_bank  = op[41:40];
+  assign \op.b_base  = op[65:42];
+  assign \op.dst_bank  = op[67:66];
+  assign \op.dst_base  = op[91:68];
+  assign \op.aux_bank  = op[93:92];
+  assign \op.aux_base  = op[117:94];
+  assign \op.m  = op[141:118];
+  assign \op.n  = op[165:142];
+  assign \op.k  = op[189:166];
+  assign \op.a_exp  = op[195:190];
+  assign \op.b_exp  = op[201:196];
+  assign \op.dst_exp  = op[207:202];
+  assign \geometry.opcode  = geometry[3:0];
+  assign \geometry.batch  = geometry[19:4];
+  assign \geometry.height  = geometry[31:20];
+  assign \geometry.width  = geometry[43:32];
+  assign \geometry.channels  = geometry[55:44];
+  assign \geometry.kernel_h  = geometry[59:56];
+  assign \geometry.kernel_w  = geometry[63:60];
+  assign \geometry.stride  = geometry[67:64];
+  assign \geometry.padding  = geometry[71:68];
+  assign \geometry.out_height  = geometry[83:72];
+  assign \geometry.out_width  = geometry[95:84];
+  assign \pool.opcode  = pool[3:0];
+  assign \pool.batch  = pool[19:4];
+  assign \pool.height  = pool[31:20];
+  assign \pool.width  = pool[43:32];
+  assign \pool.channels  = pool[55:44];
+  assign \pool.kernel_h  = pool[59:56];
+  assign \pool.kernel_w  = pool[63:60];
+  assign \pool.stride  = pool[67:64];
+  assign \pool.padding  = pool[71:68];
+  assign \pool.out_height  = pool[83:72];
+  assign \pool.out_width  = pool[95:84];
+  assign \conv.opcode  = conv[3:0];
+  assign \conv.batch  = conv[19:4];
+  assign \conv.height  = conv[31:20];
+  assign \conv.width  = conv[43:32];
+  assign \conv.channels  = conv[55:44];
+  assign \conv.kernel_h  = conv[59:56];
+  assign \conv.kernel_w  = conv[63:60];
+  assign \conv.stride  = conv[67:64];
+  assign \conv.padding  = conv[71:68];
+  assign \conv.out_height  = conv[83:72];
+  assign \conv.out_width  = conv[95:84];
+  assign \o.valid  = o[0];
+  assign \o.addr  = o[24:1];
+  assign \o.inside  = o[25];
+  assign \o.first  = o[26];
+  assign \o.last  = o[27];
+  assign \o.final  = o[28];
+  assign \o.offset  = o[36:29];
+  assign \wr__0__data[0]  = wr__0__data[31:0];
+  assign \wr__0__data[1]  = wr__0__data[63:32];
+  assign \wr__0__data[2]  = wr__0__data[95:64];
+  assign \wr__0__data[3]  = wr__0__data[127:96];
+  assign \wr__0__data[4]  = wr__0__data[159:128];
+  assign \wr__0__data[5]  = wr__0__data[191:160];
+  assign \wr__0__data[6]  = wr__0__data[223:192];
+  assign \wr__0__data[7]  = wr__0__data[255:224];
+  assign \element0.valid  = element0[0];
+  assign \element0.addr  = element0[24:1];
+  assign \element0.inside  = element0[25];
+  assign \element0.first  = element0[26];
+  assign \element0.last  = element0[27];
+  assign \element0.final  = element0[28];
+  assign \element0.offset  = element0[36:29];
+  assign \element1.valid  = element1[0];
+  assign \element1.addr  = element1[24:1];
+  assign \element1.inside  = element1[25];
+  assign \element1.first  = element1[26];
+  assign \element1.last  = element1[27];
+  assign \element1.final  = element1[28];
+  assign \element1.offset  = element1[36:29];
+  assign \rd__1__data[0]  = rd__1__data[31:0];
+  assign \rd__1__data[1]  = rd__1__data[63:32];
+  assign \rd__1__data[2]  = rd__1__data[95:64];
+  assign \rd__1__data[3]  = rd__1__data[127:96];
+  assign \rd__1__data[4]  = rd__1__data[159:128];
+  assign \rd__1__data[5]  = rd__1__data[191:160];
+  assign \rd__1__data[6]  = rd__1__data[223:192];
+  assign \rd__1__data[7]  = rd__1__data[255:224];
+  assign \rd__0__data[0]  = rd__0__data[31:0];
+  assign \rd__0__data[1]  = rd__0__data[63:32];
+  assign \rd__0__data[2]  = rd__0__data[95:64];
+  assign \rd__0__data[3]  = rd__0__data[127:96];
+  assign \rd__0__data[4]  = rd__0__data[159:128];
+  assign \rd__0__data[5]  = rd__0__data[191:160];
+  assign \rd__0__data[6]  = rd__0__data[223:192];
+  assign \rd__0__data[7]  = rd__0__data[255:224];
+  assign wr__0__data[255:224] = result;
+  assign wr__0__data[223:192] = result;
+  assign wr__0__data[191:160] = result;
+  assign wr__0__data[159:128] = result;
+  assign wr__0__data[127:96] = result;
+  assign wr__0__data[95:64] = result;
+  assign wr__0__data[63:32] = result;
+  assign wr__0__data[31:0] = result;
+  assign rd__0__en = \$2 ;
+  assign \$3  = { 3'h0, o[24:4] };
+  assign \$8  = { 3'h0, o[24:4] };
+  assign \$20  = { 3'h0, gathered_word[23:3] };
+  assign \$36  = { 3'h0, op[39:19] };
+  assign \$37  = { 3'h0, op[65:45] };
+  assign \$38  = { 3'h0, op[91:71] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.gather.walk (rst, columns, geometry, start, o, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  wire [3:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire \$100 ;
+  wire [12:0] \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire [12:0] \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire [16:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [8:0] \$11 ;
+  reg \$110 ;
+  reg [15:0] \$111 ;
+  reg [11:0] \$112 ;
+  reg [11:0] \$113 ;
+  reg [11:0] \$114 ;
+  reg [3:0] \$115 ;
+  reg [3:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [7:0] \$118 ;
+  reg [12:0] \$119 ;
+  wire \$12 ;
+  reg [3:0] \$120 ;
+  reg [12:0] \$121 ;
+  reg [3:0] \$122 ;
+  reg [36:0] \$123 ;
+  wire [3:0] \$124 ;
+  wire \$126 ;
+  wire [3:0] \$129 ;
+  wire [12:0] \$13 ;
+  wire \$131 ;
+  wire [3:0] \$134 ;
+  wire \$136 ;
+  wire [3:0] \$139 ;
+  wire [12:0] \$14 ;
+  wire \$141 ;
+  wire \$15 ;
+  wire [12:0] \$16 ;
+  wire [3:0] \$165 ;
+  wire \$167 ;
+  wire [4:0] \$17 ;
+  wire [3:0] \$170 ;
+  wire \$172 ;
+  wire \$18 ;
+  wire [3:0] \$185 ;
+  wire \$187 ;
+  wire [13:0] \$19 ;
+  wire [3:0] \$190 ;
+  wire \$192 ;
+  wire [3:0] \$2 ;
+  wire [4:0] \$20 ;
+  wire \$21 ;
+  wire [4:0] \$22 ;
+  wire [4:0] \$23 ;
+  wire [12:0] \$24 ;
+  wire \$25 ;
+  wire [3:0] \$26 ;
+  wire [3:0] \$27 ;
+  wire [12:0] \$28 ;
+  wire [4:0] \$29 ;
+  wire [3:0] \$3 ;
+  wire \$30 ;
+  wire [13:0] \$31 ;
+  wire [4:0] \$32 ;
+  wire \$33 ;
+  wire [4:0] \$34 ;
+  wire [4:0] \$35 ;
+  wire [12:0] \$36 ;
+  wire \$37 ;
+  wire [3:0] \$38 ;
+  wire [3:0] \$39 ;
+  wire [3:0] \$4 ;
+  wire [16:0] \$40 ;
+  wire [16:0] \$41 ;
+  wire \$42 ;
+  wire [27:0] \$43 ;
+  wire [13:0] \$44 ;
+  wire [29:0] \$45 ;
+  wire [41:0] \$46 ;
+  wire [13:0] \$47 ;
+  wire [42:0] \$48 ;
+  wire [46:0] \$49 ;
+  wire [4:0] \$5 ;
+  wire [50:0] \$50 ;
+  wire [8:0] \$51 ;
+  wire [12:0] \$52 ;
+  wire [8:0] \$53 ;
+  wire [13:0] \$54 ;
+  wire [51:0] \$55 ;
+  wire [27:0] \$56 ;
+  wire [13:0] \$57 ;
+  wire [29:0] \$58 ;
+  wire [41:0] \$59 ;
+  wire [8:0] \$6 ;
+  wire [13:0] \$60 ;
+  wire [42:0] \$61 ;
+  wire [51:0] \$62 ;
+  wire [63:0] \$63 ;
+  wire [64:0] \$64 ;
+  wire [8:0] \$65 ;
+  wire \$66 ;
+  wire [8:0] \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [8:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire [13:0] \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire [13:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire [8:0] \$80 ;
+  wire [12:0] \$81 ;
+  wire [8:0] \$82 ;
+  wire [13:0] \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire [8:0] \$87 ;
+  wire \$88 ;
+  wire [8:0] \$89 ;
+  wire [4:0] \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [8:0] \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire [8:0] \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire [12:0] \$98 ;
+  wire \$99 ;
+  reg active = 1'h0;
+  reg [11:0] c = 12'h000;
+  input clk;
+  wire clk;
+  input columns;
+  wire columns;
+  reg [3:0] di = 4'h0;
+  reg [7:0] di_stride = 8'h00;
+  reg [3:0] dj = 4'h0;
+  reg [7:0] dj_stride = 8'h00;
+  input [95:0] geometry;
+  wire [95:0] geometry;
+  wire [15:0] \geometry.batch ;
+  wire [11:0] \geometry.channels ;
+  wire [11:0] \geometry.height ;
+  wire [3:0] \geometry.kernel_h ;
+  wire [3:0] \geometry.kernel_w ;
+  wire [3:0] \geometry.opcode ;
+  wire [11:0] \geometry.out_height ;
+  wire [11:0] \geometry.out_width ;
+  wire [3:0] \geometry.padding ;
+  wire [3:0] \geometry.stride ;
+  wire [11:0] \geometry.width ;
+  reg [15:0] n = 16'h0000;
+  output [36:0] o;
+  reg [36:0] o = 37'h0000000000;
+  wire [23:0] \o.addr ;
+  wire \o.final ;
+  wire \o.first ;
+  wire \o.inside ;
+  wire \o.last ;
+  wire [7:0] \o.offset ;
+  wire \o.valid ;
+  reg [12:0] qx = 13'h0000;
+  reg [12:0] qy = 13'h0000;
+  input rst;
+  wire rst;
+  reg [3:0] rx = 4'h0;
+  reg [3:0] ry = 4'h0;
+  input start;
+  wire start;
+  reg [11:0] x = 12'h000;
+  reg [11:0] y = 12'h000;
+  assign \$124  = geometry[71:68] / geometry[67:64];
+  assign \$126  = | geometry[67:64];
+  assign \$1  = \$126  ? \$124  : 4'h0;
+  assign \$129  = geometry[71:68] % geometry[67:64];
+  assign \$131  = | geometry[67:64];
+  assign \$2  = \$131  ? \$129  : 4'h0;
+  assign \$134  = geometry[71:68] / geometry[67:64];
+  assign \$136  = | geometry[67:64];
+  assign \$3  = \$136  ? \$134  : 4'h0;
+  assign \$139  = geometry[71:68] % geometry[67:64];
+  assign \$141  = | geometry[67:64];
+  assign \$4  = \$141  ? \$139  : 4'h0;
+  assign \$5  = dj + 1'h1;
+  assign \$6  = dj_stride + geometry[67:64];
+  assign \$7  = dj_stride + geometry[67:64];
+  assign \$8  = \$7  >= geometry[63:60];
+  assign \$9  = di + 1'h1;
+  assign \$10  = di_stride + geometry[67:64];
+  assign \$11  = di_stride + geometry[67:64];
+  assign \$12  = \$11  >= geometry[59:56];
+  assign \$13  = c + 1'h1;
+  assign \$14  = geometry[55:44] - 1'h1;
+  assign \$15  = c == \$14 ;
+  assign \$16  = x + 1'h1;
+  assign \$17  = geometry[67:64] - 1'h1;
+  assign \$18  = rx == \$17 ;
+  assign \$19  = qx + \$18 ;
+  assign \$20  = geometry[67:64] - 1'h1;
+  assign \$21  = rx == \$20 ;
+  assign \$22  = rx + 1'h1;
+  assign \$23  = \$21  ? 5'h00 : \$22 ;
+  assign \$24  = geometry[43:32] - 1'h1;
+  assign \$25  = x == \$24 ;
+  assign \$165  = geometry[71:68] / geometry[67:64];
+  assign \$167  = | geometry[67:64];
+  assign \$26  = \$167  ? \$165  : 4'h0;
+  assign \$170  = geometry[71:68] % geometry[67:64];
+  assign \$172  = | geometry[67:64];
+  assign \$27  = \$172  ? \$170  : 4'h0;
+  assign \$28  = y + 1'h1;
+  assign \$29  = geometry[67:64] - 1'h1;
+  assign \$30  = ry == \$29 ;
+  assign \$31  = qy + \$30 ;
+  assign \$32  = geometry[67:64] - 1'h1;
+  assign \$33  = ry == \$32 ;
+  assign \$34  = ry + 1'h1;
+  assign \$35  = \$33  ? 5'h00 : \$34 ;
+  assign \$36  = geometry[31:20] - 1'h1;
+  assign \$37  = y == \$36 ;
+  assign \$185  = geometry[71:68] / geometry[67:64];
+  assign \$187  = | geometry[67:64];
+  assign \$38  = \$187  ? \$185  : 4'h0;
+  assign \$190  = geometry[71:68] % geometry[67:64];
+  assign \$192  = | geometry[67:64];
+  assign \$39  = \$192  ? \$190  : 4'h0;
+  assign \$40  = n + 1'h1;
+  assign \$41  = geometry[19:4] - 1'h1;
+  assign \$42  = n == \$41 ;
+  assign \$43  = n * geometry[83:72];
+  assign \$44  = qy - di;
+  assign \$45  = $signed({ 1'h0, \$43  }) + $signed(\$44 );
+  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, geometry[95:84] });
+  assign \$47  = qx - dj;
+  assign \$48  = $signed(\$46 ) + $signed(\$47 );
+  assign \$49  = $signed(\$48 ) * $signed({ 1'h0, geometry[59:56] });
+  assign \$50  = $signed(\$49 ) * $signed({ 1'h0, geometry[63:60] });
+  assign \$51  = ry + di_stride;
+  assign \$52  = \$51  * geometry[63:60];
+  assign \$53  = rx + dj_stride;
+  assign \$54  = \$52  + \$53 ;
+  assign \$55  = $signed(\$50 ) + $signed({ 1'h0, \$54  });
+  assign \$56  = n * geometry[83:72];
+  assign \$57  = qy - di;
+  assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
+  assign \$59  = $signed(\$58 ) * $signed({ 1'h0, geometry[95:84] });
+  assign \$60  = qx - dj;
+  assign \$61  = $signed(\$59 ) + $signed(\$60 );
+  assign \$62  = columns ? \$55  : { \$61 [42], \$61 [42], \$61 [42], \$61 [42], \$61 [42], \$61 [42], \$61 [42], \$61 [42], \$61 [42], \$61  };
+  assign \$63  = $signed(\$62 ) * $signed({ 1'h0, geometry[55:44] });
+  assign \$64  = $signed(\$63 ) + $signed({ 1'h0, c });
+  assign \$65  = ry + di_stride;
+  assign \$66  = \$65  < geometry[59:56];
+  assign \$67  = rx + dj_stride;
+  assign \$68  = \$67  < geometry[63:60];
+  assign \$69  = \$66  & \$68 ;
+  assign \$70  = di <= qy;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = qy - di;
+  assign \$73  = $signed(\$72 ) < $signed({ 1'h0, geometry[83:72] });
+  assign \$74  = \$71  & \$73 ;
+  assign \$75  = dj <= qx;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = qx - dj;
+  assign \$78  = $signed(\$77 ) < $signed({ 1'h0, geometry[95:84] });
+  assign \$79  = \$76  & \$78 ;
+  assign \$80  = ry + di_stride;
+  assign \$81  = \$80  * geometry[63:60];
+  assign \$82  = rx + dj_stride;
+  assign \$83  = \$81  + \$82 ;
+  assign \$84  = ! di;
+  assign \$85  = ! dj;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = dj_stride + geometry[67:64];
+  assign \$88  = \$87  >= geometry[63:60];
+  assign \$89  = di_stride + geometry[67:64];
+  assign \$90  = \$89  >= geometry[59:56];
+  assign \$91  = \$88  & \$90 ;
+  assign \$92  = dj_stride + geometry[67:64];
+  assign \$93  = \$92  >= geometry[63:60];
+  assign \$94  = active & \$93 ;
+  assign \$95  = di_stride + geometry[67:64];
+  assign \$96  = \$95  >= geometry[59:56];
+  assign \$97  = \$94  & \$96 ;
+  assign \$98  = geometry[55:44] - 1'h1;
+  assign \$99  = c == \$98 ;
+  assign \$100  = \$97  & \$99 ;
+  assign \$101  = geometry[43:32] - 1'h1;
+  assign \$102  = x == \$101 ;
+  assign \$103  = \$100  & \$102 ;
+  assign \$104  = geometry[31:20] - 1'h1;
+  assign \$105  = y == \$104 ;
+  assign \$106  = \$103  & \$105 ;
+  assign \$107  = geometry[19:4] - 1'h1;
+  assign \$108  = n == \$107 ;
+  assign \$109  = \$106  & \$108 ;
+  always @(posedge clk)
+    active <= \$110 ;
+  always @(posedge clk)
+    n <= \$111 ;
+  always @(posedge clk)
+    y <= \$112 ;
+  always @(posedge clk)
+    x <= \$113 ;
+  always @(posedge clk)
+    c <= \$114 ;
+  always @(posedge clk)
+    di <= \$115 ;
+  always @(posedge clk)
+    dj <= \$116 ;
+  always @(posedge clk)
+    di_stride <= \$117 ;
+  always @(posedge clk)
+    dj_stride <= \$118 ;
+  always @(posedge clk)
+    qy <= \$119 ;
+  always @(posedge clk)
+    ry <= \$120 ;
+  always @(posedge clk)
+    qx <= \$121 ;
+  always @(posedge clk)
+    rx <= \$122 ;
+  always @(posedge clk)
+    o <= \$123 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$110  = active;
+    if (start) begin
+      \$110  = 1'h1;
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$12 ) begin
+          if (\$15 ) begin
+            if (\$25 ) begin
+              if (\$37 ) begin
+                if (\$42 ) begin
+                  \$110  = 1'h0;
+                end
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$111  = n;
+    if (start) begin
+      \$111  = 16'h0000;
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$12 ) begin
+          if (\$15 ) begin
+            if (\$25 ) begin
+              if (\$37 ) begin
+                \$111  = \$40 [15:0];
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$111  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$112  = y;
+    if (start) begin
+      \$112  = 12'h000;
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$12 ) begin
+          if (\$15 ) begin
+            if (\$25 ) begin
+              \$112  = \$28 [11:0];
+              if (\$37 ) begin
+                \$112  = 12'h000;
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$112  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$113  = x;
+    if (start) begin
+      \$113  = 12'h000;
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$12 ) begin
+          if (\$15 ) begin
+            \$113  = \$16 [11:0];
+            if (\$25 ) begin
+              \$113  = 12'h000;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$113  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$114  = c;
+    if (start) begin
+      \$114  = 12'h000;
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$12 ) begin
+          \$114  = \$13 [11:0];
+          if (\$15 ) begin
+            \$114  = 12'h000;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$114  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$115  = di;
+    if (start) begin
+      \$115  = 4'h0;
+    end else if (active) begin
+      if (\$8 ) begin
+        \$115  = \$9 [3:0];
+        if (\$12 ) begin
+          \$115  = 4'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$115  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$116  = dj;
+    if (start) begin
+      \$116  = 4'h0;
+    end else if (active) begin
+      \$116  = \$5 [3:0];
+      if (\$8 ) begin
+        \$116  = 4'h0;
+      end
+    end
+    if (rst) begin
+      \$116  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$117  = di_stride;
+    if (start) begin
+      \$117  = 8'h00;
+    end else if (active) begin
+      if (\$8 ) begin
+        \$117  = \$10 [7:0];
+        if (\$12 ) begin
+          \$117  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$117  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$118  = dj_stride;
+    if (start) begin
+      \$118  = 8'h00;
+    end else if (active) begin
+      \$118  = \$6 [7:0];
+      if (\$8 ) begin
+        \$118  = 8'h00;
+      end
+    end
+    if (rst) begin
+      \$118  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$119  = qy;
+    if (start) begin
+      \$119  = { 9'h000, \$1  };
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$12 ) begin
+          if (\$15 ) begin
+            if (\$25 ) begin
+              \$119  = \$31 [12:0];
+              if (\$37 ) begin
+                \$119  = { 9'h000, \$38  };
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$119  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$120  = ry;
+    if (start) begin
+      \$120  = \$2 ;
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$12 ) begin
+          if (\$15 ) begin
+            if (\$25 ) begin
+              \$120  = \$35 [3:0];
+              if (\$37 ) begin
+                \$120  = \$39 ;
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$120  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$121  = qx;
+    if (start) begin
+      \$121  = { 9'h000, \$3  };
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$12 ) begin
+          if (\$15 ) begin
+            \$121  = \$19 [12:0];
+            if (\$25 ) begin
+              \$121  = { 9'h000, \$26  };
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$121  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$122  = rx;
+    if (start) begin
+      \$122  = \$4 ;
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$12 ) begin
+          if (\$15 ) begin
+            \$122  = \$23 [3:0];
+            if (\$25 ) begin
+              \$122  = \$27 ;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$122  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$123 [0] = active;
+    \$123 [24:1] = \$64 [23:0];
+    \$123 [25] = \$79 ;
+    \$123 [36:29] = \$83 [7:0];
+    \$123 [26] = \$86 ;
+    \$123 [27] = \$91 ;
+    \$123 [28] = \$109 ;
+    if (rst) begin
+      \$123  = 37'h0000000000;
+    end
+  end
+  assign \geometry.opcode  = geometry[3:0];
+  assign \geometry.batch  = geometry[19:4];
+  assign \geometry.height  = geometry[31:20];
+  assign \geometry.width  = geometry[43:32];
+  assign \geometry.channels  = geometry[55:44];
+  assign \geometry.kernel_h  = geometry[59:56];
+  assign \geometry.kernel_w  = geometry[63:60];
+  assign \geometry.stride  = geometry[67:64];
+  assign \geometry.padding  = geometry[71:68];
+  assign \geometry.out_height  = geometry[83:72];
+  assign \geometry.out_width  = geometry[95:84];
+  assign \o.valid  = o[0];
+  assign \o.addr  = o[24:1];
+  assign \o.inside  = o[25];
+  assign \o.first  = o[26];
+  assign \o.last  = o[27];
+  assign \o.final  = o[28];
+  assign \o.offset  = o[36:29];
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b_reg, read0_row, reads_active, rounded_row, done, k, read0_bank, rounded_bank, b, rounded, \config );
+  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -2534,35 +4211,35 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
     .rst(rst)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$137  = reads_active;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$138  = \$2 ;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$139  = reads_valid0;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$140  = reads_last0;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$141  = reads_left;
     if (reads_active) begin
       \$141  = \$3 [23:0];
@@ -2580,7 +4257,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$142  = read0_row;
     if (reads_active) begin
       \$142  = \$4 [12:0];
@@ -2598,7 +4275,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$143  = reads_active;
     if (reads_active) begin
       if (\$5 ) begin
@@ -2618,7 +4295,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$144  = rounded_row;
     if (\$8 ) begin
       \$144  = \$9 [12:0];
@@ -2631,7 +4308,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$145  = 1'h0;
     if (\o__valid$25 ) begin
       (* full_case = 32'd1 *)
@@ -2648,7 +4325,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$146  = mode;
     if (start) begin
       \$146  = \$12 ;
@@ -2658,7 +4335,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$147  = k;
     if (start) begin
       \$147  = \$15 [5:0];
@@ -2673,7 +4350,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$148  = final_keep;
     if (start) begin
       \$148  = \$27 ;
@@ -2683,7 +4360,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$149  = read0_bank;
     if (start) begin
       \$149  = op[15:14];
@@ -2698,7 +4375,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$150  = rounded_bank;
     if (start) begin
       \$150  = op[67:66];
@@ -2708,7 +4385,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$151  = detecting;
     if (start) begin
       if (\$36 ) begin
@@ -2723,7 +4400,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$152  = rounding;
     if (start) begin
       (* full_case = 32'd1 *)
@@ -2745,7 +4422,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$153  = b;
     if (\o__valid$25 ) begin
       \$153  = o__payload;
@@ -2936,7 +4613,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.narrow.detector (rst, i__valid, i__payload, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
   wire \$100 ;
@@ -3527,63 +5204,63 @@ module \core.narrow.detector (rst, i__valid, i__payload, o__valid, o__payload, c
   always @(posedge clk)
     o__payload <= \$370 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$356  = s1_mag0;
     if (en) begin
       \$356  = \$10 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$357  = s1_mag1;
     if (en) begin
       \$357  = \$13 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$358  = s1_mag2;
     if (en) begin
       \$358  = \$16 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$359  = s1_mag3;
     if (en) begin
       \$359  = \$19 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$360  = s1_mag4;
     if (en) begin
       \$360  = \$22 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$361  = s1_mag5;
     if (en) begin
       \$361  = \$25 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$362  = s1_mag6;
     if (en) begin
       \$362  = \$28 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$363  = s1_mag7;
     if (en) begin
       \$363  = \$31 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$364  = s1_valid;
     if (en) begin
       \$364  = take;
@@ -3593,7 +5270,7 @@ module \core.narrow.detector (rst, i__valid, i__payload, o__valid, o__payload, c
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$365  = s1_last;
     if (en) begin
       \$365  = i__payload[256];
@@ -3603,7 +5280,7 @@ module \core.narrow.detector (rst, i__valid, i__payload, o__valid, o__payload, c
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$366  = total_valid;
     if (en) begin
       \$366  = \$32 ;
@@ -3613,7 +5290,7 @@ module \core.narrow.detector (rst, i__valid, i__payload, o__valid, o__payload, c
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$367  = acc;
     if (en) begin
       if (s1_valid) begin
@@ -3630,7 +5307,7 @@ module \core.narrow.detector (rst, i__valid, i__payload, o__valid, o__payload, c
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$368  = total;
     if (en) begin
       if (s1_valid) begin
@@ -3644,7 +5321,7 @@ module \core.narrow.detector (rst, i__valid, i__payload, o__valid, o__payload, c
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$369  = o__valid;
     if (en) begin
       \$369  = total_valid;
@@ -3654,7 +5331,7 @@ module \core.narrow.detector (rst, i__valid, i__payload, o__valid, o__payload, c
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$370  = o__payload;
     if (en) begin
       \$370  = { \$355 , \$324  };
@@ -3856,7 +5533,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.narrow.round_nearest (rst, i__valid, o__valid, o__payload, i__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
   wire [7:0] \$100 ;
@@ -5906,2058 +7583,2058 @@ module \core.narrow.round_nearest (rst, i__valid, o__valid, o__payload, i__paylo
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$332  = s1_x7;
     if (out_buffer_en) begin
       \$332  = i__payload[255:224];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$333  = only_saturate_d0;
     if (out_buffer_en) begin
       \$333  = \$33 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$334  = only_saturate_d1;
     if (out_buffer_en) begin
       \$334  = only_saturate_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$335  = only_saturate_d2;
     if (out_buffer_en) begin
       \$335  = only_saturate_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$336  = only_saturate_d3;
     if (out_buffer_en) begin
       \$336  = only_saturate_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$337  = only_saturate_d4;
     if (out_buffer_en) begin
       \$337  = only_saturate_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$338  = only_saturate_d5;
     if (out_buffer_en) begin
       \$338  = only_saturate_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$339  = only_saturate_d6;
     if (out_buffer_en) begin
       \$339  = only_saturate_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$340  = s2_k;
     if (out_buffer_en) begin
       \$340  = s1_k;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$341  = s2_mask;
     if (out_buffer_en) begin
       \$341  = { \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$342  = s2_refused;
     if (out_buffer_en) begin
       \$342  = \$66 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$343  = s3_half_bit;
     if (out_buffer_en) begin
       \$343  = \$68 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$344  = s3_below_half;
     if (out_buffer_en) begin
       \$344  = \$69 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$345  = s2_mag0;
     if (out_buffer_en) begin
       \$345  = \$72 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$346  = s2_neg0;
     if (out_buffer_en) begin
       \$346  = \$73 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$347  = s2_over0;
     if (out_buffer_en) begin
       \$347  = \$76 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$348  = s2_under0;
     if (out_buffer_en) begin
       \$348  = \$81 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$349  = s2_low0;
     if (out_buffer_en) begin
       \$349  = s1_x0[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$350  = xsat0_d0;
     if (out_buffer_en) begin
       \$350  = \$84 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$351  = xsat0_d1;
     if (out_buffer_en) begin
       \$351  = xsat0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$352  = xsat0_d2;
     if (out_buffer_en) begin
       \$352  = xsat0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$353  = xsat0_d3;
     if (out_buffer_en) begin
       \$353  = xsat0_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$354  = xsat0_d4;
     if (out_buffer_en) begin
       \$354  = xsat0_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$355  = xsat0_d5;
     if (out_buffer_en) begin
       \$355  = xsat0_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$356  = s3_qc0;
     if (out_buffer_en) begin
       \$356  = \$85 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$357  = s3_f0;
     if (out_buffer_en) begin
       \$357  = \$86 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$358  = s3_k0;
     if (out_buffer_en) begin
       \$358  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$359  = s4_q0;
     if (out_buffer_en) begin
       \$359  = \$87 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$360  = s5_big0;
     if (out_buffer_en) begin
       \$360  = \$88 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$361  = big0_d0;
     if (out_buffer_en) begin
       \$361  = s5_big0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$362  = big0_d1;
     if (out_buffer_en) begin
       \$362  = big0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$363  = s5_q7_0;
     if (out_buffer_en) begin
       \$363  = s4_q0[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$364  = q7_0_d0;
     if (out_buffer_en) begin
       \$364  = s5_q7_0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$365  = q7_0_d1;
     if (out_buffer_en) begin
       \$365  = q7_0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$366  = s4_at_half0;
     if (out_buffer_en) begin
       \$366  = \$90 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$367  = s4_beyond0;
     if (out_buffer_en) begin
       \$367  = \$92 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$368  = s4_neg0_d0;
     if (out_buffer_en) begin
       \$368  = s2_neg0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$369  = s4_neg0_d1;
     if (out_buffer_en) begin
       \$369  = s4_neg0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$370  = s5_up0;
     if (out_buffer_en) begin
       \$370  = \$95 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$371  = up0_d0;
     if (out_buffer_en) begin
       \$371  = s5_up0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$372  = up0_d1;
     if (out_buffer_en) begin
       \$372  = up0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$373  = s8_mag0;
     if (out_buffer_en) begin
       \$373  = \$100 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$374  = neg0_d0;
     if (out_buffer_en) begin
       \$374  = s2_neg0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$375  = neg0_d1;
     if (out_buffer_en) begin
       \$375  = neg0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$376  = neg0_d2;
     if (out_buffer_en) begin
       \$376  = neg0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$377  = neg0_d3;
     if (out_buffer_en) begin
       \$377  = neg0_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$378  = neg0_d4;
     if (out_buffer_en) begin
       \$378  = neg0_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$379  = neg0_d5;
     if (out_buffer_en) begin
       \$379  = neg0_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$380  = s2_mag1;
     if (out_buffer_en) begin
       \$380  = \$103 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$381  = s2_neg1;
     if (out_buffer_en) begin
       \$381  = \$104 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$382  = s2_over1;
     if (out_buffer_en) begin
       \$382  = \$107 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$383  = s2_under1;
     if (out_buffer_en) begin
       \$383  = \$112 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$384  = s2_low1;
     if (out_buffer_en) begin
       \$384  = s1_x1[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$385  = xsat1_d0;
     if (out_buffer_en) begin
       \$385  = \$115 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$386  = xsat1_d1;
     if (out_buffer_en) begin
       \$386  = xsat1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$387  = xsat1_d2;
     if (out_buffer_en) begin
       \$387  = xsat1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$388  = xsat1_d3;
     if (out_buffer_en) begin
       \$388  = xsat1_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$389  = xsat1_d4;
     if (out_buffer_en) begin
       \$389  = xsat1_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$390  = xsat1_d5;
     if (out_buffer_en) begin
       \$390  = xsat1_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$391  = s3_qc1;
     if (out_buffer_en) begin
       \$391  = \$116 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$392  = s3_f1;
     if (out_buffer_en) begin
       \$392  = \$117 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$393  = s3_k1;
     if (out_buffer_en) begin
       \$393  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$394  = s4_q1;
     if (out_buffer_en) begin
       \$394  = \$118 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$395  = s5_big1;
     if (out_buffer_en) begin
       \$395  = \$119 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$396  = big1_d0;
     if (out_buffer_en) begin
       \$396  = s5_big1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$397  = big1_d1;
     if (out_buffer_en) begin
       \$397  = big1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$398  = s5_q7_1;
     if (out_buffer_en) begin
       \$398  = s4_q1[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$399  = q7_1_d0;
     if (out_buffer_en) begin
       \$399  = s5_q7_1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$400  = q7_1_d1;
     if (out_buffer_en) begin
       \$400  = q7_1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$401  = s4_at_half1;
     if (out_buffer_en) begin
       \$401  = \$121 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$402  = s4_beyond1;
     if (out_buffer_en) begin
       \$402  = \$123 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$403  = s4_neg1_d0;
     if (out_buffer_en) begin
       \$403  = s2_neg1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$404  = s4_neg1_d1;
     if (out_buffer_en) begin
       \$404  = s4_neg1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$405  = s5_up1;
     if (out_buffer_en) begin
       \$405  = \$126 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$406  = up1_d0;
     if (out_buffer_en) begin
       \$406  = s5_up1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$407  = up1_d1;
     if (out_buffer_en) begin
       \$407  = up1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$408  = s8_mag1;
     if (out_buffer_en) begin
       \$408  = \$131 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$409  = neg1_d0;
     if (out_buffer_en) begin
       \$409  = s2_neg1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$410  = neg1_d1;
     if (out_buffer_en) begin
       \$410  = neg1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$411  = neg1_d2;
     if (out_buffer_en) begin
       \$411  = neg1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$412  = neg1_d3;
     if (out_buffer_en) begin
       \$412  = neg1_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$413  = neg1_d4;
     if (out_buffer_en) begin
       \$413  = neg1_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$414  = neg1_d5;
     if (out_buffer_en) begin
       \$414  = neg1_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$415  = s2_mag2;
     if (out_buffer_en) begin
       \$415  = \$134 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$416  = s2_neg2;
     if (out_buffer_en) begin
       \$416  = \$135 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$417  = s2_over2;
     if (out_buffer_en) begin
       \$417  = \$138 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$418  = s2_under2;
     if (out_buffer_en) begin
       \$418  = \$143 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$419  = s2_low2;
     if (out_buffer_en) begin
       \$419  = s1_x2[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$420  = xsat2_d0;
     if (out_buffer_en) begin
       \$420  = \$146 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$421  = xsat2_d1;
     if (out_buffer_en) begin
       \$421  = xsat2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$422  = xsat2_d2;
     if (out_buffer_en) begin
       \$422  = xsat2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$423  = xsat2_d3;
     if (out_buffer_en) begin
       \$423  = xsat2_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$424  = xsat2_d4;
     if (out_buffer_en) begin
       \$424  = xsat2_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$425  = xsat2_d5;
     if (out_buffer_en) begin
       \$425  = xsat2_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$426  = s3_qc2;
     if (out_buffer_en) begin
       \$426  = \$147 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$427  = s3_f2;
     if (out_buffer_en) begin
       \$427  = \$148 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$428  = s3_k2;
     if (out_buffer_en) begin
       \$428  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$429  = s4_q2;
     if (out_buffer_en) begin
       \$429  = \$149 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$430  = s5_big2;
     if (out_buffer_en) begin
       \$430  = \$150 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$431  = big2_d0;
     if (out_buffer_en) begin
       \$431  = s5_big2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$432  = big2_d1;
     if (out_buffer_en) begin
       \$432  = big2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$433  = s5_q7_2;
     if (out_buffer_en) begin
       \$433  = s4_q2[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$434  = q7_2_d0;
     if (out_buffer_en) begin
       \$434  = s5_q7_2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$435  = q7_2_d1;
     if (out_buffer_en) begin
       \$435  = q7_2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$436  = s4_at_half2;
     if (out_buffer_en) begin
       \$436  = \$152 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$437  = s4_beyond2;
     if (out_buffer_en) begin
       \$437  = \$154 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$438  = s4_neg2_d0;
     if (out_buffer_en) begin
       \$438  = s2_neg2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$439  = s4_neg2_d1;
     if (out_buffer_en) begin
       \$439  = s4_neg2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$440  = s5_up2;
     if (out_buffer_en) begin
       \$440  = \$157 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$441  = up2_d0;
     if (out_buffer_en) begin
       \$441  = s5_up2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$442  = up2_d1;
     if (out_buffer_en) begin
       \$442  = up2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$443  = s8_mag2;
     if (out_buffer_en) begin
       \$443  = \$162 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$444  = neg2_d0;
     if (out_buffer_en) begin
       \$444  = s2_neg2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$445  = neg2_d1;
     if (out_buffer_en) begin
       \$445  = neg2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$446  = neg2_d2;
     if (out_buffer_en) begin
       \$446  = neg2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$447  = neg2_d3;
     if (out_buffer_en) begin
       \$447  = neg2_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$448  = neg2_d4;
     if (out_buffer_en) begin
       \$448  = neg2_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$449  = neg2_d5;
     if (out_buffer_en) begin
       \$449  = neg2_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$450  = s2_mag3;
     if (out_buffer_en) begin
       \$450  = \$165 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$451  = s2_neg3;
     if (out_buffer_en) begin
       \$451  = \$166 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$452  = s2_over3;
     if (out_buffer_en) begin
       \$452  = \$169 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$453  = s2_under3;
     if (out_buffer_en) begin
       \$453  = \$174 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$454  = s2_low3;
     if (out_buffer_en) begin
       \$454  = s1_x3[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$455  = xsat3_d0;
     if (out_buffer_en) begin
       \$455  = \$177 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$456  = xsat3_d1;
     if (out_buffer_en) begin
       \$456  = xsat3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$457  = xsat3_d2;
     if (out_buffer_en) begin
       \$457  = xsat3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$458  = xsat3_d3;
     if (out_buffer_en) begin
       \$458  = xsat3_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$459  = xsat3_d4;
     if (out_buffer_en) begin
       \$459  = xsat3_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$460  = xsat3_d5;
     if (out_buffer_en) begin
       \$460  = xsat3_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$461  = s3_qc3;
     if (out_buffer_en) begin
       \$461  = \$178 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$462  = s3_f3;
     if (out_buffer_en) begin
       \$462  = \$179 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$463  = s3_k3;
     if (out_buffer_en) begin
       \$463  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$464  = s4_q3;
     if (out_buffer_en) begin
       \$464  = \$180 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$465  = s5_big3;
     if (out_buffer_en) begin
       \$465  = \$181 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$466  = big3_d0;
     if (out_buffer_en) begin
       \$466  = s5_big3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$467  = big3_d1;
     if (out_buffer_en) begin
       \$467  = big3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$468  = s5_q7_3;
     if (out_buffer_en) begin
       \$468  = s4_q3[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$469  = q7_3_d0;
     if (out_buffer_en) begin
       \$469  = s5_q7_3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$470  = q7_3_d1;
     if (out_buffer_en) begin
       \$470  = q7_3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$471  = s4_at_half3;
     if (out_buffer_en) begin
       \$471  = \$183 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$472  = s4_beyond3;
     if (out_buffer_en) begin
       \$472  = \$185 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$473  = s4_neg3_d0;
     if (out_buffer_en) begin
       \$473  = s2_neg3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$474  = s4_neg3_d1;
     if (out_buffer_en) begin
       \$474  = s4_neg3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$475  = s5_up3;
     if (out_buffer_en) begin
       \$475  = \$188 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$476  = up3_d0;
     if (out_buffer_en) begin
       \$476  = s5_up3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$477  = up3_d1;
     if (out_buffer_en) begin
       \$477  = up3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$478  = s8_mag3;
     if (out_buffer_en) begin
       \$478  = \$193 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$479  = neg3_d0;
     if (out_buffer_en) begin
       \$479  = s2_neg3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$480  = neg3_d1;
     if (out_buffer_en) begin
       \$480  = neg3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$481  = neg3_d2;
     if (out_buffer_en) begin
       \$481  = neg3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$482  = neg3_d3;
     if (out_buffer_en) begin
       \$482  = neg3_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$483  = neg3_d4;
     if (out_buffer_en) begin
       \$483  = neg3_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$484  = neg3_d5;
     if (out_buffer_en) begin
       \$484  = neg3_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$485  = s2_mag4;
     if (out_buffer_en) begin
       \$485  = \$196 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$486  = s2_neg4;
     if (out_buffer_en) begin
       \$486  = \$197 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$487  = s2_over4;
     if (out_buffer_en) begin
       \$487  = \$200 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$488  = s2_under4;
     if (out_buffer_en) begin
       \$488  = \$205 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$489  = s2_low4;
     if (out_buffer_en) begin
       \$489  = s1_x4[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$490  = xsat4_d0;
     if (out_buffer_en) begin
       \$490  = \$208 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$491  = xsat4_d1;
     if (out_buffer_en) begin
       \$491  = xsat4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$492  = xsat4_d2;
     if (out_buffer_en) begin
       \$492  = xsat4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$493  = xsat4_d3;
     if (out_buffer_en) begin
       \$493  = xsat4_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$494  = xsat4_d4;
     if (out_buffer_en) begin
       \$494  = xsat4_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$495  = xsat4_d5;
     if (out_buffer_en) begin
       \$495  = xsat4_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$496  = s3_qc4;
     if (out_buffer_en) begin
       \$496  = \$209 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$497  = s3_f4;
     if (out_buffer_en) begin
       \$497  = \$210 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$498  = s3_k4;
     if (out_buffer_en) begin
       \$498  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$499  = s4_q4;
     if (out_buffer_en) begin
       \$499  = \$211 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$500  = s5_big4;
     if (out_buffer_en) begin
       \$500  = \$212 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$501  = big4_d0;
     if (out_buffer_en) begin
       \$501  = s5_big4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$502  = big4_d1;
     if (out_buffer_en) begin
       \$502  = big4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$503  = s5_q7_4;
     if (out_buffer_en) begin
       \$503  = s4_q4[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$504  = q7_4_d0;
     if (out_buffer_en) begin
       \$504  = s5_q7_4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$505  = q7_4_d1;
     if (out_buffer_en) begin
       \$505  = q7_4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$506  = s4_at_half4;
     if (out_buffer_en) begin
       \$506  = \$214 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$507  = s4_beyond4;
     if (out_buffer_en) begin
       \$507  = \$216 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$508  = s4_neg4_d0;
     if (out_buffer_en) begin
       \$508  = s2_neg4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$509  = s4_neg4_d1;
     if (out_buffer_en) begin
       \$509  = s4_neg4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$510  = s5_up4;
     if (out_buffer_en) begin
       \$510  = \$219 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$511  = up4_d0;
     if (out_buffer_en) begin
       \$511  = s5_up4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$512  = up4_d1;
     if (out_buffer_en) begin
       \$512  = up4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$513  = s8_mag4;
     if (out_buffer_en) begin
       \$513  = \$224 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$514  = neg4_d0;
     if (out_buffer_en) begin
       \$514  = s2_neg4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$515  = neg4_d1;
     if (out_buffer_en) begin
       \$515  = neg4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$516  = neg4_d2;
     if (out_buffer_en) begin
       \$516  = neg4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$517  = neg4_d3;
     if (out_buffer_en) begin
       \$517  = neg4_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$518  = neg4_d4;
     if (out_buffer_en) begin
       \$518  = neg4_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$519  = neg4_d5;
     if (out_buffer_en) begin
       \$519  = neg4_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$520  = s2_mag5;
     if (out_buffer_en) begin
       \$520  = \$227 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$521  = s2_neg5;
     if (out_buffer_en) begin
       \$521  = \$228 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$522  = s2_over5;
     if (out_buffer_en) begin
       \$522  = \$231 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$523  = s2_under5;
     if (out_buffer_en) begin
       \$523  = \$236 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$524  = s2_low5;
     if (out_buffer_en) begin
       \$524  = s1_x5[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$525  = xsat5_d0;
     if (out_buffer_en) begin
       \$525  = \$239 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$526  = xsat5_d1;
     if (out_buffer_en) begin
       \$526  = xsat5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$527  = xsat5_d2;
     if (out_buffer_en) begin
       \$527  = xsat5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$528  = xsat5_d3;
     if (out_buffer_en) begin
       \$528  = xsat5_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$529  = xsat5_d4;
     if (out_buffer_en) begin
       \$529  = xsat5_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$530  = xsat5_d5;
     if (out_buffer_en) begin
       \$530  = xsat5_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$531  = s3_qc5;
     if (out_buffer_en) begin
       \$531  = \$240 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$532  = s3_f5;
     if (out_buffer_en) begin
       \$532  = \$241 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$533  = s3_k5;
     if (out_buffer_en) begin
       \$533  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$534  = s4_q5;
     if (out_buffer_en) begin
       \$534  = \$242 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$535  = s5_big5;
     if (out_buffer_en) begin
       \$535  = \$243 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$536  = big5_d0;
     if (out_buffer_en) begin
       \$536  = s5_big5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$537  = big5_d1;
     if (out_buffer_en) begin
       \$537  = big5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$538  = s5_q7_5;
     if (out_buffer_en) begin
       \$538  = s4_q5[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$539  = q7_5_d0;
     if (out_buffer_en) begin
       \$539  = s5_q7_5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$540  = q7_5_d1;
     if (out_buffer_en) begin
       \$540  = q7_5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$541  = s4_at_half5;
     if (out_buffer_en) begin
       \$541  = \$245 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$542  = s4_beyond5;
     if (out_buffer_en) begin
       \$542  = \$247 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$543  = s4_neg5_d0;
     if (out_buffer_en) begin
       \$543  = s2_neg5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$544  = s4_neg5_d1;
     if (out_buffer_en) begin
       \$544  = s4_neg5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$545  = s5_up5;
     if (out_buffer_en) begin
       \$545  = \$250 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$546  = up5_d0;
     if (out_buffer_en) begin
       \$546  = s5_up5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$547  = up5_d1;
     if (out_buffer_en) begin
       \$547  = up5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$548  = s8_mag5;
     if (out_buffer_en) begin
       \$548  = \$255 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$549  = neg5_d0;
     if (out_buffer_en) begin
       \$549  = s2_neg5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$550  = neg5_d1;
     if (out_buffer_en) begin
       \$550  = neg5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$551  = neg5_d2;
     if (out_buffer_en) begin
       \$551  = neg5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$552  = neg5_d3;
     if (out_buffer_en) begin
       \$552  = neg5_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$553  = neg5_d4;
     if (out_buffer_en) begin
       \$553  = neg5_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$554  = neg5_d5;
     if (out_buffer_en) begin
       \$554  = neg5_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$555  = s2_mag6;
     if (out_buffer_en) begin
       \$555  = \$258 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$556  = s2_neg6;
     if (out_buffer_en) begin
       \$556  = \$259 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$557  = s2_over6;
     if (out_buffer_en) begin
       \$557  = \$262 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$558  = s2_under6;
     if (out_buffer_en) begin
       \$558  = \$267 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$559  = s2_low6;
     if (out_buffer_en) begin
       \$559  = s1_x6[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$560  = xsat6_d0;
     if (out_buffer_en) begin
       \$560  = \$270 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$561  = xsat6_d1;
     if (out_buffer_en) begin
       \$561  = xsat6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$562  = xsat6_d2;
     if (out_buffer_en) begin
       \$562  = xsat6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$563  = xsat6_d3;
     if (out_buffer_en) begin
       \$563  = xsat6_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$564  = xsat6_d4;
     if (out_buffer_en) begin
       \$564  = xsat6_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$565  = xsat6_d5;
     if (out_buffer_en) begin
       \$565  = xsat6_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$566  = s3_qc6;
     if (out_buffer_en) begin
       \$566  = \$271 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$567  = s3_f6;
     if (out_buffer_en) begin
       \$567  = \$272 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$568  = s3_k6;
     if (out_buffer_en) begin
       \$568  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$569  = s4_q6;
     if (out_buffer_en) begin
       \$569  = \$273 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$570  = s5_big6;
     if (out_buffer_en) begin
       \$570  = \$274 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$571  = big6_d0;
     if (out_buffer_en) begin
       \$571  = s5_big6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$572  = big6_d1;
     if (out_buffer_en) begin
       \$572  = big6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$573  = s5_q7_6;
     if (out_buffer_en) begin
       \$573  = s4_q6[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$574  = q7_6_d0;
     if (out_buffer_en) begin
       \$574  = s5_q7_6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$575  = q7_6_d1;
     if (out_buffer_en) begin
       \$575  = q7_6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$576  = s4_at_half6;
     if (out_buffer_en) begin
       \$576  = \$276 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$577  = s4_beyond6;
     if (out_buffer_en) begin
       \$577  = \$278 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$578  = s4_neg6_d0;
     if (out_buffer_en) begin
       \$578  = s2_neg6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$579  = s4_neg6_d1;
     if (out_buffer_en) begin
       \$579  = s4_neg6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$580  = s5_up6;
     if (out_buffer_en) begin
       \$580  = \$281 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$581  = up6_d0;
     if (out_buffer_en) begin
       \$581  = s5_up6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$582  = up6_d1;
     if (out_buffer_en) begin
       \$582  = up6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$583  = s8_mag6;
     if (out_buffer_en) begin
       \$583  = \$286 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$584  = neg6_d0;
     if (out_buffer_en) begin
       \$584  = s2_neg6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$585  = neg6_d1;
     if (out_buffer_en) begin
       \$585  = neg6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$586  = neg6_d2;
     if (out_buffer_en) begin
       \$586  = neg6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$587  = neg6_d3;
     if (out_buffer_en) begin
       \$587  = neg6_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$588  = neg6_d4;
     if (out_buffer_en) begin
       \$588  = neg6_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$589  = neg6_d5;
     if (out_buffer_en) begin
       \$589  = neg6_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$590  = s2_mag7;
     if (out_buffer_en) begin
       \$590  = \$289 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$591  = s2_neg7;
     if (out_buffer_en) begin
       \$591  = \$290 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$592  = s2_over7;
     if (out_buffer_en) begin
       \$592  = \$293 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$593  = s2_under7;
     if (out_buffer_en) begin
       \$593  = \$298 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$594  = s2_low7;
     if (out_buffer_en) begin
       \$594  = s1_x7[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$595  = xsat7_d0;
     if (out_buffer_en) begin
       \$595  = \$301 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$596  = xsat7_d1;
     if (out_buffer_en) begin
       \$596  = xsat7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$597  = xsat7_d2;
     if (out_buffer_en) begin
       \$597  = xsat7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$598  = xsat7_d3;
     if (out_buffer_en) begin
       \$598  = xsat7_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$599  = xsat7_d4;
     if (out_buffer_en) begin
       \$599  = xsat7_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$600  = xsat7_d5;
     if (out_buffer_en) begin
       \$600  = xsat7_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$601  = s3_qc7;
     if (out_buffer_en) begin
       \$601  = \$302 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$602  = s3_f7;
     if (out_buffer_en) begin
       \$602  = \$303 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$603  = s3_k7;
     if (out_buffer_en) begin
       \$603  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$604  = s4_q7;
     if (out_buffer_en) begin
       \$604  = \$304 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$605  = s5_big7;
     if (out_buffer_en) begin
       \$605  = \$305 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$606  = big7_d0;
     if (out_buffer_en) begin
       \$606  = s5_big7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$607  = big7_d1;
     if (out_buffer_en) begin
       \$607  = big7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$608  = s5_q7_7;
     if (out_buffer_en) begin
       \$608  = s4_q7[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$609  = q7_7_d0;
     if (out_buffer_en) begin
       \$609  = s5_q7_7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$610  = q7_7_d1;
     if (out_buffer_en) begin
       \$610  = q7_7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$611  = s4_at_half7;
     if (out_buffer_en) begin
       \$611  = \$307 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$612  = s4_beyond7;
     if (out_buffer_en) begin
       \$612  = \$309 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$613  = s4_neg7_d0;
     if (out_buffer_en) begin
       \$613  = s2_neg7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$614  = s4_neg7_d1;
     if (out_buffer_en) begin
       \$614  = s4_neg7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$615  = s5_up7;
     if (out_buffer_en) begin
       \$615  = \$312 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$616  = up7_d0;
     if (out_buffer_en) begin
       \$616  = s5_up7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$617  = up7_d1;
     if (out_buffer_en) begin
       \$617  = up7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$618  = s8_mag7;
     if (out_buffer_en) begin
       \$618  = \$317 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$619  = neg7_d0;
     if (out_buffer_en) begin
       \$619  = s2_neg7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$620  = neg7_d1;
     if (out_buffer_en) begin
       \$620  = neg7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$621  = neg7_d2;
     if (out_buffer_en) begin
       \$621  = neg7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$622  = neg7_d3;
     if (out_buffer_en) begin
       \$622  = neg7_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$623  = neg7_d4;
     if (out_buffer_en) begin
       \$623  = neg7_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$624  = neg7_d5;
     if (out_buffer_en) begin
       \$624  = neg7_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$625  = valid_d0;
     if (out_buffer_en) begin
       \$625  = s1_valid;
@@ -7967,7 +9644,7 @@ module \core.narrow.round_nearest (rst, i__valid, o__valid, o__payload, i__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$626  = valid_d1;
     if (out_buffer_en) begin
       \$626  = valid_d0;
@@ -7977,7 +9654,7 @@ module \core.narrow.round_nearest (rst, i__valid, o__valid, o__payload, i__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$627  = valid_d2;
     if (out_buffer_en) begin
       \$627  = valid_d1;
@@ -7987,7 +9664,7 @@ module \core.narrow.round_nearest (rst, i__valid, o__valid, o__payload, i__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$628  = valid_d3;
     if (out_buffer_en) begin
       \$628  = valid_d2;
@@ -7997,7 +9674,7 @@ module \core.narrow.round_nearest (rst, i__valid, o__valid, o__payload, i__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$629  = valid_d4;
     if (out_buffer_en) begin
       \$629  = valid_d3;
@@ -8007,7 +9684,7 @@ module \core.narrow.round_nearest (rst, i__valid, o__valid, o__payload, i__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$630  = valid_d5;
     if (out_buffer_en) begin
       \$630  = valid_d4;
@@ -8017,7 +9694,7 @@ module \core.narrow.round_nearest (rst, i__valid, o__valid, o__payload, i__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$631  = valid_d6;
     if (out_buffer_en) begin
       \$631  = valid_d5;
@@ -8027,182 +9704,182 @@ module \core.narrow.round_nearest (rst, i__valid, o__valid, o__payload, i__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$632  = last_d0;
     if (out_buffer_en) begin
       \$632  = i__payload[270];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$633  = last_d1;
     if (out_buffer_en) begin
       \$633  = last_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$634  = last_d2;
     if (out_buffer_en) begin
       \$634  = last_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$635  = last_d3;
     if (out_buffer_en) begin
       \$635  = last_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$636  = last_d4;
     if (out_buffer_en) begin
       \$636  = last_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$637  = last_d5;
     if (out_buffer_en) begin
       \$637  = last_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$638  = last_d6;
     if (out_buffer_en) begin
       \$638  = last_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$639  = last_d7;
     if (out_buffer_en) begin
       \$639  = last_d6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$640  = s1_keep;
     if (out_buffer_en) begin
       \$640  = i__payload[269:262];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$641  = keep_d0;
     if (out_buffer_en) begin
       \$641  = \$319 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$642  = keep_d1;
     if (out_buffer_en) begin
       \$642  = keep_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$643  = keep_d2;
     if (out_buffer_en) begin
       \$643  = keep_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$644  = keep_d3;
     if (out_buffer_en) begin
       \$644  = keep_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$645  = keep_d4;
     if (out_buffer_en) begin
       \$645  = keep_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$646  = keep_d5;
     if (out_buffer_en) begin
       \$646  = keep_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$647  = keep_d6;
     if (out_buffer_en) begin
       \$647  = keep_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$648  = k_out_d0;
     if (out_buffer_en) begin
       \$648  = s2_k;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$649  = k_out_d1;
     if (out_buffer_en) begin
       \$649  = k_out_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$650  = k_out_d2;
     if (out_buffer_en) begin
       \$650  = k_out_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$651  = k_out_d3;
     if (out_buffer_en) begin
       \$651  = k_out_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$652  = k_out_d4;
     if (out_buffer_en) begin
       \$652  = k_out_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$653  = k_out_d5;
     if (out_buffer_en) begin
       \$653  = k_out_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$320  = \$27 ;
     if (rst) begin
       \$320  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$321  = \$28 ;
     if (rst) begin
       \$321  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$322  = s1_k;
     if (out_buffer_en) begin
       \$322  = i__payload[261:256];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$323  = s1_valid;
     if (out_buffer_en) begin
       \$323  = take;
@@ -8212,7 +9889,7 @@ module \core.narrow.round_nearest (rst, i__valid, o__valid, o__payload, i__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$324  = bad_shift;
     if (\$30 ) begin
       \$324  = 1'h1;
@@ -8222,49 +9899,49 @@ module \core.narrow.round_nearest (rst, i__valid, o__valid, o__payload, i__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$325  = s1_x0;
     if (out_buffer_en) begin
       \$325  = i__payload[31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$326  = s1_x1;
     if (out_buffer_en) begin
       \$326  = i__payload[63:32];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$327  = s1_x2;
     if (out_buffer_en) begin
       \$327  = i__payload[95:64];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$328  = s1_x3;
     if (out_buffer_en) begin
       \$328  = i__payload[127:96];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$329  = s1_x4;
     if (out_buffer_en) begin
       \$329  = i__payload[159:128];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$330  = s1_x5;
     if (out_buffer_en) begin
       \$330  = i__payload[191:160];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$331  = s1_x6;
     if (out_buffer_en) begin
       \$331  = i__payload[223:192];
@@ -8332,7 +10009,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.narrow.round_nearest.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -8419,7 +10096,7 @@ module \core.narrow.round_nearest.out_buffer (rst, w_en, r_rdy, r_data, w_port__
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -8429,7 +10106,7 @@ module \core.narrow.round_nearest.out_buffer (rst, w_en, r_rdy, r_data, w_port__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -8439,7 +10116,7 @@ module \core.narrow.round_nearest.out_buffer (rst, w_en, r_rdy, r_data, w_port__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];
@@ -8465,7 +10142,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, i__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
   wire \$100 ;
@@ -10524,28 +12201,28 @@ module \core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, i__payloa
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$342  = \$27 ;
     if (rst) begin
       \$342  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$343  = \$28 ;
     if (rst) begin
       \$343  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$344  = s1_k;
     if (out_buffer_en) begin
       \$344  = i__payload[261:256];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$345  = s1_valid;
     if (out_buffer_en) begin
       \$345  = take;
@@ -10555,7 +12232,7 @@ module \core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, i__payloa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$346  = bad_shift;
     if (\$30 ) begin
       \$346  = 1'h1;
@@ -10565,2086 +12242,2086 @@ module \core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, i__payloa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$347  = s1_x0;
     if (out_buffer_en) begin
       \$347  = i__payload[31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$348  = s1_x1;
     if (out_buffer_en) begin
       \$348  = i__payload[63:32];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$349  = s1_x2;
     if (out_buffer_en) begin
       \$349  = i__payload[95:64];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$350  = s1_x3;
     if (out_buffer_en) begin
       \$350  = i__payload[127:96];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$351  = s1_x4;
     if (out_buffer_en) begin
       \$351  = i__payload[159:128];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$352  = s1_x5;
     if (out_buffer_en) begin
       \$352  = i__payload[191:160];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$353  = s1_x6;
     if (out_buffer_en) begin
       \$353  = i__payload[223:192];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$354  = s1_x7;
     if (out_buffer_en) begin
       \$354  = i__payload[255:224];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$355  = only_saturate_d0;
     if (out_buffer_en) begin
       \$355  = \$33 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$356  = only_saturate_d1;
     if (out_buffer_en) begin
       \$356  = only_saturate_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$357  = only_saturate_d2;
     if (out_buffer_en) begin
       \$357  = only_saturate_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$358  = only_saturate_d3;
     if (out_buffer_en) begin
       \$358  = only_saturate_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$359  = only_saturate_d4;
     if (out_buffer_en) begin
       \$359  = only_saturate_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$360  = only_saturate_d5;
     if (out_buffer_en) begin
       \$360  = only_saturate_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$361  = only_saturate_d6;
     if (out_buffer_en) begin
       \$361  = only_saturate_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$362  = s2_k;
     if (out_buffer_en) begin
       \$362  = s1_k;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$363  = s2_mask;
     if (out_buffer_en) begin
       \$363  = { \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$364  = s2_refused;
     if (out_buffer_en) begin
       \$364  = \$66 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$365  = s3_odd;
     if (out_buffer_en) begin
       \$365  = s2_k[0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$366  = s4_h_d0;
     if (out_buffer_en) begin
       \$366  = \$67 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$367  = s4_h_d1;
     if (out_buffer_en) begin
       \$367  = s4_h_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$368  = s4_mask_h_d0;
     if (out_buffer_en) begin
       \$368  = { \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73 , \$71 , \$69  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$369  = s4_mask_h_d1;
     if (out_buffer_en) begin
       \$369  = s4_mask_h_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$370  = s4_mask_h_d2;
     if (out_buffer_en) begin
       \$370  = s4_mask_h_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$371  = s5_h;
     if (out_buffer_en) begin
       \$371  = s4_h_d1[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$372  = s2_mag0;
     if (out_buffer_en) begin
       \$372  = \$102 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$373  = s2_neg0;
     if (out_buffer_en) begin
       \$373  = \$103 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$374  = s2_over0;
     if (out_buffer_en) begin
       \$374  = \$106 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$375  = s2_under0;
     if (out_buffer_en) begin
       \$375  = \$111 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$376  = s2_low0;
     if (out_buffer_en) begin
       \$376  = s1_x0[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$377  = xsat0_d0;
     if (out_buffer_en) begin
       \$377  = \$114 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$378  = xsat0_d1;
     if (out_buffer_en) begin
       \$378  = xsat0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$379  = xsat0_d2;
     if (out_buffer_en) begin
       \$379  = xsat0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$380  = xsat0_d3;
     if (out_buffer_en) begin
       \$380  = xsat0_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$381  = xsat0_d4;
     if (out_buffer_en) begin
       \$381  = xsat0_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$382  = xsat0_d5;
     if (out_buffer_en) begin
       \$382  = xsat0_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$383  = s3_qc0;
     if (out_buffer_en) begin
       \$383  = \$115 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$384  = s3_f0;
     if (out_buffer_en) begin
       \$384  = \$116 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$385  = s3_k0;
     if (out_buffer_en) begin
       \$385  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$386  = s4_q0;
     if (out_buffer_en) begin
       \$386  = \$117 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$387  = s5_big0;
     if (out_buffer_en) begin
       \$387  = \$118 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$388  = big0_d0;
     if (out_buffer_en) begin
       \$388  = s5_big0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$389  = big0_d1;
     if (out_buffer_en) begin
       \$389  = big0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$390  = s5_q7_0;
     if (out_buffer_en) begin
       \$390  = s4_q0[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$391  = q7_0_d0;
     if (out_buffer_en) begin
       \$391  = s5_q7_0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$392  = q7_0_d1;
     if (out_buffer_en) begin
       \$392  = q7_0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$393  = s4_f20;
     if (out_buffer_en) begin
       \$393  = \$120 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$394  = s5_fc0;
     if (out_buffer_en) begin
       \$394  = \$121 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$395  = s5_lo0;
     if (out_buffer_en) begin
       \$395  = \$122 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$396  = s6_hi0;
     if (out_buffer_en) begin
       \$396  = \$123 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$397  = s6_lo0;
     if (out_buffer_en) begin
       \$397  = s5_lo0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$398  = s7_up0;
     if (out_buffer_en) begin
       \$398  = \$124 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$399  = s8_mag0;
     if (out_buffer_en) begin
       \$399  = \$129 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$400  = neg0_d0;
     if (out_buffer_en) begin
       \$400  = s2_neg0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$401  = neg0_d1;
     if (out_buffer_en) begin
       \$401  = neg0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$402  = neg0_d2;
     if (out_buffer_en) begin
       \$402  = neg0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$403  = neg0_d3;
     if (out_buffer_en) begin
       \$403  = neg0_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$404  = neg0_d4;
     if (out_buffer_en) begin
       \$404  = neg0_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$405  = neg0_d5;
     if (out_buffer_en) begin
       \$405  = neg0_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$406  = s2_mag1;
     if (out_buffer_en) begin
       \$406  = \$132 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$407  = s2_neg1;
     if (out_buffer_en) begin
       \$407  = \$133 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$408  = s2_over1;
     if (out_buffer_en) begin
       \$408  = \$136 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$409  = s2_under1;
     if (out_buffer_en) begin
       \$409  = \$141 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$410  = s2_low1;
     if (out_buffer_en) begin
       \$410  = s1_x1[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$411  = xsat1_d0;
     if (out_buffer_en) begin
       \$411  = \$144 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$412  = xsat1_d1;
     if (out_buffer_en) begin
       \$412  = xsat1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$413  = xsat1_d2;
     if (out_buffer_en) begin
       \$413  = xsat1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$414  = xsat1_d3;
     if (out_buffer_en) begin
       \$414  = xsat1_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$415  = xsat1_d4;
     if (out_buffer_en) begin
       \$415  = xsat1_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$416  = xsat1_d5;
     if (out_buffer_en) begin
       \$416  = xsat1_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$417  = s3_qc1;
     if (out_buffer_en) begin
       \$417  = \$145 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$418  = s3_f1;
     if (out_buffer_en) begin
       \$418  = \$146 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$419  = s3_k1;
     if (out_buffer_en) begin
       \$419  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$420  = s4_q1;
     if (out_buffer_en) begin
       \$420  = \$147 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$421  = s5_big1;
     if (out_buffer_en) begin
       \$421  = \$148 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$422  = big1_d0;
     if (out_buffer_en) begin
       \$422  = s5_big1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$423  = big1_d1;
     if (out_buffer_en) begin
       \$423  = big1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$424  = s5_q7_1;
     if (out_buffer_en) begin
       \$424  = s4_q1[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$425  = q7_1_d0;
     if (out_buffer_en) begin
       \$425  = s5_q7_1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$426  = q7_1_d1;
     if (out_buffer_en) begin
       \$426  = q7_1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$427  = s4_f21;
     if (out_buffer_en) begin
       \$427  = \$150 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$428  = s5_fc1;
     if (out_buffer_en) begin
       \$428  = \$151 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$429  = s5_lo1;
     if (out_buffer_en) begin
       \$429  = \$152 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$430  = s6_hi1;
     if (out_buffer_en) begin
       \$430  = \$153 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$431  = s6_lo1;
     if (out_buffer_en) begin
       \$431  = s5_lo1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$432  = s7_up1;
     if (out_buffer_en) begin
       \$432  = \$154 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$433  = s8_mag1;
     if (out_buffer_en) begin
       \$433  = \$159 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$434  = neg1_d0;
     if (out_buffer_en) begin
       \$434  = s2_neg1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$435  = neg1_d1;
     if (out_buffer_en) begin
       \$435  = neg1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$436  = neg1_d2;
     if (out_buffer_en) begin
       \$436  = neg1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$437  = neg1_d3;
     if (out_buffer_en) begin
       \$437  = neg1_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$438  = neg1_d4;
     if (out_buffer_en) begin
       \$438  = neg1_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$439  = neg1_d5;
     if (out_buffer_en) begin
       \$439  = neg1_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$440  = s2_mag2;
     if (out_buffer_en) begin
       \$440  = \$162 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$441  = s2_neg2;
     if (out_buffer_en) begin
       \$441  = \$163 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$442  = s2_over2;
     if (out_buffer_en) begin
       \$442  = \$166 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$443  = s2_under2;
     if (out_buffer_en) begin
       \$443  = \$171 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$444  = s2_low2;
     if (out_buffer_en) begin
       \$444  = s1_x2[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$445  = xsat2_d0;
     if (out_buffer_en) begin
       \$445  = \$174 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$446  = xsat2_d1;
     if (out_buffer_en) begin
       \$446  = xsat2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$447  = xsat2_d2;
     if (out_buffer_en) begin
       \$447  = xsat2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$448  = xsat2_d3;
     if (out_buffer_en) begin
       \$448  = xsat2_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$449  = xsat2_d4;
     if (out_buffer_en) begin
       \$449  = xsat2_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$450  = xsat2_d5;
     if (out_buffer_en) begin
       \$450  = xsat2_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$451  = s3_qc2;
     if (out_buffer_en) begin
       \$451  = \$175 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$452  = s3_f2;
     if (out_buffer_en) begin
       \$452  = \$176 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$453  = s3_k2;
     if (out_buffer_en) begin
       \$453  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$454  = s4_q2;
     if (out_buffer_en) begin
       \$454  = \$177 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$455  = s5_big2;
     if (out_buffer_en) begin
       \$455  = \$178 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$456  = big2_d0;
     if (out_buffer_en) begin
       \$456  = s5_big2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$457  = big2_d1;
     if (out_buffer_en) begin
       \$457  = big2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$458  = s5_q7_2;
     if (out_buffer_en) begin
       \$458  = s4_q2[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$459  = q7_2_d0;
     if (out_buffer_en) begin
       \$459  = s5_q7_2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$460  = q7_2_d1;
     if (out_buffer_en) begin
       \$460  = q7_2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$461  = s4_f22;
     if (out_buffer_en) begin
       \$461  = \$180 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$462  = s5_fc2;
     if (out_buffer_en) begin
       \$462  = \$181 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$463  = s5_lo2;
     if (out_buffer_en) begin
       \$463  = \$182 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$464  = s6_hi2;
     if (out_buffer_en) begin
       \$464  = \$183 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$465  = s6_lo2;
     if (out_buffer_en) begin
       \$465  = s5_lo2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$466  = s7_up2;
     if (out_buffer_en) begin
       \$466  = \$184 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$467  = s8_mag2;
     if (out_buffer_en) begin
       \$467  = \$189 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$468  = neg2_d0;
     if (out_buffer_en) begin
       \$468  = s2_neg2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$469  = neg2_d1;
     if (out_buffer_en) begin
       \$469  = neg2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$470  = neg2_d2;
     if (out_buffer_en) begin
       \$470  = neg2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$471  = neg2_d3;
     if (out_buffer_en) begin
       \$471  = neg2_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$472  = neg2_d4;
     if (out_buffer_en) begin
       \$472  = neg2_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$473  = neg2_d5;
     if (out_buffer_en) begin
       \$473  = neg2_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$474  = s2_mag3;
     if (out_buffer_en) begin
       \$474  = \$192 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$475  = s2_neg3;
     if (out_buffer_en) begin
       \$475  = \$193 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$476  = s2_over3;
     if (out_buffer_en) begin
       \$476  = \$196 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$477  = s2_under3;
     if (out_buffer_en) begin
       \$477  = \$201 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$478  = s2_low3;
     if (out_buffer_en) begin
       \$478  = s1_x3[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$479  = xsat3_d0;
     if (out_buffer_en) begin
       \$479  = \$204 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$480  = xsat3_d1;
     if (out_buffer_en) begin
       \$480  = xsat3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$481  = xsat3_d2;
     if (out_buffer_en) begin
       \$481  = xsat3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$482  = xsat3_d3;
     if (out_buffer_en) begin
       \$482  = xsat3_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$483  = xsat3_d4;
     if (out_buffer_en) begin
       \$483  = xsat3_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$484  = xsat3_d5;
     if (out_buffer_en) begin
       \$484  = xsat3_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$485  = s3_qc3;
     if (out_buffer_en) begin
       \$485  = \$205 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$486  = s3_f3;
     if (out_buffer_en) begin
       \$486  = \$206 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$487  = s3_k3;
     if (out_buffer_en) begin
       \$487  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$488  = s4_q3;
     if (out_buffer_en) begin
       \$488  = \$207 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$489  = s5_big3;
     if (out_buffer_en) begin
       \$489  = \$208 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$490  = big3_d0;
     if (out_buffer_en) begin
       \$490  = s5_big3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$491  = big3_d1;
     if (out_buffer_en) begin
       \$491  = big3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$492  = s5_q7_3;
     if (out_buffer_en) begin
       \$492  = s4_q3[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$493  = q7_3_d0;
     if (out_buffer_en) begin
       \$493  = s5_q7_3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$494  = q7_3_d1;
     if (out_buffer_en) begin
       \$494  = q7_3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$495  = s4_f23;
     if (out_buffer_en) begin
       \$495  = \$210 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$496  = s5_fc3;
     if (out_buffer_en) begin
       \$496  = \$211 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$497  = s5_lo3;
     if (out_buffer_en) begin
       \$497  = \$212 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$498  = s6_hi3;
     if (out_buffer_en) begin
       \$498  = \$213 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$499  = s6_lo3;
     if (out_buffer_en) begin
       \$499  = s5_lo3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$500  = s7_up3;
     if (out_buffer_en) begin
       \$500  = \$214 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$501  = s8_mag3;
     if (out_buffer_en) begin
       \$501  = \$219 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$502  = neg3_d0;
     if (out_buffer_en) begin
       \$502  = s2_neg3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$503  = neg3_d1;
     if (out_buffer_en) begin
       \$503  = neg3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$504  = neg3_d2;
     if (out_buffer_en) begin
       \$504  = neg3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$505  = neg3_d3;
     if (out_buffer_en) begin
       \$505  = neg3_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$506  = neg3_d4;
     if (out_buffer_en) begin
       \$506  = neg3_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$507  = neg3_d5;
     if (out_buffer_en) begin
       \$507  = neg3_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$508  = s2_mag4;
     if (out_buffer_en) begin
       \$508  = \$222 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$509  = s2_neg4;
     if (out_buffer_en) begin
       \$509  = \$223 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$510  = s2_over4;
     if (out_buffer_en) begin
       \$510  = \$226 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$511  = s2_under4;
     if (out_buffer_en) begin
       \$511  = \$231 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$512  = s2_low4;
     if (out_buffer_en) begin
       \$512  = s1_x4[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$513  = xsat4_d0;
     if (out_buffer_en) begin
       \$513  = \$234 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$514  = xsat4_d1;
     if (out_buffer_en) begin
       \$514  = xsat4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$515  = xsat4_d2;
     if (out_buffer_en) begin
       \$515  = xsat4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$516  = xsat4_d3;
     if (out_buffer_en) begin
       \$516  = xsat4_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$517  = xsat4_d4;
     if (out_buffer_en) begin
       \$517  = xsat4_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$518  = xsat4_d5;
     if (out_buffer_en) begin
       \$518  = xsat4_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$519  = s3_qc4;
     if (out_buffer_en) begin
       \$519  = \$235 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$520  = s3_f4;
     if (out_buffer_en) begin
       \$520  = \$236 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$521  = s3_k4;
     if (out_buffer_en) begin
       \$521  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$522  = s4_q4;
     if (out_buffer_en) begin
       \$522  = \$237 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$523  = s5_big4;
     if (out_buffer_en) begin
       \$523  = \$238 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$524  = big4_d0;
     if (out_buffer_en) begin
       \$524  = s5_big4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$525  = big4_d1;
     if (out_buffer_en) begin
       \$525  = big4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$526  = s5_q7_4;
     if (out_buffer_en) begin
       \$526  = s4_q4[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$527  = q7_4_d0;
     if (out_buffer_en) begin
       \$527  = s5_q7_4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$528  = q7_4_d1;
     if (out_buffer_en) begin
       \$528  = q7_4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$529  = s4_f24;
     if (out_buffer_en) begin
       \$529  = \$240 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$530  = s5_fc4;
     if (out_buffer_en) begin
       \$530  = \$241 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$531  = s5_lo4;
     if (out_buffer_en) begin
       \$531  = \$242 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$532  = s6_hi4;
     if (out_buffer_en) begin
       \$532  = \$243 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$533  = s6_lo4;
     if (out_buffer_en) begin
       \$533  = s5_lo4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$534  = s7_up4;
     if (out_buffer_en) begin
       \$534  = \$244 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$535  = s8_mag4;
     if (out_buffer_en) begin
       \$535  = \$249 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$536  = neg4_d0;
     if (out_buffer_en) begin
       \$536  = s2_neg4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$537  = neg4_d1;
     if (out_buffer_en) begin
       \$537  = neg4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$538  = neg4_d2;
     if (out_buffer_en) begin
       \$538  = neg4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$539  = neg4_d3;
     if (out_buffer_en) begin
       \$539  = neg4_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$540  = neg4_d4;
     if (out_buffer_en) begin
       \$540  = neg4_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$541  = neg4_d5;
     if (out_buffer_en) begin
       \$541  = neg4_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$542  = s2_mag5;
     if (out_buffer_en) begin
       \$542  = \$252 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$543  = s2_neg5;
     if (out_buffer_en) begin
       \$543  = \$253 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$544  = s2_over5;
     if (out_buffer_en) begin
       \$544  = \$256 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$545  = s2_under5;
     if (out_buffer_en) begin
       \$545  = \$261 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$546  = s2_low5;
     if (out_buffer_en) begin
       \$546  = s1_x5[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$547  = xsat5_d0;
     if (out_buffer_en) begin
       \$547  = \$264 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$548  = xsat5_d1;
     if (out_buffer_en) begin
       \$548  = xsat5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$549  = xsat5_d2;
     if (out_buffer_en) begin
       \$549  = xsat5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$550  = xsat5_d3;
     if (out_buffer_en) begin
       \$550  = xsat5_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$551  = xsat5_d4;
     if (out_buffer_en) begin
       \$551  = xsat5_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$552  = xsat5_d5;
     if (out_buffer_en) begin
       \$552  = xsat5_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$553  = s3_qc5;
     if (out_buffer_en) begin
       \$553  = \$265 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$554  = s3_f5;
     if (out_buffer_en) begin
       \$554  = \$266 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$555  = s3_k5;
     if (out_buffer_en) begin
       \$555  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$556  = s4_q5;
     if (out_buffer_en) begin
       \$556  = \$267 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$557  = s5_big5;
     if (out_buffer_en) begin
       \$557  = \$268 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$558  = big5_d0;
     if (out_buffer_en) begin
       \$558  = s5_big5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$559  = big5_d1;
     if (out_buffer_en) begin
       \$559  = big5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$560  = s5_q7_5;
     if (out_buffer_en) begin
       \$560  = s4_q5[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$561  = q7_5_d0;
     if (out_buffer_en) begin
       \$561  = s5_q7_5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$562  = q7_5_d1;
     if (out_buffer_en) begin
       \$562  = q7_5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$563  = s4_f25;
     if (out_buffer_en) begin
       \$563  = \$270 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$564  = s5_fc5;
     if (out_buffer_en) begin
       \$564  = \$271 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$565  = s5_lo5;
     if (out_buffer_en) begin
       \$565  = \$272 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$566  = s6_hi5;
     if (out_buffer_en) begin
       \$566  = \$273 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$567  = s6_lo5;
     if (out_buffer_en) begin
       \$567  = s5_lo5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$568  = s7_up5;
     if (out_buffer_en) begin
       \$568  = \$274 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$569  = s8_mag5;
     if (out_buffer_en) begin
       \$569  = \$279 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$570  = neg5_d0;
     if (out_buffer_en) begin
       \$570  = s2_neg5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$571  = neg5_d1;
     if (out_buffer_en) begin
       \$571  = neg5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$572  = neg5_d2;
     if (out_buffer_en) begin
       \$572  = neg5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$573  = neg5_d3;
     if (out_buffer_en) begin
       \$573  = neg5_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$574  = neg5_d4;
     if (out_buffer_en) begin
       \$574  = neg5_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$575  = neg5_d5;
     if (out_buffer_en) begin
       \$575  = neg5_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$576  = s2_mag6;
     if (out_buffer_en) begin
       \$576  = \$282 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$577  = s2_neg6;
     if (out_buffer_en) begin
       \$577  = \$283 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$578  = s2_over6;
     if (out_buffer_en) begin
       \$578  = \$286 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$579  = s2_under6;
     if (out_buffer_en) begin
       \$579  = \$291 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$580  = s2_low6;
     if (out_buffer_en) begin
       \$580  = s1_x6[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$581  = xsat6_d0;
     if (out_buffer_en) begin
       \$581  = \$294 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$582  = xsat6_d1;
     if (out_buffer_en) begin
       \$582  = xsat6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$583  = xsat6_d2;
     if (out_buffer_en) begin
       \$583  = xsat6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$584  = xsat6_d3;
     if (out_buffer_en) begin
       \$584  = xsat6_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$585  = xsat6_d4;
     if (out_buffer_en) begin
       \$585  = xsat6_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$586  = xsat6_d5;
     if (out_buffer_en) begin
       \$586  = xsat6_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$587  = s3_qc6;
     if (out_buffer_en) begin
       \$587  = \$295 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$588  = s3_f6;
     if (out_buffer_en) begin
       \$588  = \$296 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$589  = s3_k6;
     if (out_buffer_en) begin
       \$589  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$590  = s4_q6;
     if (out_buffer_en) begin
       \$590  = \$297 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$591  = s5_big6;
     if (out_buffer_en) begin
       \$591  = \$298 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$592  = big6_d0;
     if (out_buffer_en) begin
       \$592  = s5_big6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$593  = big6_d1;
     if (out_buffer_en) begin
       \$593  = big6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$594  = s5_q7_6;
     if (out_buffer_en) begin
       \$594  = s4_q6[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$595  = q7_6_d0;
     if (out_buffer_en) begin
       \$595  = s5_q7_6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$596  = q7_6_d1;
     if (out_buffer_en) begin
       \$596  = q7_6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$597  = s4_f26;
     if (out_buffer_en) begin
       \$597  = \$300 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$598  = s5_fc6;
     if (out_buffer_en) begin
       \$598  = \$301 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$599  = s5_lo6;
     if (out_buffer_en) begin
       \$599  = \$302 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$600  = s6_hi6;
     if (out_buffer_en) begin
       \$600  = \$303 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$601  = s6_lo6;
     if (out_buffer_en) begin
       \$601  = s5_lo6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$602  = s7_up6;
     if (out_buffer_en) begin
       \$602  = \$304 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$603  = s8_mag6;
     if (out_buffer_en) begin
       \$603  = \$309 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$604  = neg6_d0;
     if (out_buffer_en) begin
       \$604  = s2_neg6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$605  = neg6_d1;
     if (out_buffer_en) begin
       \$605  = neg6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$606  = neg6_d2;
     if (out_buffer_en) begin
       \$606  = neg6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$607  = neg6_d3;
     if (out_buffer_en) begin
       \$607  = neg6_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$608  = neg6_d4;
     if (out_buffer_en) begin
       \$608  = neg6_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$609  = neg6_d5;
     if (out_buffer_en) begin
       \$609  = neg6_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$610  = s2_mag7;
     if (out_buffer_en) begin
       \$610  = \$312 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$611  = s2_neg7;
     if (out_buffer_en) begin
       \$611  = \$313 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$612  = s2_over7;
     if (out_buffer_en) begin
       \$612  = \$316 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$613  = s2_under7;
     if (out_buffer_en) begin
       \$613  = \$321 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$614  = s2_low7;
     if (out_buffer_en) begin
       \$614  = s1_x7[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$615  = xsat7_d0;
     if (out_buffer_en) begin
       \$615  = \$324 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$616  = xsat7_d1;
     if (out_buffer_en) begin
       \$616  = xsat7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$617  = xsat7_d2;
     if (out_buffer_en) begin
       \$617  = xsat7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$618  = xsat7_d3;
     if (out_buffer_en) begin
       \$618  = xsat7_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$619  = xsat7_d4;
     if (out_buffer_en) begin
       \$619  = xsat7_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$620  = xsat7_d5;
     if (out_buffer_en) begin
       \$620  = xsat7_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$621  = s3_qc7;
     if (out_buffer_en) begin
       \$621  = \$325 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$622  = s3_f7;
     if (out_buffer_en) begin
       \$622  = \$326 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$623  = s3_k7;
     if (out_buffer_en) begin
       \$623  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$624  = s4_q7;
     if (out_buffer_en) begin
       \$624  = \$327 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$625  = s5_big7;
     if (out_buffer_en) begin
       \$625  = \$328 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$626  = big7_d0;
     if (out_buffer_en) begin
       \$626  = s5_big7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$627  = big7_d1;
     if (out_buffer_en) begin
       \$627  = big7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$628  = s5_q7_7;
     if (out_buffer_en) begin
       \$628  = s4_q7[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$629  = q7_7_d0;
     if (out_buffer_en) begin
       \$629  = s5_q7_7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$630  = q7_7_d1;
     if (out_buffer_en) begin
       \$630  = q7_7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$631  = s4_f27;
     if (out_buffer_en) begin
       \$631  = \$330 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$632  = s5_fc7;
     if (out_buffer_en) begin
       \$632  = \$331 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$633  = s5_lo7;
     if (out_buffer_en) begin
       \$633  = \$332 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$634  = s6_hi7;
     if (out_buffer_en) begin
       \$634  = \$333 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$635  = s6_lo7;
     if (out_buffer_en) begin
       \$635  = s5_lo7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$636  = s7_up7;
     if (out_buffer_en) begin
       \$636  = \$334 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$637  = s8_mag7;
     if (out_buffer_en) begin
       \$637  = \$339 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$638  = neg7_d0;
     if (out_buffer_en) begin
       \$638  = s2_neg7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$639  = neg7_d1;
     if (out_buffer_en) begin
       \$639  = neg7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$640  = neg7_d2;
     if (out_buffer_en) begin
       \$640  = neg7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$641  = neg7_d3;
     if (out_buffer_en) begin
       \$641  = neg7_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$642  = neg7_d4;
     if (out_buffer_en) begin
       \$642  = neg7_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$643  = neg7_d5;
     if (out_buffer_en) begin
       \$643  = neg7_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$644  = valid_d0;
     if (out_buffer_en) begin
       \$644  = s1_valid;
@@ -12654,7 +14331,7 @@ module \core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, i__payloa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$645  = valid_d1;
     if (out_buffer_en) begin
       \$645  = valid_d0;
@@ -12664,7 +14341,7 @@ module \core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, i__payloa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$646  = valid_d2;
     if (out_buffer_en) begin
       \$646  = valid_d1;
@@ -12674,7 +14351,7 @@ module \core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, i__payloa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$647  = valid_d3;
     if (out_buffer_en) begin
       \$647  = valid_d2;
@@ -12684,7 +14361,7 @@ module \core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, i__payloa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$648  = valid_d4;
     if (out_buffer_en) begin
       \$648  = valid_d3;
@@ -12694,7 +14371,7 @@ module \core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, i__payloa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$649  = valid_d5;
     if (out_buffer_en) begin
       \$649  = valid_d4;
@@ -12704,7 +14381,7 @@ module \core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, i__payloa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$650  = valid_d6;
     if (out_buffer_en) begin
       \$650  = valid_d5;
@@ -12714,154 +14391,154 @@ module \core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, i__payloa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$651  = last_d0;
     if (out_buffer_en) begin
       \$651  = i__payload[270];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$652  = last_d1;
     if (out_buffer_en) begin
       \$652  = last_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$653  = last_d2;
     if (out_buffer_en) begin
       \$653  = last_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$654  = last_d3;
     if (out_buffer_en) begin
       \$654  = last_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$655  = last_d4;
     if (out_buffer_en) begin
       \$655  = last_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$656  = last_d5;
     if (out_buffer_en) begin
       \$656  = last_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$657  = last_d6;
     if (out_buffer_en) begin
       \$657  = last_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$658  = last_d7;
     if (out_buffer_en) begin
       \$658  = last_d6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$659  = s1_keep;
     if (out_buffer_en) begin
       \$659  = i__payload[269:262];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$660  = keep_d0;
     if (out_buffer_en) begin
       \$660  = \$341 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$661  = keep_d1;
     if (out_buffer_en) begin
       \$661  = keep_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$662  = keep_d2;
     if (out_buffer_en) begin
       \$662  = keep_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$663  = keep_d3;
     if (out_buffer_en) begin
       \$663  = keep_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$664  = keep_d4;
     if (out_buffer_en) begin
       \$664  = keep_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$665  = keep_d5;
     if (out_buffer_en) begin
       \$665  = keep_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$666  = keep_d6;
     if (out_buffer_en) begin
       \$666  = keep_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$667  = k_out_d0;
     if (out_buffer_en) begin
       \$667  = s2_k;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$668  = k_out_d1;
     if (out_buffer_en) begin
       \$668  = k_out_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$669  = k_out_d2;
     if (out_buffer_en) begin
       \$669  = k_out_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$670  = k_out_d3;
     if (out_buffer_en) begin
       \$670  = k_out_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$671  = k_out_d4;
     if (out_buffer_en) begin
       \$671  = k_out_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$672  = k_out_d5;
     if (out_buffer_en) begin
       \$672  = k_out_d4;
@@ -12952,7 +14629,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.narrow.round_pseudo.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -13039,7 +14716,7 @@ module \core.narrow.round_pseudo.out_buffer (rst, w_en, r_rdy, r_data, w_port__d
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -13049,7 +14726,7 @@ module \core.narrow.round_pseudo.out_buffer (rst, w_en, r_rdy, r_data, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -13059,7 +14736,7 @@ module \core.narrow.round_pseudo.out_buffer (rst, w_en, r_rdy, r_data, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];
@@ -13085,7 +14762,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [2:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -16080,28 +17757,28 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$874  = \$571 ;
     if (rst) begin
       \$874  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$875  = \$572 ;
     if (rst) begin
       \$875  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$876  = s1_k;
     if (out_buffer_en) begin
       \$876  = i__payload[261:256];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$877  = s1_valid;
     if (out_buffer_en) begin
       \$877  = take;
@@ -16111,7 +17788,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$878  = bad_shift;
     if (\$574 ) begin
       \$878  = 1'h1;
@@ -16121,133 +17798,133 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$879  = s1_x0;
     if (out_buffer_en) begin
       \$879  = i__payload[31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$880  = s1_x1;
     if (out_buffer_en) begin
       \$880  = i__payload[63:32];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$881  = s1_x2;
     if (out_buffer_en) begin
       \$881  = i__payload[95:64];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$882  = s1_x3;
     if (out_buffer_en) begin
       \$882  = i__payload[127:96];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$883  = s1_x4;
     if (out_buffer_en) begin
       \$883  = i__payload[159:128];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$884  = s1_x5;
     if (out_buffer_en) begin
       \$884  = i__payload[191:160];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$885  = s1_x6;
     if (out_buffer_en) begin
       \$885  = i__payload[223:192];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$886  = s1_x7;
     if (out_buffer_en) begin
       \$886  = i__payload[255:224];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$887  = only_saturate_d0;
     if (out_buffer_en) begin
       \$887  = \$577 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$888  = only_saturate_d1;
     if (out_buffer_en) begin
       \$888  = only_saturate_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$889  = only_saturate_d2;
     if (out_buffer_en) begin
       \$889  = only_saturate_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$890  = only_saturate_d3;
     if (out_buffer_en) begin
       \$890  = only_saturate_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$891  = only_saturate_d4;
     if (out_buffer_en) begin
       \$891  = only_saturate_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$892  = only_saturate_d5;
     if (out_buffer_en) begin
       \$892  = only_saturate_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$893  = only_saturate_d6;
     if (out_buffer_en) begin
       \$893  = only_saturate_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$894  = s2_k;
     if (out_buffer_en) begin
       \$894  = s1_k;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$895  = s2_mask;
     if (out_buffer_en) begin
       \$895  = { \$609 , \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585 , \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$896  = s2_refused;
     if (out_buffer_en) begin
       \$896  = \$610 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$897  = s1_step0;
     if (out_buffer_en) begin
       \$897  = \$615 ;
@@ -16257,7 +17934,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$898  = s1_step1;
     if (out_buffer_en) begin
       \$898  = \$620 ;
@@ -16267,7 +17944,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$899  = s1_step2;
     if (out_buffer_en) begin
       \$899  = \$625 ;
@@ -16277,7 +17954,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$900  = s1_step3;
     if (out_buffer_en) begin
       \$900  = \$630 ;
@@ -16287,7 +17964,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$901  = s1_step4;
     if (out_buffer_en) begin
       \$901  = \$635 ;
@@ -16297,7 +17974,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$902  = s1_step5;
     if (out_buffer_en) begin
       \$902  = \$640 ;
@@ -16307,7 +17984,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$903  = s1_step6;
     if (out_buffer_en) begin
       \$903  = \$645 ;
@@ -16317,7 +17994,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$904  = s1_step7;
     if (out_buffer_en) begin
       \$904  = \$650 ;
@@ -16327,7 +18004,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$905  = s1_beat;
     if (out_buffer_en) begin
       \$905  = take;
@@ -16337,7 +18014,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$906  = s1_last;
     if (out_buffer_en) begin
       \$906  = i__payload[270];
@@ -16347,7 +18024,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$907  = group;
     if (\$651 ) begin
       \$907  = \$655 [0];
@@ -16357,14 +18034,14 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$908  = s2_r0;
     if (out_buffer_en) begin
       \$908  = lfsr_next0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$909  = lfsr0;
     if (\$656 ) begin
       casez (group)
@@ -16377,7 +18054,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$910  = lfsr8;
     if (\$656 ) begin
       (* full_case = 32'd1 *)
@@ -16393,14 +18070,14 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$911  = s2_r1;
     if (out_buffer_en) begin
       \$911  = lfsr_next1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$912  = lfsr1;
     if (\$657 ) begin
       casez (group)
@@ -16413,7 +18090,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$913  = lfsr9;
     if (\$657 ) begin
       (* full_case = 32'd1 *)
@@ -16429,14 +18106,14 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$914  = s2_r2;
     if (out_buffer_en) begin
       \$914  = lfsr_next2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$915  = lfsr2;
     if (\$658 ) begin
       casez (group)
@@ -16449,7 +18126,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$916  = lfsr10;
     if (\$658 ) begin
       (* full_case = 32'd1 *)
@@ -16465,14 +18142,14 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$917  = s2_r3;
     if (out_buffer_en) begin
       \$917  = lfsr_next3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$918  = lfsr3;
     if (\$659 ) begin
       casez (group)
@@ -16485,7 +18162,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$919  = lfsr11;
     if (\$659 ) begin
       (* full_case = 32'd1 *)
@@ -16501,14 +18178,14 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$920  = s2_r4;
     if (out_buffer_en) begin
       \$920  = lfsr_next4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$921  = lfsr4;
     if (\$660 ) begin
       casez (group)
@@ -16521,7 +18198,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$922  = lfsr12;
     if (\$660 ) begin
       (* full_case = 32'd1 *)
@@ -16537,14 +18214,14 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$923  = s2_r5;
     if (out_buffer_en) begin
       \$923  = lfsr_next5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$924  = lfsr5;
     if (\$661 ) begin
       casez (group)
@@ -16557,7 +18234,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$925  = lfsr13;
     if (\$661 ) begin
       (* full_case = 32'd1 *)
@@ -16573,14 +18250,14 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$926  = s2_r6;
     if (out_buffer_en) begin
       \$926  = lfsr_next6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$927  = lfsr6;
     if (\$662 ) begin
       casez (group)
@@ -16593,7 +18270,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$928  = lfsr14;
     if (\$662 ) begin
       (* full_case = 32'd1 *)
@@ -16609,14 +18286,14 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$929  = s2_r7;
     if (out_buffer_en) begin
       \$929  = lfsr_next7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$930  = lfsr7;
     if (\$663 ) begin
       casez (group)
@@ -16629,7 +18306,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$931  = lfsr15;
     if (\$663 ) begin
       (* full_case = 32'd1 *)
@@ -16645,1855 +18322,1855 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$932  = s2_mag0;
     if (out_buffer_en) begin
       \$932  = \$666 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$933  = s2_neg0;
     if (out_buffer_en) begin
       \$933  = \$667 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$934  = s2_over0;
     if (out_buffer_en) begin
       \$934  = \$670 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$935  = s2_under0;
     if (out_buffer_en) begin
       \$935  = \$675 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$936  = s2_low0;
     if (out_buffer_en) begin
       \$936  = s1_x0[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$937  = xsat0_d0;
     if (out_buffer_en) begin
       \$937  = \$678 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$938  = xsat0_d1;
     if (out_buffer_en) begin
       \$938  = xsat0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$939  = xsat0_d2;
     if (out_buffer_en) begin
       \$939  = xsat0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$940  = xsat0_d3;
     if (out_buffer_en) begin
       \$940  = xsat0_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$941  = xsat0_d4;
     if (out_buffer_en) begin
       \$941  = xsat0_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$942  = xsat0_d5;
     if (out_buffer_en) begin
       \$942  = xsat0_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$943  = s3_qc0;
     if (out_buffer_en) begin
       \$943  = \$679 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$944  = s3_f0;
     if (out_buffer_en) begin
       \$944  = \$680 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$945  = s3_k0;
     if (out_buffer_en) begin
       \$945  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$946  = s4_q0;
     if (out_buffer_en) begin
       \$946  = \$681 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$947  = s5_big0;
     if (out_buffer_en) begin
       \$947  = \$682 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$948  = big0_d0;
     if (out_buffer_en) begin
       \$948  = s5_big0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$949  = big0_d1;
     if (out_buffer_en) begin
       \$949  = big0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$950  = s5_q7_0;
     if (out_buffer_en) begin
       \$950  = s4_q0[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$951  = q7_0_d0;
     if (out_buffer_en) begin
       \$951  = s5_q7_0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$952  = q7_0_d1;
     if (out_buffer_en) begin
       \$952  = q7_0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$953  = s3_r0;
     if (out_buffer_en) begin
       \$953  = \$683 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$954  = s4_up0;
     if (out_buffer_en) begin
       \$954  = \$684 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$955  = up0_d0;
     if (out_buffer_en) begin
       \$955  = s4_up0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$956  = up0_d1;
     if (out_buffer_en) begin
       \$956  = up0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$957  = up0_d2;
     if (out_buffer_en) begin
       \$957  = up0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$958  = s8_mag0;
     if (out_buffer_en) begin
       \$958  = \$689 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$959  = neg0_d0;
     if (out_buffer_en) begin
       \$959  = s2_neg0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$960  = neg0_d1;
     if (out_buffer_en) begin
       \$960  = neg0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$961  = neg0_d2;
     if (out_buffer_en) begin
       \$961  = neg0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$962  = neg0_d3;
     if (out_buffer_en) begin
       \$962  = neg0_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$963  = neg0_d4;
     if (out_buffer_en) begin
       \$963  = neg0_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$964  = neg0_d5;
     if (out_buffer_en) begin
       \$964  = neg0_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$965  = s2_mag1;
     if (out_buffer_en) begin
       \$965  = \$692 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$966  = s2_neg1;
     if (out_buffer_en) begin
       \$966  = \$693 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$967  = s2_over1;
     if (out_buffer_en) begin
       \$967  = \$696 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$968  = s2_under1;
     if (out_buffer_en) begin
       \$968  = \$701 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$969  = s2_low1;
     if (out_buffer_en) begin
       \$969  = s1_x1[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$970  = xsat1_d0;
     if (out_buffer_en) begin
       \$970  = \$704 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$971  = xsat1_d1;
     if (out_buffer_en) begin
       \$971  = xsat1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$972  = xsat1_d2;
     if (out_buffer_en) begin
       \$972  = xsat1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$973  = xsat1_d3;
     if (out_buffer_en) begin
       \$973  = xsat1_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$974  = xsat1_d4;
     if (out_buffer_en) begin
       \$974  = xsat1_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$975  = xsat1_d5;
     if (out_buffer_en) begin
       \$975  = xsat1_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$976  = s3_qc1;
     if (out_buffer_en) begin
       \$976  = \$705 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$977  = s3_f1;
     if (out_buffer_en) begin
       \$977  = \$706 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$978  = s3_k1;
     if (out_buffer_en) begin
       \$978  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$979  = s4_q1;
     if (out_buffer_en) begin
       \$979  = \$707 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$980  = s5_big1;
     if (out_buffer_en) begin
       \$980  = \$708 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$981  = big1_d0;
     if (out_buffer_en) begin
       \$981  = s5_big1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$982  = big1_d1;
     if (out_buffer_en) begin
       \$982  = big1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$983  = s5_q7_1;
     if (out_buffer_en) begin
       \$983  = s4_q1[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$984  = q7_1_d0;
     if (out_buffer_en) begin
       \$984  = s5_q7_1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$985  = q7_1_d1;
     if (out_buffer_en) begin
       \$985  = q7_1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$986  = s3_r1;
     if (out_buffer_en) begin
       \$986  = \$709 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$987  = s4_up1;
     if (out_buffer_en) begin
       \$987  = \$710 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$988  = up1_d0;
     if (out_buffer_en) begin
       \$988  = s4_up1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$989  = up1_d1;
     if (out_buffer_en) begin
       \$989  = up1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$990  = up1_d2;
     if (out_buffer_en) begin
       \$990  = up1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$991  = s8_mag1;
     if (out_buffer_en) begin
       \$991  = \$715 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$992  = neg1_d0;
     if (out_buffer_en) begin
       \$992  = s2_neg1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$993  = neg1_d1;
     if (out_buffer_en) begin
       \$993  = neg1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$994  = neg1_d2;
     if (out_buffer_en) begin
       \$994  = neg1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$995  = neg1_d3;
     if (out_buffer_en) begin
       \$995  = neg1_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$996  = neg1_d4;
     if (out_buffer_en) begin
       \$996  = neg1_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$997  = neg1_d5;
     if (out_buffer_en) begin
       \$997  = neg1_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$998  = s2_mag2;
     if (out_buffer_en) begin
       \$998  = \$718 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$999  = s2_neg2;
     if (out_buffer_en) begin
       \$999  = \$719 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1000  = s2_over2;
     if (out_buffer_en) begin
       \$1000  = \$722 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1001  = s2_under2;
     if (out_buffer_en) begin
       \$1001  = \$727 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1002  = s2_low2;
     if (out_buffer_en) begin
       \$1002  = s1_x2[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1003  = xsat2_d0;
     if (out_buffer_en) begin
       \$1003  = \$730 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1004  = xsat2_d1;
     if (out_buffer_en) begin
       \$1004  = xsat2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1005  = xsat2_d2;
     if (out_buffer_en) begin
       \$1005  = xsat2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1006  = xsat2_d3;
     if (out_buffer_en) begin
       \$1006  = xsat2_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1007  = xsat2_d4;
     if (out_buffer_en) begin
       \$1007  = xsat2_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1008  = xsat2_d5;
     if (out_buffer_en) begin
       \$1008  = xsat2_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1009  = s3_qc2;
     if (out_buffer_en) begin
       \$1009  = \$731 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1010  = s3_f2;
     if (out_buffer_en) begin
       \$1010  = \$732 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1011  = s3_k2;
     if (out_buffer_en) begin
       \$1011  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1012  = s4_q2;
     if (out_buffer_en) begin
       \$1012  = \$733 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1013  = s5_big2;
     if (out_buffer_en) begin
       \$1013  = \$734 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1014  = big2_d0;
     if (out_buffer_en) begin
       \$1014  = s5_big2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1015  = big2_d1;
     if (out_buffer_en) begin
       \$1015  = big2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1016  = s5_q7_2;
     if (out_buffer_en) begin
       \$1016  = s4_q2[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1017  = q7_2_d0;
     if (out_buffer_en) begin
       \$1017  = s5_q7_2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1018  = q7_2_d1;
     if (out_buffer_en) begin
       \$1018  = q7_2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1019  = s3_r2;
     if (out_buffer_en) begin
       \$1019  = \$735 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1020  = s4_up2;
     if (out_buffer_en) begin
       \$1020  = \$736 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1021  = up2_d0;
     if (out_buffer_en) begin
       \$1021  = s4_up2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1022  = up2_d1;
     if (out_buffer_en) begin
       \$1022  = up2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1023  = up2_d2;
     if (out_buffer_en) begin
       \$1023  = up2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1024  = s8_mag2;
     if (out_buffer_en) begin
       \$1024  = \$741 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1025  = neg2_d0;
     if (out_buffer_en) begin
       \$1025  = s2_neg2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1026  = neg2_d1;
     if (out_buffer_en) begin
       \$1026  = neg2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1027  = neg2_d2;
     if (out_buffer_en) begin
       \$1027  = neg2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1028  = neg2_d3;
     if (out_buffer_en) begin
       \$1028  = neg2_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1029  = neg2_d4;
     if (out_buffer_en) begin
       \$1029  = neg2_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1030  = neg2_d5;
     if (out_buffer_en) begin
       \$1030  = neg2_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1031  = s2_mag3;
     if (out_buffer_en) begin
       \$1031  = \$744 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1032  = s2_neg3;
     if (out_buffer_en) begin
       \$1032  = \$745 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1033  = s2_over3;
     if (out_buffer_en) begin
       \$1033  = \$748 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1034  = s2_under3;
     if (out_buffer_en) begin
       \$1034  = \$753 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1035  = s2_low3;
     if (out_buffer_en) begin
       \$1035  = s1_x3[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1036  = xsat3_d0;
     if (out_buffer_en) begin
       \$1036  = \$756 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1037  = xsat3_d1;
     if (out_buffer_en) begin
       \$1037  = xsat3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1038  = xsat3_d2;
     if (out_buffer_en) begin
       \$1038  = xsat3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1039  = xsat3_d3;
     if (out_buffer_en) begin
       \$1039  = xsat3_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1040  = xsat3_d4;
     if (out_buffer_en) begin
       \$1040  = xsat3_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1041  = xsat3_d5;
     if (out_buffer_en) begin
       \$1041  = xsat3_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1042  = s3_qc3;
     if (out_buffer_en) begin
       \$1042  = \$757 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1043  = s3_f3;
     if (out_buffer_en) begin
       \$1043  = \$758 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1044  = s3_k3;
     if (out_buffer_en) begin
       \$1044  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1045  = s4_q3;
     if (out_buffer_en) begin
       \$1045  = \$759 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1046  = s5_big3;
     if (out_buffer_en) begin
       \$1046  = \$760 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1047  = big3_d0;
     if (out_buffer_en) begin
       \$1047  = s5_big3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1048  = big3_d1;
     if (out_buffer_en) begin
       \$1048  = big3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1049  = s5_q7_3;
     if (out_buffer_en) begin
       \$1049  = s4_q3[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1050  = q7_3_d0;
     if (out_buffer_en) begin
       \$1050  = s5_q7_3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1051  = q7_3_d1;
     if (out_buffer_en) begin
       \$1051  = q7_3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1052  = s3_r3;
     if (out_buffer_en) begin
       \$1052  = \$761 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1053  = s4_up3;
     if (out_buffer_en) begin
       \$1053  = \$762 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1054  = up3_d0;
     if (out_buffer_en) begin
       \$1054  = s4_up3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1055  = up3_d1;
     if (out_buffer_en) begin
       \$1055  = up3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1056  = up3_d2;
     if (out_buffer_en) begin
       \$1056  = up3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1057  = s8_mag3;
     if (out_buffer_en) begin
       \$1057  = \$767 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1058  = neg3_d0;
     if (out_buffer_en) begin
       \$1058  = s2_neg3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1059  = neg3_d1;
     if (out_buffer_en) begin
       \$1059  = neg3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1060  = neg3_d2;
     if (out_buffer_en) begin
       \$1060  = neg3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1061  = neg3_d3;
     if (out_buffer_en) begin
       \$1061  = neg3_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1062  = neg3_d4;
     if (out_buffer_en) begin
       \$1062  = neg3_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1063  = neg3_d5;
     if (out_buffer_en) begin
       \$1063  = neg3_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1064  = s2_mag4;
     if (out_buffer_en) begin
       \$1064  = \$770 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1065  = s2_neg4;
     if (out_buffer_en) begin
       \$1065  = \$771 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1066  = s2_over4;
     if (out_buffer_en) begin
       \$1066  = \$774 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1067  = s2_under4;
     if (out_buffer_en) begin
       \$1067  = \$779 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1068  = s2_low4;
     if (out_buffer_en) begin
       \$1068  = s1_x4[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1069  = xsat4_d0;
     if (out_buffer_en) begin
       \$1069  = \$782 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1070  = xsat4_d1;
     if (out_buffer_en) begin
       \$1070  = xsat4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1071  = xsat4_d2;
     if (out_buffer_en) begin
       \$1071  = xsat4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1072  = xsat4_d3;
     if (out_buffer_en) begin
       \$1072  = xsat4_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1073  = xsat4_d4;
     if (out_buffer_en) begin
       \$1073  = xsat4_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1074  = xsat4_d5;
     if (out_buffer_en) begin
       \$1074  = xsat4_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1075  = s3_qc4;
     if (out_buffer_en) begin
       \$1075  = \$783 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1076  = s3_f4;
     if (out_buffer_en) begin
       \$1076  = \$784 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1077  = s3_k4;
     if (out_buffer_en) begin
       \$1077  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1078  = s4_q4;
     if (out_buffer_en) begin
       \$1078  = \$785 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1079  = s5_big4;
     if (out_buffer_en) begin
       \$1079  = \$786 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1080  = big4_d0;
     if (out_buffer_en) begin
       \$1080  = s5_big4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1081  = big4_d1;
     if (out_buffer_en) begin
       \$1081  = big4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1082  = s5_q7_4;
     if (out_buffer_en) begin
       \$1082  = s4_q4[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1083  = q7_4_d0;
     if (out_buffer_en) begin
       \$1083  = s5_q7_4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1084  = q7_4_d1;
     if (out_buffer_en) begin
       \$1084  = q7_4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1085  = s3_r4;
     if (out_buffer_en) begin
       \$1085  = \$787 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1086  = s4_up4;
     if (out_buffer_en) begin
       \$1086  = \$788 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1087  = up4_d0;
     if (out_buffer_en) begin
       \$1087  = s4_up4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1088  = up4_d1;
     if (out_buffer_en) begin
       \$1088  = up4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1089  = up4_d2;
     if (out_buffer_en) begin
       \$1089  = up4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1090  = s8_mag4;
     if (out_buffer_en) begin
       \$1090  = \$793 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1091  = neg4_d0;
     if (out_buffer_en) begin
       \$1091  = s2_neg4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1092  = neg4_d1;
     if (out_buffer_en) begin
       \$1092  = neg4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1093  = neg4_d2;
     if (out_buffer_en) begin
       \$1093  = neg4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1094  = neg4_d3;
     if (out_buffer_en) begin
       \$1094  = neg4_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1095  = neg4_d4;
     if (out_buffer_en) begin
       \$1095  = neg4_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1096  = neg4_d5;
     if (out_buffer_en) begin
       \$1096  = neg4_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1097  = s2_mag5;
     if (out_buffer_en) begin
       \$1097  = \$796 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1098  = s2_neg5;
     if (out_buffer_en) begin
       \$1098  = \$797 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1099  = s2_over5;
     if (out_buffer_en) begin
       \$1099  = \$800 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1100  = s2_under5;
     if (out_buffer_en) begin
       \$1100  = \$805 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1101  = s2_low5;
     if (out_buffer_en) begin
       \$1101  = s1_x5[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1102  = xsat5_d0;
     if (out_buffer_en) begin
       \$1102  = \$808 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1103  = xsat5_d1;
     if (out_buffer_en) begin
       \$1103  = xsat5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1104  = xsat5_d2;
     if (out_buffer_en) begin
       \$1104  = xsat5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1105  = xsat5_d3;
     if (out_buffer_en) begin
       \$1105  = xsat5_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1106  = xsat5_d4;
     if (out_buffer_en) begin
       \$1106  = xsat5_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1107  = xsat5_d5;
     if (out_buffer_en) begin
       \$1107  = xsat5_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1108  = s3_qc5;
     if (out_buffer_en) begin
       \$1108  = \$809 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1109  = s3_f5;
     if (out_buffer_en) begin
       \$1109  = \$810 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1110  = s3_k5;
     if (out_buffer_en) begin
       \$1110  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1111  = s4_q5;
     if (out_buffer_en) begin
       \$1111  = \$811 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1112  = s5_big5;
     if (out_buffer_en) begin
       \$1112  = \$812 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1113  = big5_d0;
     if (out_buffer_en) begin
       \$1113  = s5_big5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1114  = big5_d1;
     if (out_buffer_en) begin
       \$1114  = big5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1115  = s5_q7_5;
     if (out_buffer_en) begin
       \$1115  = s4_q5[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1116  = q7_5_d0;
     if (out_buffer_en) begin
       \$1116  = s5_q7_5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1117  = q7_5_d1;
     if (out_buffer_en) begin
       \$1117  = q7_5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1118  = s3_r5;
     if (out_buffer_en) begin
       \$1118  = \$813 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1119  = s4_up5;
     if (out_buffer_en) begin
       \$1119  = \$814 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1120  = up5_d0;
     if (out_buffer_en) begin
       \$1120  = s4_up5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1121  = up5_d1;
     if (out_buffer_en) begin
       \$1121  = up5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1122  = up5_d2;
     if (out_buffer_en) begin
       \$1122  = up5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1123  = s8_mag5;
     if (out_buffer_en) begin
       \$1123  = \$819 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1124  = neg5_d0;
     if (out_buffer_en) begin
       \$1124  = s2_neg5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1125  = neg5_d1;
     if (out_buffer_en) begin
       \$1125  = neg5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1126  = neg5_d2;
     if (out_buffer_en) begin
       \$1126  = neg5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1127  = neg5_d3;
     if (out_buffer_en) begin
       \$1127  = neg5_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1128  = neg5_d4;
     if (out_buffer_en) begin
       \$1128  = neg5_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1129  = neg5_d5;
     if (out_buffer_en) begin
       \$1129  = neg5_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1130  = s2_mag6;
     if (out_buffer_en) begin
       \$1130  = \$822 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1131  = s2_neg6;
     if (out_buffer_en) begin
       \$1131  = \$823 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1132  = s2_over6;
     if (out_buffer_en) begin
       \$1132  = \$826 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1133  = s2_under6;
     if (out_buffer_en) begin
       \$1133  = \$831 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1134  = s2_low6;
     if (out_buffer_en) begin
       \$1134  = s1_x6[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1135  = xsat6_d0;
     if (out_buffer_en) begin
       \$1135  = \$834 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1136  = xsat6_d1;
     if (out_buffer_en) begin
       \$1136  = xsat6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1137  = xsat6_d2;
     if (out_buffer_en) begin
       \$1137  = xsat6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1138  = xsat6_d3;
     if (out_buffer_en) begin
       \$1138  = xsat6_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1139  = xsat6_d4;
     if (out_buffer_en) begin
       \$1139  = xsat6_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1140  = xsat6_d5;
     if (out_buffer_en) begin
       \$1140  = xsat6_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1141  = s3_qc6;
     if (out_buffer_en) begin
       \$1141  = \$835 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1142  = s3_f6;
     if (out_buffer_en) begin
       \$1142  = \$836 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1143  = s3_k6;
     if (out_buffer_en) begin
       \$1143  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1144  = s4_q6;
     if (out_buffer_en) begin
       \$1144  = \$837 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1145  = s5_big6;
     if (out_buffer_en) begin
       \$1145  = \$838 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1146  = big6_d0;
     if (out_buffer_en) begin
       \$1146  = s5_big6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1147  = big6_d1;
     if (out_buffer_en) begin
       \$1147  = big6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1148  = s5_q7_6;
     if (out_buffer_en) begin
       \$1148  = s4_q6[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1149  = q7_6_d0;
     if (out_buffer_en) begin
       \$1149  = s5_q7_6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1150  = q7_6_d1;
     if (out_buffer_en) begin
       \$1150  = q7_6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1151  = s3_r6;
     if (out_buffer_en) begin
       \$1151  = \$839 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1152  = s4_up6;
     if (out_buffer_en) begin
       \$1152  = \$840 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1153  = up6_d0;
     if (out_buffer_en) begin
       \$1153  = s4_up6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1154  = up6_d1;
     if (out_buffer_en) begin
       \$1154  = up6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1155  = up6_d2;
     if (out_buffer_en) begin
       \$1155  = up6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1156  = s8_mag6;
     if (out_buffer_en) begin
       \$1156  = \$845 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1157  = neg6_d0;
     if (out_buffer_en) begin
       \$1157  = s2_neg6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1158  = neg6_d1;
     if (out_buffer_en) begin
       \$1158  = neg6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1159  = neg6_d2;
     if (out_buffer_en) begin
       \$1159  = neg6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1160  = neg6_d3;
     if (out_buffer_en) begin
       \$1160  = neg6_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1161  = neg6_d4;
     if (out_buffer_en) begin
       \$1161  = neg6_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1162  = neg6_d5;
     if (out_buffer_en) begin
       \$1162  = neg6_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1163  = s2_mag7;
     if (out_buffer_en) begin
       \$1163  = \$848 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1164  = s2_neg7;
     if (out_buffer_en) begin
       \$1164  = \$849 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1165  = s2_over7;
     if (out_buffer_en) begin
       \$1165  = \$852 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1166  = s2_under7;
     if (out_buffer_en) begin
       \$1166  = \$857 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1167  = s2_low7;
     if (out_buffer_en) begin
       \$1167  = s1_x7[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1168  = xsat7_d0;
     if (out_buffer_en) begin
       \$1168  = \$860 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1169  = xsat7_d1;
     if (out_buffer_en) begin
       \$1169  = xsat7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1170  = xsat7_d2;
     if (out_buffer_en) begin
       \$1170  = xsat7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1171  = xsat7_d3;
     if (out_buffer_en) begin
       \$1171  = xsat7_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1172  = xsat7_d4;
     if (out_buffer_en) begin
       \$1172  = xsat7_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1173  = xsat7_d5;
     if (out_buffer_en) begin
       \$1173  = xsat7_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1174  = s3_qc7;
     if (out_buffer_en) begin
       \$1174  = \$861 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1175  = s3_f7;
     if (out_buffer_en) begin
       \$1175  = \$862 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1176  = s3_k7;
     if (out_buffer_en) begin
       \$1176  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1177  = s4_q7;
     if (out_buffer_en) begin
       \$1177  = \$863 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1178  = s5_big7;
     if (out_buffer_en) begin
       \$1178  = \$864 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1179  = big7_d0;
     if (out_buffer_en) begin
       \$1179  = s5_big7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1180  = big7_d1;
     if (out_buffer_en) begin
       \$1180  = big7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1181  = s5_q7_7;
     if (out_buffer_en) begin
       \$1181  = s4_q7[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1182  = q7_7_d0;
     if (out_buffer_en) begin
       \$1182  = s5_q7_7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1183  = q7_7_d1;
     if (out_buffer_en) begin
       \$1183  = q7_7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1184  = s3_r7;
     if (out_buffer_en) begin
       \$1184  = \$865 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1185  = s4_up7;
     if (out_buffer_en) begin
       \$1185  = \$866 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1186  = up7_d0;
     if (out_buffer_en) begin
       \$1186  = s4_up7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1187  = up7_d1;
     if (out_buffer_en) begin
       \$1187  = up7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1188  = up7_d2;
     if (out_buffer_en) begin
       \$1188  = up7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1189  = s8_mag7;
     if (out_buffer_en) begin
       \$1189  = \$871 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1190  = neg7_d0;
     if (out_buffer_en) begin
       \$1190  = s2_neg7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1191  = neg7_d1;
     if (out_buffer_en) begin
       \$1191  = neg7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1192  = neg7_d2;
     if (out_buffer_en) begin
       \$1192  = neg7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1193  = neg7_d3;
     if (out_buffer_en) begin
       \$1193  = neg7_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1194  = neg7_d4;
     if (out_buffer_en) begin
       \$1194  = neg7_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1195  = neg7_d5;
     if (out_buffer_en) begin
       \$1195  = neg7_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1196  = valid_d0;
     if (out_buffer_en) begin
       \$1196  = s1_valid;
@@ -18503,7 +20180,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1197  = valid_d1;
     if (out_buffer_en) begin
       \$1197  = valid_d0;
@@ -18513,7 +20190,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1198  = valid_d2;
     if (out_buffer_en) begin
       \$1198  = valid_d1;
@@ -18523,7 +20200,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1199  = valid_d3;
     if (out_buffer_en) begin
       \$1199  = valid_d2;
@@ -18533,7 +20210,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1200  = valid_d4;
     if (out_buffer_en) begin
       \$1200  = valid_d3;
@@ -18543,7 +20220,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1201  = valid_d5;
     if (out_buffer_en) begin
       \$1201  = valid_d4;
@@ -18553,7 +20230,7 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1202  = valid_d6;
     if (out_buffer_en) begin
       \$1202  = valid_d5;
@@ -18563,154 +20240,154 @@ module \core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1203  = last_d0;
     if (out_buffer_en) begin
       \$1203  = i__payload[270];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1204  = last_d1;
     if (out_buffer_en) begin
       \$1204  = last_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1205  = last_d2;
     if (out_buffer_en) begin
       \$1205  = last_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1206  = last_d3;
     if (out_buffer_en) begin
       \$1206  = last_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1207  = last_d4;
     if (out_buffer_en) begin
       \$1207  = last_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1208  = last_d5;
     if (out_buffer_en) begin
       \$1208  = last_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1209  = last_d6;
     if (out_buffer_en) begin
       \$1209  = last_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1210  = last_d7;
     if (out_buffer_en) begin
       \$1210  = last_d6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1211  = s1_keep;
     if (out_buffer_en) begin
       \$1211  = i__payload[269:262];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1212  = keep_d0;
     if (out_buffer_en) begin
       \$1212  = \$873 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1213  = keep_d1;
     if (out_buffer_en) begin
       \$1213  = keep_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1214  = keep_d2;
     if (out_buffer_en) begin
       \$1214  = keep_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1215  = keep_d3;
     if (out_buffer_en) begin
       \$1215  = keep_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1216  = keep_d4;
     if (out_buffer_en) begin
       \$1216  = keep_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1217  = keep_d5;
     if (out_buffer_en) begin
       \$1217  = keep_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1218  = keep_d6;
     if (out_buffer_en) begin
       \$1218  = keep_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1219  = k_out_d0;
     if (out_buffer_en) begin
       \$1219  = s2_k;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1220  = k_out_d1;
     if (out_buffer_en) begin
       \$1220  = k_out_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1221  = k_out_d2;
     if (out_buffer_en) begin
       \$1221  = k_out_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1222  = k_out_d3;
     if (out_buffer_en) begin
       \$1222  = k_out_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1223  = k_out_d4;
     if (out_buffer_en) begin
       \$1223  = k_out_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$1224  = k_out_d5;
     if (out_buffer_en) begin
       \$1224  = k_out_d4;
@@ -19041,7 +20718,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.narrow.round_stochastic.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -19128,7 +20805,7 @@ module \core.narrow.round_stochastic.out_buffer (rst, w_en, r_rdy, r_data, w_por
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -19138,7 +20815,7 @@ module \core.narrow.round_stochastic.out_buffer (rst, w_en, r_rdy, r_data, w_por
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -19148,7 +20825,7 @@ module \core.narrow.round_stochastic.out_buffer (rst, w_en, r_rdy, r_data, w_por
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];
@@ -19173,9 +20850,4773 @@ module \core.narrow.round_stochastic.out_buffer (rst, w_en, r_rdy, r_data, w_por
 endmodule
 
 (* generator = "Amaranth" *)
+module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0__mask, wr__1__en, wr__1__row, wr__1__mask, rd__0__data, start, op, geometry, wr__0__data, wr__1__data, done, rd__0__bank, wr__0__bank, wr__1__bank, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire [5:0] \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  reg [7:0] \$11 ;
+  wire [1:0] \$110 ;
+  wire [3:0] \$111 ;
+  wire [3:0] \$112 ;
+  wire [4:0] \$113 ;
+  wire [5:0] \$114 ;
+  wire [5:0] \$115 ;
+  wire [5:0] \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [1:0] \$126 ;
+  wire [3:0] \$127 ;
+  wire [3:0] \$128 ;
+  wire [4:0] \$129 ;
+  reg [7:0] \$13 ;
+  wire [5:0] \$130 ;
+  wire [5:0] \$131 ;
+  wire [5:0] \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [1:0] \$142 ;
+  wire [3:0] \$143 ;
+  wire [3:0] \$144 ;
+  wire [4:0] \$145 ;
+  wire [5:0] \$146 ;
+  wire [5:0] \$147 ;
+  wire [5:0] \$148 ;
+  wire \$149 ;
+  reg [7:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire [1:0] \$158 ;
+  wire [3:0] \$159 ;
+  wire \$16 ;
+  wire [3:0] \$160 ;
+  wire [4:0] \$161 ;
+  wire [5:0] \$162 ;
+  wire [5:0] \$163 ;
+  wire [5:0] \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  reg [7:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [1:0] \$174 ;
+  wire [3:0] \$175 ;
+  wire [3:0] \$176 ;
+  wire [4:0] \$177 ;
+  wire [5:0] \$178 ;
+  wire [5:0] \$179 ;
+  wire \$18 ;
+  wire [5:0] \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire [24:0] \$189 ;
+  reg [7:0] \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire [24:0] \$198 ;
+  wire \$199 ;
+  wire [23:0] \$2 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire [23:0] \$224 ;
+  wire [23:0] \$225 ;
+  wire [23:0] \$226 ;
+  reg [28:0] \$227 ;
+  reg [2:0] \$228 ;
+  reg [28:0] \$229 ;
+  wire \$23 ;
+  reg [2:0] \$230 ;
+  reg [23:0] \$231 ;
+  reg [23:0] \$232 ;
+  reg \$233 ;
+  reg [3:0] \$234 ;
+  reg [1:0] \$235 ;
+  reg [12:0] \$236 ;
+  reg [1:0] \$237 ;
+  reg [12:0] \$238 ;
+  reg [1:0] \$239 ;
+  wire \$24 ;
+  reg [12:0] \$240 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire [7:0] \$28 ;
+  wire [7:0] \$29 ;
+  wire [24:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire [7:0] \$31 ;
+  wire [7:0] \$32 ;
+  wire [7:0] \$33 ;
+  wire [7:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire [23:0] \$42 ;
+  wire [24:0] \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  reg [7:0] \$5 ;
+  wire \$50 ;
+  wire [23:0] \$51 ;
+  wire [24:0] \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire [1:0] \$62 ;
+  wire [3:0] \$63 ;
+  wire [3:0] \$64 ;
+  wire [4:0] \$65 ;
+  wire [5:0] \$66 ;
+  wire [5:0] \$67 ;
+  wire [5:0] \$68 ;
+  wire \$69 ;
+  reg [7:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [1:0] \$78 ;
+  wire [3:0] \$79 ;
+  wire \$8 ;
+  wire [3:0] \$80 ;
+  wire [4:0] \$81 ;
+  wire [5:0] \$82 ;
+  wire [5:0] \$83 ;
+  wire [5:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  reg [7:0] \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [1:0] \$94 ;
+  wire [3:0] \$95 ;
+  wire [3:0] \$96 ;
+  wire [4:0] \$97 ;
+  wire [5:0] \$98 ;
+  wire [5:0] \$99 ;
+  (* init = 2'h0 *)
+  wire [1:0] best_bank;
+  reg [12:0] best_base_row = 13'h0000;
+  reg [23:0] best_word = 24'h000000;
+  input clk;
+  wire clk;
+  output done;
+  reg done = 1'h0;
+  reg [28:0] element0 = 29'h00000000;
+  wire [23:0] \element0.addr ;
+  wire \element0.final ;
+  wire \element0.first ;
+  wire \element0.inside ;
+  wire \element0.last ;
+  wire \element0.valid ;
+  reg [28:0] element1 = 29'h00000000;
+  wire [23:0] \element1.addr ;
+  wire \element1.final ;
+  wire \element1.first ;
+  wire \element1.inside ;
+  wire \element1.last ;
+  wire \element1.valid ;
+  input [95:0] geometry;
+  wire [95:0] geometry;
+  wire [15:0] \geometry.batch ;
+  wire [11:0] \geometry.channels ;
+  wire [11:0] \geometry.height ;
+  wire [3:0] \geometry.kernel_h ;
+  wire [3:0] \geometry.kernel_w ;
+  wire [3:0] \geometry.opcode ;
+  wire [11:0] \geometry.out_height ;
+  wire [11:0] \geometry.out_width ;
+  wire [3:0] \geometry.padding ;
+  wire [3:0] \geometry.stride ;
+  wire [11:0] \geometry.width ;
+  wire [8:0] i__payload;
+  wire [8:0] \i__payload$18 ;
+  wire [7:0] \i__payload$18.data ;
+  wire [7:0] \i__payload$18.data[0] ;
+  wire \i__payload$18.last ;
+  wire [8:0] \i__payload$21 ;
+  wire [7:0] \i__payload$21.data ;
+  wire [7:0] \i__payload$21.data[0] ;
+  wire \i__payload$21.last ;
+  wire [8:0] \i__payload$24 ;
+  wire [7:0] \i__payload$24.data ;
+  wire [7:0] \i__payload$24.data[0] ;
+  wire \i__payload$24.last ;
+  wire [8:0] \i__payload$27 ;
+  wire [7:0] \i__payload$27.data ;
+  wire [7:0] \i__payload$27.data[0] ;
+  wire \i__payload$27.last ;
+  wire [8:0] \i__payload$30 ;
+  wire [7:0] \i__payload$30.data ;
+  wire [7:0] \i__payload$30.data[0] ;
+  wire \i__payload$30.last ;
+  wire [8:0] \i__payload$33 ;
+  wire [7:0] \i__payload$33.data ;
+  wire [7:0] \i__payload$33.data[0] ;
+  wire \i__payload$33.last ;
+  wire [8:0] \i__payload$36 ;
+  wire [7:0] \i__payload$36.data ;
+  wire [7:0] \i__payload$36.data[0] ;
+  wire \i__payload$36.last ;
+  wire [7:0] \i__payload.data ;
+  wire [7:0] \i__payload.data[0] ;
+  wire \i__payload.last ;
+  wire i__valid;
+  wire \i__valid$17 ;
+  wire \i__valid$20 ;
+  wire \i__valid$23 ;
+  wire \i__valid$26 ;
+  wire \i__valid$29 ;
+  wire \i__valid$32 ;
+  wire \i__valid$35 ;
+  reg [3:0] kernel = 4'h0;
+  reg [2:0] lane0 = 3'h0;
+  reg [2:0] lane1 = 3'h0;
+  wire [7:0] largest;
+  wire [28:0] o;
+  wire [23:0] \o.addr ;
+  wire \o.final ;
+  wire \o.first ;
+  wire \o.inside ;
+  wire \o.last ;
+  wire \o.valid ;
+  wire [9:0] o__payload;
+  wire [10:0] \o__payload$40 ;
+  wire [7:0] \o__payload$40.data ;
+  wire [7:0] \o__payload$40.data[0] ;
+  wire [1:0] \o__payload$40.index ;
+  wire [1:0] \o__payload$40.index[0] ;
+  wire \o__payload$40.last ;
+  wire [12:0] \o__payload$41 ;
+  wire [7:0] \o__payload$41.data ;
+  wire [7:0] \o__payload$41.data[0] ;
+  wire [3:0] \o__payload$41.index ;
+  wire [3:0] \o__payload$41.index[0] ;
+  wire \o__payload$41.last ;
+  wire [12:0] \o__payload$42 ;
+  wire [7:0] \o__payload$42.data ;
+  wire [7:0] \o__payload$42.data[0] ;
+  wire [3:0] \o__payload$42.index ;
+  wire [3:0] \o__payload$42.index[0] ;
+  wire \o__payload$42.last ;
+  wire [13:0] \o__payload$43 ;
+  wire [7:0] \o__payload$43.data ;
+  wire [7:0] \o__payload$43.data[0] ;
+  wire [4:0] \o__payload$43.index ;
+  wire [4:0] \o__payload$43.index[0] ;
+  wire \o__payload$43.last ;
+  wire [14:0] \o__payload$44 ;
+  wire [7:0] \o__payload$44.data ;
+  wire [7:0] \o__payload$44.data[0] ;
+  wire [5:0] \o__payload$44.index ;
+  wire [5:0] \o__payload$44.index[0] ;
+  wire \o__payload$44.last ;
+  wire [14:0] \o__payload$45 ;
+  wire [7:0] \o__payload$45.data ;
+  wire [7:0] \o__payload$45.data[0] ;
+  wire [5:0] \o__payload$45.index ;
+  wire [5:0] \o__payload$45.index[0] ;
+  wire \o__payload$45.last ;
+  wire [14:0] \o__payload$46 ;
+  wire [7:0] \o__payload$46.data ;
+  wire [7:0] \o__payload$46.data[0] ;
+  wire [5:0] \o__payload$46.index ;
+  wire [5:0] \o__payload$46.index[0] ;
+  wire \o__payload$46.last ;
+  wire [7:0] \o__payload.data ;
+  wire [7:0] \o__payload.data[0] ;
+  wire \o__payload.index ;
+  wire \o__payload.index[0] ;
+  wire \o__payload.last ;
+  wire o__ready;
+  wire \o__ready$19 ;
+  wire \o__ready$22 ;
+  wire \o__ready$25 ;
+  wire \o__ready$28 ;
+  wire \o__ready$31 ;
+  wire \o__ready$34 ;
+  wire \o__ready$37 ;
+  wire o__valid;
+  wire \o__valid$49 ;
+  wire \o__valid$50 ;
+  wire \o__valid$51 ;
+  wire \o__valid$52 ;
+  wire \o__valid$53 ;
+  wire \o__valid$54 ;
+  wire \o__valid$55 ;
+  input [207:0] op;
+  wire [207:0] op;
+  wire [1:0] \op.a_bank ;
+  wire [23:0] \op.a_base ;
+  wire [5:0] \op.a_exp ;
+  wire [1:0] \op.a_layout ;
+  wire [1:0] \op.aux_bank ;
+  wire [23:0] \op.aux_base ;
+  wire [1:0] \op.b_bank ;
+  wire [23:0] \op.b_base ;
+  wire [5:0] \op.b_exp ;
+  wire [1:0] \op.b_layout ;
+  wire [1:0] \op.dst_bank ;
+  wire [23:0] \op.dst_base ;
+  wire [5:0] \op.dst_exp ;
+  wire [23:0] \op.k ;
+  wire [3:0] \op.keep ;
+  wire [1:0] \op.kind ;
+  wire [23:0] \op.m ;
+  wire [23:0] \op.n ;
+  wire [3:0] \op.opcode ;
+  wire [95:0] pool;
+  wire [15:0] \pool.batch ;
+  wire [11:0] \pool.channels ;
+  wire [11:0] \pool.height ;
+  wire [3:0] \pool.kernel_h ;
+  wire [3:0] \pool.kernel_w ;
+  wire [3:0] \pool.opcode ;
+  wire [11:0] \pool.out_height ;
+  wire [11:0] \pool.out_width ;
+  wire [3:0] \pool.padding ;
+  wire [3:0] \pool.stride ;
+  wire [11:0] \pool.width ;
+  output [1:0] rd__0__bank;
+  reg [1:0] rd__0__bank = 2'h0;
+  input [255:0] rd__0__data;
+  wire [255:0] rd__0__data;
+  wire [31:0] \rd__0__data[0] ;
+  wire [31:0] \rd__0__data[1] ;
+  wire [31:0] \rd__0__data[2] ;
+  wire [31:0] \rd__0__data[3] ;
+  wire [31:0] \rd__0__data[4] ;
+  wire [31:0] \rd__0__data[5] ;
+  wire [31:0] \rd__0__data[6] ;
+  wire [31:0] \rd__0__data[7] ;
+  output rd__0__en;
+  wire rd__0__en;
+  output [12:0] rd__0__row;
+  wire [12:0] rd__0__row;
+  input rst;
+  wire rst;
+  input start;
+  wire start;
+  wire \start$1 ;
+  (* init = 2'h0 *)
+  wire [1:0] winner_bank;
+  reg [12:0] winner_base_row = 13'h0000;
+  reg [23:0] winner_word = 24'h000000;
+  (* init = 2'h0 *)
+  wire [1:0] word0_bank;
+  reg [12:0] word0_base_row = 13'h0000;
+  output [1:0] wr__0__bank;
+  reg [1:0] wr__0__bank = 2'h0;
+  output [255:0] wr__0__data;
+  wire [255:0] wr__0__data;
+  wire [31:0] \wr__0__data[0] ;
+  wire [31:0] \wr__0__data[1] ;
+  wire [31:0] \wr__0__data[2] ;
+  wire [31:0] \wr__0__data[3] ;
+  wire [31:0] \wr__0__data[4] ;
+  wire [31:0] \wr__0__data[5] ;
+  wire [31:0] \wr__0__data[6] ;
+  wire [31:0] \wr__0__data[7] ;
+  output wr__0__en;
+  wire wr__0__en;
+  output [7:0] wr__0__mask;
+  wire [7:0] wr__0__mask;
+  output [12:0] wr__0__row;
+  wire [12:0] wr__0__row;
+  output [1:0] wr__1__bank;
+  reg [1:0] wr__1__bank = 2'h0;
+  output [255:0] wr__1__data;
+  wire [255:0] wr__1__data;
+  wire [31:0] \wr__1__data[0] ;
+  wire [31:0] \wr__1__data[1] ;
+  wire [31:0] \wr__1__data[2] ;
+  wire [31:0] \wr__1__data[3] ;
+  wire [31:0] \wr__1__data[4] ;
+  wire [31:0] \wr__1__data[5] ;
+  wire [31:0] \wr__1__data[6] ;
+  wire [31:0] \wr__1__data[7] ;
+  output wr__1__en;
+  wire wr__1__en;
+  output [7:0] wr__1__mask;
+  wire [7:0] wr__1__mask;
+  output [12:0] wr__1__row;
+  wire [12:0] wr__1__row;
+  assign \$1  = o[0] & o[25];
+  assign \$3  = word0_base_row + \$2 ;
+  assign \$4  = kernel == 1'h1;
+  assign i__valid = element1[0] & \$4 ;
+  assign \$6  = kernel == 2'h2;
+  assign \i__valid$17  = element1[0] & \$6 ;
+  assign \$8  = kernel == 2'h3;
+  assign \i__valid$20  = element1[0] & \$8 ;
+  assign \$10  = kernel == 3'h4;
+  assign \i__valid$23  = element1[0] & \$10 ;
+  assign \$12  = kernel == 3'h5;
+  assign \i__valid$26  = element1[0] & \$12 ;
+  assign \$14  = kernel == 3'h6;
+  assign \i__valid$29  = element1[0] & \$14 ;
+  assign \$16  = kernel == 3'h7;
+  assign \i__valid$32  = element1[0] & \$16 ;
+  assign \$18  = kernel == 4'h8;
+  assign \i__valid$35  = element1[0] & \$18 ;
+  assign \$20  = kernel == 4'h8;
+  assign \$21  = kernel == 3'h7;
+  assign \$22  = kernel == 3'h6;
+  assign \$23  = kernel == 3'h5;
+  assign \$24  = kernel == 3'h4;
+  assign \$25  = kernel == 2'h3;
+  assign \$26  = kernel == 2'h2;
+  assign \$27  = kernel == 1'h1;
+  assign \$28  = \$27  ? o__payload[7:0] : 8'h00;
+  assign \$29  = \$26  ? \o__payload$40 [7:0] : \$28 ;
+  assign \$30  = \$25  ? \o__payload$41 [7:0] : \$29 ;
+  assign \$31  = \$24  ? \o__payload$42 [7:0] : \$30 ;
+  assign \$32  = \$23  ? \o__payload$43 [7:0] : \$31 ;
+  assign \$33  = \$22  ? \o__payload$44 [7:0] : \$32 ;
+  assign \$34  = \$21  ? \o__payload$45 [7:0] : \$33 ;
+  assign largest = \$20  ? \o__payload$46 [7:0] : \$34 ;
+  assign \$36  = \$35  | \o__valid$49 ;
+  assign \$37  = \$36  | \o__valid$50 ;
+  assign \$38  = \$37  | \o__valid$51 ;
+  assign \$39  = \$38  | \o__valid$52 ;
+  assign \$40  = \$39  | \o__valid$53 ;
+  assign \$41  = \$40  | \o__valid$54 ;
+  assign wr__0__en = \$41  | \o__valid$55 ;
+  assign \$43  = best_base_row + \$42 ;
+  assign wr__0__mask = 1'h1 << best_word[2:0];
+  assign \$45  = \$44  | \o__valid$49 ;
+  assign \$46  = \$45  | \o__valid$50 ;
+  assign \$47  = \$46  | \o__valid$51 ;
+  assign \$48  = \$47  | \o__valid$52 ;
+  assign \$49  = \$48  | \o__valid$53 ;
+  assign \$50  = \$49  | \o__valid$54 ;
+  assign wr__1__en = \$50  | \o__valid$55 ;
+  assign \$52  = winner_base_row + \$51 ;
+  assign wr__1__mask = 1'h1 << winner_word[2:0];
+  assign \$53  = kernel == 4'h8;
+  assign \$54  = kernel == 3'h7;
+  assign \$55  = kernel == 3'h6;
+  assign \$56  = kernel == 3'h5;
+  assign \$57  = kernel == 3'h4;
+  assign \$58  = kernel == 2'h3;
+  assign \$59  = kernel == 2'h2;
+  assign \$60  = kernel == 1'h1;
+  assign \$61  = \$60  ? o__payload[8] : 1'h0;
+  assign \$62  = \$59  ? \o__payload$40 [9:8] : { 1'h0, \$61  };
+  assign \$63  = \$58  ? \o__payload$41 [11:8] : { 2'h0, \$62  };
+  assign \$64  = \$57  ? \o__payload$42 [11:8] : \$63 ;
+  assign \$65  = \$56  ? \o__payload$43 [12:8] : { 1'h0, \$64  };
+  assign \$66  = \$55  ? \o__payload$44 [13:8] : { 1'h0, \$65  };
+  assign \$67  = \$54  ? \o__payload$45 [13:8] : \$66 ;
+  assign \$68  = \$53  ? \o__payload$46 [13:8] : \$67 ;
+  assign \$69  = kernel == 4'h8;
+  assign \$70  = kernel == 3'h7;
+  assign \$71  = kernel == 3'h6;
+  assign \$72  = kernel == 3'h5;
+  assign \$73  = kernel == 3'h4;
+  assign \$74  = kernel == 2'h3;
+  assign \$75  = kernel == 2'h2;
+  assign \$76  = kernel == 1'h1;
+  assign \$77  = \$76  ? o__payload[8] : 1'h0;
+  assign \$78  = \$75  ? \o__payload$40 [9:8] : { 1'h0, \$77  };
+  assign \$79  = \$74  ? \o__payload$41 [11:8] : { 2'h0, \$78  };
+  assign \$80  = \$73  ? \o__payload$42 [11:8] : \$79 ;
+  assign \$81  = \$72  ? \o__payload$43 [12:8] : { 1'h0, \$80  };
+  assign \$82  = \$71  ? \o__payload$44 [13:8] : { 1'h0, \$81  };
+  assign \$83  = \$70  ? \o__payload$45 [13:8] : \$82 ;
+  assign \$84  = \$69  ? \o__payload$46 [13:8] : \$83 ;
+  assign \$85  = kernel == 4'h8;
+  assign \$86  = kernel == 3'h7;
+  assign \$87  = kernel == 3'h6;
+  assign \$88  = kernel == 3'h5;
+  assign \$89  = kernel == 3'h4;
+  assign \$90  = kernel == 2'h3;
+  assign \$91  = kernel == 2'h2;
+  assign \$92  = kernel == 1'h1;
+  assign \$93  = \$92  ? o__payload[8] : 1'h0;
+  assign \$94  = \$91  ? \o__payload$40 [9:8] : { 1'h0, \$93  };
+  assign \$95  = \$90  ? \o__payload$41 [11:8] : { 2'h0, \$94  };
+  assign \$96  = \$89  ? \o__payload$42 [11:8] : \$95 ;
+  assign \$97  = \$88  ? \o__payload$43 [12:8] : { 1'h0, \$96  };
+  assign \$98  = \$87  ? \o__payload$44 [13:8] : { 1'h0, \$97  };
+  assign \$99  = \$86  ? \o__payload$45 [13:8] : \$98 ;
+  assign \$100  = \$85  ? \o__payload$46 [13:8] : \$99 ;
+  assign \$101  = kernel == 4'h8;
+  assign \$102  = kernel == 3'h7;
+  assign \$103  = kernel == 3'h6;
+  assign \$104  = kernel == 3'h5;
+  assign \$105  = kernel == 3'h4;
+  assign \$106  = kernel == 2'h3;
+  assign \$107  = kernel == 2'h2;
+  assign \$108  = kernel == 1'h1;
+  assign \$109  = \$108  ? o__payload[8] : 1'h0;
+  assign \$110  = \$107  ? \o__payload$40 [9:8] : { 1'h0, \$109  };
+  assign \$111  = \$106  ? \o__payload$41 [11:8] : { 2'h0, \$110  };
+  assign \$112  = \$105  ? \o__payload$42 [11:8] : \$111 ;
+  assign \$113  = \$104  ? \o__payload$43 [12:8] : { 1'h0, \$112  };
+  assign \$114  = \$103  ? \o__payload$44 [13:8] : { 1'h0, \$113  };
+  assign \$115  = \$102  ? \o__payload$45 [13:8] : \$114 ;
+  assign \$116  = \$101  ? \o__payload$46 [13:8] : \$115 ;
+  assign \$117  = kernel == 4'h8;
+  assign \$118  = kernel == 3'h7;
+  assign \$119  = kernel == 3'h6;
+  assign \$120  = kernel == 3'h5;
+  assign \$121  = kernel == 3'h4;
+  assign \$122  = kernel == 2'h3;
+  assign \$123  = kernel == 2'h2;
+  assign \$124  = kernel == 1'h1;
+  assign \$125  = \$124  ? o__payload[8] : 1'h0;
+  assign \$126  = \$123  ? \o__payload$40 [9:8] : { 1'h0, \$125  };
+  assign \$127  = \$122  ? \o__payload$41 [11:8] : { 2'h0, \$126  };
+  assign \$128  = \$121  ? \o__payload$42 [11:8] : \$127 ;
+  assign \$129  = \$120  ? \o__payload$43 [12:8] : { 1'h0, \$128  };
+  assign \$130  = \$119  ? \o__payload$44 [13:8] : { 1'h0, \$129  };
+  assign \$131  = \$118  ? \o__payload$45 [13:8] : \$130 ;
+  assign \$132  = \$117  ? \o__payload$46 [13:8] : \$131 ;
+  assign \$133  = kernel == 4'h8;
+  assign \$134  = kernel == 3'h7;
+  assign \$135  = kernel == 3'h6;
+  assign \$136  = kernel == 3'h5;
+  assign \$137  = kernel == 3'h4;
+  assign \$138  = kernel == 2'h3;
+  assign \$139  = kernel == 2'h2;
+  assign \$140  = kernel == 1'h1;
+  assign \$141  = \$140  ? o__payload[8] : 1'h0;
+  assign \$142  = \$139  ? \o__payload$40 [9:8] : { 1'h0, \$141  };
+  assign \$143  = \$138  ? \o__payload$41 [11:8] : { 2'h0, \$142  };
+  assign \$144  = \$137  ? \o__payload$42 [11:8] : \$143 ;
+  assign \$145  = \$136  ? \o__payload$43 [12:8] : { 1'h0, \$144  };
+  assign \$146  = \$135  ? \o__payload$44 [13:8] : { 1'h0, \$145  };
+  assign \$147  = \$134  ? \o__payload$45 [13:8] : \$146 ;
+  assign \$148  = \$133  ? \o__payload$46 [13:8] : \$147 ;
+  assign \$149  = kernel == 4'h8;
+  assign \$150  = kernel == 3'h7;
+  assign \$151  = kernel == 3'h6;
+  assign \$152  = kernel == 3'h5;
+  assign \$153  = kernel == 3'h4;
+  assign \$154  = kernel == 2'h3;
+  assign \$155  = kernel == 2'h2;
+  assign \$156  = kernel == 1'h1;
+  assign \$157  = \$156  ? o__payload[8] : 1'h0;
+  assign \$158  = \$155  ? \o__payload$40 [9:8] : { 1'h0, \$157  };
+  assign \$159  = \$154  ? \o__payload$41 [11:8] : { 2'h0, \$158  };
+  assign \$160  = \$153  ? \o__payload$42 [11:8] : \$159 ;
+  assign \$161  = \$152  ? \o__payload$43 [12:8] : { 1'h0, \$160  };
+  assign \$162  = \$151  ? \o__payload$44 [13:8] : { 1'h0, \$161  };
+  assign \$163  = \$150  ? \o__payload$45 [13:8] : \$162 ;
+  assign \$164  = \$149  ? \o__payload$46 [13:8] : \$163 ;
+  assign \$165  = kernel == 4'h8;
+  assign \$166  = kernel == 3'h7;
+  assign \$167  = kernel == 3'h6;
+  assign \$168  = kernel == 3'h5;
+  assign \$169  = kernel == 3'h4;
+  assign \$170  = kernel == 2'h3;
+  assign \$171  = kernel == 2'h2;
+  assign \$172  = kernel == 1'h1;
+  assign \$173  = \$172  ? o__payload[8] : 1'h0;
+  assign \$174  = \$171  ? \o__payload$40 [9:8] : { 1'h0, \$173  };
+  assign \$175  = \$170  ? \o__payload$41 [11:8] : { 2'h0, \$174  };
+  assign \$176  = \$169  ? \o__payload$42 [11:8] : \$175 ;
+  assign \$177  = \$168  ? \o__payload$43 [12:8] : { 1'h0, \$176  };
+  assign \$178  = \$167  ? \o__payload$44 [13:8] : { 1'h0, \$177  };
+  assign \$179  = \$166  ? \o__payload$45 [13:8] : \$178 ;
+  assign \$180  = \$165  ? \o__payload$46 [13:8] : \$179 ;
+  assign \$182  = \$181  | \o__valid$49 ;
+  assign \$183  = \$182  | \o__valid$50 ;
+  assign \$184  = \$183  | \o__valid$51 ;
+  assign \$185  = \$184  | \o__valid$52 ;
+  assign \$186  = \$185  | \o__valid$53 ;
+  assign \$187  = \$186  | \o__valid$54 ;
+  assign \$188  = \$187  | \o__valid$55 ;
+  assign \$189  = best_word + 1'h1;
+  assign \$191  = \$190  | \o__valid$49 ;
+  assign \$192  = \$191  | \o__valid$50 ;
+  assign \$193  = \$192  | \o__valid$51 ;
+  assign \$194  = \$193  | \o__valid$52 ;
+  assign \$195  = \$194  | \o__valid$53 ;
+  assign \$196  = \$195  | \o__valid$54 ;
+  assign \$197  = \$196  | \o__valid$55 ;
+  assign \$198  = winner_word + 1'h1;
+  assign \$200  = \$199  | \o__valid$49 ;
+  assign \$201  = \$200  | \o__valid$50 ;
+  assign \$202  = \$201  | \o__valid$51 ;
+  assign \$203  = \$202  | \o__valid$52 ;
+  assign \$204  = \$203  | \o__valid$53 ;
+  assign \$205  = \$204  | \o__valid$54 ;
+  assign \$206  = \$205  | \o__valid$55 ;
+  assign \$207  = kernel == 4'h8;
+  assign \$208  = kernel == 3'h7;
+  assign \$209  = kernel == 3'h6;
+  assign \$210  = kernel == 3'h5;
+  assign \$211  = kernel == 3'h4;
+  assign \$212  = kernel == 2'h3;
+  assign \$213  = kernel == 2'h2;
+  assign \$214  = kernel == 1'h1;
+  assign \$215  = \$214  ? o__payload[9] : 1'h0;
+  assign \$216  = \$213  ? \o__payload$40 [10] : \$215 ;
+  assign \$217  = \$212  ? \o__payload$41 [12] : \$216 ;
+  assign \$218  = \$211  ? \o__payload$42 [12] : \$217 ;
+  assign \$219  = \$210  ? \o__payload$43 [13] : \$218 ;
+  assign \$220  = \$209  ? \o__payload$44 [14] : \$219 ;
+  assign \$221  = \$208  ? \o__payload$45 [14] : \$220 ;
+  assign \$222  = \$207  ? \o__payload$46 [14] : \$221 ;
+  assign \$223  = \$206  & \$222 ;
+  always @(posedge clk)
+    element0 <= \$227 ;
+  always @(posedge clk)
+    lane0 <= \$228 ;
+  always @(posedge clk)
+    element1 <= \$229 ;
+  always @(posedge clk)
+    lane1 <= \$230 ;
+  always @(posedge clk)
+    best_word <= \$231 ;
+  always @(posedge clk)
+    winner_word <= \$232 ;
+  always @(posedge clk)
+    done <= \$233 ;
+  always @(posedge clk)
+    kernel <= \$234 ;
+  always @(posedge clk)
+    rd__0__bank <= \$235 ;
+  always @(posedge clk)
+    word0_base_row <= \$236 ;
+  always @(posedge clk)
+    wr__0__bank <= \$237 ;
+  always @(posedge clk)
+    best_base_row <= \$238 ;
+  always @(posedge clk)
+    wr__1__bank <= \$239 ;
+  always @(posedge clk)
+    winner_base_row <= \$240 ;
+  \core.pool$188.max_pool1  max_pool1 (
+    .clk(clk),
+    .i__payload(i__payload),
+    .i__valid(i__valid),
+    .o__payload(o__payload),
+    .o__valid(o__valid),
+    .rst(rst)
+  );
+  \core.pool$188.max_pool2  max_pool2 (
+    .clk(clk),
+    .i__payload(\i__payload$18 ),
+    .i__valid(\i__valid$17 ),
+    .o__payload(\o__payload$40 ),
+    .o__valid(\o__valid$49 ),
+    .rst(rst)
+  );
+  \core.pool$188.max_pool3  max_pool3 (
+    .clk(clk),
+    .i__payload(\i__payload$21 ),
+    .i__valid(\i__valid$20 ),
+    .o__payload(\o__payload$41 ),
+    .o__valid(\o__valid$50 ),
+    .rst(rst)
+  );
+  \core.pool$188.max_pool4  max_pool4 (
+    .clk(clk),
+    .i__payload(\i__payload$24 ),
+    .i__valid(\i__valid$23 ),
+    .o__payload(\o__payload$42 ),
+    .o__valid(\o__valid$51 ),
+    .rst(rst)
+  );
+  \core.pool$188.max_pool5  max_pool5 (
+    .clk(clk),
+    .i__payload(\i__payload$27 ),
+    .i__valid(\i__valid$26 ),
+    .o__payload(\o__payload$43 ),
+    .o__valid(\o__valid$52 ),
+    .rst(rst)
+  );
+  \core.pool$188.max_pool6  max_pool6 (
+    .clk(clk),
+    .i__payload(\i__payload$30 ),
+    .i__valid(\i__valid$29 ),
+    .o__payload(\o__payload$44 ),
+    .o__valid(\o__valid$53 ),
+    .rst(rst)
+  );
+  \core.pool$188.max_pool7  max_pool7 (
+    .clk(clk),
+    .i__payload(\i__payload$33 ),
+    .i__valid(\i__valid$32 ),
+    .o__payload(\o__payload$45 ),
+    .o__valid(\o__valid$54 ),
+    .rst(rst)
+  );
+  \core.pool$188.max_pool8  max_pool8 (
+    .clk(clk),
+    .i__payload(\i__payload$36 ),
+    .i__valid(\i__valid$35 ),
+    .o__payload(\o__payload$46 ),
+    .o__valid(\o__valid$55 ),
+    .rst(rst)
+  );
+  \core.pool$188.walk  walk (
+    .clk(clk),
+    .geometry(geometry),
+    .o(o),
+    .rst(rst),
+    .start(start)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    (* full_case = 32'd1 *)
+    casez (lane1)
+      3'h0:
+          \$5  = rd__0__data[7:0];
+      3'h1:
+          \$5  = rd__0__data[39:32];
+      3'h2:
+          \$5  = rd__0__data[71:64];
+      3'h3:
+          \$5  = rd__0__data[103:96];
+      3'h4:
+          \$5  = rd__0__data[135:128];
+      3'h5:
+          \$5  = rd__0__data[167:160];
+      3'h6:
+          \$5  = rd__0__data[199:192];
+      3'h7:
+          \$5  = rd__0__data[231:224];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    (* full_case = 32'd1 *)
+    casez (lane1)
+      3'h0:
+          \$7  = rd__0__data[7:0];
+      3'h1:
+          \$7  = rd__0__data[39:32];
+      3'h2:
+          \$7  = rd__0__data[71:64];
+      3'h3:
+          \$7  = rd__0__data[103:96];
+      3'h4:
+          \$7  = rd__0__data[135:128];
+      3'h5:
+          \$7  = rd__0__data[167:160];
+      3'h6:
+          \$7  = rd__0__data[199:192];
+      3'h7:
+          \$7  = rd__0__data[231:224];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    (* full_case = 32'd1 *)
+    casez (lane1)
+      3'h0:
+          \$9  = rd__0__data[7:0];
+      3'h1:
+          \$9  = rd__0__data[39:32];
+      3'h2:
+          \$9  = rd__0__data[71:64];
+      3'h3:
+          \$9  = rd__0__data[103:96];
+      3'h4:
+          \$9  = rd__0__data[135:128];
+      3'h5:
+          \$9  = rd__0__data[167:160];
+      3'h6:
+          \$9  = rd__0__data[199:192];
+      3'h7:
+          \$9  = rd__0__data[231:224];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    (* full_case = 32'd1 *)
+    casez (lane1)
+      3'h0:
+          \$11  = rd__0__data[7:0];
+      3'h1:
+          \$11  = rd__0__data[39:32];
+      3'h2:
+          \$11  = rd__0__data[71:64];
+      3'h3:
+          \$11  = rd__0__data[103:96];
+      3'h4:
+          \$11  = rd__0__data[135:128];
+      3'h5:
+          \$11  = rd__0__data[167:160];
+      3'h6:
+          \$11  = rd__0__data[199:192];
+      3'h7:
+          \$11  = rd__0__data[231:224];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    (* full_case = 32'd1 *)
+    casez (lane1)
+      3'h0:
+          \$13  = rd__0__data[7:0];
+      3'h1:
+          \$13  = rd__0__data[39:32];
+      3'h2:
+          \$13  = rd__0__data[71:64];
+      3'h3:
+          \$13  = rd__0__data[103:96];
+      3'h4:
+          \$13  = rd__0__data[135:128];
+      3'h5:
+          \$13  = rd__0__data[167:160];
+      3'h6:
+          \$13  = rd__0__data[199:192];
+      3'h7:
+          \$13  = rd__0__data[231:224];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    (* full_case = 32'd1 *)
+    casez (lane1)
+      3'h0:
+          \$15  = rd__0__data[7:0];
+      3'h1:
+          \$15  = rd__0__data[39:32];
+      3'h2:
+          \$15  = rd__0__data[71:64];
+      3'h3:
+          \$15  = rd__0__data[103:96];
+      3'h4:
+          \$15  = rd__0__data[135:128];
+      3'h5:
+          \$15  = rd__0__data[167:160];
+      3'h6:
+          \$15  = rd__0__data[199:192];
+      3'h7:
+          \$15  = rd__0__data[231:224];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    (* full_case = 32'd1 *)
+    casez (lane1)
+      3'h0:
+          \$17  = rd__0__data[7:0];
+      3'h1:
+          \$17  = rd__0__data[39:32];
+      3'h2:
+          \$17  = rd__0__data[71:64];
+      3'h3:
+          \$17  = rd__0__data[103:96];
+      3'h4:
+          \$17  = rd__0__data[135:128];
+      3'h5:
+          \$17  = rd__0__data[167:160];
+      3'h6:
+          \$17  = rd__0__data[199:192];
+      3'h7:
+          \$17  = rd__0__data[231:224];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    (* full_case = 32'd1 *)
+    casez (lane1)
+      3'h0:
+          \$19  = rd__0__data[7:0];
+      3'h1:
+          \$19  = rd__0__data[39:32];
+      3'h2:
+          \$19  = rd__0__data[71:64];
+      3'h3:
+          \$19  = rd__0__data[103:96];
+      3'h4:
+          \$19  = rd__0__data[135:128];
+      3'h5:
+          \$19  = rd__0__data[167:160];
+      3'h6:
+          \$19  = rd__0__data[199:192];
+      3'h7:
+          \$19  = rd__0__data[231:224];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$227  = o;
+    if (rst) begin
+      \$227  = 29'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$228  = o[3:1];
+    if (rst) begin
+      \$228  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$229  = element0;
+    if (rst) begin
+      \$229  = 29'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$230  = lane0;
+    if (rst) begin
+      \$230  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$231  = best_word;
+    if (\$188 ) begin
+      \$231  = \$189 [23:0];
+    end
+    if (start) begin
+      \$231  = 24'h000000;
+    end
+    if (rst) begin
+      \$231  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$232  = winner_word;
+    if (\$197 ) begin
+      \$232  = \$198 [23:0];
+    end
+    if (start) begin
+      \$232  = 24'h000000;
+    end
+    if (rst) begin
+      \$232  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$233  = \$223 ;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$234  = kernel;
+    if (start) begin
+      \$234  = geometry[59:56];
+    end
+    if (rst) begin
+      \$234  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$235  = rd__0__bank;
+    if (start) begin
+      \$235  = op[15:14];
+    end
+    if (rst) begin
+      \$235  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$236  = word0_base_row;
+    if (start) begin
+      \$236  = \$224 [12:0];
+    end
+    if (rst) begin
+      \$236  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$237  = wr__0__bank;
+    if (start) begin
+      \$237  = op[67:66];
+    end
+    if (rst) begin
+      \$237  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$238  = best_base_row;
+    if (start) begin
+      \$238  = \$225 [12:0];
+    end
+    if (rst) begin
+      \$238  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$239  = wr__1__bank;
+    if (start) begin
+      \$239  = op[93:92];
+    end
+    if (rst) begin
+      \$239  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$240  = winner_base_row;
+    if (start) begin
+      \$240  = \$226 [12:0];
+    end
+    if (rst) begin
+      \$240  = 13'h0000;
+    end
+  end
+  assign \start$1  = start;
+  assign pool = geometry;
+  assign word0_bank = rd__0__bank;
+  assign o__ready = 1'h1;
+  assign \o__ready$19  = 1'h1;
+  assign \o__ready$22  = 1'h1;
+  assign \o__ready$25  = 1'h1;
+  assign \o__ready$28  = 1'h1;
+  assign \o__ready$31  = 1'h1;
+  assign \o__ready$34  = 1'h1;
+  assign \o__ready$37  = 1'h1;
+  assign best_bank = wr__0__bank;
+  assign winner_bank = wr__1__bank;
+  assign rd__0__row = \$3 [12:0];
+  assign wr__0__row = \$43 [12:0];
+  assign wr__1__row = \$52 [12:0];
+  assign \geometry.opcode  = geometry[3:0];
+  assign \geometry.batch  = geometry[19:4];
+  assign \geometry.height  = geometry[31:20];
+  assign \geometry.width  = geometry[43:32];
+  assign \geometry.channels  = geometry[55:44];
+  assign \geometry.kernel_h  = geometry[59:56];
+  assign \geometry.kernel_w  = geometry[63:60];
+  assign \geometry.stride  = geometry[67:64];
+  assign \geometry.padding  = geometry[71:68];
+  assign \geometry.out_height  = geometry[83:72];
+  assign \geometry.out_width  = geometry[95:84];
+  assign \pool.opcode  = geometry[3:0];
+  assign \pool.batch  = geometry[19:4];
+  assign \pool.height  = geometry[31:20];
+  assign \pool.width  = geometry[43:32];
+  assign \pool.channels  = geometry[55:44];
+  assign \pool.kernel_h  = geometry[59:56];
+  assign \pool.kernel_w  = geometry[63:60];
+  assign \pool.stride  = geometry[67:64];
+  assign \pool.padding  = geometry[71:68];
+  assign \pool.out_height  = geometry[83:72];
+  assign \pool.out_width  = geometry[95:84];
+  assign \o.valid  = o[0];
+  assign \o.addr  = o[24:1];
+  assign \o.inside  = o[25];
+  assign \o.first  = o[26];
+  assign \o.last  = o[27];
+  assign \o.final  = o[28];
+  assign \element1.valid  = element1[0];
+  assign \element1.addr  = element1[24:1];
+  assign \element1.inside  = element1[25];
+  assign \element1.first  = element1[26];
+  assign \element1.last  = element1[27];
+  assign \element1.final  = element1[28];
+  assign \i__payload.data  = i__payload[7:0];
+  assign \i__payload.data[0]  = i__payload[7:0];
+  assign \i__payload.last  = i__payload[8];
+  assign \rd__0__data[0]  = rd__0__data[31:0];
+  assign \rd__0__data[1]  = rd__0__data[63:32];
+  assign \rd__0__data[2]  = rd__0__data[95:64];
+  assign \rd__0__data[3]  = rd__0__data[127:96];
+  assign \rd__0__data[4]  = rd__0__data[159:128];
+  assign \rd__0__data[5]  = rd__0__data[191:160];
+  assign \rd__0__data[6]  = rd__0__data[223:192];
+  assign \rd__0__data[7]  = rd__0__data[255:224];
+  assign \i__payload$18.data  = \i__payload$18 [7:0];
+  assign \i__payload$18.data[0]  = \i__payload$18 [7:0];
+  assign \i__payload$18.last  = \i__payload$18 [8];
+  assign \i__payload$21.data  = \i__payload$21 [7:0];
+  assign \i__payload$21.data[0]  = \i__payload$21 [7:0];
+  assign \i__payload$21.last  = \i__payload$21 [8];
+  assign \i__payload$24.data  = \i__payload$24 [7:0];
+  assign \i__payload$24.data[0]  = \i__payload$24 [7:0];
+  assign \i__payload$24.last  = \i__payload$24 [8];
+  assign \i__payload$27.data  = \i__payload$27 [7:0];
+  assign \i__payload$27.data[0]  = \i__payload$27 [7:0];
+  assign \i__payload$27.last  = \i__payload$27 [8];
+  assign \i__payload$30.data  = \i__payload$30 [7:0];
+  assign \i__payload$30.data[0]  = \i__payload$30 [7:0];
+  assign \i__payload$30.last  = \i__payload$30 [8];
+  assign \i__payload$33.data  = \i__payload$33 [7:0];
+  assign \i__payload$33.data[0]  = \i__payload$33 [7:0];
+  assign \i__payload$33.last  = \i__payload$33 [8];
+  assign \i__payload$36.data  = \i__payload$36 [7:0];
+  assign \i__payload$36.data[0]  = \i__payload$36 [7:0];
+  assign \i__payload$36.last  = \i__payload$36 [8];
+  assign \o__payload.data  = o__payload[7:0];
+  assign \o__payload.data[0]  = o__payload[7:0];
+  assign \o__payload.index  = o__payload[8];
+  assign \o__payload.index[0]  = o__payload[8];
+  assign \o__payload.last  = o__payload[9];
+  assign \o__payload$40.data  = \o__payload$40 [7:0];
+  assign \o__payload$40.data[0]  = \o__payload$40 [7:0];
+  assign \o__payload$40.index  = \o__payload$40 [9:8];
+  assign \o__payload$40.index[0]  = \o__payload$40 [9:8];
+  assign \o__payload$40.last  = \o__payload$40 [10];
+  assign \o__payload$41.data  = \o__payload$41 [7:0];
+  assign \o__payload$41.data[0]  = \o__payload$41 [7:0];
+  assign \o__payload$41.index  = \o__payload$41 [11:8];
+  assign \o__payload$41.index[0]  = \o__payload$41 [11:8];
+  assign \o__payload$41.last  = \o__payload$41 [12];
+  assign \o__payload$42.data  = \o__payload$42 [7:0];
+  assign \o__payload$42.data[0]  = \o__payload$42 [7:0];
+  assign \o__payload$42.index  = \o__payload$42 [11:8];
+  assign \o__payload$42.index[0]  = \o__payload$42 [11:8];
+  assign \o__payload$42.last  = \o__payload$42 [12];
+  assign \o__payload$43.data  = \o__payload$43 [7:0];
+  assign \o__payload$43.data[0]  = \o__payload$43 [7:0];
+  assign \o__payload$43.index  = \o__payload$43 [12:8];
+  assign \o__payload$43.index[0]  = \o__payload$43 [12:8];
+  assign \o__payload$43.last  = \o__payload$43 [13];
+  assign \o__payload$44.data  = \o__payload$44 [7:0];
+  assign \o__payload$44.data[0]  = \o__payload$44 [7:0];
+  assign \o__payload$44.index  = \o__payload$44 [13:8];
+  assign \o__payload$44.index[0]  = \o__payload$44 [13:8];
+  assign \o__payload$44.last  = \o__payload$44 [14];
+  assign \o__payload$45.data  = \o__payload$45 [7:0];
+  assign \o__payload$45.data[0]  = \o__payload$45 [7:0];
+  assign \o__payload$45.index  = \o__payload$45 [13:8];
+  assign \o__payload$45.index[0]  = \o__payload$45 [13:8];
+  assign \o__payload$45.last  = \o__payload$45 [14];
+  assign \o__payload$46.data  = \o__payload$46 [7:0];
+  assign \o__payload$46.data[0]  = \o__payload$46 [7:0];
+  assign \o__payload$46.index  = \o__payload$46 [13:8];
+  assign \o__payload$46.index[0]  = \o__payload$46 [13:8];
+  assign \o__payload$46.last  = \o__payload$46 [14];
+  assign \wr__0__data[0]  = wr__0__data[31:0];
+  assign \wr__0__data[1]  = wr__0__data[63:32];
+  assign \wr__0__data[2]  = wr__0__data[95:64];
+  assign \wr__0__data[3]  = wr__0__data[127:96];
+  assign \wr__0__data[4]  = wr__0__data[159:128];
+  assign \wr__0__data[5]  = wr__0__data[191:160];
+  assign \wr__0__data[6]  = wr__0__data[223:192];
+  assign \wr__0__data[7]  = wr__0__data[255:224];
+  assign \wr__1__data[0]  = wr__1__data[31:0];
+  assign \wr__1__data[1]  = wr__1__data[63:32];
+  assign \wr__1__data[2]  = wr__1__data[95:64];
+  assign \wr__1__data[3]  = wr__1__data[127:96];
+  assign \wr__1__data[4]  = wr__1__data[159:128];
+  assign \wr__1__data[5]  = wr__1__data[191:160];
+  assign \wr__1__data[6]  = wr__1__data[223:192];
+  assign \wr__1__data[7]  = wr__1__data[255:224];
+  assign \element0.valid  = element0[0];
+  assign \element0.addr  = element0[24:1];
+  assign \element0.inside  = element0[25];
+  assign \element0.first  = element0[26];
+  assign \element0.last  = element0[27];
+  assign \element0.final  = element0[28];
+  assign \op.opcode  = op[3:0];
+  assign \op.a_layout  = op[5:4];
+  assign \op.b_layout  = op[7:6];
+  assign \op.kind  = op[9:8];
+  assign \op.keep  = op[13:10];
+  assign \op.a_bank  = op[15:14];
+  assign \op.a_base  = op[39:16];
+  assign \op.b_bank  = op[41:40];
+  assign \op.b_base  = op[65:42];
+  assign \op.dst_bank  = op[67:66];
+  assign \op.dst_base  = op[91:68];
+  assign \op.aux_bank  = op[93:92];
+  assign \op.aux_base  = op[117:94];
+  assign \op.m  = op[141:118];
+  assign \op.n  = op[165:142];
+  assign \op.k  = op[189:166];
+  assign \op.a_exp  = op[195:190];
+  assign \op.b_exp  = op[201:196];
+  assign \op.dst_exp  = op[207:202];
+  assign wr__1__data[255:224] = { 26'h0000000, \$180  };
+  assign wr__1__data[223:192] = { 26'h0000000, \$164  };
+  assign wr__1__data[191:160] = { 26'h0000000, \$148  };
+  assign wr__1__data[159:128] = { 26'h0000000, \$132  };
+  assign wr__1__data[127:96] = { 26'h0000000, \$116  };
+  assign wr__1__data[95:64] = { 26'h0000000, \$100  };
+  assign wr__1__data[63:32] = { 26'h0000000, \$84  };
+  assign wr__1__data[31:0] = { 26'h0000000, \$68  };
+  assign wr__0__data[255:224] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
+  assign wr__0__data[223:192] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
+  assign wr__0__data[191:160] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
+  assign wr__0__data[159:128] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
+  assign wr__0__data[127:96] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
+  assign wr__0__data[95:64] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
+  assign wr__0__data[63:32] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
+  assign wr__0__data[31:0] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
+  assign \i__payload$36 [8] = element1[28];
+  assign \i__payload$36 [7:0] = \$19 ;
+  assign \i__payload$33 [8] = element1[28];
+  assign \i__payload$33 [7:0] = \$17 ;
+  assign \i__payload$30 [8] = element1[28];
+  assign \i__payload$30 [7:0] = \$15 ;
+  assign \i__payload$27 [8] = element1[28];
+  assign \i__payload$27 [7:0] = \$13 ;
+  assign \i__payload$24 [8] = element1[28];
+  assign \i__payload$24 [7:0] = \$11 ;
+  assign \i__payload$21 [8] = element1[28];
+  assign \i__payload$21 [7:0] = \$9 ;
+  assign \i__payload$18 [8] = element1[28];
+  assign \i__payload$18 [7:0] = \$7 ;
+  assign i__payload[8] = element1[28];
+  assign i__payload[7:0] = \$5 ;
+  assign rd__0__en = \$1 ;
+  assign \$2  = { 3'h0, o[24:4] };
+  assign \$35  = o__valid;
+  assign \$42  = { 3'h0, best_word[23:3] };
+  assign \$44  = o__valid;
+  assign \$51  = { 3'h0, winner_word[23:3] };
+  assign \$181  = o__valid;
+  assign \$190  = o__valid;
+  assign \$199  = o__valid;
+  assign \$224  = { 3'h0, op[39:19] };
+  assign \$225  = { 3'h0, op[91:71] };
+  assign \$226  = { 3'h0, op[117:97] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool1 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
+  wire [2:0] \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire [1:0] \$14 ;
+  wire [1:0] \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire [3:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [7:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  reg \$27 ;
+  reg \$28 ;
+  reg [8:0] \$29 ;
+  wire \$3 ;
+  reg \$30 ;
+  reg \$31 ;
+  reg \$32 ;
+  reg [7:0] \$33 ;
+  reg \$34 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [7:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [8:0] beat = 9'h000;
+  wire [7:0] \beat.data ;
+  wire [7:0] \beat.data[0] ;
+  wire \beat.last ;
+  reg beat_valid = 1'h0;
+  reg [7:0] best = 8'h00;
+  wire [7:0] \best[0] ;
+  reg best_index = 1'h0;
+  wire \best_index[0] ;
+  input clk;
+  wire clk;
+  reg ends = 1'h1;
+  input [8:0] i__payload;
+  wire [8:0] i__payload;
+  wire [7:0] \i__payload.data ;
+  wire [7:0] \i__payload.data[0] ;
+  wire \i__payload.last ;
+  (* keep = 32'd1 *)
+  reg i__ready = 1'h1;
+  input i__valid;
+  wire i__valid;
+  wire [1:0] level;
+  output [9:0] o__payload;
+  wire [9:0] o__payload;
+  wire [7:0] \o__payload.data ;
+  wire [7:0] \o__payload.data[0] ;
+  wire \o__payload.index ;
+  wire \o__payload.index[0] ;
+  wire \o__payload.last ;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  reg offset = 1'h0;
+  wire [9:0] out_buffer_data;
+  wire [7:0] \out_buffer_data.data ;
+  wire [7:0] \out_buffer_data.data[0] ;
+  wire \out_buffer_data.index ;
+  wire \out_buffer_data.index[0] ;
+  wire \out_buffer_data.last ;
+  (* keep = 32'd1 *)
+  reg out_buffer_en = 1'h1;
+  wire [2:0] out_buffer_level_next;
+  wire out_buffer_pop;
+  wire out_buffer_push;
+  (* init = 1'h1 *)
+  (* keep = 32'd1 *)
+  wire out_buffer_ready;
+  wire [9:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [9:0] w_data;
+  wire w_en;
+  assign \$1  = level + w_en;
+  assign \$2  = \$1  - out_buffer_pop;
+  assign \$3  = ! offset;
+  assign \$4  = $signed(beat[7:0]) > $signed(best);
+  assign \$5  = \$3  | \$4 ;
+  assign \$6  = \$5  ? beat[7:0] : best;
+  assign \$7  = ! offset;
+  assign \$8  = $signed(beat[7:0]) > $signed(best);
+  assign \$9  = \$7  | \$8 ;
+  assign \$10  = \$9  ? offset : best_index;
+  assign \$11  = out_buffer_en & beat_valid;
+  assign w_en = \$11  & ends;
+  assign \$12  = \$2 [2:0] <= 1'h1;
+  assign \$13  = \$2 [2:0] <= 1'h1;
+  assign \$14  = offset + 1'h1;
+  assign \$15  = ends ? 2'h0 : \$14 ;
+  assign \$17  = ends ? 1'h1 : 1'h0;
+  assign \$18  = out_buffer_en & beat_valid;
+  assign \$19  = ! offset;
+  assign \$20  = $signed(beat[7:0]) > $signed(best);
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$21  ? beat[7:0] : best;
+  assign \$23  = ! offset;
+  assign \$24  = $signed(beat[7:0]) > $signed(best);
+  assign \$25  = \$23  | \$24 ;
+  assign \$26  = \$25  ? offset : best_index;
+  always @(posedge clk)
+    out_buffer_en <= \$27 ;
+  always @(posedge clk)
+    i__ready <= \$28 ;
+  always @(posedge clk)
+    beat <= \$29 ;
+  always @(posedge clk)
+    beat_valid <= \$30 ;
+  always @(posedge clk)
+    offset <= \$31 ;
+  always @(posedge clk)
+    ends <= \$32 ;
+  always @(posedge clk)
+    best <= \$33 ;
+  always @(posedge clk)
+    best_index <= \$34 ;
+  \core.pool$188.max_pool1.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$27  = \$12 ;
+    if (rst) begin
+      \$27  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$28  = \$13 ;
+    if (rst) begin
+      \$28  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$29  = beat;
+    if (out_buffer_en) begin
+      \$29  = i__payload;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$30  = beat_valid;
+    if (out_buffer_en) begin
+      \$30  = i__valid;
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$31  = offset;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$31  = \$15 [0];
+      end
+    end
+    if (rst) begin
+      \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$32  = ends;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$32  = \$17 ;
+      end
+    end
+    if (rst) begin
+      \$32  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$33  = best;
+    if (\$18 ) begin
+      \$33  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$34  = best_index;
+    if (\$18 ) begin
+      \$34  = \$26 ;
+    end
+  end
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = 1'h1;
+  assign o__ready = 1'h1;
+  assign r_data = o__payload;
+  assign out_buffer_level_next = \$2 [2:0];
+  assign out_buffer_ready = i__ready;
+  assign \out_buffer_data.data  = w_data[7:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.index  = w_data[8];
+  assign \out_buffer_data.index[0]  = w_data[8];
+  assign \out_buffer_data.last  = w_data[9];
+  assign \o__payload.data  = o__payload[7:0];
+  assign \o__payload.data[0]  = o__payload[7:0];
+  assign \o__payload.index  = o__payload[8];
+  assign \o__payload.index[0]  = o__payload[8];
+  assign \o__payload.last  = o__payload[9];
+  assign \beat.data  = beat[7:0];
+  assign \beat.data[0]  = beat[7:0];
+  assign \beat.last  = beat[8];
+  assign \best[0]  = best;
+  assign \best_index[0]  = best_index;
+  assign \i__payload.data  = i__payload[7:0];
+  assign \i__payload.data[0]  = i__payload[7:0];
+  assign \i__payload.last  = i__payload[8];
+  assign w_data[9] = beat[8];
+  assign w_data[8] = \$10 ;
+  assign w_data[7:0] = \$6 ;
+  assign out_buffer_pop = o__valid;
+  assign \$16  = 1'h0;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool1.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [9:0] r_data;
+  wire [9:0] r_data;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [9:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [9:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [9:0] w_port__data;
+  wire [9:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [9:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 10'h000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+  assign r_en = 1'h1;
+  assign \$14  = r_rdy;
+  assign \$5  = r_rdy;
+  assign \$10  = r_rdy;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool2 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
+  wire [2:0] \$1 ;
+  wire [1:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire [2:0] \$14 ;
+  wire [2:0] \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire [3:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [7:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [1:0] \$26 ;
+  reg \$27 ;
+  reg \$28 ;
+  reg [8:0] \$29 ;
+  wire \$3 ;
+  reg \$30 ;
+  reg [1:0] \$31 ;
+  reg \$32 ;
+  reg [7:0] \$33 ;
+  reg [1:0] \$34 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [7:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [8:0] beat = 9'h000;
+  wire [7:0] \beat.data ;
+  wire [7:0] \beat.data[0] ;
+  wire \beat.last ;
+  reg beat_valid = 1'h0;
+  reg [7:0] best = 8'h00;
+  wire [7:0] \best[0] ;
+  reg [1:0] best_index = 2'h0;
+  wire [1:0] \best_index[0] ;
+  input clk;
+  wire clk;
+  reg ends = 1'h0;
+  input [8:0] i__payload;
+  wire [8:0] i__payload;
+  wire [7:0] \i__payload.data ;
+  wire [7:0] \i__payload.data[0] ;
+  wire \i__payload.last ;
+  (* keep = 32'd1 *)
+  reg i__ready = 1'h1;
+  input i__valid;
+  wire i__valid;
+  wire [1:0] level;
+  output [10:0] o__payload;
+  wire [10:0] o__payload;
+  wire [7:0] \o__payload.data ;
+  wire [7:0] \o__payload.data[0] ;
+  wire [1:0] \o__payload.index ;
+  wire [1:0] \o__payload.index[0] ;
+  wire \o__payload.last ;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  reg [1:0] offset = 2'h0;
+  wire [10:0] out_buffer_data;
+  wire [7:0] \out_buffer_data.data ;
+  wire [7:0] \out_buffer_data.data[0] ;
+  wire [1:0] \out_buffer_data.index ;
+  wire [1:0] \out_buffer_data.index[0] ;
+  wire \out_buffer_data.last ;
+  (* keep = 32'd1 *)
+  reg out_buffer_en = 1'h1;
+  wire [2:0] out_buffer_level_next;
+  wire out_buffer_pop;
+  wire out_buffer_push;
+  (* init = 1'h1 *)
+  (* keep = 32'd1 *)
+  wire out_buffer_ready;
+  wire [10:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [10:0] w_data;
+  wire w_en;
+  assign \$1  = level + w_en;
+  assign \$2  = \$1  - out_buffer_pop;
+  assign \$3  = ! offset;
+  assign \$4  = $signed(beat[7:0]) > $signed(best);
+  assign \$5  = \$3  | \$4 ;
+  assign \$6  = \$5  ? beat[7:0] : best;
+  assign \$7  = ! offset;
+  assign \$8  = $signed(beat[7:0]) > $signed(best);
+  assign \$9  = \$7  | \$8 ;
+  assign \$10  = \$9  ? offset : best_index;
+  assign \$11  = out_buffer_en & beat_valid;
+  assign w_en = \$11  & ends;
+  assign \$12  = \$2 [2:0] <= 1'h1;
+  assign \$13  = \$2 [2:0] <= 1'h1;
+  assign \$14  = offset + 1'h1;
+  assign \$15  = ends ? 3'h0 : \$14 ;
+  assign \$16  = offset == 2'h2;
+  assign \$17  = ends ? 1'h0 : \$16 ;
+  assign \$18  = out_buffer_en & beat_valid;
+  assign \$19  = ! offset;
+  assign \$20  = $signed(beat[7:0]) > $signed(best);
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$21  ? beat[7:0] : best;
+  assign \$23  = ! offset;
+  assign \$24  = $signed(beat[7:0]) > $signed(best);
+  assign \$25  = \$23  | \$24 ;
+  assign \$26  = \$25  ? offset : best_index;
+  always @(posedge clk)
+    out_buffer_en <= \$27 ;
+  always @(posedge clk)
+    i__ready <= \$28 ;
+  always @(posedge clk)
+    beat <= \$29 ;
+  always @(posedge clk)
+    beat_valid <= \$30 ;
+  always @(posedge clk)
+    offset <= \$31 ;
+  always @(posedge clk)
+    ends <= \$32 ;
+  always @(posedge clk)
+    best <= \$33 ;
+  always @(posedge clk)
+    best_index <= \$34 ;
+  \core.pool$188.max_pool2.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$27  = \$12 ;
+    if (rst) begin
+      \$27  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$28  = \$13 ;
+    if (rst) begin
+      \$28  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$29  = beat;
+    if (out_buffer_en) begin
+      \$29  = i__payload;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$30  = beat_valid;
+    if (out_buffer_en) begin
+      \$30  = i__valid;
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$31  = offset;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$31  = \$15 [1:0];
+      end
+    end
+    if (rst) begin
+      \$31  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$32  = ends;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$32  = \$17 ;
+      end
+    end
+    if (rst) begin
+      \$32  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$33  = best;
+    if (\$18 ) begin
+      \$33  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$34  = best_index;
+    if (\$18 ) begin
+      \$34  = \$26 ;
+    end
+  end
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = 1'h1;
+  assign o__ready = 1'h1;
+  assign r_data = o__payload;
+  assign out_buffer_level_next = \$2 [2:0];
+  assign out_buffer_ready = i__ready;
+  assign \out_buffer_data.data  = w_data[7:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.index  = w_data[9:8];
+  assign \out_buffer_data.index[0]  = w_data[9:8];
+  assign \out_buffer_data.last  = w_data[10];
+  assign \o__payload.data  = o__payload[7:0];
+  assign \o__payload.data[0]  = o__payload[7:0];
+  assign \o__payload.index  = o__payload[9:8];
+  assign \o__payload.index[0]  = o__payload[9:8];
+  assign \o__payload.last  = o__payload[10];
+  assign \beat.data  = beat[7:0];
+  assign \beat.data[0]  = beat[7:0];
+  assign \beat.last  = beat[8];
+  assign \best[0]  = best;
+  assign \best_index[0]  = best_index;
+  assign \i__payload.data  = i__payload[7:0];
+  assign \i__payload.data[0]  = i__payload[7:0];
+  assign \i__payload.last  = i__payload[8];
+  assign w_data[10] = beat[8];
+  assign w_data[9:8] = \$10 ;
+  assign w_data[7:0] = \$6 ;
+  assign out_buffer_pop = o__valid;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool2.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [10:0] r_data;
+  wire [10:0] r_data;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [10:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [10:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [10:0] w_port__data;
+  wire [10:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [10:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 11'h000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+  assign r_en = 1'h1;
+  assign \$14  = r_rdy;
+  assign \$5  = r_rdy;
+  assign \$10  = r_rdy;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool3 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
+  wire [2:0] \$1 ;
+  wire [3:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire [4:0] \$14 ;
+  wire [4:0] \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire [3:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [7:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [3:0] \$26 ;
+  reg \$27 ;
+  reg \$28 ;
+  reg [8:0] \$29 ;
+  wire \$3 ;
+  reg \$30 ;
+  reg [3:0] \$31 ;
+  reg \$32 ;
+  reg [7:0] \$33 ;
+  reg [3:0] \$34 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [7:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [8:0] beat = 9'h000;
+  wire [7:0] \beat.data ;
+  wire [7:0] \beat.data[0] ;
+  wire \beat.last ;
+  reg beat_valid = 1'h0;
+  reg [7:0] best = 8'h00;
+  wire [7:0] \best[0] ;
+  reg [3:0] best_index = 4'h0;
+  wire [3:0] \best_index[0] ;
+  input clk;
+  wire clk;
+  reg ends = 1'h0;
+  input [8:0] i__payload;
+  wire [8:0] i__payload;
+  wire [7:0] \i__payload.data ;
+  wire [7:0] \i__payload.data[0] ;
+  wire \i__payload.last ;
+  (* keep = 32'd1 *)
+  reg i__ready = 1'h1;
+  input i__valid;
+  wire i__valid;
+  wire [1:0] level;
+  output [12:0] o__payload;
+  wire [12:0] o__payload;
+  wire [7:0] \o__payload.data ;
+  wire [7:0] \o__payload.data[0] ;
+  wire [3:0] \o__payload.index ;
+  wire [3:0] \o__payload.index[0] ;
+  wire \o__payload.last ;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  reg [3:0] offset = 4'h0;
+  wire [12:0] out_buffer_data;
+  wire [7:0] \out_buffer_data.data ;
+  wire [7:0] \out_buffer_data.data[0] ;
+  wire [3:0] \out_buffer_data.index ;
+  wire [3:0] \out_buffer_data.index[0] ;
+  wire \out_buffer_data.last ;
+  (* keep = 32'd1 *)
+  reg out_buffer_en = 1'h1;
+  wire [2:0] out_buffer_level_next;
+  wire out_buffer_pop;
+  wire out_buffer_push;
+  (* init = 1'h1 *)
+  (* keep = 32'd1 *)
+  wire out_buffer_ready;
+  wire [12:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [12:0] w_data;
+  wire w_en;
+  assign \$1  = level + w_en;
+  assign \$2  = \$1  - out_buffer_pop;
+  assign \$3  = ! offset;
+  assign \$4  = $signed(beat[7:0]) > $signed(best);
+  assign \$5  = \$3  | \$4 ;
+  assign \$6  = \$5  ? beat[7:0] : best;
+  assign \$7  = ! offset;
+  assign \$8  = $signed(beat[7:0]) > $signed(best);
+  assign \$9  = \$7  | \$8 ;
+  assign \$10  = \$9  ? offset : best_index;
+  assign \$11  = out_buffer_en & beat_valid;
+  assign w_en = \$11  & ends;
+  assign \$12  = \$2 [2:0] <= 1'h1;
+  assign \$13  = \$2 [2:0] <= 1'h1;
+  assign \$14  = offset + 1'h1;
+  assign \$15  = ends ? 5'h00 : \$14 ;
+  assign \$16  = offset == 3'h7;
+  assign \$17  = ends ? 1'h0 : \$16 ;
+  assign \$18  = out_buffer_en & beat_valid;
+  assign \$19  = ! offset;
+  assign \$20  = $signed(beat[7:0]) > $signed(best);
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$21  ? beat[7:0] : best;
+  assign \$23  = ! offset;
+  assign \$24  = $signed(beat[7:0]) > $signed(best);
+  assign \$25  = \$23  | \$24 ;
+  assign \$26  = \$25  ? offset : best_index;
+  always @(posedge clk)
+    out_buffer_en <= \$27 ;
+  always @(posedge clk)
+    i__ready <= \$28 ;
+  always @(posedge clk)
+    beat <= \$29 ;
+  always @(posedge clk)
+    beat_valid <= \$30 ;
+  always @(posedge clk)
+    offset <= \$31 ;
+  always @(posedge clk)
+    ends <= \$32 ;
+  always @(posedge clk)
+    best <= \$33 ;
+  always @(posedge clk)
+    best_index <= \$34 ;
+  \core.pool$188.max_pool3.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$27  = \$12 ;
+    if (rst) begin
+      \$27  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$28  = \$13 ;
+    if (rst) begin
+      \$28  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$29  = beat;
+    if (out_buffer_en) begin
+      \$29  = i__payload;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$30  = beat_valid;
+    if (out_buffer_en) begin
+      \$30  = i__valid;
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$31  = offset;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$31  = \$15 [3:0];
+      end
+    end
+    if (rst) begin
+      \$31  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$32  = ends;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$32  = \$17 ;
+      end
+    end
+    if (rst) begin
+      \$32  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$33  = best;
+    if (\$18 ) begin
+      \$33  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$34  = best_index;
+    if (\$18 ) begin
+      \$34  = \$26 ;
+    end
+  end
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = 1'h1;
+  assign o__ready = 1'h1;
+  assign r_data = o__payload;
+  assign out_buffer_level_next = \$2 [2:0];
+  assign out_buffer_ready = i__ready;
+  assign \out_buffer_data.data  = w_data[7:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.index  = w_data[11:8];
+  assign \out_buffer_data.index[0]  = w_data[11:8];
+  assign \out_buffer_data.last  = w_data[12];
+  assign \o__payload.data  = o__payload[7:0];
+  assign \o__payload.data[0]  = o__payload[7:0];
+  assign \o__payload.index  = o__payload[11:8];
+  assign \o__payload.index[0]  = o__payload[11:8];
+  assign \o__payload.last  = o__payload[12];
+  assign \beat.data  = beat[7:0];
+  assign \beat.data[0]  = beat[7:0];
+  assign \beat.last  = beat[8];
+  assign \best[0]  = best;
+  assign \best_index[0]  = best_index;
+  assign \i__payload.data  = i__payload[7:0];
+  assign \i__payload.data[0]  = i__payload[7:0];
+  assign \i__payload.last  = i__payload[8];
+  assign w_data[12] = beat[8];
+  assign w_data[11:8] = \$10 ;
+  assign w_data[7:0] = \$6 ;
+  assign out_buffer_pop = o__valid;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool3.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [12:0] r_data;
+  wire [12:0] r_data;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [12:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [12:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [12:0] w_port__data;
+  wire [12:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [12:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 13'h0000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+  assign r_en = 1'h1;
+  assign \$14  = r_rdy;
+  assign \$5  = r_rdy;
+  assign \$10  = r_rdy;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool4 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
+  wire [2:0] \$1 ;
+  wire [3:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire [4:0] \$14 ;
+  wire [4:0] \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire [3:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [7:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [3:0] \$26 ;
+  reg \$27 ;
+  reg \$28 ;
+  reg [8:0] \$29 ;
+  wire \$3 ;
+  reg \$30 ;
+  reg [3:0] \$31 ;
+  reg \$32 ;
+  reg [7:0] \$33 ;
+  reg [3:0] \$34 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [7:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [8:0] beat = 9'h000;
+  wire [7:0] \beat.data ;
+  wire [7:0] \beat.data[0] ;
+  wire \beat.last ;
+  reg beat_valid = 1'h0;
+  reg [7:0] best = 8'h00;
+  wire [7:0] \best[0] ;
+  reg [3:0] best_index = 4'h0;
+  wire [3:0] \best_index[0] ;
+  input clk;
+  wire clk;
+  reg ends = 1'h0;
+  input [8:0] i__payload;
+  wire [8:0] i__payload;
+  wire [7:0] \i__payload.data ;
+  wire [7:0] \i__payload.data[0] ;
+  wire \i__payload.last ;
+  (* keep = 32'd1 *)
+  reg i__ready = 1'h1;
+  input i__valid;
+  wire i__valid;
+  wire [1:0] level;
+  output [12:0] o__payload;
+  wire [12:0] o__payload;
+  wire [7:0] \o__payload.data ;
+  wire [7:0] \o__payload.data[0] ;
+  wire [3:0] \o__payload.index ;
+  wire [3:0] \o__payload.index[0] ;
+  wire \o__payload.last ;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  reg [3:0] offset = 4'h0;
+  wire [12:0] out_buffer_data;
+  wire [7:0] \out_buffer_data.data ;
+  wire [7:0] \out_buffer_data.data[0] ;
+  wire [3:0] \out_buffer_data.index ;
+  wire [3:0] \out_buffer_data.index[0] ;
+  wire \out_buffer_data.last ;
+  (* keep = 32'd1 *)
+  reg out_buffer_en = 1'h1;
+  wire [2:0] out_buffer_level_next;
+  wire out_buffer_pop;
+  wire out_buffer_push;
+  (* init = 1'h1 *)
+  (* keep = 32'd1 *)
+  wire out_buffer_ready;
+  wire [12:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [12:0] w_data;
+  wire w_en;
+  assign \$1  = level + w_en;
+  assign \$2  = \$1  - out_buffer_pop;
+  assign \$3  = ! offset;
+  assign \$4  = $signed(beat[7:0]) > $signed(best);
+  assign \$5  = \$3  | \$4 ;
+  assign \$6  = \$5  ? beat[7:0] : best;
+  assign \$7  = ! offset;
+  assign \$8  = $signed(beat[7:0]) > $signed(best);
+  assign \$9  = \$7  | \$8 ;
+  assign \$10  = \$9  ? offset : best_index;
+  assign \$11  = out_buffer_en & beat_valid;
+  assign w_en = \$11  & ends;
+  assign \$12  = \$2 [2:0] <= 1'h1;
+  assign \$13  = \$2 [2:0] <= 1'h1;
+  assign \$14  = offset + 1'h1;
+  assign \$15  = ends ? 5'h00 : \$14 ;
+  assign \$16  = offset == 4'he;
+  assign \$17  = ends ? 1'h0 : \$16 ;
+  assign \$18  = out_buffer_en & beat_valid;
+  assign \$19  = ! offset;
+  assign \$20  = $signed(beat[7:0]) > $signed(best);
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$21  ? beat[7:0] : best;
+  assign \$23  = ! offset;
+  assign \$24  = $signed(beat[7:0]) > $signed(best);
+  assign \$25  = \$23  | \$24 ;
+  assign \$26  = \$25  ? offset : best_index;
+  always @(posedge clk)
+    out_buffer_en <= \$27 ;
+  always @(posedge clk)
+    i__ready <= \$28 ;
+  always @(posedge clk)
+    beat <= \$29 ;
+  always @(posedge clk)
+    beat_valid <= \$30 ;
+  always @(posedge clk)
+    offset <= \$31 ;
+  always @(posedge clk)
+    ends <= \$32 ;
+  always @(posedge clk)
+    best <= \$33 ;
+  always @(posedge clk)
+    best_index <= \$34 ;
+  \core.pool$188.max_pool4.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$27  = \$12 ;
+    if (rst) begin
+      \$27  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$28  = \$13 ;
+    if (rst) begin
+      \$28  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$29  = beat;
+    if (out_buffer_en) begin
+      \$29  = i__payload;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$30  = beat_valid;
+    if (out_buffer_en) begin
+      \$30  = i__valid;
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$31  = offset;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$31  = \$15 [3:0];
+      end
+    end
+    if (rst) begin
+      \$31  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$32  = ends;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$32  = \$17 ;
+      end
+    end
+    if (rst) begin
+      \$32  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$33  = best;
+    if (\$18 ) begin
+      \$33  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$34  = best_index;
+    if (\$18 ) begin
+      \$34  = \$26 ;
+    end
+  end
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = 1'h1;
+  assign o__ready = 1'h1;
+  assign r_data = o__payload;
+  assign out_buffer_level_next = \$2 [2:0];
+  assign out_buffer_ready = i__ready;
+  assign \out_buffer_data.data  = w_data[7:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.index  = w_data[11:8];
+  assign \out_buffer_data.index[0]  = w_data[11:8];
+  assign \out_buffer_data.last  = w_data[12];
+  assign \o__payload.data  = o__payload[7:0];
+  assign \o__payload.data[0]  = o__payload[7:0];
+  assign \o__payload.index  = o__payload[11:8];
+  assign \o__payload.index[0]  = o__payload[11:8];
+  assign \o__payload.last  = o__payload[12];
+  assign \beat.data  = beat[7:0];
+  assign \beat.data[0]  = beat[7:0];
+  assign \beat.last  = beat[8];
+  assign \best[0]  = best;
+  assign \best_index[0]  = best_index;
+  assign \i__payload.data  = i__payload[7:0];
+  assign \i__payload.data[0]  = i__payload[7:0];
+  assign \i__payload.last  = i__payload[8];
+  assign w_data[12] = beat[8];
+  assign w_data[11:8] = \$10 ;
+  assign w_data[7:0] = \$6 ;
+  assign out_buffer_pop = o__valid;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool4.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [12:0] r_data;
+  wire [12:0] r_data;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [12:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [12:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [12:0] w_port__data;
+  wire [12:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [12:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 13'h0000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+  assign r_en = 1'h1;
+  assign \$14  = r_rdy;
+  assign \$5  = r_rdy;
+  assign \$10  = r_rdy;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool5 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
+  wire [2:0] \$1 ;
+  wire [4:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire [5:0] \$14 ;
+  wire [5:0] \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire [3:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [7:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [4:0] \$26 ;
+  reg \$27 ;
+  reg \$28 ;
+  reg [8:0] \$29 ;
+  wire \$3 ;
+  reg \$30 ;
+  reg [4:0] \$31 ;
+  reg \$32 ;
+  reg [7:0] \$33 ;
+  reg [4:0] \$34 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [7:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [8:0] beat = 9'h000;
+  wire [7:0] \beat.data ;
+  wire [7:0] \beat.data[0] ;
+  wire \beat.last ;
+  reg beat_valid = 1'h0;
+  reg [7:0] best = 8'h00;
+  wire [7:0] \best[0] ;
+  reg [4:0] best_index = 5'h00;
+  wire [4:0] \best_index[0] ;
+  input clk;
+  wire clk;
+  reg ends = 1'h0;
+  input [8:0] i__payload;
+  wire [8:0] i__payload;
+  wire [7:0] \i__payload.data ;
+  wire [7:0] \i__payload.data[0] ;
+  wire \i__payload.last ;
+  (* keep = 32'd1 *)
+  reg i__ready = 1'h1;
+  input i__valid;
+  wire i__valid;
+  wire [1:0] level;
+  output [13:0] o__payload;
+  wire [13:0] o__payload;
+  wire [7:0] \o__payload.data ;
+  wire [7:0] \o__payload.data[0] ;
+  wire [4:0] \o__payload.index ;
+  wire [4:0] \o__payload.index[0] ;
+  wire \o__payload.last ;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  reg [4:0] offset = 5'h00;
+  wire [13:0] out_buffer_data;
+  wire [7:0] \out_buffer_data.data ;
+  wire [7:0] \out_buffer_data.data[0] ;
+  wire [4:0] \out_buffer_data.index ;
+  wire [4:0] \out_buffer_data.index[0] ;
+  wire \out_buffer_data.last ;
+  (* keep = 32'd1 *)
+  reg out_buffer_en = 1'h1;
+  wire [2:0] out_buffer_level_next;
+  wire out_buffer_pop;
+  wire out_buffer_push;
+  (* init = 1'h1 *)
+  (* keep = 32'd1 *)
+  wire out_buffer_ready;
+  wire [13:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [13:0] w_data;
+  wire w_en;
+  assign \$1  = level + w_en;
+  assign \$2  = \$1  - out_buffer_pop;
+  assign \$3  = ! offset;
+  assign \$4  = $signed(beat[7:0]) > $signed(best);
+  assign \$5  = \$3  | \$4 ;
+  assign \$6  = \$5  ? beat[7:0] : best;
+  assign \$7  = ! offset;
+  assign \$8  = $signed(beat[7:0]) > $signed(best);
+  assign \$9  = \$7  | \$8 ;
+  assign \$10  = \$9  ? offset : best_index;
+  assign \$11  = out_buffer_en & beat_valid;
+  assign w_en = \$11  & ends;
+  assign \$12  = \$2 [2:0] <= 1'h1;
+  assign \$13  = \$2 [2:0] <= 1'h1;
+  assign \$14  = offset + 1'h1;
+  assign \$15  = ends ? 6'h00 : \$14 ;
+  assign \$16  = offset == 5'h17;
+  assign \$17  = ends ? 1'h0 : \$16 ;
+  assign \$18  = out_buffer_en & beat_valid;
+  assign \$19  = ! offset;
+  assign \$20  = $signed(beat[7:0]) > $signed(best);
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$21  ? beat[7:0] : best;
+  assign \$23  = ! offset;
+  assign \$24  = $signed(beat[7:0]) > $signed(best);
+  assign \$25  = \$23  | \$24 ;
+  assign \$26  = \$25  ? offset : best_index;
+  always @(posedge clk)
+    out_buffer_en <= \$27 ;
+  always @(posedge clk)
+    i__ready <= \$28 ;
+  always @(posedge clk)
+    beat <= \$29 ;
+  always @(posedge clk)
+    beat_valid <= \$30 ;
+  always @(posedge clk)
+    offset <= \$31 ;
+  always @(posedge clk)
+    ends <= \$32 ;
+  always @(posedge clk)
+    best <= \$33 ;
+  always @(posedge clk)
+    best_index <= \$34 ;
+  \core.pool$188.max_pool5.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$27  = \$12 ;
+    if (rst) begin
+      \$27  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$28  = \$13 ;
+    if (rst) begin
+      \$28  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$29  = beat;
+    if (out_buffer_en) begin
+      \$29  = i__payload;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$30  = beat_valid;
+    if (out_buffer_en) begin
+      \$30  = i__valid;
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$31  = offset;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$31  = \$15 [4:0];
+      end
+    end
+    if (rst) begin
+      \$31  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$32  = ends;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$32  = \$17 ;
+      end
+    end
+    if (rst) begin
+      \$32  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$33  = best;
+    if (\$18 ) begin
+      \$33  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$34  = best_index;
+    if (\$18 ) begin
+      \$34  = \$26 ;
+    end
+  end
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = 1'h1;
+  assign o__ready = 1'h1;
+  assign r_data = o__payload;
+  assign out_buffer_level_next = \$2 [2:0];
+  assign out_buffer_ready = i__ready;
+  assign \out_buffer_data.data  = w_data[7:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.index  = w_data[12:8];
+  assign \out_buffer_data.index[0]  = w_data[12:8];
+  assign \out_buffer_data.last  = w_data[13];
+  assign \o__payload.data  = o__payload[7:0];
+  assign \o__payload.data[0]  = o__payload[7:0];
+  assign \o__payload.index  = o__payload[12:8];
+  assign \o__payload.index[0]  = o__payload[12:8];
+  assign \o__payload.last  = o__payload[13];
+  assign \beat.data  = beat[7:0];
+  assign \beat.data[0]  = beat[7:0];
+  assign \beat.last  = beat[8];
+  assign \best[0]  = best;
+  assign \best_index[0]  = best_index;
+  assign \i__payload.data  = i__payload[7:0];
+  assign \i__payload.data[0]  = i__payload[7:0];
+  assign \i__payload.last  = i__payload[8];
+  assign w_data[13] = beat[8];
+  assign w_data[12:8] = \$10 ;
+  assign w_data[7:0] = \$6 ;
+  assign out_buffer_pop = o__valid;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool5.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [13:0] r_data;
+  wire [13:0] r_data;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [13:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [13:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [13:0] w_port__data;
+  wire [13:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [13:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 14'h0000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+  assign r_en = 1'h1;
+  assign \$14  = r_rdy;
+  assign \$5  = r_rdy;
+  assign \$10  = r_rdy;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool6 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
+  wire [2:0] \$1 ;
+  wire [5:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire [6:0] \$14 ;
+  wire [6:0] \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire [3:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [7:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [5:0] \$26 ;
+  reg \$27 ;
+  reg \$28 ;
+  reg [8:0] \$29 ;
+  wire \$3 ;
+  reg \$30 ;
+  reg [5:0] \$31 ;
+  reg \$32 ;
+  reg [7:0] \$33 ;
+  reg [5:0] \$34 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [7:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [8:0] beat = 9'h000;
+  wire [7:0] \beat.data ;
+  wire [7:0] \beat.data[0] ;
+  wire \beat.last ;
+  reg beat_valid = 1'h0;
+  reg [7:0] best = 8'h00;
+  wire [7:0] \best[0] ;
+  reg [5:0] best_index = 6'h00;
+  wire [5:0] \best_index[0] ;
+  input clk;
+  wire clk;
+  reg ends = 1'h0;
+  input [8:0] i__payload;
+  wire [8:0] i__payload;
+  wire [7:0] \i__payload.data ;
+  wire [7:0] \i__payload.data[0] ;
+  wire \i__payload.last ;
+  (* keep = 32'd1 *)
+  reg i__ready = 1'h1;
+  input i__valid;
+  wire i__valid;
+  wire [1:0] level;
+  output [14:0] o__payload;
+  wire [14:0] o__payload;
+  wire [7:0] \o__payload.data ;
+  wire [7:0] \o__payload.data[0] ;
+  wire [5:0] \o__payload.index ;
+  wire [5:0] \o__payload.index[0] ;
+  wire \o__payload.last ;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  reg [5:0] offset = 6'h00;
+  wire [14:0] out_buffer_data;
+  wire [7:0] \out_buffer_data.data ;
+  wire [7:0] \out_buffer_data.data[0] ;
+  wire [5:0] \out_buffer_data.index ;
+  wire [5:0] \out_buffer_data.index[0] ;
+  wire \out_buffer_data.last ;
+  (* keep = 32'd1 *)
+  reg out_buffer_en = 1'h1;
+  wire [2:0] out_buffer_level_next;
+  wire out_buffer_pop;
+  wire out_buffer_push;
+  (* init = 1'h1 *)
+  (* keep = 32'd1 *)
+  wire out_buffer_ready;
+  wire [14:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [14:0] w_data;
+  wire w_en;
+  assign \$1  = level + w_en;
+  assign \$2  = \$1  - out_buffer_pop;
+  assign \$3  = ! offset;
+  assign \$4  = $signed(beat[7:0]) > $signed(best);
+  assign \$5  = \$3  | \$4 ;
+  assign \$6  = \$5  ? beat[7:0] : best;
+  assign \$7  = ! offset;
+  assign \$8  = $signed(beat[7:0]) > $signed(best);
+  assign \$9  = \$7  | \$8 ;
+  assign \$10  = \$9  ? offset : best_index;
+  assign \$11  = out_buffer_en & beat_valid;
+  assign w_en = \$11  & ends;
+  assign \$12  = \$2 [2:0] <= 1'h1;
+  assign \$13  = \$2 [2:0] <= 1'h1;
+  assign \$14  = offset + 1'h1;
+  assign \$15  = ends ? 7'h00 : \$14 ;
+  assign \$16  = offset == 6'h22;
+  assign \$17  = ends ? 1'h0 : \$16 ;
+  assign \$18  = out_buffer_en & beat_valid;
+  assign \$19  = ! offset;
+  assign \$20  = $signed(beat[7:0]) > $signed(best);
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$21  ? beat[7:0] : best;
+  assign \$23  = ! offset;
+  assign \$24  = $signed(beat[7:0]) > $signed(best);
+  assign \$25  = \$23  | \$24 ;
+  assign \$26  = \$25  ? offset : best_index;
+  always @(posedge clk)
+    out_buffer_en <= \$27 ;
+  always @(posedge clk)
+    i__ready <= \$28 ;
+  always @(posedge clk)
+    beat <= \$29 ;
+  always @(posedge clk)
+    beat_valid <= \$30 ;
+  always @(posedge clk)
+    offset <= \$31 ;
+  always @(posedge clk)
+    ends <= \$32 ;
+  always @(posedge clk)
+    best <= \$33 ;
+  always @(posedge clk)
+    best_index <= \$34 ;
+  \core.pool$188.max_pool6.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$27  = \$12 ;
+    if (rst) begin
+      \$27  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$28  = \$13 ;
+    if (rst) begin
+      \$28  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$29  = beat;
+    if (out_buffer_en) begin
+      \$29  = i__payload;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$30  = beat_valid;
+    if (out_buffer_en) begin
+      \$30  = i__valid;
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$31  = offset;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$31  = \$15 [5:0];
+      end
+    end
+    if (rst) begin
+      \$31  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$32  = ends;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$32  = \$17 ;
+      end
+    end
+    if (rst) begin
+      \$32  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$33  = best;
+    if (\$18 ) begin
+      \$33  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$34  = best_index;
+    if (\$18 ) begin
+      \$34  = \$26 ;
+    end
+  end
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = 1'h1;
+  assign o__ready = 1'h1;
+  assign r_data = o__payload;
+  assign out_buffer_level_next = \$2 [2:0];
+  assign out_buffer_ready = i__ready;
+  assign \out_buffer_data.data  = w_data[7:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.index  = w_data[13:8];
+  assign \out_buffer_data.index[0]  = w_data[13:8];
+  assign \out_buffer_data.last  = w_data[14];
+  assign \o__payload.data  = o__payload[7:0];
+  assign \o__payload.data[0]  = o__payload[7:0];
+  assign \o__payload.index  = o__payload[13:8];
+  assign \o__payload.index[0]  = o__payload[13:8];
+  assign \o__payload.last  = o__payload[14];
+  assign \beat.data  = beat[7:0];
+  assign \beat.data[0]  = beat[7:0];
+  assign \beat.last  = beat[8];
+  assign \best[0]  = best;
+  assign \best_index[0]  = best_index;
+  assign \i__payload.data  = i__payload[7:0];
+  assign \i__payload.data[0]  = i__payload[7:0];
+  assign \i__payload.last  = i__payload[8];
+  assign w_data[14] = beat[8];
+  assign w_data[13:8] = \$10 ;
+  assign w_data[7:0] = \$6 ;
+  assign out_buffer_pop = o__valid;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool6.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [14:0] r_data;
+  wire [14:0] r_data;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [14:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [14:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [14:0] w_port__data;
+  wire [14:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [14:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 15'h0000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+  assign r_en = 1'h1;
+  assign \$14  = r_rdy;
+  assign \$5  = r_rdy;
+  assign \$10  = r_rdy;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool7 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
+  wire [2:0] \$1 ;
+  wire [5:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire [6:0] \$14 ;
+  wire [6:0] \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire [3:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [7:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [5:0] \$26 ;
+  reg \$27 ;
+  reg \$28 ;
+  reg [8:0] \$29 ;
+  wire \$3 ;
+  reg \$30 ;
+  reg [5:0] \$31 ;
+  reg \$32 ;
+  reg [7:0] \$33 ;
+  reg [5:0] \$34 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [7:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [8:0] beat = 9'h000;
+  wire [7:0] \beat.data ;
+  wire [7:0] \beat.data[0] ;
+  wire \beat.last ;
+  reg beat_valid = 1'h0;
+  reg [7:0] best = 8'h00;
+  wire [7:0] \best[0] ;
+  reg [5:0] best_index = 6'h00;
+  wire [5:0] \best_index[0] ;
+  input clk;
+  wire clk;
+  reg ends = 1'h0;
+  input [8:0] i__payload;
+  wire [8:0] i__payload;
+  wire [7:0] \i__payload.data ;
+  wire [7:0] \i__payload.data[0] ;
+  wire \i__payload.last ;
+  (* keep = 32'd1 *)
+  reg i__ready = 1'h1;
+  input i__valid;
+  wire i__valid;
+  wire [1:0] level;
+  output [14:0] o__payload;
+  wire [14:0] o__payload;
+  wire [7:0] \o__payload.data ;
+  wire [7:0] \o__payload.data[0] ;
+  wire [5:0] \o__payload.index ;
+  wire [5:0] \o__payload.index[0] ;
+  wire \o__payload.last ;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  reg [5:0] offset = 6'h00;
+  wire [14:0] out_buffer_data;
+  wire [7:0] \out_buffer_data.data ;
+  wire [7:0] \out_buffer_data.data[0] ;
+  wire [5:0] \out_buffer_data.index ;
+  wire [5:0] \out_buffer_data.index[0] ;
+  wire \out_buffer_data.last ;
+  (* keep = 32'd1 *)
+  reg out_buffer_en = 1'h1;
+  wire [2:0] out_buffer_level_next;
+  wire out_buffer_pop;
+  wire out_buffer_push;
+  (* init = 1'h1 *)
+  (* keep = 32'd1 *)
+  wire out_buffer_ready;
+  wire [14:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [14:0] w_data;
+  wire w_en;
+  assign \$1  = level + w_en;
+  assign \$2  = \$1  - out_buffer_pop;
+  assign \$3  = ! offset;
+  assign \$4  = $signed(beat[7:0]) > $signed(best);
+  assign \$5  = \$3  | \$4 ;
+  assign \$6  = \$5  ? beat[7:0] : best;
+  assign \$7  = ! offset;
+  assign \$8  = $signed(beat[7:0]) > $signed(best);
+  assign \$9  = \$7  | \$8 ;
+  assign \$10  = \$9  ? offset : best_index;
+  assign \$11  = out_buffer_en & beat_valid;
+  assign w_en = \$11  & ends;
+  assign \$12  = \$2 [2:0] <= 1'h1;
+  assign \$13  = \$2 [2:0] <= 1'h1;
+  assign \$14  = offset + 1'h1;
+  assign \$15  = ends ? 7'h00 : \$14 ;
+  assign \$16  = offset == 6'h2f;
+  assign \$17  = ends ? 1'h0 : \$16 ;
+  assign \$18  = out_buffer_en & beat_valid;
+  assign \$19  = ! offset;
+  assign \$20  = $signed(beat[7:0]) > $signed(best);
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$21  ? beat[7:0] : best;
+  assign \$23  = ! offset;
+  assign \$24  = $signed(beat[7:0]) > $signed(best);
+  assign \$25  = \$23  | \$24 ;
+  assign \$26  = \$25  ? offset : best_index;
+  always @(posedge clk)
+    out_buffer_en <= \$27 ;
+  always @(posedge clk)
+    i__ready <= \$28 ;
+  always @(posedge clk)
+    beat <= \$29 ;
+  always @(posedge clk)
+    beat_valid <= \$30 ;
+  always @(posedge clk)
+    offset <= \$31 ;
+  always @(posedge clk)
+    ends <= \$32 ;
+  always @(posedge clk)
+    best <= \$33 ;
+  always @(posedge clk)
+    best_index <= \$34 ;
+  \core.pool$188.max_pool7.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$27  = \$12 ;
+    if (rst) begin
+      \$27  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$28  = \$13 ;
+    if (rst) begin
+      \$28  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$29  = beat;
+    if (out_buffer_en) begin
+      \$29  = i__payload;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$30  = beat_valid;
+    if (out_buffer_en) begin
+      \$30  = i__valid;
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$31  = offset;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$31  = \$15 [5:0];
+      end
+    end
+    if (rst) begin
+      \$31  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$32  = ends;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$32  = \$17 ;
+      end
+    end
+    if (rst) begin
+      \$32  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$33  = best;
+    if (\$18 ) begin
+      \$33  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$34  = best_index;
+    if (\$18 ) begin
+      \$34  = \$26 ;
+    end
+  end
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = 1'h1;
+  assign o__ready = 1'h1;
+  assign r_data = o__payload;
+  assign out_buffer_level_next = \$2 [2:0];
+  assign out_buffer_ready = i__ready;
+  assign \out_buffer_data.data  = w_data[7:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.index  = w_data[13:8];
+  assign \out_buffer_data.index[0]  = w_data[13:8];
+  assign \out_buffer_data.last  = w_data[14];
+  assign \o__payload.data  = o__payload[7:0];
+  assign \o__payload.data[0]  = o__payload[7:0];
+  assign \o__payload.index  = o__payload[13:8];
+  assign \o__payload.index[0]  = o__payload[13:8];
+  assign \o__payload.last  = o__payload[14];
+  assign \beat.data  = beat[7:0];
+  assign \beat.data[0]  = beat[7:0];
+  assign \beat.last  = beat[8];
+  assign \best[0]  = best;
+  assign \best_index[0]  = best_index;
+  assign \i__payload.data  = i__payload[7:0];
+  assign \i__payload.data[0]  = i__payload[7:0];
+  assign \i__payload.last  = i__payload[8];
+  assign w_data[14] = beat[8];
+  assign w_data[13:8] = \$10 ;
+  assign w_data[7:0] = \$6 ;
+  assign out_buffer_pop = o__valid;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool7.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$27  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [14:0] r_data;
+  wire [14:0] r_data;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [14:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [14:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [14:0] w_port__data;
+  wire [14:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [14:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 15'h0000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+  assign r_en = 1'h1;
+  assign \$14  = r_rdy;
+  assign \$5  = r_rdy;
+  assign \$10  = r_rdy;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool8 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$28  = 0;
+  wire [2:0] \$1 ;
+  wire [5:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire [6:0] \$14 ;
+  wire [6:0] \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire [3:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [7:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [5:0] \$26 ;
+  reg \$27 ;
+  reg \$28 ;
+  reg [8:0] \$29 ;
+  wire \$3 ;
+  reg \$30 ;
+  reg [5:0] \$31 ;
+  reg \$32 ;
+  reg [7:0] \$33 ;
+  reg [5:0] \$34 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [7:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [8:0] beat = 9'h000;
+  wire [7:0] \beat.data ;
+  wire [7:0] \beat.data[0] ;
+  wire \beat.last ;
+  reg beat_valid = 1'h0;
+  reg [7:0] best = 8'h00;
+  wire [7:0] \best[0] ;
+  reg [5:0] best_index = 6'h00;
+  wire [5:0] \best_index[0] ;
+  input clk;
+  wire clk;
+  reg ends = 1'h0;
+  input [8:0] i__payload;
+  wire [8:0] i__payload;
+  wire [7:0] \i__payload.data ;
+  wire [7:0] \i__payload.data[0] ;
+  wire \i__payload.last ;
+  (* keep = 32'd1 *)
+  reg i__ready = 1'h1;
+  input i__valid;
+  wire i__valid;
+  wire [1:0] level;
+  output [14:0] o__payload;
+  wire [14:0] o__payload;
+  wire [7:0] \o__payload.data ;
+  wire [7:0] \o__payload.data[0] ;
+  wire [5:0] \o__payload.index ;
+  wire [5:0] \o__payload.index[0] ;
+  wire \o__payload.last ;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  reg [5:0] offset = 6'h00;
+  wire [14:0] out_buffer_data;
+  wire [7:0] \out_buffer_data.data ;
+  wire [7:0] \out_buffer_data.data[0] ;
+  wire [5:0] \out_buffer_data.index ;
+  wire [5:0] \out_buffer_data.index[0] ;
+  wire \out_buffer_data.last ;
+  (* keep = 32'd1 *)
+  reg out_buffer_en = 1'h1;
+  wire [2:0] out_buffer_level_next;
+  wire out_buffer_pop;
+  wire out_buffer_push;
+  (* init = 1'h1 *)
+  (* keep = 32'd1 *)
+  wire out_buffer_ready;
+  wire [14:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [14:0] w_data;
+  wire w_en;
+  assign \$1  = level + w_en;
+  assign \$2  = \$1  - out_buffer_pop;
+  assign \$3  = ! offset;
+  assign \$4  = $signed(beat[7:0]) > $signed(best);
+  assign \$5  = \$3  | \$4 ;
+  assign \$6  = \$5  ? beat[7:0] : best;
+  assign \$7  = ! offset;
+  assign \$8  = $signed(beat[7:0]) > $signed(best);
+  assign \$9  = \$7  | \$8 ;
+  assign \$10  = \$9  ? offset : best_index;
+  assign \$11  = out_buffer_en & beat_valid;
+  assign w_en = \$11  & ends;
+  assign \$12  = \$2 [2:0] <= 1'h1;
+  assign \$13  = \$2 [2:0] <= 1'h1;
+  assign \$14  = offset + 1'h1;
+  assign \$15  = ends ? 7'h00 : \$14 ;
+  assign \$16  = offset == 6'h3e;
+  assign \$17  = ends ? 1'h0 : \$16 ;
+  assign \$18  = out_buffer_en & beat_valid;
+  assign \$19  = ! offset;
+  assign \$20  = $signed(beat[7:0]) > $signed(best);
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$21  ? beat[7:0] : best;
+  assign \$23  = ! offset;
+  assign \$24  = $signed(beat[7:0]) > $signed(best);
+  assign \$25  = \$23  | \$24 ;
+  assign \$26  = \$25  ? offset : best_index;
+  always @(posedge clk)
+    out_buffer_en <= \$27 ;
+  always @(posedge clk)
+    i__ready <= \$28 ;
+  always @(posedge clk)
+    beat <= \$29 ;
+  always @(posedge clk)
+    beat_valid <= \$30 ;
+  always @(posedge clk)
+    offset <= \$31 ;
+  always @(posedge clk)
+    ends <= \$32 ;
+  always @(posedge clk)
+    best <= \$33 ;
+  always @(posedge clk)
+    best_index <= \$34 ;
+  \core.pool$188.max_pool8.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$27  = \$12 ;
+    if (rst) begin
+      \$27  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$28  = \$13 ;
+    if (rst) begin
+      \$28  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$29  = beat;
+    if (out_buffer_en) begin
+      \$29  = i__payload;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$30  = beat_valid;
+    if (out_buffer_en) begin
+      \$30  = i__valid;
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$31  = offset;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$31  = \$15 [5:0];
+      end
+    end
+    if (rst) begin
+      \$31  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$32  = ends;
+    if (out_buffer_en) begin
+      if (beat_valid) begin
+        \$32  = \$17 ;
+      end
+    end
+    if (rst) begin
+      \$32  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$33  = best;
+    if (\$18 ) begin
+      \$33  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$34  = best_index;
+    if (\$18 ) begin
+      \$34  = \$26 ;
+    end
+  end
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = 1'h1;
+  assign o__ready = 1'h1;
+  assign r_data = o__payload;
+  assign out_buffer_level_next = \$2 [2:0];
+  assign out_buffer_ready = i__ready;
+  assign \out_buffer_data.data  = w_data[7:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.index  = w_data[13:8];
+  assign \out_buffer_data.index[0]  = w_data[13:8];
+  assign \out_buffer_data.last  = w_data[14];
+  assign \o__payload.data  = o__payload[7:0];
+  assign \o__payload.data[0]  = o__payload[7:0];
+  assign \o__payload.index  = o__payload[13:8];
+  assign \o__payload.index[0]  = o__payload[13:8];
+  assign \o__payload.last  = o__payload[14];
+  assign \beat.data  = beat[7:0];
+  assign \beat.data[0]  = beat[7:0];
+  assign \beat.last  = beat[8];
+  assign \best[0]  = best;
+  assign \best_index[0]  = best_index;
+  assign \i__payload.data  = i__payload[7:0];
+  assign \i__payload.data[0]  = i__payload[7:0];
+  assign \i__payload.last  = i__payload[8];
+  assign w_data[14] = beat[8];
+  assign w_data[13:8] = \$10 ;
+  assign w_data[7:0] = \$6 ;
+  assign out_buffer_pop = o__valid;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.max_pool8.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [14:0] r_data;
+  wire [14:0] r_data;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [14:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [14:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [14:0] w_port__data;
+  wire [14:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [14:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 15'h0000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+  assign r_en = 1'h1;
+  assign \$14  = r_rdy;
+  assign \$5  = r_rdy;
+  assign \$10  = r_rdy;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.pool$188.walk (rst, start, geometry, o, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
+  wire [4:0] \$1 ;
+  wire [12:0] \$10 ;
+  wire [16:0] \$11 ;
+  wire [12:0] \$12 ;
+  wire \$13 ;
+  wire [12:0] \$14 ;
+  wire [16:0] \$15 ;
+  wire [12:0] \$16 ;
+  wire \$17 ;
+  wire [16:0] \$18 ;
+  wire [16:0] \$19 ;
+  wire [4:0] \$2 ;
+  wire \$20 ;
+  wire [27:0] \$21 ;
+  wire [16:0] \$22 ;
+  wire [17:0] \$23 ;
+  wire [29:0] \$24 ;
+  wire [41:0] \$25 ;
+  wire [16:0] \$26 ;
+  wire [17:0] \$27 ;
+  wire [42:0] \$28 ;
+  wire [54:0] \$29 ;
+  wire \$3 ;
+  wire [55:0] \$30 ;
+  wire [16:0] \$31 ;
+  wire \$32 ;
+  wire [16:0] \$33 ;
+  wire [12:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [16:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [4:0] \$4 ;
+  wire [16:0] \$40 ;
+  wire [12:0] \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire [4:0] \$47 ;
+  wire \$48 ;
+  wire [4:0] \$49 ;
+  wire [4:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire [4:0] \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire [4:0] \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [12:0] \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire [12:0] \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire [12:0] \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire [16:0] \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [12:0] \$7 ;
+  reg \$70 ;
+  reg [15:0] \$71 ;
+  reg [11:0] \$72 ;
+  reg [11:0] \$73 ;
+  reg [11:0] \$74 ;
+  reg [3:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg [15:0] \$77 ;
+  reg [15:0] \$78 ;
+  reg [28:0] \$79 ;
+  wire [12:0] \$8 ;
+  wire \$9 ;
+  reg active = 1'h0;
+  reg [11:0] c = 12'h000;
+  input clk;
+  wire clk;
+  reg [15:0] corner_x = 16'h0000;
+  reg [15:0] corner_y = 16'h0000;
+  input [95:0] geometry;
+  wire [95:0] geometry;
+  wire [15:0] \geometry.batch ;
+  wire [11:0] \geometry.channels ;
+  wire [11:0] \geometry.height ;
+  wire [3:0] \geometry.kernel_h ;
+  wire [3:0] \geometry.kernel_w ;
+  wire [3:0] \geometry.opcode ;
+  wire [11:0] \geometry.out_height ;
+  wire [11:0] \geometry.out_width ;
+  wire [3:0] \geometry.padding ;
+  wire [3:0] \geometry.stride ;
+  wire [11:0] \geometry.width ;
+  reg [3:0] i = 4'h0;
+  reg [3:0] j = 4'h0;
+  reg [15:0] n = 16'h0000;
+  output [28:0] o;
+  reg [28:0] o = 29'h00000000;
+  wire [23:0] \o.addr ;
+  wire \o.final ;
+  wire \o.first ;
+  wire \o.inside ;
+  wire \o.last ;
+  wire \o.valid ;
+  reg [11:0] oh = 12'h000;
+  reg [11:0] ow = 12'h000;
+  input rst;
+  wire rst;
+  input start;
+  wire start;
+  assign \$21  = n * geometry[31:20];
+  assign \$22  = corner_y + i;
+  assign \$23  = \$22  - geometry[71:68];
+  assign \$24  = $signed({ 1'h0, \$21  }) + $signed(\$23 );
+  assign \$25  = $signed(\$24 ) * $signed({ 1'h0, geometry[43:32] });
+  assign \$26  = corner_x + j;
+  assign \$27  = \$26  - geometry[71:68];
+  assign \$28  = $signed(\$25 ) + $signed(\$27 );
+  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, geometry[55:44] });
+  assign \$30  = $signed(\$29 ) + $signed({ 1'h0, c });
+  assign \$31  = corner_y + i;
+  assign \$32  = \$31  >= geometry[71:68];
+  assign \$33  = corner_y + i;
+  assign \$34  = geometry[31:20] + geometry[71:68];
+  assign \$35  = \$33  < \$34 ;
+  assign \$36  = \$32  & \$35 ;
+  assign \$37  = corner_x + j;
+  assign \$38  = \$37  >= geometry[71:68];
+  assign \$39  = \$36  & \$38 ;
+  assign \$40  = corner_x + j;
+  assign \$41  = geometry[43:32] + geometry[71:68];
+  assign \$42  = \$40  < \$41 ;
+  assign \$43  = \$39  & \$42 ;
+  assign \$44  = ! i;
+  assign \$45  = ! j;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = geometry[63:60] - 1'h1;
+  assign \$48  = j == \$47 ;
+  assign \$49  = geometry[59:56] - 1'h1;
+  assign \$50  = i == \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = geometry[63:60] - 1'h1;
+  assign \$53  = j == \$52 ;
+  assign \$54  = active & \$53 ;
+  assign \$55  = geometry[59:56] - 1'h1;
+  assign \$56  = i == \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = geometry[55:44] - 1'h1;
+  assign \$59  = c == \$58 ;
+  assign \$60  = \$57  & \$59 ;
+  assign \$61  = geometry[95:84] - 1'h1;
+  assign \$62  = ow == \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = geometry[83:72] - 1'h1;
+  assign \$65  = oh == \$64 ;
+  assign \$66  = \$63  & \$65 ;
+  assign \$67  = geometry[19:4] - 1'h1;
+  assign \$68  = n == \$67 ;
+  assign \$69  = \$66  & \$68 ;
+  always @(posedge clk)
+    active <= \$70 ;
+  always @(posedge clk)
+    n <= \$71 ;
+  always @(posedge clk)
+    oh <= \$72 ;
+  always @(posedge clk)
+    ow <= \$73 ;
+  always @(posedge clk)
+    c <= \$74 ;
+  always @(posedge clk)
+    i <= \$75 ;
+  always @(posedge clk)
+    j <= \$76 ;
+  always @(posedge clk)
+    corner_y <= \$77 ;
+  always @(posedge clk)
+    corner_x <= \$78 ;
+  always @(posedge clk)
+    o <= \$79 ;
+  assign \$1  = j + 1'h1;
+  assign \$2  = geometry[63:60] - 1'h1;
+  assign \$3  = j == \$2 ;
+  assign \$4  = i + 1'h1;
+  assign \$5  = geometry[59:56] - 1'h1;
+  assign \$6  = i == \$5 ;
+  assign \$7  = c + 1'h1;
+  assign \$8  = geometry[55:44] - 1'h1;
+  assign \$9  = c == \$8 ;
+  assign \$10  = ow + 1'h1;
+  assign \$11  = corner_x + geometry[67:64];
+  assign \$12  = geometry[95:84] - 1'h1;
+  assign \$13  = ow == \$12 ;
+  assign \$14  = oh + 1'h1;
+  assign \$15  = corner_y + geometry[67:64];
+  assign \$16  = geometry[83:72] - 1'h1;
+  assign \$17  = oh == \$16 ;
+  assign \$18  = n + 1'h1;
+  assign \$19  = geometry[19:4] - 1'h1;
+  assign \$20  = n == \$19 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$70  = active;
+    if (start) begin
+      \$70  = 1'h1;
+    end else if (active) begin
+      if (\$3 ) begin
+        if (\$6 ) begin
+          if (\$9 ) begin
+            if (\$13 ) begin
+              if (\$17 ) begin
+                if (\$20 ) begin
+                  \$70  = 1'h0;
+                end
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$70  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$71  = n;
+    if (start) begin
+      \$71  = 16'h0000;
+    end else if (active) begin
+      if (\$3 ) begin
+        if (\$6 ) begin
+          if (\$9 ) begin
+            if (\$13 ) begin
+              if (\$17 ) begin
+                \$71  = \$18 [15:0];
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$71  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$72  = oh;
+    if (start) begin
+      \$72  = 12'h000;
+    end else if (active) begin
+      if (\$3 ) begin
+        if (\$6 ) begin
+          if (\$9 ) begin
+            if (\$13 ) begin
+              \$72  = \$14 [11:0];
+              if (\$17 ) begin
+                \$72  = 12'h000;
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$72  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$73  = ow;
+    if (start) begin
+      \$73  = 12'h000;
+    end else if (active) begin
+      if (\$3 ) begin
+        if (\$6 ) begin
+          if (\$9 ) begin
+            \$73  = \$10 [11:0];
+            if (\$13 ) begin
+              \$73  = 12'h000;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$73  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$74  = c;
+    if (start) begin
+      \$74  = 12'h000;
+    end else if (active) begin
+      if (\$3 ) begin
+        if (\$6 ) begin
+          \$74  = \$7 [11:0];
+          if (\$9 ) begin
+            \$74  = 12'h000;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$74  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$75  = i;
+    if (start) begin
+      \$75  = 4'h0;
+    end else if (active) begin
+      if (\$3 ) begin
+        \$75  = \$4 [3:0];
+        if (\$6 ) begin
+          \$75  = 4'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$75  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$76  = j;
+    if (start) begin
+      \$76  = 4'h0;
+    end else if (active) begin
+      \$76  = \$1 [3:0];
+      if (\$3 ) begin
+        \$76  = 4'h0;
+      end
+    end
+    if (rst) begin
+      \$76  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$77  = corner_y;
+    if (start) begin
+      \$77  = 16'h0000;
+    end else if (active) begin
+      if (\$3 ) begin
+        if (\$6 ) begin
+          if (\$9 ) begin
+            if (\$13 ) begin
+              \$77  = \$15 [15:0];
+              if (\$17 ) begin
+                \$77  = 16'h0000;
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$77  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$78  = corner_x;
+    if (start) begin
+      \$78  = 16'h0000;
+    end else if (active) begin
+      if (\$3 ) begin
+        if (\$6 ) begin
+          if (\$9 ) begin
+            \$78  = \$11 [15:0];
+            if (\$13 ) begin
+              \$78  = 16'h0000;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$78  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$79 [0] = active;
+    \$79 [24:1] = \$30 [23:0];
+    \$79 [25] = \$43 ;
+    \$79 [26] = \$46 ;
+    \$79 [27] = \$51 ;
+    \$79 [28] = \$69 ;
+    if (rst) begin
+      \$79  = 29'h00000000;
+    end
+  end
+  assign \geometry.opcode  = geometry[3:0];
+  assign \geometry.batch  = geometry[19:4];
+  assign \geometry.height  = geometry[31:20];
+  assign \geometry.width  = geometry[43:32];
+  assign \geometry.channels  = geometry[55:44];
+  assign \geometry.kernel_h  = geometry[59:56];
+  assign \geometry.kernel_w  = geometry[63:60];
+  assign \geometry.stride  = geometry[67:64];
+  assign \geometry.padding  = geometry[71:68];
+  assign \geometry.out_height  = geometry[83:72];
+  assign \geometry.out_width  = geometry[95:84];
+  assign \o.valid  = o[0];
+  assign \o.addr  = o[24:1];
+  assign \o.inside  = o[25];
+  assign \o.first  = o[26];
+  assign \o.last  = o[27];
+  assign \o.final  = o[28];
+endmodule
+
+(* generator = "Amaranth" *)
 module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__data, rd__1__data, start, op, read0_row, read1_row, reads_active, result_row, mask_row, done, read0_bank, read1_bank, result_bank, mask_bank, result, mask
 , clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -19538,35 +25979,35 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
     .rst(rst)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$52  = reads_active;
     if (rst) begin
       \$52  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$53  = \$2 ;
     if (rst) begin
       \$53  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$54  = reads_valid0;
     if (rst) begin
       \$54  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$55  = reads_last0;
     if (rst) begin
       \$55  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$56  = reads_left;
     if (reads_active) begin
       \$56  = \$3 [23:0];
@@ -19579,7 +26020,7 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$57  = read0_row;
     if (reads_active) begin
       \$57  = \$4 [12:0];
@@ -19592,7 +26033,7 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$58  = read1_row;
     if (reads_active) begin
       \$58  = \$5 [12:0];
@@ -19605,7 +26046,7 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$59  = reads_active;
     if (reads_active) begin
       if (\$6 ) begin
@@ -19620,7 +26061,7 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$60  = result_row;
     if (\$7 ) begin
       \$60  = \$8 [12:0];
@@ -19633,7 +26074,7 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$61  = mask_row;
     if (o__valid) begin
       \$61  = \$9 [12:0];
@@ -19646,14 +26087,14 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$62  = \$12 ;
     if (rst) begin
       \$62  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$63  = back;
     if (start) begin
       \$63  = \$13 ;
@@ -19663,7 +26104,7 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$64  = final_keep;
     if (start) begin
       \$64  = \$25 ;
@@ -19673,7 +26114,7 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$65  = read0_bank;
     if (start) begin
       \$65  = op[15:14];
@@ -19683,7 +26124,7 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$66  = read1_bank;
     if (start) begin
       \$66  = op[41:40];
@@ -19693,7 +26134,7 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$67  = result_bank;
     if (start) begin
       \$67  = op[67:66];
@@ -19703,7 +26144,7 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$68  = mask_bank;
     if (start) begin
       \$68  = op[93:92];
@@ -19887,7 +26328,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.relu.backward (rst, i__valid, o__valid, o__payload, i__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
   wire \$11 ;
@@ -20009,28 +26450,28 @@ module \core.relu.backward (rst, i__valid, o__valid, o__payload, i__payload, clk
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$13  = \$11 ;
     if (rst) begin
       \$13  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$14  = \$12 ;
     if (rst) begin
       \$14  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$15  = beat0;
     if (out_buffer_en) begin
       \$15  = i__payload;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$16  = valid0;
     if (out_buffer_en) begin
       \$16  = i__valid;
@@ -20103,7 +26544,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.relu.backward.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -20190,7 +26631,7 @@ module \core.relu.backward.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, l
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -20200,7 +26641,7 @@ module \core.relu.backward.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, l
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -20210,7 +26651,7 @@ module \core.relu.backward.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, l
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];
@@ -20236,7 +26677,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.relu.forward (rst, i__valid, o__valid, o__payload, i__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
   wire [2:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -20454,28 +26895,28 @@ module \core.relu.forward (rst, i__valid, o__valid, o__payload, i__payload, clk)
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$61  = \$59 ;
     if (rst) begin
       \$61  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$62  = \$60 ;
     if (rst) begin
       \$62  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$63  = beat0;
     if (out_buffer_en) begin
       \$63  = i__payload;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$64  = valid0;
     if (out_buffer_en) begin
       \$64  = i__valid;
@@ -20556,7 +26997,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.relu.forward.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -20643,7 +27084,7 @@ module \core.relu.forward.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, le
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -20653,7 +27094,7 @@ module \core.relu.forward.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, le
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -20663,7 +27104,7 @@ module \core.relu.forward.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, le
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];
@@ -20688,9 +27129,9 @@ module \core.relu.forward.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, le
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, exp_rd__index, \config , start, clk, rst, exp_rd__value, finished, launch, busy, done, error, cause, pc, op, conv, pool
+module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, exp_rd__index, \config , start, clk, rst, exp_rd__value, finished, launch, busy, done, error, cause, pc, op, geometry, \geometry$84 
 , select, b, k_result, b_result, imem__en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -20714,7 +27155,7 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [5:0] \$12 ;
+  wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -20722,11 +27163,10 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire [3:0] \$1261 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [16:0] \$13 ;
+  reg [15:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
@@ -20737,7 +27177,7 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [10:0] \$14 ;
+  wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
@@ -20753,6 +27193,7 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
+  wire [3:0] \$1535 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
@@ -20770,7 +27211,7 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire \$17 ;
+  wire [5:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
@@ -20781,7 +27222,7 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire \$18 ;
+  wire [16:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
@@ -20792,7 +27233,7 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire \$19 ;
+  wire [10:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
@@ -21105,13 +27546,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
-  wire [3:0] \$471 ;
-  wire [3:0] \$472 ;
+  wire \$471 ;
+  wire \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
+  wire [3:0] \$476 ;
+  wire [3:0] \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
@@ -21122,8 +27563,8 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$484 ;
   wire \$485 ;
   wire \$486 ;
-  reg [16:0] \$487 ;
-  wire [24:0] \$488 ;
+  wire \$487 ;
+  wire \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
@@ -21138,11 +27579,11 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg [16:0] \$500 ;
-  wire [24:0] \$501 ;
+  wire \$500 ;
+  wire \$501 ;
   wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
+  reg [16:0] \$503 ;
+  wire [24:0] \$504 ;
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
@@ -21152,17 +27593,17 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
-  reg [16:0] \$513 ;
-  wire [24:0] \$514 ;
+  wire \$513 ;
+  wire \$514 ;
   wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  reg [16:0] \$518 ;
-  wire [24:0] \$519 ;
+  reg [16:0] \$516 ;
+  wire [24:0] \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
   wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
+  reg [16:0] \$521 ;
+  wire [24:0] \$522 ;
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
@@ -21172,17 +27613,17 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
-  reg [16:0] \$531 ;
-  wire [24:0] \$532 ;
+  wire \$531 ;
+  wire \$532 ;
   wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  reg [16:0] \$536 ;
-  wire [24:0] \$537 ;
+  reg [16:0] \$534 ;
+  wire [24:0] \$535 ;
+  wire \$536 ;
+  wire \$537 ;
   wire \$538 ;
-  wire \$539 ;
+  reg [16:0] \$539 ;
   wire \$54 ;
-  wire \$540 ;
+  wire [24:0] \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
@@ -21191,17 +27632,17 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  reg [16:0] \$549 ;
+  wire \$549 ;
   wire \$55 ;
-  wire [24:0] \$550 ;
+  wire \$550 ;
   wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
+  reg [16:0] \$552 ;
+  wire [24:0] \$553 ;
   wire \$554 ;
   wire \$555 ;
   wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
+  reg [16:0] \$557 ;
+  wire [24:0] \$558 ;
   wire \$559 ;
   wire \$56 ;
   wire \$560 ;
@@ -21210,155 +27651,310 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$563 ;
   wire \$564 ;
   wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
+  reg [16:0] \$566 ;
+  wire [52:0] \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
   wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire [1:0] \$573 ;
-  wire [1:0] \$574 ;
+  reg [16:0] \$571 ;
+  wire [52:0] \$572 ;
+  wire \$573 ;
+  wire \$574 ;
   wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
+  reg [16:0] \$576 ;
+  wire [52:0] \$577 ;
   wire \$578 ;
   wire \$579 ;
   wire \$58 ;
   wire \$580 ;
-  wire \$581 ;
+  wire [52:0] \$581 ;
   wire \$582 ;
   wire \$583 ;
-  wire \$584 ;
+  wire [52:0] \$584 ;
   wire \$585 ;
   wire \$586 ;
-  wire [2:0] \$587 ;
-  wire [2:0] \$588 ;
-  wire [2:0] \$589 ;
+  wire \$587 ;
+  wire [52:0] \$588 ;
+  wire \$589 ;
   wire \$59 ;
-  wire [2:0] \$590 ;
-  wire \$591 ;
+  wire \$590 ;
+  wire [52:0] \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire [2:0] \$595 ;
+  wire [52:0] \$595 ;
   wire \$596 ;
   wire \$597 ;
-  wire [8:0] \$598 ;
-  wire [10:0] \$599 ;
+  wire [52:0] \$598 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [10:0] \$600 ;
+  wire \$600 ;
   wire \$601 ;
-  reg [15:0] \$602 ;
-  reg [15:0] \$603 ;
-  reg [15:0] \$604 ;
-  reg [15:0] \$605 ;
-  reg [15:0] \$606 ;
-  reg [15:0] \$607 ;
-  reg [15:0] \$608 ;
-  reg [15:0] \$609 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  reg [16:0] \$606 ;
+  wire [52:0] \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire \$61 ;
-  reg [15:0] \$610 ;
-  reg [15:0] \$611 ;
-  reg [15:0] \$612 ;
-  reg [15:0] \$613 ;
-  reg [15:0] \$614 ;
-  reg [15:0] \$615 ;
-  reg [15:0] \$616 ;
-  reg [15:0] \$617 ;
-  reg [15:0] \$618 ;
-  reg [15:0] \$619 ;
+  wire \$610 ;
+  reg [16:0] \$611 ;
+  wire [52:0] \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  reg [16:0] \$616 ;
+  wire [52:0] \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire \$62 ;
-  reg [15:0] \$620 ;
-  reg [15:0] \$621 ;
-  reg [15:0] \$622 ;
-  reg [15:0] \$623 ;
-  reg [15:0] \$624 ;
-  reg [15:0] \$625 ;
-  reg [15:0] \$626 ;
-  reg [15:0] \$627 ;
-  reg [15:0] \$628 ;
-  reg [15:0] \$629 ;
+  wire \$620 ;
+  wire [52:0] \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire [52:0] \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire [52:0] \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  reg [15:0] \$630 ;
-  reg [15:0] \$631 ;
-  reg [15:0] \$632 ;
-  reg [15:0] \$633 ;
-  reg [15:0] \$634 ;
-  reg [15:0] \$635 ;
-  reg [15:0] \$636 ;
-  reg [15:0] \$637 ;
-  reg [15:0] \$638 ;
-  reg [15:0] \$639 ;
+  wire \$630 ;
+  wire [52:0] \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  reg [16:0] \$639 ;
   wire \$64 ;
-  reg [15:0] \$640 ;
-  reg [15:0] \$641 ;
-  reg [15:0] \$642 ;
-  reg [15:0] \$643 ;
-  reg [15:0] \$644 ;
-  reg [15:0] \$645 ;
-  reg [15:0] \$646 ;
-  reg [15:0] \$647 ;
-  reg [15:0] \$648 ;
-  reg [15:0] \$649 ;
+  wire [60:0] \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  reg [16:0] \$644 ;
+  wire [52:0] \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire [60:0] \$649 ;
   wire \$65 ;
-  reg [15:0] \$650 ;
-  reg [15:0] \$651 ;
-  reg [15:0] \$652 ;
-  reg [15:0] \$653 ;
-  reg [15:0] \$654 ;
-  reg [15:0] \$655 ;
-  reg [15:0] \$656 ;
-  reg [15:0] \$657 ;
-  reg [15:0] \$658 ;
-  reg [15:0] \$659 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire [52:0] \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  reg [15:0] \$660 ;
-  reg [15:0] \$661 ;
-  reg [15:0] \$662 ;
-  reg [15:0] \$663 ;
-  reg [15:0] \$664 ;
-  reg [15:0] \$665 ;
-  reg \$666 ;
-  reg [2:0] \$667 ;
-  reg [223:0] \$668 ;
-  reg [2:0] \$669 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
-  reg [2:0] \$670 ;
-  reg \$671 ;
-  reg \$672 ;
-  reg \$673 ;
-  reg [2:0] \$674 ;
-  reg [7:0] \$675 ;
-  reg [9:0] \$676 ;
-  reg \$677 ;
-  reg [2:0] \$678 ;
-  reg [207:0] \$679 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire \$68 ;
-  reg [2:0] \$680 ;
-  reg [95:0] \$681 ;
-  reg [95:0] \$682 ;
-  reg [2:0] \$683 ;
-  reg [5:0] \$684 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire [1:0] \$692 ;
+  wire [1:0] \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
   wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire [2:0] \$742 ;
+  wire [2:0] \$743 ;
+  wire [2:0] \$744 ;
+  wire [2:0] \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
+  wire [4:0] \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire [8:0] \$753 ;
+  wire [10:0] \$754 ;
+  wire [10:0] \$755 ;
+  wire \$756 ;
+  reg [15:0] \$757 ;
+  reg [15:0] \$758 ;
+  reg [15:0] \$759 ;
   wire \$76 ;
+  reg [15:0] \$760 ;
+  reg [15:0] \$761 ;
+  reg [15:0] \$762 ;
+  reg [15:0] \$763 ;
+  reg [15:0] \$764 ;
+  reg [15:0] \$765 ;
+  reg [15:0] \$766 ;
+  reg [15:0] \$767 ;
+  reg [15:0] \$768 ;
+  reg [15:0] \$769 ;
   wire \$77 ;
+  reg [15:0] \$770 ;
+  reg [15:0] \$771 ;
+  reg [15:0] \$772 ;
+  reg [15:0] \$773 ;
+  reg [15:0] \$774 ;
+  reg [15:0] \$775 ;
+  reg [15:0] \$776 ;
+  reg [15:0] \$777 ;
+  reg [15:0] \$778 ;
+  reg [15:0] \$779 ;
   wire \$78 ;
+  reg [15:0] \$780 ;
+  reg [15:0] \$781 ;
+  reg [15:0] \$782 ;
+  reg [15:0] \$783 ;
+  reg [15:0] \$784 ;
+  reg [15:0] \$785 ;
+  reg [15:0] \$786 ;
+  reg [15:0] \$787 ;
+  reg [15:0] \$788 ;
+  reg [15:0] \$789 ;
   wire \$79 ;
-  reg [15:0] \$8 ;
+  reg [15:0] \$790 ;
+  reg [15:0] \$791 ;
+  reg [15:0] \$792 ;
+  reg [15:0] \$793 ;
+  reg [15:0] \$794 ;
+  reg [15:0] \$795 ;
+  reg [15:0] \$796 ;
+  reg [15:0] \$797 ;
+  reg [15:0] \$798 ;
+  reg [15:0] \$799 ;
+  wire \$8 ;
   wire \$80 ;
+  reg [15:0] \$800 ;
+  reg [15:0] \$801 ;
+  reg [15:0] \$802 ;
+  reg [15:0] \$803 ;
+  reg [15:0] \$804 ;
+  reg [15:0] \$805 ;
+  reg [15:0] \$806 ;
+  reg [15:0] \$807 ;
+  reg [15:0] \$808 ;
+  reg [15:0] \$809 ;
   wire \$81 ;
+  reg [15:0] \$810 ;
+  reg [15:0] \$811 ;
+  reg [15:0] \$812 ;
+  reg [15:0] \$813 ;
+  reg [15:0] \$814 ;
+  reg [15:0] \$815 ;
+  reg [15:0] \$816 ;
+  reg [15:0] \$817 ;
+  reg [15:0] \$818 ;
+  reg [15:0] \$819 ;
   wire \$82 ;
+  reg [15:0] \$820 ;
+  reg \$821 ;
+  reg [2:0] \$822 ;
+  reg [223:0] \$823 ;
+  reg [2:0] \$824 ;
+  reg [4:0] \$825 ;
+  reg \$826 ;
+  reg \$827 ;
+  reg \$828 ;
+  reg [2:0] \$829 ;
   wire \$83 ;
+  reg [7:0] \$830 ;
+  reg [9:0] \$831 ;
+  reg \$832 ;
+  reg [2:0] \$833 ;
+  reg [207:0] \$834 ;
+  reg [2:0] \$835 ;
+  reg [95:0] \$836 ;
+  reg [95:0] \$837 ;
+  reg [4:0] \$838 ;
+  reg [5:0] \$839 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -21377,7 +27973,7 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$98 ;
   wire \$99 ;
   wire \$signal ;
-  reg \$signal$83 ;
+  reg \$signal$87 ;
   wire [9:0] \$signature__addr ;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -21407,8 +28003,8 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire [1:0] \config.modes[1] ;
   wire [1:0] \config.modes[2] ;
   wire [1:0] \config.modes[3] ;
-  output [95:0] conv;
-  reg [95:0] conv = 96'h000000000000000000000000;
+  (* init = 96'h000000000000000000000000 *)
+  wire [95:0] conv;
   wire [15:0] \conv.batch ;
   wire [11:0] \conv.channels ;
   wire [11:0] \conv.height ;
@@ -21499,11 +28095,51 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire [5:0] exp_wr__index;
   input [15:0] exp_wr__value;
   wire [15:0] exp_wr__value;
+  wire [224:0] extents;
+  wire [224:0] \extents$105 ;
+  wire [59:0] \extents$105.columns ;
+  wire [19:0] \extents$105.depth ;
+  wire [51:0] \extents$105.inputs ;
+  wire [51:0] \extents$105.outputs ;
+  wire \extents$105.shaped ;
+  wire [39:0] \extents$105.windows ;
+  wire [59:0] \extents.columns ;
+  wire [19:0] \extents.depth ;
+  wire [51:0] \extents.inputs ;
+  wire [51:0] \extents.outputs ;
+  wire \extents.shaped ;
+  wire [39:0] \extents.windows ;
   reg [9:0] fetch_addr = 10'h000;
   reg fetching = 1'h0;
-  input [2:0] finished;
-  wire [2:0] finished;
+  input [4:0] finished;
+  wire [4:0] finished;
   reg [2:0] fsm_state = 3'h0;
+  output [95:0] geometry;
+  reg [95:0] geometry = 96'h000000000000000000000000;
+  output [95:0] \geometry$84 ;
+  reg [95:0] \geometry$84  = 96'h000000000000000000000000;
+  wire [15:0] \geometry$84.batch ;
+  wire [11:0] \geometry$84.channels ;
+  wire [11:0] \geometry$84.height ;
+  wire [3:0] \geometry$84.kernel_h ;
+  wire [3:0] \geometry$84.kernel_w ;
+  wire [3:0] \geometry$84.opcode ;
+  wire [11:0] \geometry$84.out_height ;
+  wire [11:0] \geometry$84.out_width ;
+  wire [3:0] \geometry$84.padding ;
+  wire [3:0] \geometry$84.stride ;
+  wire [11:0] \geometry$84.width ;
+  wire [15:0] \geometry.batch ;
+  wire [11:0] \geometry.channels ;
+  wire [11:0] \geometry.height ;
+  wire [3:0] \geometry.kernel_h ;
+  wire [3:0] \geometry.kernel_w ;
+  wire [3:0] \geometry.opcode ;
+  wire [11:0] \geometry.out_height ;
+  wire [11:0] \geometry.out_width ;
+  wire [3:0] \geometry.padding ;
+  wire [3:0] \geometry.stride ;
+  wire [11:0] \geometry.width ;
   input [9:0] imem__addr;
   wire [9:0] imem__addr;
   input [31:0] imem__data;
@@ -21514,8 +28150,8 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   reg [2:0] issued = 3'h0;
   input [5:0] k_result;
   wire [5:0] k_result;
-  output [2:0] launch;
-  reg [2:0] launch = 3'h0;
+  output [4:0] launch;
+  reg [4:0] launch = 5'h00;
   output [207:0] op;
   reg [207:0] op = 208'h0000000000000000000000000000000000000000000000000000;
   wire [1:0] \op.a_bank ;
@@ -21539,8 +28175,8 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire [3:0] \op.opcode ;
   output [7:0] pc;
   reg [7:0] pc = 8'h00;
-  output [95:0] pool;
-  reg [95:0] pool = 96'h000000000000000000000000;
+  (* init = 96'h000000000000000000000000 *)
+  wire [95:0] pool;
   wire [15:0] \pool.batch ;
   wire [11:0] \pool.channels ;
   wire [11:0] \pool.height ;
@@ -21565,8 +28201,8 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   reg [2:0] refusal = 3'h0;
   input rst;
   wire rst;
-  output [2:0] select;
-  reg [2:0] select = 3'h0;
+  output [4:0] select;
+  reg [4:0] select = 5'h00;
   input start;
   wire start;
   reg word_valid = 1'h0;
@@ -21583,455 +28219,755 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   reg [31:0] _0_;
   always @(posedge clk) begin
     if (reader__en) begin
-      _0_ <= imem[\$14 [9:0]];
+      _0_ <= imem[\$19 [9:0]];
     end
   end
   assign reader__data = _0_;
-  assign \$312  = exp_wr__index == 6'h29;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = \$signal$83  & \$signal ;
-  assign \$315  = op[207:202] == 6'h29;
-  assign \$316  = \$314  & \$315 ;
-  assign \$317  = ~ busy;
-  assign \$318  = exp_wr__en & \$317 ;
-  assign \$319  = exp_wr__index == 6'h2a;
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = \$signal$83  & \$signal ;
-  assign \$322  = op[207:202] == 6'h2a;
-  assign \$323  = \$321  & \$322 ;
-  assign \$324  = ~ busy;
-  assign \$325  = exp_wr__en & \$324 ;
-  assign \$326  = exp_wr__index == 6'h2b;
-  assign \$327  = \$325  & \$326 ;
-  assign \$328  = \$signal$83  & \$signal ;
-  assign \$329  = op[207:202] == 6'h2b;
-  assign \$330  = \$328  & \$329 ;
-  assign \$331  = ~ busy;
-  assign \$332  = exp_wr__en & \$331 ;
-  assign \$333  = exp_wr__index == 6'h2c;
-  assign \$334  = \$332  & \$333 ;
-  assign \$335  = \$signal$83  & \$signal ;
-  assign \$336  = op[207:202] == 6'h2c;
-  assign \$337  = \$335  & \$336 ;
-  assign \$338  = ~ busy;
-  assign \$339  = exp_wr__en & \$338 ;
-  assign \$340  = exp_wr__index == 6'h2d;
-  assign \$341  = \$339  & \$340 ;
-  assign \$342  = \$signal$83  & \$signal ;
-  assign \$343  = op[207:202] == 6'h2d;
-  assign \$344  = \$342  & \$343 ;
-  assign \$345  = ~ busy;
-  assign \$346  = exp_wr__en & \$345 ;
-  assign \$347  = exp_wr__index == 6'h2e;
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = \$signal$83  & \$signal ;
-  assign \$350  = op[207:202] == 6'h2e;
-  assign \$351  = \$349  & \$350 ;
-  assign \$352  = ~ busy;
-  assign \$353  = exp_wr__en & \$352 ;
-  assign \$354  = exp_wr__index == 6'h2f;
-  assign \$355  = \$353  & \$354 ;
-  assign \$356  = \$signal$83  & \$signal ;
-  assign \$357  = op[207:202] == 6'h2f;
-  assign \$358  = \$356  & \$357 ;
-  assign \$359  = ~ busy;
-  assign \$360  = exp_wr__en & \$359 ;
-  assign \$361  = exp_wr__index == 6'h30;
-  assign \$362  = \$360  & \$361 ;
-  assign \$363  = \$signal$83  & \$signal ;
-  assign \$364  = op[207:202] == 6'h30;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = ~ busy;
-  assign \$367  = exp_wr__en & \$366 ;
-  assign \$368  = exp_wr__index == 6'h31;
-  assign \$369  = \$367  & \$368 ;
-  assign \$370  = \$signal$83  & \$signal ;
-  assign \$371  = op[207:202] == 6'h31;
-  assign \$372  = \$370  & \$371 ;
-  assign \$373  = ~ busy;
-  assign \$374  = exp_wr__en & \$373 ;
-  assign \$375  = exp_wr__index == 6'h32;
-  assign \$376  = \$374  & \$375 ;
-  assign \$377  = \$signal$83  & \$signal ;
-  assign \$378  = op[207:202] == 6'h32;
-  assign \$379  = \$377  & \$378 ;
-  assign \$380  = ~ busy;
-  assign \$381  = exp_wr__en & \$380 ;
-  assign \$382  = exp_wr__index == 6'h33;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = \$signal$83  & \$signal ;
-  assign \$385  = op[207:202] == 6'h33;
-  assign \$386  = \$384  & \$385 ;
-  assign \$387  = ~ busy;
-  assign \$388  = exp_wr__en & \$387 ;
-  assign \$389  = exp_wr__index == 6'h34;
-  assign \$390  = \$388  & \$389 ;
-  assign \$391  = \$signal$83  & \$signal ;
-  assign \$392  = op[207:202] == 6'h34;
-  assign \$393  = \$391  & \$392 ;
-  assign \$394  = ~ busy;
-  assign \$395  = exp_wr__en & \$394 ;
-  assign \$396  = exp_wr__index == 6'h35;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = \$signal$83  & \$signal ;
-  assign \$399  = op[207:202] == 6'h35;
-  assign \$400  = \$398  & \$399 ;
-  assign \$401  = ~ busy;
-  assign \$402  = exp_wr__en & \$401 ;
-  assign \$403  = exp_wr__index == 6'h36;
-  assign \$404  = \$402  & \$403 ;
-  assign \$405  = \$signal$83  & \$signal ;
-  assign \$406  = op[207:202] == 6'h36;
-  assign \$407  = \$405  & \$406 ;
-  assign \$408  = ~ busy;
-  assign \$409  = exp_wr__en & \$408 ;
-  assign \$410  = exp_wr__index == 6'h37;
-  assign \$411  = \$409  & \$410 ;
-  assign \$412  = \$signal$83  & \$signal ;
-  assign \$413  = op[207:202] == 6'h37;
-  assign \$414  = \$412  & \$413 ;
-  assign \$415  = ~ busy;
-  assign \$416  = exp_wr__en & \$415 ;
-  assign \$417  = exp_wr__index == 6'h38;
-  assign \$418  = \$416  & \$417 ;
-  assign \$419  = \$signal$83  & \$signal ;
-  assign \$420  = op[207:202] == 6'h38;
-  assign \$421  = \$419  & \$420 ;
-  assign \$422  = ~ busy;
-  assign \$423  = exp_wr__en & \$422 ;
-  assign \$424  = exp_wr__index == 6'h39;
-  assign \$425  = \$423  & \$424 ;
-  assign \$426  = \$signal$83  & \$signal ;
-  assign \$427  = op[207:202] == 6'h39;
-  assign \$428  = \$426  & \$427 ;
-  assign \$429  = ~ busy;
-  assign \$430  = exp_wr__en & \$429 ;
-  assign \$431  = exp_wr__index == 6'h3a;
-  assign \$432  = \$430  & \$431 ;
-  assign \$433  = \$signal$83  & \$signal ;
-  assign \$434  = op[207:202] == 6'h3a;
-  assign \$435  = \$433  & \$434 ;
-  assign \$436  = ~ busy;
-  assign \$437  = exp_wr__en & \$436 ;
-  assign \$438  = exp_wr__index == 6'h3b;
-  assign \$439  = \$437  & \$438 ;
-  assign \$440  = \$signal$83  & \$signal ;
-  assign \$441  = op[207:202] == 6'h3b;
-  assign \$442  = \$440  & \$441 ;
-  assign \$443  = ~ busy;
-  assign \$444  = exp_wr__en & \$443 ;
-  assign \$445  = exp_wr__index == 6'h3c;
-  assign \$446  = \$444  & \$445 ;
-  assign \$447  = \$signal$83  & \$signal ;
-  assign \$448  = op[207:202] == 6'h3c;
-  assign \$449  = \$447  & \$448 ;
-  assign \$450  = ~ busy;
-  assign \$451  = exp_wr__en & \$450 ;
-  assign \$452  = exp_wr__index == 6'h3d;
-  assign \$453  = \$451  & \$452 ;
-  assign \$454  = \$signal$83  & \$signal ;
-  assign \$455  = op[207:202] == 6'h3d;
-  assign \$456  = \$454  & \$455 ;
-  assign \$457  = ~ busy;
-  assign \$458  = exp_wr__en & \$457 ;
-  assign \$459  = exp_wr__index == 6'h3e;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = \$signal$83  & \$signal ;
-  assign \$462  = op[207:202] == 6'h3e;
-  assign \$463  = \$461  & \$462 ;
-  assign \$464  = ~ busy;
-  assign \$465  = exp_wr__en & \$464 ;
-  assign \$466  = exp_wr__index == 6'h3f;
-  assign \$467  = \$465  & \$466 ;
-  assign \$468  = \$signal$83  & \$signal ;
-  assign \$469  = op[207:202] == 6'h3f;
-  assign \$470  = \$468  & \$469 ;
-  assign \$471  = issued + 1'h1;
-  assign \$472  = arrived + 1'h1;
-  assign \$473  = arrived == 3'h6;
-  assign \$474  = word_valid & \$473 ;
-  assign \$475  = ! op[3:0];
-  assign \$476  = op[3:0] == 1'h1;
-  assign \$477  = op[3:0] == 2'h2;
-  assign \$478  = op[3:0] == 3'h5;
-  assign \$479  = op[3:0] == 3'h6;
-  assign \$480  = op[3:0] == 3'h7;
-  assign \$481  = op[3:0] == 4'h8;
-  assign \$482  = op[3:0] == 4'hc;
-  assign \$483  = | { \$482 , \$481 , \$480 , \$479 , \$478 , \$477 , \$476 , \$475  };
-  assign \$484  = ~ \$483 ;
-  assign \$485  = op[3:0] == 3'h5;
-  assign \$486  = | op[18:16];
-  assign \$488  = op[39:16] + op[141:118];
-  assign \$489  = \$487  < \$488 ;
-  assign \$490  = \$486  | \$489 ;
-  assign \$492  = \$485  & \$491 ;
-  assign \$493  = op[3:0] == 3'h6;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \$signal$87  & \$signal ;
+  assign \$159  = op[207:202] == 5'h12;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = ~ busy;
+  assign \$162  = exp_wr__en & \$161 ;
+  assign \$163  = exp_wr__index == 5'h13;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = \$signal$87  & \$signal ;
+  assign \$166  = op[207:202] == 5'h13;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = ~ busy;
+  assign \$169  = exp_wr__en & \$168 ;
+  assign \$170  = exp_wr__index == 5'h14;
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = \$signal$87  & \$signal ;
+  assign \$173  = op[207:202] == 5'h14;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = ~ busy;
+  assign \$176  = exp_wr__en & \$175 ;
+  assign \$177  = exp_wr__index == 5'h15;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = \$signal$87  & \$signal ;
+  assign \$180  = op[207:202] == 5'h15;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = ~ busy;
+  assign \$183  = exp_wr__en & \$182 ;
+  assign \$184  = exp_wr__index == 5'h16;
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = \$signal$87  & \$signal ;
+  assign \$187  = op[207:202] == 5'h16;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = ~ busy;
+  assign \$190  = exp_wr__en & \$189 ;
+  assign \$191  = exp_wr__index == 5'h17;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = \$signal$87  & \$signal ;
+  assign \$194  = op[207:202] == 5'h17;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = ~ busy;
+  assign \$197  = exp_wr__en & \$196 ;
+  assign \$198  = exp_wr__index == 5'h18;
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = \$signal$87  & \$signal ;
+  assign \$201  = op[207:202] == 5'h18;
+  assign \$202  = \$200  & \$201 ;
+  assign \$203  = ~ busy;
+  assign \$204  = exp_wr__en & \$203 ;
+  assign \$205  = exp_wr__index == 5'h19;
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = \$signal$87  & \$signal ;
+  assign \$208  = op[207:202] == 5'h19;
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = ~ busy;
+  assign \$211  = exp_wr__en & \$210 ;
+  assign \$212  = exp_wr__index == 5'h1a;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = \$signal$87  & \$signal ;
+  assign \$215  = op[207:202] == 5'h1a;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = ~ busy;
+  assign \$218  = exp_wr__en & \$217 ;
+  assign \$219  = exp_wr__index == 5'h1b;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = \$signal$87  & \$signal ;
+  assign \$222  = op[207:202] == 5'h1b;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = ~ busy;
+  assign \$225  = exp_wr__en & \$224 ;
+  assign \$226  = exp_wr__index == 5'h1c;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = \$signal$87  & \$signal ;
+  assign \$229  = op[207:202] == 5'h1c;
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = ~ busy;
+  assign \$232  = exp_wr__en & \$231 ;
+  assign \$233  = exp_wr__index == 5'h1d;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = \$signal$87  & \$signal ;
+  assign \$236  = op[207:202] == 5'h1d;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = ~ busy;
+  assign \$239  = exp_wr__en & \$238 ;
+  assign \$240  = exp_wr__index == 5'h1e;
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = \$signal$87  & \$signal ;
+  assign \$243  = op[207:202] == 5'h1e;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = ~ busy;
+  assign \$246  = exp_wr__en & \$245 ;
+  assign \$247  = exp_wr__index == 5'h1f;
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = \$signal$87  & \$signal ;
+  assign \$250  = op[207:202] == 5'h1f;
+  assign \$251  = \$249  & \$250 ;
+  assign \$252  = ~ busy;
+  assign \$253  = exp_wr__en & \$252 ;
+  assign \$254  = exp_wr__index == 6'h20;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = \$signal$87  & \$signal ;
+  assign \$257  = op[207:202] == 6'h20;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = ~ busy;
+  assign \$260  = exp_wr__en & \$259 ;
+  assign \$261  = exp_wr__index == 6'h21;
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = \$signal$87  & \$signal ;
+  assign \$264  = op[207:202] == 6'h21;
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = ~ busy;
+  assign \$267  = exp_wr__en & \$266 ;
+  assign \$268  = exp_wr__index == 6'h22;
+  assign \$269  = \$267  & \$268 ;
+  assign \$270  = \$signal$87  & \$signal ;
+  assign \$271  = op[207:202] == 6'h22;
+  assign \$272  = \$270  & \$271 ;
+  assign \$273  = ~ busy;
+  assign \$274  = exp_wr__en & \$273 ;
+  assign \$275  = exp_wr__index == 6'h23;
+  assign \$276  = \$274  & \$275 ;
+  assign \$277  = \$signal$87  & \$signal ;
+  assign \$278  = op[207:202] == 6'h23;
+  assign \$279  = \$277  & \$278 ;
+  assign \$280  = ~ busy;
+  assign \$281  = exp_wr__en & \$280 ;
+  assign \$282  = exp_wr__index == 6'h24;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = \$signal$87  & \$signal ;
+  assign \$285  = op[207:202] == 6'h24;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = ~ busy;
+  assign \$288  = exp_wr__en & \$287 ;
+  assign \$289  = exp_wr__index == 6'h25;
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = \$signal$87  & \$signal ;
+  assign \$292  = op[207:202] == 6'h25;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = ~ busy;
+  assign \$295  = exp_wr__en & \$294 ;
+  assign \$296  = exp_wr__index == 6'h26;
+  assign \$297  = \$295  & \$296 ;
+  assign \$298  = \$signal$87  & \$signal ;
+  assign \$299  = op[207:202] == 6'h26;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = ~ busy;
+  assign \$302  = exp_wr__en & \$301 ;
+  assign \$303  = exp_wr__index == 6'h27;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = \$signal$87  & \$signal ;
+  assign \$306  = op[207:202] == 6'h27;
+  assign \$307  = \$305  & \$306 ;
+  assign \$308  = ~ busy;
+  assign \$309  = exp_wr__en & \$308 ;
+  assign \$310  = exp_wr__index == 6'h28;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = \$signal$87  & \$signal ;
+  assign \$313  = op[207:202] == 6'h28;
+  assign \$314  = \$312  & \$313 ;
+  assign \$315  = ~ busy;
+  assign \$316  = exp_wr__en & \$315 ;
+  assign \$317  = exp_wr__index == 6'h29;
+  assign \$318  = \$316  & \$317 ;
+  assign \$319  = \$signal$87  & \$signal ;
+  assign \$320  = op[207:202] == 6'h29;
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = ~ busy;
+  assign \$323  = exp_wr__en & \$322 ;
+  assign \$324  = exp_wr__index == 6'h2a;
+  assign \$325  = \$323  & \$324 ;
+  assign \$326  = \$signal$87  & \$signal ;
+  assign \$327  = op[207:202] == 6'h2a;
+  assign \$328  = \$326  & \$327 ;
+  assign \$329  = ~ busy;
+  assign \$330  = exp_wr__en & \$329 ;
+  assign \$331  = exp_wr__index == 6'h2b;
+  assign \$332  = \$330  & \$331 ;
+  assign \$333  = \$signal$87  & \$signal ;
+  assign \$334  = op[207:202] == 6'h2b;
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = ~ busy;
+  assign \$337  = exp_wr__en & \$336 ;
+  assign \$338  = exp_wr__index == 6'h2c;
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = \$signal$87  & \$signal ;
+  assign \$341  = op[207:202] == 6'h2c;
+  assign \$342  = \$340  & \$341 ;
+  assign \$343  = ~ busy;
+  assign \$344  = exp_wr__en & \$343 ;
+  assign \$345  = exp_wr__index == 6'h2d;
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = \$signal$87  & \$signal ;
+  assign \$348  = op[207:202] == 6'h2d;
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = ~ busy;
+  assign \$351  = exp_wr__en & \$350 ;
+  assign \$352  = exp_wr__index == 6'h2e;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = \$signal$87  & \$signal ;
+  assign \$355  = op[207:202] == 6'h2e;
+  assign \$356  = \$354  & \$355 ;
+  assign \$357  = ~ busy;
+  assign \$358  = exp_wr__en & \$357 ;
+  assign \$359  = exp_wr__index == 6'h2f;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = \$signal$87  & \$signal ;
+  assign \$362  = op[207:202] == 6'h2f;
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = ~ busy;
+  assign \$365  = exp_wr__en & \$364 ;
+  assign \$366  = exp_wr__index == 6'h30;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = \$signal$87  & \$signal ;
+  assign \$369  = op[207:202] == 6'h30;
+  assign \$370  = \$368  & \$369 ;
+  assign \$371  = ~ busy;
+  assign \$372  = exp_wr__en & \$371 ;
+  assign \$373  = exp_wr__index == 6'h31;
+  assign \$374  = \$372  & \$373 ;
+  assign \$375  = \$signal$87  & \$signal ;
+  assign \$376  = op[207:202] == 6'h31;
+  assign \$377  = \$375  & \$376 ;
+  assign \$378  = ~ busy;
+  assign \$379  = exp_wr__en & \$378 ;
+  assign \$380  = exp_wr__index == 6'h32;
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = \$signal$87  & \$signal ;
+  assign \$383  = op[207:202] == 6'h32;
+  assign \$384  = \$382  & \$383 ;
+  assign \$385  = ~ busy;
+  assign \$386  = exp_wr__en & \$385 ;
+  assign \$387  = exp_wr__index == 6'h33;
+  assign \$388  = \$386  & \$387 ;
+  assign \$389  = \$signal$87  & \$signal ;
+  assign \$390  = op[207:202] == 6'h33;
+  assign \$391  = \$389  & \$390 ;
+  assign \$392  = ~ busy;
+  assign \$393  = exp_wr__en & \$392 ;
+  assign \$394  = exp_wr__index == 6'h34;
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = \$signal$87  & \$signal ;
+  assign \$397  = op[207:202] == 6'h34;
+  assign \$398  = \$396  & \$397 ;
+  assign \$399  = ~ busy;
+  assign \$400  = exp_wr__en & \$399 ;
+  assign \$401  = exp_wr__index == 6'h35;
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = \$signal$87  & \$signal ;
+  assign \$404  = op[207:202] == 6'h35;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = ~ busy;
+  assign \$407  = exp_wr__en & \$406 ;
+  assign \$408  = exp_wr__index == 6'h36;
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = \$signal$87  & \$signal ;
+  assign \$411  = op[207:202] == 6'h36;
+  assign \$412  = \$410  & \$411 ;
+  assign \$413  = ~ busy;
+  assign \$414  = exp_wr__en & \$413 ;
+  assign \$415  = exp_wr__index == 6'h37;
+  assign \$416  = \$414  & \$415 ;
+  assign \$417  = \$signal$87  & \$signal ;
+  assign \$418  = op[207:202] == 6'h37;
+  assign \$419  = \$417  & \$418 ;
+  assign \$420  = ~ busy;
+  assign \$421  = exp_wr__en & \$420 ;
+  assign \$422  = exp_wr__index == 6'h38;
+  assign \$423  = \$421  & \$422 ;
+  assign \$424  = \$signal$87  & \$signal ;
+  assign \$425  = op[207:202] == 6'h38;
+  assign \$426  = \$424  & \$425 ;
+  assign \$427  = ~ busy;
+  assign \$428  = exp_wr__en & \$427 ;
+  assign \$429  = exp_wr__index == 6'h39;
+  assign \$430  = \$428  & \$429 ;
+  assign \$431  = \$signal$87  & \$signal ;
+  assign \$432  = op[207:202] == 6'h39;
+  assign \$433  = \$431  & \$432 ;
+  assign \$434  = ~ busy;
+  assign \$435  = exp_wr__en & \$434 ;
+  assign \$436  = exp_wr__index == 6'h3a;
+  assign \$437  = \$435  & \$436 ;
+  assign \$438  = \$signal$87  & \$signal ;
+  assign \$439  = op[207:202] == 6'h3a;
+  assign \$440  = \$438  & \$439 ;
+  assign \$441  = ~ busy;
+  assign \$442  = exp_wr__en & \$441 ;
+  assign \$443  = exp_wr__index == 6'h3b;
+  assign \$444  = \$442  & \$443 ;
+  assign \$445  = \$signal$87  & \$signal ;
+  assign \$446  = op[207:202] == 6'h3b;
+  assign \$447  = \$445  & \$446 ;
+  assign \$448  = ~ busy;
+  assign \$449  = exp_wr__en & \$448 ;
+  assign \$450  = exp_wr__index == 6'h3c;
+  assign \$451  = \$449  & \$450 ;
+  assign \$452  = \$signal$87  & \$signal ;
+  assign \$453  = op[207:202] == 6'h3c;
+  assign \$454  = \$452  & \$453 ;
+  assign \$455  = ~ busy;
+  assign \$456  = exp_wr__en & \$455 ;
+  assign \$457  = exp_wr__index == 6'h3d;
+  assign \$458  = \$456  & \$457 ;
+  assign \$459  = \$signal$87  & \$signal ;
+  assign \$460  = op[207:202] == 6'h3d;
+  assign \$461  = \$459  & \$460 ;
+  assign \$462  = ~ busy;
+  assign \$463  = exp_wr__en & \$462 ;
+  assign \$464  = exp_wr__index == 6'h3e;
+  assign \$465  = \$463  & \$464 ;
+  assign \$466  = \$signal$87  & \$signal ;
+  assign \$467  = op[207:202] == 6'h3e;
+  assign \$468  = \$466  & \$467 ;
+  assign \$469  = ~ busy;
+  assign \$470  = exp_wr__en & \$469 ;
+  assign \$471  = exp_wr__index == 6'h3f;
+  assign \$472  = \$470  & \$471 ;
+  assign \$473  = \$signal$87  & \$signal ;
+  assign \$474  = op[207:202] == 6'h3f;
+  assign \$475  = \$473  & \$474 ;
+  assign \$476  = issued + 1'h1;
+  assign \$477  = arrived + 1'h1;
+  assign \$478  = arrived == 3'h6;
+  assign \$479  = word_valid & \$478 ;
+  assign \$480  = ! op[3:0];
+  assign \$481  = op[3:0] == 1'h1;
+  assign \$482  = op[3:0] == 2'h2;
+  assign \$483  = op[3:0] == 3'h5;
+  assign \$484  = op[3:0] == 3'h6;
+  assign \$485  = op[3:0] == 3'h7;
+  assign \$486  = op[3:0] == 4'h8;
+  assign \$487  = op[3:0] == 4'hc;
+  assign \$488  = op[3:0] == 4'h9;
+  assign \$489  = op[3:0] == 4'ha;
+  assign \$490  = op[3:0] == 3'h4;
+  assign \$491  = | { \$490 , \$489 , \$488 , \$487 , \$486 , \$485 , \$484 , \$483 , \$482 , \$481 , \$480  };
+  assign \$492  = ~ \$491 ;
+  assign \$493  = op[3:0] == 3'h5;
   assign \$494  = | op[18:16];
   assign \$496  = op[39:16] + op[141:118];
   assign \$497  = \$495  < \$496 ;
   assign \$498  = \$494  | \$497 ;
-  assign \$499  = | op[70:68];
-  assign \$501  = op[91:68] + op[141:118];
-  assign \$502  = \$500  < \$501 ;
-  assign \$503  = \$499  | \$502 ;
-  assign \$504  = | { \$503 , \$498  };
-  assign \$505  = \$493  & \$504 ;
-  assign \$506  = op[3:0] == 3'h7;
-  assign \$507  = | op[18:16];
-  assign \$509  = op[39:16] + op[141:118];
+  assign \$500  = \$493  & \$499 ;
+  assign \$501  = op[3:0] == 3'h6;
+  assign \$502  = | op[18:16];
+  assign \$504  = op[39:16] + op[141:118];
+  assign \$505  = \$503  < \$504 ;
+  assign \$506  = \$502  | \$505 ;
+  assign \$507  = | op[70:68];
+  assign \$509  = op[91:68] + op[141:118];
   assign \$510  = \$508  < \$509 ;
   assign \$511  = \$507  | \$510 ;
-  assign \$512  = | op[70:68];
-  assign \$514  = op[91:68] + op[141:118];
-  assign \$515  = \$513  < \$514 ;
-  assign \$516  = \$512  | \$515 ;
-  assign \$517  = | op[96:94];
-  assign \$519  = op[117:94] + op[141:118];
-  assign \$520  = \$518  < \$519 ;
-  assign \$521  = \$517  | \$520 ;
-  assign \$522  = | { \$521 , \$516 , \$511  };
-  assign \$523  = \$506  & \$522 ;
-  assign \$524  = op[3:0] == 4'h8;
-  assign \$525  = | op[18:16];
-  assign \$527  = op[39:16] + op[141:118];
+  assign \$512  = | { \$511 , \$506  };
+  assign \$513  = \$501  & \$512 ;
+  assign \$514  = op[3:0] == 3'h7;
+  assign \$515  = | op[18:16];
+  assign \$517  = op[39:16] + op[141:118];
+  assign \$518  = \$516  < \$517 ;
+  assign \$519  = \$515  | \$518 ;
+  assign \$520  = | op[70:68];
+  assign \$522  = op[91:68] + op[141:118];
+  assign \$523  = \$521  < \$522 ;
+  assign \$524  = \$520  | \$523 ;
+  assign \$525  = | op[96:94];
+  assign \$527  = op[117:94] + op[141:118];
   assign \$528  = \$526  < \$527 ;
   assign \$529  = \$525  | \$528 ;
-  assign \$530  = | op[44:42];
-  assign \$532  = op[65:42] + op[141:118];
-  assign \$533  = \$531  < \$532 ;
-  assign \$534  = \$530  | \$533 ;
-  assign \$535  = | op[70:68];
-  assign \$537  = op[91:68] + op[141:118];
-  assign \$538  = \$536  < \$537 ;
-  assign \$539  = \$535  | \$538 ;
-  assign \$540  = | { \$539 , \$534 , \$529  };
-  assign \$541  = \$524  & \$540 ;
-  assign \$542  = op[3:0] == 4'hc;
-  assign \$543  = | op[18:16];
-  assign \$545  = op[39:16] + op[141:118];
+  assign \$530  = | { \$529 , \$524 , \$519  };
+  assign \$531  = \$514  & \$530 ;
+  assign \$532  = op[3:0] == 4'h8;
+  assign \$533  = | op[18:16];
+  assign \$535  = op[39:16] + op[141:118];
+  assign \$536  = \$534  < \$535 ;
+  assign \$537  = \$533  | \$536 ;
+  assign \$538  = | op[44:42];
+  assign \$540  = op[65:42] + op[141:118];
+  assign \$541  = \$539  < \$540 ;
+  assign \$542  = \$538  | \$541 ;
+  assign \$543  = | op[70:68];
+  assign \$545  = op[91:68] + op[141:118];
   assign \$546  = \$544  < \$545 ;
   assign \$547  = \$543  | \$546 ;
-  assign \$548  = | op[70:68];
-  assign \$550  = op[91:68] + op[141:118];
-  assign \$551  = \$549  < \$550 ;
-  assign \$552  = \$548  | \$551 ;
-  assign \$553  = | { \$552 , \$547  };
-  assign \$554  = \$542  & \$553 ;
-  assign \$555  = | { \$554 , \$541 , \$523 , \$505 , \$492  };
-  assign \$556  = op[3:0] == 3'h7;
-  assign \$557  = op[15:14] == 2'h3;
-  assign \$558  = op[67:66] == op[93:92];
-  assign \$559  = \$557  | \$558 ;
-  assign \$560  = \$556  & \$559 ;
-  assign \$561  = op[3:0] == 4'h8;
-  assign \$562  = op[15:14] == 2'h3;
-  assign \$563  = \$561  & \$562 ;
-  assign \$564  = \$560  | \$563 ;
-  assign \$565  = op[3:0] == 4'hc;
-  assign \$566  = op[15:14] == 2'h3;
-  assign \$567  = op[67:66] == 2'h3;
-  assign \$568  = \$566  | \$567 ;
-  assign \$569  = \$565  & \$568 ;
-  assign \$570  = \$564  | \$569 ;
-  assign \$571  = op[3:0] == 3'h6;
-  assign \$572  = ! op[13:10];
-  assign \$1261  = op[9:8] * 2'h2;
-  assign \$573  = \config [11:4] >> \$1261 ;
-  assign \$574  = \$572  ? \config [9:8] : \$573 ;
-  assign \$575  = \$574  >= 2'h3;
-  assign \$576  = ! op[13:10];
-  assign \$577  = ! \config [3:0];
-  assign \$578  = \config [3:0] > 4'h8;
-  assign \$579  = \$577  | \$578 ;
-  assign \$580  = \$576  & \$579 ;
-  assign \$581  = \$575  | \$580 ;
-  assign \$582  = \$571  & \$581 ;
-  assign \$583  = op[3:0] == 4'hc;
-  assign \$584  = op[165:142] != 4'h8;
-  assign \$585  = \$583  & \$584 ;
-  assign \$586  = \$582  | \$585 ;
-  assign \$587  = \$586  ? 3'h4 : 3'h0;
-  assign \$588  = \$570  ? 3'h3 : \$587 ;
-  assign \$589  = \$555  ? 3'h2 : \$588 ;
-  assign \$590  = \$483  ? \$589  : 3'h1;
-  assign \$591  = | refusal;
-  assign \$592  = ! op[3:0];
-  assign \$593  = op[3:0] == 1'h1;
-  assign \$594  = op[3:0] == 2'h2;
-  assign \$595  = finished & select;
-  assign \$596  = | \$595 ;
-  assign \$597  = op[3:0] == 3'h5;
-  assign \$598  = pc + 1'h1;
-  assign \$599  = fetch_addr + 3'h7;
-  assign \$600  = fetch_addr + 3'h7;
-  assign \$601  = \$600  > 10'h3f9;
+  assign \$548  = | { \$547 , \$542 , \$537  };
+  assign \$549  = \$532  & \$548 ;
+  assign \$550  = op[3:0] == 4'hc;
+  assign \$551  = | op[18:16];
+  assign \$553  = op[39:16] + op[141:118];
+  assign \$554  = \$552  < \$553 ;
+  assign \$555  = \$551  | \$554 ;
+  assign \$556  = | op[70:68];
+  assign \$558  = op[91:68] + op[141:118];
+  assign \$559  = \$557  < \$558 ;
+  assign \$560  = \$556  | \$559 ;
+  assign \$561  = | { \$560 , \$555  };
+  assign \$562  = \$550  & \$561 ;
+  assign \$563  = | { \$562 , \$549 , \$531 , \$513 , \$500  };
+  assign \$564  = op[3:0] == 4'h9;
+  assign \$565  = | op[18:16];
+  assign \$567  = op[39:16] + extents[51:0];
+  assign \$568  = \$566  < \$567 ;
+  assign \$569  = \$565  | \$568 ;
+  assign \$570  = | op[70:68];
+  assign \$572  = op[91:68] + extents[103:52];
+  assign \$573  = \$571  < \$572 ;
+  assign \$574  = \$570  | \$573 ;
+  assign \$575  = | op[96:94];
+  assign \$577  = op[117:94] + extents[103:52];
+  assign \$578  = \$576  < \$577 ;
+  assign \$579  = \$575  | \$578 ;
+  assign \$580  = op[67:66] == op[15:14];
+  assign \$581  = op[39:16] + extents[51:0];
+  assign \$582  = op[91:68] < \$581 ;
+  assign \$583  = \$580  & \$582 ;
+  assign \$584  = op[91:68] + extents[103:52];
+  assign \$585  = op[39:16] < \$584 ;
+  assign \$586  = \$583  & \$585 ;
+  assign \$587  = op[67:66] == op[93:92];
+  assign \$588  = op[117:94] + extents[103:52];
+  assign \$589  = op[91:68] < \$588 ;
+  assign \$590  = \$587  & \$589 ;
+  assign \$591  = op[91:68] + extents[103:52];
+  assign \$592  = op[117:94] < \$591 ;
+  assign \$593  = \$590  & \$592 ;
+  assign \$594  = op[93:92] == op[15:14];
+  assign \$595  = op[39:16] + extents[51:0];
+  assign \$596  = op[117:94] < \$595 ;
+  assign \$597  = \$594  & \$596 ;
+  assign \$598  = op[117:94] + extents[103:52];
+  assign \$599  = op[39:16] < \$598 ;
+  assign \$600  = \$597  & \$599 ;
+  assign \$601  = | { \$600 , \$593 , \$586 , \$579 , \$574 , \$569  };
+  assign \$602  = \$564  & \$601 ;
+  assign \$603  = \$563  | \$602 ;
+  assign \$604  = op[3:0] == 4'ha;
+  assign \$605  = | op[18:16];
+  assign \$607  = op[39:16] + extents[103:52];
+  assign \$608  = \$606  < \$607 ;
+  assign \$609  = \$605  | \$608 ;
+  assign \$610  = | op[44:42];
+  assign \$612  = op[65:42] + extents[103:52];
+  assign \$613  = \$611  < \$612 ;
+  assign \$614  = \$610  | \$613 ;
+  assign \$615  = | op[70:68];
+  assign \$617  = op[91:68] + extents[51:0];
+  assign \$618  = \$616  < \$617 ;
+  assign \$619  = \$615  | \$618 ;
+  assign \$620  = op[67:66] == op[15:14];
+  assign \$621  = op[39:16] + extents[103:52];
+  assign \$622  = op[91:68] < \$621 ;
+  assign \$623  = \$620  & \$622 ;
+  assign \$624  = op[91:68] + extents[51:0];
+  assign \$625  = op[39:16] < \$624 ;
+  assign \$626  = \$623  & \$625 ;
+  assign \$627  = op[67:66] == op[41:40];
+  assign \$628  = op[65:42] + extents[103:52];
+  assign \$629  = op[91:68] < \$628 ;
+  assign \$630  = \$627  & \$629 ;
+  assign \$631  = op[91:68] + extents[51:0];
+  assign \$632  = op[65:42] < \$631 ;
+  assign \$633  = \$630  & \$632 ;
+  assign \$634  = | { \$633 , \$626 , \$619 , \$614 , \$609  };
+  assign \$635  = \$604  & \$634 ;
+  assign \$636  = \$603  | \$635 ;
+  assign \$637  = op[3:0] == 3'h4;
+  assign \$638  = | op[18:16];
+  assign \$640  = op[39:16] + \extents$105 [223:164];
+  assign \$641  = \$639  < \$640 ;
+  assign \$642  = \$638  | \$641 ;
+  assign \$643  = | op[70:68];
+  assign \$645  = op[91:68] + \extents$105 [51:0];
+  assign \$646  = \$644  < \$645 ;
+  assign \$647  = \$643  | \$646 ;
+  assign \$648  = op[67:66] == op[15:14];
+  assign \$649  = op[39:16] + \extents$105 [223:164];
+  assign \$650  = op[91:68] < \$649 ;
+  assign \$651  = \$648  & \$650 ;
+  assign \$652  = op[91:68] + \extents$105 [51:0];
+  assign \$653  = op[39:16] < \$652 ;
+  assign \$654  = \$651  & \$653 ;
+  assign \$655  = | { \$654 , \$647 , \$642  };
+  assign \$656  = \$637  & \$655 ;
+  assign \$657  = \$636  | \$656 ;
+  assign \$658  = op[3:0] == 3'h7;
+  assign \$659  = op[15:14] == 2'h3;
+  assign \$660  = op[67:66] == op[93:92];
+  assign \$661  = \$659  | \$660 ;
+  assign \$662  = \$658  & \$661 ;
+  assign \$663  = op[3:0] == 4'h8;
+  assign \$664  = op[15:14] == 2'h3;
+  assign \$665  = \$663  & \$664 ;
+  assign \$666  = \$662  | \$665 ;
+  assign \$667  = op[3:0] == 4'hc;
+  assign \$668  = op[15:14] == 2'h3;
+  assign \$669  = op[67:66] == 2'h3;
+  assign \$670  = \$668  | \$669 ;
+  assign \$671  = \$667  & \$670 ;
+  assign \$672  = \$666  | \$671 ;
+  assign \$673  = op[3:0] == 4'h9;
+  assign \$674  = op[15:14] == 2'h3;
+  assign \$675  = op[67:66] == op[93:92];
+  assign \$676  = \$674  | \$675 ;
+  assign \$677  = \$673  & \$676 ;
+  assign \$678  = \$672  | \$677 ;
+  assign \$679  = op[3:0] == 4'ha;
+  assign \$680  = op[15:14] == 2'h3;
+  assign \$681  = \$679  & \$680 ;
+  assign \$682  = \$678  | \$681 ;
+  assign \$683  = op[3:0] == 3'h4;
+  assign \$684  = op[15:14] == 2'h3;
+  assign \$685  = op[67:66] == 2'h3;
+  assign \$686  = \$684  & \$685 ;
+  assign \$687  = ~ \$686 ;
+  assign \$688  = \$683  & \$687 ;
+  assign \$689  = \$682  | \$688 ;
+  assign \$690  = op[3:0] == 3'h6;
+  assign \$691  = ! op[13:10];
+  assign \$1535  = op[9:8] * 2'h2;
+  assign \$692  = \config [11:4] >> \$1535 ;
+  assign \$693  = \$691  ? \config [9:8] : \$692 ;
+  assign \$694  = \$693  >= 2'h3;
+  assign \$695  = ! op[13:10];
+  assign \$696  = ! \config [3:0];
+  assign \$697  = \config [3:0] > 4'h8;
+  assign \$698  = \$696  | \$697 ;
+  assign \$699  = \$695  & \$698 ;
+  assign \$700  = \$694  | \$699 ;
+  assign \$701  = \$690  & \$700 ;
+  assign \$702  = op[3:0] == 4'hc;
+  assign \$703  = op[165:142] != 4'h8;
+  assign \$704  = \$702  & \$703 ;
+  assign \$705  = \$701  | \$704 ;
+  assign \$706  = op[3:0] == 4'h9;
+  assign \$707  = ~ extents[224];
+  assign \$708  = \geometry$84 [59:56] != \geometry$84 [63:60];
+  assign \$709  = | \geometry$84 [71:68];
+  assign \$710  = \$708  | \$709 ;
+  assign \$711  = \geometry$84 [59:56] > 4'h8;
+  assign \$712  = \$710  | \$711 ;
+  assign \$713  = \$707  | \$712 ;
+  assign \$714  = \$706  & \$713 ;
+  assign \$716  = op[3:0] == 4'ha;
+  assign \$717  = ~ extents[224];
+  assign \$718  = \geometry$84 [59:56] != \geometry$84 [63:60];
+  assign \$719  = | \geometry$84 [71:68];
+  assign \$720  = \$718  | \$719 ;
+  assign \$721  = \geometry$84 [59:56] > 4'h8;
+  assign \$722  = \$720  | \$721 ;
+  assign \$723  = \$717  | \$722 ;
+  assign \$724  = \$716  & \$723 ;
+  assign \$725  = \$715  | \$724 ;
+  assign \$726  = op[3:0] == 3'h4;
+  assign \$727  = ~ \extents$105 [224];
+  assign \$729  = \$726  & \$728 ;
+  assign \$730  = \$725  | \$729 ;
+  assign \$731  = \$705  | \$730 ;
+  assign \$732  = op[3:0] == 4'h9;
+  assign \$733  = op[141:118] != extents[51:0];
+  assign \$734  = \$732  & \$733 ;
+  assign \$735  = \$731  | \$734 ;
+  assign \$736  = op[3:0] == 3'h4;
+  assign \$737  = op[141:118] != \extents$105 [143:104];
+  assign \$738  = op[165:142] != \extents$105 [163:144];
+  assign \$739  = \$737  | \$738 ;
+  assign \$740  = \$736  & \$739 ;
+  assign \$741  = \$735  | \$740 ;
+  assign \$742  = \$741  ? 3'h4 : 3'h0;
+  assign \$743  = \$689  ? 3'h3 : \$742 ;
+  assign \$744  = \$657  ? 3'h2 : \$743 ;
+  assign \$745  = \$491  ? \$744  : 3'h1;
+  assign \$746  = | refusal;
+  assign \$747  = ! op[3:0];
+  assign \$748  = op[3:0] == 1'h1;
+  assign \$749  = op[3:0] == 2'h2;
+  assign \$750  = finished & select;
+  assign \$751  = | \$750 ;
+  assign \$752  = op[3:0] == 3'h5;
+  assign \$753  = pc + 1'h1;
+  assign \$754  = fetch_addr + 3'h7;
+  assign \$755  = fetch_addr + 3'h7;
+  assign \$756  = \$755  > 10'h3f9;
   always @(posedge clk)
-    exp0 <= \$602 ;
+    exp0 <= \$757 ;
   always @(posedge clk)
-    exp1 <= \$603 ;
+    exp1 <= \$758 ;
   always @(posedge clk)
-    exp2 <= \$604 ;
+    exp2 <= \$759 ;
   always @(posedge clk)
-    exp3 <= \$605 ;
+    exp3 <= \$760 ;
   always @(posedge clk)
-    exp4 <= \$606 ;
+    exp4 <= \$761 ;
   always @(posedge clk)
-    exp5 <= \$607 ;
+    exp5 <= \$762 ;
   always @(posedge clk)
-    exp6 <= \$608 ;
+    exp6 <= \$763 ;
   always @(posedge clk)
-    exp7 <= \$609 ;
+    exp7 <= \$764 ;
   always @(posedge clk)
-    exp8 <= \$610 ;
+    exp8 <= \$765 ;
   always @(posedge clk)
-    exp9 <= \$611 ;
+    exp9 <= \$766 ;
   always @(posedge clk)
-    exp10 <= \$612 ;
+    exp10 <= \$767 ;
   always @(posedge clk)
-    exp11 <= \$613 ;
+    exp11 <= \$768 ;
   always @(posedge clk)
-    exp12 <= \$614 ;
+    exp12 <= \$769 ;
   always @(posedge clk)
-    exp13 <= \$615 ;
+    exp13 <= \$770 ;
   always @(posedge clk)
-    exp14 <= \$616 ;
+    exp14 <= \$771 ;
   always @(posedge clk)
-    exp15 <= \$617 ;
+    exp15 <= \$772 ;
   always @(posedge clk)
-    exp16 <= \$618 ;
+    exp16 <= \$773 ;
   always @(posedge clk)
-    exp17 <= \$619 ;
+    exp17 <= \$774 ;
   always @(posedge clk)
-    exp18 <= \$620 ;
+    exp18 <= \$775 ;
   always @(posedge clk)
-    exp19 <= \$621 ;
+    exp19 <= \$776 ;
   always @(posedge clk)
-    exp20 <= \$622 ;
+    exp20 <= \$777 ;
   always @(posedge clk)
-    exp21 <= \$623 ;
+    exp21 <= \$778 ;
   always @(posedge clk)
-    exp22 <= \$624 ;
+    exp22 <= \$779 ;
   always @(posedge clk)
-    exp23 <= \$625 ;
+    exp23 <= \$780 ;
   always @(posedge clk)
-    exp24 <= \$626 ;
+    exp24 <= \$781 ;
   always @(posedge clk)
-    exp25 <= \$627 ;
+    exp25 <= \$782 ;
   always @(posedge clk)
-    exp26 <= \$628 ;
+    exp26 <= \$783 ;
   always @(posedge clk)
-    exp27 <= \$629 ;
+    exp27 <= \$784 ;
   always @(posedge clk)
-    exp28 <= \$630 ;
+    exp28 <= \$785 ;
   always @(posedge clk)
-    exp29 <= \$631 ;
+    exp29 <= \$786 ;
   always @(posedge clk)
-    exp30 <= \$632 ;
+    exp30 <= \$787 ;
   always @(posedge clk)
-    exp31 <= \$633 ;
+    exp31 <= \$788 ;
   always @(posedge clk)
-    exp32 <= \$634 ;
+    exp32 <= \$789 ;
   always @(posedge clk)
-    exp33 <= \$635 ;
+    exp33 <= \$790 ;
   always @(posedge clk)
-    exp34 <= \$636 ;
+    exp34 <= \$791 ;
   always @(posedge clk)
-    exp35 <= \$637 ;
+    exp35 <= \$792 ;
   always @(posedge clk)
-    exp36 <= \$638 ;
+    exp36 <= \$793 ;
   always @(posedge clk)
-    exp37 <= \$639 ;
+    exp37 <= \$794 ;
   always @(posedge clk)
-    exp38 <= \$640 ;
+    exp38 <= \$795 ;
   always @(posedge clk)
-    exp39 <= \$641 ;
+    exp39 <= \$796 ;
   always @(posedge clk)
-    exp40 <= \$642 ;
+    exp40 <= \$797 ;
   always @(posedge clk)
-    exp41 <= \$643 ;
+    exp41 <= \$798 ;
   always @(posedge clk)
-    exp42 <= \$644 ;
+    exp42 <= \$799 ;
   always @(posedge clk)
-    exp43 <= \$645 ;
+    exp43 <= \$800 ;
   always @(posedge clk)
-    exp44 <= \$646 ;
+    exp44 <= \$801 ;
   always @(posedge clk)
-    exp45 <= \$647 ;
+    exp45 <= \$802 ;
   always @(posedge clk)
-    exp46 <= \$648 ;
+    exp46 <= \$803 ;
   always @(posedge clk)
-    exp47 <= \$649 ;
+    exp47 <= \$804 ;
   always @(posedge clk)
-    exp48 <= \$650 ;
+    exp48 <= \$805 ;
   always @(posedge clk)
-    exp49 <= \$651 ;
+    exp49 <= \$806 ;
   always @(posedge clk)
-    exp50 <= \$652 ;
+    exp50 <= \$807 ;
   always @(posedge clk)
-    exp51 <= \$653 ;
+    exp51 <= \$808 ;
   always @(posedge clk)
-    exp52 <= \$654 ;
+    exp52 <= \$809 ;
   always @(posedge clk)
-    exp53 <= \$655 ;
+    exp53 <= \$810 ;
   always @(posedge clk)
-    exp54 <= \$656 ;
+    exp54 <= \$811 ;
   always @(posedge clk)
-    exp55 <= \$657 ;
+    exp55 <= \$812 ;
   always @(posedge clk)
-    exp56 <= \$658 ;
+    exp56 <= \$813 ;
   always @(posedge clk)
-    exp57 <= \$659 ;
+    exp57 <= \$814 ;
   always @(posedge clk)
-    exp58 <= \$660 ;
+    exp58 <= \$815 ;
   always @(posedge clk)
-    exp59 <= \$661 ;
+    exp59 <= \$816 ;
   always @(posedge clk)
-    exp60 <= \$662 ;
+    exp60 <= \$817 ;
   always @(posedge clk)
-    exp61 <= \$663 ;
+    exp61 <= \$818 ;
   always @(posedge clk)
-    exp62 <= \$664 ;
+    exp62 <= \$819 ;
   always @(posedge clk)
-    exp63 <= \$665 ;
+    exp63 <= \$820 ;
   always @(posedge clk)
-    word_valid <= \$666 ;
+    word_valid <= \$821 ;
   always @(posedge clk)
-    issued <= \$667 ;
+    issued <= \$822 ;
   always @(posedge clk)
-    instruction_words <= \$668 ;
+    instruction_words <= \$823 ;
   always @(posedge clk)
-    arrived <= \$669 ;
+    arrived <= \$824 ;
   always @(posedge clk)
-    launch <= \$670 ;
+    launch <= \$825 ;
   always @(posedge clk)
-    busy <= \$671 ;
+    busy <= \$826 ;
   always @(posedge clk)
-    done <= \$672 ;
+    done <= \$827 ;
   always @(posedge clk)
-    error <= \$673 ;
+    error <= \$828 ;
   always @(posedge clk)
-    cause <= \$674 ;
+    cause <= \$829 ;
   always @(posedge clk)
-    pc <= \$675 ;
+    pc <= \$830 ;
   always @(posedge clk)
-    fetch_addr <= \$676 ;
+    fetch_addr <= \$831 ;
   always @(posedge clk)
-    fetching <= \$677 ;
+    fetching <= \$832 ;
   always @(posedge clk)
-    fsm_state <= \$678 ;
+    fsm_state <= \$833 ;
   always @(posedge clk)
-    op <= \$679 ;
+    op <= \$834 ;
   always @(posedge clk)
-    refusal <= \$680 ;
+    refusal <= \$835 ;
   always @(posedge clk)
-    conv <= \$681 ;
+    geometry <= \$836 ;
   always @(posedge clk)
-    pool <= \$682 ;
+    \geometry$84  <= \$837 ;
   always @(posedge clk)
-    select <= \$683 ;
+    select <= \$838 ;
   always @(posedge clk)
-    b <= \$684 ;
+    b <= \$839 ;
   assign \$1  = ~ busy;
   assign \$signature__en  = imem__en & \$1 ;
   assign \$2  = op[3:0] == 3'h6;
@@ -22040,327 +28976,170 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   assign \$5  = op[3:0] == 3'h7;
   assign \$6  = \$4  | \$5 ;
   assign \$7  = op[3:0] == 4'h8;
-  assign \$signal  = \$6  | \$7 ;
-  assign \$9  = op[3:0] == 3'h6;
-  assign \$10  = | op[13:10];
-  assign \$11  = \$9  & \$10 ;
-  assign \$12  = \$11  ? k_result : 6'h00;
-  assign \$13  = $signed(\$8 ) + $signed({ 1'h0, \$12  });
-  assign \$14  = fetch_addr + issued;
-  assign \$15  = issued < 3'h7;
-  assign reader__en = fetching & \$15 ;
-  assign \$16  = ! fsm_state;
-  assign \$17  = fsm_state == 1'h1;
-  assign \$18  = fsm_state == 2'h2;
-  assign \$19  = fsm_state == 2'h3;
-  assign \$20  = fsm_state == 3'h4;
-  assign \$21  = fsm_state == 3'h5;
-  assign \$22  = fsm_state == 3'h6;
-  assign \$23  = ~ busy;
-  assign \$24  = exp_wr__en & \$23 ;
-  assign \$25  = ! exp_wr__index;
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = \$signal$83  & \$signal ;
-  assign \$28  = ! op[207:202];
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = ~ busy;
-  assign \$31  = exp_wr__en & \$30 ;
-  assign \$32  = exp_wr__index == 1'h1;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = \$signal$83  & \$signal ;
-  assign \$35  = op[207:202] == 1'h1;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = ~ busy;
-  assign \$38  = exp_wr__en & \$37 ;
-  assign \$39  = exp_wr__index == 2'h2;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = \$signal$83  & \$signal ;
-  assign \$42  = op[207:202] == 2'h2;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = ~ busy;
-  assign \$45  = exp_wr__en & \$44 ;
-  assign \$46  = exp_wr__index == 2'h3;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = \$signal$83  & \$signal ;
-  assign \$49  = op[207:202] == 2'h3;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = ~ busy;
-  assign \$52  = exp_wr__en & \$51 ;
-  assign \$53  = exp_wr__index == 3'h4;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = \$signal$83  & \$signal ;
-  assign \$56  = op[207:202] == 3'h4;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = ~ busy;
-  assign \$59  = exp_wr__en & \$58 ;
-  assign \$60  = exp_wr__index == 3'h5;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = \$signal$83  & \$signal ;
-  assign \$63  = op[207:202] == 3'h5;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = ~ busy;
-  assign \$66  = exp_wr__en & \$65 ;
-  assign \$67  = exp_wr__index == 3'h6;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = \$signal$83  & \$signal ;
-  assign \$70  = op[207:202] == 3'h6;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = ~ busy;
-  assign \$73  = exp_wr__en & \$72 ;
-  assign \$74  = exp_wr__index == 3'h7;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = \$signal$83  & \$signal ;
-  assign \$77  = op[207:202] == 3'h7;
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = ~ busy;
-  assign \$80  = exp_wr__en & \$79 ;
-  assign \$81  = exp_wr__index == 4'h8;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = \$signal$83  & \$signal ;
-  assign \$84  = op[207:202] == 4'h8;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = ~ busy;
-  assign \$87  = exp_wr__en & \$86 ;
-  assign \$88  = exp_wr__index == 4'h9;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = \$signal$83  & \$signal ;
-  assign \$91  = op[207:202] == 4'h9;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = ~ busy;
-  assign \$94  = exp_wr__en & \$93 ;
-  assign \$95  = exp_wr__index == 4'ha;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = \$signal$83  & \$signal ;
-  assign \$98  = op[207:202] == 4'ha;
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = ~ busy;
-  assign \$101  = exp_wr__en & \$100 ;
-  assign \$102  = exp_wr__index == 4'hb;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = \$signal$83  & \$signal ;
-  assign \$105  = op[207:202] == 4'hb;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = ~ busy;
-  assign \$108  = exp_wr__en & \$107 ;
-  assign \$109  = exp_wr__index == 4'hc;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = \$signal$83  & \$signal ;
-  assign \$112  = op[207:202] == 4'hc;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = ~ busy;
-  assign \$115  = exp_wr__en & \$114 ;
-  assign \$116  = exp_wr__index == 4'hd;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = \$signal$83  & \$signal ;
-  assign \$119  = op[207:202] == 4'hd;
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = ~ busy;
-  assign \$122  = exp_wr__en & \$121 ;
-  assign \$123  = exp_wr__index == 4'he;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = \$signal$83  & \$signal ;
-  assign \$126  = op[207:202] == 4'he;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = ~ busy;
-  assign \$129  = exp_wr__en & \$128 ;
-  assign \$130  = exp_wr__index == 4'hf;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = \$signal$83  & \$signal ;
-  assign \$133  = op[207:202] == 4'hf;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = ~ busy;
-  assign \$136  = exp_wr__en & \$135 ;
-  assign \$137  = exp_wr__index == 5'h10;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = \$signal$83  & \$signal ;
-  assign \$140  = op[207:202] == 5'h10;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = ~ busy;
-  assign \$143  = exp_wr__en & \$142 ;
-  assign \$144  = exp_wr__index == 5'h11;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = \$signal$83  & \$signal ;
-  assign \$147  = op[207:202] == 5'h11;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = ~ busy;
-  assign \$150  = exp_wr__en & \$149 ;
-  assign \$151  = exp_wr__index == 5'h12;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = \$signal$83  & \$signal ;
-  assign \$154  = op[207:202] == 5'h12;
-  assign \$155  = \$153  & \$154 ;
-  assign \$156  = ~ busy;
-  assign \$157  = exp_wr__en & \$156 ;
-  assign \$158  = exp_wr__index == 5'h13;
-  assign \$159  = \$157  & \$158 ;
-  assign \$160  = \$signal$83  & \$signal ;
-  assign \$161  = op[207:202] == 5'h13;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = ~ busy;
-  assign \$164  = exp_wr__en & \$163 ;
-  assign \$165  = exp_wr__index == 5'h14;
-  assign \$166  = \$164  & \$165 ;
-  assign \$167  = \$signal$83  & \$signal ;
-  assign \$168  = op[207:202] == 5'h14;
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = ~ busy;
-  assign \$171  = exp_wr__en & \$170 ;
-  assign \$172  = exp_wr__index == 5'h15;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = \$signal$83  & \$signal ;
-  assign \$175  = op[207:202] == 5'h15;
-  assign \$176  = \$174  & \$175 ;
-  assign \$177  = ~ busy;
-  assign \$178  = exp_wr__en & \$177 ;
-  assign \$179  = exp_wr__index == 5'h16;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = \$signal$83  & \$signal ;
-  assign \$182  = op[207:202] == 5'h16;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = ~ busy;
-  assign \$185  = exp_wr__en & \$184 ;
-  assign \$186  = exp_wr__index == 5'h17;
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = \$signal$83  & \$signal ;
-  assign \$189  = op[207:202] == 5'h17;
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = ~ busy;
-  assign \$192  = exp_wr__en & \$191 ;
-  assign \$193  = exp_wr__index == 5'h18;
-  assign \$194  = \$192  & \$193 ;
-  assign \$195  = \$signal$83  & \$signal ;
-  assign \$196  = op[207:202] == 5'h18;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = ~ busy;
-  assign \$199  = exp_wr__en & \$198 ;
-  assign \$200  = exp_wr__index == 5'h19;
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = \$signal$83  & \$signal ;
-  assign \$203  = op[207:202] == 5'h19;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = ~ busy;
-  assign \$206  = exp_wr__en & \$205 ;
-  assign \$207  = exp_wr__index == 5'h1a;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = \$signal$83  & \$signal ;
-  assign \$210  = op[207:202] == 5'h1a;
-  assign \$211  = \$209  & \$210 ;
-  assign \$212  = ~ busy;
-  assign \$213  = exp_wr__en & \$212 ;
-  assign \$214  = exp_wr__index == 5'h1b;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = \$signal$83  & \$signal ;
-  assign \$217  = op[207:202] == 5'h1b;
-  assign \$218  = \$216  & \$217 ;
-  assign \$219  = ~ busy;
-  assign \$220  = exp_wr__en & \$219 ;
-  assign \$221  = exp_wr__index == 5'h1c;
-  assign \$222  = \$220  & \$221 ;
-  assign \$223  = \$signal$83  & \$signal ;
-  assign \$224  = op[207:202] == 5'h1c;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = ~ busy;
-  assign \$227  = exp_wr__en & \$226 ;
-  assign \$228  = exp_wr__index == 5'h1d;
-  assign \$229  = \$227  & \$228 ;
-  assign \$230  = \$signal$83  & \$signal ;
-  assign \$231  = op[207:202] == 5'h1d;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = ~ busy;
-  assign \$234  = exp_wr__en & \$233 ;
-  assign \$235  = exp_wr__index == 5'h1e;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = \$signal$83  & \$signal ;
-  assign \$238  = op[207:202] == 5'h1e;
-  assign \$239  = \$237  & \$238 ;
-  assign \$240  = ~ busy;
-  assign \$241  = exp_wr__en & \$240 ;
-  assign \$242  = exp_wr__index == 5'h1f;
-  assign \$243  = \$241  & \$242 ;
-  assign \$244  = \$signal$83  & \$signal ;
-  assign \$245  = op[207:202] == 5'h1f;
-  assign \$246  = \$244  & \$245 ;
-  assign \$247  = ~ busy;
-  assign \$248  = exp_wr__en & \$247 ;
-  assign \$249  = exp_wr__index == 6'h20;
-  assign \$250  = \$248  & \$249 ;
-  assign \$251  = \$signal$83  & \$signal ;
-  assign \$252  = op[207:202] == 6'h20;
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = ~ busy;
-  assign \$255  = exp_wr__en & \$254 ;
-  assign \$256  = exp_wr__index == 6'h21;
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = \$signal$83  & \$signal ;
-  assign \$259  = op[207:202] == 6'h21;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = ~ busy;
-  assign \$262  = exp_wr__en & \$261 ;
-  assign \$263  = exp_wr__index == 6'h22;
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = \$signal$83  & \$signal ;
-  assign \$266  = op[207:202] == 6'h22;
-  assign \$267  = \$265  & \$266 ;
-  assign \$268  = ~ busy;
-  assign \$269  = exp_wr__en & \$268 ;
-  assign \$270  = exp_wr__index == 6'h23;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = \$signal$83  & \$signal ;
-  assign \$273  = op[207:202] == 6'h23;
-  assign \$274  = \$272  & \$273 ;
-  assign \$275  = ~ busy;
-  assign \$276  = exp_wr__en & \$275 ;
-  assign \$277  = exp_wr__index == 6'h24;
-  assign \$278  = \$276  & \$277 ;
-  assign \$279  = \$signal$83  & \$signal ;
-  assign \$280  = op[207:202] == 6'h24;
-  assign \$281  = \$279  & \$280 ;
-  assign \$282  = ~ busy;
-  assign \$283  = exp_wr__en & \$282 ;
-  assign \$284  = exp_wr__index == 6'h25;
-  assign \$285  = \$283  & \$284 ;
-  assign \$286  = \$signal$83  & \$signal ;
-  assign \$287  = op[207:202] == 6'h25;
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = ~ busy;
-  assign \$290  = exp_wr__en & \$289 ;
-  assign \$291  = exp_wr__index == 6'h26;
-  assign \$292  = \$290  & \$291 ;
-  assign \$293  = \$signal$83  & \$signal ;
-  assign \$294  = op[207:202] == 6'h26;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = ~ busy;
-  assign \$297  = exp_wr__en & \$296 ;
-  assign \$298  = exp_wr__index == 6'h27;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = \$signal$83  & \$signal ;
-  assign \$301  = op[207:202] == 6'h27;
-  assign \$302  = \$300  & \$301 ;
-  assign \$303  = ~ busy;
-  assign \$304  = exp_wr__en & \$303 ;
-  assign \$305  = exp_wr__index == 6'h28;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = \$signal$83  & \$signal ;
-  assign \$308  = op[207:202] == 6'h28;
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = ~ busy;
-  assign \$311  = exp_wr__en & \$310 ;
+  assign \$8  = \$6  | \$7 ;
+  assign \$9  = op[3:0] == 4'h9;
+  assign \$10  = op[3:0] == 4'ha;
+  assign \$11  = op[3:0] == 3'h4;
+  assign \$12  = | { \$11 , \$10 , \$9  };
+  assign \$signal  = \$8  | \$12 ;
+  assign \$14  = op[3:0] == 3'h6;
+  assign \$15  = | op[13:10];
+  assign \$16  = \$14  & \$15 ;
+  assign \$17  = \$16  ? k_result : 6'h00;
+  assign \$18  = $signed(\$13 ) + $signed({ 1'h0, \$17  });
+  assign \$19  = fetch_addr + issued;
+  assign \$20  = issued < 3'h7;
+  assign reader__en = fetching & \$20 ;
+  assign \$21  = ! fsm_state;
+  assign \$22  = fsm_state == 1'h1;
+  assign \$23  = fsm_state == 2'h2;
+  assign \$24  = fsm_state == 2'h3;
+  assign \$25  = fsm_state == 3'h4;
+  assign \$26  = fsm_state == 3'h5;
+  assign \$27  = fsm_state == 3'h6;
+  assign \$28  = ~ busy;
+  assign \$29  = exp_wr__en & \$28 ;
+  assign \$30  = ! exp_wr__index;
+  assign \$31  = \$29  & \$30 ;
+  assign \$32  = \$signal$87  & \$signal ;
+  assign \$33  = ! op[207:202];
+  assign \$34  = \$32  & \$33 ;
+  assign \$35  = ~ busy;
+  assign \$36  = exp_wr__en & \$35 ;
+  assign \$37  = exp_wr__index == 1'h1;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = \$signal$87  & \$signal ;
+  assign \$40  = op[207:202] == 1'h1;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = ~ busy;
+  assign \$43  = exp_wr__en & \$42 ;
+  assign \$44  = exp_wr__index == 2'h2;
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = \$signal$87  & \$signal ;
+  assign \$47  = op[207:202] == 2'h2;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = ~ busy;
+  assign \$50  = exp_wr__en & \$49 ;
+  assign \$51  = exp_wr__index == 2'h3;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = \$signal$87  & \$signal ;
+  assign \$54  = op[207:202] == 2'h3;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = ~ busy;
+  assign \$57  = exp_wr__en & \$56 ;
+  assign \$58  = exp_wr__index == 3'h4;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = \$signal$87  & \$signal ;
+  assign \$61  = op[207:202] == 3'h4;
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = ~ busy;
+  assign \$64  = exp_wr__en & \$63 ;
+  assign \$65  = exp_wr__index == 3'h5;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = \$signal$87  & \$signal ;
+  assign \$68  = op[207:202] == 3'h5;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = ~ busy;
+  assign \$71  = exp_wr__en & \$70 ;
+  assign \$72  = exp_wr__index == 3'h6;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = \$signal$87  & \$signal ;
+  assign \$75  = op[207:202] == 3'h6;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = ~ busy;
+  assign \$78  = exp_wr__en & \$77 ;
+  assign \$79  = exp_wr__index == 3'h7;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = \$signal$87  & \$signal ;
+  assign \$82  = op[207:202] == 3'h7;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = ~ busy;
+  assign \$85  = exp_wr__en & \$84 ;
+  assign \$86  = exp_wr__index == 4'h8;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$signal$87  & \$signal ;
+  assign \$89  = op[207:202] == 4'h8;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = ~ busy;
+  assign \$92  = exp_wr__en & \$91 ;
+  assign \$93  = exp_wr__index == 4'h9;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = \$signal$87  & \$signal ;
+  assign \$96  = op[207:202] == 4'h9;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = ~ busy;
+  assign \$99  = exp_wr__en & \$98 ;
+  assign \$100  = exp_wr__index == 4'ha;
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = \$signal$87  & \$signal ;
+  assign \$103  = op[207:202] == 4'ha;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = ~ busy;
+  assign \$106  = exp_wr__en & \$105 ;
+  assign \$107  = exp_wr__index == 4'hb;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = \$signal$87  & \$signal ;
+  assign \$110  = op[207:202] == 4'hb;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = ~ busy;
+  assign \$113  = exp_wr__en & \$112 ;
+  assign \$114  = exp_wr__index == 4'hc;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = \$signal$87  & \$signal ;
+  assign \$117  = op[207:202] == 4'hc;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = ~ busy;
+  assign \$120  = exp_wr__en & \$119 ;
+  assign \$121  = exp_wr__index == 4'hd;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = \$signal$87  & \$signal ;
+  assign \$124  = op[207:202] == 4'hd;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = ~ busy;
+  assign \$127  = exp_wr__en & \$126 ;
+  assign \$128  = exp_wr__index == 4'he;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = \$signal$87  & \$signal ;
+  assign \$131  = op[207:202] == 4'he;
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = ~ busy;
+  assign \$134  = exp_wr__en & \$133 ;
+  assign \$135  = exp_wr__index == 4'hf;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = \$signal$87  & \$signal ;
+  assign \$138  = op[207:202] == 4'hf;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = ~ busy;
+  assign \$141  = exp_wr__en & \$140 ;
+  assign \$142  = exp_wr__index == 5'h10;
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = \$signal$87  & \$signal ;
+  assign \$145  = op[207:202] == 5'h10;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = ~ busy;
+  assign \$148  = exp_wr__en & \$147 ;
+  assign \$149  = exp_wr__index == 5'h11;
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = \$signal$87  & \$signal ;
+  assign \$152  = op[207:202] == 5'h11;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = ~ busy;
+  assign \$155  = exp_wr__en & \$154 ;
+  assign \$156  = exp_wr__index == 5'h12;
+  \core.sequencer.conv_extents  conv_extents (
+    .clk(clk),
+    .extents(\extents$105 ),
+    .geometry(geometry),
+    .rst(rst)
+  );
+  \core.sequencer.pool_extents  pool_extents (
+    .clk(clk),
+    .extents(extents),
+    .geometry(\geometry$84 ),
+    .rst(rst)
+  );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    (* full_case = 32'd1 *)
-    casez (op[15:14])
-      2'h0:
-          \$487  = 17'h10000;
-      2'h1:
-          \$487  = 17'h10000;
-      2'h2:
-          \$487  = 17'h10000;
-      2'h3:
-          \$487  = 17'h04000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
@@ -22374,23 +29153,23 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
-    casez (op[67:66])
+    casez (op[15:14])
       2'h0:
-          \$500  = 17'h10000;
+          \$503  = 17'h10000;
       2'h1:
-          \$500  = 17'h10000;
+          \$503  = 17'h10000;
       2'h2:
-          \$500  = 17'h10000;
+          \$503  = 17'h10000;
       2'h3:
-          \$500  = 17'h04000;
+          \$503  = 17'h04000;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
-    casez (op[15:14])
+    casez (op[67:66])
       2'h0:
           \$508  = 17'h10000;
       2'h1:
@@ -22402,37 +29181,37 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    (* full_case = 32'd1 *)
+    casez (op[15:14])
+      2'h0:
+          \$516  = 17'h10000;
+      2'h1:
+          \$516  = 17'h10000;
+      2'h2:
+          \$516  = 17'h10000;
+      2'h3:
+          \$516  = 17'h04000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
-          \$513  = 17'h10000;
+          \$521  = 17'h10000;
       2'h1:
-          \$513  = 17'h10000;
+          \$521  = 17'h10000;
       2'h2:
-          \$513  = 17'h10000;
+          \$521  = 17'h10000;
       2'h3:
-          \$513  = 17'h04000;
+          \$521  = 17'h04000;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez (op[93:92])
-      2'h0:
-          \$518  = 17'h10000;
-      2'h1:
-          \$518  = 17'h10000;
-      2'h2:
-          \$518  = 17'h10000;
-      2'h3:
-          \$518  = 17'h04000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    (* full_case = 32'd1 *)
-    casez (op[15:14])
       2'h0:
           \$526  = 17'h10000;
       2'h1:
@@ -22444,37 +29223,37 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    (* full_case = 32'd1 *)
+    casez (op[15:14])
+      2'h0:
+          \$534  = 17'h10000;
+      2'h1:
+          \$534  = 17'h10000;
+      2'h2:
+          \$534  = 17'h10000;
+      2'h3:
+          \$534  = 17'h04000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez (op[41:40])
       2'h0:
-          \$531  = 17'h10000;
+          \$539  = 17'h10000;
       2'h1:
-          \$531  = 17'h10000;
+          \$539  = 17'h10000;
       2'h2:
-          \$531  = 17'h10000;
+          \$539  = 17'h10000;
       2'h3:
-          \$531  = 17'h04000;
+          \$539  = 17'h04000;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez (op[67:66])
-      2'h0:
-          \$536  = 17'h10000;
-      2'h1:
-          \$536  = 17'h10000;
-      2'h2:
-          \$536  = 17'h10000;
-      2'h3:
-          \$536  = 17'h04000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    (* full_case = 32'd1 *)
-    casez (op[15:14])
       2'h0:
           \$544  = 17'h10000;
       2'h1:
@@ -22486,22 +29265,148 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    (* full_case = 32'd1 *)
+    casez (op[15:14])
+      2'h0:
+          \$552  = 17'h10000;
+      2'h1:
+          \$552  = 17'h10000;
+      2'h2:
+          \$552  = 17'h10000;
+      2'h3:
+          \$552  = 17'h04000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
-          \$549  = 17'h10000;
+          \$557  = 17'h10000;
       2'h1:
-          \$549  = 17'h10000;
+          \$557  = 17'h10000;
       2'h2:
-          \$549  = 17'h10000;
+          \$557  = 17'h10000;
       2'h3:
-          \$549  = 17'h04000;
+          \$557  = 17'h04000;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$signal$83  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    (* full_case = 32'd1 *)
+    casez (op[15:14])
+      2'h0:
+          \$566  = 17'h10000;
+      2'h1:
+          \$566  = 17'h10000;
+      2'h2:
+          \$566  = 17'h10000;
+      2'h3:
+          \$566  = 17'h04000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    (* full_case = 32'd1 *)
+    casez (op[67:66])
+      2'h0:
+          \$571  = 17'h10000;
+      2'h1:
+          \$571  = 17'h10000;
+      2'h2:
+          \$571  = 17'h10000;
+      2'h3:
+          \$571  = 17'h04000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    (* full_case = 32'd1 *)
+    casez (op[93:92])
+      2'h0:
+          \$576  = 17'h10000;
+      2'h1:
+          \$576  = 17'h10000;
+      2'h2:
+          \$576  = 17'h10000;
+      2'h3:
+          \$576  = 17'h04000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    (* full_case = 32'd1 *)
+    casez (op[15:14])
+      2'h0:
+          \$606  = 17'h10000;
+      2'h1:
+          \$606  = 17'h10000;
+      2'h2:
+          \$606  = 17'h10000;
+      2'h3:
+          \$606  = 17'h04000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    (* full_case = 32'd1 *)
+    casez (op[41:40])
+      2'h0:
+          \$611  = 17'h10000;
+      2'h1:
+          \$611  = 17'h10000;
+      2'h2:
+          \$611  = 17'h10000;
+      2'h3:
+          \$611  = 17'h04000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    (* full_case = 32'd1 *)
+    casez (op[67:66])
+      2'h0:
+          \$616  = 17'h10000;
+      2'h1:
+          \$616  = 17'h10000;
+      2'h2:
+          \$616  = 17'h10000;
+      2'h3:
+          \$616  = 17'h04000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    (* full_case = 32'd1 *)
+    casez (op[15:14])
+      2'h0:
+          \$639  = 17'h10000;
+      2'h1:
+          \$639  = 17'h10000;
+      2'h2:
+          \$639  = 17'h10000;
+      2'h3:
+          \$639  = 17'h04000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    (* full_case = 32'd1 *)
+    casez (op[67:66])
+      2'h0:
+          \$644  = 17'h10000;
+      2'h1:
+          \$644  = 17'h10000;
+      2'h2:
+          \$644  = 17'h10000;
+      2'h3:
+          \$644  = 17'h04000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$signal$87  = 1'h0;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -22516,858 +29421,858 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h6:
           /* empty */;
       3'h5:
-          \$signal$83  = 1'h1;
+          \$signal$87  = 1'h1;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$602  = exp0;
-    if (\$26 ) begin
-      \$602  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$757  = exp0;
+    if (\$31 ) begin
+      \$757  = exp_wr__value;
     end
-    if (\$29 ) begin
-      \$602  = \$13 [15:0];
+    if (\$34 ) begin
+      \$757  = \$18 [15:0];
     end
     if (rst) begin
-      \$602  = 16'h0000;
+      \$757  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$603  = exp1;
-    if (\$33 ) begin
-      \$603  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$758  = exp1;
+    if (\$38 ) begin
+      \$758  = exp_wr__value;
     end
-    if (\$36 ) begin
-      \$603  = \$13 [15:0];
+    if (\$41 ) begin
+      \$758  = \$18 [15:0];
     end
     if (rst) begin
-      \$603  = 16'h0000;
+      \$758  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$604  = exp2;
-    if (\$40 ) begin
-      \$604  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$759  = exp2;
+    if (\$45 ) begin
+      \$759  = exp_wr__value;
     end
-    if (\$43 ) begin
-      \$604  = \$13 [15:0];
+    if (\$48 ) begin
+      \$759  = \$18 [15:0];
     end
     if (rst) begin
-      \$604  = 16'h0000;
+      \$759  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$605  = exp3;
-    if (\$47 ) begin
-      \$605  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$760  = exp3;
+    if (\$52 ) begin
+      \$760  = exp_wr__value;
     end
-    if (\$50 ) begin
-      \$605  = \$13 [15:0];
+    if (\$55 ) begin
+      \$760  = \$18 [15:0];
     end
     if (rst) begin
-      \$605  = 16'h0000;
+      \$760  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$606  = exp4;
-    if (\$54 ) begin
-      \$606  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$761  = exp4;
+    if (\$59 ) begin
+      \$761  = exp_wr__value;
     end
-    if (\$57 ) begin
-      \$606  = \$13 [15:0];
+    if (\$62 ) begin
+      \$761  = \$18 [15:0];
     end
     if (rst) begin
-      \$606  = 16'h0000;
+      \$761  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$607  = exp5;
-    if (\$61 ) begin
-      \$607  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$762  = exp5;
+    if (\$66 ) begin
+      \$762  = exp_wr__value;
     end
-    if (\$64 ) begin
-      \$607  = \$13 [15:0];
+    if (\$69 ) begin
+      \$762  = \$18 [15:0];
     end
     if (rst) begin
-      \$607  = 16'h0000;
+      \$762  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$608  = exp6;
-    if (\$68 ) begin
-      \$608  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$763  = exp6;
+    if (\$73 ) begin
+      \$763  = exp_wr__value;
     end
-    if (\$71 ) begin
-      \$608  = \$13 [15:0];
+    if (\$76 ) begin
+      \$763  = \$18 [15:0];
     end
     if (rst) begin
-      \$608  = 16'h0000;
+      \$763  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$609  = exp7;
-    if (\$75 ) begin
-      \$609  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$764  = exp7;
+    if (\$80 ) begin
+      \$764  = exp_wr__value;
     end
-    if (\$78 ) begin
-      \$609  = \$13 [15:0];
+    if (\$83 ) begin
+      \$764  = \$18 [15:0];
     end
     if (rst) begin
-      \$609  = 16'h0000;
+      \$764  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$610  = exp8;
-    if (\$82 ) begin
-      \$610  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$765  = exp8;
+    if (\$87 ) begin
+      \$765  = exp_wr__value;
     end
-    if (\$85 ) begin
-      \$610  = \$13 [15:0];
+    if (\$90 ) begin
+      \$765  = \$18 [15:0];
     end
     if (rst) begin
-      \$610  = 16'h0000;
+      \$765  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$611  = exp9;
-    if (\$89 ) begin
-      \$611  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$766  = exp9;
+    if (\$94 ) begin
+      \$766  = exp_wr__value;
     end
-    if (\$92 ) begin
-      \$611  = \$13 [15:0];
+    if (\$97 ) begin
+      \$766  = \$18 [15:0];
     end
     if (rst) begin
-      \$611  = 16'h0000;
+      \$766  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$612  = exp10;
-    if (\$96 ) begin
-      \$612  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$767  = exp10;
+    if (\$101 ) begin
+      \$767  = exp_wr__value;
     end
-    if (\$99 ) begin
-      \$612  = \$13 [15:0];
+    if (\$104 ) begin
+      \$767  = \$18 [15:0];
     end
     if (rst) begin
-      \$612  = 16'h0000;
+      \$767  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$613  = exp11;
-    if (\$103 ) begin
-      \$613  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$768  = exp11;
+    if (\$108 ) begin
+      \$768  = exp_wr__value;
     end
-    if (\$106 ) begin
-      \$613  = \$13 [15:0];
+    if (\$111 ) begin
+      \$768  = \$18 [15:0];
     end
     if (rst) begin
-      \$613  = 16'h0000;
+      \$768  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$614  = exp12;
-    if (\$110 ) begin
-      \$614  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$769  = exp12;
+    if (\$115 ) begin
+      \$769  = exp_wr__value;
     end
-    if (\$113 ) begin
-      \$614  = \$13 [15:0];
+    if (\$118 ) begin
+      \$769  = \$18 [15:0];
     end
     if (rst) begin
-      \$614  = 16'h0000;
+      \$769  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$615  = exp13;
-    if (\$117 ) begin
-      \$615  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$770  = exp13;
+    if (\$122 ) begin
+      \$770  = exp_wr__value;
     end
-    if (\$120 ) begin
-      \$615  = \$13 [15:0];
+    if (\$125 ) begin
+      \$770  = \$18 [15:0];
     end
     if (rst) begin
-      \$615  = 16'h0000;
+      \$770  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$616  = exp14;
-    if (\$124 ) begin
-      \$616  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$771  = exp14;
+    if (\$129 ) begin
+      \$771  = exp_wr__value;
     end
-    if (\$127 ) begin
-      \$616  = \$13 [15:0];
+    if (\$132 ) begin
+      \$771  = \$18 [15:0];
     end
     if (rst) begin
-      \$616  = 16'h0000;
+      \$771  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$617  = exp15;
-    if (\$131 ) begin
-      \$617  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$772  = exp15;
+    if (\$136 ) begin
+      \$772  = exp_wr__value;
     end
-    if (\$134 ) begin
-      \$617  = \$13 [15:0];
+    if (\$139 ) begin
+      \$772  = \$18 [15:0];
     end
     if (rst) begin
-      \$617  = 16'h0000;
+      \$772  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$618  = exp16;
-    if (\$138 ) begin
-      \$618  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$773  = exp16;
+    if (\$143 ) begin
+      \$773  = exp_wr__value;
     end
-    if (\$141 ) begin
-      \$618  = \$13 [15:0];
+    if (\$146 ) begin
+      \$773  = \$18 [15:0];
     end
     if (rst) begin
-      \$618  = 16'h0000;
+      \$773  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$619  = exp17;
-    if (\$145 ) begin
-      \$619  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$774  = exp17;
+    if (\$150 ) begin
+      \$774  = exp_wr__value;
     end
-    if (\$148 ) begin
-      \$619  = \$13 [15:0];
+    if (\$153 ) begin
+      \$774  = \$18 [15:0];
     end
     if (rst) begin
-      \$619  = 16'h0000;
+      \$774  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$620  = exp18;
-    if (\$152 ) begin
-      \$620  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$775  = exp18;
+    if (\$157 ) begin
+      \$775  = exp_wr__value;
     end
-    if (\$155 ) begin
-      \$620  = \$13 [15:0];
+    if (\$160 ) begin
+      \$775  = \$18 [15:0];
     end
     if (rst) begin
-      \$620  = 16'h0000;
+      \$775  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$621  = exp19;
-    if (\$159 ) begin
-      \$621  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$776  = exp19;
+    if (\$164 ) begin
+      \$776  = exp_wr__value;
     end
-    if (\$162 ) begin
-      \$621  = \$13 [15:0];
+    if (\$167 ) begin
+      \$776  = \$18 [15:0];
     end
     if (rst) begin
-      \$621  = 16'h0000;
+      \$776  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$622  = exp20;
-    if (\$166 ) begin
-      \$622  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$777  = exp20;
+    if (\$171 ) begin
+      \$777  = exp_wr__value;
     end
-    if (\$169 ) begin
-      \$622  = \$13 [15:0];
+    if (\$174 ) begin
+      \$777  = \$18 [15:0];
     end
     if (rst) begin
-      \$622  = 16'h0000;
+      \$777  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$623  = exp21;
-    if (\$173 ) begin
-      \$623  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$778  = exp21;
+    if (\$178 ) begin
+      \$778  = exp_wr__value;
     end
-    if (\$176 ) begin
-      \$623  = \$13 [15:0];
+    if (\$181 ) begin
+      \$778  = \$18 [15:0];
     end
     if (rst) begin
-      \$623  = 16'h0000;
+      \$778  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$624  = exp22;
-    if (\$180 ) begin
-      \$624  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$779  = exp22;
+    if (\$185 ) begin
+      \$779  = exp_wr__value;
     end
-    if (\$183 ) begin
-      \$624  = \$13 [15:0];
+    if (\$188 ) begin
+      \$779  = \$18 [15:0];
     end
     if (rst) begin
-      \$624  = 16'h0000;
+      \$779  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$625  = exp23;
-    if (\$187 ) begin
-      \$625  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$780  = exp23;
+    if (\$192 ) begin
+      \$780  = exp_wr__value;
     end
-    if (\$190 ) begin
-      \$625  = \$13 [15:0];
+    if (\$195 ) begin
+      \$780  = \$18 [15:0];
     end
     if (rst) begin
-      \$625  = 16'h0000;
+      \$780  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$626  = exp24;
-    if (\$194 ) begin
-      \$626  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$781  = exp24;
+    if (\$199 ) begin
+      \$781  = exp_wr__value;
     end
-    if (\$197 ) begin
-      \$626  = \$13 [15:0];
+    if (\$202 ) begin
+      \$781  = \$18 [15:0];
     end
     if (rst) begin
-      \$626  = 16'h0000;
+      \$781  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$627  = exp25;
-    if (\$201 ) begin
-      \$627  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$782  = exp25;
+    if (\$206 ) begin
+      \$782  = exp_wr__value;
     end
-    if (\$204 ) begin
-      \$627  = \$13 [15:0];
+    if (\$209 ) begin
+      \$782  = \$18 [15:0];
     end
     if (rst) begin
-      \$627  = 16'h0000;
+      \$782  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$628  = exp26;
-    if (\$208 ) begin
-      \$628  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$783  = exp26;
+    if (\$213 ) begin
+      \$783  = exp_wr__value;
     end
-    if (\$211 ) begin
-      \$628  = \$13 [15:0];
+    if (\$216 ) begin
+      \$783  = \$18 [15:0];
     end
     if (rst) begin
-      \$628  = 16'h0000;
+      \$783  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$629  = exp27;
-    if (\$215 ) begin
-      \$629  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$784  = exp27;
+    if (\$220 ) begin
+      \$784  = exp_wr__value;
     end
-    if (\$218 ) begin
-      \$629  = \$13 [15:0];
+    if (\$223 ) begin
+      \$784  = \$18 [15:0];
     end
     if (rst) begin
-      \$629  = 16'h0000;
+      \$784  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$630  = exp28;
-    if (\$222 ) begin
-      \$630  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$785  = exp28;
+    if (\$227 ) begin
+      \$785  = exp_wr__value;
     end
-    if (\$225 ) begin
-      \$630  = \$13 [15:0];
+    if (\$230 ) begin
+      \$785  = \$18 [15:0];
     end
     if (rst) begin
-      \$630  = 16'h0000;
+      \$785  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$631  = exp29;
-    if (\$229 ) begin
-      \$631  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$786  = exp29;
+    if (\$234 ) begin
+      \$786  = exp_wr__value;
     end
-    if (\$232 ) begin
-      \$631  = \$13 [15:0];
+    if (\$237 ) begin
+      \$786  = \$18 [15:0];
     end
     if (rst) begin
-      \$631  = 16'h0000;
+      \$786  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$632  = exp30;
-    if (\$236 ) begin
-      \$632  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$787  = exp30;
+    if (\$241 ) begin
+      \$787  = exp_wr__value;
     end
-    if (\$239 ) begin
-      \$632  = \$13 [15:0];
+    if (\$244 ) begin
+      \$787  = \$18 [15:0];
     end
     if (rst) begin
-      \$632  = 16'h0000;
+      \$787  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$633  = exp31;
-    if (\$243 ) begin
-      \$633  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$788  = exp31;
+    if (\$248 ) begin
+      \$788  = exp_wr__value;
     end
-    if (\$246 ) begin
-      \$633  = \$13 [15:0];
+    if (\$251 ) begin
+      \$788  = \$18 [15:0];
     end
     if (rst) begin
-      \$633  = 16'h0000;
+      \$788  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$634  = exp32;
-    if (\$250 ) begin
-      \$634  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$789  = exp32;
+    if (\$255 ) begin
+      \$789  = exp_wr__value;
     end
-    if (\$253 ) begin
-      \$634  = \$13 [15:0];
+    if (\$258 ) begin
+      \$789  = \$18 [15:0];
     end
     if (rst) begin
-      \$634  = 16'h0000;
+      \$789  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$635  = exp33;
-    if (\$257 ) begin
-      \$635  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$790  = exp33;
+    if (\$262 ) begin
+      \$790  = exp_wr__value;
     end
-    if (\$260 ) begin
-      \$635  = \$13 [15:0];
+    if (\$265 ) begin
+      \$790  = \$18 [15:0];
     end
     if (rst) begin
-      \$635  = 16'h0000;
+      \$790  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$636  = exp34;
-    if (\$264 ) begin
-      \$636  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$791  = exp34;
+    if (\$269 ) begin
+      \$791  = exp_wr__value;
     end
-    if (\$267 ) begin
-      \$636  = \$13 [15:0];
+    if (\$272 ) begin
+      \$791  = \$18 [15:0];
     end
     if (rst) begin
-      \$636  = 16'h0000;
+      \$791  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$637  = exp35;
-    if (\$271 ) begin
-      \$637  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$792  = exp35;
+    if (\$276 ) begin
+      \$792  = exp_wr__value;
     end
-    if (\$274 ) begin
-      \$637  = \$13 [15:0];
+    if (\$279 ) begin
+      \$792  = \$18 [15:0];
     end
     if (rst) begin
-      \$637  = 16'h0000;
+      \$792  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$638  = exp36;
-    if (\$278 ) begin
-      \$638  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$793  = exp36;
+    if (\$283 ) begin
+      \$793  = exp_wr__value;
     end
-    if (\$281 ) begin
-      \$638  = \$13 [15:0];
+    if (\$286 ) begin
+      \$793  = \$18 [15:0];
     end
     if (rst) begin
-      \$638  = 16'h0000;
+      \$793  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$639  = exp37;
-    if (\$285 ) begin
-      \$639  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$794  = exp37;
+    if (\$290 ) begin
+      \$794  = exp_wr__value;
     end
-    if (\$288 ) begin
-      \$639  = \$13 [15:0];
+    if (\$293 ) begin
+      \$794  = \$18 [15:0];
     end
     if (rst) begin
-      \$639  = 16'h0000;
+      \$794  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$640  = exp38;
-    if (\$292 ) begin
-      \$640  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$795  = exp38;
+    if (\$297 ) begin
+      \$795  = exp_wr__value;
     end
-    if (\$295 ) begin
-      \$640  = \$13 [15:0];
+    if (\$300 ) begin
+      \$795  = \$18 [15:0];
     end
     if (rst) begin
-      \$640  = 16'h0000;
+      \$795  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$641  = exp39;
-    if (\$299 ) begin
-      \$641  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$796  = exp39;
+    if (\$304 ) begin
+      \$796  = exp_wr__value;
     end
-    if (\$302 ) begin
-      \$641  = \$13 [15:0];
+    if (\$307 ) begin
+      \$796  = \$18 [15:0];
     end
     if (rst) begin
-      \$641  = 16'h0000;
+      \$796  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$642  = exp40;
-    if (\$306 ) begin
-      \$642  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$797  = exp40;
+    if (\$311 ) begin
+      \$797  = exp_wr__value;
     end
-    if (\$309 ) begin
-      \$642  = \$13 [15:0];
+    if (\$314 ) begin
+      \$797  = \$18 [15:0];
     end
     if (rst) begin
-      \$642  = 16'h0000;
+      \$797  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$643  = exp41;
-    if (\$313 ) begin
-      \$643  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$798  = exp41;
+    if (\$318 ) begin
+      \$798  = exp_wr__value;
     end
-    if (\$316 ) begin
-      \$643  = \$13 [15:0];
+    if (\$321 ) begin
+      \$798  = \$18 [15:0];
     end
     if (rst) begin
-      \$643  = 16'h0000;
+      \$798  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$644  = exp42;
-    if (\$320 ) begin
-      \$644  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$799  = exp42;
+    if (\$325 ) begin
+      \$799  = exp_wr__value;
     end
-    if (\$323 ) begin
-      \$644  = \$13 [15:0];
+    if (\$328 ) begin
+      \$799  = \$18 [15:0];
     end
     if (rst) begin
-      \$644  = 16'h0000;
+      \$799  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$645  = exp43;
-    if (\$327 ) begin
-      \$645  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$800  = exp43;
+    if (\$332 ) begin
+      \$800  = exp_wr__value;
     end
-    if (\$330 ) begin
-      \$645  = \$13 [15:0];
+    if (\$335 ) begin
+      \$800  = \$18 [15:0];
     end
     if (rst) begin
-      \$645  = 16'h0000;
+      \$800  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$646  = exp44;
-    if (\$334 ) begin
-      \$646  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$801  = exp44;
+    if (\$339 ) begin
+      \$801  = exp_wr__value;
     end
-    if (\$337 ) begin
-      \$646  = \$13 [15:0];
+    if (\$342 ) begin
+      \$801  = \$18 [15:0];
     end
     if (rst) begin
-      \$646  = 16'h0000;
+      \$801  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$647  = exp45;
-    if (\$341 ) begin
-      \$647  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$802  = exp45;
+    if (\$346 ) begin
+      \$802  = exp_wr__value;
     end
-    if (\$344 ) begin
-      \$647  = \$13 [15:0];
+    if (\$349 ) begin
+      \$802  = \$18 [15:0];
     end
     if (rst) begin
-      \$647  = 16'h0000;
+      \$802  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$648  = exp46;
-    if (\$348 ) begin
-      \$648  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$803  = exp46;
+    if (\$353 ) begin
+      \$803  = exp_wr__value;
     end
-    if (\$351 ) begin
-      \$648  = \$13 [15:0];
+    if (\$356 ) begin
+      \$803  = \$18 [15:0];
     end
     if (rst) begin
-      \$648  = 16'h0000;
+      \$803  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$649  = exp47;
-    if (\$355 ) begin
-      \$649  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$804  = exp47;
+    if (\$360 ) begin
+      \$804  = exp_wr__value;
     end
-    if (\$358 ) begin
-      \$649  = \$13 [15:0];
+    if (\$363 ) begin
+      \$804  = \$18 [15:0];
     end
     if (rst) begin
-      \$649  = 16'h0000;
+      \$804  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$650  = exp48;
-    if (\$362 ) begin
-      \$650  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$805  = exp48;
+    if (\$367 ) begin
+      \$805  = exp_wr__value;
     end
-    if (\$365 ) begin
-      \$650  = \$13 [15:0];
+    if (\$370 ) begin
+      \$805  = \$18 [15:0];
     end
     if (rst) begin
-      \$650  = 16'h0000;
+      \$805  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$651  = exp49;
-    if (\$369 ) begin
-      \$651  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$806  = exp49;
+    if (\$374 ) begin
+      \$806  = exp_wr__value;
     end
-    if (\$372 ) begin
-      \$651  = \$13 [15:0];
+    if (\$377 ) begin
+      \$806  = \$18 [15:0];
     end
     if (rst) begin
-      \$651  = 16'h0000;
+      \$806  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$652  = exp50;
-    if (\$376 ) begin
-      \$652  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$807  = exp50;
+    if (\$381 ) begin
+      \$807  = exp_wr__value;
     end
-    if (\$379 ) begin
-      \$652  = \$13 [15:0];
+    if (\$384 ) begin
+      \$807  = \$18 [15:0];
     end
     if (rst) begin
-      \$652  = 16'h0000;
+      \$807  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$653  = exp51;
-    if (\$383 ) begin
-      \$653  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$808  = exp51;
+    if (\$388 ) begin
+      \$808  = exp_wr__value;
     end
-    if (\$386 ) begin
-      \$653  = \$13 [15:0];
+    if (\$391 ) begin
+      \$808  = \$18 [15:0];
     end
     if (rst) begin
-      \$653  = 16'h0000;
+      \$808  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$654  = exp52;
-    if (\$390 ) begin
-      \$654  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$809  = exp52;
+    if (\$395 ) begin
+      \$809  = exp_wr__value;
     end
-    if (\$393 ) begin
-      \$654  = \$13 [15:0];
+    if (\$398 ) begin
+      \$809  = \$18 [15:0];
     end
     if (rst) begin
-      \$654  = 16'h0000;
+      \$809  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$655  = exp53;
-    if (\$397 ) begin
-      \$655  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$810  = exp53;
+    if (\$402 ) begin
+      \$810  = exp_wr__value;
     end
-    if (\$400 ) begin
-      \$655  = \$13 [15:0];
+    if (\$405 ) begin
+      \$810  = \$18 [15:0];
     end
     if (rst) begin
-      \$655  = 16'h0000;
+      \$810  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$656  = exp54;
-    if (\$404 ) begin
-      \$656  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$811  = exp54;
+    if (\$409 ) begin
+      \$811  = exp_wr__value;
     end
-    if (\$407 ) begin
-      \$656  = \$13 [15:0];
+    if (\$412 ) begin
+      \$811  = \$18 [15:0];
     end
     if (rst) begin
-      \$656  = 16'h0000;
+      \$811  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$657  = exp55;
-    if (\$411 ) begin
-      \$657  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$812  = exp55;
+    if (\$416 ) begin
+      \$812  = exp_wr__value;
     end
-    if (\$414 ) begin
-      \$657  = \$13 [15:0];
+    if (\$419 ) begin
+      \$812  = \$18 [15:0];
     end
     if (rst) begin
-      \$657  = 16'h0000;
+      \$812  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$658  = exp56;
-    if (\$418 ) begin
-      \$658  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$813  = exp56;
+    if (\$423 ) begin
+      \$813  = exp_wr__value;
     end
-    if (\$421 ) begin
-      \$658  = \$13 [15:0];
+    if (\$426 ) begin
+      \$813  = \$18 [15:0];
     end
     if (rst) begin
-      \$658  = 16'h0000;
+      \$813  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$659  = exp57;
-    if (\$425 ) begin
-      \$659  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$814  = exp57;
+    if (\$430 ) begin
+      \$814  = exp_wr__value;
     end
-    if (\$428 ) begin
-      \$659  = \$13 [15:0];
+    if (\$433 ) begin
+      \$814  = \$18 [15:0];
     end
     if (rst) begin
-      \$659  = 16'h0000;
+      \$814  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$660  = exp58;
-    if (\$432 ) begin
-      \$660  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$815  = exp58;
+    if (\$437 ) begin
+      \$815  = exp_wr__value;
     end
-    if (\$435 ) begin
-      \$660  = \$13 [15:0];
+    if (\$440 ) begin
+      \$815  = \$18 [15:0];
     end
     if (rst) begin
-      \$660  = 16'h0000;
+      \$815  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$661  = exp59;
-    if (\$439 ) begin
-      \$661  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$816  = exp59;
+    if (\$444 ) begin
+      \$816  = exp_wr__value;
     end
-    if (\$442 ) begin
-      \$661  = \$13 [15:0];
+    if (\$447 ) begin
+      \$816  = \$18 [15:0];
     end
     if (rst) begin
-      \$661  = 16'h0000;
+      \$816  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$662  = exp60;
-    if (\$446 ) begin
-      \$662  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$817  = exp60;
+    if (\$451 ) begin
+      \$817  = exp_wr__value;
     end
-    if (\$449 ) begin
-      \$662  = \$13 [15:0];
+    if (\$454 ) begin
+      \$817  = \$18 [15:0];
     end
     if (rst) begin
-      \$662  = 16'h0000;
+      \$817  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$663  = exp61;
-    if (\$453 ) begin
-      \$663  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$818  = exp61;
+    if (\$458 ) begin
+      \$818  = exp_wr__value;
     end
-    if (\$456 ) begin
-      \$663  = \$13 [15:0];
+    if (\$461 ) begin
+      \$818  = \$18 [15:0];
     end
     if (rst) begin
-      \$663  = 16'h0000;
+      \$818  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$664  = exp62;
-    if (\$460 ) begin
-      \$664  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$819  = exp62;
+    if (\$465 ) begin
+      \$819  = exp_wr__value;
     end
-    if (\$463 ) begin
-      \$664  = \$13 [15:0];
+    if (\$468 ) begin
+      \$819  = \$18 [15:0];
     end
     if (rst) begin
-      \$664  = 16'h0000;
+      \$819  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$665  = exp63;
-    if (\$467 ) begin
-      \$665  = exp_wr__value;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$820  = exp63;
+    if (\$472 ) begin
+      \$820  = exp_wr__value;
     end
-    if (\$470 ) begin
-      \$665  = \$13 [15:0];
+    if (\$475 ) begin
+      \$820  = \$18 [15:0];
     end
     if (rst) begin
-      \$665  = 16'h0000;
+      \$820  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$666  = reader__en;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$821  = reader__en;
     if (rst) begin
-      \$666  = 1'h0;
+      \$821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$667  = issued;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$822  = issued;
     if (reader__en) begin
-      \$667  = \$471 [2:0];
+      \$822  = \$476 [2:0];
     end
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$667  = 3'h0;
+            \$822  = 3'h0;
           end
       3'h1:
           /* empty */;
@@ -23380,29 +30285,29 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h6:
           /* empty */;
       3'h5:
-          \$667  = 3'h0;
+          \$822  = 3'h0;
     endcase
     if (rst) begin
-      \$667  = 3'h0;
+      \$822  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$668  = instruction_words;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$823  = instruction_words;
     if (word_valid) begin
-      \$668  = { reader__data, instruction_words[223:32] };
+      \$823  = { reader__data, instruction_words[223:32] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$669  = arrived;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$824  = arrived;
     if (word_valid) begin
-      \$669  = \$472 [2:0];
+      \$824  = \$477 [2:0];
     end
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$669  = 3'h0;
+            \$824  = 3'h0;
           end
       3'h1:
           /* empty */;
@@ -23415,15 +30320,15 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h6:
           /* empty */;
       3'h5:
-          \$669  = 3'h0;
+          \$824  = 3'h0;
     endcase
     if (rst) begin
-      \$669  = 3'h0;
+      \$824  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$670  = 3'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$825  = 5'h00;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -23435,36 +30340,42 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$591 ) begin
-          end else if (\$592 ) begin
-          end else if (\$593 ) begin
-          end else if (\$594 ) begin
+          if (\$746 ) begin
+          end else if (\$747 ) begin
+          end else if (\$748 ) begin
+          end else if (\$749 ) begin
           end else begin
             casez (op[3:0])
               4'h5:
-                  \$670  = 3'h1;
+                  \$825  = 5'h01;
               4'h6:
-                  \$670  = 3'h1;
+                  \$825  = 5'h01;
               4'h7:
-                  \$670  = 3'h2;
+                  \$825  = 5'h02;
               4'h8:
-                  \$670  = 3'h2;
+                  \$825  = 5'h02;
               4'hc:
-                  \$670  = 3'h4;
+                  \$825  = 5'h04;
+              4'h9:
+                  \$825  = 5'h08;
+              4'ha:
+                  \$825  = 5'h10;
+              4'h4:
+                  \$825  = 5'h10;
             endcase
           end
     endcase
     if (rst) begin
-      \$670  = 3'h0;
+      \$825  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$671  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$826  = busy;
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$671  = 1'h1;
+            \$826  = 1'h1;
           end
       3'h1:
           /* empty */;
@@ -23473,29 +30384,29 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h3:
           /* empty */;
       3'h4:
-          if (\$591 ) begin
-            \$671  = 1'h0;
-          end else if (\$592 ) begin
-            \$671  = 1'h0;
+          if (\$746 ) begin
+            \$826  = 1'h0;
+          end else if (\$747 ) begin
+            \$826  = 1'h0;
           end
       3'h6:
           /* empty */;
       3'h5:
-          if (\$601 ) begin
-            \$671  = 1'h0;
+          if (\$756 ) begin
+            \$826  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$671  = 1'h0;
+      \$826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$672  = done;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$827  = done;
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$672  = 1'h0;
+            \$827  = 1'h0;
           end
       3'h1:
           /* empty */;
@@ -23504,22 +30415,22 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h3:
           /* empty */;
       3'h4:
-          if (\$591 ) begin
-          end else if (\$592 ) begin
-            \$672  = 1'h1;
+          if (\$746 ) begin
+          end else if (\$747 ) begin
+            \$827  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$672  = 1'h0;
+      \$827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$673  = error;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$828  = error;
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$673  = 1'h0;
+            \$828  = 1'h0;
           end
       3'h1:
           /* empty */;
@@ -23528,27 +30439,27 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h3:
           /* empty */;
       3'h4:
-          if (\$591 ) begin
-            \$673  = 1'h1;
+          if (\$746 ) begin
+            \$828  = 1'h1;
           end
       3'h6:
           /* empty */;
       3'h5:
-          if (\$601 ) begin
-            \$673  = 1'h1;
+          if (\$756 ) begin
+            \$828  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$673  = 1'h0;
+      \$828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$674  = cause;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$829  = cause;
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$674  = 3'h0;
+            \$829  = 3'h0;
           end
       3'h1:
           /* empty */;
@@ -23557,52 +30468,27 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h3:
           /* empty */;
       3'h4:
-          if (\$591 ) begin
-            \$674  = refusal;
+          if (\$746 ) begin
+            \$829  = refusal;
           end
       3'h6:
           /* empty */;
       3'h5:
-          if (\$601 ) begin
-            \$674  = 3'h5;
+          if (\$756 ) begin
+            \$829  = 3'h5;
           end
     endcase
     if (rst) begin
-      \$674  = 3'h0;
+      \$829  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$675  = pc;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$830  = pc;
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$675  = 8'h00;
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h5:
-          \$675  = \$598 [7:0];
-    endcase
-    if (rst) begin
-      \$675  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$676  = fetch_addr;
-    casez (fsm_state)
-      3'h0:
-          if (start) begin
-            \$676  = 10'h000;
+            \$830  = 8'h00;
           end
       3'h1:
           /* empty */;
@@ -23615,23 +30501,48 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h6:
           /* empty */;
       3'h5:
-          \$676  = \$599 [9:0];
+          \$830  = \$753 [7:0];
     endcase
     if (rst) begin
-      \$676  = 10'h000;
+      \$830  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$677  = fetching;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$831  = fetch_addr;
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$677  = 1'h1;
+            \$831  = 10'h000;
           end
       3'h1:
-          if (\$474 ) begin
-            \$677  = 1'h0;
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h5:
+          \$831  = \$754 [9:0];
+    endcase
+    if (rst) begin
+      \$831  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$832  = fetching;
+    casez (fsm_state)
+      3'h0:
+          if (start) begin
+            \$832  = 1'h1;
+          end
+      3'h1:
+          if (\$479 ) begin
+            \$832  = 1'h0;
           end
       3'h2:
           /* empty */;
@@ -23643,78 +30554,78 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
           /* empty */;
       3'h5:
           (* full_case = 32'd1 *)
-          if (\$601 ) begin
+          if (\$756 ) begin
           end else begin
-            \$677  = 1'h1;
+            \$832  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$677  = 1'h0;
+      \$832  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$678  = fsm_state;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$833  = fsm_state;
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$678  = 3'h1;
+            \$833  = 3'h1;
           end
       3'h1:
-          if (\$474 ) begin
-            \$678  = 3'h2;
+          if (\$479 ) begin
+            \$833  = 3'h2;
           end
       3'h2:
-          \$678  = 3'h3;
+          \$833  = 3'h3;
       3'h3:
-          \$678  = 3'h4;
+          \$833  = 3'h4;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$591 ) begin
-            \$678  = 3'h0;
-          end else if (\$592 ) begin
-            \$678  = 3'h0;
-          end else if (\$593 ) begin
-            \$678  = 3'h5;
-          end else if (\$594 ) begin
-            \$678  = 3'h5;
+          if (\$746 ) begin
+            \$833  = 3'h0;
+          end else if (\$747 ) begin
+            \$833  = 3'h0;
+          end else if (\$748 ) begin
+            \$833  = 3'h5;
+          end else if (\$749 ) begin
+            \$833  = 3'h5;
           end else begin
-            \$678  = 3'h6;
+            \$833  = 3'h6;
           end
       3'h6:
-          if (\$596 ) begin
-            \$678  = 3'h5;
+          if (\$751 ) begin
+            \$833  = 3'h5;
           end
       3'h5:
           (* full_case = 32'd1 *)
-          if (\$601 ) begin
-            \$678  = 3'h0;
+          if (\$756 ) begin
+            \$833  = 3'h0;
           end else begin
-            \$678  = 3'h1;
+            \$833  = 3'h1;
           end
     endcase
     if (rst) begin
-      \$678  = 3'h0;
+      \$833  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$679  = op;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$834  = op;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          \$679  = instruction_words[207:0];
+          \$834  = instruction_words[207:0];
     endcase
     if (rst) begin
-      \$679  = 208'h0000000000000000000000000000000000000000000000000000;
+      \$834  = 208'h0000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$680  = refusal;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$835  = refusal;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -23723,38 +30634,15 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h2:
           /* empty */;
       3'h3:
-          \$680  = \$590 ;
+          \$835  = \$745 ;
     endcase
     if (rst) begin
-      \$680  = 3'h0;
+      \$835  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$681  = conv;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$591 ) begin
-          end else if (\$592 ) begin
-          end else if (\$593 ) begin
-            \$681  = instruction_words[95:0];
-          end
-    endcase
-    if (rst) begin
-      \$681  = 96'h000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$682  = pool;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$836  = geometry;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -23765,20 +30653,43 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h3:
           /* empty */;
       3'h4:
-          if (\$591 ) begin
-          end else if (\$592 ) begin
-          end else if (\$593 ) begin
-          end else if (\$594 ) begin
-            \$682  = instruction_words[95:0];
+          if (\$746 ) begin
+          end else if (\$747 ) begin
+          end else if (\$748 ) begin
+            \$836  = instruction_words[95:0];
           end
     endcase
     if (rst) begin
-      \$682  = 96'h000000000000000000000000;
+      \$836  = 96'h000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$683  = select;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$837  = \geometry$84 ;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$746 ) begin
+          end else if (\$747 ) begin
+          end else if (\$748 ) begin
+          end else if (\$749 ) begin
+            \$837  = instruction_words[95:0];
+          end
+    endcase
+    if (rst) begin
+      \$837  = 96'h000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$838  = select;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -23790,36 +30701,42 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
           /* empty */;
       3'h4:
           (* full_case = 32'd1 *)
-          if (\$591 ) begin
-          end else if (\$592 ) begin
-          end else if (\$593 ) begin
-          end else if (\$594 ) begin
+          if (\$746 ) begin
+          end else if (\$747 ) begin
+          end else if (\$748 ) begin
+          end else if (\$749 ) begin
           end else begin
             casez (op[3:0])
               4'h5:
-                  \$683  = 3'h1;
+                  \$838  = 5'h01;
               4'h6:
-                  \$683  = 3'h1;
+                  \$838  = 5'h01;
               4'h7:
-                  \$683  = 3'h2;
+                  \$838  = 5'h02;
               4'h8:
-                  \$683  = 3'h2;
+                  \$838  = 5'h02;
               4'hc:
-                  \$683  = 3'h4;
+                  \$838  = 5'h04;
+              4'h9:
+                  \$838  = 5'h08;
+              4'ha:
+                  \$838  = 5'h10;
+              4'h4:
+                  \$838  = 5'h10;
             endcase
           end
       3'h6:
           /* empty */;
       3'h5:
-          \$683  = 3'h0;
+          \$838  = 5'h00;
     endcase
     if (rst) begin
-      \$683  = 3'h0;
+      \$838  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$684  = b;
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$839  = b;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -23834,16 +30751,16 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h6:
           /* empty */;
       3'h5:
-          if (\$597 ) begin
-            \$684  = b_result;
+          if (\$752 ) begin
+            \$839  = b_result;
           end
     endcase
     if (rst) begin
-      \$684  = 6'h00;
+      \$839  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez (exp_rd__index)
       6'h00:
@@ -23977,143 +30894,145 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez (op[195:190])
       6'h00:
-          \$8  = exp0;
+          \$13  = exp0;
       6'h01:
-          \$8  = exp1;
+          \$13  = exp1;
       6'h02:
-          \$8  = exp2;
+          \$13  = exp2;
       6'h03:
-          \$8  = exp3;
+          \$13  = exp3;
       6'h04:
-          \$8  = exp4;
+          \$13  = exp4;
       6'h05:
-          \$8  = exp5;
+          \$13  = exp5;
       6'h06:
-          \$8  = exp6;
+          \$13  = exp6;
       6'h07:
-          \$8  = exp7;
+          \$13  = exp7;
       6'h08:
-          \$8  = exp8;
+          \$13  = exp8;
       6'h09:
-          \$8  = exp9;
+          \$13  = exp9;
       6'h0a:
-          \$8  = exp10;
+          \$13  = exp10;
       6'h0b:
-          \$8  = exp11;
+          \$13  = exp11;
       6'h0c:
-          \$8  = exp12;
+          \$13  = exp12;
       6'h0d:
-          \$8  = exp13;
+          \$13  = exp13;
       6'h0e:
-          \$8  = exp14;
+          \$13  = exp14;
       6'h0f:
-          \$8  = exp15;
+          \$13  = exp15;
       6'h10:
-          \$8  = exp16;
+          \$13  = exp16;
       6'h11:
-          \$8  = exp17;
+          \$13  = exp17;
       6'h12:
-          \$8  = exp18;
+          \$13  = exp18;
       6'h13:
-          \$8  = exp19;
+          \$13  = exp19;
       6'h14:
-          \$8  = exp20;
+          \$13  = exp20;
       6'h15:
-          \$8  = exp21;
+          \$13  = exp21;
       6'h16:
-          \$8  = exp22;
+          \$13  = exp22;
       6'h17:
-          \$8  = exp23;
+          \$13  = exp23;
       6'h18:
-          \$8  = exp24;
+          \$13  = exp24;
       6'h19:
-          \$8  = exp25;
+          \$13  = exp25;
       6'h1a:
-          \$8  = exp26;
+          \$13  = exp26;
       6'h1b:
-          \$8  = exp27;
+          \$13  = exp27;
       6'h1c:
-          \$8  = exp28;
+          \$13  = exp28;
       6'h1d:
-          \$8  = exp29;
+          \$13  = exp29;
       6'h1e:
-          \$8  = exp30;
+          \$13  = exp30;
       6'h1f:
-          \$8  = exp31;
+          \$13  = exp31;
       6'h20:
-          \$8  = exp32;
+          \$13  = exp32;
       6'h21:
-          \$8  = exp33;
+          \$13  = exp33;
       6'h22:
-          \$8  = exp34;
+          \$13  = exp34;
       6'h23:
-          \$8  = exp35;
+          \$13  = exp35;
       6'h24:
-          \$8  = exp36;
+          \$13  = exp36;
       6'h25:
-          \$8  = exp37;
+          \$13  = exp37;
       6'h26:
-          \$8  = exp38;
+          \$13  = exp38;
       6'h27:
-          \$8  = exp39;
+          \$13  = exp39;
       6'h28:
-          \$8  = exp40;
+          \$13  = exp40;
       6'h29:
-          \$8  = exp41;
+          \$13  = exp41;
       6'h2a:
-          \$8  = exp42;
+          \$13  = exp42;
       6'h2b:
-          \$8  = exp43;
+          \$13  = exp43;
       6'h2c:
-          \$8  = exp44;
+          \$13  = exp44;
       6'h2d:
-          \$8  = exp45;
+          \$13  = exp45;
       6'h2e:
-          \$8  = exp46;
+          \$13  = exp46;
       6'h2f:
-          \$8  = exp47;
+          \$13  = exp47;
       6'h30:
-          \$8  = exp48;
+          \$13  = exp48;
       6'h31:
-          \$8  = exp49;
+          \$13  = exp49;
       6'h32:
-          \$8  = exp50;
+          \$13  = exp50;
       6'h33:
-          \$8  = exp51;
+          \$13  = exp51;
       6'h34:
-          \$8  = exp52;
+          \$13  = exp52;
       6'h35:
-          \$8  = exp53;
+          \$13  = exp53;
       6'h36:
-          \$8  = exp54;
+          \$13  = exp54;
       6'h37:
-          \$8  = exp55;
+          \$13  = exp55;
       6'h38:
-          \$8  = exp56;
+          \$13  = exp56;
       6'h39:
-          \$8  = exp57;
+          \$13  = exp57;
       6'h3a:
-          \$8  = exp58;
+          \$13  = exp58;
       6'h3b:
-          \$8  = exp59;
+          \$13  = exp59;
       6'h3c:
-          \$8  = exp60;
+          \$13  = exp60;
       6'h3d:
-          \$8  = exp61;
+          \$13  = exp61;
       6'h3e:
-          \$8  = exp62;
+          \$13  = exp62;
       6'h3f:
-          \$8  = exp63;
+          \$13  = exp63;
     endcase
   end
   assign \$signature__addr  = imem__addr;
   assign \$signature__data  = imem__data;
-  assign exp_value = \$13 [15:0];
-  assign reader__addr = \$14 [9:0];
+  assign exp_value = \$18 [15:0];
+  assign reader__addr = \$19 [9:0];
+  assign conv = geometry;
+  assign pool = \geometry$84 ;
   assign \op.opcode  = op[3:0];
   assign \op.a_layout  = op[5:4];
   assign \op.b_layout  = op[7:6];
@@ -24133,40 +31052,664 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   assign \op.a_exp  = op[195:190];
   assign \op.b_exp  = op[201:196];
   assign \op.dst_exp  = op[207:202];
+  assign \geometry.opcode  = geometry[3:0];
+  assign \geometry.batch  = geometry[19:4];
+  assign \geometry.height  = geometry[31:20];
+  assign \geometry.width  = geometry[43:32];
+  assign \geometry.channels  = geometry[55:44];
+  assign \geometry.kernel_h  = geometry[59:56];
+  assign \geometry.kernel_w  = geometry[63:60];
+  assign \geometry.stride  = geometry[67:64];
+  assign \geometry.padding  = geometry[71:68];
+  assign \geometry.out_height  = geometry[83:72];
+  assign \geometry.out_width  = geometry[95:84];
+  assign \conv.opcode  = geometry[3:0];
+  assign \conv.batch  = geometry[19:4];
+  assign \conv.height  = geometry[31:20];
+  assign \conv.width  = geometry[43:32];
+  assign \conv.channels  = geometry[55:44];
+  assign \conv.kernel_h  = geometry[59:56];
+  assign \conv.kernel_w  = geometry[63:60];
+  assign \conv.stride  = geometry[67:64];
+  assign \conv.padding  = geometry[71:68];
+  assign \conv.out_height  = geometry[83:72];
+  assign \conv.out_width  = geometry[95:84];
+  assign \geometry$84.opcode  = \geometry$84 [3:0];
+  assign \geometry$84.batch  = \geometry$84 [19:4];
+  assign \geometry$84.height  = \geometry$84 [31:20];
+  assign \geometry$84.width  = \geometry$84 [43:32];
+  assign \geometry$84.channels  = \geometry$84 [55:44];
+  assign \geometry$84.kernel_h  = \geometry$84 [59:56];
+  assign \geometry$84.kernel_w  = \geometry$84 [63:60];
+  assign \geometry$84.stride  = \geometry$84 [67:64];
+  assign \geometry$84.padding  = \geometry$84 [71:68];
+  assign \geometry$84.out_height  = \geometry$84 [83:72];
+  assign \geometry$84.out_width  = \geometry$84 [95:84];
+  assign \pool.opcode  = \geometry$84 [3:0];
+  assign \pool.batch  = \geometry$84 [19:4];
+  assign \pool.height  = \geometry$84 [31:20];
+  assign \pool.width  = \geometry$84 [43:32];
+  assign \pool.channels  = \geometry$84 [55:44];
+  assign \pool.kernel_h  = \geometry$84 [59:56];
+  assign \pool.kernel_w  = \geometry$84 [63:60];
+  assign \pool.stride  = \geometry$84 [67:64];
+  assign \pool.padding  = \geometry$84 [71:68];
+  assign \pool.out_height  = \geometry$84 [83:72];
+  assign \pool.out_width  = \geometry$84 [95:84];
+  assign \extents.inputs  = extents[51:0];
+  assign \extents.outputs  = extents[103:52];
+  assign \extents.windows  = extents[143:104];
+  assign \extents.depth  = extents[163:144];
+  assign \extents.columns  = extents[223:164];
+  assign \extents.shaped  = extents[224];
+  assign \extents$105.inputs  = \extents$105 [51:0];
+  assign \extents$105.outputs  = \extents$105 [103:52];
+  assign \extents$105.windows  = \extents$105 [143:104];
+  assign \extents$105.depth  = \extents$105 [163:144];
+  assign \extents$105.columns  = \extents$105 [223:164];
+  assign \extents$105.shaped  = \extents$105 [224];
   assign \config.m_u  = \config [3:0];
   assign \config.modes  = \config [11:4];
   assign \config.modes[0]  = \config [5:4];
   assign \config.modes[1]  = \config [7:6];
   assign \config.modes[2]  = \config [9:8];
   assign \config.modes[3]  = \config [11:10];
-  assign \conv.opcode  = conv[3:0];
-  assign \conv.batch  = conv[19:4];
-  assign \conv.height  = conv[31:20];
-  assign \conv.width  = conv[43:32];
-  assign \conv.channels  = conv[55:44];
-  assign \conv.kernel_h  = conv[59:56];
-  assign \conv.kernel_w  = conv[63:60];
-  assign \conv.stride  = conv[67:64];
-  assign \conv.padding  = conv[71:68];
-  assign \conv.out_height  = conv[83:72];
-  assign \conv.out_width  = conv[95:84];
-  assign \pool.opcode  = pool[3:0];
-  assign \pool.batch  = pool[19:4];
-  assign \pool.height  = pool[31:20];
-  assign \pool.width  = pool[43:32];
-  assign \pool.channels  = pool[55:44];
-  assign \pool.kernel_h  = pool[59:56];
-  assign \pool.kernel_w  = pool[63:60];
-  assign \pool.stride  = pool[67:64];
-  assign \pool.padding  = pool[71:68];
-  assign \pool.out_height  = pool[83:72];
-  assign \pool.out_width  = pool[95:84];
-  assign \$491  = \$490 ;
+  assign \$499  = \$498 ;
+  assign \$715  = \$714 ;
+  assign \$728  = \$727 ;
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.sequencer.conv_extents (rst, geometry, extents, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
+  wire [27:0] \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [12:0] \$18 ;
+  wire [16:0] \$19 ;
+  wire [23:0] \$2 ;
+  wire [17:0] \$20 ;
+  wire [5:0] \$21 ;
+  wire [12:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [5:0] \$25 ;
+  wire [12:0] \$26 ;
+  wire [15:0] \$27 ;
+  wire [16:0] \$28 ;
+  wire \$29 ;
+  wire [27:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire [12:0] \$33 ;
+  wire [16:0] \$34 ;
+  wire [17:0] \$35 ;
+  wire [5:0] \$36 ;
+  wire [12:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [23:0] \$4 ;
+  wire [5:0] \$40 ;
+  wire [12:0] \$41 ;
+  wire [15:0] \$42 ;
+  wire [16:0] \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire [51:0] \$47 ;
+  wire [51:0] \$48 ;
+  wire [39:0] \$49 ;
+  wire [7:0] \$5 ;
+  wire [59:0] \$50 ;
+  reg [27:0] \$51 ;
+  reg [23:0] \$52 ;
+  reg [27:0] \$53 ;
+  reg [23:0] \$54 ;
+  reg [19:0] \$55 ;
+  reg [11:0] \$56 ;
+  reg \$57 ;
+  reg [51:0] \$58 ;
+  reg [51:0] \$59 ;
+  wire [19:0] \$6 ;
+  reg [39:0] \$60 ;
+  reg [19:0] \$61 ;
+  reg \$62 ;
+  reg [224:0] \$63 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [27:0] \$signal  = 28'h0000000;
+  reg [51:0] \$signal$10  = 52'h0000000000000;
+  reg [39:0] \$signal$12  = 40'h0000000000;
+  reg [19:0] \$signal$13  = 20'h00000;
+  reg [19:0] \$signal$7  = 20'h00000;
+  reg [11:0] \$signal$8  = 12'h000;
+  input clk;
+  wire clk;
+  output [224:0] extents;
+  reg [224:0] extents = 225'h000000000000000000000000000000000000000000000000000000000;
+  wire [59:0] \extents.columns ;
+  wire [19:0] \extents.depth ;
+  wire [51:0] \extents.inputs ;
+  wire [51:0] \extents.outputs ;
+  wire \extents.shaped ;
+  wire [39:0] \extents.windows ;
+  input [95:0] geometry;
+  wire [95:0] geometry;
+  wire [15:0] \geometry.batch ;
+  wire [11:0] \geometry.channels ;
+  wire [11:0] \geometry.height ;
+  wire [3:0] \geometry.kernel_h ;
+  wire [3:0] \geometry.kernel_w ;
+  wire [3:0] \geometry.opcode ;
+  wire [11:0] \geometry.out_height ;
+  wire [11:0] \geometry.out_width ;
+  wire [3:0] \geometry.padding ;
+  wire [3:0] \geometry.stride ;
+  wire [11:0] \geometry.width ;
+  reg [23:0] image_row = 24'h000000;
+  reg [51:0] outputs = 52'h0000000000000;
+  reg [23:0] pooled_row = 24'h000000;
+  reg [27:0] pooled_rows = 28'h0000000;
+  input rst;
+  wire rst;
+  reg shaped = 1'h0;
+  reg stage2_shaped = 1'h0;
+  assign \$37  = geometry[43:32] + \$36 ;
+  assign \$38  = $signed(\$35 ) <= $signed({ 1'h0, \$37  });
+  assign \$39  = \$32  & \$38 ;
+  assign \$40  = 2'h2 * geometry[71:68];
+  assign \$41  = geometry[43:32] + \$40 ;
+  assign \$42  = geometry[95:84] * geometry[67:64];
+  assign \$43  = \$42  + geometry[63:60];
+  assign \$44  = \$41  < \$43 ;
+  assign \$45  = \$39  & \$44 ;
+  assign \$46  = \$31  & \$45 ;
+  assign \$47  = \$signal  * image_row;
+  assign \$48  = pooled_rows * pooled_row;
+  assign \$49  = pooled_rows * \$signal$8 ;
+  assign \$50  = \$signal$12  * \$signal$13 ;
+  always @(posedge clk)
+    \$signal  <= \$51 ;
+  always @(posedge clk)
+    image_row <= \$52 ;
+  always @(posedge clk)
+    pooled_rows <= \$53 ;
+  always @(posedge clk)
+    pooled_row <= \$54 ;
+  always @(posedge clk)
+    \$signal$7  <= \$55 ;
+  always @(posedge clk)
+    \$signal$8  <= \$56 ;
+  always @(posedge clk)
+    shaped <= \$57 ;
+  always @(posedge clk)
+    \$signal$10  <= \$58 ;
+  always @(posedge clk)
+    outputs <= \$59 ;
+  always @(posedge clk)
+    \$signal$12  <= \$60 ;
+  always @(posedge clk)
+    \$signal$13  <= \$61 ;
+  always @(posedge clk)
+    stage2_shaped <= \$62 ;
+  always @(posedge clk)
+    extents <= \$63 ;
+  assign \$1  = geometry[19:4] * geometry[31:20];
+  assign \$2  = geometry[43:32] * geometry[55:44];
+  assign \$3  = geometry[19:4] * geometry[83:72];
+  assign \$4  = geometry[95:84] * geometry[55:44];
+  assign \$5  = geometry[59:56] * geometry[63:60];
+  assign \$6  = \$5  * geometry[55:44];
+  assign \$7  = | geometry[19:4];
+  assign \$8  = | geometry[31:20];
+  assign \$9  = | geometry[43:32];
+  assign \$10  = | geometry[55:44];
+  assign \$11  = | geometry[59:56];
+  assign \$12  = | geometry[63:60];
+  assign \$13  = | geometry[67:64];
+  assign \$14  = | geometry[83:72];
+  assign \$15  = | geometry[95:84];
+  assign \$16  = & { \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7  };
+  assign \$17  = | geometry[83:72];
+  assign \$18  = geometry[83:72] - 1'h1;
+  assign \$19  = $signed(\$18 ) * $signed({ 1'h0, geometry[67:64] });
+  assign \$20  = $signed(\$19 ) + $signed({ 1'h0, geometry[59:56] });
+  assign \$21  = 2'h2 * geometry[71:68];
+  assign \$22  = geometry[31:20] + \$21 ;
+  assign \$23  = $signed(\$20 ) <= $signed({ 1'h0, \$22  });
+  assign \$24  = \$17  & \$23 ;
+  assign \$25  = 2'h2 * geometry[71:68];
+  assign \$26  = geometry[31:20] + \$25 ;
+  assign \$27  = geometry[83:72] * geometry[67:64];
+  assign \$28  = \$27  + geometry[59:56];
+  assign \$29  = \$26  < \$28 ;
+  assign \$30  = \$24  & \$29 ;
+  assign \$31  = \$16  & \$30 ;
+  assign \$32  = | geometry[95:84];
+  assign \$33  = geometry[95:84] - 1'h1;
+  assign \$34  = $signed(\$33 ) * $signed({ 1'h0, geometry[67:64] });
+  assign \$35  = $signed(\$34 ) + $signed({ 1'h0, geometry[63:60] });
+  assign \$36  = 2'h2 * geometry[71:68];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$51  = \$1 ;
+    if (rst) begin
+      \$51  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$52  = \$2 ;
+    if (rst) begin
+      \$52  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$53  = \$3 ;
+    if (rst) begin
+      \$53  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$54  = \$4 ;
+    if (rst) begin
+      \$54  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$55  = \$6 ;
+    if (rst) begin
+      \$55  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$56  = geometry[95:84];
+    if (rst) begin
+      \$56  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$57  = \$46 ;
+    if (rst) begin
+      \$57  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$58  = \$47 ;
+    if (rst) begin
+      \$58  = 52'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$59  = \$48 ;
+    if (rst) begin
+      \$59  = 52'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$60  = \$49 ;
+    if (rst) begin
+      \$60  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$61  = \$signal$7 ;
+    if (rst) begin
+      \$61  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$62  = shaped;
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$63 [51:0] = \$signal$10 ;
+    \$63 [103:52] = outputs;
+    \$63 [143:104] = \$signal$12 ;
+    \$63 [163:144] = \$signal$13 ;
+    \$63 [223:164] = \$50 ;
+    \$63 [224] = stage2_shaped;
+    if (rst) begin
+      \$63  = 225'h000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  assign \geometry.opcode  = geometry[3:0];
+  assign \geometry.batch  = geometry[19:4];
+  assign \geometry.height  = geometry[31:20];
+  assign \geometry.width  = geometry[43:32];
+  assign \geometry.channels  = geometry[55:44];
+  assign \geometry.kernel_h  = geometry[59:56];
+  assign \geometry.kernel_w  = geometry[63:60];
+  assign \geometry.stride  = geometry[67:64];
+  assign \geometry.padding  = geometry[71:68];
+  assign \geometry.out_height  = geometry[83:72];
+  assign \geometry.out_width  = geometry[95:84];
+  assign \extents.inputs  = extents[51:0];
+  assign \extents.outputs  = extents[103:52];
+  assign \extents.windows  = extents[143:104];
+  assign \extents.depth  = extents[163:144];
+  assign \extents.columns  = extents[223:164];
+  assign \extents.shaped  = extents[224];
+endmodule
+
+(* generator = "Amaranth" *)
+module \core.sequencer.pool_extents (rst, geometry, extents, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
+  wire [27:0] \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [12:0] \$18 ;
+  wire [16:0] \$19 ;
+  wire [23:0] \$2 ;
+  wire [17:0] \$20 ;
+  wire [5:0] \$21 ;
+  wire [12:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [5:0] \$25 ;
+  wire [12:0] \$26 ;
+  wire [15:0] \$27 ;
+  wire [16:0] \$28 ;
+  wire \$29 ;
+  wire [27:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire [12:0] \$33 ;
+  wire [16:0] \$34 ;
+  wire [17:0] \$35 ;
+  wire [5:0] \$36 ;
+  wire [12:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [23:0] \$4 ;
+  wire [5:0] \$40 ;
+  wire [12:0] \$41 ;
+  wire [15:0] \$42 ;
+  wire [16:0] \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire [51:0] \$47 ;
+  wire [51:0] \$48 ;
+  wire [39:0] \$49 ;
+  wire [7:0] \$5 ;
+  wire [59:0] \$50 ;
+  reg [27:0] \$51 ;
+  reg [23:0] \$52 ;
+  reg [27:0] \$53 ;
+  reg [23:0] \$54 ;
+  reg [19:0] \$55 ;
+  reg [11:0] \$56 ;
+  reg \$57 ;
+  reg [51:0] \$58 ;
+  reg [51:0] \$59 ;
+  wire [19:0] \$6 ;
+  reg [39:0] \$60 ;
+  reg [19:0] \$61 ;
+  reg \$62 ;
+  reg [224:0] \$63 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [27:0] \$signal  = 28'h0000000;
+  reg [51:0] \$signal$10  = 52'h0000000000000;
+  reg [39:0] \$signal$12  = 40'h0000000000;
+  reg [19:0] \$signal$13  = 20'h00000;
+  reg [19:0] \$signal$7  = 20'h00000;
+  reg [11:0] \$signal$8  = 12'h000;
+  input clk;
+  wire clk;
+  output [224:0] extents;
+  reg [224:0] extents = 225'h000000000000000000000000000000000000000000000000000000000;
+  wire [59:0] \extents.columns ;
+  wire [19:0] \extents.depth ;
+  wire [51:0] \extents.inputs ;
+  wire [51:0] \extents.outputs ;
+  wire \extents.shaped ;
+  wire [39:0] \extents.windows ;
+  input [95:0] geometry;
+  wire [95:0] geometry;
+  wire [15:0] \geometry.batch ;
+  wire [11:0] \geometry.channels ;
+  wire [11:0] \geometry.height ;
+  wire [3:0] \geometry.kernel_h ;
+  wire [3:0] \geometry.kernel_w ;
+  wire [3:0] \geometry.opcode ;
+  wire [11:0] \geometry.out_height ;
+  wire [11:0] \geometry.out_width ;
+  wire [3:0] \geometry.padding ;
+  wire [3:0] \geometry.stride ;
+  wire [11:0] \geometry.width ;
+  reg [23:0] image_row = 24'h000000;
+  reg [51:0] outputs = 52'h0000000000000;
+  reg [23:0] pooled_row = 24'h000000;
+  reg [27:0] pooled_rows = 28'h0000000;
+  input rst;
+  wire rst;
+  reg shaped = 1'h0;
+  reg stage2_shaped = 1'h0;
+  assign \$37  = geometry[43:32] + \$36 ;
+  assign \$38  = $signed(\$35 ) <= $signed({ 1'h0, \$37  });
+  assign \$39  = \$32  & \$38 ;
+  assign \$40  = 2'h2 * geometry[71:68];
+  assign \$41  = geometry[43:32] + \$40 ;
+  assign \$42  = geometry[95:84] * geometry[67:64];
+  assign \$43  = \$42  + geometry[63:60];
+  assign \$44  = \$41  < \$43 ;
+  assign \$45  = \$39  & \$44 ;
+  assign \$46  = \$31  & \$45 ;
+  assign \$47  = \$signal  * image_row;
+  assign \$48  = pooled_rows * pooled_row;
+  assign \$49  = pooled_rows * \$signal$8 ;
+  assign \$50  = \$signal$12  * \$signal$13 ;
+  always @(posedge clk)
+    \$signal  <= \$51 ;
+  always @(posedge clk)
+    image_row <= \$52 ;
+  always @(posedge clk)
+    pooled_rows <= \$53 ;
+  always @(posedge clk)
+    pooled_row <= \$54 ;
+  always @(posedge clk)
+    \$signal$7  <= \$55 ;
+  always @(posedge clk)
+    \$signal$8  <= \$56 ;
+  always @(posedge clk)
+    shaped <= \$57 ;
+  always @(posedge clk)
+    \$signal$10  <= \$58 ;
+  always @(posedge clk)
+    outputs <= \$59 ;
+  always @(posedge clk)
+    \$signal$12  <= \$60 ;
+  always @(posedge clk)
+    \$signal$13  <= \$61 ;
+  always @(posedge clk)
+    stage2_shaped <= \$62 ;
+  always @(posedge clk)
+    extents <= \$63 ;
+  assign \$1  = geometry[19:4] * geometry[31:20];
+  assign \$2  = geometry[43:32] * geometry[55:44];
+  assign \$3  = geometry[19:4] * geometry[83:72];
+  assign \$4  = geometry[95:84] * geometry[55:44];
+  assign \$5  = geometry[59:56] * geometry[63:60];
+  assign \$6  = \$5  * geometry[55:44];
+  assign \$7  = | geometry[19:4];
+  assign \$8  = | geometry[31:20];
+  assign \$9  = | geometry[43:32];
+  assign \$10  = | geometry[55:44];
+  assign \$11  = | geometry[59:56];
+  assign \$12  = | geometry[63:60];
+  assign \$13  = | geometry[67:64];
+  assign \$14  = | geometry[83:72];
+  assign \$15  = | geometry[95:84];
+  assign \$16  = & { \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7  };
+  assign \$17  = | geometry[83:72];
+  assign \$18  = geometry[83:72] - 1'h1;
+  assign \$19  = $signed(\$18 ) * $signed({ 1'h0, geometry[67:64] });
+  assign \$20  = $signed(\$19 ) + $signed({ 1'h0, geometry[59:56] });
+  assign \$21  = 2'h2 * geometry[71:68];
+  assign \$22  = geometry[31:20] + \$21 ;
+  assign \$23  = $signed(\$20 ) <= $signed({ 1'h0, \$22  });
+  assign \$24  = \$17  & \$23 ;
+  assign \$25  = 2'h2 * geometry[71:68];
+  assign \$26  = geometry[31:20] + \$25 ;
+  assign \$27  = geometry[83:72] * geometry[67:64];
+  assign \$28  = \$27  + geometry[59:56];
+  assign \$29  = \$26  < \$28 ;
+  assign \$30  = \$24  & \$29 ;
+  assign \$31  = \$16  & \$30 ;
+  assign \$32  = | geometry[95:84];
+  assign \$33  = geometry[95:84] - 1'h1;
+  assign \$34  = $signed(\$33 ) * $signed({ 1'h0, geometry[67:64] });
+  assign \$35  = $signed(\$34 ) + $signed({ 1'h0, geometry[63:60] });
+  assign \$36  = 2'h2 * geometry[71:68];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$51  = \$1 ;
+    if (rst) begin
+      \$51  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$52  = \$2 ;
+    if (rst) begin
+      \$52  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$53  = \$3 ;
+    if (rst) begin
+      \$53  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$54  = \$4 ;
+    if (rst) begin
+      \$54  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$55  = \$6 ;
+    if (rst) begin
+      \$55  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$56  = geometry[95:84];
+    if (rst) begin
+      \$56  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$57  = \$46 ;
+    if (rst) begin
+      \$57  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$58  = \$47 ;
+    if (rst) begin
+      \$58  = 52'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$59  = \$48 ;
+    if (rst) begin
+      \$59  = 52'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$60  = \$49 ;
+    if (rst) begin
+      \$60  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$61  = \$signal$7 ;
+    if (rst) begin
+      \$61  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$62  = shaped;
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$63 [51:0] = \$signal$10 ;
+    \$63 [103:52] = outputs;
+    \$63 [143:104] = \$signal$12 ;
+    \$63 [163:144] = \$signal$13 ;
+    \$63 [223:164] = \$50 ;
+    \$63 [224] = stage2_shaped;
+    if (rst) begin
+      \$63  = 225'h000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  assign \geometry.opcode  = geometry[3:0];
+  assign \geometry.batch  = geometry[19:4];
+  assign \geometry.height  = geometry[31:20];
+  assign \geometry.width  = geometry[43:32];
+  assign \geometry.channels  = geometry[55:44];
+  assign \geometry.kernel_h  = geometry[59:56];
+  assign \geometry.kernel_w  = geometry[63:60];
+  assign \geometry.stride  = geometry[67:64];
+  assign \geometry.padding  = geometry[71:68];
+  assign \geometry.out_height  = geometry[83:72];
+  assign \geometry.out_width  = geometry[95:84];
+  assign \extents.inputs  = extents[51:0];
+  assign \extents.outputs  = extents[103:52];
+  assign \extents.windows  = extents[143:104];
+  assign \extents.depth  = extents[163:144];
+  assign \extents.columns  = extents[223:164];
+  assign \extents.shaped  = extents[224];
 endmodule
 
 (* generator = "Amaranth" *)
 module \core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__data, start, op, read0_row, read1_row, reads_active, updated_row, done, read0_bank, read1_bank, updated_bank, updated, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -24421,35 +31964,35 @@ module \core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__data, start
     .rst(rst)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$28  = reads_active;
     if (rst) begin
       \$28  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$29  = \$2 ;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$30  = reads_valid0;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$31  = reads_last0;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$32  = reads_left;
     if (reads_active) begin
       \$32  = \$3 [23:0];
@@ -24462,7 +32005,7 @@ module \core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__data, start
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$33  = read0_row;
     if (reads_active) begin
       \$33  = \$4 [12:0];
@@ -24475,7 +32018,7 @@ module \core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__data, start
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$34  = read1_row;
     if (reads_active) begin
       \$34  = \$5 [12:0];
@@ -24488,7 +32031,7 @@ module \core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__data, start
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$35  = reads_active;
     if (reads_active) begin
       if (\$6 ) begin
@@ -24503,7 +32046,7 @@ module \core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__data, start
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$36  = updated_row;
     if (o__valid) begin
       \$36  = \$7 [12:0];
@@ -24516,14 +32059,14 @@ module \core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__data, start
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$37  = \$8 ;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$38  = final_keep;
     if (start) begin
       \$38  = \$20 ;
@@ -24533,7 +32076,7 @@ module \core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__data, start
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$39  = read0_bank;
     if (start) begin
       \$39  = op[15:14];
@@ -24543,7 +32086,7 @@ module \core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__data, start
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$40  = read1_bank;
     if (start) begin
       \$40  = op[67:66];
@@ -24553,7 +32096,7 @@ module \core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__data, start
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$41  = updated_bank;
     if (start) begin
       \$41  = op[67:66];
@@ -24696,7 +32239,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.update.unit (rst, o__valid, o__payload, i__valid, i__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire [2:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -25323,21 +32866,21 @@ module \core.update.unit (rst, o__valid, o__payload, i__valid, i__payload, clk);
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$190  = \$83 ;
     if (rst) begin
       \$190  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$191  = \$84 ;
     if (rst) begin
       \$191  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$192  = valid0;
     if (out_buffer_en) begin
       \$192  = \$85 ;
@@ -25347,14 +32890,14 @@ module \core.update.unit (rst, o__valid, o__payload, i__valid, i__payload, clk);
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$193  = last0;
     if (out_buffer_en) begin
       \$193  = i__payload[128];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$194  = valid1;
     if (out_buffer_en) begin
       \$194  = valid0;
@@ -25364,14 +32907,14 @@ module \core.update.unit (rst, o__valid, o__payload, i__valid, i__payload, clk);
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$195  = last1;
     if (out_buffer_en) begin
       \$195  = last0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$196  = valid2;
     if (out_buffer_en) begin
       \$196  = valid1;
@@ -25381,231 +32924,231 @@ module \core.update.unit (rst, o__valid, o__payload, i__valid, i__payload, clk);
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$197  = last2;
     if (out_buffer_en) begin
       \$197  = last1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$198  = diff0;
     if (out_buffer_en) begin
       \$198  = \$86 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$199  = w0;
     if (out_buffer_en) begin
       \$199  = \$96 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$200  = near0;
     if (out_buffer_en) begin
       \$200  = \$98 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$201  = w_out0;
     if (out_buffer_en) begin
       \$201  = w0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$202  = diff1;
     if (out_buffer_en) begin
       \$202  = \$99 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$203  = w1;
     if (out_buffer_en) begin
       \$203  = \$109 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$204  = near1;
     if (out_buffer_en) begin
       \$204  = \$111 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$205  = w_out1;
     if (out_buffer_en) begin
       \$205  = w1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$206  = diff2;
     if (out_buffer_en) begin
       \$206  = \$112 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$207  = w2;
     if (out_buffer_en) begin
       \$207  = \$122 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$208  = near2;
     if (out_buffer_en) begin
       \$208  = \$124 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$209  = w_out2;
     if (out_buffer_en) begin
       \$209  = w2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$210  = diff3;
     if (out_buffer_en) begin
       \$210  = \$125 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$211  = w3;
     if (out_buffer_en) begin
       \$211  = \$135 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$212  = near3;
     if (out_buffer_en) begin
       \$212  = \$137 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$213  = w_out3;
     if (out_buffer_en) begin
       \$213  = w3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$214  = diff4;
     if (out_buffer_en) begin
       \$214  = \$138 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$215  = w4;
     if (out_buffer_en) begin
       \$215  = \$148 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$216  = near4;
     if (out_buffer_en) begin
       \$216  = \$150 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$217  = w_out4;
     if (out_buffer_en) begin
       \$217  = w4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$218  = diff5;
     if (out_buffer_en) begin
       \$218  = \$151 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$219  = w5;
     if (out_buffer_en) begin
       \$219  = \$161 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$220  = near5;
     if (out_buffer_en) begin
       \$220  = \$163 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$221  = w_out5;
     if (out_buffer_en) begin
       \$221  = w5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$222  = diff6;
     if (out_buffer_en) begin
       \$222  = \$164 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$223  = w6;
     if (out_buffer_en) begin
       \$223  = \$174 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$224  = near6;
     if (out_buffer_en) begin
       \$224  = \$176 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$225  = w_out6;
     if (out_buffer_en) begin
       \$225  = w6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$226  = diff7;
     if (out_buffer_en) begin
       \$226  = \$177 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$227  = w7;
     if (out_buffer_en) begin
       \$227  = \$187 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$228  = near7;
     if (out_buffer_en) begin
       \$228  = \$189 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$229  = w_out7;
     if (out_buffer_en) begin
       \$229  = w7;
@@ -25706,7 +33249,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core.update.unit.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -25793,7 +33336,7 @@ module \core.update.unit.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, lev
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -25803,7 +33346,7 @@ module \core.update.unit.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, lev
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -25813,7 +33356,7 @@ module \core.update.unit.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, lev
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];
