@@ -31185,12 +31185,6 @@ module \core.sequencer.conv_extents (rst, geometry, extents, clk);
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
-  reg [27:0] \$signal  = 28'h0000000;
-  reg [51:0] \$signal$10  = 52'h0000000000000;
-  reg [39:0] \$signal$12  = 40'h0000000000;
-  reg [19:0] \$signal$13  = 20'h00000;
-  reg [19:0] \$signal$7  = 20'h00000;
-  reg [11:0] \$signal$8  = 12'h000;
   input clk;
   wire clk;
   output [224:0] extents;
@@ -31214,14 +31208,20 @@ module \core.sequencer.conv_extents (rst, geometry, extents, clk);
   wire [3:0] \geometry.padding ;
   wire [3:0] \geometry.stride ;
   wire [11:0] \geometry.width ;
-  reg [23:0] image_row = 24'h000000;
-  reg [51:0] outputs = 52'h0000000000000;
-  reg [23:0] pooled_row = 24'h000000;
-  reg [27:0] pooled_rows = 28'h0000000;
   input rst;
   wire rst;
-  reg shaped = 1'h0;
+  reg [19:0] stage1_depth = 20'h00000;
+  reg [23:0] stage1_image_row = 24'h000000;
+  reg [27:0] stage1_image_rows = 28'h0000000;
+  reg [23:0] stage1_pooled_row = 24'h000000;
+  reg [27:0] stage1_pooled_rows = 28'h0000000;
+  reg stage1_shaped = 1'h0;
+  reg [11:0] stage1_width = 12'h000;
+  reg [19:0] stage2_depth = 20'h00000;
+  reg [51:0] stage2_inputs = 52'h0000000000000;
+  reg [51:0] stage2_outputs = 52'h0000000000000;
   reg stage2_shaped = 1'h0;
+  reg [39:0] stage2_windows = 40'h0000000000;
   assign \$37  = geometry[43:32] + \$36 ;
   assign \$38  = $signed(\$35 ) <= $signed({ 1'h0, \$37  });
   assign \$39  = \$32  & \$38 ;
@@ -31232,32 +31232,32 @@ module \core.sequencer.conv_extents (rst, geometry, extents, clk);
   assign \$44  = \$41  < \$43 ;
   assign \$45  = \$39  & \$44 ;
   assign \$46  = \$31  & \$45 ;
-  assign \$47  = \$signal  * image_row;
-  assign \$48  = pooled_rows * pooled_row;
-  assign \$49  = pooled_rows * \$signal$8 ;
-  assign \$50  = \$signal$12  * \$signal$13 ;
+  assign \$47  = stage1_image_rows * stage1_image_row;
+  assign \$48  = stage1_pooled_rows * stage1_pooled_row;
+  assign \$49  = stage1_pooled_rows * stage1_width;
+  assign \$50  = stage2_windows * stage2_depth;
   always @(posedge clk)
-    \$signal  <= \$51 ;
+    stage1_image_rows <= \$51 ;
   always @(posedge clk)
-    image_row <= \$52 ;
+    stage1_image_row <= \$52 ;
   always @(posedge clk)
-    pooled_rows <= \$53 ;
+    stage1_pooled_rows <= \$53 ;
   always @(posedge clk)
-    pooled_row <= \$54 ;
+    stage1_pooled_row <= \$54 ;
   always @(posedge clk)
-    \$signal$7  <= \$55 ;
+    stage1_depth <= \$55 ;
   always @(posedge clk)
-    \$signal$8  <= \$56 ;
+    stage1_width <= \$56 ;
   always @(posedge clk)
-    shaped <= \$57 ;
+    stage1_shaped <= \$57 ;
   always @(posedge clk)
-    \$signal$10  <= \$58 ;
+    stage2_inputs <= \$58 ;
   always @(posedge clk)
-    outputs <= \$59 ;
+    stage2_outputs <= \$59 ;
   always @(posedge clk)
-    \$signal$12  <= \$60 ;
+    stage2_windows <= \$60 ;
   always @(posedge clk)
-    \$signal$13  <= \$61 ;
+    stage2_depth <= \$61 ;
   always @(posedge clk)
     stage2_shaped <= \$62 ;
   always @(posedge clk)
@@ -31370,24 +31370,24 @@ module \core.sequencer.conv_extents (rst, geometry, extents, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$61  = \$signal$7 ;
+    \$61  = stage1_depth;
     if (rst) begin
       \$61  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$62  = shaped;
+    \$62  = stage1_shaped;
     if (rst) begin
       \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$63 [51:0] = \$signal$10 ;
-    \$63 [103:52] = outputs;
-    \$63 [143:104] = \$signal$12 ;
-    \$63 [163:144] = \$signal$13 ;
+    \$63 [51:0] = stage2_inputs;
+    \$63 [103:52] = stage2_outputs;
+    \$63 [143:104] = stage2_windows;
+    \$63 [163:144] = stage2_depth;
     \$63 [223:164] = \$50 ;
     \$63 [224] = stage2_shaped;
     if (rst) begin
@@ -31479,12 +31479,6 @@ module \core.sequencer.pool_extents (rst, geometry, extents, clk);
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
-  reg [27:0] \$signal  = 28'h0000000;
-  reg [51:0] \$signal$10  = 52'h0000000000000;
-  reg [39:0] \$signal$12  = 40'h0000000000;
-  reg [19:0] \$signal$13  = 20'h00000;
-  reg [19:0] \$signal$7  = 20'h00000;
-  reg [11:0] \$signal$8  = 12'h000;
   input clk;
   wire clk;
   output [224:0] extents;
@@ -31508,14 +31502,20 @@ module \core.sequencer.pool_extents (rst, geometry, extents, clk);
   wire [3:0] \geometry.padding ;
   wire [3:0] \geometry.stride ;
   wire [11:0] \geometry.width ;
-  reg [23:0] image_row = 24'h000000;
-  reg [51:0] outputs = 52'h0000000000000;
-  reg [23:0] pooled_row = 24'h000000;
-  reg [27:0] pooled_rows = 28'h0000000;
   input rst;
   wire rst;
-  reg shaped = 1'h0;
+  reg [19:0] stage1_depth = 20'h00000;
+  reg [23:0] stage1_image_row = 24'h000000;
+  reg [27:0] stage1_image_rows = 28'h0000000;
+  reg [23:0] stage1_pooled_row = 24'h000000;
+  reg [27:0] stage1_pooled_rows = 28'h0000000;
+  reg stage1_shaped = 1'h0;
+  reg [11:0] stage1_width = 12'h000;
+  reg [19:0] stage2_depth = 20'h00000;
+  reg [51:0] stage2_inputs = 52'h0000000000000;
+  reg [51:0] stage2_outputs = 52'h0000000000000;
   reg stage2_shaped = 1'h0;
+  reg [39:0] stage2_windows = 40'h0000000000;
   assign \$37  = geometry[43:32] + \$36 ;
   assign \$38  = $signed(\$35 ) <= $signed({ 1'h0, \$37  });
   assign \$39  = \$32  & \$38 ;
@@ -31526,32 +31526,32 @@ module \core.sequencer.pool_extents (rst, geometry, extents, clk);
   assign \$44  = \$41  < \$43 ;
   assign \$45  = \$39  & \$44 ;
   assign \$46  = \$31  & \$45 ;
-  assign \$47  = \$signal  * image_row;
-  assign \$48  = pooled_rows * pooled_row;
-  assign \$49  = pooled_rows * \$signal$8 ;
-  assign \$50  = \$signal$12  * \$signal$13 ;
+  assign \$47  = stage1_image_rows * stage1_image_row;
+  assign \$48  = stage1_pooled_rows * stage1_pooled_row;
+  assign \$49  = stage1_pooled_rows * stage1_width;
+  assign \$50  = stage2_windows * stage2_depth;
   always @(posedge clk)
-    \$signal  <= \$51 ;
+    stage1_image_rows <= \$51 ;
   always @(posedge clk)
-    image_row <= \$52 ;
+    stage1_image_row <= \$52 ;
   always @(posedge clk)
-    pooled_rows <= \$53 ;
+    stage1_pooled_rows <= \$53 ;
   always @(posedge clk)
-    pooled_row <= \$54 ;
+    stage1_pooled_row <= \$54 ;
   always @(posedge clk)
-    \$signal$7  <= \$55 ;
+    stage1_depth <= \$55 ;
   always @(posedge clk)
-    \$signal$8  <= \$56 ;
+    stage1_width <= \$56 ;
   always @(posedge clk)
-    shaped <= \$57 ;
+    stage1_shaped <= \$57 ;
   always @(posedge clk)
-    \$signal$10  <= \$58 ;
+    stage2_inputs <= \$58 ;
   always @(posedge clk)
-    outputs <= \$59 ;
+    stage2_outputs <= \$59 ;
   always @(posedge clk)
-    \$signal$12  <= \$60 ;
+    stage2_windows <= \$60 ;
   always @(posedge clk)
-    \$signal$13  <= \$61 ;
+    stage2_depth <= \$61 ;
   always @(posedge clk)
     stage2_shaped <= \$62 ;
   always @(posedge clk)
@@ -31664,24 +31664,24 @@ module \core.sequencer.pool_extents (rst, geometry, extents, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$61  = \$signal$7 ;
+    \$61  = stage1_depth;
     if (rst) begin
       \$61  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$62  = shaped;
+    \$62  = stage1_shaped;
     if (rst) begin
       \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$63 [51:0] = \$signal$10 ;
-    \$63 [103:52] = outputs;
-    \$63 [143:104] = \$signal$12 ;
-    \$63 [163:144] = \$signal$13 ;
+    \$63 [51:0] = stage2_inputs;
+    \$63 [103:52] = stage2_outputs;
+    \$63 [143:104] = stage2_windows;
+    \$63 [163:144] = stage2_depth;
     \$63 [223:164] = \$50 ;
     \$63 [224] = stage2_shaped;
     if (rst) begin

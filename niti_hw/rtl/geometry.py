@@ -4,7 +4,7 @@ layers would walk as the address generators do."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Signal, Value, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -48,29 +48,31 @@ class GeometryExtents(wiring.Component):
     def elaborate(self, platform):
         g, out = self.geometry, self.extents
         m = Module()
-        image_rows, image_row = Signal(BITS["batch"] + BITS["height"]), Signal(BITS["width"] + BITS["channels"])
-        pooled_rows = Signal(BITS["batch"] + BITS["out_height"])
-        pooled_row = Signal(BITS["out_width"] + BITS["channels"])
-        depth, width, shaped = Signal(DEPTH_BITS), Signal(BITS["out_width"]), Signal()
         nonzero = [g[name] != 0 for name, _ in GEOMETRY_FIELDS[1:] if name != "padding"]
-        m.d.sync += [  # stage 1
-            image_rows.eq(g.batch * g.height), image_row.eq(g.width * g.channels),
-            pooled_rows.eq(g.batch * g.out_height), pooled_row.eq(g.out_width * g.channels),
-            depth.eq(g.kernel_h * g.kernel_w * g.channels), width.eq(g.out_width),
-            shaped.eq(Cat(*nonzero).all()
-                      & _fits(g.height, g.padding, g.kernel_h, g.stride, g.out_height)
-                      & _fits(g.width, g.padding, g.kernel_w, g.stride, g.out_width)),
-        ]
-        windows, stage2_depth, stage2_shaped = Signal(WINDOW_BITS), Signal(DEPTH_BITS), Signal()
-        inputs, outputs = Signal(IMAGE_BITS), Signal(IMAGE_BITS)
-        m.d.sync += [  # stage 2
-            inputs.eq(image_rows * image_row), outputs.eq(pooled_rows * pooled_row),
-            windows.eq(pooled_rows * width), stage2_depth.eq(depth), stage2_shaped.eq(shaped),
-        ]
-        m.d.sync += [  # stage 3
-            out.inputs.eq(inputs), out.outputs.eq(outputs), out.windows.eq(windows),
-            out.depth.eq(stage2_depth), out.columns.eq(windows * stage2_depth),
-            out.shaped.eq(stage2_shaped),
-        ]
+        stage1 = {
+            "image_rows": g.batch * g.height, "image_row": g.width * g.channels,
+            "pooled_rows": g.batch * g.out_height, "pooled_row": g.out_width * g.channels,
+            "depth": g.kernel_h * g.kernel_w * g.channels, "width": g.out_width,
+            "shaped": (Cat(*nonzero).all()
+                       & _fits(g.height, g.padding, g.kernel_h, g.stride, g.out_height)
+                       & _fits(g.width, g.padding, g.kernel_w, g.stride, g.out_width)),
+        }
+        r1 = _registers(m, stage1, "stage1")
+        r2 = _registers(m, {
+            "inputs": r1["image_rows"] * r1["image_row"],
+            "outputs": r1["pooled_rows"] * r1["pooled_row"],
+            "windows": r1["pooled_rows"] * r1["width"], "depth": r1["depth"],
+            "shaped": r1["shaped"],
+        }, "stage2")
+        m.d.sync += [out.inputs.eq(r2["inputs"]), out.outputs.eq(r2["outputs"]),
+                     out.windows.eq(r2["windows"]), out.depth.eq(r2["depth"]),
+                     out.columns.eq(r2["windows"] * r2["depth"]), out.shaped.eq(r2["shaped"])]
         return m
 
+
+def _registers(m: Module, values: dict, stage: str) -> dict:
+    """Each value into a register of its own width, named after it."""
+    registers = {name: Signal(value.shape(), name=f"{stage}_{name}")
+                 for name, value in ((n, Value.cast(v)) for n, v in values.items())}
+    m.d.sync += [registers[name].eq(value) for name, value in values.items()]
+    return registers

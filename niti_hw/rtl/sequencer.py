@@ -231,11 +231,11 @@ class Sequencer(wiring.Component):
         opcode = op.opcode
         place = Cat(*[(opcode == code) & Cat(*[misplaced(role) for role in roles]).any()
                       for code, roles in OPERANDS.items()]).any()
-        shaped = 0  # the geometry is not the one the machine's golden layer would walk
+        unwalkable = 0  # a geometry golden would not walk as the engine does
         for code, (register, roles) in GEOMETRY_OPERANDS.items():
             sizes = {role: extents[register][extent] for role, extent in roles.items()}
             results = [role for role in ("dst", "aux") if role in roles]
-            clash = [overlap(result, sizes[result], role, sizes[role])
+            clash = [overlap(result, sizes[result], role, sizes[role])  # results on operands
                      for n, result in enumerate(results)
                      for role in ["a", "b", *results[n + 1:]] if role in roles]
             place = place | ((opcode == code)
@@ -244,20 +244,19 @@ class Sequencer(wiring.Component):
             g = getattr(self, register)
             pooling = ((g.kernel_h != g.kernel_w) | (g.padding != 0) | (g.kernel_h > MAX_KERNEL)
                        if register == "pool" else 0)
-            shaped = shaped | ((opcode == code) & (~extents[register].shaped | pooling))
-        conv = extents["conv"]
+            unwalkable = unwalkable | ((opcode == code) & (~extents[register].shaped | pooling))
         banks = (((opcode == Opcode.RELU) & (wide("a") | (op.dst_bank == op.aux_bank)))
                  | ((opcode == Opcode.RELU_BACKWARD) & wide("a"))
                  | ((opcode == Opcode.UPDATE) & (wide("a") | wide("dst")))
                  | ((opcode == Opcode.POOL) & (wide("a") | (op.dst_bank == op.aux_bank)))
                  | ((opcode == Opcode.POOL_BACKWARD) & wide("a"))
                  | ((opcode == Opcode.COL2IM) & ~(wide("a") & wide("dst"))))
-        m_u = self.config.m_u
+        m_u, conv = self.config.m_u, extents["conv"]
         setting = (((opcode == Opcode.ROUND)
                     & ((rounding_mode(self.config, op) >= len(ROUND_MODES))
                        | ((op.keep == KEEP_M_U) & ((m_u == 0) | (m_u > MAX_M_U)))))
                    | ((opcode == Opcode.UPDATE) & (op.n != WEIGHT_BITS))
-                   | shaped | ((opcode == Opcode.POOL) & (op.m != extents["pool"].inputs))
+                   | unwalkable | ((opcode == Opcode.POOL) & (op.m != extents["pool"].inputs))
                    | ((opcode == Opcode.COL2IM) & ((op.m != conv.windows) | (op.n != conv.depth))))
         known = Cat(*[opcode == code for code in
                       (Opcode.END, Opcode.CONV_GEOMETRY, Opcode.POOL_GEOMETRY, *ENGINE_OF)]).any()
