@@ -458,7 +458,10 @@ def engine_cycles(item, p: HardwareParams, geometry: dict | None = None) -> int:
     included; `geometry` maps CONV_GEOMETRY and POOL_GEOMETRY to the `isa.Geometry` in force."""
     if item.opcode in GEOMETRY_ENGINES:
         register, cycles = GEOMETRY_ENGINES[item.opcode]
-        return cycles((geometry or {})[register])
+        if register not in (geometry or {}):
+            raise ValueError(f"{item.opcode.name} walks the {register.name} in force: pass it "
+                             f"in `geometry`")
+        return cycles(geometry[register])
     if item.opcode in (Opcode.BITWIDTH, Opcode.ROUND):
         return narrow_cycles(item.opcode, item.m, item.keep == KEEP_M_U, p)
     if item.opcode in (Opcode.RELU, Opcode.RELU_BACKWARD):
