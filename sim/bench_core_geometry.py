@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 from cocotb.clock import Clock
-from harness import BENCH_TIMEOUT, DRAIN, PATIENCE, PERIOD_NS, Scoreboard, bench_int, \
-    bench_params, record
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from harness import (BENCH_TIMEOUT, DRAIN, PATIENCE, PERIOD_NS, Scoreboard, bench_int,
+                     bench_params, record)
 
 from niti_hw.golden import RoundingPolicy
 from niti_hw.perf.timing import BANK_READ_LATENCY, program_cycles

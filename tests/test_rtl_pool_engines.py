@@ -17,10 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from niti_hw.golden import MaxPool2d, col2im
-from niti_hw.params import HardwareParams
-from niti_hw.perf.timing import (WALK_LATENCY, gather_engine_cycles, instruction_cycles,
-                                 pool_engine_cycles, program_cycles)
 from niti_hw.models import Conv, Fc, Flat, ModelSpec, Pool, Relu
+from niti_hw.params import HardwareParams
+from niti_hw.perf.timing import WALK_LATENCY, instruction_cycles, program_cycles
 from niti_hw.program.addressing import PADDING, gather_walk, pool_walk
 from niti_hw.program.compiler import compile_step, program_params
 from niti_hw.program.isa import GEOMETRY_FIELDS, Bank, Geometry, Instruction, Opcode
