@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from niti_hw.golden import MaxPool2d, col2im
@@ -51,15 +51,17 @@ def geometries(draw, pool: bool, most: int = 8, words: int | None = None):
     kernel_w = kernel_h if pool else draw(st.integers(1, 4))
     stride = draw(st.integers(1, 3))
     padding = 0 if pool else draw(st.integers(0, 2))
-    height = draw(st.integers(max(1, kernel_h - 2 * padding), most))
-    width = draw(st.integers(max(1, kernel_w - 2 * padding), most))
+    lowest_h, lowest_w = max(1, kernel_h - 2 * padding), max(1, kernel_w - 2 * padding)
+    height = draw(st.integers(lowest_h, max(lowest_h, most)))
+    width = draw(st.integers(lowest_w, max(lowest_w, most)))
     g = geometry(POOL_GEOMETRY if pool else CONV, draw(st.integers(1, 2)), height, width,
                  draw(st.integers(1, 3)), kernel_h, kernel_w, stride, padding)
     if words is not None:
         inputs = g.batch * g.height * g.width * g.channels
         columns = g.windows * (g.channels if pool else g.depth)
-        if inputs + columns > words:
-            return draw(geometries(pool, most // 2 + 1, words))
+        if inputs + columns > words:  # smaller inputs, or another draw
+            assume(most > 1)
+            return draw(geometries(pool, most // 2, words))
     return g
 
 
