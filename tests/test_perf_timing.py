@@ -127,8 +127,8 @@ def test_core_instruction_cycles_by_hand():
 
 def test_geometry_engine_cycles_by_hand():
     """POOL, POOL_BACKWARD and COL2IM as measured on the core (tests/test_rtl_pool_engines.py):
-    fetch 8, dispatch 3, the engine (start, walk register, the walk, bank read 2, MaxPool 2 or
-    the sum 1, done), retire."""
+    fetch 8, dispatch 3, the engine (start, the walk's address steps (3 for a pool, 4 for a
+    gather), the walk, bank read 2, MaxPool 2 or the sum 1, done), retire."""
     from niti_hw.program.isa import Geometry, Instruction, Opcode
 
     p = HardwareParams(rows=4, cols=4, lanes=4)
@@ -137,14 +137,14 @@ def test_geometry_engine_cycles_by_hand():
     held = {Opcode.POOL_GEOMETRY: pool, Opcode.CONV_GEOMETRY: conv}
     # 4 windows x 3 channels x 9 words; 75 input words x 2 x 2 candidates; 40 x 2 x 2
     assert timing.instruction_cycles(Instruction(Opcode.POOL), p, held) == \
-        8 + 3 + (1 + 1 + 108 + 2 + 2 + 1) + 1 == 127
+        8 + 3 + (1 + 3 + 108 + 2 + 2 + 1) + 1 == 129
     assert timing.instruction_cycles(Instruction(Opcode.POOL_BACKWARD), p, held) == \
-        8 + 3 + (1 + 1 + 300 + 2 + 1 + 1) + 1 == 318
+        8 + 3 + (1 + 4 + 300 + 2 + 1 + 1) + 1 == 321
     assert timing.instruction_cycles(Instruction(Opcode.COL2IM), p, held) == \
-        8 + 3 + (1 + 1 + 160 + 2 + 1 + 1) + 1 == 178
+        8 + 3 + (1 + 4 + 160 + 2 + 1 + 1) + 1 == 181
     assert timing.candidates(3, 2) == 2 and timing.candidates(2, 2) == 1
     assert timing.candidates(2, 3) == 1 and timing.candidates(4, 1) == 4
     assert timing.program_cycles([conv, Instruction(Opcode.COL2IM), Instruction(Opcode.END)],
-                                 p) == 1 + 12 + 178 + 11
+                                 p) == 1 + 12 + 181 + 11
     with pytest.raises(ValueError, match="CONV_GEOMETRY in force"):
         timing.instruction_cycles(Instruction(Opcode.COL2IM), p, {})

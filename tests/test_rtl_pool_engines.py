@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from niti_hw.golden import MaxPool2d, col2im
 from niti_hw.models import Conv, Fc, Flat, ModelSpec, Pool, Relu
 from niti_hw.params import HardwareParams
-from niti_hw.perf.timing import WALK_LATENCY, instruction_cycles, program_cycles
+from niti_hw.perf.timing import (GATHER_WALK_LATENCY, WINDOW_WALK_LATENCY, instruction_cycles,
+                                 program_cycles)
 from niti_hw.program.addressing import PADDING, gather_walk, pool_walk
 from niti_hw.program.compiler import compile_step, program_params
 from niti_hw.program.isa import GEOMETRY_FIELDS, Bank, Geometry, Instruction, Opcode
@@ -153,12 +154,11 @@ def walk_bench(kind: str) -> WalkBench:
     return WalkBench(WindowWalk() if kind == "window" else GatherWalk())
 
 
-def check_stream(seen, addresses, offsets=None) -> None:
-    """One element a cycle from WALK_LATENCY + 1 cycles after start, none after the final one;
+def check_stream(seen, latency: int, addresses, offsets=None) -> None:
+    """One element a cycle from `latency` + 1 cycles after start, none after the final one;
     addresses (PADDING where not inside), group flags and offsets as the statement's rows."""
     groups, size = addresses.shape
-    assert [cycle for cycle, _ in seen] == list(range(1 + WALK_LATENCY, 1 + WALK_LATENCY
-                                                      + addresses.size))
+    assert [cycle for cycle, _ in seen] == list(range(1 + latency, 1 + latency + addresses.size))
     elements = [element for _, element in seen]
     got = np.array([e["addr"] if e["inside"] else PADDING for e in elements])
     assert np.array_equal(got, addresses.ravel())
@@ -176,7 +176,7 @@ def check_stream(seen, addresses, offsets=None) -> None:
 @given(geometries(pool=False, most=6))
 def test_window_walk_is_pool_walk(g):
     """Any kernel, stride and padding (the zero border not `inside`)."""
-    check_stream(walk_bench("window").run(g), pool_walk(g))
+    check_stream(walk_bench("window").run(g), WINDOW_WALK_LATENCY, pool_walk(g))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -184,7 +184,8 @@ def test_window_walk_is_pool_walk(g):
 def test_gather_walk_is_gather_walk(g, columns):
     """Candidates out of range (no such window, or one that does not cover the word) not
     `inside`; column or pooled addresses; offsets where inside."""
-    check_stream(walk_bench("gather").run(g, int(columns)), *gather_walk(g, columns))
+    check_stream(walk_bench("gather").run(g, int(columns)), GATHER_WALK_LATENCY,
+                 *gather_walk(g, columns))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -417,9 +417,13 @@ def update_engine_cycles(m: int, p: HardwareParams) -> int:
     return ENGINE_HANDSHAKE_CYCLES + engine_pass_cycles(m, UPDATE_LATENCY, p)
 
 
-WALK_LATENCY = 1
-"""An address generator's element (address, flags) is registered: it leaves the walk a cycle after
-its counters hold it (rtl/walks.py)."""
+WINDOW_WALK_LATENCY = 3
+"""Cycles from a POOL walk's counters to its element (address, flags) out of rtl/walks.py: the
+address ((n * H + y) * W + x) * C + c one multiply-add a register."""
+
+GATHER_WALK_LATENCY = 4
+"""The same for the gather walk of COL2IM and POOL_BACKWARD: (((n * OH + oh) * OW + ow) *
+KH*KW + offset) * C + c (the pooled tensor's: the third step multiplies by 1 and adds 0)."""
 
 GATHER_SUM_LATENCY = 1
 """A gather's sum register: a pixel's sum is written the cycle after its last element arrives."""
@@ -434,7 +438,8 @@ def pool_engine_cycles(g: Geometry) -> int:
     """POOL: every pooled word's window walked, kernel**2 input words per output word, one a
     cycle, the last through the bank read and `MaxPool` into its write."""
     walk = g.windows * g.channels * g.kernel_h * g.kernel_w
-    return ENGINE_HANDSHAKE_CYCLES + WALK_LATENCY + walk + BANK_READ_LATENCY + MAXPOOL_LATENCY
+    return (ENGINE_HANDSHAKE_CYCLES + WINDOW_WALK_LATENCY + walk + BANK_READ_LATENCY
+            + MAXPOOL_LATENCY)
 
 
 def gather_engine_cycles(g: Geometry) -> int:
@@ -443,7 +448,8 @@ def gather_engine_cycles(g: Geometry) -> int:
     too), one a cycle, the last through the bank read and the sum into its write."""
     walk = (g.batch * g.height * g.width * g.channels * candidates(g.kernel_h, g.stride)
             * candidates(g.kernel_w, g.stride))
-    return ENGINE_HANDSHAKE_CYCLES + WALK_LATENCY + walk + BANK_READ_LATENCY + GATHER_SUM_LATENCY
+    return (ENGINE_HANDSHAKE_CYCLES + GATHER_WALK_LATENCY + walk + BANK_READ_LATENCY
+            + GATHER_SUM_LATENCY)
 
 
 GEOMETRY_ENGINES = {Opcode.POOL: (Opcode.POOL_GEOMETRY, pool_engine_cycles),

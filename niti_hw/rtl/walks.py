@@ -1,23 +1,21 @@
 """Address generators of the geometry engines: nested counters that walk a convolution's or a
 pool's geometry one element per cycle, the walks `niti_hw.program.addressing` states in Python
-(`pool_walk`, `gather_walk`). Each element leaves a register `WALK_LATENCY` cycles after its
-counters hold it: a word address relative to the tensor's base, whether it lies in the tensor
-(`inside`), and where it sits in its group (the words one result word is made of)."""
+(`pool_walk`, `gather_walk`). Each element leaves the walk a fixed number of cycles after its
+counters hold it (`WINDOW_WALK_LATENCY`, `GATHER_WALK_LATENCY`): a word address relative to the
+tensor's base, whether it lies in the tensor (`inside`), and where it sits in its group (the
+words one result word is made of). The address is a Horner chain of the counters, one
+multiply-add per register, so no two multipliers follow each other in a cycle."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from niti_hw.perf.timing import WALK_LATENCY
+from niti_hw.perf.timing import GATHER_WALK_LATENCY, WINDOW_WALK_LATENCY
 from niti_hw.program.isa import GEOMETRY_FIELDS
 from niti_hw.rtl.instruction import geometry_layout
 from niti_hw.rtl.row_stream import M_BITS
-
-if WALK_LATENCY != 1:
-    raise RuntimeError("rtl/walks.py registers each element once: perf.timing's WALK_LATENCY "
-                       "must say 1")
 
 FIELD_BITS = dict(GEOMETRY_FIELDS)
 OFFSET_BITS = (FIELD_BITS["kernel_h"] + FIELD_BITS["kernel_w"])
@@ -35,6 +33,23 @@ def element_layout(offset: bool = False) -> data.StructLayout:
 
 def _counter(name: str, field: str) -> Signal:
     return Signal(FIELD_BITS[field], name=name)
+
+
+def _horner(m: Module, first, steps, element, out) -> int:
+    """`out` = `element` (its fields, from the counters this cycle) with `addr` = first, then
+    acc * factor + term for each (factor, term) of `steps`, a register per step: the address
+    modulo 2**M_BITS, which is the address wherever the element is `inside` (the sequencer
+    refuses a tensor past its bank). Returns the cycles it takes: len(steps)."""
+    acc, terms = first, [Value.cast(term) for _, term in steps]
+    for n, (factor, _) in enumerate(steps):
+        stage = Signal.like(element, name=f"element{n}")
+        step = Signal(M_BITS, name=f"address{n}")
+        later = [Signal(term.shape(), name=f"term{n}_{k}") for k, term in enumerate(terms[1:])]
+        m.d.sync += [stage.eq(element), step.eq(acc * factor + terms[0])]
+        m.d.sync += [register.eq(term) for register, term in zip(later, terms[1:])]
+        element, acc, terms = stage, step, later
+    m.d.comb += [out.eq(element), out.addr.eq(acc)]
+    return len(steps)
 
 
 class WindowWalk(wiring.Component):
@@ -77,14 +92,18 @@ class WindowWalk(wiring.Component):
                                 m.d.sync += [oh.eq(0), corner_y.eq(0), n.eq(n + 1)]
                                 with m.If(ends[5]):
                                     m.d.sync += active.eq(0)
-        m.d.sync += [
-            o.valid.eq(active),
-            o.addr.eq(((n * g.height + y) * g.width + x) * g.channels + c),
-            o.inside.eq((corner_y + i >= g.padding) & (corner_y + i < g.height + g.padding)
-                        & (corner_x + j >= g.padding) & (corner_x + j < g.width + g.padding)),
-            o.first.eq((i == 0) & (j == 0)), o.last.eq(ends[0] & ends[1]),
-            o.final.eq(active & ends[0] & ends[1] & ends[2] & ends[3] & ends[4] & ends[5]),
+        element = Signal(element_layout(), name="element")
+        m.d.comb += [
+            element.valid.eq(active),
+            element.inside.eq((corner_y + i >= g.padding) & (corner_y + i < g.height + g.padding)
+                              & (corner_x + j >= g.padding)
+                              & (corner_x + j < g.width + g.padding)),
+            element.first.eq((i == 0) & (j == 0)), element.last.eq(ends[0] & ends[1]),
+            element.final.eq(active & ends[0] & ends[1] & ends[2] & ends[3] & ends[4] & ends[5]),
         ]
+        steps = [(g.height, y), (g.width, x), (g.channels, c)]
+        if _horner(m, n, steps, element, o) != WINDOW_WALK_LATENCY:
+            raise RuntimeError("perf.timing's WINDOW_WALK_LATENCY must count the address steps")
         return m
 
 
@@ -146,15 +165,19 @@ class GatherWalk(wiring.Component):
                                 m.d.sync += [y.eq(0), qy.eq(q0), ry.eq(r0), n.eq(n + 1)]
                                 with m.If(ends[5]):
                                     m.d.sync += active.eq(0)
-        window = (n * g.out_height + oh) * g.out_width + ow
-        offset = kh * g.kernel_w + kw
         inside = ((kh < g.kernel_h) & (kw < g.kernel_w) & (di <= qy) & (oh < g.out_height)
                   & (dj <= qx) & (ow < g.out_width))
-        word = Mux(self.columns, window * g.kernel_h * g.kernel_w + offset, window)
-        m.d.sync += [
-            o.valid.eq(active), o.addr.eq(word * g.channels + c), o.inside.eq(inside),
-            o.offset.eq(offset), o.first.eq((di == 0) & (dj == 0)),
-            o.last.eq(ends[0] & ends[1]),
-            o.final.eq(active & ends[0] & ends[1] & ends[2] & ends[3] & ends[4] & ends[5]),
+        element = Signal(element_layout(offset=True), name="element")
+        m.d.comb += [
+            element.valid.eq(active), element.inside.eq(inside),
+            element.offset.eq(kh * g.kernel_w + kw), element.first.eq((di == 0) & (dj == 0)),
+            element.last.eq(ends[0] & ends[1]),
+            element.final.eq(active & ends[0] & ends[1] & ends[2] & ends[3] & ends[4] & ends[5]),
         ]
+        kernel = Signal(OFFSET_BITS, name="kernel_words")  # KH * KW, or 1: the pooled tensor
+        m.d.sync += kernel.eq(Mux(self.columns, g.kernel_h * g.kernel_w, 1))
+        steps = [(g.out_height, oh), (g.out_width, ow),
+                 (kernel, Mux(self.columns, element.offset, 0)), (g.channels, c)]
+        if _horner(m, n, steps, element, o) != GATHER_WALK_LATENCY:
+            raise RuntimeError("perf.timing's GATHER_WALK_LATENCY must count the address steps")
         return m
