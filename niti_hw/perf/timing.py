@@ -417,13 +417,17 @@ def update_engine_cycles(m: int, p: HardwareParams) -> int:
     return ENGINE_HANDSHAKE_CYCLES + engine_pass_cycles(m, UPDATE_LATENCY, p)
 
 
-WINDOW_WALK_LATENCY = 3
+WINDOW_WALK_LATENCY = 6
 """Cycles from a POOL walk's counters to its element (address, flags) out of rtl/walks.py: the
-address ((n * H + y) * W + x) * C + c one multiply-add a register."""
+address ((n * H + y) * W + x) * C + c, each step a product register and a sum register."""
 
-GATHER_WALK_LATENCY = 4
-"""The same for the gather walk of COL2IM and POOL_BACKWARD: (((n * OH + oh) * OW + ow) *
-KH*KW + offset) * C + c (the pooled tensor's: the third step multiplies by 1 and adds 0)."""
+GATHER_WALK_LATENCY = 10
+"""The same for the gather walk of COL2IM and POOL_BACKWARD: ((((n * OH + oh) * OW + ow) * KH +
+kh) * KW + kw) * C + c (the pooled tensor's: the kernel steps multiply by 1 and add 0)."""
+
+WORD_PICK_LATENCY = 1
+"""A walking engine's word: its lane picked from the bank row into a register
+(rtl/word_stream.py), BANK_READ_LATENCY after the row's read."""
 
 GATHER_SUM_LATENCY = 1
 """A gather's sum register: a pixel's sum is written the cycle after its last element arrives."""
@@ -436,20 +440,21 @@ def candidates(kernel: int, stride: int) -> int:
 
 def pool_engine_cycles(g: Geometry) -> int:
     """POOL: every pooled word's window walked, kernel**2 input words per output word, one a
-    cycle, the last through the bank read and `MaxPool` into its write."""
+    cycle, the last through the bank read, the lane pick and `MaxPool` into its write."""
     walk = g.windows * g.channels * g.kernel_h * g.kernel_w
     return (ENGINE_HANDSHAKE_CYCLES + WINDOW_WALK_LATENCY + walk + BANK_READ_LATENCY
-            + MAXPOOL_LATENCY)
+            + WORD_PICK_LATENCY + MAXPOOL_LATENCY)
 
 
 def gather_engine_cycles(g: Geometry) -> int:
     """COL2IM and POOL_BACKWARD: every input word gathers from its candidate windows, a
     ceil(kh / stride) x ceil(kw / stride) walk per word (candidates out of range cost their cycle
-    too), one a cycle, the last through the bank read and the sum into its write."""
+    too), one a cycle, the last through the bank read, the lane pick and the sum into its
+    write."""
     walk = (g.batch * g.height * g.width * g.channels * candidates(g.kernel_h, g.stride)
             * candidates(g.kernel_w, g.stride))
     return (ENGINE_HANDSHAKE_CYCLES + GATHER_WALK_LATENCY + walk + BANK_READ_LATENCY
-            + GATHER_SUM_LATENCY)
+            + WORD_PICK_LATENCY + GATHER_SUM_LATENCY)
 
 
 GEOMETRY_ENGINES = {Opcode.POOL: (Opcode.POOL_GEOMETRY, pool_engine_cycles),

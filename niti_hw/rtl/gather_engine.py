@@ -46,11 +46,15 @@ class GatherEngine(Engine):
         m = Module()
         m.submodules.walk = walk = self.walk
         columns = op.opcode == Opcode.COL2IM  # held from start to done
+        # The walk's geometry from a register: `op` is decoded two cycles before `start`, and the
+        # opcode's compare and the pick stay out of the walk's multipliers' cycle.
+        geometry = Signal.like(self.conv, name="geometry")
+        m.d.sync += geometry.eq(Mux(columns, self.conv.as_value(), self.pool.as_value()))
         m.d.comb += [walk.start.eq(self.start), walk.columns.eq(columns),
-                     walk.geometry.eq(Mux(columns, self.conv.as_value(), self.pool.as_value()))]
+                     walk.geometry.eq(geometry)]
         routing = Signal()  # POOL_BACKWARD: a term counts where the winner is this word
         reads = WordReads(m, list(self.rd), walk.o, p.lanes, [1, ~columns])
-        element, value, winner = reads.arrived, reads.word(0), reads.word(1)
+        element, (value, winner) = reads.arrived, reads.words
         taken = element.inside & (~routing | (winner == element.offset))
         total = Signal(INT32, name="total")
         summed = Signal(name="summed")

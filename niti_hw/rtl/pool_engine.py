@@ -38,7 +38,7 @@ class PoolEngine(Engine):
         m.submodules.walk = walk = self.walk
         m.d.comb += [walk.start.eq(self.start), walk.geometry.eq(self.pool)]
         reads = WordReads(m, [self.rd[0]], walk.o, p.lanes)
-        element, value = reads.arrived, reads.word(0)
+        element, (value,) = reads.arrived, reads.words
         kernel = Signal.like(self.pool.kernel_h)
         valid, last, best, winner = 0, 0, 0, 0
         for size, unit in self.units.items():

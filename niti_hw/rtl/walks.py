@@ -8,7 +8,7 @@ multiply-add per register, so no two multipliers follow each other in a cycle.""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,21 +35,40 @@ def _counter(name: str, field: str) -> Signal:
     return Signal(FIELD_BITS[field], name=name)
 
 
-def _horner(m: Module, first, steps, element, out) -> int:
-    """`out` = `element` (its fields, from the counters this cycle) with `addr` = first, then
-    acc * factor + term for each (factor, term) of `steps`, a register per step: the address
-    modulo 2**M_BITS, which is the address wherever the element is `inside` (the sequencer
-    refuses a tensor past its bank). Returns the cycles it takes: len(steps)."""
-    acc, terms = first, [Value.cast(term) for _, term in steps]
+def _divmod(padding, stride):
+    """(padding // stride, padding % stride) from a table of every 4-bit pair: a few LUTs deep,
+    where a divider's chain of subtractions would set the walk's clock."""
+    bits = FIELD_BITS["padding"]
+    if FIELD_BITS["stride"] != bits:
+        raise RuntimeError("the table is indexed by equal padding and stride fields")
+    table = Array(Const(divmod(p, s)[0] | divmod(p, s)[1] << bits if s else 0, 2 * bits)
+                  for s in range(1 << bits) for p in range(1 << bits))
+    entry = table[Cat(padding, stride)]
+    return entry[:bits], entry[bits:]
+
+
+def _delay(m: Module, values: list, cycles: int, name: str) -> list:
+    """Each of `values` (signals, views or expressions) through `cycles` registers."""
+    for cycle in range(cycles):
+        later = [Signal.like(value, name=f"{name}{cycle}_{n}") for n, value in enumerate(values)]
+        m.d.sync += [register.eq(value) for register, value in zip(later, values)]
+        values = later
+    return values
+
+
+def _horner(m: Module, first, steps, name: str):
+    """first, then acc * factor + term for each (factor, term) of `steps` (the terms as they are
+    in the cycle `first` is), each step a product register and a sum register: no adder behind a
+    multiplier in one cycle. Modulo 2**M_BITS, which is the address wherever an element is
+    `inside` (the sequencer refuses a tensor past its bank). Returns (value, cycles it took)."""
+    acc, terms = first, [term for _, term in steps]
     for n, (factor, _) in enumerate(steps):
-        stage = Signal.like(element, name=f"element{n}")
-        step = Signal(M_BITS, name=f"address{n}")
-        later = [Signal(term.shape(), name=f"term{n}_{k}") for k, term in enumerate(terms[1:])]
-        m.d.sync += [stage.eq(element), step.eq(acc * factor + terms[0])]
-        m.d.sync += [register.eq(term) for register, term in zip(later, terms[1:])]
-        element, acc, terms = stage, step, later
-    m.d.comb += [out.eq(element), out.addr.eq(acc)]
-    return len(steps)
+        product = Signal(M_BITS, name=f"{name}_product{n}")
+        total = Signal(M_BITS, name=f"{name}{n}")
+        (term, *rest) = _delay(m, terms, 1, f"{name}_term{n}_")
+        m.d.sync += [product.eq(acc * factor), total.eq(product + term)]
+        acc, terms = total, _delay(m, rest, 1, f"{name}_later{n}_")
+    return acc, 2 * len(steps)
 
 
 class WindowWalk(wiring.Component):
@@ -101,9 +120,12 @@ class WindowWalk(wiring.Component):
             element.first.eq((i == 0) & (j == 0)), element.last.eq(ends[0] & ends[1]),
             element.final.eq(active & ends[0] & ends[1] & ends[2] & ends[3] & ends[4] & ends[5]),
         ]
-        steps = [(g.height, y), (g.width, x), (g.channels, c)]
-        if _horner(m, n, steps, element, o) != WINDOW_WALK_LATENCY:
+        address, cycles = _horner(m, n, [(g.height, y), (g.width, x), (g.channels, c)],
+                                  "address")
+        if cycles != WINDOW_WALK_LATENCY:
             raise RuntimeError("perf.timing's WINDOW_WALK_LATENCY must count the address steps")
+        (element,) = _delay(m, [element], cycles, "element")
+        m.d.comb += [o.eq(element), o.addr.eq(address)]
         return m
 
 
@@ -135,7 +157,7 @@ class GatherWalk(wiring.Component):
         quotient = FIELD_BITS["height"] + 1
         qy, qx = Signal(quotient, name="qy"), Signal(quotient, name="qx")
         ry, rx = _counter("ry", "stride"), _counter("rx", "stride")
-        q0, r0 = g.padding // g.stride, g.padding % g.stride
+        q0, r0 = _divmod(g.padding, g.stride)
         kh, kw = ry + row_step, rx + col_step
         oh, ow = qy - di, qx - dj
         ends = [col_step + g.stride >= g.kernel_w, row_step + g.stride >= g.kernel_h,
@@ -170,14 +192,20 @@ class GatherWalk(wiring.Component):
         element = Signal(element_layout(offset=True), name="element")
         m.d.comb += [
             element.valid.eq(active), element.inside.eq(inside),
-            element.offset.eq(kh * g.kernel_w + kw), element.first.eq((di == 0) & (dj == 0)),
-            element.last.eq(ends[0] & ends[1]),
+            element.first.eq((di == 0) & (dj == 0)), element.last.eq(ends[0] & ends[1]),
             element.final.eq(active & ends[0] & ends[1] & ends[2] & ends[3] & ends[4] & ends[5]),
         ]
-        kernel = Signal(OFFSET_BITS, name="kernel_words")  # KH * KW, or 1: the pooled tensor
-        m.d.sync += kernel.eq(Mux(self.columns, g.kernel_h * g.kernel_w, 1))
+        # The column word ((window * KH + kh) * KW + kw) * C + c, or the pooled word: the kernel
+        # steps multiply by 1 and add 0. kh, kw past 4 bits only where not inside.
+        kh4, kw4 = kh[:FIELD_BITS["kernel_h"]], kw[:FIELD_BITS["kernel_w"]]
         steps = [(g.out_height, oh), (g.out_width, ow),
-                 (kernel, Mux(self.columns, element.offset, 0)), (g.channels, c)]
-        if _horner(m, n, steps, element, o) != GATHER_WALK_LATENCY:
+                 (Mux(self.columns, g.kernel_h, 1), Mux(self.columns, kh4, 0)),
+                 (Mux(self.columns, g.kernel_w, 1), Mux(self.columns, kw4, 0)), (g.channels, c)]
+        address, cycles = _horner(m, n, steps, "address")
+        if cycles != GATHER_WALK_LATENCY:
             raise RuntimeError("perf.timing's GATHER_WALK_LATENCY must count the address steps")
+        offset, took = _horner(m, kh4, [(g.kernel_w, kw4)], "offset")
+        (offset,) = _delay(m, [offset[:OFFSET_BITS]], cycles - took, "offset_later")
+        (element,) = _delay(m, [element], cycles, "element")
+        m.d.comb += [o.eq(element), o.addr.eq(address), o.offset.eq(offset)]
         return m

@@ -9,19 +9,25 @@ from __future__ import annotations
 
 from amaranth.hdl import Array, Module, Signal
 
-from niti_hw.perf.timing import BANK_READ_LATENCY
+from niti_hw.perf.timing import BANK_READ_LATENCY, WORD_PICK_LATENCY
+from niti_hw.rtl.layouts import INT32
 from niti_hw.rtl.row_stream import M_BITS, row_of
+
+if WORD_PICK_LATENCY != 1:
+    raise RuntimeError("rtl/word_stream.py picks a word's lane into one register: perf.timing's "
+                       "WORD_PICK_LATENCY must say 1")
 
 
 class WordReads:
     """The walk's `element` read on `ports` (each its own bank and base; one element address),
     where the element is `inside` its tensor. `element` (its fields) comes out again
-    `BANK_READ_LATENCY` cycles later as `arrived`, beside the ports' rows; `word(n)` is port n's
-    word of it. `enables`: a signal per port that must hold too for it to read (default: all)."""
+    `BANK_READ_LATENCY` + `WORD_PICK_LATENCY` cycles later as `arrived`, beside `words`: each
+    port's word of it, its lane picked from the row into a register. `enables`: a signal per
+    port that must hold too for it to read (default: all)."""
 
     def __init__(self, m: Module, ports, element, lanes: int, enables=None):
         shift = lanes.bit_length() - 1
-        self.ports, self.lanes = ports, lanes
+        self.lanes = lanes
         self.banks = [Signal.like(port.bank, name=f"word{n}_bank") for n, port in enumerate(ports)]
         self.rows = [Signal.like(port.row, name=f"word{n}_base_row")
                      for n, port in enumerate(ports)]
@@ -35,16 +41,16 @@ class WordReads:
             later_lane = Signal.like(lane, name=f"lane{stage}")
             m.d.sync += [later.eq(element), later_lane.eq(lane)]
             element, lane = later, later_lane
-        self.arrived, self.lane = element, lane
+        self.arrived = Signal.like(element, name="arrived")
+        self.words = [Signal(INT32, name=f"word{n}") for n in range(len(ports))]
+        m.d.sync += self.arrived.eq(element)
+        for port, word in zip(ports, self.words):
+            m.d.sync += word.eq(Array(port.data[n] for n in range(lanes))[lane])
 
     def start(self, places) -> list:
         """Statements that aim the ports at (bank, base) `places`, one per port."""
         return [statement for (bank, base), port_bank, row in zip(places, self.banks, self.rows)
                 for statement in (port_bank.eq(bank), row.eq(row_of(base, self.lanes)))]
-
-    def word(self, n: int):
-        data = self.ports[n].data
-        return Array(data[lane] for lane in range(self.lanes))[self.lane]
 
 
 class WordWrites:
