@@ -681,21 +681,21 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     .clk(clk),
     .conv(conv),
     .done(\done$48 ),
+    .gathered_bank(\wr__0__bank$149 ),
     .op(op),
     .pool(pool),
-    .rd__0__bank(\rd__0__bank$91 ),
     .rd__0__data(host_rd__data),
     .rd__0__en(\rd__0__en$90 ),
     .rd__0__row(\rd__0__row$92 ),
-    .rd__1__bank(\rd__1__bank$115 ),
     .rd__1__data(rd__1__data),
     .rd__1__en(\rd__1__en$114 ),
     .rd__1__row(\rd__1__row$116 ),
     .rst(rst),
     .start(launch[4]),
-    .wr__0__bank(\wr__0__bank$149 ),
+    .summed(\wr__0__en$148 ),
+    .word0_bank(\rd__0__bank$91 ),
+    .word1_bank(\rd__1__bank$115 ),
     .wr__0__data(\wr__0__data$151 ),
-    .wr__0__en(\wr__0__en$148 ),
     .wr__0__mask(\wr__0__mask$152 ),
     .wr__0__row(\wr__0__row$150 )
   );
@@ -2413,62 +2413,75 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__row, wr__0__mask, rd__0__data, rd__1__data, start, op, conv, pool, wr__0__data, wr__0__en, done, rd__0__bank, rd__1__bank, wr__0__bank, clk);
+module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__row, wr__0__mask, rd__0__data, rd__1__data, start, op, conv, pool, summed, done, word0_bank, word1_bank, gathered_bank, wr__0__data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
+  wire [31:0] \$10 ;
+  wire [32:0] \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire \$14 ;
+  wire [24:0] \$14 ;
   wire \$15 ;
   wire \$16 ;
-  wire \$17 ;
-  wire [7:0] \$18 ;
-  wire [7:0] \$19 ;
-  wire \$2 ;
-  wire [23:0] \$20 ;
-  wire [24:0] \$21 ;
-  wire [31:0] \$22 ;
+  wire [23:0] \$17 ;
+  wire [23:0] \$18 ;
+  wire [23:0] \$19 ;
+  wire [95:0] \$2 ;
+  wire \$20 ;
+  wire [23:0] \$21 ;
+  wire [24:0] \$22 ;
   wire \$23 ;
-  reg [31:0] \$24 ;
+  wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  reg [31:0] \$28 ;
-  wire [31:0] \$29 ;
-  wire [23:0] \$3 ;
-  wire [32:0] \$30 ;
+  wire [23:0] \$26 ;
+  wire [24:0] \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  reg [31:0] \$3 ;
+  wire \$30 ;
   wire \$31 ;
   wire \$32 ;
-  wire [24:0] \$33 ;
+  wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire [23:0] \$36 ;
-  wire [23:0] \$37 ;
+  wire [7:0] \$36 ;
+  wire [7:0] \$37 ;
   wire [23:0] \$38 ;
-  reg [36:0] \$39 ;
-  wire [24:0] \$4 ;
-  reg [2:0] \$40 ;
+  wire [24:0] \$39 ;
+  reg [31:0] \$4 ;
+  reg [95:0] \$40 ;
   reg [36:0] \$41 ;
   reg [2:0] \$42 ;
-  reg [31:0] \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg [23:0] \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg [1:0] \$49 ;
-  wire \$5 ;
-  reg [12:0] \$50 ;
-  reg [1:0] \$51 ;
-  reg [12:0] \$52 ;
-  reg [1:0] \$53 ;
-  reg [12:0] \$54 ;
+  reg [36:0] \$43 ;
+  reg [2:0] \$44 ;
+  reg [36:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg [31:0] \$47 ;
+  reg [31:0] \$48 ;
+  reg \$49 ;
+  wire [31:0] \$5 ;
+  reg \$50 ;
+  reg [23:0] \$51 ;
+  reg \$52 ;
+  reg \$53 ;
+  reg [1:0] \$54 ;
+  reg [12:0] \$55 ;
+  reg [1:0] \$56 ;
+  reg [12:0] \$57 ;
+  reg [1:0] \$58 ;
+  reg [12:0] \$59 ;
   wire \$6 ;
   wire \$7 ;
-  wire [23:0] \$8 ;
-  wire [24:0] \$9 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [36:0] arrived = 37'h0000000000;
+  wire [23:0] \arrived.addr ;
+  wire \arrived.final ;
+  wire \arrived.first ;
+  wire \arrived.inside ;
+  wire \arrived.last ;
+  wire [7:0] \arrived.offset ;
+  wire \arrived.valid ;
   input clk;
   wire clk;
   wire columns;
@@ -2503,11 +2516,24 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   wire \element1.last ;
   wire [7:0] \element1.offset ;
   wire \element1.valid ;
-  (* init = 2'h0 *)
-  wire [1:0] gathered_bank;
+  output [1:0] gathered_bank;
+  reg [1:0] gathered_bank = 2'h0;
   reg [12:0] gathered_base_row = 13'h0000;
   reg [23:0] gathered_word = 24'h000000;
-  wire [95:0] geometry;
+  reg [95:0] geometry = 96'h000000000000000000000000;
+  (* init = 96'h000000000000000000000000 *)
+  wire [95:0] \geometry$31 ;
+  wire [15:0] \geometry$31.batch ;
+  wire [11:0] \geometry$31.channels ;
+  wire [11:0] \geometry$31.height ;
+  wire [3:0] \geometry$31.kernel_h ;
+  wire [3:0] \geometry$31.kernel_w ;
+  wire [3:0] \geometry$31.opcode ;
+  wire [11:0] \geometry$31.out_height ;
+  wire [11:0] \geometry$31.out_width ;
+  wire [3:0] \geometry$31.padding ;
+  wire [3:0] \geometry$31.stride ;
+  wire [11:0] \geometry$31.width ;
   wire [15:0] \geometry.batch ;
   wire [11:0] \geometry.channels ;
   wire [11:0] \geometry.height ;
@@ -2563,8 +2589,8 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   wire [3:0] \pool.padding ;
   wire [3:0] \pool.stride ;
   wire [11:0] \pool.width ;
-  output [1:0] rd__0__bank;
-  reg [1:0] rd__0__bank = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] rd__0__bank;
   input [255:0] rd__0__data;
   wire [255:0] rd__0__data;
   wire [31:0] \rd__0__data[0] ;
@@ -2579,8 +2605,8 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   wire rd__0__en;
   output [12:0] rd__0__row;
   wire [12:0] rd__0__row;
-  output [1:0] rd__1__bank;
-  reg [1:0] rd__1__bank = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] rd__1__bank;
   input [255:0] rd__1__data;
   wire [255:0] rd__1__data;
   wire [31:0] \rd__1__data[0] ;
@@ -2601,19 +2627,21 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   wire rst;
   input start;
   wire start;
-  wire \start$1 ;
-  (* init = 1'h0 *)
-  wire summed;
+  wire \start$29 ;
+  output summed;
+  reg summed = 1'h0;
   reg summed_final = 1'h0;
   reg [31:0] total = 32'd0;
-  (* init = 2'h0 *)
-  wire [1:0] word0_bank;
+  reg [31:0] word0 = 32'd0;
+  output [1:0] word0_bank;
+  reg [1:0] word0_bank = 2'h0;
   reg [12:0] word0_base_row = 13'h0000;
-  (* init = 2'h0 *)
-  wire [1:0] word1_bank;
+  reg [31:0] word1 = 32'd0;
+  output [1:0] word1_bank;
+  reg [1:0] word1_bank = 2'h0;
   reg [12:0] word1_base_row = 13'h0000;
-  output [1:0] wr__0__bank;
-  reg [1:0] wr__0__bank = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] wr__0__bank;
   output [255:0] wr__0__data;
   wire [255:0] wr__0__data;
   wire [31:0] \wr__0__data[0] ;
@@ -2624,79 +2652,87 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   wire [31:0] \wr__0__data[5] ;
   wire [31:0] \wr__0__data[6] ;
   wire [31:0] \wr__0__data[7] ;
-  output wr__0__en;
-  reg wr__0__en = 1'h0;
+  (* init = 1'h0 *)
+  wire wr__0__en;
   output [7:0] wr__0__mask;
   wire [7:0] wr__0__mask;
   output [12:0] wr__0__row;
   wire [12:0] wr__0__row;
-  always @(posedge clk)
-    element0 <= \$39 ;
-  always @(posedge clk)
-    lane0 <= \$40 ;
-  always @(posedge clk)
-    element1 <= \$41 ;
-  always @(posedge clk)
-    lane1 <= \$42 ;
-  always @(posedge clk)
-    total <= \$43 ;
-  always @(posedge clk)
-    wr__0__en <= \$44 ;
-  always @(posedge clk)
-    summed_final <= \$45 ;
-  always @(posedge clk)
-    gathered_word <= \$46 ;
-  always @(posedge clk)
-    done <= \$47 ;
-  always @(posedge clk)
-    routing <= \$48 ;
-  always @(posedge clk)
-    rd__0__bank <= \$49 ;
-  always @(posedge clk)
-    word0_base_row <= \$50 ;
-  always @(posedge clk)
-    rd__1__bank <= \$51 ;
-  always @(posedge clk)
-    word1_base_row <= \$52 ;
-  always @(posedge clk)
-    wr__0__bank <= \$53 ;
-  always @(posedge clk)
-    gathered_base_row <= \$54 ;
-  assign columns = op[3:0] == 3'h4;
-  assign \$1  = op[3:0] == 3'h4;
-  assign geometry = \$1  ? conv : pool;
-  assign \$2  = o[0] & o[25];
-  assign \$4  = word0_base_row + \$3 ;
-  assign \$5  = o[0] & o[25];
-  assign \$6  = op[3:0] == 3'h4;
-  assign \$7  = ~ \$6 ;
-  assign rd__1__en = \$5  & \$7 ;
-  assign \$9  = word1_base_row + \$8 ;
-  assign \$10  = ~ total[31];
-  assign \$11  = | total[31:7];
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = & total[31:7];
-  assign \$14  = | total[6:0];
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = ~ \$15 ;
-  assign \$17  = total[31] & \$16 ;
-  assign \$18  = \$17  ? 8'h81 : total[7:0];
-  assign \$19  = \$12  ? 8'h7f : \$18 ;
-  assign result = routing ? { \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19 [7], \$19  } : total;
-  assign \$21  = gathered_base_row + \$20 ;
+  assign result = routing ? { \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37  } : total;
+  assign \$39  = gathered_base_row + \$38 ;
   assign wr__0__mask = 1'h1 << gathered_word[2:0];
-  assign \$22  = element1[26] ? 32'd0 : total;
-  assign \$23  = ~ routing;
-  assign \$25  = \$24  == element1[36:29];
-  assign \$26  = \$23  | \$25 ;
-  assign \$27  = element1[25] & \$26 ;
-  assign \$29  = \$27  ? \$28  : 32'd0;
-  assign \$30  = $signed(\$22 ) + $signed(\$29 );
-  assign \$31  = element1[0] & element1[27];
-  assign \$32  = element1[0] & element1[28];
-  assign \$33  = gathered_word + 1'h1;
-  assign \$34  = op[3:0] == 3'h4;
-  assign \$35  = ~ \$34 ;
+  always @(posedge clk)
+    geometry <= \$40 ;
+  always @(posedge clk)
+    element0 <= \$41 ;
+  always @(posedge clk)
+    lane0 <= \$42 ;
+  always @(posedge clk)
+    element1 <= \$43 ;
+  always @(posedge clk)
+    lane1 <= \$44 ;
+  always @(posedge clk)
+    arrived <= \$45 ;
+  always @(posedge clk)
+    word0 <= \$46 ;
+  always @(posedge clk)
+    word1 <= \$47 ;
+  always @(posedge clk)
+    total <= \$48 ;
+  always @(posedge clk)
+    summed <= \$49 ;
+  always @(posedge clk)
+    summed_final <= \$50 ;
+  always @(posedge clk)
+    gathered_word <= \$51 ;
+  always @(posedge clk)
+    done <= \$52 ;
+  always @(posedge clk)
+    routing <= \$53 ;
+  always @(posedge clk)
+    word0_bank <= \$54 ;
+  always @(posedge clk)
+    word0_base_row <= \$55 ;
+  always @(posedge clk)
+    word1_bank <= \$56 ;
+  always @(posedge clk)
+    word1_base_row <= \$57 ;
+  always @(posedge clk)
+    gathered_bank <= \$58 ;
+  always @(posedge clk)
+    gathered_base_row <= \$59 ;
+  assign \$1  = op[3:0] == 3'h4;
+  assign \$2  = \$1  ? conv : pool;
+  assign \$5  = arrived[26] ? 32'd0 : total;
+  assign \$6  = ~ routing;
+  assign \$7  = word1 == arrived[36:29];
+  assign \$8  = \$6  | \$7 ;
+  assign \$9  = arrived[25] & \$8 ;
+  assign \$10  = \$9  ? word0 : 32'd0;
+  assign \$11  = $signed(\$5 ) + $signed(\$10 );
+  assign \$12  = arrived[0] & arrived[27];
+  assign \$13  = arrived[0] & arrived[28];
+  assign \$14  = gathered_word + 1'h1;
+  assign \$15  = op[3:0] == 3'h4;
+  assign \$16  = ~ \$15 ;
+  assign columns = op[3:0] == 3'h4;
+  assign \$20  = o[0] & o[25];
+  assign \$22  = word0_base_row + \$21 ;
+  assign \$23  = o[0] & o[25];
+  assign \$24  = op[3:0] == 3'h4;
+  assign \$25  = ~ \$24 ;
+  assign rd__1__en = \$23  & \$25 ;
+  assign \$27  = word1_base_row + \$26 ;
+  assign \$28  = ~ total[31];
+  assign \$29  = | total[31:7];
+  assign \$30  = \$28  & \$29 ;
+  assign \$31  = & total[31:7];
+  assign \$32  = | total[6:0];
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = ~ \$33 ;
+  assign \$35  = total[31] & \$34 ;
+  assign \$36  = \$35  ? 8'h81 : total[7:0];
+  assign \$37  = \$30  ? 8'h7f : \$36 ;
   \core.gather.walk  walk (
     .clk(clk),
     .columns(columns),
@@ -2707,144 +2743,172 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$39  = o;
+    \$40  = \$2 ;
     if (rst) begin
-      \$39  = 37'h0000000000;
+      \$40  = 96'h000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$40  = o[3:1];
-    if (rst) begin
-      \$40  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$41  = element0;
+    \$41  = o;
     if (rst) begin
       \$41  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$42  = lane0;
+    \$42  = o[3:1];
     if (rst) begin
       \$42  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$43  = total;
-    if (element1[0]) begin
-      \$43  = \$30 [31:0];
-    end
+    \$43  = element0;
     if (rst) begin
-      \$43  = 32'd0;
+      \$43  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$44  = \$31 ;
+    \$44  = lane0;
     if (rst) begin
-      \$44  = 1'h0;
+      \$44  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$45  = \$32 ;
+    \$45  = element1;
     if (rst) begin
-      \$45  = 1'h0;
+      \$45  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$46  = gathered_word;
-    if (wr__0__en) begin
-      \$46  = \$33 [23:0];
+    \$46  = \$3 ;
+    if (rst) begin
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$47  = \$4 ;
+    if (rst) begin
+      \$47  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$48  = total;
+    if (arrived[0]) begin
+      \$48  = \$11 [31:0];
+    end
+    if (rst) begin
+      \$48  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$49  = \$12 ;
+    if (rst) begin
+      \$49  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$50  = \$13 ;
+    if (rst) begin
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$51  = gathered_word;
+    if (summed) begin
+      \$51  = \$14 [23:0];
     end
     if (start) begin
-      \$46  = 24'h000000;
+      \$51  = 24'h000000;
     end
     if (rst) begin
-      \$46  = 24'h000000;
+      \$51  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$47  = summed_final;
+    \$52  = summed_final;
     if (rst) begin
-      \$47  = 1'h0;
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$48  = routing;
+    \$53  = routing;
     if (start) begin
-      \$48  = \$35 ;
+      \$53  = \$16 ;
     end
     if (rst) begin
-      \$48  = 1'h0;
+      \$53  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$49  = rd__0__bank;
+    \$54  = word0_bank;
     if (start) begin
-      \$49  = op[15:14];
+      \$54  = op[15:14];
     end
     if (rst) begin
-      \$49  = 2'h0;
+      \$54  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$50  = word0_base_row;
+    \$55  = word0_base_row;
     if (start) begin
-      \$50  = \$36 [12:0];
+      \$55  = \$17 [12:0];
     end
     if (rst) begin
-      \$50  = 13'h0000;
+      \$55  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$51  = rd__1__bank;
+    \$56  = word1_bank;
     if (start) begin
-      \$51  = op[41:40];
+      \$56  = op[41:40];
     end
     if (rst) begin
-      \$51  = 2'h0;
+      \$56  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$52  = word1_base_row;
+    \$57  = word1_base_row;
     if (start) begin
-      \$52  = \$37 [12:0];
+      \$57  = \$18 [12:0];
     end
     if (rst) begin
-      \$52  = 13'h0000;
+      \$57  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$53  = wr__0__bank;
+    \$58  = gathered_bank;
     if (start) begin
-      \$53  = op[67:66];
+      \$58  = op[67:66];
     end
     if (rst) begin
-      \$53  = 2'h0;
+      \$58  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$54  = gathered_base_row;
+    \$59  = gathered_base_row;
     if (start) begin
-      \$54  = \$38 [12:0];
+      \$59  = \$19 [12:0];
     end
     if (rst) begin
-      \$54  = 13'h0000;
+      \$59  = 13'h0000;
     end
   end
   always @* begin
@@ -2852,21 +2916,21 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
     (* full_case = 32'd1 *)
     casez (lane1)
       3'h0:
-          \$24  = rd__1__data[31:0];
+          \$3  = rd__0__data[31:0];
       3'h1:
-          \$24  = rd__1__data[63:32];
+          \$3  = rd__0__data[63:32];
       3'h2:
-          \$24  = rd__1__data[95:64];
+          \$3  = rd__0__data[95:64];
       3'h3:
-          \$24  = rd__1__data[127:96];
+          \$3  = rd__0__data[127:96];
       3'h4:
-          \$24  = rd__1__data[159:128];
+          \$3  = rd__0__data[159:128];
       3'h5:
-          \$24  = rd__1__data[191:160];
+          \$3  = rd__0__data[191:160];
       3'h6:
-          \$24  = rd__1__data[223:192];
+          \$3  = rd__0__data[223:192];
       3'h7:
-          \$24  = rd__1__data[255:224];
+          \$3  = rd__0__data[255:224];
     endcase
   end
   always @* begin
@@ -2874,31 +2938,43 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
     (* full_case = 32'd1 *)
     casez (lane1)
       3'h0:
-          \$28  = rd__0__data[31:0];
+          \$4  = rd__1__data[31:0];
       3'h1:
-          \$28  = rd__0__data[63:32];
+          \$4  = rd__1__data[63:32];
       3'h2:
-          \$28  = rd__0__data[95:64];
+          \$4  = rd__1__data[95:64];
       3'h3:
-          \$28  = rd__0__data[127:96];
+          \$4  = rd__1__data[127:96];
       3'h4:
-          \$28  = rd__0__data[159:128];
+          \$4  = rd__1__data[159:128];
       3'h5:
-          \$28  = rd__0__data[191:160];
+          \$4  = rd__1__data[191:160];
       3'h6:
-          \$28  = rd__0__data[223:192];
+          \$4  = rd__1__data[223:192];
       3'h7:
-          \$28  = rd__0__data[255:224];
+          \$4  = rd__1__data[255:224];
     endcase
   end
-  assign \start$1  = start;
-  assign word0_bank = rd__0__bank;
-  assign word1_bank = rd__1__bank;
-  assign summed = wr__0__en;
-  assign gathered_bank = wr__0__bank;
-  assign rd__0__row = \$4 [12:0];
-  assign rd__1__row = \$9 [12:0];
-  assign wr__0__row = \$21 [12:0];
+  assign \start$29  = start;
+  assign \geometry$31  = geometry;
+  assign rd__0__bank = word0_bank;
+  assign rd__1__bank = word1_bank;
+  assign wr__0__en = summed;
+  assign wr__0__bank = gathered_bank;
+  assign rd__0__row = \$22 [12:0];
+  assign rd__1__row = \$27 [12:0];
+  assign wr__0__row = \$39 [12:0];
+  assign \geometry.opcode  = geometry[3:0];
+  assign \geometry.batch  = geometry[19:4];
+  assign \geometry.height  = geometry[31:20];
+  assign \geometry.width  = geometry[43:32];
+  assign \geometry.channels  = geometry[55:44];
+  assign \geometry.kernel_h  = geometry[59:56];
+  assign \geometry.kernel_w  = geometry[63:60];
+  assign \geometry.stride  = geometry[67:64];
+  assign \geometry.padding  = geometry[71:68];
+  assign \geometry.out_height  = geometry[83:72];
+  assign \geometry.out_width  = geometry[95:84];
   assign \op.opcode  = op[3:0];
   assign \op.a_layout  = op[5:4];
   assign \op.b_layout  = op[7:6];
@@ -2918,17 +2994,6 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   assign \op.a_exp  = op[195:190];
   assign \op.b_exp  = op[201:196];
   assign \op.dst_exp  = op[207:202];
-  assign \geometry.opcode  = geometry[3:0];
-  assign \geometry.batch  = geometry[19:4];
-  assign \geometry.height  = geometry[31:20];
-  assign \geometry.width  = geometry[43:32];
-  assign \geometry.channels  = geometry[55:44];
-  assign \geometry.kernel_h  = geometry[59:56];
-  assign \geometry.kernel_w  = geometry[63:60];
-  assign \geometry.stride  = geometry[67:64];
-  assign \geometry.padding  = geometry[71:68];
-  assign \geometry.out_height  = geometry[83:72];
-  assign \geometry.out_width  = geometry[95:84];
   assign \pool.opcode  = pool[3:0];
   assign \pool.batch  = pool[19:4];
   assign \pool.height  = pool[31:20];
@@ -2951,21 +3016,6 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   assign \conv.padding  = conv[71:68];
   assign \conv.out_height  = conv[83:72];
   assign \conv.out_width  = conv[95:84];
-  assign \o.valid  = o[0];
-  assign \o.addr  = o[24:1];
-  assign \o.inside  = o[25];
-  assign \o.first  = o[26];
-  assign \o.last  = o[27];
-  assign \o.final  = o[28];
-  assign \o.offset  = o[36:29];
-  assign \wr__0__data[0]  = wr__0__data[31:0];
-  assign \wr__0__data[1]  = wr__0__data[63:32];
-  assign \wr__0__data[2]  = wr__0__data[95:64];
-  assign \wr__0__data[3]  = wr__0__data[127:96];
-  assign \wr__0__data[4]  = wr__0__data[159:128];
-  assign \wr__0__data[5]  = wr__0__data[191:160];
-  assign \wr__0__data[6]  = wr__0__data[223:192];
-  assign \wr__0__data[7]  = wr__0__data[255:224];
   assign \element0.valid  = element0[0];
   assign \element0.addr  = element0[24:1];
   assign \element0.inside  = element0[25];
@@ -2973,6 +3023,13 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   assign \element0.last  = element0[27];
   assign \element0.final  = element0[28];
   assign \element0.offset  = element0[36:29];
+  assign \o.valid  = o[0];
+  assign \o.addr  = o[24:1];
+  assign \o.inside  = o[25];
+  assign \o.first  = o[26];
+  assign \o.last  = o[27];
+  assign \o.final  = o[28];
+  assign \o.offset  = o[36:29];
   assign \element1.valid  = element1[0];
   assign \element1.addr  = element1[24:1];
   assign \element1.inside  = element1[25];
@@ -2980,14 +3037,13 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   assign \element1.last  = element1[27];
   assign \element1.final  = element1[28];
   assign \element1.offset  = element1[36:29];
-  assign \rd__1__data[0]  = rd__1__data[31:0];
-  assign \rd__1__data[1]  = rd__1__data[63:32];
-  assign \rd__1__data[2]  = rd__1__data[95:64];
-  assign \rd__1__data[3]  = rd__1__data[127:96];
-  assign \rd__1__data[4]  = rd__1__data[159:128];
-  assign \rd__1__data[5]  = rd__1__data[191:160];
-  assign \rd__1__data[6]  = rd__1__data[223:192];
-  assign \rd__1__data[7]  = rd__1__data[255:224];
+  assign \arrived.valid  = arrived[0];
+  assign \arrived.addr  = arrived[24:1];
+  assign \arrived.inside  = arrived[25];
+  assign \arrived.first  = arrived[26];
+  assign \arrived.last  = arrived[27];
+  assign \arrived.final  = arrived[28];
+  assign \arrived.offset  = arrived[36:29];
   assign \rd__0__data[0]  = rd__0__data[31:0];
   assign \rd__0__data[1]  = rd__0__data[63:32];
   assign \rd__0__data[2]  = rd__0__data[95:64];
@@ -2996,6 +3052,33 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   assign \rd__0__data[5]  = rd__0__data[191:160];
   assign \rd__0__data[6]  = rd__0__data[223:192];
   assign \rd__0__data[7]  = rd__0__data[255:224];
+  assign \rd__1__data[0]  = rd__1__data[31:0];
+  assign \rd__1__data[1]  = rd__1__data[63:32];
+  assign \rd__1__data[2]  = rd__1__data[95:64];
+  assign \rd__1__data[3]  = rd__1__data[127:96];
+  assign \rd__1__data[4]  = rd__1__data[159:128];
+  assign \rd__1__data[5]  = rd__1__data[191:160];
+  assign \rd__1__data[6]  = rd__1__data[223:192];
+  assign \rd__1__data[7]  = rd__1__data[255:224];
+  assign \geometry$31.opcode  = geometry[3:0];
+  assign \geometry$31.batch  = geometry[19:4];
+  assign \geometry$31.height  = geometry[31:20];
+  assign \geometry$31.width  = geometry[43:32];
+  assign \geometry$31.channels  = geometry[55:44];
+  assign \geometry$31.kernel_h  = geometry[59:56];
+  assign \geometry$31.kernel_w  = geometry[63:60];
+  assign \geometry$31.stride  = geometry[67:64];
+  assign \geometry$31.padding  = geometry[71:68];
+  assign \geometry$31.out_height  = geometry[83:72];
+  assign \geometry$31.out_width  = geometry[95:84];
+  assign \wr__0__data[0]  = wr__0__data[31:0];
+  assign \wr__0__data[1]  = wr__0__data[63:32];
+  assign \wr__0__data[2]  = wr__0__data[95:64];
+  assign \wr__0__data[3]  = wr__0__data[127:96];
+  assign \wr__0__data[4]  = wr__0__data[159:128];
+  assign \wr__0__data[5]  = wr__0__data[191:160];
+  assign \wr__0__data[6]  = wr__0__data[223:192];
+  assign \wr__0__data[7]  = wr__0__data[255:224];
   assign wr__0__data[255:224] = result;
   assign wr__0__data[223:192] = result;
   assign wr__0__data[191:160] = result;
@@ -3004,81 +3087,116 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   assign wr__0__data[95:64] = result;
   assign wr__0__data[63:32] = result;
   assign wr__0__data[31:0] = result;
-  assign rd__0__en = \$2 ;
-  assign \$3  = { 3'h0, o[24:4] };
-  assign \$8  = { 3'h0, o[24:4] };
-  assign \$20  = { 3'h0, gathered_word[23:3] };
-  assign \$36  = { 3'h0, op[39:19] };
-  assign \$37  = { 3'h0, op[65:45] };
-  assign \$38  = { 3'h0, op[91:71] };
+  assign \$17  = { 3'h0, op[39:19] };
+  assign \$18  = { 3'h0, op[65:45] };
+  assign \$19  = { 3'h0, op[91:71] };
+  assign rd__0__en = \$20 ;
+  assign \$21  = { 3'h0, o[24:4] };
+  assign \$26  = { 3'h0, o[24:4] };
+  assign \$38  = { 3'h0, gathered_word[23:3] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.gather.walk (rst, columns, geometry, start, o, clk);
+module \core.gather.walk (rst, columns, start, geometry, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire [3:0] \$1 ;
+  reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  wire \$100 ;
-  wire [12:0] \$101 ;
+  wire [12:0] \$100 ;
+  wire \$101 ;
   wire \$102 ;
-  wire \$103 ;
-  wire [12:0] \$104 ;
+  wire [16:0] \$103 ;
+  wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire [16:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg \$106 ;
+  reg [15:0] \$107 ;
+  reg [11:0] \$108 ;
+  reg [11:0] \$109 ;
   wire [8:0] \$11 ;
-  reg \$110 ;
-  reg [15:0] \$111 ;
-  reg [11:0] \$112 ;
-  reg [11:0] \$113 ;
-  reg [11:0] \$114 ;
-  reg [3:0] \$115 ;
+  reg [11:0] \$110 ;
+  reg [3:0] \$111 ;
+  reg [3:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [12:0] \$115 ;
   reg [3:0] \$116 ;
-  reg [7:0] \$117 ;
-  reg [7:0] \$118 ;
-  reg [12:0] \$119 ;
+  reg [12:0] \$117 ;
+  reg [3:0] \$118 ;
+  reg [13:0] \$119 ;
   wire \$12 ;
-  reg [3:0] \$120 ;
-  reg [12:0] \$121 ;
+  reg [13:0] \$120 ;
+  reg [3:0] \$121 ;
   reg [3:0] \$122 ;
-  reg [36:0] \$123 ;
-  wire [3:0] \$124 ;
-  wire \$126 ;
-  wire [3:0] \$129 ;
+  reg [11:0] \$123 ;
+  reg [23:0] \$124 ;
+  reg [23:0] \$125 ;
+  reg [13:0] \$126 ;
+  reg [3:0] \$127 ;
+  reg [3:0] \$128 ;
+  reg [11:0] \$129 ;
   wire [12:0] \$13 ;
-  wire \$131 ;
-  wire [3:0] \$134 ;
-  wire \$136 ;
-  wire [3:0] \$139 ;
+  reg [13:0] \$130 ;
+  reg [3:0] \$131 ;
+  reg [3:0] \$132 ;
+  reg [11:0] \$133 ;
+  reg [23:0] \$134 ;
+  reg [23:0] \$135 ;
+  reg [3:0] \$136 ;
+  reg [3:0] \$137 ;
+  reg [11:0] \$138 ;
+  reg [3:0] \$139 ;
   wire [12:0] \$14 ;
-  wire \$141 ;
+  reg [3:0] \$140 ;
+  reg [11:0] \$141 ;
+  reg [23:0] \$142 ;
+  reg [23:0] \$143 ;
+  reg [3:0] \$144 ;
+  reg [11:0] \$145 ;
+  reg [3:0] \$146 ;
+  reg [11:0] \$147 ;
+  reg [23:0] \$148 ;
+  reg [23:0] \$149 ;
   wire \$15 ;
+  reg [11:0] \$150 ;
+  reg [11:0] \$151 ;
+  reg [23:0] \$152 ;
+  reg [23:0] \$153 ;
+  reg [3:0] \$154 ;
+  reg [23:0] \$155 ;
+  reg [23:0] \$156 ;
+  reg [7:0] \$157 ;
+  reg [7:0] \$158 ;
+  reg [7:0] \$159 ;
   wire [12:0] \$16 ;
-  wire [3:0] \$165 ;
-  wire \$167 ;
+  reg [7:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [7:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [7:0] \$164 ;
+  reg [36:0] \$165 ;
+  reg [36:0] \$166 ;
+  reg [36:0] \$167 ;
+  reg [36:0] \$168 ;
+  reg [36:0] \$169 ;
   wire [4:0] \$17 ;
-  wire [3:0] \$170 ;
-  wire \$172 ;
+  reg [36:0] \$170 ;
+  reg [36:0] \$171 ;
+  reg [36:0] \$172 ;
+  reg [36:0] \$173 ;
+  reg [36:0] \$174 ;
   wire \$18 ;
-  wire [3:0] \$185 ;
-  wire \$187 ;
   wire [13:0] \$19 ;
-  wire [3:0] \$190 ;
-  wire \$192 ;
-  wire [3:0] \$2 ;
+  reg [3:0] \$2 ;
   wire [4:0] \$20 ;
   wire \$21 ;
   wire [4:0] \$22 ;
   wire [4:0] \$23 ;
   wire [12:0] \$24 ;
   wire \$25 ;
-  wire [3:0] \$26 ;
-  wire [3:0] \$27 ;
+  reg [3:0] \$26 ;
+  reg [3:0] \$27 ;
   wire [12:0] \$28 ;
   wire [4:0] \$29 ;
-  wire [3:0] \$3 ;
+  reg [3:0] \$3 ;
   wire \$30 ;
   wire [13:0] \$31 ;
   wire [4:0] \$32 ;
@@ -3087,36 +3205,36 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
   wire [4:0] \$35 ;
   wire [12:0] \$36 ;
   wire \$37 ;
-  wire [3:0] \$38 ;
-  wire [3:0] \$39 ;
-  wire [3:0] \$4 ;
+  reg [3:0] \$38 ;
+  reg [3:0] \$39 ;
+  reg [3:0] \$4 ;
   wire [16:0] \$40 ;
   wire [16:0] \$41 ;
   wire \$42 ;
-  wire [27:0] \$43 ;
+  wire [13:0] \$43 ;
   wire [13:0] \$44 ;
-  wire [29:0] \$45 ;
-  wire [41:0] \$46 ;
-  wire [13:0] \$47 ;
-  wire [42:0] \$48 ;
-  wire [46:0] \$49 ;
+  wire [8:0] \$45 ;
+  wire [3:0] \$46 ;
+  wire [8:0] \$47 ;
+  wire [3:0] \$48 ;
+  wire [27:0] \$49 ;
   wire [4:0] \$5 ;
-  wire [50:0] \$50 ;
-  wire [8:0] \$51 ;
-  wire [12:0] \$52 ;
-  wire [8:0] \$53 ;
-  wire [13:0] \$54 ;
-  wire [51:0] \$55 ;
-  wire [27:0] \$56 ;
-  wire [13:0] \$57 ;
-  wire [29:0] \$58 ;
-  wire [41:0] \$59 ;
+  wire [25:0] \$50 ;
+  wire [35:0] \$51 ;
+  wire [25:0] \$52 ;
+  wire [3:0] \$53 ;
+  wire [27:0] \$54 ;
+  wire [24:0] \$55 ;
+  wire [3:0] \$56 ;
+  wire [27:0] \$57 ;
+  wire [24:0] \$58 ;
+  wire [35:0] \$59 ;
   wire [8:0] \$6 ;
-  wire [13:0] \$60 ;
-  wire [42:0] \$61 ;
-  wire [51:0] \$62 ;
-  wire [63:0] \$63 ;
-  wire [64:0] \$64 ;
+  wire [24:0] \$60 ;
+  wire [8:0] \$61 ;
+  wire [8:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [24:0] \$64 ;
   wire [8:0] \$65 ;
   wire \$66 ;
   wire [8:0] \$67 ;
@@ -3134,28 +3252,63 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire [8:0] \$80 ;
-  wire [12:0] \$81 ;
-  wire [8:0] \$82 ;
-  wire [13:0] \$83 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire [8:0] \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [8:0] \$85 ;
   wire \$86 ;
-  wire [8:0] \$87 ;
-  wire \$88 ;
-  wire [8:0] \$89 ;
+  wire \$87 ;
+  wire [8:0] \$88 ;
+  wire \$89 ;
   wire [4:0] \$9 ;
   wire \$90 ;
-  wire \$91 ;
-  wire [8:0] \$92 ;
+  wire [8:0] \$91 ;
+  wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
-  wire [8:0] \$95 ;
+  wire [12:0] \$94 ;
+  wire \$95 ;
   wire \$96 ;
-  wire \$97 ;
-  wire [12:0] \$98 ;
+  wire [12:0] \$97 ;
+  wire \$98 ;
   wire \$99 ;
   reg active = 1'h0;
+  reg [23:0] address0 = 24'h000000;
+  reg [23:0] address1 = 24'h000000;
+  reg [23:0] address2 = 24'h000000;
+  reg [23:0] address3 = 24'h000000;
+  reg [23:0] address4 = 24'h000000;
+  reg [13:0] address_later0_0_0 = 14'h0000;
+  reg [3:0] address_later0_0_1 = 4'h0;
+  reg [3:0] address_later0_0_2 = 4'h0;
+  reg [11:0] address_later0_0_3 = 12'h000;
+  reg [3:0] address_later1_0_0 = 4'h0;
+  reg [3:0] address_later1_0_1 = 4'h0;
+  reg [11:0] address_later1_0_2 = 12'h000;
+  reg [3:0] address_later2_0_0 = 4'h0;
+  reg [11:0] address_later2_0_1 = 12'h000;
+  reg [11:0] address_later3_0_0 = 12'h000;
+  reg [23:0] address_product0 = 24'h000000;
+  reg [23:0] address_product1 = 24'h000000;
+  reg [23:0] address_product2 = 24'h000000;
+  reg [23:0] address_product3 = 24'h000000;
+  reg [23:0] address_product4 = 24'h000000;
+  reg [13:0] address_term0_0_0 = 14'h0000;
+  reg [13:0] address_term0_0_1 = 14'h0000;
+  reg [3:0] address_term0_0_2 = 4'h0;
+  reg [3:0] address_term0_0_3 = 4'h0;
+  reg [11:0] address_term0_0_4 = 12'h000;
+  reg [13:0] address_term1_0_0 = 14'h0000;
+  reg [3:0] address_term1_0_1 = 4'h0;
+  reg [3:0] address_term1_0_2 = 4'h0;
+  reg [11:0] address_term1_0_3 = 12'h000;
+  reg [3:0] address_term2_0_0 = 4'h0;
+  reg [3:0] address_term2_0_1 = 4'h0;
+  reg [11:0] address_term2_0_2 = 12'h000;
+  reg [3:0] address_term3_0_0 = 4'h0;
+  reg [11:0] address_term3_0_1 = 12'h000;
+  reg [11:0] address_term4_0_0 = 12'h000;
   reg [11:0] c = 12'h000;
   input clk;
   wire clk;
@@ -3165,6 +3318,94 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
   reg [7:0] di_stride = 8'h00;
   reg [3:0] dj = 4'h0;
   reg [7:0] dj_stride = 8'h00;
+  wire [36:0] element;
+  wire [23:0] \element.addr ;
+  wire \element.final ;
+  wire \element.first ;
+  wire \element.inside ;
+  wire \element.last ;
+  wire [7:0] \element.offset ;
+  wire \element.valid ;
+  reg [36:0] element0_0 = 37'h0000000000;
+  wire [23:0] \element0_0.addr ;
+  wire \element0_0.final ;
+  wire \element0_0.first ;
+  wire \element0_0.inside ;
+  wire \element0_0.last ;
+  wire [7:0] \element0_0.offset ;
+  wire \element0_0.valid ;
+  reg [36:0] element1_0 = 37'h0000000000;
+  wire [23:0] \element1_0.addr ;
+  wire \element1_0.final ;
+  wire \element1_0.first ;
+  wire \element1_0.inside ;
+  wire \element1_0.last ;
+  wire [7:0] \element1_0.offset ;
+  wire \element1_0.valid ;
+  reg [36:0] element2_0 = 37'h0000000000;
+  wire [23:0] \element2_0.addr ;
+  wire \element2_0.final ;
+  wire \element2_0.first ;
+  wire \element2_0.inside ;
+  wire \element2_0.last ;
+  wire [7:0] \element2_0.offset ;
+  wire \element2_0.valid ;
+  reg [36:0] element3_0 = 37'h0000000000;
+  wire [23:0] \element3_0.addr ;
+  wire \element3_0.final ;
+  wire \element3_0.first ;
+  wire \element3_0.inside ;
+  wire \element3_0.last ;
+  wire [7:0] \element3_0.offset ;
+  wire \element3_0.valid ;
+  reg [36:0] element4_0 = 37'h0000000000;
+  wire [23:0] \element4_0.addr ;
+  wire \element4_0.final ;
+  wire \element4_0.first ;
+  wire \element4_0.inside ;
+  wire \element4_0.last ;
+  wire [7:0] \element4_0.offset ;
+  wire \element4_0.valid ;
+  reg [36:0] element5_0 = 37'h0000000000;
+  wire [23:0] \element5_0.addr ;
+  wire \element5_0.final ;
+  wire \element5_0.first ;
+  wire \element5_0.inside ;
+  wire \element5_0.last ;
+  wire [7:0] \element5_0.offset ;
+  wire \element5_0.valid ;
+  reg [36:0] element6_0 = 37'h0000000000;
+  wire [23:0] \element6_0.addr ;
+  wire \element6_0.final ;
+  wire \element6_0.first ;
+  wire \element6_0.inside ;
+  wire \element6_0.last ;
+  wire [7:0] \element6_0.offset ;
+  wire \element6_0.valid ;
+  reg [36:0] element7_0 = 37'h0000000000;
+  wire [23:0] \element7_0.addr ;
+  wire \element7_0.final ;
+  wire \element7_0.first ;
+  wire \element7_0.inside ;
+  wire \element7_0.last ;
+  wire [7:0] \element7_0.offset ;
+  wire \element7_0.valid ;
+  reg [36:0] element8_0 = 37'h0000000000;
+  wire [23:0] \element8_0.addr ;
+  wire \element8_0.final ;
+  wire \element8_0.first ;
+  wire \element8_0.inside ;
+  wire \element8_0.last ;
+  wire [7:0] \element8_0.offset ;
+  wire \element8_0.valid ;
+  reg [36:0] element9_0 = 37'h0000000000;
+  wire [23:0] \element9_0.addr ;
+  wire \element9_0.final ;
+  wire \element9_0.first ;
+  wire \element9_0.inside ;
+  wire \element9_0.last ;
+  wire [7:0] \element9_0.offset ;
+  wire \element9_0.valid ;
   input [95:0] geometry;
   wire [95:0] geometry;
   wire [15:0] \geometry.batch ;
@@ -3180,7 +3421,7 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
   wire [11:0] \geometry.width ;
   reg [15:0] n = 16'h0000;
   output [36:0] o;
-  reg [36:0] o = 37'h0000000000;
+  wire [36:0] o;
   wire [23:0] \o.addr ;
   wire \o.final ;
   wire \o.first ;
@@ -3188,6 +3429,17 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
   wire \o.last ;
   wire [7:0] \o.offset ;
   wire \o.valid ;
+  reg [23:0] offset0 = 24'h000000;
+  reg [7:0] offset_later0_0 = 8'h00;
+  reg [7:0] offset_later1_0 = 8'h00;
+  reg [7:0] offset_later2_0 = 8'h00;
+  reg [7:0] offset_later3_0 = 8'h00;
+  reg [7:0] offset_later4_0 = 8'h00;
+  reg [7:0] offset_later5_0 = 8'h00;
+  reg [7:0] offset_later6_0 = 8'h00;
+  reg [7:0] offset_later7_0 = 8'h00;
+  reg [23:0] offset_product0 = 24'h000000;
+  reg [3:0] offset_term0_0_0 = 4'h0;
   reg [12:0] qx = 13'h0000;
   reg [12:0] qy = 13'h0000;
   input rst;
@@ -3198,18 +3450,6 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
   wire start;
   reg [11:0] x = 12'h000;
   reg [11:0] y = 12'h000;
-  assign \$124  = geometry[71:68] / geometry[67:64];
-  assign \$126  = | geometry[67:64];
-  assign \$1  = \$126  ? \$124  : 4'h0;
-  assign \$129  = geometry[71:68] % geometry[67:64];
-  assign \$131  = | geometry[67:64];
-  assign \$2  = \$131  ? \$129  : 4'h0;
-  assign \$134  = geometry[71:68] / geometry[67:64];
-  assign \$136  = | geometry[67:64];
-  assign \$3  = \$136  ? \$134  : 4'h0;
-  assign \$139  = geometry[71:68] % geometry[67:64];
-  assign \$141  = | geometry[67:64];
-  assign \$4  = \$141  ? \$139  : 4'h0;
   assign \$5  = dj + 1'h1;
   assign \$6  = dj_stride + geometry[67:64];
   assign \$7  = dj_stride + geometry[67:64];
@@ -3231,12 +3471,6 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
   assign \$23  = \$21  ? 5'h00 : \$22 ;
   assign \$24  = geometry[43:32] - 1'h1;
   assign \$25  = x == \$24 ;
-  assign \$165  = geometry[71:68] / geometry[67:64];
-  assign \$167  = | geometry[67:64];
-  assign \$26  = \$167  ? \$165  : 4'h0;
-  assign \$170  = geometry[71:68] % geometry[67:64];
-  assign \$172  = | geometry[67:64];
-  assign \$27  = \$172  ? \$170  : 4'h0;
   assign \$28  = y + 1'h1;
   assign \$29  = geometry[67:64] - 1'h1;
   assign \$30  = ry == \$29 ;
@@ -3247,37 +3481,31 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
   assign \$35  = \$33  ? 5'h00 : \$34 ;
   assign \$36  = geometry[31:20] - 1'h1;
   assign \$37  = y == \$36 ;
-  assign \$185  = geometry[71:68] / geometry[67:64];
-  assign \$187  = | geometry[67:64];
-  assign \$38  = \$187  ? \$185  : 4'h0;
-  assign \$190  = geometry[71:68] % geometry[67:64];
-  assign \$192  = | geometry[67:64];
-  assign \$39  = \$192  ? \$190  : 4'h0;
   assign \$40  = n + 1'h1;
   assign \$41  = geometry[19:4] - 1'h1;
   assign \$42  = n == \$41 ;
-  assign \$43  = n * geometry[83:72];
-  assign \$44  = qy - di;
-  assign \$45  = $signed({ 1'h0, \$43  }) + $signed(\$44 );
-  assign \$46  = $signed(\$45 ) * $signed({ 1'h0, geometry[95:84] });
-  assign \$47  = qx - dj;
-  assign \$48  = $signed(\$46 ) + $signed(\$47 );
-  assign \$49  = $signed(\$48 ) * $signed({ 1'h0, geometry[59:56] });
-  assign \$50  = $signed(\$49 ) * $signed({ 1'h0, geometry[63:60] });
-  assign \$51  = ry + di_stride;
-  assign \$52  = \$51  * geometry[63:60];
-  assign \$53  = rx + dj_stride;
-  assign \$54  = \$52  + \$53 ;
-  assign \$55  = $signed(\$50 ) + $signed({ 1'h0, \$54  });
-  assign \$56  = n * geometry[83:72];
-  assign \$57  = qy - di;
-  assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
-  assign \$59  = $signed(\$58 ) * $signed({ 1'h0, geometry[95:84] });
-  assign \$60  = qx - dj;
-  assign \$61  = $signed(\$59 ) + $signed(\$60 );
-  assign \$62  = columns ? \$55  : { \$61 [42], \$61 [42], \$61 [42], \$61 [42], \$61 [42], \$61 [42], \$61 [42], \$61 [42], \$61 [42], \$61  };
-  assign \$63  = $signed(\$62 ) * $signed({ 1'h0, geometry[55:44] });
-  assign \$64  = $signed(\$63 ) + $signed({ 1'h0, c });
+  assign \$43  = qy - di;
+  assign \$44  = qx - dj;
+  assign \$45  = ry + di_stride;
+  assign \$46  = columns ? \$45 [3:0] : 4'h0;
+  assign \$47  = rx + dj_stride;
+  assign \$48  = columns ? \$47 [3:0] : 4'h0;
+  assign \$49  = n * geometry[83:72];
+  assign \$50  = $signed({ 1'h0, address_product0 }) + $signed(address_term0_0_0);
+  assign \$51  = address0 * geometry[95:84];
+  assign \$52  = $signed({ 1'h0, address_product1 }) + $signed(address_term1_0_0);
+  assign \$53  = columns ? geometry[59:56] : 4'h1;
+  assign \$54  = address1 * \$53 ;
+  assign \$55  = address_product2 + address_term2_0_0;
+  assign \$56  = columns ? geometry[63:60] : 4'h1;
+  assign \$57  = address2 * \$56 ;
+  assign \$58  = address_product3 + address_term3_0_0;
+  assign \$59  = address3 * geometry[55:44];
+  assign \$60  = address_product4 + address_term4_0_0;
+  assign \$61  = rx + dj_stride;
+  assign \$62  = ry + di_stride;
+  assign \$63  = \$62 [3:0] * geometry[63:60];
+  assign \$64  = offset_product0 + offset_term0_0_0;
   assign \$65  = ry + di_stride;
   assign \$66  = \$65  < geometry[59:56];
   assign \$67  = rx + dj_stride;
@@ -3293,69 +3521,4319 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
   assign \$77  = qx - dj;
   assign \$78  = $signed(\$77 ) < $signed({ 1'h0, geometry[95:84] });
   assign \$79  = \$76  & \$78 ;
-  assign \$80  = ry + di_stride;
-  assign \$81  = \$80  * geometry[63:60];
-  assign \$82  = rx + dj_stride;
-  assign \$83  = \$81  + \$82 ;
-  assign \$84  = ! di;
-  assign \$85  = ! dj;
-  assign \$86  = \$84  & \$85 ;
-  assign \$87  = dj_stride + geometry[67:64];
-  assign \$88  = \$87  >= geometry[63:60];
-  assign \$89  = di_stride + geometry[67:64];
-  assign \$90  = \$89  >= geometry[59:56];
-  assign \$91  = \$88  & \$90 ;
-  assign \$92  = dj_stride + geometry[67:64];
-  assign \$93  = \$92  >= geometry[63:60];
-  assign \$94  = active & \$93 ;
-  assign \$95  = di_stride + geometry[67:64];
-  assign \$96  = \$95  >= geometry[59:56];
-  assign \$97  = \$94  & \$96 ;
-  assign \$98  = geometry[55:44] - 1'h1;
-  assign \$99  = c == \$98 ;
-  assign \$100  = \$97  & \$99 ;
-  assign \$101  = geometry[43:32] - 1'h1;
-  assign \$102  = x == \$101 ;
-  assign \$103  = \$100  & \$102 ;
-  assign \$104  = geometry[31:20] - 1'h1;
-  assign \$105  = y == \$104 ;
-  assign \$106  = \$103  & \$105 ;
-  assign \$107  = geometry[19:4] - 1'h1;
-  assign \$108  = n == \$107 ;
-  assign \$109  = \$106  & \$108 ;
+  assign \$80  = ! di;
+  assign \$81  = ! dj;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = dj_stride + geometry[67:64];
+  assign \$84  = \$83  >= geometry[63:60];
+  assign \$85  = di_stride + geometry[67:64];
+  assign \$86  = \$85  >= geometry[59:56];
+  assign \$87  = \$84  & \$86 ;
+  assign \$88  = dj_stride + geometry[67:64];
+  assign \$89  = \$88  >= geometry[63:60];
+  assign \$90  = active & \$89 ;
+  assign \$91  = di_stride + geometry[67:64];
+  assign \$92  = \$91  >= geometry[59:56];
+  assign \$93  = \$90  & \$92 ;
+  assign \$94  = geometry[55:44] - 1'h1;
+  assign \$95  = c == \$94 ;
+  assign \$96  = \$93  & \$95 ;
+  assign \$97  = geometry[43:32] - 1'h1;
+  assign \$98  = x == \$97 ;
+  assign \$99  = \$96  & \$98 ;
+  assign \$100  = geometry[31:20] - 1'h1;
+  assign \$101  = y == \$100 ;
+  assign \$102  = \$99  & \$101 ;
+  assign \$103  = geometry[19:4] - 1'h1;
+  assign \$104  = n == \$103 ;
+  assign \$105  = \$102  & \$104 ;
   always @(posedge clk)
-    active <= \$110 ;
+    active <= \$106 ;
   always @(posedge clk)
-    n <= \$111 ;
+    n <= \$107 ;
   always @(posedge clk)
-    y <= \$112 ;
+    y <= \$108 ;
   always @(posedge clk)
-    x <= \$113 ;
+    x <= \$109 ;
   always @(posedge clk)
-    c <= \$114 ;
+    c <= \$110 ;
   always @(posedge clk)
-    di <= \$115 ;
+    di <= \$111 ;
   always @(posedge clk)
-    dj <= \$116 ;
+    dj <= \$112 ;
   always @(posedge clk)
-    di_stride <= \$117 ;
+    di_stride <= \$113 ;
   always @(posedge clk)
-    dj_stride <= \$118 ;
+    dj_stride <= \$114 ;
   always @(posedge clk)
-    qy <= \$119 ;
+    qy <= \$115 ;
   always @(posedge clk)
-    ry <= \$120 ;
+    ry <= \$116 ;
   always @(posedge clk)
-    qx <= \$121 ;
+    qx <= \$117 ;
   always @(posedge clk)
-    rx <= \$122 ;
+    rx <= \$118 ;
   always @(posedge clk)
-    o <= \$123 ;
+    address_term0_0_0 <= \$119 ;
+  always @(posedge clk)
+    address_term0_0_1 <= \$120 ;
+  always @(posedge clk)
+    address_term0_0_2 <= \$121 ;
+  always @(posedge clk)
+    address_term0_0_3 <= \$122 ;
+  always @(posedge clk)
+    address_term0_0_4 <= \$123 ;
+  always @(posedge clk)
+    address_product0 <= \$124 ;
+  always @(posedge clk)
+    address0 <= \$125 ;
+  always @(posedge clk)
+    address_later0_0_0 <= \$126 ;
+  always @(posedge clk)
+    address_later0_0_1 <= \$127 ;
+  always @(posedge clk)
+    address_later0_0_2 <= \$128 ;
+  always @(posedge clk)
+    address_later0_0_3 <= \$129 ;
+  always @(posedge clk)
+    address_term1_0_0 <= \$130 ;
+  always @(posedge clk)
+    address_term1_0_1 <= \$131 ;
+  always @(posedge clk)
+    address_term1_0_2 <= \$132 ;
+  always @(posedge clk)
+    address_term1_0_3 <= \$133 ;
+  always @(posedge clk)
+    address_product1 <= \$134 ;
+  always @(posedge clk)
+    address1 <= \$135 ;
+  always @(posedge clk)
+    address_later1_0_0 <= \$136 ;
+  always @(posedge clk)
+    address_later1_0_1 <= \$137 ;
+  always @(posedge clk)
+    address_later1_0_2 <= \$138 ;
+  always @(posedge clk)
+    address_term2_0_0 <= \$139 ;
+  always @(posedge clk)
+    address_term2_0_1 <= \$140 ;
+  always @(posedge clk)
+    address_term2_0_2 <= \$141 ;
+  always @(posedge clk)
+    address_product2 <= \$142 ;
+  always @(posedge clk)
+    address2 <= \$143 ;
+  always @(posedge clk)
+    address_later2_0_0 <= \$144 ;
+  always @(posedge clk)
+    address_later2_0_1 <= \$145 ;
+  always @(posedge clk)
+    address_term3_0_0 <= \$146 ;
+  always @(posedge clk)
+    address_term3_0_1 <= \$147 ;
+  always @(posedge clk)
+    address_product3 <= \$148 ;
+  always @(posedge clk)
+    address3 <= \$149 ;
+  always @(posedge clk)
+    address_later3_0_0 <= \$150 ;
+  always @(posedge clk)
+    address_term4_0_0 <= \$151 ;
+  always @(posedge clk)
+    address_product4 <= \$152 ;
+  always @(posedge clk)
+    address4 <= \$153 ;
+  always @(posedge clk)
+    offset_term0_0_0 <= \$154 ;
+  always @(posedge clk)
+    offset_product0 <= \$155 ;
+  always @(posedge clk)
+    offset0 <= \$156 ;
+  always @(posedge clk)
+    offset_later0_0 <= \$157 ;
+  always @(posedge clk)
+    offset_later1_0 <= \$158 ;
+  always @(posedge clk)
+    offset_later2_0 <= \$159 ;
+  always @(posedge clk)
+    offset_later3_0 <= \$160 ;
+  always @(posedge clk)
+    offset_later4_0 <= \$161 ;
+  always @(posedge clk)
+    offset_later5_0 <= \$162 ;
+  always @(posedge clk)
+    offset_later6_0 <= \$163 ;
+  always @(posedge clk)
+    offset_later7_0 <= \$164 ;
+  always @(posedge clk)
+    element0_0 <= \$165 ;
+  always @(posedge clk)
+    element1_0 <= \$166 ;
+  always @(posedge clk)
+    element2_0 <= \$167 ;
+  always @(posedge clk)
+    element3_0 <= \$168 ;
+  always @(posedge clk)
+    element4_0 <= \$169 ;
+  always @(posedge clk)
+    element5_0 <= \$170 ;
+  always @(posedge clk)
+    element6_0 <= \$171 ;
+  always @(posedge clk)
+    element7_0 <= \$172 ;
+  always @(posedge clk)
+    element8_0 <= \$173 ;
+  always @(posedge clk)
+    element9_0 <= \$174 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$110  = active;
+    (* full_case = 32'd1 *)
+    casez ({ geometry[67:64], geometry[71:68] })
+      8'h00:
+          \$1  = 4'h0;
+      8'h01:
+          \$1  = 4'h0;
+      8'h02:
+          \$1  = 4'h0;
+      8'h03:
+          \$1  = 4'h0;
+      8'h04:
+          \$1  = 4'h0;
+      8'h05:
+          \$1  = 4'h0;
+      8'h06:
+          \$1  = 4'h0;
+      8'h07:
+          \$1  = 4'h0;
+      8'h08:
+          \$1  = 4'h0;
+      8'h09:
+          \$1  = 4'h0;
+      8'h0a:
+          \$1  = 4'h0;
+      8'h0b:
+          \$1  = 4'h0;
+      8'h0c:
+          \$1  = 4'h0;
+      8'h0d:
+          \$1  = 4'h0;
+      8'h0e:
+          \$1  = 4'h0;
+      8'h0f:
+          \$1  = 4'h0;
+      8'h10:
+          \$1  = 4'h0;
+      8'h11:
+          \$1  = 4'h1;
+      8'h12:
+          \$1  = 4'h2;
+      8'h13:
+          \$1  = 4'h3;
+      8'h14:
+          \$1  = 4'h4;
+      8'h15:
+          \$1  = 4'h5;
+      8'h16:
+          \$1  = 4'h6;
+      8'h17:
+          \$1  = 4'h7;
+      8'h18:
+          \$1  = 4'h8;
+      8'h19:
+          \$1  = 4'h9;
+      8'h1a:
+          \$1  = 4'ha;
+      8'h1b:
+          \$1  = 4'hb;
+      8'h1c:
+          \$1  = 4'hc;
+      8'h1d:
+          \$1  = 4'hd;
+      8'h1e:
+          \$1  = 4'he;
+      8'h1f:
+          \$1  = 4'hf;
+      8'h20:
+          \$1  = 4'h0;
+      8'h21:
+          \$1  = 4'h0;
+      8'h22:
+          \$1  = 4'h1;
+      8'h23:
+          \$1  = 4'h1;
+      8'h24:
+          \$1  = 4'h2;
+      8'h25:
+          \$1  = 4'h2;
+      8'h26:
+          \$1  = 4'h3;
+      8'h27:
+          \$1  = 4'h3;
+      8'h28:
+          \$1  = 4'h4;
+      8'h29:
+          \$1  = 4'h4;
+      8'h2a:
+          \$1  = 4'h5;
+      8'h2b:
+          \$1  = 4'h5;
+      8'h2c:
+          \$1  = 4'h6;
+      8'h2d:
+          \$1  = 4'h6;
+      8'h2e:
+          \$1  = 4'h7;
+      8'h2f:
+          \$1  = 4'h7;
+      8'h30:
+          \$1  = 4'h0;
+      8'h31:
+          \$1  = 4'h0;
+      8'h32:
+          \$1  = 4'h0;
+      8'h33:
+          \$1  = 4'h1;
+      8'h34:
+          \$1  = 4'h1;
+      8'h35:
+          \$1  = 4'h1;
+      8'h36:
+          \$1  = 4'h2;
+      8'h37:
+          \$1  = 4'h2;
+      8'h38:
+          \$1  = 4'h2;
+      8'h39:
+          \$1  = 4'h3;
+      8'h3a:
+          \$1  = 4'h3;
+      8'h3b:
+          \$1  = 4'h3;
+      8'h3c:
+          \$1  = 4'h4;
+      8'h3d:
+          \$1  = 4'h4;
+      8'h3e:
+          \$1  = 4'h4;
+      8'h3f:
+          \$1  = 4'h5;
+      8'h40:
+          \$1  = 4'h0;
+      8'h41:
+          \$1  = 4'h0;
+      8'h42:
+          \$1  = 4'h0;
+      8'h43:
+          \$1  = 4'h0;
+      8'h44:
+          \$1  = 4'h1;
+      8'h45:
+          \$1  = 4'h1;
+      8'h46:
+          \$1  = 4'h1;
+      8'h47:
+          \$1  = 4'h1;
+      8'h48:
+          \$1  = 4'h2;
+      8'h49:
+          \$1  = 4'h2;
+      8'h4a:
+          \$1  = 4'h2;
+      8'h4b:
+          \$1  = 4'h2;
+      8'h4c:
+          \$1  = 4'h3;
+      8'h4d:
+          \$1  = 4'h3;
+      8'h4e:
+          \$1  = 4'h3;
+      8'h4f:
+          \$1  = 4'h3;
+      8'h50:
+          \$1  = 4'h0;
+      8'h51:
+          \$1  = 4'h0;
+      8'h52:
+          \$1  = 4'h0;
+      8'h53:
+          \$1  = 4'h0;
+      8'h54:
+          \$1  = 4'h0;
+      8'h55:
+          \$1  = 4'h1;
+      8'h56:
+          \$1  = 4'h1;
+      8'h57:
+          \$1  = 4'h1;
+      8'h58:
+          \$1  = 4'h1;
+      8'h59:
+          \$1  = 4'h1;
+      8'h5a:
+          \$1  = 4'h2;
+      8'h5b:
+          \$1  = 4'h2;
+      8'h5c:
+          \$1  = 4'h2;
+      8'h5d:
+          \$1  = 4'h2;
+      8'h5e:
+          \$1  = 4'h2;
+      8'h5f:
+          \$1  = 4'h3;
+      8'h60:
+          \$1  = 4'h0;
+      8'h61:
+          \$1  = 4'h0;
+      8'h62:
+          \$1  = 4'h0;
+      8'h63:
+          \$1  = 4'h0;
+      8'h64:
+          \$1  = 4'h0;
+      8'h65:
+          \$1  = 4'h0;
+      8'h66:
+          \$1  = 4'h1;
+      8'h67:
+          \$1  = 4'h1;
+      8'h68:
+          \$1  = 4'h1;
+      8'h69:
+          \$1  = 4'h1;
+      8'h6a:
+          \$1  = 4'h1;
+      8'h6b:
+          \$1  = 4'h1;
+      8'h6c:
+          \$1  = 4'h2;
+      8'h6d:
+          \$1  = 4'h2;
+      8'h6e:
+          \$1  = 4'h2;
+      8'h6f:
+          \$1  = 4'h2;
+      8'h70:
+          \$1  = 4'h0;
+      8'h71:
+          \$1  = 4'h0;
+      8'h72:
+          \$1  = 4'h0;
+      8'h73:
+          \$1  = 4'h0;
+      8'h74:
+          \$1  = 4'h0;
+      8'h75:
+          \$1  = 4'h0;
+      8'h76:
+          \$1  = 4'h0;
+      8'h77:
+          \$1  = 4'h1;
+      8'h78:
+          \$1  = 4'h1;
+      8'h79:
+          \$1  = 4'h1;
+      8'h7a:
+          \$1  = 4'h1;
+      8'h7b:
+          \$1  = 4'h1;
+      8'h7c:
+          \$1  = 4'h1;
+      8'h7d:
+          \$1  = 4'h1;
+      8'h7e:
+          \$1  = 4'h2;
+      8'h7f:
+          \$1  = 4'h2;
+      8'h80:
+          \$1  = 4'h0;
+      8'h81:
+          \$1  = 4'h0;
+      8'h82:
+          \$1  = 4'h0;
+      8'h83:
+          \$1  = 4'h0;
+      8'h84:
+          \$1  = 4'h0;
+      8'h85:
+          \$1  = 4'h0;
+      8'h86:
+          \$1  = 4'h0;
+      8'h87:
+          \$1  = 4'h0;
+      8'h88:
+          \$1  = 4'h1;
+      8'h89:
+          \$1  = 4'h1;
+      8'h8a:
+          \$1  = 4'h1;
+      8'h8b:
+          \$1  = 4'h1;
+      8'h8c:
+          \$1  = 4'h1;
+      8'h8d:
+          \$1  = 4'h1;
+      8'h8e:
+          \$1  = 4'h1;
+      8'h8f:
+          \$1  = 4'h1;
+      8'h90:
+          \$1  = 4'h0;
+      8'h91:
+          \$1  = 4'h0;
+      8'h92:
+          \$1  = 4'h0;
+      8'h93:
+          \$1  = 4'h0;
+      8'h94:
+          \$1  = 4'h0;
+      8'h95:
+          \$1  = 4'h0;
+      8'h96:
+          \$1  = 4'h0;
+      8'h97:
+          \$1  = 4'h0;
+      8'h98:
+          \$1  = 4'h0;
+      8'h99:
+          \$1  = 4'h1;
+      8'h9a:
+          \$1  = 4'h1;
+      8'h9b:
+          \$1  = 4'h1;
+      8'h9c:
+          \$1  = 4'h1;
+      8'h9d:
+          \$1  = 4'h1;
+      8'h9e:
+          \$1  = 4'h1;
+      8'h9f:
+          \$1  = 4'h1;
+      8'ha0:
+          \$1  = 4'h0;
+      8'ha1:
+          \$1  = 4'h0;
+      8'ha2:
+          \$1  = 4'h0;
+      8'ha3:
+          \$1  = 4'h0;
+      8'ha4:
+          \$1  = 4'h0;
+      8'ha5:
+          \$1  = 4'h0;
+      8'ha6:
+          \$1  = 4'h0;
+      8'ha7:
+          \$1  = 4'h0;
+      8'ha8:
+          \$1  = 4'h0;
+      8'ha9:
+          \$1  = 4'h0;
+      8'haa:
+          \$1  = 4'h1;
+      8'hab:
+          \$1  = 4'h1;
+      8'hac:
+          \$1  = 4'h1;
+      8'had:
+          \$1  = 4'h1;
+      8'hae:
+          \$1  = 4'h1;
+      8'haf:
+          \$1  = 4'h1;
+      8'hb0:
+          \$1  = 4'h0;
+      8'hb1:
+          \$1  = 4'h0;
+      8'hb2:
+          \$1  = 4'h0;
+      8'hb3:
+          \$1  = 4'h0;
+      8'hb4:
+          \$1  = 4'h0;
+      8'hb5:
+          \$1  = 4'h0;
+      8'hb6:
+          \$1  = 4'h0;
+      8'hb7:
+          \$1  = 4'h0;
+      8'hb8:
+          \$1  = 4'h0;
+      8'hb9:
+          \$1  = 4'h0;
+      8'hba:
+          \$1  = 4'h0;
+      8'hbb:
+          \$1  = 4'h1;
+      8'hbc:
+          \$1  = 4'h1;
+      8'hbd:
+          \$1  = 4'h1;
+      8'hbe:
+          \$1  = 4'h1;
+      8'hbf:
+          \$1  = 4'h1;
+      8'hc0:
+          \$1  = 4'h0;
+      8'hc1:
+          \$1  = 4'h0;
+      8'hc2:
+          \$1  = 4'h0;
+      8'hc3:
+          \$1  = 4'h0;
+      8'hc4:
+          \$1  = 4'h0;
+      8'hc5:
+          \$1  = 4'h0;
+      8'hc6:
+          \$1  = 4'h0;
+      8'hc7:
+          \$1  = 4'h0;
+      8'hc8:
+          \$1  = 4'h0;
+      8'hc9:
+          \$1  = 4'h0;
+      8'hca:
+          \$1  = 4'h0;
+      8'hcb:
+          \$1  = 4'h0;
+      8'hcc:
+          \$1  = 4'h1;
+      8'hcd:
+          \$1  = 4'h1;
+      8'hce:
+          \$1  = 4'h1;
+      8'hcf:
+          \$1  = 4'h1;
+      8'hd0:
+          \$1  = 4'h0;
+      8'hd1:
+          \$1  = 4'h0;
+      8'hd2:
+          \$1  = 4'h0;
+      8'hd3:
+          \$1  = 4'h0;
+      8'hd4:
+          \$1  = 4'h0;
+      8'hd5:
+          \$1  = 4'h0;
+      8'hd6:
+          \$1  = 4'h0;
+      8'hd7:
+          \$1  = 4'h0;
+      8'hd8:
+          \$1  = 4'h0;
+      8'hd9:
+          \$1  = 4'h0;
+      8'hda:
+          \$1  = 4'h0;
+      8'hdb:
+          \$1  = 4'h0;
+      8'hdc:
+          \$1  = 4'h0;
+      8'hdd:
+          \$1  = 4'h1;
+      8'hde:
+          \$1  = 4'h1;
+      8'hdf:
+          \$1  = 4'h1;
+      8'he0:
+          \$1  = 4'h0;
+      8'he1:
+          \$1  = 4'h0;
+      8'he2:
+          \$1  = 4'h0;
+      8'he3:
+          \$1  = 4'h0;
+      8'he4:
+          \$1  = 4'h0;
+      8'he5:
+          \$1  = 4'h0;
+      8'he6:
+          \$1  = 4'h0;
+      8'he7:
+          \$1  = 4'h0;
+      8'he8:
+          \$1  = 4'h0;
+      8'he9:
+          \$1  = 4'h0;
+      8'hea:
+          \$1  = 4'h0;
+      8'heb:
+          \$1  = 4'h0;
+      8'hec:
+          \$1  = 4'h0;
+      8'hed:
+          \$1  = 4'h0;
+      8'hee:
+          \$1  = 4'h1;
+      8'hef:
+          \$1  = 4'h1;
+      8'hf0:
+          \$1  = 4'h0;
+      8'hf1:
+          \$1  = 4'h0;
+      8'hf2:
+          \$1  = 4'h0;
+      8'hf3:
+          \$1  = 4'h0;
+      8'hf4:
+          \$1  = 4'h0;
+      8'hf5:
+          \$1  = 4'h0;
+      8'hf6:
+          \$1  = 4'h0;
+      8'hf7:
+          \$1  = 4'h0;
+      8'hf8:
+          \$1  = 4'h0;
+      8'hf9:
+          \$1  = 4'h0;
+      8'hfa:
+          \$1  = 4'h0;
+      8'hfb:
+          \$1  = 4'h0;
+      8'hfc:
+          \$1  = 4'h0;
+      8'hfd:
+          \$1  = 4'h0;
+      8'hfe:
+          \$1  = 4'h0;
+      8'hff:
+          \$1  = 4'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ geometry[67:64], geometry[71:68] })
+      8'h00:
+          \$2  = 4'h0;
+      8'h01:
+          \$2  = 4'h0;
+      8'h02:
+          \$2  = 4'h0;
+      8'h03:
+          \$2  = 4'h0;
+      8'h04:
+          \$2  = 4'h0;
+      8'h05:
+          \$2  = 4'h0;
+      8'h06:
+          \$2  = 4'h0;
+      8'h07:
+          \$2  = 4'h0;
+      8'h08:
+          \$2  = 4'h0;
+      8'h09:
+          \$2  = 4'h0;
+      8'h0a:
+          \$2  = 4'h0;
+      8'h0b:
+          \$2  = 4'h0;
+      8'h0c:
+          \$2  = 4'h0;
+      8'h0d:
+          \$2  = 4'h0;
+      8'h0e:
+          \$2  = 4'h0;
+      8'h0f:
+          \$2  = 4'h0;
+      8'h10:
+          \$2  = 4'h0;
+      8'h11:
+          \$2  = 4'h0;
+      8'h12:
+          \$2  = 4'h0;
+      8'h13:
+          \$2  = 4'h0;
+      8'h14:
+          \$2  = 4'h0;
+      8'h15:
+          \$2  = 4'h0;
+      8'h16:
+          \$2  = 4'h0;
+      8'h17:
+          \$2  = 4'h0;
+      8'h18:
+          \$2  = 4'h0;
+      8'h19:
+          \$2  = 4'h0;
+      8'h1a:
+          \$2  = 4'h0;
+      8'h1b:
+          \$2  = 4'h0;
+      8'h1c:
+          \$2  = 4'h0;
+      8'h1d:
+          \$2  = 4'h0;
+      8'h1e:
+          \$2  = 4'h0;
+      8'h1f:
+          \$2  = 4'h0;
+      8'h20:
+          \$2  = 4'h0;
+      8'h21:
+          \$2  = 4'h1;
+      8'h22:
+          \$2  = 4'h0;
+      8'h23:
+          \$2  = 4'h1;
+      8'h24:
+          \$2  = 4'h0;
+      8'h25:
+          \$2  = 4'h1;
+      8'h26:
+          \$2  = 4'h0;
+      8'h27:
+          \$2  = 4'h1;
+      8'h28:
+          \$2  = 4'h0;
+      8'h29:
+          \$2  = 4'h1;
+      8'h2a:
+          \$2  = 4'h0;
+      8'h2b:
+          \$2  = 4'h1;
+      8'h2c:
+          \$2  = 4'h0;
+      8'h2d:
+          \$2  = 4'h1;
+      8'h2e:
+          \$2  = 4'h0;
+      8'h2f:
+          \$2  = 4'h1;
+      8'h30:
+          \$2  = 4'h0;
+      8'h31:
+          \$2  = 4'h1;
+      8'h32:
+          \$2  = 4'h2;
+      8'h33:
+          \$2  = 4'h0;
+      8'h34:
+          \$2  = 4'h1;
+      8'h35:
+          \$2  = 4'h2;
+      8'h36:
+          \$2  = 4'h0;
+      8'h37:
+          \$2  = 4'h1;
+      8'h38:
+          \$2  = 4'h2;
+      8'h39:
+          \$2  = 4'h0;
+      8'h3a:
+          \$2  = 4'h1;
+      8'h3b:
+          \$2  = 4'h2;
+      8'h3c:
+          \$2  = 4'h0;
+      8'h3d:
+          \$2  = 4'h1;
+      8'h3e:
+          \$2  = 4'h2;
+      8'h3f:
+          \$2  = 4'h0;
+      8'h40:
+          \$2  = 4'h0;
+      8'h41:
+          \$2  = 4'h1;
+      8'h42:
+          \$2  = 4'h2;
+      8'h43:
+          \$2  = 4'h3;
+      8'h44:
+          \$2  = 4'h0;
+      8'h45:
+          \$2  = 4'h1;
+      8'h46:
+          \$2  = 4'h2;
+      8'h47:
+          \$2  = 4'h3;
+      8'h48:
+          \$2  = 4'h0;
+      8'h49:
+          \$2  = 4'h1;
+      8'h4a:
+          \$2  = 4'h2;
+      8'h4b:
+          \$2  = 4'h3;
+      8'h4c:
+          \$2  = 4'h0;
+      8'h4d:
+          \$2  = 4'h1;
+      8'h4e:
+          \$2  = 4'h2;
+      8'h4f:
+          \$2  = 4'h3;
+      8'h50:
+          \$2  = 4'h0;
+      8'h51:
+          \$2  = 4'h1;
+      8'h52:
+          \$2  = 4'h2;
+      8'h53:
+          \$2  = 4'h3;
+      8'h54:
+          \$2  = 4'h4;
+      8'h55:
+          \$2  = 4'h0;
+      8'h56:
+          \$2  = 4'h1;
+      8'h57:
+          \$2  = 4'h2;
+      8'h58:
+          \$2  = 4'h3;
+      8'h59:
+          \$2  = 4'h4;
+      8'h5a:
+          \$2  = 4'h0;
+      8'h5b:
+          \$2  = 4'h1;
+      8'h5c:
+          \$2  = 4'h2;
+      8'h5d:
+          \$2  = 4'h3;
+      8'h5e:
+          \$2  = 4'h4;
+      8'h5f:
+          \$2  = 4'h0;
+      8'h60:
+          \$2  = 4'h0;
+      8'h61:
+          \$2  = 4'h1;
+      8'h62:
+          \$2  = 4'h2;
+      8'h63:
+          \$2  = 4'h3;
+      8'h64:
+          \$2  = 4'h4;
+      8'h65:
+          \$2  = 4'h5;
+      8'h66:
+          \$2  = 4'h0;
+      8'h67:
+          \$2  = 4'h1;
+      8'h68:
+          \$2  = 4'h2;
+      8'h69:
+          \$2  = 4'h3;
+      8'h6a:
+          \$2  = 4'h4;
+      8'h6b:
+          \$2  = 4'h5;
+      8'h6c:
+          \$2  = 4'h0;
+      8'h6d:
+          \$2  = 4'h1;
+      8'h6e:
+          \$2  = 4'h2;
+      8'h6f:
+          \$2  = 4'h3;
+      8'h70:
+          \$2  = 4'h0;
+      8'h71:
+          \$2  = 4'h1;
+      8'h72:
+          \$2  = 4'h2;
+      8'h73:
+          \$2  = 4'h3;
+      8'h74:
+          \$2  = 4'h4;
+      8'h75:
+          \$2  = 4'h5;
+      8'h76:
+          \$2  = 4'h6;
+      8'h77:
+          \$2  = 4'h0;
+      8'h78:
+          \$2  = 4'h1;
+      8'h79:
+          \$2  = 4'h2;
+      8'h7a:
+          \$2  = 4'h3;
+      8'h7b:
+          \$2  = 4'h4;
+      8'h7c:
+          \$2  = 4'h5;
+      8'h7d:
+          \$2  = 4'h6;
+      8'h7e:
+          \$2  = 4'h0;
+      8'h7f:
+          \$2  = 4'h1;
+      8'h80:
+          \$2  = 4'h0;
+      8'h81:
+          \$2  = 4'h1;
+      8'h82:
+          \$2  = 4'h2;
+      8'h83:
+          \$2  = 4'h3;
+      8'h84:
+          \$2  = 4'h4;
+      8'h85:
+          \$2  = 4'h5;
+      8'h86:
+          \$2  = 4'h6;
+      8'h87:
+          \$2  = 4'h7;
+      8'h88:
+          \$2  = 4'h0;
+      8'h89:
+          \$2  = 4'h1;
+      8'h8a:
+          \$2  = 4'h2;
+      8'h8b:
+          \$2  = 4'h3;
+      8'h8c:
+          \$2  = 4'h4;
+      8'h8d:
+          \$2  = 4'h5;
+      8'h8e:
+          \$2  = 4'h6;
+      8'h8f:
+          \$2  = 4'h7;
+      8'h90:
+          \$2  = 4'h0;
+      8'h91:
+          \$2  = 4'h1;
+      8'h92:
+          \$2  = 4'h2;
+      8'h93:
+          \$2  = 4'h3;
+      8'h94:
+          \$2  = 4'h4;
+      8'h95:
+          \$2  = 4'h5;
+      8'h96:
+          \$2  = 4'h6;
+      8'h97:
+          \$2  = 4'h7;
+      8'h98:
+          \$2  = 4'h8;
+      8'h99:
+          \$2  = 4'h0;
+      8'h9a:
+          \$2  = 4'h1;
+      8'h9b:
+          \$2  = 4'h2;
+      8'h9c:
+          \$2  = 4'h3;
+      8'h9d:
+          \$2  = 4'h4;
+      8'h9e:
+          \$2  = 4'h5;
+      8'h9f:
+          \$2  = 4'h6;
+      8'ha0:
+          \$2  = 4'h0;
+      8'ha1:
+          \$2  = 4'h1;
+      8'ha2:
+          \$2  = 4'h2;
+      8'ha3:
+          \$2  = 4'h3;
+      8'ha4:
+          \$2  = 4'h4;
+      8'ha5:
+          \$2  = 4'h5;
+      8'ha6:
+          \$2  = 4'h6;
+      8'ha7:
+          \$2  = 4'h7;
+      8'ha8:
+          \$2  = 4'h8;
+      8'ha9:
+          \$2  = 4'h9;
+      8'haa:
+          \$2  = 4'h0;
+      8'hab:
+          \$2  = 4'h1;
+      8'hac:
+          \$2  = 4'h2;
+      8'had:
+          \$2  = 4'h3;
+      8'hae:
+          \$2  = 4'h4;
+      8'haf:
+          \$2  = 4'h5;
+      8'hb0:
+          \$2  = 4'h0;
+      8'hb1:
+          \$2  = 4'h1;
+      8'hb2:
+          \$2  = 4'h2;
+      8'hb3:
+          \$2  = 4'h3;
+      8'hb4:
+          \$2  = 4'h4;
+      8'hb5:
+          \$2  = 4'h5;
+      8'hb6:
+          \$2  = 4'h6;
+      8'hb7:
+          \$2  = 4'h7;
+      8'hb8:
+          \$2  = 4'h8;
+      8'hb9:
+          \$2  = 4'h9;
+      8'hba:
+          \$2  = 4'ha;
+      8'hbb:
+          \$2  = 4'h0;
+      8'hbc:
+          \$2  = 4'h1;
+      8'hbd:
+          \$2  = 4'h2;
+      8'hbe:
+          \$2  = 4'h3;
+      8'hbf:
+          \$2  = 4'h4;
+      8'hc0:
+          \$2  = 4'h0;
+      8'hc1:
+          \$2  = 4'h1;
+      8'hc2:
+          \$2  = 4'h2;
+      8'hc3:
+          \$2  = 4'h3;
+      8'hc4:
+          \$2  = 4'h4;
+      8'hc5:
+          \$2  = 4'h5;
+      8'hc6:
+          \$2  = 4'h6;
+      8'hc7:
+          \$2  = 4'h7;
+      8'hc8:
+          \$2  = 4'h8;
+      8'hc9:
+          \$2  = 4'h9;
+      8'hca:
+          \$2  = 4'ha;
+      8'hcb:
+          \$2  = 4'hb;
+      8'hcc:
+          \$2  = 4'h0;
+      8'hcd:
+          \$2  = 4'h1;
+      8'hce:
+          \$2  = 4'h2;
+      8'hcf:
+          \$2  = 4'h3;
+      8'hd0:
+          \$2  = 4'h0;
+      8'hd1:
+          \$2  = 4'h1;
+      8'hd2:
+          \$2  = 4'h2;
+      8'hd3:
+          \$2  = 4'h3;
+      8'hd4:
+          \$2  = 4'h4;
+      8'hd5:
+          \$2  = 4'h5;
+      8'hd6:
+          \$2  = 4'h6;
+      8'hd7:
+          \$2  = 4'h7;
+      8'hd8:
+          \$2  = 4'h8;
+      8'hd9:
+          \$2  = 4'h9;
+      8'hda:
+          \$2  = 4'ha;
+      8'hdb:
+          \$2  = 4'hb;
+      8'hdc:
+          \$2  = 4'hc;
+      8'hdd:
+          \$2  = 4'h0;
+      8'hde:
+          \$2  = 4'h1;
+      8'hdf:
+          \$2  = 4'h2;
+      8'he0:
+          \$2  = 4'h0;
+      8'he1:
+          \$2  = 4'h1;
+      8'he2:
+          \$2  = 4'h2;
+      8'he3:
+          \$2  = 4'h3;
+      8'he4:
+          \$2  = 4'h4;
+      8'he5:
+          \$2  = 4'h5;
+      8'he6:
+          \$2  = 4'h6;
+      8'he7:
+          \$2  = 4'h7;
+      8'he8:
+          \$2  = 4'h8;
+      8'he9:
+          \$2  = 4'h9;
+      8'hea:
+          \$2  = 4'ha;
+      8'heb:
+          \$2  = 4'hb;
+      8'hec:
+          \$2  = 4'hc;
+      8'hed:
+          \$2  = 4'hd;
+      8'hee:
+          \$2  = 4'h0;
+      8'hef:
+          \$2  = 4'h1;
+      8'hf0:
+          \$2  = 4'h0;
+      8'hf1:
+          \$2  = 4'h1;
+      8'hf2:
+          \$2  = 4'h2;
+      8'hf3:
+          \$2  = 4'h3;
+      8'hf4:
+          \$2  = 4'h4;
+      8'hf5:
+          \$2  = 4'h5;
+      8'hf6:
+          \$2  = 4'h6;
+      8'hf7:
+          \$2  = 4'h7;
+      8'hf8:
+          \$2  = 4'h8;
+      8'hf9:
+          \$2  = 4'h9;
+      8'hfa:
+          \$2  = 4'ha;
+      8'hfb:
+          \$2  = 4'hb;
+      8'hfc:
+          \$2  = 4'hc;
+      8'hfd:
+          \$2  = 4'hd;
+      8'hfe:
+          \$2  = 4'he;
+      8'hff:
+          \$2  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ geometry[67:64], geometry[71:68] })
+      8'h00:
+          \$3  = 4'h0;
+      8'h01:
+          \$3  = 4'h0;
+      8'h02:
+          \$3  = 4'h0;
+      8'h03:
+          \$3  = 4'h0;
+      8'h04:
+          \$3  = 4'h0;
+      8'h05:
+          \$3  = 4'h0;
+      8'h06:
+          \$3  = 4'h0;
+      8'h07:
+          \$3  = 4'h0;
+      8'h08:
+          \$3  = 4'h0;
+      8'h09:
+          \$3  = 4'h0;
+      8'h0a:
+          \$3  = 4'h0;
+      8'h0b:
+          \$3  = 4'h0;
+      8'h0c:
+          \$3  = 4'h0;
+      8'h0d:
+          \$3  = 4'h0;
+      8'h0e:
+          \$3  = 4'h0;
+      8'h0f:
+          \$3  = 4'h0;
+      8'h10:
+          \$3  = 4'h0;
+      8'h11:
+          \$3  = 4'h1;
+      8'h12:
+          \$3  = 4'h2;
+      8'h13:
+          \$3  = 4'h3;
+      8'h14:
+          \$3  = 4'h4;
+      8'h15:
+          \$3  = 4'h5;
+      8'h16:
+          \$3  = 4'h6;
+      8'h17:
+          \$3  = 4'h7;
+      8'h18:
+          \$3  = 4'h8;
+      8'h19:
+          \$3  = 4'h9;
+      8'h1a:
+          \$3  = 4'ha;
+      8'h1b:
+          \$3  = 4'hb;
+      8'h1c:
+          \$3  = 4'hc;
+      8'h1d:
+          \$3  = 4'hd;
+      8'h1e:
+          \$3  = 4'he;
+      8'h1f:
+          \$3  = 4'hf;
+      8'h20:
+          \$3  = 4'h0;
+      8'h21:
+          \$3  = 4'h0;
+      8'h22:
+          \$3  = 4'h1;
+      8'h23:
+          \$3  = 4'h1;
+      8'h24:
+          \$3  = 4'h2;
+      8'h25:
+          \$3  = 4'h2;
+      8'h26:
+          \$3  = 4'h3;
+      8'h27:
+          \$3  = 4'h3;
+      8'h28:
+          \$3  = 4'h4;
+      8'h29:
+          \$3  = 4'h4;
+      8'h2a:
+          \$3  = 4'h5;
+      8'h2b:
+          \$3  = 4'h5;
+      8'h2c:
+          \$3  = 4'h6;
+      8'h2d:
+          \$3  = 4'h6;
+      8'h2e:
+          \$3  = 4'h7;
+      8'h2f:
+          \$3  = 4'h7;
+      8'h30:
+          \$3  = 4'h0;
+      8'h31:
+          \$3  = 4'h0;
+      8'h32:
+          \$3  = 4'h0;
+      8'h33:
+          \$3  = 4'h1;
+      8'h34:
+          \$3  = 4'h1;
+      8'h35:
+          \$3  = 4'h1;
+      8'h36:
+          \$3  = 4'h2;
+      8'h37:
+          \$3  = 4'h2;
+      8'h38:
+          \$3  = 4'h2;
+      8'h39:
+          \$3  = 4'h3;
+      8'h3a:
+          \$3  = 4'h3;
+      8'h3b:
+          \$3  = 4'h3;
+      8'h3c:
+          \$3  = 4'h4;
+      8'h3d:
+          \$3  = 4'h4;
+      8'h3e:
+          \$3  = 4'h4;
+      8'h3f:
+          \$3  = 4'h5;
+      8'h40:
+          \$3  = 4'h0;
+      8'h41:
+          \$3  = 4'h0;
+      8'h42:
+          \$3  = 4'h0;
+      8'h43:
+          \$3  = 4'h0;
+      8'h44:
+          \$3  = 4'h1;
+      8'h45:
+          \$3  = 4'h1;
+      8'h46:
+          \$3  = 4'h1;
+      8'h47:
+          \$3  = 4'h1;
+      8'h48:
+          \$3  = 4'h2;
+      8'h49:
+          \$3  = 4'h2;
+      8'h4a:
+          \$3  = 4'h2;
+      8'h4b:
+          \$3  = 4'h2;
+      8'h4c:
+          \$3  = 4'h3;
+      8'h4d:
+          \$3  = 4'h3;
+      8'h4e:
+          \$3  = 4'h3;
+      8'h4f:
+          \$3  = 4'h3;
+      8'h50:
+          \$3  = 4'h0;
+      8'h51:
+          \$3  = 4'h0;
+      8'h52:
+          \$3  = 4'h0;
+      8'h53:
+          \$3  = 4'h0;
+      8'h54:
+          \$3  = 4'h0;
+      8'h55:
+          \$3  = 4'h1;
+      8'h56:
+          \$3  = 4'h1;
+      8'h57:
+          \$3  = 4'h1;
+      8'h58:
+          \$3  = 4'h1;
+      8'h59:
+          \$3  = 4'h1;
+      8'h5a:
+          \$3  = 4'h2;
+      8'h5b:
+          \$3  = 4'h2;
+      8'h5c:
+          \$3  = 4'h2;
+      8'h5d:
+          \$3  = 4'h2;
+      8'h5e:
+          \$3  = 4'h2;
+      8'h5f:
+          \$3  = 4'h3;
+      8'h60:
+          \$3  = 4'h0;
+      8'h61:
+          \$3  = 4'h0;
+      8'h62:
+          \$3  = 4'h0;
+      8'h63:
+          \$3  = 4'h0;
+      8'h64:
+          \$3  = 4'h0;
+      8'h65:
+          \$3  = 4'h0;
+      8'h66:
+          \$3  = 4'h1;
+      8'h67:
+          \$3  = 4'h1;
+      8'h68:
+          \$3  = 4'h1;
+      8'h69:
+          \$3  = 4'h1;
+      8'h6a:
+          \$3  = 4'h1;
+      8'h6b:
+          \$3  = 4'h1;
+      8'h6c:
+          \$3  = 4'h2;
+      8'h6d:
+          \$3  = 4'h2;
+      8'h6e:
+          \$3  = 4'h2;
+      8'h6f:
+          \$3  = 4'h2;
+      8'h70:
+          \$3  = 4'h0;
+      8'h71:
+          \$3  = 4'h0;
+      8'h72:
+          \$3  = 4'h0;
+      8'h73:
+          \$3  = 4'h0;
+      8'h74:
+          \$3  = 4'h0;
+      8'h75:
+          \$3  = 4'h0;
+      8'h76:
+          \$3  = 4'h0;
+      8'h77:
+          \$3  = 4'h1;
+      8'h78:
+          \$3  = 4'h1;
+      8'h79:
+          \$3  = 4'h1;
+      8'h7a:
+          \$3  = 4'h1;
+      8'h7b:
+          \$3  = 4'h1;
+      8'h7c:
+          \$3  = 4'h1;
+      8'h7d:
+          \$3  = 4'h1;
+      8'h7e:
+          \$3  = 4'h2;
+      8'h7f:
+          \$3  = 4'h2;
+      8'h80:
+          \$3  = 4'h0;
+      8'h81:
+          \$3  = 4'h0;
+      8'h82:
+          \$3  = 4'h0;
+      8'h83:
+          \$3  = 4'h0;
+      8'h84:
+          \$3  = 4'h0;
+      8'h85:
+          \$3  = 4'h0;
+      8'h86:
+          \$3  = 4'h0;
+      8'h87:
+          \$3  = 4'h0;
+      8'h88:
+          \$3  = 4'h1;
+      8'h89:
+          \$3  = 4'h1;
+      8'h8a:
+          \$3  = 4'h1;
+      8'h8b:
+          \$3  = 4'h1;
+      8'h8c:
+          \$3  = 4'h1;
+      8'h8d:
+          \$3  = 4'h1;
+      8'h8e:
+          \$3  = 4'h1;
+      8'h8f:
+          \$3  = 4'h1;
+      8'h90:
+          \$3  = 4'h0;
+      8'h91:
+          \$3  = 4'h0;
+      8'h92:
+          \$3  = 4'h0;
+      8'h93:
+          \$3  = 4'h0;
+      8'h94:
+          \$3  = 4'h0;
+      8'h95:
+          \$3  = 4'h0;
+      8'h96:
+          \$3  = 4'h0;
+      8'h97:
+          \$3  = 4'h0;
+      8'h98:
+          \$3  = 4'h0;
+      8'h99:
+          \$3  = 4'h1;
+      8'h9a:
+          \$3  = 4'h1;
+      8'h9b:
+          \$3  = 4'h1;
+      8'h9c:
+          \$3  = 4'h1;
+      8'h9d:
+          \$3  = 4'h1;
+      8'h9e:
+          \$3  = 4'h1;
+      8'h9f:
+          \$3  = 4'h1;
+      8'ha0:
+          \$3  = 4'h0;
+      8'ha1:
+          \$3  = 4'h0;
+      8'ha2:
+          \$3  = 4'h0;
+      8'ha3:
+          \$3  = 4'h0;
+      8'ha4:
+          \$3  = 4'h0;
+      8'ha5:
+          \$3  = 4'h0;
+      8'ha6:
+          \$3  = 4'h0;
+      8'ha7:
+          \$3  = 4'h0;
+      8'ha8:
+          \$3  = 4'h0;
+      8'ha9:
+          \$3  = 4'h0;
+      8'haa:
+          \$3  = 4'h1;
+      8'hab:
+          \$3  = 4'h1;
+      8'hac:
+          \$3  = 4'h1;
+      8'had:
+          \$3  = 4'h1;
+      8'hae:
+          \$3  = 4'h1;
+      8'haf:
+          \$3  = 4'h1;
+      8'hb0:
+          \$3  = 4'h0;
+      8'hb1:
+          \$3  = 4'h0;
+      8'hb2:
+          \$3  = 4'h0;
+      8'hb3:
+          \$3  = 4'h0;
+      8'hb4:
+          \$3  = 4'h0;
+      8'hb5:
+          \$3  = 4'h0;
+      8'hb6:
+          \$3  = 4'h0;
+      8'hb7:
+          \$3  = 4'h0;
+      8'hb8:
+          \$3  = 4'h0;
+      8'hb9:
+          \$3  = 4'h0;
+      8'hba:
+          \$3  = 4'h0;
+      8'hbb:
+          \$3  = 4'h1;
+      8'hbc:
+          \$3  = 4'h1;
+      8'hbd:
+          \$3  = 4'h1;
+      8'hbe:
+          \$3  = 4'h1;
+      8'hbf:
+          \$3  = 4'h1;
+      8'hc0:
+          \$3  = 4'h0;
+      8'hc1:
+          \$3  = 4'h0;
+      8'hc2:
+          \$3  = 4'h0;
+      8'hc3:
+          \$3  = 4'h0;
+      8'hc4:
+          \$3  = 4'h0;
+      8'hc5:
+          \$3  = 4'h0;
+      8'hc6:
+          \$3  = 4'h0;
+      8'hc7:
+          \$3  = 4'h0;
+      8'hc8:
+          \$3  = 4'h0;
+      8'hc9:
+          \$3  = 4'h0;
+      8'hca:
+          \$3  = 4'h0;
+      8'hcb:
+          \$3  = 4'h0;
+      8'hcc:
+          \$3  = 4'h1;
+      8'hcd:
+          \$3  = 4'h1;
+      8'hce:
+          \$3  = 4'h1;
+      8'hcf:
+          \$3  = 4'h1;
+      8'hd0:
+          \$3  = 4'h0;
+      8'hd1:
+          \$3  = 4'h0;
+      8'hd2:
+          \$3  = 4'h0;
+      8'hd3:
+          \$3  = 4'h0;
+      8'hd4:
+          \$3  = 4'h0;
+      8'hd5:
+          \$3  = 4'h0;
+      8'hd6:
+          \$3  = 4'h0;
+      8'hd7:
+          \$3  = 4'h0;
+      8'hd8:
+          \$3  = 4'h0;
+      8'hd9:
+          \$3  = 4'h0;
+      8'hda:
+          \$3  = 4'h0;
+      8'hdb:
+          \$3  = 4'h0;
+      8'hdc:
+          \$3  = 4'h0;
+      8'hdd:
+          \$3  = 4'h1;
+      8'hde:
+          \$3  = 4'h1;
+      8'hdf:
+          \$3  = 4'h1;
+      8'he0:
+          \$3  = 4'h0;
+      8'he1:
+          \$3  = 4'h0;
+      8'he2:
+          \$3  = 4'h0;
+      8'he3:
+          \$3  = 4'h0;
+      8'he4:
+          \$3  = 4'h0;
+      8'he5:
+          \$3  = 4'h0;
+      8'he6:
+          \$3  = 4'h0;
+      8'he7:
+          \$3  = 4'h0;
+      8'he8:
+          \$3  = 4'h0;
+      8'he9:
+          \$3  = 4'h0;
+      8'hea:
+          \$3  = 4'h0;
+      8'heb:
+          \$3  = 4'h0;
+      8'hec:
+          \$3  = 4'h0;
+      8'hed:
+          \$3  = 4'h0;
+      8'hee:
+          \$3  = 4'h1;
+      8'hef:
+          \$3  = 4'h1;
+      8'hf0:
+          \$3  = 4'h0;
+      8'hf1:
+          \$3  = 4'h0;
+      8'hf2:
+          \$3  = 4'h0;
+      8'hf3:
+          \$3  = 4'h0;
+      8'hf4:
+          \$3  = 4'h0;
+      8'hf5:
+          \$3  = 4'h0;
+      8'hf6:
+          \$3  = 4'h0;
+      8'hf7:
+          \$3  = 4'h0;
+      8'hf8:
+          \$3  = 4'h0;
+      8'hf9:
+          \$3  = 4'h0;
+      8'hfa:
+          \$3  = 4'h0;
+      8'hfb:
+          \$3  = 4'h0;
+      8'hfc:
+          \$3  = 4'h0;
+      8'hfd:
+          \$3  = 4'h0;
+      8'hfe:
+          \$3  = 4'h0;
+      8'hff:
+          \$3  = 4'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ geometry[67:64], geometry[71:68] })
+      8'h00:
+          \$4  = 4'h0;
+      8'h01:
+          \$4  = 4'h0;
+      8'h02:
+          \$4  = 4'h0;
+      8'h03:
+          \$4  = 4'h0;
+      8'h04:
+          \$4  = 4'h0;
+      8'h05:
+          \$4  = 4'h0;
+      8'h06:
+          \$4  = 4'h0;
+      8'h07:
+          \$4  = 4'h0;
+      8'h08:
+          \$4  = 4'h0;
+      8'h09:
+          \$4  = 4'h0;
+      8'h0a:
+          \$4  = 4'h0;
+      8'h0b:
+          \$4  = 4'h0;
+      8'h0c:
+          \$4  = 4'h0;
+      8'h0d:
+          \$4  = 4'h0;
+      8'h0e:
+          \$4  = 4'h0;
+      8'h0f:
+          \$4  = 4'h0;
+      8'h10:
+          \$4  = 4'h0;
+      8'h11:
+          \$4  = 4'h0;
+      8'h12:
+          \$4  = 4'h0;
+      8'h13:
+          \$4  = 4'h0;
+      8'h14:
+          \$4  = 4'h0;
+      8'h15:
+          \$4  = 4'h0;
+      8'h16:
+          \$4  = 4'h0;
+      8'h17:
+          \$4  = 4'h0;
+      8'h18:
+          \$4  = 4'h0;
+      8'h19:
+          \$4  = 4'h0;
+      8'h1a:
+          \$4  = 4'h0;
+      8'h1b:
+          \$4  = 4'h0;
+      8'h1c:
+          \$4  = 4'h0;
+      8'h1d:
+          \$4  = 4'h0;
+      8'h1e:
+          \$4  = 4'h0;
+      8'h1f:
+          \$4  = 4'h0;
+      8'h20:
+          \$4  = 4'h0;
+      8'h21:
+          \$4  = 4'h1;
+      8'h22:
+          \$4  = 4'h0;
+      8'h23:
+          \$4  = 4'h1;
+      8'h24:
+          \$4  = 4'h0;
+      8'h25:
+          \$4  = 4'h1;
+      8'h26:
+          \$4  = 4'h0;
+      8'h27:
+          \$4  = 4'h1;
+      8'h28:
+          \$4  = 4'h0;
+      8'h29:
+          \$4  = 4'h1;
+      8'h2a:
+          \$4  = 4'h0;
+      8'h2b:
+          \$4  = 4'h1;
+      8'h2c:
+          \$4  = 4'h0;
+      8'h2d:
+          \$4  = 4'h1;
+      8'h2e:
+          \$4  = 4'h0;
+      8'h2f:
+          \$4  = 4'h1;
+      8'h30:
+          \$4  = 4'h0;
+      8'h31:
+          \$4  = 4'h1;
+      8'h32:
+          \$4  = 4'h2;
+      8'h33:
+          \$4  = 4'h0;
+      8'h34:
+          \$4  = 4'h1;
+      8'h35:
+          \$4  = 4'h2;
+      8'h36:
+          \$4  = 4'h0;
+      8'h37:
+          \$4  = 4'h1;
+      8'h38:
+          \$4  = 4'h2;
+      8'h39:
+          \$4  = 4'h0;
+      8'h3a:
+          \$4  = 4'h1;
+      8'h3b:
+          \$4  = 4'h2;
+      8'h3c:
+          \$4  = 4'h0;
+      8'h3d:
+          \$4  = 4'h1;
+      8'h3e:
+          \$4  = 4'h2;
+      8'h3f:
+          \$4  = 4'h0;
+      8'h40:
+          \$4  = 4'h0;
+      8'h41:
+          \$4  = 4'h1;
+      8'h42:
+          \$4  = 4'h2;
+      8'h43:
+          \$4  = 4'h3;
+      8'h44:
+          \$4  = 4'h0;
+      8'h45:
+          \$4  = 4'h1;
+      8'h46:
+          \$4  = 4'h2;
+      8'h47:
+          \$4  = 4'h3;
+      8'h48:
+          \$4  = 4'h0;
+      8'h49:
+          \$4  = 4'h1;
+      8'h4a:
+          \$4  = 4'h2;
+      8'h4b:
+          \$4  = 4'h3;
+      8'h4c:
+          \$4  = 4'h0;
+      8'h4d:
+          \$4  = 4'h1;
+      8'h4e:
+          \$4  = 4'h2;
+      8'h4f:
+          \$4  = 4'h3;
+      8'h50:
+          \$4  = 4'h0;
+      8'h51:
+          \$4  = 4'h1;
+      8'h52:
+          \$4  = 4'h2;
+      8'h53:
+          \$4  = 4'h3;
+      8'h54:
+          \$4  = 4'h4;
+      8'h55:
+          \$4  = 4'h0;
+      8'h56:
+          \$4  = 4'h1;
+      8'h57:
+          \$4  = 4'h2;
+      8'h58:
+          \$4  = 4'h3;
+      8'h59:
+          \$4  = 4'h4;
+      8'h5a:
+          \$4  = 4'h0;
+      8'h5b:
+          \$4  = 4'h1;
+      8'h5c:
+          \$4  = 4'h2;
+      8'h5d:
+          \$4  = 4'h3;
+      8'h5e:
+          \$4  = 4'h4;
+      8'h5f:
+          \$4  = 4'h0;
+      8'h60:
+          \$4  = 4'h0;
+      8'h61:
+          \$4  = 4'h1;
+      8'h62:
+          \$4  = 4'h2;
+      8'h63:
+          \$4  = 4'h3;
+      8'h64:
+          \$4  = 4'h4;
+      8'h65:
+          \$4  = 4'h5;
+      8'h66:
+          \$4  = 4'h0;
+      8'h67:
+          \$4  = 4'h1;
+      8'h68:
+          \$4  = 4'h2;
+      8'h69:
+          \$4  = 4'h3;
+      8'h6a:
+          \$4  = 4'h4;
+      8'h6b:
+          \$4  = 4'h5;
+      8'h6c:
+          \$4  = 4'h0;
+      8'h6d:
+          \$4  = 4'h1;
+      8'h6e:
+          \$4  = 4'h2;
+      8'h6f:
+          \$4  = 4'h3;
+      8'h70:
+          \$4  = 4'h0;
+      8'h71:
+          \$4  = 4'h1;
+      8'h72:
+          \$4  = 4'h2;
+      8'h73:
+          \$4  = 4'h3;
+      8'h74:
+          \$4  = 4'h4;
+      8'h75:
+          \$4  = 4'h5;
+      8'h76:
+          \$4  = 4'h6;
+      8'h77:
+          \$4  = 4'h0;
+      8'h78:
+          \$4  = 4'h1;
+      8'h79:
+          \$4  = 4'h2;
+      8'h7a:
+          \$4  = 4'h3;
+      8'h7b:
+          \$4  = 4'h4;
+      8'h7c:
+          \$4  = 4'h5;
+      8'h7d:
+          \$4  = 4'h6;
+      8'h7e:
+          \$4  = 4'h0;
+      8'h7f:
+          \$4  = 4'h1;
+      8'h80:
+          \$4  = 4'h0;
+      8'h81:
+          \$4  = 4'h1;
+      8'h82:
+          \$4  = 4'h2;
+      8'h83:
+          \$4  = 4'h3;
+      8'h84:
+          \$4  = 4'h4;
+      8'h85:
+          \$4  = 4'h5;
+      8'h86:
+          \$4  = 4'h6;
+      8'h87:
+          \$4  = 4'h7;
+      8'h88:
+          \$4  = 4'h0;
+      8'h89:
+          \$4  = 4'h1;
+      8'h8a:
+          \$4  = 4'h2;
+      8'h8b:
+          \$4  = 4'h3;
+      8'h8c:
+          \$4  = 4'h4;
+      8'h8d:
+          \$4  = 4'h5;
+      8'h8e:
+          \$4  = 4'h6;
+      8'h8f:
+          \$4  = 4'h7;
+      8'h90:
+          \$4  = 4'h0;
+      8'h91:
+          \$4  = 4'h1;
+      8'h92:
+          \$4  = 4'h2;
+      8'h93:
+          \$4  = 4'h3;
+      8'h94:
+          \$4  = 4'h4;
+      8'h95:
+          \$4  = 4'h5;
+      8'h96:
+          \$4  = 4'h6;
+      8'h97:
+          \$4  = 4'h7;
+      8'h98:
+          \$4  = 4'h8;
+      8'h99:
+          \$4  = 4'h0;
+      8'h9a:
+          \$4  = 4'h1;
+      8'h9b:
+          \$4  = 4'h2;
+      8'h9c:
+          \$4  = 4'h3;
+      8'h9d:
+          \$4  = 4'h4;
+      8'h9e:
+          \$4  = 4'h5;
+      8'h9f:
+          \$4  = 4'h6;
+      8'ha0:
+          \$4  = 4'h0;
+      8'ha1:
+          \$4  = 4'h1;
+      8'ha2:
+          \$4  = 4'h2;
+      8'ha3:
+          \$4  = 4'h3;
+      8'ha4:
+          \$4  = 4'h4;
+      8'ha5:
+          \$4  = 4'h5;
+      8'ha6:
+          \$4  = 4'h6;
+      8'ha7:
+          \$4  = 4'h7;
+      8'ha8:
+          \$4  = 4'h8;
+      8'ha9:
+          \$4  = 4'h9;
+      8'haa:
+          \$4  = 4'h0;
+      8'hab:
+          \$4  = 4'h1;
+      8'hac:
+          \$4  = 4'h2;
+      8'had:
+          \$4  = 4'h3;
+      8'hae:
+          \$4  = 4'h4;
+      8'haf:
+          \$4  = 4'h5;
+      8'hb0:
+          \$4  = 4'h0;
+      8'hb1:
+          \$4  = 4'h1;
+      8'hb2:
+          \$4  = 4'h2;
+      8'hb3:
+          \$4  = 4'h3;
+      8'hb4:
+          \$4  = 4'h4;
+      8'hb5:
+          \$4  = 4'h5;
+      8'hb6:
+          \$4  = 4'h6;
+      8'hb7:
+          \$4  = 4'h7;
+      8'hb8:
+          \$4  = 4'h8;
+      8'hb9:
+          \$4  = 4'h9;
+      8'hba:
+          \$4  = 4'ha;
+      8'hbb:
+          \$4  = 4'h0;
+      8'hbc:
+          \$4  = 4'h1;
+      8'hbd:
+          \$4  = 4'h2;
+      8'hbe:
+          \$4  = 4'h3;
+      8'hbf:
+          \$4  = 4'h4;
+      8'hc0:
+          \$4  = 4'h0;
+      8'hc1:
+          \$4  = 4'h1;
+      8'hc2:
+          \$4  = 4'h2;
+      8'hc3:
+          \$4  = 4'h3;
+      8'hc4:
+          \$4  = 4'h4;
+      8'hc5:
+          \$4  = 4'h5;
+      8'hc6:
+          \$4  = 4'h6;
+      8'hc7:
+          \$4  = 4'h7;
+      8'hc8:
+          \$4  = 4'h8;
+      8'hc9:
+          \$4  = 4'h9;
+      8'hca:
+          \$4  = 4'ha;
+      8'hcb:
+          \$4  = 4'hb;
+      8'hcc:
+          \$4  = 4'h0;
+      8'hcd:
+          \$4  = 4'h1;
+      8'hce:
+          \$4  = 4'h2;
+      8'hcf:
+          \$4  = 4'h3;
+      8'hd0:
+          \$4  = 4'h0;
+      8'hd1:
+          \$4  = 4'h1;
+      8'hd2:
+          \$4  = 4'h2;
+      8'hd3:
+          \$4  = 4'h3;
+      8'hd4:
+          \$4  = 4'h4;
+      8'hd5:
+          \$4  = 4'h5;
+      8'hd6:
+          \$4  = 4'h6;
+      8'hd7:
+          \$4  = 4'h7;
+      8'hd8:
+          \$4  = 4'h8;
+      8'hd9:
+          \$4  = 4'h9;
+      8'hda:
+          \$4  = 4'ha;
+      8'hdb:
+          \$4  = 4'hb;
+      8'hdc:
+          \$4  = 4'hc;
+      8'hdd:
+          \$4  = 4'h0;
+      8'hde:
+          \$4  = 4'h1;
+      8'hdf:
+          \$4  = 4'h2;
+      8'he0:
+          \$4  = 4'h0;
+      8'he1:
+          \$4  = 4'h1;
+      8'he2:
+          \$4  = 4'h2;
+      8'he3:
+          \$4  = 4'h3;
+      8'he4:
+          \$4  = 4'h4;
+      8'he5:
+          \$4  = 4'h5;
+      8'he6:
+          \$4  = 4'h6;
+      8'he7:
+          \$4  = 4'h7;
+      8'he8:
+          \$4  = 4'h8;
+      8'he9:
+          \$4  = 4'h9;
+      8'hea:
+          \$4  = 4'ha;
+      8'heb:
+          \$4  = 4'hb;
+      8'hec:
+          \$4  = 4'hc;
+      8'hed:
+          \$4  = 4'hd;
+      8'hee:
+          \$4  = 4'h0;
+      8'hef:
+          \$4  = 4'h1;
+      8'hf0:
+          \$4  = 4'h0;
+      8'hf1:
+          \$4  = 4'h1;
+      8'hf2:
+          \$4  = 4'h2;
+      8'hf3:
+          \$4  = 4'h3;
+      8'hf4:
+          \$4  = 4'h4;
+      8'hf5:
+          \$4  = 4'h5;
+      8'hf6:
+          \$4  = 4'h6;
+      8'hf7:
+          \$4  = 4'h7;
+      8'hf8:
+          \$4  = 4'h8;
+      8'hf9:
+          \$4  = 4'h9;
+      8'hfa:
+          \$4  = 4'ha;
+      8'hfb:
+          \$4  = 4'hb;
+      8'hfc:
+          \$4  = 4'hc;
+      8'hfd:
+          \$4  = 4'hd;
+      8'hfe:
+          \$4  = 4'he;
+      8'hff:
+          \$4  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ geometry[67:64], geometry[71:68] })
+      8'h00:
+          \$26  = 4'h0;
+      8'h01:
+          \$26  = 4'h0;
+      8'h02:
+          \$26  = 4'h0;
+      8'h03:
+          \$26  = 4'h0;
+      8'h04:
+          \$26  = 4'h0;
+      8'h05:
+          \$26  = 4'h0;
+      8'h06:
+          \$26  = 4'h0;
+      8'h07:
+          \$26  = 4'h0;
+      8'h08:
+          \$26  = 4'h0;
+      8'h09:
+          \$26  = 4'h0;
+      8'h0a:
+          \$26  = 4'h0;
+      8'h0b:
+          \$26  = 4'h0;
+      8'h0c:
+          \$26  = 4'h0;
+      8'h0d:
+          \$26  = 4'h0;
+      8'h0e:
+          \$26  = 4'h0;
+      8'h0f:
+          \$26  = 4'h0;
+      8'h10:
+          \$26  = 4'h0;
+      8'h11:
+          \$26  = 4'h1;
+      8'h12:
+          \$26  = 4'h2;
+      8'h13:
+          \$26  = 4'h3;
+      8'h14:
+          \$26  = 4'h4;
+      8'h15:
+          \$26  = 4'h5;
+      8'h16:
+          \$26  = 4'h6;
+      8'h17:
+          \$26  = 4'h7;
+      8'h18:
+          \$26  = 4'h8;
+      8'h19:
+          \$26  = 4'h9;
+      8'h1a:
+          \$26  = 4'ha;
+      8'h1b:
+          \$26  = 4'hb;
+      8'h1c:
+          \$26  = 4'hc;
+      8'h1d:
+          \$26  = 4'hd;
+      8'h1e:
+          \$26  = 4'he;
+      8'h1f:
+          \$26  = 4'hf;
+      8'h20:
+          \$26  = 4'h0;
+      8'h21:
+          \$26  = 4'h0;
+      8'h22:
+          \$26  = 4'h1;
+      8'h23:
+          \$26  = 4'h1;
+      8'h24:
+          \$26  = 4'h2;
+      8'h25:
+          \$26  = 4'h2;
+      8'h26:
+          \$26  = 4'h3;
+      8'h27:
+          \$26  = 4'h3;
+      8'h28:
+          \$26  = 4'h4;
+      8'h29:
+          \$26  = 4'h4;
+      8'h2a:
+          \$26  = 4'h5;
+      8'h2b:
+          \$26  = 4'h5;
+      8'h2c:
+          \$26  = 4'h6;
+      8'h2d:
+          \$26  = 4'h6;
+      8'h2e:
+          \$26  = 4'h7;
+      8'h2f:
+          \$26  = 4'h7;
+      8'h30:
+          \$26  = 4'h0;
+      8'h31:
+          \$26  = 4'h0;
+      8'h32:
+          \$26  = 4'h0;
+      8'h33:
+          \$26  = 4'h1;
+      8'h34:
+          \$26  = 4'h1;
+      8'h35:
+          \$26  = 4'h1;
+      8'h36:
+          \$26  = 4'h2;
+      8'h37:
+          \$26  = 4'h2;
+      8'h38:
+          \$26  = 4'h2;
+      8'h39:
+          \$26  = 4'h3;
+      8'h3a:
+          \$26  = 4'h3;
+      8'h3b:
+          \$26  = 4'h3;
+      8'h3c:
+          \$26  = 4'h4;
+      8'h3d:
+          \$26  = 4'h4;
+      8'h3e:
+          \$26  = 4'h4;
+      8'h3f:
+          \$26  = 4'h5;
+      8'h40:
+          \$26  = 4'h0;
+      8'h41:
+          \$26  = 4'h0;
+      8'h42:
+          \$26  = 4'h0;
+      8'h43:
+          \$26  = 4'h0;
+      8'h44:
+          \$26  = 4'h1;
+      8'h45:
+          \$26  = 4'h1;
+      8'h46:
+          \$26  = 4'h1;
+      8'h47:
+          \$26  = 4'h1;
+      8'h48:
+          \$26  = 4'h2;
+      8'h49:
+          \$26  = 4'h2;
+      8'h4a:
+          \$26  = 4'h2;
+      8'h4b:
+          \$26  = 4'h2;
+      8'h4c:
+          \$26  = 4'h3;
+      8'h4d:
+          \$26  = 4'h3;
+      8'h4e:
+          \$26  = 4'h3;
+      8'h4f:
+          \$26  = 4'h3;
+      8'h50:
+          \$26  = 4'h0;
+      8'h51:
+          \$26  = 4'h0;
+      8'h52:
+          \$26  = 4'h0;
+      8'h53:
+          \$26  = 4'h0;
+      8'h54:
+          \$26  = 4'h0;
+      8'h55:
+          \$26  = 4'h1;
+      8'h56:
+          \$26  = 4'h1;
+      8'h57:
+          \$26  = 4'h1;
+      8'h58:
+          \$26  = 4'h1;
+      8'h59:
+          \$26  = 4'h1;
+      8'h5a:
+          \$26  = 4'h2;
+      8'h5b:
+          \$26  = 4'h2;
+      8'h5c:
+          \$26  = 4'h2;
+      8'h5d:
+          \$26  = 4'h2;
+      8'h5e:
+          \$26  = 4'h2;
+      8'h5f:
+          \$26  = 4'h3;
+      8'h60:
+          \$26  = 4'h0;
+      8'h61:
+          \$26  = 4'h0;
+      8'h62:
+          \$26  = 4'h0;
+      8'h63:
+          \$26  = 4'h0;
+      8'h64:
+          \$26  = 4'h0;
+      8'h65:
+          \$26  = 4'h0;
+      8'h66:
+          \$26  = 4'h1;
+      8'h67:
+          \$26  = 4'h1;
+      8'h68:
+          \$26  = 4'h1;
+      8'h69:
+          \$26  = 4'h1;
+      8'h6a:
+          \$26  = 4'h1;
+      8'h6b:
+          \$26  = 4'h1;
+      8'h6c:
+          \$26  = 4'h2;
+      8'h6d:
+          \$26  = 4'h2;
+      8'h6e:
+          \$26  = 4'h2;
+      8'h6f:
+          \$26  = 4'h2;
+      8'h70:
+          \$26  = 4'h0;
+      8'h71:
+          \$26  = 4'h0;
+      8'h72:
+          \$26  = 4'h0;
+      8'h73:
+          \$26  = 4'h0;
+      8'h74:
+          \$26  = 4'h0;
+      8'h75:
+          \$26  = 4'h0;
+      8'h76:
+          \$26  = 4'h0;
+      8'h77:
+          \$26  = 4'h1;
+      8'h78:
+          \$26  = 4'h1;
+      8'h79:
+          \$26  = 4'h1;
+      8'h7a:
+          \$26  = 4'h1;
+      8'h7b:
+          \$26  = 4'h1;
+      8'h7c:
+          \$26  = 4'h1;
+      8'h7d:
+          \$26  = 4'h1;
+      8'h7e:
+          \$26  = 4'h2;
+      8'h7f:
+          \$26  = 4'h2;
+      8'h80:
+          \$26  = 4'h0;
+      8'h81:
+          \$26  = 4'h0;
+      8'h82:
+          \$26  = 4'h0;
+      8'h83:
+          \$26  = 4'h0;
+      8'h84:
+          \$26  = 4'h0;
+      8'h85:
+          \$26  = 4'h0;
+      8'h86:
+          \$26  = 4'h0;
+      8'h87:
+          \$26  = 4'h0;
+      8'h88:
+          \$26  = 4'h1;
+      8'h89:
+          \$26  = 4'h1;
+      8'h8a:
+          \$26  = 4'h1;
+      8'h8b:
+          \$26  = 4'h1;
+      8'h8c:
+          \$26  = 4'h1;
+      8'h8d:
+          \$26  = 4'h1;
+      8'h8e:
+          \$26  = 4'h1;
+      8'h8f:
+          \$26  = 4'h1;
+      8'h90:
+          \$26  = 4'h0;
+      8'h91:
+          \$26  = 4'h0;
+      8'h92:
+          \$26  = 4'h0;
+      8'h93:
+          \$26  = 4'h0;
+      8'h94:
+          \$26  = 4'h0;
+      8'h95:
+          \$26  = 4'h0;
+      8'h96:
+          \$26  = 4'h0;
+      8'h97:
+          \$26  = 4'h0;
+      8'h98:
+          \$26  = 4'h0;
+      8'h99:
+          \$26  = 4'h1;
+      8'h9a:
+          \$26  = 4'h1;
+      8'h9b:
+          \$26  = 4'h1;
+      8'h9c:
+          \$26  = 4'h1;
+      8'h9d:
+          \$26  = 4'h1;
+      8'h9e:
+          \$26  = 4'h1;
+      8'h9f:
+          \$26  = 4'h1;
+      8'ha0:
+          \$26  = 4'h0;
+      8'ha1:
+          \$26  = 4'h0;
+      8'ha2:
+          \$26  = 4'h0;
+      8'ha3:
+          \$26  = 4'h0;
+      8'ha4:
+          \$26  = 4'h0;
+      8'ha5:
+          \$26  = 4'h0;
+      8'ha6:
+          \$26  = 4'h0;
+      8'ha7:
+          \$26  = 4'h0;
+      8'ha8:
+          \$26  = 4'h0;
+      8'ha9:
+          \$26  = 4'h0;
+      8'haa:
+          \$26  = 4'h1;
+      8'hab:
+          \$26  = 4'h1;
+      8'hac:
+          \$26  = 4'h1;
+      8'had:
+          \$26  = 4'h1;
+      8'hae:
+          \$26  = 4'h1;
+      8'haf:
+          \$26  = 4'h1;
+      8'hb0:
+          \$26  = 4'h0;
+      8'hb1:
+          \$26  = 4'h0;
+      8'hb2:
+          \$26  = 4'h0;
+      8'hb3:
+          \$26  = 4'h0;
+      8'hb4:
+          \$26  = 4'h0;
+      8'hb5:
+          \$26  = 4'h0;
+      8'hb6:
+          \$26  = 4'h0;
+      8'hb7:
+          \$26  = 4'h0;
+      8'hb8:
+          \$26  = 4'h0;
+      8'hb9:
+          \$26  = 4'h0;
+      8'hba:
+          \$26  = 4'h0;
+      8'hbb:
+          \$26  = 4'h1;
+      8'hbc:
+          \$26  = 4'h1;
+      8'hbd:
+          \$26  = 4'h1;
+      8'hbe:
+          \$26  = 4'h1;
+      8'hbf:
+          \$26  = 4'h1;
+      8'hc0:
+          \$26  = 4'h0;
+      8'hc1:
+          \$26  = 4'h0;
+      8'hc2:
+          \$26  = 4'h0;
+      8'hc3:
+          \$26  = 4'h0;
+      8'hc4:
+          \$26  = 4'h0;
+      8'hc5:
+          \$26  = 4'h0;
+      8'hc6:
+          \$26  = 4'h0;
+      8'hc7:
+          \$26  = 4'h0;
+      8'hc8:
+          \$26  = 4'h0;
+      8'hc9:
+          \$26  = 4'h0;
+      8'hca:
+          \$26  = 4'h0;
+      8'hcb:
+          \$26  = 4'h0;
+      8'hcc:
+          \$26  = 4'h1;
+      8'hcd:
+          \$26  = 4'h1;
+      8'hce:
+          \$26  = 4'h1;
+      8'hcf:
+          \$26  = 4'h1;
+      8'hd0:
+          \$26  = 4'h0;
+      8'hd1:
+          \$26  = 4'h0;
+      8'hd2:
+          \$26  = 4'h0;
+      8'hd3:
+          \$26  = 4'h0;
+      8'hd4:
+          \$26  = 4'h0;
+      8'hd5:
+          \$26  = 4'h0;
+      8'hd6:
+          \$26  = 4'h0;
+      8'hd7:
+          \$26  = 4'h0;
+      8'hd8:
+          \$26  = 4'h0;
+      8'hd9:
+          \$26  = 4'h0;
+      8'hda:
+          \$26  = 4'h0;
+      8'hdb:
+          \$26  = 4'h0;
+      8'hdc:
+          \$26  = 4'h0;
+      8'hdd:
+          \$26  = 4'h1;
+      8'hde:
+          \$26  = 4'h1;
+      8'hdf:
+          \$26  = 4'h1;
+      8'he0:
+          \$26  = 4'h0;
+      8'he1:
+          \$26  = 4'h0;
+      8'he2:
+          \$26  = 4'h0;
+      8'he3:
+          \$26  = 4'h0;
+      8'he4:
+          \$26  = 4'h0;
+      8'he5:
+          \$26  = 4'h0;
+      8'he6:
+          \$26  = 4'h0;
+      8'he7:
+          \$26  = 4'h0;
+      8'he8:
+          \$26  = 4'h0;
+      8'he9:
+          \$26  = 4'h0;
+      8'hea:
+          \$26  = 4'h0;
+      8'heb:
+          \$26  = 4'h0;
+      8'hec:
+          \$26  = 4'h0;
+      8'hed:
+          \$26  = 4'h0;
+      8'hee:
+          \$26  = 4'h1;
+      8'hef:
+          \$26  = 4'h1;
+      8'hf0:
+          \$26  = 4'h0;
+      8'hf1:
+          \$26  = 4'h0;
+      8'hf2:
+          \$26  = 4'h0;
+      8'hf3:
+          \$26  = 4'h0;
+      8'hf4:
+          \$26  = 4'h0;
+      8'hf5:
+          \$26  = 4'h0;
+      8'hf6:
+          \$26  = 4'h0;
+      8'hf7:
+          \$26  = 4'h0;
+      8'hf8:
+          \$26  = 4'h0;
+      8'hf9:
+          \$26  = 4'h0;
+      8'hfa:
+          \$26  = 4'h0;
+      8'hfb:
+          \$26  = 4'h0;
+      8'hfc:
+          \$26  = 4'h0;
+      8'hfd:
+          \$26  = 4'h0;
+      8'hfe:
+          \$26  = 4'h0;
+      8'hff:
+          \$26  = 4'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ geometry[67:64], geometry[71:68] })
+      8'h00:
+          \$27  = 4'h0;
+      8'h01:
+          \$27  = 4'h0;
+      8'h02:
+          \$27  = 4'h0;
+      8'h03:
+          \$27  = 4'h0;
+      8'h04:
+          \$27  = 4'h0;
+      8'h05:
+          \$27  = 4'h0;
+      8'h06:
+          \$27  = 4'h0;
+      8'h07:
+          \$27  = 4'h0;
+      8'h08:
+          \$27  = 4'h0;
+      8'h09:
+          \$27  = 4'h0;
+      8'h0a:
+          \$27  = 4'h0;
+      8'h0b:
+          \$27  = 4'h0;
+      8'h0c:
+          \$27  = 4'h0;
+      8'h0d:
+          \$27  = 4'h0;
+      8'h0e:
+          \$27  = 4'h0;
+      8'h0f:
+          \$27  = 4'h0;
+      8'h10:
+          \$27  = 4'h0;
+      8'h11:
+          \$27  = 4'h0;
+      8'h12:
+          \$27  = 4'h0;
+      8'h13:
+          \$27  = 4'h0;
+      8'h14:
+          \$27  = 4'h0;
+      8'h15:
+          \$27  = 4'h0;
+      8'h16:
+          \$27  = 4'h0;
+      8'h17:
+          \$27  = 4'h0;
+      8'h18:
+          \$27  = 4'h0;
+      8'h19:
+          \$27  = 4'h0;
+      8'h1a:
+          \$27  = 4'h0;
+      8'h1b:
+          \$27  = 4'h0;
+      8'h1c:
+          \$27  = 4'h0;
+      8'h1d:
+          \$27  = 4'h0;
+      8'h1e:
+          \$27  = 4'h0;
+      8'h1f:
+          \$27  = 4'h0;
+      8'h20:
+          \$27  = 4'h0;
+      8'h21:
+          \$27  = 4'h1;
+      8'h22:
+          \$27  = 4'h0;
+      8'h23:
+          \$27  = 4'h1;
+      8'h24:
+          \$27  = 4'h0;
+      8'h25:
+          \$27  = 4'h1;
+      8'h26:
+          \$27  = 4'h0;
+      8'h27:
+          \$27  = 4'h1;
+      8'h28:
+          \$27  = 4'h0;
+      8'h29:
+          \$27  = 4'h1;
+      8'h2a:
+          \$27  = 4'h0;
+      8'h2b:
+          \$27  = 4'h1;
+      8'h2c:
+          \$27  = 4'h0;
+      8'h2d:
+          \$27  = 4'h1;
+      8'h2e:
+          \$27  = 4'h0;
+      8'h2f:
+          \$27  = 4'h1;
+      8'h30:
+          \$27  = 4'h0;
+      8'h31:
+          \$27  = 4'h1;
+      8'h32:
+          \$27  = 4'h2;
+      8'h33:
+          \$27  = 4'h0;
+      8'h34:
+          \$27  = 4'h1;
+      8'h35:
+          \$27  = 4'h2;
+      8'h36:
+          \$27  = 4'h0;
+      8'h37:
+          \$27  = 4'h1;
+      8'h38:
+          \$27  = 4'h2;
+      8'h39:
+          \$27  = 4'h0;
+      8'h3a:
+          \$27  = 4'h1;
+      8'h3b:
+          \$27  = 4'h2;
+      8'h3c:
+          \$27  = 4'h0;
+      8'h3d:
+          \$27  = 4'h1;
+      8'h3e:
+          \$27  = 4'h2;
+      8'h3f:
+          \$27  = 4'h0;
+      8'h40:
+          \$27  = 4'h0;
+      8'h41:
+          \$27  = 4'h1;
+      8'h42:
+          \$27  = 4'h2;
+      8'h43:
+          \$27  = 4'h3;
+      8'h44:
+          \$27  = 4'h0;
+      8'h45:
+          \$27  = 4'h1;
+      8'h46:
+          \$27  = 4'h2;
+      8'h47:
+          \$27  = 4'h3;
+      8'h48:
+          \$27  = 4'h0;
+      8'h49:
+          \$27  = 4'h1;
+      8'h4a:
+          \$27  = 4'h2;
+      8'h4b:
+          \$27  = 4'h3;
+      8'h4c:
+          \$27  = 4'h0;
+      8'h4d:
+          \$27  = 4'h1;
+      8'h4e:
+          \$27  = 4'h2;
+      8'h4f:
+          \$27  = 4'h3;
+      8'h50:
+          \$27  = 4'h0;
+      8'h51:
+          \$27  = 4'h1;
+      8'h52:
+          \$27  = 4'h2;
+      8'h53:
+          \$27  = 4'h3;
+      8'h54:
+          \$27  = 4'h4;
+      8'h55:
+          \$27  = 4'h0;
+      8'h56:
+          \$27  = 4'h1;
+      8'h57:
+          \$27  = 4'h2;
+      8'h58:
+          \$27  = 4'h3;
+      8'h59:
+          \$27  = 4'h4;
+      8'h5a:
+          \$27  = 4'h0;
+      8'h5b:
+          \$27  = 4'h1;
+      8'h5c:
+          \$27  = 4'h2;
+      8'h5d:
+          \$27  = 4'h3;
+      8'h5e:
+          \$27  = 4'h4;
+      8'h5f:
+          \$27  = 4'h0;
+      8'h60:
+          \$27  = 4'h0;
+      8'h61:
+          \$27  = 4'h1;
+      8'h62:
+          \$27  = 4'h2;
+      8'h63:
+          \$27  = 4'h3;
+      8'h64:
+          \$27  = 4'h4;
+      8'h65:
+          \$27  = 4'h5;
+      8'h66:
+          \$27  = 4'h0;
+      8'h67:
+          \$27  = 4'h1;
+      8'h68:
+          \$27  = 4'h2;
+      8'h69:
+          \$27  = 4'h3;
+      8'h6a:
+          \$27  = 4'h4;
+      8'h6b:
+          \$27  = 4'h5;
+      8'h6c:
+          \$27  = 4'h0;
+      8'h6d:
+          \$27  = 4'h1;
+      8'h6e:
+          \$27  = 4'h2;
+      8'h6f:
+          \$27  = 4'h3;
+      8'h70:
+          \$27  = 4'h0;
+      8'h71:
+          \$27  = 4'h1;
+      8'h72:
+          \$27  = 4'h2;
+      8'h73:
+          \$27  = 4'h3;
+      8'h74:
+          \$27  = 4'h4;
+      8'h75:
+          \$27  = 4'h5;
+      8'h76:
+          \$27  = 4'h6;
+      8'h77:
+          \$27  = 4'h0;
+      8'h78:
+          \$27  = 4'h1;
+      8'h79:
+          \$27  = 4'h2;
+      8'h7a:
+          \$27  = 4'h3;
+      8'h7b:
+          \$27  = 4'h4;
+      8'h7c:
+          \$27  = 4'h5;
+      8'h7d:
+          \$27  = 4'h6;
+      8'h7e:
+          \$27  = 4'h0;
+      8'h7f:
+          \$27  = 4'h1;
+      8'h80:
+          \$27  = 4'h0;
+      8'h81:
+          \$27  = 4'h1;
+      8'h82:
+          \$27  = 4'h2;
+      8'h83:
+          \$27  = 4'h3;
+      8'h84:
+          \$27  = 4'h4;
+      8'h85:
+          \$27  = 4'h5;
+      8'h86:
+          \$27  = 4'h6;
+      8'h87:
+          \$27  = 4'h7;
+      8'h88:
+          \$27  = 4'h0;
+      8'h89:
+          \$27  = 4'h1;
+      8'h8a:
+          \$27  = 4'h2;
+      8'h8b:
+          \$27  = 4'h3;
+      8'h8c:
+          \$27  = 4'h4;
+      8'h8d:
+          \$27  = 4'h5;
+      8'h8e:
+          \$27  = 4'h6;
+      8'h8f:
+          \$27  = 4'h7;
+      8'h90:
+          \$27  = 4'h0;
+      8'h91:
+          \$27  = 4'h1;
+      8'h92:
+          \$27  = 4'h2;
+      8'h93:
+          \$27  = 4'h3;
+      8'h94:
+          \$27  = 4'h4;
+      8'h95:
+          \$27  = 4'h5;
+      8'h96:
+          \$27  = 4'h6;
+      8'h97:
+          \$27  = 4'h7;
+      8'h98:
+          \$27  = 4'h8;
+      8'h99:
+          \$27  = 4'h0;
+      8'h9a:
+          \$27  = 4'h1;
+      8'h9b:
+          \$27  = 4'h2;
+      8'h9c:
+          \$27  = 4'h3;
+      8'h9d:
+          \$27  = 4'h4;
+      8'h9e:
+          \$27  = 4'h5;
+      8'h9f:
+          \$27  = 4'h6;
+      8'ha0:
+          \$27  = 4'h0;
+      8'ha1:
+          \$27  = 4'h1;
+      8'ha2:
+          \$27  = 4'h2;
+      8'ha3:
+          \$27  = 4'h3;
+      8'ha4:
+          \$27  = 4'h4;
+      8'ha5:
+          \$27  = 4'h5;
+      8'ha6:
+          \$27  = 4'h6;
+      8'ha7:
+          \$27  = 4'h7;
+      8'ha8:
+          \$27  = 4'h8;
+      8'ha9:
+          \$27  = 4'h9;
+      8'haa:
+          \$27  = 4'h0;
+      8'hab:
+          \$27  = 4'h1;
+      8'hac:
+          \$27  = 4'h2;
+      8'had:
+          \$27  = 4'h3;
+      8'hae:
+          \$27  = 4'h4;
+      8'haf:
+          \$27  = 4'h5;
+      8'hb0:
+          \$27  = 4'h0;
+      8'hb1:
+          \$27  = 4'h1;
+      8'hb2:
+          \$27  = 4'h2;
+      8'hb3:
+          \$27  = 4'h3;
+      8'hb4:
+          \$27  = 4'h4;
+      8'hb5:
+          \$27  = 4'h5;
+      8'hb6:
+          \$27  = 4'h6;
+      8'hb7:
+          \$27  = 4'h7;
+      8'hb8:
+          \$27  = 4'h8;
+      8'hb9:
+          \$27  = 4'h9;
+      8'hba:
+          \$27  = 4'ha;
+      8'hbb:
+          \$27  = 4'h0;
+      8'hbc:
+          \$27  = 4'h1;
+      8'hbd:
+          \$27  = 4'h2;
+      8'hbe:
+          \$27  = 4'h3;
+      8'hbf:
+          \$27  = 4'h4;
+      8'hc0:
+          \$27  = 4'h0;
+      8'hc1:
+          \$27  = 4'h1;
+      8'hc2:
+          \$27  = 4'h2;
+      8'hc3:
+          \$27  = 4'h3;
+      8'hc4:
+          \$27  = 4'h4;
+      8'hc5:
+          \$27  = 4'h5;
+      8'hc6:
+          \$27  = 4'h6;
+      8'hc7:
+          \$27  = 4'h7;
+      8'hc8:
+          \$27  = 4'h8;
+      8'hc9:
+          \$27  = 4'h9;
+      8'hca:
+          \$27  = 4'ha;
+      8'hcb:
+          \$27  = 4'hb;
+      8'hcc:
+          \$27  = 4'h0;
+      8'hcd:
+          \$27  = 4'h1;
+      8'hce:
+          \$27  = 4'h2;
+      8'hcf:
+          \$27  = 4'h3;
+      8'hd0:
+          \$27  = 4'h0;
+      8'hd1:
+          \$27  = 4'h1;
+      8'hd2:
+          \$27  = 4'h2;
+      8'hd3:
+          \$27  = 4'h3;
+      8'hd4:
+          \$27  = 4'h4;
+      8'hd5:
+          \$27  = 4'h5;
+      8'hd6:
+          \$27  = 4'h6;
+      8'hd7:
+          \$27  = 4'h7;
+      8'hd8:
+          \$27  = 4'h8;
+      8'hd9:
+          \$27  = 4'h9;
+      8'hda:
+          \$27  = 4'ha;
+      8'hdb:
+          \$27  = 4'hb;
+      8'hdc:
+          \$27  = 4'hc;
+      8'hdd:
+          \$27  = 4'h0;
+      8'hde:
+          \$27  = 4'h1;
+      8'hdf:
+          \$27  = 4'h2;
+      8'he0:
+          \$27  = 4'h0;
+      8'he1:
+          \$27  = 4'h1;
+      8'he2:
+          \$27  = 4'h2;
+      8'he3:
+          \$27  = 4'h3;
+      8'he4:
+          \$27  = 4'h4;
+      8'he5:
+          \$27  = 4'h5;
+      8'he6:
+          \$27  = 4'h6;
+      8'he7:
+          \$27  = 4'h7;
+      8'he8:
+          \$27  = 4'h8;
+      8'he9:
+          \$27  = 4'h9;
+      8'hea:
+          \$27  = 4'ha;
+      8'heb:
+          \$27  = 4'hb;
+      8'hec:
+          \$27  = 4'hc;
+      8'hed:
+          \$27  = 4'hd;
+      8'hee:
+          \$27  = 4'h0;
+      8'hef:
+          \$27  = 4'h1;
+      8'hf0:
+          \$27  = 4'h0;
+      8'hf1:
+          \$27  = 4'h1;
+      8'hf2:
+          \$27  = 4'h2;
+      8'hf3:
+          \$27  = 4'h3;
+      8'hf4:
+          \$27  = 4'h4;
+      8'hf5:
+          \$27  = 4'h5;
+      8'hf6:
+          \$27  = 4'h6;
+      8'hf7:
+          \$27  = 4'h7;
+      8'hf8:
+          \$27  = 4'h8;
+      8'hf9:
+          \$27  = 4'h9;
+      8'hfa:
+          \$27  = 4'ha;
+      8'hfb:
+          \$27  = 4'hb;
+      8'hfc:
+          \$27  = 4'hc;
+      8'hfd:
+          \$27  = 4'hd;
+      8'hfe:
+          \$27  = 4'he;
+      8'hff:
+          \$27  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ geometry[67:64], geometry[71:68] })
+      8'h00:
+          \$38  = 4'h0;
+      8'h01:
+          \$38  = 4'h0;
+      8'h02:
+          \$38  = 4'h0;
+      8'h03:
+          \$38  = 4'h0;
+      8'h04:
+          \$38  = 4'h0;
+      8'h05:
+          \$38  = 4'h0;
+      8'h06:
+          \$38  = 4'h0;
+      8'h07:
+          \$38  = 4'h0;
+      8'h08:
+          \$38  = 4'h0;
+      8'h09:
+          \$38  = 4'h0;
+      8'h0a:
+          \$38  = 4'h0;
+      8'h0b:
+          \$38  = 4'h0;
+      8'h0c:
+          \$38  = 4'h0;
+      8'h0d:
+          \$38  = 4'h0;
+      8'h0e:
+          \$38  = 4'h0;
+      8'h0f:
+          \$38  = 4'h0;
+      8'h10:
+          \$38  = 4'h0;
+      8'h11:
+          \$38  = 4'h1;
+      8'h12:
+          \$38  = 4'h2;
+      8'h13:
+          \$38  = 4'h3;
+      8'h14:
+          \$38  = 4'h4;
+      8'h15:
+          \$38  = 4'h5;
+      8'h16:
+          \$38  = 4'h6;
+      8'h17:
+          \$38  = 4'h7;
+      8'h18:
+          \$38  = 4'h8;
+      8'h19:
+          \$38  = 4'h9;
+      8'h1a:
+          \$38  = 4'ha;
+      8'h1b:
+          \$38  = 4'hb;
+      8'h1c:
+          \$38  = 4'hc;
+      8'h1d:
+          \$38  = 4'hd;
+      8'h1e:
+          \$38  = 4'he;
+      8'h1f:
+          \$38  = 4'hf;
+      8'h20:
+          \$38  = 4'h0;
+      8'h21:
+          \$38  = 4'h0;
+      8'h22:
+          \$38  = 4'h1;
+      8'h23:
+          \$38  = 4'h1;
+      8'h24:
+          \$38  = 4'h2;
+      8'h25:
+          \$38  = 4'h2;
+      8'h26:
+          \$38  = 4'h3;
+      8'h27:
+          \$38  = 4'h3;
+      8'h28:
+          \$38  = 4'h4;
+      8'h29:
+          \$38  = 4'h4;
+      8'h2a:
+          \$38  = 4'h5;
+      8'h2b:
+          \$38  = 4'h5;
+      8'h2c:
+          \$38  = 4'h6;
+      8'h2d:
+          \$38  = 4'h6;
+      8'h2e:
+          \$38  = 4'h7;
+      8'h2f:
+          \$38  = 4'h7;
+      8'h30:
+          \$38  = 4'h0;
+      8'h31:
+          \$38  = 4'h0;
+      8'h32:
+          \$38  = 4'h0;
+      8'h33:
+          \$38  = 4'h1;
+      8'h34:
+          \$38  = 4'h1;
+      8'h35:
+          \$38  = 4'h1;
+      8'h36:
+          \$38  = 4'h2;
+      8'h37:
+          \$38  = 4'h2;
+      8'h38:
+          \$38  = 4'h2;
+      8'h39:
+          \$38  = 4'h3;
+      8'h3a:
+          \$38  = 4'h3;
+      8'h3b:
+          \$38  = 4'h3;
+      8'h3c:
+          \$38  = 4'h4;
+      8'h3d:
+          \$38  = 4'h4;
+      8'h3e:
+          \$38  = 4'h4;
+      8'h3f:
+          \$38  = 4'h5;
+      8'h40:
+          \$38  = 4'h0;
+      8'h41:
+          \$38  = 4'h0;
+      8'h42:
+          \$38  = 4'h0;
+      8'h43:
+          \$38  = 4'h0;
+      8'h44:
+          \$38  = 4'h1;
+      8'h45:
+          \$38  = 4'h1;
+      8'h46:
+          \$38  = 4'h1;
+      8'h47:
+          \$38  = 4'h1;
+      8'h48:
+          \$38  = 4'h2;
+      8'h49:
+          \$38  = 4'h2;
+      8'h4a:
+          \$38  = 4'h2;
+      8'h4b:
+          \$38  = 4'h2;
+      8'h4c:
+          \$38  = 4'h3;
+      8'h4d:
+          \$38  = 4'h3;
+      8'h4e:
+          \$38  = 4'h3;
+      8'h4f:
+          \$38  = 4'h3;
+      8'h50:
+          \$38  = 4'h0;
+      8'h51:
+          \$38  = 4'h0;
+      8'h52:
+          \$38  = 4'h0;
+      8'h53:
+          \$38  = 4'h0;
+      8'h54:
+          \$38  = 4'h0;
+      8'h55:
+          \$38  = 4'h1;
+      8'h56:
+          \$38  = 4'h1;
+      8'h57:
+          \$38  = 4'h1;
+      8'h58:
+          \$38  = 4'h1;
+      8'h59:
+          \$38  = 4'h1;
+      8'h5a:
+          \$38  = 4'h2;
+      8'h5b:
+          \$38  = 4'h2;
+      8'h5c:
+          \$38  = 4'h2;
+      8'h5d:
+          \$38  = 4'h2;
+      8'h5e:
+          \$38  = 4'h2;
+      8'h5f:
+          \$38  = 4'h3;
+      8'h60:
+          \$38  = 4'h0;
+      8'h61:
+          \$38  = 4'h0;
+      8'h62:
+          \$38  = 4'h0;
+      8'h63:
+          \$38  = 4'h0;
+      8'h64:
+          \$38  = 4'h0;
+      8'h65:
+          \$38  = 4'h0;
+      8'h66:
+          \$38  = 4'h1;
+      8'h67:
+          \$38  = 4'h1;
+      8'h68:
+          \$38  = 4'h1;
+      8'h69:
+          \$38  = 4'h1;
+      8'h6a:
+          \$38  = 4'h1;
+      8'h6b:
+          \$38  = 4'h1;
+      8'h6c:
+          \$38  = 4'h2;
+      8'h6d:
+          \$38  = 4'h2;
+      8'h6e:
+          \$38  = 4'h2;
+      8'h6f:
+          \$38  = 4'h2;
+      8'h70:
+          \$38  = 4'h0;
+      8'h71:
+          \$38  = 4'h0;
+      8'h72:
+          \$38  = 4'h0;
+      8'h73:
+          \$38  = 4'h0;
+      8'h74:
+          \$38  = 4'h0;
+      8'h75:
+          \$38  = 4'h0;
+      8'h76:
+          \$38  = 4'h0;
+      8'h77:
+          \$38  = 4'h1;
+      8'h78:
+          \$38  = 4'h1;
+      8'h79:
+          \$38  = 4'h1;
+      8'h7a:
+          \$38  = 4'h1;
+      8'h7b:
+          \$38  = 4'h1;
+      8'h7c:
+          \$38  = 4'h1;
+      8'h7d:
+          \$38  = 4'h1;
+      8'h7e:
+          \$38  = 4'h2;
+      8'h7f:
+          \$38  = 4'h2;
+      8'h80:
+          \$38  = 4'h0;
+      8'h81:
+          \$38  = 4'h0;
+      8'h82:
+          \$38  = 4'h0;
+      8'h83:
+          \$38  = 4'h0;
+      8'h84:
+          \$38  = 4'h0;
+      8'h85:
+          \$38  = 4'h0;
+      8'h86:
+          \$38  = 4'h0;
+      8'h87:
+          \$38  = 4'h0;
+      8'h88:
+          \$38  = 4'h1;
+      8'h89:
+          \$38  = 4'h1;
+      8'h8a:
+          \$38  = 4'h1;
+      8'h8b:
+          \$38  = 4'h1;
+      8'h8c:
+          \$38  = 4'h1;
+      8'h8d:
+          \$38  = 4'h1;
+      8'h8e:
+          \$38  = 4'h1;
+      8'h8f:
+          \$38  = 4'h1;
+      8'h90:
+          \$38  = 4'h0;
+      8'h91:
+          \$38  = 4'h0;
+      8'h92:
+          \$38  = 4'h0;
+      8'h93:
+          \$38  = 4'h0;
+      8'h94:
+          \$38  = 4'h0;
+      8'h95:
+          \$38  = 4'h0;
+      8'h96:
+          \$38  = 4'h0;
+      8'h97:
+          \$38  = 4'h0;
+      8'h98:
+          \$38  = 4'h0;
+      8'h99:
+          \$38  = 4'h1;
+      8'h9a:
+          \$38  = 4'h1;
+      8'h9b:
+          \$38  = 4'h1;
+      8'h9c:
+          \$38  = 4'h1;
+      8'h9d:
+          \$38  = 4'h1;
+      8'h9e:
+          \$38  = 4'h1;
+      8'h9f:
+          \$38  = 4'h1;
+      8'ha0:
+          \$38  = 4'h0;
+      8'ha1:
+          \$38  = 4'h0;
+      8'ha2:
+          \$38  = 4'h0;
+      8'ha3:
+          \$38  = 4'h0;
+      8'ha4:
+          \$38  = 4'h0;
+      8'ha5:
+          \$38  = 4'h0;
+      8'ha6:
+          \$38  = 4'h0;
+      8'ha7:
+          \$38  = 4'h0;
+      8'ha8:
+          \$38  = 4'h0;
+      8'ha9:
+          \$38  = 4'h0;
+      8'haa:
+          \$38  = 4'h1;
+      8'hab:
+          \$38  = 4'h1;
+      8'hac:
+          \$38  = 4'h1;
+      8'had:
+          \$38  = 4'h1;
+      8'hae:
+          \$38  = 4'h1;
+      8'haf:
+          \$38  = 4'h1;
+      8'hb0:
+          \$38  = 4'h0;
+      8'hb1:
+          \$38  = 4'h0;
+      8'hb2:
+          \$38  = 4'h0;
+      8'hb3:
+          \$38  = 4'h0;
+      8'hb4:
+          \$38  = 4'h0;
+      8'hb5:
+          \$38  = 4'h0;
+      8'hb6:
+          \$38  = 4'h0;
+      8'hb7:
+          \$38  = 4'h0;
+      8'hb8:
+          \$38  = 4'h0;
+      8'hb9:
+          \$38  = 4'h0;
+      8'hba:
+          \$38  = 4'h0;
+      8'hbb:
+          \$38  = 4'h1;
+      8'hbc:
+          \$38  = 4'h1;
+      8'hbd:
+          \$38  = 4'h1;
+      8'hbe:
+          \$38  = 4'h1;
+      8'hbf:
+          \$38  = 4'h1;
+      8'hc0:
+          \$38  = 4'h0;
+      8'hc1:
+          \$38  = 4'h0;
+      8'hc2:
+          \$38  = 4'h0;
+      8'hc3:
+          \$38  = 4'h0;
+      8'hc4:
+          \$38  = 4'h0;
+      8'hc5:
+          \$38  = 4'h0;
+      8'hc6:
+          \$38  = 4'h0;
+      8'hc7:
+          \$38  = 4'h0;
+      8'hc8:
+          \$38  = 4'h0;
+      8'hc9:
+          \$38  = 4'h0;
+      8'hca:
+          \$38  = 4'h0;
+      8'hcb:
+          \$38  = 4'h0;
+      8'hcc:
+          \$38  = 4'h1;
+      8'hcd:
+          \$38  = 4'h1;
+      8'hce:
+          \$38  = 4'h1;
+      8'hcf:
+          \$38  = 4'h1;
+      8'hd0:
+          \$38  = 4'h0;
+      8'hd1:
+          \$38  = 4'h0;
+      8'hd2:
+          \$38  = 4'h0;
+      8'hd3:
+          \$38  = 4'h0;
+      8'hd4:
+          \$38  = 4'h0;
+      8'hd5:
+          \$38  = 4'h0;
+      8'hd6:
+          \$38  = 4'h0;
+      8'hd7:
+          \$38  = 4'h0;
+      8'hd8:
+          \$38  = 4'h0;
+      8'hd9:
+          \$38  = 4'h0;
+      8'hda:
+          \$38  = 4'h0;
+      8'hdb:
+          \$38  = 4'h0;
+      8'hdc:
+          \$38  = 4'h0;
+      8'hdd:
+          \$38  = 4'h1;
+      8'hde:
+          \$38  = 4'h1;
+      8'hdf:
+          \$38  = 4'h1;
+      8'he0:
+          \$38  = 4'h0;
+      8'he1:
+          \$38  = 4'h0;
+      8'he2:
+          \$38  = 4'h0;
+      8'he3:
+          \$38  = 4'h0;
+      8'he4:
+          \$38  = 4'h0;
+      8'he5:
+          \$38  = 4'h0;
+      8'he6:
+          \$38  = 4'h0;
+      8'he7:
+          \$38  = 4'h0;
+      8'he8:
+          \$38  = 4'h0;
+      8'he9:
+          \$38  = 4'h0;
+      8'hea:
+          \$38  = 4'h0;
+      8'heb:
+          \$38  = 4'h0;
+      8'hec:
+          \$38  = 4'h0;
+      8'hed:
+          \$38  = 4'h0;
+      8'hee:
+          \$38  = 4'h1;
+      8'hef:
+          \$38  = 4'h1;
+      8'hf0:
+          \$38  = 4'h0;
+      8'hf1:
+          \$38  = 4'h0;
+      8'hf2:
+          \$38  = 4'h0;
+      8'hf3:
+          \$38  = 4'h0;
+      8'hf4:
+          \$38  = 4'h0;
+      8'hf5:
+          \$38  = 4'h0;
+      8'hf6:
+          \$38  = 4'h0;
+      8'hf7:
+          \$38  = 4'h0;
+      8'hf8:
+          \$38  = 4'h0;
+      8'hf9:
+          \$38  = 4'h0;
+      8'hfa:
+          \$38  = 4'h0;
+      8'hfb:
+          \$38  = 4'h0;
+      8'hfc:
+          \$38  = 4'h0;
+      8'hfd:
+          \$38  = 4'h0;
+      8'hfe:
+          \$38  = 4'h0;
+      8'hff:
+          \$38  = 4'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ geometry[67:64], geometry[71:68] })
+      8'h00:
+          \$39  = 4'h0;
+      8'h01:
+          \$39  = 4'h0;
+      8'h02:
+          \$39  = 4'h0;
+      8'h03:
+          \$39  = 4'h0;
+      8'h04:
+          \$39  = 4'h0;
+      8'h05:
+          \$39  = 4'h0;
+      8'h06:
+          \$39  = 4'h0;
+      8'h07:
+          \$39  = 4'h0;
+      8'h08:
+          \$39  = 4'h0;
+      8'h09:
+          \$39  = 4'h0;
+      8'h0a:
+          \$39  = 4'h0;
+      8'h0b:
+          \$39  = 4'h0;
+      8'h0c:
+          \$39  = 4'h0;
+      8'h0d:
+          \$39  = 4'h0;
+      8'h0e:
+          \$39  = 4'h0;
+      8'h0f:
+          \$39  = 4'h0;
+      8'h10:
+          \$39  = 4'h0;
+      8'h11:
+          \$39  = 4'h0;
+      8'h12:
+          \$39  = 4'h0;
+      8'h13:
+          \$39  = 4'h0;
+      8'h14:
+          \$39  = 4'h0;
+      8'h15:
+          \$39  = 4'h0;
+      8'h16:
+          \$39  = 4'h0;
+      8'h17:
+          \$39  = 4'h0;
+      8'h18:
+          \$39  = 4'h0;
+      8'h19:
+          \$39  = 4'h0;
+      8'h1a:
+          \$39  = 4'h0;
+      8'h1b:
+          \$39  = 4'h0;
+      8'h1c:
+          \$39  = 4'h0;
+      8'h1d:
+          \$39  = 4'h0;
+      8'h1e:
+          \$39  = 4'h0;
+      8'h1f:
+          \$39  = 4'h0;
+      8'h20:
+          \$39  = 4'h0;
+      8'h21:
+          \$39  = 4'h1;
+      8'h22:
+          \$39  = 4'h0;
+      8'h23:
+          \$39  = 4'h1;
+      8'h24:
+          \$39  = 4'h0;
+      8'h25:
+          \$39  = 4'h1;
+      8'h26:
+          \$39  = 4'h0;
+      8'h27:
+          \$39  = 4'h1;
+      8'h28:
+          \$39  = 4'h0;
+      8'h29:
+          \$39  = 4'h1;
+      8'h2a:
+          \$39  = 4'h0;
+      8'h2b:
+          \$39  = 4'h1;
+      8'h2c:
+          \$39  = 4'h0;
+      8'h2d:
+          \$39  = 4'h1;
+      8'h2e:
+          \$39  = 4'h0;
+      8'h2f:
+          \$39  = 4'h1;
+      8'h30:
+          \$39  = 4'h0;
+      8'h31:
+          \$39  = 4'h1;
+      8'h32:
+          \$39  = 4'h2;
+      8'h33:
+          \$39  = 4'h0;
+      8'h34:
+          \$39  = 4'h1;
+      8'h35:
+          \$39  = 4'h2;
+      8'h36:
+          \$39  = 4'h0;
+      8'h37:
+          \$39  = 4'h1;
+      8'h38:
+          \$39  = 4'h2;
+      8'h39:
+          \$39  = 4'h0;
+      8'h3a:
+          \$39  = 4'h1;
+      8'h3b:
+          \$39  = 4'h2;
+      8'h3c:
+          \$39  = 4'h0;
+      8'h3d:
+          \$39  = 4'h1;
+      8'h3e:
+          \$39  = 4'h2;
+      8'h3f:
+          \$39  = 4'h0;
+      8'h40:
+          \$39  = 4'h0;
+      8'h41:
+          \$39  = 4'h1;
+      8'h42:
+          \$39  = 4'h2;
+      8'h43:
+          \$39  = 4'h3;
+      8'h44:
+          \$39  = 4'h0;
+      8'h45:
+          \$39  = 4'h1;
+      8'h46:
+          \$39  = 4'h2;
+      8'h47:
+          \$39  = 4'h3;
+      8'h48:
+          \$39  = 4'h0;
+      8'h49:
+          \$39  = 4'h1;
+      8'h4a:
+          \$39  = 4'h2;
+      8'h4b:
+          \$39  = 4'h3;
+      8'h4c:
+          \$39  = 4'h0;
+      8'h4d:
+          \$39  = 4'h1;
+      8'h4e:
+          \$39  = 4'h2;
+      8'h4f:
+          \$39  = 4'h3;
+      8'h50:
+          \$39  = 4'h0;
+      8'h51:
+          \$39  = 4'h1;
+      8'h52:
+          \$39  = 4'h2;
+      8'h53:
+          \$39  = 4'h3;
+      8'h54:
+          \$39  = 4'h4;
+      8'h55:
+          \$39  = 4'h0;
+      8'h56:
+          \$39  = 4'h1;
+      8'h57:
+          \$39  = 4'h2;
+      8'h58:
+          \$39  = 4'h3;
+      8'h59:
+          \$39  = 4'h4;
+      8'h5a:
+          \$39  = 4'h0;
+      8'h5b:
+          \$39  = 4'h1;
+      8'h5c:
+          \$39  = 4'h2;
+      8'h5d:
+          \$39  = 4'h3;
+      8'h5e:
+          \$39  = 4'h4;
+      8'h5f:
+          \$39  = 4'h0;
+      8'h60:
+          \$39  = 4'h0;
+      8'h61:
+          \$39  = 4'h1;
+      8'h62:
+          \$39  = 4'h2;
+      8'h63:
+          \$39  = 4'h3;
+      8'h64:
+          \$39  = 4'h4;
+      8'h65:
+          \$39  = 4'h5;
+      8'h66:
+          \$39  = 4'h0;
+      8'h67:
+          \$39  = 4'h1;
+      8'h68:
+          \$39  = 4'h2;
+      8'h69:
+          \$39  = 4'h3;
+      8'h6a:
+          \$39  = 4'h4;
+      8'h6b:
+          \$39  = 4'h5;
+      8'h6c:
+          \$39  = 4'h0;
+      8'h6d:
+          \$39  = 4'h1;
+      8'h6e:
+          \$39  = 4'h2;
+      8'h6f:
+          \$39  = 4'h3;
+      8'h70:
+          \$39  = 4'h0;
+      8'h71:
+          \$39  = 4'h1;
+      8'h72:
+          \$39  = 4'h2;
+      8'h73:
+          \$39  = 4'h3;
+      8'h74:
+          \$39  = 4'h4;
+      8'h75:
+          \$39  = 4'h5;
+      8'h76:
+          \$39  = 4'h6;
+      8'h77:
+          \$39  = 4'h0;
+      8'h78:
+          \$39  = 4'h1;
+      8'h79:
+          \$39  = 4'h2;
+      8'h7a:
+          \$39  = 4'h3;
+      8'h7b:
+          \$39  = 4'h4;
+      8'h7c:
+          \$39  = 4'h5;
+      8'h7d:
+          \$39  = 4'h6;
+      8'h7e:
+          \$39  = 4'h0;
+      8'h7f:
+          \$39  = 4'h1;
+      8'h80:
+          \$39  = 4'h0;
+      8'h81:
+          \$39  = 4'h1;
+      8'h82:
+          \$39  = 4'h2;
+      8'h83:
+          \$39  = 4'h3;
+      8'h84:
+          \$39  = 4'h4;
+      8'h85:
+          \$39  = 4'h5;
+      8'h86:
+          \$39  = 4'h6;
+      8'h87:
+          \$39  = 4'h7;
+      8'h88:
+          \$39  = 4'h0;
+      8'h89:
+          \$39  = 4'h1;
+      8'h8a:
+          \$39  = 4'h2;
+      8'h8b:
+          \$39  = 4'h3;
+      8'h8c:
+          \$39  = 4'h4;
+      8'h8d:
+          \$39  = 4'h5;
+      8'h8e:
+          \$39  = 4'h6;
+      8'h8f:
+          \$39  = 4'h7;
+      8'h90:
+          \$39  = 4'h0;
+      8'h91:
+          \$39  = 4'h1;
+      8'h92:
+          \$39  = 4'h2;
+      8'h93:
+          \$39  = 4'h3;
+      8'h94:
+          \$39  = 4'h4;
+      8'h95:
+          \$39  = 4'h5;
+      8'h96:
+          \$39  = 4'h6;
+      8'h97:
+          \$39  = 4'h7;
+      8'h98:
+          \$39  = 4'h8;
+      8'h99:
+          \$39  = 4'h0;
+      8'h9a:
+          \$39  = 4'h1;
+      8'h9b:
+          \$39  = 4'h2;
+      8'h9c:
+          \$39  = 4'h3;
+      8'h9d:
+          \$39  = 4'h4;
+      8'h9e:
+          \$39  = 4'h5;
+      8'h9f:
+          \$39  = 4'h6;
+      8'ha0:
+          \$39  = 4'h0;
+      8'ha1:
+          \$39  = 4'h1;
+      8'ha2:
+          \$39  = 4'h2;
+      8'ha3:
+          \$39  = 4'h3;
+      8'ha4:
+          \$39  = 4'h4;
+      8'ha5:
+          \$39  = 4'h5;
+      8'ha6:
+          \$39  = 4'h6;
+      8'ha7:
+          \$39  = 4'h7;
+      8'ha8:
+          \$39  = 4'h8;
+      8'ha9:
+          \$39  = 4'h9;
+      8'haa:
+          \$39  = 4'h0;
+      8'hab:
+          \$39  = 4'h1;
+      8'hac:
+          \$39  = 4'h2;
+      8'had:
+          \$39  = 4'h3;
+      8'hae:
+          \$39  = 4'h4;
+      8'haf:
+          \$39  = 4'h5;
+      8'hb0:
+          \$39  = 4'h0;
+      8'hb1:
+          \$39  = 4'h1;
+      8'hb2:
+          \$39  = 4'h2;
+      8'hb3:
+          \$39  = 4'h3;
+      8'hb4:
+          \$39  = 4'h4;
+      8'hb5:
+          \$39  = 4'h5;
+      8'hb6:
+          \$39  = 4'h6;
+      8'hb7:
+          \$39  = 4'h7;
+      8'hb8:
+          \$39  = 4'h8;
+      8'hb9:
+          \$39  = 4'h9;
+      8'hba:
+          \$39  = 4'ha;
+      8'hbb:
+          \$39  = 4'h0;
+      8'hbc:
+          \$39  = 4'h1;
+      8'hbd:
+          \$39  = 4'h2;
+      8'hbe:
+          \$39  = 4'h3;
+      8'hbf:
+          \$39  = 4'h4;
+      8'hc0:
+          \$39  = 4'h0;
+      8'hc1:
+          \$39  = 4'h1;
+      8'hc2:
+          \$39  = 4'h2;
+      8'hc3:
+          \$39  = 4'h3;
+      8'hc4:
+          \$39  = 4'h4;
+      8'hc5:
+          \$39  = 4'h5;
+      8'hc6:
+          \$39  = 4'h6;
+      8'hc7:
+          \$39  = 4'h7;
+      8'hc8:
+          \$39  = 4'h8;
+      8'hc9:
+          \$39  = 4'h9;
+      8'hca:
+          \$39  = 4'ha;
+      8'hcb:
+          \$39  = 4'hb;
+      8'hcc:
+          \$39  = 4'h0;
+      8'hcd:
+          \$39  = 4'h1;
+      8'hce:
+          \$39  = 4'h2;
+      8'hcf:
+          \$39  = 4'h3;
+      8'hd0:
+          \$39  = 4'h0;
+      8'hd1:
+          \$39  = 4'h1;
+      8'hd2:
+          \$39  = 4'h2;
+      8'hd3:
+          \$39  = 4'h3;
+      8'hd4:
+          \$39  = 4'h4;
+      8'hd5:
+          \$39  = 4'h5;
+      8'hd6:
+          \$39  = 4'h6;
+      8'hd7:
+          \$39  = 4'h7;
+      8'hd8:
+          \$39  = 4'h8;
+      8'hd9:
+          \$39  = 4'h9;
+      8'hda:
+          \$39  = 4'ha;
+      8'hdb:
+          \$39  = 4'hb;
+      8'hdc:
+          \$39  = 4'hc;
+      8'hdd:
+          \$39  = 4'h0;
+      8'hde:
+          \$39  = 4'h1;
+      8'hdf:
+          \$39  = 4'h2;
+      8'he0:
+          \$39  = 4'h0;
+      8'he1:
+          \$39  = 4'h1;
+      8'he2:
+          \$39  = 4'h2;
+      8'he3:
+          \$39  = 4'h3;
+      8'he4:
+          \$39  = 4'h4;
+      8'he5:
+          \$39  = 4'h5;
+      8'he6:
+          \$39  = 4'h6;
+      8'he7:
+          \$39  = 4'h7;
+      8'he8:
+          \$39  = 4'h8;
+      8'he9:
+          \$39  = 4'h9;
+      8'hea:
+          \$39  = 4'ha;
+      8'heb:
+          \$39  = 4'hb;
+      8'hec:
+          \$39  = 4'hc;
+      8'hed:
+          \$39  = 4'hd;
+      8'hee:
+          \$39  = 4'h0;
+      8'hef:
+          \$39  = 4'h1;
+      8'hf0:
+          \$39  = 4'h0;
+      8'hf1:
+          \$39  = 4'h1;
+      8'hf2:
+          \$39  = 4'h2;
+      8'hf3:
+          \$39  = 4'h3;
+      8'hf4:
+          \$39  = 4'h4;
+      8'hf5:
+          \$39  = 4'h5;
+      8'hf6:
+          \$39  = 4'h6;
+      8'hf7:
+          \$39  = 4'h7;
+      8'hf8:
+          \$39  = 4'h8;
+      8'hf9:
+          \$39  = 4'h9;
+      8'hfa:
+          \$39  = 4'ha;
+      8'hfb:
+          \$39  = 4'hb;
+      8'hfc:
+          \$39  = 4'hc;
+      8'hfd:
+          \$39  = 4'hd;
+      8'hfe:
+          \$39  = 4'he;
+      8'hff:
+          \$39  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$106  = active;
     if (start) begin
-      \$110  = 1'h1;
+      \$106  = 1'h1;
     end else if (active) begin
       if (\$8 ) begin
         if (\$12 ) begin
@@ -3363,7 +7841,7 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
             if (\$25 ) begin
               if (\$37 ) begin
                 if (\$42 ) begin
-                  \$110  = 1'h0;
+                  \$106  = 1'h0;
                 end
               end
             end
@@ -3372,21 +7850,21 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
       end
     end
     if (rst) begin
-      \$110  = 1'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$111  = n;
+    \$107  = n;
     if (start) begin
-      \$111  = 16'h0000;
+      \$107  = 16'h0000;
     end else if (active) begin
       if (\$8 ) begin
         if (\$12 ) begin
           if (\$15 ) begin
             if (\$25 ) begin
               if (\$37 ) begin
-                \$111  = \$40 [15:0];
+                \$107  = \$40 [15:0];
               end
             end
           end
@@ -3394,22 +7872,22 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
       end
     end
     if (rst) begin
-      \$111  = 16'h0000;
+      \$107  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$112  = y;
+    \$108  = y;
     if (start) begin
-      \$112  = 12'h000;
+      \$108  = 12'h000;
     end else if (active) begin
       if (\$8 ) begin
         if (\$12 ) begin
           if (\$15 ) begin
             if (\$25 ) begin
-              \$112  = \$28 [11:0];
+              \$108  = \$28 [11:0];
               if (\$37 ) begin
-                \$112  = 12'h000;
+                \$108  = 12'h000;
               end
             end
           end
@@ -3417,212 +7895,591 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
       end
     end
     if (rst) begin
-      \$112  = 12'h000;
+      \$108  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = x;
+    \$109  = x;
     if (start) begin
-      \$113  = 12'h000;
+      \$109  = 12'h000;
     end else if (active) begin
       if (\$8 ) begin
         if (\$12 ) begin
           if (\$15 ) begin
-            \$113  = \$16 [11:0];
+            \$109  = \$16 [11:0];
             if (\$25 ) begin
-              \$113  = 12'h000;
+              \$109  = 12'h000;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$113  = 12'h000;
+      \$109  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = c;
+    \$110  = c;
     if (start) begin
-      \$114  = 12'h000;
+      \$110  = 12'h000;
     end else if (active) begin
       if (\$8 ) begin
         if (\$12 ) begin
-          \$114  = \$13 [11:0];
+          \$110  = \$13 [11:0];
           if (\$15 ) begin
-            \$114  = 12'h000;
+            \$110  = 12'h000;
           end
         end
       end
     end
     if (rst) begin
-      \$114  = 12'h000;
+      \$110  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = di;
+    \$111  = di;
     if (start) begin
-      \$115  = 4'h0;
+      \$111  = 4'h0;
     end else if (active) begin
       if (\$8 ) begin
-        \$115  = \$9 [3:0];
+        \$111  = \$9 [3:0];
         if (\$12 ) begin
-          \$115  = 4'h0;
+          \$111  = 4'h0;
         end
       end
     end
     if (rst) begin
-      \$115  = 4'h0;
+      \$111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = dj;
+    \$112  = dj;
     if (start) begin
+      \$112  = 4'h0;
+    end else if (active) begin
+      \$112  = \$5 [3:0];
+      if (\$8 ) begin
+        \$112  = 4'h0;
+      end
+    end
+    if (rst) begin
+      \$112  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$113  = di_stride;
+    if (start) begin
+      \$113  = 8'h00;
+    end else if (active) begin
+      if (\$8 ) begin
+        \$113  = \$10 [7:0];
+        if (\$12 ) begin
+          \$113  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$113  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$114  = dj_stride;
+    if (start) begin
+      \$114  = 8'h00;
+    end else if (active) begin
+      \$114  = \$6 [7:0];
+      if (\$8 ) begin
+        \$114  = 8'h00;
+      end
+    end
+    if (rst) begin
+      \$114  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$115  = qy;
+    if (start) begin
+      \$115  = { 9'h000, \$1  };
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$12 ) begin
+          if (\$15 ) begin
+            if (\$25 ) begin
+              \$115  = \$31 [12:0];
+              if (\$37 ) begin
+                \$115  = { 9'h000, \$38  };
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$115  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$116  = ry;
+    if (start) begin
+      \$116  = \$2 ;
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$12 ) begin
+          if (\$15 ) begin
+            if (\$25 ) begin
+              \$116  = \$35 [3:0];
+              if (\$37 ) begin
+                \$116  = \$39 ;
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
       \$116  = 4'h0;
-    end else if (active) begin
-      \$116  = \$5 [3:0];
-      if (\$8 ) begin
-        \$116  = 4'h0;
-      end
-    end
-    if (rst) begin
-      \$116  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = di_stride;
+    \$117  = qx;
     if (start) begin
-      \$117  = 8'h00;
-    end else if (active) begin
-      if (\$8 ) begin
-        \$117  = \$10 [7:0];
-        if (\$12 ) begin
-          \$117  = 8'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$117  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = dj_stride;
-    if (start) begin
-      \$118  = 8'h00;
-    end else if (active) begin
-      \$118  = \$6 [7:0];
-      if (\$8 ) begin
-        \$118  = 8'h00;
-      end
-    end
-    if (rst) begin
-      \$118  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = qy;
-    if (start) begin
-      \$119  = { 9'h000, \$1  };
+      \$117  = { 9'h000, \$3  };
     end else if (active) begin
       if (\$8 ) begin
         if (\$12 ) begin
           if (\$15 ) begin
+            \$117  = \$19 [12:0];
             if (\$25 ) begin
-              \$119  = \$31 [12:0];
-              if (\$37 ) begin
-                \$119  = { 9'h000, \$38  };
-              end
+              \$117  = { 9'h000, \$26  };
             end
           end
         end
       end
     end
     if (rst) begin
-      \$119  = 13'h0000;
+      \$117  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = ry;
+    \$118  = rx;
     if (start) begin
-      \$120  = \$2 ;
+      \$118  = \$4 ;
     end else if (active) begin
       if (\$8 ) begin
         if (\$12 ) begin
           if (\$15 ) begin
+            \$118  = \$23 [3:0];
             if (\$25 ) begin
-              \$120  = \$35 [3:0];
-              if (\$37 ) begin
-                \$120  = \$39 ;
-              end
+              \$118  = \$27 ;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$120  = 4'h0;
+      \$118  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = qx;
-    if (start) begin
-      \$121  = { 9'h000, \$3  };
-    end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            \$121  = \$19 [12:0];
-            if (\$25 ) begin
-              \$121  = { 9'h000, \$26  };
-            end
-          end
-        end
-      end
-    end
+    \$119  = \$43 ;
     if (rst) begin
-      \$121  = 13'h0000;
+      \$119  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = rx;
-    if (start) begin
-      \$122  = \$4 ;
-    end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            \$122  = \$23 [3:0];
-            if (\$25 ) begin
-              \$122  = \$27 ;
-            end
-          end
-        end
-      end
+    \$120  = \$44 ;
+    if (rst) begin
+      \$120  = 14'h0000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$121  = \$46 ;
+    if (rst) begin
+      \$121  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$122  = \$48 ;
     if (rst) begin
       \$122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123 [0] = active;
-    \$123 [24:1] = \$64 [23:0];
-    \$123 [25] = \$79 ;
-    \$123 [36:29] = \$83 [7:0];
-    \$123 [26] = \$86 ;
-    \$123 [27] = \$91 ;
-    \$123 [28] = \$109 ;
+    \$123  = c;
     if (rst) begin
-      \$123  = 37'h0000000000;
+      \$123  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$124  = \$49 [23:0];
+    if (rst) begin
+      \$124  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$125  = \$50 [23:0];
+    if (rst) begin
+      \$125  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$126  = address_term0_0_1;
+    if (rst) begin
+      \$126  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$127  = address_term0_0_2;
+    if (rst) begin
+      \$127  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$128  = address_term0_0_3;
+    if (rst) begin
+      \$128  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$129  = address_term0_0_4;
+    if (rst) begin
+      \$129  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$130  = address_later0_0_0;
+    if (rst) begin
+      \$130  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$131  = address_later0_0_1;
+    if (rst) begin
+      \$131  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$132  = address_later0_0_2;
+    if (rst) begin
+      \$132  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$133  = address_later0_0_3;
+    if (rst) begin
+      \$133  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$134  = \$51 [23:0];
+    if (rst) begin
+      \$134  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$135  = \$52 [23:0];
+    if (rst) begin
+      \$135  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$136  = address_term1_0_1;
+    if (rst) begin
+      \$136  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$137  = address_term1_0_2;
+    if (rst) begin
+      \$137  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$138  = address_term1_0_3;
+    if (rst) begin
+      \$138  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$139  = address_later1_0_0;
+    if (rst) begin
+      \$139  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$140  = address_later1_0_1;
+    if (rst) begin
+      \$140  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$141  = address_later1_0_2;
+    if (rst) begin
+      \$141  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$142  = \$54 [23:0];
+    if (rst) begin
+      \$142  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$143  = \$55 [23:0];
+    if (rst) begin
+      \$143  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$144  = address_term2_0_1;
+    if (rst) begin
+      \$144  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$145  = address_term2_0_2;
+    if (rst) begin
+      \$145  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$146  = address_later2_0_0;
+    if (rst) begin
+      \$146  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$147  = address_later2_0_1;
+    if (rst) begin
+      \$147  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$148  = \$57 [23:0];
+    if (rst) begin
+      \$148  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$149  = \$58 [23:0];
+    if (rst) begin
+      \$149  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$150  = address_term3_0_1;
+    if (rst) begin
+      \$150  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$151  = address_later3_0_0;
+    if (rst) begin
+      \$151  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$152  = \$59 [23:0];
+    if (rst) begin
+      \$152  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$153  = \$60 [23:0];
+    if (rst) begin
+      \$153  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$154  = \$61 [3:0];
+    if (rst) begin
+      \$154  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$155  = { 16'h0000, \$63  };
+    if (rst) begin
+      \$155  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$156  = \$64 [23:0];
+    if (rst) begin
+      \$156  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$157  = offset0[7:0];
+    if (rst) begin
+      \$157  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$158  = offset_later0_0;
+    if (rst) begin
+      \$158  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$159  = offset_later1_0;
+    if (rst) begin
+      \$159  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$160  = offset_later2_0;
+    if (rst) begin
+      \$160  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$161  = offset_later3_0;
+    if (rst) begin
+      \$161  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$162  = offset_later4_0;
+    if (rst) begin
+      \$162  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$163  = offset_later5_0;
+    if (rst) begin
+      \$163  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$164  = offset_later6_0;
+    if (rst) begin
+      \$164  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$165  = element;
+    if (rst) begin
+      \$165  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$166  = element0_0;
+    if (rst) begin
+      \$166  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$167  = element1_0;
+    if (rst) begin
+      \$167  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$168  = element2_0;
+    if (rst) begin
+      \$168  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$169  = element3_0;
+    if (rst) begin
+      \$169  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$170  = element4_0;
+    if (rst) begin
+      \$170  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$171  = element5_0;
+    if (rst) begin
+      \$171  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$172  = element6_0;
+    if (rst) begin
+      \$172  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$173  = element7_0;
+    if (rst) begin
+      \$173  = 37'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$174  = element8_0;
+    if (rst) begin
+      \$174  = 37'h0000000000;
     end
   end
   assign \geometry.opcode  = geometry[3:0];
@@ -3636,6 +8493,83 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
   assign \geometry.padding  = geometry[71:68];
   assign \geometry.out_height  = geometry[83:72];
   assign \geometry.out_width  = geometry[95:84];
+  assign \element0_0.valid  = element0_0[0];
+  assign \element0_0.addr  = element0_0[24:1];
+  assign \element0_0.inside  = element0_0[25];
+  assign \element0_0.first  = element0_0[26];
+  assign \element0_0.last  = element0_0[27];
+  assign \element0_0.final  = element0_0[28];
+  assign \element0_0.offset  = element0_0[36:29];
+  assign \element.valid  = element[0];
+  assign \element.addr  = element[24:1];
+  assign \element.inside  = element[25];
+  assign \element.first  = element[26];
+  assign \element.last  = element[27];
+  assign \element.final  = element[28];
+  assign \element.offset  = element[36:29];
+  assign \element1_0.valid  = element1_0[0];
+  assign \element1_0.addr  = element1_0[24:1];
+  assign \element1_0.inside  = element1_0[25];
+  assign \element1_0.first  = element1_0[26];
+  assign \element1_0.last  = element1_0[27];
+  assign \element1_0.final  = element1_0[28];
+  assign \element1_0.offset  = element1_0[36:29];
+  assign \element2_0.valid  = element2_0[0];
+  assign \element2_0.addr  = element2_0[24:1];
+  assign \element2_0.inside  = element2_0[25];
+  assign \element2_0.first  = element2_0[26];
+  assign \element2_0.last  = element2_0[27];
+  assign \element2_0.final  = element2_0[28];
+  assign \element2_0.offset  = element2_0[36:29];
+  assign \element3_0.valid  = element3_0[0];
+  assign \element3_0.addr  = element3_0[24:1];
+  assign \element3_0.inside  = element3_0[25];
+  assign \element3_0.first  = element3_0[26];
+  assign \element3_0.last  = element3_0[27];
+  assign \element3_0.final  = element3_0[28];
+  assign \element3_0.offset  = element3_0[36:29];
+  assign \element4_0.valid  = element4_0[0];
+  assign \element4_0.addr  = element4_0[24:1];
+  assign \element4_0.inside  = element4_0[25];
+  assign \element4_0.first  = element4_0[26];
+  assign \element4_0.last  = element4_0[27];
+  assign \element4_0.final  = element4_0[28];
+  assign \element4_0.offset  = element4_0[36:29];
+  assign \element5_0.valid  = element5_0[0];
+  assign \element5_0.addr  = element5_0[24:1];
+  assign \element5_0.inside  = element5_0[25];
+  assign \element5_0.first  = element5_0[26];
+  assign \element5_0.last  = element5_0[27];
+  assign \element5_0.final  = element5_0[28];
+  assign \element5_0.offset  = element5_0[36:29];
+  assign \element6_0.valid  = element6_0[0];
+  assign \element6_0.addr  = element6_0[24:1];
+  assign \element6_0.inside  = element6_0[25];
+  assign \element6_0.first  = element6_0[26];
+  assign \element6_0.last  = element6_0[27];
+  assign \element6_0.final  = element6_0[28];
+  assign \element6_0.offset  = element6_0[36:29];
+  assign \element7_0.valid  = element7_0[0];
+  assign \element7_0.addr  = element7_0[24:1];
+  assign \element7_0.inside  = element7_0[25];
+  assign \element7_0.first  = element7_0[26];
+  assign \element7_0.last  = element7_0[27];
+  assign \element7_0.final  = element7_0[28];
+  assign \element7_0.offset  = element7_0[36:29];
+  assign \element8_0.valid  = element8_0[0];
+  assign \element8_0.addr  = element8_0[24:1];
+  assign \element8_0.inside  = element8_0[25];
+  assign \element8_0.first  = element8_0[26];
+  assign \element8_0.last  = element8_0[27];
+  assign \element8_0.final  = element8_0[28];
+  assign \element8_0.offset  = element8_0[36:29];
+  assign \element9_0.valid  = element9_0[0];
+  assign \element9_0.addr  = element9_0[24:1];
+  assign \element9_0.inside  = element9_0[25];
+  assign \element9_0.first  = element9_0[26];
+  assign \element9_0.last  = element9_0[27];
+  assign \element9_0.final  = element9_0[28];
+  assign \element9_0.offset  = element9_0[36:29];
   assign \o.valid  = o[0];
   assign \o.addr  = o[24:1];
   assign \o.inside  = o[25];
@@ -3643,6 +8577,15 @@ module \core.gather.walk (rst, columns, geometry, start, o, clk);
   assign \o.last  = o[27];
   assign \o.final  = o[28];
   assign \o.offset  = o[36:29];
+  assign o[36:29] = offset_later7_0;
+  assign o[24:1] = address4;
+  assign { o[28:25], o[0] } = { element9_0[28:25], element9_0[0] };
+  assign element[28] = \$105 ;
+  assign element[27] = \$87 ;
+  assign element[26] = \$82 ;
+  assign element[25] = \$79 ;
+  assign element[0] = active;
+  assign { element[36:29], element[24:1] } = 32'd0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -20854,117 +25797,117 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [5:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
+  wire [1:0] \$102 ;
+  wire [3:0] \$103 ;
+  wire [3:0] \$104 ;
+  wire [4:0] \$105 ;
+  wire [5:0] \$106 ;
+  wire [5:0] \$107 ;
+  wire [5:0] \$108 ;
   wire \$109 ;
-  reg [7:0] \$11 ;
-  wire [1:0] \$110 ;
-  wire [3:0] \$111 ;
-  wire [3:0] \$112 ;
-  wire [4:0] \$113 ;
-  wire [5:0] \$114 ;
-  wire [5:0] \$115 ;
-  wire [5:0] \$116 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [1:0] \$118 ;
+  wire [3:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
+  wire [3:0] \$120 ;
+  wire [4:0] \$121 ;
+  wire [5:0] \$122 ;
+  wire [5:0] \$123 ;
+  wire [5:0] \$124 ;
   wire \$125 ;
-  wire [1:0] \$126 ;
-  wire [3:0] \$127 ;
-  wire [3:0] \$128 ;
-  wire [4:0] \$129 ;
-  reg [7:0] \$13 ;
-  wire [5:0] \$130 ;
-  wire [5:0] \$131 ;
-  wire [5:0] \$132 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [1:0] \$134 ;
+  wire [3:0] \$135 ;
+  wire [3:0] \$136 ;
+  wire [4:0] \$137 ;
+  wire [5:0] \$138 ;
+  wire [5:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
+  wire [5:0] \$140 ;
   wire \$141 ;
-  wire [1:0] \$142 ;
-  wire [3:0] \$143 ;
-  wire [3:0] \$144 ;
-  wire [4:0] \$145 ;
-  wire [5:0] \$146 ;
-  wire [5:0] \$147 ;
-  wire [5:0] \$148 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
   wire \$149 ;
-  reg [7:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
+  wire \$15 ;
+  wire [1:0] \$150 ;
+  wire [3:0] \$151 ;
+  wire [3:0] \$152 ;
+  wire [4:0] \$153 ;
+  wire [5:0] \$154 ;
+  wire [5:0] \$155 ;
+  wire [5:0] \$156 ;
   wire \$157 ;
-  wire [1:0] \$158 ;
-  wire [3:0] \$159 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [3:0] \$160 ;
-  wire [4:0] \$161 ;
-  wire [5:0] \$162 ;
-  wire [5:0] \$163 ;
-  wire [5:0] \$164 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
-  reg [7:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire [1:0] \$174 ;
-  wire [3:0] \$175 ;
-  wire [3:0] \$176 ;
-  wire [4:0] \$177 ;
-  wire [5:0] \$178 ;
-  wire [5:0] \$179 ;
+  wire [1:0] \$166 ;
+  wire [3:0] \$167 ;
+  wire [3:0] \$168 ;
+  wire [4:0] \$169 ;
+  wire \$17 ;
+  wire [5:0] \$170 ;
+  wire [5:0] \$171 ;
+  wire [5:0] \$172 ;
+  reg [31:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [5:0] \$180 ;
+  wire \$180 ;
   wire \$181 ;
-  wire \$182 ;
+  wire [24:0] \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire [24:0] \$189 ;
-  reg [7:0] \$19 ;
+  wire \$189 ;
+  wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
+  wire [24:0] \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire [24:0] \$198 ;
+  wire \$198 ;
   wire \$199 ;
   wire [23:0] \$2 ;
-  wire \$20 ;
+  wire [7:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
@@ -20975,7 +25918,7 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  wire \$21 ;
+  wire [7:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
@@ -20983,45 +25926,40 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire [23:0] \$224 ;
-  wire [23:0] \$225 ;
-  wire [23:0] \$226 ;
-  reg [28:0] \$227 ;
-  reg [2:0] \$228 ;
-  reg [28:0] \$229 ;
-  wire \$23 ;
-  reg [2:0] \$230 ;
-  reg [23:0] \$231 ;
-  reg [23:0] \$232 ;
-  reg \$233 ;
-  reg [3:0] \$234 ;
-  reg [1:0] \$235 ;
-  reg [12:0] \$236 ;
-  reg [1:0] \$237 ;
-  reg [12:0] \$238 ;
-  reg [1:0] \$239 ;
-  wire \$24 ;
-  reg [12:0] \$240 ;
-  wire \$25 ;
-  wire \$26 ;
+  wire [23:0] \$217 ;
+  wire [23:0] \$218 ;
+  wire [23:0] \$219 ;
+  wire [7:0] \$22 ;
+  reg [28:0] \$220 ;
+  reg [2:0] \$221 ;
+  reg [28:0] \$222 ;
+  reg [2:0] \$223 ;
+  reg [28:0] \$224 ;
+  reg [31:0] \$225 ;
+  reg [23:0] \$226 ;
+  reg [23:0] \$227 ;
+  reg \$228 ;
+  reg [3:0] \$229 ;
+  wire [7:0] \$23 ;
+  reg [1:0] \$230 ;
+  reg [12:0] \$231 ;
+  reg [1:0] \$232 ;
+  reg [12:0] \$233 ;
+  reg [1:0] \$234 ;
+  reg [12:0] \$235 ;
+  wire [7:0] \$24 ;
+  wire [7:0] \$25 ;
+  wire [7:0] \$26 ;
   wire \$27 ;
-  wire [7:0] \$28 ;
-  wire [7:0] \$29 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [24:0] \$3 ;
-  wire [7:0] \$30 ;
-  wire [7:0] \$31 ;
-  wire [7:0] \$32 ;
-  wire [7:0] \$33 ;
-  wire [7:0] \$34 ;
-  wire \$35 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire [23:0] \$34 ;
+  wire [24:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
@@ -21029,69 +25967,76 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire [23:0] \$42 ;
-  wire [24:0] \$43 ;
-  wire \$44 ;
+  wire \$42 ;
+  wire [23:0] \$43 ;
+  wire [24:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  reg [7:0] \$5 ;
+  wire \$5 ;
   wire \$50 ;
-  wire [23:0] \$51 ;
-  wire [24:0] \$52 ;
+  wire \$51 ;
+  wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [1:0] \$54 ;
+  wire [3:0] \$55 ;
+  wire [3:0] \$56 ;
+  wire [4:0] \$57 ;
+  wire [5:0] \$58 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [5:0] \$60 ;
   wire \$61 ;
-  wire [1:0] \$62 ;
-  wire [3:0] \$63 ;
-  wire [3:0] \$64 ;
-  wire [4:0] \$65 ;
-  wire [5:0] \$66 ;
-  wire [5:0] \$67 ;
-  wire [5:0] \$68 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
   wire \$69 ;
-  reg [7:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
+  wire \$7 ;
+  wire [1:0] \$70 ;
+  wire [3:0] \$71 ;
+  wire [3:0] \$72 ;
+  wire [4:0] \$73 ;
+  wire [5:0] \$74 ;
+  wire [5:0] \$75 ;
+  wire [5:0] \$76 ;
   wire \$77 ;
-  wire [1:0] \$78 ;
-  wire [3:0] \$79 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  wire [3:0] \$80 ;
-  wire [4:0] \$81 ;
-  wire [5:0] \$82 ;
-  wire [5:0] \$83 ;
-  wire [5:0] \$84 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
-  reg [7:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
+  wire [1:0] \$86 ;
+  wire [3:0] \$87 ;
+  wire [3:0] \$88 ;
+  wire [4:0] \$89 ;
+  wire \$9 ;
+  wire [5:0] \$90 ;
+  wire [5:0] \$91 ;
+  wire [5:0] \$92 ;
   wire \$93 ;
-  wire [1:0] \$94 ;
-  wire [3:0] \$95 ;
-  wire [3:0] \$96 ;
-  wire [4:0] \$97 ;
-  wire [5:0] \$98 ;
-  wire [5:0] \$99 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  reg [28:0] arrived = 29'h00000000;
+  wire [23:0] \arrived.addr ;
+  wire \arrived.final ;
+  wire \arrived.first ;
+  wire \arrived.inside ;
+  wire \arrived.last ;
+  wire \arrived.valid ;
   (* init = 2'h0 *)
   wire [1:0] best_bank;
   reg [12:0] best_base_row = 13'h0000;
@@ -21128,45 +26073,45 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   wire [3:0] \geometry.stride ;
   wire [11:0] \geometry.width ;
   wire [8:0] i__payload;
-  wire [8:0] \i__payload$18 ;
-  wire [7:0] \i__payload$18.data ;
-  wire [7:0] \i__payload$18.data[0] ;
-  wire \i__payload$18.last ;
-  wire [8:0] \i__payload$21 ;
-  wire [7:0] \i__payload$21.data ;
-  wire [7:0] \i__payload$21.data[0] ;
-  wire \i__payload$21.last ;
-  wire [8:0] \i__payload$24 ;
-  wire [7:0] \i__payload$24.data ;
-  wire [7:0] \i__payload$24.data[0] ;
-  wire \i__payload$24.last ;
-  wire [8:0] \i__payload$27 ;
-  wire [7:0] \i__payload$27.data ;
-  wire [7:0] \i__payload$27.data[0] ;
-  wire \i__payload$27.last ;
-  wire [8:0] \i__payload$30 ;
-  wire [7:0] \i__payload$30.data ;
-  wire [7:0] \i__payload$30.data[0] ;
-  wire \i__payload$30.last ;
-  wire [8:0] \i__payload$33 ;
-  wire [7:0] \i__payload$33.data ;
-  wire [7:0] \i__payload$33.data[0] ;
-  wire \i__payload$33.last ;
-  wire [8:0] \i__payload$36 ;
-  wire [7:0] \i__payload$36.data ;
-  wire [7:0] \i__payload$36.data[0] ;
-  wire \i__payload$36.last ;
+  wire [8:0] \i__payload$17 ;
+  wire [7:0] \i__payload$17.data ;
+  wire [7:0] \i__payload$17.data[0] ;
+  wire \i__payload$17.last ;
+  wire [8:0] \i__payload$20 ;
+  wire [7:0] \i__payload$20.data ;
+  wire [7:0] \i__payload$20.data[0] ;
+  wire \i__payload$20.last ;
+  wire [8:0] \i__payload$23 ;
+  wire [7:0] \i__payload$23.data ;
+  wire [7:0] \i__payload$23.data[0] ;
+  wire \i__payload$23.last ;
+  wire [8:0] \i__payload$26 ;
+  wire [7:0] \i__payload$26.data ;
+  wire [7:0] \i__payload$26.data[0] ;
+  wire \i__payload$26.last ;
+  wire [8:0] \i__payload$29 ;
+  wire [7:0] \i__payload$29.data ;
+  wire [7:0] \i__payload$29.data[0] ;
+  wire \i__payload$29.last ;
+  wire [8:0] \i__payload$32 ;
+  wire [7:0] \i__payload$32.data ;
+  wire [7:0] \i__payload$32.data[0] ;
+  wire \i__payload$32.last ;
+  wire [8:0] \i__payload$35 ;
+  wire [7:0] \i__payload$35.data ;
+  wire [7:0] \i__payload$35.data[0] ;
+  wire \i__payload$35.last ;
   wire [7:0] \i__payload.data ;
   wire [7:0] \i__payload.data[0] ;
   wire \i__payload.last ;
   wire i__valid;
-  wire \i__valid$17 ;
-  wire \i__valid$20 ;
-  wire \i__valid$23 ;
-  wire \i__valid$26 ;
-  wire \i__valid$29 ;
-  wire \i__valid$32 ;
-  wire \i__valid$35 ;
+  wire \i__valid$16 ;
+  wire \i__valid$19 ;
+  wire \i__valid$22 ;
+  wire \i__valid$25 ;
+  wire \i__valid$28 ;
+  wire \i__valid$31 ;
+  wire \i__valid$34 ;
   reg [3:0] kernel = 4'h0;
   reg [2:0] lane0 = 3'h0;
   reg [2:0] lane1 = 3'h0;
@@ -21179,11 +26124,17 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   wire \o.last ;
   wire \o.valid ;
   wire [9:0] o__payload;
-  wire [10:0] \o__payload$40 ;
+  wire [10:0] \o__payload$39 ;
+  wire [7:0] \o__payload$39.data ;
+  wire [7:0] \o__payload$39.data[0] ;
+  wire [1:0] \o__payload$39.index ;
+  wire [1:0] \o__payload$39.index[0] ;
+  wire \o__payload$39.last ;
+  wire [12:0] \o__payload$40 ;
   wire [7:0] \o__payload$40.data ;
   wire [7:0] \o__payload$40.data[0] ;
-  wire [1:0] \o__payload$40.index ;
-  wire [1:0] \o__payload$40.index[0] ;
+  wire [3:0] \o__payload$40.index ;
+  wire [3:0] \o__payload$40.index[0] ;
   wire \o__payload$40.last ;
   wire [12:0] \o__payload$41 ;
   wire [7:0] \o__payload$41.data ;
@@ -21191,17 +26142,17 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   wire [3:0] \o__payload$41.index ;
   wire [3:0] \o__payload$41.index[0] ;
   wire \o__payload$41.last ;
-  wire [12:0] \o__payload$42 ;
+  wire [13:0] \o__payload$42 ;
   wire [7:0] \o__payload$42.data ;
   wire [7:0] \o__payload$42.data[0] ;
-  wire [3:0] \o__payload$42.index ;
-  wire [3:0] \o__payload$42.index[0] ;
+  wire [4:0] \o__payload$42.index ;
+  wire [4:0] \o__payload$42.index[0] ;
   wire \o__payload$42.last ;
-  wire [13:0] \o__payload$43 ;
+  wire [14:0] \o__payload$43 ;
   wire [7:0] \o__payload$43.data ;
   wire [7:0] \o__payload$43.data[0] ;
-  wire [4:0] \o__payload$43.index ;
-  wire [4:0] \o__payload$43.index[0] ;
+  wire [5:0] \o__payload$43.index ;
+  wire [5:0] \o__payload$43.index[0] ;
   wire \o__payload$43.last ;
   wire [14:0] \o__payload$44 ;
   wire [7:0] \o__payload$44.data ;
@@ -21215,33 +26166,27 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   wire [5:0] \o__payload$45.index ;
   wire [5:0] \o__payload$45.index[0] ;
   wire \o__payload$45.last ;
-  wire [14:0] \o__payload$46 ;
-  wire [7:0] \o__payload$46.data ;
-  wire [7:0] \o__payload$46.data[0] ;
-  wire [5:0] \o__payload$46.index ;
-  wire [5:0] \o__payload$46.index[0] ;
-  wire \o__payload$46.last ;
   wire [7:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire \o__payload.index ;
   wire \o__payload.index[0] ;
   wire \o__payload.last ;
   wire o__ready;
-  wire \o__ready$19 ;
-  wire \o__ready$22 ;
-  wire \o__ready$25 ;
-  wire \o__ready$28 ;
-  wire \o__ready$31 ;
-  wire \o__ready$34 ;
-  wire \o__ready$37 ;
+  wire \o__ready$18 ;
+  wire \o__ready$21 ;
+  wire \o__ready$24 ;
+  wire \o__ready$27 ;
+  wire \o__ready$30 ;
+  wire \o__ready$33 ;
+  wire \o__ready$36 ;
   wire o__valid;
+  wire \o__valid$48 ;
   wire \o__valid$49 ;
   wire \o__valid$50 ;
   wire \o__valid$51 ;
   wire \o__valid$52 ;
   wire \o__valid$53 ;
   wire \o__valid$54 ;
-  wire \o__valid$55 ;
   input [207:0] op;
   wire [207:0] op;
   wire [1:0] \op.a_bank ;
@@ -21300,6 +26245,7 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   wire [1:0] winner_bank;
   reg [12:0] winner_base_row = 13'h0000;
   reg [23:0] winner_word = 24'h000000;
+  reg [31:0] word0 = 32'd0;
   (* init = 2'h0 *)
   wire [1:0] word0_bank;
   reg [12:0] word0_base_row = 13'h0000;
@@ -21342,251 +26288,255 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   assign \$1  = o[0] & o[25];
   assign \$3  = word0_base_row + \$2 ;
   assign \$4  = kernel == 1'h1;
-  assign i__valid = element1[0] & \$4 ;
-  assign \$6  = kernel == 2'h2;
-  assign \i__valid$17  = element1[0] & \$6 ;
-  assign \$8  = kernel == 2'h3;
-  assign \i__valid$20  = element1[0] & \$8 ;
-  assign \$10  = kernel == 3'h4;
-  assign \i__valid$23  = element1[0] & \$10 ;
-  assign \$12  = kernel == 3'h5;
-  assign \i__valid$26  = element1[0] & \$12 ;
+  assign i__valid = arrived[0] & \$4 ;
+  assign \$5  = kernel == 2'h2;
+  assign \i__valid$16  = arrived[0] & \$5 ;
+  assign \$6  = kernel == 2'h3;
+  assign \i__valid$19  = arrived[0] & \$6 ;
+  assign \$7  = kernel == 3'h4;
+  assign \i__valid$22  = arrived[0] & \$7 ;
+  assign \$8  = kernel == 3'h5;
+  assign \i__valid$25  = arrived[0] & \$8 ;
+  assign \$9  = kernel == 3'h6;
+  assign \i__valid$28  = arrived[0] & \$9 ;
+  assign \$10  = kernel == 3'h7;
+  assign \i__valid$31  = arrived[0] & \$10 ;
+  assign \$11  = kernel == 4'h8;
+  assign \i__valid$34  = arrived[0] & \$11 ;
+  assign \$12  = kernel == 4'h8;
+  assign \$13  = kernel == 3'h7;
   assign \$14  = kernel == 3'h6;
-  assign \i__valid$29  = element1[0] & \$14 ;
-  assign \$16  = kernel == 3'h7;
-  assign \i__valid$32  = element1[0] & \$16 ;
-  assign \$18  = kernel == 4'h8;
-  assign \i__valid$35  = element1[0] & \$18 ;
-  assign \$20  = kernel == 4'h8;
-  assign \$21  = kernel == 3'h7;
-  assign \$22  = kernel == 3'h6;
-  assign \$23  = kernel == 3'h5;
-  assign \$24  = kernel == 3'h4;
-  assign \$25  = kernel == 2'h3;
-  assign \$26  = kernel == 2'h2;
-  assign \$27  = kernel == 1'h1;
-  assign \$28  = \$27  ? o__payload[7:0] : 8'h00;
-  assign \$29  = \$26  ? \o__payload$40 [7:0] : \$28 ;
-  assign \$30  = \$25  ? \o__payload$41 [7:0] : \$29 ;
-  assign \$31  = \$24  ? \o__payload$42 [7:0] : \$30 ;
-  assign \$32  = \$23  ? \o__payload$43 [7:0] : \$31 ;
-  assign \$33  = \$22  ? \o__payload$44 [7:0] : \$32 ;
-  assign \$34  = \$21  ? \o__payload$45 [7:0] : \$33 ;
-  assign largest = \$20  ? \o__payload$46 [7:0] : \$34 ;
-  assign \$36  = \$35  | \o__valid$49 ;
-  assign \$37  = \$36  | \o__valid$50 ;
-  assign \$38  = \$37  | \o__valid$51 ;
-  assign \$39  = \$38  | \o__valid$52 ;
-  assign \$40  = \$39  | \o__valid$53 ;
-  assign \$41  = \$40  | \o__valid$54 ;
-  assign wr__0__en = \$41  | \o__valid$55 ;
-  assign \$43  = best_base_row + \$42 ;
+  assign \$15  = kernel == 3'h5;
+  assign \$16  = kernel == 3'h4;
+  assign \$17  = kernel == 2'h3;
+  assign \$18  = kernel == 2'h2;
+  assign \$19  = kernel == 1'h1;
+  assign \$20  = \$19  ? o__payload[7:0] : 8'h00;
+  assign \$21  = \$18  ? \o__payload$39 [7:0] : \$20 ;
+  assign \$22  = \$17  ? \o__payload$40 [7:0] : \$21 ;
+  assign \$23  = \$16  ? \o__payload$41 [7:0] : \$22 ;
+  assign \$24  = \$15  ? \o__payload$42 [7:0] : \$23 ;
+  assign \$25  = \$14  ? \o__payload$43 [7:0] : \$24 ;
+  assign \$26  = \$13  ? \o__payload$44 [7:0] : \$25 ;
+  assign largest = \$12  ? \o__payload$45 [7:0] : \$26 ;
+  assign \$28  = \$27  | \o__valid$48 ;
+  assign \$29  = \$28  | \o__valid$49 ;
+  assign \$30  = \$29  | \o__valid$50 ;
+  assign \$31  = \$30  | \o__valid$51 ;
+  assign \$32  = \$31  | \o__valid$52 ;
+  assign \$33  = \$32  | \o__valid$53 ;
+  assign wr__0__en = \$33  | \o__valid$54 ;
+  assign \$35  = best_base_row + \$34 ;
   assign wr__0__mask = 1'h1 << best_word[2:0];
-  assign \$45  = \$44  | \o__valid$49 ;
-  assign \$46  = \$45  | \o__valid$50 ;
-  assign \$47  = \$46  | \o__valid$51 ;
-  assign \$48  = \$47  | \o__valid$52 ;
-  assign \$49  = \$48  | \o__valid$53 ;
-  assign \$50  = \$49  | \o__valid$54 ;
-  assign wr__1__en = \$50  | \o__valid$55 ;
-  assign \$52  = winner_base_row + \$51 ;
+  assign \$37  = \$36  | \o__valid$48 ;
+  assign \$38  = \$37  | \o__valid$49 ;
+  assign \$39  = \$38  | \o__valid$50 ;
+  assign \$40  = \$39  | \o__valid$51 ;
+  assign \$41  = \$40  | \o__valid$52 ;
+  assign \$42  = \$41  | \o__valid$53 ;
+  assign wr__1__en = \$42  | \o__valid$54 ;
+  assign \$44  = winner_base_row + \$43 ;
   assign wr__1__mask = 1'h1 << winner_word[2:0];
-  assign \$53  = kernel == 4'h8;
-  assign \$54  = kernel == 3'h7;
-  assign \$55  = kernel == 3'h6;
-  assign \$56  = kernel == 3'h5;
-  assign \$57  = kernel == 3'h4;
-  assign \$58  = kernel == 2'h3;
-  assign \$59  = kernel == 2'h2;
-  assign \$60  = kernel == 1'h1;
-  assign \$61  = \$60  ? o__payload[8] : 1'h0;
-  assign \$62  = \$59  ? \o__payload$40 [9:8] : { 1'h0, \$61  };
-  assign \$63  = \$58  ? \o__payload$41 [11:8] : { 2'h0, \$62  };
-  assign \$64  = \$57  ? \o__payload$42 [11:8] : \$63 ;
-  assign \$65  = \$56  ? \o__payload$43 [12:8] : { 1'h0, \$64  };
-  assign \$66  = \$55  ? \o__payload$44 [13:8] : { 1'h0, \$65  };
-  assign \$67  = \$54  ? \o__payload$45 [13:8] : \$66 ;
-  assign \$68  = \$53  ? \o__payload$46 [13:8] : \$67 ;
-  assign \$69  = kernel == 4'h8;
-  assign \$70  = kernel == 3'h7;
-  assign \$71  = kernel == 3'h6;
-  assign \$72  = kernel == 3'h5;
-  assign \$73  = kernel == 3'h4;
-  assign \$74  = kernel == 2'h3;
-  assign \$75  = kernel == 2'h2;
-  assign \$76  = kernel == 1'h1;
-  assign \$77  = \$76  ? o__payload[8] : 1'h0;
-  assign \$78  = \$75  ? \o__payload$40 [9:8] : { 1'h0, \$77  };
-  assign \$79  = \$74  ? \o__payload$41 [11:8] : { 2'h0, \$78  };
-  assign \$80  = \$73  ? \o__payload$42 [11:8] : \$79 ;
-  assign \$81  = \$72  ? \o__payload$43 [12:8] : { 1'h0, \$80  };
-  assign \$82  = \$71  ? \o__payload$44 [13:8] : { 1'h0, \$81  };
-  assign \$83  = \$70  ? \o__payload$45 [13:8] : \$82 ;
-  assign \$84  = \$69  ? \o__payload$46 [13:8] : \$83 ;
-  assign \$85  = kernel == 4'h8;
-  assign \$86  = kernel == 3'h7;
-  assign \$87  = kernel == 3'h6;
-  assign \$88  = kernel == 3'h5;
-  assign \$89  = kernel == 3'h4;
-  assign \$90  = kernel == 2'h3;
-  assign \$91  = kernel == 2'h2;
-  assign \$92  = kernel == 1'h1;
-  assign \$93  = \$92  ? o__payload[8] : 1'h0;
-  assign \$94  = \$91  ? \o__payload$40 [9:8] : { 1'h0, \$93  };
-  assign \$95  = \$90  ? \o__payload$41 [11:8] : { 2'h0, \$94  };
-  assign \$96  = \$89  ? \o__payload$42 [11:8] : \$95 ;
-  assign \$97  = \$88  ? \o__payload$43 [12:8] : { 1'h0, \$96  };
-  assign \$98  = \$87  ? \o__payload$44 [13:8] : { 1'h0, \$97  };
-  assign \$99  = \$86  ? \o__payload$45 [13:8] : \$98 ;
-  assign \$100  = \$85  ? \o__payload$46 [13:8] : \$99 ;
-  assign \$101  = kernel == 4'h8;
-  assign \$102  = kernel == 3'h7;
-  assign \$103  = kernel == 3'h6;
-  assign \$104  = kernel == 3'h5;
-  assign \$105  = kernel == 3'h4;
-  assign \$106  = kernel == 2'h3;
-  assign \$107  = kernel == 2'h2;
-  assign \$108  = kernel == 1'h1;
-  assign \$109  = \$108  ? o__payload[8] : 1'h0;
-  assign \$110  = \$107  ? \o__payload$40 [9:8] : { 1'h0, \$109  };
-  assign \$111  = \$106  ? \o__payload$41 [11:8] : { 2'h0, \$110  };
-  assign \$112  = \$105  ? \o__payload$42 [11:8] : \$111 ;
-  assign \$113  = \$104  ? \o__payload$43 [12:8] : { 1'h0, \$112  };
-  assign \$114  = \$103  ? \o__payload$44 [13:8] : { 1'h0, \$113  };
-  assign \$115  = \$102  ? \o__payload$45 [13:8] : \$114 ;
-  assign \$116  = \$101  ? \o__payload$46 [13:8] : \$115 ;
-  assign \$117  = kernel == 4'h8;
-  assign \$118  = kernel == 3'h7;
-  assign \$119  = kernel == 3'h6;
-  assign \$120  = kernel == 3'h5;
-  assign \$121  = kernel == 3'h4;
-  assign \$122  = kernel == 2'h3;
-  assign \$123  = kernel == 2'h2;
-  assign \$124  = kernel == 1'h1;
-  assign \$125  = \$124  ? o__payload[8] : 1'h0;
-  assign \$126  = \$123  ? \o__payload$40 [9:8] : { 1'h0, \$125  };
-  assign \$127  = \$122  ? \o__payload$41 [11:8] : { 2'h0, \$126  };
-  assign \$128  = \$121  ? \o__payload$42 [11:8] : \$127 ;
-  assign \$129  = \$120  ? \o__payload$43 [12:8] : { 1'h0, \$128  };
-  assign \$130  = \$119  ? \o__payload$44 [13:8] : { 1'h0, \$129  };
-  assign \$131  = \$118  ? \o__payload$45 [13:8] : \$130 ;
-  assign \$132  = \$117  ? \o__payload$46 [13:8] : \$131 ;
-  assign \$133  = kernel == 4'h8;
-  assign \$134  = kernel == 3'h7;
-  assign \$135  = kernel == 3'h6;
-  assign \$136  = kernel == 3'h5;
-  assign \$137  = kernel == 3'h4;
-  assign \$138  = kernel == 2'h3;
-  assign \$139  = kernel == 2'h2;
-  assign \$140  = kernel == 1'h1;
-  assign \$141  = \$140  ? o__payload[8] : 1'h0;
-  assign \$142  = \$139  ? \o__payload$40 [9:8] : { 1'h0, \$141  };
-  assign \$143  = \$138  ? \o__payload$41 [11:8] : { 2'h0, \$142  };
-  assign \$144  = \$137  ? \o__payload$42 [11:8] : \$143 ;
-  assign \$145  = \$136  ? \o__payload$43 [12:8] : { 1'h0, \$144  };
-  assign \$146  = \$135  ? \o__payload$44 [13:8] : { 1'h0, \$145  };
-  assign \$147  = \$134  ? \o__payload$45 [13:8] : \$146 ;
-  assign \$148  = \$133  ? \o__payload$46 [13:8] : \$147 ;
-  assign \$149  = kernel == 4'h8;
-  assign \$150  = kernel == 3'h7;
-  assign \$151  = kernel == 3'h6;
-  assign \$152  = kernel == 3'h5;
-  assign \$153  = kernel == 3'h4;
-  assign \$154  = kernel == 2'h3;
-  assign \$155  = kernel == 2'h2;
-  assign \$156  = kernel == 1'h1;
-  assign \$157  = \$156  ? o__payload[8] : 1'h0;
-  assign \$158  = \$155  ? \o__payload$40 [9:8] : { 1'h0, \$157  };
-  assign \$159  = \$154  ? \o__payload$41 [11:8] : { 2'h0, \$158  };
-  assign \$160  = \$153  ? \o__payload$42 [11:8] : \$159 ;
-  assign \$161  = \$152  ? \o__payload$43 [12:8] : { 1'h0, \$160  };
-  assign \$162  = \$151  ? \o__payload$44 [13:8] : { 1'h0, \$161  };
-  assign \$163  = \$150  ? \o__payload$45 [13:8] : \$162 ;
-  assign \$164  = \$149  ? \o__payload$46 [13:8] : \$163 ;
-  assign \$165  = kernel == 4'h8;
-  assign \$166  = kernel == 3'h7;
-  assign \$167  = kernel == 3'h6;
-  assign \$168  = kernel == 3'h5;
-  assign \$169  = kernel == 3'h4;
-  assign \$170  = kernel == 2'h3;
-  assign \$171  = kernel == 2'h2;
-  assign \$172  = kernel == 1'h1;
-  assign \$173  = \$172  ? o__payload[8] : 1'h0;
-  assign \$174  = \$171  ? \o__payload$40 [9:8] : { 1'h0, \$173  };
-  assign \$175  = \$170  ? \o__payload$41 [11:8] : { 2'h0, \$174  };
-  assign \$176  = \$169  ? \o__payload$42 [11:8] : \$175 ;
-  assign \$177  = \$168  ? \o__payload$43 [12:8] : { 1'h0, \$176  };
-  assign \$178  = \$167  ? \o__payload$44 [13:8] : { 1'h0, \$177  };
-  assign \$179  = \$166  ? \o__payload$45 [13:8] : \$178 ;
-  assign \$180  = \$165  ? \o__payload$46 [13:8] : \$179 ;
-  assign \$182  = \$181  | \o__valid$49 ;
-  assign \$183  = \$182  | \o__valid$50 ;
-  assign \$184  = \$183  | \o__valid$51 ;
-  assign \$185  = \$184  | \o__valid$52 ;
-  assign \$186  = \$185  | \o__valid$53 ;
-  assign \$187  = \$186  | \o__valid$54 ;
-  assign \$188  = \$187  | \o__valid$55 ;
-  assign \$189  = best_word + 1'h1;
-  assign \$191  = \$190  | \o__valid$49 ;
-  assign \$192  = \$191  | \o__valid$50 ;
-  assign \$193  = \$192  | \o__valid$51 ;
-  assign \$194  = \$193  | \o__valid$52 ;
-  assign \$195  = \$194  | \o__valid$53 ;
-  assign \$196  = \$195  | \o__valid$54 ;
-  assign \$197  = \$196  | \o__valid$55 ;
-  assign \$198  = winner_word + 1'h1;
-  assign \$200  = \$199  | \o__valid$49 ;
-  assign \$201  = \$200  | \o__valid$50 ;
-  assign \$202  = \$201  | \o__valid$51 ;
-  assign \$203  = \$202  | \o__valid$52 ;
-  assign \$204  = \$203  | \o__valid$53 ;
-  assign \$205  = \$204  | \o__valid$54 ;
-  assign \$206  = \$205  | \o__valid$55 ;
-  assign \$207  = kernel == 4'h8;
-  assign \$208  = kernel == 3'h7;
-  assign \$209  = kernel == 3'h6;
-  assign \$210  = kernel == 3'h5;
-  assign \$211  = kernel == 3'h4;
-  assign \$212  = kernel == 2'h3;
-  assign \$213  = kernel == 2'h2;
-  assign \$214  = kernel == 1'h1;
-  assign \$215  = \$214  ? o__payload[9] : 1'h0;
-  assign \$216  = \$213  ? \o__payload$40 [10] : \$215 ;
-  assign \$217  = \$212  ? \o__payload$41 [12] : \$216 ;
-  assign \$218  = \$211  ? \o__payload$42 [12] : \$217 ;
-  assign \$219  = \$210  ? \o__payload$43 [13] : \$218 ;
-  assign \$220  = \$209  ? \o__payload$44 [14] : \$219 ;
-  assign \$221  = \$208  ? \o__payload$45 [14] : \$220 ;
-  assign \$222  = \$207  ? \o__payload$46 [14] : \$221 ;
-  assign \$223  = \$206  & \$222 ;
+  assign \$45  = kernel == 4'h8;
+  assign \$46  = kernel == 3'h7;
+  assign \$47  = kernel == 3'h6;
+  assign \$48  = kernel == 3'h5;
+  assign \$49  = kernel == 3'h4;
+  assign \$50  = kernel == 2'h3;
+  assign \$51  = kernel == 2'h2;
+  assign \$52  = kernel == 1'h1;
+  assign \$53  = \$52  ? o__payload[8] : 1'h0;
+  assign \$54  = \$51  ? \o__payload$39 [9:8] : { 1'h0, \$53  };
+  assign \$55  = \$50  ? \o__payload$40 [11:8] : { 2'h0, \$54  };
+  assign \$56  = \$49  ? \o__payload$41 [11:8] : \$55 ;
+  assign \$57  = \$48  ? \o__payload$42 [12:8] : { 1'h0, \$56  };
+  assign \$58  = \$47  ? \o__payload$43 [13:8] : { 1'h0, \$57  };
+  assign \$59  = \$46  ? \o__payload$44 [13:8] : \$58 ;
+  assign \$60  = \$45  ? \o__payload$45 [13:8] : \$59 ;
+  assign \$61  = kernel == 4'h8;
+  assign \$62  = kernel == 3'h7;
+  assign \$63  = kernel == 3'h6;
+  assign \$64  = kernel == 3'h5;
+  assign \$65  = kernel == 3'h4;
+  assign \$66  = kernel == 2'h3;
+  assign \$67  = kernel == 2'h2;
+  assign \$68  = kernel == 1'h1;
+  assign \$69  = \$68  ? o__payload[8] : 1'h0;
+  assign \$70  = \$67  ? \o__payload$39 [9:8] : { 1'h0, \$69  };
+  assign \$71  = \$66  ? \o__payload$40 [11:8] : { 2'h0, \$70  };
+  assign \$72  = \$65  ? \o__payload$41 [11:8] : \$71 ;
+  assign \$73  = \$64  ? \o__payload$42 [12:8] : { 1'h0, \$72  };
+  assign \$74  = \$63  ? \o__payload$43 [13:8] : { 1'h0, \$73  };
+  assign \$75  = \$62  ? \o__payload$44 [13:8] : \$74 ;
+  assign \$76  = \$61  ? \o__payload$45 [13:8] : \$75 ;
+  assign \$77  = kernel == 4'h8;
+  assign \$78  = kernel == 3'h7;
+  assign \$79  = kernel == 3'h6;
+  assign \$80  = kernel == 3'h5;
+  assign \$81  = kernel == 3'h4;
+  assign \$82  = kernel == 2'h3;
+  assign \$83  = kernel == 2'h2;
+  assign \$84  = kernel == 1'h1;
+  assign \$85  = \$84  ? o__payload[8] : 1'h0;
+  assign \$86  = \$83  ? \o__payload$39 [9:8] : { 1'h0, \$85  };
+  assign \$87  = \$82  ? \o__payload$40 [11:8] : { 2'h0, \$86  };
+  assign \$88  = \$81  ? \o__payload$41 [11:8] : \$87 ;
+  assign \$89  = \$80  ? \o__payload$42 [12:8] : { 1'h0, \$88  };
+  assign \$90  = \$79  ? \o__payload$43 [13:8] : { 1'h0, \$89  };
+  assign \$91  = \$78  ? \o__payload$44 [13:8] : \$90 ;
+  assign \$92  = \$77  ? \o__payload$45 [13:8] : \$91 ;
+  assign \$93  = kernel == 4'h8;
+  assign \$94  = kernel == 3'h7;
+  assign \$95  = kernel == 3'h6;
+  assign \$96  = kernel == 3'h5;
+  assign \$97  = kernel == 3'h4;
+  assign \$98  = kernel == 2'h3;
+  assign \$99  = kernel == 2'h2;
+  assign \$100  = kernel == 1'h1;
+  assign \$101  = \$100  ? o__payload[8] : 1'h0;
+  assign \$102  = \$99  ? \o__payload$39 [9:8] : { 1'h0, \$101  };
+  assign \$103  = \$98  ? \o__payload$40 [11:8] : { 2'h0, \$102  };
+  assign \$104  = \$97  ? \o__payload$41 [11:8] : \$103 ;
+  assign \$105  = \$96  ? \o__payload$42 [12:8] : { 1'h0, \$104  };
+  assign \$106  = \$95  ? \o__payload$43 [13:8] : { 1'h0, \$105  };
+  assign \$107  = \$94  ? \o__payload$44 [13:8] : \$106 ;
+  assign \$108  = \$93  ? \o__payload$45 [13:8] : \$107 ;
+  assign \$109  = kernel == 4'h8;
+  assign \$110  = kernel == 3'h7;
+  assign \$111  = kernel == 3'h6;
+  assign \$112  = kernel == 3'h5;
+  assign \$113  = kernel == 3'h4;
+  assign \$114  = kernel == 2'h3;
+  assign \$115  = kernel == 2'h2;
+  assign \$116  = kernel == 1'h1;
+  assign \$117  = \$116  ? o__payload[8] : 1'h0;
+  assign \$118  = \$115  ? \o__payload$39 [9:8] : { 1'h0, \$117  };
+  assign \$119  = \$114  ? \o__payload$40 [11:8] : { 2'h0, \$118  };
+  assign \$120  = \$113  ? \o__payload$41 [11:8] : \$119 ;
+  assign \$121  = \$112  ? \o__payload$42 [12:8] : { 1'h0, \$120  };
+  assign \$122  = \$111  ? \o__payload$43 [13:8] : { 1'h0, \$121  };
+  assign \$123  = \$110  ? \o__payload$44 [13:8] : \$122 ;
+  assign \$124  = \$109  ? \o__payload$45 [13:8] : \$123 ;
+  assign \$125  = kernel == 4'h8;
+  assign \$126  = kernel == 3'h7;
+  assign \$127  = kernel == 3'h6;
+  assign \$128  = kernel == 3'h5;
+  assign \$129  = kernel == 3'h4;
+  assign \$130  = kernel == 2'h3;
+  assign \$131  = kernel == 2'h2;
+  assign \$132  = kernel == 1'h1;
+  assign \$133  = \$132  ? o__payload[8] : 1'h0;
+  assign \$134  = \$131  ? \o__payload$39 [9:8] : { 1'h0, \$133  };
+  assign \$135  = \$130  ? \o__payload$40 [11:8] : { 2'h0, \$134  };
+  assign \$136  = \$129  ? \o__payload$41 [11:8] : \$135 ;
+  assign \$137  = \$128  ? \o__payload$42 [12:8] : { 1'h0, \$136  };
+  assign \$138  = \$127  ? \o__payload$43 [13:8] : { 1'h0, \$137  };
+  assign \$139  = \$126  ? \o__payload$44 [13:8] : \$138 ;
+  assign \$140  = \$125  ? \o__payload$45 [13:8] : \$139 ;
+  assign \$141  = kernel == 4'h8;
+  assign \$142  = kernel == 3'h7;
+  assign \$143  = kernel == 3'h6;
+  assign \$144  = kernel == 3'h5;
+  assign \$145  = kernel == 3'h4;
+  assign \$146  = kernel == 2'h3;
+  assign \$147  = kernel == 2'h2;
+  assign \$148  = kernel == 1'h1;
+  assign \$149  = \$148  ? o__payload[8] : 1'h0;
+  assign \$150  = \$147  ? \o__payload$39 [9:8] : { 1'h0, \$149  };
+  assign \$151  = \$146  ? \o__payload$40 [11:8] : { 2'h0, \$150  };
+  assign \$152  = \$145  ? \o__payload$41 [11:8] : \$151 ;
+  assign \$153  = \$144  ? \o__payload$42 [12:8] : { 1'h0, \$152  };
+  assign \$154  = \$143  ? \o__payload$43 [13:8] : { 1'h0, \$153  };
+  assign \$155  = \$142  ? \o__payload$44 [13:8] : \$154 ;
+  assign \$156  = \$141  ? \o__payload$45 [13:8] : \$155 ;
+  assign \$157  = kernel == 4'h8;
+  assign \$158  = kernel == 3'h7;
+  assign \$159  = kernel == 3'h6;
+  assign \$160  = kernel == 3'h5;
+  assign \$161  = kernel == 3'h4;
+  assign \$162  = kernel == 2'h3;
+  assign \$163  = kernel == 2'h2;
+  assign \$164  = kernel == 1'h1;
+  assign \$165  = \$164  ? o__payload[8] : 1'h0;
+  assign \$166  = \$163  ? \o__payload$39 [9:8] : { 1'h0, \$165  };
+  assign \$167  = \$162  ? \o__payload$40 [11:8] : { 2'h0, \$166  };
+  assign \$168  = \$161  ? \o__payload$41 [11:8] : \$167 ;
+  assign \$169  = \$160  ? \o__payload$42 [12:8] : { 1'h0, \$168  };
+  assign \$170  = \$159  ? \o__payload$43 [13:8] : { 1'h0, \$169  };
+  assign \$171  = \$158  ? \o__payload$44 [13:8] : \$170 ;
+  assign \$172  = \$157  ? \o__payload$45 [13:8] : \$171 ;
+  assign \$175  = \$174  | \o__valid$48 ;
+  assign \$176  = \$175  | \o__valid$49 ;
+  assign \$177  = \$176  | \o__valid$50 ;
+  assign \$178  = \$177  | \o__valid$51 ;
+  assign \$179  = \$178  | \o__valid$52 ;
+  assign \$180  = \$179  | \o__valid$53 ;
+  assign \$181  = \$180  | \o__valid$54 ;
+  assign \$182  = best_word + 1'h1;
+  assign \$184  = \$183  | \o__valid$48 ;
+  assign \$185  = \$184  | \o__valid$49 ;
+  assign \$186  = \$185  | \o__valid$50 ;
+  assign \$187  = \$186  | \o__valid$51 ;
+  assign \$188  = \$187  | \o__valid$52 ;
+  assign \$189  = \$188  | \o__valid$53 ;
+  assign \$190  = \$189  | \o__valid$54 ;
+  assign \$191  = winner_word + 1'h1;
+  assign \$193  = \$192  | \o__valid$48 ;
+  assign \$194  = \$193  | \o__valid$49 ;
+  assign \$195  = \$194  | \o__valid$50 ;
+  assign \$196  = \$195  | \o__valid$51 ;
+  assign \$197  = \$196  | \o__valid$52 ;
+  assign \$198  = \$197  | \o__valid$53 ;
+  assign \$199  = \$198  | \o__valid$54 ;
+  assign \$200  = kernel == 4'h8;
+  assign \$201  = kernel == 3'h7;
+  assign \$202  = kernel == 3'h6;
+  assign \$203  = kernel == 3'h5;
+  assign \$204  = kernel == 3'h4;
+  assign \$205  = kernel == 2'h3;
+  assign \$206  = kernel == 2'h2;
+  assign \$207  = kernel == 1'h1;
+  assign \$208  = \$207  ? o__payload[9] : 1'h0;
+  assign \$209  = \$206  ? \o__payload$39 [10] : \$208 ;
+  assign \$210  = \$205  ? \o__payload$40 [12] : \$209 ;
+  assign \$211  = \$204  ? \o__payload$41 [12] : \$210 ;
+  assign \$212  = \$203  ? \o__payload$42 [13] : \$211 ;
+  assign \$213  = \$202  ? \o__payload$43 [14] : \$212 ;
+  assign \$214  = \$201  ? \o__payload$44 [14] : \$213 ;
+  assign \$215  = \$200  ? \o__payload$45 [14] : \$214 ;
+  assign \$216  = \$199  & \$215 ;
   always @(posedge clk)
-    element0 <= \$227 ;
+    element0 <= \$220 ;
   always @(posedge clk)
-    lane0 <= \$228 ;
+    lane0 <= \$221 ;
   always @(posedge clk)
-    element1 <= \$229 ;
+    element1 <= \$222 ;
   always @(posedge clk)
-    lane1 <= \$230 ;
+    lane1 <= \$223 ;
   always @(posedge clk)
-    best_word <= \$231 ;
+    arrived <= \$224 ;
   always @(posedge clk)
-    winner_word <= \$232 ;
+    word0 <= \$225 ;
   always @(posedge clk)
-    done <= \$233 ;
+    best_word <= \$226 ;
   always @(posedge clk)
-    kernel <= \$234 ;
+    winner_word <= \$227 ;
   always @(posedge clk)
-    rd__0__bank <= \$235 ;
+    done <= \$228 ;
   always @(posedge clk)
-    word0_base_row <= \$236 ;
+    kernel <= \$229 ;
   always @(posedge clk)
-    wr__0__bank <= \$237 ;
+    rd__0__bank <= \$230 ;
   always @(posedge clk)
-    best_base_row <= \$238 ;
+    word0_base_row <= \$231 ;
   always @(posedge clk)
-    wr__1__bank <= \$239 ;
+    wr__0__bank <= \$232 ;
   always @(posedge clk)
-    winner_base_row <= \$240 ;
+    best_base_row <= \$233 ;
+  always @(posedge clk)
+    wr__1__bank <= \$234 ;
+  always @(posedge clk)
+    winner_base_row <= \$235 ;
   \core.pool$188.max_pool1  max_pool1 (
     .clk(clk),
     .i__payload(i__payload),
@@ -21597,58 +26547,58 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   );
   \core.pool$188.max_pool2  max_pool2 (
     .clk(clk),
-    .i__payload(\i__payload$18 ),
-    .i__valid(\i__valid$17 ),
-    .o__payload(\o__payload$40 ),
-    .o__valid(\o__valid$49 ),
+    .i__payload(\i__payload$17 ),
+    .i__valid(\i__valid$16 ),
+    .o__payload(\o__payload$39 ),
+    .o__valid(\o__valid$48 ),
     .rst(rst)
   );
   \core.pool$188.max_pool3  max_pool3 (
     .clk(clk),
-    .i__payload(\i__payload$21 ),
-    .i__valid(\i__valid$20 ),
-    .o__payload(\o__payload$41 ),
-    .o__valid(\o__valid$50 ),
+    .i__payload(\i__payload$20 ),
+    .i__valid(\i__valid$19 ),
+    .o__payload(\o__payload$40 ),
+    .o__valid(\o__valid$49 ),
     .rst(rst)
   );
   \core.pool$188.max_pool4  max_pool4 (
     .clk(clk),
-    .i__payload(\i__payload$24 ),
-    .i__valid(\i__valid$23 ),
-    .o__payload(\o__payload$42 ),
-    .o__valid(\o__valid$51 ),
+    .i__payload(\i__payload$23 ),
+    .i__valid(\i__valid$22 ),
+    .o__payload(\o__payload$41 ),
+    .o__valid(\o__valid$50 ),
     .rst(rst)
   );
   \core.pool$188.max_pool5  max_pool5 (
     .clk(clk),
-    .i__payload(\i__payload$27 ),
-    .i__valid(\i__valid$26 ),
-    .o__payload(\o__payload$43 ),
-    .o__valid(\o__valid$52 ),
+    .i__payload(\i__payload$26 ),
+    .i__valid(\i__valid$25 ),
+    .o__payload(\o__payload$42 ),
+    .o__valid(\o__valid$51 ),
     .rst(rst)
   );
   \core.pool$188.max_pool6  max_pool6 (
     .clk(clk),
-    .i__payload(\i__payload$30 ),
-    .i__valid(\i__valid$29 ),
-    .o__payload(\o__payload$44 ),
-    .o__valid(\o__valid$53 ),
+    .i__payload(\i__payload$29 ),
+    .i__valid(\i__valid$28 ),
+    .o__payload(\o__payload$43 ),
+    .o__valid(\o__valid$52 ),
     .rst(rst)
   );
   \core.pool$188.max_pool7  max_pool7 (
     .clk(clk),
-    .i__payload(\i__payload$33 ),
-    .i__valid(\i__valid$32 ),
-    .o__payload(\o__payload$45 ),
-    .o__valid(\o__valid$54 ),
+    .i__payload(\i__payload$32 ),
+    .i__valid(\i__valid$31 ),
+    .o__payload(\o__payload$44 ),
+    .o__valid(\o__valid$53 ),
     .rst(rst)
   );
   \core.pool$188.max_pool8  max_pool8 (
     .clk(clk),
-    .i__payload(\i__payload$36 ),
-    .i__valid(\i__valid$35 ),
-    .o__payload(\o__payload$46 ),
-    .o__valid(\o__valid$55 ),
+    .i__payload(\i__payload$35 ),
+    .i__valid(\i__valid$34 ),
+    .o__payload(\o__payload$45 ),
+    .o__valid(\o__valid$54 ),
     .rst(rst)
   );
   \core.pool$188.walk  walk (
@@ -21663,324 +26613,184 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
     (* full_case = 32'd1 *)
     casez (lane1)
       3'h0:
-          \$5  = rd__0__data[7:0];
+          \$173  = rd__0__data[31:0];
       3'h1:
-          \$5  = rd__0__data[39:32];
+          \$173  = rd__0__data[63:32];
       3'h2:
-          \$5  = rd__0__data[71:64];
+          \$173  = rd__0__data[95:64];
       3'h3:
-          \$5  = rd__0__data[103:96];
+          \$173  = rd__0__data[127:96];
       3'h4:
-          \$5  = rd__0__data[135:128];
+          \$173  = rd__0__data[159:128];
       3'h5:
-          \$5  = rd__0__data[167:160];
+          \$173  = rd__0__data[191:160];
       3'h6:
-          \$5  = rd__0__data[199:192];
+          \$173  = rd__0__data[223:192];
       3'h7:
-          \$5  = rd__0__data[231:224];
+          \$173  = rd__0__data[255:224];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lane1)
-      3'h0:
-          \$7  = rd__0__data[7:0];
-      3'h1:
-          \$7  = rd__0__data[39:32];
-      3'h2:
-          \$7  = rd__0__data[71:64];
-      3'h3:
-          \$7  = rd__0__data[103:96];
-      3'h4:
-          \$7  = rd__0__data[135:128];
-      3'h5:
-          \$7  = rd__0__data[167:160];
-      3'h6:
-          \$7  = rd__0__data[199:192];
-      3'h7:
-          \$7  = rd__0__data[231:224];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lane1)
-      3'h0:
-          \$9  = rd__0__data[7:0];
-      3'h1:
-          \$9  = rd__0__data[39:32];
-      3'h2:
-          \$9  = rd__0__data[71:64];
-      3'h3:
-          \$9  = rd__0__data[103:96];
-      3'h4:
-          \$9  = rd__0__data[135:128];
-      3'h5:
-          \$9  = rd__0__data[167:160];
-      3'h6:
-          \$9  = rd__0__data[199:192];
-      3'h7:
-          \$9  = rd__0__data[231:224];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lane1)
-      3'h0:
-          \$11  = rd__0__data[7:0];
-      3'h1:
-          \$11  = rd__0__data[39:32];
-      3'h2:
-          \$11  = rd__0__data[71:64];
-      3'h3:
-          \$11  = rd__0__data[103:96];
-      3'h4:
-          \$11  = rd__0__data[135:128];
-      3'h5:
-          \$11  = rd__0__data[167:160];
-      3'h6:
-          \$11  = rd__0__data[199:192];
-      3'h7:
-          \$11  = rd__0__data[231:224];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lane1)
-      3'h0:
-          \$13  = rd__0__data[7:0];
-      3'h1:
-          \$13  = rd__0__data[39:32];
-      3'h2:
-          \$13  = rd__0__data[71:64];
-      3'h3:
-          \$13  = rd__0__data[103:96];
-      3'h4:
-          \$13  = rd__0__data[135:128];
-      3'h5:
-          \$13  = rd__0__data[167:160];
-      3'h6:
-          \$13  = rd__0__data[199:192];
-      3'h7:
-          \$13  = rd__0__data[231:224];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lane1)
-      3'h0:
-          \$15  = rd__0__data[7:0];
-      3'h1:
-          \$15  = rd__0__data[39:32];
-      3'h2:
-          \$15  = rd__0__data[71:64];
-      3'h3:
-          \$15  = rd__0__data[103:96];
-      3'h4:
-          \$15  = rd__0__data[135:128];
-      3'h5:
-          \$15  = rd__0__data[167:160];
-      3'h6:
-          \$15  = rd__0__data[199:192];
-      3'h7:
-          \$15  = rd__0__data[231:224];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lane1)
-      3'h0:
-          \$17  = rd__0__data[7:0];
-      3'h1:
-          \$17  = rd__0__data[39:32];
-      3'h2:
-          \$17  = rd__0__data[71:64];
-      3'h3:
-          \$17  = rd__0__data[103:96];
-      3'h4:
-          \$17  = rd__0__data[135:128];
-      3'h5:
-          \$17  = rd__0__data[167:160];
-      3'h6:
-          \$17  = rd__0__data[199:192];
-      3'h7:
-          \$17  = rd__0__data[231:224];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lane1)
-      3'h0:
-          \$19  = rd__0__data[7:0];
-      3'h1:
-          \$19  = rd__0__data[39:32];
-      3'h2:
-          \$19  = rd__0__data[71:64];
-      3'h3:
-          \$19  = rd__0__data[103:96];
-      3'h4:
-          \$19  = rd__0__data[135:128];
-      3'h5:
-          \$19  = rd__0__data[167:160];
-      3'h6:
-          \$19  = rd__0__data[199:192];
-      3'h7:
-          \$19  = rd__0__data[231:224];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$227  = o;
+    \$220  = o;
     if (rst) begin
-      \$227  = 29'h00000000;
+      \$220  = 29'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$228  = o[3:1];
+    \$221  = o[3:1];
     if (rst) begin
-      \$228  = 3'h0;
+      \$221  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$229  = element0;
+    \$222  = element0;
     if (rst) begin
-      \$229  = 29'h00000000;
+      \$222  = 29'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$230  = lane0;
+    \$223  = lane0;
     if (rst) begin
-      \$230  = 3'h0;
+      \$223  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$231  = best_word;
-    if (\$188 ) begin
-      \$231  = \$189 [23:0];
+    \$224  = element1;
+    if (rst) begin
+      \$224  = 29'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$225  = \$173 ;
+    if (rst) begin
+      \$225  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$226  = best_word;
+    if (\$181 ) begin
+      \$226  = \$182 [23:0];
     end
     if (start) begin
-      \$231  = 24'h000000;
+      \$226  = 24'h000000;
     end
     if (rst) begin
-      \$231  = 24'h000000;
+      \$226  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$232  = winner_word;
-    if (\$197 ) begin
-      \$232  = \$198 [23:0];
+    \$227  = winner_word;
+    if (\$190 ) begin
+      \$227  = \$191 [23:0];
     end
     if (start) begin
-      \$232  = 24'h000000;
+      \$227  = 24'h000000;
     end
     if (rst) begin
-      \$232  = 24'h000000;
+      \$227  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$233  = \$223 ;
+    \$228  = \$216 ;
     if (rst) begin
-      \$233  = 1'h0;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$234  = kernel;
+    \$229  = kernel;
     if (start) begin
-      \$234  = geometry[59:56];
+      \$229  = geometry[59:56];
     end
     if (rst) begin
-      \$234  = 4'h0;
+      \$229  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$235  = rd__0__bank;
+    \$230  = rd__0__bank;
     if (start) begin
-      \$235  = op[15:14];
+      \$230  = op[15:14];
     end
     if (rst) begin
-      \$235  = 2'h0;
+      \$230  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$236  = word0_base_row;
+    \$231  = word0_base_row;
     if (start) begin
-      \$236  = \$224 [12:0];
+      \$231  = \$217 [12:0];
     end
     if (rst) begin
-      \$236  = 13'h0000;
+      \$231  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$237  = wr__0__bank;
+    \$232  = wr__0__bank;
     if (start) begin
-      \$237  = op[67:66];
+      \$232  = op[67:66];
     end
     if (rst) begin
-      \$237  = 2'h0;
+      \$232  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$238  = best_base_row;
+    \$233  = best_base_row;
     if (start) begin
-      \$238  = \$225 [12:0];
+      \$233  = \$218 [12:0];
     end
     if (rst) begin
-      \$238  = 13'h0000;
+      \$233  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$239  = wr__1__bank;
+    \$234  = wr__1__bank;
     if (start) begin
-      \$239  = op[93:92];
+      \$234  = op[93:92];
     end
     if (rst) begin
-      \$239  = 2'h0;
+      \$234  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$240  = winner_base_row;
+    \$235  = winner_base_row;
     if (start) begin
-      \$240  = \$226 [12:0];
+      \$235  = \$219 [12:0];
     end
     if (rst) begin
-      \$240  = 13'h0000;
+      \$235  = 13'h0000;
     end
   end
   assign \start$1  = start;
   assign pool = geometry;
   assign word0_bank = rd__0__bank;
   assign o__ready = 1'h1;
-  assign \o__ready$19  = 1'h1;
-  assign \o__ready$22  = 1'h1;
-  assign \o__ready$25  = 1'h1;
-  assign \o__ready$28  = 1'h1;
-  assign \o__ready$31  = 1'h1;
-  assign \o__ready$34  = 1'h1;
-  assign \o__ready$37  = 1'h1;
+  assign \o__ready$18  = 1'h1;
+  assign \o__ready$21  = 1'h1;
+  assign \o__ready$24  = 1'h1;
+  assign \o__ready$27  = 1'h1;
+  assign \o__ready$30  = 1'h1;
+  assign \o__ready$33  = 1'h1;
+  assign \o__ready$36  = 1'h1;
   assign best_bank = wr__0__bank;
   assign winner_bank = wr__1__bank;
   assign rd__0__row = \$3 [12:0];
-  assign wr__0__row = \$43 [12:0];
-  assign wr__1__row = \$52 [12:0];
+  assign wr__0__row = \$35 [12:0];
+  assign wr__1__row = \$44 [12:0];
   assign \geometry.opcode  = geometry[3:0];
   assign \geometry.batch  = geometry[19:4];
   assign \geometry.height  = geometry[31:20];
@@ -22009,54 +26819,51 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   assign \o.first  = o[26];
   assign \o.last  = o[27];
   assign \o.final  = o[28];
-  assign \element1.valid  = element1[0];
-  assign \element1.addr  = element1[24:1];
-  assign \element1.inside  = element1[25];
-  assign \element1.first  = element1[26];
-  assign \element1.last  = element1[27];
-  assign \element1.final  = element1[28];
+  assign \arrived.valid  = arrived[0];
+  assign \arrived.addr  = arrived[24:1];
+  assign \arrived.inside  = arrived[25];
+  assign \arrived.first  = arrived[26];
+  assign \arrived.last  = arrived[27];
+  assign \arrived.final  = arrived[28];
   assign \i__payload.data  = i__payload[7:0];
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.last  = i__payload[8];
-  assign \rd__0__data[0]  = rd__0__data[31:0];
-  assign \rd__0__data[1]  = rd__0__data[63:32];
-  assign \rd__0__data[2]  = rd__0__data[95:64];
-  assign \rd__0__data[3]  = rd__0__data[127:96];
-  assign \rd__0__data[4]  = rd__0__data[159:128];
-  assign \rd__0__data[5]  = rd__0__data[191:160];
-  assign \rd__0__data[6]  = rd__0__data[223:192];
-  assign \rd__0__data[7]  = rd__0__data[255:224];
-  assign \i__payload$18.data  = \i__payload$18 [7:0];
-  assign \i__payload$18.data[0]  = \i__payload$18 [7:0];
-  assign \i__payload$18.last  = \i__payload$18 [8];
-  assign \i__payload$21.data  = \i__payload$21 [7:0];
-  assign \i__payload$21.data[0]  = \i__payload$21 [7:0];
-  assign \i__payload$21.last  = \i__payload$21 [8];
-  assign \i__payload$24.data  = \i__payload$24 [7:0];
-  assign \i__payload$24.data[0]  = \i__payload$24 [7:0];
-  assign \i__payload$24.last  = \i__payload$24 [8];
-  assign \i__payload$27.data  = \i__payload$27 [7:0];
-  assign \i__payload$27.data[0]  = \i__payload$27 [7:0];
-  assign \i__payload$27.last  = \i__payload$27 [8];
-  assign \i__payload$30.data  = \i__payload$30 [7:0];
-  assign \i__payload$30.data[0]  = \i__payload$30 [7:0];
-  assign \i__payload$30.last  = \i__payload$30 [8];
-  assign \i__payload$33.data  = \i__payload$33 [7:0];
-  assign \i__payload$33.data[0]  = \i__payload$33 [7:0];
-  assign \i__payload$33.last  = \i__payload$33 [8];
-  assign \i__payload$36.data  = \i__payload$36 [7:0];
-  assign \i__payload$36.data[0]  = \i__payload$36 [7:0];
-  assign \i__payload$36.last  = \i__payload$36 [8];
+  assign \i__payload$17.data  = \i__payload$17 [7:0];
+  assign \i__payload$17.data[0]  = \i__payload$17 [7:0];
+  assign \i__payload$17.last  = \i__payload$17 [8];
+  assign \i__payload$20.data  = \i__payload$20 [7:0];
+  assign \i__payload$20.data[0]  = \i__payload$20 [7:0];
+  assign \i__payload$20.last  = \i__payload$20 [8];
+  assign \i__payload$23.data  = \i__payload$23 [7:0];
+  assign \i__payload$23.data[0]  = \i__payload$23 [7:0];
+  assign \i__payload$23.last  = \i__payload$23 [8];
+  assign \i__payload$26.data  = \i__payload$26 [7:0];
+  assign \i__payload$26.data[0]  = \i__payload$26 [7:0];
+  assign \i__payload$26.last  = \i__payload$26 [8];
+  assign \i__payload$29.data  = \i__payload$29 [7:0];
+  assign \i__payload$29.data[0]  = \i__payload$29 [7:0];
+  assign \i__payload$29.last  = \i__payload$29 [8];
+  assign \i__payload$32.data  = \i__payload$32 [7:0];
+  assign \i__payload$32.data[0]  = \i__payload$32 [7:0];
+  assign \i__payload$32.last  = \i__payload$32 [8];
+  assign \i__payload$35.data  = \i__payload$35 [7:0];
+  assign \i__payload$35.data[0]  = \i__payload$35 [7:0];
+  assign \i__payload$35.last  = \i__payload$35 [8];
   assign \o__payload.data  = o__payload[7:0];
   assign \o__payload.data[0]  = o__payload[7:0];
   assign \o__payload.index  = o__payload[8];
   assign \o__payload.index[0]  = o__payload[8];
   assign \o__payload.last  = o__payload[9];
+  assign \o__payload$39.data  = \o__payload$39 [7:0];
+  assign \o__payload$39.data[0]  = \o__payload$39 [7:0];
+  assign \o__payload$39.index  = \o__payload$39 [9:8];
+  assign \o__payload$39.index[0]  = \o__payload$39 [9:8];
+  assign \o__payload$39.last  = \o__payload$39 [10];
   assign \o__payload$40.data  = \o__payload$40 [7:0];
   assign \o__payload$40.data[0]  = \o__payload$40 [7:0];
-  assign \o__payload$40.index  = \o__payload$40 [9:8];
-  assign \o__payload$40.index[0]  = \o__payload$40 [9:8];
-  assign \o__payload$40.last  = \o__payload$40 [10];
+  assign \o__payload$40.index  = \o__payload$40 [11:8];
+  assign \o__payload$40.index[0]  = \o__payload$40 [11:8];
+  assign \o__payload$40.last  = \o__payload$40 [12];
   assign \o__payload$41.data  = \o__payload$41 [7:0];
   assign \o__payload$41.data[0]  = \o__payload$41 [7:0];
   assign \o__payload$41.index  = \o__payload$41 [11:8];
@@ -22064,14 +26871,14 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   assign \o__payload$41.last  = \o__payload$41 [12];
   assign \o__payload$42.data  = \o__payload$42 [7:0];
   assign \o__payload$42.data[0]  = \o__payload$42 [7:0];
-  assign \o__payload$42.index  = \o__payload$42 [11:8];
-  assign \o__payload$42.index[0]  = \o__payload$42 [11:8];
-  assign \o__payload$42.last  = \o__payload$42 [12];
+  assign \o__payload$42.index  = \o__payload$42 [12:8];
+  assign \o__payload$42.index[0]  = \o__payload$42 [12:8];
+  assign \o__payload$42.last  = \o__payload$42 [13];
   assign \o__payload$43.data  = \o__payload$43 [7:0];
   assign \o__payload$43.data[0]  = \o__payload$43 [7:0];
-  assign \o__payload$43.index  = \o__payload$43 [12:8];
-  assign \o__payload$43.index[0]  = \o__payload$43 [12:8];
-  assign \o__payload$43.last  = \o__payload$43 [13];
+  assign \o__payload$43.index  = \o__payload$43 [13:8];
+  assign \o__payload$43.index[0]  = \o__payload$43 [13:8];
+  assign \o__payload$43.last  = \o__payload$43 [14];
   assign \o__payload$44.data  = \o__payload$44 [7:0];
   assign \o__payload$44.data[0]  = \o__payload$44 [7:0];
   assign \o__payload$44.index  = \o__payload$44 [13:8];
@@ -22082,11 +26889,6 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   assign \o__payload$45.index  = \o__payload$45 [13:8];
   assign \o__payload$45.index[0]  = \o__payload$45 [13:8];
   assign \o__payload$45.last  = \o__payload$45 [14];
-  assign \o__payload$46.data  = \o__payload$46 [7:0];
-  assign \o__payload$46.data[0]  = \o__payload$46 [7:0];
-  assign \o__payload$46.index  = \o__payload$46 [13:8];
-  assign \o__payload$46.index[0]  = \o__payload$46 [13:8];
-  assign \o__payload$46.last  = \o__payload$46 [14];
   assign \wr__0__data[0]  = wr__0__data[31:0];
   assign \wr__0__data[1]  = wr__0__data[63:32];
   assign \wr__0__data[2]  = wr__0__data[95:64];
@@ -22109,6 +26911,20 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   assign \element0.first  = element0[26];
   assign \element0.last  = element0[27];
   assign \element0.final  = element0[28];
+  assign \element1.valid  = element1[0];
+  assign \element1.addr  = element1[24:1];
+  assign \element1.inside  = element1[25];
+  assign \element1.first  = element1[26];
+  assign \element1.last  = element1[27];
+  assign \element1.final  = element1[28];
+  assign \rd__0__data[0]  = rd__0__data[31:0];
+  assign \rd__0__data[1]  = rd__0__data[63:32];
+  assign \rd__0__data[2]  = rd__0__data[95:64];
+  assign \rd__0__data[3]  = rd__0__data[127:96];
+  assign \rd__0__data[4]  = rd__0__data[159:128];
+  assign \rd__0__data[5]  = rd__0__data[191:160];
+  assign \rd__0__data[6]  = rd__0__data[223:192];
+  assign \rd__0__data[7]  = rd__0__data[255:224];
   assign \op.opcode  = op[3:0];
   assign \op.a_layout  = op[5:4];
   assign \op.b_layout  = op[7:6];
@@ -22128,14 +26944,14 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   assign \op.a_exp  = op[195:190];
   assign \op.b_exp  = op[201:196];
   assign \op.dst_exp  = op[207:202];
-  assign wr__1__data[255:224] = { 26'h0000000, \$180  };
-  assign wr__1__data[223:192] = { 26'h0000000, \$164  };
-  assign wr__1__data[191:160] = { 26'h0000000, \$148  };
-  assign wr__1__data[159:128] = { 26'h0000000, \$132  };
-  assign wr__1__data[127:96] = { 26'h0000000, \$116  };
-  assign wr__1__data[95:64] = { 26'h0000000, \$100  };
-  assign wr__1__data[63:32] = { 26'h0000000, \$84  };
-  assign wr__1__data[31:0] = { 26'h0000000, \$68  };
+  assign wr__1__data[255:224] = { 26'h0000000, \$172  };
+  assign wr__1__data[223:192] = { 26'h0000000, \$156  };
+  assign wr__1__data[191:160] = { 26'h0000000, \$140  };
+  assign wr__1__data[159:128] = { 26'h0000000, \$124  };
+  assign wr__1__data[127:96] = { 26'h0000000, \$108  };
+  assign wr__1__data[95:64] = { 26'h0000000, \$92  };
+  assign wr__1__data[63:32] = { 26'h0000000, \$76  };
+  assign wr__1__data[31:0] = { 26'h0000000, \$60  };
   assign wr__0__data[255:224] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
   assign wr__0__data[223:192] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
   assign wr__0__data[191:160] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
@@ -22144,34 +26960,34 @@ module \core.pool$188 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   assign wr__0__data[95:64] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
   assign wr__0__data[63:32] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
   assign wr__0__data[31:0] = { largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest[7], largest };
-  assign \i__payload$36 [8] = element1[28];
-  assign \i__payload$36 [7:0] = \$19 ;
-  assign \i__payload$33 [8] = element1[28];
-  assign \i__payload$33 [7:0] = \$17 ;
-  assign \i__payload$30 [8] = element1[28];
-  assign \i__payload$30 [7:0] = \$15 ;
-  assign \i__payload$27 [8] = element1[28];
-  assign \i__payload$27 [7:0] = \$13 ;
-  assign \i__payload$24 [8] = element1[28];
-  assign \i__payload$24 [7:0] = \$11 ;
-  assign \i__payload$21 [8] = element1[28];
-  assign \i__payload$21 [7:0] = \$9 ;
-  assign \i__payload$18 [8] = element1[28];
-  assign \i__payload$18 [7:0] = \$7 ;
-  assign i__payload[8] = element1[28];
-  assign i__payload[7:0] = \$5 ;
+  assign \i__payload$35 [8] = arrived[28];
+  assign \i__payload$35 [7:0] = word0[7:0];
+  assign \i__payload$32 [8] = arrived[28];
+  assign \i__payload$32 [7:0] = word0[7:0];
+  assign \i__payload$29 [8] = arrived[28];
+  assign \i__payload$29 [7:0] = word0[7:0];
+  assign \i__payload$26 [8] = arrived[28];
+  assign \i__payload$26 [7:0] = word0[7:0];
+  assign \i__payload$23 [8] = arrived[28];
+  assign \i__payload$23 [7:0] = word0[7:0];
+  assign \i__payload$20 [8] = arrived[28];
+  assign \i__payload$20 [7:0] = word0[7:0];
+  assign \i__payload$17 [8] = arrived[28];
+  assign \i__payload$17 [7:0] = word0[7:0];
+  assign i__payload[8] = arrived[28];
+  assign i__payload[7:0] = word0[7:0];
   assign rd__0__en = \$1 ;
   assign \$2  = { 3'h0, o[24:4] };
-  assign \$35  = o__valid;
-  assign \$42  = { 3'h0, best_word[23:3] };
-  assign \$44  = o__valid;
-  assign \$51  = { 3'h0, winner_word[23:3] };
-  assign \$181  = o__valid;
-  assign \$190  = o__valid;
-  assign \$199  = o__valid;
-  assign \$224  = { 3'h0, op[39:19] };
-  assign \$225  = { 3'h0, op[91:71] };
-  assign \$226  = { 3'h0, op[117:97] };
+  assign \$27  = o__valid;
+  assign \$34  = { 3'h0, best_word[23:3] };
+  assign \$36  = o__valid;
+  assign \$43  = { 3'h0, winner_word[23:3] };
+  assign \$174  = o__valid;
+  assign \$183  = o__valid;
+  assign \$192  = o__valid;
+  assign \$217  = { 3'h0, op[39:19] };
+  assign \$218  = { 3'h0, op[91:71] };
+  assign \$219  = { 3'h0, op[117:97] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -25206,17 +30022,17 @@ module \core.pool$188.walk (rst, start, geometry, o, clk);
   wire [16:0] \$19 ;
   wire [4:0] \$2 ;
   wire \$20 ;
-  wire [27:0] \$21 ;
-  wire [16:0] \$22 ;
-  wire [17:0] \$23 ;
-  wire [29:0] \$24 ;
-  wire [41:0] \$25 ;
-  wire [16:0] \$26 ;
-  wire [17:0] \$27 ;
-  wire [42:0] \$28 ;
-  wire [54:0] \$29 ;
+  wire [16:0] \$21 ;
+  wire [17:0] \$22 ;
+  wire [16:0] \$23 ;
+  wire [17:0] \$24 ;
+  wire [27:0] \$25 ;
+  wire [25:0] \$26 ;
+  wire [35:0] \$27 ;
+  wire [25:0] \$28 ;
+  wire [35:0] \$29 ;
   wire \$3 ;
-  wire [55:0] \$30 ;
+  wire [24:0] \$30 ;
   wire [16:0] \$31 ;
   wire \$32 ;
   wire [16:0] \$33 ;
@@ -25269,15 +30085,99 @@ module \core.pool$188.walk (rst, start, geometry, o, clk);
   reg [3:0] \$76 ;
   reg [15:0] \$77 ;
   reg [15:0] \$78 ;
-  reg [28:0] \$79 ;
+  reg [17:0] \$79 ;
   wire [12:0] \$8 ;
+  reg [17:0] \$80 ;
+  reg [11:0] \$81 ;
+  reg [23:0] \$82 ;
+  reg [23:0] \$83 ;
+  reg [17:0] \$84 ;
+  reg [11:0] \$85 ;
+  reg [17:0] \$86 ;
+  reg [11:0] \$87 ;
+  reg [23:0] \$88 ;
+  reg [23:0] \$89 ;
   wire \$9 ;
+  reg [11:0] \$90 ;
+  reg [11:0] \$91 ;
+  reg [23:0] \$92 ;
+  reg [23:0] \$93 ;
+  reg [28:0] \$94 ;
+  reg [28:0] \$95 ;
+  reg [28:0] \$96 ;
+  reg [28:0] \$97 ;
+  reg [28:0] \$98 ;
+  reg [28:0] \$99 ;
   reg active = 1'h0;
+  reg [23:0] address0 = 24'h000000;
+  reg [23:0] address1 = 24'h000000;
+  reg [23:0] address2 = 24'h000000;
+  reg [17:0] address_later0_0_0 = 18'h00000;
+  reg [11:0] address_later0_0_1 = 12'h000;
+  reg [11:0] address_later1_0_0 = 12'h000;
+  reg [23:0] address_product0 = 24'h000000;
+  reg [23:0] address_product1 = 24'h000000;
+  reg [23:0] address_product2 = 24'h000000;
+  reg [17:0] address_term0_0_0 = 18'h00000;
+  reg [17:0] address_term0_0_1 = 18'h00000;
+  reg [11:0] address_term0_0_2 = 12'h000;
+  reg [17:0] address_term1_0_0 = 18'h00000;
+  reg [11:0] address_term1_0_1 = 12'h000;
+  reg [11:0] address_term2_0_0 = 12'h000;
   reg [11:0] c = 12'h000;
   input clk;
   wire clk;
   reg [15:0] corner_x = 16'h0000;
   reg [15:0] corner_y = 16'h0000;
+  wire [28:0] element;
+  wire [23:0] \element.addr ;
+  wire \element.final ;
+  wire \element.first ;
+  wire \element.inside ;
+  wire \element.last ;
+  wire \element.valid ;
+  reg [28:0] element0_0 = 29'h00000000;
+  wire [23:0] \element0_0.addr ;
+  wire \element0_0.final ;
+  wire \element0_0.first ;
+  wire \element0_0.inside ;
+  wire \element0_0.last ;
+  wire \element0_0.valid ;
+  reg [28:0] element1_0 = 29'h00000000;
+  wire [23:0] \element1_0.addr ;
+  wire \element1_0.final ;
+  wire \element1_0.first ;
+  wire \element1_0.inside ;
+  wire \element1_0.last ;
+  wire \element1_0.valid ;
+  reg [28:0] element2_0 = 29'h00000000;
+  wire [23:0] \element2_0.addr ;
+  wire \element2_0.final ;
+  wire \element2_0.first ;
+  wire \element2_0.inside ;
+  wire \element2_0.last ;
+  wire \element2_0.valid ;
+  reg [28:0] element3_0 = 29'h00000000;
+  wire [23:0] \element3_0.addr ;
+  wire \element3_0.final ;
+  wire \element3_0.first ;
+  wire \element3_0.inside ;
+  wire \element3_0.last ;
+  wire \element3_0.valid ;
+  reg [28:0] element4_0 = 29'h00000000;
+  wire [23:0] \element4_0.addr ;
+  wire \element4_0.final ;
+  wire \element4_0.first ;
+  wire \element4_0.inside ;
+  wire \element4_0.last ;
+  wire \element4_0.valid ;
+  reg [28:0] element5_0 = 29'h00000000;
+  wire [23:0] \element5_0.addr ;
+  wire \element5_0.final ;
+  wire \element5_0.first ;
+  wire \element5_0.inside ;
+  wire \element5_0.last ;
+  wire \element5_0.valid ;
   input [95:0] geometry;
   wire [95:0] geometry;
   wire [15:0] \geometry.batch ;
@@ -25295,7 +30195,7 @@ module \core.pool$188.walk (rst, start, geometry, o, clk);
   reg [3:0] j = 4'h0;
   reg [15:0] n = 16'h0000;
   output [28:0] o;
-  reg [28:0] o = 29'h00000000;
+  wire [28:0] o;
   wire [23:0] \o.addr ;
   wire \o.final ;
   wire \o.first ;
@@ -25308,16 +30208,36 @@ module \core.pool$188.walk (rst, start, geometry, o, clk);
   wire rst;
   input start;
   wire start;
-  assign \$21  = n * geometry[31:20];
-  assign \$22  = corner_y + i;
-  assign \$23  = \$22  - geometry[71:68];
-  assign \$24  = $signed({ 1'h0, \$21  }) + $signed(\$23 );
-  assign \$25  = $signed(\$24 ) * $signed({ 1'h0, geometry[43:32] });
-  assign \$26  = corner_x + j;
-  assign \$27  = \$26  - geometry[71:68];
-  assign \$28  = $signed(\$25 ) + $signed(\$27 );
-  assign \$29  = $signed(\$28 ) * $signed({ 1'h0, geometry[55:44] });
-  assign \$30  = $signed(\$29 ) + $signed({ 1'h0, c });
+  assign \$1  = j + 1'h1;
+  assign \$2  = geometry[63:60] - 1'h1;
+  assign \$3  = j == \$2 ;
+  assign \$4  = i + 1'h1;
+  assign \$5  = geometry[59:56] - 1'h1;
+  assign \$6  = i == \$5 ;
+  assign \$7  = c + 1'h1;
+  assign \$8  = geometry[55:44] - 1'h1;
+  assign \$9  = c == \$8 ;
+  assign \$10  = ow + 1'h1;
+  assign \$11  = corner_x + geometry[67:64];
+  assign \$12  = geometry[95:84] - 1'h1;
+  assign \$13  = ow == \$12 ;
+  assign \$14  = oh + 1'h1;
+  assign \$15  = corner_y + geometry[67:64];
+  assign \$16  = geometry[83:72] - 1'h1;
+  assign \$17  = oh == \$16 ;
+  assign \$18  = n + 1'h1;
+  assign \$19  = geometry[19:4] - 1'h1;
+  assign \$20  = n == \$19 ;
+  assign \$21  = corner_y + i;
+  assign \$22  = \$21  - geometry[71:68];
+  assign \$23  = corner_x + j;
+  assign \$24  = \$23  - geometry[71:68];
+  assign \$25  = n * geometry[31:20];
+  assign \$26  = $signed({ 1'h0, address_product0 }) + $signed(address_term0_0_0);
+  assign \$27  = address0 * geometry[43:32];
+  assign \$28  = $signed({ 1'h0, address_product1 }) + $signed(address_term1_0_0);
+  assign \$29  = address1 * geometry[55:44];
+  assign \$30  = address_product2 + address_term2_0_0;
   assign \$31  = corner_y + i;
   assign \$32  = \$31  >= geometry[71:68];
   assign \$33  = corner_y + i;
@@ -25376,27 +30296,47 @@ module \core.pool$188.walk (rst, start, geometry, o, clk);
   always @(posedge clk)
     corner_x <= \$78 ;
   always @(posedge clk)
-    o <= \$79 ;
-  assign \$1  = j + 1'h1;
-  assign \$2  = geometry[63:60] - 1'h1;
-  assign \$3  = j == \$2 ;
-  assign \$4  = i + 1'h1;
-  assign \$5  = geometry[59:56] - 1'h1;
-  assign \$6  = i == \$5 ;
-  assign \$7  = c + 1'h1;
-  assign \$8  = geometry[55:44] - 1'h1;
-  assign \$9  = c == \$8 ;
-  assign \$10  = ow + 1'h1;
-  assign \$11  = corner_x + geometry[67:64];
-  assign \$12  = geometry[95:84] - 1'h1;
-  assign \$13  = ow == \$12 ;
-  assign \$14  = oh + 1'h1;
-  assign \$15  = corner_y + geometry[67:64];
-  assign \$16  = geometry[83:72] - 1'h1;
-  assign \$17  = oh == \$16 ;
-  assign \$18  = n + 1'h1;
-  assign \$19  = geometry[19:4] - 1'h1;
-  assign \$20  = n == \$19 ;
+    address_term0_0_0 <= \$79 ;
+  always @(posedge clk)
+    address_term0_0_1 <= \$80 ;
+  always @(posedge clk)
+    address_term0_0_2 <= \$81 ;
+  always @(posedge clk)
+    address_product0 <= \$82 ;
+  always @(posedge clk)
+    address0 <= \$83 ;
+  always @(posedge clk)
+    address_later0_0_0 <= \$84 ;
+  always @(posedge clk)
+    address_later0_0_1 <= \$85 ;
+  always @(posedge clk)
+    address_term1_0_0 <= \$86 ;
+  always @(posedge clk)
+    address_term1_0_1 <= \$87 ;
+  always @(posedge clk)
+    address_product1 <= \$88 ;
+  always @(posedge clk)
+    address1 <= \$89 ;
+  always @(posedge clk)
+    address_later1_0_0 <= \$90 ;
+  always @(posedge clk)
+    address_term2_0_0 <= \$91 ;
+  always @(posedge clk)
+    address_product2 <= \$92 ;
+  always @(posedge clk)
+    address2 <= \$93 ;
+  always @(posedge clk)
+    element0_0 <= \$94 ;
+  always @(posedge clk)
+    element1_0 <= \$95 ;
+  always @(posedge clk)
+    element2_0 <= \$96 ;
+  always @(posedge clk)
+    element3_0 <= \$97 ;
+  always @(posedge clk)
+    element4_0 <= \$98 ;
+  always @(posedge clk)
+    element5_0 <= \$99 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
     \$70  = active;
@@ -25584,14 +30524,149 @@ module \core.pool$188.walk (rst, start, geometry, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$79 [0] = active;
-    \$79 [24:1] = \$30 [23:0];
-    \$79 [25] = \$43 ;
-    \$79 [26] = \$46 ;
-    \$79 [27] = \$51 ;
-    \$79 [28] = \$69 ;
+    \$79  = \$22 ;
     if (rst) begin
-      \$79  = 29'h00000000;
+      \$79  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$80  = \$24 ;
+    if (rst) begin
+      \$80  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$81  = c;
+    if (rst) begin
+      \$81  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$82  = \$25 [23:0];
+    if (rst) begin
+      \$82  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$83  = \$26 [23:0];
+    if (rst) begin
+      \$83  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$84  = address_term0_0_1;
+    if (rst) begin
+      \$84  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$85  = address_term0_0_2;
+    if (rst) begin
+      \$85  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$86  = address_later0_0_0;
+    if (rst) begin
+      \$86  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$87  = address_later0_0_1;
+    if (rst) begin
+      \$87  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$88  = \$27 [23:0];
+    if (rst) begin
+      \$88  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$89  = \$28 [23:0];
+    if (rst) begin
+      \$89  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$90  = address_term1_0_1;
+    if (rst) begin
+      \$90  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$91  = address_later1_0_0;
+    if (rst) begin
+      \$91  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$92  = \$29 [23:0];
+    if (rst) begin
+      \$92  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$93  = \$30 [23:0];
+    if (rst) begin
+      \$93  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$94  = element;
+    if (rst) begin
+      \$94  = 29'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$95  = element0_0;
+    if (rst) begin
+      \$95  = 29'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$96  = element1_0;
+    if (rst) begin
+      \$96  = 29'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$97  = element2_0;
+    if (rst) begin
+      \$97  = 29'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$98  = element3_0;
+    if (rst) begin
+      \$98  = 29'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$99  = element4_0;
+    if (rst) begin
+      \$99  = 29'h00000000;
     end
   end
   assign \geometry.opcode  = geometry[3:0];
@@ -25605,12 +30680,62 @@ module \core.pool$188.walk (rst, start, geometry, o, clk);
   assign \geometry.padding  = geometry[71:68];
   assign \geometry.out_height  = geometry[83:72];
   assign \geometry.out_width  = geometry[95:84];
+  assign \element0_0.valid  = element0_0[0];
+  assign \element0_0.addr  = element0_0[24:1];
+  assign \element0_0.inside  = element0_0[25];
+  assign \element0_0.first  = element0_0[26];
+  assign \element0_0.last  = element0_0[27];
+  assign \element0_0.final  = element0_0[28];
+  assign \element.valid  = element[0];
+  assign \element.addr  = element[24:1];
+  assign \element.inside  = element[25];
+  assign \element.first  = element[26];
+  assign \element.last  = element[27];
+  assign \element.final  = element[28];
+  assign \element1_0.valid  = element1_0[0];
+  assign \element1_0.addr  = element1_0[24:1];
+  assign \element1_0.inside  = element1_0[25];
+  assign \element1_0.first  = element1_0[26];
+  assign \element1_0.last  = element1_0[27];
+  assign \element1_0.final  = element1_0[28];
+  assign \element2_0.valid  = element2_0[0];
+  assign \element2_0.addr  = element2_0[24:1];
+  assign \element2_0.inside  = element2_0[25];
+  assign \element2_0.first  = element2_0[26];
+  assign \element2_0.last  = element2_0[27];
+  assign \element2_0.final  = element2_0[28];
+  assign \element3_0.valid  = element3_0[0];
+  assign \element3_0.addr  = element3_0[24:1];
+  assign \element3_0.inside  = element3_0[25];
+  assign \element3_0.first  = element3_0[26];
+  assign \element3_0.last  = element3_0[27];
+  assign \element3_0.final  = element3_0[28];
+  assign \element4_0.valid  = element4_0[0];
+  assign \element4_0.addr  = element4_0[24:1];
+  assign \element4_0.inside  = element4_0[25];
+  assign \element4_0.first  = element4_0[26];
+  assign \element4_0.last  = element4_0[27];
+  assign \element4_0.final  = element4_0[28];
+  assign \element5_0.valid  = element5_0[0];
+  assign \element5_0.addr  = element5_0[24:1];
+  assign \element5_0.inside  = element5_0[25];
+  assign \element5_0.first  = element5_0[26];
+  assign \element5_0.last  = element5_0[27];
+  assign \element5_0.final  = element5_0[28];
   assign \o.valid  = o[0];
   assign \o.addr  = o[24:1];
   assign \o.inside  = o[25];
   assign \o.first  = o[26];
   assign \o.last  = o[27];
   assign \o.final  = o[28];
+  assign o[24:1] = address2;
+  assign { o[28:25], o[0] } = { element5_0[28:25], element5_0[0] };
+  assign element[28] = \$69 ;
+  assign element[27] = \$51 ;
+  assign element[26] = \$46 ;
+  assign element[25] = \$43 ;
+  assign element[0] = active;
+  assign element[24:1] = 24'h000000;
 endmodule
 
 (* generator = "Amaranth" *)
