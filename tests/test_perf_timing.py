@@ -123,3 +123,29 @@ def test_core_instruction_cycles_by_hand():
     assert timing.instruction_cycles(gradient, p) == 8 + 3 + (1 + 8 + 2 + 3 + 8 + 2 + 9 + 1) + 1
     assert timing.instruction_cycles(Instruction(Opcode.UPDATE, m=0), p) == 8 + 3 + 9 + 1
     assert timing.program_cycles([relu, Instruction(Opcode.END)], p) == 1 + 22 + 11
+
+
+def test_geometry_engine_cycles_by_hand():
+    """POOL, POOL_BACKWARD and COL2IM as measured on the core (tests/test_rtl_pool_engines.py):
+    fetch 8, dispatch 3, the engine (start, the walk's address steps (a product and a sum
+    register each: 6 for a pool, 10 for a gather), the walk, bank read 2, the lane pick 1,
+    MaxPool 2 or the sum 1, done), retire."""
+    from niti_hw.program.isa import Geometry, Instruction, Opcode
+
+    p = HardwareParams(rows=4, cols=4, lanes=4)
+    pool = Geometry(Opcode.POOL_GEOMETRY, 1, 5, 5, 3, 3, 3, 2, 0, 2, 2)
+    conv = Geometry(Opcode.CONV_GEOMETRY, 1, 4, 5, 2, 3, 3, 2, 1, 2, 3)
+    held = {Opcode.POOL_GEOMETRY: pool, Opcode.CONV_GEOMETRY: conv}
+    # 4 windows x 3 channels x 9 words; 75 input words x 2 x 2 candidates; 40 x 2 x 2
+    assert timing.instruction_cycles(Instruction(Opcode.POOL), p, held) == \
+        8 + 3 + (1 + 6 + 108 + 2 + 1 + 2 + 1) + 1 == 133
+    assert timing.instruction_cycles(Instruction(Opcode.POOL_BACKWARD), p, held) == \
+        8 + 3 + (1 + 10 + 300 + 2 + 1 + 1 + 1) + 1 == 328
+    assert timing.instruction_cycles(Instruction(Opcode.COL2IM), p, held) == \
+        8 + 3 + (1 + 10 + 160 + 2 + 1 + 1 + 1) + 1 == 188
+    assert timing.candidates(3, 2) == 2 and timing.candidates(2, 2) == 1
+    assert timing.candidates(2, 3) == 1 and timing.candidates(4, 1) == 4
+    assert timing.program_cycles([conv, Instruction(Opcode.COL2IM), Instruction(Opcode.END)],
+                                 p) == 1 + 12 + 188 + 11
+    with pytest.raises(ValueError, match="CONV_GEOMETRY in force"):
+        timing.instruction_cycles(Instruction(Opcode.COL2IM), p, {})

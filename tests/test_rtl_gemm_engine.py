@@ -18,24 +18,21 @@ from niti_hw.golden import QTensor
 from niti_hw.models import Conv, Fc, Flat, ModelSpec, Pool, Relu, get_model
 from niti_hw.params import HardwareParams
 from niti_hw.perf.timing import (GEMM_ADDRESS_LATENCY, engine_cycles, gemm_beat_slots,
-                                 gemm_engine_cycles, gemm_tile_period, instruction_cycles,
-                                 program_cycles)
+                                 gemm_engine_cycles, gemm_tile_period, program_cycles)
 from niti_hw.program import host
 from niti_hw.program.addressing import PADDING, im2col_indices
 from niti_hw.program.compiler import compile_step, program_params
 from niti_hw.program.isa import (EXPONENT_REGISTERS, KEEP_M_U, Bank, Geometry, Instruction,
                                  Layout, Opcode)
-from niti_hw.program.machine import Machine
 from niti_hw.program.memory import bank_words
 from niti_hw.train.build import build_network
 
 pytest.importorskip("amaranth", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
 
 from amaranth.sim import Simulator  # noqa: E402
-from test_rtl_core import (P, Bench, assert_cycles, machine_for, pack,  # noqa: E402
+from test_rtl_core import (P, Bench, assert_cycles, machine_for,  # noqa: E402
                            program_words, run_against_machine)
 
-from niti_hw.rtl.banks import BANK_VALUE_BITS  # noqa: E402
 from niti_hw.rtl.gemm_walk import OperandWalk  # noqa: E402
 from niti_hw.rtl.instruction import Refusal  # noqa: E402
 
@@ -368,81 +365,47 @@ def test_gemms_chain_with_the_other_engines_as_the_machine():
     assert record["machine"].banks[Bank.ERR][300:335].any()
 
 
-class Stepper:
-    """A compiled step on a core; an instruction without an engine here (LOSS, COL2IM, POOL,
-    POOL_BACKWARD) is run by the machine and its banks and exponents written into the core's,
-    and the core starts again at the next instruction. Counts what the core ran."""
-
-    def __init__(self, p: HardwareParams, program, machine: Machine):
-        self.unit = Bench(p, 4 * len(program_words(program.instructions)))
-        self.p, self.program, self.machine = p, program, machine
-        self.ran, self.stepped, self.cycles = {}, {}, 0
-
-    def run(self, m_u: int) -> None:
-        unit, machine, items = self.unit, self.machine, list(self.program.instructions)
-
-        async def job(ctx):
-            contents = {bank: machine.banks[bank] for bank in Bank}
-            pc = 0
-            await unit.load(ctx, contents, machine.exponents, [])
-            while True:
-                rest = items[pc:]
-                await unit.load(ctx, {}, [], program_words(rest))
-                record = await unit.run(ctx, rest, machine, m_u, PSEUDO)
-                for item in rest[:record["pc"]]:
-                    self.ran[item.opcode.name] = self.ran.get(item.opcode.name, 0) + 1
-                assert [b - a for a, b in zip([1] + record["retired"], record["retired"])] == \
-                    [instruction_cycles(item, self.p) for item in rest[:record["pc"]]]
-                self.cycles += record["cycles"]
-                pc += record["pc"]
-                if ctx.get(unit.core.done):
-                    return
-                assert Refusal(ctx.get(unit.core.cause)) == Refusal.OPCODE, items[pc]
-                machine.execute(items[pc])
-                self.stepped[items[pc].opcode.name] = self.stepped.get(items[pc].opcode.name,
-                                                                       0) + 1
-                await self.write_back(ctx)
-                pc += 1
-
-        unit.execute(job)
-
-    async def write_back(self, ctx) -> None:
-        """The machine's banks and exponents into the core (memories and `exp_wr`)."""
-        for bank, memory in self.unit.core.banks.data.items():
-            bits, L = BANK_VALUE_BITS[bank], self.p.lanes
-            values = self.machine.banks[bank]
-            for row in range(memory.depth):
-                ctx.set(memory[row], pack(values[row * L:(row + 1) * L], bits))
-        await self.unit.load(ctx, {}, self.machine.exponents, [])
-
-
 TINY_LINEAR = ModelSpec("tiny-linear", (Flat(), Fc(5), Relu(), Fc(3)), (2, 2, 3), ())
 TINY_CNN = ModelSpec("tiny-cnn", (Conv(3, 3, padding=1, stride=2), Relu(), Pool(2), Flat(),
                                   Fc(4)), (6, 6, 2), ())
 
 
-@pytest.mark.parametrize("spec, input_chw, batch", [(TINY_LINEAR, (3, 2, 2), 3),
-                                                     (TINY_CNN, (2, 6, 6), 2),
-                                                     pytest.param("small-cnn", (1, 10, 10), 1,
-                                                                  marks=pytest.mark.slow)],
-                         ids=["linear", "cnn", "small-cnn"])
-def test_a_compiled_training_step_runs_on_the_core_as_on_the_machine(spec, input_chw, batch):
-    """Every GEMM (forward, error with transposed weights, weight gradient with transposed
-    activations or im2col windows) and every BITWIDTH, ROUND, RELU, UPDATE on the core, bit
-    for bit the machine's after each instruction; the rest stepped by the machine."""
+STEPS = [(TINY_LINEAR, (3, 2, 2), 3, "pseudo"), (TINY_CNN, (2, 6, 6), 2, "pseudo"),
+         (TINY_CNN, (2, 6, 6), 2, "stochastic"),
+         pytest.param("small-cnn", (1, 10, 10), 1, "stochastic", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("spec, input_chw, batch, mode", STEPS,
+                         ids=["linear", "cnn", "cnn-stochastic", "small-cnn"])
+def test_a_compiled_training_step_runs_on_the_core_as_on_the_machine(spec, input_chw, batch,
+                                                                      mode):
+    """A whole compiled step (GEMMs forward, for the errors and the weight gradients, im2col
+    windows, COL2IM, POOL and its backward, RELU and its backward, LOSS, BITWIDTH, ROUND,
+    UPDATE) in one run of the core, no host between instructions: bit for bit the machine's
+    banks, exponents and LFSR lanes after each instruction, each instruction in
+    `instruction_cycles`."""
     spec = get_model(spec) if isinstance(spec, str) else spec
     program = compile_step(spec, input_chw, batch, P, fit=True)
-    p = program_params(program, P)
+    p, items = program_params(program, P), list(program.instructions)
     rng = np.random.default_rng(1)
-    machine = machine_for(p, {}, np.zeros(EXPONENT_REGISTERS, int), 3, PSEUDO)
+    modes = [mode] * 4
+    machine = machine_for(p, {}, np.zeros(EXPONENT_REGISTERS, int), 3, modes)
     c, h, w = input_chw
     net = build_network(spec, (h, w, c), spec.layers[-1].out_features, seed=2).net
     host.load(machine, program, net, QTensor(rng.integers(-127, 128, (batch, h, w, c))
                                              .astype(np.int8), -7),
               rng.integers(0, program.classes, batch))
-    stepper = Stepper(p, program, machine)
-    stepper.run(3)
-    gemms = sum(item.opcode == Opcode.GEMM for item in program.instructions)
-    assert stepper.ran["GEMM"] == gemms >= 3
-    print(spec.name, "core ran", stepper.ran, "machine stepped", stepper.stepped,
-          "core cycles", stepper.cycles)
+    unit, record = Bench(p, len(program_words(items))), {}
+
+    async def job(ctx):
+        await unit.load(ctx, {bank: machine.banks[bank] for bank in Bank}, machine.exponents,
+                        program_words(items))
+        record.update(await unit.run(ctx, items, machine, 3, modes))
+        record.update(done=ctx.get(unit.core.done), error=ctx.get(unit.core.error))
+
+    unit.execute(job)
+    assert record["done"] and not record["error"] and record["pc"] == len(items) - 1
+    assert_cycles(record, items, p)
+    ran = {item.opcode for item in items}
+    assert {Opcode.GEMM, Opcode.LOSS, Opcode.UPDATE, Opcode.RELU_BACKWARD} <= ran
+    print(spec.name, mode, "core cycles", record["cycles"])

@@ -188,3 +188,18 @@ def test_stream_loader(tmp_path, sim, lanes, small, frames):
     assert random_run["vectors"] >= words + random_run["frames"]["read"]  # every word read back
     assert full_rate["frames"] == 40 and full_rate["reads"] > 0
     assert full_rate["values"] >= full_rate["vectors"] + 40  # answers, plus a count per frame
+
+
+CORE = DEFAULT.replace(rows=4, cols=4, lanes=4, lfsr_lanes=8, ifmap_sram_kib=1, ofmap_sram_kib=1,
+                       filter_sram_kib=1, tensor_buffer_words=256)
+CORE_BANKS_COMPARED = 1024 + 1024 + 256 + 3  # ACT, ERR and ACC words, 3 exponents per program
+CORE_VALUES = 9_000
+
+
+@pytest.mark.parametrize("sim, seed", [("icarus", 1), ("verilator", 2)])
+def test_core_geometry_engines(tmp_path, sim, seed):
+    """POOL, POOL_BACKWARD and COL2IM programs on the Core's Verilog, against the machine."""
+    (report,) = run(tmp_path, "core", CORE, "bench_core_geometry", sim,
+                    NITI_HW_VECTORS=CORE_VALUES, NITI_HW_SEED=seed)
+    assert report["values"] >= CORE_VALUES and report["timed"] == report["runs"]
+    assert report["values"] == report["runs"] * CORE_BANKS_COMPARED

@@ -16,7 +16,8 @@ from math import ceil
 import numpy as np
 
 from niti_hw.params import HardwareParams
-from niti_hw.program.isa import GEOMETRY_OPCODES, INSTRUCTION_WORDS, KEEP_M_U, Opcode
+from niti_hw.program.isa import (GEOMETRY_OPCODES, INSTRUCTION_WORDS, KEEP_M_U, Geometry,
+                                 Opcode)
 
 # ---------------------------------------------------------------------------------------------
 # Int8Multiplier (rtl/multiplier.py): operand register, product register, transport register.
@@ -351,7 +352,8 @@ strobe, then the busy and cfg registers."""
 # ---------------------------------------------------------------------------------------------
 # Core (rtl/core.py): the sequencer (rtl/sequencer.py) runs a program instruction by instruction
 # on the banks (rtl/banks.py) through one engine at a time (rtl/narrow_engine.py, relu_engine.py,
-# update_engine.py, loss_engine.py). Cycles from one instruction's first fetch cycle to the next's.
+# update_engine.py, loss_engine.py, gemm_engine.py, pool_engine.py, gather_engine.py). Cycles from
+# one instruction's first fetch cycle to the next's.
 # ---------------------------------------------------------------------------------------------
 
 IMEM_READ_LATENCY = 1
@@ -365,6 +367,11 @@ BANK_WRITE_LATENCY = 1
 """A row written by an engine lands in its RAM a cycle later (address, data and mask registered)."""
 
 FETCH_CYCLES = INSTRUCTION_WORDS + IMEM_READ_LATENCY
+
+GEOMETRY_CHECK_LATENCY = 3
+"""A geometry register's extents (words of the input, the pooled or convolved output, the im2col
+columns) and its shape checks, registered products (rtl/geometry.py); they are ready long before
+the next instruction's check, a RETIRE, FETCH and DECODE after the geometry is latched."""
 """An instruction's words read one per cycle, the last arriving IMEM_READ_LATENCY later."""
 
 DISPATCH_CYCLES = 3
@@ -465,9 +472,62 @@ def gemm_engine_cycles(m: int, n: int, k: int, p: HardwareParams) -> int:
     return last_write + 2  # done the cycle after; cycles 0..done
 
 
-def engine_cycles(item, p: HardwareParams) -> int:
+WINDOW_WALK_LATENCY = 6
+"""Cycles from a POOL walk's counters to its element (address, flags) out of rtl/walks.py: the
+address ((n * H + y) * W + x) * C + c, each step a product register and a sum register."""
+
+GATHER_WALK_LATENCY = 10
+"""The same for the gather walk of COL2IM and POOL_BACKWARD: ((((n * OH + oh) * OW + ow) * KH +
+kh) * KW + kw) * C + c (the pooled tensor's: the kernel steps multiply by 1 and add 0)."""
+
+WORD_PICK_LATENCY = 1
+"""A walking engine's word: its lane picked from the bank row into a register
+(rtl/word_stream.py), BANK_READ_LATENCY after the row's read."""
+
+GATHER_SUM_LATENCY = 1
+"""A gather's sum register: a pixel's sum is written the cycle after its last element arrives."""
+
+
+def candidates(kernel: int, stride: int) -> int:
+    """Windows along one axis that can cover an input position: ceil(kernel / stride)."""
+    return -(-kernel // stride)
+
+
+def pool_engine_cycles(g: Geometry) -> int:
+    """POOL: every pooled word's window walked, kernel**2 input words per output word, one a
+    cycle, the last through the bank read, the lane pick and `MaxPool` into its write."""
+    walk = g.windows * g.channels * g.kernel_h * g.kernel_w
+    return (ENGINE_HANDSHAKE_CYCLES + WINDOW_WALK_LATENCY + walk + BANK_READ_LATENCY
+            + WORD_PICK_LATENCY + MAXPOOL_LATENCY)
+
+
+def gather_engine_cycles(g: Geometry) -> int:
+    """COL2IM and POOL_BACKWARD: every input word gathers from its candidate windows, a
+    ceil(kh / stride) x ceil(kw / stride) walk per word (candidates out of range cost their cycle
+    too), one a cycle, the last through the bank read, the lane pick and the sum into its
+    write."""
+    walk = (g.batch * g.height * g.width * g.channels * candidates(g.kernel_h, g.stride)
+            * candidates(g.kernel_w, g.stride))
+    return (ENGINE_HANDSHAKE_CYCLES + GATHER_WALK_LATENCY + walk + BANK_READ_LATENCY
+            + WORD_PICK_LATENCY + GATHER_SUM_LATENCY)
+
+
+GEOMETRY_ENGINES = {Opcode.POOL: (Opcode.POOL_GEOMETRY, pool_engine_cycles),
+                    Opcode.POOL_BACKWARD: (Opcode.POOL_GEOMETRY, gather_engine_cycles),
+                    Opcode.COL2IM: (Opcode.CONV_GEOMETRY, gather_engine_cycles)}
+"""The engines that walk a geometry: the geometry register each reads, and its cycles."""
+
+
+def engine_cycles(item, p: HardwareParams, geometry: dict | None = None) -> int:
     """Cycles of the engine that runs `item` (an `isa.Instruction` of BITWIDTH, ROUND, RELU,
-    RELU_BACKWARD, UPDATE, LOSS or GEMM), from its start to its done, both included."""
+    RELU_BACKWARD, UPDATE, LOSS, GEMM, POOL, POOL_BACKWARD or COL2IM), from its start to its done,
+    both included; `geometry` maps CONV_GEOMETRY and POOL_GEOMETRY to the `isa.Geometry` in force."""
+    if item.opcode in GEOMETRY_ENGINES:
+        register, cycles = GEOMETRY_ENGINES[item.opcode]
+        if register not in (geometry or {}):
+            raise ValueError(f"{item.opcode.name} walks the {register.name} in force: pass it "
+                             f"in `geometry`")
+        return cycles(geometry[register])
     if item.opcode in (Opcode.BITWIDTH, Opcode.ROUND):
         return narrow_cycles(item.opcode, item.m, item.keep == KEEP_M_U, p)
     if item.opcode in (Opcode.RELU, Opcode.RELU_BACKWARD):
@@ -481,22 +541,25 @@ def engine_cycles(item, p: HardwareParams) -> int:
     raise ValueError(f"the core has no engine for {item.opcode.name} yet")
 
 
-def instruction_cycles(item, p: HardwareParams) -> int:
+def instruction_cycles(item, p: HardwareParams, geometry: dict | None = None) -> int:
     """Cycles from an instruction's first fetch cycle to the next instruction's (END and a refused
-    instruction: to the cycle `done` or `error` rises)."""
+    instruction: to the cycle `done` or `error` rises); `geometry` as `engine_cycles` takes it."""
     issue = FETCH_CYCLES + DISPATCH_CYCLES
     if item.opcode == Opcode.END:
         return issue
     if item.opcode in GEOMETRY_OPCODES:
         return issue + RETIRE_CYCLES
-    return issue + engine_cycles(item, p) + RETIRE_CYCLES
+    return issue + engine_cycles(item, p, geometry) + RETIRE_CYCLES
 
 
 def program_cycles(items, p: HardwareParams) -> int:
     """A run up to and including END, from the cycle `start` is taken to the cycle `done` rises."""
     total = 1  # the start cycle
+    geometry = {}
     for item in items:
-        total += instruction_cycles(item, p)
+        total += instruction_cycles(item, p, geometry)
+        if item.opcode in GEOMETRY_OPCODES:
+            geometry[item.opcode] = item
         if item.opcode == Opcode.END:
             return total
     raise ValueError("the program has no END instruction")

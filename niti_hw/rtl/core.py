@@ -1,9 +1,8 @@
 """The NITI core: a sequencer running a training step's program on on-chip banks, one engine at a
 time, with no host between instructions (issue #20).
 
-This slice runs GEMM, BITWIDTH, ROUND, RELU, RELU_BACKWARD, UPDATE, LOSS, the geometry
-instructions and END; a COL2IM, POOL or POOL_BACKWARD stops the run with `error`
-(`Refusal.OPCODE`) at its pc.
+This slice runs every opcode of the ISA: GEMM, BITWIDTH, ROUND, RELU, RELU_BACKWARD, UPDATE, LOSS,
+POOL, POOL_BACKWARD, COL2IM, the geometry instructions and END.
 """
 
 from __future__ import annotations
@@ -14,10 +13,12 @@ from amaranth.lib.wiring import In
 
 from niti_hw.params import HardwareParams
 from niti_hw.rtl.banks import Banks, read_port_signature, write_port_signature
+from niti_hw.rtl.gather_engine import GatherEngine
 from niti_hw.rtl.gemm_engine import GemmEngine
 from niti_hw.rtl.lfsr_bank import LfsrBank
 from niti_hw.rtl.loss_engine import LossEngine
 from niti_hw.rtl.narrow_engine import NarrowEngine
+from niti_hw.rtl.pool_engine import PoolEngine
 from niti_hw.rtl.relu_engine import ReluEngine
 from niti_hw.rtl.sequencer import ENGINES, Sequencer
 from niti_hw.rtl.update_engine import INT8_BITS, UpdateEngine
@@ -31,7 +32,8 @@ HOST_MEMBERS = ("imem", "exp_wr", "exp_rd", "config", "start", "busy", "done", "
 
 class Core(wiring.Component):
     """`Banks`, `Sequencer` and the engines (`NarrowEngine`, `ReluEngine`, `UpdateEngine`,
-    `LossEngine`), the stochastic rounders of the narrow and loss engines drawing from one
+    `LossEngine`, `GemmEngine`, `PoolEngine`, `GatherEngine`; the last three read the sequencer's
+    geometry registers), the stochastic rounders of the narrow and loss engines drawing from one
     `LfsrBank` (golden's one set of lanes for a whole step). `weight_bits` (8..24) is the
     stored weights' width, the compiled program's: the weight bank's values and its UPDATEs.
 
@@ -51,7 +53,8 @@ class Core(wiring.Component):
         self.lfsr = LfsrBank(params)
         self.engines = {"narrow": NarrowEngine(params), "relu": ReluEngine(params),
                         "update": UpdateEngine(params, weight_bits), "loss": LossEngine(params),
-                        "gemm": GemmEngine(params)}
+                        "gemm": GemmEngine(params), "pool": PoolEngine(params),
+                        "gather": GatherEngine(params)}
         members = {name: self.sequencer.signature.members[name] for name in HOST_MEMBERS}
         super().__init__({**members, "host_rd": In(read_port_signature(params)),
                           "host_wr": In(write_port_signature(params))})
@@ -65,6 +68,9 @@ class Core(wiring.Component):
             index = ENGINES.index(name)
             m.d.comb += [engine.start.eq(seq.launch[index]), engine.op.eq(seq.op),
                          seq.finished[index].eq(engine.done)]
+            for geometry in ("conv", "pool"):  # the engines that walk a geometry register
+                if geometry in engine.signature.members:
+                    m.d.comb += getattr(engine, geometry).eq(getattr(seq, geometry))
         for name in HOST_MEMBERS:
             outer, inner = getattr(self, name), getattr(seq, name)
             member = self.signature.members[name]
@@ -77,7 +83,6 @@ class Core(wiring.Component):
         narrow = self.engines["narrow"]
         m.d.comb += [narrow.b_reg.eq(seq.b), narrow.config.eq(seq.config),
                      seq.b_result.eq(narrow.b), seq.k_result.eq(narrow.k)]
-        m.d.comb += self.engines["gemm"].conv.eq(seq.conv)
         loss = self.engines["loss"]
         m.d.comb += [loss.config.eq(seq.config), loss.s.eq(seq.a_exponent),
                      seq.loss_exponent.eq(loss.exponent)]

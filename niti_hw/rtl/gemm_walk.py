@@ -98,7 +98,7 @@ class OperandWalk(wiring.Component):
         })
 
     def elaborate(self, platform):
-        p, g = self.params, self.conv
+        p = self.params
         slots = gemm_beat_slots(p)
         width, other_width = (p.rows, p.cols) if self.role == "a" else (p.cols, p.rows)
         m = Module()

@@ -52,19 +52,24 @@ class Refusal(enum.Enum, shape=3):
 
     NONE = 0
     OPCODE = 1
-    """COL2IM, POOL or POOL_BACKWARD (no engine in this core yet), or no opcode."""
+    """No opcode."""
     PLACE = 2
     """A tensor base that is not a bank row (a multiple of `lanes`), or a tensor past its bank
     (a LOSS's logits and errors are m x n values, its labels m; a GEMM's operands at any word, by
-    their real extents)."""
+    their real extents; POOL's, POOL_BACKWARD's and COL2IM's tensors as long as their geometry
+    makes them), or a result of those three that overlaps one of their operands (or POOL's values
+    its winners)."""
     BANKS = 3
-    """An int8 operand in the int32 bank, a RELU's result and mask in one bank, a LOSS's errors
-    over its logits or labels, wide weights outside the weight bank or their int8 copies over
-    them, or a GEMM's result outside the int32 bank."""
+    """An int8 operand in the int32 bank, a RELU's or POOL's two results in one bank, a LOSS's
+    errors over its logits or labels, wide weights outside the weight bank or their int8 copies
+    over them, a GEMM's result outside the int32 bank, or a COL2IM from or to an int8 bank."""
     SETTING = 4
     """A ROUND's or LOSS's mode code that is no mode, m_u outside 1..8 for a gradient ROUND, an
     UPDATE whose weight bits are not the core's, a LOSS of no samples or of classes outside
-    1..LOSS_CLASSES, or a GEMM with an empty dimension, K past the accumulator (`max_k`) or an
-    im2col A not of the geometry's shape."""
+    1..LOSS_CLASSES, a GEMM with an empty dimension, K past the accumulator (`max_k`) or an
+    im2col A not of the geometry's shape, a geometry the machine's golden layer would not walk
+    as the engines do (a zero field but padding, an output size not golden's; for pooling a
+    padding, a non-square kernel or one above `max_pool.MAX_KERNEL`), a POOL whose `m` is not its
+    input's words or a COL2IM whose `m` x `n` is not the geometry's windows x KH*KW*C."""
     PROGRAM = 5
     """The next instruction would run past the instruction memory (no END)."""

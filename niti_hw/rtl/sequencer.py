@@ -19,8 +19,10 @@ from niti_hw.program.isa import (EXPONENT_REGISTERS, INSTRUCTION_WORDS, KEEP_M_U
 from niti_hw.program.memory import bank_words
 from niti_hw.rtl.instruction import (EXPONENT, INSTRUCTION_BITS, Refusal, config_layout,
                                      geometry_layout, tensor_layout)
+from niti_hw.rtl.geometry import GeometryExtents
 from niti_hw.rtl.layouts import BITWIDTH, SHIFT
 from niti_hw.rtl.loss_engine import LOSS_CLASSES
+from niti_hw.rtl.max_pool import MAX_KERNEL
 from niti_hw.rtl.narrow_engine import rounding_mode
 from niti_hw.rtl.update_engine import INT8_BITS
 
@@ -28,12 +30,12 @@ if IMEM_READ_LATENCY != 1:
     raise RuntimeError("rtl/sequencer.py fetches through the instruction memory's synchronous read: "
                        "perf.timing's IMEM_READ_LATENCY must say 1")
 
-ENGINES = ("narrow", "relu", "update", "loss", "gemm")
+ENGINES = ("narrow", "relu", "update", "loss", "gemm", "pool", "gather")
 ENGINE_OF = {Opcode.BITWIDTH: "narrow", Opcode.ROUND: "narrow", Opcode.RELU: "relu",
              Opcode.RELU_BACKWARD: "relu", Opcode.UPDATE: "update", Opcode.LOSS: "loss",
-             Opcode.GEMM: "gemm"}
-"""The engine that runs each opcode; the others (COL2IM, POOL, POOL_BACKWARD) have
-none yet, and the sequencer stops a run at them (`Refusal.OPCODE`)."""
+             Opcode.GEMM: "gemm", Opcode.POOL: "pool", Opcode.POOL_BACKWARD: "gather",
+             Opcode.COL2IM: "gather"}
+"""The engine that runs each opcode."""
 OPERANDS = {Opcode.BITWIDTH: ("a",), Opcode.ROUND: ("a", "dst"), Opcode.RELU: ("a", "dst", "aux"),
             Opcode.RELU_BACKWARD: ("a", "b", "dst"), Opcode.UPDATE: ("a", "dst"),
             Opcode.LOSS: ("a", "b", "dst")}
@@ -42,6 +44,18 @@ OPERANDS = {Opcode.BITWIDTH: ("a",), Opcode.ROUND: ("a", "dst"), Opcode.RELU: ("
 ROWS_OF_N = {Opcode.LOSS: ("a", "dst")}
 """Roles of `m` rows of `n` values: a LOSS's logits and errors (n <= LOSS_CLASSES, else
 refused)."""
+STREAMED = (Opcode.ROUND, Opcode.RELU, Opcode.RELU_BACKWARD)
+"""Opcodes whose engine writes word i after reading word i: a result in place over an operand
+(the same base) is safe, one that overlaps it at another base would overwrite words not yet read
+(the machine reads whole tensors first), so the sequencer refuses it (`Refusal.PLACE`)."""
+GEOMETRY_OPERANDS = {
+    Opcode.POOL: ("pool", {"a": "inputs", "dst": "outputs", "aux": "outputs"}),
+    Opcode.POOL_BACKWARD: ("pool", {"a": "outputs", "b": "outputs", "dst": "inputs"}),
+    Opcode.COL2IM: ("conv", {"a": "columns", "dst": "inputs"}),
+}
+"""The opcodes whose tensors a geometry register shapes: the register, and each role's words
+(`GeometryExtents`); their results are written while their operands are still read, so a result
+may not overlap an operand (nor POOL's values its winners)."""
 MAX_M_U = INT8_MAX.bit_length() + 1
 """Largest m_u golden `weight_gradient` takes (a gradient is int8)."""
 
@@ -65,10 +79,12 @@ class Sequencer(wiring.Component):
     Engine side: `op` (the decoded instruction, held), one-hot `launch` (a cycle) and `select`
     (held until retirement, for the bank ports), `finished` from each engine; the narrow engine's
     `b_result` and `k_result` update B and the exponent registers as the machine does:
-    BITWIDTH sets B; ROUND (keep != KEEP_M_U) sets exp[dst] = exp[a] + k; RELU and RELU_BACKWARD
-    set exp[dst] = exp[a]; geometry instructions set `conv` or `pool`. `a_exponent` is exp[a]
-    for the engine (a LOSS's s); a LOSS sets exp[dst] = the loss engine's `loss_exponent`.
-    UPDATEs are of `weight_bits`-wide weights (the core's weight bank).
+    BITWIDTH sets B; ROUND (keep != KEEP_M_U) sets exp[dst] = exp[a] + k; RELU, RELU_BACKWARD,
+    POOL, POOL_BACKWARD and COL2IM set exp[dst] = exp[a]; geometry instructions set `conv` or
+    `pool`, whose extents (`GeometryExtents`) the checks of the instructions they shape use.
+    `a_exponent` is exp[a] for the engine (a LOSS's s); a LOSS sets exp[dst] = the loss engine's
+    `loss_exponent`; a GEMM exp[a] + exp[b]. UPDATEs are of `weight_bits`-wide weights (the
+    core's weight bank).
 
     Timing: FETCH (`INSTRUCTION_WORDS` reads, `IMEM_READ_LATENCY` behind), DECODE, CHECK,
     DISPATCH, the engine's cycles, RETIRE; `niti_hw.perf.timing.instruction_cycles`.
@@ -132,6 +148,11 @@ class Sequencer(wiring.Component):
         with m.If(got):
             m.d.sync += [words.eq(Cat(words[WORD_BITS:], reader.data)), arrived.eq(arrived + 1)]
         geometry = geometry_layout()(words[:geometry_layout().size])
+        extents = {}
+        for name in ("conv", "pool"):
+            m.submodules[f"{name}_extents"] = unit = GeometryExtents()
+            m.d.comb += unit.geometry.eq(getattr(self, name))
+            extents[name] = unit.extents
 
         refusal = Signal(Refusal)
         m.d.sync += self.launch.eq(0)
@@ -150,7 +171,7 @@ class Sequencer(wiring.Component):
                 m.d.sync += op.eq(words[:tensor_layout().size])
                 m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.sync += refusal.as_value().eq(self._refusal(op))
+                m.d.sync += refusal.as_value().eq(self._refusal(op, extents))
                 m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 with m.If(refusal != Refusal.NONE):
@@ -192,22 +213,24 @@ class Sequencer(wiring.Component):
 
     def _exponent_update(self, m: Module, exps, write, value) -> None:
         """The machine's exponent update at retirement: exp[dst] = exp[a] + k for a ROUND (keep
-        != KEEP_M_U), exp[a] for RELU and RELU_BACKWARD, the loss unit's for LOSS, exp[a] + exp[b]
-        for GEMM, none for the others."""
+        != KEEP_M_U), exp[a] for RELU, RELU_BACKWARD, POOL, POOL_BACKWARD and COL2IM, the loss
+        unit's for LOSS, exp[a] + exp[b] for GEMM, none for the others."""
         op = self.op
         narrowing = (op.opcode == Opcode.ROUND) & (op.keep != KEEP_M_U)
+        passing = Cat(*[op.opcode == code for code in
+                        (Opcode.RELU, Opcode.RELU_BACKWARD, *GEOMETRY_OPERANDS)]).any()
         loss = op.opcode == Opcode.LOSS
         gemm = op.opcode == Opcode.GEMM  # exp[dst] = exp[a] + exp[b]
         m.d.comb += [
-            write.eq(narrowing | (op.opcode == Opcode.RELU) | (op.opcode == Opcode.RELU_BACKWARD)
-                     | loss | gemm),
+            write.eq(narrowing | passing | loss | gemm),
             value.eq(Mux(loss, self.loss_exponent,
                          exps[op.a_exp] + Mux(narrowing, self.k_result, 0)
                          + Mux(gemm, exps[op.b_exp], 0))),
         ]
 
-    def _refusal(self, op):
-        """Why `op` cannot run as the machine runs it (Refusal.NONE: it can)."""
+    def _refusal(self, op, extents):
+        """Why `op` cannot run as the machine runs it (Refusal.NONE: it can); `extents` of the
+        conv and pool geometry registers (`GeometryExtents`)."""
         p, shift = self.params, self.params.lanes.bit_length() - 1
 
         words = bank_words(p, self.weight_bits)
@@ -236,21 +259,44 @@ class Sequencer(wiring.Component):
         place = Cat(*[(opcode == code) & Cat(*[misplaced(role, extent(code, role))
                                                for role in roles]).any()
                       for code, roles in OPERANDS.items()]).any()
+        for code in STREAMED:  # a result over an operand, but in place
+            roles = OPERANDS[code]
+            place = place | ((opcode == code) & Cat(*[
+                overlap(result, role, op.m, op.m) & (op[f"{result}_base"] != op[f"{role}_base"])
+                for result in ("dst", "aux") if result in roles
+                for role in ("a", "b") if role in roles]).any())
         if wide_weights:  # the int8 copies
             place = place | ((opcode == Opcode.UPDATE) & misplaced("aux", op.m))
-        gemm_place, gemm_banks, gemm_setting = self._gemm_refusal(op, words)
+        gemm_place, gemm_banks, gemm_setting = self._gemm_refusal(op, words, extents["conv"])
         place = place | gemm_place
+        unwalkable = 0  # a geometry golden would not walk as the engine does
+        for code, (register, roles) in GEOMETRY_OPERANDS.items():
+            sizes = {role: extents[register][extent] for role, extent in roles.items()}
+            results = [role for role in ("dst", "aux") if role in roles]
+            clash = [overlap(result, role, sizes[result], sizes[role])  # results on operands
+                     for n, result in enumerate(results)
+                     for role in ["a", "b", *results[n + 1:]] if role in roles]
+            place = place | ((opcode == code)
+                             & Cat(*[misplaced(role, size) for role, size in sizes.items()],
+                                   *clash).any())
+            g = getattr(self, register)
+            pooling = ((g.kernel_h != g.kernel_w) | (g.padding != 0) | (g.kernel_h > MAX_KERNEL)
+                       if register == "pool" else 0)
+            unwalkable = unwalkable | ((opcode == code) & (~extents[register].shaped | pooling))
         banks = (((opcode == Opcode.RELU) & (wide("a") | (op.dst_bank == op.aux_bank)))
                  | ((opcode == Opcode.RELU_BACKWARD) & wide("a"))
                  | ((opcode == Opcode.UPDATE) & (wide("a") | wide("dst")))
                  | ((opcode == Opcode.LOSS)
                     & (wide("a") | wide("b") | overlap("dst", "a", rows_of_n, rows_of_n)
                        | overlap("dst", "b", rows_of_n, op.m)))
+                 | ((opcode == Opcode.POOL) & (wide("a") | (op.dst_bank == op.aux_bank)))
+                 | ((opcode == Opcode.POOL_BACKWARD) & wide("a"))
+                 | ((opcode == Opcode.COL2IM) & ~(wide("a") & wide("dst")))
                  | gemm_banks)
         if wide_weights:  # wide weights in the weight bank, their copies clear of them
             banks = banks | ((opcode == Opcode.UPDATE) & ((op.dst_bank != Bank.WEIGHT)
                                                          | overlap("aux", "dst", op.m, op.m)))
-        m_u = self.config.m_u
+        m_u, conv = self.config.m_u, extents["conv"]
         loss_mode = self.config.modes[Kind.LOSS]
         setting = (((opcode == Opcode.ROUND)
                     & ((rounding_mode(self.config, op) >= len(ROUND_MODES))
@@ -259,6 +305,8 @@ class Sequencer(wiring.Component):
                    | ((opcode == Opcode.LOSS)
                       & ((loss_mode >= len(ROUND_MODES)) | (op.m == 0) | (op.n == 0)
                          | (op.n > LOSS_CLASSES)))
+                   | unwalkable | ((opcode == Opcode.POOL) & (op.m != extents["pool"].inputs))
+                   | ((opcode == Opcode.COL2IM) & ((op.m != conv.windows) | (op.n != conv.depth)))
                    | gemm_setting)
         known = Cat(*[opcode == code for code in
                       (Opcode.END, Opcode.CONV_GEOMETRY, Opcode.POOL_GEOMETRY, *ENGINE_OF)]).any()
@@ -268,24 +316,22 @@ class Sequencer(wiring.Component):
             result = Mux(condition, refusal.value, result)
         return result
 
-    def _gemm_refusal(self, op, words):
+    def _gemm_refusal(self, op, words, conv):
         """A GEMM's (place, banks, setting) refusals: an operand's real extent past its bank (A:
         m * k words, or the NHWC source of an im2col layout; B: k * n; dst: m * n; at any word);
         an operand in the int32 bank or the result outside it, a B layout that is no B layout;
         an empty dimension, K past the accumulator (`max_k`), an im2col A not of the geometry's
-        shape (windows x depth, or its transpose)."""
-        g, gemm = self.conv, op.opcode == Opcode.GEMM
+        shape (windows x depth, or its transpose); `conv`: the conv geometry's extents."""
+        gemm = op.opcode == Opcode.GEMM
         unfold = op.a_layout[1]  # IM2COL or IM2COL_TRANSPOSED
-        source = g.batch * g.height * g.width * g.channels
-        extents = {"a": Mux(unfold, source, op.m * op.k), "b": op.k * op.n, "dst": op.m * op.n}
+        extents = {"a": Mux(unfold, conv.inputs, op.m * op.k), "b": op.k * op.n,
+                   "dst": op.m * op.n}
         room = Array(words[b] for b in Bank)
         place = Cat(*[op[f"{role}_base"] + extent > room[op[f"{role}_bank"]]
                       for role, extent in extents.items()]).any()
         banks = ((op.a_bank == Bank.ACC) | (op.b_bank == Bank.ACC) | (op.dst_bank != Bank.ACC)
                  | op.b_layout[1])
-        windows = g.batch * g.out_height * g.out_width
-        depth = g.kernel_h * g.kernel_w * g.channels
-        transposed = op.a_layout[0]
+        windows, depth, transposed = conv.windows, conv.depth, op.a_layout[0]
         shape = unfold & ((op.m != Mux(transposed, depth, windows))
                           | (op.k != Mux(transposed, windows, depth)))
         setting = (op.m == 0) | (op.n == 0) | (op.k == 0) | (op.k > self.params.max_k) | shape
