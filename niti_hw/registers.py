@@ -186,6 +186,9 @@ def _packed(access: str, *specs, align: int = 8) -> tuple[Field, ...]:
     return tuple(fields)
 
 
+DEFAULT_PROGRAM_WORDS = 1024
+"""Instruction memory words of the core's map by default (rtl/core_top.py checks that
+rtl.core's PROGRAM_WORDS is as many)."""
 EXPONENT_BITS = 16
 """Bits of an exponent register (rtl/core_top.py checks that rtl.instruction's are as many)."""
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from niti_hw.golden.tensor import TENSOR_KINDS
 from niti_hw.params import ROUND_MODES, HardwareParams
-from niti_hw.perf.timing import STREAM_CHECK_CYCLES, program_cycles
+from niti_hw.perf.timing import CORE_STREAM_READ_LATENCY, STREAM_CHECK_CYCLES, program_cycles
 from niti_hw.program.isa import EXPONENT_REGISTERS, Bank, Instruction, Opcode
 from niti_hw.registers import WORD_BYTES, core_register_map
 from niti_hw.stream_frames import (PROGRAM, Error, beat_values, core_depths, program_beats,
@@ -335,3 +335,43 @@ def test_the_core_map_follows_the_hardware():
 def test_lanes_below_four_are_refused():
     with pytest.raises(ValueError, match="the core top needs lanes >= 4"):
         CoreTop(SMALL[4].replace(lanes=2, lfsr_lanes=2), PROGRAM_WORDS)
+
+
+def test_checked_in_verilog_is_up_to_date():
+    from niti_hw.params import DEFAULT
+    from niti_hw.rtl.verilog import generate
+
+    checked_in = (Path(__file__).resolve().parent.parent / "rtl" / "core_top.v").read_text()
+    assert checked_in == generate("core_top", DEFAULT), \
+        "rtl/core_top.v is stale: run `niti-hw generate --out rtl --unit core_top`"
+
+
+@pytest.mark.parametrize("lanes", sorted(SMALL))
+def test_read_answers_start_at_the_formula_and_flow_a_beat_per_cycle(lanes):
+    """Full rate (no gaps, m_axis always ready): a READ's first beat CORE_STREAM_READ_LATENCY
+    cycles after its header's last beat, then one beat per cycle, TLAST on the last only."""
+    p = SMALL[lanes]
+    top = CoreTop(p, PROGRAM_WORDS)
+    rng = random.Random(0)
+    frames = [read_frame(p, bank, 3, 20) for bank in Bank]
+    watch = ("s_axis_tvalid", "s_axis_tready", "s_axis_tlast", *WATCH)
+
+    async def bench(ctx):
+        axis = AxisInProcess(ctx, top, "core top", rng)
+        for frame in frames:
+            await axis.send(as_beats(p, frame))
+        await ctx.tick().repeat(40)
+
+    trace = [dict(zip(watch, cycle)) for cycle in run_testbench(
+        top, bench, watch=[getattr(top, name) for name in watch],
+        beside=[axis_ready(top, rng, 0.0)])]
+    headers = [n for n, c in enumerate(trace) if c["s_axis_tvalid"] and c["s_axis_tready"]
+               and c["s_axis_tlast"]]
+    answers_at = [n for n, c in enumerate(trace) if c["m_axis_tvalid"] and c["m_axis_tready"]]
+    lasts = [n for n in answers_at if trace[n]["m_axis_tlast"]]
+    assert len(answers_at) == 20 * len(Bank) and len(lasts) == len(Bank)
+    for k, header in enumerate(headers):
+        first = answers_at[20 * k]
+        assert first - header == CORE_STREAM_READ_LATENCY
+        assert answers_at[20 * k:20 * (k + 1)] == list(range(first, first + 20))
+        assert lasts[k] == first + 19

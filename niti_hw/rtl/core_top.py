@@ -15,9 +15,10 @@ from amaranth.lib.wiring import In, Out
 
 from niti_hw.golden.tensor import TENSOR_KINDS
 from niti_hw.params import MAX_ACC_BITS, HardwareParams
-from niti_hw.perf.timing import BANK_READ_LATENCY
+from niti_hw.perf.timing import BANK_READ_LATENCY, CORE_ANSWER_FIFO_LATENCY
 from niti_hw.program.isa import Bank
-from niti_hw.registers import EXPONENT_BITS, WORD_BITS, core_register_map
+from niti_hw.registers import (DEFAULT_PROGRAM_WORDS, EXPONENT_BITS, WORD_BITS,
+                               core_register_map)
 from niti_hw.rtl.axi_lite import AxiLiteRegisters, axi_lite_members
 from niti_hw.rtl.banks import read_port_signature, write_port_signature
 from niti_hw.rtl.core import PROGRAM_WORDS, Core
@@ -27,13 +28,17 @@ from niti_hw.rtl.stream_loader import (M_AXIS, S_AXIS, FrameParser, axis_members
                                        read_command_layout)
 from niti_hw.stream_frames import BYTE_BITS, PROGRAM, PROGRAM_WORD_BITS, beat_bits, core_depths
 
-if EXPONENT.width != EXPONENT_BITS:
-    raise RuntimeError("registers.EXPONENT_BITS must be the width of rtl.instruction.EXPONENT")
+if EXPONENT.width != EXPONENT_BITS or PROGRAM_WORDS != DEFAULT_PROGRAM_WORDS:
+    raise RuntimeError("registers.EXPONENT_BITS and DEFAULT_PROGRAM_WORDS must be the width of "
+                       "rtl.instruction.EXPONENT and rtl.core.PROGRAM_WORDS")
 ACC_BEATS = MAX_ACC_BITS // BYTE_BITS
 """Beats of an int32 bank row: a beat is `lanes` bytes, the row `lanes` int32 values."""
 READ_FIFO = 8
 """Answer beats the reader holds: reads are issued only while they have room, so backpressure
 on m_axis never loses a beat in the banks' read pipeline."""
+if CORE_ANSWER_FIFO_LATENCY != 2:
+    raise RuntimeError("rtl/core_top.py answers through a SyncFIFOBuffered (its write, then its "
+                       "output register): perf.timing's CORE_ANSWER_FIFO_LATENCY must say 2")
 
 
 def target_depths(params: HardwareParams, program_words: int) -> list[int]:
@@ -110,7 +115,9 @@ class BeatReader(wiring.Component):
     m_axis through a bank read port `rd`: `length` beats from beat `base`, TLAST on the last,
     TKEEP all ones; an int8 bank's beat is the low bytes of a row, an int32 bank's a quarter row.
 
-    Throughput: a beat per cycle while m_axis is ready. `active` while addresses are issued;
+    Throughput: a beat per cycle while m_axis is ready. Latency: the first beat is valid
+    `1 + BANK_READ_LATENCY + CORE_ANSWER_FIFO_LATENCY` cycles after `start` (perf.timing's
+    CORE_STREAM_READ_LATENCY after a READ header). `active` while addresses are issued;
     `pending` while reads are in the banks' pipeline. A read is issued only while the answer
     FIFO (`READ_FIFO` beats, counting reads in flight) has room.
     """

@@ -187,9 +187,8 @@ class FrameParser(wiring.Component):
         m.d.sync += [self.wr_addr.eq(addr), self.wr_data.eq(tdata),
                      self.wr_en.eq(Mux(write, bank_hot, 0))]
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("HEADER"):
-                m.d.comb += self.idle.eq(count == 0)
                 with m.If(fire):
                     m.d.sync += raw.eq(Cat(raw[width:], tdata) if beats > 1 else tdata)
                     with m.If(count == beats - 1):
@@ -237,6 +236,8 @@ class FrameParser(wiring.Component):
             with m.State("DROP"):
                 with m.If(fire & tlast):
                     m.next = "HEADER"
+        # Outside the FSM's process: a plain assignment, which Icarus evaluates from time 0.
+        m.d.comb += self.idle.eq(fsm.ongoing("HEADER") & (count == 0))
         return m
 
     def _error_register(self, m: Module):
