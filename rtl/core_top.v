@@ -288,8 +288,8 @@ module core_top(s_axil_awprot, s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axi
     .imem__data(imem__data),
     .imem__en(imem__en),
     .pc(pc_pc),
-    .\port$4200$0 (\$14 ),
-    .\port$4201$0 (\$15 ),
+    .\port$5465$0 (\$14 ),
+    .\port$5466$0 (\$15 ),
     .rd__0__data(rd__data),
     .rst(rst),
     .\start$30 (\$signal$108 )
@@ -382,8 +382,8 @@ module core_top(s_axil_awprot, s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axi
     .imem__data(imem__data),
     .imem__en(imem__en),
     .pending(\pending$107 ),
-    .\port$4200$0 (\$14 ),
-    .\port$4201$0 (\$15 ),
+    .\port$5465$0 (\$14 ),
+    .\port$5466$0 (\$15 ),
     .rst(rst),
     .wr_addr(wr_addr),
     .wr_data(wr_data),
@@ -535,11 +535,1272 @@ module core_top(s_axil_awprot, s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axi
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0 , \port$4201$0 , host_wr__row, host_wr__mask, imem__en, imem__addr, imem__data, host_rd__en, host_rd__row, \config , rd__0__data, busy, \done$34 , error, cause, pc, exp_wr__en
+module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$5465$0 , \port$5466$0 , host_wr__row, host_wr__mask, imem__en, imem__addr, imem__data, host_rd__en, host_rd__row, \config , rd__0__data, busy, \done$34 , error, cause, pc, exp_wr__en
 , exp_wr__index, exp_wr__value, host_wr__data, host_rd__bank, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
+  wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
+  wire \$102 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
+  wire \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
+  wire \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
+  wire [1:0] \$105 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
+  wire [1:0] \$106 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
+  wire [1:0] \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
+  wire [1:0] \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
+  wire [1:0] \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
+  wire [1:0] \$11 ;
+  wire \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
+  wire \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
+  wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
+  wire \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
+  wire \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
+  wire \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
+  wire \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
+  wire \$117 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
+  wire [1:0] \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
+  wire [12:0] \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
+  wire [1:0] \$12 ;
+  wire [12:0] \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire [255:0] \$1206 ;
+  wire [7:0] \$1207 ;
+  wire [7:0] \$1208 ;
+  wire [7:0] \$1209 ;
+  wire [12:0] \$121 ;
+  wire [7:0] \$1210 ;
+  wire [7:0] \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
+  wire [12:0] \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
+  wire [12:0] \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
+  wire \$124 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire [7:0] \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire [1:0] \$1249 ;
+  wire \$125 ;
+  wire [1:0] \$1250 ;
+  wire [1:0] \$1251 ;
+  wire [1:0] \$1252 ;
+  wire [12:0] \$1253 ;
+  wire [12:0] \$1254 ;
+  wire [12:0] \$1255 ;
+  wire [12:0] \$1256 ;
+  wire [255:0] \$1257 ;
+  wire [255:0] \$1258 ;
+  wire [255:0] \$1259 ;
+  wire \$126 ;
+  wire [255:0] \$1260 ;
+  wire [7:0] \$1261 ;
+  wire [7:0] \$1262 ;
+  wire [7:0] \$1263 ;
+  wire [7:0] \$1264 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire [1:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire [1:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire [1:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire [12:0] \$176 ;
+  wire [255:0] \$177 ;
+  wire [255:0] \$178 ;
+  wire [255:0] \$179 ;
+  wire \$18 ;
+  wire [255:0] \$180 ;
+  wire [255:0] \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire [1:0] \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire [12:0] \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire [12:0] \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire [12:0] \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire [12:0] \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire [12:0] \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
+  wire \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
+  wire \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
+  wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
+  wire \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
+  wire \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
+  wire \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
+  wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
+  wire \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
+  wire \$7 ;
+  wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
+  wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
+  wire \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
+  wire \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
+  wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
+  wire \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
+  wire \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
+  wire \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
+  wire \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
+  wire \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
+  wire \$81 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
+  wire [12:0] \$82 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
+  wire \$83 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
+  wire \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
+  wire \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
+  wire \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
+  wire [1:0] \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
+  wire [1:0] \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
+  wire [1:0] \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
+  wire \$9 ;
+  wire [1:0] \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
+  wire [12:0] \$91 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
+  wire [12:0] \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
+  wire [12:0] \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
+  wire [12:0] \$94 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
+  wire \$95 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
+  wire \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
+  wire \$97 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
+  wire \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
+  wire \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
   wire [5:0] b;
   wire [5:0] \b$43 ;
   wire [5:0] \b$51 ;
@@ -788,14 +2049,14 @@ module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0
   wire [3:0] \pool.padding ;
   wire [3:0] \pool.stride ;
   wire [11:0] \pool.width ;
-  input \port$4200$0 ;
-  wire \port$4200$0 ;
-  input \port$4201$0 ;
-  wire \port$4201$0 ;
-  reg [1:0] rd__0__bank;
-  wire [1:0] \rd__0__bank$58 ;
+  input \port$5465$0 ;
+  wire \port$5465$0 ;
+  input \port$5466$0 ;
+  wire \port$5466$0 ;
+  wire [1:0] rd__0__bank;
+  wire [1:0] \rd__0__bank$61 ;
   wire [1:0] \rd__0__bank$62 ;
-  wire [1:0] \rd__0__bank$65 ;
+  wire [1:0] \rd__0__bank$63 ;
   output [255:0] rd__0__data;
   wire [255:0] rd__0__data;
   wire [255:0] \rd__0__data$71 ;
@@ -833,18 +2094,18 @@ module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0
   wire [31:0] \rd__0__data[5] ;
   wire [31:0] \rd__0__data[6] ;
   wire [31:0] \rd__0__data[7] ;
-  reg rd__0__en;
-  wire \rd__0__en$56 ;
-  wire \rd__0__en$61 ;
-  wire \rd__0__en$64 ;
-  reg [12:0] rd__0__row;
-  wire [12:0] \rd__0__row$60 ;
-  wire [12:0] \rd__0__row$63 ;
+  wire rd__0__en;
+  wire \rd__0__en$55 ;
+  wire \rd__0__en$57 ;
+  wire \rd__0__en$58 ;
+  wire [12:0] rd__0__row;
   wire [12:0] \rd__0__row$66 ;
-  reg [1:0] rd__1__bank;
-  wire [1:0] \rd__1__bank$78 ;
+  wire [12:0] \rd__0__row$67 ;
+  wire [12:0] \rd__0__row$68 ;
+  wire [1:0] rd__1__bank;
+  wire [1:0] \rd__1__bank$80 ;
+  wire [1:0] \rd__1__bank$81 ;
   wire [1:0] \rd__1__bank$82 ;
-  wire [1:0] \rd__1__bank$85 ;
   wire [255:0] rd__1__data;
   wire [255:0] \rd__1__data$88 ;
   wire [31:0] \rd__1__data$88[0] ;
@@ -881,13 +2142,13 @@ module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0
   wire [31:0] \rd__1__data[5] ;
   wire [31:0] \rd__1__data[6] ;
   wire [31:0] \rd__1__data[7] ;
-  reg rd__1__en;
+  wire rd__1__en;
   wire \rd__1__en$76 ;
-  wire \rd__1__en$81 ;
-  wire \rd__1__en$84 ;
-  reg [12:0] rd__1__row;
-  wire [12:0] \rd__1__row$80 ;
-  wire [12:0] \rd__1__row$83 ;
+  wire \rd__1__en$77 ;
+  wire \rd__1__en$78 ;
+  wire [12:0] rd__1__row;
+  wire [12:0] \rd__1__row$84 ;
+  wire [12:0] \rd__1__row$85 ;
   wire [12:0] \rd__1__row$86 ;
   input rst;
   wire rst;
@@ -898,20 +2159,29 @@ module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0
   wire \start$31 ;
   wire \start$6 ;
   wire \start$9 ;
-  reg [1:0] wr__0__bank;
-  wire [1:0] \wr__0__bank$102 ;
-  wire [1:0] \wr__0__bank$107 ;
-  wire [1:0] \wr__0__bank$94 ;
-  reg [255:0] wr__0__data;
-  wire [255:0] \wr__0__data$104 ;
-  wire [31:0] \wr__0__data$104[0] ;
-  wire [31:0] \wr__0__data$104[1] ;
-  wire [31:0] \wr__0__data$104[2] ;
-  wire [31:0] \wr__0__data$104[3] ;
-  wire [31:0] \wr__0__data$104[4] ;
-  wire [31:0] \wr__0__data$104[5] ;
-  wire [31:0] \wr__0__data$104[6] ;
-  wire [31:0] \wr__0__data$104[7] ;
+  wire [1:0] wr__0__bank;
+  wire [1:0] \wr__0__bank$97 ;
+  wire [1:0] \wr__0__bank$98 ;
+  wire [1:0] \wr__0__bank$99 ;
+  wire [255:0] wr__0__data;
+  wire [255:0] \wr__0__data$107 ;
+  wire [31:0] \wr__0__data$107[0] ;
+  wire [31:0] \wr__0__data$107[1] ;
+  wire [31:0] \wr__0__data$107[2] ;
+  wire [31:0] \wr__0__data$107[3] ;
+  wire [31:0] \wr__0__data$107[4] ;
+  wire [31:0] \wr__0__data$107[5] ;
+  wire [31:0] \wr__0__data$107[6] ;
+  wire [31:0] \wr__0__data$107[7] ;
+  wire [255:0] \wr__0__data$108 ;
+  wire [31:0] \wr__0__data$108[0] ;
+  wire [31:0] \wr__0__data$108[1] ;
+  wire [31:0] \wr__0__data$108[2] ;
+  wire [31:0] \wr__0__data$108[3] ;
+  wire [31:0] \wr__0__data$108[4] ;
+  wire [31:0] \wr__0__data$108[5] ;
+  wire [31:0] \wr__0__data$108[6] ;
+  wire [31:0] \wr__0__data$108[7] ;
   wire [255:0] \wr__0__data$109 ;
   wire [31:0] \wr__0__data$109[0] ;
   wire [31:0] \wr__0__data$109[1] ;
@@ -921,15 +2191,6 @@ module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0
   wire [31:0] \wr__0__data$109[5] ;
   wire [31:0] \wr__0__data$109[6] ;
   wire [31:0] \wr__0__data$109[7] ;
-  wire [255:0] \wr__0__data$98 ;
-  wire [31:0] \wr__0__data$98[0] ;
-  wire [31:0] \wr__0__data$98[1] ;
-  wire [31:0] \wr__0__data$98[2] ;
-  wire [31:0] \wr__0__data$98[3] ;
-  wire [31:0] \wr__0__data$98[4] ;
-  wire [31:0] \wr__0__data$98[5] ;
-  wire [31:0] \wr__0__data$98[6] ;
-  wire [31:0] \wr__0__data$98[7] ;
   wire [31:0] \wr__0__data[0] ;
   wire [31:0] \wr__0__data[1] ;
   wire [31:0] \wr__0__data[2] ;
@@ -938,32 +2199,23 @@ module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0
   wire [31:0] \wr__0__data[5] ;
   wire [31:0] \wr__0__data[6] ;
   wire [31:0] \wr__0__data[7] ;
-  reg wr__0__en;
-  wire \wr__0__en$101 ;
-  wire \wr__0__en$106 ;
+  wire wr__0__en;
   wire \wr__0__en$92 ;
-  reg [7:0] wr__0__mask;
-  wire [7:0] \wr__0__mask$100 ;
-  wire [7:0] \wr__0__mask$105 ;
-  wire [7:0] \wr__0__mask$110 ;
-  reg [12:0] wr__0__row;
+  wire \wr__0__en$93 ;
+  wire \wr__0__en$94 ;
+  wire [7:0] wr__0__mask;
+  wire [7:0] \wr__0__mask$112 ;
+  wire [7:0] \wr__0__mask$113 ;
+  wire [7:0] \wr__0__mask$114 ;
+  wire [12:0] wr__0__row;
+  wire [12:0] \wr__0__row$102 ;
   wire [12:0] \wr__0__row$103 ;
-  wire [12:0] \wr__0__row$108 ;
-  wire [12:0] \wr__0__row$96 ;
-  reg [1:0] wr__1__bank;
-  wire [1:0] \wr__1__bank$119 ;
-  wire [1:0] \wr__1__bank$127 ;
-  wire [1:0] \wr__1__bank$132 ;
-  reg [255:0] wr__1__data;
-  wire [255:0] \wr__1__data$123 ;
-  wire [31:0] \wr__1__data$123[0] ;
-  wire [31:0] \wr__1__data$123[1] ;
-  wire [31:0] \wr__1__data$123[2] ;
-  wire [31:0] \wr__1__data$123[3] ;
-  wire [31:0] \wr__1__data$123[4] ;
-  wire [31:0] \wr__1__data$123[5] ;
-  wire [31:0] \wr__1__data$123[6] ;
-  wire [31:0] \wr__1__data$123[7] ;
+  wire [12:0] \wr__0__row$104 ;
+  wire [1:0] wr__1__bank;
+  wire [1:0] \wr__1__bank$121 ;
+  wire [1:0] \wr__1__bank$122 ;
+  wire [1:0] \wr__1__bank$123 ;
+  wire [255:0] wr__1__data;
   wire [255:0] \wr__1__data$129 ;
   wire [31:0] \wr__1__data$129[0] ;
   wire [31:0] \wr__1__data$129[1] ;
@@ -973,15 +2225,24 @@ module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0
   wire [31:0] \wr__1__data$129[5] ;
   wire [31:0] \wr__1__data$129[6] ;
   wire [31:0] \wr__1__data$129[7] ;
-  wire [255:0] \wr__1__data$134 ;
-  wire [31:0] \wr__1__data$134[0] ;
-  wire [31:0] \wr__1__data$134[1] ;
-  wire [31:0] \wr__1__data$134[2] ;
-  wire [31:0] \wr__1__data$134[3] ;
-  wire [31:0] \wr__1__data$134[4] ;
-  wire [31:0] \wr__1__data$134[5] ;
-  wire [31:0] \wr__1__data$134[6] ;
-  wire [31:0] \wr__1__data$134[7] ;
+  wire [255:0] \wr__1__data$130 ;
+  wire [31:0] \wr__1__data$130[0] ;
+  wire [31:0] \wr__1__data$130[1] ;
+  wire [31:0] \wr__1__data$130[2] ;
+  wire [31:0] \wr__1__data$130[3] ;
+  wire [31:0] \wr__1__data$130[4] ;
+  wire [31:0] \wr__1__data$130[5] ;
+  wire [31:0] \wr__1__data$130[6] ;
+  wire [31:0] \wr__1__data$130[7] ;
+  wire [255:0] \wr__1__data$131 ;
+  wire [31:0] \wr__1__data$131[0] ;
+  wire [31:0] \wr__1__data$131[1] ;
+  wire [31:0] \wr__1__data$131[2] ;
+  wire [31:0] \wr__1__data$131[3] ;
+  wire [31:0] \wr__1__data$131[4] ;
+  wire [31:0] \wr__1__data$131[5] ;
+  wire [31:0] \wr__1__data$131[6] ;
+  wire [31:0] \wr__1__data$131[7] ;
   wire [31:0] \wr__1__data[0] ;
   wire [31:0] \wr__1__data[1] ;
   wire [31:0] \wr__1__data[2] ;
@@ -990,20 +2251,1272 @@ module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0
   wire [31:0] \wr__1__data[5] ;
   wire [31:0] \wr__1__data[6] ;
   wire [31:0] \wr__1__data[7] ;
-  reg wr__1__en;
+  wire wr__1__en;
   wire \wr__1__en$117 ;
-  wire \wr__1__en$126 ;
-  wire \wr__1__en$131 ;
-  reg [7:0] wr__1__mask;
-  wire [7:0] \wr__1__mask$125 ;
-  wire [7:0] \wr__1__mask$130 ;
+  wire \wr__1__en$118 ;
+  wire \wr__1__en$119 ;
+  wire [7:0] wr__1__mask;
+  wire [7:0] \wr__1__mask$133 ;
+  wire [7:0] \wr__1__mask$134 ;
   wire [7:0] \wr__1__mask$135 ;
-  reg [12:0] wr__1__row;
-  wire [12:0] \wr__1__row$121 ;
-  wire [12:0] \wr__1__row$128 ;
-  wire [12:0] \wr__1__row$133 ;
-  assign \$1  = ~ busy;
-  assign \$2  = ~ busy;
+  wire [12:0] wr__1__row;
+  wire [12:0] \wr__1__row$125 ;
+  wire [12:0] \wr__1__row$126 ;
+  wire [12:0] \wr__1__row$127 ;
+  assign \$1  = \rd__0__en$55  & select[0];
+  assign \$2  = \rd__0__en$57  & select[1];
+  assign \$3  = \$1  | \$2 ;
+  assign \$4  = \rd__0__en$58  & select[2];
+  assign \$5  = \$3  | \$4 ;
+  assign \$6  = ~ busy;
+  assign \$7  = | select;
+  assign \$8  = ~ \$7 ;
+  assign \$9  = \$6  & \$8 ;
+  assign \$10  = host_rd__en & \$9 ;
+  assign rd__0__en = \$5  | \$10 ;
+  assign \$11  = \rd__0__bank$61  & { select[0], select[0] };
+  assign \$12  = \rd__0__bank$62  & { select[1], select[1] };
+  assign \$13  = \$11  | \$12 ;
+  assign \$14  = \rd__0__bank$63  & { select[2], select[2] };
+  assign \$15  = \$13  | \$14 ;
+  assign \$16  = ~ busy;
+  assign \$17  = | select;
+  assign \$18  = ~ \$17 ;
+  assign \$19  = \$16  & \$18 ;
+  assign \$20  = ~ busy;
+  assign \$21  = | select;
+  assign \$22  = ~ \$21 ;
+  assign \$23  = \$20  & \$22 ;
+  assign \$24  = host_rd__bank & { \$23 , \$19  };
+  assign rd__0__bank = \$15  | \$24 ;
+  assign \$25  = \rd__0__row$66  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
+  assign \$26  = \rd__0__row$67  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$27  = \$25  | \$26 ;
+  assign \$28  = \rd__0__row$68  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$29  = \$27  | \$28 ;
+  assign \$30  = ~ busy;
+  assign \$31  = | select;
+  assign \$32  = ~ \$31 ;
+  assign \$33  = \$30  & \$32 ;
+  assign \$34  = ~ busy;
+  assign \$35  = | select;
+  assign \$36  = ~ \$35 ;
+  assign \$37  = \$34  & \$36 ;
+  assign \$38  = ~ busy;
+  assign \$39  = | select;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = \$38  & \$40 ;
+  assign \$42  = ~ busy;
+  assign \$43  = | select;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$46  = ~ busy;
+  assign \$47  = | select;
+  assign \$48  = ~ \$47 ;
+  assign \$49  = \$46  & \$48 ;
+  assign \$50  = ~ busy;
+  assign \$51  = | select;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$50  & \$52 ;
+  assign \$54  = ~ busy;
+  assign \$55  = | select;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = ~ busy;
+  assign \$59  = | select;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$58  & \$60 ;
+  assign \$62  = ~ busy;
+  assign \$63  = | select;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ busy;
+  assign \$67  = | select;
+  assign \$68  = ~ \$67 ;
+  assign \$69  = \$66  & \$68 ;
+  assign \$70  = ~ busy;
+  assign \$71  = | select;
+  assign \$72  = ~ \$71 ;
+  assign \$73  = \$70  & \$72 ;
+  assign \$74  = ~ busy;
+  assign \$75  = | select;
+  assign \$76  = ~ \$75 ;
+  assign \$77  = \$74  & \$76 ;
+  assign \$78  = ~ busy;
+  assign \$79  = | select;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = \$78  & \$80 ;
+  assign \$82  = host_rd__row & { \$81 , \$77 , \$73 , \$69 , \$65 , \$61 , \$57 , \$53 , \$49 , \$45 , \$41 , \$37 , \$33  };
+  assign rd__0__row = \$29  | \$82 ;
+  assign \$84  = \rd__0__en$57  & select[1];
+  assign \$86  = \rd__0__en$58  & select[2];
+  assign rd__1__en = \$85  | \$86 ;
+  assign \$88  = \rd__1__bank$81  & { select[1], select[1] };
+  assign \$90  = \rd__1__bank$82  & { select[2], select[2] };
+  assign rd__1__bank = \$89  | \$90 ;
+  assign \$92  = \rd__1__row$85  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$94  = \rd__1__row$86  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign rd__1__row = \$93  | \$94 ;
+  assign \$95  = \wr__0__en$92  & select[0];
+  assign \$96  = \wr__0__en$93  & select[1];
+  assign \$97  = \$95  | \$96 ;
+  assign \$98  = \wr__0__en$94  & select[2];
+  assign \$99  = \$97  | \$98 ;
+  assign \$100  = ~ busy;
+  assign \$101  = | select;
+  assign \$102  = ~ \$101 ;
+  assign \$103  = \$100  & \$102 ;
+  assign \$104  = host_wr__en & \$103 ;
+  assign wr__0__en = \$99  | \$104 ;
+  assign \$105  = \wr__0__bank$97  & { select[0], select[0] };
+  assign \$106  = \wr__0__bank$98  & { select[1], select[1] };
+  assign \$107  = \$105  | \$106 ;
+  assign \$108  = \wr__0__bank$99  & { select[2], select[2] };
+  assign \$109  = \$107  | \$108 ;
+  assign \$110  = ~ busy;
+  assign \$111  = | select;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = \$110  & \$112 ;
+  assign \$114  = ~ busy;
+  assign \$115  = | select;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = \$114  & \$116 ;
+  assign \$118  = { \port$5466$0 , \port$5465$0  } & { \$117 , \$113  };
+  assign wr__0__bank = \$109  | \$118 ;
+  assign \$119  = \wr__0__row$102  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
+  assign \$120  = \wr__0__row$103  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$121  = \$119  | \$120 ;
+  assign \$122  = \wr__0__row$104  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$123  = \$121  | \$122 ;
+  assign \$124  = ~ busy;
+  assign \$125  = | select;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = \$124  & \$126 ;
+  assign \$128  = ~ busy;
+  assign \$129  = | select;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = \$128  & \$130 ;
+  assign \$132  = ~ busy;
+  assign \$133  = | select;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = \$132  & \$134 ;
+  assign \$136  = ~ busy;
+  assign \$137  = | select;
+  assign \$138  = ~ \$137 ;
+  assign \$139  = \$136  & \$138 ;
+  assign \$140  = ~ busy;
+  assign \$141  = | select;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = \$140  & \$142 ;
+  assign \$144  = ~ busy;
+  assign \$145  = | select;
+  assign \$146  = ~ \$145 ;
+  assign \$147  = \$144  & \$146 ;
+  assign \$148  = ~ busy;
+  assign \$149  = | select;
+  assign \$150  = ~ \$149 ;
+  assign \$151  = \$148  & \$150 ;
+  assign \$152  = ~ busy;
+  assign \$153  = | select;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = \$152  & \$154 ;
+  assign \$156  = ~ busy;
+  assign \$157  = | select;
+  assign \$158  = ~ \$157 ;
+  assign \$159  = \$156  & \$158 ;
+  assign \$160  = ~ busy;
+  assign \$161  = | select;
+  assign \$162  = ~ \$161 ;
+  assign \$163  = \$160  & \$162 ;
+  assign \$164  = ~ busy;
+  assign \$165  = | select;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$164  & \$166 ;
+  assign \$168  = ~ busy;
+  assign \$169  = | select;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$168  & \$170 ;
+  assign \$172  = ~ busy;
+  assign \$173  = | select;
+  assign \$174  = ~ \$173 ;
+  assign \$175  = \$172  & \$174 ;
+  assign \$176  = host_wr__row & { \$175 , \$171 , \$167 , \$163 , \$159 , \$155 , \$151 , \$147 , \$143 , \$139 , \$135 , \$131 , \$127  };
+  assign wr__0__row = \$123  | \$176 ;
+  assign \$177  = \wr__0__data$107  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
+  assign \$178  = \wr__0__data$108  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$179  = \$177  | \$178 ;
+  assign \$180  = \wr__0__data$109  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$181  = \$179  | \$180 ;
+  assign \$182  = ~ busy;
+  assign \$183  = | select;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = \$182  & \$184 ;
+  assign \$186  = ~ busy;
+  assign \$187  = | select;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$186  & \$188 ;
+  assign \$190  = ~ busy;
+  assign \$191  = | select;
+  assign \$192  = ~ \$191 ;
+  assign \$193  = \$190  & \$192 ;
+  assign \$194  = ~ busy;
+  assign \$195  = | select;
+  assign \$196  = ~ \$195 ;
+  assign \$197  = \$194  & \$196 ;
+  assign \$198  = ~ busy;
+  assign \$199  = | select;
+  assign \$200  = ~ \$199 ;
+  assign \$201  = \$198  & \$200 ;
+  assign \$202  = ~ busy;
+  assign \$203  = | select;
+  assign \$204  = ~ \$203 ;
+  assign \$205  = \$202  & \$204 ;
+  assign \$206  = ~ busy;
+  assign \$207  = | select;
+  assign \$208  = ~ \$207 ;
+  assign \$209  = \$206  & \$208 ;
+  assign \$210  = ~ busy;
+  assign \$211  = | select;
+  assign \$212  = ~ \$211 ;
+  assign \$213  = \$210  & \$212 ;
+  assign \$214  = ~ busy;
+  assign \$215  = | select;
+  assign \$216  = ~ \$215 ;
+  assign \$217  = \$214  & \$216 ;
+  assign \$218  = ~ busy;
+  assign \$219  = | select;
+  assign \$220  = ~ \$219 ;
+  assign \$221  = \$218  & \$220 ;
+  assign \$222  = ~ busy;
+  assign \$223  = | select;
+  assign \$224  = ~ \$223 ;
+  assign \$225  = \$222  & \$224 ;
+  assign \$226  = ~ busy;
+  assign \$227  = | select;
+  assign \$228  = ~ \$227 ;
+  assign \$229  = \$226  & \$228 ;
+  assign \$230  = ~ busy;
+  assign \$231  = | select;
+  assign \$232  = ~ \$231 ;
+  assign \$233  = \$230  & \$232 ;
+  assign \$234  = ~ busy;
+  assign \$235  = | select;
+  assign \$236  = ~ \$235 ;
+  assign \$237  = \$234  & \$236 ;
+  assign \$238  = ~ busy;
+  assign \$239  = | select;
+  assign \$240  = ~ \$239 ;
+  assign \$241  = \$238  & \$240 ;
+  assign \$242  = ~ busy;
+  assign \$243  = | select;
+  assign \$244  = ~ \$243 ;
+  assign \$245  = \$242  & \$244 ;
+  assign \$246  = ~ busy;
+  assign \$247  = | select;
+  assign \$248  = ~ \$247 ;
+  assign \$249  = \$246  & \$248 ;
+  assign \$250  = ~ busy;
+  assign \$251  = | select;
+  assign \$252  = ~ \$251 ;
+  assign \$253  = \$250  & \$252 ;
+  assign \$254  = ~ busy;
+  assign \$255  = | select;
+  assign \$256  = ~ \$255 ;
+  assign \$257  = \$254  & \$256 ;
+  assign \$258  = ~ busy;
+  assign \$259  = | select;
+  assign \$260  = ~ \$259 ;
+  assign \$261  = \$258  & \$260 ;
+  assign \$262  = ~ busy;
+  assign \$263  = | select;
+  assign \$264  = ~ \$263 ;
+  assign \$265  = \$262  & \$264 ;
+  assign \$266  = ~ busy;
+  assign \$267  = | select;
+  assign \$268  = ~ \$267 ;
+  assign \$269  = \$266  & \$268 ;
+  assign \$270  = ~ busy;
+  assign \$271  = | select;
+  assign \$272  = ~ \$271 ;
+  assign \$273  = \$270  & \$272 ;
+  assign \$274  = ~ busy;
+  assign \$275  = | select;
+  assign \$276  = ~ \$275 ;
+  assign \$277  = \$274  & \$276 ;
+  assign \$278  = ~ busy;
+  assign \$279  = | select;
+  assign \$280  = ~ \$279 ;
+  assign \$281  = \$278  & \$280 ;
+  assign \$282  = ~ busy;
+  assign \$283  = | select;
+  assign \$284  = ~ \$283 ;
+  assign \$285  = \$282  & \$284 ;
+  assign \$286  = ~ busy;
+  assign \$287  = | select;
+  assign \$288  = ~ \$287 ;
+  assign \$289  = \$286  & \$288 ;
+  assign \$290  = ~ busy;
+  assign \$291  = | select;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = \$290  & \$292 ;
+  assign \$294  = ~ busy;
+  assign \$295  = | select;
+  assign \$296  = ~ \$295 ;
+  assign \$297  = \$294  & \$296 ;
+  assign \$298  = ~ busy;
+  assign \$299  = | select;
+  assign \$300  = ~ \$299 ;
+  assign \$301  = \$298  & \$300 ;
+  assign \$302  = ~ busy;
+  assign \$303  = | select;
+  assign \$304  = ~ \$303 ;
+  assign \$305  = \$302  & \$304 ;
+  assign \$306  = ~ busy;
+  assign \$307  = | select;
+  assign \$308  = ~ \$307 ;
+  assign \$309  = \$306  & \$308 ;
+  assign \$310  = ~ busy;
+  assign \$311  = | select;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = \$310  & \$312 ;
+  assign \$314  = ~ busy;
+  assign \$315  = | select;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = \$314  & \$316 ;
+  assign \$318  = ~ busy;
+  assign \$319  = | select;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = \$318  & \$320 ;
+  assign \$322  = ~ busy;
+  assign \$323  = | select;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = \$322  & \$324 ;
+  assign \$326  = ~ busy;
+  assign \$327  = | select;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = \$326  & \$328 ;
+  assign \$330  = ~ busy;
+  assign \$331  = | select;
+  assign \$332  = ~ \$331 ;
+  assign \$333  = \$330  & \$332 ;
+  assign \$334  = ~ busy;
+  assign \$335  = | select;
+  assign \$336  = ~ \$335 ;
+  assign \$337  = \$334  & \$336 ;
+  assign \$338  = ~ busy;
+  assign \$339  = | select;
+  assign \$340  = ~ \$339 ;
+  assign \$341  = \$338  & \$340 ;
+  assign \$342  = ~ busy;
+  assign \$343  = | select;
+  assign \$344  = ~ \$343 ;
+  assign \$345  = \$342  & \$344 ;
+  assign \$346  = ~ busy;
+  assign \$347  = | select;
+  assign \$348  = ~ \$347 ;
+  assign \$349  = \$346  & \$348 ;
+  assign \$350  = ~ busy;
+  assign \$351  = | select;
+  assign \$352  = ~ \$351 ;
+  assign \$353  = \$350  & \$352 ;
+  assign \$354  = ~ busy;
+  assign \$355  = | select;
+  assign \$356  = ~ \$355 ;
+  assign \$357  = \$354  & \$356 ;
+  assign \$358  = ~ busy;
+  assign \$359  = | select;
+  assign \$360  = ~ \$359 ;
+  assign \$361  = \$358  & \$360 ;
+  assign \$362  = ~ busy;
+  assign \$363  = | select;
+  assign \$364  = ~ \$363 ;
+  assign \$365  = \$362  & \$364 ;
+  assign \$366  = ~ busy;
+  assign \$367  = | select;
+  assign \$368  = ~ \$367 ;
+  assign \$369  = \$366  & \$368 ;
+  assign \$370  = ~ busy;
+  assign \$371  = | select;
+  assign \$372  = ~ \$371 ;
+  assign \$373  = \$370  & \$372 ;
+  assign \$374  = ~ busy;
+  assign \$375  = | select;
+  assign \$376  = ~ \$375 ;
+  assign \$377  = \$374  & \$376 ;
+  assign \$378  = ~ busy;
+  assign \$379  = | select;
+  assign \$380  = ~ \$379 ;
+  assign \$381  = \$378  & \$380 ;
+  assign \$382  = ~ busy;
+  assign \$383  = | select;
+  assign \$384  = ~ \$383 ;
+  assign \$385  = \$382  & \$384 ;
+  assign \$386  = ~ busy;
+  assign \$387  = | select;
+  assign \$388  = ~ \$387 ;
+  assign \$389  = \$386  & \$388 ;
+  assign \$390  = ~ busy;
+  assign \$391  = | select;
+  assign \$392  = ~ \$391 ;
+  assign \$393  = \$390  & \$392 ;
+  assign \$394  = ~ busy;
+  assign \$395  = | select;
+  assign \$396  = ~ \$395 ;
+  assign \$397  = \$394  & \$396 ;
+  assign \$398  = ~ busy;
+  assign \$399  = | select;
+  assign \$400  = ~ \$399 ;
+  assign \$401  = \$398  & \$400 ;
+  assign \$402  = ~ busy;
+  assign \$403  = | select;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = \$402  & \$404 ;
+  assign \$406  = ~ busy;
+  assign \$407  = | select;
+  assign \$408  = ~ \$407 ;
+  assign \$409  = \$406  & \$408 ;
+  assign \$410  = ~ busy;
+  assign \$411  = | select;
+  assign \$412  = ~ \$411 ;
+  assign \$413  = \$410  & \$412 ;
+  assign \$414  = ~ busy;
+  assign \$415  = | select;
+  assign \$416  = ~ \$415 ;
+  assign \$417  = \$414  & \$416 ;
+  assign \$418  = ~ busy;
+  assign \$419  = | select;
+  assign \$420  = ~ \$419 ;
+  assign \$421  = \$418  & \$420 ;
+  assign \$422  = ~ busy;
+  assign \$423  = | select;
+  assign \$424  = ~ \$423 ;
+  assign \$425  = \$422  & \$424 ;
+  assign \$426  = ~ busy;
+  assign \$427  = | select;
+  assign \$428  = ~ \$427 ;
+  assign \$429  = \$426  & \$428 ;
+  assign \$430  = ~ busy;
+  assign \$431  = | select;
+  assign \$432  = ~ \$431 ;
+  assign \$433  = \$430  & \$432 ;
+  assign \$434  = ~ busy;
+  assign \$435  = | select;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$434  & \$436 ;
+  assign \$438  = ~ busy;
+  assign \$439  = | select;
+  assign \$440  = ~ \$439 ;
+  assign \$441  = \$438  & \$440 ;
+  assign \$442  = ~ busy;
+  assign \$443  = | select;
+  assign \$444  = ~ \$443 ;
+  assign \$445  = \$442  & \$444 ;
+  assign \$446  = ~ busy;
+  assign \$447  = | select;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = \$446  & \$448 ;
+  assign \$450  = ~ busy;
+  assign \$451  = | select;
+  assign \$452  = ~ \$451 ;
+  assign \$453  = \$450  & \$452 ;
+  assign \$454  = ~ busy;
+  assign \$455  = | select;
+  assign \$456  = ~ \$455 ;
+  assign \$457  = \$454  & \$456 ;
+  assign \$458  = ~ busy;
+  assign \$459  = | select;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$458  & \$460 ;
+  assign \$462  = ~ busy;
+  assign \$463  = | select;
+  assign \$464  = ~ \$463 ;
+  assign \$465  = \$462  & \$464 ;
+  assign \$466  = ~ busy;
+  assign \$467  = | select;
+  assign \$468  = ~ \$467 ;
+  assign \$469  = \$466  & \$468 ;
+  assign \$470  = ~ busy;
+  assign \$471  = | select;
+  assign \$472  = ~ \$471 ;
+  assign \$473  = \$470  & \$472 ;
+  assign \$474  = ~ busy;
+  assign \$475  = | select;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = \$474  & \$476 ;
+  assign \$478  = ~ busy;
+  assign \$479  = | select;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = \$478  & \$480 ;
+  assign \$482  = ~ busy;
+  assign \$483  = | select;
+  assign \$484  = ~ \$483 ;
+  assign \$485  = \$482  & \$484 ;
+  assign \$486  = ~ busy;
+  assign \$487  = | select;
+  assign \$488  = ~ \$487 ;
+  assign \$489  = \$486  & \$488 ;
+  assign \$490  = ~ busy;
+  assign \$491  = | select;
+  assign \$492  = ~ \$491 ;
+  assign \$493  = \$490  & \$492 ;
+  assign \$494  = ~ busy;
+  assign \$495  = | select;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = \$494  & \$496 ;
+  assign \$498  = ~ busy;
+  assign \$499  = | select;
+  assign \$500  = ~ \$499 ;
+  assign \$501  = \$498  & \$500 ;
+  assign \$502  = ~ busy;
+  assign \$503  = | select;
+  assign \$504  = ~ \$503 ;
+  assign \$505  = \$502  & \$504 ;
+  assign \$506  = ~ busy;
+  assign \$507  = | select;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$506  & \$508 ;
+  assign \$510  = ~ busy;
+  assign \$511  = | select;
+  assign \$512  = ~ \$511 ;
+  assign \$513  = \$510  & \$512 ;
+  assign \$514  = ~ busy;
+  assign \$515  = | select;
+  assign \$516  = ~ \$515 ;
+  assign \$517  = \$514  & \$516 ;
+  assign \$518  = ~ busy;
+  assign \$519  = | select;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = \$518  & \$520 ;
+  assign \$522  = ~ busy;
+  assign \$523  = | select;
+  assign \$524  = ~ \$523 ;
+  assign \$525  = \$522  & \$524 ;
+  assign \$526  = ~ busy;
+  assign \$527  = | select;
+  assign \$528  = ~ \$527 ;
+  assign \$529  = \$526  & \$528 ;
+  assign \$530  = ~ busy;
+  assign \$531  = | select;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = \$530  & \$532 ;
+  assign \$534  = ~ busy;
+  assign \$535  = | select;
+  assign \$536  = ~ \$535 ;
+  assign \$537  = \$534  & \$536 ;
+  assign \$538  = ~ busy;
+  assign \$539  = | select;
+  assign \$540  = ~ \$539 ;
+  assign \$541  = \$538  & \$540 ;
+  assign \$542  = ~ busy;
+  assign \$543  = | select;
+  assign \$544  = ~ \$543 ;
+  assign \$545  = \$542  & \$544 ;
+  assign \$546  = ~ busy;
+  assign \$547  = | select;
+  assign \$548  = ~ \$547 ;
+  assign \$549  = \$546  & \$548 ;
+  assign \$550  = ~ busy;
+  assign \$551  = | select;
+  assign \$552  = ~ \$551 ;
+  assign \$553  = \$550  & \$552 ;
+  assign \$554  = ~ busy;
+  assign \$555  = | select;
+  assign \$556  = ~ \$555 ;
+  assign \$557  = \$554  & \$556 ;
+  assign \$558  = ~ busy;
+  assign \$559  = | select;
+  assign \$560  = ~ \$559 ;
+  assign \$561  = \$558  & \$560 ;
+  assign \$562  = ~ busy;
+  assign \$563  = | select;
+  assign \$564  = ~ \$563 ;
+  assign \$565  = \$562  & \$564 ;
+  assign \$566  = ~ busy;
+  assign \$567  = | select;
+  assign \$568  = ~ \$567 ;
+  assign \$569  = \$566  & \$568 ;
+  assign \$570  = ~ busy;
+  assign \$571  = | select;
+  assign \$572  = ~ \$571 ;
+  assign \$573  = \$570  & \$572 ;
+  assign \$574  = ~ busy;
+  assign \$575  = | select;
+  assign \$576  = ~ \$575 ;
+  assign \$577  = \$574  & \$576 ;
+  assign \$578  = ~ busy;
+  assign \$579  = | select;
+  assign \$580  = ~ \$579 ;
+  assign \$581  = \$578  & \$580 ;
+  assign \$582  = ~ busy;
+  assign \$583  = | select;
+  assign \$584  = ~ \$583 ;
+  assign \$585  = \$582  & \$584 ;
+  assign \$586  = ~ busy;
+  assign \$587  = | select;
+  assign \$588  = ~ \$587 ;
+  assign \$589  = \$586  & \$588 ;
+  assign \$590  = ~ busy;
+  assign \$591  = | select;
+  assign \$592  = ~ \$591 ;
+  assign \$593  = \$590  & \$592 ;
+  assign \$594  = ~ busy;
+  assign \$595  = | select;
+  assign \$596  = ~ \$595 ;
+  assign \$597  = \$594  & \$596 ;
+  assign \$598  = ~ busy;
+  assign \$599  = | select;
+  assign \$600  = ~ \$599 ;
+  assign \$601  = \$598  & \$600 ;
+  assign \$602  = ~ busy;
+  assign \$603  = | select;
+  assign \$604  = ~ \$603 ;
+  assign \$605  = \$602  & \$604 ;
+  assign \$606  = ~ busy;
+  assign \$607  = | select;
+  assign \$608  = ~ \$607 ;
+  assign \$609  = \$606  & \$608 ;
+  assign \$610  = ~ busy;
+  assign \$611  = | select;
+  assign \$612  = ~ \$611 ;
+  assign \$613  = \$610  & \$612 ;
+  assign \$614  = ~ busy;
+  assign \$615  = | select;
+  assign \$616  = ~ \$615 ;
+  assign \$617  = \$614  & \$616 ;
+  assign \$618  = ~ busy;
+  assign \$619  = | select;
+  assign \$620  = ~ \$619 ;
+  assign \$621  = \$618  & \$620 ;
+  assign \$622  = ~ busy;
+  assign \$623  = | select;
+  assign \$624  = ~ \$623 ;
+  assign \$625  = \$622  & \$624 ;
+  assign \$626  = ~ busy;
+  assign \$627  = | select;
+  assign \$628  = ~ \$627 ;
+  assign \$629  = \$626  & \$628 ;
+  assign \$630  = ~ busy;
+  assign \$631  = | select;
+  assign \$632  = ~ \$631 ;
+  assign \$633  = \$630  & \$632 ;
+  assign \$634  = ~ busy;
+  assign \$635  = | select;
+  assign \$636  = ~ \$635 ;
+  assign \$637  = \$634  & \$636 ;
+  assign \$638  = ~ busy;
+  assign \$639  = | select;
+  assign \$640  = ~ \$639 ;
+  assign \$641  = \$638  & \$640 ;
+  assign \$642  = ~ busy;
+  assign \$643  = | select;
+  assign \$644  = ~ \$643 ;
+  assign \$645  = \$642  & \$644 ;
+  assign \$646  = ~ busy;
+  assign \$647  = | select;
+  assign \$648  = ~ \$647 ;
+  assign \$649  = \$646  & \$648 ;
+  assign \$650  = ~ busy;
+  assign \$651  = | select;
+  assign \$652  = ~ \$651 ;
+  assign \$653  = \$650  & \$652 ;
+  assign \$654  = ~ busy;
+  assign \$655  = | select;
+  assign \$656  = ~ \$655 ;
+  assign \$657  = \$654  & \$656 ;
+  assign \$658  = ~ busy;
+  assign \$659  = | select;
+  assign \$660  = ~ \$659 ;
+  assign \$661  = \$658  & \$660 ;
+  assign \$662  = ~ busy;
+  assign \$663  = | select;
+  assign \$664  = ~ \$663 ;
+  assign \$665  = \$662  & \$664 ;
+  assign \$666  = ~ busy;
+  assign \$667  = | select;
+  assign \$668  = ~ \$667 ;
+  assign \$669  = \$666  & \$668 ;
+  assign \$670  = ~ busy;
+  assign \$671  = | select;
+  assign \$672  = ~ \$671 ;
+  assign \$673  = \$670  & \$672 ;
+  assign \$674  = ~ busy;
+  assign \$675  = | select;
+  assign \$676  = ~ \$675 ;
+  assign \$677  = \$674  & \$676 ;
+  assign \$678  = ~ busy;
+  assign \$679  = | select;
+  assign \$680  = ~ \$679 ;
+  assign \$681  = \$678  & \$680 ;
+  assign \$682  = ~ busy;
+  assign \$683  = | select;
+  assign \$684  = ~ \$683 ;
+  assign \$685  = \$682  & \$684 ;
+  assign \$686  = ~ busy;
+  assign \$687  = | select;
+  assign \$688  = ~ \$687 ;
+  assign \$689  = \$686  & \$688 ;
+  assign \$690  = ~ busy;
+  assign \$691  = | select;
+  assign \$692  = ~ \$691 ;
+  assign \$693  = \$690  & \$692 ;
+  assign \$694  = ~ busy;
+  assign \$695  = | select;
+  assign \$696  = ~ \$695 ;
+  assign \$697  = \$694  & \$696 ;
+  assign \$698  = ~ busy;
+  assign \$699  = | select;
+  assign \$700  = ~ \$699 ;
+  assign \$701  = \$698  & \$700 ;
+  assign \$702  = ~ busy;
+  assign \$703  = | select;
+  assign \$704  = ~ \$703 ;
+  assign \$705  = \$702  & \$704 ;
+  assign \$706  = ~ busy;
+  assign \$707  = | select;
+  assign \$708  = ~ \$707 ;
+  assign \$709  = \$706  & \$708 ;
+  assign \$710  = ~ busy;
+  assign \$711  = | select;
+  assign \$712  = ~ \$711 ;
+  assign \$713  = \$710  & \$712 ;
+  assign \$714  = ~ busy;
+  assign \$715  = | select;
+  assign \$716  = ~ \$715 ;
+  assign \$717  = \$714  & \$716 ;
+  assign \$718  = ~ busy;
+  assign \$719  = | select;
+  assign \$720  = ~ \$719 ;
+  assign \$721  = \$718  & \$720 ;
+  assign \$722  = ~ busy;
+  assign \$723  = | select;
+  assign \$724  = ~ \$723 ;
+  assign \$725  = \$722  & \$724 ;
+  assign \$726  = ~ busy;
+  assign \$727  = | select;
+  assign \$728  = ~ \$727 ;
+  assign \$729  = \$726  & \$728 ;
+  assign \$730  = ~ busy;
+  assign \$731  = | select;
+  assign \$732  = ~ \$731 ;
+  assign \$733  = \$730  & \$732 ;
+  assign \$734  = ~ busy;
+  assign \$735  = | select;
+  assign \$736  = ~ \$735 ;
+  assign \$737  = \$734  & \$736 ;
+  assign \$738  = ~ busy;
+  assign \$739  = | select;
+  assign \$740  = ~ \$739 ;
+  assign \$741  = \$738  & \$740 ;
+  assign \$742  = ~ busy;
+  assign \$743  = | select;
+  assign \$744  = ~ \$743 ;
+  assign \$745  = \$742  & \$744 ;
+  assign \$746  = ~ busy;
+  assign \$747  = | select;
+  assign \$748  = ~ \$747 ;
+  assign \$749  = \$746  & \$748 ;
+  assign \$750  = ~ busy;
+  assign \$751  = | select;
+  assign \$752  = ~ \$751 ;
+  assign \$753  = \$750  & \$752 ;
+  assign \$754  = ~ busy;
+  assign \$755  = | select;
+  assign \$756  = ~ \$755 ;
+  assign \$757  = \$754  & \$756 ;
+  assign \$758  = ~ busy;
+  assign \$759  = | select;
+  assign \$760  = ~ \$759 ;
+  assign \$761  = \$758  & \$760 ;
+  assign \$762  = ~ busy;
+  assign \$763  = | select;
+  assign \$764  = ~ \$763 ;
+  assign \$765  = \$762  & \$764 ;
+  assign \$766  = ~ busy;
+  assign \$767  = | select;
+  assign \$768  = ~ \$767 ;
+  assign \$769  = \$766  & \$768 ;
+  assign \$770  = ~ busy;
+  assign \$771  = | select;
+  assign \$772  = ~ \$771 ;
+  assign \$773  = \$770  & \$772 ;
+  assign \$774  = ~ busy;
+  assign \$775  = | select;
+  assign \$776  = ~ \$775 ;
+  assign \$777  = \$774  & \$776 ;
+  assign \$778  = ~ busy;
+  assign \$779  = | select;
+  assign \$780  = ~ \$779 ;
+  assign \$781  = \$778  & \$780 ;
+  assign \$782  = ~ busy;
+  assign \$783  = | select;
+  assign \$784  = ~ \$783 ;
+  assign \$785  = \$782  & \$784 ;
+  assign \$786  = ~ busy;
+  assign \$787  = | select;
+  assign \$788  = ~ \$787 ;
+  assign \$789  = \$786  & \$788 ;
+  assign \$790  = ~ busy;
+  assign \$791  = | select;
+  assign \$792  = ~ \$791 ;
+  assign \$793  = \$790  & \$792 ;
+  assign \$794  = ~ busy;
+  assign \$795  = | select;
+  assign \$796  = ~ \$795 ;
+  assign \$797  = \$794  & \$796 ;
+  assign \$798  = ~ busy;
+  assign \$799  = | select;
+  assign \$800  = ~ \$799 ;
+  assign \$801  = \$798  & \$800 ;
+  assign \$802  = ~ busy;
+  assign \$803  = | select;
+  assign \$804  = ~ \$803 ;
+  assign \$805  = \$802  & \$804 ;
+  assign \$806  = ~ busy;
+  assign \$807  = | select;
+  assign \$808  = ~ \$807 ;
+  assign \$809  = \$806  & \$808 ;
+  assign \$810  = ~ busy;
+  assign \$811  = | select;
+  assign \$812  = ~ \$811 ;
+  assign \$813  = \$810  & \$812 ;
+  assign \$814  = ~ busy;
+  assign \$815  = | select;
+  assign \$816  = ~ \$815 ;
+  assign \$817  = \$814  & \$816 ;
+  assign \$818  = ~ busy;
+  assign \$819  = | select;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = \$818  & \$820 ;
+  assign \$822  = ~ busy;
+  assign \$823  = | select;
+  assign \$824  = ~ \$823 ;
+  assign \$825  = \$822  & \$824 ;
+  assign \$826  = ~ busy;
+  assign \$827  = | select;
+  assign \$828  = ~ \$827 ;
+  assign \$829  = \$826  & \$828 ;
+  assign \$830  = ~ busy;
+  assign \$831  = | select;
+  assign \$832  = ~ \$831 ;
+  assign \$833  = \$830  & \$832 ;
+  assign \$834  = ~ busy;
+  assign \$835  = | select;
+  assign \$836  = ~ \$835 ;
+  assign \$837  = \$834  & \$836 ;
+  assign \$838  = ~ busy;
+  assign \$839  = | select;
+  assign \$840  = ~ \$839 ;
+  assign \$841  = \$838  & \$840 ;
+  assign \$842  = ~ busy;
+  assign \$843  = | select;
+  assign \$844  = ~ \$843 ;
+  assign \$845  = \$842  & \$844 ;
+  assign \$846  = ~ busy;
+  assign \$847  = | select;
+  assign \$848  = ~ \$847 ;
+  assign \$849  = \$846  & \$848 ;
+  assign \$850  = ~ busy;
+  assign \$851  = | select;
+  assign \$852  = ~ \$851 ;
+  assign \$853  = \$850  & \$852 ;
+  assign \$854  = ~ busy;
+  assign \$855  = | select;
+  assign \$856  = ~ \$855 ;
+  assign \$857  = \$854  & \$856 ;
+  assign \$858  = ~ busy;
+  assign \$859  = | select;
+  assign \$860  = ~ \$859 ;
+  assign \$861  = \$858  & \$860 ;
+  assign \$862  = ~ busy;
+  assign \$863  = | select;
+  assign \$864  = ~ \$863 ;
+  assign \$865  = \$862  & \$864 ;
+  assign \$866  = ~ busy;
+  assign \$867  = | select;
+  assign \$868  = ~ \$867 ;
+  assign \$869  = \$866  & \$868 ;
+  assign \$870  = ~ busy;
+  assign \$871  = | select;
+  assign \$872  = ~ \$871 ;
+  assign \$873  = \$870  & \$872 ;
+  assign \$874  = ~ busy;
+  assign \$875  = | select;
+  assign \$876  = ~ \$875 ;
+  assign \$877  = \$874  & \$876 ;
+  assign \$878  = ~ busy;
+  assign \$879  = | select;
+  assign \$880  = ~ \$879 ;
+  assign \$881  = \$878  & \$880 ;
+  assign \$882  = ~ busy;
+  assign \$883  = | select;
+  assign \$884  = ~ \$883 ;
+  assign \$885  = \$882  & \$884 ;
+  assign \$886  = ~ busy;
+  assign \$887  = | select;
+  assign \$888  = ~ \$887 ;
+  assign \$889  = \$886  & \$888 ;
+  assign \$890  = ~ busy;
+  assign \$891  = | select;
+  assign \$892  = ~ \$891 ;
+  assign \$893  = \$890  & \$892 ;
+  assign \$894  = ~ busy;
+  assign \$895  = | select;
+  assign \$896  = ~ \$895 ;
+  assign \$897  = \$894  & \$896 ;
+  assign \$898  = ~ busy;
+  assign \$899  = | select;
+  assign \$900  = ~ \$899 ;
+  assign \$901  = \$898  & \$900 ;
+  assign \$902  = ~ busy;
+  assign \$903  = | select;
+  assign \$904  = ~ \$903 ;
+  assign \$905  = \$902  & \$904 ;
+  assign \$906  = ~ busy;
+  assign \$907  = | select;
+  assign \$908  = ~ \$907 ;
+  assign \$909  = \$906  & \$908 ;
+  assign \$910  = ~ busy;
+  assign \$911  = | select;
+  assign \$912  = ~ \$911 ;
+  assign \$913  = \$910  & \$912 ;
+  assign \$914  = ~ busy;
+  assign \$915  = | select;
+  assign \$916  = ~ \$915 ;
+  assign \$917  = \$914  & \$916 ;
+  assign \$918  = ~ busy;
+  assign \$919  = | select;
+  assign \$920  = ~ \$919 ;
+  assign \$921  = \$918  & \$920 ;
+  assign \$922  = ~ busy;
+  assign \$923  = | select;
+  assign \$924  = ~ \$923 ;
+  assign \$925  = \$922  & \$924 ;
+  assign \$926  = ~ busy;
+  assign \$927  = | select;
+  assign \$928  = ~ \$927 ;
+  assign \$929  = \$926  & \$928 ;
+  assign \$930  = ~ busy;
+  assign \$931  = | select;
+  assign \$932  = ~ \$931 ;
+  assign \$933  = \$930  & \$932 ;
+  assign \$934  = ~ busy;
+  assign \$935  = | select;
+  assign \$936  = ~ \$935 ;
+  assign \$937  = \$934  & \$936 ;
+  assign \$938  = ~ busy;
+  assign \$939  = | select;
+  assign \$940  = ~ \$939 ;
+  assign \$941  = \$938  & \$940 ;
+  assign \$942  = ~ busy;
+  assign \$943  = | select;
+  assign \$944  = ~ \$943 ;
+  assign \$945  = \$942  & \$944 ;
+  assign \$946  = ~ busy;
+  assign \$947  = | select;
+  assign \$948  = ~ \$947 ;
+  assign \$949  = \$946  & \$948 ;
+  assign \$950  = ~ busy;
+  assign \$951  = | select;
+  assign \$952  = ~ \$951 ;
+  assign \$953  = \$950  & \$952 ;
+  assign \$954  = ~ busy;
+  assign \$955  = | select;
+  assign \$956  = ~ \$955 ;
+  assign \$957  = \$954  & \$956 ;
+  assign \$958  = ~ busy;
+  assign \$959  = | select;
+  assign \$960  = ~ \$959 ;
+  assign \$961  = \$958  & \$960 ;
+  assign \$962  = ~ busy;
+  assign \$963  = | select;
+  assign \$964  = ~ \$963 ;
+  assign \$965  = \$962  & \$964 ;
+  assign \$966  = ~ busy;
+  assign \$967  = | select;
+  assign \$968  = ~ \$967 ;
+  assign \$969  = \$966  & \$968 ;
+  assign \$970  = ~ busy;
+  assign \$971  = | select;
+  assign \$972  = ~ \$971 ;
+  assign \$973  = \$970  & \$972 ;
+  assign \$974  = ~ busy;
+  assign \$975  = | select;
+  assign \$976  = ~ \$975 ;
+  assign \$977  = \$974  & \$976 ;
+  assign \$978  = ~ busy;
+  assign \$979  = | select;
+  assign \$980  = ~ \$979 ;
+  assign \$981  = \$978  & \$980 ;
+  assign \$982  = ~ busy;
+  assign \$983  = | select;
+  assign \$984  = ~ \$983 ;
+  assign \$985  = \$982  & \$984 ;
+  assign \$986  = ~ busy;
+  assign \$987  = | select;
+  assign \$988  = ~ \$987 ;
+  assign \$989  = \$986  & \$988 ;
+  assign \$990  = ~ busy;
+  assign \$991  = | select;
+  assign \$992  = ~ \$991 ;
+  assign \$993  = \$990  & \$992 ;
+  assign \$994  = ~ busy;
+  assign \$995  = | select;
+  assign \$996  = ~ \$995 ;
+  assign \$997  = \$994  & \$996 ;
+  assign \$998  = ~ busy;
+  assign \$999  = | select;
+  assign \$1000  = ~ \$999 ;
+  assign \$1001  = \$998  & \$1000 ;
+  assign \$1002  = ~ busy;
+  assign \$1003  = | select;
+  assign \$1004  = ~ \$1003 ;
+  assign \$1005  = \$1002  & \$1004 ;
+  assign \$1006  = ~ busy;
+  assign \$1007  = | select;
+  assign \$1008  = ~ \$1007 ;
+  assign \$1009  = \$1006  & \$1008 ;
+  assign \$1010  = ~ busy;
+  assign \$1011  = | select;
+  assign \$1012  = ~ \$1011 ;
+  assign \$1013  = \$1010  & \$1012 ;
+  assign \$1014  = ~ busy;
+  assign \$1015  = | select;
+  assign \$1016  = ~ \$1015 ;
+  assign \$1017  = \$1014  & \$1016 ;
+  assign \$1018  = ~ busy;
+  assign \$1019  = | select;
+  assign \$1020  = ~ \$1019 ;
+  assign \$1021  = \$1018  & \$1020 ;
+  assign \$1022  = ~ busy;
+  assign \$1023  = | select;
+  assign \$1024  = ~ \$1023 ;
+  assign \$1025  = \$1022  & \$1024 ;
+  assign \$1026  = ~ busy;
+  assign \$1027  = | select;
+  assign \$1028  = ~ \$1027 ;
+  assign \$1029  = \$1026  & \$1028 ;
+  assign \$1030  = ~ busy;
+  assign \$1031  = | select;
+  assign \$1032  = ~ \$1031 ;
+  assign \$1033  = \$1030  & \$1032 ;
+  assign \$1034  = ~ busy;
+  assign \$1035  = | select;
+  assign \$1036  = ~ \$1035 ;
+  assign \$1037  = \$1034  & \$1036 ;
+  assign \$1038  = ~ busy;
+  assign \$1039  = | select;
+  assign \$1040  = ~ \$1039 ;
+  assign \$1041  = \$1038  & \$1040 ;
+  assign \$1042  = ~ busy;
+  assign \$1043  = | select;
+  assign \$1044  = ~ \$1043 ;
+  assign \$1045  = \$1042  & \$1044 ;
+  assign \$1046  = ~ busy;
+  assign \$1047  = | select;
+  assign \$1048  = ~ \$1047 ;
+  assign \$1049  = \$1046  & \$1048 ;
+  assign \$1050  = ~ busy;
+  assign \$1051  = | select;
+  assign \$1052  = ~ \$1051 ;
+  assign \$1053  = \$1050  & \$1052 ;
+  assign \$1054  = ~ busy;
+  assign \$1055  = | select;
+  assign \$1056  = ~ \$1055 ;
+  assign \$1057  = \$1054  & \$1056 ;
+  assign \$1058  = ~ busy;
+  assign \$1059  = | select;
+  assign \$1060  = ~ \$1059 ;
+  assign \$1061  = \$1058  & \$1060 ;
+  assign \$1062  = ~ busy;
+  assign \$1063  = | select;
+  assign \$1064  = ~ \$1063 ;
+  assign \$1065  = \$1062  & \$1064 ;
+  assign \$1066  = ~ busy;
+  assign \$1067  = | select;
+  assign \$1068  = ~ \$1067 ;
+  assign \$1069  = \$1066  & \$1068 ;
+  assign \$1070  = ~ busy;
+  assign \$1071  = | select;
+  assign \$1072  = ~ \$1071 ;
+  assign \$1073  = \$1070  & \$1072 ;
+  assign \$1074  = ~ busy;
+  assign \$1075  = | select;
+  assign \$1076  = ~ \$1075 ;
+  assign \$1077  = \$1074  & \$1076 ;
+  assign \$1078  = ~ busy;
+  assign \$1079  = | select;
+  assign \$1080  = ~ \$1079 ;
+  assign \$1081  = \$1078  & \$1080 ;
+  assign \$1082  = ~ busy;
+  assign \$1083  = | select;
+  assign \$1084  = ~ \$1083 ;
+  assign \$1085  = \$1082  & \$1084 ;
+  assign \$1086  = ~ busy;
+  assign \$1087  = | select;
+  assign \$1088  = ~ \$1087 ;
+  assign \$1089  = \$1086  & \$1088 ;
+  assign \$1090  = ~ busy;
+  assign \$1091  = | select;
+  assign \$1092  = ~ \$1091 ;
+  assign \$1093  = \$1090  & \$1092 ;
+  assign \$1094  = ~ busy;
+  assign \$1095  = | select;
+  assign \$1096  = ~ \$1095 ;
+  assign \$1097  = \$1094  & \$1096 ;
+  assign \$1098  = ~ busy;
+  assign \$1099  = | select;
+  assign \$1100  = ~ \$1099 ;
+  assign \$1101  = \$1098  & \$1100 ;
+  assign \$1102  = ~ busy;
+  assign \$1103  = | select;
+  assign \$1104  = ~ \$1103 ;
+  assign \$1105  = \$1102  & \$1104 ;
+  assign \$1106  = ~ busy;
+  assign \$1107  = | select;
+  assign \$1108  = ~ \$1107 ;
+  assign \$1109  = \$1106  & \$1108 ;
+  assign \$1110  = ~ busy;
+  assign \$1111  = | select;
+  assign \$1112  = ~ \$1111 ;
+  assign \$1113  = \$1110  & \$1112 ;
+  assign \$1114  = ~ busy;
+  assign \$1115  = | select;
+  assign \$1116  = ~ \$1115 ;
+  assign \$1117  = \$1114  & \$1116 ;
+  assign \$1118  = ~ busy;
+  assign \$1119  = | select;
+  assign \$1120  = ~ \$1119 ;
+  assign \$1121  = \$1118  & \$1120 ;
+  assign \$1122  = ~ busy;
+  assign \$1123  = | select;
+  assign \$1124  = ~ \$1123 ;
+  assign \$1125  = \$1122  & \$1124 ;
+  assign \$1126  = ~ busy;
+  assign \$1127  = | select;
+  assign \$1128  = ~ \$1127 ;
+  assign \$1129  = \$1126  & \$1128 ;
+  assign \$1130  = ~ busy;
+  assign \$1131  = | select;
+  assign \$1132  = ~ \$1131 ;
+  assign \$1133  = \$1130  & \$1132 ;
+  assign \$1134  = ~ busy;
+  assign \$1135  = | select;
+  assign \$1136  = ~ \$1135 ;
+  assign \$1137  = \$1134  & \$1136 ;
+  assign \$1138  = ~ busy;
+  assign \$1139  = | select;
+  assign \$1140  = ~ \$1139 ;
+  assign \$1141  = \$1138  & \$1140 ;
+  assign \$1142  = ~ busy;
+  assign \$1143  = | select;
+  assign \$1144  = ~ \$1143 ;
+  assign \$1145  = \$1142  & \$1144 ;
+  assign \$1146  = ~ busy;
+  assign \$1147  = | select;
+  assign \$1148  = ~ \$1147 ;
+  assign \$1149  = \$1146  & \$1148 ;
+  assign \$1150  = ~ busy;
+  assign \$1151  = | select;
+  assign \$1152  = ~ \$1151 ;
+  assign \$1153  = \$1150  & \$1152 ;
+  assign \$1154  = ~ busy;
+  assign \$1155  = | select;
+  assign \$1156  = ~ \$1155 ;
+  assign \$1157  = \$1154  & \$1156 ;
+  assign \$1158  = ~ busy;
+  assign \$1159  = | select;
+  assign \$1160  = ~ \$1159 ;
+  assign \$1161  = \$1158  & \$1160 ;
+  assign \$1162  = ~ busy;
+  assign \$1163  = | select;
+  assign \$1164  = ~ \$1163 ;
+  assign \$1165  = \$1162  & \$1164 ;
+  assign \$1166  = ~ busy;
+  assign \$1167  = | select;
+  assign \$1168  = ~ \$1167 ;
+  assign \$1169  = \$1166  & \$1168 ;
+  assign \$1170  = ~ busy;
+  assign \$1171  = | select;
+  assign \$1172  = ~ \$1171 ;
+  assign \$1173  = \$1170  & \$1172 ;
+  assign \$1174  = ~ busy;
+  assign \$1175  = | select;
+  assign \$1176  = ~ \$1175 ;
+  assign \$1177  = \$1174  & \$1176 ;
+  assign \$1178  = ~ busy;
+  assign \$1179  = | select;
+  assign \$1180  = ~ \$1179 ;
+  assign \$1181  = \$1178  & \$1180 ;
+  assign \$1182  = ~ busy;
+  assign \$1183  = | select;
+  assign \$1184  = ~ \$1183 ;
+  assign \$1185  = \$1182  & \$1184 ;
+  assign \$1186  = ~ busy;
+  assign \$1187  = | select;
+  assign \$1188  = ~ \$1187 ;
+  assign \$1189  = \$1186  & \$1188 ;
+  assign \$1190  = ~ busy;
+  assign \$1191  = | select;
+  assign \$1192  = ~ \$1191 ;
+  assign \$1193  = \$1190  & \$1192 ;
+  assign \$1194  = ~ busy;
+  assign \$1195  = | select;
+  assign \$1196  = ~ \$1195 ;
+  assign \$1197  = \$1194  & \$1196 ;
+  assign \$1198  = ~ busy;
+  assign \$1199  = | select;
+  assign \$1200  = ~ \$1199 ;
+  assign \$1201  = \$1198  & \$1200 ;
+  assign \$1202  = ~ busy;
+  assign \$1203  = | select;
+  assign \$1204  = ~ \$1203 ;
+  assign \$1205  = \$1202  & \$1204 ;
+  assign \$1206  = host_wr__data & { \$1205 , \$1201 , \$1197 , \$1193 , \$1189 , \$1185 , \$1181 , \$1177 , \$1173 , \$1169 , \$1165 , \$1161 , \$1157 , \$1153 , \$1149 , \$1145 , \$1141 , \$1137 , \$1133 , \$1129 , \$1125 , \$1121 , \$1117 , \$1113 , \$1109 , \$1105 , \$1101 , \$1097 , \$1093 , \$1089 , \$1085 , \$1081 , \$1077 , \$1073 , \$1069 , \$1065 , \$1061 , \$1057 , \$1053 , \$1049 , \$1045 , \$1041 , \$1037 , \$1033 , \$1029 , \$1025 , \$1021 , \$1017 , \$1013 , \$1009 , \$1005 , \$1001 , \$997 , \$993 , \$989 , \$985 , \$981 , \$977 , \$973 , \$969 , \$965 , \$961 , \$957 , \$953 , \$949 , \$945 , \$941 , \$937 , \$933 , \$929 , \$925 , \$921 , \$917 , \$913 , \$909 , \$905 , \$901 , \$897 , \$893 , \$889 , \$885 , \$881 , \$877 , \$873 , \$869 , \$865 , \$861 , \$857 , \$853 , \$849 , \$845 , \$841 , \$837 , \$833 , \$829 , \$825 , \$821 , \$817 , \$813 , \$809 , \$805 , \$801 , \$797 , \$793 , \$789 , \$785 , \$781 , \$777 , \$773 , \$769 , \$765 , \$761 , \$757 , \$753 , \$749 , \$745 , \$741 , \$737 , \$733 , \$729 , \$725 , \$721 , \$717 , \$713 , \$709 , \$705 , \$701 , \$697 , \$693 , \$689 , \$685 , \$681 , \$677 , \$673 , \$669 , \$665 , \$661 , \$657 , \$653 , \$649 , \$645 , \$641 , \$637 , \$633 , \$629 , \$625 , \$621 , \$617 , \$613 , \$609 , \$605 , \$601 , \$597 , \$593 , \$589 , \$585 , \$581 , \$577 , \$573 , \$569 , \$565 , \$561 , \$557 , \$553 , \$549 , \$545 , \$541 , \$537 , \$533 , \$529 , \$525 , \$521 , \$517 , \$513 , \$509 , \$505 , \$501 , \$497 , \$493 , \$489 , \$485 , \$481 , \$477 , \$473 , \$469 , \$465 , \$461 , \$457 , \$453 , \$449 , \$445 , \$441 , \$437 , \$433 , \$429 , \$425 , \$421 , \$417 , \$413 , \$409 , \$405 , \$401 , \$397 , \$393 , \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353 , \$349 , \$345 , \$341 , \$337 , \$333 , \$329 , \$325 , \$321 , \$317 , \$313 , \$309 , \$305 , \$301 , \$297 , \$293 , \$289 , \$285 , \$281 , \$277 , \$273 , \$269 , \$265 , \$261 , \$257 , \$253 , \$249 , \$245 , \$241 , \$237 , \$233 , \$229 , \$225 , \$221 , \$217 , \$213 , \$209 , \$205 , \$201 , \$197 , \$193 , \$189 , \$185  };
+  assign wr__0__data = \$181  | \$1206 ;
+  assign \$1207  = \wr__0__mask$112  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
+  assign \$1208  = \wr__0__mask$113  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$1209  = \$1207  | \$1208 ;
+  assign \$1210  = \wr__0__mask$114  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$1211  = \$1209  | \$1210 ;
+  assign \$1212  = ~ busy;
+  assign \$1213  = | select;
+  assign \$1214  = ~ \$1213 ;
+  assign \$1215  = \$1212  & \$1214 ;
+  assign \$1216  = ~ busy;
+  assign \$1217  = | select;
+  assign \$1218  = ~ \$1217 ;
+  assign \$1219  = \$1216  & \$1218 ;
+  assign \$1220  = ~ busy;
+  assign \$1221  = | select;
+  assign \$1222  = ~ \$1221 ;
+  assign \$1223  = \$1220  & \$1222 ;
+  assign \$1224  = ~ busy;
+  assign \$1225  = | select;
+  assign \$1226  = ~ \$1225 ;
+  assign \$1227  = \$1224  & \$1226 ;
+  assign \$1228  = ~ busy;
+  assign \$1229  = | select;
+  assign \$1230  = ~ \$1229 ;
+  assign \$1231  = \$1228  & \$1230 ;
+  assign \$1232  = ~ busy;
+  assign \$1233  = | select;
+  assign \$1234  = ~ \$1233 ;
+  assign \$1235  = \$1232  & \$1234 ;
+  assign \$1236  = ~ busy;
+  assign \$1237  = | select;
+  assign \$1238  = ~ \$1237 ;
+  assign \$1239  = \$1236  & \$1238 ;
+  assign \$1240  = ~ busy;
+  assign \$1241  = | select;
+  assign \$1242  = ~ \$1241 ;
+  assign \$1243  = \$1240  & \$1242 ;
+  assign \$1244  = host_wr__mask & { \$1243 , \$1239 , \$1235 , \$1231 , \$1227 , \$1223 , \$1219 , \$1215  };
+  assign wr__0__mask = \$1211  | \$1244 ;
+  assign \$1246  = \wr__1__en$118  & select[1];
+  assign \$1250  = \wr__1__bank$122  & { select[1], select[1] };
+  assign \$1254  = \wr__1__row$126  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$1258  = \wr__1__data$130  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$1262  = \wr__1__mask$134  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
   \core_top.core.banks  banks (
     .clk(clk),
     .rd0_data(rd__0__data),
@@ -1035,40 +3548,40 @@ module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0
     .k(k_result),
     .op(op),
     .rd__0__data(rd__0__data),
-    .read0_bank(\rd__0__bank$58 ),
-    .read0_row(\rd__0__row$60 ),
-    .reads_active(\rd__0__en$56 ),
-    .rounded(\wr__0__data$98 ),
-    .rounded_bank(\wr__0__bank$94 ),
-    .rounded_row(\wr__0__row$96 ),
+    .read0_bank(\rd__0__bank$61 ),
+    .read0_row(\rd__0__row$66 ),
+    .reads_active(\rd__0__en$55 ),
+    .rounded(\wr__0__data$107 ),
+    .rounded_bank(\wr__0__bank$97 ),
+    .rounded_row(\wr__0__row$102 ),
     .rst(rst),
     .start(launch[0]),
     .wr__0__en(\wr__0__en$92 ),
-    .wr__0__mask(\wr__0__mask$100 )
+    .wr__0__mask(\wr__0__mask$112 )
   );
   \core_top.core.relu  relu (
     .clk(clk),
     .done(\done$8 ),
-    .mask(\wr__1__data$129 ),
-    .mask_bank(\wr__1__bank$127 ),
-    .mask_row(\wr__1__row$128 ),
-    .o__valid(\wr__1__en$126 ),
+    .mask(\wr__1__data$130 ),
+    .mask_bank(\wr__1__bank$122 ),
+    .mask_row(\wr__1__row$126 ),
+    .o__valid(\wr__1__en$118 ),
     .op(op),
     .rd__0__data(rd__0__data),
     .rd__1__data(rd__1__data),
     .read0_bank(\rd__0__bank$62 ),
-    .read0_row(\rd__0__row$63 ),
-    .read1_bank(\rd__1__bank$82 ),
-    .read1_row(\rd__1__row$83 ),
-    .reads_active(\rd__0__en$61 ),
-    .result(\wr__0__data$104 ),
-    .result_bank(\wr__0__bank$102 ),
+    .read0_row(\rd__0__row$67 ),
+    .read1_bank(\rd__1__bank$81 ),
+    .read1_row(\rd__1__row$85 ),
+    .reads_active(\rd__0__en$57 ),
+    .result(\wr__0__data$108 ),
+    .result_bank(\wr__0__bank$98 ),
     .result_row(\wr__0__row$103 ),
     .rst(rst),
     .start(launch[1]),
-    .wr__0__en(\wr__0__en$101 ),
-    .wr__0__mask(\wr__0__mask$105 ),
-    .wr__1__mask(\wr__1__mask$130 )
+    .wr__0__en(\wr__0__en$93 ),
+    .wr__0__mask(\wr__0__mask$113 ),
+    .wr__1__mask(\wr__1__mask$134 )
   );
   \core_top.core.sequencer  sequencer (
     .b(b),
@@ -1100,214 +3613,22 @@ module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0
   \core_top.core.update  update (
     .clk(clk),
     .done(\done$11 ),
-    .o__valid(\wr__0__en$106 ),
+    .o__valid(\wr__0__en$94 ),
     .op(op),
     .rd__0__data(rd__0__data),
     .rd__1__data(rd__1__data),
-    .read0_bank(\rd__0__bank$65 ),
-    .read0_row(\rd__0__row$66 ),
-    .read1_bank(\rd__1__bank$85 ),
+    .read0_bank(\rd__0__bank$63 ),
+    .read0_row(\rd__0__row$68 ),
+    .read1_bank(\rd__1__bank$82 ),
     .read1_row(\rd__1__row$86 ),
-    .reads_active(\rd__0__en$64 ),
+    .reads_active(\rd__0__en$58 ),
     .rst(rst),
     .start(launch[2]),
     .updated(\wr__0__data$109 ),
-    .updated_bank(\wr__0__bank$107 ),
-    .updated_row(\wr__0__row$108 ),
-    .wr__0__mask(\wr__0__mask$110 )
+    .updated_bank(\wr__0__bank$99 ),
+    .updated_row(\wr__0__row$104 ),
+    .wr__0__mask(\wr__0__mask$114 )
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    rd__1__bank = 2'h0;
-    if (select[0]) begin
-      rd__1__bank = 2'h0;
-    end else if (select[1]) begin
-      rd__1__bank = \rd__1__bank$82 ;
-    end else if (select[2]) begin
-      rd__1__bank = \rd__1__bank$85 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    rd__1__row = 13'h0000;
-    if (select[0]) begin
-      rd__1__row = 13'h0000;
-    end else if (select[1]) begin
-      rd__1__row = \rd__1__row$83 ;
-    end else if (select[2]) begin
-      rd__1__row = \rd__1__row$86 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    wr__0__en = 1'h0;
-    if (select[0]) begin
-      wr__0__en = \wr__0__en$92 ;
-    end else if (select[1]) begin
-      wr__0__en = \wr__0__en$101 ;
-    end else if (select[2]) begin
-      wr__0__en = \wr__0__en$106 ;
-    end else if (\$2 ) begin
-      wr__0__en = host_wr__en;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    wr__0__bank = 2'h0;
-    if (select[0]) begin
-      wr__0__bank = \wr__0__bank$94 ;
-    end else if (select[1]) begin
-      wr__0__bank = \wr__0__bank$102 ;
-    end else if (select[2]) begin
-      wr__0__bank = \wr__0__bank$107 ;
-    end else if (\$2 ) begin
-      wr__0__bank = { \port$4201$0 , \port$4200$0  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    wr__0__row = 13'h0000;
-    if (select[0]) begin
-      wr__0__row = \wr__0__row$96 ;
-    end else if (select[1]) begin
-      wr__0__row = \wr__0__row$103 ;
-    end else if (select[2]) begin
-      wr__0__row = \wr__0__row$108 ;
-    end else if (\$2 ) begin
-      wr__0__row = host_wr__row;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    wr__0__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    if (select[0]) begin
-      wr__0__data = \wr__0__data$98 ;
-    end else if (select[1]) begin
-      wr__0__data = \wr__0__data$104 ;
-    end else if (select[2]) begin
-      wr__0__data = \wr__0__data$109 ;
-    end else if (\$2 ) begin
-      wr__0__data = host_wr__data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    wr__0__mask = 8'h00;
-    if (select[0]) begin
-      wr__0__mask = \wr__0__mask$100 ;
-    end else if (select[1]) begin
-      wr__0__mask = \wr__0__mask$105 ;
-    end else if (select[2]) begin
-      wr__0__mask = \wr__0__mask$110 ;
-    end else if (\$2 ) begin
-      wr__0__mask = host_wr__mask;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    wr__1__en = 1'h0;
-    if (select[0]) begin
-      wr__1__en = 1'h0;
-    end else if (select[1]) begin
-      wr__1__en = \wr__1__en$126 ;
-    end else if (select[2]) begin
-      wr__1__en = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    wr__1__bank = 2'h0;
-    if (select[0]) begin
-      wr__1__bank = 2'h0;
-    end else if (select[1]) begin
-      wr__1__bank = \wr__1__bank$127 ;
-    end else if (select[2]) begin
-      wr__1__bank = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    wr__1__row = 13'h0000;
-    if (select[0]) begin
-      wr__1__row = 13'h0000;
-    end else if (select[1]) begin
-      wr__1__row = \wr__1__row$128 ;
-    end else if (select[2]) begin
-      wr__1__row = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    wr__1__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    if (select[0]) begin
-      wr__1__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end else if (select[1]) begin
-      wr__1__data = \wr__1__data$129 ;
-    end else if (select[2]) begin
-      wr__1__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    wr__1__mask = 8'h00;
-    if (select[0]) begin
-      wr__1__mask = 8'h00;
-    end else if (select[1]) begin
-      wr__1__mask = \wr__1__mask$130 ;
-    end else if (select[2]) begin
-      wr__1__mask = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    rd__0__en = 1'h0;
-    if (select[0]) begin
-      rd__0__en = \rd__0__en$56 ;
-    end else if (select[1]) begin
-      rd__0__en = \rd__0__en$61 ;
-    end else if (select[2]) begin
-      rd__0__en = \rd__0__en$64 ;
-    end else if (\$1 ) begin
-      rd__0__en = host_rd__en;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    rd__0__bank = 2'h0;
-    if (select[0]) begin
-      rd__0__bank = \rd__0__bank$58 ;
-    end else if (select[1]) begin
-      rd__0__bank = \rd__0__bank$62 ;
-    end else if (select[2]) begin
-      rd__0__bank = \rd__0__bank$65 ;
-    end else if (\$1 ) begin
-      rd__0__bank = host_rd__bank;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    rd__0__row = 13'h0000;
-    if (select[0]) begin
-      rd__0__row = \rd__0__row$60 ;
-    end else if (select[1]) begin
-      rd__0__row = \rd__0__row$63 ;
-    end else if (select[2]) begin
-      rd__0__row = \rd__0__row$66 ;
-    end else if (\$1 ) begin
-      rd__0__row = host_rd__row;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    rd__1__en = 1'h0;
-    if (select[0]) begin
-      rd__1__en = 1'h0;
-    end else if (select[1]) begin
-      rd__1__en = \rd__0__en$61 ;
-    end else if (select[2]) begin
-      rd__1__en = \rd__0__en$64 ;
-    end
-  end
   assign start = launch[0];
   assign \op$3  = op;
   assign \start$6  = launch[1];
@@ -1342,23 +3663,23 @@ module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0
   assign \rd__0__data$73  = rd__0__data;
   assign host_rd__data = rd__0__data;
   assign \rd__1__en$76  = 1'h0;
-  assign \rd__1__bank$78  = 2'h0;
-  assign \rd__1__row$80  = 13'h0000;
-  assign \rd__1__en$81  = \rd__0__en$61 ;
-  assign \rd__1__en$84  = \rd__0__en$64 ;
+  assign \rd__1__en$77  = \rd__0__en$57 ;
+  assign \rd__1__en$78  = \rd__0__en$58 ;
+  assign \rd__1__bank$80  = 2'h0;
+  assign \rd__1__row$84  = 13'h0000;
   assign \rd__1__data$88  = rd__1__data;
   assign \rd__1__data$89  = rd__1__data;
   assign \rd__1__data$90  = rd__1__data;
-  assign host_wr__bank = { \port$4201$0 , \port$4200$0  };
+  assign host_wr__bank = { \port$5466$0 , \port$5465$0  };
   assign \wr__1__en$117  = 1'h0;
-  assign \wr__1__bank$119  = 2'h0;
-  assign \wr__1__row$121  = 13'h0000;
-  assign \wr__1__data$123  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  assign \wr__1__mask$125  = 8'h00;
-  assign \wr__1__en$131  = 1'h0;
-  assign \wr__1__bank$132  = 2'h0;
-  assign \wr__1__row$133  = 13'h0000;
-  assign \wr__1__data$134  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \wr__1__en$119  = 1'h0;
+  assign \wr__1__bank$121  = 2'h0;
+  assign \wr__1__bank$123  = 2'h0;
+  assign \wr__1__row$125  = 13'h0000;
+  assign \wr__1__row$127  = 13'h0000;
+  assign \wr__1__data$129  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \wr__1__data$131  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \wr__1__mask$133  = 8'h00;
   assign \wr__1__mask$135  = 8'h00;
   assign \op.opcode  = op[3:0];
   assign \op.a_layout  = op[5:4];
@@ -1578,22 +3899,22 @@ module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0
   assign \wr__0__data[5]  = wr__0__data[191:160];
   assign \wr__0__data[6]  = wr__0__data[223:192];
   assign \wr__0__data[7]  = wr__0__data[255:224];
-  assign \wr__0__data$98[0]  = \wr__0__data$98 [31:0];
-  assign \wr__0__data$98[1]  = \wr__0__data$98 [63:32];
-  assign \wr__0__data$98[2]  = \wr__0__data$98 [95:64];
-  assign \wr__0__data$98[3]  = \wr__0__data$98 [127:96];
-  assign \wr__0__data$98[4]  = \wr__0__data$98 [159:128];
-  assign \wr__0__data$98[5]  = \wr__0__data$98 [191:160];
-  assign \wr__0__data$98[6]  = \wr__0__data$98 [223:192];
-  assign \wr__0__data$98[7]  = \wr__0__data$98 [255:224];
-  assign \wr__0__data$104[0]  = \wr__0__data$104 [31:0];
-  assign \wr__0__data$104[1]  = \wr__0__data$104 [63:32];
-  assign \wr__0__data$104[2]  = \wr__0__data$104 [95:64];
-  assign \wr__0__data$104[3]  = \wr__0__data$104 [127:96];
-  assign \wr__0__data$104[4]  = \wr__0__data$104 [159:128];
-  assign \wr__0__data$104[5]  = \wr__0__data$104 [191:160];
-  assign \wr__0__data$104[6]  = \wr__0__data$104 [223:192];
-  assign \wr__0__data$104[7]  = \wr__0__data$104 [255:224];
+  assign \wr__0__data$107[0]  = \wr__0__data$107 [31:0];
+  assign \wr__0__data$107[1]  = \wr__0__data$107 [63:32];
+  assign \wr__0__data$107[2]  = \wr__0__data$107 [95:64];
+  assign \wr__0__data$107[3]  = \wr__0__data$107 [127:96];
+  assign \wr__0__data$107[4]  = \wr__0__data$107 [159:128];
+  assign \wr__0__data$107[5]  = \wr__0__data$107 [191:160];
+  assign \wr__0__data$107[6]  = \wr__0__data$107 [223:192];
+  assign \wr__0__data$107[7]  = \wr__0__data$107 [255:224];
+  assign \wr__0__data$108[0]  = \wr__0__data$108 [31:0];
+  assign \wr__0__data$108[1]  = \wr__0__data$108 [63:32];
+  assign \wr__0__data$108[2]  = \wr__0__data$108 [95:64];
+  assign \wr__0__data$108[3]  = \wr__0__data$108 [127:96];
+  assign \wr__0__data$108[4]  = \wr__0__data$108 [159:128];
+  assign \wr__0__data$108[5]  = \wr__0__data$108 [191:160];
+  assign \wr__0__data$108[6]  = \wr__0__data$108 [223:192];
+  assign \wr__0__data$108[7]  = \wr__0__data$108 [255:224];
   assign \wr__0__data$109[0]  = \wr__0__data$109 [31:0];
   assign \wr__0__data$109[1]  = \wr__0__data$109 [63:32];
   assign \wr__0__data$109[2]  = \wr__0__data$109 [95:64];
@@ -1618,38 +3939,64 @@ module \core_top.core (rst, \start$30 , exp_rd__value, host_wr__en, \port$4200$0
   assign \wr__1__data[5]  = wr__1__data[191:160];
   assign \wr__1__data[6]  = wr__1__data[223:192];
   assign \wr__1__data[7]  = wr__1__data[255:224];
-  assign \wr__1__data$123[0]  = 32'd0;
-  assign \wr__1__data$123[1]  = 32'd0;
-  assign \wr__1__data$123[2]  = 32'd0;
-  assign \wr__1__data$123[3]  = 32'd0;
-  assign \wr__1__data$123[4]  = 32'd0;
-  assign \wr__1__data$123[5]  = 32'd0;
-  assign \wr__1__data$123[6]  = 32'd0;
-  assign \wr__1__data$123[7]  = 32'd0;
-  assign \wr__1__data$129[0]  = \wr__1__data$129 [31:0];
-  assign \wr__1__data$129[1]  = \wr__1__data$129 [63:32];
-  assign \wr__1__data$129[2]  = \wr__1__data$129 [95:64];
-  assign \wr__1__data$129[3]  = \wr__1__data$129 [127:96];
-  assign \wr__1__data$129[4]  = \wr__1__data$129 [159:128];
-  assign \wr__1__data$129[5]  = \wr__1__data$129 [191:160];
-  assign \wr__1__data$129[6]  = \wr__1__data$129 [223:192];
-  assign \wr__1__data$129[7]  = \wr__1__data$129 [255:224];
-  assign \wr__1__data$134[0]  = 32'd0;
-  assign \wr__1__data$134[1]  = 32'd0;
-  assign \wr__1__data$134[2]  = 32'd0;
-  assign \wr__1__data$134[3]  = 32'd0;
-  assign \wr__1__data$134[4]  = 32'd0;
-  assign \wr__1__data$134[5]  = 32'd0;
-  assign \wr__1__data$134[6]  = 32'd0;
-  assign \wr__1__data$134[7]  = 32'd0;
+  assign \wr__1__data$129[0]  = 32'd0;
+  assign \wr__1__data$129[1]  = 32'd0;
+  assign \wr__1__data$129[2]  = 32'd0;
+  assign \wr__1__data$129[3]  = 32'd0;
+  assign \wr__1__data$129[4]  = 32'd0;
+  assign \wr__1__data$129[5]  = 32'd0;
+  assign \wr__1__data$129[6]  = 32'd0;
+  assign \wr__1__data$129[7]  = 32'd0;
+  assign \wr__1__data$130[0]  = \wr__1__data$130 [31:0];
+  assign \wr__1__data$130[1]  = \wr__1__data$130 [63:32];
+  assign \wr__1__data$130[2]  = \wr__1__data$130 [95:64];
+  assign \wr__1__data$130[3]  = \wr__1__data$130 [127:96];
+  assign \wr__1__data$130[4]  = \wr__1__data$130 [159:128];
+  assign \wr__1__data$130[5]  = \wr__1__data$130 [191:160];
+  assign \wr__1__data$130[6]  = \wr__1__data$130 [223:192];
+  assign \wr__1__data$130[7]  = \wr__1__data$130 [255:224];
+  assign \wr__1__data$131[0]  = 32'd0;
+  assign \wr__1__data$131[1]  = 32'd0;
+  assign \wr__1__data$131[2]  = 32'd0;
+  assign \wr__1__data$131[3]  = 32'd0;
+  assign \wr__1__data$131[4]  = 32'd0;
+  assign \wr__1__data$131[5]  = 32'd0;
+  assign \wr__1__data$131[6]  = 32'd0;
+  assign \wr__1__data$131[7]  = 32'd0;
   assign finished[2] = \done$11 ;
   assign finished[1] = \done$8 ;
   assign finished[0] = done;
+  assign \$83  = 1'h0;
+  assign \$85  = \$84 ;
+  assign \$87  = 2'h0;
+  assign \$89  = \$88 ;
+  assign \$91  = 13'h0000;
+  assign \$93  = \$92 ;
+  assign \$1245  = 1'h0;
+  assign \$1247  = \$1246 ;
+  assign \$1248  = 1'h0;
+  assign wr__1__en = \$1246 ;
+  assign \$1249  = 2'h0;
+  assign \$1251  = \$1250 ;
+  assign \$1252  = 2'h0;
+  assign wr__1__bank = \$1250 ;
+  assign \$1253  = 13'h0000;
+  assign \$1255  = \$1254 ;
+  assign \$1256  = 13'h0000;
+  assign wr__1__row = \$1254 ;
+  assign \$1257  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \$1259  = \$1258 ;
+  assign \$1260  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign wr__1__data = \$1258 ;
+  assign \$1261  = 8'h00;
+  assign \$1263  = \$1262 ;
+  assign \$1264  = 8'h00;
+  assign wr__1__mask = \$1262 ;
 endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1__bank, \reader__addr$46 , wr__0__en, wr__0__bank, wr__0__row, wr__0__data, wr__0__mask, wr__1__en, wr__1__bank, wr__1__row, wr__1__data, wr__1__mask, rd0_data, rd1_data, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -2125,7 +4472,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   always @(posedge clk)
     err_wr_addr <= \$29 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$31  = 8'h00;
     if (\$10 ) begin
       \$31  = wr__1__mask;
@@ -2138,7 +4485,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$32  = weight_wr_addr;
     if (\$10 ) begin
       \$32  = wr__1__row;
@@ -2148,7 +4495,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$33  = weight_wr_data;
     if (\$10 ) begin
       \$33  = { wr__1__data[231:224], wr__1__data[199:192], wr__1__data[167:160], wr__1__data[135:128], wr__1__data[103:96], wr__1__data[71:64], wr__1__data[39:32], wr__1__data[7:0] };
@@ -2158,7 +4505,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$34  = 8'h00;
     if (\$14 ) begin
       \$34  = wr__1__mask;
@@ -2171,7 +4518,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$35  = acc_wr_addr;
     if (\$14 ) begin
       \$35  = wr__1__row[10:0];
@@ -2181,7 +4528,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$36  = acc_wr_data;
     if (\$14 ) begin
       \$36  = wr__1__data;
@@ -2191,14 +4538,14 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$37  = rd__0__bank;
     if (rst) begin
       \$37  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     casez (rd0_bank)
       2'h0:
@@ -2212,14 +4559,14 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$39  = rd__1__bank;
     if (rst) begin
       \$39  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
     casez (rd1_bank)
       2'h0:
@@ -2233,7 +4580,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$25  = 8'h00;
     if (\$2 ) begin
       \$25  = wr__1__mask;
@@ -2246,7 +4593,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$26  = act_wr_addr;
     if (\$2 ) begin
       \$26  = wr__1__row;
@@ -2256,7 +4603,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$27  = act_wr_data;
     if (\$2 ) begin
       \$27  = { wr__1__data[231:224], wr__1__data[199:192], wr__1__data[167:160], wr__1__data[135:128], wr__1__data[103:96], wr__1__data[71:64], wr__1__data[39:32], wr__1__data[7:0] };
@@ -2266,7 +4613,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$28  = 8'h00;
     if (\$6 ) begin
       \$28  = wr__1__mask;
@@ -2279,7 +4626,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$29  = err_wr_addr;
     if (\$6 ) begin
       \$29  = wr__1__row;
@@ -2289,7 +4636,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$30  = err_wr_data;
     if (\$6 ) begin
       \$30  = { wr__1__data[231:224], wr__1__data[199:192], wr__1__data[167:160], wr__1__data[135:128], wr__1__data[103:96], wr__1__data[71:64], wr__1__data[39:32], wr__1__data[7:0] };
@@ -2500,7 +4847,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data, start, op, b_reg, read0_row, reads_active, rounded_row, done, k, read0_bank, rounded_bank, b, rounded, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -3064,35 +5411,35 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
     .rst(rst)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$137  = reads_active;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$138  = \$2 ;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$139  = reads_valid0;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$140  = reads_last0;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$141  = reads_left;
     if (reads_active) begin
       \$141  = \$3 [23:0];
@@ -3110,7 +5457,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$142  = read0_row;
     if (reads_active) begin
       \$142  = \$4 [12:0];
@@ -3128,7 +5475,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$143  = reads_active;
     if (reads_active) begin
       if (\$5 ) begin
@@ -3148,7 +5495,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$144  = rounded_row;
     if (\$8 ) begin
       \$144  = \$9 [12:0];
@@ -3161,7 +5508,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$145  = 1'h0;
     if (\o__valid$25 ) begin
       (* full_case = 32'd1 *)
@@ -3178,7 +5525,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$146  = mode;
     if (start) begin
       \$146  = \$12 ;
@@ -3188,7 +5535,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$147  = k;
     if (start) begin
       \$147  = \$15 [5:0];
@@ -3203,7 +5550,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$148  = final_keep;
     if (start) begin
       \$148  = \$27 ;
@@ -3213,7 +5560,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$149  = read0_bank;
     if (start) begin
       \$149  = op[15:14];
@@ -3228,7 +5575,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$150  = rounded_bank;
     if (start) begin
       \$150  = op[67:66];
@@ -3238,7 +5585,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$151  = detecting;
     if (start) begin
       if (\$36 ) begin
@@ -3253,7 +5600,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$152  = rounding;
     if (start) begin
       (* full_case = 32'd1 *)
@@ -3275,7 +5622,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$153  = b;
     if (\o__valid$25 ) begin
       \$153  = o__payload;
@@ -3466,7 +5813,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.narrow.detector (rst, i__valid, i__payload, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
   wire \$100 ;
@@ -4057,63 +6404,63 @@ module \core_top.core.narrow.detector (rst, i__valid, i__payload, o__valid, o__p
   always @(posedge clk)
     o__payload <= \$370 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$356  = s1_mag0;
     if (en) begin
       \$356  = \$10 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$357  = s1_mag1;
     if (en) begin
       \$357  = \$13 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$358  = s1_mag2;
     if (en) begin
       \$358  = \$16 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$359  = s1_mag3;
     if (en) begin
       \$359  = \$19 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$360  = s1_mag4;
     if (en) begin
       \$360  = \$22 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$361  = s1_mag5;
     if (en) begin
       \$361  = \$25 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$362  = s1_mag6;
     if (en) begin
       \$362  = \$28 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$363  = s1_mag7;
     if (en) begin
       \$363  = \$31 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$364  = s1_valid;
     if (en) begin
       \$364  = take;
@@ -4123,7 +6470,7 @@ module \core_top.core.narrow.detector (rst, i__valid, i__payload, o__valid, o__p
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$365  = s1_last;
     if (en) begin
       \$365  = i__payload[256];
@@ -4133,7 +6480,7 @@ module \core_top.core.narrow.detector (rst, i__valid, i__payload, o__valid, o__p
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$366  = total_valid;
     if (en) begin
       \$366  = \$32 ;
@@ -4143,7 +6490,7 @@ module \core_top.core.narrow.detector (rst, i__valid, i__payload, o__valid, o__p
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$367  = acc;
     if (en) begin
       if (s1_valid) begin
@@ -4160,7 +6507,7 @@ module \core_top.core.narrow.detector (rst, i__valid, i__payload, o__valid, o__p
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$368  = total;
     if (en) begin
       if (s1_valid) begin
@@ -4174,7 +6521,7 @@ module \core_top.core.narrow.detector (rst, i__valid, i__payload, o__valid, o__p
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$369  = o__valid;
     if (en) begin
       \$369  = total_valid;
@@ -4184,7 +6531,7 @@ module \core_top.core.narrow.detector (rst, i__valid, i__payload, o__valid, o__p
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$370  = o__payload;
     if (en) begin
       \$370  = { \$355 , \$324  };
@@ -4386,7 +6733,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.narrow.round_nearest (rst, i__valid, o__valid, o__payload, i__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
   wire [7:0] \$100 ;
@@ -6436,2058 +8783,2058 @@ module \core_top.core.narrow.round_nearest (rst, i__valid, o__valid, o__payload,
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$332  = s1_x7;
     if (out_buffer_en) begin
       \$332  = i__payload[255:224];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$333  = only_saturate_d0;
     if (out_buffer_en) begin
       \$333  = \$33 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$334  = only_saturate_d1;
     if (out_buffer_en) begin
       \$334  = only_saturate_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$335  = only_saturate_d2;
     if (out_buffer_en) begin
       \$335  = only_saturate_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$336  = only_saturate_d3;
     if (out_buffer_en) begin
       \$336  = only_saturate_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$337  = only_saturate_d4;
     if (out_buffer_en) begin
       \$337  = only_saturate_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$338  = only_saturate_d5;
     if (out_buffer_en) begin
       \$338  = only_saturate_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$339  = only_saturate_d6;
     if (out_buffer_en) begin
       \$339  = only_saturate_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$340  = s2_k;
     if (out_buffer_en) begin
       \$340  = s1_k;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$341  = s2_mask;
     if (out_buffer_en) begin
       \$341  = { \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$342  = s2_refused;
     if (out_buffer_en) begin
       \$342  = \$66 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$343  = s3_half_bit;
     if (out_buffer_en) begin
       \$343  = \$68 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$344  = s3_below_half;
     if (out_buffer_en) begin
       \$344  = \$69 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$345  = s2_mag0;
     if (out_buffer_en) begin
       \$345  = \$72 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$346  = s2_neg0;
     if (out_buffer_en) begin
       \$346  = \$73 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$347  = s2_over0;
     if (out_buffer_en) begin
       \$347  = \$76 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$348  = s2_under0;
     if (out_buffer_en) begin
       \$348  = \$81 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$349  = s2_low0;
     if (out_buffer_en) begin
       \$349  = s1_x0[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$350  = xsat0_d0;
     if (out_buffer_en) begin
       \$350  = \$84 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$351  = xsat0_d1;
     if (out_buffer_en) begin
       \$351  = xsat0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$352  = xsat0_d2;
     if (out_buffer_en) begin
       \$352  = xsat0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$353  = xsat0_d3;
     if (out_buffer_en) begin
       \$353  = xsat0_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$354  = xsat0_d4;
     if (out_buffer_en) begin
       \$354  = xsat0_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$355  = xsat0_d5;
     if (out_buffer_en) begin
       \$355  = xsat0_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$356  = s3_qc0;
     if (out_buffer_en) begin
       \$356  = \$85 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$357  = s3_f0;
     if (out_buffer_en) begin
       \$357  = \$86 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$358  = s3_k0;
     if (out_buffer_en) begin
       \$358  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$359  = s4_q0;
     if (out_buffer_en) begin
       \$359  = \$87 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$360  = s5_big0;
     if (out_buffer_en) begin
       \$360  = \$88 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$361  = big0_d0;
     if (out_buffer_en) begin
       \$361  = s5_big0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$362  = big0_d1;
     if (out_buffer_en) begin
       \$362  = big0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$363  = s5_q7_0;
     if (out_buffer_en) begin
       \$363  = s4_q0[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$364  = q7_0_d0;
     if (out_buffer_en) begin
       \$364  = s5_q7_0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$365  = q7_0_d1;
     if (out_buffer_en) begin
       \$365  = q7_0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$366  = s4_at_half0;
     if (out_buffer_en) begin
       \$366  = \$90 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$367  = s4_beyond0;
     if (out_buffer_en) begin
       \$367  = \$92 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$368  = s4_neg0_d0;
     if (out_buffer_en) begin
       \$368  = s2_neg0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$369  = s4_neg0_d1;
     if (out_buffer_en) begin
       \$369  = s4_neg0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$370  = s5_up0;
     if (out_buffer_en) begin
       \$370  = \$95 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$371  = up0_d0;
     if (out_buffer_en) begin
       \$371  = s5_up0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$372  = up0_d1;
     if (out_buffer_en) begin
       \$372  = up0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$373  = s8_mag0;
     if (out_buffer_en) begin
       \$373  = \$100 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$374  = neg0_d0;
     if (out_buffer_en) begin
       \$374  = s2_neg0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$375  = neg0_d1;
     if (out_buffer_en) begin
       \$375  = neg0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$376  = neg0_d2;
     if (out_buffer_en) begin
       \$376  = neg0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$377  = neg0_d3;
     if (out_buffer_en) begin
       \$377  = neg0_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$378  = neg0_d4;
     if (out_buffer_en) begin
       \$378  = neg0_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$379  = neg0_d5;
     if (out_buffer_en) begin
       \$379  = neg0_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$380  = s2_mag1;
     if (out_buffer_en) begin
       \$380  = \$103 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$381  = s2_neg1;
     if (out_buffer_en) begin
       \$381  = \$104 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$382  = s2_over1;
     if (out_buffer_en) begin
       \$382  = \$107 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$383  = s2_under1;
     if (out_buffer_en) begin
       \$383  = \$112 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$384  = s2_low1;
     if (out_buffer_en) begin
       \$384  = s1_x1[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$385  = xsat1_d0;
     if (out_buffer_en) begin
       \$385  = \$115 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$386  = xsat1_d1;
     if (out_buffer_en) begin
       \$386  = xsat1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$387  = xsat1_d2;
     if (out_buffer_en) begin
       \$387  = xsat1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$388  = xsat1_d3;
     if (out_buffer_en) begin
       \$388  = xsat1_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$389  = xsat1_d4;
     if (out_buffer_en) begin
       \$389  = xsat1_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$390  = xsat1_d5;
     if (out_buffer_en) begin
       \$390  = xsat1_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$391  = s3_qc1;
     if (out_buffer_en) begin
       \$391  = \$116 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$392  = s3_f1;
     if (out_buffer_en) begin
       \$392  = \$117 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$393  = s3_k1;
     if (out_buffer_en) begin
       \$393  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$394  = s4_q1;
     if (out_buffer_en) begin
       \$394  = \$118 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$395  = s5_big1;
     if (out_buffer_en) begin
       \$395  = \$119 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$396  = big1_d0;
     if (out_buffer_en) begin
       \$396  = s5_big1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$397  = big1_d1;
     if (out_buffer_en) begin
       \$397  = big1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$398  = s5_q7_1;
     if (out_buffer_en) begin
       \$398  = s4_q1[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$399  = q7_1_d0;
     if (out_buffer_en) begin
       \$399  = s5_q7_1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$400  = q7_1_d1;
     if (out_buffer_en) begin
       \$400  = q7_1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$401  = s4_at_half1;
     if (out_buffer_en) begin
       \$401  = \$121 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$402  = s4_beyond1;
     if (out_buffer_en) begin
       \$402  = \$123 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$403  = s4_neg1_d0;
     if (out_buffer_en) begin
       \$403  = s2_neg1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$404  = s4_neg1_d1;
     if (out_buffer_en) begin
       \$404  = s4_neg1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$405  = s5_up1;
     if (out_buffer_en) begin
       \$405  = \$126 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$406  = up1_d0;
     if (out_buffer_en) begin
       \$406  = s5_up1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$407  = up1_d1;
     if (out_buffer_en) begin
       \$407  = up1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$408  = s8_mag1;
     if (out_buffer_en) begin
       \$408  = \$131 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$409  = neg1_d0;
     if (out_buffer_en) begin
       \$409  = s2_neg1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$410  = neg1_d1;
     if (out_buffer_en) begin
       \$410  = neg1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$411  = neg1_d2;
     if (out_buffer_en) begin
       \$411  = neg1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$412  = neg1_d3;
     if (out_buffer_en) begin
       \$412  = neg1_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$413  = neg1_d4;
     if (out_buffer_en) begin
       \$413  = neg1_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$414  = neg1_d5;
     if (out_buffer_en) begin
       \$414  = neg1_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$415  = s2_mag2;
     if (out_buffer_en) begin
       \$415  = \$134 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$416  = s2_neg2;
     if (out_buffer_en) begin
       \$416  = \$135 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$417  = s2_over2;
     if (out_buffer_en) begin
       \$417  = \$138 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$418  = s2_under2;
     if (out_buffer_en) begin
       \$418  = \$143 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$419  = s2_low2;
     if (out_buffer_en) begin
       \$419  = s1_x2[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$420  = xsat2_d0;
     if (out_buffer_en) begin
       \$420  = \$146 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$421  = xsat2_d1;
     if (out_buffer_en) begin
       \$421  = xsat2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$422  = xsat2_d2;
     if (out_buffer_en) begin
       \$422  = xsat2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$423  = xsat2_d3;
     if (out_buffer_en) begin
       \$423  = xsat2_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$424  = xsat2_d4;
     if (out_buffer_en) begin
       \$424  = xsat2_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$425  = xsat2_d5;
     if (out_buffer_en) begin
       \$425  = xsat2_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$426  = s3_qc2;
     if (out_buffer_en) begin
       \$426  = \$147 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$427  = s3_f2;
     if (out_buffer_en) begin
       \$427  = \$148 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$428  = s3_k2;
     if (out_buffer_en) begin
       \$428  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$429  = s4_q2;
     if (out_buffer_en) begin
       \$429  = \$149 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$430  = s5_big2;
     if (out_buffer_en) begin
       \$430  = \$150 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$431  = big2_d0;
     if (out_buffer_en) begin
       \$431  = s5_big2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$432  = big2_d1;
     if (out_buffer_en) begin
       \$432  = big2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$433  = s5_q7_2;
     if (out_buffer_en) begin
       \$433  = s4_q2[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$434  = q7_2_d0;
     if (out_buffer_en) begin
       \$434  = s5_q7_2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$435  = q7_2_d1;
     if (out_buffer_en) begin
       \$435  = q7_2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$436  = s4_at_half2;
     if (out_buffer_en) begin
       \$436  = \$152 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$437  = s4_beyond2;
     if (out_buffer_en) begin
       \$437  = \$154 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$438  = s4_neg2_d0;
     if (out_buffer_en) begin
       \$438  = s2_neg2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$439  = s4_neg2_d1;
     if (out_buffer_en) begin
       \$439  = s4_neg2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$440  = s5_up2;
     if (out_buffer_en) begin
       \$440  = \$157 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$441  = up2_d0;
     if (out_buffer_en) begin
       \$441  = s5_up2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$442  = up2_d1;
     if (out_buffer_en) begin
       \$442  = up2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$443  = s8_mag2;
     if (out_buffer_en) begin
       \$443  = \$162 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$444  = neg2_d0;
     if (out_buffer_en) begin
       \$444  = s2_neg2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$445  = neg2_d1;
     if (out_buffer_en) begin
       \$445  = neg2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$446  = neg2_d2;
     if (out_buffer_en) begin
       \$446  = neg2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$447  = neg2_d3;
     if (out_buffer_en) begin
       \$447  = neg2_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$448  = neg2_d4;
     if (out_buffer_en) begin
       \$448  = neg2_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$449  = neg2_d5;
     if (out_buffer_en) begin
       \$449  = neg2_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$450  = s2_mag3;
     if (out_buffer_en) begin
       \$450  = \$165 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$451  = s2_neg3;
     if (out_buffer_en) begin
       \$451  = \$166 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$452  = s2_over3;
     if (out_buffer_en) begin
       \$452  = \$169 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$453  = s2_under3;
     if (out_buffer_en) begin
       \$453  = \$174 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$454  = s2_low3;
     if (out_buffer_en) begin
       \$454  = s1_x3[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$455  = xsat3_d0;
     if (out_buffer_en) begin
       \$455  = \$177 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$456  = xsat3_d1;
     if (out_buffer_en) begin
       \$456  = xsat3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$457  = xsat3_d2;
     if (out_buffer_en) begin
       \$457  = xsat3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$458  = xsat3_d3;
     if (out_buffer_en) begin
       \$458  = xsat3_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$459  = xsat3_d4;
     if (out_buffer_en) begin
       \$459  = xsat3_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$460  = xsat3_d5;
     if (out_buffer_en) begin
       \$460  = xsat3_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$461  = s3_qc3;
     if (out_buffer_en) begin
       \$461  = \$178 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$462  = s3_f3;
     if (out_buffer_en) begin
       \$462  = \$179 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$463  = s3_k3;
     if (out_buffer_en) begin
       \$463  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$464  = s4_q3;
     if (out_buffer_en) begin
       \$464  = \$180 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$465  = s5_big3;
     if (out_buffer_en) begin
       \$465  = \$181 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$466  = big3_d0;
     if (out_buffer_en) begin
       \$466  = s5_big3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$467  = big3_d1;
     if (out_buffer_en) begin
       \$467  = big3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$468  = s5_q7_3;
     if (out_buffer_en) begin
       \$468  = s4_q3[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$469  = q7_3_d0;
     if (out_buffer_en) begin
       \$469  = s5_q7_3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$470  = q7_3_d1;
     if (out_buffer_en) begin
       \$470  = q7_3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$471  = s4_at_half3;
     if (out_buffer_en) begin
       \$471  = \$183 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$472  = s4_beyond3;
     if (out_buffer_en) begin
       \$472  = \$185 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$473  = s4_neg3_d0;
     if (out_buffer_en) begin
       \$473  = s2_neg3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$474  = s4_neg3_d1;
     if (out_buffer_en) begin
       \$474  = s4_neg3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$475  = s5_up3;
     if (out_buffer_en) begin
       \$475  = \$188 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$476  = up3_d0;
     if (out_buffer_en) begin
       \$476  = s5_up3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$477  = up3_d1;
     if (out_buffer_en) begin
       \$477  = up3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$478  = s8_mag3;
     if (out_buffer_en) begin
       \$478  = \$193 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$479  = neg3_d0;
     if (out_buffer_en) begin
       \$479  = s2_neg3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$480  = neg3_d1;
     if (out_buffer_en) begin
       \$480  = neg3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$481  = neg3_d2;
     if (out_buffer_en) begin
       \$481  = neg3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$482  = neg3_d3;
     if (out_buffer_en) begin
       \$482  = neg3_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$483  = neg3_d4;
     if (out_buffer_en) begin
       \$483  = neg3_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$484  = neg3_d5;
     if (out_buffer_en) begin
       \$484  = neg3_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$485  = s2_mag4;
     if (out_buffer_en) begin
       \$485  = \$196 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$486  = s2_neg4;
     if (out_buffer_en) begin
       \$486  = \$197 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$487  = s2_over4;
     if (out_buffer_en) begin
       \$487  = \$200 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$488  = s2_under4;
     if (out_buffer_en) begin
       \$488  = \$205 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$489  = s2_low4;
     if (out_buffer_en) begin
       \$489  = s1_x4[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$490  = xsat4_d0;
     if (out_buffer_en) begin
       \$490  = \$208 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$491  = xsat4_d1;
     if (out_buffer_en) begin
       \$491  = xsat4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$492  = xsat4_d2;
     if (out_buffer_en) begin
       \$492  = xsat4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$493  = xsat4_d3;
     if (out_buffer_en) begin
       \$493  = xsat4_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$494  = xsat4_d4;
     if (out_buffer_en) begin
       \$494  = xsat4_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$495  = xsat4_d5;
     if (out_buffer_en) begin
       \$495  = xsat4_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$496  = s3_qc4;
     if (out_buffer_en) begin
       \$496  = \$209 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$497  = s3_f4;
     if (out_buffer_en) begin
       \$497  = \$210 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$498  = s3_k4;
     if (out_buffer_en) begin
       \$498  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$499  = s4_q4;
     if (out_buffer_en) begin
       \$499  = \$211 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$500  = s5_big4;
     if (out_buffer_en) begin
       \$500  = \$212 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$501  = big4_d0;
     if (out_buffer_en) begin
       \$501  = s5_big4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$502  = big4_d1;
     if (out_buffer_en) begin
       \$502  = big4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$503  = s5_q7_4;
     if (out_buffer_en) begin
       \$503  = s4_q4[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$504  = q7_4_d0;
     if (out_buffer_en) begin
       \$504  = s5_q7_4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$505  = q7_4_d1;
     if (out_buffer_en) begin
       \$505  = q7_4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$506  = s4_at_half4;
     if (out_buffer_en) begin
       \$506  = \$214 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$507  = s4_beyond4;
     if (out_buffer_en) begin
       \$507  = \$216 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$508  = s4_neg4_d0;
     if (out_buffer_en) begin
       \$508  = s2_neg4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$509  = s4_neg4_d1;
     if (out_buffer_en) begin
       \$509  = s4_neg4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$510  = s5_up4;
     if (out_buffer_en) begin
       \$510  = \$219 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$511  = up4_d0;
     if (out_buffer_en) begin
       \$511  = s5_up4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$512  = up4_d1;
     if (out_buffer_en) begin
       \$512  = up4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$513  = s8_mag4;
     if (out_buffer_en) begin
       \$513  = \$224 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$514  = neg4_d0;
     if (out_buffer_en) begin
       \$514  = s2_neg4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$515  = neg4_d1;
     if (out_buffer_en) begin
       \$515  = neg4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$516  = neg4_d2;
     if (out_buffer_en) begin
       \$516  = neg4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$517  = neg4_d3;
     if (out_buffer_en) begin
       \$517  = neg4_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$518  = neg4_d4;
     if (out_buffer_en) begin
       \$518  = neg4_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$519  = neg4_d5;
     if (out_buffer_en) begin
       \$519  = neg4_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$520  = s2_mag5;
     if (out_buffer_en) begin
       \$520  = \$227 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$521  = s2_neg5;
     if (out_buffer_en) begin
       \$521  = \$228 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$522  = s2_over5;
     if (out_buffer_en) begin
       \$522  = \$231 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$523  = s2_under5;
     if (out_buffer_en) begin
       \$523  = \$236 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$524  = s2_low5;
     if (out_buffer_en) begin
       \$524  = s1_x5[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$525  = xsat5_d0;
     if (out_buffer_en) begin
       \$525  = \$239 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$526  = xsat5_d1;
     if (out_buffer_en) begin
       \$526  = xsat5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$527  = xsat5_d2;
     if (out_buffer_en) begin
       \$527  = xsat5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$528  = xsat5_d3;
     if (out_buffer_en) begin
       \$528  = xsat5_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$529  = xsat5_d4;
     if (out_buffer_en) begin
       \$529  = xsat5_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$530  = xsat5_d5;
     if (out_buffer_en) begin
       \$530  = xsat5_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$531  = s3_qc5;
     if (out_buffer_en) begin
       \$531  = \$240 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$532  = s3_f5;
     if (out_buffer_en) begin
       \$532  = \$241 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$533  = s3_k5;
     if (out_buffer_en) begin
       \$533  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$534  = s4_q5;
     if (out_buffer_en) begin
       \$534  = \$242 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$535  = s5_big5;
     if (out_buffer_en) begin
       \$535  = \$243 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$536  = big5_d0;
     if (out_buffer_en) begin
       \$536  = s5_big5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$537  = big5_d1;
     if (out_buffer_en) begin
       \$537  = big5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$538  = s5_q7_5;
     if (out_buffer_en) begin
       \$538  = s4_q5[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$539  = q7_5_d0;
     if (out_buffer_en) begin
       \$539  = s5_q7_5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$540  = q7_5_d1;
     if (out_buffer_en) begin
       \$540  = q7_5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$541  = s4_at_half5;
     if (out_buffer_en) begin
       \$541  = \$245 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$542  = s4_beyond5;
     if (out_buffer_en) begin
       \$542  = \$247 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$543  = s4_neg5_d0;
     if (out_buffer_en) begin
       \$543  = s2_neg5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$544  = s4_neg5_d1;
     if (out_buffer_en) begin
       \$544  = s4_neg5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$545  = s5_up5;
     if (out_buffer_en) begin
       \$545  = \$250 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$546  = up5_d0;
     if (out_buffer_en) begin
       \$546  = s5_up5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$547  = up5_d1;
     if (out_buffer_en) begin
       \$547  = up5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$548  = s8_mag5;
     if (out_buffer_en) begin
       \$548  = \$255 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$549  = neg5_d0;
     if (out_buffer_en) begin
       \$549  = s2_neg5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$550  = neg5_d1;
     if (out_buffer_en) begin
       \$550  = neg5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$551  = neg5_d2;
     if (out_buffer_en) begin
       \$551  = neg5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$552  = neg5_d3;
     if (out_buffer_en) begin
       \$552  = neg5_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$553  = neg5_d4;
     if (out_buffer_en) begin
       \$553  = neg5_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$554  = neg5_d5;
     if (out_buffer_en) begin
       \$554  = neg5_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$555  = s2_mag6;
     if (out_buffer_en) begin
       \$555  = \$258 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$556  = s2_neg6;
     if (out_buffer_en) begin
       \$556  = \$259 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$557  = s2_over6;
     if (out_buffer_en) begin
       \$557  = \$262 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$558  = s2_under6;
     if (out_buffer_en) begin
       \$558  = \$267 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$559  = s2_low6;
     if (out_buffer_en) begin
       \$559  = s1_x6[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$560  = xsat6_d0;
     if (out_buffer_en) begin
       \$560  = \$270 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$561  = xsat6_d1;
     if (out_buffer_en) begin
       \$561  = xsat6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$562  = xsat6_d2;
     if (out_buffer_en) begin
       \$562  = xsat6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$563  = xsat6_d3;
     if (out_buffer_en) begin
       \$563  = xsat6_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$564  = xsat6_d4;
     if (out_buffer_en) begin
       \$564  = xsat6_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$565  = xsat6_d5;
     if (out_buffer_en) begin
       \$565  = xsat6_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$566  = s3_qc6;
     if (out_buffer_en) begin
       \$566  = \$271 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$567  = s3_f6;
     if (out_buffer_en) begin
       \$567  = \$272 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$568  = s3_k6;
     if (out_buffer_en) begin
       \$568  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$569  = s4_q6;
     if (out_buffer_en) begin
       \$569  = \$273 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$570  = s5_big6;
     if (out_buffer_en) begin
       \$570  = \$274 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$571  = big6_d0;
     if (out_buffer_en) begin
       \$571  = s5_big6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$572  = big6_d1;
     if (out_buffer_en) begin
       \$572  = big6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$573  = s5_q7_6;
     if (out_buffer_en) begin
       \$573  = s4_q6[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$574  = q7_6_d0;
     if (out_buffer_en) begin
       \$574  = s5_q7_6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$575  = q7_6_d1;
     if (out_buffer_en) begin
       \$575  = q7_6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$576  = s4_at_half6;
     if (out_buffer_en) begin
       \$576  = \$276 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$577  = s4_beyond6;
     if (out_buffer_en) begin
       \$577  = \$278 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$578  = s4_neg6_d0;
     if (out_buffer_en) begin
       \$578  = s2_neg6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$579  = s4_neg6_d1;
     if (out_buffer_en) begin
       \$579  = s4_neg6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$580  = s5_up6;
     if (out_buffer_en) begin
       \$580  = \$281 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$581  = up6_d0;
     if (out_buffer_en) begin
       \$581  = s5_up6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$582  = up6_d1;
     if (out_buffer_en) begin
       \$582  = up6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$583  = s8_mag6;
     if (out_buffer_en) begin
       \$583  = \$286 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$584  = neg6_d0;
     if (out_buffer_en) begin
       \$584  = s2_neg6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$585  = neg6_d1;
     if (out_buffer_en) begin
       \$585  = neg6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$586  = neg6_d2;
     if (out_buffer_en) begin
       \$586  = neg6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$587  = neg6_d3;
     if (out_buffer_en) begin
       \$587  = neg6_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$588  = neg6_d4;
     if (out_buffer_en) begin
       \$588  = neg6_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$589  = neg6_d5;
     if (out_buffer_en) begin
       \$589  = neg6_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$590  = s2_mag7;
     if (out_buffer_en) begin
       \$590  = \$289 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$591  = s2_neg7;
     if (out_buffer_en) begin
       \$591  = \$290 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$592  = s2_over7;
     if (out_buffer_en) begin
       \$592  = \$293 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$593  = s2_under7;
     if (out_buffer_en) begin
       \$593  = \$298 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$594  = s2_low7;
     if (out_buffer_en) begin
       \$594  = s1_x7[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$595  = xsat7_d0;
     if (out_buffer_en) begin
       \$595  = \$301 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$596  = xsat7_d1;
     if (out_buffer_en) begin
       \$596  = xsat7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$597  = xsat7_d2;
     if (out_buffer_en) begin
       \$597  = xsat7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$598  = xsat7_d3;
     if (out_buffer_en) begin
       \$598  = xsat7_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$599  = xsat7_d4;
     if (out_buffer_en) begin
       \$599  = xsat7_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$600  = xsat7_d5;
     if (out_buffer_en) begin
       \$600  = xsat7_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$601  = s3_qc7;
     if (out_buffer_en) begin
       \$601  = \$302 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$602  = s3_f7;
     if (out_buffer_en) begin
       \$602  = \$303 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$603  = s3_k7;
     if (out_buffer_en) begin
       \$603  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$604  = s4_q7;
     if (out_buffer_en) begin
       \$604  = \$304 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$605  = s5_big7;
     if (out_buffer_en) begin
       \$605  = \$305 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$606  = big7_d0;
     if (out_buffer_en) begin
       \$606  = s5_big7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$607  = big7_d1;
     if (out_buffer_en) begin
       \$607  = big7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$608  = s5_q7_7;
     if (out_buffer_en) begin
       \$608  = s4_q7[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$609  = q7_7_d0;
     if (out_buffer_en) begin
       \$609  = s5_q7_7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$610  = q7_7_d1;
     if (out_buffer_en) begin
       \$610  = q7_7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$611  = s4_at_half7;
     if (out_buffer_en) begin
       \$611  = \$307 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$612  = s4_beyond7;
     if (out_buffer_en) begin
       \$612  = \$309 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$613  = s4_neg7_d0;
     if (out_buffer_en) begin
       \$613  = s2_neg7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$614  = s4_neg7_d1;
     if (out_buffer_en) begin
       \$614  = s4_neg7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$615  = s5_up7;
     if (out_buffer_en) begin
       \$615  = \$312 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$616  = up7_d0;
     if (out_buffer_en) begin
       \$616  = s5_up7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$617  = up7_d1;
     if (out_buffer_en) begin
       \$617  = up7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$618  = s8_mag7;
     if (out_buffer_en) begin
       \$618  = \$317 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$619  = neg7_d0;
     if (out_buffer_en) begin
       \$619  = s2_neg7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$620  = neg7_d1;
     if (out_buffer_en) begin
       \$620  = neg7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$621  = neg7_d2;
     if (out_buffer_en) begin
       \$621  = neg7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$622  = neg7_d3;
     if (out_buffer_en) begin
       \$622  = neg7_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$623  = neg7_d4;
     if (out_buffer_en) begin
       \$623  = neg7_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$624  = neg7_d5;
     if (out_buffer_en) begin
       \$624  = neg7_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$625  = valid_d0;
     if (out_buffer_en) begin
       \$625  = s1_valid;
@@ -8497,7 +10844,7 @@ module \core_top.core.narrow.round_nearest (rst, i__valid, o__valid, o__payload,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$626  = valid_d1;
     if (out_buffer_en) begin
       \$626  = valid_d0;
@@ -8507,7 +10854,7 @@ module \core_top.core.narrow.round_nearest (rst, i__valid, o__valid, o__payload,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$627  = valid_d2;
     if (out_buffer_en) begin
       \$627  = valid_d1;
@@ -8517,7 +10864,7 @@ module \core_top.core.narrow.round_nearest (rst, i__valid, o__valid, o__payload,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$628  = valid_d3;
     if (out_buffer_en) begin
       \$628  = valid_d2;
@@ -8527,7 +10874,7 @@ module \core_top.core.narrow.round_nearest (rst, i__valid, o__valid, o__payload,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$629  = valid_d4;
     if (out_buffer_en) begin
       \$629  = valid_d3;
@@ -8537,7 +10884,7 @@ module \core_top.core.narrow.round_nearest (rst, i__valid, o__valid, o__payload,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$630  = valid_d5;
     if (out_buffer_en) begin
       \$630  = valid_d4;
@@ -8547,7 +10894,7 @@ module \core_top.core.narrow.round_nearest (rst, i__valid, o__valid, o__payload,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$631  = valid_d6;
     if (out_buffer_en) begin
       \$631  = valid_d5;
@@ -8557,182 +10904,182 @@ module \core_top.core.narrow.round_nearest (rst, i__valid, o__valid, o__payload,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$632  = last_d0;
     if (out_buffer_en) begin
       \$632  = i__payload[270];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$633  = last_d1;
     if (out_buffer_en) begin
       \$633  = last_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$634  = last_d2;
     if (out_buffer_en) begin
       \$634  = last_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$635  = last_d3;
     if (out_buffer_en) begin
       \$635  = last_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$636  = last_d4;
     if (out_buffer_en) begin
       \$636  = last_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$637  = last_d5;
     if (out_buffer_en) begin
       \$637  = last_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$638  = last_d6;
     if (out_buffer_en) begin
       \$638  = last_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$639  = last_d7;
     if (out_buffer_en) begin
       \$639  = last_d6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$640  = s1_keep;
     if (out_buffer_en) begin
       \$640  = i__payload[269:262];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$641  = keep_d0;
     if (out_buffer_en) begin
       \$641  = \$319 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$642  = keep_d1;
     if (out_buffer_en) begin
       \$642  = keep_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$643  = keep_d2;
     if (out_buffer_en) begin
       \$643  = keep_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$644  = keep_d3;
     if (out_buffer_en) begin
       \$644  = keep_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$645  = keep_d4;
     if (out_buffer_en) begin
       \$645  = keep_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$646  = keep_d5;
     if (out_buffer_en) begin
       \$646  = keep_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$647  = keep_d6;
     if (out_buffer_en) begin
       \$647  = keep_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$648  = k_out_d0;
     if (out_buffer_en) begin
       \$648  = s2_k;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$649  = k_out_d1;
     if (out_buffer_en) begin
       \$649  = k_out_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$650  = k_out_d2;
     if (out_buffer_en) begin
       \$650  = k_out_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$651  = k_out_d3;
     if (out_buffer_en) begin
       \$651  = k_out_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$652  = k_out_d4;
     if (out_buffer_en) begin
       \$652  = k_out_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$653  = k_out_d5;
     if (out_buffer_en) begin
       \$653  = k_out_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$320  = \$27 ;
     if (rst) begin
       \$320  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$321  = \$28 ;
     if (rst) begin
       \$321  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$322  = s1_k;
     if (out_buffer_en) begin
       \$322  = i__payload[261:256];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$323  = s1_valid;
     if (out_buffer_en) begin
       \$323  = take;
@@ -8742,7 +11089,7 @@ module \core_top.core.narrow.round_nearest (rst, i__valid, o__valid, o__payload,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$324  = bad_shift;
     if (\$30 ) begin
       \$324  = 1'h1;
@@ -8752,49 +11099,49 @@ module \core_top.core.narrow.round_nearest (rst, i__valid, o__valid, o__payload,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$325  = s1_x0;
     if (out_buffer_en) begin
       \$325  = i__payload[31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$326  = s1_x1;
     if (out_buffer_en) begin
       \$326  = i__payload[63:32];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$327  = s1_x2;
     if (out_buffer_en) begin
       \$327  = i__payload[95:64];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$328  = s1_x3;
     if (out_buffer_en) begin
       \$328  = i__payload[127:96];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$329  = s1_x4;
     if (out_buffer_en) begin
       \$329  = i__payload[159:128];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$330  = s1_x5;
     if (out_buffer_en) begin
       \$330  = i__payload[191:160];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$331  = s1_x6;
     if (out_buffer_en) begin
       \$331  = i__payload[223:192];
@@ -8862,7 +11209,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.narrow.round_nearest.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -8949,7 +11296,7 @@ module \core_top.core.narrow.round_nearest.out_buffer (rst, w_en, r_rdy, r_data,
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -8959,7 +11306,7 @@ module \core_top.core.narrow.round_nearest.out_buffer (rst, w_en, r_rdy, r_data,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -8969,7 +11316,7 @@ module \core_top.core.narrow.round_nearest.out_buffer (rst, w_en, r_rdy, r_data,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];
@@ -8995,7 +11342,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, i__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
   wire \$100 ;
@@ -11054,28 +13401,28 @@ module \core_top.core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, 
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$342  = \$27 ;
     if (rst) begin
       \$342  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$343  = \$28 ;
     if (rst) begin
       \$343  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$344  = s1_k;
     if (out_buffer_en) begin
       \$344  = i__payload[261:256];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$345  = s1_valid;
     if (out_buffer_en) begin
       \$345  = take;
@@ -11085,7 +13432,7 @@ module \core_top.core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$346  = bad_shift;
     if (\$30 ) begin
       \$346  = 1'h1;
@@ -11095,2086 +13442,2086 @@ module \core_top.core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$347  = s1_x0;
     if (out_buffer_en) begin
       \$347  = i__payload[31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$348  = s1_x1;
     if (out_buffer_en) begin
       \$348  = i__payload[63:32];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$349  = s1_x2;
     if (out_buffer_en) begin
       \$349  = i__payload[95:64];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$350  = s1_x3;
     if (out_buffer_en) begin
       \$350  = i__payload[127:96];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$351  = s1_x4;
     if (out_buffer_en) begin
       \$351  = i__payload[159:128];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$352  = s1_x5;
     if (out_buffer_en) begin
       \$352  = i__payload[191:160];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$353  = s1_x6;
     if (out_buffer_en) begin
       \$353  = i__payload[223:192];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$354  = s1_x7;
     if (out_buffer_en) begin
       \$354  = i__payload[255:224];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$355  = only_saturate_d0;
     if (out_buffer_en) begin
       \$355  = \$33 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$356  = only_saturate_d1;
     if (out_buffer_en) begin
       \$356  = only_saturate_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$357  = only_saturate_d2;
     if (out_buffer_en) begin
       \$357  = only_saturate_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$358  = only_saturate_d3;
     if (out_buffer_en) begin
       \$358  = only_saturate_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$359  = only_saturate_d4;
     if (out_buffer_en) begin
       \$359  = only_saturate_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$360  = only_saturate_d5;
     if (out_buffer_en) begin
       \$360  = only_saturate_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$361  = only_saturate_d6;
     if (out_buffer_en) begin
       \$361  = only_saturate_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$362  = s2_k;
     if (out_buffer_en) begin
       \$362  = s1_k;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$363  = s2_mask;
     if (out_buffer_en) begin
       \$363  = { \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$364  = s2_refused;
     if (out_buffer_en) begin
       \$364  = \$66 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$365  = s3_odd;
     if (out_buffer_en) begin
       \$365  = s2_k[0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$366  = s4_h_d0;
     if (out_buffer_en) begin
       \$366  = \$67 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$367  = s4_h_d1;
     if (out_buffer_en) begin
       \$367  = s4_h_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$368  = s4_mask_h_d0;
     if (out_buffer_en) begin
       \$368  = { \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73 , \$71 , \$69  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$369  = s4_mask_h_d1;
     if (out_buffer_en) begin
       \$369  = s4_mask_h_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$370  = s4_mask_h_d2;
     if (out_buffer_en) begin
       \$370  = s4_mask_h_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$371  = s5_h;
     if (out_buffer_en) begin
       \$371  = s4_h_d1[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$372  = s2_mag0;
     if (out_buffer_en) begin
       \$372  = \$102 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$373  = s2_neg0;
     if (out_buffer_en) begin
       \$373  = \$103 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$374  = s2_over0;
     if (out_buffer_en) begin
       \$374  = \$106 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$375  = s2_under0;
     if (out_buffer_en) begin
       \$375  = \$111 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$376  = s2_low0;
     if (out_buffer_en) begin
       \$376  = s1_x0[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$377  = xsat0_d0;
     if (out_buffer_en) begin
       \$377  = \$114 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$378  = xsat0_d1;
     if (out_buffer_en) begin
       \$378  = xsat0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$379  = xsat0_d2;
     if (out_buffer_en) begin
       \$379  = xsat0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$380  = xsat0_d3;
     if (out_buffer_en) begin
       \$380  = xsat0_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$381  = xsat0_d4;
     if (out_buffer_en) begin
       \$381  = xsat0_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$382  = xsat0_d5;
     if (out_buffer_en) begin
       \$382  = xsat0_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$383  = s3_qc0;
     if (out_buffer_en) begin
       \$383  = \$115 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$384  = s3_f0;
     if (out_buffer_en) begin
       \$384  = \$116 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$385  = s3_k0;
     if (out_buffer_en) begin
       \$385  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$386  = s4_q0;
     if (out_buffer_en) begin
       \$386  = \$117 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$387  = s5_big0;
     if (out_buffer_en) begin
       \$387  = \$118 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$388  = big0_d0;
     if (out_buffer_en) begin
       \$388  = s5_big0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$389  = big0_d1;
     if (out_buffer_en) begin
       \$389  = big0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$390  = s5_q7_0;
     if (out_buffer_en) begin
       \$390  = s4_q0[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$391  = q7_0_d0;
     if (out_buffer_en) begin
       \$391  = s5_q7_0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$392  = q7_0_d1;
     if (out_buffer_en) begin
       \$392  = q7_0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$393  = s4_f20;
     if (out_buffer_en) begin
       \$393  = \$120 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$394  = s5_fc0;
     if (out_buffer_en) begin
       \$394  = \$121 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$395  = s5_lo0;
     if (out_buffer_en) begin
       \$395  = \$122 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$396  = s6_hi0;
     if (out_buffer_en) begin
       \$396  = \$123 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$397  = s6_lo0;
     if (out_buffer_en) begin
       \$397  = s5_lo0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$398  = s7_up0;
     if (out_buffer_en) begin
       \$398  = \$124 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$399  = s8_mag0;
     if (out_buffer_en) begin
       \$399  = \$129 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$400  = neg0_d0;
     if (out_buffer_en) begin
       \$400  = s2_neg0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$401  = neg0_d1;
     if (out_buffer_en) begin
       \$401  = neg0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$402  = neg0_d2;
     if (out_buffer_en) begin
       \$402  = neg0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$403  = neg0_d3;
     if (out_buffer_en) begin
       \$403  = neg0_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$404  = neg0_d4;
     if (out_buffer_en) begin
       \$404  = neg0_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$405  = neg0_d5;
     if (out_buffer_en) begin
       \$405  = neg0_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$406  = s2_mag1;
     if (out_buffer_en) begin
       \$406  = \$132 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$407  = s2_neg1;
     if (out_buffer_en) begin
       \$407  = \$133 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$408  = s2_over1;
     if (out_buffer_en) begin
       \$408  = \$136 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$409  = s2_under1;
     if (out_buffer_en) begin
       \$409  = \$141 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$410  = s2_low1;
     if (out_buffer_en) begin
       \$410  = s1_x1[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$411  = xsat1_d0;
     if (out_buffer_en) begin
       \$411  = \$144 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$412  = xsat1_d1;
     if (out_buffer_en) begin
       \$412  = xsat1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$413  = xsat1_d2;
     if (out_buffer_en) begin
       \$413  = xsat1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$414  = xsat1_d3;
     if (out_buffer_en) begin
       \$414  = xsat1_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$415  = xsat1_d4;
     if (out_buffer_en) begin
       \$415  = xsat1_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$416  = xsat1_d5;
     if (out_buffer_en) begin
       \$416  = xsat1_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$417  = s3_qc1;
     if (out_buffer_en) begin
       \$417  = \$145 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$418  = s3_f1;
     if (out_buffer_en) begin
       \$418  = \$146 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$419  = s3_k1;
     if (out_buffer_en) begin
       \$419  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$420  = s4_q1;
     if (out_buffer_en) begin
       \$420  = \$147 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$421  = s5_big1;
     if (out_buffer_en) begin
       \$421  = \$148 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$422  = big1_d0;
     if (out_buffer_en) begin
       \$422  = s5_big1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$423  = big1_d1;
     if (out_buffer_en) begin
       \$423  = big1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$424  = s5_q7_1;
     if (out_buffer_en) begin
       \$424  = s4_q1[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$425  = q7_1_d0;
     if (out_buffer_en) begin
       \$425  = s5_q7_1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$426  = q7_1_d1;
     if (out_buffer_en) begin
       \$426  = q7_1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$427  = s4_f21;
     if (out_buffer_en) begin
       \$427  = \$150 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$428  = s5_fc1;
     if (out_buffer_en) begin
       \$428  = \$151 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$429  = s5_lo1;
     if (out_buffer_en) begin
       \$429  = \$152 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$430  = s6_hi1;
     if (out_buffer_en) begin
       \$430  = \$153 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$431  = s6_lo1;
     if (out_buffer_en) begin
       \$431  = s5_lo1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$432  = s7_up1;
     if (out_buffer_en) begin
       \$432  = \$154 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$433  = s8_mag1;
     if (out_buffer_en) begin
       \$433  = \$159 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$434  = neg1_d0;
     if (out_buffer_en) begin
       \$434  = s2_neg1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$435  = neg1_d1;
     if (out_buffer_en) begin
       \$435  = neg1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$436  = neg1_d2;
     if (out_buffer_en) begin
       \$436  = neg1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$437  = neg1_d3;
     if (out_buffer_en) begin
       \$437  = neg1_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$438  = neg1_d4;
     if (out_buffer_en) begin
       \$438  = neg1_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$439  = neg1_d5;
     if (out_buffer_en) begin
       \$439  = neg1_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$440  = s2_mag2;
     if (out_buffer_en) begin
       \$440  = \$162 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$441  = s2_neg2;
     if (out_buffer_en) begin
       \$441  = \$163 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$442  = s2_over2;
     if (out_buffer_en) begin
       \$442  = \$166 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$443  = s2_under2;
     if (out_buffer_en) begin
       \$443  = \$171 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$444  = s2_low2;
     if (out_buffer_en) begin
       \$444  = s1_x2[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$445  = xsat2_d0;
     if (out_buffer_en) begin
       \$445  = \$174 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$446  = xsat2_d1;
     if (out_buffer_en) begin
       \$446  = xsat2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$447  = xsat2_d2;
     if (out_buffer_en) begin
       \$447  = xsat2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$448  = xsat2_d3;
     if (out_buffer_en) begin
       \$448  = xsat2_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$449  = xsat2_d4;
     if (out_buffer_en) begin
       \$449  = xsat2_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$450  = xsat2_d5;
     if (out_buffer_en) begin
       \$450  = xsat2_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$451  = s3_qc2;
     if (out_buffer_en) begin
       \$451  = \$175 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$452  = s3_f2;
     if (out_buffer_en) begin
       \$452  = \$176 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$453  = s3_k2;
     if (out_buffer_en) begin
       \$453  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$454  = s4_q2;
     if (out_buffer_en) begin
       \$454  = \$177 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$455  = s5_big2;
     if (out_buffer_en) begin
       \$455  = \$178 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$456  = big2_d0;
     if (out_buffer_en) begin
       \$456  = s5_big2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$457  = big2_d1;
     if (out_buffer_en) begin
       \$457  = big2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$458  = s5_q7_2;
     if (out_buffer_en) begin
       \$458  = s4_q2[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$459  = q7_2_d0;
     if (out_buffer_en) begin
       \$459  = s5_q7_2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$460  = q7_2_d1;
     if (out_buffer_en) begin
       \$460  = q7_2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$461  = s4_f22;
     if (out_buffer_en) begin
       \$461  = \$180 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$462  = s5_fc2;
     if (out_buffer_en) begin
       \$462  = \$181 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$463  = s5_lo2;
     if (out_buffer_en) begin
       \$463  = \$182 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$464  = s6_hi2;
     if (out_buffer_en) begin
       \$464  = \$183 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$465  = s6_lo2;
     if (out_buffer_en) begin
       \$465  = s5_lo2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$466  = s7_up2;
     if (out_buffer_en) begin
       \$466  = \$184 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$467  = s8_mag2;
     if (out_buffer_en) begin
       \$467  = \$189 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$468  = neg2_d0;
     if (out_buffer_en) begin
       \$468  = s2_neg2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$469  = neg2_d1;
     if (out_buffer_en) begin
       \$469  = neg2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$470  = neg2_d2;
     if (out_buffer_en) begin
       \$470  = neg2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$471  = neg2_d3;
     if (out_buffer_en) begin
       \$471  = neg2_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$472  = neg2_d4;
     if (out_buffer_en) begin
       \$472  = neg2_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$473  = neg2_d5;
     if (out_buffer_en) begin
       \$473  = neg2_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$474  = s2_mag3;
     if (out_buffer_en) begin
       \$474  = \$192 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$475  = s2_neg3;
     if (out_buffer_en) begin
       \$475  = \$193 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$476  = s2_over3;
     if (out_buffer_en) begin
       \$476  = \$196 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$477  = s2_under3;
     if (out_buffer_en) begin
       \$477  = \$201 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$478  = s2_low3;
     if (out_buffer_en) begin
       \$478  = s1_x3[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$479  = xsat3_d0;
     if (out_buffer_en) begin
       \$479  = \$204 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$480  = xsat3_d1;
     if (out_buffer_en) begin
       \$480  = xsat3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$481  = xsat3_d2;
     if (out_buffer_en) begin
       \$481  = xsat3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$482  = xsat3_d3;
     if (out_buffer_en) begin
       \$482  = xsat3_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$483  = xsat3_d4;
     if (out_buffer_en) begin
       \$483  = xsat3_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$484  = xsat3_d5;
     if (out_buffer_en) begin
       \$484  = xsat3_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$485  = s3_qc3;
     if (out_buffer_en) begin
       \$485  = \$205 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$486  = s3_f3;
     if (out_buffer_en) begin
       \$486  = \$206 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$487  = s3_k3;
     if (out_buffer_en) begin
       \$487  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$488  = s4_q3;
     if (out_buffer_en) begin
       \$488  = \$207 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$489  = s5_big3;
     if (out_buffer_en) begin
       \$489  = \$208 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$490  = big3_d0;
     if (out_buffer_en) begin
       \$490  = s5_big3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$491  = big3_d1;
     if (out_buffer_en) begin
       \$491  = big3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$492  = s5_q7_3;
     if (out_buffer_en) begin
       \$492  = s4_q3[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$493  = q7_3_d0;
     if (out_buffer_en) begin
       \$493  = s5_q7_3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$494  = q7_3_d1;
     if (out_buffer_en) begin
       \$494  = q7_3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$495  = s4_f23;
     if (out_buffer_en) begin
       \$495  = \$210 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$496  = s5_fc3;
     if (out_buffer_en) begin
       \$496  = \$211 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$497  = s5_lo3;
     if (out_buffer_en) begin
       \$497  = \$212 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$498  = s6_hi3;
     if (out_buffer_en) begin
       \$498  = \$213 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$499  = s6_lo3;
     if (out_buffer_en) begin
       \$499  = s5_lo3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$500  = s7_up3;
     if (out_buffer_en) begin
       \$500  = \$214 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$501  = s8_mag3;
     if (out_buffer_en) begin
       \$501  = \$219 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$502  = neg3_d0;
     if (out_buffer_en) begin
       \$502  = s2_neg3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$503  = neg3_d1;
     if (out_buffer_en) begin
       \$503  = neg3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$504  = neg3_d2;
     if (out_buffer_en) begin
       \$504  = neg3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$505  = neg3_d3;
     if (out_buffer_en) begin
       \$505  = neg3_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$506  = neg3_d4;
     if (out_buffer_en) begin
       \$506  = neg3_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$507  = neg3_d5;
     if (out_buffer_en) begin
       \$507  = neg3_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$508  = s2_mag4;
     if (out_buffer_en) begin
       \$508  = \$222 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$509  = s2_neg4;
     if (out_buffer_en) begin
       \$509  = \$223 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$510  = s2_over4;
     if (out_buffer_en) begin
       \$510  = \$226 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$511  = s2_under4;
     if (out_buffer_en) begin
       \$511  = \$231 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$512  = s2_low4;
     if (out_buffer_en) begin
       \$512  = s1_x4[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$513  = xsat4_d0;
     if (out_buffer_en) begin
       \$513  = \$234 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$514  = xsat4_d1;
     if (out_buffer_en) begin
       \$514  = xsat4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$515  = xsat4_d2;
     if (out_buffer_en) begin
       \$515  = xsat4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$516  = xsat4_d3;
     if (out_buffer_en) begin
       \$516  = xsat4_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$517  = xsat4_d4;
     if (out_buffer_en) begin
       \$517  = xsat4_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$518  = xsat4_d5;
     if (out_buffer_en) begin
       \$518  = xsat4_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$519  = s3_qc4;
     if (out_buffer_en) begin
       \$519  = \$235 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$520  = s3_f4;
     if (out_buffer_en) begin
       \$520  = \$236 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$521  = s3_k4;
     if (out_buffer_en) begin
       \$521  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$522  = s4_q4;
     if (out_buffer_en) begin
       \$522  = \$237 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$523  = s5_big4;
     if (out_buffer_en) begin
       \$523  = \$238 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$524  = big4_d0;
     if (out_buffer_en) begin
       \$524  = s5_big4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$525  = big4_d1;
     if (out_buffer_en) begin
       \$525  = big4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$526  = s5_q7_4;
     if (out_buffer_en) begin
       \$526  = s4_q4[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$527  = q7_4_d0;
     if (out_buffer_en) begin
       \$527  = s5_q7_4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$528  = q7_4_d1;
     if (out_buffer_en) begin
       \$528  = q7_4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$529  = s4_f24;
     if (out_buffer_en) begin
       \$529  = \$240 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$530  = s5_fc4;
     if (out_buffer_en) begin
       \$530  = \$241 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$531  = s5_lo4;
     if (out_buffer_en) begin
       \$531  = \$242 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$532  = s6_hi4;
     if (out_buffer_en) begin
       \$532  = \$243 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$533  = s6_lo4;
     if (out_buffer_en) begin
       \$533  = s5_lo4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$534  = s7_up4;
     if (out_buffer_en) begin
       \$534  = \$244 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$535  = s8_mag4;
     if (out_buffer_en) begin
       \$535  = \$249 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$536  = neg4_d0;
     if (out_buffer_en) begin
       \$536  = s2_neg4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$537  = neg4_d1;
     if (out_buffer_en) begin
       \$537  = neg4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$538  = neg4_d2;
     if (out_buffer_en) begin
       \$538  = neg4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$539  = neg4_d3;
     if (out_buffer_en) begin
       \$539  = neg4_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$540  = neg4_d4;
     if (out_buffer_en) begin
       \$540  = neg4_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$541  = neg4_d5;
     if (out_buffer_en) begin
       \$541  = neg4_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$542  = s2_mag5;
     if (out_buffer_en) begin
       \$542  = \$252 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$543  = s2_neg5;
     if (out_buffer_en) begin
       \$543  = \$253 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$544  = s2_over5;
     if (out_buffer_en) begin
       \$544  = \$256 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$545  = s2_under5;
     if (out_buffer_en) begin
       \$545  = \$261 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$546  = s2_low5;
     if (out_buffer_en) begin
       \$546  = s1_x5[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$547  = xsat5_d0;
     if (out_buffer_en) begin
       \$547  = \$264 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$548  = xsat5_d1;
     if (out_buffer_en) begin
       \$548  = xsat5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$549  = xsat5_d2;
     if (out_buffer_en) begin
       \$549  = xsat5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$550  = xsat5_d3;
     if (out_buffer_en) begin
       \$550  = xsat5_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$551  = xsat5_d4;
     if (out_buffer_en) begin
       \$551  = xsat5_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$552  = xsat5_d5;
     if (out_buffer_en) begin
       \$552  = xsat5_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$553  = s3_qc5;
     if (out_buffer_en) begin
       \$553  = \$265 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$554  = s3_f5;
     if (out_buffer_en) begin
       \$554  = \$266 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$555  = s3_k5;
     if (out_buffer_en) begin
       \$555  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$556  = s4_q5;
     if (out_buffer_en) begin
       \$556  = \$267 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$557  = s5_big5;
     if (out_buffer_en) begin
       \$557  = \$268 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$558  = big5_d0;
     if (out_buffer_en) begin
       \$558  = s5_big5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$559  = big5_d1;
     if (out_buffer_en) begin
       \$559  = big5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$560  = s5_q7_5;
     if (out_buffer_en) begin
       \$560  = s4_q5[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$561  = q7_5_d0;
     if (out_buffer_en) begin
       \$561  = s5_q7_5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$562  = q7_5_d1;
     if (out_buffer_en) begin
       \$562  = q7_5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$563  = s4_f25;
     if (out_buffer_en) begin
       \$563  = \$270 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$564  = s5_fc5;
     if (out_buffer_en) begin
       \$564  = \$271 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$565  = s5_lo5;
     if (out_buffer_en) begin
       \$565  = \$272 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$566  = s6_hi5;
     if (out_buffer_en) begin
       \$566  = \$273 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$567  = s6_lo5;
     if (out_buffer_en) begin
       \$567  = s5_lo5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$568  = s7_up5;
     if (out_buffer_en) begin
       \$568  = \$274 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$569  = s8_mag5;
     if (out_buffer_en) begin
       \$569  = \$279 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$570  = neg5_d0;
     if (out_buffer_en) begin
       \$570  = s2_neg5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$571  = neg5_d1;
     if (out_buffer_en) begin
       \$571  = neg5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$572  = neg5_d2;
     if (out_buffer_en) begin
       \$572  = neg5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$573  = neg5_d3;
     if (out_buffer_en) begin
       \$573  = neg5_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$574  = neg5_d4;
     if (out_buffer_en) begin
       \$574  = neg5_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$575  = neg5_d5;
     if (out_buffer_en) begin
       \$575  = neg5_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$576  = s2_mag6;
     if (out_buffer_en) begin
       \$576  = \$282 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$577  = s2_neg6;
     if (out_buffer_en) begin
       \$577  = \$283 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$578  = s2_over6;
     if (out_buffer_en) begin
       \$578  = \$286 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$579  = s2_under6;
     if (out_buffer_en) begin
       \$579  = \$291 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$580  = s2_low6;
     if (out_buffer_en) begin
       \$580  = s1_x6[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$581  = xsat6_d0;
     if (out_buffer_en) begin
       \$581  = \$294 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$582  = xsat6_d1;
     if (out_buffer_en) begin
       \$582  = xsat6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$583  = xsat6_d2;
     if (out_buffer_en) begin
       \$583  = xsat6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$584  = xsat6_d3;
     if (out_buffer_en) begin
       \$584  = xsat6_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$585  = xsat6_d4;
     if (out_buffer_en) begin
       \$585  = xsat6_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$586  = xsat6_d5;
     if (out_buffer_en) begin
       \$586  = xsat6_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$587  = s3_qc6;
     if (out_buffer_en) begin
       \$587  = \$295 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$588  = s3_f6;
     if (out_buffer_en) begin
       \$588  = \$296 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$589  = s3_k6;
     if (out_buffer_en) begin
       \$589  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$590  = s4_q6;
     if (out_buffer_en) begin
       \$590  = \$297 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$591  = s5_big6;
     if (out_buffer_en) begin
       \$591  = \$298 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$592  = big6_d0;
     if (out_buffer_en) begin
       \$592  = s5_big6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$593  = big6_d1;
     if (out_buffer_en) begin
       \$593  = big6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$594  = s5_q7_6;
     if (out_buffer_en) begin
       \$594  = s4_q6[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$595  = q7_6_d0;
     if (out_buffer_en) begin
       \$595  = s5_q7_6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$596  = q7_6_d1;
     if (out_buffer_en) begin
       \$596  = q7_6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$597  = s4_f26;
     if (out_buffer_en) begin
       \$597  = \$300 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$598  = s5_fc6;
     if (out_buffer_en) begin
       \$598  = \$301 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$599  = s5_lo6;
     if (out_buffer_en) begin
       \$599  = \$302 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$600  = s6_hi6;
     if (out_buffer_en) begin
       \$600  = \$303 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$601  = s6_lo6;
     if (out_buffer_en) begin
       \$601  = s5_lo6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$602  = s7_up6;
     if (out_buffer_en) begin
       \$602  = \$304 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$603  = s8_mag6;
     if (out_buffer_en) begin
       \$603  = \$309 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$604  = neg6_d0;
     if (out_buffer_en) begin
       \$604  = s2_neg6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$605  = neg6_d1;
     if (out_buffer_en) begin
       \$605  = neg6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$606  = neg6_d2;
     if (out_buffer_en) begin
       \$606  = neg6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$607  = neg6_d3;
     if (out_buffer_en) begin
       \$607  = neg6_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$608  = neg6_d4;
     if (out_buffer_en) begin
       \$608  = neg6_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$609  = neg6_d5;
     if (out_buffer_en) begin
       \$609  = neg6_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$610  = s2_mag7;
     if (out_buffer_en) begin
       \$610  = \$312 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$611  = s2_neg7;
     if (out_buffer_en) begin
       \$611  = \$313 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$612  = s2_over7;
     if (out_buffer_en) begin
       \$612  = \$316 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$613  = s2_under7;
     if (out_buffer_en) begin
       \$613  = \$321 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$614  = s2_low7;
     if (out_buffer_en) begin
       \$614  = s1_x7[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$615  = xsat7_d0;
     if (out_buffer_en) begin
       \$615  = \$324 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$616  = xsat7_d1;
     if (out_buffer_en) begin
       \$616  = xsat7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$617  = xsat7_d2;
     if (out_buffer_en) begin
       \$617  = xsat7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$618  = xsat7_d3;
     if (out_buffer_en) begin
       \$618  = xsat7_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$619  = xsat7_d4;
     if (out_buffer_en) begin
       \$619  = xsat7_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$620  = xsat7_d5;
     if (out_buffer_en) begin
       \$620  = xsat7_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$621  = s3_qc7;
     if (out_buffer_en) begin
       \$621  = \$325 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$622  = s3_f7;
     if (out_buffer_en) begin
       \$622  = \$326 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$623  = s3_k7;
     if (out_buffer_en) begin
       \$623  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$624  = s4_q7;
     if (out_buffer_en) begin
       \$624  = \$327 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$625  = s5_big7;
     if (out_buffer_en) begin
       \$625  = \$328 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$626  = big7_d0;
     if (out_buffer_en) begin
       \$626  = s5_big7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$627  = big7_d1;
     if (out_buffer_en) begin
       \$627  = big7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$628  = s5_q7_7;
     if (out_buffer_en) begin
       \$628  = s4_q7[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$629  = q7_7_d0;
     if (out_buffer_en) begin
       \$629  = s5_q7_7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$630  = q7_7_d1;
     if (out_buffer_en) begin
       \$630  = q7_7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$631  = s4_f27;
     if (out_buffer_en) begin
       \$631  = \$330 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$632  = s5_fc7;
     if (out_buffer_en) begin
       \$632  = \$331 [23:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$633  = s5_lo7;
     if (out_buffer_en) begin
       \$633  = \$332 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$634  = s6_hi7;
     if (out_buffer_en) begin
       \$634  = \$333 [15:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$635  = s6_lo7;
     if (out_buffer_en) begin
       \$635  = s5_lo7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$636  = s7_up7;
     if (out_buffer_en) begin
       \$636  = \$334 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$637  = s8_mag7;
     if (out_buffer_en) begin
       \$637  = \$339 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$638  = neg7_d0;
     if (out_buffer_en) begin
       \$638  = s2_neg7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$639  = neg7_d1;
     if (out_buffer_en) begin
       \$639  = neg7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$640  = neg7_d2;
     if (out_buffer_en) begin
       \$640  = neg7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$641  = neg7_d3;
     if (out_buffer_en) begin
       \$641  = neg7_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$642  = neg7_d4;
     if (out_buffer_en) begin
       \$642  = neg7_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$643  = neg7_d5;
     if (out_buffer_en) begin
       \$643  = neg7_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$644  = valid_d0;
     if (out_buffer_en) begin
       \$644  = s1_valid;
@@ -13184,7 +15531,7 @@ module \core_top.core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$645  = valid_d1;
     if (out_buffer_en) begin
       \$645  = valid_d0;
@@ -13194,7 +15541,7 @@ module \core_top.core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$646  = valid_d2;
     if (out_buffer_en) begin
       \$646  = valid_d1;
@@ -13204,7 +15551,7 @@ module \core_top.core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$647  = valid_d3;
     if (out_buffer_en) begin
       \$647  = valid_d2;
@@ -13214,7 +15561,7 @@ module \core_top.core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$648  = valid_d4;
     if (out_buffer_en) begin
       \$648  = valid_d3;
@@ -13224,7 +15571,7 @@ module \core_top.core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$649  = valid_d5;
     if (out_buffer_en) begin
       \$649  = valid_d4;
@@ -13234,7 +15581,7 @@ module \core_top.core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$650  = valid_d6;
     if (out_buffer_en) begin
       \$650  = valid_d5;
@@ -13244,154 +15591,154 @@ module \core_top.core.narrow.round_pseudo (rst, i__valid, o__valid, o__payload, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$651  = last_d0;
     if (out_buffer_en) begin
       \$651  = i__payload[270];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$652  = last_d1;
     if (out_buffer_en) begin
       \$652  = last_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$653  = last_d2;
     if (out_buffer_en) begin
       \$653  = last_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$654  = last_d3;
     if (out_buffer_en) begin
       \$654  = last_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$655  = last_d4;
     if (out_buffer_en) begin
       \$655  = last_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$656  = last_d5;
     if (out_buffer_en) begin
       \$656  = last_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$657  = last_d6;
     if (out_buffer_en) begin
       \$657  = last_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$658  = last_d7;
     if (out_buffer_en) begin
       \$658  = last_d6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$659  = s1_keep;
     if (out_buffer_en) begin
       \$659  = i__payload[269:262];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$660  = keep_d0;
     if (out_buffer_en) begin
       \$660  = \$341 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$661  = keep_d1;
     if (out_buffer_en) begin
       \$661  = keep_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$662  = keep_d2;
     if (out_buffer_en) begin
       \$662  = keep_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$663  = keep_d3;
     if (out_buffer_en) begin
       \$663  = keep_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$664  = keep_d4;
     if (out_buffer_en) begin
       \$664  = keep_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$665  = keep_d5;
     if (out_buffer_en) begin
       \$665  = keep_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$666  = keep_d6;
     if (out_buffer_en) begin
       \$666  = keep_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$667  = k_out_d0;
     if (out_buffer_en) begin
       \$667  = s2_k;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$668  = k_out_d1;
     if (out_buffer_en) begin
       \$668  = k_out_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$669  = k_out_d2;
     if (out_buffer_en) begin
       \$669  = k_out_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$670  = k_out_d3;
     if (out_buffer_en) begin
       \$670  = k_out_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$671  = k_out_d4;
     if (out_buffer_en) begin
       \$671  = k_out_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$672  = k_out_d5;
     if (out_buffer_en) begin
       \$672  = k_out_d4;
@@ -13482,7 +15829,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.narrow.round_pseudo.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -13569,7 +15916,7 @@ module \core_top.core.narrow.round_pseudo.out_buffer (rst, w_en, r_rdy, r_data, 
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -13579,7 +15926,7 @@ module \core_top.core.narrow.round_pseudo.out_buffer (rst, w_en, r_rdy, r_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -13589,7 +15936,7 @@ module \core_top.core.narrow.round_pseudo.out_buffer (rst, w_en, r_rdy, r_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];
@@ -13615,7 +15962,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__payload, i__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [2:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -16610,28 +18957,28 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$874  = \$571 ;
     if (rst) begin
       \$874  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$875  = \$572 ;
     if (rst) begin
       \$875  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$876  = s1_k;
     if (out_buffer_en) begin
       \$876  = i__payload[261:256];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$877  = s1_valid;
     if (out_buffer_en) begin
       \$877  = take;
@@ -16641,7 +18988,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$878  = bad_shift;
     if (\$574 ) begin
       \$878  = 1'h1;
@@ -16651,133 +18998,133 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$879  = s1_x0;
     if (out_buffer_en) begin
       \$879  = i__payload[31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$880  = s1_x1;
     if (out_buffer_en) begin
       \$880  = i__payload[63:32];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$881  = s1_x2;
     if (out_buffer_en) begin
       \$881  = i__payload[95:64];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$882  = s1_x3;
     if (out_buffer_en) begin
       \$882  = i__payload[127:96];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$883  = s1_x4;
     if (out_buffer_en) begin
       \$883  = i__payload[159:128];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$884  = s1_x5;
     if (out_buffer_en) begin
       \$884  = i__payload[191:160];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$885  = s1_x6;
     if (out_buffer_en) begin
       \$885  = i__payload[223:192];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$886  = s1_x7;
     if (out_buffer_en) begin
       \$886  = i__payload[255:224];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$887  = only_saturate_d0;
     if (out_buffer_en) begin
       \$887  = \$577 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$888  = only_saturate_d1;
     if (out_buffer_en) begin
       \$888  = only_saturate_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$889  = only_saturate_d2;
     if (out_buffer_en) begin
       \$889  = only_saturate_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$890  = only_saturate_d3;
     if (out_buffer_en) begin
       \$890  = only_saturate_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$891  = only_saturate_d4;
     if (out_buffer_en) begin
       \$891  = only_saturate_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$892  = only_saturate_d5;
     if (out_buffer_en) begin
       \$892  = only_saturate_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$893  = only_saturate_d6;
     if (out_buffer_en) begin
       \$893  = only_saturate_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$894  = s2_k;
     if (out_buffer_en) begin
       \$894  = s1_k;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$895  = s2_mask;
     if (out_buffer_en) begin
       \$895  = { \$609 , \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585 , \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$896  = s2_refused;
     if (out_buffer_en) begin
       \$896  = \$610 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$897  = s1_step0;
     if (out_buffer_en) begin
       \$897  = \$615 ;
@@ -16787,7 +19134,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$898  = s1_step1;
     if (out_buffer_en) begin
       \$898  = \$620 ;
@@ -16797,7 +19144,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$899  = s1_step2;
     if (out_buffer_en) begin
       \$899  = \$625 ;
@@ -16807,7 +19154,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$900  = s1_step3;
     if (out_buffer_en) begin
       \$900  = \$630 ;
@@ -16817,7 +19164,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$901  = s1_step4;
     if (out_buffer_en) begin
       \$901  = \$635 ;
@@ -16827,7 +19174,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$902  = s1_step5;
     if (out_buffer_en) begin
       \$902  = \$640 ;
@@ -16837,7 +19184,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$903  = s1_step6;
     if (out_buffer_en) begin
       \$903  = \$645 ;
@@ -16847,7 +19194,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$904  = s1_step7;
     if (out_buffer_en) begin
       \$904  = \$650 ;
@@ -16857,7 +19204,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$905  = s1_beat;
     if (out_buffer_en) begin
       \$905  = take;
@@ -16867,7 +19214,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$906  = s1_last;
     if (out_buffer_en) begin
       \$906  = i__payload[270];
@@ -16877,7 +19224,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$907  = group;
     if (\$651 ) begin
       \$907  = \$655 [0];
@@ -16887,14 +19234,14 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$908  = s2_r0;
     if (out_buffer_en) begin
       \$908  = lfsr_next0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$909  = lfsr0;
     if (\$656 ) begin
       casez (group)
@@ -16907,7 +19254,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$910  = lfsr8;
     if (\$656 ) begin
       (* full_case = 32'd1 *)
@@ -16923,14 +19270,14 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$911  = s2_r1;
     if (out_buffer_en) begin
       \$911  = lfsr_next1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$912  = lfsr1;
     if (\$657 ) begin
       casez (group)
@@ -16943,7 +19290,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$913  = lfsr9;
     if (\$657 ) begin
       (* full_case = 32'd1 *)
@@ -16959,14 +19306,14 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$914  = s2_r2;
     if (out_buffer_en) begin
       \$914  = lfsr_next2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$915  = lfsr2;
     if (\$658 ) begin
       casez (group)
@@ -16979,7 +19326,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$916  = lfsr10;
     if (\$658 ) begin
       (* full_case = 32'd1 *)
@@ -16995,14 +19342,14 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$917  = s2_r3;
     if (out_buffer_en) begin
       \$917  = lfsr_next3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$918  = lfsr3;
     if (\$659 ) begin
       casez (group)
@@ -17015,7 +19362,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$919  = lfsr11;
     if (\$659 ) begin
       (* full_case = 32'd1 *)
@@ -17031,14 +19378,14 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$920  = s2_r4;
     if (out_buffer_en) begin
       \$920  = lfsr_next4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$921  = lfsr4;
     if (\$660 ) begin
       casez (group)
@@ -17051,7 +19398,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$922  = lfsr12;
     if (\$660 ) begin
       (* full_case = 32'd1 *)
@@ -17067,14 +19414,14 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$923  = s2_r5;
     if (out_buffer_en) begin
       \$923  = lfsr_next5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$924  = lfsr5;
     if (\$661 ) begin
       casez (group)
@@ -17087,7 +19434,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$925  = lfsr13;
     if (\$661 ) begin
       (* full_case = 32'd1 *)
@@ -17103,14 +19450,14 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$926  = s2_r6;
     if (out_buffer_en) begin
       \$926  = lfsr_next6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$927  = lfsr6;
     if (\$662 ) begin
       casez (group)
@@ -17123,7 +19470,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$928  = lfsr14;
     if (\$662 ) begin
       (* full_case = 32'd1 *)
@@ -17139,14 +19486,14 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$929  = s2_r7;
     if (out_buffer_en) begin
       \$929  = lfsr_next7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$930  = lfsr7;
     if (\$663 ) begin
       casez (group)
@@ -17159,7 +19506,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$931  = lfsr15;
     if (\$663 ) begin
       (* full_case = 32'd1 *)
@@ -17175,1855 +19522,1855 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$932  = s2_mag0;
     if (out_buffer_en) begin
       \$932  = \$666 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$933  = s2_neg0;
     if (out_buffer_en) begin
       \$933  = \$667 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$934  = s2_over0;
     if (out_buffer_en) begin
       \$934  = \$670 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$935  = s2_under0;
     if (out_buffer_en) begin
       \$935  = \$675 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$936  = s2_low0;
     if (out_buffer_en) begin
       \$936  = s1_x0[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$937  = xsat0_d0;
     if (out_buffer_en) begin
       \$937  = \$678 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$938  = xsat0_d1;
     if (out_buffer_en) begin
       \$938  = xsat0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$939  = xsat0_d2;
     if (out_buffer_en) begin
       \$939  = xsat0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$940  = xsat0_d3;
     if (out_buffer_en) begin
       \$940  = xsat0_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$941  = xsat0_d4;
     if (out_buffer_en) begin
       \$941  = xsat0_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$942  = xsat0_d5;
     if (out_buffer_en) begin
       \$942  = xsat0_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$943  = s3_qc0;
     if (out_buffer_en) begin
       \$943  = \$679 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$944  = s3_f0;
     if (out_buffer_en) begin
       \$944  = \$680 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$945  = s3_k0;
     if (out_buffer_en) begin
       \$945  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$946  = s4_q0;
     if (out_buffer_en) begin
       \$946  = \$681 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$947  = s5_big0;
     if (out_buffer_en) begin
       \$947  = \$682 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$948  = big0_d0;
     if (out_buffer_en) begin
       \$948  = s5_big0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$949  = big0_d1;
     if (out_buffer_en) begin
       \$949  = big0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$950  = s5_q7_0;
     if (out_buffer_en) begin
       \$950  = s4_q0[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$951  = q7_0_d0;
     if (out_buffer_en) begin
       \$951  = s5_q7_0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$952  = q7_0_d1;
     if (out_buffer_en) begin
       \$952  = q7_0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$953  = s3_r0;
     if (out_buffer_en) begin
       \$953  = \$683 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$954  = s4_up0;
     if (out_buffer_en) begin
       \$954  = \$684 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$955  = up0_d0;
     if (out_buffer_en) begin
       \$955  = s4_up0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$956  = up0_d1;
     if (out_buffer_en) begin
       \$956  = up0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$957  = up0_d2;
     if (out_buffer_en) begin
       \$957  = up0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$958  = s8_mag0;
     if (out_buffer_en) begin
       \$958  = \$689 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$959  = neg0_d0;
     if (out_buffer_en) begin
       \$959  = s2_neg0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$960  = neg0_d1;
     if (out_buffer_en) begin
       \$960  = neg0_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$961  = neg0_d2;
     if (out_buffer_en) begin
       \$961  = neg0_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$962  = neg0_d3;
     if (out_buffer_en) begin
       \$962  = neg0_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$963  = neg0_d4;
     if (out_buffer_en) begin
       \$963  = neg0_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$964  = neg0_d5;
     if (out_buffer_en) begin
       \$964  = neg0_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$965  = s2_mag1;
     if (out_buffer_en) begin
       \$965  = \$692 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$966  = s2_neg1;
     if (out_buffer_en) begin
       \$966  = \$693 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$967  = s2_over1;
     if (out_buffer_en) begin
       \$967  = \$696 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$968  = s2_under1;
     if (out_buffer_en) begin
       \$968  = \$701 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$969  = s2_low1;
     if (out_buffer_en) begin
       \$969  = s1_x1[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$970  = xsat1_d0;
     if (out_buffer_en) begin
       \$970  = \$704 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$971  = xsat1_d1;
     if (out_buffer_en) begin
       \$971  = xsat1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$972  = xsat1_d2;
     if (out_buffer_en) begin
       \$972  = xsat1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$973  = xsat1_d3;
     if (out_buffer_en) begin
       \$973  = xsat1_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$974  = xsat1_d4;
     if (out_buffer_en) begin
       \$974  = xsat1_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$975  = xsat1_d5;
     if (out_buffer_en) begin
       \$975  = xsat1_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$976  = s3_qc1;
     if (out_buffer_en) begin
       \$976  = \$705 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$977  = s3_f1;
     if (out_buffer_en) begin
       \$977  = \$706 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$978  = s3_k1;
     if (out_buffer_en) begin
       \$978  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$979  = s4_q1;
     if (out_buffer_en) begin
       \$979  = \$707 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$980  = s5_big1;
     if (out_buffer_en) begin
       \$980  = \$708 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$981  = big1_d0;
     if (out_buffer_en) begin
       \$981  = s5_big1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$982  = big1_d1;
     if (out_buffer_en) begin
       \$982  = big1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$983  = s5_q7_1;
     if (out_buffer_en) begin
       \$983  = s4_q1[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$984  = q7_1_d0;
     if (out_buffer_en) begin
       \$984  = s5_q7_1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$985  = q7_1_d1;
     if (out_buffer_en) begin
       \$985  = q7_1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$986  = s3_r1;
     if (out_buffer_en) begin
       \$986  = \$709 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$987  = s4_up1;
     if (out_buffer_en) begin
       \$987  = \$710 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$988  = up1_d0;
     if (out_buffer_en) begin
       \$988  = s4_up1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$989  = up1_d1;
     if (out_buffer_en) begin
       \$989  = up1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$990  = up1_d2;
     if (out_buffer_en) begin
       \$990  = up1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$991  = s8_mag1;
     if (out_buffer_en) begin
       \$991  = \$715 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$992  = neg1_d0;
     if (out_buffer_en) begin
       \$992  = s2_neg1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$993  = neg1_d1;
     if (out_buffer_en) begin
       \$993  = neg1_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$994  = neg1_d2;
     if (out_buffer_en) begin
       \$994  = neg1_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$995  = neg1_d3;
     if (out_buffer_en) begin
       \$995  = neg1_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$996  = neg1_d4;
     if (out_buffer_en) begin
       \$996  = neg1_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$997  = neg1_d5;
     if (out_buffer_en) begin
       \$997  = neg1_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$998  = s2_mag2;
     if (out_buffer_en) begin
       \$998  = \$718 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$999  = s2_neg2;
     if (out_buffer_en) begin
       \$999  = \$719 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1000  = s2_over2;
     if (out_buffer_en) begin
       \$1000  = \$722 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1001  = s2_under2;
     if (out_buffer_en) begin
       \$1001  = \$727 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1002  = s2_low2;
     if (out_buffer_en) begin
       \$1002  = s1_x2[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1003  = xsat2_d0;
     if (out_buffer_en) begin
       \$1003  = \$730 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1004  = xsat2_d1;
     if (out_buffer_en) begin
       \$1004  = xsat2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1005  = xsat2_d2;
     if (out_buffer_en) begin
       \$1005  = xsat2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1006  = xsat2_d3;
     if (out_buffer_en) begin
       \$1006  = xsat2_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1007  = xsat2_d4;
     if (out_buffer_en) begin
       \$1007  = xsat2_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1008  = xsat2_d5;
     if (out_buffer_en) begin
       \$1008  = xsat2_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1009  = s3_qc2;
     if (out_buffer_en) begin
       \$1009  = \$731 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1010  = s3_f2;
     if (out_buffer_en) begin
       \$1010  = \$732 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1011  = s3_k2;
     if (out_buffer_en) begin
       \$1011  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1012  = s4_q2;
     if (out_buffer_en) begin
       \$1012  = \$733 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1013  = s5_big2;
     if (out_buffer_en) begin
       \$1013  = \$734 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1014  = big2_d0;
     if (out_buffer_en) begin
       \$1014  = s5_big2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1015  = big2_d1;
     if (out_buffer_en) begin
       \$1015  = big2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1016  = s5_q7_2;
     if (out_buffer_en) begin
       \$1016  = s4_q2[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1017  = q7_2_d0;
     if (out_buffer_en) begin
       \$1017  = s5_q7_2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1018  = q7_2_d1;
     if (out_buffer_en) begin
       \$1018  = q7_2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1019  = s3_r2;
     if (out_buffer_en) begin
       \$1019  = \$735 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1020  = s4_up2;
     if (out_buffer_en) begin
       \$1020  = \$736 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1021  = up2_d0;
     if (out_buffer_en) begin
       \$1021  = s4_up2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1022  = up2_d1;
     if (out_buffer_en) begin
       \$1022  = up2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1023  = up2_d2;
     if (out_buffer_en) begin
       \$1023  = up2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1024  = s8_mag2;
     if (out_buffer_en) begin
       \$1024  = \$741 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1025  = neg2_d0;
     if (out_buffer_en) begin
       \$1025  = s2_neg2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1026  = neg2_d1;
     if (out_buffer_en) begin
       \$1026  = neg2_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1027  = neg2_d2;
     if (out_buffer_en) begin
       \$1027  = neg2_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1028  = neg2_d3;
     if (out_buffer_en) begin
       \$1028  = neg2_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1029  = neg2_d4;
     if (out_buffer_en) begin
       \$1029  = neg2_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1030  = neg2_d5;
     if (out_buffer_en) begin
       \$1030  = neg2_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1031  = s2_mag3;
     if (out_buffer_en) begin
       \$1031  = \$744 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1032  = s2_neg3;
     if (out_buffer_en) begin
       \$1032  = \$745 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1033  = s2_over3;
     if (out_buffer_en) begin
       \$1033  = \$748 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1034  = s2_under3;
     if (out_buffer_en) begin
       \$1034  = \$753 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1035  = s2_low3;
     if (out_buffer_en) begin
       \$1035  = s1_x3[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1036  = xsat3_d0;
     if (out_buffer_en) begin
       \$1036  = \$756 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1037  = xsat3_d1;
     if (out_buffer_en) begin
       \$1037  = xsat3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1038  = xsat3_d2;
     if (out_buffer_en) begin
       \$1038  = xsat3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1039  = xsat3_d3;
     if (out_buffer_en) begin
       \$1039  = xsat3_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1040  = xsat3_d4;
     if (out_buffer_en) begin
       \$1040  = xsat3_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1041  = xsat3_d5;
     if (out_buffer_en) begin
       \$1041  = xsat3_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1042  = s3_qc3;
     if (out_buffer_en) begin
       \$1042  = \$757 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1043  = s3_f3;
     if (out_buffer_en) begin
       \$1043  = \$758 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1044  = s3_k3;
     if (out_buffer_en) begin
       \$1044  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1045  = s4_q3;
     if (out_buffer_en) begin
       \$1045  = \$759 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1046  = s5_big3;
     if (out_buffer_en) begin
       \$1046  = \$760 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1047  = big3_d0;
     if (out_buffer_en) begin
       \$1047  = s5_big3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1048  = big3_d1;
     if (out_buffer_en) begin
       \$1048  = big3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1049  = s5_q7_3;
     if (out_buffer_en) begin
       \$1049  = s4_q3[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1050  = q7_3_d0;
     if (out_buffer_en) begin
       \$1050  = s5_q7_3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1051  = q7_3_d1;
     if (out_buffer_en) begin
       \$1051  = q7_3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1052  = s3_r3;
     if (out_buffer_en) begin
       \$1052  = \$761 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1053  = s4_up3;
     if (out_buffer_en) begin
       \$1053  = \$762 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1054  = up3_d0;
     if (out_buffer_en) begin
       \$1054  = s4_up3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1055  = up3_d1;
     if (out_buffer_en) begin
       \$1055  = up3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1056  = up3_d2;
     if (out_buffer_en) begin
       \$1056  = up3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1057  = s8_mag3;
     if (out_buffer_en) begin
       \$1057  = \$767 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1058  = neg3_d0;
     if (out_buffer_en) begin
       \$1058  = s2_neg3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1059  = neg3_d1;
     if (out_buffer_en) begin
       \$1059  = neg3_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1060  = neg3_d2;
     if (out_buffer_en) begin
       \$1060  = neg3_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1061  = neg3_d3;
     if (out_buffer_en) begin
       \$1061  = neg3_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1062  = neg3_d4;
     if (out_buffer_en) begin
       \$1062  = neg3_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1063  = neg3_d5;
     if (out_buffer_en) begin
       \$1063  = neg3_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1064  = s2_mag4;
     if (out_buffer_en) begin
       \$1064  = \$770 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1065  = s2_neg4;
     if (out_buffer_en) begin
       \$1065  = \$771 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1066  = s2_over4;
     if (out_buffer_en) begin
       \$1066  = \$774 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1067  = s2_under4;
     if (out_buffer_en) begin
       \$1067  = \$779 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1068  = s2_low4;
     if (out_buffer_en) begin
       \$1068  = s1_x4[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1069  = xsat4_d0;
     if (out_buffer_en) begin
       \$1069  = \$782 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1070  = xsat4_d1;
     if (out_buffer_en) begin
       \$1070  = xsat4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1071  = xsat4_d2;
     if (out_buffer_en) begin
       \$1071  = xsat4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1072  = xsat4_d3;
     if (out_buffer_en) begin
       \$1072  = xsat4_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1073  = xsat4_d4;
     if (out_buffer_en) begin
       \$1073  = xsat4_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1074  = xsat4_d5;
     if (out_buffer_en) begin
       \$1074  = xsat4_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1075  = s3_qc4;
     if (out_buffer_en) begin
       \$1075  = \$783 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1076  = s3_f4;
     if (out_buffer_en) begin
       \$1076  = \$784 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1077  = s3_k4;
     if (out_buffer_en) begin
       \$1077  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1078  = s4_q4;
     if (out_buffer_en) begin
       \$1078  = \$785 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1079  = s5_big4;
     if (out_buffer_en) begin
       \$1079  = \$786 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1080  = big4_d0;
     if (out_buffer_en) begin
       \$1080  = s5_big4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1081  = big4_d1;
     if (out_buffer_en) begin
       \$1081  = big4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1082  = s5_q7_4;
     if (out_buffer_en) begin
       \$1082  = s4_q4[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1083  = q7_4_d0;
     if (out_buffer_en) begin
       \$1083  = s5_q7_4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1084  = q7_4_d1;
     if (out_buffer_en) begin
       \$1084  = q7_4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1085  = s3_r4;
     if (out_buffer_en) begin
       \$1085  = \$787 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1086  = s4_up4;
     if (out_buffer_en) begin
       \$1086  = \$788 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1087  = up4_d0;
     if (out_buffer_en) begin
       \$1087  = s4_up4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1088  = up4_d1;
     if (out_buffer_en) begin
       \$1088  = up4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1089  = up4_d2;
     if (out_buffer_en) begin
       \$1089  = up4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1090  = s8_mag4;
     if (out_buffer_en) begin
       \$1090  = \$793 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1091  = neg4_d0;
     if (out_buffer_en) begin
       \$1091  = s2_neg4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1092  = neg4_d1;
     if (out_buffer_en) begin
       \$1092  = neg4_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1093  = neg4_d2;
     if (out_buffer_en) begin
       \$1093  = neg4_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1094  = neg4_d3;
     if (out_buffer_en) begin
       \$1094  = neg4_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1095  = neg4_d4;
     if (out_buffer_en) begin
       \$1095  = neg4_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1096  = neg4_d5;
     if (out_buffer_en) begin
       \$1096  = neg4_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1097  = s2_mag5;
     if (out_buffer_en) begin
       \$1097  = \$796 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1098  = s2_neg5;
     if (out_buffer_en) begin
       \$1098  = \$797 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1099  = s2_over5;
     if (out_buffer_en) begin
       \$1099  = \$800 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1100  = s2_under5;
     if (out_buffer_en) begin
       \$1100  = \$805 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1101  = s2_low5;
     if (out_buffer_en) begin
       \$1101  = s1_x5[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1102  = xsat5_d0;
     if (out_buffer_en) begin
       \$1102  = \$808 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1103  = xsat5_d1;
     if (out_buffer_en) begin
       \$1103  = xsat5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1104  = xsat5_d2;
     if (out_buffer_en) begin
       \$1104  = xsat5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1105  = xsat5_d3;
     if (out_buffer_en) begin
       \$1105  = xsat5_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1106  = xsat5_d4;
     if (out_buffer_en) begin
       \$1106  = xsat5_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1107  = xsat5_d5;
     if (out_buffer_en) begin
       \$1107  = xsat5_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1108  = s3_qc5;
     if (out_buffer_en) begin
       \$1108  = \$809 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1109  = s3_f5;
     if (out_buffer_en) begin
       \$1109  = \$810 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1110  = s3_k5;
     if (out_buffer_en) begin
       \$1110  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1111  = s4_q5;
     if (out_buffer_en) begin
       \$1111  = \$811 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1112  = s5_big5;
     if (out_buffer_en) begin
       \$1112  = \$812 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1113  = big5_d0;
     if (out_buffer_en) begin
       \$1113  = s5_big5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1114  = big5_d1;
     if (out_buffer_en) begin
       \$1114  = big5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1115  = s5_q7_5;
     if (out_buffer_en) begin
       \$1115  = s4_q5[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1116  = q7_5_d0;
     if (out_buffer_en) begin
       \$1116  = s5_q7_5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1117  = q7_5_d1;
     if (out_buffer_en) begin
       \$1117  = q7_5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1118  = s3_r5;
     if (out_buffer_en) begin
       \$1118  = \$813 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1119  = s4_up5;
     if (out_buffer_en) begin
       \$1119  = \$814 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1120  = up5_d0;
     if (out_buffer_en) begin
       \$1120  = s4_up5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1121  = up5_d1;
     if (out_buffer_en) begin
       \$1121  = up5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1122  = up5_d2;
     if (out_buffer_en) begin
       \$1122  = up5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1123  = s8_mag5;
     if (out_buffer_en) begin
       \$1123  = \$819 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1124  = neg5_d0;
     if (out_buffer_en) begin
       \$1124  = s2_neg5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1125  = neg5_d1;
     if (out_buffer_en) begin
       \$1125  = neg5_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1126  = neg5_d2;
     if (out_buffer_en) begin
       \$1126  = neg5_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1127  = neg5_d3;
     if (out_buffer_en) begin
       \$1127  = neg5_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1128  = neg5_d4;
     if (out_buffer_en) begin
       \$1128  = neg5_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1129  = neg5_d5;
     if (out_buffer_en) begin
       \$1129  = neg5_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1130  = s2_mag6;
     if (out_buffer_en) begin
       \$1130  = \$822 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1131  = s2_neg6;
     if (out_buffer_en) begin
       \$1131  = \$823 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1132  = s2_over6;
     if (out_buffer_en) begin
       \$1132  = \$826 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1133  = s2_under6;
     if (out_buffer_en) begin
       \$1133  = \$831 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1134  = s2_low6;
     if (out_buffer_en) begin
       \$1134  = s1_x6[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1135  = xsat6_d0;
     if (out_buffer_en) begin
       \$1135  = \$834 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1136  = xsat6_d1;
     if (out_buffer_en) begin
       \$1136  = xsat6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1137  = xsat6_d2;
     if (out_buffer_en) begin
       \$1137  = xsat6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1138  = xsat6_d3;
     if (out_buffer_en) begin
       \$1138  = xsat6_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1139  = xsat6_d4;
     if (out_buffer_en) begin
       \$1139  = xsat6_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1140  = xsat6_d5;
     if (out_buffer_en) begin
       \$1140  = xsat6_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1141  = s3_qc6;
     if (out_buffer_en) begin
       \$1141  = \$835 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1142  = s3_f6;
     if (out_buffer_en) begin
       \$1142  = \$836 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1143  = s3_k6;
     if (out_buffer_en) begin
       \$1143  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1144  = s4_q6;
     if (out_buffer_en) begin
       \$1144  = \$837 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1145  = s5_big6;
     if (out_buffer_en) begin
       \$1145  = \$838 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1146  = big6_d0;
     if (out_buffer_en) begin
       \$1146  = s5_big6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1147  = big6_d1;
     if (out_buffer_en) begin
       \$1147  = big6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1148  = s5_q7_6;
     if (out_buffer_en) begin
       \$1148  = s4_q6[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1149  = q7_6_d0;
     if (out_buffer_en) begin
       \$1149  = s5_q7_6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1150  = q7_6_d1;
     if (out_buffer_en) begin
       \$1150  = q7_6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1151  = s3_r6;
     if (out_buffer_en) begin
       \$1151  = \$839 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1152  = s4_up6;
     if (out_buffer_en) begin
       \$1152  = \$840 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1153  = up6_d0;
     if (out_buffer_en) begin
       \$1153  = s4_up6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1154  = up6_d1;
     if (out_buffer_en) begin
       \$1154  = up6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1155  = up6_d2;
     if (out_buffer_en) begin
       \$1155  = up6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1156  = s8_mag6;
     if (out_buffer_en) begin
       \$1156  = \$845 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1157  = neg6_d0;
     if (out_buffer_en) begin
       \$1157  = s2_neg6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1158  = neg6_d1;
     if (out_buffer_en) begin
       \$1158  = neg6_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1159  = neg6_d2;
     if (out_buffer_en) begin
       \$1159  = neg6_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1160  = neg6_d3;
     if (out_buffer_en) begin
       \$1160  = neg6_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1161  = neg6_d4;
     if (out_buffer_en) begin
       \$1161  = neg6_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1162  = neg6_d5;
     if (out_buffer_en) begin
       \$1162  = neg6_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1163  = s2_mag7;
     if (out_buffer_en) begin
       \$1163  = \$848 [31:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1164  = s2_neg7;
     if (out_buffer_en) begin
       \$1164  = \$849 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1165  = s2_over7;
     if (out_buffer_en) begin
       \$1165  = \$852 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1166  = s2_under7;
     if (out_buffer_en) begin
       \$1166  = \$857 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1167  = s2_low7;
     if (out_buffer_en) begin
       \$1167  = s1_x7[7:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1168  = xsat7_d0;
     if (out_buffer_en) begin
       \$1168  = \$860 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1169  = xsat7_d1;
     if (out_buffer_en) begin
       \$1169  = xsat7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1170  = xsat7_d2;
     if (out_buffer_en) begin
       \$1170  = xsat7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1171  = xsat7_d3;
     if (out_buffer_en) begin
       \$1171  = xsat7_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1172  = xsat7_d4;
     if (out_buffer_en) begin
       \$1172  = xsat7_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1173  = xsat7_d5;
     if (out_buffer_en) begin
       \$1173  = xsat7_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1174  = s3_qc7;
     if (out_buffer_en) begin
       \$1174  = \$861 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1175  = s3_f7;
     if (out_buffer_en) begin
       \$1175  = \$862 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1176  = s3_k7;
     if (out_buffer_en) begin
       \$1176  = s2_k[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1177  = s4_q7;
     if (out_buffer_en) begin
       \$1177  = \$863 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1178  = s5_big7;
     if (out_buffer_en) begin
       \$1178  = \$864 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1179  = big7_d0;
     if (out_buffer_en) begin
       \$1179  = s5_big7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1180  = big7_d1;
     if (out_buffer_en) begin
       \$1180  = big7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1181  = s5_q7_7;
     if (out_buffer_en) begin
       \$1181  = s4_q7[6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1182  = q7_7_d0;
     if (out_buffer_en) begin
       \$1182  = s5_q7_7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1183  = q7_7_d1;
     if (out_buffer_en) begin
       \$1183  = q7_7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1184  = s3_r7;
     if (out_buffer_en) begin
       \$1184  = \$865 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1185  = s4_up7;
     if (out_buffer_en) begin
       \$1185  = \$866 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1186  = up7_d0;
     if (out_buffer_en) begin
       \$1186  = s4_up7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1187  = up7_d1;
     if (out_buffer_en) begin
       \$1187  = up7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1188  = up7_d2;
     if (out_buffer_en) begin
       \$1188  = up7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1189  = s8_mag7;
     if (out_buffer_en) begin
       \$1189  = \$871 [6:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1190  = neg7_d0;
     if (out_buffer_en) begin
       \$1190  = s2_neg7;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1191  = neg7_d1;
     if (out_buffer_en) begin
       \$1191  = neg7_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1192  = neg7_d2;
     if (out_buffer_en) begin
       \$1192  = neg7_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1193  = neg7_d3;
     if (out_buffer_en) begin
       \$1193  = neg7_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1194  = neg7_d4;
     if (out_buffer_en) begin
       \$1194  = neg7_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1195  = neg7_d5;
     if (out_buffer_en) begin
       \$1195  = neg7_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1196  = valid_d0;
     if (out_buffer_en) begin
       \$1196  = s1_valid;
@@ -19033,7 +21380,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1197  = valid_d1;
     if (out_buffer_en) begin
       \$1197  = valid_d0;
@@ -19043,7 +21390,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1198  = valid_d2;
     if (out_buffer_en) begin
       \$1198  = valid_d1;
@@ -19053,7 +21400,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1199  = valid_d3;
     if (out_buffer_en) begin
       \$1199  = valid_d2;
@@ -19063,7 +21410,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1200  = valid_d4;
     if (out_buffer_en) begin
       \$1200  = valid_d3;
@@ -19073,7 +21420,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1201  = valid_d5;
     if (out_buffer_en) begin
       \$1201  = valid_d4;
@@ -19083,7 +21430,7 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1202  = valid_d6;
     if (out_buffer_en) begin
       \$1202  = valid_d5;
@@ -19093,154 +21440,154 @@ module \core_top.core.narrow.round_stochastic (rst, i__valid, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1203  = last_d0;
     if (out_buffer_en) begin
       \$1203  = i__payload[270];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1204  = last_d1;
     if (out_buffer_en) begin
       \$1204  = last_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1205  = last_d2;
     if (out_buffer_en) begin
       \$1205  = last_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1206  = last_d3;
     if (out_buffer_en) begin
       \$1206  = last_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1207  = last_d4;
     if (out_buffer_en) begin
       \$1207  = last_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1208  = last_d5;
     if (out_buffer_en) begin
       \$1208  = last_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1209  = last_d6;
     if (out_buffer_en) begin
       \$1209  = last_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1210  = last_d7;
     if (out_buffer_en) begin
       \$1210  = last_d6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1211  = s1_keep;
     if (out_buffer_en) begin
       \$1211  = i__payload[269:262];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1212  = keep_d0;
     if (out_buffer_en) begin
       \$1212  = \$873 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1213  = keep_d1;
     if (out_buffer_en) begin
       \$1213  = keep_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1214  = keep_d2;
     if (out_buffer_en) begin
       \$1214  = keep_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1215  = keep_d3;
     if (out_buffer_en) begin
       \$1215  = keep_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1216  = keep_d4;
     if (out_buffer_en) begin
       \$1216  = keep_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1217  = keep_d5;
     if (out_buffer_en) begin
       \$1217  = keep_d4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1218  = keep_d6;
     if (out_buffer_en) begin
       \$1218  = keep_d5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1219  = k_out_d0;
     if (out_buffer_en) begin
       \$1219  = s2_k;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1220  = k_out_d1;
     if (out_buffer_en) begin
       \$1220  = k_out_d0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1221  = k_out_d2;
     if (out_buffer_en) begin
       \$1221  = k_out_d1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1222  = k_out_d3;
     if (out_buffer_en) begin
       \$1222  = k_out_d2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1223  = k_out_d4;
     if (out_buffer_en) begin
       \$1223  = k_out_d3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1224  = k_out_d5;
     if (out_buffer_en) begin
       \$1224  = k_out_d4;
@@ -19571,7 +21918,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.narrow.round_stochastic.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -19658,7 +22005,7 @@ module \core_top.core.narrow.round_stochastic.out_buffer (rst, w_en, r_rdy, r_da
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -19668,7 +22015,7 @@ module \core_top.core.narrow.round_stochastic.out_buffer (rst, w_en, r_rdy, r_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -19678,7 +22025,7 @@ module \core_top.core.narrow.round_stochastic.out_buffer (rst, w_en, r_rdy, r_da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];
@@ -19705,7 +22052,7 @@ endmodule
 (* generator = "Amaranth" *)
 module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__data, rd__1__data, start, op, read0_row, read1_row, reads_active, result_row, mask_row, done, read0_bank, read1_bank, result_bank, mask_bank, result, mask
 , clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -20068,35 +22415,35 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
     .rst(rst)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$52  = reads_active;
     if (rst) begin
       \$52  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$53  = \$2 ;
     if (rst) begin
       \$53  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$54  = reads_valid0;
     if (rst) begin
       \$54  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$55  = reads_last0;
     if (rst) begin
       \$55  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$56  = reads_left;
     if (reads_active) begin
       \$56  = \$3 [23:0];
@@ -20109,7 +22456,7 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$57  = read0_row;
     if (reads_active) begin
       \$57  = \$4 [12:0];
@@ -20122,7 +22469,7 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$58  = read1_row;
     if (reads_active) begin
       \$58  = \$5 [12:0];
@@ -20135,7 +22482,7 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$59  = reads_active;
     if (reads_active) begin
       if (\$6 ) begin
@@ -20150,7 +22497,7 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$60  = result_row;
     if (\$7 ) begin
       \$60  = \$8 [12:0];
@@ -20163,7 +22510,7 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$61  = mask_row;
     if (o__valid) begin
       \$61  = \$9 [12:0];
@@ -20176,14 +22523,14 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$62  = \$12 ;
     if (rst) begin
       \$62  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$63  = back;
     if (start) begin
       \$63  = \$13 ;
@@ -20193,7 +22540,7 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$64  = final_keep;
     if (start) begin
       \$64  = \$25 ;
@@ -20203,7 +22550,7 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$65  = read0_bank;
     if (start) begin
       \$65  = op[15:14];
@@ -20213,7 +22560,7 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$66  = read1_bank;
     if (start) begin
       \$66  = op[41:40];
@@ -20223,7 +22570,7 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$67  = result_bank;
     if (start) begin
       \$67  = op[67:66];
@@ -20233,7 +22580,7 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$68  = mask_bank;
     if (start) begin
       \$68  = op[93:92];
@@ -20417,7 +22764,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.relu.backward (rst, i__valid, o__valid, o__payload, i__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
   wire \$11 ;
@@ -20539,28 +22886,28 @@ module \core_top.core.relu.backward (rst, i__valid, o__valid, o__payload, i__pay
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$13  = \$11 ;
     if (rst) begin
       \$13  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$14  = \$12 ;
     if (rst) begin
       \$14  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$15  = beat0;
     if (out_buffer_en) begin
       \$15  = i__payload;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$16  = valid0;
     if (out_buffer_en) begin
       \$16  = i__valid;
@@ -20633,7 +22980,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.relu.backward.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -20720,7 +23067,7 @@ module \core_top.core.relu.backward.out_buffer (rst, w_en, r_rdy, r_data, w_port
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -20730,7 +23077,7 @@ module \core_top.core.relu.backward.out_buffer (rst, w_en, r_rdy, r_data, w_port
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -20740,7 +23087,7 @@ module \core_top.core.relu.backward.out_buffer (rst, w_en, r_rdy, r_data, w_port
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];
@@ -20766,7 +23113,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.relu.forward (rst, i__valid, o__valid, o__payload, i__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [2:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -20984,28 +23331,28 @@ module \core_top.core.relu.forward (rst, i__valid, o__valid, o__payload, i__payl
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$61  = \$59 ;
     if (rst) begin
       \$61  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$62  = \$60 ;
     if (rst) begin
       \$62  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$63  = beat0;
     if (out_buffer_en) begin
       \$63  = i__payload;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$64  = valid0;
     if (out_buffer_en) begin
       \$64  = i__valid;
@@ -21086,7 +23433,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.relu.forward.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -21173,7 +23520,7 @@ module \core_top.core.relu.forward.out_buffer (rst, w_en, r_rdy, r_data, w_port_
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -21183,7 +23530,7 @@ module \core_top.core.relu.forward.out_buffer (rst, w_en, r_rdy, r_data, w_port_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -21193,7 +23540,7 @@ module \core_top.core.relu.forward.out_buffer (rst, w_en, r_rdy, r_data, w_port_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];
@@ -21220,7 +23567,7 @@ endmodule
 (* generator = "Amaranth" *)
 module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr, imem__data, \config , finished, launch, busy, done, error, cause, pc, op, conv, pool, select, b, k_result, b_result
 , exp_wr__en, exp_rd__index, exp_wr__value, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -22875,7 +25222,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
   assign \$310  = ~ busy;
   assign \$311  = exp_wr__en & \$310 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
@@ -22889,7 +25236,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
@@ -22903,7 +25250,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
@@ -22917,7 +25264,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
@@ -22931,7 +25278,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
@@ -22945,7 +25292,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (op[93:92])
       2'h0:
@@ -22959,7 +25306,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
@@ -22973,7 +25320,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (op[41:40])
       2'h0:
@@ -22987,7 +25334,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
@@ -23001,7 +25348,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
@@ -23015,7 +25362,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
@@ -23029,7 +25376,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$signal$83  = 1'h0;
     casez (fsm_state)
       3'h0:
@@ -23049,7 +25396,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$602  = exp0;
     if (\$26 ) begin
       \$602  = exp_wr__value;
@@ -23062,7 +25409,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$603  = exp1;
     if (\$33 ) begin
       \$603  = exp_wr__value;
@@ -23075,7 +25422,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$604  = exp2;
     if (\$40 ) begin
       \$604  = exp_wr__value;
@@ -23088,7 +25435,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$605  = exp3;
     if (\$47 ) begin
       \$605  = exp_wr__value;
@@ -23101,7 +25448,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$606  = exp4;
     if (\$54 ) begin
       \$606  = exp_wr__value;
@@ -23114,7 +25461,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$607  = exp5;
     if (\$61 ) begin
       \$607  = exp_wr__value;
@@ -23127,7 +25474,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$608  = exp6;
     if (\$68 ) begin
       \$608  = exp_wr__value;
@@ -23140,7 +25487,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$609  = exp7;
     if (\$75 ) begin
       \$609  = exp_wr__value;
@@ -23153,7 +25500,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$610  = exp8;
     if (\$82 ) begin
       \$610  = exp_wr__value;
@@ -23166,7 +25513,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$611  = exp9;
     if (\$89 ) begin
       \$611  = exp_wr__value;
@@ -23179,7 +25526,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$612  = exp10;
     if (\$96 ) begin
       \$612  = exp_wr__value;
@@ -23192,7 +25539,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$613  = exp11;
     if (\$103 ) begin
       \$613  = exp_wr__value;
@@ -23205,7 +25552,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$614  = exp12;
     if (\$110 ) begin
       \$614  = exp_wr__value;
@@ -23218,7 +25565,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$615  = exp13;
     if (\$117 ) begin
       \$615  = exp_wr__value;
@@ -23231,7 +25578,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$616  = exp14;
     if (\$124 ) begin
       \$616  = exp_wr__value;
@@ -23244,7 +25591,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$617  = exp15;
     if (\$131 ) begin
       \$617  = exp_wr__value;
@@ -23257,7 +25604,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$618  = exp16;
     if (\$138 ) begin
       \$618  = exp_wr__value;
@@ -23270,7 +25617,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$619  = exp17;
     if (\$145 ) begin
       \$619  = exp_wr__value;
@@ -23283,7 +25630,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$620  = exp18;
     if (\$152 ) begin
       \$620  = exp_wr__value;
@@ -23296,7 +25643,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$621  = exp19;
     if (\$159 ) begin
       \$621  = exp_wr__value;
@@ -23309,7 +25656,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$622  = exp20;
     if (\$166 ) begin
       \$622  = exp_wr__value;
@@ -23322,7 +25669,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$623  = exp21;
     if (\$173 ) begin
       \$623  = exp_wr__value;
@@ -23335,7 +25682,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$624  = exp22;
     if (\$180 ) begin
       \$624  = exp_wr__value;
@@ -23348,7 +25695,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$625  = exp23;
     if (\$187 ) begin
       \$625  = exp_wr__value;
@@ -23361,7 +25708,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$626  = exp24;
     if (\$194 ) begin
       \$626  = exp_wr__value;
@@ -23374,7 +25721,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$627  = exp25;
     if (\$201 ) begin
       \$627  = exp_wr__value;
@@ -23387,7 +25734,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$628  = exp26;
     if (\$208 ) begin
       \$628  = exp_wr__value;
@@ -23400,7 +25747,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$629  = exp27;
     if (\$215 ) begin
       \$629  = exp_wr__value;
@@ -23413,7 +25760,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$630  = exp28;
     if (\$222 ) begin
       \$630  = exp_wr__value;
@@ -23426,7 +25773,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$631  = exp29;
     if (\$229 ) begin
       \$631  = exp_wr__value;
@@ -23439,7 +25786,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$632  = exp30;
     if (\$236 ) begin
       \$632  = exp_wr__value;
@@ -23452,7 +25799,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$633  = exp31;
     if (\$243 ) begin
       \$633  = exp_wr__value;
@@ -23465,7 +25812,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$634  = exp32;
     if (\$250 ) begin
       \$634  = exp_wr__value;
@@ -23478,7 +25825,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$635  = exp33;
     if (\$257 ) begin
       \$635  = exp_wr__value;
@@ -23491,7 +25838,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$636  = exp34;
     if (\$264 ) begin
       \$636  = exp_wr__value;
@@ -23504,7 +25851,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$637  = exp35;
     if (\$271 ) begin
       \$637  = exp_wr__value;
@@ -23517,7 +25864,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$638  = exp36;
     if (\$278 ) begin
       \$638  = exp_wr__value;
@@ -23530,7 +25877,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$639  = exp37;
     if (\$285 ) begin
       \$639  = exp_wr__value;
@@ -23543,7 +25890,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$640  = exp38;
     if (\$292 ) begin
       \$640  = exp_wr__value;
@@ -23556,7 +25903,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$641  = exp39;
     if (\$299 ) begin
       \$641  = exp_wr__value;
@@ -23569,7 +25916,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$642  = exp40;
     if (\$306 ) begin
       \$642  = exp_wr__value;
@@ -23582,7 +25929,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$643  = exp41;
     if (\$313 ) begin
       \$643  = exp_wr__value;
@@ -23595,7 +25942,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$644  = exp42;
     if (\$320 ) begin
       \$644  = exp_wr__value;
@@ -23608,7 +25955,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$645  = exp43;
     if (\$327 ) begin
       \$645  = exp_wr__value;
@@ -23621,7 +25968,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$646  = exp44;
     if (\$334 ) begin
       \$646  = exp_wr__value;
@@ -23634,7 +25981,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$647  = exp45;
     if (\$341 ) begin
       \$647  = exp_wr__value;
@@ -23647,7 +25994,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$648  = exp46;
     if (\$348 ) begin
       \$648  = exp_wr__value;
@@ -23660,7 +26007,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$649  = exp47;
     if (\$355 ) begin
       \$649  = exp_wr__value;
@@ -23673,7 +26020,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$650  = exp48;
     if (\$362 ) begin
       \$650  = exp_wr__value;
@@ -23686,7 +26033,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$651  = exp49;
     if (\$369 ) begin
       \$651  = exp_wr__value;
@@ -23699,7 +26046,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$652  = exp50;
     if (\$376 ) begin
       \$652  = exp_wr__value;
@@ -23712,7 +26059,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$653  = exp51;
     if (\$383 ) begin
       \$653  = exp_wr__value;
@@ -23725,7 +26072,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$654  = exp52;
     if (\$390 ) begin
       \$654  = exp_wr__value;
@@ -23738,7 +26085,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$655  = exp53;
     if (\$397 ) begin
       \$655  = exp_wr__value;
@@ -23751,7 +26098,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$656  = exp54;
     if (\$404 ) begin
       \$656  = exp_wr__value;
@@ -23764,7 +26111,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$657  = exp55;
     if (\$411 ) begin
       \$657  = exp_wr__value;
@@ -23777,7 +26124,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$658  = exp56;
     if (\$418 ) begin
       \$658  = exp_wr__value;
@@ -23790,7 +26137,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$659  = exp57;
     if (\$425 ) begin
       \$659  = exp_wr__value;
@@ -23803,7 +26150,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$660  = exp58;
     if (\$432 ) begin
       \$660  = exp_wr__value;
@@ -23816,7 +26163,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$661  = exp59;
     if (\$439 ) begin
       \$661  = exp_wr__value;
@@ -23829,7 +26176,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$662  = exp60;
     if (\$446 ) begin
       \$662  = exp_wr__value;
@@ -23842,7 +26189,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$663  = exp61;
     if (\$453 ) begin
       \$663  = exp_wr__value;
@@ -23855,7 +26202,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$664  = exp62;
     if (\$460 ) begin
       \$664  = exp_wr__value;
@@ -23868,7 +26215,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$665  = exp63;
     if (\$467 ) begin
       \$665  = exp_wr__value;
@@ -23881,14 +26228,14 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$666  = reader__en;
     if (rst) begin
       \$666  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$667  = issued;
     if (reader__en) begin
       \$667  = \$471 [2:0];
@@ -23916,14 +26263,14 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$668  = instruction_words;
     if (word_valid) begin
       \$668  = { reader__data, instruction_words[223:32] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$669  = arrived;
     if (word_valid) begin
       \$669  = \$472 [2:0];
@@ -23951,7 +26298,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$670  = 3'h0;
     casez (fsm_state)
       3'h0:
@@ -23988,7 +26335,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$671  = busy;
     casez (fsm_state)
       3'h0:
@@ -24019,7 +26366,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$672  = done;
     casez (fsm_state)
       3'h0:
@@ -24043,7 +26390,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$673  = error;
     casez (fsm_state)
       3'h0:
@@ -24072,7 +26419,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$674  = cause;
     casez (fsm_state)
       3'h0:
@@ -24101,7 +26448,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$675  = pc;
     casez (fsm_state)
       3'h0:
@@ -24126,7 +26473,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$676  = fetch_addr;
     casez (fsm_state)
       3'h0:
@@ -24151,7 +26498,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$677  = fetching;
     casez (fsm_state)
       3'h0:
@@ -24182,7 +26529,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$678  = fsm_state;
     casez (fsm_state)
       3'h0:
@@ -24227,7 +26574,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$679  = op;
     casez (fsm_state)
       3'h0:
@@ -24242,7 +26589,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$680  = refusal;
     casez (fsm_state)
       3'h0:
@@ -24259,7 +26606,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$681  = conv;
     casez (fsm_state)
       3'h0:
@@ -24282,7 +26629,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$682  = pool;
     casez (fsm_state)
       3'h0:
@@ -24306,7 +26653,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$683  = select;
     casez (fsm_state)
       3'h0:
@@ -24347,7 +26694,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$684  = b;
     casez (fsm_state)
       3'h0:
@@ -24372,7 +26719,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (exp_rd__index)
       6'h00:
@@ -24506,7 +26853,7 @@ module \core_top.core.sequencer (rst, start, exp_rd__value, imem__en, imem__addr
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
     casez (op[195:190])
       6'h00:
@@ -24696,7 +27043,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__data, start, op, read0_row, read1_row, reads_active, updated_row, done, read0_bank, read1_bank, updated_bank, updated, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -24951,35 +27298,35 @@ module \core_top.core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__da
     .rst(rst)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$28  = reads_active;
     if (rst) begin
       \$28  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$29  = \$2 ;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$30  = reads_valid0;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$31  = reads_last0;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$32  = reads_left;
     if (reads_active) begin
       \$32  = \$3 [23:0];
@@ -24992,7 +27339,7 @@ module \core_top.core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$33  = read0_row;
     if (reads_active) begin
       \$33  = \$4 [12:0];
@@ -25005,7 +27352,7 @@ module \core_top.core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$34  = read1_row;
     if (reads_active) begin
       \$34  = \$5 [12:0];
@@ -25018,7 +27365,7 @@ module \core_top.core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$35  = reads_active;
     if (reads_active) begin
       if (\$6 ) begin
@@ -25033,7 +27380,7 @@ module \core_top.core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$36  = updated_row;
     if (o__valid) begin
       \$36  = \$7 [12:0];
@@ -25046,14 +27393,14 @@ module \core_top.core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$37  = \$8 ;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$38  = final_keep;
     if (start) begin
       \$38  = \$20 ;
@@ -25063,7 +27410,7 @@ module \core_top.core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$39  = read0_bank;
     if (start) begin
       \$39  = op[15:14];
@@ -25073,7 +27420,7 @@ module \core_top.core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$40  = read1_bank;
     if (start) begin
       \$40  = op[67:66];
@@ -25083,7 +27430,7 @@ module \core_top.core.update (rst, wr__0__mask, o__valid, rd__0__data, rd__1__da
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$41  = updated_bank;
     if (start) begin
       \$41  = op[67:66];
@@ -25226,7 +27573,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.update.unit (rst, o__valid, o__payload, i__valid, i__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [2:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -25853,21 +28200,21 @@ module \core_top.core.update.unit (rst, o__valid, o__payload, i__valid, i__paylo
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$190  = \$83 ;
     if (rst) begin
       \$190  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$191  = \$84 ;
     if (rst) begin
       \$191  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$192  = valid0;
     if (out_buffer_en) begin
       \$192  = \$85 ;
@@ -25877,14 +28224,14 @@ module \core_top.core.update.unit (rst, o__valid, o__payload, i__valid, i__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$193  = last0;
     if (out_buffer_en) begin
       \$193  = i__payload[128];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$194  = valid1;
     if (out_buffer_en) begin
       \$194  = valid0;
@@ -25894,14 +28241,14 @@ module \core_top.core.update.unit (rst, o__valid, o__payload, i__valid, i__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$195  = last1;
     if (out_buffer_en) begin
       \$195  = last0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$196  = valid2;
     if (out_buffer_en) begin
       \$196  = valid1;
@@ -25911,231 +28258,231 @@ module \core_top.core.update.unit (rst, o__valid, o__payload, i__valid, i__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$197  = last2;
     if (out_buffer_en) begin
       \$197  = last1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$198  = diff0;
     if (out_buffer_en) begin
       \$198  = \$86 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$199  = w0;
     if (out_buffer_en) begin
       \$199  = \$96 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$200  = near0;
     if (out_buffer_en) begin
       \$200  = \$98 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$201  = w_out0;
     if (out_buffer_en) begin
       \$201  = w0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$202  = diff1;
     if (out_buffer_en) begin
       \$202  = \$99 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$203  = w1;
     if (out_buffer_en) begin
       \$203  = \$109 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$204  = near1;
     if (out_buffer_en) begin
       \$204  = \$111 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$205  = w_out1;
     if (out_buffer_en) begin
       \$205  = w1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$206  = diff2;
     if (out_buffer_en) begin
       \$206  = \$112 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$207  = w2;
     if (out_buffer_en) begin
       \$207  = \$122 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$208  = near2;
     if (out_buffer_en) begin
       \$208  = \$124 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$209  = w_out2;
     if (out_buffer_en) begin
       \$209  = w2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$210  = diff3;
     if (out_buffer_en) begin
       \$210  = \$125 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$211  = w3;
     if (out_buffer_en) begin
       \$211  = \$135 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$212  = near3;
     if (out_buffer_en) begin
       \$212  = \$137 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$213  = w_out3;
     if (out_buffer_en) begin
       \$213  = w3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$214  = diff4;
     if (out_buffer_en) begin
       \$214  = \$138 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$215  = w4;
     if (out_buffer_en) begin
       \$215  = \$148 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$216  = near4;
     if (out_buffer_en) begin
       \$216  = \$150 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$217  = w_out4;
     if (out_buffer_en) begin
       \$217  = w4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$218  = diff5;
     if (out_buffer_en) begin
       \$218  = \$151 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$219  = w5;
     if (out_buffer_en) begin
       \$219  = \$161 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$220  = near5;
     if (out_buffer_en) begin
       \$220  = \$163 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$221  = w_out5;
     if (out_buffer_en) begin
       \$221  = w5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$222  = diff6;
     if (out_buffer_en) begin
       \$222  = \$164 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$223  = w6;
     if (out_buffer_en) begin
       \$223  = \$174 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$224  = near6;
     if (out_buffer_en) begin
       \$224  = \$176 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$225  = w_out6;
     if (out_buffer_en) begin
       \$225  = w6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$226  = diff7;
     if (out_buffer_en) begin
       \$226  = \$177 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$227  = w7;
     if (out_buffer_en) begin
       \$227  = \$187 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$228  = near7;
     if (out_buffer_en) begin
       \$228  = \$189 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$229  = w_out7;
     if (out_buffer_en) begin
       \$229  = w7;
@@ -26236,7 +28583,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.core.update.unit.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -26323,7 +28670,7 @@ module \core_top.core.update.unit.out_buffer (rst, w_en, r_rdy, r_data, w_port__
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -26333,7 +28680,7 @@ module \core_top.core.update.unit.out_buffer (rst, w_en, r_rdy, r_data, w_port__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -26343,7 +28690,7 @@ module \core_top.core.update.unit.out_buffer (rst, w_en, r_rdy, r_data, w_port__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];
@@ -26368,8 +28715,8 @@ module \core_top.core.update.unit.out_buffer (rst, w_en, r_rdy, r_data, w_port__
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_axis_tready, hold, busy, error_clear, command, idle, read_start, error, wr_addr, wr_data, wr_en, reader_active, s_axis_tdata);
-  reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
+module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_axis_tready, idle, hold, busy, error_clear, command, read_start, error, wr_addr, wr_data, wr_en, reader_active, s_axis_tdata);
+  reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire \$1 ;
   wire [2:0] \$10 ;
   reg \$100 ;
@@ -26377,8 +28724,8 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire \$14 ;
-  wire [2:0] \$15 ;
+  wire [2:0] \$14 ;
+  wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -26391,9 +28738,9 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire \$27 ;
+  wire [2:0] \$27 ;
   wire [2:0] \$28 ;
-  wire [2:0] \$29 ;
+  wire \$29 ;
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
@@ -26498,7 +28845,7 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
   input hold;
   wire hold;
   output idle;
-  reg idle;
+  wire idle;
   reg keep_bad = 1'h0;
   wire keep_ok;
   reg [13:0] left = 14'h0000;
@@ -26542,23 +28889,23 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
   assign \$9  = failed[2] ? 3'h3 : \$8 ;
   assign \$10  = failed[1] ? 3'h1 : \$9 ;
   assign verdict = failed[0] ? 3'h7 : \$10 ;
-  assign \$13  = ~ keep_ok;
-  assign \$14  = keep_bad | \$13 ;
-  assign \$15  = \$14  ? 3'h1 : 3'h2;
-  assign \$16  = | verdict;
-  assign \$17  = raw[7:0] == 2'h2;
-  assign \$18  = ~ keep_ok;
-  assign \$19  = ~ at_last;
-  assign \$20  = s_axis_tlast & \$19 ;
-  assign \$21  = \$18  | \$20 ;
-  assign \$22  = ~ s_axis_tlast;
-  assign \$23  = \$22  & at_last;
-  assign \$24  = \$21  | \$23 ;
-  assign \$25  = ~ keep_ok;
-  assign \$26  = ~ at_last;
-  assign \$27  = s_axis_tlast & \$26 ;
-  assign \$28  = \$27  ? 3'h2 : 3'h6;
-  assign \$29  = keep_ok ? \$28  : 3'h1;
+  assign \$12  = ~ keep_ok;
+  assign \$13  = keep_bad | \$12 ;
+  assign \$14  = \$13  ? 3'h1 : 3'h2;
+  assign \$15  = | verdict;
+  assign \$16  = raw[7:0] == 2'h2;
+  assign \$17  = ~ keep_ok;
+  assign \$18  = ~ at_last;
+  assign \$19  = s_axis_tlast & \$18 ;
+  assign \$20  = \$17  | \$19 ;
+  assign \$21  = ~ s_axis_tlast;
+  assign \$22  = \$21  & at_last;
+  assign \$23  = \$20  | \$22 ;
+  assign \$24  = ~ keep_ok;
+  assign \$25  = ~ at_last;
+  assign \$26  = s_axis_tlast & \$25 ;
+  assign \$27  = \$26  ? 3'h2 : 3'h6;
+  assign \$28  = keep_ok ? \$27  : 3'h1;
   assign \$30  = ! fsm_state;
   assign \$31  = fsm_state == 1'h1;
   assign \$32  = fsm_state == 2'h2;
@@ -26642,7 +28989,7 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
   always @(posedge clk)
     bank_hot <= \$101 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     bank_depth = 14'h0000;
     casez (raw[15:8])
       8'h00:
@@ -26658,20 +29005,12 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    idle = 1'h0;
-    casez (fsm_state)
-      3'h0:
-          idle = \$11 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     report = 1'h0;
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            if (\$12 ) begin
+            if (\$11 ) begin
             end else if (s_axis_tlast) begin
               report = 1'h1;
             end
@@ -26679,44 +29018,44 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
       3'h1:
           /* empty */;
       3'h2:
-          if (\$16 ) begin
+          if (\$15 ) begin
             report = 1'h1;
           end
       3'h4:
           if (fire) begin
-            if (\$24 ) begin
+            if (\$23 ) begin
               report = 1'h1;
             end
           end
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     code = 3'h0;
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            if (\$12 ) begin
+            if (\$11 ) begin
             end else if (s_axis_tlast) begin
-              code = \$15 ;
+              code = \$14 ;
             end
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$16 ) begin
+          if (\$15 ) begin
             code = verdict;
           end
       3'h4:
           if (fire) begin
-            if (\$24 ) begin
-              code = \$29 ;
+            if (\$23 ) begin
+              code = \$28 ;
             end
           end
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     read_start = 1'h0;
     casez (fsm_state)
       3'h0:
@@ -26724,14 +29063,14 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
       3'h1:
           /* empty */;
       3'h2:
-          if (\$16 ) begin
-          end else if (\$17 ) begin
+          if (\$15 ) begin
+          end else if (\$16 ) begin
             read_start = 1'h1;
           end
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     write = 1'h0;
     casez (fsm_state)
       3'h0:
@@ -26743,7 +29082,7 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
       3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$24 ) begin
+            if (\$23 ) begin
             end else begin
               write = 1'h1;
             end
@@ -26751,7 +29090,7 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$88  = error;
     if (\$37 ) begin
       \$88  = code;
@@ -26763,35 +29102,35 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$89  = { \$63 , \$56 , \$54 , \$46 , \$45 , keep_bad, busy };
     if (rst) begin
       \$89  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$90  = addr;
     if (rst) begin
       \$90  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$91  = s_axis_tdata;
     if (rst) begin
       \$91  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$92  = \$64 ;
     if (rst) begin
       \$92  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$93  = raw;
     casez (fsm_state)
       3'h0:
@@ -26801,7 +29140,7 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$94  = header_last;
     casez (fsm_state)
       3'h0:
@@ -26816,7 +29155,7 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$95  = checking;
     casez (fsm_state)
       3'h0:
@@ -26835,7 +29174,7 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$96  = keep_bad;
     casez (fsm_state)
       3'h0:
@@ -26859,7 +29198,7 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$97  = fsm_state;
     casez (fsm_state)
       3'h0:
@@ -26906,7 +29245,7 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$98  = addr;
     casez (fsm_state)
       3'h0:
@@ -26931,7 +29270,7 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$99  = left;
     casez (fsm_state)
       3'h0:
@@ -26956,7 +29295,7 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$100  = at_last;
     casez (fsm_state)
       3'h0:
@@ -26981,7 +29320,7 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$101  = bank_hot;
     casez (fsm_state)
       3'h0:
@@ -27004,7 +29343,8 @@ module \core_top.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, clk, rst, s_
   assign command[15:3] = raw[28:16];
   assign command[2:0] = raw[10:8];
   assign \$11  = 1'h1;
-  assign \$12  = 1'h1;
+  assign \$29  = 1'h1;
+  assign idle = \$30 ;
   assign \$41  = \$40 ;
   assign \$59  = \$58 ;
   assign \$65  = 1'h1;
@@ -27013,7 +29353,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, command, start, rd__bank, active, r_rdy, m_axis_tready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -27123,15 +29463,15 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
     tag1 <= \$22 ;
   \core_top.reader.answers  answers (
     .clk(clk),
-    .\port$4265$0 (\$14 ),
-    .\port$6996$0 (tag1[1:0]),
+    .\port$5530$0 (\$14 ),
+    .\port$8244$0 (tag1[1:0]),
     .r_data(r_data),
     .r_en(m_axis_tready),
     .r_rdy(r_rdy),
     .rst(rst)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
     casez (tag1[4:3])
       2'h0:
@@ -27145,7 +29485,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$15  = addr;
     if (\$2 ) begin
       \$15  = command[15:3];
@@ -27155,7 +29495,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$16  = left;
     if (\$2 ) begin
       \$16  = command[29:16];
@@ -27165,7 +29505,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$17  = at_last;
     if (\$2 ) begin
       \$17  = \$3 ;
@@ -27175,14 +29515,14 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$18  = bank;
     if (\$2 ) begin
       \$18  = command[2:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$19  = active;
     if (\$2 ) begin
       \$19  = 1'h1;
@@ -27197,21 +29537,21 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$20  = \$5 [3:0];
     if (rst) begin
       \$20  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$21  = { addr[1:0], \$9 , at_last, \$signal  };
     if (rst) begin
       \$21  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$22  = tag0;
     if (rst) begin
       \$22  = 5'h00;
@@ -27241,8 +29581,8 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.reader.answers (clk, rst, \port$4265$0 , r_data, \port$6996$0 , r_rdy, r_en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
+module \core_top.reader.answers (clk, rst, \port$5530$0 , r_data, \port$8244$0 , r_rdy, r_en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
   wire \$1 ;
   wire \$10 ;
   wire [3:0] \$11 ;
@@ -27283,10 +29623,10 @@ module \core_top.reader.answers (clk, rst, \port$4265$0 , r_data, \port$6996$0 ,
   reg [2:0] inner_level = 3'h0;
   wire inner_r_rdy;
   wire [3:0] level;
-  input [63:0] \port$4265$0 ;
-  wire [63:0] \port$4265$0 ;
-  input [1:0] \port$6996$0 ;
-  wire [1:0] \port$6996$0 ;
+  input [63:0] \port$5530$0 ;
+  wire [63:0] \port$5530$0 ;
+  input [1:0] \port$8244$0 ;
+  wire [1:0] \port$8244$0 ;
   (* init = 3'h0 *)
   wire [2:0] produce;
   output [64:0] r_data;
@@ -27316,7 +29656,7 @@ module \core_top.reader.answers (clk, rst, \port$4265$0 , r_data, \port$6996$0 ,
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$6996$0 [1], \port$4265$0  };
+      storage[w_port__addr] <= { \port$8244$0 [1], \port$5530$0  };
   end
   reg [64:0] _0_;
   always @(posedge clk) begin
@@ -27327,12 +29667,12 @@ module \core_top.reader.answers (clk, rst, \port$4265$0 , r_data, \port$6996$0 ,
   assign r_data = _0_;
   assign w_rdy = inner_level != 3'h7;
   assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & \port$6996$0 [0];
+  assign w_port__en = w_rdy & \port$8244$0 [0];
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
   assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & \port$6996$0 [0];
+  assign \$3  = w_rdy & \port$8244$0 [0];
   assign \$4  = w_port__addr == 3'h6;
   assign \$5  = w_port__addr + 1'h1;
   assign \$6  = \$4  ? 4'h0 : \$5 ;
@@ -27342,7 +29682,7 @@ module \core_top.reader.answers (clk, rst, \port$4265$0 , r_data, \port$6996$0 ,
   assign \$10  = r_port__addr == 3'h6;
   assign \$11  = r_port__addr + 1'h1;
   assign \$12  = \$10  ? 4'h0 : \$11 ;
-  assign \$13  = w_rdy & \port$6996$0 [0];
+  assign \$13  = w_rdy & \port$8244$0 [0];
   assign \$14  = ~ r_rdy;
   assign \$15  = \$14  | r_en;
   assign \$16  = inner_r_rdy & \$15 ;
@@ -27352,7 +29692,7 @@ module \core_top.reader.answers (clk, rst, \port$4265$0 , r_data, \port$6996$0 ,
   assign \$20  = ~ r_rdy;
   assign \$21  = \$20  | r_en;
   assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & \port$6996$0 [0];
+  assign \$23  = w_rdy & \port$8244$0 [0];
   assign \$24  = ~ \$23 ;
   assign \$25  = \$22  & \$24 ;
   assign \$26  = inner_level - 1'h1;
@@ -27368,7 +29708,7 @@ module \core_top.reader.answers (clk, rst, \port$4265$0 , r_data, \port$6996$0 ,
   always @(posedge clk)
     r_rdy <= \$33 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
       \$30  = \$6 [2:0];
@@ -27378,7 +29718,7 @@ module \core_top.reader.answers (clk, rst, \port$4265$0 , r_data, \port$6996$0 ,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
       \$31  = \$12 [2:0];
@@ -27388,7 +29728,7 @@ module \core_top.reader.answers (clk, rst, \port$4265$0 , r_data, \port$6996$0 ,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
       \$32  = \$19 [2:0];
@@ -27401,7 +29741,7 @@ module \core_top.reader.answers (clk, rst, \port$4265$0 , r_data, \port$6996$0 ,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     \$33  = r_rdy;
     if (\$29 ) begin
       \$33  = 1'h1;
@@ -27415,9 +29755,9 @@ module \core_top.reader.answers (clk, rst, \port$4265$0 , r_data, \port$6996$0 ,
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$6996$0 [1], \port$4265$0  };
-  assign w_data = { \port$6996$0 [1], \port$4265$0  };
-  assign w_en = \port$6996$0 [0];
+  assign w_port__data = { \port$8244$0 [1], \port$5530$0  };
+  assign w_data = { \port$8244$0 [1], \port$5530$0  };
+  assign w_en = \port$8244$0 [0];
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -27425,7 +29765,7 @@ endmodule
 (* generator = "Amaranth" *)
 module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_bready, s_axil_araddr, s_axil_arvalid, s_axil_rready, clk, rst, status_loading, exp_value_value, s_axil_awready, s_axil_wready, s_axil_arready, status_refused, cycles_count, status_busy, status_done, status_error, cause_cause
 , pc_pc, s_axil_bvalid, ctrl_start, ctrl_stream_clear, status_refused_clear, exp_value_value_write, s_axil_bresp, config_m_u, config_mode_activation, config_mode_error, config_mode_gradient, config_mode_loss, exp_index_index, exp_value_value_wdata, s_axil_rvalid, s_axil_rdata, s_axil_rresp, stream_error, s_axil_awaddr);
-  reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire \$1 ;
   wire [3:0] \$10 ;
   wire [7:0] \$100 ;
@@ -27829,7 +30169,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
   always @(posedge clk)
     s_axil_rresp <= \$174 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$154  = \$signal ;
     (* full_case = 32'd1 *)
     if (commit) begin
@@ -27844,7 +30184,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$155  = \$signal$4 ;
     (* full_case = 32'd1 *)
     if (commit) begin
@@ -27859,7 +30199,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$156  = s_axil_bvalid;
     if (commit) begin
       \$156  = 1'h1;
@@ -27872,7 +30212,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$157  = aw_addr;
     (* full_case = 32'd1 *)
     if (commit) begin
@@ -27886,7 +30226,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$158  = \$signal$19 ;
     (* full_case = 32'd1 *)
     if (commit) begin
@@ -27900,7 +30240,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$159  = w_strb;
     (* full_case = 32'd1 *)
     if (commit) begin
@@ -27914,7 +30254,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$160  = 1'h0;
     if (commit) begin
       casez (\$40 [11:2])
@@ -27931,7 +30271,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$161  = 1'h0;
     if (commit) begin
       casez (\$40 [11:2])
@@ -27948,7 +30288,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$162  = 1'h0;
     if (commit) begin
       casez (\$40 [11:2])
@@ -27967,7 +30307,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$163  = 1'h0;
     if (commit) begin
       casez (\$40 [11:2])
@@ -28000,7 +30340,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$164  = s_axil_bresp;
     if (commit) begin
       (* full_case = 32'd1 *)
@@ -28058,7 +30398,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$165  = config_m_u;
     if (commit) begin
       casez (\$40 [11:2])
@@ -28087,7 +30427,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$166  = config_mode_activation;
     if (commit) begin
       casez (\$40 [11:2])
@@ -28116,7 +30456,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$167  = config_mode_error;
     if (commit) begin
       casez (\$40 [11:2])
@@ -28145,7 +30485,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$168  = config_mode_gradient;
     if (commit) begin
       casez (\$40 [11:2])
@@ -28174,7 +30514,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$169  = config_mode_loss;
     if (commit) begin
       casez (\$40 [11:2])
@@ -28203,7 +30543,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$170  = exp_index_index;
     if (commit) begin
       casez (\$40 [11:2])
@@ -28234,7 +30574,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$171  = exp_value_value_wdata;
     if (commit) begin
       casez (\$40 [11:2])
@@ -28267,7 +30607,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$172  = s_axil_rvalid;
     if (\$83 ) begin
       \$172  = 1'h1;
@@ -28279,7 +30619,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$173  = s_axil_rdata;
     if (\$83 ) begin
       (* full_case = 32'd1 *)
@@ -28337,7 +30677,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$174  = s_axil_rresp;
     if (\$83 ) begin
       (* full_case = 32'd1 *)
@@ -28460,8 +30800,8 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.writer (rst, bank__en, \port$4200$0 , \port$4201$0 , bank__row, bank__mask, imem__en, imem__addr, imem__data, hold, pending, wr_addr, wr_data, wr_en, bank__data, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
+module \core_top.writer (rst, bank__en, \port$5465$0 , \port$5466$0 , bank__row, bank__mask, imem__en, imem__addr, imem__data, hold, pending, wr_addr, wr_data, wr_en, bank__data, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
   wire [31:0] \$11 ;
@@ -28528,10 +30868,10 @@ module \core_top.writer (rst, bank__en, \port$4200$0 , \port$4201$0 , bank__row,
   reg part = 1'h0;
   output pending;
   wire pending;
-  output \port$4200$0 ;
-  wire \port$4200$0 ;
-  output \port$4201$0 ;
-  wire \port$4201$0 ;
+  output \port$5465$0 ;
+  wire \port$5465$0 ;
+  output \port$5466$0 ;
+  wire \port$5466$0 ;
   input rst;
   wire rst;
   input [12:0] wr_addr;
@@ -28575,21 +30915,21 @@ module \core_top.writer (rst, bank__en, \port$4200$0 , \port$4201$0 , bank__row,
   always @(posedge clk)
     part <= \$33 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     \$31  = held;
     if (wr_en[4]) begin
       \$31  = wr_data;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     \$32  = base;
     if (wr_en[4]) begin
       \$32  = wr_addr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     \$33  = part;
     if (wr_en[4]) begin
       \$33  = 1'h1;
@@ -28601,8 +30941,8 @@ module \core_top.writer (rst, bank__en, \port$4200$0 , \port$4201$0 , bank__row,
     end
   end
   assign bank__bank = { \$2 , \$1  };
-  assign \port$4200$0  = \$1 ;
-  assign \port$4201$0  = \$2 ;
+  assign \port$5465$0  = \$1 ;
+  assign \port$5466$0  = \$2 ;
   assign bank__mask = \$6 [7:0];
   assign imem__addr = \$19 [9:0];
   assign \bank__data[0]  = bank__data[31:0];
