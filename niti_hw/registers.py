@@ -325,8 +325,8 @@ def core_register_map(params: HardwareParams, program_words: int) -> RegisterMap
                                                 f"first frame error since cleared: {errors}")),
                  "stream loader status (niti_hw.stream_frames)"),
         Register("CONFIG", 0x20, _packed(
-            "RW", ("m_u", TENSOR_CFG_FIELDS["m_u"], 0, "bits a gradient ROUND keeps (1..8; 0 refuses a "
-                                              "gradient ROUND)"),
+            "RW", ("m_u", TENSOR_CFG_FIELDS["m_u"], 0,
+                   "bits a gradient ROUND keeps (1..8; 0 refuses a gradient ROUND)"),
             *((f"mode_{kind}", _width(len(ROUND_MODES) - 1), ROUND_MODES.index(params.round_mode),
                f"rounding mode of {kind} ROUNDs: {modes}") for kind in TENSOR_KINDS), align=4),
             "the run's settings, held while it runs"),

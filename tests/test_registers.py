@@ -151,7 +151,8 @@ def test_cli_regmap_of_the_core(tmp_path, capsys):
     assert "#ifndef NITI_HW_CORE_REGS_H" in text and "regmap --top core --format c" in text
     assert "#define NITI_HW_EXP_VALUE_OFFSET 0x028u" in text
     readme = tmp_path / "README.md"
-    readme.write_text(f"{README_BEGIN}\n{README_END}\n{CORE_README_BEGIN}\nstale table\n{CORE_README_END}\n")
+    readme.write_text(f"{README_BEGIN}\n{README_END}\n{CORE_README_BEGIN}\nstale table\n"
+                      f"{CORE_README_END}\n")
     assert main(["regmap", "--top", "core", "--readme", str(readme)]) == 0
     text = readme.read_text()
     assert "| `0x0028` | EXP_VALUE |" in text and "stale table" not in text

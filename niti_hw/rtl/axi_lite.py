@@ -68,8 +68,8 @@ class AxiLiteRegisters(wiring.Component):
 
     A mapped word answers OKAY: RW fields take the strobed bytes, W1P/W1C fields strobe the bits
     written 1 in strobed bytes, an RWH field with a strobed byte strobes `_write` with its value
-    (the strobed bytes, the rest as read) in `_wdata`, CONST and RO fields ignore writes. Any other word of the window
-    answers SLVERR, reads 0 and changes nothing.
+    (the strobed bytes, the rest as read) in `_wdata`, CONST and RO fields ignore writes. Any
+    other word of the window answers SLVERR, reads 0 and changes nothing.
     """
 
     def __init__(self, regmap: RegisterMap):
