@@ -11,6 +11,8 @@ Every register is 32 bits wide at a word-aligned byte offset; its fields have an
 - RW: read/write storage, reset to the field's reset value; WSTRB selects the bytes written.
 - W1P: write 1 to pulse: each bit written 1 (in a strobed byte) is a one-cycle strobe; reads 0.
 - W1C: read-only status that the hardware holds (sticky); writing 1 to a bit asks it to clear it.
+- RWH: read from the hardware; a write hands the field (its strobed bytes, the rest as read) to
+  the hardware with a one-cycle strobe, which takes it or not (the core's exponent registers).
 
 Bits outside every field read 0 and ignore writes.
 """
@@ -23,7 +25,11 @@ from dataclasses import dataclass
 from niti_hw.golden import INT32_SAFE_K
 from niti_hw.params import (MAX_ACC_BITS, MAX_ARRAY_DIM, MAX_BUFFER_WORDS, MAX_LANES,
                             MAX_LFSR_LANES, ROUND_MODES, HardwareParams)
+from niti_hw.golden.tensor import TENSOR_KINDS
 from niti_hw.perf.timing import TENSOR_CFG_FIELDS, TENSOR_DIM_BITS
+from niti_hw.program.isa import EXPONENT_REGISTERS, INSTRUCTION_WORDS
+from niti_hw.program.memory import bank_words
+from niti_hw.stream_frames import ERROR_BITS, Error
 
 WORD_BITS = 32
 WORD_BYTES = WORD_BITS // 8
@@ -36,12 +42,15 @@ ACCESS_KINDS = {
     "RW": "read/write",
     "W1P": "write 1 to pulse (one cycle); reads 0",
     "W1C": "sticky status; write 1 to clear",
+    "RWH": "read from the hardware; a write is handed to it",
 }
 
 MAGIC = 0x4E495449
 """ID register: "NITI" in ASCII."""
 MAP_VERSION = (1, 0)
 """(major, minor) of this register map: major changes when an offset or field moves."""
+CORE_MAP_VERSION = (1, 0)
+"""(major, minor) of the NITI core's register map (`core_register_map`)."""
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*")
 
@@ -177,6 +186,13 @@ def _packed(access: str, *specs, align: int = 8) -> tuple[Field, ...]:
     return tuple(fields)
 
 
+DEFAULT_PROGRAM_WORDS = 1024
+"""Instruction memory words of the core's map by default (rtl/core_top.py checks that
+rtl.core's PROGRAM_WORDS is as many)."""
+EXPONENT_BITS = 16
+"""Bits of an exponent register (rtl/core_top.py checks that rtl.instruction's are as many)."""
+
+
 def _width(limit: int) -> int:
     """Bits of a field that holds values up to `limit`."""
     return limit.bit_length()
@@ -227,8 +243,14 @@ def register_map(params: HardwareParams) -> RegisterMap:
         regs.append(Register(name, 0x20 + WORD_BYTES * n, _packed(
             "RW", *((f, TENSOR_CFG_FIELDS[f], 0, CFG_DOCS[f]) for f in members)),
             "tensor cfg, sent to the datapath on start"))
+    regs += hardware_registers(params)
+    return RegisterMap(tuple(regs))
+
+
+def hardware_registers(params: HardwareParams) -> list[Register]:
+    """HW_* at 0x40..0x54: the hardware parameters, in both maps."""
     dim, lanes, lfsr = _width(MAX_ARRAY_DIM), _width(MAX_LANES), _width(MAX_LFSR_LANES)
-    regs += [
+    return [
         Register("HW_ARRAY", 0x40, _packed(
             "CONST", ("rows", dim, params.rows, "systolic array rows"),
             ("cols", dim, params.cols, "systolic array columns")), "hardware parameters"),
@@ -252,5 +274,74 @@ def register_map(params: HardwareParams) -> RegisterMap:
         Register("HW_LFSR_SEED", 0x54, _packed(
             "CONST", ("seed", WORD_BITS, params.lfsr_seed, "seed of the rounding LFSRs")),
             "hardware parameters"),
+    ]
+
+
+EXP_DOC = ("exponent register EXP_INDEX.index (signed, sign-extend bit 15); a write sets it "
+           "unless busy")
+
+
+def core_register_map(params: HardwareParams, program_words: int) -> RegisterMap:
+    """The map of the NITI core's top (`rtl.core_top.CoreTop`): run control and status, the
+    run's settings, the exponent registers and the hardware parameters. Programs and tensors
+    travel on the AXI4-Stream (`niti_hw.stream_frames`), not through these registers."""
+    major, minor = CORE_MAP_VERSION
+    modes = ", ".join(f"{n} {mode}" for n, mode in enumerate(ROUND_MODES))
+    errors = ", ".join(f"{e.value} {e.name}" for e in Error)
+    pc_bits = (program_words // INSTRUCTION_WORDS).bit_length()
+    regs = [
+        Register("ID", 0x00, _packed("CONST", ("magic", 32, MAGIC, '"NITI" in ASCII')),
+                 "identifies the niti-hw control block"),
+        Register("VERSION", 0x04, _packed(
+            "CONST", ("minor", 8, minor, "core register map minor version (fields added)"),
+            ("major", 8, major, "core register map major version (offsets or fields moved)"),
+            ("core", 8, 1, "1: the NITI core's map (the tensor datapath's has no field here)")),
+            "register map version"),
+        Register("CTRL", 0x08, (
+            Field("start", 0, 1, "W1P", 0, "run the program from word 0 (refused while busy or "
+                  "while a stream frame is in flight: STATUS.refused)"),
+            Field("stream_clear", 1, 1, "W1P", 0, "clear STREAM.error")),
+            "control pulses"),
+        Register("STATUS", 0x0C, (
+            Field("busy", 0, 1, "RO", 0, "a program is running"),
+            Field("done", 1, 1, "RO", 0, "the last run reached END (cleared by start)"),
+            Field("error", 2, 1, "RO", 0, "the last run stopped at an instruction it cannot run "
+                  "(CAUSE, PC; cleared by start)"),
+            Field("refused", 3, 1, "W1C", 0, "a CTRL.start came while busy or while a frame was "
+                  "in flight, and was ignored"),
+            Field("loading", 4, 1, "RO", 0, "a stream frame is in flight (a start is refused)")),
+            "run status"),
+        Register("CAUSE", 0x10, _packed("RO", ("cause", 3, 0, "why the run stopped: 0 none, "
+                                               "1 opcode, 2 place, 3 banks, 4 setting, "
+                                               "5 program (rtl.instruction.Refusal)")),
+                 "the refusal of the last run"),
+        Register("PC", 0x14, _packed("RO", ("pc", pc_bits, 0, "the instruction running, or where "
+                                            "the run stopped")), "program counter"),
+        Register("CYCLES", 0x18, _packed("RO", ("count", WORD_BITS, 0,
+                                                "clock cycles of the last run, from its start to "
+                                                "done or error (saturating)")),
+                 "run length in cycles (perf.timing.program_cycles)"),
+        Register("STREAM", 0x1C, _packed("RO", ("error", ERROR_BITS, 0,
+                                                f"first frame error since cleared: {errors}")),
+                 "stream loader status (niti_hw.stream_frames)"),
+        Register("CONFIG", 0x20, _packed(
+            "RW", ("m_u", TENSOR_CFG_FIELDS["m_u"], 0,
+                   "bits a gradient ROUND keeps (1..8; 0 refuses a gradient ROUND)"),
+            *((f"mode_{kind}", _width(len(ROUND_MODES) - 1), ROUND_MODES.index(params.round_mode),
+               f"rounding mode of {kind} ROUNDs: {modes}") for kind in TENSOR_KINDS), align=4),
+            "the run's settings, held while it runs"),
+        Register("EXP_INDEX", 0x24, _packed("RW", ("index", _width(EXPONENT_REGISTERS - 1), 0,
+                                                   "the exponent register EXP_VALUE shows")),
+                 "exponent register select"),
+        Register("EXP_VALUE", 0x28, _packed("RWH", ("value", EXPONENT_BITS, 0, EXP_DOC)),
+                 "exponent register"),
+        *hardware_registers(params),
+        Register("HW_PROGRAM", 0x58, _packed("CONST", ("words", _width(1 << 24), program_words,
+                                                       "32-bit words of the instruction memory")),
+                 "hardware parameters"),
+        *(Register(f"HW_BANK_{bank.name}", 0x5C + WORD_BYTES * bank,
+                   _packed("CONST", ("words", WORD_BITS, words,
+                                     f"values of the {bank.name.lower()} bank")),
+                   "hardware parameters") for bank, words in bank_words(params).items()),
     ]
     return RegisterMap(tuple(regs))

@@ -23,6 +23,11 @@ header's last beat (EARLY_LAST); the header's op (OP), bank (BANK), length 0 or 
 bank's end (RANGE); TLAST on a WRITE's header (EARLY_LAST) or missing on a READ's (LATE_LAST).
 Then each payload beat: TKEEP (KEEP), TLAST before the `length`-th beat (EARLY_LAST), no TLAST on
 it (LATE_LAST). The beat that shows an error is not written. A READ runs only from a good header.
+
+On the NITI core (`niti_hw.rtl.core_top`) a fifth target, `PROGRAM`, is the instruction memory:
+a beat holds `beat_bits // 32` program words (`Program.words()`, the first in the low bits) and it
+is write-only (a READ of it is OP). A header that comes while the core runs a program is BUSY and
+dropped: nothing is written to a core that is running.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class Error(IntEnum):
     BANK = 4
     RANGE = 5
     LATE_LAST = 6
+    BUSY = 7
+    """The core was running a program when the header came (a core top's frames only)."""
 
 
 ERROR_BITS = max(Error).bit_length()
@@ -82,6 +89,60 @@ def bank_depths(params: HardwareParams) -> dict[Bank, int]:
                              f"lanes={params.lanes} bytes")
         depths[bank] = size // params.lanes
     return depths
+
+
+PROGRAM = len(Bank)
+"""The core's instruction memory as a frame's target (after the four banks)."""
+PROGRAM_WORD_BITS = 32
+
+
+def program_depth(params: HardwareParams, program_words: int) -> int:
+    """Beats of an instruction memory of `program_words` 32-bit words."""
+    per_beat = beat_bits(params) // PROGRAM_WORD_BITS
+    if per_beat < 1 or program_words % per_beat:
+        raise ValueError(f"{program_words} program words are no whole number of "
+                         f"{beat_bits(params)}-bit beats (the core's stream needs lanes >= 4)")
+    return program_words // per_beat
+
+
+def core_depths(params: HardwareParams, program_words: int) -> dict[int, int]:
+    """Beats of each target of the core's frames: the four banks, then PROGRAM."""
+    return {**bank_depths(params), PROGRAM: program_depth(params, program_words)}
+
+
+def value_bits(bank: int) -> int:
+    """Bits of a value of `bank` in a beat: int8 banks a byte, the tensor buffer MAX_ACC_BITS."""
+    return MAX_ACC_BITS if bank == Bank.ACC else BYTE_BITS
+
+
+def tensor_beats(params: HardwareParams, bank: int, values) -> list[int]:
+    """Signed values of `bank` as beats (two's complement, the first value in the low bits; a
+    partial last beat padded with zeros): how a host lays a tensor out for a WRITE frame."""
+    bits, width = value_bits(bank), beat_bits(params)
+    per = width // bits
+    values = [int(v) for v in values] + [0] * (-len(values) % per)
+    for v in values:
+        if not -(1 << bits - 1) <= v < 1 << bits - 1:
+            raise ValueError(f"value {v} does not fit the {bank} bank's {bits}-bit values")
+    mask = (1 << bits) - 1
+    return [sum((v & mask) << (bits * n) for n, v in enumerate(values[i:i + per]))
+            for i in range(0, len(values), per)]
+
+
+def beat_values(params: HardwareParams, bank: int, beats) -> list[int]:
+    """The signed values in a READ's answer beats (`tensor_beats` undone)."""
+    bits = value_bits(bank)
+    per = beat_bits(params) // bits
+    values = [(int(beat) >> (bits * n)) & ((1 << bits) - 1) for beat in beats for n in range(per)]
+    return [v - (1 << bits) if v >> (bits - 1) else v for v in values]
+
+
+def program_beats(params: HardwareParams, words) -> list[int]:
+    """32-bit program words packed into beats, the first in the low bits (zeros pad the last)."""
+    per_beat = beat_bits(params) // PROGRAM_WORD_BITS
+    words = [int(word) for word in words] + [0] * (-len(words) % per_beat)
+    return [sum(word << (PROGRAM_WORD_BITS * n) for n, word in enumerate(words[i:i + per_beat]))
+            for i in range(0, len(words), per_beat)]
 
 
 @dataclass(frozen=True)
@@ -120,22 +181,30 @@ class Header:
         return [(value >> (width * n)) & ((1 << width) - 1) for n in range(header_beats(params))]
 
 
-def check_range(params: HardwareParams, bank: int, base: int, length: int) -> None:
-    """Refuse what the loader would flag: an unknown bank, length 0, a range past the bank."""
-    depths = bank_depths(params)
+def target_name(bank: int) -> str:
+    return "PROGRAM" if bank == PROGRAM else Bank(bank).name
+
+
+def check_range(params: HardwareParams, bank: int, base: int, length: int,
+                program_words: int | None = None) -> None:
+    """Refuse what the loader would flag: an unknown bank, length 0, a range past the bank.
+    With `program_words`, the core's targets (PROGRAM too)."""
+    depths = bank_depths(params) if program_words is None else core_depths(params, program_words)
     if bank not in depths:
         raise ValueError(f"unknown bank {bank}; banks: "
-                         f"{', '.join(f'{b.value} {b.name}' for b in depths)}")
-    depth = depths[Bank(bank)]
+                         f"{', '.join(f'{b} {target_name(b)}' for b in depths)}")
+    depth = depths[bank]
     if length < 1 or base < 0 or base + length > depth:
-        raise ValueError(f"beats {base}..{base + length - 1} are not in the {Bank(bank).name} "
+        raise ValueError(f"beats {base}..{base + length - 1} are not in the {target_name(bank)} "
                          f"bank's {depth} beats (length >= 1)")
 
 
-def write_frame(params: HardwareParams, bank: int, base: int, words) -> list[int]:
-    """TDATA of a WRITE frame putting `words` (ints of `beat_bits` bits) at beat `base`."""
+def write_frame(params: HardwareParams, bank: int, base: int, words,
+                program_words: int | None = None) -> list[int]:
+    """TDATA of a WRITE frame putting `words` (ints of `beat_bits` bits) at beat `base` (with
+    `program_words`, of the core's targets)."""
     words = [int(word) for word in words]
-    check_range(params, bank, base, len(words))
+    check_range(params, bank, base, len(words), program_words)
     width = beat_bits(params)
     for word in words:
         if not 0 <= word < 1 << width:
@@ -143,9 +212,10 @@ def write_frame(params: HardwareParams, bank: int, base: int, words) -> list[int
     return Header(Op.WRITE, bank, base, len(words)).beats(params) + words
 
 
-def read_frame(params: HardwareParams, bank: int, base: int, length: int) -> list[int]:
+def read_frame(params: HardwareParams, bank: int, base: int, length: int,
+               program_words: int | None = None) -> list[int]:
     """TDATA of a READ frame asking for `length` beats from beat `base`."""
-    check_range(params, bank, base, length)
+    check_range(params, bank, base, length, program_words)
     return Header(Op.READ, bank, base, length).beats(params)
 
 

@@ -6,187 +6,86 @@
 (* top =  1  *)
 (* generator = "Amaranth" *)
 module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, error_clear, clk, rst, s_axis_tready, m_axis_tdata, m_axis_tkeep, m_axis_tlast, m_axis_tvalid, error, s_axis_tdata);
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire [2:0] \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire [2:0] \$24 ;
-  wire [2:0] \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire [2:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire [2:0] \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire [14:0] \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire [2:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire [3:0] \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire [1:0] \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
-  wire [2:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire [258:0] \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [2:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire [13:0] \$72 ;
-  wire [14:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  reg [2:0] \$76 ;
-  reg [5:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg [63:0] \$79 ;
-  wire \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg [2:0] \$83 ;
-  reg [12:0] \$84 ;
-  reg [13:0] \$85 ;
-  reg \$86 ;
-  reg [3:0] \$87 ;
-  wire [64:0] \$88 ;
-  wire \$9 ;
+  wire [64:0] \$1 ;
   wire active;
-  reg [12:0] addr = 13'h0000;
-  reg at_last = 1'h0;
   wire [12:0] bank0_read__addr;
   wire [63:0] bank0_read__data;
   wire bank0_read__en;
-  reg [12:0] bank0_write__addr = 13'h0000;
-  reg [63:0] bank0_write__data = 64'h0000000000000000;
+  wire [12:0] bank0_write__addr;
+  wire [63:0] bank0_write__data;
   wire bank0_write__en;
   wire [12:0] bank1_read__addr;
   wire [63:0] bank1_read__data;
   wire bank1_read__en;
-  (* init = 13'h0000 *)
   wire [12:0] bank1_write__addr;
-  (* init = 64'h0000000000000000 *)
   wire [63:0] bank1_write__data;
   wire bank1_write__en;
   wire [12:0] bank2_read__addr;
   wire [63:0] bank2_read__data;
   wire bank2_read__en;
-  (* init = 13'h0000 *)
   wire [12:0] bank2_write__addr;
-  (* init = 64'h0000000000000000 *)
   wire [63:0] bank2_write__data;
   wire bank2_write__en;
   wire [12:0] bank3_read__addr;
   wire [63:0] bank3_read__data;
   wire bank3_read__en;
-  (* init = 13'h0000 *)
   wire [12:0] bank3_write__addr;
-  (* init = 64'h0000000000000000 *)
   wire [63:0] bank3_write__data;
   wire bank3_write__en;
-  reg [13:0] bank_depth;
-  reg [3:0] bank_hot = 4'h0;
-  reg checking = 1'h0;
   input clk;
   wire clk;
-  reg [2:0] code;
   wire [28:0] command;
+  wire [28:0] \command$29 ;
+  wire [1:0] \command$29.bank ;
+  wire [12:0] \command$29.base ;
+  wire [13:0] \command$29.length ;
   wire [1:0] \command.bank ;
   wire [12:0] \command.base ;
   wire [13:0] \command.length ;
-  wire [-1:0] count;
   output [2:0] error;
-  reg [2:0] error = 3'h0;
+  wire [2:0] error;
+  wire [2:0] \error$24 ;
   input error_clear;
   wire error_clear;
-  reg [5:0] failed = 6'h00;
-  wire fire;
-  reg [2:0] fsm_state = 3'h0;
-  reg header_last = 1'h0;
-  reg keep_bad = 1'h0;
-  wire keep_ok;
-  reg [13:0] left = 14'h0000;
+  wire \error_clear$25 ;
   output [63:0] m_axis_tdata;
   wire [63:0] m_axis_tdata;
   wire [63:0] \m_axis_tdata$14 ;
   output [7:0] m_axis_tkeep;
   wire [7:0] m_axis_tkeep;
-  wire [7:0] \m_axis_tkeep$15 ;
+  wire [7:0] \m_axis_tkeep$16 ;
   output m_axis_tlast;
   wire m_axis_tlast;
-  wire \m_axis_tlast$16 ;
+  wire \m_axis_tlast$18 ;
   input m_axis_tready;
   wire m_axis_tready;
-  wire \m_axis_tready$18 ;
+  wire \m_axis_tready$22 ;
   output m_axis_tvalid;
   wire m_axis_tvalid;
-  wire \m_axis_tvalid$17 ;
-  reg [63:0] raw = 64'h0000000000000000;
-  reg report;
+  wire \m_axis_tvalid$20 ;
+  wire read_start;
+  wire reader_active;
   input rst;
   wire rst;
   input [63:0] s_axis_tdata;
   wire [63:0] s_axis_tdata;
+  wire [63:0] \s_axis_tdata$15 ;
   input [7:0] s_axis_tkeep;
   wire [7:0] s_axis_tkeep;
+  wire [7:0] \s_axis_tkeep$17 ;
   input s_axis_tlast;
   wire s_axis_tlast;
+  wire \s_axis_tlast$19 ;
   output s_axis_tready;
   wire s_axis_tready;
+  wire \s_axis_tready$23 ;
   input s_axis_tvalid;
   wire s_axis_tvalid;
-  reg start;
-  wire [2:0] verdict;
-  (* init = 13'h0000 *)
+  wire \s_axis_tvalid$21 ;
+  wire start;
   wire [12:0] wr_addr;
-  (* init = 64'h0000000000000000 *)
   wire [63:0] wr_data;
-  reg [3:0] wr_en = 4'h0;
-  reg write;
+  wire [3:0] wr_en;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank0 [8191:0];
   initial begin : \bank0$init 
@@ -259,112 +158,25 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     end
   end
   assign bank3_read__data = _3_;
-  assign \$9  = ~ keep_ok;
-  assign \$10  = keep_bad | \$9 ;
-  assign \$11  = \$10  ? 3'h1 : 3'h2;
-  assign \$12  = | verdict;
-  assign \$13  = raw[7:0] == 2'h2;
-  assign \$14  = ~ keep_ok;
-  assign \$15  = ~ at_last;
-  assign \$16  = s_axis_tlast & \$15 ;
-  assign \$17  = \$14  | \$16 ;
-  assign \$18  = ~ s_axis_tlast;
-  assign \$19  = \$18  & at_last;
-  assign \$20  = \$17  | \$19 ;
-  assign \$21  = ~ keep_ok;
-  assign \$22  = ~ at_last;
-  assign \$23  = s_axis_tlast & \$22 ;
-  assign \$24  = \$23  ? 3'h2 : 3'h6;
-  assign \$25  = keep_ok ? \$24  : 3'h1;
-  assign \$26  = ! fsm_state;
-  assign \$27  = fsm_state == 1'h1;
-  assign \$28  = fsm_state == 2'h2;
-  assign \$29  = fsm_state == 2'h3;
-  assign \$30  = fsm_state == 3'h4;
-  assign \$31  = ! error;
-  assign \$32  = \$31  | error_clear;
-  assign \$33  = report & \$32 ;
-  assign \$34  = raw[7:0] == 1'h1;
-  assign \$35  = raw[7:0] == 2'h2;
-  assign \$36  = \$34  | \$35 ;
-  assign \$37  = ~ \$36 ;
-  assign \$38  = raw[15:8] >= 3'h4;
-  assign \$39  = ! raw[63:40];
-  assign \$40  = | raw[39:30];
-  assign \$41  = \$39  | \$40 ;
-  assign \$42  = | raw[63:54];
-  assign \$43  = \$41  | \$42 ;
-  assign \$44  = raw[29:16] + raw[53:40];
-  assign \$45  = \$44  > bank_depth;
-  assign \$46  = \$43  | \$45 ;
-  assign \$47  = raw[7:0] == 1'h1;
-  assign \$48  = \$47  & header_last;
-  assign \$49  = raw[7:0] == 2'h2;
-  assign \$50  = ~ header_last;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = write ? bank_hot : 4'h0;
-  assign \$54  = ~ keep_ok;
-  assign \$55  = keep_bad | \$54 ;
-  assign \$57  = ~ keep_ok;
-  assign \$58  = keep_bad | \$57 ;
-  assign \$59  = | verdict;
-  assign \$60  = raw[7:0] == 2'h2;
-  assign \$61  = ~ header_last;
-  assign \$62  = raw[63:40] == 1'h1;
-  assign \$63  = 1'h1 << raw[15:8];
-  assign \$64  = ~ keep_ok;
-  assign \$65  = ~ at_last;
-  assign \$66  = s_axis_tlast & \$65 ;
-  assign \$67  = \$64  | \$66 ;
-  assign \$68  = ~ s_axis_tlast;
-  assign \$69  = \$68  & at_last;
-  assign \$70  = \$67  | \$69 ;
-  assign \$71  = ~ s_axis_tlast;
-  assign \$72  = addr + 1'h1;
-  assign \$73  = left - 1'h1;
-  assign \$74  = left == 2'h2;
-  assign \$75  = fire & s_axis_tlast;
-  always @(posedge clk)
-    error <= \$76 ;
-  always @(posedge clk)
-    failed <= \$77 ;
-  always @(posedge clk)
-    bank0_write__addr <= addr;
-  always @(posedge clk)
-    bank0_write__data <= s_axis_tdata;
-  always @(posedge clk)
-    wr_en <= \$78 ;
-  always @(posedge clk)
-    raw <= \$79 ;
-  always @(posedge clk)
-    header_last <= \$80 ;
-  always @(posedge clk)
-    checking <= \$81 ;
-  always @(posedge clk)
-    keep_bad <= \$82 ;
-  always @(posedge clk)
-    fsm_state <= \$83 ;
-  always @(posedge clk)
-    addr <= \$84 ;
-  always @(posedge clk)
-    left <= \$85 ;
-  always @(posedge clk)
-    at_last <= \$86 ;
-  always @(posedge clk)
-    bank_hot <= \$87 ;
-  assign keep_ok = & s_axis_tkeep;
-  assign \$1  = ~ active;
-  assign \$2  = ~ checking;
-  assign s_axis_tready = \$1  & \$2 ;
-  assign fire = s_axis_tvalid & s_axis_tready;
-  assign \$3  = failed[5] ? 3'h6 : 3'h0;
-  assign \$4  = failed[4] ? 3'h2 : \$3 ;
-  assign \$5  = failed[3] ? 3'h5 : \$4 ;
-  assign \$6  = failed[2] ? 3'h4 : \$5 ;
-  assign \$7  = failed[1] ? 3'h3 : \$6 ;
-  assign verdict = failed[0] ? 3'h1 : \$7 ;
+  \stream_loader.parser  parser (
+    .clk(clk),
+    .command(command),
+    .error(error),
+    .error_clear(error_clear),
+    .read_start(start),
+    .reader_active(reader_active),
+    .rst(rst),
+    .s_axis_tdata(s_axis_tdata),
+    .s_axis_tkeep(s_axis_tkeep),
+    .s_axis_tlast(s_axis_tlast),
+    .s_axis_tready(s_axis_tready),
+    .s_axis_tvalid(s_axis_tvalid),
+    .wr_addr(bank0_write__addr),
+    .wr_data(bank0_write__data),
+    .wr_en(wr_en)
+  );
   \stream_loader.reader  reader (
-    .active(active),
+    .active(reader_active),
     .bank0_read__addr(bank0_read__addr),
     .bank0_read__data(bank0_read__data),
     .bank0_read__en(bank0_read__en),
@@ -373,12 +185,311 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     .bank3_read__data(bank3_read__data),
     .clk(clk),
     .command(command),
-    .out_stream__payload(\$88 ),
+    .out_stream__payload(\$1 ),
     .out_stream__valid(m_axis_tvalid),
     .r_en(m_axis_tready),
     .rst(rst),
     .start(start)
   );
+  assign \m_axis_tdata$14  = \$1 [63:0];
+  assign \s_axis_tdata$15  = s_axis_tdata;
+  assign \m_axis_tkeep$16  = 8'hff;
+  assign \s_axis_tkeep$17  = s_axis_tkeep;
+  assign \m_axis_tlast$18  = \$1 [64];
+  assign \s_axis_tlast$19  = s_axis_tlast;
+  assign \m_axis_tvalid$20  = m_axis_tvalid;
+  assign \s_axis_tvalid$21  = s_axis_tvalid;
+  assign \m_axis_tready$22  = m_axis_tready;
+  assign \s_axis_tready$23  = s_axis_tready;
+  assign \error$24  = error;
+  assign \error_clear$25  = error_clear;
+  assign read_start = start;
+  assign \command$29  = command;
+  assign active = reader_active;
+  assign wr_addr = bank0_write__addr;
+  assign wr_data = bank0_write__data;
+  assign bank0_write__en = wr_en[0];
+  assign bank1_write__addr = bank0_write__addr;
+  assign bank1_write__data = bank0_write__data;
+  assign bank1_write__en = wr_en[1];
+  assign bank2_write__addr = bank0_write__addr;
+  assign bank2_write__data = bank0_write__data;
+  assign bank2_write__en = wr_en[2];
+  assign bank3_write__addr = bank0_write__addr;
+  assign bank3_write__data = bank0_write__data;
+  assign bank3_write__en = wr_en[3];
+  assign bank1_read__addr = bank0_read__addr;
+  assign bank1_read__en = bank0_read__en;
+  assign bank2_read__addr = bank0_read__addr;
+  assign bank2_read__en = bank0_read__en;
+  assign bank3_read__addr = bank0_read__addr;
+  assign bank3_read__en = bank0_read__en;
+  assign m_axis_tdata = \$1 [63:0];
+  assign m_axis_tkeep = 8'hff;
+  assign m_axis_tlast = \$1 [64];
+  assign \command.bank  = command[1:0];
+  assign \command.base  = command[14:2];
+  assign \command.length  = command[28:15];
+  assign \command$29.bank  = command[1:0];
+  assign \command$29.base  = command[14:2];
+  assign \command$29.length  = command[28:15];
+endmodule
+
+(* generator = "Amaranth" *)
+module \stream_loader.parser (s_axis_tkeep, s_axis_tlast, s_axis_tvalid, error_clear, clk, rst, s_axis_tready, command, read_start, error, wr_addr, wr_data, wr_en, reader_active, s_axis_tdata);
+  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+  wire \$1 ;
+  wire [2:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire [2:0] \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire [2:0] \$27 ;
+  wire [2:0] \$28 ;
+  wire \$29 ;
+  wire \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [14:0] \$48 ;
+  wire \$49 ;
+  wire [2:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [3:0] \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire [2:0] \$6 ;
+  wire [1:0] \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire [258:0] \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [2:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [13:0] \$76 ;
+  wire [14:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [2:0] \$8 ;
+  reg [2:0] \$80 ;
+  reg [6:0] \$81 ;
+  reg [12:0] \$82 ;
+  reg [63:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg [63:0] \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg [2:0] \$89 ;
+  wire [2:0] \$9 ;
+  reg [12:0] \$90 ;
+  reg [13:0] \$91 ;
+  reg \$92 ;
+  reg [3:0] \$93 ;
+  reg [12:0] addr = 13'h0000;
+  reg at_last = 1'h0;
+  reg [13:0] bank_depth;
+  reg [3:0] bank_hot = 4'h0;
+  wire busy;
+  reg checking = 1'h0;
+  input clk;
+  wire clk;
+  reg [2:0] code;
+  output [28:0] command;
+  wire [28:0] command;
+  wire [1:0] \command.bank ;
+  wire [12:0] \command.base ;
+  wire [13:0] \command.length ;
+  wire [-1:0] count;
+  output [2:0] error;
+  reg [2:0] error = 3'h0;
+  input error_clear;
+  wire error_clear;
+  reg [6:0] failed = 7'h00;
+  wire fire;
+  reg [2:0] fsm_state = 3'h0;
+  reg header_last = 1'h0;
+  wire hold;
+  wire idle;
+  reg keep_bad = 1'h0;
+  wire keep_ok;
+  reg [13:0] left = 14'h0000;
+  reg [63:0] raw = 64'h0000000000000000;
+  output read_start;
+  reg read_start;
+  input reader_active;
+  wire reader_active;
+  reg report;
+  input rst;
+  wire rst;
+  input [63:0] s_axis_tdata;
+  wire [63:0] s_axis_tdata;
+  input [7:0] s_axis_tkeep;
+  wire [7:0] s_axis_tkeep;
+  input s_axis_tlast;
+  wire s_axis_tlast;
+  output s_axis_tready;
+  wire s_axis_tready;
+  input s_axis_tvalid;
+  wire s_axis_tvalid;
+  wire [2:0] verdict;
+  output [12:0] wr_addr;
+  reg [12:0] wr_addr = 13'h0000;
+  output [63:0] wr_data;
+  reg [63:0] wr_data = 64'h0000000000000000;
+  output [3:0] wr_en;
+  reg [3:0] wr_en = 4'h0;
+  reg write;
+  assign fire = s_axis_tvalid & s_axis_tready;
+  assign \$5  = failed[6] ? 3'h6 : 3'h0;
+  assign \$6  = failed[5] ? 3'h2 : \$5 ;
+  assign \$7  = failed[4] ? 3'h5 : \$6 ;
+  assign \$8  = failed[3] ? 3'h4 : \$7 ;
+  assign \$9  = failed[2] ? 3'h3 : \$8 ;
+  assign \$10  = failed[1] ? 3'h1 : \$9 ;
+  assign verdict = failed[0] ? 3'h7 : \$10 ;
+  assign \$12  = ~ keep_ok;
+  assign \$13  = keep_bad | \$12 ;
+  assign \$14  = \$13  ? 3'h1 : 3'h2;
+  assign \$15  = | verdict;
+  assign \$16  = raw[7:0] == 2'h2;
+  assign \$17  = ~ keep_ok;
+  assign \$18  = ~ at_last;
+  assign \$19  = s_axis_tlast & \$18 ;
+  assign \$20  = \$17  | \$19 ;
+  assign \$21  = ~ s_axis_tlast;
+  assign \$22  = \$21  & at_last;
+  assign \$23  = \$20  | \$22 ;
+  assign \$24  = ~ keep_ok;
+  assign \$25  = ~ at_last;
+  assign \$26  = s_axis_tlast & \$25 ;
+  assign \$27  = \$26  ? 3'h2 : 3'h6;
+  assign \$28  = keep_ok ? \$27  : 3'h1;
+  assign \$30  = ! fsm_state;
+  assign \$31  = fsm_state == 1'h1;
+  assign \$32  = fsm_state == 2'h2;
+  assign \$33  = fsm_state == 2'h3;
+  assign \$34  = fsm_state == 3'h4;
+  assign \$35  = ! error;
+  assign \$36  = \$35  | error_clear;
+  assign \$37  = report & \$36 ;
+  assign \$38  = raw[7:0] == 1'h1;
+  assign \$39  = raw[7:0] == 2'h2;
+  assign \$40  = \$38  | \$39 ;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = raw[15:8] >= 3'h4;
+  assign \$43  = ! raw[63:40];
+  assign \$44  = | raw[39:30];
+  assign \$45  = \$43  | \$44 ;
+  assign \$46  = | raw[63:54];
+  assign \$47  = \$45  | \$46 ;
+  assign \$48  = raw[29:16] + raw[53:40];
+  assign \$49  = \$48  > bank_depth;
+  assign \$50  = \$47  | \$49 ;
+  assign \$51  = raw[7:0] == 1'h1;
+  assign \$52  = \$51  & header_last;
+  assign \$53  = raw[7:0] == 2'h2;
+  assign \$54  = ~ header_last;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = write ? bank_hot : 4'h0;
+  assign \$58  = ~ keep_ok;
+  assign \$59  = keep_bad | \$58 ;
+  assign \$61  = ~ keep_ok;
+  assign \$62  = keep_bad | \$61 ;
+  assign \$63  = | verdict;
+  assign \$64  = raw[7:0] == 2'h2;
+  assign \$65  = ~ header_last;
+  assign \$66  = raw[63:40] == 1'h1;
+  assign \$67  = 1'h1 << raw[15:8];
+  assign \$68  = ~ keep_ok;
+  assign \$69  = ~ at_last;
+  assign \$70  = s_axis_tlast & \$69 ;
+  assign \$71  = \$68  | \$70 ;
+  assign \$72  = ~ s_axis_tlast;
+  assign \$73  = \$72  & at_last;
+  assign \$74  = \$71  | \$73 ;
+  assign \$75  = ~ s_axis_tlast;
+  assign \$76  = addr + 1'h1;
+  assign \$77  = left - 1'h1;
+  assign \$78  = left == 2'h2;
+  assign \$79  = fire & s_axis_tlast;
+  always @(posedge clk)
+    error <= \$80 ;
+  always @(posedge clk)
+    failed <= \$81 ;
+  always @(posedge clk)
+    wr_addr <= \$82 ;
+  always @(posedge clk)
+    wr_data <= \$83 ;
+  always @(posedge clk)
+    wr_en <= \$84 ;
+  always @(posedge clk)
+    raw <= \$85 ;
+  always @(posedge clk)
+    header_last <= \$86 ;
+  always @(posedge clk)
+    checking <= \$87 ;
+  always @(posedge clk)
+    keep_bad <= \$88 ;
+  always @(posedge clk)
+    fsm_state <= \$89 ;
+  always @(posedge clk)
+    addr <= \$90 ;
+  always @(posedge clk)
+    left <= \$91 ;
+  always @(posedge clk)
+    at_last <= \$92 ;
+  always @(posedge clk)
+    bank_hot <= \$93 ;
+  assign keep_ok = & s_axis_tkeep;
+  assign \$1  = ~ reader_active;
+  assign \$2  = ~ checking;
+  assign \$3  = \$1  & \$2 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     bank_depth = 14'h0000;
@@ -399,7 +510,7 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            if (\$8 ) begin
+            if (\$11 ) begin
             end else if (s_axis_tlast) begin
               report = 1'h1;
             end
@@ -407,12 +518,12 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
       3'h1:
           /* empty */;
       3'h2:
-          if (\$12 ) begin
+          if (\$15 ) begin
             report = 1'h1;
           end
       3'h4:
           if (fire) begin
-            if (\$20 ) begin
+            if (\$23 ) begin
               report = 1'h1;
             end
           end
@@ -424,37 +535,37 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            if (\$8 ) begin
+            if (\$11 ) begin
             end else if (s_axis_tlast) begin
-              code = \$11 ;
+              code = \$14 ;
             end
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$12 ) begin
+          if (\$15 ) begin
             code = verdict;
           end
       3'h4:
           if (fire) begin
-            if (\$20 ) begin
-              code = \$25 ;
+            if (\$23 ) begin
+              code = \$28 ;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    start = 1'h0;
+    read_start = 1'h0;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          if (\$12 ) begin
-          end else if (\$13 ) begin
-            start = 1'h1;
+          if (\$15 ) begin
+          end else if (\$16 ) begin
+            read_start = 1'h1;
           end
     endcase
   end
@@ -471,7 +582,7 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
       3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$20 ) begin
+            if (\$23 ) begin
             end else begin
               write = 1'h1;
             end
@@ -480,148 +591,162 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = error;
-    if (\$33 ) begin
-      \$76  = code;
+    \$80  = error;
+    if (\$37 ) begin
+      \$80  = code;
     end else if (error_clear) begin
-      \$76  = 3'h0;
+      \$80  = 3'h0;
     end
     if (rst) begin
-      \$76  = 3'h0;
+      \$80  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = { \$51 , \$48 , \$46 , \$38 , \$37 , keep_bad };
+    \$81  = { \$55 , \$52 , \$50 , \$42 , \$41 , keep_bad, 1'h0 };
     if (rst) begin
-      \$77  = 6'h00;
+      \$81  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \$52 ;
+    \$82  = addr;
     if (rst) begin
-      \$78  = 4'h0;
+      \$82  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = raw;
+    \$83  = s_axis_tdata;
+    if (rst) begin
+      \$83  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = \$56 ;
+    if (rst) begin
+      \$84  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = raw;
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            \$79  = s_axis_tdata;
+            \$85  = s_axis_tdata;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = header_last;
+    \$86  = header_last;
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            if (\$53 ) begin
-              \$80  = s_axis_tlast;
+            if (\$57 ) begin
+              \$86  = s_axis_tlast;
             end
           end
     endcase
     if (rst) begin
-      \$80  = 1'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = checking;
+    \$87  = checking;
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            if (\$53 ) begin
-              \$81  = 1'h1;
+            if (\$57 ) begin
+              \$87  = 1'h1;
             end
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$81  = 1'h0;
+          \$87  = 1'h0;
     endcase
     if (rst) begin
-      \$81  = 1'h0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = keep_bad;
+    \$88  = keep_bad;
     casez (fsm_state)
       3'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$53 ) begin
-              \$82  = \$55 ;
+            if (\$57 ) begin
+              \$88  = \$59 ;
             end else if (s_axis_tlast) begin
-              \$82  = 1'h0;
+              \$88  = 1'h0;
             end else begin
-              \$82  = \$58 ;
+              \$88  = \$62 ;
             end
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$82  = 1'h0;
+          \$88  = 1'h0;
     endcase
     if (rst) begin
-      \$82  = 1'h0;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = fsm_state;
+    \$89  = fsm_state;
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            if (\$53 ) begin
-              \$83  = 3'h1;
+            if (\$57 ) begin
+              \$89  = 3'h1;
             end
           end
       3'h1:
-          \$83  = 3'h2;
+          \$89  = 3'h2;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$59 ) begin
-            \$83  = 3'h0;
-            if (\$61 ) begin
-              \$83  = 3'h3;
+          if (\$63 ) begin
+            \$89  = 3'h0;
+            if (\$65 ) begin
+              \$89  = 3'h3;
             end
-          end else if (\$60 ) begin
-            \$83  = 3'h0;
+          end else if (\$64 ) begin
+            \$89  = 3'h0;
           end else begin
-            \$83  = 3'h4;
+            \$89  = 3'h4;
           end
       3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$70 ) begin
-              \$83  = 3'h0;
-              if (\$71 ) begin
-                \$83  = 3'h3;
+            if (\$74 ) begin
+              \$89  = 3'h0;
+              if (\$75 ) begin
+                \$89  = 3'h3;
               end
             end else begin
               if (at_last) begin
-                \$83  = 3'h0;
+                \$89  = 3'h0;
               end
             end
           end
       3'h3:
-          if (\$75 ) begin
-            \$83  = 3'h0;
+          if (\$79 ) begin
+            \$89  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$83  = 3'h0;
+      \$89  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = addr;
+    \$90  = addr;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -629,24 +754,24 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$59 ) begin
-          end else if (\$60 ) begin
+          if (\$63 ) begin
+          end else if (\$64 ) begin
           end else begin
-            \$84  = raw[28:16];
+            \$90  = raw[28:16];
           end
       3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$70 ) begin
+            if (\$74 ) begin
             end else begin
-              \$84  = \$72 [12:0];
+              \$90  = \$76 [12:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = left;
+    \$91  = left;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -654,24 +779,24 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$59 ) begin
-          end else if (\$60 ) begin
+          if (\$63 ) begin
+          end else if (\$64 ) begin
           end else begin
-            \$85  = raw[53:40];
+            \$91  = raw[53:40];
           end
       3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$70 ) begin
+            if (\$74 ) begin
             end else begin
-              \$85  = \$73 [13:0];
+              \$91  = \$77 [13:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = at_last;
+    \$92  = at_last;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -679,24 +804,24 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$59 ) begin
-          end else if (\$60 ) begin
+          if (\$63 ) begin
+          end else if (\$64 ) begin
           end else begin
-            \$86  = \$62 ;
+            \$92  = \$66 ;
           end
       3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$70 ) begin
+            if (\$74 ) begin
             end else begin
-              \$86  = \$74 ;
+              \$92  = \$78 ;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = bank_hot;
+    \$93  = bank_hot;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -704,48 +829,28 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$59 ) begin
-          end else if (\$60 ) begin
+          if (\$63 ) begin
+          end else if (\$64 ) begin
           end else begin
-            \$87  = \$63 [3:0];
+            \$93  = \$67 [3:0];
           end
     endcase
   end
-  assign \m_axis_tdata$14  = \$88 [63:0];
-  assign \m_axis_tkeep$15  = 8'hff;
-  assign \m_axis_tlast$16  = \$88 [64];
-  assign \m_axis_tvalid$17  = m_axis_tvalid;
-  assign \m_axis_tready$18  = m_axis_tready;
-  assign wr_addr = bank0_write__addr;
-  assign wr_data = bank0_write__data;
-  assign bank0_write__en = wr_en[0];
-  assign bank1_write__addr = bank0_write__addr;
-  assign bank1_write__data = bank0_write__data;
-  assign bank1_write__en = wr_en[1];
-  assign bank2_write__addr = bank0_write__addr;
-  assign bank2_write__data = bank0_write__data;
-  assign bank2_write__en = wr_en[2];
-  assign bank3_write__addr = bank0_write__addr;
-  assign bank3_write__data = bank0_write__data;
-  assign bank3_write__en = wr_en[3];
-  assign bank1_read__addr = bank0_read__addr;
-  assign bank1_read__en = bank0_read__en;
-  assign bank2_read__addr = bank0_read__addr;
-  assign bank2_read__en = bank0_read__en;
-  assign bank3_read__addr = bank0_read__addr;
-  assign bank3_read__en = bank0_read__en;
-  assign m_axis_tdata = \$88 [63:0];
-  assign m_axis_tkeep = 8'hff;
-  assign m_axis_tlast = \$88 [64];
+  assign hold = 1'h0;
+  assign busy = 1'h0;
   assign \command.bank  = command[1:0];
   assign \command.base  = command[14:2];
   assign \command.length  = command[28:15];
   assign command[28:15] = raw[53:40];
   assign command[14:2] = raw[28:16];
   assign command[1:0] = raw[9:8];
-  assign \$8  = 1'h1;
-  assign \$53  = 1'h1;
-  assign \$56  = 2'h1;
+  assign \$4  = 1'h1;
+  assign s_axis_tready = \$3 ;
+  assign \$11  = 1'h1;
+  assign \$29  = 1'h1;
+  assign idle = \$30 ;
+  assign \$57  = 1'h1;
+  assign \$60  = 2'h1;
 endmodule
 
 (* generator = "Amaranth" *)

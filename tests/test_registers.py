@@ -8,10 +8,11 @@ import pytest
 from niti_hw.cli import main
 from niti_hw.params import DEFAULT, ROUND_MODES, HardwareParams
 from niti_hw.perf.timing import TENSOR_CFG_FIELDS
-from niti_hw.register_docs import (README_BEGIN, README_END, c_header, markdown_table,
-                                   readme_with_table)
-from niti_hw.registers import (ACCESS_KINDS, CFG_REGISTERS, MAGIC, WORD_BITS, Field, Register,
-                               RegisterMap, register_map)
+from niti_hw.register_docs import (CORE_README_BEGIN, CORE_README_END, README_BEGIN, README_END,
+                                   c_header, markdown_table, readme_with_table)
+from niti_hw.registers import (ACCESS_KINDS, CFG_REGISTERS, DEFAULT_PROGRAM_WORDS, MAGIC,
+                               WORD_BITS, Field, Register, RegisterMap, core_register_map,
+                               hardware_registers, register_map)
 
 README = Path(__file__).resolve().parent.parent / "rtl" / "README.md"
 
@@ -52,7 +53,9 @@ def test_the_map_of_the_default_parameters():
     assert regmap["ID"].reset == MAGIC and MAGIC.to_bytes(4, "big") == b"NITI"
     offsets = [r.offset for r in regmap.registers]
     assert offsets == sorted(offsets)
-    assert {f.access for r in regmap.registers for f in r.fields} == set(ACCESS_KINDS)
+    core = core_register_map(DEFAULT, DEFAULT_PROGRAM_WORDS)
+    assert {f.access for m in (regmap, core) for r in m.registers for f in r.fields} == \
+        set(ACCESS_KINDS)
     assert regmap.at(0x0D) is regmap["STATUS"] and regmap.at(0x18) is None
     assert regmap["CYCLES"].field("count").width == WORD_BITS
     with pytest.raises(KeyError, match="no register 'NOPE'; registers: ID, VERSION"):
@@ -125,3 +128,32 @@ def test_cli_regmap_prints_and_refreshes(tmp_path, capsys):
     assert "old table" not in text and "| `0x0000` | ID |" in text
     assert main(["regmap", "--readme", str(readme), "--format", "c"]) == 2
     assert "--readme takes the Markdown table" in capsys.readouterr().err
+
+
+def test_the_core_map_shares_the_hardware_registers_and_its_readme_table_is_generated():
+    core = core_register_map(DEFAULT, DEFAULT_PROGRAM_WORDS)
+    datapath = register_map(DEFAULT)
+    for reg in hardware_registers(DEFAULT):
+        assert core[reg.name] == reg == datapath[reg.name]
+    assert core["ID"] == datapath["ID"] and core["VERSION"].field("core").reset == 1
+    assert core["EXP_VALUE"].field("value").access == "RWH"
+    text = README.read_text()
+    assert readme_with_table(text, core, "core") == text, \
+        "rtl/README.md's core register map is stale: run " \
+        "`niti-hw regmap --top core --readme rtl/README.md`"
+    assert text.index(CORE_README_BEGIN) < text.index(CORE_README_END)
+
+
+def test_cli_regmap_of_the_core(tmp_path, capsys):
+    assert main(["regmap", "--top", "core", "--format", "c"]) == 0
+    text = capsys.readouterr().out
+    assert text == c_header(core_register_map(DEFAULT, DEFAULT_PROGRAM_WORDS), "core")
+    assert "#ifndef NITI_HW_CORE_REGS_H" in text and "regmap --top core --format c" in text
+    assert "#define NITI_HW_EXP_VALUE_OFFSET 0x028u" in text
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{README_BEGIN}\n{README_END}\n{CORE_README_BEGIN}\nstale table\n"
+                      f"{CORE_README_END}\n")
+    assert main(["regmap", "--top", "core", "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "| `0x0028` | EXP_VALUE |" in text and "stale table" not in text
+    assert text.startswith(f"{README_BEGIN}\n{README_END}\n")  # the datapath's untouched

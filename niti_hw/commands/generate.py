@@ -16,7 +16,8 @@ def register(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=Path("rtl"), help="output folder (default rtl/)")
     parser.add_argument("--unit", action="append", metavar="UNIT",
                         help="only this unit (repeatable; default all): systolic_array, "
-                             "bitwidth_detector, shift_round_<mode>, datapath")
+                             "bitwidth_detector, shift_round_<mode>, datapath, ...; core_top "
+                             "(lanes >= 4) only when named")
     add_params_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -24,10 +25,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     verilog = import_extra("niti_hw.rtl.verilog", "niti-hw generate")
-    unknown = [unit for unit in args.unit or () if unit not in verilog.UNIT_NAMES]
+    valid = verilog.UNIT_NAMES + verilog.TOP_UNITS
+    unknown = [unit for unit in args.unit or () if unit not in valid]
     if unknown:
-        raise ValueError(f"unknown unit {unknown[0]!r}; valid units: "
-                         f"{', '.join(verilog.UNIT_NAMES)}")
+        raise ValueError(f"unknown unit {unknown[0]!r}; valid units: {', '.join(valid)}")
     check_output_dir(args.out)
     for path in verilog.write_all(params, args.out, tuple(args.unit or verilog.UNIT_NAMES)):
         print(path)

@@ -596,3 +596,16 @@ def stream_read_cycles(words: int, header_beats: int) -> int:
     """From a READ frame's first header beat taken to its last answer beat valid (inclusive), at
     full rate; one answer beat per cycle."""
     return header_beats + STREAM_READ_LATENCY + words - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# CoreTop (rtl/core_top.py): the same frames into the core's own banks, through its host ports.
+# ---------------------------------------------------------------------------------------------
+
+CORE_ANSWER_FIFO_LATENCY = 2
+"""Cycles from a bank row's arrival to its beat valid on the master stream: the answer FIFO's
+write, then its output register."""
+
+CORE_STREAM_READ_LATENCY = STREAM_CHECK_CYCLES + 1 + BANK_READ_LATENCY + CORE_ANSWER_FIFO_LATENCY
+"""Cycles from a READ header's last beat taken to its first beat valid on the core top's master
+stream: the checks, the reader taking the command, the banks' read, the answer FIFO."""

@@ -35,19 +35,24 @@ def axi_lite_members(addr_bits: int) -> dict:
 def field_members(regmap: RegisterMap) -> dict:
     """One port per field (`<register>_<field>`, lower case): RW an output holding the stored
     value, RO an input, W1P an output strobe, W1C an input (the status the hardware holds) and
-    an output strobe `<port>_clear` (the bits written 1); CONST fields have no port."""
+    an output strobe `<port>_clear` (the bits written 1), RWH an input (the hardware's value),
+    an output strobe `<port>_write` and the value written, `<port>_wdata`; CONST fields have no
+    port."""
     members = {}
     for reg in regmap.registers:
         for f in reg.fields:
             name = port_name(reg, f)
             if f.access == "RW":
                 members[name] = Out(f.width, init=f.reset)
-            elif f.access in ("RO", "W1C"):
+            elif f.access in ("RO", "W1C", "RWH"):
                 members[name] = In(f.width)
             elif f.access == "W1P":
                 members[name] = Out(f.width)
             if f.access == "W1C":
                 members[f"{name}_clear"] = Out(f.width)
+            if f.access == "RWH":
+                members[f"{name}_write"] = Out(1)
+                members[f"{name}_wdata"] = Out(f.width)
     return members
 
 
@@ -62,8 +67,9 @@ class AxiLiteRegisters(wiring.Component):
     payload hold until accepted. The low two address bits are ignored (WSTRB selects the bytes).
 
     A mapped word answers OKAY: RW fields take the strobed bytes, W1P/W1C fields strobe the bits
-    written 1 in strobed bytes, CONST and RO fields ignore writes. Any other word of the window
-    answers SLVERR, reads 0 and changes nothing.
+    written 1 in strobed bytes, an RWH field with a strobed byte strobes `_write` with its value
+    (the strobed bytes, the rest as read) in `_wdata`, CONST and RO fields ignore writes. Any
+    other word of the window answers SLVERR, reads 0 and changes nothing.
     """
 
     def __init__(self, regmap: RegisterMap):
@@ -108,8 +114,9 @@ class AxiLiteRegisters(wiring.Component):
         for reg in self.regmap.registers:
             for f in reg.fields:
                 name = port_name(reg, f)
-                if f.access in ("W1P", "W1C"):
-                    strobes.append(getattr(self, name if f.access == "W1P" else f"{name}_clear"))
+                if f.access in ("W1P", "W1C", "RWH"):
+                    suffix = {"W1P": "", "W1C": "_clear", "RWH": "_write"}[f.access]
+                    strobes.append(getattr(self, name + suffix))
         m.d.sync += [strobe.eq(0) for strobe in strobes]
         with m.If(commit):
             with m.Switch(addr[word]):
@@ -146,6 +153,10 @@ class AxiLiteRegisters(wiring.Component):
             m.d.sync += getattr(self, name).eq(value & enable)
         elif f.access == "W1C":
             m.d.sync += getattr(self, f"{name}_clear").eq(value & enable)
+        elif f.access == "RWH":
+            read = getattr(self, name)
+            m.d.sync += [getattr(self, f"{name}_write").eq(enable.any()),
+                         getattr(self, f"{name}_wdata").eq((read & ~enable) | (value & enable))]
 
     def _read_word(self, reg):
         word = Const(0, WORD_BITS)

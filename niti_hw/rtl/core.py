@@ -7,7 +7,10 @@ POOL, POOL_BACKWARD, COL2IM, the geometry instructions and END.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module
+import functools
+import operator
+
+from amaranth.hdl import Cat, Module, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -106,11 +109,18 @@ class Core(wiring.Component):
 
 
 def _drive(m: Module, port, engines, host, busy) -> None:
-    """A bank port from the selected engine, or from the host port while the core is idle."""
+    """A bank port from the selected engine, or from the host port while the core is idle.
+
+    An AND-OR of the sources (`select` is one-hot), not a comb If chain: Icarus never evaluates a
+    comb process whose inputs keep their initial values, so a host port driving bank 0 from time
+    0 would reach the banks as X."""
     names = [name for name, member in port.signature.members.items() if member.flow == In]
-    for n, (selected, source) in enumerate(engines):
-        with (m.If if n == 0 else m.Elif)(selected):
-            m.d.comb += [getattr(port, name).eq(getattr(source, name)) for name in names]
-    if host is not None:
-        with m.Elif(~busy):
-            m.d.comb += [getattr(port, name).eq(getattr(host, name)) for name in names]
+    idle = ~busy & ~Cat(*[selected for selected, _ in engines]).any()
+    for name in names:
+        target = Value.cast(getattr(port, name))
+        sources = [(selected, getattr(source, name)) for selected, source in engines]
+        if host is not None:
+            sources.append((idle, getattr(host, name)))
+        terms = [Value.cast(value) & selected.replicate(len(target))
+                 for selected, value in sources]
+        m.d.comb += target.eq(functools.reduce(operator.or_, terms))

@@ -125,48 +125,36 @@ class StreamReader(wiring.Component):
         return m
 
 
-class StreamLoader(wiring.Component):
-    """The banks of `stream_frames.bank_depths` (one `beat_bits`-wide memory each, in `Bank`
-    order), written by frames on s_axis; READ frames are answered on m_axis (`StreamReader`).
+class FrameParser(wiring.Component):
+    """The frame logic of a loader: takes frames on s_axis, checks them, and hands on what they
+    ask for. Targets (banks) of `depths` beats each; those in `write_only` refuse a READ (OP).
 
-    Throughput: one payload beat per cycle; at full rate a frame of n words holds the slave
-    `stream_frame_cycles(n, header_beats(params))` cycles (the header's beats, the checks, the
-    payload or the READ's addresses: no beat is taken while a READ is issued, so a later WRITE
-    never changes what it reads). Latency: a payload beat is in its bank `STREAM_WRITE_LATENCY`
-    cycles after its handshake; a READ's first word is valid `STREAM_READ_LATENCY` cycles after
-    its header's last beat. `error` holds the first error's code (`stream_frames.Error`) until
-    `error_clear`; a clear in the cycle of a new error keeps the new one.
+    Writes: a payload beat's handshake puts `wr_data` at `wr_addr` of the targets set in the
+    one-hot `wr_en` a cycle later (registered). READs: a good READ header pulses `read_start`
+    with `command` held, while `reader_active` is low (no beat is taken while it is high). `busy`
+    refuses a header (BUSY, checked before the rest); `hold` takes no beat. `idle`: between
+    frames (no header beat taken, no check running), so a core may start without a frame cut
+    in two. Timing and `error`: `StreamLoader`'s.
     """
 
-    def __init__(self, params: HardwareParams):
-        self.params = params
-        width = beat_bits(params)
-        depths = [depth for _, depth in sorted(bank_depths(params).items())]
+    def __init__(self, params: HardwareParams, depths: list[int], write_only=()):
+        self.params, self.depths, self.write_only = params, list(depths), tuple(write_only)
         room = 1 << dict(HEADER_FIELDS)["length"]
         if max(depths) >= room:
             raise ValueError(f"a bank of {max(depths)} beats is beyond the header's reach "
                              f"({room - 1} beats)")
-        self.banks = [memory.Memory(shape=width, depth=depth, init=[], attrs=NO_COLLISIONS)
-                      for depth in depths]
-        self._writes = [named_port(bank, memory.WritePort, f"bank{n}_write")
-                        for n, bank in enumerate(self.banks)]
-        self._reader = StreamReader(params, self.banks)
+        width, depth = beat_bits(params), max(depths)
         super().__init__({
             **axis_members(S_AXIS, width, In),
-            **axis_members(M_AXIS, width, Out),
-            "error": Out(ERROR_BITS),
-            "error_clear": In(1),
+            "error": Out(ERROR_BITS), "error_clear": In(1),
+            "busy": In(1), "hold": In(1), "idle": Out(1),
+            "wr_en": Out(len(depths)), "wr_addr": Out(range(depth)), "wr_data": Out(width),
+            "read_start": Out(1), "command": Out(read_command_layout(len(depths), depth)),
+            "reader_active": In(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        for n, bank in enumerate(self.banks):
-            m.submodules[f"bank{n}"] = bank
-        m.submodules.reader = reader = self._reader
-        for name in ("tdata", "tkeep", "tlast", "tvalid"):
-            m.d.comb += getattr(self, f"{M_AXIS}_{name}").eq(getattr(reader, f"{M_AXIS}_{name}"))
-        m.d.comb += reader.m_axis_tready.eq(self.m_axis_tready)
-
         width, beats = beat_bits(self.params), header_beats(self.params)
         tdata, tlast = self.s_axis_tdata, self.s_axis_tlast
         keep_ok = Signal()
@@ -174,7 +162,7 @@ class StreamLoader(wiring.Component):
         checking = Signal()  # the check cycles, a flop of its own: TREADY decodes no state
         m.d.comb += [
             keep_ok.eq(self.s_axis_tkeep.all()),
-            self.s_axis_tready.eq(~reader.active & ~checking),
+            self.s_axis_tready.eq(~self.reader_active & ~checking & ~self.hold),
             fire.eq(self.s_axis_tvalid & self.s_axis_tready),
         ]
         raw = Signal(beats * width, reset_less=True)  # the header's beats, the last one on top
@@ -186,24 +174,20 @@ class StreamLoader(wiring.Component):
         report, code = self._error_register(m)
         verdict = self._verdict(m, header, keep_bad, header_last)
         reading = header.op == Op.READ
-        m.d.comb += [reader.command.bank.eq(header.bank), reader.command.base.eq(header.base),
-                     reader.command.length.eq(header.length)]
+        m.d.comb += [self.command.bank.eq(header.bank), self.command.base.eq(header.base),
+                     self.command.length.eq(header.length)]
 
         # The payload's place: word address, words left, and the bank as one enable bit each.
-        depth = max(bank.depth for bank in self.banks)
+        depth = max(self.depths)
         addr = Signal(range(depth), reset_less=True)
         left = Signal(range(depth + 1), reset_less=True)
         at_last = Signal(reset_less=True)  # left == 1, kept beside the counter
-        bank_hot = Signal(len(self.banks), reset_less=True)
+        bank_hot = Signal(len(self.depths), reset_less=True)
         write = Signal()
-        wr_addr = Signal.like(addr, reset_less=True)
-        wr_data = Signal(width, reset_less=True)
-        wr_en = Signal(len(self.banks))
-        m.d.sync += [wr_addr.eq(addr), wr_data.eq(tdata), wr_en.eq(Mux(write, bank_hot, 0))]
-        for n, port in enumerate(self._writes):
-            m.d.comb += [port.addr.eq(wr_addr), port.data.eq(wr_data), port.en.eq(wr_en[n])]
+        m.d.sync += [self.wr_addr.eq(addr), self.wr_data.eq(tdata),
+                     self.wr_en.eq(Mux(write, bank_hot, 0))]
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("HEADER"):
                 with m.If(fire):
                     m.d.sync += raw.eq(Cat(raw[width:], tdata) if beats > 1 else tdata)
@@ -227,12 +211,12 @@ class StreamLoader(wiring.Component):
                     with m.If(~header_last):
                         m.next = "DROP"
                 with m.Elif(reading):
-                    m.d.comb += reader.start.eq(1)
+                    m.d.comb += self.read_start.eq(1)
                     m.next = "HEADER"
                 with m.Else():
                     m.d.sync += [addr.eq(header.base), left.eq(header.length),
                                  at_last.eq(header.length == 1),
-                                 bank_hot.eq(Const(1, len(self.banks)) << header.bank)]
+                                 bank_hot.eq(Const(1, len(self.depths)) << header.bank)]
                     m.next = "PAYLOAD"
             with m.State("PAYLOAD"):
                 with m.If(fire):
@@ -252,6 +236,8 @@ class StreamLoader(wiring.Component):
             with m.State("DROP"):
                 with m.If(fire & tlast):
                     m.next = "HEADER"
+        # Outside the FSM's process: a plain assignment, which Icarus evaluates from time 0.
+        m.d.comb += self.idle.eq(fsm.ongoing("HEADER") & (count == 0))
         return m
 
     def _error_register(self, m: Module):
@@ -269,18 +255,22 @@ class StreamLoader(wiring.Component):
         """The header's error code (NONE if good), checks in stream_frames' order: each check is
         registered in the first check cycle, the code picked from them in the second (the
         range's adder and the pick do not fit one cycle)."""
-        bits = ceil_log2(max(bank.depth for bank in self.banks) + 1)  # base and length in range
+        bits = ceil_log2(max(self.depths) + 1)  # base and length in range
         bank_depth = Signal(bits)
         with m.Switch(header.bank):
-            for n, bank in enumerate(self.banks):
+            for n, depth in enumerate(self.depths):
                 with m.Case(n):
-                    m.d.comb += bank_depth.eq(bank.depth)
+                    m.d.comb += bank_depth.eq(depth)
         writing, reading = header.op == Op.WRITE, header.op == Op.READ
+        if self.write_only:
+            reading_bank = Cat(header.bank == n for n in self.write_only).any()
+            reading = reading & ~reading_bank
         out_of_range = ((header.length == 0) | header.base[bits:].any() |
                         header.length[bits:].any() |
                         (header.base[:bits] + header.length[:bits] > bank_depth))
-        checks = ((Error.KEEP, keep_bad), (Error.OP, ~(writing | reading)),
-                  (Error.BANK, header.bank >= len(self.banks)), (Error.RANGE, out_of_range),
+        checks = ((Error.BUSY, self.busy), (Error.KEEP, keep_bad),
+                  (Error.OP, ~(writing | reading)),
+                  (Error.BANK, header.bank >= len(self.depths)), (Error.RANGE, out_of_range),
                   (Error.EARLY_LAST, writing & header_last),
                   (Error.LATE_LAST, reading & ~header_last))
         failed = Signal(len(checks))
@@ -291,3 +281,54 @@ class StreamLoader(wiring.Component):
         verdict = Signal(ERROR_BITS)
         m.d.comb += verdict.eq(pick)
         return verdict
+
+
+class StreamLoader(wiring.Component):
+    """The banks of `stream_frames.bank_depths` (one `beat_bits`-wide memory each, in `Bank`
+    order), written by frames on s_axis (`FrameParser`); READ frames are answered on m_axis
+    (`StreamReader`).
+
+    Throughput: one payload beat per cycle; at full rate a frame of n words holds the slave
+    `stream_frame_cycles(n, header_beats(params))` cycles (the header's beats, the checks, the
+    payload or the READ's addresses: no beat is taken while a READ is issued, so a later WRITE
+    never changes what it reads). Latency: a payload beat is in its bank `STREAM_WRITE_LATENCY`
+    cycles after its handshake; a READ's first word is valid `STREAM_READ_LATENCY` cycles after
+    its header's last beat. `error` holds the first error's code (`stream_frames.Error`) until
+    `error_clear`; a clear in the cycle of a new error keeps the new one.
+    """
+
+    def __init__(self, params: HardwareParams):
+        self.params = params
+        width = beat_bits(params)
+        depths = [depth for _, depth in sorted(bank_depths(params).items())]
+        self._parser = FrameParser(params, depths)
+        self.banks = [memory.Memory(shape=width, depth=depth, init=[], attrs=NO_COLLISIONS)
+                      for depth in depths]
+        self._writes = [named_port(bank, memory.WritePort, f"bank{n}_write")
+                        for n, bank in enumerate(self.banks)]
+        self._reader = StreamReader(params, self.banks)
+        super().__init__({
+            **axis_members(S_AXIS, width, In),
+            **axis_members(M_AXIS, width, Out),
+            "error": Out(ERROR_BITS),
+            "error_clear": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for n, bank in enumerate(self.banks):
+            m.submodules[f"bank{n}"] = bank
+        m.submodules.parser = parser = self._parser
+        m.submodules.reader = reader = self._reader
+        for name in ("tdata", "tkeep", "tlast", "tvalid"):
+            m.d.comb += [getattr(self, f"{M_AXIS}_{name}").eq(getattr(reader, f"{M_AXIS}_{name}")),
+                         getattr(parser, f"{S_AXIS}_{name}").eq(getattr(self, f"{S_AXIS}_{name}"))]
+        m.d.comb += [reader.m_axis_tready.eq(self.m_axis_tready),
+                     self.s_axis_tready.eq(parser.s_axis_tready),
+                     self.error.eq(parser.error), parser.error_clear.eq(self.error_clear),
+                     reader.start.eq(parser.read_start), reader.command.eq(parser.command),
+                     parser.reader_active.eq(reader.active)]
+        for n, port in enumerate(self._writes):
+            m.d.comb += [port.addr.eq(parser.wr_addr), port.data.eq(parser.wr_data),
+                         port.en.eq(parser.wr_en[n])]
+        return m

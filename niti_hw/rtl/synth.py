@@ -87,13 +87,38 @@ def default_jobs(params: HardwareParams, sizes=((2, 2), (4, 4), (8, 8))) -> list
     for unit in ("bitwidth_detector", "shift_round_nearest", "shift_round_pseudo",
                  "shift_round_stochastic", "loss_gradient"):
         jobs.append(SynthJob(unit, params))
-    return jobs + top_jobs(params)
+    return jobs + top_jobs(params) + core_jobs(params)
 
 
 def top_jobs(params: HardwareParams, seeds=(NEXTPNR_SEED,)) -> list[SynthJob]:
     """The top: tensor datapath (array, detector, scratchpad of tensor_buffer_words, rounding unit)
     with the weight-update unit, one job per nextpnr seed (they share one yosys run)."""
     return [SynthJob("training_core", params, seed) for seed in seeds]
+
+
+CORE_MODEL, CORE_BATCH = "small-cnn", 4
+"""The workload the core's memories are sized for in synthesis."""
+
+
+def core_params(params: HardwareParams) -> HardwareParams:
+    """`params` with each bank as large as a training step of CORE_MODEL needs (whole KiB, the
+    tensor buffer in words): `niti-hw compile --model small-cnn --fit`'s table."""
+    from niti_hw.models import MODELS
+    from niti_hw.program.compiler import compile_step
+    from niti_hw.program.memory import BANK_PARAMS, KIB
+
+    spec = MODELS[CORE_MODEL]
+    h, w, c = spec.input_shape
+    needs = compile_step(spec, (c, h, w), CORE_BATCH, params, fit=True).needs
+    return params.replace(**{field: needs[bank] if field == "tensor_buffer_words" else
+                             -(-needs[bank] // KIB) for bank, field in BANK_PARAMS.items()})
+
+
+def core_jobs(params: HardwareParams, seeds=(NEXTPNR_SEED,)) -> list[SynthJob]:
+    """The NITI core (`core`) and its board top (`core_top`: AXI4-Lite and AXI4-Stream), banks
+    sized by `core_params`."""
+    sized = core_params(params)
+    return [SynthJob(unit, sized, seed) for unit in ("core", "core_top") for seed in seeds]
 
 
 def _fit_lanes(params: HardwareParams, cols: int) -> int:

@@ -18,6 +18,7 @@ def _units() -> dict[str, Callable]:
     from niti_hw.rtl.bitwidth_detector import BitwidthDetector
     from niti_hw.rtl.control import ControlRegisters
     from niti_hw.rtl.core import Core
+    from niti_hw.rtl.core_top import CoreTop
     from niti_hw.rtl.datapath import Datapath, TrainingCore
     from niti_hw.rtl.loss_gradient import LossGradient
     from niti_hw.rtl.max_pool import MaxPool, MaxPoolBackward
@@ -42,6 +43,7 @@ def _units() -> dict[str, Callable]:
         "max_pool_backward": MaxPoolBackward,
         "control_registers": ControlRegisters,
         "core": Core,
+        "core_top": CoreTop,
         "loss_gradient": LossGradient,
         "stream_loader": StreamLoader,
     }
@@ -51,6 +53,9 @@ UNIT_NAMES = ("systolic_array", "bitwidth_detector", "shift_round_nearest", "shi
               "shift_round_stochastic", "datapath", "update_unit", "training_core", "relu",
               "relu_backward", "max_pool", "max_pool_backward", "control_registers", "core",
               "loss_gradient", "stream_loader")
+TOP_UNITS = ("core_top",)
+"""Generated on request (`niti-hw generate --unit core_top`), not with every unit: the core top
+needs lanes >= 4, which not every parameter set has."""
 WEIGHT_BITS = 16
 """Stored weight width of the generated update unit and training core (the paper's wider weights);
 `update_unit_w<bits>` / `training_core_w<bits>` name another width (8..24); the pools are 2 x 2,
@@ -70,7 +75,8 @@ def build_unit(unit: str, params: HardwareParams):
     if kernel:
         return units[kernel[1]](params, int(kernel[2]))
     if unit not in units:
-        raise ValueError(f"unknown unit {unit!r}; choose one of {', '.join(UNIT_NAMES)} "
+        raise ValueError(f"unknown unit {unit!r}; choose one of "
+                         f"{', '.join(UNIT_NAMES + TOP_UNITS)} "
                          "(or update_unit_w<bits>, training_core_w<bits>, max_pool_k<kernel>, "
                          "max_pool_backward_k<kernel>, loss_gradient_c<classes>)")
     return units[unit](params)
