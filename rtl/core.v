@@ -5,8 +5,8 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, exp_rd__index, \config , start, host_rd__en, host_rd__bank, host_rd__row, host_wr__en, host_wr__bank, host_wr__row, host_wr__data, host_wr__mask, clk, rst, exp_rd__value, busy, done
-, error, cause, pc, b, conv, pool, host_rd__data, imem__en);
+module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, exp_rd__index, \config , start, host_rd__en, host_rd__bank, host_rd__row, host_wr__en, host_wr__bank, host_wr__row, host_wr__data, host_wr__mask, lfsr_rd__index, clk, rst, exp_rd__value, busy
+, done, error, cause, pc, b, conv, pool, host_rd__data, lfsr_rd__state, imem__en);
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -445,6 +445,7 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [7:0] \$1390 ;
   wire [7:0] \$1391 ;
   wire [7:0] \$1392 ;
+  wire [9:0] \$1394 ;
   wire \$14 ;
   wire [12:0] \$140 ;
   wire [12:0] \$141 ;
@@ -1402,13 +1403,13 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [15:0] a_exponent;
   output [5:0] b;
   wire [5:0] b;
-  wire [5:0] \b$74 ;
-  wire [5:0] \b$78 ;
+  wire [5:0] \b$76 ;
+  wire [5:0] \b$80 ;
   wire [5:0] b_reg;
   wire [5:0] b_result;
   output busy;
   wire busy;
-  wire \busy$69 ;
+  wire \busy$71 ;
   (* enum_base_type = "Refusal" *)
   (* enum_value_000 = "NONE" *)
   (* enum_value_001 = "OPCODE" *)
@@ -1425,32 +1426,32 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   (* enum_value_011 = "BANKS" *)
   (* enum_value_100 = "SETTING" *)
   (* enum_value_101 = "PROGRAM" *)
-  wire [2:0] \cause$72 ;
+  wire [2:0] \cause$74 ;
   input clk;
   wire clk;
   input [11:0] \config ;
   wire [11:0] \config ;
-  wire [11:0] \config$67 ;
-  wire [3:0] \config$67.m_u ;
-  wire [7:0] \config$67.modes ;
-  wire [1:0] \config$67.modes[0] ;
-  wire [1:0] \config$67.modes[1] ;
-  wire [1:0] \config$67.modes[2] ;
-  wire [1:0] \config$67.modes[3] ;
-  wire [11:0] \config$76 ;
-  wire [3:0] \config$76.m_u ;
-  wire [7:0] \config$76.modes ;
-  wire [1:0] \config$76.modes[0] ;
-  wire [1:0] \config$76.modes[1] ;
-  wire [1:0] \config$76.modes[2] ;
-  wire [1:0] \config$76.modes[3] ;
-  wire [11:0] \config$81 ;
-  wire [3:0] \config$81.m_u ;
-  wire [7:0] \config$81.modes ;
-  wire [1:0] \config$81.modes[0] ;
-  wire [1:0] \config$81.modes[1] ;
-  wire [1:0] \config$81.modes[2] ;
-  wire [1:0] \config$81.modes[3] ;
+  wire [11:0] \config$69 ;
+  wire [3:0] \config$69.m_u ;
+  wire [7:0] \config$69.modes ;
+  wire [1:0] \config$69.modes[0] ;
+  wire [1:0] \config$69.modes[1] ;
+  wire [1:0] \config$69.modes[2] ;
+  wire [1:0] \config$69.modes[3] ;
+  wire [11:0] \config$78 ;
+  wire [3:0] \config$78.m_u ;
+  wire [7:0] \config$78.modes ;
+  wire [1:0] \config$78.modes[0] ;
+  wire [1:0] \config$78.modes[1] ;
+  wire [1:0] \config$78.modes[2] ;
+  wire [1:0] \config$78.modes[3] ;
+  wire [11:0] \config$83 ;
+  wire [3:0] \config$83.m_u ;
+  wire [7:0] \config$83.modes ;
+  wire [1:0] \config$83.modes[0] ;
+  wire [1:0] \config$83.modes[1] ;
+  wire [1:0] \config$83.modes[2] ;
+  wire [1:0] \config$83.modes[3] ;
   wire [3:0] \config.m_u ;
   wire [7:0] \config.modes ;
   wire [1:0] \config.modes[0] ;
@@ -1459,42 +1460,42 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [1:0] \config.modes[3] ;
   output [95:0] conv;
   wire [95:0] conv;
-  wire [95:0] \conv$47 ;
-  wire [15:0] \conv$47.batch ;
-  wire [11:0] \conv$47.channels ;
-  wire [11:0] \conv$47.height ;
-  wire [3:0] \conv$47.kernel_h ;
-  wire [3:0] \conv$47.kernel_w ;
-  wire [3:0] \conv$47.opcode ;
-  wire [11:0] \conv$47.out_height ;
-  wire [11:0] \conv$47.out_width ;
-  wire [3:0] \conv$47.padding ;
-  wire [3:0] \conv$47.stride ;
-  wire [11:0] \conv$47.width ;
-  wire [95:0] \conv$48 ;
-  wire [15:0] \conv$48.batch ;
-  wire [11:0] \conv$48.channels ;
-  wire [11:0] \conv$48.height ;
-  wire [3:0] \conv$48.kernel_h ;
-  wire [3:0] \conv$48.kernel_w ;
-  wire [3:0] \conv$48.opcode ;
-  wire [11:0] \conv$48.out_height ;
-  wire [11:0] \conv$48.out_width ;
-  wire [3:0] \conv$48.padding ;
-  wire [3:0] \conv$48.stride ;
-  wire [11:0] \conv$48.width ;
-  wire [95:0] \conv$57 ;
-  wire [15:0] \conv$57.batch ;
-  wire [11:0] \conv$57.channels ;
-  wire [11:0] \conv$57.height ;
-  wire [3:0] \conv$57.kernel_h ;
-  wire [3:0] \conv$57.kernel_w ;
-  wire [3:0] \conv$57.opcode ;
-  wire [11:0] \conv$57.out_height ;
-  wire [11:0] \conv$57.out_width ;
-  wire [3:0] \conv$57.padding ;
-  wire [3:0] \conv$57.stride ;
-  wire [11:0] \conv$57.width ;
+  wire [95:0] \conv$49 ;
+  wire [15:0] \conv$49.batch ;
+  wire [11:0] \conv$49.channels ;
+  wire [11:0] \conv$49.height ;
+  wire [3:0] \conv$49.kernel_h ;
+  wire [3:0] \conv$49.kernel_w ;
+  wire [3:0] \conv$49.opcode ;
+  wire [11:0] \conv$49.out_height ;
+  wire [11:0] \conv$49.out_width ;
+  wire [3:0] \conv$49.padding ;
+  wire [3:0] \conv$49.stride ;
+  wire [11:0] \conv$49.width ;
+  wire [95:0] \conv$50 ;
+  wire [15:0] \conv$50.batch ;
+  wire [11:0] \conv$50.channels ;
+  wire [11:0] \conv$50.height ;
+  wire [3:0] \conv$50.kernel_h ;
+  wire [3:0] \conv$50.kernel_w ;
+  wire [3:0] \conv$50.opcode ;
+  wire [11:0] \conv$50.out_height ;
+  wire [11:0] \conv$50.out_width ;
+  wire [3:0] \conv$50.padding ;
+  wire [3:0] \conv$50.stride ;
+  wire [11:0] \conv$50.width ;
+  wire [95:0] \conv$59 ;
+  wire [15:0] \conv$59.batch ;
+  wire [11:0] \conv$59.channels ;
+  wire [11:0] \conv$59.height ;
+  wire [3:0] \conv$59.kernel_h ;
+  wire [3:0] \conv$59.kernel_w ;
+  wire [3:0] \conv$59.opcode ;
+  wire [11:0] \conv$59.out_height ;
+  wire [11:0] \conv$59.out_width ;
+  wire [3:0] \conv$59.padding ;
+  wire [3:0] \conv$59.stride ;
+  wire [11:0] \conv$59.width ;
   wire [15:0] \conv.batch ;
   wire [11:0] \conv.channels ;
   wire [11:0] \conv.height ;
@@ -1508,32 +1509,32 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [11:0] \conv.width ;
   output done;
   wire done;
-  wire \done$34 ;
-  wire \done$37 ;
-  wire \done$40 ;
-  wire \done$43 ;
-  wire \done$46 ;
-  wire \done$51 ;
-  wire \done$56 ;
-  wire \done$70 ;
+  wire \done$36 ;
+  wire \done$39 ;
+  wire \done$42 ;
+  wire \done$45 ;
+  wire \done$48 ;
+  wire \done$53 ;
+  wire \done$58 ;
+  wire \done$72 ;
   output error;
   wire error;
-  wire \error$71 ;
+  wire \error$73 ;
   input [5:0] exp_rd__index;
   wire [5:0] exp_rd__index;
-  wire [5:0] \exp_rd__index$65 ;
+  wire [5:0] \exp_rd__index$67 ;
   output [15:0] exp_rd__value;
   wire [15:0] exp_rd__value;
-  wire [15:0] \exp_rd__value$66 ;
+  wire [15:0] \exp_rd__value$68 ;
   input exp_wr__en;
   wire exp_wr__en;
-  wire \exp_wr__en$62 ;
+  wire \exp_wr__en$64 ;
   input [5:0] exp_wr__index;
   wire [5:0] exp_wr__index;
-  wire [5:0] \exp_wr__index$63 ;
+  wire [5:0] \exp_wr__index$65 ;
   input [15:0] exp_wr__value;
   wire [15:0] exp_wr__value;
-  wire [15:0] \exp_wr__value$64 ;
+  wire [15:0] \exp_wr__value$66 ;
   wire [15:0] exponent;
   wire [6:0] finished;
   input [1:0] host_rd__bank;
@@ -1572,34 +1573,34 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [12:0] host_wr__row;
   input [9:0] imem__addr;
   wire [9:0] imem__addr;
-  wire [9:0] \imem__addr$59 ;
+  wire [9:0] \imem__addr$61 ;
   input [31:0] imem__data;
   wire [31:0] imem__data;
-  wire [31:0] \imem__data$60 ;
+  wire [31:0] \imem__data$62 ;
   input imem__en;
   wire imem__en;
-  wire \imem__en$61 ;
+  wire \imem__en$63 ;
   wire [5:0] k;
   wire [5:0] k_result;
   wire [6:0] launch;
   wire [511:0] lfsr__states;
-  wire [511:0] \lfsr__states$88 ;
-  wire [31:0] \lfsr__states$88[0] ;
-  wire [31:0] \lfsr__states$88[10] ;
-  wire [31:0] \lfsr__states$88[11] ;
-  wire [31:0] \lfsr__states$88[12] ;
-  wire [31:0] \lfsr__states$88[13] ;
-  wire [31:0] \lfsr__states$88[14] ;
-  wire [31:0] \lfsr__states$88[15] ;
-  wire [31:0] \lfsr__states$88[1] ;
-  wire [31:0] \lfsr__states$88[2] ;
-  wire [31:0] \lfsr__states$88[3] ;
-  wire [31:0] \lfsr__states$88[4] ;
-  wire [31:0] \lfsr__states$88[5] ;
-  wire [31:0] \lfsr__states$88[6] ;
-  wire [31:0] \lfsr__states$88[7] ;
-  wire [31:0] \lfsr__states$88[8] ;
-  wire [31:0] \lfsr__states$88[9] ;
+  wire [511:0] \lfsr__states$90 ;
+  wire [31:0] \lfsr__states$90[0] ;
+  wire [31:0] \lfsr__states$90[10] ;
+  wire [31:0] \lfsr__states$90[11] ;
+  wire [31:0] \lfsr__states$90[12] ;
+  wire [31:0] \lfsr__states$90[13] ;
+  wire [31:0] \lfsr__states$90[14] ;
+  wire [31:0] \lfsr__states$90[15] ;
+  wire [31:0] \lfsr__states$90[1] ;
+  wire [31:0] \lfsr__states$90[2] ;
+  wire [31:0] \lfsr__states$90[3] ;
+  wire [31:0] \lfsr__states$90[4] ;
+  wire [31:0] \lfsr__states$90[5] ;
+  wire [31:0] \lfsr__states$90[6] ;
+  wire [31:0] \lfsr__states$90[7] ;
+  wire [31:0] \lfsr__states$90[8] ;
+  wire [31:0] \lfsr__states$90[9] ;
   wire [31:0] \lfsr__states[0] ;
   wire [31:0] \lfsr__states[10] ;
   wire [31:0] \lfsr__states[11] ;
@@ -1617,149 +1618,153 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \lfsr__states[8] ;
   wire [31:0] \lfsr__states[9] ;
   wire [15:0] lfsr__step;
-  wire [15:0] \lfsr__step$91 ;
+  wire [15:0] \lfsr__step$93 ;
+  input [3:0] lfsr_rd__index;
+  wire [3:0] lfsr_rd__index;
+  output [31:0] lfsr_rd__state;
+  wire [31:0] lfsr_rd__state;
   wire [15:0] loss_exponent;
   wire [207:0] op;
-  wire [207:0] \op$32 ;
-  wire [1:0] \op$32.a_bank ;
-  wire [23:0] \op$32.a_base ;
-  wire [5:0] \op$32.a_exp ;
-  wire [1:0] \op$32.a_layout ;
-  wire [1:0] \op$32.aux_bank ;
-  wire [23:0] \op$32.aux_base ;
-  wire [1:0] \op$32.b_bank ;
-  wire [23:0] \op$32.b_base ;
-  wire [5:0] \op$32.b_exp ;
-  wire [1:0] \op$32.b_layout ;
-  wire [1:0] \op$32.dst_bank ;
-  wire [23:0] \op$32.dst_base ;
-  wire [5:0] \op$32.dst_exp ;
-  wire [23:0] \op$32.k ;
-  wire [3:0] \op$32.keep ;
-  wire [1:0] \op$32.kind ;
-  wire [23:0] \op$32.m ;
-  wire [23:0] \op$32.n ;
-  wire [3:0] \op$32.opcode ;
-  wire [207:0] \op$36 ;
-  wire [1:0] \op$36.a_bank ;
-  wire [23:0] \op$36.a_base ;
-  wire [5:0] \op$36.a_exp ;
-  wire [1:0] \op$36.a_layout ;
-  wire [1:0] \op$36.aux_bank ;
-  wire [23:0] \op$36.aux_base ;
-  wire [1:0] \op$36.b_bank ;
-  wire [23:0] \op$36.b_base ;
-  wire [5:0] \op$36.b_exp ;
-  wire [1:0] \op$36.b_layout ;
-  wire [1:0] \op$36.dst_bank ;
-  wire [23:0] \op$36.dst_base ;
-  wire [5:0] \op$36.dst_exp ;
-  wire [23:0] \op$36.k ;
-  wire [3:0] \op$36.keep ;
-  wire [1:0] \op$36.kind ;
-  wire [23:0] \op$36.m ;
-  wire [23:0] \op$36.n ;
-  wire [3:0] \op$36.opcode ;
-  wire [207:0] \op$39 ;
-  wire [1:0] \op$39.a_bank ;
-  wire [23:0] \op$39.a_base ;
-  wire [5:0] \op$39.a_exp ;
-  wire [1:0] \op$39.a_layout ;
-  wire [1:0] \op$39.aux_bank ;
-  wire [23:0] \op$39.aux_base ;
-  wire [1:0] \op$39.b_bank ;
-  wire [23:0] \op$39.b_base ;
-  wire [5:0] \op$39.b_exp ;
-  wire [1:0] \op$39.b_layout ;
-  wire [1:0] \op$39.dst_bank ;
-  wire [23:0] \op$39.dst_base ;
-  wire [5:0] \op$39.dst_exp ;
-  wire [23:0] \op$39.k ;
-  wire [3:0] \op$39.keep ;
-  wire [1:0] \op$39.kind ;
-  wire [23:0] \op$39.m ;
-  wire [23:0] \op$39.n ;
-  wire [3:0] \op$39.opcode ;
-  wire [207:0] \op$42 ;
-  wire [1:0] \op$42.a_bank ;
-  wire [23:0] \op$42.a_base ;
-  wire [5:0] \op$42.a_exp ;
-  wire [1:0] \op$42.a_layout ;
-  wire [1:0] \op$42.aux_bank ;
-  wire [23:0] \op$42.aux_base ;
-  wire [1:0] \op$42.b_bank ;
-  wire [23:0] \op$42.b_base ;
-  wire [5:0] \op$42.b_exp ;
-  wire [1:0] \op$42.b_layout ;
-  wire [1:0] \op$42.dst_bank ;
-  wire [23:0] \op$42.dst_base ;
-  wire [5:0] \op$42.dst_exp ;
-  wire [23:0] \op$42.k ;
-  wire [3:0] \op$42.keep ;
-  wire [1:0] \op$42.kind ;
-  wire [23:0] \op$42.m ;
-  wire [23:0] \op$42.n ;
-  wire [3:0] \op$42.opcode ;
-  wire [207:0] \op$45 ;
-  wire [1:0] \op$45.a_bank ;
-  wire [23:0] \op$45.a_base ;
-  wire [5:0] \op$45.a_exp ;
-  wire [1:0] \op$45.a_layout ;
-  wire [1:0] \op$45.aux_bank ;
-  wire [23:0] \op$45.aux_base ;
-  wire [1:0] \op$45.b_bank ;
-  wire [23:0] \op$45.b_base ;
-  wire [5:0] \op$45.b_exp ;
-  wire [1:0] \op$45.b_layout ;
-  wire [1:0] \op$45.dst_bank ;
-  wire [23:0] \op$45.dst_base ;
-  wire [5:0] \op$45.dst_exp ;
-  wire [23:0] \op$45.k ;
-  wire [3:0] \op$45.keep ;
-  wire [1:0] \op$45.kind ;
-  wire [23:0] \op$45.m ;
-  wire [23:0] \op$45.n ;
-  wire [3:0] \op$45.opcode ;
-  wire [207:0] \op$50 ;
-  wire [1:0] \op$50.a_bank ;
-  wire [23:0] \op$50.a_base ;
-  wire [5:0] \op$50.a_exp ;
-  wire [1:0] \op$50.a_layout ;
-  wire [1:0] \op$50.aux_bank ;
-  wire [23:0] \op$50.aux_base ;
-  wire [1:0] \op$50.b_bank ;
-  wire [23:0] \op$50.b_base ;
-  wire [5:0] \op$50.b_exp ;
-  wire [1:0] \op$50.b_layout ;
-  wire [1:0] \op$50.dst_bank ;
-  wire [23:0] \op$50.dst_base ;
-  wire [5:0] \op$50.dst_exp ;
-  wire [23:0] \op$50.k ;
-  wire [3:0] \op$50.keep ;
-  wire [1:0] \op$50.kind ;
-  wire [23:0] \op$50.m ;
-  wire [23:0] \op$50.n ;
-  wire [3:0] \op$50.opcode ;
-  wire [207:0] \op$55 ;
-  wire [1:0] \op$55.a_bank ;
-  wire [23:0] \op$55.a_base ;
-  wire [5:0] \op$55.a_exp ;
-  wire [1:0] \op$55.a_layout ;
-  wire [1:0] \op$55.aux_bank ;
-  wire [23:0] \op$55.aux_base ;
-  wire [1:0] \op$55.b_bank ;
-  wire [23:0] \op$55.b_base ;
-  wire [5:0] \op$55.b_exp ;
-  wire [1:0] \op$55.b_layout ;
-  wire [1:0] \op$55.dst_bank ;
-  wire [23:0] \op$55.dst_base ;
-  wire [5:0] \op$55.dst_exp ;
-  wire [23:0] \op$55.k ;
-  wire [3:0] \op$55.keep ;
-  wire [1:0] \op$55.kind ;
-  wire [23:0] \op$55.m ;
-  wire [23:0] \op$55.n ;
-  wire [3:0] \op$55.opcode ;
+  wire [207:0] \op$34 ;
+  wire [1:0] \op$34.a_bank ;
+  wire [23:0] \op$34.a_base ;
+  wire [5:0] \op$34.a_exp ;
+  wire [1:0] \op$34.a_layout ;
+  wire [1:0] \op$34.aux_bank ;
+  wire [23:0] \op$34.aux_base ;
+  wire [1:0] \op$34.b_bank ;
+  wire [23:0] \op$34.b_base ;
+  wire [5:0] \op$34.b_exp ;
+  wire [1:0] \op$34.b_layout ;
+  wire [1:0] \op$34.dst_bank ;
+  wire [23:0] \op$34.dst_base ;
+  wire [5:0] \op$34.dst_exp ;
+  wire [23:0] \op$34.k ;
+  wire [3:0] \op$34.keep ;
+  wire [1:0] \op$34.kind ;
+  wire [23:0] \op$34.m ;
+  wire [23:0] \op$34.n ;
+  wire [3:0] \op$34.opcode ;
+  wire [207:0] \op$38 ;
+  wire [1:0] \op$38.a_bank ;
+  wire [23:0] \op$38.a_base ;
+  wire [5:0] \op$38.a_exp ;
+  wire [1:0] \op$38.a_layout ;
+  wire [1:0] \op$38.aux_bank ;
+  wire [23:0] \op$38.aux_base ;
+  wire [1:0] \op$38.b_bank ;
+  wire [23:0] \op$38.b_base ;
+  wire [5:0] \op$38.b_exp ;
+  wire [1:0] \op$38.b_layout ;
+  wire [1:0] \op$38.dst_bank ;
+  wire [23:0] \op$38.dst_base ;
+  wire [5:0] \op$38.dst_exp ;
+  wire [23:0] \op$38.k ;
+  wire [3:0] \op$38.keep ;
+  wire [1:0] \op$38.kind ;
+  wire [23:0] \op$38.m ;
+  wire [23:0] \op$38.n ;
+  wire [3:0] \op$38.opcode ;
+  wire [207:0] \op$41 ;
+  wire [1:0] \op$41.a_bank ;
+  wire [23:0] \op$41.a_base ;
+  wire [5:0] \op$41.a_exp ;
+  wire [1:0] \op$41.a_layout ;
+  wire [1:0] \op$41.aux_bank ;
+  wire [23:0] \op$41.aux_base ;
+  wire [1:0] \op$41.b_bank ;
+  wire [23:0] \op$41.b_base ;
+  wire [5:0] \op$41.b_exp ;
+  wire [1:0] \op$41.b_layout ;
+  wire [1:0] \op$41.dst_bank ;
+  wire [23:0] \op$41.dst_base ;
+  wire [5:0] \op$41.dst_exp ;
+  wire [23:0] \op$41.k ;
+  wire [3:0] \op$41.keep ;
+  wire [1:0] \op$41.kind ;
+  wire [23:0] \op$41.m ;
+  wire [23:0] \op$41.n ;
+  wire [3:0] \op$41.opcode ;
+  wire [207:0] \op$44 ;
+  wire [1:0] \op$44.a_bank ;
+  wire [23:0] \op$44.a_base ;
+  wire [5:0] \op$44.a_exp ;
+  wire [1:0] \op$44.a_layout ;
+  wire [1:0] \op$44.aux_bank ;
+  wire [23:0] \op$44.aux_base ;
+  wire [1:0] \op$44.b_bank ;
+  wire [23:0] \op$44.b_base ;
+  wire [5:0] \op$44.b_exp ;
+  wire [1:0] \op$44.b_layout ;
+  wire [1:0] \op$44.dst_bank ;
+  wire [23:0] \op$44.dst_base ;
+  wire [5:0] \op$44.dst_exp ;
+  wire [23:0] \op$44.k ;
+  wire [3:0] \op$44.keep ;
+  wire [1:0] \op$44.kind ;
+  wire [23:0] \op$44.m ;
+  wire [23:0] \op$44.n ;
+  wire [3:0] \op$44.opcode ;
+  wire [207:0] \op$47 ;
+  wire [1:0] \op$47.a_bank ;
+  wire [23:0] \op$47.a_base ;
+  wire [5:0] \op$47.a_exp ;
+  wire [1:0] \op$47.a_layout ;
+  wire [1:0] \op$47.aux_bank ;
+  wire [23:0] \op$47.aux_base ;
+  wire [1:0] \op$47.b_bank ;
+  wire [23:0] \op$47.b_base ;
+  wire [5:0] \op$47.b_exp ;
+  wire [1:0] \op$47.b_layout ;
+  wire [1:0] \op$47.dst_bank ;
+  wire [23:0] \op$47.dst_base ;
+  wire [5:0] \op$47.dst_exp ;
+  wire [23:0] \op$47.k ;
+  wire [3:0] \op$47.keep ;
+  wire [1:0] \op$47.kind ;
+  wire [23:0] \op$47.m ;
+  wire [23:0] \op$47.n ;
+  wire [3:0] \op$47.opcode ;
+  wire [207:0] \op$52 ;
+  wire [1:0] \op$52.a_bank ;
+  wire [23:0] \op$52.a_base ;
+  wire [5:0] \op$52.a_exp ;
+  wire [1:0] \op$52.a_layout ;
+  wire [1:0] \op$52.aux_bank ;
+  wire [23:0] \op$52.aux_base ;
+  wire [1:0] \op$52.b_bank ;
+  wire [23:0] \op$52.b_base ;
+  wire [5:0] \op$52.b_exp ;
+  wire [1:0] \op$52.b_layout ;
+  wire [1:0] \op$52.dst_bank ;
+  wire [23:0] \op$52.dst_base ;
+  wire [5:0] \op$52.dst_exp ;
+  wire [23:0] \op$52.k ;
+  wire [3:0] \op$52.keep ;
+  wire [1:0] \op$52.kind ;
+  wire [23:0] \op$52.m ;
+  wire [23:0] \op$52.n ;
+  wire [3:0] \op$52.opcode ;
+  wire [207:0] \op$57 ;
+  wire [1:0] \op$57.a_bank ;
+  wire [23:0] \op$57.a_base ;
+  wire [5:0] \op$57.a_exp ;
+  wire [1:0] \op$57.a_layout ;
+  wire [1:0] \op$57.aux_bank ;
+  wire [23:0] \op$57.aux_base ;
+  wire [1:0] \op$57.b_bank ;
+  wire [23:0] \op$57.b_base ;
+  wire [5:0] \op$57.b_exp ;
+  wire [1:0] \op$57.b_layout ;
+  wire [1:0] \op$57.dst_bank ;
+  wire [23:0] \op$57.dst_base ;
+  wire [5:0] \op$57.dst_exp ;
+  wire [23:0] \op$57.k ;
+  wire [3:0] \op$57.keep ;
+  wire [1:0] \op$57.kind ;
+  wire [23:0] \op$57.m ;
+  wire [23:0] \op$57.n ;
+  wire [3:0] \op$57.opcode ;
   wire [1:0] \op.a_bank ;
   wire [23:0] \op.a_base ;
   wire [5:0] \op.a_exp ;
@@ -1781,45 +1786,45 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [3:0] \op.opcode ;
   output [7:0] pc;
   wire [7:0] pc;
-  wire [7:0] \pc$73 ;
+  wire [7:0] \pc$75 ;
   output [95:0] pool;
   wire [95:0] pool;
-  wire [95:0] \pool$52 ;
-  wire [15:0] \pool$52.batch ;
-  wire [11:0] \pool$52.channels ;
-  wire [11:0] \pool$52.height ;
-  wire [3:0] \pool$52.kernel_h ;
-  wire [3:0] \pool$52.kernel_w ;
-  wire [3:0] \pool$52.opcode ;
-  wire [11:0] \pool$52.out_height ;
-  wire [11:0] \pool$52.out_width ;
-  wire [3:0] \pool$52.padding ;
-  wire [3:0] \pool$52.stride ;
-  wire [11:0] \pool$52.width ;
-  wire [95:0] \pool$53 ;
-  wire [15:0] \pool$53.batch ;
-  wire [11:0] \pool$53.channels ;
-  wire [11:0] \pool$53.height ;
-  wire [3:0] \pool$53.kernel_h ;
-  wire [3:0] \pool$53.kernel_w ;
-  wire [3:0] \pool$53.opcode ;
-  wire [11:0] \pool$53.out_height ;
-  wire [11:0] \pool$53.out_width ;
-  wire [3:0] \pool$53.padding ;
-  wire [3:0] \pool$53.stride ;
-  wire [11:0] \pool$53.width ;
-  wire [95:0] \pool$58 ;
-  wire [15:0] \pool$58.batch ;
-  wire [11:0] \pool$58.channels ;
-  wire [11:0] \pool$58.height ;
-  wire [3:0] \pool$58.kernel_h ;
-  wire [3:0] \pool$58.kernel_w ;
-  wire [3:0] \pool$58.opcode ;
-  wire [11:0] \pool$58.out_height ;
-  wire [11:0] \pool$58.out_width ;
-  wire [3:0] \pool$58.padding ;
-  wire [3:0] \pool$58.stride ;
-  wire [11:0] \pool$58.width ;
+  wire [95:0] \pool$54 ;
+  wire [15:0] \pool$54.batch ;
+  wire [11:0] \pool$54.channels ;
+  wire [11:0] \pool$54.height ;
+  wire [3:0] \pool$54.kernel_h ;
+  wire [3:0] \pool$54.kernel_w ;
+  wire [3:0] \pool$54.opcode ;
+  wire [11:0] \pool$54.out_height ;
+  wire [11:0] \pool$54.out_width ;
+  wire [3:0] \pool$54.padding ;
+  wire [3:0] \pool$54.stride ;
+  wire [11:0] \pool$54.width ;
+  wire [95:0] \pool$55 ;
+  wire [15:0] \pool$55.batch ;
+  wire [11:0] \pool$55.channels ;
+  wire [11:0] \pool$55.height ;
+  wire [3:0] \pool$55.kernel_h ;
+  wire [3:0] \pool$55.kernel_w ;
+  wire [3:0] \pool$55.opcode ;
+  wire [11:0] \pool$55.out_height ;
+  wire [11:0] \pool$55.out_width ;
+  wire [3:0] \pool$55.padding ;
+  wire [3:0] \pool$55.stride ;
+  wire [11:0] \pool$55.width ;
+  wire [95:0] \pool$60 ;
+  wire [15:0] \pool$60.batch ;
+  wire [11:0] \pool$60.channels ;
+  wire [11:0] \pool$60.height ;
+  wire [3:0] \pool$60.kernel_h ;
+  wire [3:0] \pool$60.kernel_w ;
+  wire [3:0] \pool$60.opcode ;
+  wire [11:0] \pool$60.out_height ;
+  wire [11:0] \pool$60.out_width ;
+  wire [3:0] \pool$60.padding ;
+  wire [3:0] \pool$60.stride ;
+  wire [11:0] \pool$60.width ;
   wire [15:0] \pool.batch ;
   wire [11:0] \pool.channels ;
   wire [11:0] \pool.height ;
@@ -1850,32 +1855,14 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \port__states[9] ;
   wire [15:0] port__step;
   wire [1:0] rd__0__bank;
-  wire [1:0] \rd__0__bank$102 ;
-  wire [1:0] \rd__0__bank$103 ;
   wire [1:0] \rd__0__bank$104 ;
   wire [1:0] \rd__0__bank$105 ;
   wire [1:0] \rd__0__bank$106 ;
   wire [1:0] \rd__0__bank$107 ;
   wire [1:0] \rd__0__bank$108 ;
+  wire [1:0] \rd__0__bank$109 ;
+  wire [1:0] \rd__0__bank$110 ;
   wire [255:0] rd__0__data;
-  wire [255:0] \rd__0__data$118 ;
-  wire [31:0] \rd__0__data$118[0] ;
-  wire [31:0] \rd__0__data$118[1] ;
-  wire [31:0] \rd__0__data$118[2] ;
-  wire [31:0] \rd__0__data$118[3] ;
-  wire [31:0] \rd__0__data$118[4] ;
-  wire [31:0] \rd__0__data$118[5] ;
-  wire [31:0] \rd__0__data$118[6] ;
-  wire [31:0] \rd__0__data$118[7] ;
-  wire [255:0] \rd__0__data$119 ;
-  wire [31:0] \rd__0__data$119[0] ;
-  wire [31:0] \rd__0__data$119[1] ;
-  wire [31:0] \rd__0__data$119[2] ;
-  wire [31:0] \rd__0__data$119[3] ;
-  wire [31:0] \rd__0__data$119[4] ;
-  wire [31:0] \rd__0__data$119[5] ;
-  wire [31:0] \rd__0__data$119[6] ;
-  wire [31:0] \rd__0__data$119[7] ;
   wire [255:0] \rd__0__data$120 ;
   wire [31:0] \rd__0__data$120[0] ;
   wire [31:0] \rd__0__data$120[1] ;
@@ -1921,6 +1908,24 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \rd__0__data$124[5] ;
   wire [31:0] \rd__0__data$124[6] ;
   wire [31:0] \rd__0__data$124[7] ;
+  wire [255:0] \rd__0__data$125 ;
+  wire [31:0] \rd__0__data$125[0] ;
+  wire [31:0] \rd__0__data$125[1] ;
+  wire [31:0] \rd__0__data$125[2] ;
+  wire [31:0] \rd__0__data$125[3] ;
+  wire [31:0] \rd__0__data$125[4] ;
+  wire [31:0] \rd__0__data$125[5] ;
+  wire [31:0] \rd__0__data$125[6] ;
+  wire [31:0] \rd__0__data$125[7] ;
+  wire [255:0] \rd__0__data$126 ;
+  wire [31:0] \rd__0__data$126[0] ;
+  wire [31:0] \rd__0__data$126[1] ;
+  wire [31:0] \rd__0__data$126[2] ;
+  wire [31:0] \rd__0__data$126[3] ;
+  wire [31:0] \rd__0__data$126[4] ;
+  wire [31:0] \rd__0__data$126[5] ;
+  wire [31:0] \rd__0__data$126[6] ;
+  wire [31:0] \rd__0__data$126[7] ;
   wire [31:0] \rd__0__data[0] ;
   wire [31:0] \rd__0__data[1] ;
   wire [31:0] \rd__0__data[2] ;
@@ -1931,47 +1936,29 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \rd__0__data[7] ;
   wire rd__0__en;
   wire \rd__0__en$100 ;
-  wire \rd__0__en$93 ;
+  wire \rd__0__en$101 ;
+  wire \rd__0__en$102 ;
   wire \rd__0__en$95 ;
-  wire \rd__0__en$96 ;
   wire \rd__0__en$97 ;
   wire \rd__0__en$98 ;
   wire \rd__0__en$99 ;
   wire [12:0] rd__0__row;
-  wire [12:0] \rd__0__row$110 ;
-  wire [12:0] \rd__0__row$111 ;
   wire [12:0] \rd__0__row$112 ;
   wire [12:0] \rd__0__row$113 ;
   wire [12:0] \rd__0__row$114 ;
   wire [12:0] \rd__0__row$115 ;
   wire [12:0] \rd__0__row$116 ;
+  wire [12:0] \rd__0__row$117 ;
+  wire [12:0] \rd__0__row$118 ;
   wire [1:0] rd__1__bank;
-  wire [1:0] \rd__1__bank$134 ;
-  wire [1:0] \rd__1__bank$135 ;
   wire [1:0] \rd__1__bank$136 ;
   wire [1:0] \rd__1__bank$137 ;
   wire [1:0] \rd__1__bank$138 ;
   wire [1:0] \rd__1__bank$139 ;
   wire [1:0] \rd__1__bank$140 ;
+  wire [1:0] \rd__1__bank$141 ;
+  wire [1:0] \rd__1__bank$142 ;
   wire [255:0] rd__1__data;
-  wire [255:0] \rd__1__data$150 ;
-  wire [31:0] \rd__1__data$150[0] ;
-  wire [31:0] \rd__1__data$150[1] ;
-  wire [31:0] \rd__1__data$150[2] ;
-  wire [31:0] \rd__1__data$150[3] ;
-  wire [31:0] \rd__1__data$150[4] ;
-  wire [31:0] \rd__1__data$150[5] ;
-  wire [31:0] \rd__1__data$150[6] ;
-  wire [31:0] \rd__1__data$150[7] ;
-  wire [255:0] \rd__1__data$151 ;
-  wire [31:0] \rd__1__data$151[0] ;
-  wire [31:0] \rd__1__data$151[1] ;
-  wire [31:0] \rd__1__data$151[2] ;
-  wire [31:0] \rd__1__data$151[3] ;
-  wire [31:0] \rd__1__data$151[4] ;
-  wire [31:0] \rd__1__data$151[5] ;
-  wire [31:0] \rd__1__data$151[6] ;
-  wire [31:0] \rd__1__data$151[7] ;
   wire [255:0] \rd__1__data$152 ;
   wire [31:0] \rd__1__data$152[0] ;
   wire [31:0] \rd__1__data$152[1] ;
@@ -2017,6 +2004,24 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \rd__1__data$156[5] ;
   wire [31:0] \rd__1__data$156[6] ;
   wire [31:0] \rd__1__data$156[7] ;
+  wire [255:0] \rd__1__data$157 ;
+  wire [31:0] \rd__1__data$157[0] ;
+  wire [31:0] \rd__1__data$157[1] ;
+  wire [31:0] \rd__1__data$157[2] ;
+  wire [31:0] \rd__1__data$157[3] ;
+  wire [31:0] \rd__1__data$157[4] ;
+  wire [31:0] \rd__1__data$157[5] ;
+  wire [31:0] \rd__1__data$157[6] ;
+  wire [31:0] \rd__1__data$157[7] ;
+  wire [255:0] \rd__1__data$158 ;
+  wire [31:0] \rd__1__data$158[0] ;
+  wire [31:0] \rd__1__data$158[1] ;
+  wire [31:0] \rd__1__data$158[2] ;
+  wire [31:0] \rd__1__data$158[3] ;
+  wire [31:0] \rd__1__data$158[4] ;
+  wire [31:0] \rd__1__data$158[5] ;
+  wire [31:0] \rd__1__data$158[6] ;
+  wire [31:0] \rd__1__data$158[7] ;
   wire [31:0] \rd__1__data[0] ;
   wire [31:0] \rd__1__data[1] ;
   wire [31:0] \rd__1__data[2] ;
@@ -2026,62 +2031,44 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \rd__1__data[6] ;
   wire [31:0] \rd__1__data[7] ;
   wire rd__1__en;
-  wire \rd__1__en$126 ;
-  wire \rd__1__en$127 ;
   wire \rd__1__en$128 ;
   wire \rd__1__en$129 ;
   wire \rd__1__en$130 ;
   wire \rd__1__en$131 ;
   wire \rd__1__en$132 ;
+  wire \rd__1__en$133 ;
+  wire \rd__1__en$134 ;
   wire [12:0] rd__1__row;
-  wire [12:0] \rd__1__row$142 ;
-  wire [12:0] \rd__1__row$143 ;
   wire [12:0] \rd__1__row$144 ;
   wire [12:0] \rd__1__row$145 ;
   wire [12:0] \rd__1__row$146 ;
   wire [12:0] \rd__1__row$147 ;
   wire [12:0] \rd__1__row$148 ;
+  wire [12:0] \rd__1__row$149 ;
+  wire [12:0] \rd__1__row$150 ;
   input rst;
   wire rst;
   wire [15:0] s;
   wire [6:0] select;
   input start;
   wire start;
-  wire \start$29 ;
-  wire \start$35 ;
-  wire \start$38 ;
-  wire \start$41 ;
-  wire \start$44 ;
-  wire \start$49 ;
-  wire \start$54 ;
-  wire \start$68 ;
+  wire \start$31 ;
+  wire \start$37 ;
+  wire \start$40 ;
+  wire \start$43 ;
+  wire \start$46 ;
+  wire \start$51 ;
+  wire \start$56 ;
+  wire \start$70 ;
   wire [1:0] wr__0__bank;
-  wire [1:0] \wr__0__bank$166 ;
-  wire [1:0] \wr__0__bank$167 ;
   wire [1:0] \wr__0__bank$168 ;
   wire [1:0] \wr__0__bank$169 ;
   wire [1:0] \wr__0__bank$170 ;
   wire [1:0] \wr__0__bank$171 ;
   wire [1:0] \wr__0__bank$172 ;
+  wire [1:0] \wr__0__bank$173 ;
+  wire [1:0] \wr__0__bank$174 ;
   wire [255:0] wr__0__data;
-  wire [255:0] \wr__0__data$182 ;
-  wire [31:0] \wr__0__data$182[0] ;
-  wire [31:0] \wr__0__data$182[1] ;
-  wire [31:0] \wr__0__data$182[2] ;
-  wire [31:0] \wr__0__data$182[3] ;
-  wire [31:0] \wr__0__data$182[4] ;
-  wire [31:0] \wr__0__data$182[5] ;
-  wire [31:0] \wr__0__data$182[6] ;
-  wire [31:0] \wr__0__data$182[7] ;
-  wire [255:0] \wr__0__data$183 ;
-  wire [31:0] \wr__0__data$183[0] ;
-  wire [31:0] \wr__0__data$183[1] ;
-  wire [31:0] \wr__0__data$183[2] ;
-  wire [31:0] \wr__0__data$183[3] ;
-  wire [31:0] \wr__0__data$183[4] ;
-  wire [31:0] \wr__0__data$183[5] ;
-  wire [31:0] \wr__0__data$183[6] ;
-  wire [31:0] \wr__0__data$183[7] ;
   wire [255:0] \wr__0__data$184 ;
   wire [31:0] \wr__0__data$184[0] ;
   wire [31:0] \wr__0__data$184[1] ;
@@ -2127,6 +2114,24 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \wr__0__data$188[5] ;
   wire [31:0] \wr__0__data$188[6] ;
   wire [31:0] \wr__0__data$188[7] ;
+  wire [255:0] \wr__0__data$189 ;
+  wire [31:0] \wr__0__data$189[0] ;
+  wire [31:0] \wr__0__data$189[1] ;
+  wire [31:0] \wr__0__data$189[2] ;
+  wire [31:0] \wr__0__data$189[3] ;
+  wire [31:0] \wr__0__data$189[4] ;
+  wire [31:0] \wr__0__data$189[5] ;
+  wire [31:0] \wr__0__data$189[6] ;
+  wire [31:0] \wr__0__data$189[7] ;
+  wire [255:0] \wr__0__data$190 ;
+  wire [31:0] \wr__0__data$190[0] ;
+  wire [31:0] \wr__0__data$190[1] ;
+  wire [31:0] \wr__0__data$190[2] ;
+  wire [31:0] \wr__0__data$190[3] ;
+  wire [31:0] \wr__0__data$190[4] ;
+  wire [31:0] \wr__0__data$190[5] ;
+  wire [31:0] \wr__0__data$190[6] ;
+  wire [31:0] \wr__0__data$190[7] ;
   wire [31:0] \wr__0__data[0] ;
   wire [31:0] \wr__0__data[1] ;
   wire [31:0] \wr__0__data[2] ;
@@ -2136,56 +2141,38 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \wr__0__data[6] ;
   wire [31:0] \wr__0__data[7] ;
   wire wr__0__en;
-  wire \wr__0__en$158 ;
-  wire \wr__0__en$159 ;
   wire \wr__0__en$160 ;
   wire \wr__0__en$161 ;
   wire \wr__0__en$162 ;
   wire \wr__0__en$163 ;
   wire \wr__0__en$164 ;
+  wire \wr__0__en$165 ;
+  wire \wr__0__en$166 ;
   wire [7:0] wr__0__mask;
-  wire [7:0] \wr__0__mask$190 ;
-  wire [7:0] \wr__0__mask$191 ;
   wire [7:0] \wr__0__mask$192 ;
   wire [7:0] \wr__0__mask$193 ;
   wire [7:0] \wr__0__mask$194 ;
   wire [7:0] \wr__0__mask$195 ;
   wire [7:0] \wr__0__mask$196 ;
+  wire [7:0] \wr__0__mask$197 ;
+  wire [7:0] \wr__0__mask$198 ;
   wire [12:0] wr__0__row;
-  wire [12:0] \wr__0__row$174 ;
-  wire [12:0] \wr__0__row$175 ;
   wire [12:0] \wr__0__row$176 ;
   wire [12:0] \wr__0__row$177 ;
   wire [12:0] \wr__0__row$178 ;
   wire [12:0] \wr__0__row$179 ;
   wire [12:0] \wr__0__row$180 ;
+  wire [12:0] \wr__0__row$181 ;
+  wire [12:0] \wr__0__row$182 ;
   wire [1:0] wr__1__bank;
-  wire [1:0] \wr__1__bank$206 ;
-  wire [1:0] \wr__1__bank$207 ;
   wire [1:0] \wr__1__bank$208 ;
   wire [1:0] \wr__1__bank$209 ;
   wire [1:0] \wr__1__bank$210 ;
   wire [1:0] \wr__1__bank$211 ;
   wire [1:0] \wr__1__bank$212 ;
+  wire [1:0] \wr__1__bank$213 ;
+  wire [1:0] \wr__1__bank$214 ;
   wire [255:0] wr__1__data;
-  wire [255:0] \wr__1__data$222 ;
-  wire [31:0] \wr__1__data$222[0] ;
-  wire [31:0] \wr__1__data$222[1] ;
-  wire [31:0] \wr__1__data$222[2] ;
-  wire [31:0] \wr__1__data$222[3] ;
-  wire [31:0] \wr__1__data$222[4] ;
-  wire [31:0] \wr__1__data$222[5] ;
-  wire [31:0] \wr__1__data$222[6] ;
-  wire [31:0] \wr__1__data$222[7] ;
-  wire [255:0] \wr__1__data$223 ;
-  wire [31:0] \wr__1__data$223[0] ;
-  wire [31:0] \wr__1__data$223[1] ;
-  wire [31:0] \wr__1__data$223[2] ;
-  wire [31:0] \wr__1__data$223[3] ;
-  wire [31:0] \wr__1__data$223[4] ;
-  wire [31:0] \wr__1__data$223[5] ;
-  wire [31:0] \wr__1__data$223[6] ;
-  wire [31:0] \wr__1__data$223[7] ;
   wire [255:0] \wr__1__data$224 ;
   wire [31:0] \wr__1__data$224[0] ;
   wire [31:0] \wr__1__data$224[1] ;
@@ -2231,6 +2218,24 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \wr__1__data$228[5] ;
   wire [31:0] \wr__1__data$228[6] ;
   wire [31:0] \wr__1__data$228[7] ;
+  wire [255:0] \wr__1__data$229 ;
+  wire [31:0] \wr__1__data$229[0] ;
+  wire [31:0] \wr__1__data$229[1] ;
+  wire [31:0] \wr__1__data$229[2] ;
+  wire [31:0] \wr__1__data$229[3] ;
+  wire [31:0] \wr__1__data$229[4] ;
+  wire [31:0] \wr__1__data$229[5] ;
+  wire [31:0] \wr__1__data$229[6] ;
+  wire [31:0] \wr__1__data$229[7] ;
+  wire [255:0] \wr__1__data$230 ;
+  wire [31:0] \wr__1__data$230[0] ;
+  wire [31:0] \wr__1__data$230[1] ;
+  wire [31:0] \wr__1__data$230[2] ;
+  wire [31:0] \wr__1__data$230[3] ;
+  wire [31:0] \wr__1__data$230[4] ;
+  wire [31:0] \wr__1__data$230[5] ;
+  wire [31:0] \wr__1__data$230[6] ;
+  wire [31:0] \wr__1__data$230[7] ;
   wire [31:0] \wr__1__data[0] ;
   wire [31:0] \wr__1__data[1] ;
   wire [31:0] \wr__1__data[2] ;
@@ -2240,42 +2245,44 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   wire [31:0] \wr__1__data[6] ;
   wire [31:0] \wr__1__data[7] ;
   wire wr__1__en;
-  wire \wr__1__en$198 ;
-  wire \wr__1__en$199 ;
   wire \wr__1__en$200 ;
   wire \wr__1__en$201 ;
   wire \wr__1__en$202 ;
   wire \wr__1__en$203 ;
   wire \wr__1__en$204 ;
+  wire \wr__1__en$205 ;
+  wire \wr__1__en$206 ;
   wire [7:0] wr__1__mask;
-  wire [7:0] \wr__1__mask$230 ;
-  wire [7:0] \wr__1__mask$231 ;
   wire [7:0] \wr__1__mask$232 ;
   wire [7:0] \wr__1__mask$233 ;
   wire [7:0] \wr__1__mask$234 ;
   wire [7:0] \wr__1__mask$235 ;
   wire [7:0] \wr__1__mask$236 ;
+  wire [7:0] \wr__1__mask$237 ;
+  wire [7:0] \wr__1__mask$238 ;
   wire [12:0] wr__1__row;
-  wire [12:0] \wr__1__row$214 ;
-  wire [12:0] \wr__1__row$215 ;
   wire [12:0] \wr__1__row$216 ;
   wire [12:0] \wr__1__row$217 ;
   wire [12:0] \wr__1__row$218 ;
   wire [12:0] \wr__1__row$219 ;
   wire [12:0] \wr__1__row$220 ;
-  assign port__step = lfsr__step | \lfsr__step$91 ;
-  assign \$1  = \rd__0__en$93  & select[0];
-  assign \$2  = \rd__0__en$95  & select[1];
+  wire [12:0] \wr__1__row$221 ;
+  wire [12:0] \wr__1__row$222 ;
+  assign port__step = lfsr__step | \lfsr__step$93 ;
+  assign \$1394  = lfsr_rd__index * 6'h20;
+  assign lfsr_rd__state = lfsr__states >> \$1394 ;
+  assign \$1  = \rd__0__en$95  & select[0];
+  assign \$2  = \rd__0__en$97  & select[1];
   assign \$3  = \$1  | \$2 ;
-  assign \$4  = \rd__0__en$96  & select[2];
+  assign \$4  = \rd__0__en$98  & select[2];
   assign \$5  = \$3  | \$4 ;
-  assign \$6  = \rd__0__en$97  & select[3];
+  assign \$6  = \rd__0__en$99  & select[3];
   assign \$7  = \$5  | \$6 ;
-  assign \$8  = \rd__0__en$98  & select[4];
+  assign \$8  = \rd__0__en$100  & select[4];
   assign \$9  = \$7  | \$8 ;
-  assign \$10  = \rd__0__en$99  & select[5];
+  assign \$10  = \rd__0__en$101  & select[5];
   assign \$11  = \$9  | \$10 ;
-  assign \$12  = \rd__0__en$100  & select[6];
+  assign \$12  = \rd__0__en$102  & select[6];
   assign \$13  = \$11  | \$12 ;
   assign \$14  = ~ busy;
   assign \$15  = | select;
@@ -2283,18 +2290,18 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \$17  = \$14  & \$16 ;
   assign \$18  = host_rd__en & \$17 ;
   assign rd__0__en = \$13  | \$18 ;
-  assign \$19  = \rd__0__bank$102  & { select[0], select[0] };
-  assign \$20  = \rd__0__bank$103  & { select[1], select[1] };
+  assign \$19  = \rd__0__bank$104  & { select[0], select[0] };
+  assign \$20  = \rd__0__bank$105  & { select[1], select[1] };
   assign \$21  = \$19  | \$20 ;
-  assign \$22  = \rd__0__bank$104  & { select[2], select[2] };
+  assign \$22  = \rd__0__bank$106  & { select[2], select[2] };
   assign \$23  = \$21  | \$22 ;
   assign \$24  = op[15:14] & { select[3], select[3] };
   assign \$25  = \$23  | \$24 ;
   assign \$26  = op[15:14] & { select[4], select[4] };
   assign \$27  = \$25  | \$26 ;
-  assign \$28  = \rd__0__bank$107  & { select[5], select[5] };
+  assign \$28  = \rd__0__bank$109  & { select[5], select[5] };
   assign \$29  = \$27  | \$28 ;
-  assign \$30  = \rd__0__bank$108  & { select[6], select[6] };
+  assign \$30  = \rd__0__bank$110  & { select[6], select[6] };
   assign \$31  = \$29  | \$30 ;
   assign \$32  = ~ busy;
   assign \$33  = | select;
@@ -2306,18 +2313,18 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \$39  = \$36  & \$38 ;
   assign \$40  = host_rd__bank & { \$39 , \$35  };
   assign rd__0__bank = \$31  | \$40 ;
-  assign \$41  = \rd__0__row$110  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
-  assign \$42  = \rd__0__row$111  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$41  = \rd__0__row$112  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
+  assign \$42  = \rd__0__row$113  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
   assign \$43  = \$41  | \$42 ;
-  assign \$44  = \rd__0__row$112  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$44  = \rd__0__row$114  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
   assign \$45  = \$43  | \$44 ;
-  assign \$46  = \rd__0__row$113  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
+  assign \$46  = \rd__0__row$115  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
   assign \$47  = \$45  | \$46 ;
-  assign \$48  = \rd__0__row$114  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
+  assign \$48  = \rd__0__row$116  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
   assign \$49  = \$47  | \$48 ;
-  assign \$50  = \rd__0__row$115  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$50  = \rd__0__row$117  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$51  = \$49  | \$50 ;
-  assign \$52  = \rd__0__row$116  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
+  assign \$52  = \rd__0__row$118  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
   assign \$53  = \$51  | \$52 ;
   assign \$54  = ~ busy;
   assign \$55  = | select;
@@ -2373,45 +2380,45 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \$105  = \$102  & \$104 ;
   assign \$106  = host_rd__row & { \$105 , \$101 , \$97 , \$93 , \$89 , \$85 , \$81 , \$77 , \$73 , \$69 , \$65 , \$61 , \$57  };
   assign rd__0__row = \$53  | \$106 ;
-  assign \$108  = \rd__0__en$95  & select[1];
-  assign \$110  = \rd__0__en$96  & select[2];
+  assign \$108  = \rd__0__en$97  & select[1];
+  assign \$110  = \rd__0__en$98  & select[2];
   assign \$111  = \$109  | \$110 ;
-  assign \$112  = \rd__1__en$129  & select[3];
+  assign \$112  = \rd__1__en$131  & select[3];
   assign \$113  = \$111  | \$112 ;
-  assign \$114  = \rd__1__en$130  & select[4];
+  assign \$114  = \rd__1__en$132  & select[4];
   assign \$115  = \$113  | \$114 ;
-  assign \$118  = \rd__1__en$132  & select[6];
+  assign \$118  = \rd__1__en$134  & select[6];
   assign rd__1__en = \$117  | \$118 ;
-  assign \$120  = \rd__1__bank$135  & { select[1], select[1] };
-  assign \$122  = \rd__1__bank$136  & { select[2], select[2] };
+  assign \$120  = \rd__1__bank$137  & { select[1], select[1] };
+  assign \$122  = \rd__1__bank$138  & { select[2], select[2] };
   assign \$123  = \$121  | \$122 ;
   assign \$124  = op[41:40] & { select[3], select[3] };
   assign \$125  = \$123  | \$124 ;
   assign \$126  = op[41:40] & { select[4], select[4] };
   assign \$127  = \$125  | \$126 ;
-  assign \$130  = \rd__1__bank$140  & { select[6], select[6] };
+  assign \$130  = \rd__1__bank$142  & { select[6], select[6] };
   assign rd__1__bank = \$129  | \$130 ;
-  assign \$132  = \rd__1__row$143  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
-  assign \$134  = \rd__1__row$144  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$132  = \rd__1__row$145  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$134  = \rd__1__row$146  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
   assign \$135  = \$133  | \$134 ;
-  assign \$136  = \rd__1__row$145  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
+  assign \$136  = \rd__1__row$147  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \rd__1__row$146  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
+  assign \$138  = \rd__1__row$148  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
   assign \$139  = \$137  | \$138 ;
-  assign \$142  = \rd__1__row$148  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
+  assign \$142  = \rd__1__row$150  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
   assign rd__1__row = \$141  | \$142 ;
-  assign \$143  = \wr__0__en$158  & select[0];
-  assign \$144  = \wr__0__en$159  & select[1];
+  assign \$143  = \wr__0__en$160  & select[0];
+  assign \$144  = \wr__0__en$161  & select[1];
   assign \$145  = \$143  | \$144 ;
-  assign \$146  = \wr__0__en$160  & select[2];
+  assign \$146  = \wr__0__en$162  & select[2];
   assign \$147  = \$145  | \$146 ;
-  assign \$148  = \wr__0__en$161  & select[3];
+  assign \$148  = \wr__0__en$163  & select[3];
   assign \$149  = \$147  | \$148 ;
-  assign \$150  = \wr__0__en$162  & select[4];
+  assign \$150  = \wr__0__en$164  & select[4];
   assign \$151  = \$149  | \$150 ;
-  assign \$152  = \wr__0__en$163  & select[5];
+  assign \$152  = \wr__0__en$165  & select[5];
   assign \$153  = \$151  | \$152 ;
-  assign \$154  = \wr__0__en$164  & select[6];
+  assign \$154  = \wr__0__en$166  & select[6];
   assign \$155  = \$153  | \$154 ;
   assign \$156  = ~ busy;
   assign \$157  = | select;
@@ -2419,18 +2426,18 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \$159  = \$156  & \$158 ;
   assign \$160  = host_wr__en & \$159 ;
   assign wr__0__en = \$155  | \$160 ;
-  assign \$161  = \wr__0__bank$166  & { select[0], select[0] };
-  assign \$162  = \wr__0__bank$167  & { select[1], select[1] };
+  assign \$161  = \wr__0__bank$168  & { select[0], select[0] };
+  assign \$162  = \wr__0__bank$169  & { select[1], select[1] };
   assign \$163  = \$161  | \$162 ;
-  assign \$164  = \wr__0__bank$168  & { select[2], select[2] };
+  assign \$164  = \wr__0__bank$170  & { select[2], select[2] };
   assign \$165  = \$163  | \$164 ;
   assign \$166  = op[67:66] & { select[3], select[3] };
   assign \$167  = \$165  | \$166 ;
   assign \$168  = op[67:66] & { select[4], select[4] };
   assign \$169  = \$167  | \$168 ;
-  assign \$170  = \wr__0__bank$171  & { select[5], select[5] };
+  assign \$170  = \wr__0__bank$173  & { select[5], select[5] };
   assign \$171  = \$169  | \$170 ;
-  assign \$172  = \wr__0__bank$172  & { select[6], select[6] };
+  assign \$172  = \wr__0__bank$174  & { select[6], select[6] };
   assign \$173  = \$171  | \$172 ;
   assign \$174  = ~ busy;
   assign \$175  = | select;
@@ -2442,18 +2449,18 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \$181  = \$178  & \$180 ;
   assign \$182  = host_wr__bank & { \$181 , \$177  };
   assign wr__0__bank = \$173  | \$182 ;
-  assign \$183  = \wr__0__row$174  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
-  assign \$184  = \wr__0__row$175  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$183  = \wr__0__row$176  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
+  assign \$184  = \wr__0__row$177  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
   assign \$185  = \$183  | \$184 ;
-  assign \$186  = \wr__0__row$176  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$186  = \wr__0__row$178  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
   assign \$187  = \$185  | \$186 ;
-  assign \$188  = \wr__0__row$177  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
+  assign \$188  = \wr__0__row$179  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
   assign \$189  = \$187  | \$188 ;
-  assign \$190  = \wr__0__row$178  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
+  assign \$190  = \wr__0__row$180  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
   assign \$191  = \$189  | \$190 ;
-  assign \$192  = \wr__0__row$179  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$192  = \wr__0__row$181  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$193  = \$191  | \$192 ;
-  assign \$194  = \wr__0__row$180  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
+  assign \$194  = \wr__0__row$182  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
   assign \$195  = \$193  | \$194 ;
   assign \$196  = ~ busy;
   assign \$197  = | select;
@@ -2509,18 +2516,18 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \$247  = \$244  & \$246 ;
   assign \$248  = host_wr__row & { \$247 , \$243 , \$239 , \$235 , \$231 , \$227 , \$223 , \$219 , \$215 , \$211 , \$207 , \$203 , \$199  };
   assign wr__0__row = \$195  | \$248 ;
-  assign \$249  = \wr__0__data$182  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
-  assign \$250  = \wr__0__data$183  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$249  = \wr__0__data$184  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
+  assign \$250  = \wr__0__data$185  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
   assign \$251  = \$249  | \$250 ;
-  assign \$252  = \wr__0__data$184  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$252  = \wr__0__data$186  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
   assign \$253  = \$251  | \$252 ;
-  assign \$254  = \wr__0__data$185  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
+  assign \$254  = \wr__0__data$187  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
   assign \$255  = \$253  | \$254 ;
-  assign \$256  = \wr__0__data$186  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
+  assign \$256  = \wr__0__data$188  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
   assign \$257  = \$255  | \$256 ;
-  assign \$258  = \wr__0__data$187  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$258  = \wr__0__data$189  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$259  = \$257  | \$258 ;
-  assign \$260  = \wr__0__data$188  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
+  assign \$260  = \wr__0__data$190  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
   assign \$261  = \$259  | \$260 ;
   assign \$262  = ~ busy;
   assign \$263  = | select;
@@ -3548,18 +3555,18 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \$1285  = \$1282  & \$1284 ;
   assign \$1286  = host_wr__data & { \$1285 , \$1281 , \$1277 , \$1273 , \$1269 , \$1265 , \$1261 , \$1257 , \$1253 , \$1249 , \$1245 , \$1241 , \$1237 , \$1233 , \$1229 , \$1225 , \$1221 , \$1217 , \$1213 , \$1209 , \$1205 , \$1201 , \$1197 , \$1193 , \$1189 , \$1185 , \$1181 , \$1177 , \$1173 , \$1169 , \$1165 , \$1161 , \$1157 , \$1153 , \$1149 , \$1145 , \$1141 , \$1137 , \$1133 , \$1129 , \$1125 , \$1121 , \$1117 , \$1113 , \$1109 , \$1105 , \$1101 , \$1097 , \$1093 , \$1089 , \$1085 , \$1081 , \$1077 , \$1073 , \$1069 , \$1065 , \$1061 , \$1057 , \$1053 , \$1049 , \$1045 , \$1041 , \$1037 , \$1033 , \$1029 , \$1025 , \$1021 , \$1017 , \$1013 , \$1009 , \$1005 , \$1001 , \$997 , \$993 , \$989 , \$985 , \$981 , \$977 , \$973 , \$969 , \$965 , \$961 , \$957 , \$953 , \$949 , \$945 , \$941 , \$937 , \$933 , \$929 , \$925 , \$921 , \$917 , \$913 , \$909 , \$905 , \$901 , \$897 , \$893 , \$889 , \$885 , \$881 , \$877 , \$873 , \$869 , \$865 , \$861 , \$857 , \$853 , \$849 , \$845 , \$841 , \$837 , \$833 , \$829 , \$825 , \$821 , \$817 , \$813 , \$809 , \$805 , \$801 , \$797 , \$793 , \$789 , \$785 , \$781 , \$777 , \$773 , \$769 , \$765 , \$761 , \$757 , \$753 , \$749 , \$745 , \$741 , \$737 , \$733 , \$729 , \$725 , \$721 , \$717 , \$713 , \$709 , \$705 , \$701 , \$697 , \$693 , \$689 , \$685 , \$681 , \$677 , \$673 , \$669 , \$665 , \$661 , \$657 , \$653 , \$649 , \$645 , \$641 , \$637 , \$633 , \$629 , \$625 , \$621 , \$617 , \$613 , \$609 , \$605 , \$601 , \$597 , \$593 , \$589 , \$585 , \$581 , \$577 , \$573 , \$569 , \$565 , \$561 , \$557 , \$553 , \$549 , \$545 , \$541 , \$537 , \$533 , \$529 , \$525 , \$521 , \$517 , \$513 , \$509 , \$505 , \$501 , \$497 , \$493 , \$489 , \$485 , \$481 , \$477 , \$473 , \$469 , \$465 , \$461 , \$457 , \$453 , \$449 , \$445 , \$441 , \$437 , \$433 , \$429 , \$425 , \$421 , \$417 , \$413 , \$409 , \$405 , \$401 , \$397 , \$393 , \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353 , \$349 , \$345 , \$341 , \$337 , \$333 , \$329 , \$325 , \$321 , \$317 , \$313 , \$309 , \$305 , \$301 , \$297 , \$293 , \$289 , \$285 , \$281 , \$277 , \$273 , \$269 , \$265  };
   assign wr__0__data = \$261  | \$1286 ;
-  assign \$1287  = \wr__0__mask$190  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
-  assign \$1288  = \wr__0__mask$191  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$1287  = \wr__0__mask$192  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
+  assign \$1288  = \wr__0__mask$193  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
   assign \$1289  = \$1287  | \$1288 ;
-  assign \$1290  = \wr__0__mask$192  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$1290  = \wr__0__mask$194  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
   assign \$1291  = \$1289  | \$1290 ;
-  assign \$1292  = \wr__0__mask$193  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
+  assign \$1292  = \wr__0__mask$195  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
   assign \$1293  = \$1291  | \$1292 ;
-  assign \$1294  = \wr__0__mask$194  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
+  assign \$1294  = \wr__0__mask$196  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
   assign \$1295  = \$1293  | \$1294 ;
-  assign \$1296  = \wr__0__mask$195  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$1296  = \wr__0__mask$197  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$1297  = \$1295  | \$1296 ;
-  assign \$1298  = \wr__0__mask$196  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
+  assign \$1298  = \wr__0__mask$198  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
   assign \$1299  = \$1297  | \$1298 ;
   assign \$1300  = ~ busy;
   assign \$1301  = | select;
@@ -3595,20 +3602,20 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \$1331  = \$1328  & \$1330 ;
   assign \$1332  = host_wr__mask & { \$1331 , \$1327 , \$1323 , \$1319 , \$1315 , \$1311 , \$1307 , \$1303  };
   assign wr__0__mask = \$1299  | \$1332 ;
-  assign \$1334  = \wr__1__en$199  & select[1];
-  assign \$1342  = \wr__1__en$203  & select[5];
+  assign \$1334  = \wr__1__en$201  & select[1];
+  assign \$1342  = \wr__1__en$205  & select[5];
   assign \$1343  = \$1341  | \$1342 ;
-  assign \$1346  = \wr__1__bank$207  & { select[1], select[1] };
-  assign \$1354  = \wr__1__bank$211  & { select[5], select[5] };
+  assign \$1346  = \wr__1__bank$209  & { select[1], select[1] };
+  assign \$1354  = \wr__1__bank$213  & { select[5], select[5] };
   assign \$1355  = \$1353  | \$1354 ;
-  assign \$1358  = \wr__1__row$215  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
-  assign \$1366  = \wr__1__row$219  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$1358  = \wr__1__row$217  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$1366  = \wr__1__row$221  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$1367  = \$1365  | \$1366 ;
-  assign \$1370  = \wr__1__data$223  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
-  assign \$1378  = \wr__1__data$227  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$1370  = \wr__1__data$225  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$1378  = \wr__1__data$229  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$1379  = \$1377  | \$1378 ;
-  assign \$1382  = \wr__1__mask$231  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
-  assign \$1390  = \wr__1__mask$235  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$1382  = \wr__1__mask$233  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$1390  = \wr__1__mask$237  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$1391  = \$1389  | \$1390 ;
   \core.banks  banks (
     .clk(clk),
@@ -3635,10 +3642,31 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   \core.gather  gather (
     .clk(clk),
     .conv(conv),
-    .done(\done$56 ),
-    .gathered_bank(\wr__0__bank$172 ),
+    .done(\done$58 ),
+    .gathered_bank(\wr__0__bank$174 ),
     .op(op),
     .pool(pool),
+    .rd__0__data(host_rd__data),
+    .rd__0__en(\rd__0__en$102 ),
+    .rd__0__row(\rd__0__row$118 ),
+    .rd__1__data(rd__1__data),
+    .rd__1__en(\rd__1__en$134 ),
+    .rd__1__row(\rd__1__row$150 ),
+    .rst(rst),
+    .start(launch[6]),
+    .summed(\wr__0__en$166 ),
+    .word0_bank(\rd__0__bank$110 ),
+    .word1_bank(\rd__1__bank$142 ),
+    .wr__0__data(\wr__0__data$190 ),
+    .wr__0__mask(\wr__0__mask$198 ),
+    .wr__0__row(\wr__0__row$182 )
+  );
+  \core.gemm  gemm (
+    .clk(clk),
+    .conv(conv),
+    .done(\done$48 ),
+    .mask(\wr__0__mask$196 ),
+    .op(op),
     .rd__0__data(host_rd__data),
     .rd__0__en(\rd__0__en$100 ),
     .rd__0__row(\rd__0__row$116 ),
@@ -3646,31 +3674,10 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     .rd__1__en(\rd__1__en$132 ),
     .rd__1__row(\rd__1__row$148 ),
     .rst(rst),
-    .start(launch[6]),
-    .summed(\wr__0__en$164 ),
-    .word0_bank(\rd__0__bank$108 ),
-    .word1_bank(\rd__1__bank$140 ),
-    .wr__0__data(\wr__0__data$188 ),
-    .wr__0__mask(\wr__0__mask$196 ),
-    .wr__0__row(\wr__0__row$180 )
-  );
-  \core.gemm  gemm (
-    .clk(clk),
-    .conv(conv),
-    .done(\done$46 ),
-    .mask(\wr__0__mask$194 ),
-    .op(op),
-    .rd__0__data(host_rd__data),
-    .rd__0__en(\rd__0__en$98 ),
-    .rd__0__row(\rd__0__row$114 ),
-    .rd__1__data(rd__1__data),
-    .rd__1__en(\rd__1__en$130 ),
-    .rd__1__row(\rd__1__row$146 ),
-    .rst(rst),
     .start(launch[4]),
-    .wr__0__data(\wr__0__data$186 ),
-    .wr__0__en(\wr__0__en$162 ),
-    .wr__0__row(\wr__0__row$178 )
+    .wr__0__data(\wr__0__data$188 ),
+    .wr__0__en(\wr__0__en$164 ),
+    .wr__0__row(\wr__0__row$180 )
   );
   \core.lfsr  lfsr (
     .clk(clk),
@@ -3681,91 +3688,91 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   \core.loss  loss (
     .clk(clk),
     .\config (\config ),
-    .done(\done$43 ),
-    .errors(\wr__0__data$185 ),
+    .done(\done$45 ),
+    .errors(\wr__0__data$187 ),
     .lfsr__states(lfsr__states),
-    .lfsr__step(\lfsr__step$91 ),
+    .lfsr__step(\lfsr__step$93 ),
     .op(op),
     .rd__0__data(host_rd__data),
-    .rd__0__en(\rd__0__en$97 ),
-    .rd__0__row(\rd__0__row$113 ),
+    .rd__0__en(\rd__0__en$99 ),
+    .rd__0__row(\rd__0__row$115 ),
     .rd__1__data(rd__1__data),
-    .rd__1__en(\rd__1__en$129 ),
-    .rd__1__row(\rd__1__row$145 ),
+    .rd__1__en(\rd__1__en$131 ),
+    .rd__1__row(\rd__1__row$147 ),
     .rst(rst),
     .s(s),
     .start(launch[3]),
-    .wr__0__en(\wr__0__en$161 ),
-    .wr__0__mask(\wr__0__mask$193 ),
-    .wr__0__row(\wr__0__row$177 )
+    .wr__0__en(\wr__0__en$163 ),
+    .wr__0__mask(\wr__0__mask$195 ),
+    .wr__0__row(\wr__0__row$179 )
   );
   \core.narrow  narrow (
     .b(b_result),
     .b_reg(b),
     .clk(clk),
     .\config (\config ),
-    .done(\done$34 ),
+    .done(\done$36 ),
     .k(k_result),
     .lfsr__states(lfsr__states),
     .lfsr__step(lfsr__step),
     .op(op),
-    .rd__0__bank(\rd__0__bank$102 ),
+    .rd__0__bank(\rd__0__bank$104 ),
     .rd__0__data(host_rd__data),
-    .rd__0__en(\rd__0__en$93 ),
-    .rd__0__row(\rd__0__row$110 ),
-    .rounded(\wr__0__data$182 ),
+    .rd__0__en(\rd__0__en$95 ),
+    .rd__0__row(\rd__0__row$112 ),
+    .rounded(\wr__0__data$184 ),
     .rst(rst),
     .start(launch[0]),
-    .wr__0__bank(\wr__0__bank$166 ),
-    .wr__0__en(\wr__0__en$158 ),
-    .wr__0__mask(\wr__0__mask$190 ),
-    .wr__0__row(\wr__0__row$174 )
+    .wr__0__bank(\wr__0__bank$168 ),
+    .wr__0__en(\wr__0__en$160 ),
+    .wr__0__mask(\wr__0__mask$192 ),
+    .wr__0__row(\wr__0__row$176 )
   );
-  \core.pool$244  \pool$244  (
+  \core.pool$246  \pool$246  (
     .clk(clk),
-    .done(\done$51 ),
+    .done(\done$53 ),
     .geometry(pool),
     .op(op),
-    .rd__0__bank(\rd__0__bank$107 ),
+    .rd__0__bank(\rd__0__bank$109 ),
     .rd__0__data(host_rd__data),
-    .rd__0__en(\rd__0__en$99 ),
-    .rd__0__row(\rd__0__row$115 ),
+    .rd__0__en(\rd__0__en$101 ),
+    .rd__0__row(\rd__0__row$117 ),
     .rst(rst),
     .start(launch[5]),
-    .wr__0__bank(\wr__0__bank$171 ),
-    .wr__0__data(\wr__0__data$187 ),
-    .wr__0__en(\wr__0__en$163 ),
-    .wr__0__mask(\wr__0__mask$195 ),
-    .wr__0__row(\wr__0__row$179 ),
-    .wr__1__bank(\wr__1__bank$211 ),
-    .wr__1__data(\wr__1__data$227 ),
-    .wr__1__en(\wr__1__en$203 ),
-    .wr__1__mask(\wr__1__mask$235 ),
-    .wr__1__row(\wr__1__row$219 )
+    .wr__0__bank(\wr__0__bank$173 ),
+    .wr__0__data(\wr__0__data$189 ),
+    .wr__0__en(\wr__0__en$165 ),
+    .wr__0__mask(\wr__0__mask$197 ),
+    .wr__0__row(\wr__0__row$181 ),
+    .wr__1__bank(\wr__1__bank$213 ),
+    .wr__1__data(\wr__1__data$229 ),
+    .wr__1__en(\wr__1__en$205 ),
+    .wr__1__mask(\wr__1__mask$237 ),
+    .wr__1__row(\wr__1__row$221 )
   );
   \core.relu  relu (
     .clk(clk),
-    .done(\done$37 ),
-    .mask(\wr__1__data$223 ),
-    .mask_bank(\wr__1__bank$207 ),
-    .mask_row(\wr__1__row$215 ),
-    .o__valid(\wr__1__en$199 ),
+    .done(\done$39 ),
+    .mask(\wr__1__data$225 ),
+    .mask_bank(\wr__1__bank$209 ),
+    .mask_row(\wr__1__row$217 ),
+    .o__valid(\wr__1__en$201 ),
     .op(op),
     .rd__0__data(host_rd__data),
     .rd__1__data(rd__1__data),
-    .read0_bank(\rd__0__bank$103 ),
-    .read0_row(\rd__0__row$111 ),
-    .read1_bank(\rd__1__bank$135 ),
-    .read1_row(\rd__1__row$143 ),
-    .reads_active(\rd__0__en$95 ),
-    .result(\wr__0__data$183 ),
-    .result_bank(\wr__0__bank$167 ),
-    .result_row(\wr__0__row$175 ),
+    .read0_bank(\rd__0__bank$105 ),
+    .read0_row(\rd__0__row$113 ),
+    .read1_bank(\rd__1__bank$137 ),
+    .read1_row(\rd__1__row$145 ),
+    .reads_active(\rd__0__en$97 ),
+    .result(\wr__0__data$185 ),
+    .result_bank(\wr__0__bank$169 ),
+    .result_row(\wr__0__row$177 ),
     .rst(rst),
     .start(launch[1]),
-    .wr__0__en(\wr__0__en$159 ),
-    .wr__0__mask(\wr__0__mask$191 ),
-    .wr__1__mask(\wr__1__mask$231 )
+    .wr__0__en(\wr__0__en$161 ),
+    .wr__0__mask(\wr__0__mask$193 ),
+    .wr__1__mask(\wr__1__mask$233 )
   );
   \core.sequencer  sequencer (
     .a_exponent(s),
@@ -3798,123 +3805,123 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   );
   \core.update  update (
     .clk(clk),
-    .done(\done$40 ),
-    .o__valid(\wr__0__en$160 ),
+    .done(\done$42 ),
+    .o__valid(\wr__0__en$162 ),
     .op(op),
     .rd__0__data(host_rd__data),
     .rd__1__data(rd__1__data),
-    .read0_bank(\rd__0__bank$104 ),
-    .read0_row(\rd__0__row$112 ),
-    .read1_bank(\rd__1__bank$136 ),
-    .read1_row(\rd__1__row$144 ),
-    .reads_active(\rd__0__en$96 ),
+    .read0_bank(\rd__0__bank$106 ),
+    .read0_row(\rd__0__row$114 ),
+    .read1_bank(\rd__1__bank$138 ),
+    .read1_row(\rd__1__row$146 ),
+    .reads_active(\rd__0__en$98 ),
     .rst(rst),
     .start(launch[2]),
-    .updated_bank(\wr__0__bank$168 ),
-    .updated_row(\wr__0__row$176 ),
-    .wr__0__data(\wr__0__data$184 ),
-    .wr__0__mask(\wr__0__mask$192 )
+    .updated_bank(\wr__0__bank$170 ),
+    .updated_row(\wr__0__row$178 ),
+    .wr__0__data(\wr__0__data$186 ),
+    .wr__0__mask(\wr__0__mask$194 )
   );
-  assign \start$29  = launch[0];
-  assign \op$32  = op;
-  assign \start$35  = launch[1];
-  assign \op$36  = op;
-  assign \start$38  = launch[2];
-  assign \op$39  = op;
-  assign \start$41  = launch[3];
-  assign \op$42  = op;
-  assign \start$44  = launch[4];
-  assign \op$45  = op;
-  assign \conv$47  = conv;
-  assign \conv$48  = conv;
-  assign \start$49  = launch[5];
-  assign \op$50  = op;
-  assign \pool$52  = pool;
-  assign \pool$53  = pool;
-  assign \start$54  = launch[6];
-  assign \op$55  = op;
-  assign \conv$57  = conv;
-  assign \pool$58  = pool;
-  assign \imem__addr$59  = imem__addr;
-  assign \imem__data$60  = imem__data;
-  assign \imem__en$61  = imem__en;
-  assign \exp_wr__en$62  = exp_wr__en;
-  assign \exp_wr__index$63  = exp_wr__index;
-  assign \exp_wr__value$64  = exp_wr__value;
-  assign \exp_rd__index$65  = exp_rd__index;
-  assign \exp_rd__value$66  = exp_rd__value;
-  assign \config$67  = \config ;
-  assign \start$68  = start;
-  assign \busy$69  = busy;
-  assign \done$70  = done;
-  assign \error$71  = error;
-  assign \cause$72  = cause;
-  assign \pc$73  = pc;
-  assign \b$74  = b;
+  assign \start$31  = launch[0];
+  assign \op$34  = op;
+  assign \start$37  = launch[1];
+  assign \op$38  = op;
+  assign \start$40  = launch[2];
+  assign \op$41  = op;
+  assign \start$43  = launch[3];
+  assign \op$44  = op;
+  assign \start$46  = launch[4];
+  assign \op$47  = op;
+  assign \conv$49  = conv;
+  assign \conv$50  = conv;
+  assign \start$51  = launch[5];
+  assign \op$52  = op;
+  assign \pool$54  = pool;
+  assign \pool$55  = pool;
+  assign \start$56  = launch[6];
+  assign \op$57  = op;
+  assign \conv$59  = conv;
+  assign \pool$60  = pool;
+  assign \imem__addr$61  = imem__addr;
+  assign \imem__data$62  = imem__data;
+  assign \imem__en$63  = imem__en;
+  assign \exp_wr__en$64  = exp_wr__en;
+  assign \exp_wr__index$65  = exp_wr__index;
+  assign \exp_wr__value$66  = exp_wr__value;
+  assign \exp_rd__index$67  = exp_rd__index;
+  assign \exp_rd__value$68  = exp_rd__value;
+  assign \config$69  = \config ;
+  assign \start$70  = start;
+  assign \busy$71  = busy;
+  assign \done$72  = done;
+  assign \error$73  = error;
+  assign \cause$74  = cause;
+  assign \pc$75  = pc;
+  assign \b$76  = b;
   assign b_reg = b;
-  assign \config$76  = \config ;
-  assign \b$78  = b_result;
+  assign \config$78  = \config ;
+  assign \b$80  = b_result;
   assign k = k_result;
-  assign \config$81  = \config ;
+  assign \config$83  = \config ;
   assign a_exponent = s;
   assign loss_exponent = 16'hfff9;
   assign exponent = 16'hfff9;
   assign port__states = lfsr__states;
-  assign \lfsr__states$88  = lfsr__states;
-  assign \rd__0__bank$105  = op[15:14];
-  assign \rd__0__bank$106  = op[15:14];
+  assign \lfsr__states$90  = lfsr__states;
+  assign \rd__0__bank$107  = op[15:14];
+  assign \rd__0__bank$108  = op[15:14];
   assign rd__0__data = host_rd__data;
-  assign \rd__0__data$118  = host_rd__data;
-  assign \rd__0__data$119  = host_rd__data;
   assign \rd__0__data$120  = host_rd__data;
   assign \rd__0__data$121  = host_rd__data;
   assign \rd__0__data$122  = host_rd__data;
   assign \rd__0__data$123  = host_rd__data;
   assign \rd__0__data$124  = host_rd__data;
-  assign \rd__1__en$126  = 1'h0;
-  assign \rd__1__en$127  = \rd__0__en$95 ;
-  assign \rd__1__en$128  = \rd__0__en$96 ;
-  assign \rd__1__en$131  = 1'h0;
-  assign \rd__1__bank$134  = 2'h0;
-  assign \rd__1__bank$137  = op[41:40];
-  assign \rd__1__bank$138  = op[41:40];
-  assign \rd__1__bank$139  = 2'h0;
-  assign \rd__1__row$142  = 13'h0000;
-  assign \rd__1__row$147  = 13'h0000;
-  assign \rd__1__data$150  = rd__1__data;
-  assign \rd__1__data$151  = rd__1__data;
+  assign \rd__0__data$125  = host_rd__data;
+  assign \rd__0__data$126  = host_rd__data;
+  assign \rd__1__en$128  = 1'h0;
+  assign \rd__1__en$129  = \rd__0__en$97 ;
+  assign \rd__1__en$130  = \rd__0__en$98 ;
+  assign \rd__1__en$133  = 1'h0;
+  assign \rd__1__bank$136  = 2'h0;
+  assign \rd__1__bank$139  = op[41:40];
+  assign \rd__1__bank$140  = op[41:40];
+  assign \rd__1__bank$141  = 2'h0;
+  assign \rd__1__row$144  = 13'h0000;
+  assign \rd__1__row$149  = 13'h0000;
   assign \rd__1__data$152  = rd__1__data;
   assign \rd__1__data$153  = rd__1__data;
   assign \rd__1__data$154  = rd__1__data;
   assign \rd__1__data$155  = rd__1__data;
   assign \rd__1__data$156  = rd__1__data;
-  assign \wr__0__bank$169  = op[67:66];
-  assign \wr__0__bank$170  = op[67:66];
-  assign \wr__1__en$198  = 1'h0;
+  assign \rd__1__data$157  = rd__1__data;
+  assign \rd__1__data$158  = rd__1__data;
+  assign \wr__0__bank$171  = op[67:66];
+  assign \wr__0__bank$172  = op[67:66];
   assign \wr__1__en$200  = 1'h0;
-  assign \wr__1__en$201  = 1'h0;
   assign \wr__1__en$202  = 1'h0;
+  assign \wr__1__en$203  = 1'h0;
   assign \wr__1__en$204  = 1'h0;
-  assign \wr__1__bank$206  = 2'h0;
+  assign \wr__1__en$206  = 1'h0;
   assign \wr__1__bank$208  = 2'h0;
-  assign \wr__1__bank$209  = 2'h0;
   assign \wr__1__bank$210  = 2'h0;
+  assign \wr__1__bank$211  = 2'h0;
   assign \wr__1__bank$212  = 2'h0;
-  assign \wr__1__row$214  = 13'h0000;
+  assign \wr__1__bank$214  = 2'h0;
   assign \wr__1__row$216  = 13'h0000;
-  assign \wr__1__row$217  = 13'h0000;
   assign \wr__1__row$218  = 13'h0000;
+  assign \wr__1__row$219  = 13'h0000;
   assign \wr__1__row$220  = 13'h0000;
-  assign \wr__1__data$222  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \wr__1__row$222  = 13'h0000;
   assign \wr__1__data$224  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  assign \wr__1__data$225  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   assign \wr__1__data$226  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \wr__1__data$227  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   assign \wr__1__data$228  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  assign \wr__1__mask$230  = 8'h00;
+  assign \wr__1__data$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   assign \wr__1__mask$232  = 8'h00;
-  assign \wr__1__mask$233  = 8'h00;
   assign \wr__1__mask$234  = 8'h00;
+  assign \wr__1__mask$235  = 8'h00;
   assign \wr__1__mask$236  = 8'h00;
+  assign \wr__1__mask$238  = 8'h00;
   assign \config.m_u  = \config [3:0];
   assign \config.modes  = \config [11:4];
   assign \config.modes[0]  = \config [5:4];
@@ -3978,223 +3985,223 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \op.a_exp  = op[195:190];
   assign \op.b_exp  = op[201:196];
   assign \op.dst_exp  = op[207:202];
-  assign \op$32.opcode  = op[3:0];
-  assign \op$32.a_layout  = op[5:4];
-  assign \op$32.b_layout  = op[7:6];
-  assign \op$32.kind  = op[9:8];
-  assign \op$32.keep  = op[13:10];
-  assign \op$32.a_bank  = op[15:14];
-  assign \op$32.a_base  = op[39:16];
-  assign \op$32.b_bank  = op[41:40];
-  assign \op$32.b_base  = op[65:42];
-  assign \op$32.dst_bank  = op[67:66];
-  assign \op$32.dst_base  = op[91:68];
-  assign \op$32.aux_bank  = op[93:92];
-  assign \op$32.aux_base  = op[117:94];
-  assign \op$32.m  = op[141:118];
-  assign \op$32.n  = op[165:142];
-  assign \op$32.k  = op[189:166];
-  assign \op$32.a_exp  = op[195:190];
-  assign \op$32.b_exp  = op[201:196];
-  assign \op$32.dst_exp  = op[207:202];
-  assign \op$36.opcode  = op[3:0];
-  assign \op$36.a_layout  = op[5:4];
-  assign \op$36.b_layout  = op[7:6];
-  assign \op$36.kind  = op[9:8];
-  assign \op$36.keep  = op[13:10];
-  assign \op$36.a_bank  = op[15:14];
-  assign \op$36.a_base  = op[39:16];
-  assign \op$36.b_bank  = op[41:40];
-  assign \op$36.b_base  = op[65:42];
-  assign \op$36.dst_bank  = op[67:66];
-  assign \op$36.dst_base  = op[91:68];
-  assign \op$36.aux_bank  = op[93:92];
-  assign \op$36.aux_base  = op[117:94];
-  assign \op$36.m  = op[141:118];
-  assign \op$36.n  = op[165:142];
-  assign \op$36.k  = op[189:166];
-  assign \op$36.a_exp  = op[195:190];
-  assign \op$36.b_exp  = op[201:196];
-  assign \op$36.dst_exp  = op[207:202];
-  assign \op$39.opcode  = op[3:0];
-  assign \op$39.a_layout  = op[5:4];
-  assign \op$39.b_layout  = op[7:6];
-  assign \op$39.kind  = op[9:8];
-  assign \op$39.keep  = op[13:10];
-  assign \op$39.a_bank  = op[15:14];
-  assign \op$39.a_base  = op[39:16];
-  assign \op$39.b_bank  = op[41:40];
-  assign \op$39.b_base  = op[65:42];
-  assign \op$39.dst_bank  = op[67:66];
-  assign \op$39.dst_base  = op[91:68];
-  assign \op$39.aux_bank  = op[93:92];
-  assign \op$39.aux_base  = op[117:94];
-  assign \op$39.m  = op[141:118];
-  assign \op$39.n  = op[165:142];
-  assign \op$39.k  = op[189:166];
-  assign \op$39.a_exp  = op[195:190];
-  assign \op$39.b_exp  = op[201:196];
-  assign \op$39.dst_exp  = op[207:202];
-  assign \op$42.opcode  = op[3:0];
-  assign \op$42.a_layout  = op[5:4];
-  assign \op$42.b_layout  = op[7:6];
-  assign \op$42.kind  = op[9:8];
-  assign \op$42.keep  = op[13:10];
-  assign \op$42.a_bank  = op[15:14];
-  assign \op$42.a_base  = op[39:16];
-  assign \op$42.b_bank  = op[41:40];
-  assign \op$42.b_base  = op[65:42];
-  assign \op$42.dst_bank  = op[67:66];
-  assign \op$42.dst_base  = op[91:68];
-  assign \op$42.aux_bank  = op[93:92];
-  assign \op$42.aux_base  = op[117:94];
-  assign \op$42.m  = op[141:118];
-  assign \op$42.n  = op[165:142];
-  assign \op$42.k  = op[189:166];
-  assign \op$42.a_exp  = op[195:190];
-  assign \op$42.b_exp  = op[201:196];
-  assign \op$42.dst_exp  = op[207:202];
-  assign \op$45.opcode  = op[3:0];
-  assign \op$45.a_layout  = op[5:4];
-  assign \op$45.b_layout  = op[7:6];
-  assign \op$45.kind  = op[9:8];
-  assign \op$45.keep  = op[13:10];
-  assign \op$45.a_bank  = op[15:14];
-  assign \op$45.a_base  = op[39:16];
-  assign \op$45.b_bank  = op[41:40];
-  assign \op$45.b_base  = op[65:42];
-  assign \op$45.dst_bank  = op[67:66];
-  assign \op$45.dst_base  = op[91:68];
-  assign \op$45.aux_bank  = op[93:92];
-  assign \op$45.aux_base  = op[117:94];
-  assign \op$45.m  = op[141:118];
-  assign \op$45.n  = op[165:142];
-  assign \op$45.k  = op[189:166];
-  assign \op$45.a_exp  = op[195:190];
-  assign \op$45.b_exp  = op[201:196];
-  assign \op$45.dst_exp  = op[207:202];
-  assign \conv$47.opcode  = conv[3:0];
-  assign \conv$47.batch  = conv[19:4];
-  assign \conv$47.height  = conv[31:20];
-  assign \conv$47.width  = conv[43:32];
-  assign \conv$47.channels  = conv[55:44];
-  assign \conv$47.kernel_h  = conv[59:56];
-  assign \conv$47.kernel_w  = conv[63:60];
-  assign \conv$47.stride  = conv[67:64];
-  assign \conv$47.padding  = conv[71:68];
-  assign \conv$47.out_height  = conv[83:72];
-  assign \conv$47.out_width  = conv[95:84];
-  assign \conv$48.opcode  = conv[3:0];
-  assign \conv$48.batch  = conv[19:4];
-  assign \conv$48.height  = conv[31:20];
-  assign \conv$48.width  = conv[43:32];
-  assign \conv$48.channels  = conv[55:44];
-  assign \conv$48.kernel_h  = conv[59:56];
-  assign \conv$48.kernel_w  = conv[63:60];
-  assign \conv$48.stride  = conv[67:64];
-  assign \conv$48.padding  = conv[71:68];
-  assign \conv$48.out_height  = conv[83:72];
-  assign \conv$48.out_width  = conv[95:84];
-  assign \op$50.opcode  = op[3:0];
-  assign \op$50.a_layout  = op[5:4];
-  assign \op$50.b_layout  = op[7:6];
-  assign \op$50.kind  = op[9:8];
-  assign \op$50.keep  = op[13:10];
-  assign \op$50.a_bank  = op[15:14];
-  assign \op$50.a_base  = op[39:16];
-  assign \op$50.b_bank  = op[41:40];
-  assign \op$50.b_base  = op[65:42];
-  assign \op$50.dst_bank  = op[67:66];
-  assign \op$50.dst_base  = op[91:68];
-  assign \op$50.aux_bank  = op[93:92];
-  assign \op$50.aux_base  = op[117:94];
-  assign \op$50.m  = op[141:118];
-  assign \op$50.n  = op[165:142];
-  assign \op$50.k  = op[189:166];
-  assign \op$50.a_exp  = op[195:190];
-  assign \op$50.b_exp  = op[201:196];
-  assign \op$50.dst_exp  = op[207:202];
-  assign \pool$52.opcode  = pool[3:0];
-  assign \pool$52.batch  = pool[19:4];
-  assign \pool$52.height  = pool[31:20];
-  assign \pool$52.width  = pool[43:32];
-  assign \pool$52.channels  = pool[55:44];
-  assign \pool$52.kernel_h  = pool[59:56];
-  assign \pool$52.kernel_w  = pool[63:60];
-  assign \pool$52.stride  = pool[67:64];
-  assign \pool$52.padding  = pool[71:68];
-  assign \pool$52.out_height  = pool[83:72];
-  assign \pool$52.out_width  = pool[95:84];
-  assign \pool$53.opcode  = pool[3:0];
-  assign \pool$53.batch  = pool[19:4];
-  assign \pool$53.height  = pool[31:20];
-  assign \pool$53.width  = pool[43:32];
-  assign \pool$53.channels  = pool[55:44];
-  assign \pool$53.kernel_h  = pool[59:56];
-  assign \pool$53.kernel_w  = pool[63:60];
-  assign \pool$53.stride  = pool[67:64];
-  assign \pool$53.padding  = pool[71:68];
-  assign \pool$53.out_height  = pool[83:72];
-  assign \pool$53.out_width  = pool[95:84];
-  assign \op$55.opcode  = op[3:0];
-  assign \op$55.a_layout  = op[5:4];
-  assign \op$55.b_layout  = op[7:6];
-  assign \op$55.kind  = op[9:8];
-  assign \op$55.keep  = op[13:10];
-  assign \op$55.a_bank  = op[15:14];
-  assign \op$55.a_base  = op[39:16];
-  assign \op$55.b_bank  = op[41:40];
-  assign \op$55.b_base  = op[65:42];
-  assign \op$55.dst_bank  = op[67:66];
-  assign \op$55.dst_base  = op[91:68];
-  assign \op$55.aux_bank  = op[93:92];
-  assign \op$55.aux_base  = op[117:94];
-  assign \op$55.m  = op[141:118];
-  assign \op$55.n  = op[165:142];
-  assign \op$55.k  = op[189:166];
-  assign \op$55.a_exp  = op[195:190];
-  assign \op$55.b_exp  = op[201:196];
-  assign \op$55.dst_exp  = op[207:202];
-  assign \conv$57.opcode  = conv[3:0];
-  assign \conv$57.batch  = conv[19:4];
-  assign \conv$57.height  = conv[31:20];
-  assign \conv$57.width  = conv[43:32];
-  assign \conv$57.channels  = conv[55:44];
-  assign \conv$57.kernel_h  = conv[59:56];
-  assign \conv$57.kernel_w  = conv[63:60];
-  assign \conv$57.stride  = conv[67:64];
-  assign \conv$57.padding  = conv[71:68];
-  assign \conv$57.out_height  = conv[83:72];
-  assign \conv$57.out_width  = conv[95:84];
-  assign \pool$58.opcode  = pool[3:0];
-  assign \pool$58.batch  = pool[19:4];
-  assign \pool$58.height  = pool[31:20];
-  assign \pool$58.width  = pool[43:32];
-  assign \pool$58.channels  = pool[55:44];
-  assign \pool$58.kernel_h  = pool[59:56];
-  assign \pool$58.kernel_w  = pool[63:60];
-  assign \pool$58.stride  = pool[67:64];
-  assign \pool$58.padding  = pool[71:68];
-  assign \pool$58.out_height  = pool[83:72];
-  assign \pool$58.out_width  = pool[95:84];
-  assign \config$67.m_u  = \config [3:0];
-  assign \config$67.modes  = \config [11:4];
-  assign \config$67.modes[0]  = \config [5:4];
-  assign \config$67.modes[1]  = \config [7:6];
-  assign \config$67.modes[2]  = \config [9:8];
-  assign \config$67.modes[3]  = \config [11:10];
-  assign \config$76.m_u  = \config [3:0];
-  assign \config$76.modes  = \config [11:4];
-  assign \config$76.modes[0]  = \config [5:4];
-  assign \config$76.modes[1]  = \config [7:6];
-  assign \config$76.modes[2]  = \config [9:8];
-  assign \config$76.modes[3]  = \config [11:10];
-  assign \config$81.m_u  = \config [3:0];
-  assign \config$81.modes  = \config [11:4];
-  assign \config$81.modes[0]  = \config [5:4];
-  assign \config$81.modes[1]  = \config [7:6];
-  assign \config$81.modes[2]  = \config [9:8];
-  assign \config$81.modes[3]  = \config [11:10];
+  assign \op$34.opcode  = op[3:0];
+  assign \op$34.a_layout  = op[5:4];
+  assign \op$34.b_layout  = op[7:6];
+  assign \op$34.kind  = op[9:8];
+  assign \op$34.keep  = op[13:10];
+  assign \op$34.a_bank  = op[15:14];
+  assign \op$34.a_base  = op[39:16];
+  assign \op$34.b_bank  = op[41:40];
+  assign \op$34.b_base  = op[65:42];
+  assign \op$34.dst_bank  = op[67:66];
+  assign \op$34.dst_base  = op[91:68];
+  assign \op$34.aux_bank  = op[93:92];
+  assign \op$34.aux_base  = op[117:94];
+  assign \op$34.m  = op[141:118];
+  assign \op$34.n  = op[165:142];
+  assign \op$34.k  = op[189:166];
+  assign \op$34.a_exp  = op[195:190];
+  assign \op$34.b_exp  = op[201:196];
+  assign \op$34.dst_exp  = op[207:202];
+  assign \op$38.opcode  = op[3:0];
+  assign \op$38.a_layout  = op[5:4];
+  assign \op$38.b_layout  = op[7:6];
+  assign \op$38.kind  = op[9:8];
+  assign \op$38.keep  = op[13:10];
+  assign \op$38.a_bank  = op[15:14];
+  assign \op$38.a_base  = op[39:16];
+  assign \op$38.b_bank  = op[41:40];
+  assign \op$38.b_base  = op[65:42];
+  assign \op$38.dst_bank  = op[67:66];
+  assign \op$38.dst_base  = op[91:68];
+  assign \op$38.aux_bank  = op[93:92];
+  assign \op$38.aux_base  = op[117:94];
+  assign \op$38.m  = op[141:118];
+  assign \op$38.n  = op[165:142];
+  assign \op$38.k  = op[189:166];
+  assign \op$38.a_exp  = op[195:190];
+  assign \op$38.b_exp  = op[201:196];
+  assign \op$38.dst_exp  = op[207:202];
+  assign \op$41.opcode  = op[3:0];
+  assign \op$41.a_layout  = op[5:4];
+  assign \op$41.b_layout  = op[7:6];
+  assign \op$41.kind  = op[9:8];
+  assign \op$41.keep  = op[13:10];
+  assign \op$41.a_bank  = op[15:14];
+  assign \op$41.a_base  = op[39:16];
+  assign \op$41.b_bank  = op[41:40];
+  assign \op$41.b_base  = op[65:42];
+  assign \op$41.dst_bank  = op[67:66];
+  assign \op$41.dst_base  = op[91:68];
+  assign \op$41.aux_bank  = op[93:92];
+  assign \op$41.aux_base  = op[117:94];
+  assign \op$41.m  = op[141:118];
+  assign \op$41.n  = op[165:142];
+  assign \op$41.k  = op[189:166];
+  assign \op$41.a_exp  = op[195:190];
+  assign \op$41.b_exp  = op[201:196];
+  assign \op$41.dst_exp  = op[207:202];
+  assign \op$44.opcode  = op[3:0];
+  assign \op$44.a_layout  = op[5:4];
+  assign \op$44.b_layout  = op[7:6];
+  assign \op$44.kind  = op[9:8];
+  assign \op$44.keep  = op[13:10];
+  assign \op$44.a_bank  = op[15:14];
+  assign \op$44.a_base  = op[39:16];
+  assign \op$44.b_bank  = op[41:40];
+  assign \op$44.b_base  = op[65:42];
+  assign \op$44.dst_bank  = op[67:66];
+  assign \op$44.dst_base  = op[91:68];
+  assign \op$44.aux_bank  = op[93:92];
+  assign \op$44.aux_base  = op[117:94];
+  assign \op$44.m  = op[141:118];
+  assign \op$44.n  = op[165:142];
+  assign \op$44.k  = op[189:166];
+  assign \op$44.a_exp  = op[195:190];
+  assign \op$44.b_exp  = op[201:196];
+  assign \op$44.dst_exp  = op[207:202];
+  assign \op$47.opcode  = op[3:0];
+  assign \op$47.a_layout  = op[5:4];
+  assign \op$47.b_layout  = op[7:6];
+  assign \op$47.kind  = op[9:8];
+  assign \op$47.keep  = op[13:10];
+  assign \op$47.a_bank  = op[15:14];
+  assign \op$47.a_base  = op[39:16];
+  assign \op$47.b_bank  = op[41:40];
+  assign \op$47.b_base  = op[65:42];
+  assign \op$47.dst_bank  = op[67:66];
+  assign \op$47.dst_base  = op[91:68];
+  assign \op$47.aux_bank  = op[93:92];
+  assign \op$47.aux_base  = op[117:94];
+  assign \op$47.m  = op[141:118];
+  assign \op$47.n  = op[165:142];
+  assign \op$47.k  = op[189:166];
+  assign \op$47.a_exp  = op[195:190];
+  assign \op$47.b_exp  = op[201:196];
+  assign \op$47.dst_exp  = op[207:202];
+  assign \conv$49.opcode  = conv[3:0];
+  assign \conv$49.batch  = conv[19:4];
+  assign \conv$49.height  = conv[31:20];
+  assign \conv$49.width  = conv[43:32];
+  assign \conv$49.channels  = conv[55:44];
+  assign \conv$49.kernel_h  = conv[59:56];
+  assign \conv$49.kernel_w  = conv[63:60];
+  assign \conv$49.stride  = conv[67:64];
+  assign \conv$49.padding  = conv[71:68];
+  assign \conv$49.out_height  = conv[83:72];
+  assign \conv$49.out_width  = conv[95:84];
+  assign \conv$50.opcode  = conv[3:0];
+  assign \conv$50.batch  = conv[19:4];
+  assign \conv$50.height  = conv[31:20];
+  assign \conv$50.width  = conv[43:32];
+  assign \conv$50.channels  = conv[55:44];
+  assign \conv$50.kernel_h  = conv[59:56];
+  assign \conv$50.kernel_w  = conv[63:60];
+  assign \conv$50.stride  = conv[67:64];
+  assign \conv$50.padding  = conv[71:68];
+  assign \conv$50.out_height  = conv[83:72];
+  assign \conv$50.out_width  = conv[95:84];
+  assign \op$52.opcode  = op[3:0];
+  assign \op$52.a_layout  = op[5:4];
+  assign \op$52.b_layout  = op[7:6];
+  assign \op$52.kind  = op[9:8];
+  assign \op$52.keep  = op[13:10];
+  assign \op$52.a_bank  = op[15:14];
+  assign \op$52.a_base  = op[39:16];
+  assign \op$52.b_bank  = op[41:40];
+  assign \op$52.b_base  = op[65:42];
+  assign \op$52.dst_bank  = op[67:66];
+  assign \op$52.dst_base  = op[91:68];
+  assign \op$52.aux_bank  = op[93:92];
+  assign \op$52.aux_base  = op[117:94];
+  assign \op$52.m  = op[141:118];
+  assign \op$52.n  = op[165:142];
+  assign \op$52.k  = op[189:166];
+  assign \op$52.a_exp  = op[195:190];
+  assign \op$52.b_exp  = op[201:196];
+  assign \op$52.dst_exp  = op[207:202];
+  assign \pool$54.opcode  = pool[3:0];
+  assign \pool$54.batch  = pool[19:4];
+  assign \pool$54.height  = pool[31:20];
+  assign \pool$54.width  = pool[43:32];
+  assign \pool$54.channels  = pool[55:44];
+  assign \pool$54.kernel_h  = pool[59:56];
+  assign \pool$54.kernel_w  = pool[63:60];
+  assign \pool$54.stride  = pool[67:64];
+  assign \pool$54.padding  = pool[71:68];
+  assign \pool$54.out_height  = pool[83:72];
+  assign \pool$54.out_width  = pool[95:84];
+  assign \pool$55.opcode  = pool[3:0];
+  assign \pool$55.batch  = pool[19:4];
+  assign \pool$55.height  = pool[31:20];
+  assign \pool$55.width  = pool[43:32];
+  assign \pool$55.channels  = pool[55:44];
+  assign \pool$55.kernel_h  = pool[59:56];
+  assign \pool$55.kernel_w  = pool[63:60];
+  assign \pool$55.stride  = pool[67:64];
+  assign \pool$55.padding  = pool[71:68];
+  assign \pool$55.out_height  = pool[83:72];
+  assign \pool$55.out_width  = pool[95:84];
+  assign \op$57.opcode  = op[3:0];
+  assign \op$57.a_layout  = op[5:4];
+  assign \op$57.b_layout  = op[7:6];
+  assign \op$57.kind  = op[9:8];
+  assign \op$57.keep  = op[13:10];
+  assign \op$57.a_bank  = op[15:14];
+  assign \op$57.a_base  = op[39:16];
+  assign \op$57.b_bank  = op[41:40];
+  assign \op$57.b_base  = op[65:42];
+  assign \op$57.dst_bank  = op[67:66];
+  assign \op$57.dst_base  = op[91:68];
+  assign \op$57.aux_bank  = op[93:92];
+  assign \op$57.aux_base  = op[117:94];
+  assign \op$57.m  = op[141:118];
+  assign \op$57.n  = op[165:142];
+  assign \op$57.k  = op[189:166];
+  assign \op$57.a_exp  = op[195:190];
+  assign \op$57.b_exp  = op[201:196];
+  assign \op$57.dst_exp  = op[207:202];
+  assign \conv$59.opcode  = conv[3:0];
+  assign \conv$59.batch  = conv[19:4];
+  assign \conv$59.height  = conv[31:20];
+  assign \conv$59.width  = conv[43:32];
+  assign \conv$59.channels  = conv[55:44];
+  assign \conv$59.kernel_h  = conv[59:56];
+  assign \conv$59.kernel_w  = conv[63:60];
+  assign \conv$59.stride  = conv[67:64];
+  assign \conv$59.padding  = conv[71:68];
+  assign \conv$59.out_height  = conv[83:72];
+  assign \conv$59.out_width  = conv[95:84];
+  assign \pool$60.opcode  = pool[3:0];
+  assign \pool$60.batch  = pool[19:4];
+  assign \pool$60.height  = pool[31:20];
+  assign \pool$60.width  = pool[43:32];
+  assign \pool$60.channels  = pool[55:44];
+  assign \pool$60.kernel_h  = pool[59:56];
+  assign \pool$60.kernel_w  = pool[63:60];
+  assign \pool$60.stride  = pool[67:64];
+  assign \pool$60.padding  = pool[71:68];
+  assign \pool$60.out_height  = pool[83:72];
+  assign \pool$60.out_width  = pool[95:84];
+  assign \config$69.m_u  = \config [3:0];
+  assign \config$69.modes  = \config [11:4];
+  assign \config$69.modes[0]  = \config [5:4];
+  assign \config$69.modes[1]  = \config [7:6];
+  assign \config$69.modes[2]  = \config [9:8];
+  assign \config$69.modes[3]  = \config [11:10];
+  assign \config$78.m_u  = \config [3:0];
+  assign \config$78.modes  = \config [11:4];
+  assign \config$78.modes[0]  = \config [5:4];
+  assign \config$78.modes[1]  = \config [7:6];
+  assign \config$78.modes[2]  = \config [9:8];
+  assign \config$78.modes[3]  = \config [11:10];
+  assign \config$83.m_u  = \config [3:0];
+  assign \config$83.modes  = \config [11:4];
+  assign \config$83.modes[0]  = \config [5:4];
+  assign \config$83.modes[1]  = \config [7:6];
+  assign \config$83.modes[2]  = \config [9:8];
+  assign \config$83.modes[3]  = \config [11:10];
   assign \lfsr__states[0]  = lfsr__states[31:0];
   assign \lfsr__states[1]  = lfsr__states[63:32];
   assign \lfsr__states[2]  = lfsr__states[95:64];
@@ -4227,22 +4234,22 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \port__states[13]  = lfsr__states[447:416];
   assign \port__states[14]  = lfsr__states[479:448];
   assign \port__states[15]  = lfsr__states[511:480];
-  assign \lfsr__states$88[0]  = lfsr__states[31:0];
-  assign \lfsr__states$88[1]  = lfsr__states[63:32];
-  assign \lfsr__states$88[2]  = lfsr__states[95:64];
-  assign \lfsr__states$88[3]  = lfsr__states[127:96];
-  assign \lfsr__states$88[4]  = lfsr__states[159:128];
-  assign \lfsr__states$88[5]  = lfsr__states[191:160];
-  assign \lfsr__states$88[6]  = lfsr__states[223:192];
-  assign \lfsr__states$88[7]  = lfsr__states[255:224];
-  assign \lfsr__states$88[8]  = lfsr__states[287:256];
-  assign \lfsr__states$88[9]  = lfsr__states[319:288];
-  assign \lfsr__states$88[10]  = lfsr__states[351:320];
-  assign \lfsr__states$88[11]  = lfsr__states[383:352];
-  assign \lfsr__states$88[12]  = lfsr__states[415:384];
-  assign \lfsr__states$88[13]  = lfsr__states[447:416];
-  assign \lfsr__states$88[14]  = lfsr__states[479:448];
-  assign \lfsr__states$88[15]  = lfsr__states[511:480];
+  assign \lfsr__states$90[0]  = lfsr__states[31:0];
+  assign \lfsr__states$90[1]  = lfsr__states[63:32];
+  assign \lfsr__states$90[2]  = lfsr__states[95:64];
+  assign \lfsr__states$90[3]  = lfsr__states[127:96];
+  assign \lfsr__states$90[4]  = lfsr__states[159:128];
+  assign \lfsr__states$90[5]  = lfsr__states[191:160];
+  assign \lfsr__states$90[6]  = lfsr__states[223:192];
+  assign \lfsr__states$90[7]  = lfsr__states[255:224];
+  assign \lfsr__states$90[8]  = lfsr__states[287:256];
+  assign \lfsr__states$90[9]  = lfsr__states[319:288];
+  assign \lfsr__states$90[10]  = lfsr__states[351:320];
+  assign \lfsr__states$90[11]  = lfsr__states[383:352];
+  assign \lfsr__states$90[12]  = lfsr__states[415:384];
+  assign \lfsr__states$90[13]  = lfsr__states[447:416];
+  assign \lfsr__states$90[14]  = lfsr__states[479:448];
+  assign \lfsr__states$90[15]  = lfsr__states[511:480];
   assign \rd__0__data[0]  = host_rd__data[31:0];
   assign \rd__0__data[1]  = host_rd__data[63:32];
   assign \rd__0__data[2]  = host_rd__data[95:64];
@@ -4251,22 +4258,6 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \rd__0__data[5]  = host_rd__data[191:160];
   assign \rd__0__data[6]  = host_rd__data[223:192];
   assign \rd__0__data[7]  = host_rd__data[255:224];
-  assign \rd__0__data$118[0]  = host_rd__data[31:0];
-  assign \rd__0__data$118[1]  = host_rd__data[63:32];
-  assign \rd__0__data$118[2]  = host_rd__data[95:64];
-  assign \rd__0__data$118[3]  = host_rd__data[127:96];
-  assign \rd__0__data$118[4]  = host_rd__data[159:128];
-  assign \rd__0__data$118[5]  = host_rd__data[191:160];
-  assign \rd__0__data$118[6]  = host_rd__data[223:192];
-  assign \rd__0__data$118[7]  = host_rd__data[255:224];
-  assign \rd__0__data$119[0]  = host_rd__data[31:0];
-  assign \rd__0__data$119[1]  = host_rd__data[63:32];
-  assign \rd__0__data$119[2]  = host_rd__data[95:64];
-  assign \rd__0__data$119[3]  = host_rd__data[127:96];
-  assign \rd__0__data$119[4]  = host_rd__data[159:128];
-  assign \rd__0__data$119[5]  = host_rd__data[191:160];
-  assign \rd__0__data$119[6]  = host_rd__data[223:192];
-  assign \rd__0__data$119[7]  = host_rd__data[255:224];
   assign \rd__0__data$120[0]  = host_rd__data[31:0];
   assign \rd__0__data$120[1]  = host_rd__data[63:32];
   assign \rd__0__data$120[2]  = host_rd__data[95:64];
@@ -4307,6 +4298,22 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \rd__0__data$124[5]  = host_rd__data[191:160];
   assign \rd__0__data$124[6]  = host_rd__data[223:192];
   assign \rd__0__data$124[7]  = host_rd__data[255:224];
+  assign \rd__0__data$125[0]  = host_rd__data[31:0];
+  assign \rd__0__data$125[1]  = host_rd__data[63:32];
+  assign \rd__0__data$125[2]  = host_rd__data[95:64];
+  assign \rd__0__data$125[3]  = host_rd__data[127:96];
+  assign \rd__0__data$125[4]  = host_rd__data[159:128];
+  assign \rd__0__data$125[5]  = host_rd__data[191:160];
+  assign \rd__0__data$125[6]  = host_rd__data[223:192];
+  assign \rd__0__data$125[7]  = host_rd__data[255:224];
+  assign \rd__0__data$126[0]  = host_rd__data[31:0];
+  assign \rd__0__data$126[1]  = host_rd__data[63:32];
+  assign \rd__0__data$126[2]  = host_rd__data[95:64];
+  assign \rd__0__data$126[3]  = host_rd__data[127:96];
+  assign \rd__0__data$126[4]  = host_rd__data[159:128];
+  assign \rd__0__data$126[5]  = host_rd__data[191:160];
+  assign \rd__0__data$126[6]  = host_rd__data[223:192];
+  assign \rd__0__data$126[7]  = host_rd__data[255:224];
   assign \rd__1__data[0]  = rd__1__data[31:0];
   assign \rd__1__data[1]  = rd__1__data[63:32];
   assign \rd__1__data[2]  = rd__1__data[95:64];
@@ -4315,22 +4322,6 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \rd__1__data[5]  = rd__1__data[191:160];
   assign \rd__1__data[6]  = rd__1__data[223:192];
   assign \rd__1__data[7]  = rd__1__data[255:224];
-  assign \rd__1__data$150[0]  = rd__1__data[31:0];
-  assign \rd__1__data$150[1]  = rd__1__data[63:32];
-  assign \rd__1__data$150[2]  = rd__1__data[95:64];
-  assign \rd__1__data$150[3]  = rd__1__data[127:96];
-  assign \rd__1__data$150[4]  = rd__1__data[159:128];
-  assign \rd__1__data$150[5]  = rd__1__data[191:160];
-  assign \rd__1__data$150[6]  = rd__1__data[223:192];
-  assign \rd__1__data$150[7]  = rd__1__data[255:224];
-  assign \rd__1__data$151[0]  = rd__1__data[31:0];
-  assign \rd__1__data$151[1]  = rd__1__data[63:32];
-  assign \rd__1__data$151[2]  = rd__1__data[95:64];
-  assign \rd__1__data$151[3]  = rd__1__data[127:96];
-  assign \rd__1__data$151[4]  = rd__1__data[159:128];
-  assign \rd__1__data$151[5]  = rd__1__data[191:160];
-  assign \rd__1__data$151[6]  = rd__1__data[223:192];
-  assign \rd__1__data$151[7]  = rd__1__data[255:224];
   assign \rd__1__data$152[0]  = rd__1__data[31:0];
   assign \rd__1__data$152[1]  = rd__1__data[63:32];
   assign \rd__1__data$152[2]  = rd__1__data[95:64];
@@ -4371,6 +4362,22 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \rd__1__data$156[5]  = rd__1__data[191:160];
   assign \rd__1__data$156[6]  = rd__1__data[223:192];
   assign \rd__1__data$156[7]  = rd__1__data[255:224];
+  assign \rd__1__data$157[0]  = rd__1__data[31:0];
+  assign \rd__1__data$157[1]  = rd__1__data[63:32];
+  assign \rd__1__data$157[2]  = rd__1__data[95:64];
+  assign \rd__1__data$157[3]  = rd__1__data[127:96];
+  assign \rd__1__data$157[4]  = rd__1__data[159:128];
+  assign \rd__1__data$157[5]  = rd__1__data[191:160];
+  assign \rd__1__data$157[6]  = rd__1__data[223:192];
+  assign \rd__1__data$157[7]  = rd__1__data[255:224];
+  assign \rd__1__data$158[0]  = rd__1__data[31:0];
+  assign \rd__1__data$158[1]  = rd__1__data[63:32];
+  assign \rd__1__data$158[2]  = rd__1__data[95:64];
+  assign \rd__1__data$158[3]  = rd__1__data[127:96];
+  assign \rd__1__data$158[4]  = rd__1__data[159:128];
+  assign \rd__1__data$158[5]  = rd__1__data[191:160];
+  assign \rd__1__data$158[6]  = rd__1__data[223:192];
+  assign \rd__1__data$158[7]  = rd__1__data[255:224];
   assign \wr__0__data[0]  = wr__0__data[31:0];
   assign \wr__0__data[1]  = wr__0__data[63:32];
   assign \wr__0__data[2]  = wr__0__data[95:64];
@@ -4379,22 +4386,6 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \wr__0__data[5]  = wr__0__data[191:160];
   assign \wr__0__data[6]  = wr__0__data[223:192];
   assign \wr__0__data[7]  = wr__0__data[255:224];
-  assign \wr__0__data$182[0]  = \wr__0__data$182 [31:0];
-  assign \wr__0__data$182[1]  = \wr__0__data$182 [63:32];
-  assign \wr__0__data$182[2]  = \wr__0__data$182 [95:64];
-  assign \wr__0__data$182[3]  = \wr__0__data$182 [127:96];
-  assign \wr__0__data$182[4]  = \wr__0__data$182 [159:128];
-  assign \wr__0__data$182[5]  = \wr__0__data$182 [191:160];
-  assign \wr__0__data$182[6]  = \wr__0__data$182 [223:192];
-  assign \wr__0__data$182[7]  = \wr__0__data$182 [255:224];
-  assign \wr__0__data$183[0]  = \wr__0__data$183 [31:0];
-  assign \wr__0__data$183[1]  = \wr__0__data$183 [63:32];
-  assign \wr__0__data$183[2]  = \wr__0__data$183 [95:64];
-  assign \wr__0__data$183[3]  = \wr__0__data$183 [127:96];
-  assign \wr__0__data$183[4]  = \wr__0__data$183 [159:128];
-  assign \wr__0__data$183[5]  = \wr__0__data$183 [191:160];
-  assign \wr__0__data$183[6]  = \wr__0__data$183 [223:192];
-  assign \wr__0__data$183[7]  = \wr__0__data$183 [255:224];
   assign \wr__0__data$184[0]  = \wr__0__data$184 [31:0];
   assign \wr__0__data$184[1]  = \wr__0__data$184 [63:32];
   assign \wr__0__data$184[2]  = \wr__0__data$184 [95:64];
@@ -4435,6 +4426,22 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \wr__0__data$188[5]  = \wr__0__data$188 [191:160];
   assign \wr__0__data$188[6]  = \wr__0__data$188 [223:192];
   assign \wr__0__data$188[7]  = \wr__0__data$188 [255:224];
+  assign \wr__0__data$189[0]  = \wr__0__data$189 [31:0];
+  assign \wr__0__data$189[1]  = \wr__0__data$189 [63:32];
+  assign \wr__0__data$189[2]  = \wr__0__data$189 [95:64];
+  assign \wr__0__data$189[3]  = \wr__0__data$189 [127:96];
+  assign \wr__0__data$189[4]  = \wr__0__data$189 [159:128];
+  assign \wr__0__data$189[5]  = \wr__0__data$189 [191:160];
+  assign \wr__0__data$189[6]  = \wr__0__data$189 [223:192];
+  assign \wr__0__data$189[7]  = \wr__0__data$189 [255:224];
+  assign \wr__0__data$190[0]  = \wr__0__data$190 [31:0];
+  assign \wr__0__data$190[1]  = \wr__0__data$190 [63:32];
+  assign \wr__0__data$190[2]  = \wr__0__data$190 [95:64];
+  assign \wr__0__data$190[3]  = \wr__0__data$190 [127:96];
+  assign \wr__0__data$190[4]  = \wr__0__data$190 [159:128];
+  assign \wr__0__data$190[5]  = \wr__0__data$190 [191:160];
+  assign \wr__0__data$190[6]  = \wr__0__data$190 [223:192];
+  assign \wr__0__data$190[7]  = \wr__0__data$190 [255:224];
   assign \wr__1__data[0]  = wr__1__data[31:0];
   assign \wr__1__data[1]  = wr__1__data[63:32];
   assign \wr__1__data[2]  = wr__1__data[95:64];
@@ -4443,22 +4450,6 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \wr__1__data[5]  = wr__1__data[191:160];
   assign \wr__1__data[6]  = wr__1__data[223:192];
   assign \wr__1__data[7]  = wr__1__data[255:224];
-  assign \wr__1__data$222[0]  = 32'd0;
-  assign \wr__1__data$222[1]  = 32'd0;
-  assign \wr__1__data$222[2]  = 32'd0;
-  assign \wr__1__data$222[3]  = 32'd0;
-  assign \wr__1__data$222[4]  = 32'd0;
-  assign \wr__1__data$222[5]  = 32'd0;
-  assign \wr__1__data$222[6]  = 32'd0;
-  assign \wr__1__data$222[7]  = 32'd0;
-  assign \wr__1__data$223[0]  = \wr__1__data$223 [31:0];
-  assign \wr__1__data$223[1]  = \wr__1__data$223 [63:32];
-  assign \wr__1__data$223[2]  = \wr__1__data$223 [95:64];
-  assign \wr__1__data$223[3]  = \wr__1__data$223 [127:96];
-  assign \wr__1__data$223[4]  = \wr__1__data$223 [159:128];
-  assign \wr__1__data$223[5]  = \wr__1__data$223 [191:160];
-  assign \wr__1__data$223[6]  = \wr__1__data$223 [223:192];
-  assign \wr__1__data$223[7]  = \wr__1__data$223 [255:224];
   assign \wr__1__data$224[0]  = 32'd0;
   assign \wr__1__data$224[1]  = 32'd0;
   assign \wr__1__data$224[2]  = 32'd0;
@@ -4467,14 +4458,14 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \wr__1__data$224[5]  = 32'd0;
   assign \wr__1__data$224[6]  = 32'd0;
   assign \wr__1__data$224[7]  = 32'd0;
-  assign \wr__1__data$225[0]  = 32'd0;
-  assign \wr__1__data$225[1]  = 32'd0;
-  assign \wr__1__data$225[2]  = 32'd0;
-  assign \wr__1__data$225[3]  = 32'd0;
-  assign \wr__1__data$225[4]  = 32'd0;
-  assign \wr__1__data$225[5]  = 32'd0;
-  assign \wr__1__data$225[6]  = 32'd0;
-  assign \wr__1__data$225[7]  = 32'd0;
+  assign \wr__1__data$225[0]  = \wr__1__data$225 [31:0];
+  assign \wr__1__data$225[1]  = \wr__1__data$225 [63:32];
+  assign \wr__1__data$225[2]  = \wr__1__data$225 [95:64];
+  assign \wr__1__data$225[3]  = \wr__1__data$225 [127:96];
+  assign \wr__1__data$225[4]  = \wr__1__data$225 [159:128];
+  assign \wr__1__data$225[5]  = \wr__1__data$225 [191:160];
+  assign \wr__1__data$225[6]  = \wr__1__data$225 [223:192];
+  assign \wr__1__data$225[7]  = \wr__1__data$225 [255:224];
   assign \wr__1__data$226[0]  = 32'd0;
   assign \wr__1__data$226[1]  = 32'd0;
   assign \wr__1__data$226[2]  = 32'd0;
@@ -4483,14 +4474,14 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \wr__1__data$226[5]  = 32'd0;
   assign \wr__1__data$226[6]  = 32'd0;
   assign \wr__1__data$226[7]  = 32'd0;
-  assign \wr__1__data$227[0]  = \wr__1__data$227 [31:0];
-  assign \wr__1__data$227[1]  = \wr__1__data$227 [63:32];
-  assign \wr__1__data$227[2]  = \wr__1__data$227 [95:64];
-  assign \wr__1__data$227[3]  = \wr__1__data$227 [127:96];
-  assign \wr__1__data$227[4]  = \wr__1__data$227 [159:128];
-  assign \wr__1__data$227[5]  = \wr__1__data$227 [191:160];
-  assign \wr__1__data$227[6]  = \wr__1__data$227 [223:192];
-  assign \wr__1__data$227[7]  = \wr__1__data$227 [255:224];
+  assign \wr__1__data$227[0]  = 32'd0;
+  assign \wr__1__data$227[1]  = 32'd0;
+  assign \wr__1__data$227[2]  = 32'd0;
+  assign \wr__1__data$227[3]  = 32'd0;
+  assign \wr__1__data$227[4]  = 32'd0;
+  assign \wr__1__data$227[5]  = 32'd0;
+  assign \wr__1__data$227[6]  = 32'd0;
+  assign \wr__1__data$227[7]  = 32'd0;
   assign \wr__1__data$228[0]  = 32'd0;
   assign \wr__1__data$228[1]  = 32'd0;
   assign \wr__1__data$228[2]  = 32'd0;
@@ -4499,13 +4490,29 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
   assign \wr__1__data$228[5]  = 32'd0;
   assign \wr__1__data$228[6]  = 32'd0;
   assign \wr__1__data$228[7]  = 32'd0;
-  assign finished[6] = \done$56 ;
-  assign finished[5] = \done$51 ;
-  assign finished[4] = \done$46 ;
-  assign finished[3] = \done$43 ;
-  assign finished[2] = \done$40 ;
-  assign finished[1] = \done$37 ;
-  assign finished[0] = \done$34 ;
+  assign \wr__1__data$229[0]  = \wr__1__data$229 [31:0];
+  assign \wr__1__data$229[1]  = \wr__1__data$229 [63:32];
+  assign \wr__1__data$229[2]  = \wr__1__data$229 [95:64];
+  assign \wr__1__data$229[3]  = \wr__1__data$229 [127:96];
+  assign \wr__1__data$229[4]  = \wr__1__data$229 [159:128];
+  assign \wr__1__data$229[5]  = \wr__1__data$229 [191:160];
+  assign \wr__1__data$229[6]  = \wr__1__data$229 [223:192];
+  assign \wr__1__data$229[7]  = \wr__1__data$229 [255:224];
+  assign \wr__1__data$230[0]  = 32'd0;
+  assign \wr__1__data$230[1]  = 32'd0;
+  assign \wr__1__data$230[2]  = 32'd0;
+  assign \wr__1__data$230[3]  = 32'd0;
+  assign \wr__1__data$230[4]  = 32'd0;
+  assign \wr__1__data$230[5]  = 32'd0;
+  assign \wr__1__data$230[6]  = 32'd0;
+  assign \wr__1__data$230[7]  = 32'd0;
+  assign finished[6] = \done$58 ;
+  assign finished[5] = \done$53 ;
+  assign finished[4] = \done$48 ;
+  assign finished[3] = \done$45 ;
+  assign finished[2] = \done$42 ;
+  assign finished[1] = \done$39 ;
+  assign finished[0] = \done$36 ;
   assign \$107  = 1'h0;
   assign \$109  = \$108 ;
   assign \$116  = 1'h0;
@@ -12120,9 +12127,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
     .conv(conv),
     .layout(op[5:4]),
     .o(o),
-    .\port$11287$118 (op[189:118]),
-    .\port$11287$16 (op[39:16]),
-    .\port$8074$0 (\$4 ),
+    .\port$11288$118 (op[189:118]),
+    .\port$11288$16 (op[39:16]),
+    .\port$8075$0 (\$4 ),
     .rst(rst),
     .start(start)
   );
@@ -12130,9 +12137,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
     .clk(clk),
     .layout(op[7:6]),
     .o(\o$28 ),
-    .\port$11287$118 (op[189:118]),
-    .\port$11287$42 (op[65:42]),
-    .\port$8074$0 (\$4 ),
+    .\port$11288$118 (op[189:118]),
+    .\port$11288$42 (op[65:42]),
+    .\port$8075$0 (\$4 ),
     .rst(rst),
     .start(start)
   );
@@ -29375,7 +29382,7 @@ module \core.gemm.array.pe7_7_mul (rst, pe7_7_b_in, pe7_7_a_in, pe7_7_p, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.gemm.walk_a (rst, \port$8074$0 , start, layout, \port$11287$16 , \port$11287$118 , conv, o, clk);
+module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \port$11288$118 , conv, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [27:0] \$1 ;
   wire \$10 ;
@@ -29885,12 +29892,12 @@ module \core.gemm.walk_a (rst, \port$8074$0 , start, layout, \port$11287$16 , \p
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [71:0] \port$11287$118 ;
-  wire [71:0] \port$11287$118 ;
-  input [23:0] \port$11287$16 ;
-  wire [23:0] \port$11287$16 ;
-  input [27:0] \port$8074$0 ;
-  wire [27:0] \port$8074$0 ;
+  input [71:0] \port$11288$118 ;
+  wire [71:0] \port$11288$118 ;
+  input [23:0] \port$11288$16 ;
+  wire [23:0] \port$11288$16 ;
+  input [27:0] \port$8075$0 ;
+  wire [27:0] \port$8075$0 ;
   wire [25:0] row;
   input rst;
   wire rst;
@@ -29913,14 +29920,14 @@ module \core.gemm.walk_a (rst, \port$8074$0 , start, layout, \port$11287$16 , \p
   reg [23:0] window_start_ohs = 24'h000000;
   reg [23:0] window_start_ow = 24'h000000;
   reg [23:0] window_start_ows = 24'h000000;
-  assign \$1  = \port$11287$118 [71:48] * 4'h8;
+  assign \$1  = \port$11288$118 [71:48] * 4'h8;
   assign \$2  = phase < \$1 ;
   assign emit = walking & \$2 ;
   assign \$3  = window_ohs + depth_kh;
   assign row = \$3  - conv[71:68];
   assign \$4  = window_ows + depth_kw;
   assign col = \$4  - conv[71:68];
-  assign \$5  = \port$8074$0  - 1'h1;
+  assign \$5  = \port$8075$0  - 1'h1;
   assign \$6  = phase == \$5 ;
   assign \$7  = walking & \$6 ;
   assign \$8  = phase + 1'h1;
@@ -29929,24 +29936,24 @@ module \core.gemm.walk_a (rst, \port$8074$0 , start, layout, \port$11287$16 , \p
   assign \$11  = emit & \$10 ;
   assign \$12  = t + 1'h1;
   assign \$13  = \$11  ? 4'h0 : \$12 ;
-  assign \$14  = \port$8074$0  - 1'h1;
+  assign \$14  = \port$8075$0  - 1'h1;
   assign \$15  = phase == \$14 ;
   assign \$16  = walking & \$15 ;
   assign \$17  = t == 3'h7;
   assign \$18  = emit & \$17 ;
   assign \$19  = other0 + 4'h8;
-  assign \$20  = \$19  >= \port$11287$118 [47:24];
+  assign \$20  = \$19  >= \port$11288$118 [47:24];
   assign \$21  = own0 + 4'h8;
   assign \$22  = own0 + 4'h8;
-  assign \$23  = \$22  >= \port$11287$118 [23:0];
+  assign \$23  = \$22  >= \port$11288$118 [23:0];
   assign \$24  = other0 + 4'h8;
   assign \$25  = kk + 1'h1;
-  assign \$26  = \port$8074$0  - 1'h1;
+  assign \$26  = \port$8075$0  - 1'h1;
   assign \$27  = phase == \$26 ;
   assign \$28  = walking & \$27 ;
   assign \$29  = t == 3'h7;
   assign \$30  = emit & \$29 ;
-  assign \$31  = \port$11287$118 [71:48] - 1'h1;
+  assign \$31  = \port$11288$118 [71:48] - 1'h1;
   assign \$32  = kk != \$31 ;
   assign \$33  = \$30  & \$32 ;
   assign \$35  = t == 3'h7;
@@ -29955,39 +29962,39 @@ module \core.gemm.walk_a (rst, \port$8074$0 , start, layout, \port$11287$16 , \p
   assign \$38  = emit & \$37 ;
   assign \$39  = t == 3'h7;
   assign \$40  = emit & \$39 ;
-  assign \$41  = \port$11287$118 [71:48] - 1'h1;
+  assign \$41  = \port$11288$118 [71:48] - 1'h1;
   assign \$42  = kk != \$41 ;
   assign \$43  = \$40  & \$42 ;
   assign \$45  = other0 + 4'h8;
-  assign \$46  = \$45  >= \port$11287$118 [47:24];
+  assign \$46  = \$45  >= \port$11288$118 [47:24];
   assign \$48  = t == 3'h7;
   assign \$49  = emit & \$48 ;
   assign \$50  = \$47  & \$49 ;
   assign \$51  = other0 + 4'h8;
-  assign \$52  = \$51  >= \port$11287$118 [47:24];
+  assign \$52  = \$51  >= \port$11288$118 [47:24];
   assign \$54  = other0 + 4'h8;
-  assign \$55  = \$54  >= \port$11287$118 [47:24];
+  assign \$55  = \$54  >= \port$11288$118 [47:24];
   assign \$56  = ~ \$55 ;
   assign \$58  = ! layout;
-  assign \$59  = \$58  ? \port$11287$118 [71:48] : 24'h000001;
+  assign \$59  = \$58  ? \port$11288$118 [71:48] : 24'h000001;
   assign \$60  = own_off_v + \$59 ;
   assign \$61  = ! layout;
-  assign \$62  = \$61  ? \port$11287$118 [71:48] : 24'h000001;
+  assign \$62  = \$61  ? \port$11288$118 [71:48] : 24'h000001;
   assign \$63  = own_off_v + \$62 ;
   assign \$64  = ! layout;
-  assign \$65  = \$64  ? \port$11287$118 [71:48] : 24'h000001;
+  assign \$65  = \$64  ? \port$11288$118 [71:48] : 24'h000001;
   assign \$66  = own_off_v + \$65 ;
   assign \$67  = t == 3'h7;
   assign \$68  = emit & \$67 ;
   assign \$70  = ! layout;
-  assign \$71  = \$70  ? \port$11287$118 [71:48] : 24'h000001;
+  assign \$71  = \$70  ? \port$11288$118 [71:48] : 24'h000001;
   assign \$72  = own_off_v + \$71 ;
-  assign \$73  = \port$8074$0  - 1'h1;
+  assign \$73  = \port$8075$0  - 1'h1;
   assign \$74  = phase == \$73 ;
   assign \$75  = walking & \$74 ;
   assign \$76  = t == 3'h7;
   assign \$77  = emit & \$76 ;
-  assign \$78  = \port$11287$118 [71:48] - 1'h1;
+  assign \$78  = \port$11288$118 [71:48] - 1'h1;
   assign \$79  = kk != \$78 ;
   assign \$80  = \$77  & \$79 ;
   assign \$82  = t == 3'h7;
@@ -29996,39 +30003,39 @@ module \core.gemm.walk_a (rst, \port$8074$0 , start, layout, \port$11287$16 , \p
   assign \$85  = emit & \$84 ;
   assign \$86  = t == 3'h7;
   assign \$87  = emit & \$86 ;
-  assign \$88  = \port$11287$118 [71:48] - 1'h1;
+  assign \$88  = \port$11288$118 [71:48] - 1'h1;
   assign \$89  = kk != \$88 ;
   assign \$90  = \$87  & \$89 ;
   assign \$92  = other0 + 4'h8;
-  assign \$93  = \$92  >= \port$11287$118 [47:24];
+  assign \$93  = \$92  >= \port$11288$118 [47:24];
   assign \$95  = t == 3'h7;
   assign \$96  = emit & \$95 ;
   assign \$98  = other0 + 4'h8;
-  assign \$99  = \$98  >= \port$11287$118 [47:24];
+  assign \$99  = \$98  >= \port$11288$118 [47:24];
   assign \$101  = other0 + 4'h8;
-  assign \$102  = \$101  >= \port$11287$118 [47:24];
+  assign \$102  = \$101  >= \port$11288$118 [47:24];
   assign \$103  = ~ \$102 ;
   assign \$105  = ! layout;
-  assign \$106  = \$105  ? 24'h000001 : \port$11287$118 [23:0];
+  assign \$106  = \$105  ? 24'h000001 : \port$11288$118 [23:0];
   assign \$107  = k_off_v + \$106 ;
   assign \$108  = ! layout;
-  assign \$109  = \$108  ? 24'h000001 : \port$11287$118 [23:0];
+  assign \$109  = \$108  ? 24'h000001 : \port$11288$118 [23:0];
   assign \$110  = k_off_v + \$109 ;
   assign \$111  = ! layout;
-  assign \$112  = \$111  ? 24'h000001 : \port$11287$118 [23:0];
+  assign \$112  = \$111  ? 24'h000001 : \port$11288$118 [23:0];
   assign \$113  = k_off_v + \$112 ;
   assign \$114  = t == 3'h7;
   assign \$115  = emit & \$114 ;
   assign \$117  = ! layout;
-  assign \$118  = \$117  ? 24'h000001 : \port$11287$118 [23:0];
+  assign \$118  = \$117  ? 24'h000001 : \port$11288$118 [23:0];
   assign \$119  = k_off_v + \$118 ;
-  assign \$120  = \port$8074$0  - 1'h1;
+  assign \$120  = \port$8075$0  - 1'h1;
   assign \$121  = phase == \$120 ;
   assign \$122  = walking & \$121 ;
   assign \$123  = layout == 2'h2;
   assign \$124  = t == 3'h7;
   assign \$125  = emit & \$124 ;
-  assign \$126  = \port$11287$118 [71:48] - 1'h1;
+  assign \$126  = \port$11288$118 [71:48] - 1'h1;
   assign \$127  = kk != \$126 ;
   assign \$128  = \$125  & \$127 ;
   assign \$129  = \$123  & \$128 ;
@@ -30039,24 +30046,24 @@ module \core.gemm.walk_a (rst, \port$8074$0 , start, layout, \port$11287$16 , \p
   assign \$134  = emit & \$133 ;
   assign \$135  = t == 3'h7;
   assign \$136  = emit & \$135 ;
-  assign \$137  = \port$11287$118 [71:48] - 1'h1;
+  assign \$137  = \port$11288$118 [71:48] - 1'h1;
   assign \$138  = kk != \$137 ;
   assign \$139  = \$136  & \$138 ;
   assign \$140  = \$130  ? \$134  : \$139 ;
   assign \$141  = layout == 2'h2;
   assign \$142  = other0 + 4'h8;
-  assign \$143  = \$142  >= \port$11287$118 [47:24];
+  assign \$143  = \$142  >= \port$11288$118 [47:24];
   assign \$144  = \$141  & \$143 ;
   assign \$145  = t == 3'h7;
   assign \$146  = emit & \$145 ;
   assign \$147  = \$144  & \$146 ;
   assign \$148  = layout == 2'h2;
   assign \$149  = other0 + 4'h8;
-  assign \$150  = \$149  >= \port$11287$118 [47:24];
+  assign \$150  = \$149  >= \port$11288$118 [47:24];
   assign \$151  = \$148  & \$150 ;
   assign \$152  = layout == 2'h2;
   assign \$153  = other0 + 4'h8;
-  assign \$154  = \$153  >= \port$11287$118 [47:24];
+  assign \$154  = \$153  >= \port$11288$118 [47:24];
   assign \$155  = ~ \$154 ;
   assign \$156  = \$152  & \$155 ;
   assign \$157  = conv[95:84] - 1'h1;
@@ -30179,13 +30186,13 @@ module \core.gemm.walk_a (rst, \port$8074$0 , start, layout, \port$11287$16 , \p
   assign \$274  = $signed({ 1'h0, window_ow }) == $signed(\$273 );
   assign \$275  = window_ows + conv[67:64];
   assign \$276  = \$274  ? 25'h0000000 : \$275 ;
-  assign \$277  = \port$8074$0  - 1'h1;
+  assign \$277  = \port$8075$0  - 1'h1;
   assign \$278  = phase == \$277 ;
   assign \$279  = walking & \$278 ;
   assign \$280  = layout == 2'h3;
   assign \$281  = t == 3'h7;
   assign \$282  = emit & \$281 ;
-  assign \$283  = \port$11287$118 [71:48] - 1'h1;
+  assign \$283  = \port$11288$118 [71:48] - 1'h1;
   assign \$284  = kk != \$283 ;
   assign \$285  = \$282  & \$284 ;
   assign \$286  = \$280  & \$285 ;
@@ -30196,24 +30203,24 @@ module \core.gemm.walk_a (rst, \port$8074$0 , start, layout, \port$11287$16 , \p
   assign \$291  = emit & \$290 ;
   assign \$292  = t == 3'h7;
   assign \$293  = emit & \$292 ;
-  assign \$294  = \port$11287$118 [71:48] - 1'h1;
+  assign \$294  = \port$11288$118 [71:48] - 1'h1;
   assign \$295  = kk != \$294 ;
   assign \$296  = \$293  & \$295 ;
   assign \$297  = \$287  ? \$291  : \$296 ;
   assign \$298  = layout == 2'h3;
   assign \$299  = other0 + 4'h8;
-  assign \$300  = \$299  >= \port$11287$118 [47:24];
+  assign \$300  = \$299  >= \port$11288$118 [47:24];
   assign \$301  = \$298  & \$300 ;
   assign \$302  = t == 3'h7;
   assign \$303  = emit & \$302 ;
   assign \$304  = \$301  & \$303 ;
   assign \$305  = layout == 2'h3;
   assign \$306  = other0 + 4'h8;
-  assign \$307  = \$306  >= \port$11287$118 [47:24];
+  assign \$307  = \$306  >= \port$11288$118 [47:24];
   assign \$308  = \$305  & \$307 ;
   assign \$309  = layout == 2'h3;
   assign \$310  = other0 + 4'h8;
-  assign \$311  = \$310  >= \port$11287$118 [47:24];
+  assign \$311  = \$310  >= \port$11288$118 [47:24];
   assign \$312  = ~ \$311 ;
   assign \$313  = \$309  & \$312 ;
   assign \$314  = conv[55:44] - 1'h1;
@@ -30298,13 +30305,13 @@ module \core.gemm.walk_a (rst, \port$8074$0 , start, layout, \port$11287$16 , \p
   assign \$393  = \$392  + col;
   assign \$394  = \$393  * conv[55:44];
   assign \$395  = \$394  + depth_c;
-  assign \$396  = \port$11287$16  + \$395 [24:0];
-  assign \$397  = \port$11287$16  + own_off_v;
+  assign \$396  = \port$11288$16  + \$395 [24:0];
+  assign \$397  = \port$11288$16  + own_off_v;
   assign \$398  = \$397  + k_off_v;
   assign \$399  = layout[1] ? { 1'h0, \$396  } : \$398 ;
   assign \$400  = t >= 4'h8;
   assign \$401  = own0 + t;
-  assign \$402  = \$401  >= \port$11287$118 [23:0];
+  assign \$402  = \$401  >= \port$11288$118 [23:0];
   assign \$403  = \$400  | \$402 ;
   assign \$404  = $signed(row) >= $signed(1'h0);
   assign \$405  = $signed(row) < $signed({ 1'h0, conv[31:20] });
@@ -30320,7 +30327,7 @@ module \core.gemm.walk_a (rst, \port$8074$0 , start, layout, \port$11287$16 , \p
   assign \$415  = emit & \$414 ;
   assign \$416  = t == 3'h7;
   assign \$417  = emit & \$416 ;
-  assign \$418  = \port$11287$118 [71:48] - 1'h1;
+  assign \$418  = \port$11288$118 [71:48] - 1'h1;
   assign \$419  = kk == \$418 ;
   assign \$420  = \$417  & \$419 ;
   always @(posedge clk)
@@ -31053,12 +31060,12 @@ module \core.gemm.walk_a (rst, \port$8074$0 , start, layout, \port$11287$16 , \p
       \$457  = 29'h00000000;
     end
   end
-  assign k = \port$11287$118 [71:48];
+  assign k = \port$11288$118 [71:48];
   assign \layout$5  = layout;
-  assign period = { 20'h00000, \port$8074$0  };
-  assign other = \port$11287$118 [47:24];
-  assign own = \port$11287$118 [23:0];
-  assign base = { 1'h0, \port$11287$16  };
+  assign period = { 20'h00000, \port$8075$0  };
+  assign other = \port$11288$118 [47:24];
+  assign own = \port$11288$118 [23:0];
+  assign base = { 1'h0, \port$11288$16  };
   assign \conv.opcode  = conv[3:0];
   assign \conv.batch  = conv[19:4];
   assign \conv.height  = conv[31:20];
@@ -31091,7 +31098,7 @@ module \core.gemm.walk_a (rst, \port$8074$0 , start, layout, \port$11287$16 , \p
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.gemm.walk_b (rst, \port$8074$0 , start, layout, \port$11287$42 , \port$11287$118 , o, clk);
+module \core.gemm.walk_b (rst, \port$8075$0 , start, layout, \port$11288$42 , \port$11288$118 , o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [27:0] \$1 ;
   wire [3:0] \$10 ;
@@ -31261,22 +31268,22 @@ module \core.gemm.walk_b (rst, \port$8074$0 , start, layout, \port$11287$42 , \p
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [71:0] \port$11287$118 ;
-  wire [71:0] \port$11287$118 ;
-  input [23:0] \port$11287$42 ;
-  wire [23:0] \port$11287$42 ;
-  input [27:0] \port$8074$0 ;
-  wire [27:0] \port$8074$0 ;
+  input [71:0] \port$11288$118 ;
+  wire [71:0] \port$11288$118 ;
+  input [23:0] \port$11288$42 ;
+  wire [23:0] \port$11288$42 ;
+  input [27:0] \port$8075$0 ;
+  wire [27:0] \port$8075$0 ;
   input rst;
   wire rst;
   input start;
   wire start;
   reg [2:0] t = 3'h0;
   reg walking = 1'h0;
-  assign \$1  = \port$11287$118 [71:48] * 4'h8;
+  assign \$1  = \port$11288$118 [71:48] * 4'h8;
   assign \$2  = phase < \$1 ;
   assign emit = walking & \$2 ;
-  assign \$3  = \port$8074$0  - 1'h1;
+  assign \$3  = \port$8075$0  - 1'h1;
   assign \$4  = phase == \$3 ;
   assign \$5  = walking & \$4 ;
   assign \$6  = phase + 1'h1;
@@ -31285,24 +31292,24 @@ module \core.gemm.walk_b (rst, \port$8074$0 , start, layout, \port$11287$42 , \p
   assign \$9  = emit & \$8 ;
   assign \$10  = t + 1'h1;
   assign \$11  = \$9  ? 4'h0 : \$10 ;
-  assign \$12  = \port$8074$0  - 1'h1;
+  assign \$12  = \port$8075$0  - 1'h1;
   assign \$13  = phase == \$12 ;
   assign \$14  = walking & \$13 ;
   assign \$15  = t == 3'h7;
   assign \$16  = emit & \$15 ;
   assign \$17  = own0 + 4'h8;
-  assign \$18  = \$17  >= \port$11287$118 [47:24];
+  assign \$18  = \$17  >= \port$11288$118 [47:24];
   assign \$19  = other0 + 4'h8;
   assign \$20  = other0 + 4'h8;
-  assign \$21  = \$20  >= \port$11287$118 [23:0];
+  assign \$21  = \$20  >= \port$11288$118 [23:0];
   assign \$22  = own0 + 4'h8;
   assign \$23  = kk + 1'h1;
-  assign \$24  = \port$8074$0  - 1'h1;
+  assign \$24  = \port$8075$0  - 1'h1;
   assign \$25  = phase == \$24 ;
   assign \$26  = walking & \$25 ;
   assign \$27  = t == 3'h7;
   assign \$28  = emit & \$27 ;
-  assign \$29  = \port$11287$118 [71:48] - 1'h1;
+  assign \$29  = \port$11288$118 [71:48] - 1'h1;
   assign \$30  = kk != \$29 ;
   assign \$31  = \$28  & \$30 ;
   assign \$33  = t == 3'h7;
@@ -31311,38 +31318,38 @@ module \core.gemm.walk_b (rst, \port$8074$0 , start, layout, \port$11287$42 , \p
   assign \$36  = emit & \$35 ;
   assign \$37  = t == 3'h7;
   assign \$38  = emit & \$37 ;
-  assign \$39  = \port$11287$118 [71:48] - 1'h1;
+  assign \$39  = \port$11288$118 [71:48] - 1'h1;
   assign \$40  = kk != \$39 ;
   assign \$41  = \$38  & \$40 ;
   assign \$43  = own0 + 4'h8;
-  assign \$44  = \$43  >= \port$11287$118 [47:24];
+  assign \$44  = \$43  >= \port$11288$118 [47:24];
   assign \$45  = ~ \$44 ;
   assign \$47  = t == 3'h7;
   assign \$48  = emit & \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = own0 + 4'h8;
-  assign \$51  = \$50  >= \port$11287$118 [47:24];
+  assign \$51  = \$50  >= \port$11288$118 [47:24];
   assign \$52  = ~ \$51 ;
   assign \$54  = layout == 1'h1;
-  assign \$55  = \$54  ? \port$11287$118 [71:48] : 24'h000001;
+  assign \$55  = \$54  ? \port$11288$118 [71:48] : 24'h000001;
   assign \$56  = own_off_v + \$55 ;
   assign \$57  = layout == 1'h1;
-  assign \$58  = \$57  ? \port$11287$118 [71:48] : 24'h000001;
+  assign \$58  = \$57  ? \port$11288$118 [71:48] : 24'h000001;
   assign \$59  = own_off_v + \$58 ;
   assign \$60  = layout == 1'h1;
-  assign \$61  = \$60  ? \port$11287$118 [71:48] : 24'h000001;
+  assign \$61  = \$60  ? \port$11288$118 [71:48] : 24'h000001;
   assign \$62  = own_off_v + \$61 ;
   assign \$63  = t == 3'h7;
   assign \$64  = emit & \$63 ;
   assign \$66  = layout == 1'h1;
-  assign \$67  = \$66  ? \port$11287$118 [71:48] : 24'h000001;
+  assign \$67  = \$66  ? \port$11288$118 [71:48] : 24'h000001;
   assign \$68  = own_off_v + \$67 ;
-  assign \$69  = \port$8074$0  - 1'h1;
+  assign \$69  = \port$8075$0  - 1'h1;
   assign \$70  = phase == \$69 ;
   assign \$71  = walking & \$70 ;
   assign \$72  = t == 3'h7;
   assign \$73  = emit & \$72 ;
-  assign \$74  = \port$11287$118 [71:48] - 1'h1;
+  assign \$74  = \port$11288$118 [71:48] - 1'h1;
   assign \$75  = kk != \$74 ;
   assign \$76  = \$73  & \$75 ;
   assign \$78  = t == 3'h7;
@@ -31351,42 +31358,42 @@ module \core.gemm.walk_b (rst, \port$8074$0 , start, layout, \port$11287$42 , \p
   assign \$81  = emit & \$80 ;
   assign \$82  = t == 3'h7;
   assign \$83  = emit & \$82 ;
-  assign \$84  = \port$11287$118 [71:48] - 1'h1;
+  assign \$84  = \port$11288$118 [71:48] - 1'h1;
   assign \$85  = kk != \$84 ;
   assign \$86  = \$83  & \$85 ;
   assign \$88  = own0 + 4'h8;
-  assign \$89  = \$88  >= \port$11287$118 [47:24];
+  assign \$89  = \$88  >= \port$11288$118 [47:24];
   assign \$90  = ~ \$89 ;
   assign \$92  = t == 3'h7;
   assign \$93  = emit & \$92 ;
   assign \$95  = own0 + 4'h8;
-  assign \$96  = \$95  >= \port$11287$118 [47:24];
+  assign \$96  = \$95  >= \port$11288$118 [47:24];
   assign \$97  = ~ \$96 ;
   assign \$99  = layout == 1'h1;
-  assign \$100  = \$99  ? 24'h000001 : \port$11287$118 [47:24];
+  assign \$100  = \$99  ? 24'h000001 : \port$11288$118 [47:24];
   assign \$101  = k_off_v + \$100 ;
   assign \$102  = layout == 1'h1;
-  assign \$103  = \$102  ? 24'h000001 : \port$11287$118 [47:24];
+  assign \$103  = \$102  ? 24'h000001 : \port$11288$118 [47:24];
   assign \$104  = k_off_v + \$103 ;
   assign \$105  = layout == 1'h1;
-  assign \$106  = \$105  ? 24'h000001 : \port$11287$118 [47:24];
+  assign \$106  = \$105  ? 24'h000001 : \port$11288$118 [47:24];
   assign \$107  = k_off_v + \$106 ;
   assign \$108  = t == 3'h7;
   assign \$109  = emit & \$108 ;
   assign \$111  = layout == 1'h1;
-  assign \$112  = \$111  ? 24'h000001 : \port$11287$118 [47:24];
+  assign \$112  = \$111  ? 24'h000001 : \port$11288$118 [47:24];
   assign \$113  = k_off_v + \$112 ;
-  assign \$114  = \port$11287$42  + own_off_v;
+  assign \$114  = \port$11288$42  + own_off_v;
   assign \$115  = \$114  + k_off_v;
   assign \$116  = t >= 4'h8;
   assign \$117  = own0 + t;
-  assign \$118  = \$117  >= \port$11287$118 [47:24];
+  assign \$118  = \$117  >= \port$11288$118 [47:24];
   assign \$119  = \$116  | \$118 ;
   assign \$121  = t == 3'h7;
   assign \$122  = emit & \$121 ;
   assign \$123  = t == 3'h7;
   assign \$124  = emit & \$123 ;
-  assign \$125  = \port$11287$118 [71:48] - 1'h1;
+  assign \$125  = \port$11288$118 [71:48] - 1'h1;
   assign \$126  = kk == \$125 ;
   assign \$127  = \$124  & \$126 ;
   always @(posedge clk)
@@ -31625,12 +31632,12 @@ module \core.gemm.walk_b (rst, \port$8074$0 , start, layout, \port$11287$42 , \p
       \$140  = 29'h00000000;
     end
   end
-  assign k = \port$11287$118 [71:48];
+  assign k = \port$11288$118 [71:48];
   assign \layout$5  = layout;
-  assign period = { 20'h00000, \port$8074$0  };
-  assign own = \port$11287$118 [47:24];
-  assign other = \port$11287$118 [23:0];
-  assign base = { 1'h0, \port$11287$42  };
+  assign period = { 20'h00000, \port$8075$0  };
+  assign own = \port$11288$118 [47:24];
+  assign other = \port$11288$118 [23:0];
+  assign base = { 1'h0, \port$11288$42  };
   assign \o.valid  = o[0];
   assign \o.addr  = o[25:1];
   assign \o.zero  = o[26];
@@ -32446,8 +32453,8 @@ module \core.loss (clk, rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd_
     .mode_code(mode_code),
     .\o__payload$8 (o__payload),
     .\o__valid$28 (wr__0__en),
-    .\port$13670$0 (\$61 ),
-    .\port$13724$0 (classes),
+    .\port$13671$0 (\$61 ),
+    .\port$13725$0 (classes),
     .rst(rst)
   );
   always @* begin
@@ -32915,7 +32922,7 @@ module \core.loss (clk, rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd_
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$13670$0 , \i__payload$91 , cfg__valid, \i__valid$90 , mode_code, \port$13724$0 , \o__payload$8 , lfsr__step, lfsr__states, clk);
+module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$13671$0 , \i__payload$91 , cfg__valid, \i__valid$90 , mode_code, \port$13725$0 , \o__payload$8 , lfsr__step, lfsr__states, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -33256,10 +33263,10 @@ module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$136
   wire pop;
   wire \pop$49 ;
   wire \pop$60 ;
-  input [15:0] \port$13670$0 ;
-  wire [15:0] \port$13670$0 ;
-  input [3:0] \port$13724$0 ;
-  wire [3:0] \port$13724$0 ;
+  input [15:0] \port$13671$0 ;
+  wire [15:0] \port$13671$0 ;
+  input [3:0] \port$13725$0 ;
+  wire [3:0] \port$13725$0 ;
   wire push;
   wire \push$51 ;
   wire [11:0] quotient;
@@ -33382,12 +33389,12 @@ module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$136
   assign \$69  = emit & bad_row;
   assign \$70  = ~ bad_cfg;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = ! \port$13724$0 ;
-  assign \$73  = \port$13724$0  > 4'ha;
+  assign \$72  = ! \port$13725$0 ;
+  assign \$73  = \port$13725$0  > 4'ha;
   assign \$74  = \$72  | \$73 ;
-  assign \$75  = \port$13724$0  - 1'h1;
-  assign \$76  = ! \port$13724$0 ;
-  assign \$77  = \port$13724$0  > 4'ha;
+  assign \$75  = \port$13725$0  - 1'h1;
+  assign \$76  = ! \port$13725$0 ;
+  assign \$77  = \port$13725$0  > 4'ha;
   assign \$78  = \$76  | \$77 ;
   assign \$79  = ~ bad_cfg;
   assign \$80  = | cfg_reg[19:16];
@@ -33759,7 +33766,7 @@ module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$136
     casez (loss_fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$106  = { \port$13724$0 , \port$13670$0  };
+            \$106  = { \port$13725$0 , \port$13671$0  };
           end
     endcase
   end
@@ -33948,7 +33955,7 @@ module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$136
   assign done = \push$51 ;
   assign quotient = \data$53 ;
   assign corrected_valid = \i__valid$55 ;
-  assign cfg__payload = { \port$13724$0 , \port$13670$0  };
+  assign cfg__payload = { \port$13725$0 , \port$13671$0  };
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -34092,8 +34099,8 @@ module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$136
   assign \row.a[9]  = row[79:72];
   assign \row.y  = row[83:80];
   assign \row.last  = row[84];
-  assign \cfg__payload.s  = \port$13670$0 ;
-  assign \cfg__payload.classes  = \port$13724$0 ;
+  assign \cfg__payload.s  = \port$13671$0 ;
+  assign \cfg__payload.classes  = \port$13725$0 ;
   assign \i__payload$91.a  = \i__payload$91 [79:0];
   assign \i__payload$91.a[0]  = \i__payload$91 [7:0];
   assign \i__payload$91.a[1]  = \i__payload$91 [15:8];
@@ -68244,7 +68251,7 @@ module \core.narrow.round_stochastic.out_buffer (rst, w_en, r_rdy, r_data, w_por
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0__mask, wr__1__en, wr__1__row, wr__1__mask, rd__0__data, start, op, geometry, wr__0__data, wr__1__data, done, rd__0__bank, wr__0__bank, wr__1__bank, clk);
+module \core.pool$246 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0__mask, wr__1__en, wr__1__row, wr__1__mask, rd__0__data, start, op, geometry, wr__0__data, wr__1__data, done, rd__0__bank, wr__0__bank, wr__1__bank, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -68988,7 +68995,7 @@ module \core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
     wr__1__bank <= \$234 ;
   always @(posedge clk)
     winner_base_row <= \$235 ;
-  \core.pool$244.max_pool1  max_pool1 (
+  \core.pool$246.max_pool1  max_pool1 (
     .clk(clk),
     .i__payload(i__payload),
     .i__valid(i__valid),
@@ -68996,7 +69003,7 @@ module \core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
     .o__valid(o__valid),
     .rst(rst)
   );
-  \core.pool$244.max_pool2  max_pool2 (
+  \core.pool$246.max_pool2  max_pool2 (
     .clk(clk),
     .i__payload(\i__payload$17 ),
     .i__valid(\i__valid$16 ),
@@ -69004,7 +69011,7 @@ module \core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
     .o__valid(\o__valid$48 ),
     .rst(rst)
   );
-  \core.pool$244.max_pool3  max_pool3 (
+  \core.pool$246.max_pool3  max_pool3 (
     .clk(clk),
     .i__payload(\i__payload$20 ),
     .i__valid(\i__valid$19 ),
@@ -69012,7 +69019,7 @@ module \core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
     .o__valid(\o__valid$49 ),
     .rst(rst)
   );
-  \core.pool$244.max_pool4  max_pool4 (
+  \core.pool$246.max_pool4  max_pool4 (
     .clk(clk),
     .i__payload(\i__payload$23 ),
     .i__valid(\i__valid$22 ),
@@ -69020,7 +69027,7 @@ module \core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
     .o__valid(\o__valid$50 ),
     .rst(rst)
   );
-  \core.pool$244.max_pool5  max_pool5 (
+  \core.pool$246.max_pool5  max_pool5 (
     .clk(clk),
     .i__payload(\i__payload$26 ),
     .i__valid(\i__valid$25 ),
@@ -69028,7 +69035,7 @@ module \core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
     .o__valid(\o__valid$51 ),
     .rst(rst)
   );
-  \core.pool$244.max_pool6  max_pool6 (
+  \core.pool$246.max_pool6  max_pool6 (
     .clk(clk),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$28 ),
@@ -69036,7 +69043,7 @@ module \core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
     .o__valid(\o__valid$52 ),
     .rst(rst)
   );
-  \core.pool$244.max_pool7  max_pool7 (
+  \core.pool$246.max_pool7  max_pool7 (
     .clk(clk),
     .i__payload(\i__payload$32 ),
     .i__valid(\i__valid$31 ),
@@ -69044,7 +69051,7 @@ module \core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
     .o__valid(\o__valid$53 ),
     .rst(rst)
   );
-  \core.pool$244.max_pool8  max_pool8 (
+  \core.pool$246.max_pool8  max_pool8 (
     .clk(clk),
     .i__payload(\i__payload$35 ),
     .i__valid(\i__valid$34 ),
@@ -69052,7 +69059,7 @@ module \core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
     .o__valid(\o__valid$54 ),
     .rst(rst)
   );
-  \core.pool$244.walk  walk (
+  \core.pool$246.walk  walk (
     .clk(clk),
     .geometry(geometry),
     .o(o),
@@ -69442,7 +69449,7 @@ module \core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool1 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core.pool$246.max_pool1 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire [2:0] \$1 ;
   wire \$10 ;
@@ -69574,7 +69581,7 @@ module \core.pool$244.max_pool1 (rst, i__valid, o__valid, o__payload, i__payload
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core.pool$244.max_pool1.out_buffer  out_buffer (
+  \core.pool$246.max_pool1.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -69686,7 +69693,7 @@ module \core.pool$244.max_pool1 (rst, i__valid, o__valid, o__payload, i__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool1.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core.pool$246.max_pool1.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -69819,7 +69826,7 @@ module \core.pool$244.max_pool1.out_buffer (rst, w_en, r_rdy, r_data, w_port__da
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool2 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core.pool$246.max_pool2 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
   wire [2:0] \$1 ;
   wire [1:0] \$10 ;
@@ -69952,7 +69959,7 @@ module \core.pool$244.max_pool2 (rst, i__valid, o__valid, o__payload, i__payload
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core.pool$244.max_pool2.out_buffer  out_buffer (
+  \core.pool$246.max_pool2.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -70063,7 +70070,7 @@ module \core.pool$244.max_pool2 (rst, i__valid, o__valid, o__payload, i__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool2.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core.pool$246.max_pool2.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -70196,7 +70203,7 @@ module \core.pool$244.max_pool2.out_buffer (rst, w_en, r_rdy, r_data, w_port__da
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool3 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core.pool$246.max_pool3 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire [2:0] \$1 ;
   wire [3:0] \$10 ;
@@ -70329,7 +70336,7 @@ module \core.pool$244.max_pool3 (rst, i__valid, o__valid, o__payload, i__payload
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core.pool$244.max_pool3.out_buffer  out_buffer (
+  \core.pool$246.max_pool3.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -70440,7 +70447,7 @@ module \core.pool$244.max_pool3 (rst, i__valid, o__valid, o__payload, i__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool3.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core.pool$246.max_pool3.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -70573,7 +70580,7 @@ module \core.pool$244.max_pool3.out_buffer (rst, w_en, r_rdy, r_data, w_port__da
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool4 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core.pool$246.max_pool4 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
   wire [2:0] \$1 ;
   wire [3:0] \$10 ;
@@ -70706,7 +70713,7 @@ module \core.pool$244.max_pool4 (rst, i__valid, o__valid, o__payload, i__payload
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core.pool$244.max_pool4.out_buffer  out_buffer (
+  \core.pool$246.max_pool4.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -70817,7 +70824,7 @@ module \core.pool$244.max_pool4 (rst, i__valid, o__valid, o__payload, i__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool4.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core.pool$246.max_pool4.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -70950,7 +70957,7 @@ module \core.pool$244.max_pool4.out_buffer (rst, w_en, r_rdy, r_data, w_port__da
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool5 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core.pool$246.max_pool5 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire [2:0] \$1 ;
   wire [4:0] \$10 ;
@@ -71083,7 +71090,7 @@ module \core.pool$244.max_pool5 (rst, i__valid, o__valid, o__payload, i__payload
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core.pool$244.max_pool5.out_buffer  out_buffer (
+  \core.pool$246.max_pool5.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -71194,7 +71201,7 @@ module \core.pool$244.max_pool5 (rst, i__valid, o__valid, o__payload, i__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool5.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core.pool$246.max_pool5.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -71327,7 +71334,7 @@ module \core.pool$244.max_pool5.out_buffer (rst, w_en, r_rdy, r_data, w_port__da
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool6 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core.pool$246.max_pool6 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
   wire [2:0] \$1 ;
   wire [5:0] \$10 ;
@@ -71460,7 +71467,7 @@ module \core.pool$244.max_pool6 (rst, i__valid, o__valid, o__payload, i__payload
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core.pool$244.max_pool6.out_buffer  out_buffer (
+  \core.pool$246.max_pool6.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -71571,7 +71578,7 @@ module \core.pool$244.max_pool6 (rst, i__valid, o__valid, o__payload, i__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool6.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core.pool$246.max_pool6.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -71704,7 +71711,7 @@ module \core.pool$244.max_pool6.out_buffer (rst, w_en, r_rdy, r_data, w_port__da
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool7 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core.pool$246.max_pool7 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
   wire [2:0] \$1 ;
   wire [5:0] \$10 ;
@@ -71837,7 +71844,7 @@ module \core.pool$244.max_pool7 (rst, i__valid, o__valid, o__payload, i__payload
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core.pool$244.max_pool7.out_buffer  out_buffer (
+  \core.pool$246.max_pool7.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -71948,7 +71955,7 @@ module \core.pool$244.max_pool7 (rst, i__valid, o__valid, o__payload, i__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool7.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core.pool$246.max_pool7.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -72081,7 +72088,7 @@ module \core.pool$244.max_pool7.out_buffer (rst, w_en, r_rdy, r_data, w_port__da
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool8 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core.pool$246.max_pool8 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
   wire [2:0] \$1 ;
   wire [5:0] \$10 ;
@@ -72214,7 +72221,7 @@ module \core.pool$244.max_pool8 (rst, i__valid, o__valid, o__payload, i__payload
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core.pool$244.max_pool8.out_buffer  out_buffer (
+  \core.pool$246.max_pool8.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -72325,7 +72332,7 @@ module \core.pool$244.max_pool8 (rst, i__valid, o__valid, o__payload, i__payload
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.max_pool8.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core.pool$246.max_pool8.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -72458,7 +72465,7 @@ module \core.pool$244.max_pool8.out_buffer (rst, w_en, r_rdy, r_data, w_port__da
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.pool$244.walk (rst, start, geometry, o, clk);
+module \core.pool$246.walk (rst, start, geometry, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire [4:0] \$1 ;
   wire [12:0] \$10 ;

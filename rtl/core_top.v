@@ -288,8 +288,8 @@ module core_top(s_axil_awprot, s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axi
     .imem__data(imem__data),
     .imem__en(imem__en),
     .pc(pc_pc),
-    .\port$11460$0 (\$14 ),
-    .\port$11461$0 (\$15 ),
+    .\port$11461$0 (\$14 ),
+    .\port$11462$0 (\$15 ),
     .rd__0__data(rd__data),
     .rst(rst),
     .\start$48 (\$signal$108 )
@@ -382,8 +382,8 @@ module core_top(s_axil_awprot, s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axi
     .imem__data(imem__data),
     .imem__en(imem__en),
     .pending(\pending$107 ),
-    .\port$11460$0 (\$14 ),
-    .\port$11461$0 (\$15 ),
+    .\port$11461$0 (\$14 ),
+    .\port$11462$0 (\$15 ),
     .rst(rst),
     .wr_addr(wr_addr),
     .wr_data(wr_data),
@@ -535,7 +535,7 @@ module core_top(s_axil_awprot, s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axi
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$0 , \port$11461$0 , host_wr__row, host_wr__mask, imem__en, imem__addr, imem__data, host_rd__en, host_rd__row, \config , rd__0__data, busy, \done$52 , error, cause, pc, exp_wr__en
+module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11461$0 , \port$11462$0 , host_wr__row, host_wr__mask, imem__en, imem__addr, imem__data, host_rd__en, host_rd__row, \config , rd__0__data, busy, \done$52 , error, cause, pc, exp_wr__en
 , exp_wr__index, exp_wr__value, host_wr__data, host_rd__bank, clk);
   wire \$1 ;
   wire \$10 ;
@@ -975,6 +975,7 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire [7:0] \$1390 ;
   wire [7:0] \$1391 ;
   wire [7:0] \$1392 ;
+  wire [9:0] \$1394 ;
   wire \$14 ;
   wire [12:0] \$140 ;
   wire [12:0] \$141 ;
@@ -2143,6 +2144,8 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire [31:0] \lfsr__states[9] ;
   wire [15:0] lfsr__step;
   wire [15:0] \lfsr__step$80 ;
+  wire [3:0] lfsr_rd__index;
+  wire [31:0] lfsr_rd__state;
   wire [15:0] loss_exponent;
   wire [207:0] op;
   wire [207:0] \op$10 ;
@@ -2355,10 +2358,10 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire [3:0] \pool.padding ;
   wire [3:0] \pool.stride ;
   wire [11:0] \pool.width ;
-  input \port$11460$0 ;
-  wire \port$11460$0 ;
   input \port$11461$0 ;
   wire \port$11461$0 ;
+  input \port$11462$0 ;
+  wire \port$11462$0 ;
   wire [511:0] port__states;
   wire [31:0] \port__states[0] ;
   wire [31:0] \port__states[10] ;
@@ -2378,33 +2381,15 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire [31:0] \port__states[9] ;
   wire [15:0] port__step;
   wire [1:0] rd__0__bank;
-  wire [1:0] \rd__0__bank$92 ;
-  wire [1:0] \rd__0__bank$93 ;
+  wire [1:0] \rd__0__bank$100 ;
   wire [1:0] \rd__0__bank$94 ;
   wire [1:0] \rd__0__bank$95 ;
   wire [1:0] \rd__0__bank$96 ;
   wire [1:0] \rd__0__bank$97 ;
   wire [1:0] \rd__0__bank$98 ;
+  wire [1:0] \rd__0__bank$99 ;
   output [255:0] rd__0__data;
   wire [255:0] rd__0__data;
-  wire [255:0] \rd__0__data$110 ;
-  wire [31:0] \rd__0__data$110[0] ;
-  wire [31:0] \rd__0__data$110[1] ;
-  wire [31:0] \rd__0__data$110[2] ;
-  wire [31:0] \rd__0__data$110[3] ;
-  wire [31:0] \rd__0__data$110[4] ;
-  wire [31:0] \rd__0__data$110[5] ;
-  wire [31:0] \rd__0__data$110[6] ;
-  wire [31:0] \rd__0__data$110[7] ;
-  wire [255:0] \rd__0__data$111 ;
-  wire [31:0] \rd__0__data$111[0] ;
-  wire [31:0] \rd__0__data$111[1] ;
-  wire [31:0] \rd__0__data$111[2] ;
-  wire [31:0] \rd__0__data$111[3] ;
-  wire [31:0] \rd__0__data$111[4] ;
-  wire [31:0] \rd__0__data$111[5] ;
-  wire [31:0] \rd__0__data$111[6] ;
-  wire [31:0] \rd__0__data$111[7] ;
   wire [255:0] \rd__0__data$112 ;
   wire [31:0] \rd__0__data$112[0] ;
   wire [31:0] \rd__0__data$112[1] ;
@@ -2450,6 +2435,24 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire [31:0] \rd__0__data$116[5] ;
   wire [31:0] \rd__0__data$116[6] ;
   wire [31:0] \rd__0__data$116[7] ;
+  wire [255:0] \rd__0__data$117 ;
+  wire [31:0] \rd__0__data$117[0] ;
+  wire [31:0] \rd__0__data$117[1] ;
+  wire [31:0] \rd__0__data$117[2] ;
+  wire [31:0] \rd__0__data$117[3] ;
+  wire [31:0] \rd__0__data$117[4] ;
+  wire [31:0] \rd__0__data$117[5] ;
+  wire [31:0] \rd__0__data$117[6] ;
+  wire [31:0] \rd__0__data$117[7] ;
+  wire [255:0] \rd__0__data$118 ;
+  wire [31:0] \rd__0__data$118[0] ;
+  wire [31:0] \rd__0__data$118[1] ;
+  wire [31:0] \rd__0__data$118[2] ;
+  wire [31:0] \rd__0__data$118[3] ;
+  wire [31:0] \rd__0__data$118[4] ;
+  wire [31:0] \rd__0__data$118[5] ;
+  wire [31:0] \rd__0__data$118[6] ;
+  wire [31:0] \rd__0__data$118[7] ;
   wire [31:0] \rd__0__data[0] ;
   wire [31:0] \rd__0__data[1] ;
   wire [31:0] \rd__0__data[2] ;
@@ -2459,48 +2462,30 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire [31:0] \rd__0__data[6] ;
   wire [31:0] \rd__0__data[7] ;
   wire rd__0__en;
-  wire \rd__0__en$82 ;
   wire \rd__0__en$84 ;
-  wire \rd__0__en$85 ;
   wire \rd__0__en$86 ;
   wire \rd__0__en$87 ;
   wire \rd__0__en$88 ;
   wire \rd__0__en$89 ;
+  wire \rd__0__en$90 ;
+  wire \rd__0__en$91 ;
   wire [12:0] rd__0__row;
-  wire [12:0] \rd__0__row$101 ;
-  wire [12:0] \rd__0__row$102 ;
   wire [12:0] \rd__0__row$103 ;
   wire [12:0] \rd__0__row$104 ;
   wire [12:0] \rd__0__row$105 ;
   wire [12:0] \rd__0__row$106 ;
   wire [12:0] \rd__0__row$107 ;
+  wire [12:0] \rd__0__row$108 ;
+  wire [12:0] \rd__0__row$109 ;
   wire [1:0] rd__1__bank;
-  wire [1:0] \rd__1__bank$127 ;
-  wire [1:0] \rd__1__bank$128 ;
   wire [1:0] \rd__1__bank$129 ;
   wire [1:0] \rd__1__bank$130 ;
   wire [1:0] \rd__1__bank$131 ;
   wire [1:0] \rd__1__bank$132 ;
   wire [1:0] \rd__1__bank$133 ;
+  wire [1:0] \rd__1__bank$134 ;
+  wire [1:0] \rd__1__bank$135 ;
   wire [255:0] rd__1__data;
-  wire [255:0] \rd__1__data$143 ;
-  wire [31:0] \rd__1__data$143[0] ;
-  wire [31:0] \rd__1__data$143[1] ;
-  wire [31:0] \rd__1__data$143[2] ;
-  wire [31:0] \rd__1__data$143[3] ;
-  wire [31:0] \rd__1__data$143[4] ;
-  wire [31:0] \rd__1__data$143[5] ;
-  wire [31:0] \rd__1__data$143[6] ;
-  wire [31:0] \rd__1__data$143[7] ;
-  wire [255:0] \rd__1__data$144 ;
-  wire [31:0] \rd__1__data$144[0] ;
-  wire [31:0] \rd__1__data$144[1] ;
-  wire [31:0] \rd__1__data$144[2] ;
-  wire [31:0] \rd__1__data$144[3] ;
-  wire [31:0] \rd__1__data$144[4] ;
-  wire [31:0] \rd__1__data$144[5] ;
-  wire [31:0] \rd__1__data$144[6] ;
-  wire [31:0] \rd__1__data$144[7] ;
   wire [255:0] \rd__1__data$145 ;
   wire [31:0] \rd__1__data$145[0] ;
   wire [31:0] \rd__1__data$145[1] ;
@@ -2546,6 +2531,24 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire [31:0] \rd__1__data$149[5] ;
   wire [31:0] \rd__1__data$149[6] ;
   wire [31:0] \rd__1__data$149[7] ;
+  wire [255:0] \rd__1__data$150 ;
+  wire [31:0] \rd__1__data$150[0] ;
+  wire [31:0] \rd__1__data$150[1] ;
+  wire [31:0] \rd__1__data$150[2] ;
+  wire [31:0] \rd__1__data$150[3] ;
+  wire [31:0] \rd__1__data$150[4] ;
+  wire [31:0] \rd__1__data$150[5] ;
+  wire [31:0] \rd__1__data$150[6] ;
+  wire [31:0] \rd__1__data$150[7] ;
+  wire [255:0] \rd__1__data$151 ;
+  wire [31:0] \rd__1__data$151[0] ;
+  wire [31:0] \rd__1__data$151[1] ;
+  wire [31:0] \rd__1__data$151[2] ;
+  wire [31:0] \rd__1__data$151[3] ;
+  wire [31:0] \rd__1__data$151[4] ;
+  wire [31:0] \rd__1__data$151[5] ;
+  wire [31:0] \rd__1__data$151[6] ;
+  wire [31:0] \rd__1__data$151[7] ;
   wire [31:0] \rd__1__data[0] ;
   wire [31:0] \rd__1__data[1] ;
   wire [31:0] \rd__1__data[2] ;
@@ -2555,21 +2558,21 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire [31:0] \rd__1__data[6] ;
   wire [31:0] \rd__1__data[7] ;
   wire rd__1__en;
-  wire \rd__1__en$119 ;
-  wire \rd__1__en$120 ;
   wire \rd__1__en$121 ;
   wire \rd__1__en$122 ;
   wire \rd__1__en$123 ;
   wire \rd__1__en$124 ;
   wire \rd__1__en$125 ;
+  wire \rd__1__en$126 ;
+  wire \rd__1__en$127 ;
   wire [12:0] rd__1__row;
-  wire [12:0] \rd__1__row$135 ;
-  wire [12:0] \rd__1__row$136 ;
   wire [12:0] \rd__1__row$137 ;
   wire [12:0] \rd__1__row$138 ;
   wire [12:0] \rd__1__row$139 ;
   wire [12:0] \rd__1__row$140 ;
   wire [12:0] \rd__1__row$141 ;
+  wire [12:0] \rd__1__row$142 ;
+  wire [12:0] \rd__1__row$143 ;
   input rst;
   wire rst;
   wire [15:0] s;
@@ -2585,32 +2588,14 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire \start$6 ;
   wire \start$9 ;
   wire [1:0] wr__0__bank;
-  wire [1:0] \wr__0__bank$160 ;
-  wire [1:0] \wr__0__bank$161 ;
   wire [1:0] \wr__0__bank$162 ;
   wire [1:0] \wr__0__bank$163 ;
   wire [1:0] \wr__0__bank$164 ;
   wire [1:0] \wr__0__bank$165 ;
   wire [1:0] \wr__0__bank$166 ;
+  wire [1:0] \wr__0__bank$167 ;
+  wire [1:0] \wr__0__bank$168 ;
   wire [255:0] wr__0__data;
-  wire [255:0] \wr__0__data$178 ;
-  wire [31:0] \wr__0__data$178[0] ;
-  wire [31:0] \wr__0__data$178[1] ;
-  wire [31:0] \wr__0__data$178[2] ;
-  wire [31:0] \wr__0__data$178[3] ;
-  wire [31:0] \wr__0__data$178[4] ;
-  wire [31:0] \wr__0__data$178[5] ;
-  wire [31:0] \wr__0__data$178[6] ;
-  wire [31:0] \wr__0__data$178[7] ;
-  wire [255:0] \wr__0__data$179 ;
-  wire [31:0] \wr__0__data$179[0] ;
-  wire [31:0] \wr__0__data$179[1] ;
-  wire [31:0] \wr__0__data$179[2] ;
-  wire [31:0] \wr__0__data$179[3] ;
-  wire [31:0] \wr__0__data$179[4] ;
-  wire [31:0] \wr__0__data$179[5] ;
-  wire [31:0] \wr__0__data$179[6] ;
-  wire [31:0] \wr__0__data$179[7] ;
   wire [255:0] \wr__0__data$180 ;
   wire [31:0] \wr__0__data$180[0] ;
   wire [31:0] \wr__0__data$180[1] ;
@@ -2656,6 +2641,24 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire [31:0] \wr__0__data$184[5] ;
   wire [31:0] \wr__0__data$184[6] ;
   wire [31:0] \wr__0__data$184[7] ;
+  wire [255:0] \wr__0__data$185 ;
+  wire [31:0] \wr__0__data$185[0] ;
+  wire [31:0] \wr__0__data$185[1] ;
+  wire [31:0] \wr__0__data$185[2] ;
+  wire [31:0] \wr__0__data$185[3] ;
+  wire [31:0] \wr__0__data$185[4] ;
+  wire [31:0] \wr__0__data$185[5] ;
+  wire [31:0] \wr__0__data$185[6] ;
+  wire [31:0] \wr__0__data$185[7] ;
+  wire [255:0] \wr__0__data$186 ;
+  wire [31:0] \wr__0__data$186[0] ;
+  wire [31:0] \wr__0__data$186[1] ;
+  wire [31:0] \wr__0__data$186[2] ;
+  wire [31:0] \wr__0__data$186[3] ;
+  wire [31:0] \wr__0__data$186[4] ;
+  wire [31:0] \wr__0__data$186[5] ;
+  wire [31:0] \wr__0__data$186[6] ;
+  wire [31:0] \wr__0__data$186[7] ;
   wire [31:0] \wr__0__data[0] ;
   wire [31:0] \wr__0__data[1] ;
   wire [31:0] \wr__0__data[2] ;
@@ -2665,56 +2668,38 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire [31:0] \wr__0__data[6] ;
   wire [31:0] \wr__0__data[7] ;
   wire wr__0__en;
-  wire \wr__0__en$151 ;
-  wire \wr__0__en$152 ;
   wire \wr__0__en$153 ;
   wire \wr__0__en$154 ;
   wire \wr__0__en$155 ;
   wire \wr__0__en$156 ;
   wire \wr__0__en$157 ;
+  wire \wr__0__en$158 ;
+  wire \wr__0__en$159 ;
   wire [7:0] wr__0__mask;
-  wire [7:0] \wr__0__mask$187 ;
-  wire [7:0] \wr__0__mask$188 ;
   wire [7:0] \wr__0__mask$189 ;
   wire [7:0] \wr__0__mask$190 ;
   wire [7:0] \wr__0__mask$191 ;
   wire [7:0] \wr__0__mask$192 ;
   wire [7:0] \wr__0__mask$193 ;
+  wire [7:0] \wr__0__mask$194 ;
+  wire [7:0] \wr__0__mask$195 ;
   wire [12:0] wr__0__row;
-  wire [12:0] \wr__0__row$169 ;
-  wire [12:0] \wr__0__row$170 ;
   wire [12:0] \wr__0__row$171 ;
   wire [12:0] \wr__0__row$172 ;
   wire [12:0] \wr__0__row$173 ;
   wire [12:0] \wr__0__row$174 ;
   wire [12:0] \wr__0__row$175 ;
+  wire [12:0] \wr__0__row$176 ;
+  wire [12:0] \wr__0__row$177 ;
   wire [1:0] wr__1__bank;
-  wire [1:0] \wr__1__bank$204 ;
-  wire [1:0] \wr__1__bank$205 ;
   wire [1:0] \wr__1__bank$206 ;
   wire [1:0] \wr__1__bank$207 ;
   wire [1:0] \wr__1__bank$208 ;
   wire [1:0] \wr__1__bank$209 ;
   wire [1:0] \wr__1__bank$210 ;
+  wire [1:0] \wr__1__bank$211 ;
+  wire [1:0] \wr__1__bank$212 ;
   wire [255:0] wr__1__data;
-  wire [255:0] \wr__1__data$220 ;
-  wire [31:0] \wr__1__data$220[0] ;
-  wire [31:0] \wr__1__data$220[1] ;
-  wire [31:0] \wr__1__data$220[2] ;
-  wire [31:0] \wr__1__data$220[3] ;
-  wire [31:0] \wr__1__data$220[4] ;
-  wire [31:0] \wr__1__data$220[5] ;
-  wire [31:0] \wr__1__data$220[6] ;
-  wire [31:0] \wr__1__data$220[7] ;
-  wire [255:0] \wr__1__data$221 ;
-  wire [31:0] \wr__1__data$221[0] ;
-  wire [31:0] \wr__1__data$221[1] ;
-  wire [31:0] \wr__1__data$221[2] ;
-  wire [31:0] \wr__1__data$221[3] ;
-  wire [31:0] \wr__1__data$221[4] ;
-  wire [31:0] \wr__1__data$221[5] ;
-  wire [31:0] \wr__1__data$221[6] ;
-  wire [31:0] \wr__1__data$221[7] ;
   wire [255:0] \wr__1__data$222 ;
   wire [31:0] \wr__1__data$222[0] ;
   wire [31:0] \wr__1__data$222[1] ;
@@ -2760,6 +2745,24 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire [31:0] \wr__1__data$226[5] ;
   wire [31:0] \wr__1__data$226[6] ;
   wire [31:0] \wr__1__data$226[7] ;
+  wire [255:0] \wr__1__data$227 ;
+  wire [31:0] \wr__1__data$227[0] ;
+  wire [31:0] \wr__1__data$227[1] ;
+  wire [31:0] \wr__1__data$227[2] ;
+  wire [31:0] \wr__1__data$227[3] ;
+  wire [31:0] \wr__1__data$227[4] ;
+  wire [31:0] \wr__1__data$227[5] ;
+  wire [31:0] \wr__1__data$227[6] ;
+  wire [31:0] \wr__1__data$227[7] ;
+  wire [255:0] \wr__1__data$228 ;
+  wire [31:0] \wr__1__data$228[0] ;
+  wire [31:0] \wr__1__data$228[1] ;
+  wire [31:0] \wr__1__data$228[2] ;
+  wire [31:0] \wr__1__data$228[3] ;
+  wire [31:0] \wr__1__data$228[4] ;
+  wire [31:0] \wr__1__data$228[5] ;
+  wire [31:0] \wr__1__data$228[6] ;
+  wire [31:0] \wr__1__data$228[7] ;
   wire [31:0] \wr__1__data[0] ;
   wire [31:0] \wr__1__data[1] ;
   wire [31:0] \wr__1__data[2] ;
@@ -2769,42 +2772,42 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire [31:0] \wr__1__data[6] ;
   wire [31:0] \wr__1__data[7] ;
   wire wr__1__en;
-  wire \wr__1__en$196 ;
-  wire \wr__1__en$197 ;
   wire \wr__1__en$198 ;
   wire \wr__1__en$199 ;
   wire \wr__1__en$200 ;
   wire \wr__1__en$201 ;
   wire \wr__1__en$202 ;
+  wire \wr__1__en$203 ;
+  wire \wr__1__en$204 ;
   wire [7:0] wr__1__mask;
-  wire [7:0] \wr__1__mask$228 ;
-  wire [7:0] \wr__1__mask$229 ;
   wire [7:0] \wr__1__mask$230 ;
   wire [7:0] \wr__1__mask$231 ;
   wire [7:0] \wr__1__mask$232 ;
   wire [7:0] \wr__1__mask$233 ;
   wire [7:0] \wr__1__mask$234 ;
+  wire [7:0] \wr__1__mask$235 ;
+  wire [7:0] \wr__1__mask$236 ;
   wire [12:0] wr__1__row;
-  wire [12:0] \wr__1__row$212 ;
-  wire [12:0] \wr__1__row$213 ;
   wire [12:0] \wr__1__row$214 ;
   wire [12:0] \wr__1__row$215 ;
   wire [12:0] \wr__1__row$216 ;
   wire [12:0] \wr__1__row$217 ;
   wire [12:0] \wr__1__row$218 ;
+  wire [12:0] \wr__1__row$219 ;
+  wire [12:0] \wr__1__row$220 ;
   assign port__step = lfsr__step | \lfsr__step$80 ;
-  assign \$1  = \rd__0__en$82  & select[0];
-  assign \$2  = \rd__0__en$84  & select[1];
+  assign \$1  = \rd__0__en$84  & select[0];
+  assign \$2  = \rd__0__en$86  & select[1];
   assign \$3  = \$1  | \$2 ;
-  assign \$4  = \rd__0__en$85  & select[2];
+  assign \$4  = \rd__0__en$87  & select[2];
   assign \$5  = \$3  | \$4 ;
-  assign \$6  = \rd__0__en$86  & select[3];
+  assign \$6  = \rd__0__en$88  & select[3];
   assign \$7  = \$5  | \$6 ;
-  assign \$8  = \rd__0__en$87  & select[4];
+  assign \$8  = \rd__0__en$89  & select[4];
   assign \$9  = \$7  | \$8 ;
-  assign \$10  = \rd__0__en$88  & select[5];
+  assign \$10  = \rd__0__en$90  & select[5];
   assign \$11  = \$9  | \$10 ;
-  assign \$12  = \rd__0__en$89  & select[6];
+  assign \$12  = \rd__0__en$91  & select[6];
   assign \$13  = \$11  | \$12 ;
   assign \$14  = ~ busy;
   assign \$15  = | select;
@@ -2812,18 +2815,18 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \$17  = \$14  & \$16 ;
   assign \$18  = host_rd__en & \$17 ;
   assign rd__0__en = \$13  | \$18 ;
-  assign \$19  = \rd__0__bank$92  & { select[0], select[0] };
-  assign \$20  = \rd__0__bank$93  & { select[1], select[1] };
+  assign \$19  = \rd__0__bank$94  & { select[0], select[0] };
+  assign \$20  = \rd__0__bank$95  & { select[1], select[1] };
   assign \$21  = \$19  | \$20 ;
-  assign \$22  = \rd__0__bank$94  & { select[2], select[2] };
+  assign \$22  = \rd__0__bank$96  & { select[2], select[2] };
   assign \$23  = \$21  | \$22 ;
   assign \$24  = op[15:14] & { select[3], select[3] };
   assign \$25  = \$23  | \$24 ;
   assign \$26  = op[15:14] & { select[4], select[4] };
   assign \$27  = \$25  | \$26 ;
-  assign \$28  = \rd__0__bank$97  & { select[5], select[5] };
+  assign \$28  = \rd__0__bank$99  & { select[5], select[5] };
   assign \$29  = \$27  | \$28 ;
-  assign \$30  = \rd__0__bank$98  & { select[6], select[6] };
+  assign \$30  = \rd__0__bank$100  & { select[6], select[6] };
   assign \$31  = \$29  | \$30 ;
   assign \$32  = ~ busy;
   assign \$33  = | select;
@@ -2835,18 +2838,18 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \$39  = \$36  & \$38 ;
   assign \$40  = host_rd__bank & { \$39 , \$35  };
   assign rd__0__bank = \$31  | \$40 ;
-  assign \$41  = \rd__0__row$101  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
-  assign \$42  = \rd__0__row$102  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$41  = \rd__0__row$103  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
+  assign \$42  = \rd__0__row$104  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
   assign \$43  = \$41  | \$42 ;
-  assign \$44  = \rd__0__row$103  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$44  = \rd__0__row$105  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
   assign \$45  = \$43  | \$44 ;
-  assign \$46  = \rd__0__row$104  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
+  assign \$46  = \rd__0__row$106  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
   assign \$47  = \$45  | \$46 ;
-  assign \$48  = \rd__0__row$105  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
+  assign \$48  = \rd__0__row$107  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
   assign \$49  = \$47  | \$48 ;
-  assign \$50  = \rd__0__row$106  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$50  = \rd__0__row$108  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$51  = \$49  | \$50 ;
-  assign \$52  = \rd__0__row$107  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
+  assign \$52  = \rd__0__row$109  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
   assign \$53  = \$51  | \$52 ;
   assign \$54  = ~ busy;
   assign \$55  = | select;
@@ -2902,45 +2905,45 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \$105  = \$102  & \$104 ;
   assign \$106  = host_rd__row & { \$105 , \$101 , \$97 , \$93 , \$89 , \$85 , \$81 , \$77 , \$73 , \$69 , \$65 , \$61 , \$57  };
   assign rd__0__row = \$53  | \$106 ;
-  assign \$108  = \rd__0__en$84  & select[1];
-  assign \$110  = \rd__0__en$85  & select[2];
+  assign \$108  = \rd__0__en$86  & select[1];
+  assign \$110  = \rd__0__en$87  & select[2];
   assign \$111  = \$109  | \$110 ;
-  assign \$112  = \rd__1__en$122  & select[3];
+  assign \$112  = \rd__1__en$124  & select[3];
   assign \$113  = \$111  | \$112 ;
-  assign \$114  = \rd__1__en$123  & select[4];
+  assign \$114  = \rd__1__en$125  & select[4];
   assign \$115  = \$113  | \$114 ;
-  assign \$118  = \rd__1__en$125  & select[6];
+  assign \$118  = \rd__1__en$127  & select[6];
   assign rd__1__en = \$117  | \$118 ;
-  assign \$120  = \rd__1__bank$128  & { select[1], select[1] };
-  assign \$122  = \rd__1__bank$129  & { select[2], select[2] };
+  assign \$120  = \rd__1__bank$130  & { select[1], select[1] };
+  assign \$122  = \rd__1__bank$131  & { select[2], select[2] };
   assign \$123  = \$121  | \$122 ;
   assign \$124  = op[41:40] & { select[3], select[3] };
   assign \$125  = \$123  | \$124 ;
   assign \$126  = op[41:40] & { select[4], select[4] };
   assign \$127  = \$125  | \$126 ;
-  assign \$130  = \rd__1__bank$133  & { select[6], select[6] };
+  assign \$130  = \rd__1__bank$135  & { select[6], select[6] };
   assign rd__1__bank = \$129  | \$130 ;
-  assign \$132  = \rd__1__row$136  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
-  assign \$134  = \rd__1__row$137  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$132  = \rd__1__row$138  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$134  = \rd__1__row$139  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
   assign \$135  = \$133  | \$134 ;
-  assign \$136  = \rd__1__row$138  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
+  assign \$136  = \rd__1__row$140  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
   assign \$137  = \$135  | \$136 ;
-  assign \$138  = \rd__1__row$139  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
+  assign \$138  = \rd__1__row$141  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
   assign \$139  = \$137  | \$138 ;
-  assign \$142  = \rd__1__row$141  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
+  assign \$142  = \rd__1__row$143  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
   assign rd__1__row = \$141  | \$142 ;
-  assign \$143  = \wr__0__en$151  & select[0];
-  assign \$144  = \wr__0__en$152  & select[1];
+  assign \$143  = \wr__0__en$153  & select[0];
+  assign \$144  = \wr__0__en$154  & select[1];
   assign \$145  = \$143  | \$144 ;
-  assign \$146  = \wr__0__en$153  & select[2];
+  assign \$146  = \wr__0__en$155  & select[2];
   assign \$147  = \$145  | \$146 ;
-  assign \$148  = \wr__0__en$154  & select[3];
+  assign \$148  = \wr__0__en$156  & select[3];
   assign \$149  = \$147  | \$148 ;
-  assign \$150  = \wr__0__en$155  & select[4];
+  assign \$150  = \wr__0__en$157  & select[4];
   assign \$151  = \$149  | \$150 ;
-  assign \$152  = \wr__0__en$156  & select[5];
+  assign \$152  = \wr__0__en$158  & select[5];
   assign \$153  = \$151  | \$152 ;
-  assign \$154  = \wr__0__en$157  & select[6];
+  assign \$154  = \wr__0__en$159  & select[6];
   assign \$155  = \$153  | \$154 ;
   assign \$156  = ~ busy;
   assign \$157  = | select;
@@ -2948,18 +2951,18 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \$159  = \$156  & \$158 ;
   assign \$160  = host_wr__en & \$159 ;
   assign wr__0__en = \$155  | \$160 ;
-  assign \$161  = \wr__0__bank$160  & { select[0], select[0] };
-  assign \$162  = \wr__0__bank$161  & { select[1], select[1] };
+  assign \$161  = \wr__0__bank$162  & { select[0], select[0] };
+  assign \$162  = \wr__0__bank$163  & { select[1], select[1] };
   assign \$163  = \$161  | \$162 ;
-  assign \$164  = \wr__0__bank$162  & { select[2], select[2] };
+  assign \$164  = \wr__0__bank$164  & { select[2], select[2] };
   assign \$165  = \$163  | \$164 ;
   assign \$166  = op[67:66] & { select[3], select[3] };
   assign \$167  = \$165  | \$166 ;
   assign \$168  = op[67:66] & { select[4], select[4] };
   assign \$169  = \$167  | \$168 ;
-  assign \$170  = \wr__0__bank$165  & { select[5], select[5] };
+  assign \$170  = \wr__0__bank$167  & { select[5], select[5] };
   assign \$171  = \$169  | \$170 ;
-  assign \$172  = \wr__0__bank$166  & { select[6], select[6] };
+  assign \$172  = \wr__0__bank$168  & { select[6], select[6] };
   assign \$173  = \$171  | \$172 ;
   assign \$174  = ~ busy;
   assign \$175  = | select;
@@ -2969,20 +2972,20 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \$179  = | select;
   assign \$180  = ~ \$179 ;
   assign \$181  = \$178  & \$180 ;
-  assign \$182  = { \port$11461$0 , \port$11460$0  } & { \$181 , \$177  };
+  assign \$182  = { \port$11462$0 , \port$11461$0  } & { \$181 , \$177  };
   assign wr__0__bank = \$173  | \$182 ;
-  assign \$183  = \wr__0__row$169  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
-  assign \$184  = \wr__0__row$170  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$183  = \wr__0__row$171  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
+  assign \$184  = \wr__0__row$172  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
   assign \$185  = \$183  | \$184 ;
-  assign \$186  = \wr__0__row$171  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$186  = \wr__0__row$173  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
   assign \$187  = \$185  | \$186 ;
-  assign \$188  = \wr__0__row$172  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
+  assign \$188  = \wr__0__row$174  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
   assign \$189  = \$187  | \$188 ;
-  assign \$190  = \wr__0__row$173  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
+  assign \$190  = \wr__0__row$175  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
   assign \$191  = \$189  | \$190 ;
-  assign \$192  = \wr__0__row$174  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$192  = \wr__0__row$176  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$193  = \$191  | \$192 ;
-  assign \$194  = \wr__0__row$175  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
+  assign \$194  = \wr__0__row$177  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
   assign \$195  = \$193  | \$194 ;
   assign \$196  = ~ busy;
   assign \$197  = | select;
@@ -3038,18 +3041,18 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \$247  = \$244  & \$246 ;
   assign \$248  = host_wr__row & { \$247 , \$243 , \$239 , \$235 , \$231 , \$227 , \$223 , \$219 , \$215 , \$211 , \$207 , \$203 , \$199  };
   assign wr__0__row = \$195  | \$248 ;
-  assign \$249  = \wr__0__data$178  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
-  assign \$250  = \wr__0__data$179  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$249  = \wr__0__data$180  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
+  assign \$250  = \wr__0__data$181  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
   assign \$251  = \$249  | \$250 ;
-  assign \$252  = \wr__0__data$180  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$252  = \wr__0__data$182  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
   assign \$253  = \$251  | \$252 ;
-  assign \$254  = \wr__0__data$181  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
+  assign \$254  = \wr__0__data$183  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
   assign \$255  = \$253  | \$254 ;
-  assign \$256  = \wr__0__data$182  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
+  assign \$256  = \wr__0__data$184  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
   assign \$257  = \$255  | \$256 ;
-  assign \$258  = \wr__0__data$183  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$258  = \wr__0__data$185  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$259  = \$257  | \$258 ;
-  assign \$260  = \wr__0__data$184  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
+  assign \$260  = \wr__0__data$186  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
   assign \$261  = \$259  | \$260 ;
   assign \$262  = ~ busy;
   assign \$263  = | select;
@@ -4077,18 +4080,18 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \$1285  = \$1282  & \$1284 ;
   assign \$1286  = host_wr__data & { \$1285 , \$1281 , \$1277 , \$1273 , \$1269 , \$1265 , \$1261 , \$1257 , \$1253 , \$1249 , \$1245 , \$1241 , \$1237 , \$1233 , \$1229 , \$1225 , \$1221 , \$1217 , \$1213 , \$1209 , \$1205 , \$1201 , \$1197 , \$1193 , \$1189 , \$1185 , \$1181 , \$1177 , \$1173 , \$1169 , \$1165 , \$1161 , \$1157 , \$1153 , \$1149 , \$1145 , \$1141 , \$1137 , \$1133 , \$1129 , \$1125 , \$1121 , \$1117 , \$1113 , \$1109 , \$1105 , \$1101 , \$1097 , \$1093 , \$1089 , \$1085 , \$1081 , \$1077 , \$1073 , \$1069 , \$1065 , \$1061 , \$1057 , \$1053 , \$1049 , \$1045 , \$1041 , \$1037 , \$1033 , \$1029 , \$1025 , \$1021 , \$1017 , \$1013 , \$1009 , \$1005 , \$1001 , \$997 , \$993 , \$989 , \$985 , \$981 , \$977 , \$973 , \$969 , \$965 , \$961 , \$957 , \$953 , \$949 , \$945 , \$941 , \$937 , \$933 , \$929 , \$925 , \$921 , \$917 , \$913 , \$909 , \$905 , \$901 , \$897 , \$893 , \$889 , \$885 , \$881 , \$877 , \$873 , \$869 , \$865 , \$861 , \$857 , \$853 , \$849 , \$845 , \$841 , \$837 , \$833 , \$829 , \$825 , \$821 , \$817 , \$813 , \$809 , \$805 , \$801 , \$797 , \$793 , \$789 , \$785 , \$781 , \$777 , \$773 , \$769 , \$765 , \$761 , \$757 , \$753 , \$749 , \$745 , \$741 , \$737 , \$733 , \$729 , \$725 , \$721 , \$717 , \$713 , \$709 , \$705 , \$701 , \$697 , \$693 , \$689 , \$685 , \$681 , \$677 , \$673 , \$669 , \$665 , \$661 , \$657 , \$653 , \$649 , \$645 , \$641 , \$637 , \$633 , \$629 , \$625 , \$621 , \$617 , \$613 , \$609 , \$605 , \$601 , \$597 , \$593 , \$589 , \$585 , \$581 , \$577 , \$573 , \$569 , \$565 , \$561 , \$557 , \$553 , \$549 , \$545 , \$541 , \$537 , \$533 , \$529 , \$525 , \$521 , \$517 , \$513 , \$509 , \$505 , \$501 , \$497 , \$493 , \$489 , \$485 , \$481 , \$477 , \$473 , \$469 , \$465 , \$461 , \$457 , \$453 , \$449 , \$445 , \$441 , \$437 , \$433 , \$429 , \$425 , \$421 , \$417 , \$413 , \$409 , \$405 , \$401 , \$397 , \$393 , \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353 , \$349 , \$345 , \$341 , \$337 , \$333 , \$329 , \$325 , \$321 , \$317 , \$313 , \$309 , \$305 , \$301 , \$297 , \$293 , \$289 , \$285 , \$281 , \$277 , \$273 , \$269 , \$265  };
   assign wr__0__data = \$261  | \$1286 ;
-  assign \$1287  = \wr__0__mask$187  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
-  assign \$1288  = \wr__0__mask$188  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$1287  = \wr__0__mask$189  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
+  assign \$1288  = \wr__0__mask$190  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
   assign \$1289  = \$1287  | \$1288 ;
-  assign \$1290  = \wr__0__mask$189  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
+  assign \$1290  = \wr__0__mask$191  & { select[2], select[2], select[2], select[2], select[2], select[2], select[2], select[2] };
   assign \$1291  = \$1289  | \$1290 ;
-  assign \$1292  = \wr__0__mask$190  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
+  assign \$1292  = \wr__0__mask$192  & { select[3], select[3], select[3], select[3], select[3], select[3], select[3], select[3] };
   assign \$1293  = \$1291  | \$1292 ;
-  assign \$1294  = \wr__0__mask$191  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
+  assign \$1294  = \wr__0__mask$193  & { select[4], select[4], select[4], select[4], select[4], select[4], select[4], select[4] };
   assign \$1295  = \$1293  | \$1294 ;
-  assign \$1296  = \wr__0__mask$192  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$1296  = \wr__0__mask$194  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$1297  = \$1295  | \$1296 ;
-  assign \$1298  = \wr__0__mask$193  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
+  assign \$1298  = \wr__0__mask$195  & { select[6], select[6], select[6], select[6], select[6], select[6], select[6], select[6] };
   assign \$1299  = \$1297  | \$1298 ;
   assign \$1300  = ~ busy;
   assign \$1301  = | select;
@@ -4124,20 +4127,20 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \$1331  = \$1328  & \$1330 ;
   assign \$1332  = host_wr__mask & { \$1331 , \$1327 , \$1323 , \$1319 , \$1315 , \$1311 , \$1307 , \$1303  };
   assign wr__0__mask = \$1299  | \$1332 ;
-  assign \$1334  = \wr__1__en$197  & select[1];
-  assign \$1342  = \wr__1__en$201  & select[5];
+  assign \$1334  = \wr__1__en$199  & select[1];
+  assign \$1342  = \wr__1__en$203  & select[5];
   assign \$1343  = \$1341  | \$1342 ;
-  assign \$1346  = \wr__1__bank$205  & { select[1], select[1] };
-  assign \$1354  = \wr__1__bank$209  & { select[5], select[5] };
+  assign \$1346  = \wr__1__bank$207  & { select[1], select[1] };
+  assign \$1354  = \wr__1__bank$211  & { select[5], select[5] };
   assign \$1355  = \$1353  | \$1354 ;
-  assign \$1358  = \wr__1__row$213  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
-  assign \$1366  = \wr__1__row$217  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$1358  = \wr__1__row$215  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$1366  = \wr__1__row$219  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$1367  = \$1365  | \$1366 ;
-  assign \$1370  = \wr__1__data$221  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
-  assign \$1378  = \wr__1__data$225  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$1370  = \wr__1__data$223  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$1378  = \wr__1__data$227  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$1379  = \$1377  | \$1378 ;
-  assign \$1382  = \wr__1__mask$229  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
-  assign \$1390  = \wr__1__mask$233  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
+  assign \$1382  = \wr__1__mask$231  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
+  assign \$1390  = \wr__1__mask$235  & { select[5], select[5], select[5], select[5], select[5], select[5], select[5], select[5] };
   assign \$1391  = \$1389  | \$1390 ;
   \core_top.core.banks  banks (
     .clk(clk),
@@ -4165,9 +4168,30 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
     .clk(clk),
     .conv(conv),
     .done(\done$27 ),
-    .gathered_bank(\wr__0__bank$166 ),
+    .gathered_bank(\wr__0__bank$168 ),
     .op(op),
     .pool(pool),
+    .rd__0__data(rd__0__data),
+    .rd__0__en(\rd__0__en$91 ),
+    .rd__0__row(\rd__0__row$109 ),
+    .rd__1__data(rd__1__data),
+    .rd__1__en(\rd__1__en$127 ),
+    .rd__1__row(\rd__1__row$143 ),
+    .rst(rst),
+    .start(launch[6]),
+    .summed(\wr__0__en$159 ),
+    .word0_bank(\rd__0__bank$100 ),
+    .word1_bank(\rd__1__bank$135 ),
+    .wr__0__data(\wr__0__data$186 ),
+    .wr__0__mask(\wr__0__mask$195 ),
+    .wr__0__row(\wr__0__row$177 )
+  );
+  \core_top.core.gemm  gemm (
+    .clk(clk),
+    .conv(conv),
+    .done(\done$17 ),
+    .mask(\wr__0__mask$193 ),
+    .op(op),
     .rd__0__data(rd__0__data),
     .rd__0__en(\rd__0__en$89 ),
     .rd__0__row(\rd__0__row$107 ),
@@ -4175,31 +4199,10 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
     .rd__1__en(\rd__1__en$125 ),
     .rd__1__row(\rd__1__row$141 ),
     .rst(rst),
-    .start(launch[6]),
-    .summed(\wr__0__en$157 ),
-    .word0_bank(\rd__0__bank$98 ),
-    .word1_bank(\rd__1__bank$133 ),
-    .wr__0__data(\wr__0__data$184 ),
-    .wr__0__mask(\wr__0__mask$193 ),
-    .wr__0__row(\wr__0__row$175 )
-  );
-  \core_top.core.gemm  gemm (
-    .clk(clk),
-    .conv(conv),
-    .done(\done$17 ),
-    .mask(\wr__0__mask$191 ),
-    .op(op),
-    .rd__0__data(rd__0__data),
-    .rd__0__en(\rd__0__en$87 ),
-    .rd__0__row(\rd__0__row$105 ),
-    .rd__1__data(rd__1__data),
-    .rd__1__en(\rd__1__en$123 ),
-    .rd__1__row(\rd__1__row$139 ),
-    .rst(rst),
     .start(launch[4]),
-    .wr__0__data(\wr__0__data$182 ),
-    .wr__0__en(\wr__0__en$155 ),
-    .wr__0__row(\wr__0__row$173 )
+    .wr__0__data(\wr__0__data$184 ),
+    .wr__0__en(\wr__0__en$157 ),
+    .wr__0__row(\wr__0__row$175 )
   );
   \core_top.core.lfsr  lfsr (
     .clk(clk),
@@ -4211,22 +4214,22 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
     .clk(clk),
     .\config (\config ),
     .done(\done$14 ),
-    .errors(\wr__0__data$181 ),
+    .errors(\wr__0__data$183 ),
     .lfsr__states(lfsr__states),
     .lfsr__step(\lfsr__step$80 ),
     .op(op),
     .rd__0__data(rd__0__data),
-    .rd__0__en(\rd__0__en$86 ),
-    .rd__0__row(\rd__0__row$104 ),
+    .rd__0__en(\rd__0__en$88 ),
+    .rd__0__row(\rd__0__row$106 ),
     .rd__1__data(rd__1__data),
-    .rd__1__en(\rd__1__en$122 ),
-    .rd__1__row(\rd__1__row$138 ),
+    .rd__1__en(\rd__1__en$124 ),
+    .rd__1__row(\rd__1__row$140 ),
     .rst(rst),
     .s(s),
     .start(launch[3]),
-    .wr__0__en(\wr__0__en$154 ),
-    .wr__0__mask(\wr__0__mask$190 ),
-    .wr__0__row(\wr__0__row$172 )
+    .wr__0__en(\wr__0__en$156 ),
+    .wr__0__mask(\wr__0__mask$192 ),
+    .wr__0__row(\wr__0__row$174 )
   );
   \core_top.core.narrow  narrow (
     .b(b_result),
@@ -4238,63 +4241,63 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
     .lfsr__states(lfsr__states),
     .lfsr__step(lfsr__step),
     .op(op),
-    .rd__0__bank(\rd__0__bank$92 ),
+    .rd__0__bank(\rd__0__bank$94 ),
     .rd__0__data(rd__0__data),
-    .rd__0__en(\rd__0__en$82 ),
-    .rd__0__row(\rd__0__row$101 ),
-    .rounded(\wr__0__data$178 ),
+    .rd__0__en(\rd__0__en$84 ),
+    .rd__0__row(\rd__0__row$103 ),
+    .rounded(\wr__0__data$180 ),
     .rst(rst),
     .start(launch[0]),
-    .wr__0__bank(\wr__0__bank$160 ),
-    .wr__0__en(\wr__0__en$151 ),
-    .wr__0__mask(\wr__0__mask$187 ),
-    .wr__0__row(\wr__0__row$169 )
+    .wr__0__bank(\wr__0__bank$162 ),
+    .wr__0__en(\wr__0__en$153 ),
+    .wr__0__mask(\wr__0__mask$189 ),
+    .wr__0__row(\wr__0__row$171 )
   );
-  \core_top.core.pool$244  \pool$244  (
+  \core_top.core.pool$246  \pool$246  (
     .clk(clk),
     .done(\done$22 ),
     .geometry(pool),
     .op(op),
-    .rd__0__bank(\rd__0__bank$97 ),
+    .rd__0__bank(\rd__0__bank$99 ),
     .rd__0__data(rd__0__data),
-    .rd__0__en(\rd__0__en$88 ),
-    .rd__0__row(\rd__0__row$106 ),
+    .rd__0__en(\rd__0__en$90 ),
+    .rd__0__row(\rd__0__row$108 ),
     .rst(rst),
     .start(launch[5]),
-    .wr__0__bank(\wr__0__bank$165 ),
-    .wr__0__data(\wr__0__data$183 ),
-    .wr__0__en(\wr__0__en$156 ),
-    .wr__0__mask(\wr__0__mask$192 ),
-    .wr__0__row(\wr__0__row$174 ),
-    .wr__1__bank(\wr__1__bank$209 ),
-    .wr__1__data(\wr__1__data$225 ),
-    .wr__1__en(\wr__1__en$201 ),
-    .wr__1__mask(\wr__1__mask$233 ),
-    .wr__1__row(\wr__1__row$217 )
+    .wr__0__bank(\wr__0__bank$167 ),
+    .wr__0__data(\wr__0__data$185 ),
+    .wr__0__en(\wr__0__en$158 ),
+    .wr__0__mask(\wr__0__mask$194 ),
+    .wr__0__row(\wr__0__row$176 ),
+    .wr__1__bank(\wr__1__bank$211 ),
+    .wr__1__data(\wr__1__data$227 ),
+    .wr__1__en(\wr__1__en$203 ),
+    .wr__1__mask(\wr__1__mask$235 ),
+    .wr__1__row(\wr__1__row$219 )
   );
   \core_top.core.relu  relu (
     .clk(clk),
     .done(\done$8 ),
-    .mask(\wr__1__data$221 ),
-    .mask_bank(\wr__1__bank$205 ),
-    .mask_row(\wr__1__row$213 ),
-    .o__valid(\wr__1__en$197 ),
+    .mask(\wr__1__data$223 ),
+    .mask_bank(\wr__1__bank$207 ),
+    .mask_row(\wr__1__row$215 ),
+    .o__valid(\wr__1__en$199 ),
     .op(op),
     .rd__0__data(rd__0__data),
     .rd__1__data(rd__1__data),
-    .read0_bank(\rd__0__bank$93 ),
-    .read0_row(\rd__0__row$102 ),
-    .read1_bank(\rd__1__bank$128 ),
-    .read1_row(\rd__1__row$136 ),
-    .reads_active(\rd__0__en$84 ),
-    .result(\wr__0__data$179 ),
-    .result_bank(\wr__0__bank$161 ),
-    .result_row(\wr__0__row$170 ),
+    .read0_bank(\rd__0__bank$95 ),
+    .read0_row(\rd__0__row$104 ),
+    .read1_bank(\rd__1__bank$130 ),
+    .read1_row(\rd__1__row$138 ),
+    .reads_active(\rd__0__en$86 ),
+    .result(\wr__0__data$181 ),
+    .result_bank(\wr__0__bank$163 ),
+    .result_row(\wr__0__row$172 ),
     .rst(rst),
     .start(launch[1]),
-    .wr__0__en(\wr__0__en$152 ),
-    .wr__0__mask(\wr__0__mask$188 ),
-    .wr__1__mask(\wr__1__mask$229 )
+    .wr__0__en(\wr__0__en$154 ),
+    .wr__0__mask(\wr__0__mask$190 ),
+    .wr__1__mask(\wr__1__mask$231 )
   );
   \core_top.core.sequencer  sequencer (
     .a_exponent(s),
@@ -4327,21 +4330,21 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   \core_top.core.update  update (
     .clk(clk),
     .done(\done$11 ),
-    .o__valid(\wr__0__en$153 ),
+    .o__valid(\wr__0__en$155 ),
     .op(op),
     .rd__0__data(rd__0__data),
     .rd__1__data(rd__1__data),
-    .read0_bank(\rd__0__bank$94 ),
-    .read0_row(\rd__0__row$103 ),
-    .read1_bank(\rd__1__bank$129 ),
-    .read1_row(\rd__1__row$137 ),
-    .reads_active(\rd__0__en$85 ),
+    .read0_bank(\rd__0__bank$96 ),
+    .read0_row(\rd__0__row$105 ),
+    .read1_bank(\rd__1__bank$131 ),
+    .read1_row(\rd__1__row$139 ),
+    .reads_active(\rd__0__en$87 ),
     .rst(rst),
     .start(launch[2]),
-    .updated_bank(\wr__0__bank$162 ),
-    .updated_row(\wr__0__row$171 ),
-    .wr__0__data(\wr__0__data$180 ),
-    .wr__0__mask(\wr__0__mask$189 )
+    .updated_bank(\wr__0__bank$164 ),
+    .updated_row(\wr__0__row$173 ),
+    .wr__0__data(\wr__0__data$182 ),
+    .wr__0__mask(\wr__0__mask$191 )
   );
   assign start = launch[0];
   assign \op$3  = op;
@@ -4390,61 +4393,62 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign exponent = 16'hfff9;
   assign port__states = lfsr__states;
   assign \lfsr__states$77  = lfsr__states;
-  assign \rd__0__bank$95  = op[15:14];
-  assign \rd__0__bank$96  = op[15:14];
-  assign \rd__0__data$110  = rd__0__data;
-  assign \rd__0__data$111  = rd__0__data;
+  assign lfsr_rd__index = 4'h0;
+  assign \rd__0__bank$97  = op[15:14];
+  assign \rd__0__bank$98  = op[15:14];
   assign \rd__0__data$112  = rd__0__data;
   assign \rd__0__data$113  = rd__0__data;
   assign \rd__0__data$114  = rd__0__data;
   assign \rd__0__data$115  = rd__0__data;
   assign \rd__0__data$116  = rd__0__data;
+  assign \rd__0__data$117  = rd__0__data;
+  assign \rd__0__data$118  = rd__0__data;
   assign host_rd__data = rd__0__data;
-  assign \rd__1__en$119  = 1'h0;
-  assign \rd__1__en$120  = \rd__0__en$84 ;
-  assign \rd__1__en$121  = \rd__0__en$85 ;
-  assign \rd__1__en$124  = 1'h0;
-  assign \rd__1__bank$127  = 2'h0;
-  assign \rd__1__bank$130  = op[41:40];
-  assign \rd__1__bank$131  = op[41:40];
-  assign \rd__1__bank$132  = 2'h0;
-  assign \rd__1__row$135  = 13'h0000;
-  assign \rd__1__row$140  = 13'h0000;
-  assign \rd__1__data$143  = rd__1__data;
-  assign \rd__1__data$144  = rd__1__data;
+  assign \rd__1__en$121  = 1'h0;
+  assign \rd__1__en$122  = \rd__0__en$86 ;
+  assign \rd__1__en$123  = \rd__0__en$87 ;
+  assign \rd__1__en$126  = 1'h0;
+  assign \rd__1__bank$129  = 2'h0;
+  assign \rd__1__bank$132  = op[41:40];
+  assign \rd__1__bank$133  = op[41:40];
+  assign \rd__1__bank$134  = 2'h0;
+  assign \rd__1__row$137  = 13'h0000;
+  assign \rd__1__row$142  = 13'h0000;
   assign \rd__1__data$145  = rd__1__data;
   assign \rd__1__data$146  = rd__1__data;
   assign \rd__1__data$147  = rd__1__data;
   assign \rd__1__data$148  = rd__1__data;
   assign \rd__1__data$149  = rd__1__data;
-  assign \wr__0__bank$163  = op[67:66];
-  assign \wr__0__bank$164  = op[67:66];
-  assign host_wr__bank = { \port$11461$0 , \port$11460$0  };
-  assign \wr__1__en$196  = 1'h0;
+  assign \rd__1__data$150  = rd__1__data;
+  assign \rd__1__data$151  = rd__1__data;
+  assign \wr__0__bank$165  = op[67:66];
+  assign \wr__0__bank$166  = op[67:66];
+  assign host_wr__bank = { \port$11462$0 , \port$11461$0  };
   assign \wr__1__en$198  = 1'h0;
-  assign \wr__1__en$199  = 1'h0;
   assign \wr__1__en$200  = 1'h0;
+  assign \wr__1__en$201  = 1'h0;
   assign \wr__1__en$202  = 1'h0;
-  assign \wr__1__bank$204  = 2'h0;
+  assign \wr__1__en$204  = 1'h0;
   assign \wr__1__bank$206  = 2'h0;
-  assign \wr__1__bank$207  = 2'h0;
   assign \wr__1__bank$208  = 2'h0;
+  assign \wr__1__bank$209  = 2'h0;
   assign \wr__1__bank$210  = 2'h0;
-  assign \wr__1__row$212  = 13'h0000;
+  assign \wr__1__bank$212  = 2'h0;
   assign \wr__1__row$214  = 13'h0000;
-  assign \wr__1__row$215  = 13'h0000;
   assign \wr__1__row$216  = 13'h0000;
+  assign \wr__1__row$217  = 13'h0000;
   assign \wr__1__row$218  = 13'h0000;
-  assign \wr__1__data$220  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \wr__1__row$220  = 13'h0000;
   assign \wr__1__data$222  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  assign \wr__1__data$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   assign \wr__1__data$224  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \wr__1__data$225  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   assign \wr__1__data$226  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  assign \wr__1__mask$228  = 8'h00;
+  assign \wr__1__data$228  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   assign \wr__1__mask$230  = 8'h00;
-  assign \wr__1__mask$231  = 8'h00;
   assign \wr__1__mask$232  = 8'h00;
+  assign \wr__1__mask$233  = 8'h00;
   assign \wr__1__mask$234  = 8'h00;
+  assign \wr__1__mask$236  = 8'h00;
   assign \op.opcode  = op[3:0];
   assign \op.a_layout  = op[5:4];
   assign \op.b_layout  = op[7:6];
@@ -4765,22 +4769,6 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \rd__0__data[5]  = rd__0__data[191:160];
   assign \rd__0__data[6]  = rd__0__data[223:192];
   assign \rd__0__data[7]  = rd__0__data[255:224];
-  assign \rd__0__data$110[0]  = rd__0__data[31:0];
-  assign \rd__0__data$110[1]  = rd__0__data[63:32];
-  assign \rd__0__data$110[2]  = rd__0__data[95:64];
-  assign \rd__0__data$110[3]  = rd__0__data[127:96];
-  assign \rd__0__data$110[4]  = rd__0__data[159:128];
-  assign \rd__0__data$110[5]  = rd__0__data[191:160];
-  assign \rd__0__data$110[6]  = rd__0__data[223:192];
-  assign \rd__0__data$110[7]  = rd__0__data[255:224];
-  assign \rd__0__data$111[0]  = rd__0__data[31:0];
-  assign \rd__0__data$111[1]  = rd__0__data[63:32];
-  assign \rd__0__data$111[2]  = rd__0__data[95:64];
-  assign \rd__0__data$111[3]  = rd__0__data[127:96];
-  assign \rd__0__data$111[4]  = rd__0__data[159:128];
-  assign \rd__0__data$111[5]  = rd__0__data[191:160];
-  assign \rd__0__data$111[6]  = rd__0__data[223:192];
-  assign \rd__0__data$111[7]  = rd__0__data[255:224];
   assign \rd__0__data$112[0]  = rd__0__data[31:0];
   assign \rd__0__data$112[1]  = rd__0__data[63:32];
   assign \rd__0__data$112[2]  = rd__0__data[95:64];
@@ -4821,6 +4809,22 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \rd__0__data$116[5]  = rd__0__data[191:160];
   assign \rd__0__data$116[6]  = rd__0__data[223:192];
   assign \rd__0__data$116[7]  = rd__0__data[255:224];
+  assign \rd__0__data$117[0]  = rd__0__data[31:0];
+  assign \rd__0__data$117[1]  = rd__0__data[63:32];
+  assign \rd__0__data$117[2]  = rd__0__data[95:64];
+  assign \rd__0__data$117[3]  = rd__0__data[127:96];
+  assign \rd__0__data$117[4]  = rd__0__data[159:128];
+  assign \rd__0__data$117[5]  = rd__0__data[191:160];
+  assign \rd__0__data$117[6]  = rd__0__data[223:192];
+  assign \rd__0__data$117[7]  = rd__0__data[255:224];
+  assign \rd__0__data$118[0]  = rd__0__data[31:0];
+  assign \rd__0__data$118[1]  = rd__0__data[63:32];
+  assign \rd__0__data$118[2]  = rd__0__data[95:64];
+  assign \rd__0__data$118[3]  = rd__0__data[127:96];
+  assign \rd__0__data$118[4]  = rd__0__data[159:128];
+  assign \rd__0__data$118[5]  = rd__0__data[191:160];
+  assign \rd__0__data$118[6]  = rd__0__data[223:192];
+  assign \rd__0__data$118[7]  = rd__0__data[255:224];
   assign \host_rd__data[0]  = rd__0__data[31:0];
   assign \host_rd__data[1]  = rd__0__data[63:32];
   assign \host_rd__data[2]  = rd__0__data[95:64];
@@ -4837,22 +4841,6 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \rd__1__data[5]  = rd__1__data[191:160];
   assign \rd__1__data[6]  = rd__1__data[223:192];
   assign \rd__1__data[7]  = rd__1__data[255:224];
-  assign \rd__1__data$143[0]  = rd__1__data[31:0];
-  assign \rd__1__data$143[1]  = rd__1__data[63:32];
-  assign \rd__1__data$143[2]  = rd__1__data[95:64];
-  assign \rd__1__data$143[3]  = rd__1__data[127:96];
-  assign \rd__1__data$143[4]  = rd__1__data[159:128];
-  assign \rd__1__data$143[5]  = rd__1__data[191:160];
-  assign \rd__1__data$143[6]  = rd__1__data[223:192];
-  assign \rd__1__data$143[7]  = rd__1__data[255:224];
-  assign \rd__1__data$144[0]  = rd__1__data[31:0];
-  assign \rd__1__data$144[1]  = rd__1__data[63:32];
-  assign \rd__1__data$144[2]  = rd__1__data[95:64];
-  assign \rd__1__data$144[3]  = rd__1__data[127:96];
-  assign \rd__1__data$144[4]  = rd__1__data[159:128];
-  assign \rd__1__data$144[5]  = rd__1__data[191:160];
-  assign \rd__1__data$144[6]  = rd__1__data[223:192];
-  assign \rd__1__data$144[7]  = rd__1__data[255:224];
   assign \rd__1__data$145[0]  = rd__1__data[31:0];
   assign \rd__1__data$145[1]  = rd__1__data[63:32];
   assign \rd__1__data$145[2]  = rd__1__data[95:64];
@@ -4893,6 +4881,22 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \rd__1__data$149[5]  = rd__1__data[191:160];
   assign \rd__1__data$149[6]  = rd__1__data[223:192];
   assign \rd__1__data$149[7]  = rd__1__data[255:224];
+  assign \rd__1__data$150[0]  = rd__1__data[31:0];
+  assign \rd__1__data$150[1]  = rd__1__data[63:32];
+  assign \rd__1__data$150[2]  = rd__1__data[95:64];
+  assign \rd__1__data$150[3]  = rd__1__data[127:96];
+  assign \rd__1__data$150[4]  = rd__1__data[159:128];
+  assign \rd__1__data$150[5]  = rd__1__data[191:160];
+  assign \rd__1__data$150[6]  = rd__1__data[223:192];
+  assign \rd__1__data$150[7]  = rd__1__data[255:224];
+  assign \rd__1__data$151[0]  = rd__1__data[31:0];
+  assign \rd__1__data$151[1]  = rd__1__data[63:32];
+  assign \rd__1__data$151[2]  = rd__1__data[95:64];
+  assign \rd__1__data$151[3]  = rd__1__data[127:96];
+  assign \rd__1__data$151[4]  = rd__1__data[159:128];
+  assign \rd__1__data$151[5]  = rd__1__data[191:160];
+  assign \rd__1__data$151[6]  = rd__1__data[223:192];
+  assign \rd__1__data$151[7]  = rd__1__data[255:224];
   assign \wr__0__data[0]  = wr__0__data[31:0];
   assign \wr__0__data[1]  = wr__0__data[63:32];
   assign \wr__0__data[2]  = wr__0__data[95:64];
@@ -4901,22 +4905,6 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \wr__0__data[5]  = wr__0__data[191:160];
   assign \wr__0__data[6]  = wr__0__data[223:192];
   assign \wr__0__data[7]  = wr__0__data[255:224];
-  assign \wr__0__data$178[0]  = \wr__0__data$178 [31:0];
-  assign \wr__0__data$178[1]  = \wr__0__data$178 [63:32];
-  assign \wr__0__data$178[2]  = \wr__0__data$178 [95:64];
-  assign \wr__0__data$178[3]  = \wr__0__data$178 [127:96];
-  assign \wr__0__data$178[4]  = \wr__0__data$178 [159:128];
-  assign \wr__0__data$178[5]  = \wr__0__data$178 [191:160];
-  assign \wr__0__data$178[6]  = \wr__0__data$178 [223:192];
-  assign \wr__0__data$178[7]  = \wr__0__data$178 [255:224];
-  assign \wr__0__data$179[0]  = \wr__0__data$179 [31:0];
-  assign \wr__0__data$179[1]  = \wr__0__data$179 [63:32];
-  assign \wr__0__data$179[2]  = \wr__0__data$179 [95:64];
-  assign \wr__0__data$179[3]  = \wr__0__data$179 [127:96];
-  assign \wr__0__data$179[4]  = \wr__0__data$179 [159:128];
-  assign \wr__0__data$179[5]  = \wr__0__data$179 [191:160];
-  assign \wr__0__data$179[6]  = \wr__0__data$179 [223:192];
-  assign \wr__0__data$179[7]  = \wr__0__data$179 [255:224];
   assign \wr__0__data$180[0]  = \wr__0__data$180 [31:0];
   assign \wr__0__data$180[1]  = \wr__0__data$180 [63:32];
   assign \wr__0__data$180[2]  = \wr__0__data$180 [95:64];
@@ -4957,6 +4945,22 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \wr__0__data$184[5]  = \wr__0__data$184 [191:160];
   assign \wr__0__data$184[6]  = \wr__0__data$184 [223:192];
   assign \wr__0__data$184[7]  = \wr__0__data$184 [255:224];
+  assign \wr__0__data$185[0]  = \wr__0__data$185 [31:0];
+  assign \wr__0__data$185[1]  = \wr__0__data$185 [63:32];
+  assign \wr__0__data$185[2]  = \wr__0__data$185 [95:64];
+  assign \wr__0__data$185[3]  = \wr__0__data$185 [127:96];
+  assign \wr__0__data$185[4]  = \wr__0__data$185 [159:128];
+  assign \wr__0__data$185[5]  = \wr__0__data$185 [191:160];
+  assign \wr__0__data$185[6]  = \wr__0__data$185 [223:192];
+  assign \wr__0__data$185[7]  = \wr__0__data$185 [255:224];
+  assign \wr__0__data$186[0]  = \wr__0__data$186 [31:0];
+  assign \wr__0__data$186[1]  = \wr__0__data$186 [63:32];
+  assign \wr__0__data$186[2]  = \wr__0__data$186 [95:64];
+  assign \wr__0__data$186[3]  = \wr__0__data$186 [127:96];
+  assign \wr__0__data$186[4]  = \wr__0__data$186 [159:128];
+  assign \wr__0__data$186[5]  = \wr__0__data$186 [191:160];
+  assign \wr__0__data$186[6]  = \wr__0__data$186 [223:192];
+  assign \wr__0__data$186[7]  = \wr__0__data$186 [255:224];
   assign \host_wr__data[0]  = host_wr__data[31:0];
   assign \host_wr__data[1]  = host_wr__data[63:32];
   assign \host_wr__data[2]  = host_wr__data[95:64];
@@ -4973,22 +4977,6 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \wr__1__data[5]  = wr__1__data[191:160];
   assign \wr__1__data[6]  = wr__1__data[223:192];
   assign \wr__1__data[7]  = wr__1__data[255:224];
-  assign \wr__1__data$220[0]  = 32'd0;
-  assign \wr__1__data$220[1]  = 32'd0;
-  assign \wr__1__data$220[2]  = 32'd0;
-  assign \wr__1__data$220[3]  = 32'd0;
-  assign \wr__1__data$220[4]  = 32'd0;
-  assign \wr__1__data$220[5]  = 32'd0;
-  assign \wr__1__data$220[6]  = 32'd0;
-  assign \wr__1__data$220[7]  = 32'd0;
-  assign \wr__1__data$221[0]  = \wr__1__data$221 [31:0];
-  assign \wr__1__data$221[1]  = \wr__1__data$221 [63:32];
-  assign \wr__1__data$221[2]  = \wr__1__data$221 [95:64];
-  assign \wr__1__data$221[3]  = \wr__1__data$221 [127:96];
-  assign \wr__1__data$221[4]  = \wr__1__data$221 [159:128];
-  assign \wr__1__data$221[5]  = \wr__1__data$221 [191:160];
-  assign \wr__1__data$221[6]  = \wr__1__data$221 [223:192];
-  assign \wr__1__data$221[7]  = \wr__1__data$221 [255:224];
   assign \wr__1__data$222[0]  = 32'd0;
   assign \wr__1__data$222[1]  = 32'd0;
   assign \wr__1__data$222[2]  = 32'd0;
@@ -4997,14 +4985,14 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \wr__1__data$222[5]  = 32'd0;
   assign \wr__1__data$222[6]  = 32'd0;
   assign \wr__1__data$222[7]  = 32'd0;
-  assign \wr__1__data$223[0]  = 32'd0;
-  assign \wr__1__data$223[1]  = 32'd0;
-  assign \wr__1__data$223[2]  = 32'd0;
-  assign \wr__1__data$223[3]  = 32'd0;
-  assign \wr__1__data$223[4]  = 32'd0;
-  assign \wr__1__data$223[5]  = 32'd0;
-  assign \wr__1__data$223[6]  = 32'd0;
-  assign \wr__1__data$223[7]  = 32'd0;
+  assign \wr__1__data$223[0]  = \wr__1__data$223 [31:0];
+  assign \wr__1__data$223[1]  = \wr__1__data$223 [63:32];
+  assign \wr__1__data$223[2]  = \wr__1__data$223 [95:64];
+  assign \wr__1__data$223[3]  = \wr__1__data$223 [127:96];
+  assign \wr__1__data$223[4]  = \wr__1__data$223 [159:128];
+  assign \wr__1__data$223[5]  = \wr__1__data$223 [191:160];
+  assign \wr__1__data$223[6]  = \wr__1__data$223 [223:192];
+  assign \wr__1__data$223[7]  = \wr__1__data$223 [255:224];
   assign \wr__1__data$224[0]  = 32'd0;
   assign \wr__1__data$224[1]  = 32'd0;
   assign \wr__1__data$224[2]  = 32'd0;
@@ -5013,14 +5001,14 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \wr__1__data$224[5]  = 32'd0;
   assign \wr__1__data$224[6]  = 32'd0;
   assign \wr__1__data$224[7]  = 32'd0;
-  assign \wr__1__data$225[0]  = \wr__1__data$225 [31:0];
-  assign \wr__1__data$225[1]  = \wr__1__data$225 [63:32];
-  assign \wr__1__data$225[2]  = \wr__1__data$225 [95:64];
-  assign \wr__1__data$225[3]  = \wr__1__data$225 [127:96];
-  assign \wr__1__data$225[4]  = \wr__1__data$225 [159:128];
-  assign \wr__1__data$225[5]  = \wr__1__data$225 [191:160];
-  assign \wr__1__data$225[6]  = \wr__1__data$225 [223:192];
-  assign \wr__1__data$225[7]  = \wr__1__data$225 [255:224];
+  assign \wr__1__data$225[0]  = 32'd0;
+  assign \wr__1__data$225[1]  = 32'd0;
+  assign \wr__1__data$225[2]  = 32'd0;
+  assign \wr__1__data$225[3]  = 32'd0;
+  assign \wr__1__data$225[4]  = 32'd0;
+  assign \wr__1__data$225[5]  = 32'd0;
+  assign \wr__1__data$225[6]  = 32'd0;
+  assign \wr__1__data$225[7]  = 32'd0;
   assign \wr__1__data$226[0]  = 32'd0;
   assign \wr__1__data$226[1]  = 32'd0;
   assign \wr__1__data$226[2]  = 32'd0;
@@ -5029,6 +5017,22 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \wr__1__data$226[5]  = 32'd0;
   assign \wr__1__data$226[6]  = 32'd0;
   assign \wr__1__data$226[7]  = 32'd0;
+  assign \wr__1__data$227[0]  = \wr__1__data$227 [31:0];
+  assign \wr__1__data$227[1]  = \wr__1__data$227 [63:32];
+  assign \wr__1__data$227[2]  = \wr__1__data$227 [95:64];
+  assign \wr__1__data$227[3]  = \wr__1__data$227 [127:96];
+  assign \wr__1__data$227[4]  = \wr__1__data$227 [159:128];
+  assign \wr__1__data$227[5]  = \wr__1__data$227 [191:160];
+  assign \wr__1__data$227[6]  = \wr__1__data$227 [223:192];
+  assign \wr__1__data$227[7]  = \wr__1__data$227 [255:224];
+  assign \wr__1__data$228[0]  = 32'd0;
+  assign \wr__1__data$228[1]  = 32'd0;
+  assign \wr__1__data$228[2]  = 32'd0;
+  assign \wr__1__data$228[3]  = 32'd0;
+  assign \wr__1__data$228[4]  = 32'd0;
+  assign \wr__1__data$228[5]  = 32'd0;
+  assign \wr__1__data$228[6]  = 32'd0;
+  assign \wr__1__data$228[7]  = 32'd0;
   assign finished[6] = \done$27 ;
   assign finished[5] = \done$22 ;
   assign finished[4] = \done$17 ;
@@ -5036,6 +5040,8 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign finished[2] = \done$11 ;
   assign finished[1] = \done$8 ;
   assign finished[0] = done;
+  assign \$1394  = 10'h000;
+  assign lfsr_rd__state = lfsr__states[31:0];
   assign \$107  = 1'h0;
   assign \$109  = \$108 ;
   assign \$116  = 1'h0;
@@ -12650,9 +12656,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
     .conv(conv),
     .layout(op[5:4]),
     .o(o),
-    .\port$11783$118 (op[189:118]),
-    .\port$11783$16 (op[39:16]),
-    .\port$8094$0 (\$4 ),
+    .\port$11784$118 (op[189:118]),
+    .\port$11784$16 (op[39:16]),
+    .\port$8095$0 (\$4 ),
     .rst(rst),
     .start(start)
   );
@@ -12660,9 +12666,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
     .clk(clk),
     .layout(op[7:6]),
     .o(\o$28 ),
-    .\port$11783$118 (op[189:118]),
-    .\port$11783$42 (op[65:42]),
-    .\port$8094$0 (\$4 ),
+    .\port$11784$118 (op[189:118]),
+    .\port$11784$42 (op[65:42]),
+    .\port$8095$0 (\$4 ),
     .rst(rst),
     .start(start)
   );
@@ -29905,7 +29911,7 @@ module \core_top.core.gemm.array.pe7_7_mul (rst, pe7_7_b_in, pe7_7_a_in, pe7_7_p
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$11783$16 , \port$11783$118 , conv, o, clk);
+module \core_top.core.gemm.walk_a (rst, \port$8095$0 , start, layout, \port$11784$16 , \port$11784$118 , conv, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [27:0] \$1 ;
   wire \$10 ;
@@ -30415,12 +30421,12 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [71:0] \port$11783$118 ;
-  wire [71:0] \port$11783$118 ;
-  input [23:0] \port$11783$16 ;
-  wire [23:0] \port$11783$16 ;
-  input [27:0] \port$8094$0 ;
-  wire [27:0] \port$8094$0 ;
+  input [71:0] \port$11784$118 ;
+  wire [71:0] \port$11784$118 ;
+  input [23:0] \port$11784$16 ;
+  wire [23:0] \port$11784$16 ;
+  input [27:0] \port$8095$0 ;
+  wire [27:0] \port$8095$0 ;
   wire [25:0] row;
   input rst;
   wire rst;
@@ -30443,14 +30449,14 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   reg [23:0] window_start_ohs = 24'h000000;
   reg [23:0] window_start_ow = 24'h000000;
   reg [23:0] window_start_ows = 24'h000000;
-  assign \$1  = \port$11783$118 [71:48] * 4'h8;
+  assign \$1  = \port$11784$118 [71:48] * 4'h8;
   assign \$2  = phase < \$1 ;
   assign emit = walking & \$2 ;
   assign \$3  = window_ohs + depth_kh;
   assign row = \$3  - conv[71:68];
   assign \$4  = window_ows + depth_kw;
   assign col = \$4  - conv[71:68];
-  assign \$5  = \port$8094$0  - 1'h1;
+  assign \$5  = \port$8095$0  - 1'h1;
   assign \$6  = phase == \$5 ;
   assign \$7  = walking & \$6 ;
   assign \$8  = phase + 1'h1;
@@ -30459,24 +30465,24 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$11  = emit & \$10 ;
   assign \$12  = t + 1'h1;
   assign \$13  = \$11  ? 4'h0 : \$12 ;
-  assign \$14  = \port$8094$0  - 1'h1;
+  assign \$14  = \port$8095$0  - 1'h1;
   assign \$15  = phase == \$14 ;
   assign \$16  = walking & \$15 ;
   assign \$17  = t == 3'h7;
   assign \$18  = emit & \$17 ;
   assign \$19  = other0 + 4'h8;
-  assign \$20  = \$19  >= \port$11783$118 [47:24];
+  assign \$20  = \$19  >= \port$11784$118 [47:24];
   assign \$21  = own0 + 4'h8;
   assign \$22  = own0 + 4'h8;
-  assign \$23  = \$22  >= \port$11783$118 [23:0];
+  assign \$23  = \$22  >= \port$11784$118 [23:0];
   assign \$24  = other0 + 4'h8;
   assign \$25  = kk + 1'h1;
-  assign \$26  = \port$8094$0  - 1'h1;
+  assign \$26  = \port$8095$0  - 1'h1;
   assign \$27  = phase == \$26 ;
   assign \$28  = walking & \$27 ;
   assign \$29  = t == 3'h7;
   assign \$30  = emit & \$29 ;
-  assign \$31  = \port$11783$118 [71:48] - 1'h1;
+  assign \$31  = \port$11784$118 [71:48] - 1'h1;
   assign \$32  = kk != \$31 ;
   assign \$33  = \$30  & \$32 ;
   assign \$35  = t == 3'h7;
@@ -30485,39 +30491,39 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$38  = emit & \$37 ;
   assign \$39  = t == 3'h7;
   assign \$40  = emit & \$39 ;
-  assign \$41  = \port$11783$118 [71:48] - 1'h1;
+  assign \$41  = \port$11784$118 [71:48] - 1'h1;
   assign \$42  = kk != \$41 ;
   assign \$43  = \$40  & \$42 ;
   assign \$45  = other0 + 4'h8;
-  assign \$46  = \$45  >= \port$11783$118 [47:24];
+  assign \$46  = \$45  >= \port$11784$118 [47:24];
   assign \$48  = t == 3'h7;
   assign \$49  = emit & \$48 ;
   assign \$50  = \$47  & \$49 ;
   assign \$51  = other0 + 4'h8;
-  assign \$52  = \$51  >= \port$11783$118 [47:24];
+  assign \$52  = \$51  >= \port$11784$118 [47:24];
   assign \$54  = other0 + 4'h8;
-  assign \$55  = \$54  >= \port$11783$118 [47:24];
+  assign \$55  = \$54  >= \port$11784$118 [47:24];
   assign \$56  = ~ \$55 ;
   assign \$58  = ! layout;
-  assign \$59  = \$58  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$59  = \$58  ? \port$11784$118 [71:48] : 24'h000001;
   assign \$60  = own_off_v + \$59 ;
   assign \$61  = ! layout;
-  assign \$62  = \$61  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$62  = \$61  ? \port$11784$118 [71:48] : 24'h000001;
   assign \$63  = own_off_v + \$62 ;
   assign \$64  = ! layout;
-  assign \$65  = \$64  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$65  = \$64  ? \port$11784$118 [71:48] : 24'h000001;
   assign \$66  = own_off_v + \$65 ;
   assign \$67  = t == 3'h7;
   assign \$68  = emit & \$67 ;
   assign \$70  = ! layout;
-  assign \$71  = \$70  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$71  = \$70  ? \port$11784$118 [71:48] : 24'h000001;
   assign \$72  = own_off_v + \$71 ;
-  assign \$73  = \port$8094$0  - 1'h1;
+  assign \$73  = \port$8095$0  - 1'h1;
   assign \$74  = phase == \$73 ;
   assign \$75  = walking & \$74 ;
   assign \$76  = t == 3'h7;
   assign \$77  = emit & \$76 ;
-  assign \$78  = \port$11783$118 [71:48] - 1'h1;
+  assign \$78  = \port$11784$118 [71:48] - 1'h1;
   assign \$79  = kk != \$78 ;
   assign \$80  = \$77  & \$79 ;
   assign \$82  = t == 3'h7;
@@ -30526,39 +30532,39 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$85  = emit & \$84 ;
   assign \$86  = t == 3'h7;
   assign \$87  = emit & \$86 ;
-  assign \$88  = \port$11783$118 [71:48] - 1'h1;
+  assign \$88  = \port$11784$118 [71:48] - 1'h1;
   assign \$89  = kk != \$88 ;
   assign \$90  = \$87  & \$89 ;
   assign \$92  = other0 + 4'h8;
-  assign \$93  = \$92  >= \port$11783$118 [47:24];
+  assign \$93  = \$92  >= \port$11784$118 [47:24];
   assign \$95  = t == 3'h7;
   assign \$96  = emit & \$95 ;
   assign \$98  = other0 + 4'h8;
-  assign \$99  = \$98  >= \port$11783$118 [47:24];
+  assign \$99  = \$98  >= \port$11784$118 [47:24];
   assign \$101  = other0 + 4'h8;
-  assign \$102  = \$101  >= \port$11783$118 [47:24];
+  assign \$102  = \$101  >= \port$11784$118 [47:24];
   assign \$103  = ~ \$102 ;
   assign \$105  = ! layout;
-  assign \$106  = \$105  ? 24'h000001 : \port$11783$118 [23:0];
+  assign \$106  = \$105  ? 24'h000001 : \port$11784$118 [23:0];
   assign \$107  = k_off_v + \$106 ;
   assign \$108  = ! layout;
-  assign \$109  = \$108  ? 24'h000001 : \port$11783$118 [23:0];
+  assign \$109  = \$108  ? 24'h000001 : \port$11784$118 [23:0];
   assign \$110  = k_off_v + \$109 ;
   assign \$111  = ! layout;
-  assign \$112  = \$111  ? 24'h000001 : \port$11783$118 [23:0];
+  assign \$112  = \$111  ? 24'h000001 : \port$11784$118 [23:0];
   assign \$113  = k_off_v + \$112 ;
   assign \$114  = t == 3'h7;
   assign \$115  = emit & \$114 ;
   assign \$117  = ! layout;
-  assign \$118  = \$117  ? 24'h000001 : \port$11783$118 [23:0];
+  assign \$118  = \$117  ? 24'h000001 : \port$11784$118 [23:0];
   assign \$119  = k_off_v + \$118 ;
-  assign \$120  = \port$8094$0  - 1'h1;
+  assign \$120  = \port$8095$0  - 1'h1;
   assign \$121  = phase == \$120 ;
   assign \$122  = walking & \$121 ;
   assign \$123  = layout == 2'h2;
   assign \$124  = t == 3'h7;
   assign \$125  = emit & \$124 ;
-  assign \$126  = \port$11783$118 [71:48] - 1'h1;
+  assign \$126  = \port$11784$118 [71:48] - 1'h1;
   assign \$127  = kk != \$126 ;
   assign \$128  = \$125  & \$127 ;
   assign \$129  = \$123  & \$128 ;
@@ -30569,24 +30575,24 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$134  = emit & \$133 ;
   assign \$135  = t == 3'h7;
   assign \$136  = emit & \$135 ;
-  assign \$137  = \port$11783$118 [71:48] - 1'h1;
+  assign \$137  = \port$11784$118 [71:48] - 1'h1;
   assign \$138  = kk != \$137 ;
   assign \$139  = \$136  & \$138 ;
   assign \$140  = \$130  ? \$134  : \$139 ;
   assign \$141  = layout == 2'h2;
   assign \$142  = other0 + 4'h8;
-  assign \$143  = \$142  >= \port$11783$118 [47:24];
+  assign \$143  = \$142  >= \port$11784$118 [47:24];
   assign \$144  = \$141  & \$143 ;
   assign \$145  = t == 3'h7;
   assign \$146  = emit & \$145 ;
   assign \$147  = \$144  & \$146 ;
   assign \$148  = layout == 2'h2;
   assign \$149  = other0 + 4'h8;
-  assign \$150  = \$149  >= \port$11783$118 [47:24];
+  assign \$150  = \$149  >= \port$11784$118 [47:24];
   assign \$151  = \$148  & \$150 ;
   assign \$152  = layout == 2'h2;
   assign \$153  = other0 + 4'h8;
-  assign \$154  = \$153  >= \port$11783$118 [47:24];
+  assign \$154  = \$153  >= \port$11784$118 [47:24];
   assign \$155  = ~ \$154 ;
   assign \$156  = \$152  & \$155 ;
   assign \$157  = conv[95:84] - 1'h1;
@@ -30709,13 +30715,13 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$274  = $signed({ 1'h0, window_ow }) == $signed(\$273 );
   assign \$275  = window_ows + conv[67:64];
   assign \$276  = \$274  ? 25'h0000000 : \$275 ;
-  assign \$277  = \port$8094$0  - 1'h1;
+  assign \$277  = \port$8095$0  - 1'h1;
   assign \$278  = phase == \$277 ;
   assign \$279  = walking & \$278 ;
   assign \$280  = layout == 2'h3;
   assign \$281  = t == 3'h7;
   assign \$282  = emit & \$281 ;
-  assign \$283  = \port$11783$118 [71:48] - 1'h1;
+  assign \$283  = \port$11784$118 [71:48] - 1'h1;
   assign \$284  = kk != \$283 ;
   assign \$285  = \$282  & \$284 ;
   assign \$286  = \$280  & \$285 ;
@@ -30726,24 +30732,24 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$291  = emit & \$290 ;
   assign \$292  = t == 3'h7;
   assign \$293  = emit & \$292 ;
-  assign \$294  = \port$11783$118 [71:48] - 1'h1;
+  assign \$294  = \port$11784$118 [71:48] - 1'h1;
   assign \$295  = kk != \$294 ;
   assign \$296  = \$293  & \$295 ;
   assign \$297  = \$287  ? \$291  : \$296 ;
   assign \$298  = layout == 2'h3;
   assign \$299  = other0 + 4'h8;
-  assign \$300  = \$299  >= \port$11783$118 [47:24];
+  assign \$300  = \$299  >= \port$11784$118 [47:24];
   assign \$301  = \$298  & \$300 ;
   assign \$302  = t == 3'h7;
   assign \$303  = emit & \$302 ;
   assign \$304  = \$301  & \$303 ;
   assign \$305  = layout == 2'h3;
   assign \$306  = other0 + 4'h8;
-  assign \$307  = \$306  >= \port$11783$118 [47:24];
+  assign \$307  = \$306  >= \port$11784$118 [47:24];
   assign \$308  = \$305  & \$307 ;
   assign \$309  = layout == 2'h3;
   assign \$310  = other0 + 4'h8;
-  assign \$311  = \$310  >= \port$11783$118 [47:24];
+  assign \$311  = \$310  >= \port$11784$118 [47:24];
   assign \$312  = ~ \$311 ;
   assign \$313  = \$309  & \$312 ;
   assign \$314  = conv[55:44] - 1'h1;
@@ -30828,13 +30834,13 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$393  = \$392  + col;
   assign \$394  = \$393  * conv[55:44];
   assign \$395  = \$394  + depth_c;
-  assign \$396  = \port$11783$16  + \$395 [24:0];
-  assign \$397  = \port$11783$16  + own_off_v;
+  assign \$396  = \port$11784$16  + \$395 [24:0];
+  assign \$397  = \port$11784$16  + own_off_v;
   assign \$398  = \$397  + k_off_v;
   assign \$399  = layout[1] ? { 1'h0, \$396  } : \$398 ;
   assign \$400  = t >= 4'h8;
   assign \$401  = own0 + t;
-  assign \$402  = \$401  >= \port$11783$118 [23:0];
+  assign \$402  = \$401  >= \port$11784$118 [23:0];
   assign \$403  = \$400  | \$402 ;
   assign \$404  = $signed(row) >= $signed(1'h0);
   assign \$405  = $signed(row) < $signed({ 1'h0, conv[31:20] });
@@ -30850,7 +30856,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$415  = emit & \$414 ;
   assign \$416  = t == 3'h7;
   assign \$417  = emit & \$416 ;
-  assign \$418  = \port$11783$118 [71:48] - 1'h1;
+  assign \$418  = \port$11784$118 [71:48] - 1'h1;
   assign \$419  = kk == \$418 ;
   assign \$420  = \$417  & \$419 ;
   always @(posedge clk)
@@ -31583,12 +31589,12 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
       \$457  = 29'h00000000;
     end
   end
-  assign k = \port$11783$118 [71:48];
+  assign k = \port$11784$118 [71:48];
   assign \layout$5  = layout;
-  assign period = { 20'h00000, \port$8094$0  };
-  assign other = \port$11783$118 [47:24];
-  assign own = \port$11783$118 [23:0];
-  assign base = { 1'h0, \port$11783$16  };
+  assign period = { 20'h00000, \port$8095$0  };
+  assign other = \port$11784$118 [47:24];
+  assign own = \port$11784$118 [23:0];
+  assign base = { 1'h0, \port$11784$16  };
   assign \conv.opcode  = conv[3:0];
   assign \conv.batch  = conv[19:4];
   assign \conv.height  = conv[31:20];
@@ -31621,7 +31627,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$11783$42 , \port$11783$118 , o, clk);
+module \core_top.core.gemm.walk_b (rst, \port$8095$0 , start, layout, \port$11784$42 , \port$11784$118 , o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [27:0] \$1 ;
   wire [3:0] \$10 ;
@@ -31791,22 +31797,22 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1178
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [71:0] \port$11783$118 ;
-  wire [71:0] \port$11783$118 ;
-  input [23:0] \port$11783$42 ;
-  wire [23:0] \port$11783$42 ;
-  input [27:0] \port$8094$0 ;
-  wire [27:0] \port$8094$0 ;
+  input [71:0] \port$11784$118 ;
+  wire [71:0] \port$11784$118 ;
+  input [23:0] \port$11784$42 ;
+  wire [23:0] \port$11784$42 ;
+  input [27:0] \port$8095$0 ;
+  wire [27:0] \port$8095$0 ;
   input rst;
   wire rst;
   input start;
   wire start;
   reg [2:0] t = 3'h0;
   reg walking = 1'h0;
-  assign \$1  = \port$11783$118 [71:48] * 4'h8;
+  assign \$1  = \port$11784$118 [71:48] * 4'h8;
   assign \$2  = phase < \$1 ;
   assign emit = walking & \$2 ;
-  assign \$3  = \port$8094$0  - 1'h1;
+  assign \$3  = \port$8095$0  - 1'h1;
   assign \$4  = phase == \$3 ;
   assign \$5  = walking & \$4 ;
   assign \$6  = phase + 1'h1;
@@ -31815,24 +31821,24 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1178
   assign \$9  = emit & \$8 ;
   assign \$10  = t + 1'h1;
   assign \$11  = \$9  ? 4'h0 : \$10 ;
-  assign \$12  = \port$8094$0  - 1'h1;
+  assign \$12  = \port$8095$0  - 1'h1;
   assign \$13  = phase == \$12 ;
   assign \$14  = walking & \$13 ;
   assign \$15  = t == 3'h7;
   assign \$16  = emit & \$15 ;
   assign \$17  = own0 + 4'h8;
-  assign \$18  = \$17  >= \port$11783$118 [47:24];
+  assign \$18  = \$17  >= \port$11784$118 [47:24];
   assign \$19  = other0 + 4'h8;
   assign \$20  = other0 + 4'h8;
-  assign \$21  = \$20  >= \port$11783$118 [23:0];
+  assign \$21  = \$20  >= \port$11784$118 [23:0];
   assign \$22  = own0 + 4'h8;
   assign \$23  = kk + 1'h1;
-  assign \$24  = \port$8094$0  - 1'h1;
+  assign \$24  = \port$8095$0  - 1'h1;
   assign \$25  = phase == \$24 ;
   assign \$26  = walking & \$25 ;
   assign \$27  = t == 3'h7;
   assign \$28  = emit & \$27 ;
-  assign \$29  = \port$11783$118 [71:48] - 1'h1;
+  assign \$29  = \port$11784$118 [71:48] - 1'h1;
   assign \$30  = kk != \$29 ;
   assign \$31  = \$28  & \$30 ;
   assign \$33  = t == 3'h7;
@@ -31841,38 +31847,38 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1178
   assign \$36  = emit & \$35 ;
   assign \$37  = t == 3'h7;
   assign \$38  = emit & \$37 ;
-  assign \$39  = \port$11783$118 [71:48] - 1'h1;
+  assign \$39  = \port$11784$118 [71:48] - 1'h1;
   assign \$40  = kk != \$39 ;
   assign \$41  = \$38  & \$40 ;
   assign \$43  = own0 + 4'h8;
-  assign \$44  = \$43  >= \port$11783$118 [47:24];
+  assign \$44  = \$43  >= \port$11784$118 [47:24];
   assign \$45  = ~ \$44 ;
   assign \$47  = t == 3'h7;
   assign \$48  = emit & \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = own0 + 4'h8;
-  assign \$51  = \$50  >= \port$11783$118 [47:24];
+  assign \$51  = \$50  >= \port$11784$118 [47:24];
   assign \$52  = ~ \$51 ;
   assign \$54  = layout == 1'h1;
-  assign \$55  = \$54  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$55  = \$54  ? \port$11784$118 [71:48] : 24'h000001;
   assign \$56  = own_off_v + \$55 ;
   assign \$57  = layout == 1'h1;
-  assign \$58  = \$57  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$58  = \$57  ? \port$11784$118 [71:48] : 24'h000001;
   assign \$59  = own_off_v + \$58 ;
   assign \$60  = layout == 1'h1;
-  assign \$61  = \$60  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$61  = \$60  ? \port$11784$118 [71:48] : 24'h000001;
   assign \$62  = own_off_v + \$61 ;
   assign \$63  = t == 3'h7;
   assign \$64  = emit & \$63 ;
   assign \$66  = layout == 1'h1;
-  assign \$67  = \$66  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$67  = \$66  ? \port$11784$118 [71:48] : 24'h000001;
   assign \$68  = own_off_v + \$67 ;
-  assign \$69  = \port$8094$0  - 1'h1;
+  assign \$69  = \port$8095$0  - 1'h1;
   assign \$70  = phase == \$69 ;
   assign \$71  = walking & \$70 ;
   assign \$72  = t == 3'h7;
   assign \$73  = emit & \$72 ;
-  assign \$74  = \port$11783$118 [71:48] - 1'h1;
+  assign \$74  = \port$11784$118 [71:48] - 1'h1;
   assign \$75  = kk != \$74 ;
   assign \$76  = \$73  & \$75 ;
   assign \$78  = t == 3'h7;
@@ -31881,42 +31887,42 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1178
   assign \$81  = emit & \$80 ;
   assign \$82  = t == 3'h7;
   assign \$83  = emit & \$82 ;
-  assign \$84  = \port$11783$118 [71:48] - 1'h1;
+  assign \$84  = \port$11784$118 [71:48] - 1'h1;
   assign \$85  = kk != \$84 ;
   assign \$86  = \$83  & \$85 ;
   assign \$88  = own0 + 4'h8;
-  assign \$89  = \$88  >= \port$11783$118 [47:24];
+  assign \$89  = \$88  >= \port$11784$118 [47:24];
   assign \$90  = ~ \$89 ;
   assign \$92  = t == 3'h7;
   assign \$93  = emit & \$92 ;
   assign \$95  = own0 + 4'h8;
-  assign \$96  = \$95  >= \port$11783$118 [47:24];
+  assign \$96  = \$95  >= \port$11784$118 [47:24];
   assign \$97  = ~ \$96 ;
   assign \$99  = layout == 1'h1;
-  assign \$100  = \$99  ? 24'h000001 : \port$11783$118 [47:24];
+  assign \$100  = \$99  ? 24'h000001 : \port$11784$118 [47:24];
   assign \$101  = k_off_v + \$100 ;
   assign \$102  = layout == 1'h1;
-  assign \$103  = \$102  ? 24'h000001 : \port$11783$118 [47:24];
+  assign \$103  = \$102  ? 24'h000001 : \port$11784$118 [47:24];
   assign \$104  = k_off_v + \$103 ;
   assign \$105  = layout == 1'h1;
-  assign \$106  = \$105  ? 24'h000001 : \port$11783$118 [47:24];
+  assign \$106  = \$105  ? 24'h000001 : \port$11784$118 [47:24];
   assign \$107  = k_off_v + \$106 ;
   assign \$108  = t == 3'h7;
   assign \$109  = emit & \$108 ;
   assign \$111  = layout == 1'h1;
-  assign \$112  = \$111  ? 24'h000001 : \port$11783$118 [47:24];
+  assign \$112  = \$111  ? 24'h000001 : \port$11784$118 [47:24];
   assign \$113  = k_off_v + \$112 ;
-  assign \$114  = \port$11783$42  + own_off_v;
+  assign \$114  = \port$11784$42  + own_off_v;
   assign \$115  = \$114  + k_off_v;
   assign \$116  = t >= 4'h8;
   assign \$117  = own0 + t;
-  assign \$118  = \$117  >= \port$11783$118 [47:24];
+  assign \$118  = \$117  >= \port$11784$118 [47:24];
   assign \$119  = \$116  | \$118 ;
   assign \$121  = t == 3'h7;
   assign \$122  = emit & \$121 ;
   assign \$123  = t == 3'h7;
   assign \$124  = emit & \$123 ;
-  assign \$125  = \port$11783$118 [71:48] - 1'h1;
+  assign \$125  = \port$11784$118 [71:48] - 1'h1;
   assign \$126  = kk == \$125 ;
   assign \$127  = \$124  & \$126 ;
   always @(posedge clk)
@@ -32155,12 +32161,12 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1178
       \$140  = 29'h00000000;
     end
   end
-  assign k = \port$11783$118 [71:48];
+  assign k = \port$11784$118 [71:48];
   assign \layout$5  = layout;
-  assign period = { 20'h00000, \port$8094$0  };
-  assign own = \port$11783$118 [47:24];
-  assign other = \port$11783$118 [23:0];
-  assign base = { 1'h0, \port$11783$42  };
+  assign period = { 20'h00000, \port$8095$0  };
+  assign own = \port$11784$118 [47:24];
+  assign other = \port$11784$118 [23:0];
+  assign base = { 1'h0, \port$11784$42  };
   assign \o.valid  = o[0];
   assign \o.addr  = o[25:1];
   assign \o.zero  = o[26];
@@ -32976,8 +32982,8 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
     .mode_code(mode_code),
     .\o__payload$8 (o__payload),
     .\o__valid$28 (wr__0__en),
-    .\port$14166$0 (\$61 ),
-    .\port$14220$0 (classes),
+    .\port$14167$0 (\$61 ),
+    .\port$14221$0 (classes),
     .rst(rst)
   );
   always @* begin
@@ -33445,7 +33451,7 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$14166$0 , \i__payload$91 , cfg__valid, \i__valid$90 , mode_code, \port$14220$0 , \o__payload$8 , lfsr__step, lfsr__states, clk);
+module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$14167$0 , \i__payload$91 , cfg__valid, \i__valid$90 , mode_code, \port$14221$0 , \o__payload$8 , lfsr__step, lfsr__states, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -33786,10 +33792,10 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
   wire pop;
   wire \pop$49 ;
   wire \pop$60 ;
-  input [15:0] \port$14166$0 ;
-  wire [15:0] \port$14166$0 ;
-  input [3:0] \port$14220$0 ;
-  wire [3:0] \port$14220$0 ;
+  input [15:0] \port$14167$0 ;
+  wire [15:0] \port$14167$0 ;
+  input [3:0] \port$14221$0 ;
+  wire [3:0] \port$14221$0 ;
   wire push;
   wire \push$51 ;
   wire [11:0] quotient;
@@ -33912,12 +33918,12 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
   assign \$69  = emit & bad_row;
   assign \$70  = ~ bad_cfg;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = ! \port$14220$0 ;
-  assign \$73  = \port$14220$0  > 4'ha;
+  assign \$72  = ! \port$14221$0 ;
+  assign \$73  = \port$14221$0  > 4'ha;
   assign \$74  = \$72  | \$73 ;
-  assign \$75  = \port$14220$0  - 1'h1;
-  assign \$76  = ! \port$14220$0 ;
-  assign \$77  = \port$14220$0  > 4'ha;
+  assign \$75  = \port$14221$0  - 1'h1;
+  assign \$76  = ! \port$14221$0 ;
+  assign \$77  = \port$14221$0  > 4'ha;
   assign \$78  = \$76  | \$77 ;
   assign \$79  = ~ bad_cfg;
   assign \$80  = | cfg_reg[19:16];
@@ -34289,7 +34295,7 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
     casez (loss_fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$106  = { \port$14220$0 , \port$14166$0  };
+            \$106  = { \port$14221$0 , \port$14167$0  };
           end
     endcase
   end
@@ -34478,7 +34484,7 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
   assign done = \push$51 ;
   assign quotient = \data$53 ;
   assign corrected_valid = \i__valid$55 ;
-  assign cfg__payload = { \port$14220$0 , \port$14166$0  };
+  assign cfg__payload = { \port$14221$0 , \port$14167$0  };
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -34622,8 +34628,8 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
   assign \row.a[9]  = row[79:72];
   assign \row.y  = row[83:80];
   assign \row.last  = row[84];
-  assign \cfg__payload.s  = \port$14166$0 ;
-  assign \cfg__payload.classes  = \port$14220$0 ;
+  assign \cfg__payload.s  = \port$14167$0 ;
+  assign \cfg__payload.classes  = \port$14221$0 ;
   assign \i__payload$91.a  = \i__payload$91 [79:0];
   assign \i__payload$91.a[0]  = \i__payload$91 [7:0];
   assign \i__payload$91.a[1]  = \i__payload$91 [15:8];
@@ -68774,7 +68780,7 @@ module \core_top.core.narrow.round_stochastic.out_buffer (rst, w_en, r_rdy, r_da
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0__mask, wr__1__en, wr__1__row, wr__1__mask, rd__0__data, start, op, geometry, wr__0__data, wr__1__data, done, rd__0__bank, wr__0__bank, wr__1__bank, clk);
+module \core_top.core.pool$246 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0__mask, wr__1__en, wr__1__row, wr__1__mask, rd__0__data, start, op, geometry, wr__0__data, wr__1__data, done, rd__0__bank, wr__0__bank, wr__1__bank, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -69518,7 +69524,7 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
     wr__1__bank <= \$234 ;
   always @(posedge clk)
     winner_base_row <= \$235 ;
-  \core_top.core.pool$244.max_pool1  max_pool1 (
+  \core_top.core.pool$246.max_pool1  max_pool1 (
     .clk(clk),
     .i__payload(i__payload),
     .i__valid(i__valid),
@@ -69526,7 +69532,7 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
     .o__valid(o__valid),
     .rst(rst)
   );
-  \core_top.core.pool$244.max_pool2  max_pool2 (
+  \core_top.core.pool$246.max_pool2  max_pool2 (
     .clk(clk),
     .i__payload(\i__payload$17 ),
     .i__valid(\i__valid$16 ),
@@ -69534,7 +69540,7 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
     .o__valid(\o__valid$48 ),
     .rst(rst)
   );
-  \core_top.core.pool$244.max_pool3  max_pool3 (
+  \core_top.core.pool$246.max_pool3  max_pool3 (
     .clk(clk),
     .i__payload(\i__payload$20 ),
     .i__valid(\i__valid$19 ),
@@ -69542,7 +69548,7 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
     .o__valid(\o__valid$49 ),
     .rst(rst)
   );
-  \core_top.core.pool$244.max_pool4  max_pool4 (
+  \core_top.core.pool$246.max_pool4  max_pool4 (
     .clk(clk),
     .i__payload(\i__payload$23 ),
     .i__valid(\i__valid$22 ),
@@ -69550,7 +69556,7 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
     .o__valid(\o__valid$50 ),
     .rst(rst)
   );
-  \core_top.core.pool$244.max_pool5  max_pool5 (
+  \core_top.core.pool$246.max_pool5  max_pool5 (
     .clk(clk),
     .i__payload(\i__payload$26 ),
     .i__valid(\i__valid$25 ),
@@ -69558,7 +69564,7 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
     .o__valid(\o__valid$51 ),
     .rst(rst)
   );
-  \core_top.core.pool$244.max_pool6  max_pool6 (
+  \core_top.core.pool$246.max_pool6  max_pool6 (
     .clk(clk),
     .i__payload(\i__payload$29 ),
     .i__valid(\i__valid$28 ),
@@ -69566,7 +69572,7 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
     .o__valid(\o__valid$52 ),
     .rst(rst)
   );
-  \core_top.core.pool$244.max_pool7  max_pool7 (
+  \core_top.core.pool$246.max_pool7  max_pool7 (
     .clk(clk),
     .i__payload(\i__payload$32 ),
     .i__valid(\i__valid$31 ),
@@ -69574,7 +69580,7 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
     .o__valid(\o__valid$53 ),
     .rst(rst)
   );
-  \core_top.core.pool$244.max_pool8  max_pool8 (
+  \core_top.core.pool$246.max_pool8  max_pool8 (
     .clk(clk),
     .i__payload(\i__payload$35 ),
     .i__valid(\i__valid$34 ),
@@ -69582,7 +69588,7 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
     .o__valid(\o__valid$54 ),
     .rst(rst)
   );
-  \core_top.core.pool$244.walk  walk (
+  \core_top.core.pool$246.walk  walk (
     .clk(clk),
     .geometry(geometry),
     .o(o),
@@ -69972,7 +69978,7 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool1 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core_top.core.pool$246.max_pool1 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire [2:0] \$1 ;
   wire \$10 ;
@@ -70104,7 +70110,7 @@ module \core_top.core.pool$244.max_pool1 (rst, i__valid, o__valid, o__payload, i
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core_top.core.pool$244.max_pool1.out_buffer  out_buffer (
+  \core_top.core.pool$246.max_pool1.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -70216,7 +70222,7 @@ module \core_top.core.pool$244.max_pool1 (rst, i__valid, o__valid, o__payload, i
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool1.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core_top.core.pool$246.max_pool1.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -70349,7 +70355,7 @@ module \core_top.core.pool$244.max_pool1.out_buffer (rst, w_en, r_rdy, r_data, w
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool2 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core_top.core.pool$246.max_pool2 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire [2:0] \$1 ;
   wire [1:0] \$10 ;
@@ -70482,7 +70488,7 @@ module \core_top.core.pool$244.max_pool2 (rst, i__valid, o__valid, o__payload, i
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core_top.core.pool$244.max_pool2.out_buffer  out_buffer (
+  \core_top.core.pool$246.max_pool2.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -70593,7 +70599,7 @@ module \core_top.core.pool$244.max_pool2 (rst, i__valid, o__valid, o__payload, i
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool2.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core_top.core.pool$246.max_pool2.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -70726,7 +70732,7 @@ module \core_top.core.pool$244.max_pool2.out_buffer (rst, w_en, r_rdy, r_data, w
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool3 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core_top.core.pool$246.max_pool3 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
   wire [2:0] \$1 ;
   wire [3:0] \$10 ;
@@ -70859,7 +70865,7 @@ module \core_top.core.pool$244.max_pool3 (rst, i__valid, o__valid, o__payload, i
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core_top.core.pool$244.max_pool3.out_buffer  out_buffer (
+  \core_top.core.pool$246.max_pool3.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -70970,7 +70976,7 @@ module \core_top.core.pool$244.max_pool3 (rst, i__valid, o__valid, o__payload, i
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool3.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core_top.core.pool$246.max_pool3.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -71103,7 +71109,7 @@ module \core_top.core.pool$244.max_pool3.out_buffer (rst, w_en, r_rdy, r_data, w
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool4 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core_top.core.pool$246.max_pool4 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire [2:0] \$1 ;
   wire [3:0] \$10 ;
@@ -71236,7 +71242,7 @@ module \core_top.core.pool$244.max_pool4 (rst, i__valid, o__valid, o__payload, i
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core_top.core.pool$244.max_pool4.out_buffer  out_buffer (
+  \core_top.core.pool$246.max_pool4.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -71347,7 +71353,7 @@ module \core_top.core.pool$244.max_pool4 (rst, i__valid, o__valid, o__payload, i
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool4.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core_top.core.pool$246.max_pool4.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -71480,7 +71486,7 @@ module \core_top.core.pool$244.max_pool4.out_buffer (rst, w_en, r_rdy, r_data, w
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool5 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core_top.core.pool$246.max_pool5 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
   wire [2:0] \$1 ;
   wire [4:0] \$10 ;
@@ -71613,7 +71619,7 @@ module \core_top.core.pool$244.max_pool5 (rst, i__valid, o__valid, o__payload, i
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core_top.core.pool$244.max_pool5.out_buffer  out_buffer (
+  \core_top.core.pool$246.max_pool5.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -71724,7 +71730,7 @@ module \core_top.core.pool$244.max_pool5 (rst, i__valid, o__valid, o__payload, i
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool5.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core_top.core.pool$246.max_pool5.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -71857,7 +71863,7 @@ module \core_top.core.pool$244.max_pool5.out_buffer (rst, w_en, r_rdy, r_data, w
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool6 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core_top.core.pool$246.max_pool6 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
   wire [2:0] \$1 ;
   wire [5:0] \$10 ;
@@ -71990,7 +71996,7 @@ module \core_top.core.pool$244.max_pool6 (rst, i__valid, o__valid, o__payload, i
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core_top.core.pool$244.max_pool6.out_buffer  out_buffer (
+  \core_top.core.pool$246.max_pool6.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -72101,7 +72107,7 @@ module \core_top.core.pool$244.max_pool6 (rst, i__valid, o__valid, o__payload, i
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool6.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core_top.core.pool$246.max_pool6.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -72234,7 +72240,7 @@ module \core_top.core.pool$244.max_pool6.out_buffer (rst, w_en, r_rdy, r_data, w
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool7 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core_top.core.pool$246.max_pool7 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
   wire [2:0] \$1 ;
   wire [5:0] \$10 ;
@@ -72367,7 +72373,7 @@ module \core_top.core.pool$244.max_pool7 (rst, i__valid, o__valid, o__payload, i
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core_top.core.pool$244.max_pool7.out_buffer  out_buffer (
+  \core_top.core.pool$246.max_pool7.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -72478,7 +72484,7 @@ module \core_top.core.pool$244.max_pool7 (rst, i__valid, o__valid, o__payload, i
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool7.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core_top.core.pool$246.max_pool7.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -72611,7 +72617,7 @@ module \core_top.core.pool$244.max_pool7.out_buffer (rst, w_en, r_rdy, r_data, w
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool8 (rst, i__valid, o__valid, o__payload, i__payload, clk);
+module \core_top.core.pool$246.max_pool8 (rst, i__valid, o__valid, o__payload, i__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
   wire [2:0] \$1 ;
   wire [5:0] \$10 ;
@@ -72744,7 +72750,7 @@ module \core_top.core.pool$244.max_pool8 (rst, i__valid, o__valid, o__payload, i
     best <= \$33 ;
   always @(posedge clk)
     best_index <= \$34 ;
-  \core_top.core.pool$244.max_pool8.out_buffer  out_buffer (
+  \core_top.core.pool$246.max_pool8.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
     .r_data(o__payload),
@@ -72855,7 +72861,7 @@ module \core_top.core.pool$244.max_pool8 (rst, i__valid, o__valid, o__payload, i
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.max_pool8.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \core_top.core.pool$246.max_pool8.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -72988,7 +72994,7 @@ module \core_top.core.pool$244.max_pool8.out_buffer (rst, w_en, r_rdy, r_data, w
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.pool$244.walk (rst, start, geometry, o, clk);
+module \core_top.core.pool$246.walk (rst, start, geometry, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$49  = 0;
   wire [4:0] \$1 ;
   wire [12:0] \$10 ;
@@ -82992,8 +82998,8 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
     tag1 <= \$22 ;
   \core_top.reader.answers  answers (
     .clk(clk),
-    .\port$11525$0 (\$14 ),
-    .\port$20097$0 (tag1[1:0]),
+    .\port$11526$0 (\$14 ),
+    .\port$20098$0 (tag1[1:0]),
     .r_data(r_data),
     .r_en(m_axis_tready),
     .r_rdy(r_rdy),
@@ -83110,7 +83116,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0 , r_rdy, r_en);
+module \core_top.reader.answers (clk, rst, \port$11526$0 , r_data, \port$20098$0 , r_rdy, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$63  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -83152,10 +83158,10 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0
   reg [2:0] inner_level = 3'h0;
   wire inner_r_rdy;
   wire [3:0] level;
-  input [63:0] \port$11525$0 ;
-  wire [63:0] \port$11525$0 ;
-  input [1:0] \port$20097$0 ;
-  wire [1:0] \port$20097$0 ;
+  input [63:0] \port$11526$0 ;
+  wire [63:0] \port$11526$0 ;
+  input [1:0] \port$20098$0 ;
+  wire [1:0] \port$20098$0 ;
   (* init = 3'h0 *)
   wire [2:0] produce;
   output [64:0] r_data;
@@ -83185,7 +83191,7 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$20097$0 [1], \port$11525$0  };
+      storage[w_port__addr] <= { \port$20098$0 [1], \port$11526$0  };
   end
   reg [64:0] _0_;
   always @(posedge clk) begin
@@ -83196,12 +83202,12 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0
   assign r_data = _0_;
   assign w_rdy = inner_level != 3'h7;
   assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & \port$20097$0 [0];
+  assign w_port__en = w_rdy & \port$20098$0 [0];
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
   assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & \port$20097$0 [0];
+  assign \$3  = w_rdy & \port$20098$0 [0];
   assign \$4  = w_port__addr == 3'h6;
   assign \$5  = w_port__addr + 1'h1;
   assign \$6  = \$4  ? 4'h0 : \$5 ;
@@ -83211,7 +83217,7 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0
   assign \$10  = r_port__addr == 3'h6;
   assign \$11  = r_port__addr + 1'h1;
   assign \$12  = \$10  ? 4'h0 : \$11 ;
-  assign \$13  = w_rdy & \port$20097$0 [0];
+  assign \$13  = w_rdy & \port$20098$0 [0];
   assign \$14  = ~ r_rdy;
   assign \$15  = \$14  | r_en;
   assign \$16  = inner_r_rdy & \$15 ;
@@ -83221,7 +83227,7 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0
   assign \$20  = ~ r_rdy;
   assign \$21  = \$20  | r_en;
   assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & \port$20097$0 [0];
+  assign \$23  = w_rdy & \port$20098$0 [0];
   assign \$24  = ~ \$23 ;
   assign \$25  = \$22  & \$24 ;
   assign \$26  = inner_level - 1'h1;
@@ -83284,9 +83290,9 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$20097$0 [1], \port$11525$0  };
-  assign w_data = { \port$20097$0 [1], \port$11525$0  };
-  assign w_en = \port$20097$0 [0];
+  assign w_port__data = { \port$20098$0 [1], \port$11526$0  };
+  assign w_data = { \port$20098$0 [1], \port$11526$0  };
+  assign w_en = \port$20098$0 [0];
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -84329,7 +84335,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.writer (rst, bank__en, \port$11460$0 , \port$11461$0 , bank__row, bank__mask, imem__en, imem__addr, imem__data, hold, pending, wr_addr, wr_data, wr_en, bank__data, clk);
+module \core_top.writer (rst, bank__en, \port$11461$0 , \port$11462$0 , bank__row, bank__mask, imem__en, imem__addr, imem__data, hold, pending, wr_addr, wr_data, wr_en, bank__data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$65  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -84397,10 +84403,10 @@ module \core_top.writer (rst, bank__en, \port$11460$0 , \port$11461$0 , bank__ro
   reg part = 1'h0;
   output pending;
   wire pending;
-  output \port$11460$0 ;
-  wire \port$11460$0 ;
   output \port$11461$0 ;
   wire \port$11461$0 ;
+  output \port$11462$0 ;
+  wire \port$11462$0 ;
   input rst;
   wire rst;
   input [12:0] wr_addr;
@@ -84470,8 +84476,8 @@ module \core_top.writer (rst, bank__en, \port$11460$0 , \port$11461$0 , bank__ro
     end
   end
   assign bank__bank = { \$2 , \$1  };
-  assign \port$11460$0  = \$1 ;
-  assign \port$11461$0  = \$2 ;
+  assign \port$11461$0  = \$1 ;
+  assign \port$11462$0  = \$2 ;
   assign bank__mask = \$6 [7:0];
   assign imem__addr = \$19 [9:0];
   assign \bank__data[0]  = bank__data[31:0];

@@ -2,8 +2,9 @@
 its host ports, as a host on a board would: program, exponent registers and each step's changed
 bank rows written, `start`, wait for `done`, every bank read back.
 
-Compared after every step: all four banks and every exponent register against the reference
-machine's, word for word (the vectors counted are the words compared); the cycles of every
+Compared after every step: all four banks, every exponent register and every LFSR lane (read
+through `lfsr_rd`) against the reference machine's, word for word (the vectors counted are the
+words compared); the cycles of every
 instruction against `niti_hw.perf.timing.instruction_cycles` and of the run against
 `program_cycles`. After `done` the core must stay idle for a drain window. `NITI_HW_TIMEOUT_MS`
 (simulated) bounds the whole bench.
@@ -21,7 +22,7 @@ from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 from core_job import load
 from harness import DRAIN, PERIOD_NS, bench_params, cycle, record
 
-from niti_hw.perf.timing import BANK_READ_LATENCY, instruction_cycles, program_cycles
+from niti_hw.perf.timing import BANK_READ_LATENCY, each_instruction_cycles, program_cycles
 from niti_hw.program.isa import EXPONENT_REGISTERS, INSTRUCTION_WORDS, Bank, Opcode, decode
 from niti_hw.rtl.banks import BANK_VALUE_BITS, bank_rows
 from niti_hw.rtl.instruction import config_layout
@@ -88,6 +89,16 @@ class Host:
             values.append(value - (1 << 16) if value >> 15 else value)
             await RisingEdge(self.clk)
         return np.array(values)
+
+    async def read_lfsr(self) -> np.ndarray:
+        """Every LFSR lane's state through `lfsr_rd`."""
+        states = []
+        for index in range(self.p.lfsr_lanes):
+            self.dut.lfsr_rd__index.value = index
+            await ReadOnly()
+            states.append(int(self.dut.lfsr_rd__state.value))
+            await RisingEdge(self.clk)
+        return np.array(states, np.int64)
 
     async def write_rows(self, bank: Bank, rows: dict[int, np.ndarray]) -> int:
         dut, L = self.dut, self.p.lanes
@@ -171,7 +182,7 @@ async def steps_run_as_the_machine_runs_them(dut):
     p = bench_params()
     words, steps = load(os.environ["NITI_HW_JOB"])
     items = program_items(words)
-    model = [instruction_cycles(item, p) for item in items]
+    model = each_instruction_cycles(items, p)
     host = Host(dut, p)
     await host.reset()
     await host.write_program(words)
@@ -203,6 +214,8 @@ async def steps_run_as_the_machine_runs_them(dut):
             current[bank] = got
         compared += compare(f"step {s}, exponents", await host.read_exponents(),
                             step.exponents_after)
+        compared += compare(f"step {s}, LFSR lanes", await host.read_lfsr(),
+                            step.lfsr_after.astype(np.int64))
         per_step.append(total)
         for item, spent in zip(items, got_cycles):
             by_opcode[item.opcode.name] = by_opcode.get(item.opcode.name, 0) + spent

@@ -15,7 +15,7 @@ import numpy as np
 
 from niti_hw.golden import QTensor, RoundingPolicy
 from niti_hw.golden.tensor import TENSOR_KINDS
-from niti_hw.models import get_model
+from niti_hw.models import ModelSpec, get_model
 from niti_hw.params import ROUND_MODES, HardwareParams
 from niti_hw.program import host
 from niti_hw.program.compiler import Program, compile_step, program_params
@@ -85,15 +85,15 @@ def load(path: Path) -> tuple[list[int], list[Step]]:
         return [int(word) for word in job["words"]], steps
 
 
-def training_steps(model: str, input_chw, batch: int, base: HardwareParams, mode: str, seed: int,
-                   m_u: list[int]) -> tuple[Program, HardwareParams, list[Step]]:
+def training_steps(model: str | ModelSpec, input_chw, batch: int, base: HardwareParams, mode: str,
+                   seed: int, m_u: list[int]) -> tuple[Program, HardwareParams, list[Step]]:
     """`len(m_u)` training steps of `model` (golden initial weights of `seed`, random int8
     batches) compiled for `base` with memories sized for the program: the program, the core's
     parameters and each step as the reference machine runs it. Golden's `Sequential.train_step`
     runs beside it and every step's weights, logits and LFSR states must be equal, so a core
     that matches these steps matches golden training."""
     c, h, w = input_chw
-    spec = get_model(model)
+    spec = get_model(model) if isinstance(model, str) else model
     built = build_network(spec, (h, w, c), spec.layers[-1].out_features, seed=seed)
     program = compile_step(spec, input_chw, batch, base, fit=True)
     params = program_params(program, base)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from niti_hw.golden import RoundingPolicy
 from niti_hw.golden.tensor import TENSOR_KINDS
 from niti_hw.params import ROUND_MODES, HardwareParams
-from niti_hw.perf.timing import BANK_READ_LATENCY, instruction_cycles, program_cycles
+from niti_hw.perf.timing import BANK_READ_LATENCY, each_instruction_cycles, program_cycles
 from niti_hw.program.isa import (EXPONENT_REGISTERS, GEOMETRY_FIELDS, KEEP_M_U, Bank, Geometry,
                                  Instruction, Opcode, encode)
 from niti_hw.program.machine import Machine
@@ -89,8 +89,12 @@ class Bench:
         return np.array(values)
 
     def lfsr_states(self, ctx) -> np.ndarray:
-        rounder = self.core.engines["narrow"].rounders["stochastic"]
-        return np.array([ctx.get(state) for state in rounder.lfsr_states], np.uint32)
+        """Every LFSR lane through the host's `lfsr_rd` port (no cycles pass)."""
+        states = []
+        for index in range(self.p.lfsr_lanes):
+            ctx.set(self.core.lfsr_rd.index, index)
+            states.append(ctx.get(self.core.lfsr_rd.state))
+        return np.array(states, np.uint32)
 
     async def load(self, ctx, contents: dict, exponents, words: list[int],
                    host: bool = False) -> None:
@@ -308,12 +312,9 @@ def run_against_machine(items, seed: int, m_u: int, modes, edit=None, words=None
 def assert_cycles(record, items, p: HardwareParams = P) -> None:
     """Each retired instruction took `instruction_cycles` (under the geometry in force), the
     run `program_cycles`."""
-    ends, held, want = [1] + record["retired"], {}, []
-    for item in items[:len(record["retired"])]:
-        want.append(instruction_cycles(item, p, held))
-        if isinstance(item, Geometry):
-            held[item.opcode] = item
-    assert [b - a for a, b in zip(ends, ends[1:])] == want
+    ends = [1] + record["retired"]
+    assert [b - a for a, b in zip(ends, ends[1:])] == \
+        each_instruction_cycles(items, p)[:len(record["retired"])]
     assert record["cycles"] == program_cycles(items, p)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from niti_hw.golden import RoundingPolicy
 from niti_hw.golden.tensor import TENSOR_KINDS
+from niti_hw.models import Conv, Fc, Flat, ModelSpec, Pool, Relu
 from niti_hw.params import HardwareParams
 from niti_hw.program.isa import KEEP_M_U, Bank, Geometry, Instruction, Opcode, encode
 from niti_hw.program.machine import Machine
@@ -75,15 +76,76 @@ def run_core(tmp_path, p, path, sim):
 def test_steps_of_a_chain_run_as_the_machine_runs_them(tmp_path, sim, mode):
     path, steps = job(tmp_path, P, CHAIN, random_loads(P, 3, 3), mode, m_u=3)
     [result] = run_core(tmp_path, P, path, sim)
-    words = sum(values.size for values in steps[0].after.values()) + steps[0].exponents_after.size
+    words = (sum(values.size for values in steps[0].after.values())
+             + steps[0].exponents_after.size + steps[0].lfsr_after.size)
     assert result["steps"] == 3 and result["vectors"] == 3 * words
 
 
-def test_a_wrong_expectation_fails_the_bench(tmp_path):
-    """The bench compares what it reads back: one word of the machine's result changed fails
-    it, naming the step and bank."""
-    path, steps = job(tmp_path, P, CHAIN, random_loads(P, 3, 1), "pseudo", m_u=3)
-    steps[0].after[Bank.ERR][300] += 1
+def wrong_err_word(step) -> None:
+    step.after[Bank.ERR][300] += 1
+
+
+def wrong_lfsr_lane(step) -> None:
+    step.lfsr_after[3] ^= 1
+
+
+@pytest.mark.parametrize("change, message", [
+    (wrong_err_word, "step 0, ERR bank: 1 words differ"),
+    (wrong_lfsr_lane, r"step 0, LFSR lanes: 1 words differ, first at \[3\]")])
+def test_a_wrong_expectation_fails_the_bench(tmp_path, change, message):
+    """The bench compares what it reads back: one word of the machine's result, or one LFSR
+    lane's state, changed fails it, naming the step and what differs."""
+    path, steps = job(tmp_path, P, CHAIN, random_loads(P, 3, 1), "stochastic", m_u=3)
+    change(steps[0])
     core_job.save(path, core_job.load(path)[0], steps)
-    with pytest.raises(BenchFailed, match="step 0, ERR bank: 1 words differ"):
+    with pytest.raises(BenchFailed, match=message):
         run_core(tmp_path, P, path, "icarus")
+
+
+def training_job(tmp_path, model, input_chw, batch, mode, m_u, seed=1):
+    program, params, steps = core_job.training_steps(model, input_chw, batch, HardwareParams(),
+                                                     mode, seed, m_u)
+    path = tmp_path / "job.npz"
+    core_job.save(path, program.words(), steps)
+    return params, path, steps
+
+
+TINY_CNN = ModelSpec("tiny-cnn", (Conv(2, 3, padding=1), Relu(), Pool(2), Conv(3, 3, stride=2),
+                                  Relu(), Pool(2, 1), Flat(), Fc(3)), (10, 10, 1), ())
+"""Every opcode of a training step (im2col GEMMs with padding and stride, COL2IM, POOL with
+overlapping windows and their backward, LOSS) in a program small enough for the default tests."""
+
+
+@pytest.mark.parametrize("sim, mode", [("icarus", "stochastic"), ("verilator", "pseudo")])
+def test_tiny_cnn_steps_are_golden_training_steps(tmp_path, sim, mode):
+    """Two whole training steps of a two-conv CNN on the core's Verilog, every bank, exponent and
+    LFSR lane after each step equal to the machine's, whose weights, logits and LFSRs equal golden
+    `Sequential.train_step`'s; each instruction's cycles the model's."""
+    program, params, steps = core_job.training_steps(TINY_CNN, (1, 10, 10), 2, P, mode, 3, [3, 2])
+    path = tmp_path / "job.npz"
+    core_job.save(path, program.words(), steps)
+    [result] = run_core(tmp_path, params, path, sim)
+    assert result["steps"] == 2 and set(result["cycles_by_opcode"]) == {
+        item.opcode.name for item in program.instructions if item.opcode != Opcode.END}
+    assert {"GEMM", "COL2IM", "POOL", "POOL_BACKWARD", "LOSS", "RELU_BACKWARD",
+            "UPDATE"} <= set(result["cycles_by_opcode"])
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("mode", ["pseudo", "stochastic"])
+def test_small_cnn_steps_on_verilator_are_golden_training_steps(tmp_path, mode):
+    """Three steps of the small CNN (conv-relu-pool x2, fc; 16x16 inputs, batch 4): after every
+    step the core's banks (weights, activations, errors) and exponents equal the reference
+    machine's, whose weights, logits and LFSRs equal golden `Sequential.train_step`'s."""
+    params, path, steps = training_job(tmp_path, "small-cnn", (1, 16, 16), 4, mode, [5, 3, 2])
+    [result] = run_core(tmp_path, params, path, "verilator")
+    assert result["steps"] == 3 and set(result["cycles_by_opcode"]) >= {
+        "GEMM", "COL2IM", "POOL", "POOL_BACKWARD", "LOSS", "RELU", "UPDATE"}
+
+
+@pytest.mark.long
+def test_a_lenet5_step_on_verilator_is_a_golden_training_step(tmp_path):
+    """LeNet-5 (20-50-500-10, MNIST 28x28) with memories sized for it: one whole step."""
+    params, path, steps = training_job(tmp_path, "lenet5", (1, 28, 28), 2, "stochastic", [3])
+    [result] = run_core(tmp_path, params, path, "verilator")
+    assert result["steps"] == 1 and result["vectors"] > 10**6

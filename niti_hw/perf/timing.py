@@ -552,17 +552,22 @@ def instruction_cycles(item, p: HardwareParams, geometry: dict | None = None) ->
     return issue + engine_cycles(item, p, geometry) + RETIRE_CYCLES
 
 
-def program_cycles(items, p: HardwareParams) -> int:
-    """A run up to and including END, from the cycle `start` is taken to the cycle `done` rises."""
-    total = 1  # the start cycle
-    geometry = {}
+def each_instruction_cycles(items, p: HardwareParams) -> list[int]:
+    """`instruction_cycles` of each instruction up to and including END, each under the geometry
+    the instructions before it set."""
+    cycles, geometry = [], {}
     for item in items:
-        total += instruction_cycles(item, p, geometry)
+        cycles.append(instruction_cycles(item, p, geometry))
         if item.opcode in GEOMETRY_OPCODES:
             geometry[item.opcode] = item
         if item.opcode == Opcode.END:
-            return total
+            return cycles
     raise ValueError("the program has no END instruction")
+
+
+def program_cycles(items, p: HardwareParams) -> int:
+    """A run up to and including END, from the cycle `start` is taken to the cycle `done` rises."""
+    return 1 + sum(each_instruction_cycles(items, p))  # 1: the start cycle
 
 
 # ---------------------------------------------------------------------------------------------

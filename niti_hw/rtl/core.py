@@ -18,7 +18,7 @@ from niti_hw.params import HardwareParams
 from niti_hw.rtl.banks import Banks, read_port_signature, write_port_signature
 from niti_hw.rtl.gather_engine import GatherEngine
 from niti_hw.rtl.gemm_engine import GemmEngine
-from niti_hw.rtl.lfsr_bank import LfsrBank
+from niti_hw.rtl.lfsr_bank import LfsrBank, lfsr_read_signature
 from niti_hw.rtl.loss_engine import LossEngine
 from niti_hw.rtl.narrow_engine import NarrowEngine
 from niti_hw.rtl.pool_engine import PoolEngine
@@ -43,7 +43,8 @@ class Core(wiring.Component):
     Host ports: the sequencer's (`imem`, `exp_wr`, `exp_rd`, `config`, `start`, `busy`, `done`,
     `error`, `cause`, `pc`, `b`, `conv`, `pool`; see `Sequencer`) and `host_rd`, `host_wr`, a
     bank read and write port (`Banks`' timing) that reach bank port 0 while the core is not busy,
-    for loading a batch and weights and reading results (a stream loader is to take their place).
+    for loading a batch and weights and reading results (on a board `CoreTop`'s stream frames
+    drive them); `lfsr_rd`, the state of any LFSR lane (`LfsrBank`).
 
     Cycles of a run: `niti_hw.perf.timing.program_cycles`.
     """
@@ -60,7 +61,8 @@ class Core(wiring.Component):
                         "gather": GatherEngine(params)}
         members = {name: self.sequencer.signature.members[name] for name in HOST_MEMBERS}
         super().__init__({**members, "host_rd": In(read_port_signature(params)),
-                          "host_wr": In(write_port_signature(params))})
+                          "host_wr": In(write_port_signature(params)),
+                          "lfsr_rd": In(lfsr_read_signature(params))})
 
     def elaborate(self, platform):
         m = Module()
@@ -92,7 +94,8 @@ class Core(wiring.Component):
         m.submodules.lfsr = lfsr = self.lfsr
         m.d.comb += [narrow.lfsr.states.eq(lfsr.port.states),
                      loss.lfsr.states.eq(lfsr.port.states),
-                     lfsr.port.step.eq(narrow.lfsr.step | loss.lfsr.step)]  # one runs at a time
+                     lfsr.port.step.eq(narrow.lfsr.step | loss.lfsr.step),  # one runs at a time
+                     self.lfsr_rd.state.eq(lfsr.port.states[self.lfsr_rd.index])]
         engines = [self.engines[name] for name in ENGINES]
         for index, port in enumerate(banks.rd):
             host = self.host_rd if index == 0 else None

@@ -34,6 +34,12 @@ def lfsr_port_signature(p: HardwareParams) -> wiring.Signature:
                              "step": Out(p.lfsr_lanes)})
 
 
+def lfsr_read_signature(p: HardwareParams) -> wiring.Signature:
+    """The host's view of the lanes: the `state` of lane `index`, combinational, so that a host
+    can check (or save with a checkpoint) where a stochastic run's rounding stands."""
+    return wiring.Signature({"index": Out(range(p.lfsr_lanes)), "state": In(STATE)})
+
+
 class LfsrBank(wiring.Component):
     """`lfsr_lanes` Galois LFSRs at golden's reset states. `port.step` bit j steps lane j at the
     next edge (the rounders it serves OR their steps: one runs at a time); `port.states` is the
