@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from niti_hw.params import DEFAULT, HardwareParams
 from niti_hw.perf import timing
-from niti_hw.perf.clock import clock_mhz
+from niti_hw.perf.clock import CORE_UNITS, clock_mhz
 from niti_hw.perf.cost import estimate, totals
 from niti_hw.perf.energy import DEFAULT_PJ
 from niti_hw.perf.lowering import gemm_op, lower
@@ -151,6 +151,13 @@ def test_clock_from_the_synthesis_report(tmp_path):
                                              "not in the report")
     assert clock_mhz(DEFAULT.replace(clock_mhz=99.5), report)[0] == 99.5
     assert clock_mhz(DEFAULT)[0] > 0  # the checked-in report has the default size
+    with pytest.raises(ValueError, match="has no core row; give the clock"):
+        clock_mhz(DEFAULT, report, CORE_UNITS)  # the core takes no other unit's clock
+    with report.open("a") as handle:
+        handle.write("core,8x8,80.5,1\ncore,8x8,78.0,2\n")
+    assert clock_mhz(DEFAULT, report, CORE_UNITS) == (
+        78.0, "synth_report.csv core 8x8, slowest of 2 seeds")
+    assert clock_mhz(DEFAULT, report)[0] == 150.25  # the datapath's estimate keeps its own
     with pytest.raises(ValueError, match=r"no synthesis report at .*; give the clock with "
                                          r"--clock-mhz"):
         clock_mhz(DEFAULT, tmp_path / "missing.csv")

@@ -16,6 +16,7 @@ from niti_hw.golden import Conv2d, IntegerWeights, QTensor, RoundingPolicy
 from niti_hw.models import Conv, Fc, Flat, ModelSpec, Pool, Relu, get_model
 from niti_hw.params import HardwareParams
 from niti_hw.perf import lowering
+from niti_hw.perf.timing import each_instruction_cycles, program_cycles
 from niti_hw.program import host
 from niti_hw.program.addressing import gather, im2col_indices
 from niti_hw.program.compiler import compile_step, program_params
@@ -233,11 +234,16 @@ def test_niti_hw_compile_writes_the_listing_the_image_and_json(tmp_path, capsys)
     gemms = sum(op.is_gemm for op in lowering.lower("small-cnn", (1, 16, 16), 4))
     assert sum(" GEMM " in line for line in text.splitlines()) == gemms
     assert "tensor_buffer_words = 16384" in text
+    program = compile_step("small-cnn", (1, 16, 16), 4, HardwareParams())
+    listed = [int(line.split()[1].replace(",", "")) for line in text.splitlines()
+              if line[:4].strip().isdigit()]
+    assert listed == each_instruction_cycles(program.instructions, HardwareParams())
+    total = program_cycles(program.instructions, HardwareParams())
+    assert f"a step on the core: {total:,} cycles" in text.splitlines()[0]
     image, document = tmp_path / "program.hex", tmp_path / "program.json"
     assert main(["compile", "--format", "hex", "--out", str(image)]) == 0
     assert main(["compile", "--format", "json", "--out", str(document)]) == 0
     words = [int(line, 16) for line in image.read_text().splitlines()]
-    program = compile_step("small-cnn", (1, 16, 16), 4, HardwareParams())
     assert words == program.words()
     listed = json.loads(document.read_text())["instructions"]
     assert [decode(entry["words"]) for entry in listed] == list(program.instructions)

@@ -18,10 +18,13 @@ from niti_hw.params import HardwareParams
 REPORT = Path(__file__).resolve().parents[2] / "rtl" / "synth_report.csv"
 FMAX_COLUMN = "ecp5_fmax_mhz"
 UNITS = ("training_core", "systolic_array")  # whose clock a size takes, in this order
+CORE_UNITS = ("core",)
+"""The NITI core that runs compiled programs (`niti-hw compile`): its own clock, no fallback."""
 
 
-def clock_mhz(params: HardwareParams, report: Path = REPORT) -> tuple[float, str]:
-    """(MHz, where it came from)."""
+def clock_mhz(params: HardwareParams, report: Path = REPORT,
+              units: tuple[str, ...] = UNITS) -> tuple[float, str]:
+    """(MHz, where it came from), from the first of `units` the report holds at the size."""
     if params.clock_mhz is not None:
         return float(params.clock_mhz), "given"
     if not report.is_file():
@@ -29,15 +32,15 @@ def clock_mhz(params: HardwareParams, report: Path = REPORT) -> tuple[float, str
                          "with --clock-mhz (e.g. --clock-mhz 150)")
     with report.open(newline="") as handle:
         rows = [row for row in csv.DictReader(handle)
-                if row["unit"] in UNITS and row[FMAX_COLUMN]]  # a --no-pnr row has no Fmax
+                if row["unit"] in units and row[FMAX_COLUMN]]  # a --no-pnr row has no Fmax
     if not rows:
-        raise ValueError(f"{report} has no {' or '.join(UNITS)} row; give the clock with "
+        raise ValueError(f"{report} has no {' or '.join(units)} row; give the clock with "
                          "--clock-mhz")
     size, note = params.name, ""
     if size not in {row["size"] for row in rows}:
         size = max((row["size"] for row in rows), key=_pes)
         note = f"; largest synthesised, {params.name} not in the report"
-    unit = next(unit for unit in UNITS if any(row["unit"] == unit and row["size"] == size
+    unit = next(unit for unit in units if any(row["unit"] == unit and row["size"] == size
                                                for row in rows))
     seeds = [float(row[FMAX_COLUMN]) for row in rows if row["unit"] == unit and row["size"] == size]
     slowest = f", slowest of {len(seeds)} seeds" if len(seeds) > 1 else ""

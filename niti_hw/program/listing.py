@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from niti_hw.params import HardwareParams
+from niti_hw.perf.clock import CORE_UNITS, clock_mhz
+from niti_hw.perf.timing import each_instruction_cycles, program_cycles
 from niti_hw.program.compiler import Program
 from niti_hw.program.isa import Bank, Geometry, Layout, Opcode, encode
 from niti_hw.program.memory import BANK_PARAMS, bank_words
@@ -48,9 +50,23 @@ def _operands(item) -> str:
     return " ".join(parts)
 
 
+def core_time(program: Program, params: HardwareParams) -> str:
+    """The step's cycles on the RTL core (`perf.timing`, equal to the core's in every bench) and,
+    where the synthesis report has the core, its time at the core's measured clock."""
+    cycles = program_cycles(program.instructions, params)
+    line = f"a step on the core: {cycles:,} cycles"
+    try:
+        mhz, source = clock_mhz(params, units=CORE_UNITS)
+    except ValueError:
+        return line + " (no core in the synthesis report for a clock)"
+    return line + f", {cycles / mhz / 1e3:.3f} ms at {mhz:g} MHz ({source})"
+
+
 def listing(program: Program, params: HardwareParams) -> str:
     lines = [f"{len(program.instructions)} instructions, {len(program.words())} words; batch "
-             f"{program.batch}, {program.classes} classes", ""]
+             f"{program.batch}, {program.classes} classes; {core_time(program, params)}", "",
+             f"{'pc':>4}  {'cycles':>8}  {'opcode':14} {'op':18} operands"]
+    cycles = each_instruction_cycles(program.instructions, params)
     for index, (item, source) in enumerate(zip(program.instructions, program.sources)):
         what = f"{source.layer} {source.phase}" if source is not None else ""
         if isinstance(item, Geometry):
@@ -59,7 +75,7 @@ def listing(program: Program, params: HardwareParams) -> str:
                       f"{item.padding} -> {item.out_height}x{item.out_width}")
         else:
             detail = _operands(item)
-        lines.append(f"{index:4}  {item.opcode.name:14} {what:18} {detail}")
+        lines.append(f"{index:4}  {cycles[index]:>8,}  {item.opcode.name:14} {what:18} {detail}")
     return "\n".join(lines + [""] + banks_table(program, params)) + "\n"
 
 
