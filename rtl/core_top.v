@@ -82905,11 +82905,11 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
   reg [4:0] \$21 ;
   reg [4:0] \$22 ;
   wire \$3 ;
-  wire [4:0] \$4 ;
-  wire [5:0] \$5 ;
-  wire [13:0] \$6 ;
-  wire [14:0] \$7 ;
-  wire \$8 ;
+  wire [13:0] \$4 ;
+  wire [14:0] \$5 ;
+  wire \$6 ;
+  wire [4:0] \$7 ;
+  wire [5:0] \$8 ;
   wire \$9 ;
   wire \$signal ;
   output active;
@@ -82967,11 +82967,11 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
   assign \$1  = ~ active;
   assign \$2  = start & \$1 ;
   assign \$3  = command[29:16] == 1'h1;
-  assign \$4  = owed + \$signal ;
-  assign \$5  = \$4  - pop;
-  assign \$6  = addr + 1'h1;
-  assign \$7  = left - 1'h1;
-  assign \$8  = left == 2'h2;
+  assign \$4  = addr + 1'h1;
+  assign \$5  = left - 1'h1;
+  assign \$6  = left == 2'h2;
+  assign \$7  = owed + \$signal ;
+  assign \$8  = \$7  - pop;
   assign \$9  = bank == 2'h3;
   assign \$10  = owed < 4'h8;
   assign \$signal  = active & \$10 ;
@@ -83026,7 +83026,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
       \$15  = command[15:3];
     end
     if (\$signal ) begin
-      \$15  = \$6 [12:0];
+      \$15  = \$4 [12:0];
     end
   end
   always @* begin
@@ -83036,7 +83036,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
       \$16  = command[29:16];
     end
     if (\$signal ) begin
-      \$16  = \$7 [13:0];
+      \$16  = \$5 [13:0];
     end
   end
   always @* begin
@@ -83046,7 +83046,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
       \$17  = \$3 ;
     end
     if (\$signal ) begin
-      \$17  = \$8 ;
+      \$17  = \$6 ;
     end
   end
   always @* begin
@@ -83073,7 +83073,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
-    \$20  = \$5 [3:0];
+    \$20  = \$8 [3:0];
     if (rst) begin
       \$20  = 4'h0;
     end

@@ -25,7 +25,7 @@ from niti_hw.rtl.core import PROGRAM_WORDS, Core
 from niti_hw.rtl.instruction import EXPONENT
 from niti_hw.rtl.sequencer import imem_write_signature
 from niti_hw.rtl.stream_loader import (M_AXIS, S_AXIS, FrameParser, axis_members,
-                                       read_command_layout)
+                                       read_command_layout, read_counter)
 from niti_hw.stream_frames import BYTE_BITS, PROGRAM, PROGRAM_WORD_BITS, beat_bits, core_depths
 
 if EXPONENT.width != EXPONENT_BITS or PROGRAM_WORDS != DEFAULT_PROGRAM_WORDS:
@@ -138,24 +138,12 @@ class BeatReader(wiring.Component):
         L, width, command = self.params.lanes, beat_bits(self.params), self.command
         per, shift = L // ACC_BEATS, ACC_BEATS.bit_length() - 1
         m.submodules.answers = answers = fifo.SyncFIFOBuffered(width=width + 1, depth=READ_FIFO)
-        layout = command.shape()
-        addr = Signal(layout["base"].shape, reset_less=True)
-        left = Signal(layout["length"].shape, reset_less=True)
-        at_last = Signal(reset_less=True)  # left == 1, kept beside the counter
-        bank = Signal(layout["bank"].shape, reset_less=True)
-        with m.If(self.start & ~self.active):
-            m.d.sync += [addr.eq(command.base), left.eq(command.length),
-                         at_last.eq(command.length == 1), bank.eq(command.bank),
-                         self.active.eq(1)]
         owed = Signal(range(READ_FIFO + 1))  # issued and not yet taken off m_axis
         issue, pop = Signal(), Signal()
+        addr, at_last, bank = read_counter(m, self.start, command, self.active, issue)
         m.d.comb += [issue.eq(self.active & (owed < READ_FIFO)),
                      pop.eq(answers.r_rdy & self.m_axis_tready)]
         m.d.sync += owed.eq(owed + issue - pop)
-        with m.If(issue):
-            m.d.sync += [addr.eq(addr + 1), left.eq(left - 1), at_last.eq(left == 2)]
-            with m.If(at_last):
-                m.d.sync += self.active.eq(0)
         acc = bank == Bank.ACC
         m.d.comb += [self.rd.en.eq(issue), self.rd.bank.eq(bank),
                      self.rd.row.eq(Mux(acc, addr >> shift, addr))]

@@ -51,6 +51,25 @@ def read_command_layout(banks: int, depth: int) -> data.StructLayout:
                               "length": range(depth + 1)})
 
 
+def read_counter(m: Module, start, command, active, advance):
+    """A READ command's address counter: `command` taken on `start` unless `active`, which it
+    sets; then one address per cycle `advance` holds, `active` cleared after the last. Returns
+    (addr, at_last, bank) registers."""
+    layout = command.shape()
+    addr = Signal(layout["base"].shape, reset_less=True)
+    left = Signal(layout["length"].shape, reset_less=True)
+    at_last = Signal(reset_less=True)  # left == 1, kept beside the counter
+    bank = Signal(layout["bank"].shape, reset_less=True)
+    with m.If(start & ~active):
+        m.d.sync += [addr.eq(command.base), left.eq(command.length),
+                     at_last.eq(command.length == 1), bank.eq(command.bank), active.eq(1)]
+    with m.If(advance):
+        m.d.sync += [addr.eq(addr + 1), left.eq(left - 1), at_last.eq(left == 2)]
+        with m.If(at_last):
+            m.d.sync += active.eq(0)
+    return addr, at_last, bank
+
+
 class StreamReader(wiring.Component):
     """Streams `command.length` words of bank `command.bank` from word `command.base` out on
     m_axis, TLAST on the last, TKEEP all ones.
@@ -85,20 +104,8 @@ class StreamReader(wiring.Component):
             self.m_axis_tvalid.eq(out_stream.valid),
             out_stream.ready.eq(self.m_axis_tready),
         ]
-        layout = command.shape()
-        addr = Signal(layout["base"].shape, reset_less=True)
-        left = Signal(layout["length"].shape, reset_less=True)
-        at_last = Signal(reset_less=True)  # left == 1, kept beside the counter
-        bank = Signal(layout["bank"].shape, reset_less=True)
-        with m.If(self.start & ~self.active):
-            m.d.sync += [addr.eq(command.base), left.eq(command.length),
-                         at_last.eq(command.length == 1), bank.eq(command.bank),
-                         self.active.eq(1)]
-
-        with m.If(out.en & self.active):
-            m.d.sync += [addr.eq(addr + 1), left.eq(left - 1), at_last.eq(left == 2)]
-            with m.If(at_last):
-                m.d.sync += self.active.eq(0)
+        addr, at_last, bank = read_counter(m, self.start, command, self.active,
+                                           out.en & self.active)
 
         # Two stages, each advanced by the output buffer's enable: the RAMs' read, then a
         # register behind each RAM (a RAM's clock-to-out leaves no time for the bank mux).
