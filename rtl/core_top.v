@@ -4148,7 +4148,7 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
     .rd__1__bank(rd__1__bank),
     .rd__1__en(rd__1__en),
     .reader__addr(rd__0__row),
-    .\reader__addr$46 (rd__1__row),
+    .\reader__addr$63 (rd__1__row),
     .rst(rst),
     .wr__0__bank(wr__0__bank),
     .wr__0__data(wr__0__data),
@@ -5101,7 +5101,7 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1__bank, \reader__addr$46 , wr__0__en, wr__0__bank, wr__0__row, wr__0__data, wr__0__mask, wr__1__en, wr__1__bank, wr__1__row, wr__1__data, wr__1__mask, rd0_data, rd1_data, clk);
+module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1__bank, \reader__addr$63 , wr__0__en, wr__0__bank, wr__0__row, wr__0__data, wr__0__mask, wr__1__en, wr__1__bank, wr__1__row, wr__1__data, wr__1__mask, rd0_data, rd1_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5131,43 +5131,21 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   reg [12:0] \$32 ;
   reg [63:0] \$33 ;
   reg [7:0] \$34 ;
-  reg [10:0] \$35 ;
+  reg [12:0] \$35 ;
   reg [255:0] \$36 ;
   reg [1:0] \$37 ;
-  reg [255:0] \$38 ;
-  reg [1:0] \$39 ;
+  reg [1:0] \$38 ;
+  reg [255:0] \$39 ;
   wire \$4 ;
-  reg [255:0] \$40 ;
+  reg [1:0] \$40 ;
+  reg [1:0] \$41 ;
+  reg [255:0] \$42 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
-  (* init = 13'h0000 *)
-  wire [12:0] \$signature__addr ;
-  (* init = 13'h0000 *)
-  wire [12:0] \$signature__addr$51 ;
-  (* init = 13'h0000 *)
-  wire [12:0] \$signature__addr$60 ;
-  (* init = 11'h000 *)
-  wire [10:0] \$signature__addr$69 ;
-  (* init = 64'h0000000000000000 *)
-  wire [63:0] \$signature__data ;
-  (* init = 64'h0000000000000000 *)
-  wire [63:0] \$signature__data$52 ;
-  (* init = 64'h0000000000000000 *)
-  wire [63:0] \$signature__data$61 ;
-  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
-  wire [255:0] \$signature__data$70 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__en ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__en$53 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__en$62 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__en$71 ;
-  reg [10:0] acc_wr_addr = 11'h000;
+  reg [12:0] acc_wr_addr = 13'h0000;
   reg [255:0] acc_wr_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [7:0] acc_wr_en = 8'h00;
   reg [12:0] act_wr_addr = 13'h0000;
@@ -5187,6 +5165,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   wire [31:0] \rd0_acc[5] ;
   wire [31:0] \rd0_acc[6] ;
   wire [31:0] \rd0_acc[7] ;
+  reg [255:0] rd0_acc_out = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] rd0_act;
   wire [31:0] \rd0_act[0] ;
   wire [31:0] \rd0_act[1] ;
@@ -5196,7 +5175,9 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   wire [31:0] \rd0_act[5] ;
   wire [31:0] \rd0_act[6] ;
   wire [31:0] \rd0_act[7] ;
-  reg [1:0] rd0_bank = 2'h0;
+  reg [63:0] rd0_act_out = 64'h0000000000000000;
+  reg [1:0] rd0_bank0 = 2'h0;
+  reg [1:0] rd0_bank1 = 2'h0;
   output [255:0] rd0_data;
   reg [255:0] rd0_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [31:0] \rd0_data[0] ;
@@ -5216,6 +5197,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   wire [31:0] \rd0_err[5] ;
   wire [31:0] \rd0_err[6] ;
   wire [31:0] \rd0_err[7] ;
+  reg [63:0] rd0_err_out = 64'h0000000000000000;
   wire [255:0] rd0_weight;
   wire [31:0] \rd0_weight[0] ;
   wire [31:0] \rd0_weight[1] ;
@@ -5225,6 +5207,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   wire [31:0] \rd0_weight[5] ;
   wire [31:0] \rd0_weight[6] ;
   wire [31:0] \rd0_weight[7] ;
+  reg [63:0] rd0_weight_out = 64'h0000000000000000;
   wire [255:0] rd1_acc;
   wire [31:0] \rd1_acc[0] ;
   wire [31:0] \rd1_acc[1] ;
@@ -5234,6 +5217,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   wire [31:0] \rd1_acc[5] ;
   wire [31:0] \rd1_acc[6] ;
   wire [31:0] \rd1_acc[7] ;
+  reg [255:0] rd1_acc_out = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] rd1_act;
   wire [31:0] \rd1_act[0] ;
   wire [31:0] \rd1_act[1] ;
@@ -5243,7 +5227,9 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   wire [31:0] \rd1_act[5] ;
   wire [31:0] \rd1_act[6] ;
   wire [31:0] \rd1_act[7] ;
-  reg [1:0] rd1_bank = 2'h0;
+  reg [63:0] rd1_act_out = 64'h0000000000000000;
+  reg [1:0] rd1_bank0 = 2'h0;
+  reg [1:0] rd1_bank1 = 2'h0;
   output [255:0] rd1_data;
   reg [255:0] rd1_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [31:0] \rd1_data[0] ;
@@ -5263,6 +5249,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   wire [31:0] \rd1_err[5] ;
   wire [31:0] \rd1_err[6] ;
   wire [31:0] \rd1_err[7] ;
+  reg [63:0] rd1_err_out = 64'h0000000000000000;
   wire [255:0] rd1_weight;
   wire [31:0] \rd1_weight[0] ;
   wire [31:0] \rd1_weight[1] ;
@@ -5272,6 +5259,7 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   wire [31:0] \rd1_weight[5] ;
   wire [31:0] \rd1_weight[6] ;
   wire [31:0] \rd1_weight[7] ;
+  reg [63:0] rd1_weight_out = 64'h0000000000000000;
   input [1:0] rd__0__bank;
   wire [1:0] rd__0__bank;
   (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
@@ -5304,30 +5292,30 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   wire [12:0] rd__1__row;
   input [12:0] reader__addr;
   wire [12:0] reader__addr;
-  input [12:0] \reader__addr$46 ;
-  wire [12:0] \reader__addr$46 ;
-  wire [12:0] \reader__addr$54 ;
-  wire [12:0] \reader__addr$57 ;
+  input [12:0] \reader__addr$63 ;
   wire [12:0] \reader__addr$63 ;
-  wire [12:0] \reader__addr$66 ;
-  wire [10:0] \reader__addr$72 ;
-  wire [10:0] \reader__addr$75 ;
+  wire [12:0] \reader__addr$70 ;
+  wire [12:0] \reader__addr$72 ;
+  wire [12:0] \reader__addr$77 ;
+  wire [12:0] \reader__addr$79 ;
+  wire [10:0] \reader__addr$84 ;
+  wire [10:0] \reader__addr$86 ;
   wire [63:0] reader__data;
-  wire [63:0] \reader__data$50 ;
-  wire [63:0] \reader__data$56 ;
-  wire [63:0] \reader__data$59 ;
-  wire [63:0] \reader__data$65 ;
-  wire [63:0] \reader__data$68 ;
-  wire [255:0] \reader__data$74 ;
-  wire [255:0] \reader__data$77 ;
+  wire [63:0] \reader__data$18 ;
+  wire [63:0] \reader__data$23 ;
+  wire [63:0] \reader__data$25 ;
+  wire [63:0] \reader__data$30 ;
+  wire [63:0] \reader__data$32 ;
+  wire [255:0] \reader__data$37 ;
+  wire [255:0] \reader__data$39 ;
   wire reader__en;
-  wire \reader__en$48 ;
-  wire \reader__en$55 ;
-  wire \reader__en$58 ;
-  wire \reader__en$64 ;
-  wire \reader__en$67 ;
+  wire \reader__en$65 ;
+  wire \reader__en$71 ;
   wire \reader__en$73 ;
-  wire \reader__en$76 ;
+  wire \reader__en$78 ;
+  wire \reader__en$80 ;
+  wire \reader__en$85 ;
+  wire \reader__en$87 ;
   input rst;
   wire rst;
   reg [12:0] weight_wr_addr = 13'h0000;
@@ -5369,6 +5357,29 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   wire [7:0] wr__1__mask;
   input [12:0] wr__1__row;
   wire [12:0] wr__1__row;
+  (* init = 13'h0000 *)
+  wire [12:0] writer__addr;
+  (* init = 13'h0000 *)
+  wire [12:0] \writer__addr$67 ;
+  (* init = 13'h0000 *)
+  wire [12:0] \writer__addr$74 ;
+  wire [10:0] \writer__addr$81 ;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] writer__data;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] \writer__data$68 ;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] \writer__data$75 ;
+  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [255:0] \writer__data$82 ;
+  (* init = 8'h00 *)
+  wire [7:0] writer__en;
+  (* init = 8'h00 *)
+  wire [7:0] \writer__en$69 ;
+  (* init = 8'h00 *)
+  wire [7:0] \writer__en$76 ;
+  (* init = 8'h00 *)
+  wire [7:0] \writer__en$83 ;
   reg [255:0] acc [2047:0];
   initial begin : \acc$init 
     integer i;
@@ -5377,34 +5388,34 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   end
   always @(posedge clk) begin
     if (acc_wr_en[0])
-      acc[acc_wr_addr][31:0] <= acc_wr_data[31:0];
+      acc[acc_wr_addr[10:0]][31:0] <= acc_wr_data[31:0];
     if (acc_wr_en[1])
-      acc[acc_wr_addr][63:32] <= acc_wr_data[63:32];
+      acc[acc_wr_addr[10:0]][63:32] <= acc_wr_data[63:32];
     if (acc_wr_en[2])
-      acc[acc_wr_addr][95:64] <= acc_wr_data[95:64];
+      acc[acc_wr_addr[10:0]][95:64] <= acc_wr_data[95:64];
     if (acc_wr_en[3])
-      acc[acc_wr_addr][127:96] <= acc_wr_data[127:96];
+      acc[acc_wr_addr[10:0]][127:96] <= acc_wr_data[127:96];
     if (acc_wr_en[4])
-      acc[acc_wr_addr][159:128] <= acc_wr_data[159:128];
+      acc[acc_wr_addr[10:0]][159:128] <= acc_wr_data[159:128];
     if (acc_wr_en[5])
-      acc[acc_wr_addr][191:160] <= acc_wr_data[191:160];
+      acc[acc_wr_addr[10:0]][191:160] <= acc_wr_data[191:160];
     if (acc_wr_en[6])
-      acc[acc_wr_addr][223:192] <= acc_wr_data[223:192];
+      acc[acc_wr_addr[10:0]][223:192] <= acc_wr_data[223:192];
     if (acc_wr_en[7])
-      acc[acc_wr_addr][255:224] <= acc_wr_data[255:224];
+      acc[acc_wr_addr[10:0]][255:224] <= acc_wr_data[255:224];
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
-    if (\reader__en$76 ) begin
-      _0_ <= acc[\reader__addr$46 [10:0]];
+    if (\reader__en$87 ) begin
+      _0_ <= acc[\reader__addr$63 [10:0]];
     end
-    if (\reader__en$73 ) begin
+    if (\reader__en$85 ) begin
       _1_ <= acc[reader__addr[10:0]];
     end
   end
-  assign \reader__data$77  = _0_;
-  assign \reader__data$74  = _1_;
+  assign \reader__data$39  = _0_;
+  assign \reader__data$37  = _1_;
   reg [63:0] act [8191:0];
   initial begin : \act$init 
     integer i;
@@ -5432,14 +5443,14 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   reg [63:0] _2_;
   reg [63:0] _3_;
   always @(posedge clk) begin
-    if (\reader__en$48 ) begin
-      _2_ <= act[\reader__addr$46 ];
+    if (\reader__en$65 ) begin
+      _2_ <= act[\reader__addr$63 ];
     end
     if (reader__en) begin
       _3_ <= act[reader__addr];
     end
   end
-  assign \reader__data$50  = _2_;
+  assign \reader__data$18  = _2_;
   assign reader__data = _3_;
   reg [63:0] err [8191:0];
   initial begin : \err$init 
@@ -5468,15 +5479,15 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   reg [63:0] _4_;
   reg [63:0] _5_;
   always @(posedge clk) begin
-    if (\reader__en$58 ) begin
-      _4_ <= err[\reader__addr$46 ];
+    if (\reader__en$73 ) begin
+      _4_ <= err[\reader__addr$63 ];
     end
-    if (\reader__en$55 ) begin
+    if (\reader__en$71 ) begin
       _5_ <= err[reader__addr];
     end
   end
-  assign \reader__data$59  = _4_;
-  assign \reader__data$56  = _5_;
+  assign \reader__data$25  = _4_;
+  assign \reader__data$23  = _5_;
   reg [63:0] weight [8191:0];
   initial begin : \weight$init 
     integer i;
@@ -5504,17 +5515,25 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   reg [63:0] _6_;
   reg [63:0] _7_;
   always @(posedge clk) begin
-    if (\reader__en$67 ) begin
-      _6_ <= weight[\reader__addr$46 ];
+    if (\reader__en$80 ) begin
+      _6_ <= weight[\reader__addr$63 ];
     end
-    if (\reader__en$64 ) begin
+    if (\reader__en$78 ) begin
       _7_ <= weight[reader__addr];
     end
   end
-  assign \reader__data$68  = _6_;
-  assign \reader__data$65  = _7_;
+  assign \reader__data$32  = _6_;
+  assign \reader__data$30  = _7_;
+  always @(posedge clk)
+    err_wr_en <= \$28 ;
+  always @(posedge clk)
+    err_wr_addr <= \$29 ;
   always @(posedge clk)
     err_wr_data <= \$30 ;
+  always @(posedge clk)
+    rd0_err_out <= \reader__data$23 ;
+  always @(posedge clk)
+    rd1_err_out <= \reader__data$25 ;
   always @(posedge clk)
     weight_wr_en <= \$31 ;
   always @(posedge clk)
@@ -5522,19 +5541,31 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   always @(posedge clk)
     weight_wr_data <= \$33 ;
   always @(posedge clk)
+    rd0_weight_out <= \reader__data$30 ;
+  always @(posedge clk)
+    rd1_weight_out <= \reader__data$32 ;
+  always @(posedge clk)
     acc_wr_en <= \$34 ;
   always @(posedge clk)
     acc_wr_addr <= \$35 ;
   always @(posedge clk)
     acc_wr_data <= \$36 ;
   always @(posedge clk)
-    rd0_bank <= \$37 ;
+    rd0_acc_out <= \reader__data$37 ;
   always @(posedge clk)
-    rd0_data <= \$38 ;
+    rd1_acc_out <= \reader__data$39 ;
   always @(posedge clk)
-    rd1_bank <= \$39 ;
+    rd0_bank0 <= \$37 ;
   always @(posedge clk)
-    rd1_data <= \$40 ;
+    rd0_bank1 <= \$38 ;
+  always @(posedge clk)
+    rd0_data <= \$39 ;
+  always @(posedge clk)
+    rd1_bank0 <= \$40 ;
+  always @(posedge clk)
+    rd1_bank1 <= \$41 ;
+  always @(posedge clk)
+    rd1_data <= \$42 ;
   assign \$1  = ! wr__1__bank;
   assign \$2  = wr__1__en & \$1 ;
   assign \$3  = ! wr__0__bank;
@@ -5554,19 +5585,19 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   assign \$17  = ! rd__0__bank;
   assign reader__en = rd__0__en & \$17 ;
   assign \$18  = ! rd__1__bank;
-  assign \reader__en$48  = rd__1__en & \$18 ;
+  assign \reader__en$65  = rd__1__en & \$18 ;
   assign \$19  = rd__0__bank == 1'h1;
-  assign \reader__en$55  = rd__0__en & \$19 ;
+  assign \reader__en$71  = rd__0__en & \$19 ;
   assign \$20  = rd__1__bank == 1'h1;
-  assign \reader__en$58  = rd__1__en & \$20 ;
+  assign \reader__en$73  = rd__1__en & \$20 ;
   assign \$21  = rd__0__bank == 2'h2;
-  assign \reader__en$64  = rd__0__en & \$21 ;
+  assign \reader__en$78  = rd__0__en & \$21 ;
   assign \$22  = rd__1__bank == 2'h2;
-  assign \reader__en$67  = rd__1__en & \$22 ;
+  assign \reader__en$80  = rd__1__en & \$22 ;
   assign \$23  = rd__0__bank == 2'h3;
-  assign \reader__en$73  = rd__0__en & \$23 ;
+  assign \reader__en$85  = rd__0__en & \$23 ;
   assign \$24  = rd__1__bank == 2'h3;
-  assign \reader__en$76  = rd__1__en & \$24 ;
+  assign \reader__en$87  = rd__1__en & \$24 ;
   always @(posedge clk)
     act_wr_en <= \$25 ;
   always @(posedge clk)
@@ -5574,9 +5605,29 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   always @(posedge clk)
     act_wr_data <= \$27 ;
   always @(posedge clk)
-    err_wr_en <= \$28 ;
+    rd0_act_out <= reader__data;
   always @(posedge clk)
-    err_wr_addr <= \$29 ;
+    rd1_act_out <= \reader__data$18 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$29  = err_wr_addr;
+    if (\$6 ) begin
+      \$29  = wr__1__row;
+    end
+    if (\$8 ) begin
+      \$29  = wr__0__row;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$30  = err_wr_data;
+    if (\$6 ) begin
+      \$30  = { wr__1__data[231:224], wr__1__data[199:192], wr__1__data[167:160], wr__1__data[135:128], wr__1__data[103:96], wr__1__data[71:64], wr__1__data[39:32], wr__1__data[7:0] };
+    end
+    if (\$8 ) begin
+      \$30  = { wr__0__data[231:224], wr__0__data[199:192], wr__0__data[167:160], wr__0__data[135:128], wr__0__data[103:96], wr__0__data[71:64], wr__0__data[39:32], wr__0__data[7:0] };
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$31  = 8'h00;
@@ -5627,10 +5678,10 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$35  = acc_wr_addr;
     if (\$14 ) begin
-      \$35  = wr__1__row[10:0];
+      \$35  = wr__1__row;
     end
     if (\$16 ) begin
-      \$35  = wr__0__row[10:0];
+      \$35  = wr__0__row;
     end
   end
   always @* begin
@@ -5652,37 +5703,51 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (rd0_bank)
-      2'h0:
-          \$38  = rd0_act;
-      2'h1:
-          \$38  = rd0_err;
-      2'h2:
-          \$38  = rd0_weight;
-      2'h3:
-          \$38  = rd0_acc;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$39  = rd__1__bank;
+    \$38  = rd0_bank0;
     if (rst) begin
-      \$39  = 2'h0;
+      \$38  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (rd1_bank)
+    casez (rd0_bank1)
       2'h0:
-          \$40  = rd1_act;
+          \$39  = rd0_act;
       2'h1:
-          \$40  = rd1_err;
+          \$39  = rd0_err;
       2'h2:
-          \$40  = rd1_weight;
+          \$39  = rd0_weight;
       2'h3:
-          \$40  = rd1_acc;
+          \$39  = rd0_acc;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$40  = rd__1__bank;
+    if (rst) begin
+      \$40  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$41  = rd1_bank0;
+    if (rst) begin
+      \$41  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (rd1_bank1)
+      2'h0:
+          \$42  = rd1_act;
+      2'h1:
+          \$42  = rd1_err;
+      2'h2:
+          \$42  = rd1_weight;
+      2'h3:
+          \$42  = rd1_acc;
     endcase
   end
   always @* begin
@@ -5731,46 +5796,26 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
       \$28  = 8'h00;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$29  = err_wr_addr;
-    if (\$6 ) begin
-      \$29  = wr__1__row;
-    end
-    if (\$8 ) begin
-      \$29  = wr__0__row;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$30  = err_wr_data;
-    if (\$6 ) begin
-      \$30  = { wr__1__data[231:224], wr__1__data[199:192], wr__1__data[167:160], wr__1__data[135:128], wr__1__data[103:96], wr__1__data[71:64], wr__1__data[39:32], wr__1__data[7:0] };
-    end
-    if (\$8 ) begin
-      \$30  = { wr__0__data[231:224], wr__0__data[199:192], wr__0__data[167:160], wr__0__data[135:128], wr__0__data[103:96], wr__0__data[71:64], wr__0__data[39:32], wr__0__data[7:0] };
-    end
-  end
-  assign \$signature__addr  = act_wr_addr;
-  assign \$signature__data  = act_wr_data;
-  assign \$signature__en  = act_wr_en;
+  assign writer__addr = act_wr_addr;
+  assign writer__data = act_wr_data;
+  assign writer__en = act_wr_en;
   assign rd__0__row = reader__addr;
-  assign rd__1__row = \reader__addr$46 ;
-  assign \$signature__addr$51  = err_wr_addr;
-  assign \$signature__data$52  = err_wr_data;
-  assign \$signature__en$53  = err_wr_en;
-  assign \reader__addr$54  = reader__addr;
-  assign \reader__addr$57  = \reader__addr$46 ;
-  assign \$signature__addr$60  = weight_wr_addr;
-  assign \$signature__data$61  = weight_wr_data;
-  assign \$signature__en$62  = weight_wr_en;
-  assign \reader__addr$63  = reader__addr;
-  assign \reader__addr$66  = \reader__addr$46 ;
-  assign \$signature__addr$69  = acc_wr_addr;
-  assign \$signature__data$70  = acc_wr_data;
-  assign \$signature__en$71  = acc_wr_en;
-  assign \reader__addr$72  = reader__addr[10:0];
-  assign \reader__addr$75  = \reader__addr$46 [10:0];
+  assign rd__1__row = \reader__addr$63 ;
+  assign \writer__addr$67  = err_wr_addr;
+  assign \writer__data$68  = err_wr_data;
+  assign \writer__en$69  = err_wr_en;
+  assign \reader__addr$70  = reader__addr;
+  assign \reader__addr$72  = \reader__addr$63 ;
+  assign \writer__addr$74  = weight_wr_addr;
+  assign \writer__data$75  = weight_wr_data;
+  assign \writer__en$76  = weight_wr_en;
+  assign \reader__addr$77  = reader__addr;
+  assign \reader__addr$79  = \reader__addr$63 ;
+  assign \writer__addr$81  = acc_wr_addr[10:0];
+  assign \writer__data$82  = acc_wr_data;
+  assign \writer__en$83  = acc_wr_en;
+  assign \reader__addr$84  = reader__addr[10:0];
+  assign \reader__addr$86  = \reader__addr$63 [10:0];
   assign rd__0__data = rd0_data;
   assign rd__1__data = rd1_data;
   assign \wr__1__data[0]  = wr__1__data[31:0];
@@ -5885,70 +5930,70 @@ module \core_top.core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__e
   assign \rd__1__data[5]  = rd1_data[191:160];
   assign \rd__1__data[6]  = rd1_data[223:192];
   assign \rd__1__data[7]  = rd1_data[255:224];
-  assign rd1_acc[255:224] = \reader__data$77 [255:224];
-  assign rd1_acc[223:192] = \reader__data$77 [223:192];
-  assign rd1_acc[191:160] = \reader__data$77 [191:160];
-  assign rd1_acc[159:128] = \reader__data$77 [159:128];
-  assign rd1_acc[127:96] = \reader__data$77 [127:96];
-  assign rd1_acc[95:64] = \reader__data$77 [95:64];
-  assign rd1_acc[63:32] = \reader__data$77 [63:32];
-  assign rd1_acc[31:0] = \reader__data$77 [31:0];
-  assign rd0_acc[255:224] = \reader__data$74 [255:224];
-  assign rd0_acc[223:192] = \reader__data$74 [223:192];
-  assign rd0_acc[191:160] = \reader__data$74 [191:160];
-  assign rd0_acc[159:128] = \reader__data$74 [159:128];
-  assign rd0_acc[127:96] = \reader__data$74 [127:96];
-  assign rd0_acc[95:64] = \reader__data$74 [95:64];
-  assign rd0_acc[63:32] = \reader__data$74 [63:32];
-  assign rd0_acc[31:0] = \reader__data$74 [31:0];
-  assign rd1_weight[255:224] = { \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63:56] };
-  assign rd1_weight[223:192] = { \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55:48] };
-  assign rd1_weight[191:160] = { \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47:40] };
-  assign rd1_weight[159:128] = { \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39:32] };
-  assign rd1_weight[127:96] = { \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31:24] };
-  assign rd1_weight[95:64] = { \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23:16] };
-  assign rd1_weight[63:32] = { \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15:8] };
-  assign rd1_weight[31:0] = { \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7:0] };
-  assign rd0_weight[255:224] = { \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63:56] };
-  assign rd0_weight[223:192] = { \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55:48] };
-  assign rd0_weight[191:160] = { \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47:40] };
-  assign rd0_weight[159:128] = { \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39:32] };
-  assign rd0_weight[127:96] = { \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31:24] };
-  assign rd0_weight[95:64] = { \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23:16] };
-  assign rd0_weight[63:32] = { \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15:8] };
-  assign rd0_weight[31:0] = { \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7:0] };
-  assign rd1_err[255:224] = { \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63:56] };
-  assign rd1_err[223:192] = { \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55:48] };
-  assign rd1_err[191:160] = { \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47:40] };
-  assign rd1_err[159:128] = { \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39:32] };
-  assign rd1_err[127:96] = { \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31:24] };
-  assign rd1_err[95:64] = { \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23:16] };
-  assign rd1_err[63:32] = { \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15:8] };
-  assign rd1_err[31:0] = { \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7:0] };
-  assign rd0_err[255:224] = { \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63:56] };
-  assign rd0_err[223:192] = { \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55:48] };
-  assign rd0_err[191:160] = { \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47:40] };
-  assign rd0_err[159:128] = { \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39:32] };
-  assign rd0_err[127:96] = { \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31:24] };
-  assign rd0_err[95:64] = { \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23:16] };
-  assign rd0_err[63:32] = { \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15:8] };
-  assign rd0_err[31:0] = { \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7:0] };
-  assign rd1_act[255:224] = { \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63:56] };
-  assign rd1_act[223:192] = { \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55:48] };
-  assign rd1_act[191:160] = { \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47:40] };
-  assign rd1_act[159:128] = { \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39:32] };
-  assign rd1_act[127:96] = { \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31:24] };
-  assign rd1_act[95:64] = { \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23:16] };
-  assign rd1_act[63:32] = { \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15:8] };
-  assign rd1_act[31:0] = { \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7:0] };
-  assign rd0_act[255:224] = { reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63:56] };
-  assign rd0_act[223:192] = { reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55:48] };
-  assign rd0_act[191:160] = { reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47:40] };
-  assign rd0_act[159:128] = { reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39:32] };
-  assign rd0_act[127:96] = { reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31:24] };
-  assign rd0_act[95:64] = { reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23:16] };
-  assign rd0_act[63:32] = { reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15:8] };
-  assign rd0_act[31:0] = { reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7:0] };
+  assign rd1_acc[255:224] = rd1_acc_out[255:224];
+  assign rd1_acc[223:192] = rd1_acc_out[223:192];
+  assign rd1_acc[191:160] = rd1_acc_out[191:160];
+  assign rd1_acc[159:128] = rd1_acc_out[159:128];
+  assign rd1_acc[127:96] = rd1_acc_out[127:96];
+  assign rd1_acc[95:64] = rd1_acc_out[95:64];
+  assign rd1_acc[63:32] = rd1_acc_out[63:32];
+  assign rd1_acc[31:0] = rd1_acc_out[31:0];
+  assign rd0_acc[255:224] = rd0_acc_out[255:224];
+  assign rd0_acc[223:192] = rd0_acc_out[223:192];
+  assign rd0_acc[191:160] = rd0_acc_out[191:160];
+  assign rd0_acc[159:128] = rd0_acc_out[159:128];
+  assign rd0_acc[127:96] = rd0_acc_out[127:96];
+  assign rd0_acc[95:64] = rd0_acc_out[95:64];
+  assign rd0_acc[63:32] = rd0_acc_out[63:32];
+  assign rd0_acc[31:0] = rd0_acc_out[31:0];
+  assign rd1_weight[255:224] = { rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63:56] };
+  assign rd1_weight[223:192] = { rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55:48] };
+  assign rd1_weight[191:160] = { rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47:40] };
+  assign rd1_weight[159:128] = { rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39:32] };
+  assign rd1_weight[127:96] = { rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31:24] };
+  assign rd1_weight[95:64] = { rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23:16] };
+  assign rd1_weight[63:32] = { rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15:8] };
+  assign rd1_weight[31:0] = { rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7:0] };
+  assign rd0_weight[255:224] = { rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63:56] };
+  assign rd0_weight[223:192] = { rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55:48] };
+  assign rd0_weight[191:160] = { rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47:40] };
+  assign rd0_weight[159:128] = { rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39:32] };
+  assign rd0_weight[127:96] = { rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31:24] };
+  assign rd0_weight[95:64] = { rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23:16] };
+  assign rd0_weight[63:32] = { rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15:8] };
+  assign rd0_weight[31:0] = { rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7:0] };
+  assign rd1_err[255:224] = { rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63:56] };
+  assign rd1_err[223:192] = { rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55:48] };
+  assign rd1_err[191:160] = { rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47:40] };
+  assign rd1_err[159:128] = { rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39:32] };
+  assign rd1_err[127:96] = { rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31:24] };
+  assign rd1_err[95:64] = { rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23:16] };
+  assign rd1_err[63:32] = { rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15:8] };
+  assign rd1_err[31:0] = { rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7:0] };
+  assign rd0_err[255:224] = { rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63:56] };
+  assign rd0_err[223:192] = { rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55:48] };
+  assign rd0_err[191:160] = { rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47:40] };
+  assign rd0_err[159:128] = { rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39:32] };
+  assign rd0_err[127:96] = { rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31:24] };
+  assign rd0_err[95:64] = { rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23:16] };
+  assign rd0_err[63:32] = { rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15:8] };
+  assign rd0_err[31:0] = { rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7:0] };
+  assign rd1_act[255:224] = { rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63:56] };
+  assign rd1_act[223:192] = { rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55:48] };
+  assign rd1_act[191:160] = { rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47:40] };
+  assign rd1_act[159:128] = { rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39:32] };
+  assign rd1_act[127:96] = { rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31:24] };
+  assign rd1_act[95:64] = { rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23:16] };
+  assign rd1_act[63:32] = { rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15:8] };
+  assign rd1_act[31:0] = { rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7:0] };
+  assign rd0_act[255:224] = { rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63:56] };
+  assign rd0_act[223:192] = { rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55:48] };
+  assign rd0_act[191:160] = { rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47:40] };
+  assign rd0_act[159:128] = { rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39:32] };
+  assign rd0_act[127:96] = { rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31:24] };
+  assign rd0_act[95:64] = { rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23:16] };
+  assign rd0_act[63:32] = { rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15:8] };
+  assign rd0_act[31:0] = { rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7:0] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5994,22 +6039,24 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   reg [36:0] \$43 ;
   reg [2:0] \$44 ;
   reg [36:0] \$45 ;
-  reg [31:0] \$46 ;
-  reg [31:0] \$47 ;
+  reg [2:0] \$46 ;
+  reg [36:0] \$47 ;
   reg [31:0] \$48 ;
-  reg \$49 ;
+  reg [31:0] \$49 ;
   wire [31:0] \$5 ;
-  reg \$50 ;
-  reg [23:0] \$51 ;
+  reg [31:0] \$50 ;
+  reg \$51 ;
   reg \$52 ;
-  reg \$53 ;
-  reg [1:0] \$54 ;
-  reg [12:0] \$55 ;
+  reg [23:0] \$53 ;
+  reg \$54 ;
+  reg \$55 ;
   reg [1:0] \$56 ;
   reg [12:0] \$57 ;
   reg [1:0] \$58 ;
   reg [12:0] \$59 ;
   wire \$6 ;
+  reg [1:0] \$60 ;
+  reg [12:0] \$61 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
@@ -6055,24 +6102,32 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   wire \element1.last ;
   wire [7:0] \element1.offset ;
   wire \element1.valid ;
+  reg [36:0] element2 = 37'h0000000000;
+  wire [23:0] \element2.addr ;
+  wire \element2.final ;
+  wire \element2.first ;
+  wire \element2.inside ;
+  wire \element2.last ;
+  wire [7:0] \element2.offset ;
+  wire \element2.valid ;
   output [1:0] gathered_bank;
   reg [1:0] gathered_bank = 2'h0;
   reg [12:0] gathered_base_row = 13'h0000;
   reg [23:0] gathered_word = 24'h000000;
   reg [95:0] geometry = 96'h000000000000000000000000;
   (* init = 96'h000000000000000000000000 *)
-  wire [95:0] \geometry$31 ;
-  wire [15:0] \geometry$31.batch ;
-  wire [11:0] \geometry$31.channels ;
-  wire [11:0] \geometry$31.height ;
-  wire [3:0] \geometry$31.kernel_h ;
-  wire [3:0] \geometry$31.kernel_w ;
-  wire [3:0] \geometry$31.opcode ;
-  wire [11:0] \geometry$31.out_height ;
-  wire [11:0] \geometry$31.out_width ;
-  wire [3:0] \geometry$31.padding ;
-  wire [3:0] \geometry$31.stride ;
-  wire [11:0] \geometry$31.width ;
+  wire [95:0] \geometry$33 ;
+  wire [15:0] \geometry$33.batch ;
+  wire [11:0] \geometry$33.channels ;
+  wire [11:0] \geometry$33.height ;
+  wire [3:0] \geometry$33.kernel_h ;
+  wire [3:0] \geometry$33.kernel_w ;
+  wire [3:0] \geometry$33.opcode ;
+  wire [11:0] \geometry$33.out_height ;
+  wire [11:0] \geometry$33.out_width ;
+  wire [3:0] \geometry$33.padding ;
+  wire [3:0] \geometry$33.stride ;
+  wire [11:0] \geometry$33.width ;
   wire [15:0] \geometry.batch ;
   wire [11:0] \geometry.channels ;
   wire [11:0] \geometry.height ;
@@ -6086,6 +6141,7 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   wire [11:0] \geometry.width ;
   reg [2:0] lane0 = 3'h0;
   reg [2:0] lane1 = 3'h0;
+  reg [2:0] lane2 = 3'h0;
   wire [36:0] o;
   wire [23:0] \o.addr ;
   wire \o.final ;
@@ -6166,7 +6222,7 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   wire rst;
   input start;
   wire start;
-  wire \start$29 ;
+  wire \start$31 ;
   output summed;
   reg summed = 1'h0;
   reg summed_final = 1'h0;
@@ -6197,6 +6253,8 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   wire [7:0] wr__0__mask;
   output [12:0] wr__0__row;
   wire [12:0] wr__0__row;
+  assign \$36  = \$35  ? 8'h81 : total[7:0];
+  assign \$37  = \$30  ? 8'h7f : \$36 ;
   assign result = routing ? { \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37  } : total;
   assign \$39  = gathered_base_row + \$38 ;
   assign wr__0__mask = 1'h1 << gathered_word[2:0];
@@ -6211,35 +6269,39 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   always @(posedge clk)
     lane1 <= \$44 ;
   always @(posedge clk)
-    arrived <= \$45 ;
+    element2 <= \$45 ;
   always @(posedge clk)
-    word0 <= \$46 ;
+    lane2 <= \$46 ;
   always @(posedge clk)
-    word1 <= \$47 ;
+    arrived <= \$47 ;
   always @(posedge clk)
-    total <= \$48 ;
+    word0 <= \$48 ;
   always @(posedge clk)
-    summed <= \$49 ;
+    word1 <= \$49 ;
   always @(posedge clk)
-    summed_final <= \$50 ;
+    total <= \$50 ;
   always @(posedge clk)
-    gathered_word <= \$51 ;
+    summed <= \$51 ;
   always @(posedge clk)
-    done <= \$52 ;
+    summed_final <= \$52 ;
   always @(posedge clk)
-    routing <= \$53 ;
+    gathered_word <= \$53 ;
   always @(posedge clk)
-    word0_bank <= \$54 ;
+    done <= \$54 ;
   always @(posedge clk)
-    word0_base_row <= \$55 ;
+    routing <= \$55 ;
   always @(posedge clk)
-    word1_bank <= \$56 ;
+    word0_bank <= \$56 ;
   always @(posedge clk)
-    word1_base_row <= \$57 ;
+    word0_base_row <= \$57 ;
   always @(posedge clk)
-    gathered_bank <= \$58 ;
+    word1_bank <= \$58 ;
   always @(posedge clk)
-    gathered_base_row <= \$59 ;
+    word1_base_row <= \$59 ;
+  always @(posedge clk)
+    gathered_bank <= \$60 ;
+  always @(posedge clk)
+    gathered_base_row <= \$61 ;
   assign \$1  = op[3:0] == 3'h4;
   assign \$2  = \$1  ? conv : pool;
   assign \$5  = arrived[26] ? 32'd0 : total;
@@ -6270,8 +6332,6 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   assign \$33  = \$31  & \$32 ;
   assign \$34  = ~ \$33 ;
   assign \$35  = total[31] & \$34 ;
-  assign \$36  = \$35  ? 8'h81 : total[7:0];
-  assign \$37  = \$30  ? 8'h7f : \$36 ;
   \core_top.core.gather.walk  walk (
     .clk(clk),
     .columns(columns),
@@ -6324,97 +6384,91 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$46  = \$3 ;
+    \$46  = lane1;
     if (rst) begin
-      \$46  = 32'd0;
+      \$46  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$47  = \$4 ;
+    \$47  = element2;
     if (rst) begin
-      \$47  = 32'd0;
+      \$47  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$48  = total;
-    if (arrived[0]) begin
-      \$48  = \$11 [31:0];
-    end
+    \$48  = \$3 ;
     if (rst) begin
       \$48  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$49  = \$12 ;
+    \$49  = \$4 ;
     if (rst) begin
-      \$49  = 1'h0;
+      \$49  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$50  = \$13 ;
+    \$50  = total;
+    if (arrived[0]) begin
+      \$50  = \$11 [31:0];
+    end
     if (rst) begin
-      \$50  = 1'h0;
+      \$50  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$51  = gathered_word;
-    if (summed) begin
-      \$51  = \$14 [23:0];
-    end
-    if (start) begin
-      \$51  = 24'h000000;
-    end
+    \$51  = \$12 ;
     if (rst) begin
-      \$51  = 24'h000000;
+      \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$52  = summed_final;
+    \$52  = \$13 ;
     if (rst) begin
       \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$53  = routing;
+    \$53  = gathered_word;
+    if (summed) begin
+      \$53  = \$14 [23:0];
+    end
     if (start) begin
-      \$53  = \$16 ;
+      \$53  = 24'h000000;
     end
     if (rst) begin
-      \$53  = 1'h0;
+      \$53  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$54  = word0_bank;
-    if (start) begin
-      \$54  = op[15:14];
-    end
+    \$54  = summed_final;
     if (rst) begin
-      \$54  = 2'h0;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$55  = word0_base_row;
+    \$55  = routing;
     if (start) begin
-      \$55  = \$17 [12:0];
+      \$55  = \$16 ;
     end
     if (rst) begin
-      \$55  = 13'h0000;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$56  = word1_bank;
+    \$56  = word0_bank;
     if (start) begin
-      \$56  = op[41:40];
+      \$56  = op[15:14];
     end
     if (rst) begin
       \$56  = 2'h0;
@@ -6422,9 +6476,9 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$57  = word1_base_row;
+    \$57  = word0_base_row;
     if (start) begin
-      \$57  = \$18 [12:0];
+      \$57  = \$17 [12:0];
     end
     if (rst) begin
       \$57  = 13'h0000;
@@ -6432,9 +6486,9 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$58  = gathered_bank;
+    \$58  = word1_bank;
     if (start) begin
-      \$58  = op[67:66];
+      \$58  = op[41:40];
     end
     if (rst) begin
       \$58  = 2'h0;
@@ -6442,9 +6496,9 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$59  = gathered_base_row;
+    \$59  = word1_base_row;
     if (start) begin
-      \$59  = \$19 [12:0];
+      \$59  = \$18 [12:0];
     end
     if (rst) begin
       \$59  = 13'h0000;
@@ -6452,8 +6506,28 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$60  = gathered_bank;
+    if (start) begin
+      \$60  = op[67:66];
+    end
+    if (rst) begin
+      \$60  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$61  = gathered_base_row;
+    if (start) begin
+      \$61  = \$19 [12:0];
+    end
+    if (rst) begin
+      \$61  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (lane1)
+    casez (lane2)
       3'h0:
           \$3  = rd__0__data[31:0];
       3'h1:
@@ -6475,7 +6549,7 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (lane1)
+    casez (lane2)
       3'h0:
           \$4  = rd__1__data[31:0];
       3'h1:
@@ -6494,8 +6568,8 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
           \$4  = rd__1__data[255:224];
     endcase
   end
-  assign \start$29  = start;
-  assign \geometry$31  = geometry;
+  assign \start$31  = start;
+  assign \geometry$33  = geometry;
   assign rd__0__bank = word0_bank;
   assign rd__1__bank = word1_bank;
   assign wr__0__en = summed;
@@ -6576,6 +6650,13 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   assign \element1.last  = element1[27];
   assign \element1.final  = element1[28];
   assign \element1.offset  = element1[36:29];
+  assign \element2.valid  = element2[0];
+  assign \element2.addr  = element2[24:1];
+  assign \element2.inside  = element2[25];
+  assign \element2.first  = element2[26];
+  assign \element2.last  = element2[27];
+  assign \element2.final  = element2[28];
+  assign \element2.offset  = element2[36:29];
   assign \arrived.valid  = arrived[0];
   assign \arrived.addr  = arrived[24:1];
   assign \arrived.inside  = arrived[25];
@@ -6599,17 +6680,17 @@ module \core_top.core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row,
   assign \rd__1__data[5]  = rd__1__data[191:160];
   assign \rd__1__data[6]  = rd__1__data[223:192];
   assign \rd__1__data[7]  = rd__1__data[255:224];
-  assign \geometry$31.opcode  = geometry[3:0];
-  assign \geometry$31.batch  = geometry[19:4];
-  assign \geometry$31.height  = geometry[31:20];
-  assign \geometry$31.width  = geometry[43:32];
-  assign \geometry$31.channels  = geometry[55:44];
-  assign \geometry$31.kernel_h  = geometry[59:56];
-  assign \geometry$31.kernel_w  = geometry[63:60];
-  assign \geometry$31.stride  = geometry[67:64];
-  assign \geometry$31.padding  = geometry[71:68];
-  assign \geometry$31.out_height  = geometry[83:72];
-  assign \geometry$31.out_width  = geometry[95:84];
+  assign \geometry$33.opcode  = geometry[3:0];
+  assign \geometry$33.batch  = geometry[19:4];
+  assign \geometry$33.height  = geometry[31:20];
+  assign \geometry$33.width  = geometry[43:32];
+  assign \geometry$33.channels  = geometry[55:44];
+  assign \geometry$33.kernel_h  = geometry[59:56];
+  assign \geometry$33.kernel_w  = geometry[63:60];
+  assign \geometry$33.stride  = geometry[67:64];
+  assign \geometry$33.padding  = geometry[71:68];
+  assign \geometry$33.out_height  = geometry[83:72];
+  assign \geometry$33.out_width  = geometry[95:84];
   assign \wr__0__data[0]  = wr__0__data[31:0];
   assign \wr__0__data[1]  = wr__0__data[63:32];
   assign \wr__0__data[2]  = wr__0__data[95:64];
@@ -12134,23 +12215,25 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   reg [7:0] \$10 ;
   reg [255:0] \$100 ;
   reg [255:0] \$101 ;
-  reg [2:0] \$102 ;
-  reg \$103 ;
-  reg [24:0] \$104 ;
-  reg [24:0] \$105 ;
-  reg [23:0] \$106 ;
-  reg [23:0] \$107 ;
-  reg \$108 ;
-  reg [511:0] \$109 ;
+  reg [255:0] \$102 ;
+  reg [255:0] \$103 ;
+  reg [2:0] \$104 ;
+  reg \$105 ;
+  reg [24:0] \$106 ;
+  reg [24:0] \$107 ;
+  reg [23:0] \$108 ;
+  reg [23:0] \$109 ;
   wire \$11 ;
-  reg [15:0] \$110 ;
-  reg [12:0] \$111 ;
-  reg \$112 ;
-  reg [24:0] \$113 ;
-  reg [2:0] \$114 ;
-  reg \$115 ;
-  reg \$116 ;
+  reg \$110 ;
+  reg [511:0] \$111 ;
+  reg [15:0] \$112 ;
+  reg [12:0] \$113 ;
+  reg \$114 ;
+  reg [24:0] \$115 ;
+  reg [2:0] \$116 ;
   reg \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire \$12 ;
   wire [3:0] \$13 ;
   wire [3:0] \$14 ;
@@ -12219,7 +12302,7 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   wire \$71 ;
   reg [6:0] \$72 ;
   reg [6:0] \$73 ;
-  reg [7:0] \$74 ;
+  reg [6:0] \$74 ;
   reg [7:0] \$75 ;
   reg [7:0] \$76 ;
   reg [7:0] \$77 ;
@@ -12228,12 +12311,12 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   wire \$8 ;
   reg [7:0] \$80 ;
   reg [7:0] \$81 ;
-  reg \$82 ;
+  reg [7:0] \$82 ;
   reg \$83 ;
-  reg [6:0] \$84 ;
+  reg \$84 ;
   reg [6:0] \$85 ;
-  reg [7:0] \$86 ;
-  reg [7:0] \$87 ;
+  reg [6:0] \$86 ;
+  reg [6:0] \$87 ;
   reg [7:0] \$88 ;
   reg [7:0] \$89 ;
   wire [24:0] \$9 ;
@@ -12241,8 +12324,8 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   reg [7:0] \$91 ;
   reg [7:0] \$92 ;
   reg [7:0] \$93 ;
-  reg [255:0] \$94 ;
-  reg [255:0] \$95 ;
+  reg [7:0] \$94 ;
+  reg [7:0] \$95 ;
   reg [255:0] \$96 ;
   reg [255:0] \$97 ;
   reg [255:0] \$98 ;
@@ -12251,6 +12334,7 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   wire \$signal ;
   reg [6:0] a_flags0 = 7'h00;
   reg [6:0] a_flags1 = 7'h00;
+  reg [6:0] a_flags2 = 7'h00;
   reg [7:0] a_slot0 = 8'h00;
   reg [7:0] a_slot1 = 8'h00;
   reg [7:0] a_slot2 = 8'h00;
@@ -12263,6 +12347,7 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   reg active = 1'h0;
   reg [6:0] b_flags0 = 7'h00;
   reg [6:0] b_flags1 = 7'h00;
+  reg [6:0] b_flags2 = 7'h00;
   reg [7:0] b_slot0 = 8'h00;
   reg [7:0] b_slot1 = 8'h00;
   reg [7:0] b_slot2 = 8'h00;
@@ -12485,14 +12570,14 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   assign \$4  = \$2  ? \$3  : 28'h0000010;
   assign \$5  = ~ o[26];
   assign rd__0__en = o[0] & \$5 ;
-  assign a_value = a_flags1[1] ? 8'h00 : \$7 ;
+  assign a_value = a_flags2[1] ? 8'h00 : \$7 ;
   assign \$8  = ~ \o$28 [26];
   assign rd__1__en = \o$28 [0] & \$8 ;
-  assign b_value = b_flags1[1] ? 8'h00 : \$10 ;
+  assign b_value = b_flags2[1] ? 8'h00 : \$10 ;
   assign mask = kept[7:0] & { row_ok, row_ok, row_ok, row_ok, row_ok, row_ok, row_ok, row_ok };
   assign \$11  = | mask;
   assign wr__0__en = active & \$11 ;
-  assign \$12  = a_flags1[0] & a_flags1[5];
+  assign \$12  = a_flags2[0] & a_flags2[5];
   assign \$13  = drained + 1'h1;
   assign \$14  = o__payload[256] ? 4'h0 : \$13 ;
   assign \$15  = ! drained;
@@ -12550,93 +12635,97 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   always @(posedge clk)
     a_flags1 <= \$73 ;
   always @(posedge clk)
-    a_slot0 <= \$74 ;
+    a_flags2 <= \$74 ;
   always @(posedge clk)
-    a_slot1 <= \$75 ;
+    a_slot0 <= \$75 ;
   always @(posedge clk)
-    a_slot2 <= \$76 ;
+    a_slot1 <= \$76 ;
   always @(posedge clk)
-    a_slot3 <= \$77 ;
+    a_slot2 <= \$77 ;
   always @(posedge clk)
-    a_slot4 <= \$78 ;
+    a_slot3 <= \$78 ;
   always @(posedge clk)
-    a_slot5 <= \$79 ;
+    a_slot4 <= \$79 ;
   always @(posedge clk)
-    a_slot6 <= \$80 ;
+    a_slot5 <= \$80 ;
   always @(posedge clk)
-    a_slot7 <= \$81 ;
+    a_slot6 <= \$81 ;
   always @(posedge clk)
-    i__valid <= \$82 ;
+    a_slot7 <= \$82 ;
   always @(posedge clk)
-    beat_end <= \$83 ;
+    i__valid <= \$83 ;
   always @(posedge clk)
-    b_flags0 <= \$84 ;
+    beat_end <= \$84 ;
   always @(posedge clk)
-    b_flags1 <= \$85 ;
+    b_flags0 <= \$85 ;
   always @(posedge clk)
-    b_slot0 <= \$86 ;
+    b_flags1 <= \$86 ;
   always @(posedge clk)
-    b_slot1 <= \$87 ;
+    b_flags2 <= \$87 ;
   always @(posedge clk)
-    b_slot2 <= \$88 ;
+    b_slot0 <= \$88 ;
   always @(posedge clk)
-    b_slot3 <= \$89 ;
+    b_slot1 <= \$89 ;
   always @(posedge clk)
-    b_slot4 <= \$90 ;
+    b_slot2 <= \$90 ;
   always @(posedge clk)
-    b_slot5 <= \$91 ;
+    b_slot3 <= \$91 ;
   always @(posedge clk)
-    b_slot6 <= \$92 ;
+    b_slot4 <= \$92 ;
   always @(posedge clk)
-    b_slot7 <= \$93 ;
+    b_slot5 <= \$93 ;
   always @(posedge clk)
-    drained0 <= \$94 ;
+    b_slot6 <= \$94 ;
   always @(posedge clk)
-    drained1 <= \$95 ;
+    b_slot7 <= \$95 ;
   always @(posedge clk)
-    drained2 <= \$96 ;
+    drained0 <= \$96 ;
   always @(posedge clk)
-    drained3 <= \$97 ;
+    drained1 <= \$97 ;
   always @(posedge clk)
-    drained4 <= \$98 ;
+    drained2 <= \$98 ;
   always @(posedge clk)
-    drained5 <= \$99 ;
+    drained3 <= \$99 ;
   always @(posedge clk)
-    drained6 <= \$100 ;
+    drained4 <= \$100 ;
   always @(posedge clk)
-    drained7 <= \$101 ;
+    drained5 <= \$101 ;
   always @(posedge clk)
-    drained <= \$102 ;
+    drained6 <= \$102 ;
   always @(posedge clk)
-    load_first <= \$103 ;
+    drained7 <= \$103 ;
   always @(posedge clk)
-    tile_addr <= \$104 ;
+    drained <= \$104 ;
   always @(posedge clk)
-    band_addr <= \$105 ;
+    load_first <= \$105 ;
   always @(posedge clk)
-    m_left <= \$106 ;
+    tile_addr <= \$106 ;
   always @(posedge clk)
-    n_left <= \$107 ;
+    band_addr <= \$107 ;
   always @(posedge clk)
-    active <= \$108 ;
+    m_left <= \$108 ;
   always @(posedge clk)
-    rotated <= \$109 ;
+    n_left <= \$109 ;
   always @(posedge clk)
-    kept <= \$110 ;
+    active <= \$110 ;
   always @(posedge clk)
-    wr__0__row <= \$111 ;
+    rotated <= \$111 ;
   always @(posedge clk)
-    row_ok <= \$112 ;
+    kept <= \$112 ;
   always @(posedge clk)
-    row_addr <= \$113 ;
+    wr__0__row <= \$113 ;
   always @(posedge clk)
-    row <= \$114 ;
+    row_ok <= \$114 ;
   always @(posedge clk)
-    step <= \$115 ;
+    row_addr <= \$115 ;
   always @(posedge clk)
-    \final  <= \$116 ;
+    row <= \$116 ;
   always @(posedge clk)
-    done <= \$117 ;
+    step <= \$117 ;
+  always @(posedge clk)
+    \final  <= \$118 ;
+  always @(posedge clk)
+    done <= \$119 ;
   \core_top.core.gemm.array  array (
     .clk(clk),
     .i__payload(i__payload),
@@ -12650,8 +12739,8 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
     .conv(conv),
     .layout(op[5:4]),
     .o(o),
-    .\port$11783$118 (op[189:118]),
-    .\port$11783$16 (op[39:16]),
+    .\port$11795$118 (op[189:118]),
+    .\port$11795$16 (op[39:16]),
     .\port$8094$0 (\$4 ),
     .rst(rst),
     .start(start)
@@ -12660,8 +12749,8 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
     .clk(clk),
     .layout(op[7:6]),
     .o(\o$28 ),
-    .\port$11783$118 (op[189:118]),
-    .\port$11783$42 (op[65:42]),
+    .\port$11795$118 (op[189:118]),
+    .\port$11795$42 (op[65:42]),
     .\port$8094$0 (\$4 ),
     .rst(rst),
     .start(start)
@@ -12669,7 +12758,7 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (a_flags1[4:2])
+    casez (a_flags2[4:2])
       3'h0:
           \$7  = rd__0__data[7:0];
       3'h1:
@@ -12691,7 +12780,7 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (b_flags1[4:2])
+    casez (b_flags2[4:2])
       3'h0:
           \$10  = rd__1__data[7:0];
       3'h1:
@@ -12748,19 +12837,16 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$74  = a_slot0;
-    if (a_flags1[0]) begin
-      \$74  = a_slot1;
-    end
+    \$74  = a_flags1;
     if (rst) begin
-      \$74  = 8'h00;
+      \$74  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$75  = a_slot1;
-    if (a_flags1[0]) begin
-      \$75  = a_slot2;
+    \$75  = a_slot0;
+    if (a_flags2[0]) begin
+      \$75  = a_slot1;
     end
     if (rst) begin
       \$75  = 8'h00;
@@ -12768,9 +12854,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$76  = a_slot2;
-    if (a_flags1[0]) begin
-      \$76  = a_slot3;
+    \$76  = a_slot1;
+    if (a_flags2[0]) begin
+      \$76  = a_slot2;
     end
     if (rst) begin
       \$76  = 8'h00;
@@ -12778,9 +12864,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$77  = a_slot3;
-    if (a_flags1[0]) begin
-      \$77  = a_slot4;
+    \$77  = a_slot2;
+    if (a_flags2[0]) begin
+      \$77  = a_slot3;
     end
     if (rst) begin
       \$77  = 8'h00;
@@ -12788,9 +12874,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$78  = a_slot4;
-    if (a_flags1[0]) begin
-      \$78  = a_slot5;
+    \$78  = a_slot3;
+    if (a_flags2[0]) begin
+      \$78  = a_slot4;
     end
     if (rst) begin
       \$78  = 8'h00;
@@ -12798,9 +12884,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$79  = a_slot5;
-    if (a_flags1[0]) begin
-      \$79  = a_slot6;
+    \$79  = a_slot4;
+    if (a_flags2[0]) begin
+      \$79  = a_slot5;
     end
     if (rst) begin
       \$79  = 8'h00;
@@ -12808,9 +12894,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$80  = a_slot6;
-    if (a_flags1[0]) begin
-      \$80  = a_slot7;
+    \$80  = a_slot5;
+    if (a_flags2[0]) begin
+      \$80  = a_slot6;
     end
     if (rst) begin
       \$80  = 8'h00;
@@ -12818,9 +12904,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$81  = a_slot7;
-    if (a_flags1[0]) begin
-      \$81  = a_value;
+    \$81  = a_slot6;
+    if (a_flags2[0]) begin
+      \$81  = a_slot7;
     end
     if (rst) begin
       \$81  = 8'h00;
@@ -12828,57 +12914,54 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$82  = \$12 ;
+    \$82  = a_slot7;
+    if (a_flags2[0]) begin
+      \$82  = a_value;
+    end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$83  = a_flags1[6];
+    \$83  = \$12 ;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$84  = { \o$28 [28:27], \o$28 [3:1], \o$28 [26], \o$28 [0] };
+    \$84  = a_flags2[6];
     if (rst) begin
-      \$84  = 7'h00;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$85  = b_flags0;
+    \$85  = { \o$28 [28:27], \o$28 [3:1], \o$28 [26], \o$28 [0] };
     if (rst) begin
       \$85  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$86  = b_slot0;
-    if (b_flags1[0]) begin
-      \$86  = b_slot1;
-    end
+    \$86  = b_flags0;
     if (rst) begin
-      \$86  = 8'h00;
+      \$86  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$87  = b_slot1;
-    if (b_flags1[0]) begin
-      \$87  = b_slot2;
-    end
+    \$87  = b_flags1;
     if (rst) begin
-      \$87  = 8'h00;
+      \$87  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$88  = b_slot2;
-    if (b_flags1[0]) begin
-      \$88  = b_slot3;
+    \$88  = b_slot0;
+    if (b_flags2[0]) begin
+      \$88  = b_slot1;
     end
     if (rst) begin
       \$88  = 8'h00;
@@ -12886,9 +12969,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$89  = b_slot3;
-    if (b_flags1[0]) begin
-      \$89  = b_slot4;
+    \$89  = b_slot1;
+    if (b_flags2[0]) begin
+      \$89  = b_slot2;
     end
     if (rst) begin
       \$89  = 8'h00;
@@ -12896,9 +12979,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$90  = b_slot4;
-    if (b_flags1[0]) begin
-      \$90  = b_slot5;
+    \$90  = b_slot2;
+    if (b_flags2[0]) begin
+      \$90  = b_slot3;
     end
     if (rst) begin
       \$90  = 8'h00;
@@ -12906,9 +12989,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$91  = b_slot5;
-    if (b_flags1[0]) begin
-      \$91  = b_slot6;
+    \$91  = b_slot3;
+    if (b_flags2[0]) begin
+      \$91  = b_slot4;
     end
     if (rst) begin
       \$91  = 8'h00;
@@ -12916,9 +12999,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$92  = b_slot6;
-    if (b_flags1[0]) begin
-      \$92  = b_slot7;
+    \$92  = b_slot4;
+    if (b_flags2[0]) begin
+      \$92  = b_slot5;
     end
     if (rst) begin
       \$92  = 8'h00;
@@ -12926,9 +13009,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$93  = b_slot7;
-    if (b_flags1[0]) begin
-      \$93  = b_value;
+    \$93  = b_slot5;
+    if (b_flags2[0]) begin
+      \$93  = b_slot6;
     end
     if (rst) begin
       \$93  = 8'h00;
@@ -12936,42 +13019,30 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$94  = drained0;
-    if (o__valid) begin
-      casez (drained)
-        3'h0:
-            \$94  = o__payload[255:0];
-      endcase
+    \$94  = b_slot6;
+    if (b_flags2[0]) begin
+      \$94  = b_slot7;
     end
     if (rst) begin
-      \$94  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$95  = drained1;
-    if (o__valid) begin
-      casez (drained)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$95  = o__payload[255:0];
-      endcase
+    \$95  = b_slot7;
+    if (b_flags2[0]) begin
+      \$95  = b_value;
     end
     if (rst) begin
-      \$95  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$96  = drained2;
+    \$96  = drained0;
     if (o__valid) begin
       casez (drained)
         3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
             \$96  = o__payload[255:0];
       endcase
     end
@@ -12981,16 +13052,12 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$97  = drained3;
+    \$97  = drained1;
     if (o__valid) begin
       casez (drained)
         3'h0:
             /* empty */;
         3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
             \$97  = o__payload[255:0];
       endcase
     end
@@ -13000,7 +13067,43 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$98  = drained4;
+    \$98  = drained2;
+    if (o__valid) begin
+      casez (drained)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            \$98  = o__payload[255:0];
+      endcase
+    end
+    if (rst) begin
+      \$98  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$99  = drained3;
+    if (o__valid) begin
+      casez (drained)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \$99  = o__payload[255:0];
+      endcase
+    end
+    if (rst) begin
+      \$99  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$100  = drained4;
     if (o__valid) begin
       casez (drained)
         3'h0:
@@ -13012,16 +13115,16 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
         3'h3:
             /* empty */;
         3'h4:
-            \$98  = o__payload[255:0];
+            \$100  = o__payload[255:0];
       endcase
     end
     if (rst) begin
-      \$98  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$100  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$99  = drained5;
+    \$101  = drained5;
     if (o__valid) begin
       casez (drained)
         3'h0:
@@ -13035,16 +13138,16 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
         3'h4:
             /* empty */;
         3'h5:
-            \$99  = o__payload[255:0];
+            \$101  = o__payload[255:0];
       endcase
     end
     if (rst) begin
-      \$99  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$101  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$100  = drained6;
+    \$102  = drained6;
     if (o__valid) begin
       casez (drained)
         3'h0:
@@ -13060,16 +13163,16 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
         3'h5:
             /* empty */;
         3'h6:
-            \$100  = o__payload[255:0];
+            \$102  = o__payload[255:0];
       endcase
     end
     if (rst) begin
-      \$100  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$102  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$101  = drained7;
+    \$103  = drained7;
     if (o__valid) begin
       (* full_case = 32'd1 *)
       casez (drained)
@@ -13088,216 +13191,216 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
         3'h6:
             /* empty */;
         3'h7:
-            \$101  = o__payload[255:0];
+            \$103  = o__payload[255:0];
       endcase
     end
     if (rst) begin
-      \$101  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$103  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$102  = drained;
+    \$104  = drained;
     if (o__valid) begin
-      \$102  = \$14 [2:0];
+      \$104  = \$14 [2:0];
     end
     if (rst) begin
-      \$102  = 3'h0;
+      \$104  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$103  = \$16 ;
+    \$105  = \$16 ;
     if (rst) begin
-      \$103  = 1'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$104  = tile_addr;
+    \$106  = tile_addr;
     if (start) begin
-      \$104  = { 1'h0, op[91:68] };
+      \$106  = { 1'h0, op[91:68] };
     end
     if (\$21 ) begin
       if (\$49 ) begin
         (* full_case = 32'd1 *)
         if (\$53 ) begin
-          \$104  = \$57 [24:0];
+          \$106  = \$57 [24:0];
         end else begin
-          \$104  = \$59 [24:0];
+          \$106  = \$59 [24:0];
         end
       end
     end
     if (rst) begin
-      \$104  = 25'h0000000;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$105  = band_addr;
+    \$107  = band_addr;
     if (start) begin
-      \$105  = { 1'h0, op[91:68] };
+      \$107  = { 1'h0, op[91:68] };
     end
     if (\$21 ) begin
       if (\$49 ) begin
         if (\$53 ) begin
-          \$105  = \$55 [24:0];
+          \$107  = \$55 [24:0];
         end
       end
     end
     if (rst) begin
-      \$105  = 25'h0000000;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$106  = m_left;
+    \$108  = m_left;
     if (start) begin
-      \$106  = op[141:118];
+      \$108  = op[141:118];
     end
     if (\$21 ) begin
       if (\$49 ) begin
         if (\$53 ) begin
-          \$106  = \$58 [23:0];
+          \$108  = \$58 [23:0];
         end
       end
     end
     if (rst) begin
-      \$106  = 24'h000000;
+      \$108  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$107  = n_left;
+    \$109  = n_left;
     if (start) begin
-      \$107  = op[165:142];
+      \$109  = op[165:142];
     end
     if (\$21 ) begin
       if (\$49 ) begin
         (* full_case = 32'd1 *)
         if (\$53 ) begin
-          \$107  = op[165:142];
+          \$109  = op[165:142];
         end else begin
-          \$107  = \$60 [23:0];
+          \$109  = \$60 [23:0];
         end
       end
     end
     if (rst) begin
-      \$107  = 24'h000000;
+      \$109  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$108  = active;
+    \$110  = active;
     if (start) begin
-      \$108  = 1'h0;
+      \$110  = 1'h0;
     end
     if (\$21 ) begin
-      \$108  = 1'h1;
+      \$110  = 1'h1;
     end else if (active) begin
       if (\$66 ) begin
-        \$108  = 1'h0;
+        \$110  = 1'h0;
       end
     end
     if (rst) begin
-      \$108  = 1'h0;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$109  = rotated;
+    \$111  = rotated;
     if (\$21 ) begin
-      \$109  = \$27 [511:0];
+      \$111  = \$27 [511:0];
     end else if (active) begin
-      \$109  = \$61 ;
+      \$111  = \$61 ;
     end
     if (rst) begin
-      \$109  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$111  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$110  = kept;
+    \$112  = kept;
     if (\$21 ) begin
-      \$110  = { 1'h0, \$37  };
+      \$112  = { 1'h0, \$37  };
     end else if (active) begin
-      \$110  = \$62 ;
+      \$112  = \$62 ;
     end
     if (rst) begin
-      \$110  = 16'h0000;
+      \$112  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$111  = wr__0__row;
+    \$113  = wr__0__row;
     if (\$21 ) begin
-      \$111  = \$39 [12:0];
+      \$113  = \$39 [12:0];
     end else if (active) begin
-      \$111  = \$63 [12:0];
+      \$113  = \$63 [12:0];
     end
     if (rst) begin
-      \$111  = 13'h0000;
+      \$113  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$112  = row_ok;
+    \$114  = row_ok;
     if (\$21 ) begin
-      \$112  = \$42 ;
+      \$114  = \$42 ;
     end
     if (rst) begin
-      \$112  = 1'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$113  = row_addr;
+    \$115  = row_addr;
     if (\$21 ) begin
-      \$113  = \$44 [24:0];
+      \$115  = \$44 [24:0];
     end
     if (rst) begin
-      \$113  = 25'h0000000;
+      \$115  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$114  = row;
+    \$116  = row;
     if (\$21 ) begin
-      \$114  = \$46 [2:0];
+      \$116  = \$46 [2:0];
     end
     if (rst) begin
-      \$114  = 3'h0;
+      \$116  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$115  = step;
+    \$117  = step;
     if (\$21 ) begin
-      \$115  = 1'h0;
+      \$117  = 1'h0;
     end else if (active) begin
-      \$115  = \$64 [0];
+      \$117  = \$64 [0];
     end
-    if (rst) begin
-      \$115  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$116  = \final ;
-    if (\$21 ) begin
-      if (\$49 ) begin
-        \$116  = \$52 ;
-      end
-    end
-    if (rst) begin
-      \$116  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$117  = \$71 ;
     if (rst) begin
       \$117  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$118  = \final ;
+    if (\$21 ) begin
+      if (\$49 ) begin
+        \$118  = \$52 ;
+      end
+    end
+    if (rst) begin
+      \$118  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$119  = \$71 ;
+    if (rst) begin
+      \$119  = 1'h0;
     end
   end
   assign period = { 20'h00000, \$4  };
@@ -29905,7 +30008,7 @@ module \core_top.core.gemm.array.pe7_7_mul (rst, pe7_7_b_in, pe7_7_a_in, pe7_7_p
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$11783$16 , \port$11783$118 , conv, o, clk);
+module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$11795$16 , \port$11795$118 , conv, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [27:0] \$1 ;
   wire \$10 ;
@@ -30415,10 +30518,10 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [71:0] \port$11783$118 ;
-  wire [71:0] \port$11783$118 ;
-  input [23:0] \port$11783$16 ;
-  wire [23:0] \port$11783$16 ;
+  input [71:0] \port$11795$118 ;
+  wire [71:0] \port$11795$118 ;
+  input [23:0] \port$11795$16 ;
+  wire [23:0] \port$11795$16 ;
   input [27:0] \port$8094$0 ;
   wire [27:0] \port$8094$0 ;
   wire [25:0] row;
@@ -30443,7 +30546,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   reg [23:0] window_start_ohs = 24'h000000;
   reg [23:0] window_start_ow = 24'h000000;
   reg [23:0] window_start_ows = 24'h000000;
-  assign \$1  = \port$11783$118 [71:48] * 4'h8;
+  assign \$1  = \port$11795$118 [71:48] * 4'h8;
   assign \$2  = phase < \$1 ;
   assign emit = walking & \$2 ;
   assign \$3  = window_ohs + depth_kh;
@@ -30465,10 +30568,10 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$17  = t == 3'h7;
   assign \$18  = emit & \$17 ;
   assign \$19  = other0 + 4'h8;
-  assign \$20  = \$19  >= \port$11783$118 [47:24];
+  assign \$20  = \$19  >= \port$11795$118 [47:24];
   assign \$21  = own0 + 4'h8;
   assign \$22  = own0 + 4'h8;
-  assign \$23  = \$22  >= \port$11783$118 [23:0];
+  assign \$23  = \$22  >= \port$11795$118 [23:0];
   assign \$24  = other0 + 4'h8;
   assign \$25  = kk + 1'h1;
   assign \$26  = \port$8094$0  - 1'h1;
@@ -30476,7 +30579,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$28  = walking & \$27 ;
   assign \$29  = t == 3'h7;
   assign \$30  = emit & \$29 ;
-  assign \$31  = \port$11783$118 [71:48] - 1'h1;
+  assign \$31  = \port$11795$118 [71:48] - 1'h1;
   assign \$32  = kk != \$31 ;
   assign \$33  = \$30  & \$32 ;
   assign \$35  = t == 3'h7;
@@ -30485,39 +30588,39 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$38  = emit & \$37 ;
   assign \$39  = t == 3'h7;
   assign \$40  = emit & \$39 ;
-  assign \$41  = \port$11783$118 [71:48] - 1'h1;
+  assign \$41  = \port$11795$118 [71:48] - 1'h1;
   assign \$42  = kk != \$41 ;
   assign \$43  = \$40  & \$42 ;
   assign \$45  = other0 + 4'h8;
-  assign \$46  = \$45  >= \port$11783$118 [47:24];
+  assign \$46  = \$45  >= \port$11795$118 [47:24];
   assign \$48  = t == 3'h7;
   assign \$49  = emit & \$48 ;
   assign \$50  = \$47  & \$49 ;
   assign \$51  = other0 + 4'h8;
-  assign \$52  = \$51  >= \port$11783$118 [47:24];
+  assign \$52  = \$51  >= \port$11795$118 [47:24];
   assign \$54  = other0 + 4'h8;
-  assign \$55  = \$54  >= \port$11783$118 [47:24];
+  assign \$55  = \$54  >= \port$11795$118 [47:24];
   assign \$56  = ~ \$55 ;
   assign \$58  = ! layout;
-  assign \$59  = \$58  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$59  = \$58  ? \port$11795$118 [71:48] : 24'h000001;
   assign \$60  = own_off_v + \$59 ;
   assign \$61  = ! layout;
-  assign \$62  = \$61  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$62  = \$61  ? \port$11795$118 [71:48] : 24'h000001;
   assign \$63  = own_off_v + \$62 ;
   assign \$64  = ! layout;
-  assign \$65  = \$64  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$65  = \$64  ? \port$11795$118 [71:48] : 24'h000001;
   assign \$66  = own_off_v + \$65 ;
   assign \$67  = t == 3'h7;
   assign \$68  = emit & \$67 ;
   assign \$70  = ! layout;
-  assign \$71  = \$70  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$71  = \$70  ? \port$11795$118 [71:48] : 24'h000001;
   assign \$72  = own_off_v + \$71 ;
   assign \$73  = \port$8094$0  - 1'h1;
   assign \$74  = phase == \$73 ;
   assign \$75  = walking & \$74 ;
   assign \$76  = t == 3'h7;
   assign \$77  = emit & \$76 ;
-  assign \$78  = \port$11783$118 [71:48] - 1'h1;
+  assign \$78  = \port$11795$118 [71:48] - 1'h1;
   assign \$79  = kk != \$78 ;
   assign \$80  = \$77  & \$79 ;
   assign \$82  = t == 3'h7;
@@ -30526,31 +30629,31 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$85  = emit & \$84 ;
   assign \$86  = t == 3'h7;
   assign \$87  = emit & \$86 ;
-  assign \$88  = \port$11783$118 [71:48] - 1'h1;
+  assign \$88  = \port$11795$118 [71:48] - 1'h1;
   assign \$89  = kk != \$88 ;
   assign \$90  = \$87  & \$89 ;
   assign \$92  = other0 + 4'h8;
-  assign \$93  = \$92  >= \port$11783$118 [47:24];
+  assign \$93  = \$92  >= \port$11795$118 [47:24];
   assign \$95  = t == 3'h7;
   assign \$96  = emit & \$95 ;
   assign \$98  = other0 + 4'h8;
-  assign \$99  = \$98  >= \port$11783$118 [47:24];
+  assign \$99  = \$98  >= \port$11795$118 [47:24];
   assign \$101  = other0 + 4'h8;
-  assign \$102  = \$101  >= \port$11783$118 [47:24];
+  assign \$102  = \$101  >= \port$11795$118 [47:24];
   assign \$103  = ~ \$102 ;
   assign \$105  = ! layout;
-  assign \$106  = \$105  ? 24'h000001 : \port$11783$118 [23:0];
+  assign \$106  = \$105  ? 24'h000001 : \port$11795$118 [23:0];
   assign \$107  = k_off_v + \$106 ;
   assign \$108  = ! layout;
-  assign \$109  = \$108  ? 24'h000001 : \port$11783$118 [23:0];
+  assign \$109  = \$108  ? 24'h000001 : \port$11795$118 [23:0];
   assign \$110  = k_off_v + \$109 ;
   assign \$111  = ! layout;
-  assign \$112  = \$111  ? 24'h000001 : \port$11783$118 [23:0];
+  assign \$112  = \$111  ? 24'h000001 : \port$11795$118 [23:0];
   assign \$113  = k_off_v + \$112 ;
   assign \$114  = t == 3'h7;
   assign \$115  = emit & \$114 ;
   assign \$117  = ! layout;
-  assign \$118  = \$117  ? 24'h000001 : \port$11783$118 [23:0];
+  assign \$118  = \$117  ? 24'h000001 : \port$11795$118 [23:0];
   assign \$119  = k_off_v + \$118 ;
   assign \$120  = \port$8094$0  - 1'h1;
   assign \$121  = phase == \$120 ;
@@ -30558,7 +30661,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$123  = layout == 2'h2;
   assign \$124  = t == 3'h7;
   assign \$125  = emit & \$124 ;
-  assign \$126  = \port$11783$118 [71:48] - 1'h1;
+  assign \$126  = \port$11795$118 [71:48] - 1'h1;
   assign \$127  = kk != \$126 ;
   assign \$128  = \$125  & \$127 ;
   assign \$129  = \$123  & \$128 ;
@@ -30569,24 +30672,24 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$134  = emit & \$133 ;
   assign \$135  = t == 3'h7;
   assign \$136  = emit & \$135 ;
-  assign \$137  = \port$11783$118 [71:48] - 1'h1;
+  assign \$137  = \port$11795$118 [71:48] - 1'h1;
   assign \$138  = kk != \$137 ;
   assign \$139  = \$136  & \$138 ;
   assign \$140  = \$130  ? \$134  : \$139 ;
   assign \$141  = layout == 2'h2;
   assign \$142  = other0 + 4'h8;
-  assign \$143  = \$142  >= \port$11783$118 [47:24];
+  assign \$143  = \$142  >= \port$11795$118 [47:24];
   assign \$144  = \$141  & \$143 ;
   assign \$145  = t == 3'h7;
   assign \$146  = emit & \$145 ;
   assign \$147  = \$144  & \$146 ;
   assign \$148  = layout == 2'h2;
   assign \$149  = other0 + 4'h8;
-  assign \$150  = \$149  >= \port$11783$118 [47:24];
+  assign \$150  = \$149  >= \port$11795$118 [47:24];
   assign \$151  = \$148  & \$150 ;
   assign \$152  = layout == 2'h2;
   assign \$153  = other0 + 4'h8;
-  assign \$154  = \$153  >= \port$11783$118 [47:24];
+  assign \$154  = \$153  >= \port$11795$118 [47:24];
   assign \$155  = ~ \$154 ;
   assign \$156  = \$152  & \$155 ;
   assign \$157  = conv[95:84] - 1'h1;
@@ -30715,7 +30818,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$280  = layout == 2'h3;
   assign \$281  = t == 3'h7;
   assign \$282  = emit & \$281 ;
-  assign \$283  = \port$11783$118 [71:48] - 1'h1;
+  assign \$283  = \port$11795$118 [71:48] - 1'h1;
   assign \$284  = kk != \$283 ;
   assign \$285  = \$282  & \$284 ;
   assign \$286  = \$280  & \$285 ;
@@ -30726,24 +30829,24 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$291  = emit & \$290 ;
   assign \$292  = t == 3'h7;
   assign \$293  = emit & \$292 ;
-  assign \$294  = \port$11783$118 [71:48] - 1'h1;
+  assign \$294  = \port$11795$118 [71:48] - 1'h1;
   assign \$295  = kk != \$294 ;
   assign \$296  = \$293  & \$295 ;
   assign \$297  = \$287  ? \$291  : \$296 ;
   assign \$298  = layout == 2'h3;
   assign \$299  = other0 + 4'h8;
-  assign \$300  = \$299  >= \port$11783$118 [47:24];
+  assign \$300  = \$299  >= \port$11795$118 [47:24];
   assign \$301  = \$298  & \$300 ;
   assign \$302  = t == 3'h7;
   assign \$303  = emit & \$302 ;
   assign \$304  = \$301  & \$303 ;
   assign \$305  = layout == 2'h3;
   assign \$306  = other0 + 4'h8;
-  assign \$307  = \$306  >= \port$11783$118 [47:24];
+  assign \$307  = \$306  >= \port$11795$118 [47:24];
   assign \$308  = \$305  & \$307 ;
   assign \$309  = layout == 2'h3;
   assign \$310  = other0 + 4'h8;
-  assign \$311  = \$310  >= \port$11783$118 [47:24];
+  assign \$311  = \$310  >= \port$11795$118 [47:24];
   assign \$312  = ~ \$311 ;
   assign \$313  = \$309  & \$312 ;
   assign \$314  = conv[55:44] - 1'h1;
@@ -30828,13 +30931,13 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$393  = \$392  + col;
   assign \$394  = \$393  * conv[55:44];
   assign \$395  = \$394  + depth_c;
-  assign \$396  = \port$11783$16  + \$395 [24:0];
-  assign \$397  = \port$11783$16  + own_off_v;
+  assign \$396  = \port$11795$16  + \$395 [24:0];
+  assign \$397  = \port$11795$16  + own_off_v;
   assign \$398  = \$397  + k_off_v;
   assign \$399  = layout[1] ? { 1'h0, \$396  } : \$398 ;
   assign \$400  = t >= 4'h8;
   assign \$401  = own0 + t;
-  assign \$402  = \$401  >= \port$11783$118 [23:0];
+  assign \$402  = \$401  >= \port$11795$118 [23:0];
   assign \$403  = \$400  | \$402 ;
   assign \$404  = $signed(row) >= $signed(1'h0);
   assign \$405  = $signed(row) < $signed({ 1'h0, conv[31:20] });
@@ -30850,7 +30953,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
   assign \$415  = emit & \$414 ;
   assign \$416  = t == 3'h7;
   assign \$417  = emit & \$416 ;
-  assign \$418  = \port$11783$118 [71:48] - 1'h1;
+  assign \$418  = \port$11795$118 [71:48] - 1'h1;
   assign \$419  = kk == \$418 ;
   assign \$420  = \$417  & \$419 ;
   always @(posedge clk)
@@ -31583,12 +31686,12 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
       \$457  = 29'h00000000;
     end
   end
-  assign k = \port$11783$118 [71:48];
+  assign k = \port$11795$118 [71:48];
   assign \layout$5  = layout;
   assign period = { 20'h00000, \port$8094$0  };
-  assign other = \port$11783$118 [47:24];
-  assign own = \port$11783$118 [23:0];
-  assign base = { 1'h0, \port$11783$16  };
+  assign other = \port$11795$118 [47:24];
+  assign own = \port$11795$118 [23:0];
+  assign base = { 1'h0, \port$11795$16  };
   assign \conv.opcode  = conv[3:0];
   assign \conv.batch  = conv[19:4];
   assign \conv.height  = conv[31:20];
@@ -31621,7 +31724,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1178
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$11783$42 , \port$11783$118 , o, clk);
+module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$11795$42 , \port$11795$118 , o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [27:0] \$1 ;
   wire [3:0] \$10 ;
@@ -31791,10 +31894,10 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1178
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [71:0] \port$11783$118 ;
-  wire [71:0] \port$11783$118 ;
-  input [23:0] \port$11783$42 ;
-  wire [23:0] \port$11783$42 ;
+  input [71:0] \port$11795$118 ;
+  wire [71:0] \port$11795$118 ;
+  input [23:0] \port$11795$42 ;
+  wire [23:0] \port$11795$42 ;
   input [27:0] \port$8094$0 ;
   wire [27:0] \port$8094$0 ;
   input rst;
@@ -31803,7 +31906,7 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1178
   wire start;
   reg [2:0] t = 3'h0;
   reg walking = 1'h0;
-  assign \$1  = \port$11783$118 [71:48] * 4'h8;
+  assign \$1  = \port$11795$118 [71:48] * 4'h8;
   assign \$2  = phase < \$1 ;
   assign emit = walking & \$2 ;
   assign \$3  = \port$8094$0  - 1'h1;
@@ -31821,10 +31924,10 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1178
   assign \$15  = t == 3'h7;
   assign \$16  = emit & \$15 ;
   assign \$17  = own0 + 4'h8;
-  assign \$18  = \$17  >= \port$11783$118 [47:24];
+  assign \$18  = \$17  >= \port$11795$118 [47:24];
   assign \$19  = other0 + 4'h8;
   assign \$20  = other0 + 4'h8;
-  assign \$21  = \$20  >= \port$11783$118 [23:0];
+  assign \$21  = \$20  >= \port$11795$118 [23:0];
   assign \$22  = own0 + 4'h8;
   assign \$23  = kk + 1'h1;
   assign \$24  = \port$8094$0  - 1'h1;
@@ -31832,7 +31935,7 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1178
   assign \$26  = walking & \$25 ;
   assign \$27  = t == 3'h7;
   assign \$28  = emit & \$27 ;
-  assign \$29  = \port$11783$118 [71:48] - 1'h1;
+  assign \$29  = \port$11795$118 [71:48] - 1'h1;
   assign \$30  = kk != \$29 ;
   assign \$31  = \$28  & \$30 ;
   assign \$33  = t == 3'h7;
@@ -31841,38 +31944,38 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1178
   assign \$36  = emit & \$35 ;
   assign \$37  = t == 3'h7;
   assign \$38  = emit & \$37 ;
-  assign \$39  = \port$11783$118 [71:48] - 1'h1;
+  assign \$39  = \port$11795$118 [71:48] - 1'h1;
   assign \$40  = kk != \$39 ;
   assign \$41  = \$38  & \$40 ;
   assign \$43  = own0 + 4'h8;
-  assign \$44  = \$43  >= \port$11783$118 [47:24];
+  assign \$44  = \$43  >= \port$11795$118 [47:24];
   assign \$45  = ~ \$44 ;
   assign \$47  = t == 3'h7;
   assign \$48  = emit & \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = own0 + 4'h8;
-  assign \$51  = \$50  >= \port$11783$118 [47:24];
+  assign \$51  = \$50  >= \port$11795$118 [47:24];
   assign \$52  = ~ \$51 ;
   assign \$54  = layout == 1'h1;
-  assign \$55  = \$54  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$55  = \$54  ? \port$11795$118 [71:48] : 24'h000001;
   assign \$56  = own_off_v + \$55 ;
   assign \$57  = layout == 1'h1;
-  assign \$58  = \$57  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$58  = \$57  ? \port$11795$118 [71:48] : 24'h000001;
   assign \$59  = own_off_v + \$58 ;
   assign \$60  = layout == 1'h1;
-  assign \$61  = \$60  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$61  = \$60  ? \port$11795$118 [71:48] : 24'h000001;
   assign \$62  = own_off_v + \$61 ;
   assign \$63  = t == 3'h7;
   assign \$64  = emit & \$63 ;
   assign \$66  = layout == 1'h1;
-  assign \$67  = \$66  ? \port$11783$118 [71:48] : 24'h000001;
+  assign \$67  = \$66  ? \port$11795$118 [71:48] : 24'h000001;
   assign \$68  = own_off_v + \$67 ;
   assign \$69  = \port$8094$0  - 1'h1;
   assign \$70  = phase == \$69 ;
   assign \$71  = walking & \$70 ;
   assign \$72  = t == 3'h7;
   assign \$73  = emit & \$72 ;
-  assign \$74  = \port$11783$118 [71:48] - 1'h1;
+  assign \$74  = \port$11795$118 [71:48] - 1'h1;
   assign \$75  = kk != \$74 ;
   assign \$76  = \$73  & \$75 ;
   assign \$78  = t == 3'h7;
@@ -31881,42 +31984,42 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1178
   assign \$81  = emit & \$80 ;
   assign \$82  = t == 3'h7;
   assign \$83  = emit & \$82 ;
-  assign \$84  = \port$11783$118 [71:48] - 1'h1;
+  assign \$84  = \port$11795$118 [71:48] - 1'h1;
   assign \$85  = kk != \$84 ;
   assign \$86  = \$83  & \$85 ;
   assign \$88  = own0 + 4'h8;
-  assign \$89  = \$88  >= \port$11783$118 [47:24];
+  assign \$89  = \$88  >= \port$11795$118 [47:24];
   assign \$90  = ~ \$89 ;
   assign \$92  = t == 3'h7;
   assign \$93  = emit & \$92 ;
   assign \$95  = own0 + 4'h8;
-  assign \$96  = \$95  >= \port$11783$118 [47:24];
+  assign \$96  = \$95  >= \port$11795$118 [47:24];
   assign \$97  = ~ \$96 ;
   assign \$99  = layout == 1'h1;
-  assign \$100  = \$99  ? 24'h000001 : \port$11783$118 [47:24];
+  assign \$100  = \$99  ? 24'h000001 : \port$11795$118 [47:24];
   assign \$101  = k_off_v + \$100 ;
   assign \$102  = layout == 1'h1;
-  assign \$103  = \$102  ? 24'h000001 : \port$11783$118 [47:24];
+  assign \$103  = \$102  ? 24'h000001 : \port$11795$118 [47:24];
   assign \$104  = k_off_v + \$103 ;
   assign \$105  = layout == 1'h1;
-  assign \$106  = \$105  ? 24'h000001 : \port$11783$118 [47:24];
+  assign \$106  = \$105  ? 24'h000001 : \port$11795$118 [47:24];
   assign \$107  = k_off_v + \$106 ;
   assign \$108  = t == 3'h7;
   assign \$109  = emit & \$108 ;
   assign \$111  = layout == 1'h1;
-  assign \$112  = \$111  ? 24'h000001 : \port$11783$118 [47:24];
+  assign \$112  = \$111  ? 24'h000001 : \port$11795$118 [47:24];
   assign \$113  = k_off_v + \$112 ;
-  assign \$114  = \port$11783$42  + own_off_v;
+  assign \$114  = \port$11795$42  + own_off_v;
   assign \$115  = \$114  + k_off_v;
   assign \$116  = t >= 4'h8;
   assign \$117  = own0 + t;
-  assign \$118  = \$117  >= \port$11783$118 [47:24];
+  assign \$118  = \$117  >= \port$11795$118 [47:24];
   assign \$119  = \$116  | \$118 ;
   assign \$121  = t == 3'h7;
   assign \$122  = emit & \$121 ;
   assign \$123  = t == 3'h7;
   assign \$124  = emit & \$123 ;
-  assign \$125  = \port$11783$118 [71:48] - 1'h1;
+  assign \$125  = \port$11795$118 [71:48] - 1'h1;
   assign \$126  = kk == \$125 ;
   assign \$127  = \$124  & \$126 ;
   always @(posedge clk)
@@ -32155,12 +32258,12 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1178
       \$140  = 29'h00000000;
     end
   end
-  assign k = \port$11783$118 [71:48];
+  assign k = \port$11795$118 [71:48];
   assign \layout$5  = layout;
   assign period = { 20'h00000, \port$8094$0  };
-  assign own = \port$11783$118 [47:24];
-  assign other = \port$11783$118 [23:0];
-  assign base = { 1'h0, \port$11783$42  };
+  assign own = \port$11795$118 [47:24];
+  assign other = \port$11795$118 [23:0];
+  assign base = { 1'h0, \port$11795$42  };
   assign \o.valid  = o[0];
   assign \o.addr  = o[25:1];
   assign \o.zero  = o[26];
@@ -32566,10 +32669,10 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [13:0] \$1 ;
   wire \$10 ;
-  wire [8:0] \$105 ;
   wire [8:0] \$109 ;
   wire \$11 ;
-  wire [8:0] \$114 ;
+  wire [8:0] \$113 ;
+  wire [8:0] \$118 ;
   wire \$12 ;
   wire \$13 ;
   wire [2:0] \$14 ;
@@ -32635,25 +32738,29 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
   reg \$69 ;
   wire \$7 ;
   reg \$70 ;
-  reg [1:0] \$71 ;
+  reg \$71 ;
   reg [1:0] \$72 ;
-  reg [191:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg \$75 ;
-  reg [27:0] \$76 ;
-  reg [23:0] \$77 ;
-  reg [2:0] \$78 ;
-  reg [12:0] \$79 ;
+  reg \$73 ;
+  reg \$74 ;
+  reg [1:0] \$75 ;
+  reg [1:0] \$76 ;
+  reg [191:0] \$77 ;
+  reg [3:0] \$78 ;
+  reg \$79 ;
   wire \$8 ;
-  reg [2:0] \$80 ;
-  reg \$81 ;
-  reg \$82 ;
+  reg [27:0] \$80 ;
+  reg [23:0] \$81 ;
+  reg [2:0] \$82 ;
   reg [12:0] \$83 ;
-  reg [12:0] \$84 ;
+  reg [2:0] \$84 ;
   reg \$85 ;
-  reg [1:0] \$86 ;
-  reg [3:0] \$87 ;
+  reg \$86 ;
+  reg [12:0] \$87 ;
+  reg [12:0] \$88 ;
+  reg \$89 ;
   wire \$9 ;
+  reg [1:0] \$90 ;
+  reg [3:0] \$91 ;
   reg [12:0] \$like  = 13'h0000;
   (* init = 13'h0000 *)
   wire [12:0] \$like$22 ;
@@ -32821,13 +32928,17 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
   reg [12:0] rd__1__row = 13'h0000;
   reg read_label0 = 1'h0;
   reg read_label1 = 1'h0;
+  reg read_label2 = 1'h0;
   reg read_last0 = 1'h0;
   reg read_last1 = 1'h0;
+  reg read_last2 = 1'h0;
   reg [1:0] read_slot = 2'h0;
   reg [1:0] read_slot0 = 2'h0;
   reg [1:0] read_slot1 = 2'h0;
+  reg [1:0] read_slot2 = 2'h0;
   reg read_valid0 = 1'h0;
   reg read_valid1 = 1'h0;
+  reg read_valid2 = 1'h0;
   reg [1:0] rows_left = 2'h0;
   input rst;
   wire rst;
@@ -32854,22 +32965,26 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
   wire [7:0] wr__0__mask;
   output [12:0] wr__0__row;
   reg [12:0] wr__0__row = 13'h0000;
+  assign \$7  = | rows_left;
+  assign \$8  = rows_left == 1'h1;
+  assign \$9  = \$7  & \$8 ;
+  assign \$10  = | rows_left;
   assign \$11  = ! read_slot;
   assign \$12  = \$10  & \$11 ;
   assign \$13  = | rows_left;
   assign \$14  = rows_left - 1'h1;
   assign \$15  = read_slot + 1'h1;
-  assign \$105  = label_lane * 6'h20;
-  assign \$16  = rd__1__data >> \$105 ;
-  assign \$17  = $signed(\$16 ) >= $signed(1'h0);
   assign \$109  = label_lane * 6'h20;
-  assign \$18  = rd__1__data >> \$109 ;
+  assign \$16  = rd__1__data >> \$109 ;
+  assign \$17  = $signed(\$16 ) >= $signed(1'h0);
+  assign \$113  = label_lane * 6'h20;
+  assign \$18  = rd__1__data >> \$113 ;
   assign \$19  = $signed(\$18 ) < $signed({ 1'h0, classes });
   assign \$20  = \$17  & \$19 ;
-  assign \$114  = label_lane * 6'h20;
-  assign \$21  = rd__1__data >> \$114 ;
+  assign \$118  = label_lane * 6'h20;
+  assign \$21  = rd__1__data >> \$118 ;
   assign \$22  = \$20  ? \$21  : 32'd4294967295;
-  assign \$23  = read_valid1 & read_last1;
+  assign \$23  = read_valid2 & read_last2;
   assign \$24  = i__valid & i__ready;
   assign \$25  = word + classes;
   assign \$26  = samples_left - 1'h1;
@@ -32919,39 +33034,47 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
   always @(posedge clk)
     read_label1 <= \$70 ;
   always @(posedge clk)
-    rows_left <= \$71 ;
+    read_valid2 <= \$71 ;
   always @(posedge clk)
-    read_slot <= \$72 ;
+    read_slot2 <= \$72 ;
   always @(posedge clk)
-    sample_buffer <= \$73 ;
+    read_last2 <= \$73 ;
   always @(posedge clk)
-    label <= \$74 ;
+    read_label2 <= \$74 ;
   always @(posedge clk)
-    i__valid <= \$75 ;
+    rows_left <= \$75 ;
   always @(posedge clk)
-    word <= \$76 ;
+    read_slot <= \$76 ;
   always @(posedge clk)
-    samples_left <= \$77 ;
+    sample_buffer <= \$77 ;
   always @(posedge clk)
-    label_lane <= \$78 ;
+    label <= \$78 ;
   always @(posedge clk)
-    \$like  <= \$79 ;
+    i__valid <= \$79 ;
   always @(posedge clk)
-    first_lane <= \$80 ;
+    word <= \$80 ;
   always @(posedge clk)
-    \$signal$27  <= \$81 ;
+    samples_left <= \$81 ;
   always @(posedge clk)
-    more <= \$82 ;
+    label_lane <= \$82 ;
   always @(posedge clk)
-    rd__1__row <= \$83 ;
+    \$like  <= \$83 ;
   always @(posedge clk)
-    wr__0__row <= \$84 ;
+    first_lane <= \$84 ;
   always @(posedge clk)
-    done <= \$85 ;
+    \$signal$27  <= \$85 ;
   always @(posedge clk)
-    mode_code <= \$86 ;
+    more <= \$86 ;
   always @(posedge clk)
-    classes <= \$87 ;
+    rd__1__row <= \$87 ;
+  always @(posedge clk)
+    wr__0__row <= \$88 ;
+  always @(posedge clk)
+    done <= \$89 ;
+  always @(posedge clk)
+    mode_code <= \$90 ;
+  always @(posedge clk)
+    classes <= \$91 ;
   assign rd__0__en = | rows_left;
   assign \$1  = \$like  + read_slot;
   assign \$2  = | rows_left;
@@ -32960,10 +33083,6 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
   assign \$4  = sample_buffer >> { first_lane, 3'h0 };
   assign \$5  = cfg__ready & cfg__valid;
   assign \$6  = | rows_left;
-  assign \$7  = | rows_left;
-  assign \$8  = rows_left == 1'h1;
-  assign \$9  = \$7  & \$8 ;
-  assign \$10  = | rows_left;
   \core_top.core.loss.unit  unit (
     .cfg__ready(cfg__ready),
     .cfg__valid(cfg__valid),
@@ -32976,8 +33095,8 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
     .mode_code(mode_code),
     .\o__payload$8 (o__payload),
     .\o__valid$28 (wr__0__en),
-    .\port$14166$0 (\$61 ),
-    .\port$14220$0 (classes),
+    .\port$14190$0 (\$61 ),
+    .\port$14252$0 (classes),
     .rst(rst)
   );
   always @* begin
@@ -33061,191 +33180,157 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$71  = rows_left;
-    if (\$13 ) begin
-      \$71  = \$14 [1:0];
-    end
-    if (\$24 ) begin
-      if (more) begin
-        \$71  = \$32 [1:0];
-      end
-    end
-    if (start) begin
-      \$71  = \$52 [1:0];
-    end
+    \$71  = read_valid1;
     if (rst) begin
-      \$71  = 2'h0;
+      \$71  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$72  = read_slot;
-    if (\$13 ) begin
-      \$72  = \$15 [1:0];
-    end
-    if (\$24 ) begin
-      if (more) begin
-        \$72  = 2'h0;
-      end
-    end
-    if (start) begin
-      \$72  = 2'h0;
-    end
+    \$72  = read_slot1;
     if (rst) begin
       \$72  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$73  = sample_buffer;
-    if (read_valid1) begin
-      casez (read_slot1)
+    \$73  = read_last1;
+    if (rst) begin
+      \$73  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$74  = read_label1;
+    if (rst) begin
+      \$74  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$75  = rows_left;
+    if (\$13 ) begin
+      \$75  = \$14 [1:0];
+    end
+    if (\$24 ) begin
+      if (more) begin
+        \$75  = \$32 [1:0];
+      end
+    end
+    if (start) begin
+      \$75  = \$52 [1:0];
+    end
+    if (rst) begin
+      \$75  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$76  = read_slot;
+    if (\$13 ) begin
+      \$76  = \$15 [1:0];
+    end
+    if (\$24 ) begin
+      if (more) begin
+        \$76  = 2'h0;
+      end
+    end
+    if (start) begin
+      \$76  = 2'h0;
+    end
+    if (rst) begin
+      \$76  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$77  = sample_buffer;
+    if (read_valid2) begin
+      casez (read_slot2)
         2'h0:
-            \$73 [63:0] = { rd__0__data[231:224], rd__0__data[199:192], rd__0__data[167:160], rd__0__data[135:128], rd__0__data[103:96], rd__0__data[71:64], rd__0__data[39:32], rd__0__data[7:0] };
+            \$77 [63:0] = { rd__0__data[231:224], rd__0__data[199:192], rd__0__data[167:160], rd__0__data[135:128], rd__0__data[103:96], rd__0__data[71:64], rd__0__data[39:32], rd__0__data[7:0] };
         2'h1:
-            \$73 [127:64] = { rd__0__data[231:224], rd__0__data[199:192], rd__0__data[167:160], rd__0__data[135:128], rd__0__data[103:96], rd__0__data[71:64], rd__0__data[39:32], rd__0__data[7:0] };
+            \$77 [127:64] = { rd__0__data[231:224], rd__0__data[199:192], rd__0__data[167:160], rd__0__data[135:128], rd__0__data[103:96], rd__0__data[71:64], rd__0__data[39:32], rd__0__data[7:0] };
         2'h2:
-            \$73 [191:128] = { rd__0__data[231:224], rd__0__data[199:192], rd__0__data[167:160], rd__0__data[135:128], rd__0__data[103:96], rd__0__data[71:64], rd__0__data[39:32], rd__0__data[7:0] };
+            \$77 [191:128] = { rd__0__data[231:224], rd__0__data[199:192], rd__0__data[167:160], rd__0__data[135:128], rd__0__data[103:96], rd__0__data[71:64], rd__0__data[39:32], rd__0__data[7:0] };
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$74  = label;
-    if (read_label1) begin
-      \$74  = \$22 [3:0];
+    \$78  = label;
+    if (read_label2) begin
+      \$78  = \$22 [3:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$75  = i__valid;
+    \$79  = i__valid;
     if (\$23 ) begin
-      \$75  = 1'h1;
+      \$79  = 1'h1;
     end
     if (\$24 ) begin
-      \$75  = 1'h0;
+      \$79  = 1'h0;
     end
     if (rst) begin
-      \$75  = 1'h0;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$76  = word;
+    \$80  = word;
     if (\$24 ) begin
       if (more) begin
-        \$76  = \$25 [27:0];
+        \$80  = \$25 [27:0];
       end
     end
     if (start) begin
-      \$76  = 28'h0000000;
+      \$80  = 28'h0000000;
     end
     if (rst) begin
-      \$76  = 28'h0000000;
+      \$80  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$77  = samples_left;
+    \$81  = samples_left;
     if (\$24 ) begin
       if (more) begin
-        \$77  = \$26 [23:0];
+        \$81  = \$26 [23:0];
       end
     end
     if (start) begin
-      \$77  = \$46 [23:0];
+      \$81  = \$46 [23:0];
     end
     if (rst) begin
-      \$77  = 24'h000000;
+      \$81  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$78  = label_lane;
+    \$82  = label_lane;
     if (\$24 ) begin
       if (more) begin
-        \$78  = \$27 [2:0];
+        \$82  = \$27 [2:0];
       end
     end
     if (start) begin
-      \$78  = 3'h0;
+      \$82  = 3'h0;
     end
     if (rst) begin
-      \$78  = 3'h0;
+      \$82  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$79  = \$like ;
+    \$83  = \$like ;
     if (\$24 ) begin
       if (more) begin
-        \$79  = \$36 [12:0];
+        \$83  = \$36 [12:0];
       end
     end
     if (start) begin
-      \$79  = \$55 [12:0];
-    end
-    if (rst) begin
-      \$79  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$80  = first_lane;
-    if (\$24 ) begin
-      if (more) begin
-        \$80  = \$37 [2:0];
-      end
-    end
-    if (start) begin
-      \$80  = 3'h0;
-    end
-    if (rst) begin
-      \$80  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$81  = \$signal$27 ;
-    if (\$24 ) begin
-      if (more) begin
-        \$81  = \$39 ;
-      end
-    end
-    if (start) begin
-      \$81  = \$57 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$82  = more;
-    if (\$24 ) begin
-      if (more) begin
-        \$82  = \$41 ;
-      end
-    end
-    if (start) begin
-      \$82  = \$59 ;
-    end
-    if (rst) begin
-      \$82  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$83  = rd__1__row;
-    if (\$24 ) begin
-      if (more) begin
-        if (\$42 ) begin
-          \$83  = \$43 [12:0];
-        end
-      end
-    end
-    if (start) begin
-      \$83  = \$47 [12:0];
+      \$83  = \$55 [12:0];
     end
     if (rst) begin
       \$83  = 13'h0000;
@@ -33253,42 +33338,104 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$84  = wr__0__row;
-    if (wr__0__en) begin
-      \$84  = \$44 [12:0];
+    \$84  = first_lane;
+    if (\$24 ) begin
+      if (more) begin
+        \$84  = \$37 [2:0];
+      end
     end
     if (start) begin
-      \$84  = \$48 [12:0];
+      \$84  = 3'h0;
     end
     if (rst) begin
-      \$84  = 13'h0000;
+      \$84  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$85  = \$45 ;
+    \$85  = \$signal$27 ;
+    if (\$24 ) begin
+      if (more) begin
+        \$85  = \$39 ;
+      end
+    end
+    if (start) begin
+      \$85  = \$57 ;
+    end
     if (rst) begin
       \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$86  = mode_code;
+    \$86  = more;
+    if (\$24 ) begin
+      if (more) begin
+        \$86  = \$41 ;
+      end
+    end
     if (start) begin
-      \$86  = \config [11:10];
+      \$86  = \$59 ;
     end
     if (rst) begin
-      \$86  = 2'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$87  = classes;
+    \$87  = rd__1__row;
+    if (\$24 ) begin
+      if (more) begin
+        if (\$42 ) begin
+          \$87  = \$43 [12:0];
+        end
+      end
+    end
     if (start) begin
-      \$87  = op[145:142];
+      \$87  = \$47 [12:0];
     end
     if (rst) begin
-      \$87  = 4'h0;
+      \$87  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$88  = wr__0__row;
+    if (wr__0__en) begin
+      \$88  = \$44 [12:0];
+    end
+    if (start) begin
+      \$88  = \$48 [12:0];
+    end
+    if (rst) begin
+      \$88  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$89  = \$45 ;
+    if (rst) begin
+      \$89  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$90  = mode_code;
+    if (start) begin
+      \$90  = \config [11:10];
+    end
+    if (rst) begin
+      \$90  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$91  = classes;
+    if (start) begin
+      \$91  = op[145:142];
+    end
+    if (rst) begin
+      \$91  = 4'h0;
     end
   end
   assign \lfsr__states$1  = lfsr__states;
@@ -33445,7 +33592,7 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$14166$0 , \i__payload$91 , cfg__valid, \i__valid$90 , mode_code, \port$14220$0 , \o__payload$8 , lfsr__step, lfsr__states, clk);
+module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$14190$0 , \i__payload$91 , cfg__valid, \i__valid$90 , mode_code, \port$14252$0 , \o__payload$8 , lfsr__step, lfsr__states, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -33786,10 +33933,10 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
   wire pop;
   wire \pop$49 ;
   wire \pop$60 ;
-  input [15:0] \port$14166$0 ;
-  wire [15:0] \port$14166$0 ;
-  input [3:0] \port$14220$0 ;
-  wire [3:0] \port$14220$0 ;
+  input [15:0] \port$14190$0 ;
+  wire [15:0] \port$14190$0 ;
+  input [3:0] \port$14252$0 ;
+  wire [3:0] \port$14252$0 ;
   wire push;
   wire \push$51 ;
   wire [11:0] quotient;
@@ -33912,12 +34059,12 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
   assign \$69  = emit & bad_row;
   assign \$70  = ~ bad_cfg;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = ! \port$14220$0 ;
-  assign \$73  = \port$14220$0  > 4'ha;
+  assign \$72  = ! \port$14252$0 ;
+  assign \$73  = \port$14252$0  > 4'ha;
   assign \$74  = \$72  | \$73 ;
-  assign \$75  = \port$14220$0  - 1'h1;
-  assign \$76  = ! \port$14220$0 ;
-  assign \$77  = \port$14220$0  > 4'ha;
+  assign \$75  = \port$14252$0  - 1'h1;
+  assign \$76  = ! \port$14252$0 ;
+  assign \$77  = \port$14252$0  > 4'ha;
   assign \$78  = \$76  | \$77 ;
   assign \$79  = ~ bad_cfg;
   assign \$80  = | cfg_reg[19:16];
@@ -34289,7 +34436,7 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
     casez (loss_fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$106  = { \port$14220$0 , \port$14166$0  };
+            \$106  = { \port$14252$0 , \port$14190$0  };
           end
     endcase
   end
@@ -34478,7 +34625,7 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
   assign done = \push$51 ;
   assign quotient = \data$53 ;
   assign corrected_valid = \i__valid$55 ;
-  assign cfg__payload = { \port$14220$0 , \port$14166$0  };
+  assign cfg__payload = { \port$14252$0 , \port$14190$0  };
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -34622,8 +34769,8 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
   assign \row.a[9]  = row[79:72];
   assign \row.y  = row[83:80];
   assign \row.last  = row[84];
-  assign \cfg__payload.s  = \port$14166$0 ;
-  assign \cfg__payload.classes  = \port$14220$0 ;
+  assign \cfg__payload.s  = \port$14190$0 ;
+  assign \cfg__payload.classes  = \port$14252$0 ;
   assign \i__payload$91.a  = \i__payload$91 [79:0];
   assign \i__payload$91.a[0]  = \i__payload$91 [7:0];
   assign \i__payload$91.a[1]  = \i__payload$91 [15:8];
@@ -51709,20 +51856,22 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   reg \$139 ;
   wire [31:0] \$14 ;
   reg \$140 ;
-  reg [23:0] \$141 ;
-  reg [12:0] \$142 ;
-  reg \$143 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg [23:0] \$143 ;
   reg [12:0] \$144 ;
   reg \$145 ;
-  reg [1:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [1:0] \$149 ;
+  reg [12:0] \$146 ;
+  reg \$147 ;
+  reg [1:0] \$148 ;
+  reg [5:0] \$149 ;
   wire [7:0] \$15 ;
-  reg [1:0] \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg [5:0] \$153 ;
+  reg [7:0] \$150 ;
+  reg [1:0] \$151 ;
+  reg [1:0] \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg [5:0] \$155 ;
   wire [31:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -51734,7 +51883,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   wire \$23 ;
   wire \$24 ;
   wire [7:0] \$25 ;
-  wire [3:0] \$251 ;
+  wire [3:0] \$253 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -51956,7 +52105,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   wire [5:0] \o__payload$33.k ;
   wire [7:0] \o__payload$33.keep ;
   wire \o__payload$33.last ;
-  wire [5:0] \o__payload$56 ;
+  wire [5:0] \o__payload$58 ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -51976,7 +52125,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   wire o__valid;
   wire \o__valid$36 ;
   wire \o__valid$37 ;
-  wire \o__valid$54 ;
+  wire \o__valid$56 ;
   input [207:0] op;
   wire [207:0] op;
   wire [1:0] \op.a_bank ;
@@ -52022,9 +52171,11 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   wire reads_active;
   reg reads_last0 = 1'h0;
   reg reads_last1 = 1'h0;
+  reg reads_last2 = 1'h0;
   reg [23:0] reads_left = 24'h000000;
   reg reads_valid0 = 1'h0;
   reg reads_valid1 = 1'h0;
+  reg reads_valid2 = 1'h0;
   output [255:0] rounded;
   wire [255:0] rounded;
   wire [31:0] \rounded[0] ;
@@ -52061,35 +52212,35 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   wire [7:0] wr__0__mask;
   output [12:0] wr__0__row;
   reg [12:0] wr__0__row = 13'h0000;
-  assign i__valid = reads_valid1 & detecting;
-  assign \$1  = reads_last1 ? final_keep : 8'hff;
+  assign i__valid = reads_valid2 & detecting;
+  assign \$1  = reads_last2 ? final_keep : 8'hff;
   assign \$2  = \$1 [0] ? rd__0__data[31:0] : 32'd0;
-  assign \$3  = reads_last1 ? final_keep : 8'hff;
+  assign \$3  = reads_last2 ? final_keep : 8'hff;
   assign \$4  = \$3 [1] ? rd__0__data[63:32] : 32'd0;
-  assign \$5  = reads_last1 ? final_keep : 8'hff;
+  assign \$5  = reads_last2 ? final_keep : 8'hff;
   assign \$6  = \$5 [2] ? rd__0__data[95:64] : 32'd0;
-  assign \$7  = reads_last1 ? final_keep : 8'hff;
+  assign \$7  = reads_last2 ? final_keep : 8'hff;
   assign \$8  = \$7 [3] ? rd__0__data[127:96] : 32'd0;
-  assign \$9  = reads_last1 ? final_keep : 8'hff;
+  assign \$9  = reads_last2 ? final_keep : 8'hff;
   assign \$10  = \$9 [4] ? rd__0__data[159:128] : 32'd0;
-  assign \$11  = reads_last1 ? final_keep : 8'hff;
+  assign \$11  = reads_last2 ? final_keep : 8'hff;
   assign \$12  = \$11 [5] ? rd__0__data[191:160] : 32'd0;
-  assign \$13  = reads_last1 ? final_keep : 8'hff;
+  assign \$13  = reads_last2 ? final_keep : 8'hff;
   assign \$14  = \$13 [6] ? rd__0__data[223:192] : 32'd0;
-  assign \$15  = reads_last1 ? final_keep : 8'hff;
+  assign \$15  = reads_last2 ? final_keep : 8'hff;
   assign \$16  = \$15 [7] ? rd__0__data[255:224] : 32'd0;
-  assign \$17  = reads_valid1 & rounding;
+  assign \$17  = reads_valid2 & rounding;
   assign \$18  = ! mode;
   assign \i__valid$18  = \$17  & \$18 ;
-  assign \$19  = reads_last1 ? final_keep : 8'hff;
-  assign \$20  = reads_valid1 & rounding;
+  assign \$19  = reads_last2 ? final_keep : 8'hff;
+  assign \$20  = reads_valid2 & rounding;
   assign \$21  = mode == 1'h1;
   assign \i__valid$24  = \$20  & \$21 ;
-  assign \$22  = reads_last1 ? final_keep : 8'hff;
-  assign \$23  = reads_valid1 & rounding;
+  assign \$22  = reads_last2 ? final_keep : 8'hff;
+  assign \$23  = reads_valid2 & rounding;
   assign \$24  = mode == 2'h2;
   assign \i__valid$27  = \$23  & \$24 ;
-  assign \$25  = reads_last1 ? final_keep : 8'hff;
+  assign \$25  = reads_last2 ? final_keep : 8'hff;
   assign \$26  = mode == 2'h2;
   assign \$27  = mode == 1'h1;
   assign \$28  = ! mode;
@@ -52156,8 +52307,8 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   assign \$89  = \$88  | \o__valid$37 ;
   assign \$90  = wr__0__row + 1'h1;
   assign \$91  = ! op[13:10];
-  assign \$251  = op[9:8] * 2'h2;
-  assign \$92  = \config [11:4] >> \$251 ;
+  assign \$253  = op[9:8] * 2'h2;
+  assign \$92  = \config [11:4] >> \$253 ;
   assign \$93  = \$91  ? \config [9:8] : \$92 ;
   assign \$94  = b_reg > op[13:10];
   assign \$95  = b_reg - op[13:10];
@@ -52181,8 +52332,8 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   assign \$116  = ! op[13:10];
   assign \$117  = \$115  | \$116 ;
   assign \$118  = op[3:0] == 3'h6;
-  assign \$119  = \o__payload$56  > \config [3:0];
-  assign \$120  = \o__payload$56  - \config [3:0];
+  assign \$119  = \o__payload$58  > \config [3:0];
+  assign \$120  = \o__payload$58  - \config [3:0];
   assign \$121  = \$119  ? \$120  : 7'h00;
   assign \$122  = ! op[141:118];
   assign \$123  = op[141:118] - 1'h1;
@@ -52205,37 +52356,41 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   always @(posedge clk)
     reads_last1 <= \$140 ;
   always @(posedge clk)
-    reads_left <= \$141 ;
+    reads_valid2 <= \$141 ;
   always @(posedge clk)
-    rd__0__row <= \$142 ;
+    reads_last2 <= \$142 ;
   always @(posedge clk)
-    rd__0__en <= \$143 ;
+    reads_left <= \$143 ;
   always @(posedge clk)
-    wr__0__row <= \$144 ;
+    rd__0__row <= \$144 ;
   always @(posedge clk)
-    done <= \$145 ;
+    rd__0__en <= \$145 ;
   always @(posedge clk)
-    mode <= \$146 ;
+    wr__0__row <= \$146 ;
   always @(posedge clk)
-    k <= \$147 ;
+    done <= \$147 ;
   always @(posedge clk)
-    final_keep <= \$148 ;
+    mode <= \$148 ;
   always @(posedge clk)
-    rd__0__bank <= \$149 ;
+    k <= \$149 ;
   always @(posedge clk)
-    wr__0__bank <= \$150 ;
+    final_keep <= \$150 ;
   always @(posedge clk)
-    detecting <= \$151 ;
+    rd__0__bank <= \$151 ;
   always @(posedge clk)
-    rounding <= \$152 ;
+    wr__0__bank <= \$152 ;
   always @(posedge clk)
-    b <= \$153 ;
+    detecting <= \$153 ;
+  always @(posedge clk)
+    rounding <= \$154 ;
+  always @(posedge clk)
+    b <= \$155 ;
   \core_top.core.narrow.detector  detector (
     .clk(clk),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$56 ),
-    .o__valid(\o__valid$54 ),
+    .o__payload(\o__payload$58 ),
+    .o__valid(\o__valid$56 ),
     .rst(rst)
   );
   \core_top.core.narrow.round_nearest  round_nearest (
@@ -52294,68 +52449,49 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$141  = reads_left;
-    if (rd__0__en) begin
-      \$141  = \$84 [23:0];
-    end
-    if (start) begin
-      \$141  = \$112 [23:0];
-    end
-    if (\o__valid$54 ) begin
-      if (\$118 ) begin
-        \$141  = \$125 [23:0];
-      end
-    end
+    \$141  = reads_valid1;
     if (rst) begin
-      \$141  = 24'h000000;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$142  = rd__0__row;
-    if (rd__0__en) begin
-      \$142  = \$85 [12:0];
-    end
-    if (start) begin
-      \$142  = \$113 [12:0];
-    end
-    if (\o__valid$54 ) begin
-      if (\$118 ) begin
-        \$142  = \$126 [12:0];
-      end
-    end
+    \$142  = reads_last1;
     if (rst) begin
-      \$142  = 13'h0000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$143  = rd__0__en;
+    \$143  = reads_left;
     if (rd__0__en) begin
-      if (\$86 ) begin
-        \$143  = 1'h0;
-      end
+      \$143  = \$84 [23:0];
     end
     if (start) begin
-      \$143  = 1'h1;
+      \$143  = \$112 [23:0];
     end
-    if (\o__valid$54 ) begin
+    if (\o__valid$56 ) begin
       if (\$118 ) begin
-        \$143  = 1'h1;
+        \$143  = \$125 [23:0];
       end
     end
     if (rst) begin
-      \$143  = 1'h0;
+      \$143  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$144  = wr__0__row;
-    if (\$89 ) begin
-      \$144  = \$90 [12:0];
+    \$144  = rd__0__row;
+    if (rd__0__en) begin
+      \$144  = \$85 [12:0];
     end
     if (start) begin
-      \$144  = \$114 [12:0];
+      \$144  = \$113 [12:0];
+    end
+    if (\o__valid$56 ) begin
+      if (\$118 ) begin
+        \$144  = \$126 [12:0];
+      end
     end
     if (rst) begin
       \$144  = 13'h0000;
@@ -52363,16 +52499,19 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$145  = 1'h0;
-    if (\o__valid$54 ) begin
-      (* full_case = 32'd1 *)
-      if (\$118 ) begin
-      end else begin
-        \$145  = 1'h1;
+    \$145  = rd__0__en;
+    if (rd__0__en) begin
+      if (\$86 ) begin
+        \$145  = 1'h0;
       end
     end
-    if (\$136 ) begin
+    if (start) begin
       \$145  = 1'h1;
+    end
+    if (\o__valid$56 ) begin
+      if (\$118 ) begin
+        \$145  = 1'h1;
+      end
     end
     if (rst) begin
       \$145  = 1'h0;
@@ -52380,109 +52519,139 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$146  = mode;
+    \$146  = wr__0__row;
+    if (\$89 ) begin
+      \$146  = \$90 [12:0];
+    end
     if (start) begin
-      \$146  = \$93 ;
+      \$146  = \$114 [12:0];
     end
     if (rst) begin
-      \$146  = 2'h0;
+      \$146  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$147  = k;
-    if (start) begin
-      \$147  = \$96 [5:0];
-    end
-    if (\o__valid$54 ) begin
+    \$147  = 1'h0;
+    if (\o__valid$56 ) begin
+      (* full_case = 32'd1 *)
       if (\$118 ) begin
-        \$147  = \$121 [5:0];
+      end else begin
+        \$147  = 1'h1;
+      end
+    end
+    if (\$136 ) begin
+      \$147  = 1'h1;
+    end
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$148  = mode;
+    if (start) begin
+      \$148  = \$93 ;
+    end
+    if (rst) begin
+      \$148  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$149  = k;
+    if (start) begin
+      \$149  = \$96 [5:0];
+    end
+    if (\o__valid$56 ) begin
+      if (\$118 ) begin
+        \$149  = \$121 [5:0];
       end
     end
     if (rst) begin
-      \$147  = 6'h00;
+      \$149  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$148  = final_keep;
+    \$150  = final_keep;
     if (start) begin
-      \$148  = \$108 ;
+      \$150  = \$108 ;
     end
     if (rst) begin
-      \$148  = 8'h00;
+      \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$149  = rd__0__bank;
+    \$151  = rd__0__bank;
     if (start) begin
-      \$149  = op[15:14];
+      \$151  = op[15:14];
     end
-    if (\o__valid$54 ) begin
+    if (\o__valid$56 ) begin
       if (\$118 ) begin
-        \$149  = op[15:14];
+        \$151  = op[15:14];
       end
     end
     if (rst) begin
-      \$149  = 2'h0;
+      \$151  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$150  = wr__0__bank;
+    \$152  = wr__0__bank;
     if (start) begin
-      \$150  = op[67:66];
+      \$152  = op[67:66];
     end
     if (rst) begin
-      \$150  = 2'h0;
+      \$152  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$151  = detecting;
+    \$153  = detecting;
     if (start) begin
       if (\$117 ) begin
-        \$151  = 1'h1;
+        \$153  = 1'h1;
       end
     end
-    if (\o__valid$54 ) begin
-      \$151  = 1'h0;
+    if (\o__valid$56 ) begin
+      \$153  = 1'h0;
     end
     if (rst) begin
-      \$151  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$152  = rounding;
+    \$154  = rounding;
     if (start) begin
       (* full_case = 32'd1 *)
       if (\$117 ) begin
       end else begin
-        \$152  = 1'h1;
+        \$154  = 1'h1;
       end
     end
-    if (\o__valid$54 ) begin
+    if (\o__valid$56 ) begin
       if (\$118 ) begin
-        \$152  = 1'h1;
+        \$154  = 1'h1;
       end
     end
     if (\$136 ) begin
-      \$152  = 1'h0;
+      \$154  = 1'h0;
     end
     if (rst) begin
-      \$152  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$153  = b;
-    if (\o__valid$54 ) begin
-      \$153  = \o__payload$56 ;
+    \$155  = b;
+    if (\o__valid$56 ) begin
+      \$155  = \o__payload$58 ;
     end
     if (rst) begin
-      \$153  = 6'h00;
+      \$155  = 6'h00;
     end
   end
   assign \lfsr__states$1  = lfsr__states;
@@ -52668,15 +52837,15 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   assign rounded[95:64] = { \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23:16] };
   assign rounded[63:32] = { \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15:8] };
   assign rounded[31:0] = { \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7:0] };
-  assign \i__payload$28 [270] = reads_last1;
+  assign \i__payload$28 [270] = reads_last2;
   assign \i__payload$28 [269:262] = \$25 ;
   assign \i__payload$28 [261:256] = k;
   assign \i__payload$28 [255:0] = rd__0__data;
-  assign \i__payload$25 [270] = reads_last1;
+  assign \i__payload$25 [270] = reads_last2;
   assign \i__payload$25 [269:262] = \$22 ;
   assign \i__payload$25 [261:256] = k;
   assign \i__payload$25 [255:0] = rd__0__data;
-  assign \i__payload$21 [270] = reads_last1;
+  assign \i__payload$21 [270] = reads_last2;
   assign \i__payload$21 [269:262] = \$19 ;
   assign \i__payload$21 [261:256] = k;
   assign \i__payload$21 [255:0] = rd__0__data;
@@ -52688,7 +52857,7 @@ module \core_top.core.narrow (rst, wr__0__en, wr__0__mask, \config , rd__0__data
   assign i__payload[95:64] = \$6 ;
   assign i__payload[63:32] = \$4 ;
   assign i__payload[31:0] = \$2 ;
-  assign i__payload[256] = reads_last1;
+  assign i__payload[256] = reads_last2;
   assign \$74  = o__valid;
   assign \$87  = o__valid;
   assign \$111  = { \$110 [24], \$110 [24], \$110 [24], \$110 [24:3] };
@@ -68916,18 +69085,20 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
   reg [28:0] \$222 ;
   reg [2:0] \$223 ;
   reg [28:0] \$224 ;
-  reg [31:0] \$225 ;
-  reg [23:0] \$226 ;
-  reg [23:0] \$227 ;
-  reg \$228 ;
-  reg [3:0] \$229 ;
+  reg [2:0] \$225 ;
+  reg [28:0] \$226 ;
+  reg [31:0] \$227 ;
+  reg [23:0] \$228 ;
+  reg [23:0] \$229 ;
   wire [7:0] \$23 ;
-  reg [1:0] \$230 ;
-  reg [12:0] \$231 ;
+  reg \$230 ;
+  reg [3:0] \$231 ;
   reg [1:0] \$232 ;
   reg [12:0] \$233 ;
   reg [1:0] \$234 ;
   reg [12:0] \$235 ;
+  reg [1:0] \$236 ;
+  reg [12:0] \$237 ;
   wire [7:0] \$24 ;
   wire [7:0] \$25 ;
   wire [7:0] \$26 ;
@@ -69040,6 +69211,13 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
   wire \element1.inside ;
   wire \element1.last ;
   wire \element1.valid ;
+  reg [28:0] element2 = 29'h00000000;
+  wire [23:0] \element2.addr ;
+  wire \element2.final ;
+  wire \element2.first ;
+  wire \element2.inside ;
+  wire \element2.last ;
+  wire \element2.valid ;
   input [95:0] geometry;
   wire [95:0] geometry;
   wire [15:0] \geometry.batch ;
@@ -69096,6 +69274,7 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
   reg [3:0] kernel = 4'h0;
   reg [2:0] lane0 = 3'h0;
   reg [2:0] lane1 = 3'h0;
+  reg [2:0] lane2 = 3'h0;
   wire [7:0] largest;
   wire [28:0] o;
   wire [23:0] \o.addr ;
@@ -69495,29 +69674,33 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
   always @(posedge clk)
     lane1 <= \$223 ;
   always @(posedge clk)
-    arrived <= \$224 ;
+    element2 <= \$224 ;
   always @(posedge clk)
-    word0 <= \$225 ;
+    lane2 <= \$225 ;
   always @(posedge clk)
-    best_word <= \$226 ;
+    arrived <= \$226 ;
   always @(posedge clk)
-    winner_word <= \$227 ;
+    word0 <= \$227 ;
   always @(posedge clk)
-    done <= \$228 ;
+    best_word <= \$228 ;
   always @(posedge clk)
-    kernel <= \$229 ;
+    winner_word <= \$229 ;
   always @(posedge clk)
-    rd__0__bank <= \$230 ;
+    done <= \$230 ;
   always @(posedge clk)
-    word0_base_row <= \$231 ;
+    kernel <= \$231 ;
   always @(posedge clk)
-    wr__0__bank <= \$232 ;
+    rd__0__bank <= \$232 ;
   always @(posedge clk)
-    best_base_row <= \$233 ;
+    word0_base_row <= \$233 ;
   always @(posedge clk)
-    wr__1__bank <= \$234 ;
+    wr__0__bank <= \$234 ;
   always @(posedge clk)
-    winner_base_row <= \$235 ;
+    best_base_row <= \$235 ;
+  always @(posedge clk)
+    wr__1__bank <= \$236 ;
+  always @(posedge clk)
+    winner_base_row <= \$237 ;
   \core_top.core.pool$244.max_pool1  max_pool1 (
     .clk(clk),
     .i__payload(i__payload),
@@ -69592,7 +69775,7 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     (* full_case = 32'd1 *)
-    casez (lane1)
+    casez (lane2)
       3'h0:
           \$173  = rd__0__data[31:0];
       3'h1:
@@ -69648,79 +69831,73 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$225  = \$173 ;
+    \$225  = lane1;
     if (rst) begin
-      \$225  = 32'd0;
+      \$225  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$226  = best_word;
+    \$226  = element2;
+    if (rst) begin
+      \$226  = 29'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$227  = \$173 ;
+    if (rst) begin
+      \$227  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$228  = best_word;
     if (\$181 ) begin
-      \$226  = \$182 [23:0];
+      \$228  = \$182 [23:0];
     end
     if (start) begin
-      \$226  = 24'h000000;
+      \$228  = 24'h000000;
     end
     if (rst) begin
-      \$226  = 24'h000000;
+      \$228  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$227  = winner_word;
+    \$229  = winner_word;
     if (\$190 ) begin
-      \$227  = \$191 [23:0];
+      \$229  = \$191 [23:0];
     end
     if (start) begin
-      \$227  = 24'h000000;
+      \$229  = 24'h000000;
     end
     if (rst) begin
-      \$227  = 24'h000000;
+      \$229  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$228  = \$216 ;
+    \$230  = \$216 ;
     if (rst) begin
-      \$228  = 1'h0;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$229  = kernel;
+    \$231  = kernel;
     if (start) begin
-      \$229  = geometry[59:56];
+      \$231  = geometry[59:56];
     end
     if (rst) begin
-      \$229  = 4'h0;
+      \$231  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$230  = rd__0__bank;
+    \$232  = rd__0__bank;
     if (start) begin
-      \$230  = op[15:14];
-    end
-    if (rst) begin
-      \$230  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$231  = word0_base_row;
-    if (start) begin
-      \$231  = \$217 [12:0];
-    end
-    if (rst) begin
-      \$231  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$232  = wr__0__bank;
-    if (start) begin
-      \$232  = op[67:66];
+      \$232  = op[15:14];
     end
     if (rst) begin
       \$232  = 2'h0;
@@ -69728,9 +69905,9 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$233  = best_base_row;
+    \$233  = word0_base_row;
     if (start) begin
-      \$233  = \$218 [12:0];
+      \$233  = \$217 [12:0];
     end
     if (rst) begin
       \$233  = 13'h0000;
@@ -69738,9 +69915,9 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$234  = wr__1__bank;
+    \$234  = wr__0__bank;
     if (start) begin
-      \$234  = op[93:92];
+      \$234  = op[67:66];
     end
     if (rst) begin
       \$234  = 2'h0;
@@ -69748,12 +69925,32 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$235  = winner_base_row;
+    \$235  = best_base_row;
     if (start) begin
-      \$235  = \$219 [12:0];
+      \$235  = \$218 [12:0];
     end
     if (rst) begin
       \$235  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$236  = wr__1__bank;
+    if (start) begin
+      \$236  = op[93:92];
+    end
+    if (rst) begin
+      \$236  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$237  = winner_base_row;
+    if (start) begin
+      \$237  = \$219 [12:0];
+    end
+    if (rst) begin
+      \$237  = 13'h0000;
     end
   end
   assign \start$1  = start;
@@ -69898,6 +70095,12 @@ module \core_top.core.pool$244 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__ro
   assign \element1.first  = element1[26];
   assign \element1.last  = element1[27];
   assign \element1.final  = element1[28];
+  assign \element2.valid  = element2[0];
+  assign \element2.addr  = element2[24:1];
+  assign \element2.inside  = element2[25];
+  assign \element2.first  = element2[26];
+  assign \element2.last  = element2[27];
+  assign \element2.final  = element2[28];
   assign \rd__0__data[0]  = rd__0__data[31:0];
   assign \rd__0__data[1]  = rd__0__data[63:32];
   assign \rd__0__data[2]  = rd__0__data[95:64];
@@ -73774,21 +73977,23 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   reg \$53 ;
   reg \$54 ;
   reg \$55 ;
-  reg [23:0] \$56 ;
-  reg [12:0] \$57 ;
-  reg [12:0] \$58 ;
-  reg \$59 ;
+  reg \$56 ;
+  reg \$57 ;
+  reg [23:0] \$58 ;
+  reg [12:0] \$59 ;
   wire \$6 ;
   reg [12:0] \$60 ;
-  reg [12:0] \$61 ;
-  reg \$62 ;
-  reg \$63 ;
-  reg [7:0] \$64 ;
-  reg [1:0] \$65 ;
-  reg [1:0] \$66 ;
+  reg \$61 ;
+  reg [12:0] \$62 ;
+  reg [12:0] \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg [7:0] \$66 ;
   reg [1:0] \$67 ;
   reg [1:0] \$68 ;
+  reg [1:0] \$69 ;
   wire \$7 ;
+  reg [1:0] \$70 ;
   wire [13:0] \$8 ;
   wire [13:0] \$9 ;
   reg back = 1'h0;
@@ -73798,18 +74003,18 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   reg done = 1'h0;
   reg [7:0] final_keep = 8'h00;
   wire [64:0] i__payload;
-  wire [72:0] \i__payload$34 ;
-  wire [63:0] \i__payload$34.e ;
-  wire [7:0] \i__payload$34.e[0] ;
-  wire [7:0] \i__payload$34.e[1] ;
-  wire [7:0] \i__payload$34.e[2] ;
-  wire [7:0] \i__payload$34.e[3] ;
-  wire [7:0] \i__payload$34.e[4] ;
-  wire [7:0] \i__payload$34.e[5] ;
-  wire [7:0] \i__payload$34.e[6] ;
-  wire [7:0] \i__payload$34.e[7] ;
-  wire \i__payload$34.last ;
-  wire [7:0] \i__payload$34.mask ;
+  wire [72:0] \i__payload$36 ;
+  wire [63:0] \i__payload$36.e ;
+  wire [7:0] \i__payload$36.e[0] ;
+  wire [7:0] \i__payload$36.e[1] ;
+  wire [7:0] \i__payload$36.e[2] ;
+  wire [7:0] \i__payload$36.e[3] ;
+  wire [7:0] \i__payload$36.e[4] ;
+  wire [7:0] \i__payload$36.e[5] ;
+  wire [7:0] \i__payload$36.e[6] ;
+  wire [7:0] \i__payload$36.e[7] ;
+  wire \i__payload$36.last ;
+  wire [7:0] \i__payload$36.mask ;
   wire [63:0] \i__payload.data ;
   wire [7:0] \i__payload.data[0] ;
   wire [7:0] \i__payload.data[1] ;
@@ -73821,7 +74026,7 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   wire [7:0] \i__payload.data[7] ;
   wire \i__payload.last ;
   wire i__valid;
-  wire \i__valid$33 ;
+  wire \i__valid$35 ;
   output [255:0] mask;
   wire [255:0] mask;
   wire [31:0] \mask[0] ;
@@ -73837,17 +74042,17 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   output [12:0] mask_row;
   reg [12:0] mask_row = 13'h0000;
   wire [72:0] o__payload;
-  wire [64:0] \o__payload$17 ;
-  wire [63:0] \o__payload$17.data ;
-  wire [7:0] \o__payload$17.data[0] ;
-  wire [7:0] \o__payload$17.data[1] ;
-  wire [7:0] \o__payload$17.data[2] ;
-  wire [7:0] \o__payload$17.data[3] ;
-  wire [7:0] \o__payload$17.data[4] ;
-  wire [7:0] \o__payload$17.data[5] ;
-  wire [7:0] \o__payload$17.data[6] ;
-  wire [7:0] \o__payload$17.data[7] ;
-  wire \o__payload$17.last ;
+  wire [64:0] \o__payload$19 ;
+  wire [63:0] \o__payload$19.data ;
+  wire [7:0] \o__payload$19.data[0] ;
+  wire [7:0] \o__payload$19.data[1] ;
+  wire [7:0] \o__payload$19.data[2] ;
+  wire [7:0] \o__payload$19.data[3] ;
+  wire [7:0] \o__payload$19.data[4] ;
+  wire [7:0] \o__payload$19.data[5] ;
+  wire [7:0] \o__payload$19.data[6] ;
+  wire [7:0] \o__payload$19.data[7] ;
+  wire \o__payload$19.last ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -73860,10 +74065,10 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   wire \o__payload.last ;
   wire [7:0] \o__payload.mask ;
   wire o__ready;
-  wire \o__ready$36 ;
+  wire \o__ready$38 ;
   output o__valid;
   wire o__valid;
-  wire \o__valid$11 ;
+  wire \o__valid$13 ;
   input [207:0] op;
   wire [207:0] op;
   wire [1:0] \op.a_bank ;
@@ -73929,9 +74134,11 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   reg reads_active = 1'h0;
   reg reads_last0 = 1'h0;
   reg reads_last1 = 1'h0;
+  reg reads_last2 = 1'h0;
   reg [23:0] reads_left = 24'h000000;
   reg reads_valid0 = 1'h0;
   reg reads_valid1 = 1'h0;
+  reg reads_valid2 = 1'h0;
   output [255:0] result;
   wire [255:0] result;
   wire [31:0] \result[0] ;
@@ -73984,8 +74191,8 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   (* init = 13'h0000 *)
   wire [12:0] wr__1__row;
   assign \$34  = ~ back;
-  assign i__valid = reads_valid1 & \$34 ;
-  assign \i__valid$33  = reads_valid1 & back;
+  assign i__valid = reads_valid2 & \$34 ;
+  assign \i__valid$35  = reads_valid2 & back;
   assign \$35  = | rd__1__data[31:0];
   assign \$36  = | rd__1__data[63:32];
   assign \$37  = | rd__1__data[95:64];
@@ -73994,16 +74201,16 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   assign \$40  = | rd__1__data[191:160];
   assign \$41  = | rd__1__data[223:192];
   assign \$42  = | rd__1__data[255:224];
-  assign \$43  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$44  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$45  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$46  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$47  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$48  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$49  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$50  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign wr__0__en = o__valid | \o__valid$11 ;
-  assign \$51  = back ? \o__payload$17 [64] : o__payload[72];
+  assign \$43  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$44  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$45  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$46  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$47  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$48  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$49  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$50  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign wr__0__en = o__valid | \o__valid$13 ;
+  assign \$51  = back ? \o__payload$19 [64] : o__payload[72];
   assign wr__0__mask = \$51  ? final_keep : 8'hff;
   assign wr__1__mask = o__payload[72] ? final_keep : 8'hff;
   always @(posedge clk)
@@ -74015,42 +74222,46 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   always @(posedge clk)
     reads_last1 <= \$55 ;
   always @(posedge clk)
-    reads_left <= \$56 ;
+    reads_valid2 <= \$56 ;
   always @(posedge clk)
-    read0_row <= \$57 ;
+    reads_last2 <= \$57 ;
   always @(posedge clk)
-    read1_row <= \$58 ;
+    reads_left <= \$58 ;
   always @(posedge clk)
-    reads_active <= \$59 ;
+    read0_row <= \$59 ;
   always @(posedge clk)
-    result_row <= \$60 ;
+    read1_row <= \$60 ;
   always @(posedge clk)
-    mask_row <= \$61 ;
+    reads_active <= \$61 ;
   always @(posedge clk)
-    done <= \$62 ;
+    result_row <= \$62 ;
   always @(posedge clk)
-    back <= \$63 ;
+    mask_row <= \$63 ;
   always @(posedge clk)
-    final_keep <= \$64 ;
+    done <= \$64 ;
   always @(posedge clk)
-    read0_bank <= \$65 ;
+    back <= \$65 ;
   always @(posedge clk)
-    read1_bank <= \$66 ;
+    final_keep <= \$66 ;
   always @(posedge clk)
-    result_bank <= \$67 ;
+    read0_bank <= \$67 ;
   always @(posedge clk)
-    mask_bank <= \$68 ;
+    read1_bank <= \$68 ;
+  always @(posedge clk)
+    result_bank <= \$69 ;
+  always @(posedge clk)
+    mask_bank <= \$70 ;
   assign \$1  = ! reads_left;
   assign \$2  = reads_active & \$1 ;
   assign \$3  = reads_left - 1'h1;
   assign \$4  = read0_row + 1'h1;
   assign \$5  = read1_row + 1'h1;
   assign \$6  = ! reads_left;
-  assign \$7  = o__valid | \o__valid$11 ;
+  assign \$7  = o__valid | \o__valid$13 ;
   assign \$8  = result_row + 1'h1;
   assign \$9  = mask_row + 1'h1;
-  assign \$10  = o__valid | \o__valid$11 ;
-  assign \$11  = back ? \o__payload$17 [64] : o__payload[72];
+  assign \$10  = o__valid | \o__valid$13 ;
+  assign \$11  = back ? \o__payload$19 [64] : o__payload[72];
   assign \$12  = \$10  & \$11 ;
   assign \$13  = op[3:0] == 4'h8;
   assign \$14  = ! op[141:118];
@@ -74070,10 +74281,10 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   assign \$29  = \$26  ? 25'h0000000 : \$28 ;
   \core_top.core.relu.backward  backward (
     .clk(clk),
-    .i__payload(\i__payload$34 ),
-    .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$17 ),
-    .o__valid(\o__valid$11 ),
+    .i__payload(\i__payload$36 ),
+    .i__valid(\i__valid$35 ),
+    .o__payload(\o__payload$19 ),
+    .o__valid(\o__valid$13 ),
     .rst(rst)
   );
   \core_top.core.relu.forward  forward (
@@ -74114,66 +74325,52 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$56  = reads_left;
-    if (reads_active) begin
-      \$56  = \$3 [23:0];
-    end
-    if (start) begin
-      \$56  = \$29 [23:0];
-    end
+    \$56  = reads_valid1;
     if (rst) begin
-      \$56  = 24'h000000;
+      \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$57  = read0_row;
-    if (reads_active) begin
-      \$57  = \$4 [12:0];
-    end
-    if (start) begin
-      \$57  = \$30 [12:0];
-    end
+    \$57  = reads_last1;
     if (rst) begin
-      \$57  = 13'h0000;
+      \$57  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$58  = read1_row;
+    \$58  = reads_left;
     if (reads_active) begin
-      \$58  = \$5 [12:0];
+      \$58  = \$3 [23:0];
     end
     if (start) begin
-      \$58  = \$31 [12:0];
+      \$58  = \$29 [23:0];
     end
     if (rst) begin
-      \$58  = 13'h0000;
+      \$58  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$59  = reads_active;
+    \$59  = read0_row;
     if (reads_active) begin
-      if (\$6 ) begin
-        \$59  = 1'h0;
-      end
+      \$59  = \$4 [12:0];
     end
     if (start) begin
-      \$59  = 1'h1;
+      \$59  = \$30 [12:0];
     end
     if (rst) begin
-      \$59  = 1'h0;
+      \$59  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$60  = result_row;
-    if (\$7 ) begin
-      \$60  = \$8 [12:0];
+    \$60  = read1_row;
+    if (reads_active) begin
+      \$60  = \$5 [12:0];
     end
     if (start) begin
-      \$60  = \$32 [12:0];
+      \$60  = \$31 [12:0];
     end
     if (rst) begin
       \$60  = 13'h0000;
@@ -74181,69 +74378,77 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$61  = mask_row;
+    \$61  = reads_active;
+    if (reads_active) begin
+      if (\$6 ) begin
+        \$61  = 1'h0;
+      end
+    end
+    if (start) begin
+      \$61  = 1'h1;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
+    \$62  = result_row;
+    if (\$7 ) begin
+      \$62  = \$8 [12:0];
+    end
+    if (start) begin
+      \$62  = \$32 [12:0];
+    end
+    if (rst) begin
+      \$62  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
+    \$63  = mask_row;
     if (o__valid) begin
-      \$61  = \$9 [12:0];
+      \$63  = \$9 [12:0];
     end
     if (start) begin
-      \$61  = \$33 [12:0];
+      \$63  = \$33 [12:0];
     end
     if (rst) begin
-      \$61  = 13'h0000;
+      \$63  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$62  = \$12 ;
+    \$64  = \$12 ;
     if (rst) begin
-      \$62  = 1'h0;
+      \$64  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$63  = back;
+    \$65  = back;
     if (start) begin
-      \$63  = \$13 ;
+      \$65  = \$13 ;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$65  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$64  = final_keep;
+    \$66  = final_keep;
     if (start) begin
-      \$64  = \$25 ;
+      \$66  = \$25 ;
     end
     if (rst) begin
-      \$64  = 8'h00;
+      \$66  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$65  = read0_bank;
+    \$67  = read0_bank;
     if (start) begin
-      \$65  = op[15:14];
-    end
-    if (rst) begin
-      \$65  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$66  = read1_bank;
-    if (start) begin
-      \$66  = op[41:40];
-    end
-    if (rst) begin
-      \$66  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$67  = result_bank;
-    if (start) begin
-      \$67  = op[67:66];
+      \$67  = op[15:14];
     end
     if (rst) begin
       \$67  = 2'h0;
@@ -74251,12 +74456,32 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$68  = mask_bank;
+    \$68  = read1_bank;
     if (start) begin
-      \$68  = op[93:92];
+      \$68  = op[41:40];
     end
     if (rst) begin
       \$68  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
+    \$69  = result_bank;
+    if (start) begin
+      \$69  = op[67:66];
+    end
+    if (rst) begin
+      \$69  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
+    \$70  = mask_bank;
+    if (start) begin
+      \$70  = op[93:92];
+    end
+    if (rst) begin
+      \$70  = 2'h0;
     end
   end
   assign rd__0__en = reads_active;
@@ -74266,7 +74491,7 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   assign rd__1__bank = read1_bank;
   assign rd__1__row = read1_row;
   assign o__ready = 1'h1;
-  assign \o__ready$36  = 1'h1;
+  assign \o__ready$38  = 1'h1;
   assign wr__0__bank = result_bank;
   assign wr__0__row = result_row;
   assign wr__0__data = result;
@@ -74285,16 +74510,16 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   assign \o__payload.data[7]  = o__payload[63:56];
   assign \o__payload.mask  = o__payload[71:64];
   assign \o__payload.last  = o__payload[72];
-  assign \o__payload$17.data  = \o__payload$17 [63:0];
-  assign \o__payload$17.data[0]  = \o__payload$17 [7:0];
-  assign \o__payload$17.data[1]  = \o__payload$17 [15:8];
-  assign \o__payload$17.data[2]  = \o__payload$17 [23:16];
-  assign \o__payload$17.data[3]  = \o__payload$17 [31:24];
-  assign \o__payload$17.data[4]  = \o__payload$17 [39:32];
-  assign \o__payload$17.data[5]  = \o__payload$17 [47:40];
-  assign \o__payload$17.data[6]  = \o__payload$17 [55:48];
-  assign \o__payload$17.data[7]  = \o__payload$17 [63:56];
-  assign \o__payload$17.last  = \o__payload$17 [64];
+  assign \o__payload$19.data  = \o__payload$19 [63:0];
+  assign \o__payload$19.data[0]  = \o__payload$19 [7:0];
+  assign \o__payload$19.data[1]  = \o__payload$19 [15:8];
+  assign \o__payload$19.data[2]  = \o__payload$19 [23:16];
+  assign \o__payload$19.data[3]  = \o__payload$19 [31:24];
+  assign \o__payload$19.data[4]  = \o__payload$19 [39:32];
+  assign \o__payload$19.data[5]  = \o__payload$19 [47:40];
+  assign \o__payload$19.data[6]  = \o__payload$19 [55:48];
+  assign \o__payload$19.data[7]  = \o__payload$19 [63:56];
+  assign \o__payload$19.last  = \o__payload$19 [64];
   assign \op.opcode  = op[3:0];
   assign \op.a_layout  = op[5:4];
   assign \op.b_layout  = op[7:6];
@@ -74324,17 +74549,17 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   assign \i__payload.data[6]  = i__payload[55:48];
   assign \i__payload.data[7]  = i__payload[63:56];
   assign \i__payload.last  = i__payload[64];
-  assign \i__payload$34.e  = \i__payload$34 [63:0];
-  assign \i__payload$34.e[0]  = \i__payload$34 [7:0];
-  assign \i__payload$34.e[1]  = \i__payload$34 [15:8];
-  assign \i__payload$34.e[2]  = \i__payload$34 [23:16];
-  assign \i__payload$34.e[3]  = \i__payload$34 [31:24];
-  assign \i__payload$34.e[4]  = \i__payload$34 [39:32];
-  assign \i__payload$34.e[5]  = \i__payload$34 [47:40];
-  assign \i__payload$34.e[6]  = \i__payload$34 [55:48];
-  assign \i__payload$34.e[7]  = \i__payload$34 [63:56];
-  assign \i__payload$34.mask  = \i__payload$34 [71:64];
-  assign \i__payload$34.last  = \i__payload$34 [72];
+  assign \i__payload$36.e  = \i__payload$36 [63:0];
+  assign \i__payload$36.e[0]  = \i__payload$36 [7:0];
+  assign \i__payload$36.e[1]  = \i__payload$36 [15:8];
+  assign \i__payload$36.e[2]  = \i__payload$36 [23:16];
+  assign \i__payload$36.e[3]  = \i__payload$36 [31:24];
+  assign \i__payload$36.e[4]  = \i__payload$36 [39:32];
+  assign \i__payload$36.e[5]  = \i__payload$36 [47:40];
+  assign \i__payload$36.e[6]  = \i__payload$36 [55:48];
+  assign \i__payload$36.e[7]  = \i__payload$36 [63:56];
+  assign \i__payload$36.mask  = \i__payload$36 [71:64];
+  assign \i__payload$36.last  = \i__payload$36 [72];
   assign \rd__0__data[0]  = rd__0__data[31:0];
   assign \rd__0__data[1]  = rd__0__data[63:32];
   assign \rd__0__data[2]  = rd__0__data[95:64];
@@ -74399,23 +74624,23 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   assign result[95:64] = { \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23:16] };
   assign result[63:32] = { \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15:8] };
   assign result[31:0] = { \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7:0] };
-  assign \i__payload$34 [71] = \$42 ;
-  assign \i__payload$34 [63:56] = rd__0__data[231:224];
-  assign \i__payload$34 [70] = \$41 ;
-  assign \i__payload$34 [55:48] = rd__0__data[199:192];
-  assign \i__payload$34 [69] = \$40 ;
-  assign \i__payload$34 [47:40] = rd__0__data[167:160];
-  assign \i__payload$34 [68] = \$39 ;
-  assign \i__payload$34 [39:32] = rd__0__data[135:128];
-  assign \i__payload$34 [67] = \$38 ;
-  assign \i__payload$34 [31:24] = rd__0__data[103:96];
-  assign \i__payload$34 [66] = \$37 ;
-  assign \i__payload$34 [23:16] = rd__0__data[71:64];
-  assign \i__payload$34 [65] = \$36 ;
-  assign \i__payload$34 [15:8] = rd__0__data[39:32];
-  assign \i__payload$34 [64] = \$35 ;
-  assign \i__payload$34 [7:0] = rd__0__data[7:0];
-  assign \i__payload$34 [72] = reads_last1;
+  assign \i__payload$36 [71] = \$42 ;
+  assign \i__payload$36 [63:56] = rd__0__data[231:224];
+  assign \i__payload$36 [70] = \$41 ;
+  assign \i__payload$36 [55:48] = rd__0__data[199:192];
+  assign \i__payload$36 [69] = \$40 ;
+  assign \i__payload$36 [47:40] = rd__0__data[167:160];
+  assign \i__payload$36 [68] = \$39 ;
+  assign \i__payload$36 [39:32] = rd__0__data[135:128];
+  assign \i__payload$36 [67] = \$38 ;
+  assign \i__payload$36 [31:24] = rd__0__data[103:96];
+  assign \i__payload$36 [66] = \$37 ;
+  assign \i__payload$36 [23:16] = rd__0__data[71:64];
+  assign \i__payload$36 [65] = \$36 ;
+  assign \i__payload$36 [15:8] = rd__0__data[39:32];
+  assign \i__payload$36 [64] = \$35 ;
+  assign \i__payload$36 [7:0] = rd__0__data[7:0];
+  assign \i__payload$36 [72] = reads_last2;
   assign i__payload[63:56] = rd__0__data[231:224];
   assign i__payload[55:48] = rd__0__data[199:192];
   assign i__payload[47:40] = rd__0__data[167:160];
@@ -74424,7 +74649,7 @@ module \core_top.core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, 
   assign i__payload[23:16] = rd__0__data[71:64];
   assign i__payload[15:8] = rd__0__data[39:32];
   assign i__payload[7:0] = rd__0__data[7:0];
-  assign i__payload[64] = reads_last1;
+  assign i__payload[64] = reads_last2;
   assign \$28  = { \$27 [24], \$27 [24], \$27 [24], \$27 [24:3] };
   assign \$30  = { 3'h0, op[39:19] };
   assign \$31  = { 3'h0, op[65:45] };
@@ -80539,19 +80764,21 @@ module \core_top.core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__da
   wire [13:0] \$4 ;
   reg \$40 ;
   reg \$41 ;
-  reg [23:0] \$42 ;
-  reg [12:0] \$43 ;
-  reg [12:0] \$44 ;
-  reg \$45 ;
+  reg \$42 ;
+  reg \$43 ;
+  reg [23:0] \$44 ;
+  reg [12:0] \$45 ;
   reg [12:0] \$46 ;
   reg \$47 ;
-  reg \$48 ;
-  reg [7:0] \$49 ;
+  reg [12:0] \$48 ;
+  reg \$49 ;
   wire [13:0] \$5 ;
   reg \$50 ;
-  reg [1:0] \$51 ;
-  reg [1:0] \$52 ;
+  reg [7:0] \$51 ;
+  reg \$52 ;
   reg [1:0] \$53 ;
+  reg [1:0] \$54 ;
+  reg [1:0] \$55 ;
   wire \$6 ;
   wire [13:0] \$7 ;
   wire \$8 ;
@@ -80681,9 +80908,11 @@ module \core_top.core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__da
   reg reads_active = 1'h0;
   reg reads_last0 = 1'h0;
   reg reads_last1 = 1'h0;
+  reg reads_last2 = 1'h0;
   reg [23:0] reads_left = 24'h000000;
   reg reads_valid0 = 1'h0;
   reg reads_valid1 = 1'h0;
+  reg reads_valid2 = 1'h0;
   input rst;
   wire rst;
   reg second = 1'h0;
@@ -80720,31 +80949,37 @@ module \core_top.core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__da
   (* init = 13'h0000 *)
   wire [12:0] wr__0__row;
   always @(posedge clk)
+    reads_valid1 <= \$40 ;
+  always @(posedge clk)
     reads_last1 <= \$41 ;
   always @(posedge clk)
-    reads_left <= \$42 ;
+    reads_valid2 <= \$42 ;
   always @(posedge clk)
-    read0_row <= \$43 ;
+    reads_last2 <= \$43 ;
   always @(posedge clk)
-    read1_row <= \$44 ;
+    reads_left <= \$44 ;
   always @(posedge clk)
-    reads_active <= \$45 ;
+    read0_row <= \$45 ;
   always @(posedge clk)
-    updated_row <= \$46 ;
+    read1_row <= \$46 ;
   always @(posedge clk)
-    done <= \$47 ;
+    reads_active <= \$47 ;
   always @(posedge clk)
-    second <= \$48 ;
+    updated_row <= \$48 ;
   always @(posedge clk)
-    final_keep <= \$49 ;
+    done <= \$49 ;
   always @(posedge clk)
-    copying <= \$50 ;
+    second <= \$50 ;
   always @(posedge clk)
-    read0_bank <= \$51 ;
+    final_keep <= \$51 ;
   always @(posedge clk)
-    read1_bank <= \$52 ;
+    copying <= \$52 ;
   always @(posedge clk)
-    updated_bank <= \$53 ;
+    read0_bank <= \$53 ;
+  always @(posedge clk)
+    read1_bank <= \$54 ;
+  always @(posedge clk)
+    updated_bank <= \$55 ;
   assign \$1  = ! reads_left;
   assign \$2  = reads_active & \$1 ;
   assign \$3  = reads_left - 1'h1;
@@ -80782,78 +81017,69 @@ module \core_top.core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__da
     reads_valid0 <= \$38 ;
   always @(posedge clk)
     reads_last0 <= \$39 ;
-  always @(posedge clk)
-    reads_valid1 <= \$40 ;
   \core_top.core.update.unit  unit (
     .clk(clk),
     .i__payload(i__payload),
-    .i__valid(reads_valid1),
+    .i__valid(reads_valid2),
     .o__payload(o__payload),
     .o__valid(o__valid),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$42  = reads_left;
-    if (reads_active) begin
-      \$42  = \$3 [23:0];
-    end
-    if (start) begin
-      \$42  = \$26 [23:0];
-    end
+    \$41  = reads_last0;
     if (rst) begin
-      \$42  = 24'h000000;
+      \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$43  = read0_row;
-    if (reads_active) begin
-      \$43  = \$4 [12:0];
-    end
-    if (start) begin
-      \$43  = \$27 [12:0];
-    end
+    \$42  = reads_valid1;
     if (rst) begin
-      \$43  = 13'h0000;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$44  = read1_row;
-    if (reads_active) begin
-      \$44  = \$5 [12:0];
-    end
-    if (start) begin
-      \$44  = \$28 [12:0];
-    end
+    \$43  = reads_last1;
     if (rst) begin
-      \$44  = 13'h0000;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$45  = reads_active;
+    \$44  = reads_left;
     if (reads_active) begin
-      if (\$6 ) begin
-        \$45  = 1'h0;
-      end
+      \$44  = \$3 [23:0];
     end
     if (start) begin
-      \$45  = 1'h1;
+      \$44  = \$26 [23:0];
     end
     if (rst) begin
-      \$45  = 1'h0;
+      \$44  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$46  = updated_row;
-    if (o__valid) begin
-      \$46  = \$7 [12:0];
+    \$45  = read0_row;
+    if (reads_active) begin
+      \$45  = \$4 [12:0];
     end
     if (start) begin
-      \$46  = \$29 [12:0];
+      \$45  = \$27 [12:0];
+    end
+    if (rst) begin
+      \$45  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
+    \$46  = read1_row;
+    if (reads_active) begin
+      \$46  = \$5 [12:0];
+    end
+    if (start) begin
+      \$46  = \$28 [12:0];
     end
     if (rst) begin
       \$46  = 13'h0000;
@@ -80861,66 +81087,94 @@ module \core_top.core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__da
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$47  = \$10 ;
+    \$47  = reads_active;
+    if (reads_active) begin
+      if (\$6 ) begin
+        \$47  = 1'h0;
+      end
+    end
+    if (start) begin
+      \$47  = 1'h1;
+    end
     if (rst) begin
       \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$48  = 1'h0;
+    \$48  = updated_row;
+    if (o__valid) begin
+      \$48  = \$7 [12:0];
+    end
+    if (start) begin
+      \$48  = \$29 [12:0];
+    end
     if (rst) begin
-      \$48  = 1'h0;
+      \$48  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$49  = final_keep;
-    if (start) begin
-      \$49  = \$22 ;
-    end
+    \$49  = \$10 ;
     if (rst) begin
-      \$49  = 8'h00;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$50  = copying;
-    if (start) begin
+    \$50  = 1'h0;
+    if (rst) begin
       \$50  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
+    \$51  = final_keep;
+    if (start) begin
+      \$51  = \$22 ;
+    end
     if (rst) begin
-      \$50  = 1'h0;
+      \$51  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$51  = read0_bank;
+    \$52  = copying;
     if (start) begin
-      \$51  = op[15:14];
+      \$52  = 1'h0;
     end
     if (rst) begin
-      \$51  = 2'h0;
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$52  = read1_bank;
+    \$53  = read0_bank;
     if (start) begin
-      \$52  = op[67:66];
-    end
-    if (rst) begin
-      \$52  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$53  = updated_bank;
-    if (start) begin
-      \$53  = op[67:66];
+      \$53  = op[15:14];
     end
     if (rst) begin
       \$53  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
+    \$54  = read1_bank;
+    if (start) begin
+      \$54  = op[67:66];
+    end
+    if (rst) begin
+      \$54  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
+    \$55  = updated_bank;
+    if (start) begin
+      \$55  = op[67:66];
+    end
+    if (rst) begin
+      \$55  = 2'h0;
     end
   end
   always @* begin
@@ -80944,20 +81198,13 @@ module \core_top.core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__da
       \$40  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$41  = reads_last0;
-    if (rst) begin
-      \$41  = 1'h0;
-    end
-  end
   assign rd__0__en = reads_active;
   assign rd__0__bank = read0_bank;
   assign rd__0__row = read0_row;
   assign rd__1__en = reads_active;
   assign rd__1__bank = read1_bank;
   assign rd__1__row = read1_row;
-  assign i__valid = reads_valid1;
+  assign i__valid = reads_valid2;
   assign o__ready = 1'h1;
   assign wr__0__en = o__valid;
   assign wr__0__bank = updated_bank;
@@ -81091,7 +81338,7 @@ module \core_top.core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__da
   assign i__payload[79:72] = \$31 ;
   assign i__payload[7:0] = rd__1__data[7:0];
   assign i__payload[71:64] = \$30 ;
-  assign i__payload[128] = reads_last1;
+  assign i__payload[128] = reads_last2;
   assign \$9  = 1'h1;
   assign \$10  = \$8 ;
   assign \$25  = { \$24 [24], \$24 [24], \$24 [24], \$24 [24:3] };
@@ -82898,6 +83145,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
   reg [3:0] \$20 ;
   reg [4:0] \$21 ;
   reg [4:0] \$22 ;
+  reg [4:0] \$23 ;
   wire \$3 ;
   wire [4:0] \$4 ;
   wire [5:0] \$5 ;
@@ -82956,6 +83204,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
   wire start;
   reg [4:0] tag0 = 5'h00;
   reg [4:0] tag1 = 5'h00;
+  reg [4:0] tag2 = 5'h00;
   wire [64:0] w_data;
   wire w_en;
   assign \$1  = ~ active;
@@ -82972,8 +83221,8 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
   assign pop = r_rdy & m_axis_tready;
   assign \$11  = bank == 2'h3;
   assign rd__row = \$11  ? \$12  : addr;
-  assign \$14  = tag1[2] ? \$13  : { rd__data[231:224], rd__data[199:192], rd__data[167:160], rd__data[135:128], rd__data[103:96], rd__data[71:64], rd__data[39:32], rd__data[7:0] };
-  assign pending = | { tag1[0], tag0[0] };
+  assign \$14  = tag2[2] ? \$13  : { rd__data[231:224], rd__data[199:192], rd__data[167:160], rd__data[135:128], rd__data[103:96], rd__data[71:64], rd__data[39:32], rd__data[7:0] };
+  assign pending = | { tag2[0], tag1[0], tag0[0] };
   always @(posedge clk)
     addr <= \$15 ;
   always @(posedge clk)
@@ -82990,10 +83239,12 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
     tag0 <= \$21 ;
   always @(posedge clk)
     tag1 <= \$22 ;
+  always @(posedge clk)
+    tag2 <= \$23 ;
   \core_top.reader.answers  answers (
     .clk(clk),
     .\port$11525$0 (\$14 ),
-    .\port$20097$0 (tag1[1:0]),
+    .\port$20143$0 (tag2[1:0]),
     .r_data(r_data),
     .r_en(m_axis_tready),
     .r_rdy(r_rdy),
@@ -83002,7 +83253,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
     (* full_case = 32'd1 *)
-    casez (tag1[4:3])
+    casez (tag2[4:3])
       2'h0:
           \$13  = rd__data[63:0];
       2'h1:
@@ -83086,8 +83337,15 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
       \$22  = 5'h00;
     end
   end
-  assign w_en = tag1[0];
-  assign w_data = { tag1[1], \$14  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
+    \$23  = tag1;
+    if (rst) begin
+      \$23  = 5'h00;
+    end
+  end
+  assign w_en = tag2[0];
+  assign w_data = { tag2[1], \$14  };
   assign m_axis_tdata = r_data[63:0];
   assign m_axis_tlast = r_data[64];
   assign m_axis_tkeep = 8'hff;
@@ -83110,7 +83368,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0 , r_rdy, r_en);
+module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20143$0 , r_rdy, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$63  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -83154,8 +83412,8 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0
   wire [3:0] level;
   input [63:0] \port$11525$0 ;
   wire [63:0] \port$11525$0 ;
-  input [1:0] \port$20097$0 ;
-  wire [1:0] \port$20097$0 ;
+  input [1:0] \port$20143$0 ;
+  wire [1:0] \port$20143$0 ;
   (* init = 3'h0 *)
   wire [2:0] produce;
   output [64:0] r_data;
@@ -83185,7 +83443,7 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$20097$0 [1], \port$11525$0  };
+      storage[w_port__addr] <= { \port$20143$0 [1], \port$11525$0  };
   end
   reg [64:0] _0_;
   always @(posedge clk) begin
@@ -83196,12 +83454,12 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0
   assign r_data = _0_;
   assign w_rdy = inner_level != 3'h7;
   assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & \port$20097$0 [0];
+  assign w_port__en = w_rdy & \port$20143$0 [0];
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
   assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & \port$20097$0 [0];
+  assign \$3  = w_rdy & \port$20143$0 [0];
   assign \$4  = w_port__addr == 3'h6;
   assign \$5  = w_port__addr + 1'h1;
   assign \$6  = \$4  ? 4'h0 : \$5 ;
@@ -83211,7 +83469,7 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0
   assign \$10  = r_port__addr == 3'h6;
   assign \$11  = r_port__addr + 1'h1;
   assign \$12  = \$10  ? 4'h0 : \$11 ;
-  assign \$13  = w_rdy & \port$20097$0 [0];
+  assign \$13  = w_rdy & \port$20143$0 [0];
   assign \$14  = ~ r_rdy;
   assign \$15  = \$14  | r_en;
   assign \$16  = inner_r_rdy & \$15 ;
@@ -83221,7 +83479,7 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0
   assign \$20  = ~ r_rdy;
   assign \$21  = \$20  | r_en;
   assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & \port$20097$0 [0];
+  assign \$23  = w_rdy & \port$20143$0 [0];
   assign \$24  = ~ \$23 ;
   assign \$25  = \$22  & \$24 ;
   assign \$26  = inner_level - 1'h1;
@@ -83284,9 +83542,9 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20097$0
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$20097$0 [1], \port$11525$0  };
-  assign w_data = { \port$20097$0 [1], \port$11525$0  };
-  assign w_en = \port$20097$0 [0];
+  assign w_port__data = { \port$20143$0 [1], \port$11525$0  };
+  assign w_data = { \port$20143$0 [1], \port$11525$0  };
+  assign w_en = \port$20143$0 [0];
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
