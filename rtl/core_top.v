@@ -288,8 +288,8 @@ module core_top(s_axil_awprot, s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axi
     .imem__data(imem__data),
     .imem__en(imem__en),
     .pc(pc_pc),
-    .\port$11460$0 (\$14 ),
-    .\port$11461$0 (\$15 ),
+    .\port$11439$0 (\$14 ),
+    .\port$11440$0 (\$15 ),
     .rd__0__data(rd__data),
     .rst(rst),
     .\start$48 (\$signal$108 )
@@ -382,8 +382,8 @@ module core_top(s_axil_awprot, s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axi
     .imem__data(imem__data),
     .imem__en(imem__en),
     .pending(\pending$107 ),
-    .\port$11460$0 (\$14 ),
-    .\port$11461$0 (\$15 ),
+    .\port$11439$0 (\$14 ),
+    .\port$11440$0 (\$15 ),
     .rst(rst),
     .wr_addr(wr_addr),
     .wr_data(wr_data),
@@ -535,7 +535,7 @@ module core_top(s_axil_awprot, s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axi
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$0 , \port$11461$0 , host_wr__row, host_wr__mask, imem__en, imem__addr, imem__data, host_rd__en, host_rd__row, \config , rd__0__data, busy, \done$52 , error, cause, pc, exp_wr__en
+module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11439$0 , \port$11440$0 , host_wr__row, host_wr__mask, imem__en, imem__addr, imem__data, host_rd__en, host_rd__row, \config , rd__0__data, busy, \done$52 , error, cause, pc, exp_wr__en
 , exp_wr__index, exp_wr__value, host_wr__data, host_rd__bank, clk);
   wire \$1 ;
   wire \$10 ;
@@ -2355,10 +2355,10 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   wire [3:0] \pool.padding ;
   wire [3:0] \pool.stride ;
   wire [11:0] \pool.width ;
-  input \port$11460$0 ;
-  wire \port$11460$0 ;
-  input \port$11461$0 ;
-  wire \port$11461$0 ;
+  input \port$11439$0 ;
+  wire \port$11439$0 ;
+  input \port$11440$0 ;
+  wire \port$11440$0 ;
   wire [511:0] port__states;
   wire [31:0] \port__states[0] ;
   wire [31:0] \port__states[10] ;
@@ -2969,7 +2969,7 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \$179  = | select;
   assign \$180  = ~ \$179 ;
   assign \$181  = \$178  & \$180 ;
-  assign \$182  = { \port$11461$0 , \port$11460$0  } & { \$181 , \$177  };
+  assign \$182  = { \port$11440$0 , \port$11439$0  } & { \$181 , \$177  };
   assign wr__0__bank = \$173  | \$182 ;
   assign \$183  = \wr__0__row$169  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
   assign \$184  = \wr__0__row$170  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
@@ -4419,7 +4419,7 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11460$
   assign \rd__1__data$149  = rd__1__data;
   assign \wr__0__bank$163  = op[67:66];
   assign \wr__0__bank$164  = op[67:66];
-  assign host_wr__bank = { \port$11461$0 , \port$11460$0  };
+  assign host_wr__bank = { \port$11440$0 , \port$11439$0  };
   assign \wr__1__en$196  = 1'h0;
   assign \wr__1__en$198  = 1'h0;
   assign \wr__1__en$199  = 1'h0;
@@ -6719,148 +6719,142 @@ endmodule
 (* generator = "Amaranth" *)
 module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  reg [3:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [12:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [16:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  reg \$106 ;
-  reg [15:0] \$107 ;
-  reg [11:0] \$108 ;
-  reg [11:0] \$109 ;
+  wire [12:0] \$1 ;
+  wire [4:0] \$10 ;
+  reg [11:0] \$100 ;
+  reg [11:0] \$101 ;
+  reg [11:0] \$102 ;
+  reg [3:0] \$103 ;
+  reg [3:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [12:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [11:0] \$110 ;
-  reg [3:0] \$111 ;
+  reg [3:0] \$110 ;
+  reg [12:0] \$111 ;
   reg [3:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [12:0] \$115 ;
+  reg [13:0] \$113 ;
+  reg [13:0] \$114 ;
+  reg [3:0] \$115 ;
   reg [3:0] \$116 ;
-  reg [12:0] \$117 ;
-  reg [3:0] \$118 ;
-  reg [13:0] \$119 ;
+  reg [11:0] \$117 ;
+  reg [23:0] \$118 ;
+  reg [23:0] \$119 ;
   wire \$12 ;
   reg [13:0] \$120 ;
   reg [3:0] \$121 ;
   reg [3:0] \$122 ;
   reg [11:0] \$123 ;
-  reg [23:0] \$124 ;
-  reg [23:0] \$125 ;
-  reg [13:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg [3:0] \$128 ;
-  reg [11:0] \$129 ;
-  wire [12:0] \$13 ;
-  reg [13:0] \$130 ;
+  reg [13:0] \$124 ;
+  reg [3:0] \$125 ;
+  reg [3:0] \$126 ;
+  reg [11:0] \$127 ;
+  reg [23:0] \$128 ;
+  reg [23:0] \$129 ;
+  wire [4:0] \$13 ;
+  reg [3:0] \$130 ;
   reg [3:0] \$131 ;
-  reg [3:0] \$132 ;
-  reg [11:0] \$133 ;
-  reg [23:0] \$134 ;
-  reg [23:0] \$135 ;
-  reg [3:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [11:0] \$138 ;
-  reg [3:0] \$139 ;
-  wire [12:0] \$14 ;
+  reg [11:0] \$132 ;
+  reg [3:0] \$133 ;
+  reg [3:0] \$134 ;
+  reg [11:0] \$135 ;
+  reg [23:0] \$136 ;
+  reg [23:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [11:0] \$139 ;
+  wire [8:0] \$14 ;
   reg [3:0] \$140 ;
   reg [11:0] \$141 ;
   reg [23:0] \$142 ;
   reg [23:0] \$143 ;
-  reg [3:0] \$144 ;
+  reg [11:0] \$144 ;
   reg [11:0] \$145 ;
-  reg [3:0] \$146 ;
-  reg [11:0] \$147 ;
-  reg [23:0] \$148 ;
+  reg [23:0] \$146 ;
+  reg [23:0] \$147 ;
+  reg [3:0] \$148 ;
   reg [23:0] \$149 ;
   wire \$15 ;
-  reg [11:0] \$150 ;
-  reg [11:0] \$151 ;
-  reg [23:0] \$152 ;
-  reg [23:0] \$153 ;
-  reg [3:0] \$154 ;
-  reg [23:0] \$155 ;
-  reg [23:0] \$156 ;
+  reg [23:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [7:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [7:0] \$156 ;
   reg [7:0] \$157 ;
   reg [7:0] \$158 ;
-  reg [7:0] \$159 ;
+  reg [36:0] \$159 ;
   wire [12:0] \$16 ;
-  reg [7:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [7:0] \$163 ;
-  reg [7:0] \$164 ;
+  reg [36:0] \$160 ;
+  reg [36:0] \$161 ;
+  reg [36:0] \$162 ;
+  reg [36:0] \$163 ;
+  reg [36:0] \$164 ;
   reg [36:0] \$165 ;
   reg [36:0] \$166 ;
   reg [36:0] \$167 ;
   reg [36:0] \$168 ;
-  reg [36:0] \$169 ;
-  wire [4:0] \$17 ;
-  reg [36:0] \$170 ;
-  reg [36:0] \$171 ;
-  reg [36:0] \$172 ;
-  reg [36:0] \$173 ;
-  reg [36:0] \$174 ;
-  wire \$18 ;
-  wire [13:0] \$19 ;
-  reg [3:0] \$2 ;
-  wire [4:0] \$20 ;
+  wire \$17 ;
+  wire [12:0] \$18 ;
+  wire \$19 ;
+  wire [12:0] \$2 ;
+  wire [13:0] \$20 ;
   wire \$21 ;
   wire [4:0] \$22 ;
   wire [4:0] \$23 ;
-  wire [12:0] \$24 ;
-  wire \$25 ;
+  wire \$24 ;
+  reg [3:0] \$25 ;
   reg [3:0] \$26 ;
-  reg [3:0] \$27 ;
-  wire [12:0] \$28 ;
-  wire [4:0] \$29 ;
-  reg [3:0] \$3 ;
+  wire [12:0] \$27 ;
+  wire \$28 ;
+  wire [13:0] \$29 ;
+  wire [12:0] \$3 ;
   wire \$30 ;
-  wire [13:0] \$31 ;
+  wire [4:0] \$31 ;
   wire [4:0] \$32 ;
   wire \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
-  wire [12:0] \$36 ;
+  reg [3:0] \$34 ;
+  reg [3:0] \$35 ;
+  wire [16:0] \$36 ;
   wire \$37 ;
-  reg [3:0] \$38 ;
-  reg [3:0] \$39 ;
-  reg [3:0] \$4 ;
-  wire [16:0] \$40 ;
-  wire [16:0] \$41 ;
-  wire \$42 ;
-  wire [13:0] \$43 ;
-  wire [13:0] \$44 ;
-  wire [8:0] \$45 ;
-  wire [3:0] \$46 ;
-  wire [8:0] \$47 ;
+  wire [13:0] \$38 ;
+  wire [13:0] \$39 ;
+  wire [16:0] \$4 ;
+  wire [8:0] \$40 ;
+  wire [3:0] \$41 ;
+  wire [8:0] \$42 ;
+  wire [3:0] \$43 ;
+  wire [27:0] \$44 ;
+  wire [25:0] \$45 ;
+  wire [35:0] \$46 ;
+  wire [25:0] \$47 ;
   wire [3:0] \$48 ;
   wire [27:0] \$49 ;
   wire [4:0] \$5 ;
-  wire [25:0] \$50 ;
-  wire [35:0] \$51 ;
-  wire [25:0] \$52 ;
-  wire [3:0] \$53 ;
-  wire [27:0] \$54 ;
+  wire [24:0] \$50 ;
+  wire [3:0] \$51 ;
+  wire [27:0] \$52 ;
+  wire [24:0] \$53 ;
+  wire [35:0] \$54 ;
   wire [24:0] \$55 ;
-  wire [3:0] \$56 ;
-  wire [27:0] \$57 ;
-  wire [24:0] \$58 ;
-  wire [35:0] \$59 ;
-  wire [8:0] \$6 ;
-  wire [24:0] \$60 ;
-  wire [8:0] \$61 ;
+  wire [8:0] \$56 ;
+  wire [8:0] \$57 ;
+  wire [7:0] \$58 ;
+  wire [24:0] \$59 ;
+  reg [3:0] \$6 ;
+  wire [8:0] \$60 ;
+  wire \$61 ;
   wire [8:0] \$62 ;
-  wire [7:0] \$63 ;
-  wire [24:0] \$64 ;
-  wire [8:0] \$65 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
   wire \$66 ;
-  wire [8:0] \$67 ;
+  wire [13:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [8:0] \$7 ;
+  reg [3:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire [13:0] \$72 ;
@@ -6868,31 +6862,31 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [13:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire \$8 ;
+  reg [3:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [8:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
-  wire [8:0] \$85 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [8:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
-  wire [4:0] \$9 ;
+  reg [3:0] \$9 ;
   wire \$90 ;
-  wire [8:0] \$91 ;
+  wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
-  wire [12:0] \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [12:0] \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg [11:0] \$93 ;
+  reg [11:0] \$94 ;
+  reg [11:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [3:0] \$97 ;
+  reg \$98 ;
+  reg [15:0] \$99 ;
   reg active = 1'h0;
   reg [23:0] address0 = 24'h000000;
   reg [23:0] address1 = 24'h000000;
@@ -6936,8 +6930,10 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
   wire columns;
   reg [3:0] di = 4'h0;
   reg [7:0] di_stride = 8'h00;
+  reg [7:0] di_stride_next = 8'h00;
   reg [3:0] dj = 4'h0;
   reg [7:0] dj_stride = 8'h00;
+  reg [7:0] dj_stride_next = 8'h00;
   wire [36:0] element;
   wire [23:0] \element.addr ;
   wire \element.final ;
@@ -7039,6 +7035,11 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
   wire [3:0] \geometry.padding ;
   wire [3:0] \geometry.stride ;
   wire [11:0] \geometry.width ;
+  reg [15:0] last_batch = 16'h0000;
+  reg [11:0] last_channels = 12'h000;
+  reg [11:0] last_height = 12'h000;
+  reg [3:0] last_stride = 4'h0;
+  reg [11:0] last_width = 12'h000;
   reg [15:0] n = 16'h0000;
   output [36:0] o;
   wire [36:0] o;
@@ -7070,757 +7071,758 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
   wire start;
   reg [11:0] x = 12'h000;
   reg [11:0] y = 12'h000;
-  assign \$5  = dj + 1'h1;
-  assign \$6  = dj_stride + geometry[67:64];
-  assign \$7  = dj_stride + geometry[67:64];
-  assign \$8  = \$7  >= geometry[63:60];
-  assign \$9  = di + 1'h1;
-  assign \$10  = di_stride + geometry[67:64];
-  assign \$11  = di_stride + geometry[67:64];
-  assign \$12  = \$11  >= geometry[59:56];
-  assign \$13  = c + 1'h1;
-  assign \$14  = geometry[55:44] - 1'h1;
-  assign \$15  = c == \$14 ;
-  assign \$16  = x + 1'h1;
-  assign \$17  = geometry[67:64] - 1'h1;
-  assign \$18  = rx == \$17 ;
-  assign \$19  = qx + \$18 ;
-  assign \$20  = geometry[67:64] - 1'h1;
-  assign \$21  = rx == \$20 ;
+  assign \$1  = geometry[55:44] - 1'h1;
+  assign \$2  = geometry[43:32] - 1'h1;
+  assign \$3  = geometry[31:20] - 1'h1;
+  assign \$4  = geometry[19:4] - 1'h1;
+  assign \$5  = geometry[67:64] - 1'h1;
+  assign \$10  = dj + 1'h1;
+  assign \$11  = dj_stride_next + geometry[67:64];
+  assign \$12  = dj_stride_next >= geometry[63:60];
+  assign \$13  = di + 1'h1;
+  assign \$14  = di_stride_next + geometry[67:64];
+  assign \$15  = di_stride_next >= geometry[59:56];
+  assign \$16  = c + 1'h1;
+  assign \$17  = c == last_channels;
+  assign \$18  = x + 1'h1;
+  assign \$19  = rx == last_stride;
+  assign \$20  = qx + \$19 ;
+  assign \$21  = rx == last_stride;
   assign \$22  = rx + 1'h1;
   assign \$23  = \$21  ? 5'h00 : \$22 ;
-  assign \$24  = geometry[43:32] - 1'h1;
-  assign \$25  = x == \$24 ;
-  assign \$28  = y + 1'h1;
-  assign \$29  = geometry[67:64] - 1'h1;
-  assign \$30  = ry == \$29 ;
-  assign \$31  = qy + \$30 ;
-  assign \$32  = geometry[67:64] - 1'h1;
-  assign \$33  = ry == \$32 ;
-  assign \$34  = ry + 1'h1;
-  assign \$35  = \$33  ? 5'h00 : \$34 ;
-  assign \$36  = geometry[31:20] - 1'h1;
-  assign \$37  = y == \$36 ;
-  assign \$40  = n + 1'h1;
-  assign \$41  = geometry[19:4] - 1'h1;
-  assign \$42  = n == \$41 ;
-  assign \$43  = qy - di;
-  assign \$44  = qx - dj;
-  assign \$45  = ry + di_stride;
-  assign \$46  = columns ? \$45 [3:0] : 4'h0;
-  assign \$47  = rx + dj_stride;
-  assign \$48  = columns ? \$47 [3:0] : 4'h0;
-  assign \$49  = n * geometry[83:72];
-  assign \$50  = $signed({ 1'h0, address_product0 }) + $signed(address_term0_0_0);
-  assign \$51  = address0 * geometry[95:84];
-  assign \$52  = $signed({ 1'h0, address_product1 }) + $signed(address_term1_0_0);
-  assign \$53  = columns ? geometry[59:56] : 4'h1;
-  assign \$54  = address1 * \$53 ;
-  assign \$55  = address_product2 + address_term2_0_0;
-  assign \$56  = columns ? geometry[63:60] : 4'h1;
-  assign \$57  = address2 * \$56 ;
-  assign \$58  = address_product3 + address_term3_0_0;
-  assign \$59  = address3 * geometry[55:44];
-  assign \$60  = address_product4 + address_term4_0_0;
-  assign \$61  = rx + dj_stride;
-  assign \$62  = ry + di_stride;
-  assign \$63  = \$62 [3:0] * geometry[63:60];
-  assign \$64  = offset_product0 + offset_term0_0_0;
-  assign \$65  = ry + di_stride;
-  assign \$66  = \$65  < geometry[59:56];
-  assign \$67  = rx + dj_stride;
-  assign \$68  = \$67  < geometry[63:60];
+  assign \$24  = x == last_width;
+  assign \$27  = y + 1'h1;
+  assign \$28  = ry == last_stride;
+  assign \$29  = qy + \$28 ;
+  assign \$30  = ry == last_stride;
+  assign \$31  = ry + 1'h1;
+  assign \$32  = \$30  ? 5'h00 : \$31 ;
+  assign \$33  = y == last_height;
+  assign \$36  = n + 1'h1;
+  assign \$37  = n == last_batch;
+  assign \$38  = qy - di;
+  assign \$39  = qx - dj;
+  assign \$40  = ry + di_stride;
+  assign \$41  = columns ? \$40 [3:0] : 4'h0;
+  assign \$42  = rx + dj_stride;
+  assign \$43  = columns ? \$42 [3:0] : 4'h0;
+  assign \$44  = n * geometry[83:72];
+  assign \$45  = $signed({ 1'h0, address_product0 }) + $signed(address_term0_0_0);
+  assign \$46  = address0 * geometry[95:84];
+  assign \$47  = $signed({ 1'h0, address_product1 }) + $signed(address_term1_0_0);
+  assign \$48  = columns ? geometry[59:56] : 4'h1;
+  assign \$49  = address1 * \$48 ;
+  assign \$50  = address_product2 + address_term2_0_0;
+  assign \$51  = columns ? geometry[63:60] : 4'h1;
+  assign \$52  = address2 * \$51 ;
+  assign \$53  = address_product3 + address_term3_0_0;
+  assign \$54  = address3 * geometry[55:44];
+  assign \$55  = address_product4 + address_term4_0_0;
+  assign \$56  = rx + dj_stride;
+  assign \$57  = ry + di_stride;
+  assign \$58  = \$57 [3:0] * geometry[63:60];
+  assign \$59  = offset_product0 + offset_term0_0_0;
+  assign \$60  = ry + di_stride;
+  assign \$61  = \$60  < geometry[59:56];
+  assign \$62  = rx + dj_stride;
+  assign \$63  = \$62  < geometry[63:60];
+  assign \$64  = \$61  & \$63 ;
+  assign \$65  = di <= qy;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = qy - di;
+  assign \$68  = $signed(\$67 ) < $signed({ 1'h0, geometry[83:72] });
   assign \$69  = \$66  & \$68 ;
-  assign \$70  = di <= qy;
+  assign \$70  = dj <= qx;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = qy - di;
-  assign \$73  = $signed(\$72 ) < $signed({ 1'h0, geometry[83:72] });
+  assign \$72  = qx - dj;
+  assign \$73  = $signed(\$72 ) < $signed({ 1'h0, geometry[95:84] });
   assign \$74  = \$71  & \$73 ;
-  assign \$75  = dj <= qx;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = qx - dj;
-  assign \$78  = $signed(\$77 ) < $signed({ 1'h0, geometry[95:84] });
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ! di;
-  assign \$81  = ! dj;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = dj_stride + geometry[67:64];
-  assign \$84  = \$83  >= geometry[63:60];
-  assign \$85  = di_stride + geometry[67:64];
-  assign \$86  = \$85  >= geometry[59:56];
-  assign \$87  = \$84  & \$86 ;
-  assign \$88  = dj_stride + geometry[67:64];
-  assign \$89  = \$88  >= geometry[63:60];
-  assign \$90  = active & \$89 ;
-  assign \$91  = di_stride + geometry[67:64];
-  assign \$92  = \$91  >= geometry[59:56];
-  assign \$93  = \$90  & \$92 ;
-  assign \$94  = geometry[55:44] - 1'h1;
-  assign \$95  = c == \$94 ;
-  assign \$96  = \$93  & \$95 ;
-  assign \$97  = geometry[43:32] - 1'h1;
-  assign \$98  = x == \$97 ;
-  assign \$99  = \$96  & \$98 ;
-  assign \$100  = geometry[31:20] - 1'h1;
-  assign \$101  = y == \$100 ;
-  assign \$102  = \$99  & \$101 ;
-  assign \$103  = geometry[19:4] - 1'h1;
-  assign \$104  = n == \$103 ;
-  assign \$105  = \$102  & \$104 ;
+  assign \$75  = ! di;
+  assign \$76  = ! dj;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = dj_stride_next >= geometry[63:60];
+  assign \$79  = di_stride_next >= geometry[59:56];
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = dj_stride_next >= geometry[63:60];
+  assign \$82  = active & \$81 ;
+  assign \$83  = di_stride_next >= geometry[59:56];
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = c == last_channels;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = x == last_width;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = y == last_height;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = n == last_batch;
+  assign \$92  = \$90  & \$91 ;
   always @(posedge clk)
-    active <= \$106 ;
+    last_channels <= \$93 ;
   always @(posedge clk)
-    n <= \$107 ;
+    last_width <= \$94 ;
   always @(posedge clk)
-    y <= \$108 ;
+    last_height <= \$95 ;
   always @(posedge clk)
-    x <= \$109 ;
+    last_batch <= \$96 ;
   always @(posedge clk)
-    c <= \$110 ;
+    last_stride <= \$97 ;
   always @(posedge clk)
-    di <= \$111 ;
+    active <= \$98 ;
   always @(posedge clk)
-    dj <= \$112 ;
+    n <= \$99 ;
   always @(posedge clk)
-    di_stride <= \$113 ;
+    y <= \$100 ;
   always @(posedge clk)
-    dj_stride <= \$114 ;
+    x <= \$101 ;
   always @(posedge clk)
-    qy <= \$115 ;
+    c <= \$102 ;
   always @(posedge clk)
-    ry <= \$116 ;
+    di <= \$103 ;
   always @(posedge clk)
-    qx <= \$117 ;
+    dj <= \$104 ;
   always @(posedge clk)
-    rx <= \$118 ;
+    di_stride <= \$105 ;
   always @(posedge clk)
-    address_term0_0_0 <= \$119 ;
+    dj_stride <= \$106 ;
   always @(posedge clk)
-    address_term0_0_1 <= \$120 ;
+    di_stride_next <= \$107 ;
   always @(posedge clk)
-    address_term0_0_2 <= \$121 ;
+    dj_stride_next <= \$108 ;
   always @(posedge clk)
-    address_term0_0_3 <= \$122 ;
+    qy <= \$109 ;
   always @(posedge clk)
-    address_term0_0_4 <= \$123 ;
+    ry <= \$110 ;
   always @(posedge clk)
-    address_product0 <= \$124 ;
+    qx <= \$111 ;
   always @(posedge clk)
-    address0 <= \$125 ;
+    rx <= \$112 ;
   always @(posedge clk)
-    address_later0_0_0 <= \$126 ;
+    address_term0_0_0 <= \$113 ;
   always @(posedge clk)
-    address_later0_0_1 <= \$127 ;
+    address_term0_0_1 <= \$114 ;
   always @(posedge clk)
-    address_later0_0_2 <= \$128 ;
+    address_term0_0_2 <= \$115 ;
   always @(posedge clk)
-    address_later0_0_3 <= \$129 ;
+    address_term0_0_3 <= \$116 ;
   always @(posedge clk)
-    address_term1_0_0 <= \$130 ;
+    address_term0_0_4 <= \$117 ;
   always @(posedge clk)
-    address_term1_0_1 <= \$131 ;
+    address_product0 <= \$118 ;
   always @(posedge clk)
-    address_term1_0_2 <= \$132 ;
+    address0 <= \$119 ;
   always @(posedge clk)
-    address_term1_0_3 <= \$133 ;
+    address_later0_0_0 <= \$120 ;
   always @(posedge clk)
-    address_product1 <= \$134 ;
+    address_later0_0_1 <= \$121 ;
   always @(posedge clk)
-    address1 <= \$135 ;
+    address_later0_0_2 <= \$122 ;
   always @(posedge clk)
-    address_later1_0_0 <= \$136 ;
+    address_later0_0_3 <= \$123 ;
   always @(posedge clk)
-    address_later1_0_1 <= \$137 ;
+    address_term1_0_0 <= \$124 ;
   always @(posedge clk)
-    address_later1_0_2 <= \$138 ;
+    address_term1_0_1 <= \$125 ;
   always @(posedge clk)
-    address_term2_0_0 <= \$139 ;
+    address_term1_0_2 <= \$126 ;
   always @(posedge clk)
-    address_term2_0_1 <= \$140 ;
+    address_term1_0_3 <= \$127 ;
   always @(posedge clk)
-    address_term2_0_2 <= \$141 ;
+    address_product1 <= \$128 ;
   always @(posedge clk)
-    address_product2 <= \$142 ;
+    address1 <= \$129 ;
   always @(posedge clk)
-    address2 <= \$143 ;
+    address_later1_0_0 <= \$130 ;
   always @(posedge clk)
-    address_later2_0_0 <= \$144 ;
+    address_later1_0_1 <= \$131 ;
   always @(posedge clk)
-    address_later2_0_1 <= \$145 ;
+    address_later1_0_2 <= \$132 ;
   always @(posedge clk)
-    address_term3_0_0 <= \$146 ;
+    address_term2_0_0 <= \$133 ;
   always @(posedge clk)
-    address_term3_0_1 <= \$147 ;
+    address_term2_0_1 <= \$134 ;
   always @(posedge clk)
-    address_product3 <= \$148 ;
+    address_term2_0_2 <= \$135 ;
   always @(posedge clk)
-    address3 <= \$149 ;
+    address_product2 <= \$136 ;
   always @(posedge clk)
-    address_later3_0_0 <= \$150 ;
+    address2 <= \$137 ;
   always @(posedge clk)
-    address_term4_0_0 <= \$151 ;
+    address_later2_0_0 <= \$138 ;
   always @(posedge clk)
-    address_product4 <= \$152 ;
+    address_later2_0_1 <= \$139 ;
   always @(posedge clk)
-    address4 <= \$153 ;
+    address_term3_0_0 <= \$140 ;
   always @(posedge clk)
-    offset_term0_0_0 <= \$154 ;
+    address_term3_0_1 <= \$141 ;
   always @(posedge clk)
-    offset_product0 <= \$155 ;
+    address_product3 <= \$142 ;
   always @(posedge clk)
-    offset0 <= \$156 ;
+    address3 <= \$143 ;
   always @(posedge clk)
-    offset_later0_0 <= \$157 ;
+    address_later3_0_0 <= \$144 ;
   always @(posedge clk)
-    offset_later1_0 <= \$158 ;
+    address_term4_0_0 <= \$145 ;
   always @(posedge clk)
-    offset_later2_0 <= \$159 ;
+    address_product4 <= \$146 ;
   always @(posedge clk)
-    offset_later3_0 <= \$160 ;
+    address4 <= \$147 ;
   always @(posedge clk)
-    offset_later4_0 <= \$161 ;
+    offset_term0_0_0 <= \$148 ;
   always @(posedge clk)
-    offset_later5_0 <= \$162 ;
+    offset_product0 <= \$149 ;
   always @(posedge clk)
-    offset_later6_0 <= \$163 ;
+    offset0 <= \$150 ;
   always @(posedge clk)
-    offset_later7_0 <= \$164 ;
+    offset_later0_0 <= \$151 ;
   always @(posedge clk)
-    element0_0 <= \$165 ;
+    offset_later1_0 <= \$152 ;
   always @(posedge clk)
-    element1_0 <= \$166 ;
+    offset_later2_0 <= \$153 ;
   always @(posedge clk)
-    element2_0 <= \$167 ;
+    offset_later3_0 <= \$154 ;
   always @(posedge clk)
-    element3_0 <= \$168 ;
+    offset_later4_0 <= \$155 ;
   always @(posedge clk)
-    element4_0 <= \$169 ;
+    offset_later5_0 <= \$156 ;
   always @(posedge clk)
-    element5_0 <= \$170 ;
+    offset_later6_0 <= \$157 ;
   always @(posedge clk)
-    element6_0 <= \$171 ;
+    offset_later7_0 <= \$158 ;
   always @(posedge clk)
-    element7_0 <= \$172 ;
+    element0_0 <= \$159 ;
   always @(posedge clk)
-    element8_0 <= \$173 ;
+    element1_0 <= \$160 ;
   always @(posedge clk)
-    element9_0 <= \$174 ;
+    element2_0 <= \$161 ;
+  always @(posedge clk)
+    element3_0 <= \$162 ;
+  always @(posedge clk)
+    element4_0 <= \$163 ;
+  always @(posedge clk)
+    element5_0 <= \$164 ;
+  always @(posedge clk)
+    element6_0 <= \$165 ;
+  always @(posedge clk)
+    element7_0 <= \$166 ;
+  always @(posedge clk)
+    element8_0 <= \$167 ;
+  always @(posedge clk)
+    element9_0 <= \$168 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez ({ geometry[67:64], geometry[71:68] })
       8'h00:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h01:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h02:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h03:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h04:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h05:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h06:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h07:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h08:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h09:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h0a:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h0b:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h0c:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h0d:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h0e:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h0f:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h10:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h11:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h12:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h13:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h14:
-          \$1  = 4'h4;
+          \$6  = 4'h4;
       8'h15:
-          \$1  = 4'h5;
+          \$6  = 4'h5;
       8'h16:
-          \$1  = 4'h6;
+          \$6  = 4'h6;
       8'h17:
-          \$1  = 4'h7;
+          \$6  = 4'h7;
       8'h18:
-          \$1  = 4'h8;
+          \$6  = 4'h8;
       8'h19:
-          \$1  = 4'h9;
+          \$6  = 4'h9;
       8'h1a:
-          \$1  = 4'ha;
+          \$6  = 4'ha;
       8'h1b:
-          \$1  = 4'hb;
+          \$6  = 4'hb;
       8'h1c:
-          \$1  = 4'hc;
+          \$6  = 4'hc;
       8'h1d:
-          \$1  = 4'hd;
+          \$6  = 4'hd;
       8'h1e:
-          \$1  = 4'he;
+          \$6  = 4'he;
       8'h1f:
-          \$1  = 4'hf;
+          \$6  = 4'hf;
       8'h20:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h21:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h22:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h23:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h24:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h25:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h26:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h27:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h28:
-          \$1  = 4'h4;
+          \$6  = 4'h4;
       8'h29:
-          \$1  = 4'h4;
+          \$6  = 4'h4;
       8'h2a:
-          \$1  = 4'h5;
+          \$6  = 4'h5;
       8'h2b:
-          \$1  = 4'h5;
+          \$6  = 4'h5;
       8'h2c:
-          \$1  = 4'h6;
+          \$6  = 4'h6;
       8'h2d:
-          \$1  = 4'h6;
+          \$6  = 4'h6;
       8'h2e:
-          \$1  = 4'h7;
+          \$6  = 4'h7;
       8'h2f:
-          \$1  = 4'h7;
+          \$6  = 4'h7;
       8'h30:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h31:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h32:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h33:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h34:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h35:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h36:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h37:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h38:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h39:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h3a:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h3b:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h3c:
-          \$1  = 4'h4;
+          \$6  = 4'h4;
       8'h3d:
-          \$1  = 4'h4;
+          \$6  = 4'h4;
       8'h3e:
-          \$1  = 4'h4;
+          \$6  = 4'h4;
       8'h3f:
-          \$1  = 4'h5;
+          \$6  = 4'h5;
       8'h40:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h41:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h42:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h43:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h44:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h45:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h46:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h47:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h48:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h49:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h4a:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h4b:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h4c:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h4d:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h4e:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h4f:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h50:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h51:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h52:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h53:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h54:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h55:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h56:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h57:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h58:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h59:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h5a:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h5b:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h5c:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h5d:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h5e:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h5f:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h60:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h61:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h62:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h63:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h64:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h65:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h66:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h67:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h68:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h69:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h6a:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h6b:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h6c:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h6d:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h6e:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h6f:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h70:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h71:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h72:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h73:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h74:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h75:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h76:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h77:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h78:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h79:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h7a:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h7b:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h7c:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h7d:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h7e:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h7f:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h80:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h81:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h82:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h83:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h84:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h85:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h86:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h87:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h88:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h89:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h8a:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h8b:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h8c:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h8d:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h8e:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h8f:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h90:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h91:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h92:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h93:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h94:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h95:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h96:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h97:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h98:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h99:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h9a:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h9b:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h9c:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h9d:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h9e:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h9f:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'ha0:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha1:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha2:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha3:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha4:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha5:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha6:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha7:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha8:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha9:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'haa:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hab:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hac:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'had:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hae:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'haf:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hb0:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb1:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb2:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb3:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb4:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb5:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb6:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb7:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb8:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb9:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hba:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hbb:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hbc:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hbd:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hbe:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hbf:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hc0:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc1:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc2:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc3:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc4:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc5:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc6:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc7:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc8:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc9:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hca:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hcb:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hcc:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hcd:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hce:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hcf:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hd0:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd1:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd2:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd3:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd4:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd5:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd6:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd7:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd8:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd9:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hda:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hdb:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hdc:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hdd:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hde:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hdf:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'he0:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he1:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he2:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he3:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he4:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he5:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he6:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he7:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he8:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he9:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hea:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'heb:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hec:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hed:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hee:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hef:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hf0:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf1:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf2:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf3:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf4:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf5:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf6:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf7:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf8:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf9:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hfa:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hfb:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hfc:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hfd:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hfe:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hff:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
     endcase
   end
   always @* begin
@@ -7828,517 +7830,517 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
     (* full_case = 32'd1 *)
     casez ({ geometry[67:64], geometry[71:68] })
       8'h00:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h01:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h02:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h03:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h04:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h05:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h06:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h07:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h08:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h09:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h0a:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h0b:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h0c:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h0d:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h0e:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h0f:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h10:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h11:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h12:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h13:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h14:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h15:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h16:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h17:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h18:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h19:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h1a:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h1b:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h1c:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h1d:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h1e:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h1f:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h20:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h21:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h22:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h23:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h24:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h25:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h26:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h27:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h28:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h29:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h2a:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h2b:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h2c:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h2d:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h2e:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h2f:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h30:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h31:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h32:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h33:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h34:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h35:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h36:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h37:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h38:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h39:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h3a:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h3b:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h3c:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h3d:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h3e:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h3f:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h40:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h41:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h42:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h43:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h44:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h45:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h46:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h47:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h48:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h49:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h4a:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h4b:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h4c:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h4d:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h4e:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h4f:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h50:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h51:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h52:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h53:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h54:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h55:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h56:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h57:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h58:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h59:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h5a:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h5b:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h5c:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h5d:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h5e:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h5f:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h60:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h61:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h62:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h63:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h64:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h65:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h66:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h67:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h68:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h69:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h6a:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h6b:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h6c:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h6d:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h6e:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h6f:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h70:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h71:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h72:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h73:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h74:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h75:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h76:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'h77:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h78:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h79:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h7a:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h7b:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h7c:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h7d:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'h7e:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h7f:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h80:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h81:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h82:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h83:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h84:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h85:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h86:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'h87:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'h88:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h89:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h8a:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h8b:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h8c:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h8d:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h8e:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'h8f:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'h90:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h91:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h92:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h93:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h94:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h95:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h96:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'h97:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'h98:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'h99:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h9a:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h9b:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h9c:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h9d:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h9e:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h9f:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'ha0:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'ha1:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'ha2:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'ha3:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'ha4:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'ha5:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'ha6:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'ha7:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'ha8:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'ha9:
-          \$2  = 4'h9;
+          \$7  = 4'h9;
       8'haa:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hab:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hac:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'had:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hae:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'haf:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'hb0:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hb1:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hb2:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'hb3:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hb4:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'hb5:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'hb6:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'hb7:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'hb8:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'hb9:
-          \$2  = 4'h9;
+          \$7  = 4'h9;
       8'hba:
-          \$2  = 4'ha;
+          \$7  = 4'ha;
       8'hbb:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hbc:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hbd:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'hbe:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hbf:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'hc0:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hc1:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hc2:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'hc3:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hc4:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'hc5:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'hc6:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'hc7:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'hc8:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'hc9:
-          \$2  = 4'h9;
+          \$7  = 4'h9;
       8'hca:
-          \$2  = 4'ha;
+          \$7  = 4'ha;
       8'hcb:
-          \$2  = 4'hb;
+          \$7  = 4'hb;
       8'hcc:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hcd:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hce:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'hcf:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hd0:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hd1:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hd2:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'hd3:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hd4:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'hd5:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'hd6:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'hd7:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'hd8:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'hd9:
-          \$2  = 4'h9;
+          \$7  = 4'h9;
       8'hda:
-          \$2  = 4'ha;
+          \$7  = 4'ha;
       8'hdb:
-          \$2  = 4'hb;
+          \$7  = 4'hb;
       8'hdc:
-          \$2  = 4'hc;
+          \$7  = 4'hc;
       8'hdd:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hde:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hdf:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'he0:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'he1:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'he2:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'he3:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'he4:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'he5:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'he6:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'he7:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'he8:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'he9:
-          \$2  = 4'h9;
+          \$7  = 4'h9;
       8'hea:
-          \$2  = 4'ha;
+          \$7  = 4'ha;
       8'heb:
-          \$2  = 4'hb;
+          \$7  = 4'hb;
       8'hec:
-          \$2  = 4'hc;
+          \$7  = 4'hc;
       8'hed:
-          \$2  = 4'hd;
+          \$7  = 4'hd;
       8'hee:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hef:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hf0:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hf1:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hf2:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'hf3:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hf4:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'hf5:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'hf6:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'hf7:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'hf8:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'hf9:
-          \$2  = 4'h9;
+          \$7  = 4'h9;
       8'hfa:
-          \$2  = 4'ha;
+          \$7  = 4'ha;
       8'hfb:
-          \$2  = 4'hb;
+          \$7  = 4'hb;
       8'hfc:
-          \$2  = 4'hc;
+          \$7  = 4'hc;
       8'hfd:
-          \$2  = 4'hd;
+          \$7  = 4'hd;
       8'hfe:
-          \$2  = 4'he;
+          \$7  = 4'he;
       8'hff:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
     endcase
   end
   always @* begin
@@ -8346,517 +8348,517 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
     (* full_case = 32'd1 *)
     casez ({ geometry[67:64], geometry[71:68] })
       8'h00:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h01:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h02:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h03:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h04:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h05:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h06:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h07:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h08:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h09:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h0a:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h0b:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h0c:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h0d:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h0e:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h0f:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h10:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h11:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h12:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h13:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h14:
-          \$3  = 4'h4;
+          \$8  = 4'h4;
       8'h15:
-          \$3  = 4'h5;
+          \$8  = 4'h5;
       8'h16:
-          \$3  = 4'h6;
+          \$8  = 4'h6;
       8'h17:
-          \$3  = 4'h7;
+          \$8  = 4'h7;
       8'h18:
-          \$3  = 4'h8;
+          \$8  = 4'h8;
       8'h19:
-          \$3  = 4'h9;
+          \$8  = 4'h9;
       8'h1a:
-          \$3  = 4'ha;
+          \$8  = 4'ha;
       8'h1b:
-          \$3  = 4'hb;
+          \$8  = 4'hb;
       8'h1c:
-          \$3  = 4'hc;
+          \$8  = 4'hc;
       8'h1d:
-          \$3  = 4'hd;
+          \$8  = 4'hd;
       8'h1e:
-          \$3  = 4'he;
+          \$8  = 4'he;
       8'h1f:
-          \$3  = 4'hf;
+          \$8  = 4'hf;
       8'h20:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h21:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h22:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h23:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h24:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h25:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h26:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h27:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h28:
-          \$3  = 4'h4;
+          \$8  = 4'h4;
       8'h29:
-          \$3  = 4'h4;
+          \$8  = 4'h4;
       8'h2a:
-          \$3  = 4'h5;
+          \$8  = 4'h5;
       8'h2b:
-          \$3  = 4'h5;
+          \$8  = 4'h5;
       8'h2c:
-          \$3  = 4'h6;
+          \$8  = 4'h6;
       8'h2d:
-          \$3  = 4'h6;
+          \$8  = 4'h6;
       8'h2e:
-          \$3  = 4'h7;
+          \$8  = 4'h7;
       8'h2f:
-          \$3  = 4'h7;
+          \$8  = 4'h7;
       8'h30:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h31:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h32:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h33:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h34:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h35:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h36:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h37:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h38:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h39:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h3a:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h3b:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h3c:
-          \$3  = 4'h4;
+          \$8  = 4'h4;
       8'h3d:
-          \$3  = 4'h4;
+          \$8  = 4'h4;
       8'h3e:
-          \$3  = 4'h4;
+          \$8  = 4'h4;
       8'h3f:
-          \$3  = 4'h5;
+          \$8  = 4'h5;
       8'h40:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h41:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h42:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h43:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h44:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h45:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h46:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h47:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h48:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h49:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h4a:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h4b:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h4c:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h4d:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h4e:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h4f:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h50:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h51:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h52:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h53:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h54:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h55:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h56:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h57:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h58:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h59:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h5a:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h5b:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h5c:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h5d:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h5e:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h5f:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h60:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h61:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h62:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h63:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h64:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h65:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h66:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h67:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h68:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h69:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h6a:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h6b:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h6c:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h6d:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h6e:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h6f:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h70:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h71:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h72:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h73:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h74:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h75:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h76:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h77:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h78:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h79:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h7a:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h7b:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h7c:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h7d:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h7e:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h7f:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h80:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h81:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h82:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h83:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h84:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h85:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h86:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h87:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h88:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h89:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h8a:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h8b:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h8c:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h8d:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h8e:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h8f:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h90:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h91:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h92:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h93:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h94:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h95:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h96:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h97:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h98:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h99:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h9a:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h9b:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h9c:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h9d:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h9e:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h9f:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'ha0:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha1:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha2:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha3:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha4:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha5:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha6:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha7:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha8:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha9:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'haa:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hab:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hac:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'had:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hae:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'haf:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hb0:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb1:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb2:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb3:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb4:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb5:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb6:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb7:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb8:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb9:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hba:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hbb:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hbc:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hbd:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hbe:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hbf:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hc0:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc1:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc2:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc3:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc4:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc5:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc6:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc7:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc8:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc9:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hca:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hcb:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hcc:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hcd:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hce:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hcf:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hd0:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd1:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd2:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd3:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd4:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd5:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd6:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd7:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd8:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd9:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hda:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hdb:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hdc:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hdd:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hde:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hdf:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'he0:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he1:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he2:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he3:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he4:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he5:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he6:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he7:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he8:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he9:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hea:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'heb:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hec:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hed:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hee:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hef:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hf0:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf1:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf2:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf3:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf4:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf5:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf6:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf7:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf8:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf9:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hfa:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hfb:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hfc:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hfd:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hfe:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hff:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
     endcase
   end
   always @* begin
@@ -8864,517 +8866,1035 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
     (* full_case = 32'd1 *)
     casez ({ geometry[67:64], geometry[71:68] })
       8'h00:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h01:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h02:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h03:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h04:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h05:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h06:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h07:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h08:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h09:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h0a:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h0b:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h0c:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h0d:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h0e:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h0f:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h10:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h11:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h12:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h13:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h14:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h15:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h16:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h17:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h18:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h19:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h1a:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h1b:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h1c:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h1d:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h1e:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h1f:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h20:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h21:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h22:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h23:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h24:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h25:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h26:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h27:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h28:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h29:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h2a:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h2b:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h2c:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h2d:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h2e:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h2f:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h30:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h31:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h32:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h33:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h34:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h35:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h36:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h37:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h38:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h39:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h3a:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h3b:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h3c:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h3d:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h3e:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h3f:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h40:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h41:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h42:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h43:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h44:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h45:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h46:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h47:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h48:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h49:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h4a:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h4b:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h4c:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h4d:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h4e:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h4f:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h50:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h51:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h52:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h53:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h54:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h55:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h56:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h57:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h58:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h59:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h5a:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h5b:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h5c:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h5d:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h5e:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h5f:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h60:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h61:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h62:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h63:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h64:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h65:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h66:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h67:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h68:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h69:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h6a:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h6b:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h6c:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h6d:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h6e:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h6f:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h70:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h71:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h72:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h73:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h74:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h75:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h76:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'h77:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h78:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h79:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h7a:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h7b:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h7c:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h7d:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'h7e:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h7f:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h80:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h81:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h82:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h83:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h84:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h85:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h86:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'h87:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'h88:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h89:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h8a:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h8b:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h8c:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h8d:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h8e:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'h8f:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'h90:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h91:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h92:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h93:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h94:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h95:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h96:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'h97:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'h98:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'h99:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h9a:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h9b:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h9c:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h9d:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h9e:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h9f:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'ha0:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'ha1:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'ha2:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'ha3:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'ha4:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'ha5:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'ha6:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'ha7:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'ha8:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'ha9:
-          \$4  = 4'h9;
+          \$9  = 4'h9;
       8'haa:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hab:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hac:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'had:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hae:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'haf:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'hb0:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hb1:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hb2:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'hb3:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hb4:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'hb5:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'hb6:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'hb7:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'hb8:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'hb9:
-          \$4  = 4'h9;
+          \$9  = 4'h9;
       8'hba:
-          \$4  = 4'ha;
+          \$9  = 4'ha;
       8'hbb:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hbc:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hbd:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'hbe:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hbf:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'hc0:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hc1:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hc2:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'hc3:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hc4:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'hc5:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'hc6:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'hc7:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'hc8:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'hc9:
-          \$4  = 4'h9;
+          \$9  = 4'h9;
       8'hca:
-          \$4  = 4'ha;
+          \$9  = 4'ha;
       8'hcb:
-          \$4  = 4'hb;
+          \$9  = 4'hb;
       8'hcc:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hcd:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hce:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'hcf:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hd0:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hd1:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hd2:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'hd3:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hd4:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'hd5:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'hd6:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'hd7:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'hd8:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'hd9:
-          \$4  = 4'h9;
+          \$9  = 4'h9;
       8'hda:
-          \$4  = 4'ha;
+          \$9  = 4'ha;
       8'hdb:
-          \$4  = 4'hb;
+          \$9  = 4'hb;
       8'hdc:
-          \$4  = 4'hc;
+          \$9  = 4'hc;
       8'hdd:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hde:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hdf:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'he0:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'he1:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'he2:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'he3:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'he4:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'he5:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'he6:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'he7:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'he8:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'he9:
-          \$4  = 4'h9;
+          \$9  = 4'h9;
       8'hea:
-          \$4  = 4'ha;
+          \$9  = 4'ha;
       8'heb:
-          \$4  = 4'hb;
+          \$9  = 4'hb;
       8'hec:
-          \$4  = 4'hc;
+          \$9  = 4'hc;
       8'hed:
-          \$4  = 4'hd;
+          \$9  = 4'hd;
       8'hee:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hef:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hf0:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hf1:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hf2:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'hf3:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hf4:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'hf5:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'hf6:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'hf7:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'hf8:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'hf9:
-          \$4  = 4'h9;
+          \$9  = 4'h9;
       8'hfa:
-          \$4  = 4'ha;
+          \$9  = 4'ha;
       8'hfb:
-          \$4  = 4'hb;
+          \$9  = 4'hb;
       8'hfc:
-          \$4  = 4'hc;
+          \$9  = 4'hc;
       8'hfd:
-          \$4  = 4'hd;
+          \$9  = 4'hd;
       8'hfe:
-          \$4  = 4'he;
+          \$9  = 4'he;
       8'hff:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ geometry[67:64], geometry[71:68] })
+      8'h00:
+          \$25  = 4'h0;
+      8'h01:
+          \$25  = 4'h0;
+      8'h02:
+          \$25  = 4'h0;
+      8'h03:
+          \$25  = 4'h0;
+      8'h04:
+          \$25  = 4'h0;
+      8'h05:
+          \$25  = 4'h0;
+      8'h06:
+          \$25  = 4'h0;
+      8'h07:
+          \$25  = 4'h0;
+      8'h08:
+          \$25  = 4'h0;
+      8'h09:
+          \$25  = 4'h0;
+      8'h0a:
+          \$25  = 4'h0;
+      8'h0b:
+          \$25  = 4'h0;
+      8'h0c:
+          \$25  = 4'h0;
+      8'h0d:
+          \$25  = 4'h0;
+      8'h0e:
+          \$25  = 4'h0;
+      8'h0f:
+          \$25  = 4'h0;
+      8'h10:
+          \$25  = 4'h0;
+      8'h11:
+          \$25  = 4'h1;
+      8'h12:
+          \$25  = 4'h2;
+      8'h13:
+          \$25  = 4'h3;
+      8'h14:
+          \$25  = 4'h4;
+      8'h15:
+          \$25  = 4'h5;
+      8'h16:
+          \$25  = 4'h6;
+      8'h17:
+          \$25  = 4'h7;
+      8'h18:
+          \$25  = 4'h8;
+      8'h19:
+          \$25  = 4'h9;
+      8'h1a:
+          \$25  = 4'ha;
+      8'h1b:
+          \$25  = 4'hb;
+      8'h1c:
+          \$25  = 4'hc;
+      8'h1d:
+          \$25  = 4'hd;
+      8'h1e:
+          \$25  = 4'he;
+      8'h1f:
+          \$25  = 4'hf;
+      8'h20:
+          \$25  = 4'h0;
+      8'h21:
+          \$25  = 4'h0;
+      8'h22:
+          \$25  = 4'h1;
+      8'h23:
+          \$25  = 4'h1;
+      8'h24:
+          \$25  = 4'h2;
+      8'h25:
+          \$25  = 4'h2;
+      8'h26:
+          \$25  = 4'h3;
+      8'h27:
+          \$25  = 4'h3;
+      8'h28:
+          \$25  = 4'h4;
+      8'h29:
+          \$25  = 4'h4;
+      8'h2a:
+          \$25  = 4'h5;
+      8'h2b:
+          \$25  = 4'h5;
+      8'h2c:
+          \$25  = 4'h6;
+      8'h2d:
+          \$25  = 4'h6;
+      8'h2e:
+          \$25  = 4'h7;
+      8'h2f:
+          \$25  = 4'h7;
+      8'h30:
+          \$25  = 4'h0;
+      8'h31:
+          \$25  = 4'h0;
+      8'h32:
+          \$25  = 4'h0;
+      8'h33:
+          \$25  = 4'h1;
+      8'h34:
+          \$25  = 4'h1;
+      8'h35:
+          \$25  = 4'h1;
+      8'h36:
+          \$25  = 4'h2;
+      8'h37:
+          \$25  = 4'h2;
+      8'h38:
+          \$25  = 4'h2;
+      8'h39:
+          \$25  = 4'h3;
+      8'h3a:
+          \$25  = 4'h3;
+      8'h3b:
+          \$25  = 4'h3;
+      8'h3c:
+          \$25  = 4'h4;
+      8'h3d:
+          \$25  = 4'h4;
+      8'h3e:
+          \$25  = 4'h4;
+      8'h3f:
+          \$25  = 4'h5;
+      8'h40:
+          \$25  = 4'h0;
+      8'h41:
+          \$25  = 4'h0;
+      8'h42:
+          \$25  = 4'h0;
+      8'h43:
+          \$25  = 4'h0;
+      8'h44:
+          \$25  = 4'h1;
+      8'h45:
+          \$25  = 4'h1;
+      8'h46:
+          \$25  = 4'h1;
+      8'h47:
+          \$25  = 4'h1;
+      8'h48:
+          \$25  = 4'h2;
+      8'h49:
+          \$25  = 4'h2;
+      8'h4a:
+          \$25  = 4'h2;
+      8'h4b:
+          \$25  = 4'h2;
+      8'h4c:
+          \$25  = 4'h3;
+      8'h4d:
+          \$25  = 4'h3;
+      8'h4e:
+          \$25  = 4'h3;
+      8'h4f:
+          \$25  = 4'h3;
+      8'h50:
+          \$25  = 4'h0;
+      8'h51:
+          \$25  = 4'h0;
+      8'h52:
+          \$25  = 4'h0;
+      8'h53:
+          \$25  = 4'h0;
+      8'h54:
+          \$25  = 4'h0;
+      8'h55:
+          \$25  = 4'h1;
+      8'h56:
+          \$25  = 4'h1;
+      8'h57:
+          \$25  = 4'h1;
+      8'h58:
+          \$25  = 4'h1;
+      8'h59:
+          \$25  = 4'h1;
+      8'h5a:
+          \$25  = 4'h2;
+      8'h5b:
+          \$25  = 4'h2;
+      8'h5c:
+          \$25  = 4'h2;
+      8'h5d:
+          \$25  = 4'h2;
+      8'h5e:
+          \$25  = 4'h2;
+      8'h5f:
+          \$25  = 4'h3;
+      8'h60:
+          \$25  = 4'h0;
+      8'h61:
+          \$25  = 4'h0;
+      8'h62:
+          \$25  = 4'h0;
+      8'h63:
+          \$25  = 4'h0;
+      8'h64:
+          \$25  = 4'h0;
+      8'h65:
+          \$25  = 4'h0;
+      8'h66:
+          \$25  = 4'h1;
+      8'h67:
+          \$25  = 4'h1;
+      8'h68:
+          \$25  = 4'h1;
+      8'h69:
+          \$25  = 4'h1;
+      8'h6a:
+          \$25  = 4'h1;
+      8'h6b:
+          \$25  = 4'h1;
+      8'h6c:
+          \$25  = 4'h2;
+      8'h6d:
+          \$25  = 4'h2;
+      8'h6e:
+          \$25  = 4'h2;
+      8'h6f:
+          \$25  = 4'h2;
+      8'h70:
+          \$25  = 4'h0;
+      8'h71:
+          \$25  = 4'h0;
+      8'h72:
+          \$25  = 4'h0;
+      8'h73:
+          \$25  = 4'h0;
+      8'h74:
+          \$25  = 4'h0;
+      8'h75:
+          \$25  = 4'h0;
+      8'h76:
+          \$25  = 4'h0;
+      8'h77:
+          \$25  = 4'h1;
+      8'h78:
+          \$25  = 4'h1;
+      8'h79:
+          \$25  = 4'h1;
+      8'h7a:
+          \$25  = 4'h1;
+      8'h7b:
+          \$25  = 4'h1;
+      8'h7c:
+          \$25  = 4'h1;
+      8'h7d:
+          \$25  = 4'h1;
+      8'h7e:
+          \$25  = 4'h2;
+      8'h7f:
+          \$25  = 4'h2;
+      8'h80:
+          \$25  = 4'h0;
+      8'h81:
+          \$25  = 4'h0;
+      8'h82:
+          \$25  = 4'h0;
+      8'h83:
+          \$25  = 4'h0;
+      8'h84:
+          \$25  = 4'h0;
+      8'h85:
+          \$25  = 4'h0;
+      8'h86:
+          \$25  = 4'h0;
+      8'h87:
+          \$25  = 4'h0;
+      8'h88:
+          \$25  = 4'h1;
+      8'h89:
+          \$25  = 4'h1;
+      8'h8a:
+          \$25  = 4'h1;
+      8'h8b:
+          \$25  = 4'h1;
+      8'h8c:
+          \$25  = 4'h1;
+      8'h8d:
+          \$25  = 4'h1;
+      8'h8e:
+          \$25  = 4'h1;
+      8'h8f:
+          \$25  = 4'h1;
+      8'h90:
+          \$25  = 4'h0;
+      8'h91:
+          \$25  = 4'h0;
+      8'h92:
+          \$25  = 4'h0;
+      8'h93:
+          \$25  = 4'h0;
+      8'h94:
+          \$25  = 4'h0;
+      8'h95:
+          \$25  = 4'h0;
+      8'h96:
+          \$25  = 4'h0;
+      8'h97:
+          \$25  = 4'h0;
+      8'h98:
+          \$25  = 4'h0;
+      8'h99:
+          \$25  = 4'h1;
+      8'h9a:
+          \$25  = 4'h1;
+      8'h9b:
+          \$25  = 4'h1;
+      8'h9c:
+          \$25  = 4'h1;
+      8'h9d:
+          \$25  = 4'h1;
+      8'h9e:
+          \$25  = 4'h1;
+      8'h9f:
+          \$25  = 4'h1;
+      8'ha0:
+          \$25  = 4'h0;
+      8'ha1:
+          \$25  = 4'h0;
+      8'ha2:
+          \$25  = 4'h0;
+      8'ha3:
+          \$25  = 4'h0;
+      8'ha4:
+          \$25  = 4'h0;
+      8'ha5:
+          \$25  = 4'h0;
+      8'ha6:
+          \$25  = 4'h0;
+      8'ha7:
+          \$25  = 4'h0;
+      8'ha8:
+          \$25  = 4'h0;
+      8'ha9:
+          \$25  = 4'h0;
+      8'haa:
+          \$25  = 4'h1;
+      8'hab:
+          \$25  = 4'h1;
+      8'hac:
+          \$25  = 4'h1;
+      8'had:
+          \$25  = 4'h1;
+      8'hae:
+          \$25  = 4'h1;
+      8'haf:
+          \$25  = 4'h1;
+      8'hb0:
+          \$25  = 4'h0;
+      8'hb1:
+          \$25  = 4'h0;
+      8'hb2:
+          \$25  = 4'h0;
+      8'hb3:
+          \$25  = 4'h0;
+      8'hb4:
+          \$25  = 4'h0;
+      8'hb5:
+          \$25  = 4'h0;
+      8'hb6:
+          \$25  = 4'h0;
+      8'hb7:
+          \$25  = 4'h0;
+      8'hb8:
+          \$25  = 4'h0;
+      8'hb9:
+          \$25  = 4'h0;
+      8'hba:
+          \$25  = 4'h0;
+      8'hbb:
+          \$25  = 4'h1;
+      8'hbc:
+          \$25  = 4'h1;
+      8'hbd:
+          \$25  = 4'h1;
+      8'hbe:
+          \$25  = 4'h1;
+      8'hbf:
+          \$25  = 4'h1;
+      8'hc0:
+          \$25  = 4'h0;
+      8'hc1:
+          \$25  = 4'h0;
+      8'hc2:
+          \$25  = 4'h0;
+      8'hc3:
+          \$25  = 4'h0;
+      8'hc4:
+          \$25  = 4'h0;
+      8'hc5:
+          \$25  = 4'h0;
+      8'hc6:
+          \$25  = 4'h0;
+      8'hc7:
+          \$25  = 4'h0;
+      8'hc8:
+          \$25  = 4'h0;
+      8'hc9:
+          \$25  = 4'h0;
+      8'hca:
+          \$25  = 4'h0;
+      8'hcb:
+          \$25  = 4'h0;
+      8'hcc:
+          \$25  = 4'h1;
+      8'hcd:
+          \$25  = 4'h1;
+      8'hce:
+          \$25  = 4'h1;
+      8'hcf:
+          \$25  = 4'h1;
+      8'hd0:
+          \$25  = 4'h0;
+      8'hd1:
+          \$25  = 4'h0;
+      8'hd2:
+          \$25  = 4'h0;
+      8'hd3:
+          \$25  = 4'h0;
+      8'hd4:
+          \$25  = 4'h0;
+      8'hd5:
+          \$25  = 4'h0;
+      8'hd6:
+          \$25  = 4'h0;
+      8'hd7:
+          \$25  = 4'h0;
+      8'hd8:
+          \$25  = 4'h0;
+      8'hd9:
+          \$25  = 4'h0;
+      8'hda:
+          \$25  = 4'h0;
+      8'hdb:
+          \$25  = 4'h0;
+      8'hdc:
+          \$25  = 4'h0;
+      8'hdd:
+          \$25  = 4'h1;
+      8'hde:
+          \$25  = 4'h1;
+      8'hdf:
+          \$25  = 4'h1;
+      8'he0:
+          \$25  = 4'h0;
+      8'he1:
+          \$25  = 4'h0;
+      8'he2:
+          \$25  = 4'h0;
+      8'he3:
+          \$25  = 4'h0;
+      8'he4:
+          \$25  = 4'h0;
+      8'he5:
+          \$25  = 4'h0;
+      8'he6:
+          \$25  = 4'h0;
+      8'he7:
+          \$25  = 4'h0;
+      8'he8:
+          \$25  = 4'h0;
+      8'he9:
+          \$25  = 4'h0;
+      8'hea:
+          \$25  = 4'h0;
+      8'heb:
+          \$25  = 4'h0;
+      8'hec:
+          \$25  = 4'h0;
+      8'hed:
+          \$25  = 4'h0;
+      8'hee:
+          \$25  = 4'h1;
+      8'hef:
+          \$25  = 4'h1;
+      8'hf0:
+          \$25  = 4'h0;
+      8'hf1:
+          \$25  = 4'h0;
+      8'hf2:
+          \$25  = 4'h0;
+      8'hf3:
+          \$25  = 4'h0;
+      8'hf4:
+          \$25  = 4'h0;
+      8'hf5:
+          \$25  = 4'h0;
+      8'hf6:
+          \$25  = 4'h0;
+      8'hf7:
+          \$25  = 4'h0;
+      8'hf8:
+          \$25  = 4'h0;
+      8'hf9:
+          \$25  = 4'h0;
+      8'hfa:
+          \$25  = 4'h0;
+      8'hfb:
+          \$25  = 4'h0;
+      8'hfc:
+          \$25  = 4'h0;
+      8'hfd:
+          \$25  = 4'h0;
+      8'hfe:
+          \$25  = 4'h0;
+      8'hff:
+          \$25  = 4'h1;
     endcase
   end
   always @* begin
@@ -9416,483 +9936,483 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
       8'h10:
           \$26  = 4'h0;
       8'h11:
+          \$26  = 4'h0;
+      8'h12:
+          \$26  = 4'h0;
+      8'h13:
+          \$26  = 4'h0;
+      8'h14:
+          \$26  = 4'h0;
+      8'h15:
+          \$26  = 4'h0;
+      8'h16:
+          \$26  = 4'h0;
+      8'h17:
+          \$26  = 4'h0;
+      8'h18:
+          \$26  = 4'h0;
+      8'h19:
+          \$26  = 4'h0;
+      8'h1a:
+          \$26  = 4'h0;
+      8'h1b:
+          \$26  = 4'h0;
+      8'h1c:
+          \$26  = 4'h0;
+      8'h1d:
+          \$26  = 4'h0;
+      8'h1e:
+          \$26  = 4'h0;
+      8'h1f:
+          \$26  = 4'h0;
+      8'h20:
+          \$26  = 4'h0;
+      8'h21:
           \$26  = 4'h1;
-      8'h12:
+      8'h22:
+          \$26  = 4'h0;
+      8'h23:
+          \$26  = 4'h1;
+      8'h24:
+          \$26  = 4'h0;
+      8'h25:
+          \$26  = 4'h1;
+      8'h26:
+          \$26  = 4'h0;
+      8'h27:
+          \$26  = 4'h1;
+      8'h28:
+          \$26  = 4'h0;
+      8'h29:
+          \$26  = 4'h1;
+      8'h2a:
+          \$26  = 4'h0;
+      8'h2b:
+          \$26  = 4'h1;
+      8'h2c:
+          \$26  = 4'h0;
+      8'h2d:
+          \$26  = 4'h1;
+      8'h2e:
+          \$26  = 4'h0;
+      8'h2f:
+          \$26  = 4'h1;
+      8'h30:
+          \$26  = 4'h0;
+      8'h31:
+          \$26  = 4'h1;
+      8'h32:
           \$26  = 4'h2;
-      8'h13:
+      8'h33:
+          \$26  = 4'h0;
+      8'h34:
+          \$26  = 4'h1;
+      8'h35:
+          \$26  = 4'h2;
+      8'h36:
+          \$26  = 4'h0;
+      8'h37:
+          \$26  = 4'h1;
+      8'h38:
+          \$26  = 4'h2;
+      8'h39:
+          \$26  = 4'h0;
+      8'h3a:
+          \$26  = 4'h1;
+      8'h3b:
+          \$26  = 4'h2;
+      8'h3c:
+          \$26  = 4'h0;
+      8'h3d:
+          \$26  = 4'h1;
+      8'h3e:
+          \$26  = 4'h2;
+      8'h3f:
+          \$26  = 4'h0;
+      8'h40:
+          \$26  = 4'h0;
+      8'h41:
+          \$26  = 4'h1;
+      8'h42:
+          \$26  = 4'h2;
+      8'h43:
           \$26  = 4'h3;
-      8'h14:
+      8'h44:
+          \$26  = 4'h0;
+      8'h45:
+          \$26  = 4'h1;
+      8'h46:
+          \$26  = 4'h2;
+      8'h47:
+          \$26  = 4'h3;
+      8'h48:
+          \$26  = 4'h0;
+      8'h49:
+          \$26  = 4'h1;
+      8'h4a:
+          \$26  = 4'h2;
+      8'h4b:
+          \$26  = 4'h3;
+      8'h4c:
+          \$26  = 4'h0;
+      8'h4d:
+          \$26  = 4'h1;
+      8'h4e:
+          \$26  = 4'h2;
+      8'h4f:
+          \$26  = 4'h3;
+      8'h50:
+          \$26  = 4'h0;
+      8'h51:
+          \$26  = 4'h1;
+      8'h52:
+          \$26  = 4'h2;
+      8'h53:
+          \$26  = 4'h3;
+      8'h54:
           \$26  = 4'h4;
-      8'h15:
+      8'h55:
+          \$26  = 4'h0;
+      8'h56:
+          \$26  = 4'h1;
+      8'h57:
+          \$26  = 4'h2;
+      8'h58:
+          \$26  = 4'h3;
+      8'h59:
+          \$26  = 4'h4;
+      8'h5a:
+          \$26  = 4'h0;
+      8'h5b:
+          \$26  = 4'h1;
+      8'h5c:
+          \$26  = 4'h2;
+      8'h5d:
+          \$26  = 4'h3;
+      8'h5e:
+          \$26  = 4'h4;
+      8'h5f:
+          \$26  = 4'h0;
+      8'h60:
+          \$26  = 4'h0;
+      8'h61:
+          \$26  = 4'h1;
+      8'h62:
+          \$26  = 4'h2;
+      8'h63:
+          \$26  = 4'h3;
+      8'h64:
+          \$26  = 4'h4;
+      8'h65:
           \$26  = 4'h5;
-      8'h16:
+      8'h66:
+          \$26  = 4'h0;
+      8'h67:
+          \$26  = 4'h1;
+      8'h68:
+          \$26  = 4'h2;
+      8'h69:
+          \$26  = 4'h3;
+      8'h6a:
+          \$26  = 4'h4;
+      8'h6b:
+          \$26  = 4'h5;
+      8'h6c:
+          \$26  = 4'h0;
+      8'h6d:
+          \$26  = 4'h1;
+      8'h6e:
+          \$26  = 4'h2;
+      8'h6f:
+          \$26  = 4'h3;
+      8'h70:
+          \$26  = 4'h0;
+      8'h71:
+          \$26  = 4'h1;
+      8'h72:
+          \$26  = 4'h2;
+      8'h73:
+          \$26  = 4'h3;
+      8'h74:
+          \$26  = 4'h4;
+      8'h75:
+          \$26  = 4'h5;
+      8'h76:
           \$26  = 4'h6;
-      8'h17:
+      8'h77:
+          \$26  = 4'h0;
+      8'h78:
+          \$26  = 4'h1;
+      8'h79:
+          \$26  = 4'h2;
+      8'h7a:
+          \$26  = 4'h3;
+      8'h7b:
+          \$26  = 4'h4;
+      8'h7c:
+          \$26  = 4'h5;
+      8'h7d:
+          \$26  = 4'h6;
+      8'h7e:
+          \$26  = 4'h0;
+      8'h7f:
+          \$26  = 4'h1;
+      8'h80:
+          \$26  = 4'h0;
+      8'h81:
+          \$26  = 4'h1;
+      8'h82:
+          \$26  = 4'h2;
+      8'h83:
+          \$26  = 4'h3;
+      8'h84:
+          \$26  = 4'h4;
+      8'h85:
+          \$26  = 4'h5;
+      8'h86:
+          \$26  = 4'h6;
+      8'h87:
           \$26  = 4'h7;
-      8'h18:
+      8'h88:
+          \$26  = 4'h0;
+      8'h89:
+          \$26  = 4'h1;
+      8'h8a:
+          \$26  = 4'h2;
+      8'h8b:
+          \$26  = 4'h3;
+      8'h8c:
+          \$26  = 4'h4;
+      8'h8d:
+          \$26  = 4'h5;
+      8'h8e:
+          \$26  = 4'h6;
+      8'h8f:
+          \$26  = 4'h7;
+      8'h90:
+          \$26  = 4'h0;
+      8'h91:
+          \$26  = 4'h1;
+      8'h92:
+          \$26  = 4'h2;
+      8'h93:
+          \$26  = 4'h3;
+      8'h94:
+          \$26  = 4'h4;
+      8'h95:
+          \$26  = 4'h5;
+      8'h96:
+          \$26  = 4'h6;
+      8'h97:
+          \$26  = 4'h7;
+      8'h98:
           \$26  = 4'h8;
-      8'h19:
+      8'h99:
+          \$26  = 4'h0;
+      8'h9a:
+          \$26  = 4'h1;
+      8'h9b:
+          \$26  = 4'h2;
+      8'h9c:
+          \$26  = 4'h3;
+      8'h9d:
+          \$26  = 4'h4;
+      8'h9e:
+          \$26  = 4'h5;
+      8'h9f:
+          \$26  = 4'h6;
+      8'ha0:
+          \$26  = 4'h0;
+      8'ha1:
+          \$26  = 4'h1;
+      8'ha2:
+          \$26  = 4'h2;
+      8'ha3:
+          \$26  = 4'h3;
+      8'ha4:
+          \$26  = 4'h4;
+      8'ha5:
+          \$26  = 4'h5;
+      8'ha6:
+          \$26  = 4'h6;
+      8'ha7:
+          \$26  = 4'h7;
+      8'ha8:
+          \$26  = 4'h8;
+      8'ha9:
           \$26  = 4'h9;
-      8'h1a:
+      8'haa:
+          \$26  = 4'h0;
+      8'hab:
+          \$26  = 4'h1;
+      8'hac:
+          \$26  = 4'h2;
+      8'had:
+          \$26  = 4'h3;
+      8'hae:
+          \$26  = 4'h4;
+      8'haf:
+          \$26  = 4'h5;
+      8'hb0:
+          \$26  = 4'h0;
+      8'hb1:
+          \$26  = 4'h1;
+      8'hb2:
+          \$26  = 4'h2;
+      8'hb3:
+          \$26  = 4'h3;
+      8'hb4:
+          \$26  = 4'h4;
+      8'hb5:
+          \$26  = 4'h5;
+      8'hb6:
+          \$26  = 4'h6;
+      8'hb7:
+          \$26  = 4'h7;
+      8'hb8:
+          \$26  = 4'h8;
+      8'hb9:
+          \$26  = 4'h9;
+      8'hba:
           \$26  = 4'ha;
-      8'h1b:
+      8'hbb:
+          \$26  = 4'h0;
+      8'hbc:
+          \$26  = 4'h1;
+      8'hbd:
+          \$26  = 4'h2;
+      8'hbe:
+          \$26  = 4'h3;
+      8'hbf:
+          \$26  = 4'h4;
+      8'hc0:
+          \$26  = 4'h0;
+      8'hc1:
+          \$26  = 4'h1;
+      8'hc2:
+          \$26  = 4'h2;
+      8'hc3:
+          \$26  = 4'h3;
+      8'hc4:
+          \$26  = 4'h4;
+      8'hc5:
+          \$26  = 4'h5;
+      8'hc6:
+          \$26  = 4'h6;
+      8'hc7:
+          \$26  = 4'h7;
+      8'hc8:
+          \$26  = 4'h8;
+      8'hc9:
+          \$26  = 4'h9;
+      8'hca:
+          \$26  = 4'ha;
+      8'hcb:
           \$26  = 4'hb;
-      8'h1c:
+      8'hcc:
+          \$26  = 4'h0;
+      8'hcd:
+          \$26  = 4'h1;
+      8'hce:
+          \$26  = 4'h2;
+      8'hcf:
+          \$26  = 4'h3;
+      8'hd0:
+          \$26  = 4'h0;
+      8'hd1:
+          \$26  = 4'h1;
+      8'hd2:
+          \$26  = 4'h2;
+      8'hd3:
+          \$26  = 4'h3;
+      8'hd4:
+          \$26  = 4'h4;
+      8'hd5:
+          \$26  = 4'h5;
+      8'hd6:
+          \$26  = 4'h6;
+      8'hd7:
+          \$26  = 4'h7;
+      8'hd8:
+          \$26  = 4'h8;
+      8'hd9:
+          \$26  = 4'h9;
+      8'hda:
+          \$26  = 4'ha;
+      8'hdb:
+          \$26  = 4'hb;
+      8'hdc:
           \$26  = 4'hc;
-      8'h1d:
+      8'hdd:
+          \$26  = 4'h0;
+      8'hde:
+          \$26  = 4'h1;
+      8'hdf:
+          \$26  = 4'h2;
+      8'he0:
+          \$26  = 4'h0;
+      8'he1:
+          \$26  = 4'h1;
+      8'he2:
+          \$26  = 4'h2;
+      8'he3:
+          \$26  = 4'h3;
+      8'he4:
+          \$26  = 4'h4;
+      8'he5:
+          \$26  = 4'h5;
+      8'he6:
+          \$26  = 4'h6;
+      8'he7:
+          \$26  = 4'h7;
+      8'he8:
+          \$26  = 4'h8;
+      8'he9:
+          \$26  = 4'h9;
+      8'hea:
+          \$26  = 4'ha;
+      8'heb:
+          \$26  = 4'hb;
+      8'hec:
+          \$26  = 4'hc;
+      8'hed:
           \$26  = 4'hd;
-      8'h1e:
+      8'hee:
+          \$26  = 4'h0;
+      8'hef:
+          \$26  = 4'h1;
+      8'hf0:
+          \$26  = 4'h0;
+      8'hf1:
+          \$26  = 4'h1;
+      8'hf2:
+          \$26  = 4'h2;
+      8'hf3:
+          \$26  = 4'h3;
+      8'hf4:
+          \$26  = 4'h4;
+      8'hf5:
+          \$26  = 4'h5;
+      8'hf6:
+          \$26  = 4'h6;
+      8'hf7:
+          \$26  = 4'h7;
+      8'hf8:
+          \$26  = 4'h8;
+      8'hf9:
+          \$26  = 4'h9;
+      8'hfa:
+          \$26  = 4'ha;
+      8'hfb:
+          \$26  = 4'hb;
+      8'hfc:
+          \$26  = 4'hc;
+      8'hfd:
+          \$26  = 4'hd;
+      8'hfe:
           \$26  = 4'he;
-      8'h1f:
-          \$26  = 4'hf;
-      8'h20:
-          \$26  = 4'h0;
-      8'h21:
-          \$26  = 4'h0;
-      8'h22:
-          \$26  = 4'h1;
-      8'h23:
-          \$26  = 4'h1;
-      8'h24:
-          \$26  = 4'h2;
-      8'h25:
-          \$26  = 4'h2;
-      8'h26:
-          \$26  = 4'h3;
-      8'h27:
-          \$26  = 4'h3;
-      8'h28:
-          \$26  = 4'h4;
-      8'h29:
-          \$26  = 4'h4;
-      8'h2a:
-          \$26  = 4'h5;
-      8'h2b:
-          \$26  = 4'h5;
-      8'h2c:
-          \$26  = 4'h6;
-      8'h2d:
-          \$26  = 4'h6;
-      8'h2e:
-          \$26  = 4'h7;
-      8'h2f:
-          \$26  = 4'h7;
-      8'h30:
-          \$26  = 4'h0;
-      8'h31:
-          \$26  = 4'h0;
-      8'h32:
-          \$26  = 4'h0;
-      8'h33:
-          \$26  = 4'h1;
-      8'h34:
-          \$26  = 4'h1;
-      8'h35:
-          \$26  = 4'h1;
-      8'h36:
-          \$26  = 4'h2;
-      8'h37:
-          \$26  = 4'h2;
-      8'h38:
-          \$26  = 4'h2;
-      8'h39:
-          \$26  = 4'h3;
-      8'h3a:
-          \$26  = 4'h3;
-      8'h3b:
-          \$26  = 4'h3;
-      8'h3c:
-          \$26  = 4'h4;
-      8'h3d:
-          \$26  = 4'h4;
-      8'h3e:
-          \$26  = 4'h4;
-      8'h3f:
-          \$26  = 4'h5;
-      8'h40:
-          \$26  = 4'h0;
-      8'h41:
-          \$26  = 4'h0;
-      8'h42:
-          \$26  = 4'h0;
-      8'h43:
-          \$26  = 4'h0;
-      8'h44:
-          \$26  = 4'h1;
-      8'h45:
-          \$26  = 4'h1;
-      8'h46:
-          \$26  = 4'h1;
-      8'h47:
-          \$26  = 4'h1;
-      8'h48:
-          \$26  = 4'h2;
-      8'h49:
-          \$26  = 4'h2;
-      8'h4a:
-          \$26  = 4'h2;
-      8'h4b:
-          \$26  = 4'h2;
-      8'h4c:
-          \$26  = 4'h3;
-      8'h4d:
-          \$26  = 4'h3;
-      8'h4e:
-          \$26  = 4'h3;
-      8'h4f:
-          \$26  = 4'h3;
-      8'h50:
-          \$26  = 4'h0;
-      8'h51:
-          \$26  = 4'h0;
-      8'h52:
-          \$26  = 4'h0;
-      8'h53:
-          \$26  = 4'h0;
-      8'h54:
-          \$26  = 4'h0;
-      8'h55:
-          \$26  = 4'h1;
-      8'h56:
-          \$26  = 4'h1;
-      8'h57:
-          \$26  = 4'h1;
-      8'h58:
-          \$26  = 4'h1;
-      8'h59:
-          \$26  = 4'h1;
-      8'h5a:
-          \$26  = 4'h2;
-      8'h5b:
-          \$26  = 4'h2;
-      8'h5c:
-          \$26  = 4'h2;
-      8'h5d:
-          \$26  = 4'h2;
-      8'h5e:
-          \$26  = 4'h2;
-      8'h5f:
-          \$26  = 4'h3;
-      8'h60:
-          \$26  = 4'h0;
-      8'h61:
-          \$26  = 4'h0;
-      8'h62:
-          \$26  = 4'h0;
-      8'h63:
-          \$26  = 4'h0;
-      8'h64:
-          \$26  = 4'h0;
-      8'h65:
-          \$26  = 4'h0;
-      8'h66:
-          \$26  = 4'h1;
-      8'h67:
-          \$26  = 4'h1;
-      8'h68:
-          \$26  = 4'h1;
-      8'h69:
-          \$26  = 4'h1;
-      8'h6a:
-          \$26  = 4'h1;
-      8'h6b:
-          \$26  = 4'h1;
-      8'h6c:
-          \$26  = 4'h2;
-      8'h6d:
-          \$26  = 4'h2;
-      8'h6e:
-          \$26  = 4'h2;
-      8'h6f:
-          \$26  = 4'h2;
-      8'h70:
-          \$26  = 4'h0;
-      8'h71:
-          \$26  = 4'h0;
-      8'h72:
-          \$26  = 4'h0;
-      8'h73:
-          \$26  = 4'h0;
-      8'h74:
-          \$26  = 4'h0;
-      8'h75:
-          \$26  = 4'h0;
-      8'h76:
-          \$26  = 4'h0;
-      8'h77:
-          \$26  = 4'h1;
-      8'h78:
-          \$26  = 4'h1;
-      8'h79:
-          \$26  = 4'h1;
-      8'h7a:
-          \$26  = 4'h1;
-      8'h7b:
-          \$26  = 4'h1;
-      8'h7c:
-          \$26  = 4'h1;
-      8'h7d:
-          \$26  = 4'h1;
-      8'h7e:
-          \$26  = 4'h2;
-      8'h7f:
-          \$26  = 4'h2;
-      8'h80:
-          \$26  = 4'h0;
-      8'h81:
-          \$26  = 4'h0;
-      8'h82:
-          \$26  = 4'h0;
-      8'h83:
-          \$26  = 4'h0;
-      8'h84:
-          \$26  = 4'h0;
-      8'h85:
-          \$26  = 4'h0;
-      8'h86:
-          \$26  = 4'h0;
-      8'h87:
-          \$26  = 4'h0;
-      8'h88:
-          \$26  = 4'h1;
-      8'h89:
-          \$26  = 4'h1;
-      8'h8a:
-          \$26  = 4'h1;
-      8'h8b:
-          \$26  = 4'h1;
-      8'h8c:
-          \$26  = 4'h1;
-      8'h8d:
-          \$26  = 4'h1;
-      8'h8e:
-          \$26  = 4'h1;
-      8'h8f:
-          \$26  = 4'h1;
-      8'h90:
-          \$26  = 4'h0;
-      8'h91:
-          \$26  = 4'h0;
-      8'h92:
-          \$26  = 4'h0;
-      8'h93:
-          \$26  = 4'h0;
-      8'h94:
-          \$26  = 4'h0;
-      8'h95:
-          \$26  = 4'h0;
-      8'h96:
-          \$26  = 4'h0;
-      8'h97:
-          \$26  = 4'h0;
-      8'h98:
-          \$26  = 4'h0;
-      8'h99:
-          \$26  = 4'h1;
-      8'h9a:
-          \$26  = 4'h1;
-      8'h9b:
-          \$26  = 4'h1;
-      8'h9c:
-          \$26  = 4'h1;
-      8'h9d:
-          \$26  = 4'h1;
-      8'h9e:
-          \$26  = 4'h1;
-      8'h9f:
-          \$26  = 4'h1;
-      8'ha0:
-          \$26  = 4'h0;
-      8'ha1:
-          \$26  = 4'h0;
-      8'ha2:
-          \$26  = 4'h0;
-      8'ha3:
-          \$26  = 4'h0;
-      8'ha4:
-          \$26  = 4'h0;
-      8'ha5:
-          \$26  = 4'h0;
-      8'ha6:
-          \$26  = 4'h0;
-      8'ha7:
-          \$26  = 4'h0;
-      8'ha8:
-          \$26  = 4'h0;
-      8'ha9:
-          \$26  = 4'h0;
-      8'haa:
-          \$26  = 4'h1;
-      8'hab:
-          \$26  = 4'h1;
-      8'hac:
-          \$26  = 4'h1;
-      8'had:
-          \$26  = 4'h1;
-      8'hae:
-          \$26  = 4'h1;
-      8'haf:
-          \$26  = 4'h1;
-      8'hb0:
-          \$26  = 4'h0;
-      8'hb1:
-          \$26  = 4'h0;
-      8'hb2:
-          \$26  = 4'h0;
-      8'hb3:
-          \$26  = 4'h0;
-      8'hb4:
-          \$26  = 4'h0;
-      8'hb5:
-          \$26  = 4'h0;
-      8'hb6:
-          \$26  = 4'h0;
-      8'hb7:
-          \$26  = 4'h0;
-      8'hb8:
-          \$26  = 4'h0;
-      8'hb9:
-          \$26  = 4'h0;
-      8'hba:
-          \$26  = 4'h0;
-      8'hbb:
-          \$26  = 4'h1;
-      8'hbc:
-          \$26  = 4'h1;
-      8'hbd:
-          \$26  = 4'h1;
-      8'hbe:
-          \$26  = 4'h1;
-      8'hbf:
-          \$26  = 4'h1;
-      8'hc0:
-          \$26  = 4'h0;
-      8'hc1:
-          \$26  = 4'h0;
-      8'hc2:
-          \$26  = 4'h0;
-      8'hc3:
-          \$26  = 4'h0;
-      8'hc4:
-          \$26  = 4'h0;
-      8'hc5:
-          \$26  = 4'h0;
-      8'hc6:
-          \$26  = 4'h0;
-      8'hc7:
-          \$26  = 4'h0;
-      8'hc8:
-          \$26  = 4'h0;
-      8'hc9:
-          \$26  = 4'h0;
-      8'hca:
-          \$26  = 4'h0;
-      8'hcb:
-          \$26  = 4'h0;
-      8'hcc:
-          \$26  = 4'h1;
-      8'hcd:
-          \$26  = 4'h1;
-      8'hce:
-          \$26  = 4'h1;
-      8'hcf:
-          \$26  = 4'h1;
-      8'hd0:
-          \$26  = 4'h0;
-      8'hd1:
-          \$26  = 4'h0;
-      8'hd2:
-          \$26  = 4'h0;
-      8'hd3:
-          \$26  = 4'h0;
-      8'hd4:
-          \$26  = 4'h0;
-      8'hd5:
-          \$26  = 4'h0;
-      8'hd6:
-          \$26  = 4'h0;
-      8'hd7:
-          \$26  = 4'h0;
-      8'hd8:
-          \$26  = 4'h0;
-      8'hd9:
-          \$26  = 4'h0;
-      8'hda:
-          \$26  = 4'h0;
-      8'hdb:
-          \$26  = 4'h0;
-      8'hdc:
-          \$26  = 4'h0;
-      8'hdd:
-          \$26  = 4'h1;
-      8'hde:
-          \$26  = 4'h1;
-      8'hdf:
-          \$26  = 4'h1;
-      8'he0:
-          \$26  = 4'h0;
-      8'he1:
-          \$26  = 4'h0;
-      8'he2:
-          \$26  = 4'h0;
-      8'he3:
-          \$26  = 4'h0;
-      8'he4:
-          \$26  = 4'h0;
-      8'he5:
-          \$26  = 4'h0;
-      8'he6:
-          \$26  = 4'h0;
-      8'he7:
-          \$26  = 4'h0;
-      8'he8:
-          \$26  = 4'h0;
-      8'he9:
-          \$26  = 4'h0;
-      8'hea:
-          \$26  = 4'h0;
-      8'heb:
-          \$26  = 4'h0;
-      8'hec:
-          \$26  = 4'h0;
-      8'hed:
-          \$26  = 4'h0;
-      8'hee:
-          \$26  = 4'h1;
-      8'hef:
-          \$26  = 4'h1;
-      8'hf0:
-          \$26  = 4'h0;
-      8'hf1:
-          \$26  = 4'h0;
-      8'hf2:
-          \$26  = 4'h0;
-      8'hf3:
-          \$26  = 4'h0;
-      8'hf4:
-          \$26  = 4'h0;
-      8'hf5:
-          \$26  = 4'h0;
-      8'hf6:
-          \$26  = 4'h0;
-      8'hf7:
-          \$26  = 4'h0;
-      8'hf8:
-          \$26  = 4'h0;
-      8'hf9:
-          \$26  = 4'h0;
-      8'hfa:
-          \$26  = 4'h0;
-      8'hfb:
-          \$26  = 4'h0;
-      8'hfc:
-          \$26  = 4'h0;
-      8'hfd:
-          \$26  = 4'h0;
-      8'hfe:
-          \$26  = 4'h0;
       8'hff:
-          \$26  = 4'h1;
+          \$26  = 4'h0;
     endcase
   end
   always @* begin
@@ -9900,517 +10420,517 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
     (* full_case = 32'd1 *)
     casez ({ geometry[67:64], geometry[71:68] })
       8'h00:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h01:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h02:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h03:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h04:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h05:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h06:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h07:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h08:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h09:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h0a:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h0b:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h0c:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h0d:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h0e:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h0f:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h10:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h11:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h12:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h13:
-          \$27  = 4'h0;
+          \$34  = 4'h3;
       8'h14:
-          \$27  = 4'h0;
+          \$34  = 4'h4;
       8'h15:
-          \$27  = 4'h0;
+          \$34  = 4'h5;
       8'h16:
-          \$27  = 4'h0;
+          \$34  = 4'h6;
       8'h17:
-          \$27  = 4'h0;
+          \$34  = 4'h7;
       8'h18:
-          \$27  = 4'h0;
+          \$34  = 4'h8;
       8'h19:
-          \$27  = 4'h0;
+          \$34  = 4'h9;
       8'h1a:
-          \$27  = 4'h0;
+          \$34  = 4'ha;
       8'h1b:
-          \$27  = 4'h0;
+          \$34  = 4'hb;
       8'h1c:
-          \$27  = 4'h0;
+          \$34  = 4'hc;
       8'h1d:
-          \$27  = 4'h0;
+          \$34  = 4'hd;
       8'h1e:
-          \$27  = 4'h0;
+          \$34  = 4'he;
       8'h1f:
-          \$27  = 4'h0;
+          \$34  = 4'hf;
       8'h20:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h21:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h22:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h23:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h24:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h25:
-          \$27  = 4'h1;
+          \$34  = 4'h2;
       8'h26:
-          \$27  = 4'h0;
+          \$34  = 4'h3;
       8'h27:
-          \$27  = 4'h1;
+          \$34  = 4'h3;
       8'h28:
-          \$27  = 4'h0;
+          \$34  = 4'h4;
       8'h29:
-          \$27  = 4'h1;
+          \$34  = 4'h4;
       8'h2a:
-          \$27  = 4'h0;
+          \$34  = 4'h5;
       8'h2b:
-          \$27  = 4'h1;
+          \$34  = 4'h5;
       8'h2c:
-          \$27  = 4'h0;
+          \$34  = 4'h6;
       8'h2d:
-          \$27  = 4'h1;
+          \$34  = 4'h6;
       8'h2e:
-          \$27  = 4'h0;
+          \$34  = 4'h7;
       8'h2f:
-          \$27  = 4'h1;
+          \$34  = 4'h7;
       8'h30:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h31:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h32:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h33:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h34:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h35:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h36:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h37:
-          \$27  = 4'h1;
+          \$34  = 4'h2;
       8'h38:
-          \$27  = 4'h2;
+          \$34  = 4'h2;
       8'h39:
-          \$27  = 4'h0;
+          \$34  = 4'h3;
       8'h3a:
-          \$27  = 4'h1;
+          \$34  = 4'h3;
       8'h3b:
-          \$27  = 4'h2;
+          \$34  = 4'h3;
       8'h3c:
-          \$27  = 4'h0;
+          \$34  = 4'h4;
       8'h3d:
-          \$27  = 4'h1;
+          \$34  = 4'h4;
       8'h3e:
-          \$27  = 4'h2;
+          \$34  = 4'h4;
       8'h3f:
-          \$27  = 4'h0;
+          \$34  = 4'h5;
       8'h40:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h41:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h42:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h43:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'h44:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h45:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h46:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h47:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'h48:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h49:
-          \$27  = 4'h1;
+          \$34  = 4'h2;
       8'h4a:
-          \$27  = 4'h2;
+          \$34  = 4'h2;
       8'h4b:
-          \$27  = 4'h3;
+          \$34  = 4'h2;
       8'h4c:
-          \$27  = 4'h0;
+          \$34  = 4'h3;
       8'h4d:
-          \$27  = 4'h1;
+          \$34  = 4'h3;
       8'h4e:
-          \$27  = 4'h2;
+          \$34  = 4'h3;
       8'h4f:
-          \$27  = 4'h3;
+          \$34  = 4'h3;
       8'h50:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h51:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h52:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h53:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'h54:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'h55:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h56:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h57:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h58:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'h59:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'h5a:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h5b:
-          \$27  = 4'h1;
+          \$34  = 4'h2;
       8'h5c:
-          \$27  = 4'h2;
+          \$34  = 4'h2;
       8'h5d:
-          \$27  = 4'h3;
+          \$34  = 4'h2;
       8'h5e:
-          \$27  = 4'h4;
+          \$34  = 4'h2;
       8'h5f:
-          \$27  = 4'h0;
+          \$34  = 4'h3;
       8'h60:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h61:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h62:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h63:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'h64:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'h65:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'h66:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h67:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h68:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h69:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'h6a:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'h6b:
-          \$27  = 4'h5;
+          \$34  = 4'h1;
       8'h6c:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h6d:
-          \$27  = 4'h1;
+          \$34  = 4'h2;
       8'h6e:
-          \$27  = 4'h2;
+          \$34  = 4'h2;
       8'h6f:
-          \$27  = 4'h3;
+          \$34  = 4'h2;
       8'h70:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h71:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h72:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h73:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'h74:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'h75:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'h76:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'h77:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h78:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h79:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h7a:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'h7b:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'h7c:
-          \$27  = 4'h5;
+          \$34  = 4'h1;
       8'h7d:
-          \$27  = 4'h6;
+          \$34  = 4'h1;
       8'h7e:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h7f:
-          \$27  = 4'h1;
+          \$34  = 4'h2;
       8'h80:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h81:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h82:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h83:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'h84:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'h85:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'h86:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'h87:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'h88:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h89:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h8a:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h8b:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'h8c:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'h8d:
-          \$27  = 4'h5;
+          \$34  = 4'h1;
       8'h8e:
-          \$27  = 4'h6;
+          \$34  = 4'h1;
       8'h8f:
-          \$27  = 4'h7;
+          \$34  = 4'h1;
       8'h90:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h91:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h92:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h93:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'h94:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'h95:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'h96:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'h97:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'h98:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'h99:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h9a:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h9b:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h9c:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'h9d:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'h9e:
-          \$27  = 4'h5;
+          \$34  = 4'h1;
       8'h9f:
-          \$27  = 4'h6;
+          \$34  = 4'h1;
       8'ha0:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'ha1:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'ha2:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'ha3:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'ha4:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'ha5:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'ha6:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'ha7:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'ha8:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'ha9:
-          \$27  = 4'h9;
+          \$34  = 4'h0;
       8'haa:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'hab:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'hac:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'had:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'hae:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'haf:
-          \$27  = 4'h5;
+          \$34  = 4'h1;
       8'hb0:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'hb1:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'hb2:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'hb3:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'hb4:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'hb5:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'hb6:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'hb7:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'hb8:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'hb9:
-          \$27  = 4'h9;
+          \$34  = 4'h0;
       8'hba:
-          \$27  = 4'ha;
+          \$34  = 4'h0;
       8'hbb:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'hbc:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'hbd:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'hbe:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'hbf:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'hc0:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'hc1:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'hc2:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'hc3:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'hc4:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'hc5:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'hc6:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'hc7:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'hc8:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'hc9:
-          \$27  = 4'h9;
+          \$34  = 4'h0;
       8'hca:
-          \$27  = 4'ha;
+          \$34  = 4'h0;
       8'hcb:
-          \$27  = 4'hb;
+          \$34  = 4'h0;
       8'hcc:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'hcd:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'hce:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'hcf:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'hd0:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'hd1:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'hd2:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'hd3:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'hd4:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'hd5:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'hd6:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'hd7:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'hd8:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'hd9:
-          \$27  = 4'h9;
+          \$34  = 4'h0;
       8'hda:
-          \$27  = 4'ha;
+          \$34  = 4'h0;
       8'hdb:
-          \$27  = 4'hb;
+          \$34  = 4'h0;
       8'hdc:
-          \$27  = 4'hc;
+          \$34  = 4'h0;
       8'hdd:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'hde:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'hdf:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'he0:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'he1:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'he2:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'he3:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'he4:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'he5:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'he6:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'he7:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'he8:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'he9:
-          \$27  = 4'h9;
+          \$34  = 4'h0;
       8'hea:
-          \$27  = 4'ha;
+          \$34  = 4'h0;
       8'heb:
-          \$27  = 4'hb;
+          \$34  = 4'h0;
       8'hec:
-          \$27  = 4'hc;
+          \$34  = 4'h0;
       8'hed:
-          \$27  = 4'hd;
+          \$34  = 4'h0;
       8'hee:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'hef:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'hf0:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'hf1:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'hf2:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'hf3:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'hf4:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'hf5:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'hf6:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'hf7:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'hf8:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'hf9:
-          \$27  = 4'h9;
+          \$34  = 4'h0;
       8'hfa:
-          \$27  = 4'ha;
+          \$34  = 4'h0;
       8'hfb:
-          \$27  = 4'hb;
+          \$34  = 4'h0;
       8'hfc:
-          \$27  = 4'hc;
+          \$34  = 4'h0;
       8'hfd:
-          \$27  = 4'hd;
+          \$34  = 4'h0;
       8'hfe:
-          \$27  = 4'he;
+          \$34  = 4'h0;
       8'hff:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
     endcase
   end
   always @* begin
@@ -10418,1050 +10938,567 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
     (* full_case = 32'd1 *)
     casez ({ geometry[67:64], geometry[71:68] })
       8'h00:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h01:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h02:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h03:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h04:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h05:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h06:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h07:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h08:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h09:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h0a:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h0b:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h0c:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h0d:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h0e:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h0f:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h10:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h11:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h12:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h13:
-          \$38  = 4'h3;
+          \$35  = 4'h0;
       8'h14:
-          \$38  = 4'h4;
+          \$35  = 4'h0;
       8'h15:
-          \$38  = 4'h5;
+          \$35  = 4'h0;
       8'h16:
-          \$38  = 4'h6;
+          \$35  = 4'h0;
       8'h17:
-          \$38  = 4'h7;
+          \$35  = 4'h0;
       8'h18:
-          \$38  = 4'h8;
+          \$35  = 4'h0;
       8'h19:
-          \$38  = 4'h9;
+          \$35  = 4'h0;
       8'h1a:
-          \$38  = 4'ha;
+          \$35  = 4'h0;
       8'h1b:
-          \$38  = 4'hb;
+          \$35  = 4'h0;
       8'h1c:
-          \$38  = 4'hc;
+          \$35  = 4'h0;
       8'h1d:
-          \$38  = 4'hd;
+          \$35  = 4'h0;
       8'h1e:
-          \$38  = 4'he;
+          \$35  = 4'h0;
       8'h1f:
-          \$38  = 4'hf;
+          \$35  = 4'h0;
       8'h20:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h21:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h22:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h23:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h24:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h25:
-          \$38  = 4'h2;
+          \$35  = 4'h1;
       8'h26:
-          \$38  = 4'h3;
+          \$35  = 4'h0;
       8'h27:
-          \$38  = 4'h3;
+          \$35  = 4'h1;
       8'h28:
-          \$38  = 4'h4;
+          \$35  = 4'h0;
       8'h29:
-          \$38  = 4'h4;
+          \$35  = 4'h1;
       8'h2a:
-          \$38  = 4'h5;
+          \$35  = 4'h0;
       8'h2b:
-          \$38  = 4'h5;
+          \$35  = 4'h1;
       8'h2c:
-          \$38  = 4'h6;
+          \$35  = 4'h0;
       8'h2d:
-          \$38  = 4'h6;
+          \$35  = 4'h1;
       8'h2e:
-          \$38  = 4'h7;
+          \$35  = 4'h0;
       8'h2f:
-          \$38  = 4'h7;
+          \$35  = 4'h1;
       8'h30:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h31:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h32:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h33:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h34:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h35:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h36:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h37:
-          \$38  = 4'h2;
+          \$35  = 4'h1;
       8'h38:
-          \$38  = 4'h2;
+          \$35  = 4'h2;
       8'h39:
-          \$38  = 4'h3;
+          \$35  = 4'h0;
       8'h3a:
-          \$38  = 4'h3;
+          \$35  = 4'h1;
       8'h3b:
-          \$38  = 4'h3;
+          \$35  = 4'h2;
       8'h3c:
-          \$38  = 4'h4;
+          \$35  = 4'h0;
       8'h3d:
-          \$38  = 4'h4;
+          \$35  = 4'h1;
       8'h3e:
-          \$38  = 4'h4;
+          \$35  = 4'h2;
       8'h3f:
-          \$38  = 4'h5;
+          \$35  = 4'h0;
       8'h40:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h41:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h42:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h43:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'h44:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h45:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h46:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h47:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'h48:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h49:
-          \$38  = 4'h2;
+          \$35  = 4'h1;
       8'h4a:
-          \$38  = 4'h2;
+          \$35  = 4'h2;
       8'h4b:
-          \$38  = 4'h2;
+          \$35  = 4'h3;
       8'h4c:
-          \$38  = 4'h3;
+          \$35  = 4'h0;
       8'h4d:
-          \$38  = 4'h3;
+          \$35  = 4'h1;
       8'h4e:
-          \$38  = 4'h3;
+          \$35  = 4'h2;
       8'h4f:
-          \$38  = 4'h3;
+          \$35  = 4'h3;
       8'h50:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h51:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h52:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h53:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'h54:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'h55:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h56:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h57:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h58:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'h59:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'h5a:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h5b:
-          \$38  = 4'h2;
+          \$35  = 4'h1;
       8'h5c:
-          \$38  = 4'h2;
+          \$35  = 4'h2;
       8'h5d:
-          \$38  = 4'h2;
+          \$35  = 4'h3;
       8'h5e:
-          \$38  = 4'h2;
+          \$35  = 4'h4;
       8'h5f:
-          \$38  = 4'h3;
+          \$35  = 4'h0;
       8'h60:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h61:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h62:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h63:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'h64:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'h65:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'h66:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h67:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h68:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h69:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'h6a:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'h6b:
-          \$38  = 4'h1;
+          \$35  = 4'h5;
       8'h6c:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h6d:
-          \$38  = 4'h2;
+          \$35  = 4'h1;
       8'h6e:
-          \$38  = 4'h2;
+          \$35  = 4'h2;
       8'h6f:
-          \$38  = 4'h2;
+          \$35  = 4'h3;
       8'h70:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h71:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h72:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h73:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'h74:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'h75:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'h76:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'h77:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h78:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h79:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h7a:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'h7b:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'h7c:
-          \$38  = 4'h1;
+          \$35  = 4'h5;
       8'h7d:
-          \$38  = 4'h1;
+          \$35  = 4'h6;
       8'h7e:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h7f:
-          \$38  = 4'h2;
+          \$35  = 4'h1;
       8'h80:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h81:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h82:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h83:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'h84:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'h85:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'h86:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'h87:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'h88:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h89:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h8a:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h8b:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'h8c:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'h8d:
-          \$38  = 4'h1;
+          \$35  = 4'h5;
       8'h8e:
-          \$38  = 4'h1;
+          \$35  = 4'h6;
       8'h8f:
-          \$38  = 4'h1;
+          \$35  = 4'h7;
       8'h90:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h91:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h92:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h93:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'h94:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'h95:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'h96:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'h97:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'h98:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'h99:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h9a:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h9b:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h9c:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'h9d:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'h9e:
-          \$38  = 4'h1;
+          \$35  = 4'h5;
       8'h9f:
-          \$38  = 4'h1;
+          \$35  = 4'h6;
       8'ha0:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'ha1:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'ha2:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'ha3:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'ha4:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'ha5:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'ha6:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'ha7:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'ha8:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'ha9:
-          \$38  = 4'h0;
+          \$35  = 4'h9;
       8'haa:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'hab:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'hac:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'had:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'hae:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'haf:
-          \$38  = 4'h1;
+          \$35  = 4'h5;
       8'hb0:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'hb1:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'hb2:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'hb3:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'hb4:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'hb5:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'hb6:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'hb7:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'hb8:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'hb9:
-          \$38  = 4'h0;
+          \$35  = 4'h9;
       8'hba:
-          \$38  = 4'h0;
+          \$35  = 4'ha;
       8'hbb:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'hbc:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'hbd:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'hbe:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'hbf:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'hc0:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'hc1:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'hc2:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'hc3:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'hc4:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'hc5:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'hc6:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'hc7:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'hc8:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'hc9:
-          \$38  = 4'h0;
+          \$35  = 4'h9;
       8'hca:
-          \$38  = 4'h0;
+          \$35  = 4'ha;
       8'hcb:
-          \$38  = 4'h0;
+          \$35  = 4'hb;
       8'hcc:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'hcd:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'hce:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'hcf:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'hd0:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'hd1:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'hd2:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'hd3:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'hd4:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'hd5:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'hd6:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'hd7:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'hd8:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'hd9:
-          \$38  = 4'h0;
+          \$35  = 4'h9;
       8'hda:
-          \$38  = 4'h0;
+          \$35  = 4'ha;
       8'hdb:
-          \$38  = 4'h0;
+          \$35  = 4'hb;
       8'hdc:
-          \$38  = 4'h0;
+          \$35  = 4'hc;
       8'hdd:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'hde:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'hdf:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'he0:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'he1:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'he2:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'he3:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'he4:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'he5:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'he6:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'he7:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'he8:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'he9:
-          \$38  = 4'h0;
+          \$35  = 4'h9;
       8'hea:
-          \$38  = 4'h0;
+          \$35  = 4'ha;
       8'heb:
-          \$38  = 4'h0;
+          \$35  = 4'hb;
       8'hec:
-          \$38  = 4'h0;
+          \$35  = 4'hc;
       8'hed:
-          \$38  = 4'h0;
+          \$35  = 4'hd;
       8'hee:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'hef:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'hf0:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'hf1:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'hf2:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'hf3:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'hf4:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'hf5:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'hf6:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'hf7:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'hf8:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'hf9:
-          \$38  = 4'h0;
+          \$35  = 4'h9;
       8'hfa:
-          \$38  = 4'h0;
+          \$35  = 4'ha;
       8'hfb:
-          \$38  = 4'h0;
+          \$35  = 4'hb;
       8'hfc:
-          \$38  = 4'h0;
+          \$35  = 4'hc;
       8'hfd:
-          \$38  = 4'h0;
+          \$35  = 4'hd;
       8'hfe:
-          \$38  = 4'h0;
+          \$35  = 4'he;
       8'hff:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ geometry[67:64], geometry[71:68] })
-      8'h00:
-          \$39  = 4'h0;
-      8'h01:
-          \$39  = 4'h0;
-      8'h02:
-          \$39  = 4'h0;
-      8'h03:
-          \$39  = 4'h0;
-      8'h04:
-          \$39  = 4'h0;
-      8'h05:
-          \$39  = 4'h0;
-      8'h06:
-          \$39  = 4'h0;
-      8'h07:
-          \$39  = 4'h0;
-      8'h08:
-          \$39  = 4'h0;
-      8'h09:
-          \$39  = 4'h0;
-      8'h0a:
-          \$39  = 4'h0;
-      8'h0b:
-          \$39  = 4'h0;
-      8'h0c:
-          \$39  = 4'h0;
-      8'h0d:
-          \$39  = 4'h0;
-      8'h0e:
-          \$39  = 4'h0;
-      8'h0f:
-          \$39  = 4'h0;
-      8'h10:
-          \$39  = 4'h0;
-      8'h11:
-          \$39  = 4'h0;
-      8'h12:
-          \$39  = 4'h0;
-      8'h13:
-          \$39  = 4'h0;
-      8'h14:
-          \$39  = 4'h0;
-      8'h15:
-          \$39  = 4'h0;
-      8'h16:
-          \$39  = 4'h0;
-      8'h17:
-          \$39  = 4'h0;
-      8'h18:
-          \$39  = 4'h0;
-      8'h19:
-          \$39  = 4'h0;
-      8'h1a:
-          \$39  = 4'h0;
-      8'h1b:
-          \$39  = 4'h0;
-      8'h1c:
-          \$39  = 4'h0;
-      8'h1d:
-          \$39  = 4'h0;
-      8'h1e:
-          \$39  = 4'h0;
-      8'h1f:
-          \$39  = 4'h0;
-      8'h20:
-          \$39  = 4'h0;
-      8'h21:
-          \$39  = 4'h1;
-      8'h22:
-          \$39  = 4'h0;
-      8'h23:
-          \$39  = 4'h1;
-      8'h24:
-          \$39  = 4'h0;
-      8'h25:
-          \$39  = 4'h1;
-      8'h26:
-          \$39  = 4'h0;
-      8'h27:
-          \$39  = 4'h1;
-      8'h28:
-          \$39  = 4'h0;
-      8'h29:
-          \$39  = 4'h1;
-      8'h2a:
-          \$39  = 4'h0;
-      8'h2b:
-          \$39  = 4'h1;
-      8'h2c:
-          \$39  = 4'h0;
-      8'h2d:
-          \$39  = 4'h1;
-      8'h2e:
-          \$39  = 4'h0;
-      8'h2f:
-          \$39  = 4'h1;
-      8'h30:
-          \$39  = 4'h0;
-      8'h31:
-          \$39  = 4'h1;
-      8'h32:
-          \$39  = 4'h2;
-      8'h33:
-          \$39  = 4'h0;
-      8'h34:
-          \$39  = 4'h1;
-      8'h35:
-          \$39  = 4'h2;
-      8'h36:
-          \$39  = 4'h0;
-      8'h37:
-          \$39  = 4'h1;
-      8'h38:
-          \$39  = 4'h2;
-      8'h39:
-          \$39  = 4'h0;
-      8'h3a:
-          \$39  = 4'h1;
-      8'h3b:
-          \$39  = 4'h2;
-      8'h3c:
-          \$39  = 4'h0;
-      8'h3d:
-          \$39  = 4'h1;
-      8'h3e:
-          \$39  = 4'h2;
-      8'h3f:
-          \$39  = 4'h0;
-      8'h40:
-          \$39  = 4'h0;
-      8'h41:
-          \$39  = 4'h1;
-      8'h42:
-          \$39  = 4'h2;
-      8'h43:
-          \$39  = 4'h3;
-      8'h44:
-          \$39  = 4'h0;
-      8'h45:
-          \$39  = 4'h1;
-      8'h46:
-          \$39  = 4'h2;
-      8'h47:
-          \$39  = 4'h3;
-      8'h48:
-          \$39  = 4'h0;
-      8'h49:
-          \$39  = 4'h1;
-      8'h4a:
-          \$39  = 4'h2;
-      8'h4b:
-          \$39  = 4'h3;
-      8'h4c:
-          \$39  = 4'h0;
-      8'h4d:
-          \$39  = 4'h1;
-      8'h4e:
-          \$39  = 4'h2;
-      8'h4f:
-          \$39  = 4'h3;
-      8'h50:
-          \$39  = 4'h0;
-      8'h51:
-          \$39  = 4'h1;
-      8'h52:
-          \$39  = 4'h2;
-      8'h53:
-          \$39  = 4'h3;
-      8'h54:
-          \$39  = 4'h4;
-      8'h55:
-          \$39  = 4'h0;
-      8'h56:
-          \$39  = 4'h1;
-      8'h57:
-          \$39  = 4'h2;
-      8'h58:
-          \$39  = 4'h3;
-      8'h59:
-          \$39  = 4'h4;
-      8'h5a:
-          \$39  = 4'h0;
-      8'h5b:
-          \$39  = 4'h1;
-      8'h5c:
-          \$39  = 4'h2;
-      8'h5d:
-          \$39  = 4'h3;
-      8'h5e:
-          \$39  = 4'h4;
-      8'h5f:
-          \$39  = 4'h0;
-      8'h60:
-          \$39  = 4'h0;
-      8'h61:
-          \$39  = 4'h1;
-      8'h62:
-          \$39  = 4'h2;
-      8'h63:
-          \$39  = 4'h3;
-      8'h64:
-          \$39  = 4'h4;
-      8'h65:
-          \$39  = 4'h5;
-      8'h66:
-          \$39  = 4'h0;
-      8'h67:
-          \$39  = 4'h1;
-      8'h68:
-          \$39  = 4'h2;
-      8'h69:
-          \$39  = 4'h3;
-      8'h6a:
-          \$39  = 4'h4;
-      8'h6b:
-          \$39  = 4'h5;
-      8'h6c:
-          \$39  = 4'h0;
-      8'h6d:
-          \$39  = 4'h1;
-      8'h6e:
-          \$39  = 4'h2;
-      8'h6f:
-          \$39  = 4'h3;
-      8'h70:
-          \$39  = 4'h0;
-      8'h71:
-          \$39  = 4'h1;
-      8'h72:
-          \$39  = 4'h2;
-      8'h73:
-          \$39  = 4'h3;
-      8'h74:
-          \$39  = 4'h4;
-      8'h75:
-          \$39  = 4'h5;
-      8'h76:
-          \$39  = 4'h6;
-      8'h77:
-          \$39  = 4'h0;
-      8'h78:
-          \$39  = 4'h1;
-      8'h79:
-          \$39  = 4'h2;
-      8'h7a:
-          \$39  = 4'h3;
-      8'h7b:
-          \$39  = 4'h4;
-      8'h7c:
-          \$39  = 4'h5;
-      8'h7d:
-          \$39  = 4'h6;
-      8'h7e:
-          \$39  = 4'h0;
-      8'h7f:
-          \$39  = 4'h1;
-      8'h80:
-          \$39  = 4'h0;
-      8'h81:
-          \$39  = 4'h1;
-      8'h82:
-          \$39  = 4'h2;
-      8'h83:
-          \$39  = 4'h3;
-      8'h84:
-          \$39  = 4'h4;
-      8'h85:
-          \$39  = 4'h5;
-      8'h86:
-          \$39  = 4'h6;
-      8'h87:
-          \$39  = 4'h7;
-      8'h88:
-          \$39  = 4'h0;
-      8'h89:
-          \$39  = 4'h1;
-      8'h8a:
-          \$39  = 4'h2;
-      8'h8b:
-          \$39  = 4'h3;
-      8'h8c:
-          \$39  = 4'h4;
-      8'h8d:
-          \$39  = 4'h5;
-      8'h8e:
-          \$39  = 4'h6;
-      8'h8f:
-          \$39  = 4'h7;
-      8'h90:
-          \$39  = 4'h0;
-      8'h91:
-          \$39  = 4'h1;
-      8'h92:
-          \$39  = 4'h2;
-      8'h93:
-          \$39  = 4'h3;
-      8'h94:
-          \$39  = 4'h4;
-      8'h95:
-          \$39  = 4'h5;
-      8'h96:
-          \$39  = 4'h6;
-      8'h97:
-          \$39  = 4'h7;
-      8'h98:
-          \$39  = 4'h8;
-      8'h99:
-          \$39  = 4'h0;
-      8'h9a:
-          \$39  = 4'h1;
-      8'h9b:
-          \$39  = 4'h2;
-      8'h9c:
-          \$39  = 4'h3;
-      8'h9d:
-          \$39  = 4'h4;
-      8'h9e:
-          \$39  = 4'h5;
-      8'h9f:
-          \$39  = 4'h6;
-      8'ha0:
-          \$39  = 4'h0;
-      8'ha1:
-          \$39  = 4'h1;
-      8'ha2:
-          \$39  = 4'h2;
-      8'ha3:
-          \$39  = 4'h3;
-      8'ha4:
-          \$39  = 4'h4;
-      8'ha5:
-          \$39  = 4'h5;
-      8'ha6:
-          \$39  = 4'h6;
-      8'ha7:
-          \$39  = 4'h7;
-      8'ha8:
-          \$39  = 4'h8;
-      8'ha9:
-          \$39  = 4'h9;
-      8'haa:
-          \$39  = 4'h0;
-      8'hab:
-          \$39  = 4'h1;
-      8'hac:
-          \$39  = 4'h2;
-      8'had:
-          \$39  = 4'h3;
-      8'hae:
-          \$39  = 4'h4;
-      8'haf:
-          \$39  = 4'h5;
-      8'hb0:
-          \$39  = 4'h0;
-      8'hb1:
-          \$39  = 4'h1;
-      8'hb2:
-          \$39  = 4'h2;
-      8'hb3:
-          \$39  = 4'h3;
-      8'hb4:
-          \$39  = 4'h4;
-      8'hb5:
-          \$39  = 4'h5;
-      8'hb6:
-          \$39  = 4'h6;
-      8'hb7:
-          \$39  = 4'h7;
-      8'hb8:
-          \$39  = 4'h8;
-      8'hb9:
-          \$39  = 4'h9;
-      8'hba:
-          \$39  = 4'ha;
-      8'hbb:
-          \$39  = 4'h0;
-      8'hbc:
-          \$39  = 4'h1;
-      8'hbd:
-          \$39  = 4'h2;
-      8'hbe:
-          \$39  = 4'h3;
-      8'hbf:
-          \$39  = 4'h4;
-      8'hc0:
-          \$39  = 4'h0;
-      8'hc1:
-          \$39  = 4'h1;
-      8'hc2:
-          \$39  = 4'h2;
-      8'hc3:
-          \$39  = 4'h3;
-      8'hc4:
-          \$39  = 4'h4;
-      8'hc5:
-          \$39  = 4'h5;
-      8'hc6:
-          \$39  = 4'h6;
-      8'hc7:
-          \$39  = 4'h7;
-      8'hc8:
-          \$39  = 4'h8;
-      8'hc9:
-          \$39  = 4'h9;
-      8'hca:
-          \$39  = 4'ha;
-      8'hcb:
-          \$39  = 4'hb;
-      8'hcc:
-          \$39  = 4'h0;
-      8'hcd:
-          \$39  = 4'h1;
-      8'hce:
-          \$39  = 4'h2;
-      8'hcf:
-          \$39  = 4'h3;
-      8'hd0:
-          \$39  = 4'h0;
-      8'hd1:
-          \$39  = 4'h1;
-      8'hd2:
-          \$39  = 4'h2;
-      8'hd3:
-          \$39  = 4'h3;
-      8'hd4:
-          \$39  = 4'h4;
-      8'hd5:
-          \$39  = 4'h5;
-      8'hd6:
-          \$39  = 4'h6;
-      8'hd7:
-          \$39  = 4'h7;
-      8'hd8:
-          \$39  = 4'h8;
-      8'hd9:
-          \$39  = 4'h9;
-      8'hda:
-          \$39  = 4'ha;
-      8'hdb:
-          \$39  = 4'hb;
-      8'hdc:
-          \$39  = 4'hc;
-      8'hdd:
-          \$39  = 4'h0;
-      8'hde:
-          \$39  = 4'h1;
-      8'hdf:
-          \$39  = 4'h2;
-      8'he0:
-          \$39  = 4'h0;
-      8'he1:
-          \$39  = 4'h1;
-      8'he2:
-          \$39  = 4'h2;
-      8'he3:
-          \$39  = 4'h3;
-      8'he4:
-          \$39  = 4'h4;
-      8'he5:
-          \$39  = 4'h5;
-      8'he6:
-          \$39  = 4'h6;
-      8'he7:
-          \$39  = 4'h7;
-      8'he8:
-          \$39  = 4'h8;
-      8'he9:
-          \$39  = 4'h9;
-      8'hea:
-          \$39  = 4'ha;
-      8'heb:
-          \$39  = 4'hb;
-      8'hec:
-          \$39  = 4'hc;
-      8'hed:
-          \$39  = 4'hd;
-      8'hee:
-          \$39  = 4'h0;
-      8'hef:
-          \$39  = 4'h1;
-      8'hf0:
-          \$39  = 4'h0;
-      8'hf1:
-          \$39  = 4'h1;
-      8'hf2:
-          \$39  = 4'h2;
-      8'hf3:
-          \$39  = 4'h3;
-      8'hf4:
-          \$39  = 4'h4;
-      8'hf5:
-          \$39  = 4'h5;
-      8'hf6:
-          \$39  = 4'h6;
-      8'hf7:
-          \$39  = 4'h7;
-      8'hf8:
-          \$39  = 4'h8;
-      8'hf9:
-          \$39  = 4'h9;
-      8'hfa:
-          \$39  = 4'ha;
-      8'hfb:
-          \$39  = 4'hb;
-      8'hfc:
-          \$39  = 4'hc;
-      8'hfd:
-          \$39  = 4'hd;
-      8'hfe:
-          \$39  = 4'he;
-      8'hff:
-          \$39  = 4'h0;
-    endcase
+    \$93  = \$1 [11:0];
+    if (rst) begin
+      \$93  = 12'h000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$106  = active;
+    \$94  = \$2 [11:0];
+    if (rst) begin
+      \$94  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$95  = \$3 [11:0];
+    if (rst) begin
+      \$95  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$96  = \$4 [15:0];
+    if (rst) begin
+      \$96  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$97  = \$5 [3:0];
+    if (rst) begin
+      \$97  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$98  = active;
     if (start) begin
-      \$106  = 1'h1;
+      \$98  = 1'h1;
     end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            if (\$25 ) begin
-              if (\$37 ) begin
-                if (\$42 ) begin
-                  \$106  = 1'h0;
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            if (\$24 ) begin
+              if (\$33 ) begin
+                if (\$37 ) begin
+                  \$98  = 1'h0;
                 end
               end
             end
@@ -11470,21 +11507,21 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
       end
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$107  = n;
+    \$99  = n;
     if (start) begin
-      \$107  = 16'h0000;
+      \$99  = 16'h0000;
     end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            if (\$25 ) begin
-              if (\$37 ) begin
-                \$107  = \$40 [15:0];
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            if (\$24 ) begin
+              if (\$33 ) begin
+                \$99  = \$36 [15:0];
               end
             end
           end
@@ -11492,22 +11529,22 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
       end
     end
     if (rst) begin
-      \$107  = 16'h0000;
+      \$99  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$108  = y;
+    \$100  = y;
     if (start) begin
-      \$108  = 12'h000;
+      \$100  = 12'h000;
     end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            if (\$25 ) begin
-              \$108  = \$28 [11:0];
-              if (\$37 ) begin
-                \$108  = 12'h000;
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            if (\$24 ) begin
+              \$100  = \$27 [11:0];
+              if (\$33 ) begin
+                \$100  = 12'h000;
               end
             end
           end
@@ -11515,591 +11552,623 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
       end
     end
     if (rst) begin
-      \$108  = 12'h000;
+      \$100  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$109  = x;
+    \$101  = x;
     if (start) begin
-      \$109  = 12'h000;
+      \$101  = 12'h000;
     end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            \$109  = \$16 [11:0];
-            if (\$25 ) begin
-              \$109  = 12'h000;
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            \$101  = \$18 [11:0];
+            if (\$24 ) begin
+              \$101  = 12'h000;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$109  = 12'h000;
+      \$101  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$110  = c;
+    \$102  = c;
     if (start) begin
-      \$110  = 12'h000;
+      \$102  = 12'h000;
     end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          \$110  = \$13 [11:0];
-          if (\$15 ) begin
-            \$110  = 12'h000;
+      if (\$12 ) begin
+        if (\$15 ) begin
+          \$102  = \$16 [11:0];
+          if (\$17 ) begin
+            \$102  = 12'h000;
           end
         end
       end
     end
     if (rst) begin
-      \$110  = 12'h000;
+      \$102  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$111  = di;
+    \$103  = di;
     if (start) begin
-      \$111  = 4'h0;
+      \$103  = 4'h0;
     end else if (active) begin
-      if (\$8 ) begin
-        \$111  = \$9 [3:0];
-        if (\$12 ) begin
-          \$111  = 4'h0;
+      if (\$12 ) begin
+        \$103  = \$13 [3:0];
+        if (\$15 ) begin
+          \$103  = 4'h0;
         end
       end
     end
     if (rst) begin
-      \$111  = 4'h0;
+      \$103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$112  = dj;
+    \$104  = dj;
     if (start) begin
+      \$104  = 4'h0;
+    end else if (active) begin
+      \$104  = \$10 [3:0];
+      if (\$12 ) begin
+        \$104  = 4'h0;
+      end
+    end
+    if (rst) begin
+      \$104  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$105  = di_stride;
+    if (start) begin
+      \$105  = 8'h00;
+    end else if (active) begin
+      if (\$12 ) begin
+        \$105  = di_stride_next;
+        if (\$15 ) begin
+          \$105  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$105  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$106  = dj_stride;
+    if (start) begin
+      \$106  = 8'h00;
+    end else if (active) begin
+      \$106  = dj_stride_next;
+      if (\$12 ) begin
+        \$106  = 8'h00;
+      end
+    end
+    if (rst) begin
+      \$106  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$107  = di_stride_next;
+    if (start) begin
+      \$107  = { 4'h0, geometry[67:64] };
+    end else if (active) begin
+      if (\$12 ) begin
+        \$107  = \$14 [7:0];
+        if (\$15 ) begin
+          \$107  = { 4'h0, geometry[67:64] };
+        end
+      end
+    end
+    if (rst) begin
+      \$107  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$108  = dj_stride_next;
+    if (start) begin
+      \$108  = { 4'h0, geometry[67:64] };
+    end else if (active) begin
+      \$108  = \$11 [7:0];
+      if (\$12 ) begin
+        \$108  = { 4'h0, geometry[67:64] };
+      end
+    end
+    if (rst) begin
+      \$108  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$109  = qy;
+    if (start) begin
+      \$109  = { 9'h000, \$6  };
+    end else if (active) begin
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            if (\$24 ) begin
+              \$109  = \$29 [12:0];
+              if (\$33 ) begin
+                \$109  = { 9'h000, \$34  };
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$109  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$110  = ry;
+    if (start) begin
+      \$110  = \$7 ;
+    end else if (active) begin
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            if (\$24 ) begin
+              \$110  = \$32 [3:0];
+              if (\$33 ) begin
+                \$110  = \$35 ;
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$110  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$111  = qx;
+    if (start) begin
+      \$111  = { 9'h000, \$8  };
+    end else if (active) begin
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            \$111  = \$20 [12:0];
+            if (\$24 ) begin
+              \$111  = { 9'h000, \$25  };
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$111  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$112  = rx;
+    if (start) begin
+      \$112  = \$9 ;
+    end else if (active) begin
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            \$112  = \$23 [3:0];
+            if (\$24 ) begin
+              \$112  = \$26 ;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
       \$112  = 4'h0;
-    end else if (active) begin
-      \$112  = \$5 [3:0];
-      if (\$8 ) begin
-        \$112  = 4'h0;
-      end
-    end
-    if (rst) begin
-      \$112  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = di_stride;
-    if (start) begin
-      \$113  = 8'h00;
-    end else if (active) begin
-      if (\$8 ) begin
-        \$113  = \$10 [7:0];
-        if (\$12 ) begin
-          \$113  = 8'h00;
-        end
-      end
-    end
+    \$113  = \$38 ;
     if (rst) begin
-      \$113  = 8'h00;
+      \$113  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = dj_stride;
-    if (start) begin
-      \$114  = 8'h00;
-    end else if (active) begin
-      \$114  = \$6 [7:0];
-      if (\$8 ) begin
-        \$114  = 8'h00;
-      end
-    end
+    \$114  = \$39 ;
     if (rst) begin
-      \$114  = 8'h00;
+      \$114  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = qy;
-    if (start) begin
-      \$115  = { 9'h000, \$1  };
-    end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            if (\$25 ) begin
-              \$115  = \$31 [12:0];
-              if (\$37 ) begin
-                \$115  = { 9'h000, \$38  };
-              end
-            end
-          end
-        end
-      end
-    end
+    \$115  = \$41 ;
     if (rst) begin
-      \$115  = 13'h0000;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = ry;
-    if (start) begin
-      \$116  = \$2 ;
-    end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            if (\$25 ) begin
-              \$116  = \$35 [3:0];
-              if (\$37 ) begin
-                \$116  = \$39 ;
-              end
-            end
-          end
-        end
-      end
-    end
+    \$116  = \$43 ;
     if (rst) begin
       \$116  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = qx;
-    if (start) begin
-      \$117  = { 9'h000, \$3  };
-    end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            \$117  = \$19 [12:0];
-            if (\$25 ) begin
-              \$117  = { 9'h000, \$26  };
-            end
-          end
-        end
-      end
-    end
+    \$117  = c;
     if (rst) begin
-      \$117  = 13'h0000;
+      \$117  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = rx;
-    if (start) begin
-      \$118  = \$4 ;
-    end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            \$118  = \$23 [3:0];
-            if (\$25 ) begin
-              \$118  = \$27 ;
-            end
-          end
-        end
-      end
-    end
+    \$118  = \$44 [23:0];
     if (rst) begin
-      \$118  = 4'h0;
+      \$118  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = \$43 ;
+    \$119  = \$45 [23:0];
     if (rst) begin
-      \$119  = 14'h0000;
+      \$119  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = \$44 ;
+    \$120  = address_term0_0_1;
     if (rst) begin
       \$120  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = \$46 ;
+    \$121  = address_term0_0_2;
     if (rst) begin
       \$121  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = \$48 ;
+    \$122  = address_term0_0_3;
     if (rst) begin
       \$122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = c;
+    \$123  = address_term0_0_4;
     if (rst) begin
       \$123  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = \$49 [23:0];
+    \$124  = address_later0_0_0;
     if (rst) begin
-      \$124  = 24'h000000;
+      \$124  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = \$50 [23:0];
+    \$125  = address_later0_0_1;
     if (rst) begin
-      \$125  = 24'h000000;
+      \$125  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = address_term0_0_1;
+    \$126  = address_later0_0_2;
     if (rst) begin
-      \$126  = 14'h0000;
+      \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = address_term0_0_2;
+    \$127  = address_later0_0_3;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = address_term0_0_3;
+    \$128  = \$46 [23:0];
     if (rst) begin
-      \$128  = 4'h0;
+      \$128  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = address_term0_0_4;
+    \$129  = \$47 [23:0];
     if (rst) begin
-      \$129  = 12'h000;
+      \$129  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = address_later0_0_0;
+    \$130  = address_term1_0_1;
     if (rst) begin
-      \$130  = 14'h0000;
+      \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = address_later0_0_1;
+    \$131  = address_term1_0_2;
     if (rst) begin
       \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = address_later0_0_2;
+    \$132  = address_term1_0_3;
     if (rst) begin
-      \$132  = 4'h0;
+      \$132  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = address_later0_0_3;
+    \$133  = address_later1_0_0;
     if (rst) begin
-      \$133  = 12'h000;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = \$51 [23:0];
+    \$134  = address_later1_0_1;
     if (rst) begin
-      \$134  = 24'h000000;
+      \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = \$52 [23:0];
+    \$135  = address_later1_0_2;
     if (rst) begin
-      \$135  = 24'h000000;
+      \$135  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = address_term1_0_1;
+    \$136  = \$49 [23:0];
     if (rst) begin
-      \$136  = 4'h0;
+      \$136  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = address_term1_0_2;
+    \$137  = \$50 [23:0];
     if (rst) begin
-      \$137  = 4'h0;
+      \$137  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = address_term1_0_3;
+    \$138  = address_term2_0_1;
     if (rst) begin
-      \$138  = 12'h000;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = address_later1_0_0;
+    \$139  = address_term2_0_2;
     if (rst) begin
-      \$139  = 4'h0;
+      \$139  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = address_later1_0_1;
+    \$140  = address_later2_0_0;
     if (rst) begin
       \$140  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = address_later1_0_2;
+    \$141  = address_later2_0_1;
     if (rst) begin
       \$141  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = \$54 [23:0];
+    \$142  = \$52 [23:0];
     if (rst) begin
       \$142  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = \$55 [23:0];
+    \$143  = \$53 [23:0];
     if (rst) begin
       \$143  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = address_term2_0_1;
+    \$144  = address_term3_0_1;
     if (rst) begin
-      \$144  = 4'h0;
+      \$144  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = address_term2_0_2;
+    \$145  = address_later3_0_0;
     if (rst) begin
       \$145  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = address_later2_0_0;
+    \$146  = \$54 [23:0];
     if (rst) begin
-      \$146  = 4'h0;
+      \$146  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = address_later2_0_1;
+    \$147  = \$55 [23:0];
     if (rst) begin
-      \$147  = 12'h000;
+      \$147  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = \$57 [23:0];
+    \$148  = \$56 [3:0];
     if (rst) begin
-      \$148  = 24'h000000;
+      \$148  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = \$58 [23:0];
+    \$149  = { 16'h0000, \$58  };
     if (rst) begin
       \$149  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = address_term3_0_1;
+    \$150  = \$59 [23:0];
     if (rst) begin
-      \$150  = 12'h000;
+      \$150  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = address_later3_0_0;
+    \$151  = offset0[7:0];
     if (rst) begin
-      \$151  = 12'h000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = \$59 [23:0];
+    \$152  = offset_later0_0;
     if (rst) begin
-      \$152  = 24'h000000;
+      \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$60 [23:0];
+    \$153  = offset_later1_0;
     if (rst) begin
-      \$153  = 24'h000000;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \$61 [3:0];
+    \$154  = offset_later2_0;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = { 16'h0000, \$63  };
+    \$155  = offset_later3_0;
     if (rst) begin
-      \$155  = 24'h000000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = \$64 [23:0];
+    \$156  = offset_later4_0;
     if (rst) begin
-      \$156  = 24'h000000;
+      \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = offset0[7:0];
+    \$157  = offset_later5_0;
     if (rst) begin
       \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = offset_later0_0;
+    \$158  = offset_later6_0;
     if (rst) begin
       \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = offset_later1_0;
+    \$159  = element;
     if (rst) begin
-      \$159  = 8'h00;
+      \$159  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = offset_later2_0;
+    \$160  = element0_0;
     if (rst) begin
-      \$160  = 8'h00;
+      \$160  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = offset_later3_0;
+    \$161  = element1_0;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = offset_later4_0;
+    \$162  = element2_0;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = offset_later5_0;
+    \$163  = element3_0;
     if (rst) begin
-      \$163  = 8'h00;
+      \$163  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = offset_later6_0;
+    \$164  = element4_0;
     if (rst) begin
-      \$164  = 8'h00;
+      \$164  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = element;
+    \$165  = element5_0;
     if (rst) begin
       \$165  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = element0_0;
+    \$166  = element6_0;
     if (rst) begin
       \$166  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = element1_0;
+    \$167  = element7_0;
     if (rst) begin
       \$167  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = element2_0;
+    \$168  = element8_0;
     if (rst) begin
       \$168  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = element3_0;
-    if (rst) begin
-      \$169  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = element4_0;
-    if (rst) begin
-      \$170  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = element5_0;
-    if (rst) begin
-      \$171  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = element6_0;
-    if (rst) begin
-      \$172  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = element7_0;
-    if (rst) begin
-      \$173  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = element8_0;
-    if (rst) begin
-      \$174  = 37'h0000000000;
     end
   end
   assign \geometry.opcode  = geometry[3:0];
@@ -12200,10 +12269,10 @@ module \core_top.core.gather.walk (rst, columns, start, geometry, o, clk);
   assign o[36:29] = offset_later7_0;
   assign o[24:1] = address4;
   assign { o[28:25], o[0] } = { element9_0[28:25], element9_0[0] };
-  assign element[28] = \$105 ;
-  assign element[27] = \$87 ;
-  assign element[26] = \$82 ;
-  assign element[25] = \$79 ;
+  assign element[28] = \$92 ;
+  assign element[27] = \$80 ;
+  assign element[26] = \$77 ;
+  assign element[25] = \$74 ;
   assign element[0] = active;
   assign { element[36:29], element[24:1] } = 32'd0;
 endmodule
@@ -12739,8 +12808,8 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
     .conv(conv),
     .layout(op[5:4]),
     .o(o),
-    .\port$11795$118 (op[189:118]),
-    .\port$11795$16 (op[39:16]),
+    .\port$11774$118 (op[189:118]),
+    .\port$11774$16 (op[39:16]),
     .\port$8094$0 (\$4 ),
     .rst(rst),
     .start(start)
@@ -12749,8 +12818,8 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
     .clk(clk),
     .layout(op[7:6]),
     .o(\o$28 ),
-    .\port$11795$118 (op[189:118]),
-    .\port$11795$42 (op[65:42]),
+    .\port$11774$118 (op[189:118]),
+    .\port$11774$42 (op[65:42]),
     .\port$8094$0 (\$4 ),
     .rst(rst),
     .start(start)
@@ -30008,7 +30077,7 @@ module \core_top.core.gemm.array.pe7_7_mul (rst, pe7_7_b_in, pe7_7_a_in, pe7_7_p
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$11795$16 , \port$11795$118 , conv, o, clk);
+module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$11774$16 , \port$11774$118 , conv, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [27:0] \$1 ;
   wire \$10 ;
@@ -30518,10 +30587,10 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [71:0] \port$11795$118 ;
-  wire [71:0] \port$11795$118 ;
-  input [23:0] \port$11795$16 ;
-  wire [23:0] \port$11795$16 ;
+  input [71:0] \port$11774$118 ;
+  wire [71:0] \port$11774$118 ;
+  input [23:0] \port$11774$16 ;
+  wire [23:0] \port$11774$16 ;
   input [27:0] \port$8094$0 ;
   wire [27:0] \port$8094$0 ;
   wire [25:0] row;
@@ -30546,7 +30615,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
   reg [23:0] window_start_ohs = 24'h000000;
   reg [23:0] window_start_ow = 24'h000000;
   reg [23:0] window_start_ows = 24'h000000;
-  assign \$1  = \port$11795$118 [71:48] * 4'h8;
+  assign \$1  = \port$11774$118 [71:48] * 4'h8;
   assign \$2  = phase < \$1 ;
   assign emit = walking & \$2 ;
   assign \$3  = window_ohs + depth_kh;
@@ -30568,10 +30637,10 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
   assign \$17  = t == 3'h7;
   assign \$18  = emit & \$17 ;
   assign \$19  = other0 + 4'h8;
-  assign \$20  = \$19  >= \port$11795$118 [47:24];
+  assign \$20  = \$19  >= \port$11774$118 [47:24];
   assign \$21  = own0 + 4'h8;
   assign \$22  = own0 + 4'h8;
-  assign \$23  = \$22  >= \port$11795$118 [23:0];
+  assign \$23  = \$22  >= \port$11774$118 [23:0];
   assign \$24  = other0 + 4'h8;
   assign \$25  = kk + 1'h1;
   assign \$26  = \port$8094$0  - 1'h1;
@@ -30579,7 +30648,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
   assign \$28  = walking & \$27 ;
   assign \$29  = t == 3'h7;
   assign \$30  = emit & \$29 ;
-  assign \$31  = \port$11795$118 [71:48] - 1'h1;
+  assign \$31  = \port$11774$118 [71:48] - 1'h1;
   assign \$32  = kk != \$31 ;
   assign \$33  = \$30  & \$32 ;
   assign \$35  = t == 3'h7;
@@ -30588,39 +30657,39 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
   assign \$38  = emit & \$37 ;
   assign \$39  = t == 3'h7;
   assign \$40  = emit & \$39 ;
-  assign \$41  = \port$11795$118 [71:48] - 1'h1;
+  assign \$41  = \port$11774$118 [71:48] - 1'h1;
   assign \$42  = kk != \$41 ;
   assign \$43  = \$40  & \$42 ;
   assign \$45  = other0 + 4'h8;
-  assign \$46  = \$45  >= \port$11795$118 [47:24];
+  assign \$46  = \$45  >= \port$11774$118 [47:24];
   assign \$48  = t == 3'h7;
   assign \$49  = emit & \$48 ;
   assign \$50  = \$47  & \$49 ;
   assign \$51  = other0 + 4'h8;
-  assign \$52  = \$51  >= \port$11795$118 [47:24];
+  assign \$52  = \$51  >= \port$11774$118 [47:24];
   assign \$54  = other0 + 4'h8;
-  assign \$55  = \$54  >= \port$11795$118 [47:24];
+  assign \$55  = \$54  >= \port$11774$118 [47:24];
   assign \$56  = ~ \$55 ;
   assign \$58  = ! layout;
-  assign \$59  = \$58  ? \port$11795$118 [71:48] : 24'h000001;
+  assign \$59  = \$58  ? \port$11774$118 [71:48] : 24'h000001;
   assign \$60  = own_off_v + \$59 ;
   assign \$61  = ! layout;
-  assign \$62  = \$61  ? \port$11795$118 [71:48] : 24'h000001;
+  assign \$62  = \$61  ? \port$11774$118 [71:48] : 24'h000001;
   assign \$63  = own_off_v + \$62 ;
   assign \$64  = ! layout;
-  assign \$65  = \$64  ? \port$11795$118 [71:48] : 24'h000001;
+  assign \$65  = \$64  ? \port$11774$118 [71:48] : 24'h000001;
   assign \$66  = own_off_v + \$65 ;
   assign \$67  = t == 3'h7;
   assign \$68  = emit & \$67 ;
   assign \$70  = ! layout;
-  assign \$71  = \$70  ? \port$11795$118 [71:48] : 24'h000001;
+  assign \$71  = \$70  ? \port$11774$118 [71:48] : 24'h000001;
   assign \$72  = own_off_v + \$71 ;
   assign \$73  = \port$8094$0  - 1'h1;
   assign \$74  = phase == \$73 ;
   assign \$75  = walking & \$74 ;
   assign \$76  = t == 3'h7;
   assign \$77  = emit & \$76 ;
-  assign \$78  = \port$11795$118 [71:48] - 1'h1;
+  assign \$78  = \port$11774$118 [71:48] - 1'h1;
   assign \$79  = kk != \$78 ;
   assign \$80  = \$77  & \$79 ;
   assign \$82  = t == 3'h7;
@@ -30629,31 +30698,31 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
   assign \$85  = emit & \$84 ;
   assign \$86  = t == 3'h7;
   assign \$87  = emit & \$86 ;
-  assign \$88  = \port$11795$118 [71:48] - 1'h1;
+  assign \$88  = \port$11774$118 [71:48] - 1'h1;
   assign \$89  = kk != \$88 ;
   assign \$90  = \$87  & \$89 ;
   assign \$92  = other0 + 4'h8;
-  assign \$93  = \$92  >= \port$11795$118 [47:24];
+  assign \$93  = \$92  >= \port$11774$118 [47:24];
   assign \$95  = t == 3'h7;
   assign \$96  = emit & \$95 ;
   assign \$98  = other0 + 4'h8;
-  assign \$99  = \$98  >= \port$11795$118 [47:24];
+  assign \$99  = \$98  >= \port$11774$118 [47:24];
   assign \$101  = other0 + 4'h8;
-  assign \$102  = \$101  >= \port$11795$118 [47:24];
+  assign \$102  = \$101  >= \port$11774$118 [47:24];
   assign \$103  = ~ \$102 ;
   assign \$105  = ! layout;
-  assign \$106  = \$105  ? 24'h000001 : \port$11795$118 [23:0];
+  assign \$106  = \$105  ? 24'h000001 : \port$11774$118 [23:0];
   assign \$107  = k_off_v + \$106 ;
   assign \$108  = ! layout;
-  assign \$109  = \$108  ? 24'h000001 : \port$11795$118 [23:0];
+  assign \$109  = \$108  ? 24'h000001 : \port$11774$118 [23:0];
   assign \$110  = k_off_v + \$109 ;
   assign \$111  = ! layout;
-  assign \$112  = \$111  ? 24'h000001 : \port$11795$118 [23:0];
+  assign \$112  = \$111  ? 24'h000001 : \port$11774$118 [23:0];
   assign \$113  = k_off_v + \$112 ;
   assign \$114  = t == 3'h7;
   assign \$115  = emit & \$114 ;
   assign \$117  = ! layout;
-  assign \$118  = \$117  ? 24'h000001 : \port$11795$118 [23:0];
+  assign \$118  = \$117  ? 24'h000001 : \port$11774$118 [23:0];
   assign \$119  = k_off_v + \$118 ;
   assign \$120  = \port$8094$0  - 1'h1;
   assign \$121  = phase == \$120 ;
@@ -30661,7 +30730,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
   assign \$123  = layout == 2'h2;
   assign \$124  = t == 3'h7;
   assign \$125  = emit & \$124 ;
-  assign \$126  = \port$11795$118 [71:48] - 1'h1;
+  assign \$126  = \port$11774$118 [71:48] - 1'h1;
   assign \$127  = kk != \$126 ;
   assign \$128  = \$125  & \$127 ;
   assign \$129  = \$123  & \$128 ;
@@ -30672,24 +30741,24 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
   assign \$134  = emit & \$133 ;
   assign \$135  = t == 3'h7;
   assign \$136  = emit & \$135 ;
-  assign \$137  = \port$11795$118 [71:48] - 1'h1;
+  assign \$137  = \port$11774$118 [71:48] - 1'h1;
   assign \$138  = kk != \$137 ;
   assign \$139  = \$136  & \$138 ;
   assign \$140  = \$130  ? \$134  : \$139 ;
   assign \$141  = layout == 2'h2;
   assign \$142  = other0 + 4'h8;
-  assign \$143  = \$142  >= \port$11795$118 [47:24];
+  assign \$143  = \$142  >= \port$11774$118 [47:24];
   assign \$144  = \$141  & \$143 ;
   assign \$145  = t == 3'h7;
   assign \$146  = emit & \$145 ;
   assign \$147  = \$144  & \$146 ;
   assign \$148  = layout == 2'h2;
   assign \$149  = other0 + 4'h8;
-  assign \$150  = \$149  >= \port$11795$118 [47:24];
+  assign \$150  = \$149  >= \port$11774$118 [47:24];
   assign \$151  = \$148  & \$150 ;
   assign \$152  = layout == 2'h2;
   assign \$153  = other0 + 4'h8;
-  assign \$154  = \$153  >= \port$11795$118 [47:24];
+  assign \$154  = \$153  >= \port$11774$118 [47:24];
   assign \$155  = ~ \$154 ;
   assign \$156  = \$152  & \$155 ;
   assign \$157  = conv[95:84] - 1'h1;
@@ -30818,7 +30887,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
   assign \$280  = layout == 2'h3;
   assign \$281  = t == 3'h7;
   assign \$282  = emit & \$281 ;
-  assign \$283  = \port$11795$118 [71:48] - 1'h1;
+  assign \$283  = \port$11774$118 [71:48] - 1'h1;
   assign \$284  = kk != \$283 ;
   assign \$285  = \$282  & \$284 ;
   assign \$286  = \$280  & \$285 ;
@@ -30829,24 +30898,24 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
   assign \$291  = emit & \$290 ;
   assign \$292  = t == 3'h7;
   assign \$293  = emit & \$292 ;
-  assign \$294  = \port$11795$118 [71:48] - 1'h1;
+  assign \$294  = \port$11774$118 [71:48] - 1'h1;
   assign \$295  = kk != \$294 ;
   assign \$296  = \$293  & \$295 ;
   assign \$297  = \$287  ? \$291  : \$296 ;
   assign \$298  = layout == 2'h3;
   assign \$299  = other0 + 4'h8;
-  assign \$300  = \$299  >= \port$11795$118 [47:24];
+  assign \$300  = \$299  >= \port$11774$118 [47:24];
   assign \$301  = \$298  & \$300 ;
   assign \$302  = t == 3'h7;
   assign \$303  = emit & \$302 ;
   assign \$304  = \$301  & \$303 ;
   assign \$305  = layout == 2'h3;
   assign \$306  = other0 + 4'h8;
-  assign \$307  = \$306  >= \port$11795$118 [47:24];
+  assign \$307  = \$306  >= \port$11774$118 [47:24];
   assign \$308  = \$305  & \$307 ;
   assign \$309  = layout == 2'h3;
   assign \$310  = other0 + 4'h8;
-  assign \$311  = \$310  >= \port$11795$118 [47:24];
+  assign \$311  = \$310  >= \port$11774$118 [47:24];
   assign \$312  = ~ \$311 ;
   assign \$313  = \$309  & \$312 ;
   assign \$314  = conv[55:44] - 1'h1;
@@ -30931,13 +31000,13 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
   assign \$393  = \$392  + col;
   assign \$394  = \$393  * conv[55:44];
   assign \$395  = \$394  + depth_c;
-  assign \$396  = \port$11795$16  + \$395 [24:0];
-  assign \$397  = \port$11795$16  + own_off_v;
+  assign \$396  = \port$11774$16  + \$395 [24:0];
+  assign \$397  = \port$11774$16  + own_off_v;
   assign \$398  = \$397  + k_off_v;
   assign \$399  = layout[1] ? { 1'h0, \$396  } : \$398 ;
   assign \$400  = t >= 4'h8;
   assign \$401  = own0 + t;
-  assign \$402  = \$401  >= \port$11795$118 [23:0];
+  assign \$402  = \$401  >= \port$11774$118 [23:0];
   assign \$403  = \$400  | \$402 ;
   assign \$404  = $signed(row) >= $signed(1'h0);
   assign \$405  = $signed(row) < $signed({ 1'h0, conv[31:20] });
@@ -30953,7 +31022,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
   assign \$415  = emit & \$414 ;
   assign \$416  = t == 3'h7;
   assign \$417  = emit & \$416 ;
-  assign \$418  = \port$11795$118 [71:48] - 1'h1;
+  assign \$418  = \port$11774$118 [71:48] - 1'h1;
   assign \$419  = kk == \$418 ;
   assign \$420  = \$417  & \$419 ;
   always @(posedge clk)
@@ -31686,12 +31755,12 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
       \$457  = 29'h00000000;
     end
   end
-  assign k = \port$11795$118 [71:48];
+  assign k = \port$11774$118 [71:48];
   assign \layout$5  = layout;
   assign period = { 20'h00000, \port$8094$0  };
-  assign other = \port$11795$118 [47:24];
-  assign own = \port$11795$118 [23:0];
-  assign base = { 1'h0, \port$11795$16  };
+  assign other = \port$11774$118 [47:24];
+  assign own = \port$11774$118 [23:0];
+  assign base = { 1'h0, \port$11774$16  };
   assign \conv.opcode  = conv[3:0];
   assign \conv.batch  = conv[19:4];
   assign \conv.height  = conv[31:20];
@@ -31724,7 +31793,7 @@ module \core_top.core.gemm.walk_a (rst, \port$8094$0 , start, layout, \port$1179
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$11795$42 , \port$11795$118 , o, clk);
+module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$11774$42 , \port$11774$118 , o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [27:0] \$1 ;
   wire [3:0] \$10 ;
@@ -31894,10 +31963,10 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1179
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [71:0] \port$11795$118 ;
-  wire [71:0] \port$11795$118 ;
-  input [23:0] \port$11795$42 ;
-  wire [23:0] \port$11795$42 ;
+  input [71:0] \port$11774$118 ;
+  wire [71:0] \port$11774$118 ;
+  input [23:0] \port$11774$42 ;
+  wire [23:0] \port$11774$42 ;
   input [27:0] \port$8094$0 ;
   wire [27:0] \port$8094$0 ;
   input rst;
@@ -31906,7 +31975,7 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1179
   wire start;
   reg [2:0] t = 3'h0;
   reg walking = 1'h0;
-  assign \$1  = \port$11795$118 [71:48] * 4'h8;
+  assign \$1  = \port$11774$118 [71:48] * 4'h8;
   assign \$2  = phase < \$1 ;
   assign emit = walking & \$2 ;
   assign \$3  = \port$8094$0  - 1'h1;
@@ -31924,10 +31993,10 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1179
   assign \$15  = t == 3'h7;
   assign \$16  = emit & \$15 ;
   assign \$17  = own0 + 4'h8;
-  assign \$18  = \$17  >= \port$11795$118 [47:24];
+  assign \$18  = \$17  >= \port$11774$118 [47:24];
   assign \$19  = other0 + 4'h8;
   assign \$20  = other0 + 4'h8;
-  assign \$21  = \$20  >= \port$11795$118 [23:0];
+  assign \$21  = \$20  >= \port$11774$118 [23:0];
   assign \$22  = own0 + 4'h8;
   assign \$23  = kk + 1'h1;
   assign \$24  = \port$8094$0  - 1'h1;
@@ -31935,7 +32004,7 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1179
   assign \$26  = walking & \$25 ;
   assign \$27  = t == 3'h7;
   assign \$28  = emit & \$27 ;
-  assign \$29  = \port$11795$118 [71:48] - 1'h1;
+  assign \$29  = \port$11774$118 [71:48] - 1'h1;
   assign \$30  = kk != \$29 ;
   assign \$31  = \$28  & \$30 ;
   assign \$33  = t == 3'h7;
@@ -31944,38 +32013,38 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1179
   assign \$36  = emit & \$35 ;
   assign \$37  = t == 3'h7;
   assign \$38  = emit & \$37 ;
-  assign \$39  = \port$11795$118 [71:48] - 1'h1;
+  assign \$39  = \port$11774$118 [71:48] - 1'h1;
   assign \$40  = kk != \$39 ;
   assign \$41  = \$38  & \$40 ;
   assign \$43  = own0 + 4'h8;
-  assign \$44  = \$43  >= \port$11795$118 [47:24];
+  assign \$44  = \$43  >= \port$11774$118 [47:24];
   assign \$45  = ~ \$44 ;
   assign \$47  = t == 3'h7;
   assign \$48  = emit & \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = own0 + 4'h8;
-  assign \$51  = \$50  >= \port$11795$118 [47:24];
+  assign \$51  = \$50  >= \port$11774$118 [47:24];
   assign \$52  = ~ \$51 ;
   assign \$54  = layout == 1'h1;
-  assign \$55  = \$54  ? \port$11795$118 [71:48] : 24'h000001;
+  assign \$55  = \$54  ? \port$11774$118 [71:48] : 24'h000001;
   assign \$56  = own_off_v + \$55 ;
   assign \$57  = layout == 1'h1;
-  assign \$58  = \$57  ? \port$11795$118 [71:48] : 24'h000001;
+  assign \$58  = \$57  ? \port$11774$118 [71:48] : 24'h000001;
   assign \$59  = own_off_v + \$58 ;
   assign \$60  = layout == 1'h1;
-  assign \$61  = \$60  ? \port$11795$118 [71:48] : 24'h000001;
+  assign \$61  = \$60  ? \port$11774$118 [71:48] : 24'h000001;
   assign \$62  = own_off_v + \$61 ;
   assign \$63  = t == 3'h7;
   assign \$64  = emit & \$63 ;
   assign \$66  = layout == 1'h1;
-  assign \$67  = \$66  ? \port$11795$118 [71:48] : 24'h000001;
+  assign \$67  = \$66  ? \port$11774$118 [71:48] : 24'h000001;
   assign \$68  = own_off_v + \$67 ;
   assign \$69  = \port$8094$0  - 1'h1;
   assign \$70  = phase == \$69 ;
   assign \$71  = walking & \$70 ;
   assign \$72  = t == 3'h7;
   assign \$73  = emit & \$72 ;
-  assign \$74  = \port$11795$118 [71:48] - 1'h1;
+  assign \$74  = \port$11774$118 [71:48] - 1'h1;
   assign \$75  = kk != \$74 ;
   assign \$76  = \$73  & \$75 ;
   assign \$78  = t == 3'h7;
@@ -31984,42 +32053,42 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1179
   assign \$81  = emit & \$80 ;
   assign \$82  = t == 3'h7;
   assign \$83  = emit & \$82 ;
-  assign \$84  = \port$11795$118 [71:48] - 1'h1;
+  assign \$84  = \port$11774$118 [71:48] - 1'h1;
   assign \$85  = kk != \$84 ;
   assign \$86  = \$83  & \$85 ;
   assign \$88  = own0 + 4'h8;
-  assign \$89  = \$88  >= \port$11795$118 [47:24];
+  assign \$89  = \$88  >= \port$11774$118 [47:24];
   assign \$90  = ~ \$89 ;
   assign \$92  = t == 3'h7;
   assign \$93  = emit & \$92 ;
   assign \$95  = own0 + 4'h8;
-  assign \$96  = \$95  >= \port$11795$118 [47:24];
+  assign \$96  = \$95  >= \port$11774$118 [47:24];
   assign \$97  = ~ \$96 ;
   assign \$99  = layout == 1'h1;
-  assign \$100  = \$99  ? 24'h000001 : \port$11795$118 [47:24];
+  assign \$100  = \$99  ? 24'h000001 : \port$11774$118 [47:24];
   assign \$101  = k_off_v + \$100 ;
   assign \$102  = layout == 1'h1;
-  assign \$103  = \$102  ? 24'h000001 : \port$11795$118 [47:24];
+  assign \$103  = \$102  ? 24'h000001 : \port$11774$118 [47:24];
   assign \$104  = k_off_v + \$103 ;
   assign \$105  = layout == 1'h1;
-  assign \$106  = \$105  ? 24'h000001 : \port$11795$118 [47:24];
+  assign \$106  = \$105  ? 24'h000001 : \port$11774$118 [47:24];
   assign \$107  = k_off_v + \$106 ;
   assign \$108  = t == 3'h7;
   assign \$109  = emit & \$108 ;
   assign \$111  = layout == 1'h1;
-  assign \$112  = \$111  ? 24'h000001 : \port$11795$118 [47:24];
+  assign \$112  = \$111  ? 24'h000001 : \port$11774$118 [47:24];
   assign \$113  = k_off_v + \$112 ;
-  assign \$114  = \port$11795$42  + own_off_v;
+  assign \$114  = \port$11774$42  + own_off_v;
   assign \$115  = \$114  + k_off_v;
   assign \$116  = t >= 4'h8;
   assign \$117  = own0 + t;
-  assign \$118  = \$117  >= \port$11795$118 [47:24];
+  assign \$118  = \$117  >= \port$11774$118 [47:24];
   assign \$119  = \$116  | \$118 ;
   assign \$121  = t == 3'h7;
   assign \$122  = emit & \$121 ;
   assign \$123  = t == 3'h7;
   assign \$124  = emit & \$123 ;
-  assign \$125  = \port$11795$118 [71:48] - 1'h1;
+  assign \$125  = \port$11774$118 [71:48] - 1'h1;
   assign \$126  = kk == \$125 ;
   assign \$127  = \$124  & \$126 ;
   always @(posedge clk)
@@ -32258,12 +32327,12 @@ module \core_top.core.gemm.walk_b (rst, \port$8094$0 , start, layout, \port$1179
       \$140  = 29'h00000000;
     end
   end
-  assign k = \port$11795$118 [71:48];
+  assign k = \port$11774$118 [71:48];
   assign \layout$5  = layout;
   assign period = { 20'h00000, \port$8094$0  };
-  assign own = \port$11795$118 [47:24];
-  assign other = \port$11795$118 [23:0];
-  assign base = { 1'h0, \port$11795$42  };
+  assign own = \port$11774$118 [47:24];
+  assign other = \port$11774$118 [23:0];
+  assign base = { 1'h0, \port$11774$42  };
   assign \o.valid  = o[0];
   assign \o.addr  = o[25:1];
   assign \o.zero  = o[26];
@@ -33095,8 +33164,8 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
     .mode_code(mode_code),
     .\o__payload$8 (o__payload),
     .\o__valid$28 (wr__0__en),
-    .\port$14190$0 (\$61 ),
-    .\port$14252$0 (classes),
+    .\port$14169$0 (\$61 ),
+    .\port$14231$0 (classes),
     .rst(rst)
   );
   always @* begin
@@ -33592,7 +33661,7 @@ module \core_top.core.loss (rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en,
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$14190$0 , \i__payload$91 , cfg__valid, \i__valid$90 , mode_code, \port$14252$0 , \o__payload$8 , lfsr__step, lfsr__states, clk);
+module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$14169$0 , \i__payload$91 , cfg__valid, \i__valid$90 , mode_code, \port$14231$0 , \o__payload$8 , lfsr__step, lfsr__states, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -33933,10 +34002,10 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
   wire pop;
   wire \pop$49 ;
   wire \pop$60 ;
-  input [15:0] \port$14190$0 ;
-  wire [15:0] \port$14190$0 ;
-  input [3:0] \port$14252$0 ;
-  wire [3:0] \port$14252$0 ;
+  input [15:0] \port$14169$0 ;
+  wire [15:0] \port$14169$0 ;
+  input [3:0] \port$14231$0 ;
+  wire [3:0] \port$14231$0 ;
   wire push;
   wire \push$51 ;
   wire [11:0] quotient;
@@ -34059,12 +34128,12 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
   assign \$69  = emit & bad_row;
   assign \$70  = ~ bad_cfg;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = ! \port$14252$0 ;
-  assign \$73  = \port$14252$0  > 4'ha;
+  assign \$72  = ! \port$14231$0 ;
+  assign \$73  = \port$14231$0  > 4'ha;
   assign \$74  = \$72  | \$73 ;
-  assign \$75  = \port$14252$0  - 1'h1;
-  assign \$76  = ! \port$14252$0 ;
-  assign \$77  = \port$14252$0  > 4'ha;
+  assign \$75  = \port$14231$0  - 1'h1;
+  assign \$76  = ! \port$14231$0 ;
+  assign \$77  = \port$14231$0  > 4'ha;
   assign \$78  = \$76  | \$77 ;
   assign \$79  = ~ bad_cfg;
   assign \$80  = | cfg_reg[19:16];
@@ -34436,7 +34505,7 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
     casez (loss_fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$106  = { \port$14252$0 , \port$14190$0  };
+            \$106  = { \port$14231$0 , \port$14169$0  };
           end
     endcase
   end
@@ -34625,7 +34694,7 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
   assign done = \push$51 ;
   assign quotient = \data$53 ;
   assign corrected_valid = \i__valid$55 ;
-  assign cfg__payload = { \port$14252$0 , \port$14190$0  };
+  assign cfg__payload = { \port$14231$0 , \port$14169$0  };
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -34769,8 +34838,8 @@ module \core_top.core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , 
   assign \row.a[9]  = row[79:72];
   assign \row.y  = row[83:80];
   assign \row.last  = row[84];
-  assign \cfg__payload.s  = \port$14190$0 ;
-  assign \cfg__payload.classes  = \port$14252$0 ;
+  assign \cfg__payload.s  = \port$14169$0 ;
+  assign \cfg__payload.classes  = \port$14231$0 ;
   assign \i__payload$91.a  = \i__payload$91 [79:0];
   assign \i__payload$91.a[0]  = \i__payload$91 [7:0];
   assign \i__payload$91.a[1]  = \i__payload$91 [15:8];
@@ -73194,15 +73263,15 @@ endmodule
 module \core_top.core.pool$244.walk (rst, start, geometry, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$49  = 0;
   wire [4:0] \$1 ;
-  wire [12:0] \$10 ;
-  wire [16:0] \$11 ;
-  wire [12:0] \$12 ;
-  wire \$13 ;
-  wire [12:0] \$14 ;
-  wire [16:0] \$15 ;
+  wire \$10 ;
+  wire [12:0] \$11 ;
+  wire \$12 ;
+  wire [12:0] \$13 ;
+  wire [16:0] \$14 ;
+  wire \$15 ;
   wire [12:0] \$16 ;
-  wire \$17 ;
-  wire [16:0] \$18 ;
+  wire [16:0] \$17 ;
+  wire \$18 ;
   wire [16:0] \$19 ;
   wire [4:0] \$2 ;
   wire \$20 ;
@@ -73215,7 +73284,7 @@ module \core_top.core.pool$244.walk (rst, start, geometry, o, clk);
   wire [35:0] \$27 ;
   wire [25:0] \$28 ;
   wire [35:0] \$29 ;
-  wire \$3 ;
+  wire [12:0] \$3 ;
   wire [24:0] \$30 ;
   wire [16:0] \$31 ;
   wire \$32 ;
@@ -73226,7 +73295,7 @@ module \core_top.core.pool$244.walk (rst, start, geometry, o, clk);
   wire [16:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [4:0] \$4 ;
+  wire [12:0] \$4 ;
   wire [16:0] \$40 ;
   wire [12:0] \$41 ;
   wire \$42 ;
@@ -73234,64 +73303,62 @@ module \core_top.core.pool$244.walk (rst, start, geometry, o, clk);
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [4:0] \$47 ;
+  wire \$47 ;
   wire \$48 ;
-  wire [4:0] \$49 ;
-  wire [4:0] \$5 ;
+  wire \$49 ;
+  wire [12:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [4:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [4:0] \$55 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [12:0] \$58 ;
+  wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [16:0] \$6 ;
   wire \$60 ;
-  wire [12:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire [12:0] \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire [16:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [12:0] \$7 ;
-  reg \$70 ;
-  reg [15:0] \$71 ;
+  wire \$61 ;
+  reg [3:0] \$62 ;
+  reg [3:0] \$63 ;
+  reg [11:0] \$64 ;
+  reg [11:0] \$65 ;
+  reg [11:0] \$66 ;
+  reg [15:0] \$67 ;
+  reg \$68 ;
+  reg [15:0] \$69 ;
+  wire [4:0] \$7 ;
+  reg [11:0] \$70 ;
+  reg [11:0] \$71 ;
   reg [11:0] \$72 ;
-  reg [11:0] \$73 ;
-  reg [11:0] \$74 ;
-  reg [3:0] \$75 ;
-  reg [3:0] \$76 ;
-  reg [15:0] \$77 ;
-  reg [15:0] \$78 ;
-  reg [17:0] \$79 ;
-  wire [12:0] \$8 ;
-  reg [17:0] \$80 ;
-  reg [11:0] \$81 ;
-  reg [23:0] \$82 ;
-  reg [23:0] \$83 ;
+  reg [3:0] \$73 ;
+  reg [3:0] \$74 ;
+  reg [15:0] \$75 ;
+  reg [15:0] \$76 ;
+  reg [17:0] \$77 ;
+  reg [17:0] \$78 ;
+  reg [11:0] \$79 ;
+  wire \$8 ;
+  reg [23:0] \$80 ;
+  reg [23:0] \$81 ;
+  reg [17:0] \$82 ;
+  reg [11:0] \$83 ;
   reg [17:0] \$84 ;
   reg [11:0] \$85 ;
-  reg [17:0] \$86 ;
-  reg [11:0] \$87 ;
-  reg [23:0] \$88 ;
-  reg [23:0] \$89 ;
-  wire \$9 ;
-  reg [11:0] \$90 ;
-  reg [11:0] \$91 ;
-  reg [23:0] \$92 ;
-  reg [23:0] \$93 ;
+  reg [23:0] \$86 ;
+  reg [23:0] \$87 ;
+  reg [11:0] \$88 ;
+  reg [11:0] \$89 ;
+  wire [4:0] \$9 ;
+  reg [23:0] \$90 ;
+  reg [23:0] \$91 ;
+  reg [28:0] \$92 ;
+  reg [28:0] \$93 ;
   reg [28:0] \$94 ;
   reg [28:0] \$95 ;
   reg [28:0] \$96 ;
   reg [28:0] \$97 ;
-  reg [28:0] \$98 ;
-  reg [28:0] \$99 ;
   reg active = 1'h0;
   reg [23:0] address0 = 24'h000000;
   reg [23:0] address1 = 24'h000000;
@@ -73377,6 +73444,12 @@ module \core_top.core.pool$244.walk (rst, start, geometry, o, clk);
   wire [11:0] \geometry.width ;
   reg [3:0] i = 4'h0;
   reg [3:0] j = 4'h0;
+  reg [15:0] last_batch = 16'h0000;
+  reg [11:0] last_channels = 12'h000;
+  reg [3:0] last_kernel_h = 4'h0;
+  reg [3:0] last_kernel_w = 4'h0;
+  reg [11:0] last_out_height = 12'h000;
+  reg [11:0] last_out_width = 12'h000;
   reg [15:0] n = 16'h0000;
   output [28:0] o;
   wire [28:0] o;
@@ -73392,26 +73465,24 @@ module \core_top.core.pool$244.walk (rst, start, geometry, o, clk);
   wire rst;
   input start;
   wire start;
-  assign \$1  = j + 1'h1;
-  assign \$2  = geometry[63:60] - 1'h1;
-  assign \$3  = j == \$2 ;
-  assign \$4  = i + 1'h1;
-  assign \$5  = geometry[59:56] - 1'h1;
-  assign \$6  = i == \$5 ;
-  assign \$7  = c + 1'h1;
-  assign \$8  = geometry[55:44] - 1'h1;
-  assign \$9  = c == \$8 ;
-  assign \$10  = ow + 1'h1;
-  assign \$11  = corner_x + geometry[67:64];
-  assign \$12  = geometry[95:84] - 1'h1;
-  assign \$13  = ow == \$12 ;
-  assign \$14  = oh + 1'h1;
-  assign \$15  = corner_y + geometry[67:64];
-  assign \$16  = geometry[83:72] - 1'h1;
-  assign \$17  = oh == \$16 ;
-  assign \$18  = n + 1'h1;
-  assign \$19  = geometry[19:4] - 1'h1;
-  assign \$20  = n == \$19 ;
+  assign \$3  = geometry[55:44] - 1'h1;
+  assign \$4  = geometry[95:84] - 1'h1;
+  assign \$5  = geometry[83:72] - 1'h1;
+  assign \$6  = geometry[19:4] - 1'h1;
+  assign \$7  = j + 1'h1;
+  assign \$8  = j == last_kernel_w;
+  assign \$9  = i + 1'h1;
+  assign \$10  = i == last_kernel_h;
+  assign \$11  = c + 1'h1;
+  assign \$12  = c == last_channels;
+  assign \$13  = ow + 1'h1;
+  assign \$14  = corner_x + geometry[67:64];
+  assign \$15  = ow == last_out_width;
+  assign \$16  = oh + 1'h1;
+  assign \$17  = corner_y + geometry[67:64];
+  assign \$18  = oh == last_out_height;
+  assign \$19  = n + 1'h1;
+  assign \$20  = n == last_batch;
   assign \$21  = corner_y + i;
   assign \$22  = \$21  - geometry[71:68];
   assign \$23  = corner_x + j;
@@ -73438,102 +73509,150 @@ module \core_top.core.pool$244.walk (rst, start, geometry, o, clk);
   assign \$44  = ! i;
   assign \$45  = ! j;
   assign \$46  = \$44  & \$45 ;
-  assign \$47  = geometry[63:60] - 1'h1;
-  assign \$48  = j == \$47 ;
-  assign \$49  = geometry[59:56] - 1'h1;
-  assign \$50  = i == \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = geometry[63:60] - 1'h1;
-  assign \$53  = j == \$52 ;
-  assign \$54  = active & \$53 ;
-  assign \$55  = geometry[59:56] - 1'h1;
-  assign \$56  = i == \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = geometry[55:44] - 1'h1;
-  assign \$59  = c == \$58 ;
-  assign \$60  = \$57  & \$59 ;
-  assign \$61  = geometry[95:84] - 1'h1;
-  assign \$62  = ow == \$61 ;
-  assign \$63  = \$60  & \$62 ;
-  assign \$64  = geometry[83:72] - 1'h1;
-  assign \$65  = oh == \$64 ;
-  assign \$66  = \$63  & \$65 ;
-  assign \$67  = geometry[19:4] - 1'h1;
-  assign \$68  = n == \$67 ;
-  assign \$69  = \$66  & \$68 ;
+  assign \$47  = j == last_kernel_w;
+  assign \$48  = i == last_kernel_h;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = j == last_kernel_w;
+  assign \$51  = active & \$50 ;
+  assign \$52  = i == last_kernel_h;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = c == last_channels;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = ow == last_out_width;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = oh == last_out_height;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = n == last_batch;
+  assign \$61  = \$59  & \$60 ;
   always @(posedge clk)
-    active <= \$70 ;
+    last_kernel_w <= \$62 ;
   always @(posedge clk)
-    n <= \$71 ;
+    last_kernel_h <= \$63 ;
   always @(posedge clk)
-    oh <= \$72 ;
+    last_channels <= \$64 ;
   always @(posedge clk)
-    ow <= \$73 ;
+    last_out_width <= \$65 ;
   always @(posedge clk)
-    c <= \$74 ;
+    last_out_height <= \$66 ;
   always @(posedge clk)
-    i <= \$75 ;
+    last_batch <= \$67 ;
   always @(posedge clk)
-    j <= \$76 ;
+    active <= \$68 ;
   always @(posedge clk)
-    corner_y <= \$77 ;
+    n <= \$69 ;
   always @(posedge clk)
-    corner_x <= \$78 ;
+    oh <= \$70 ;
   always @(posedge clk)
-    address_term0_0_0 <= \$79 ;
+    ow <= \$71 ;
   always @(posedge clk)
-    address_term0_0_1 <= \$80 ;
+    c <= \$72 ;
   always @(posedge clk)
-    address_term0_0_2 <= \$81 ;
+    i <= \$73 ;
   always @(posedge clk)
-    address_product0 <= \$82 ;
+    j <= \$74 ;
   always @(posedge clk)
-    address0 <= \$83 ;
+    corner_y <= \$75 ;
   always @(posedge clk)
-    address_later0_0_0 <= \$84 ;
+    corner_x <= \$76 ;
   always @(posedge clk)
-    address_later0_0_1 <= \$85 ;
+    address_term0_0_0 <= \$77 ;
   always @(posedge clk)
-    address_term1_0_0 <= \$86 ;
+    address_term0_0_1 <= \$78 ;
   always @(posedge clk)
-    address_term1_0_1 <= \$87 ;
+    address_term0_0_2 <= \$79 ;
   always @(posedge clk)
-    address_product1 <= \$88 ;
+    address_product0 <= \$80 ;
   always @(posedge clk)
-    address1 <= \$89 ;
+    address0 <= \$81 ;
   always @(posedge clk)
-    address_later1_0_0 <= \$90 ;
+    address_later0_0_0 <= \$82 ;
   always @(posedge clk)
-    address_term2_0_0 <= \$91 ;
+    address_later0_0_1 <= \$83 ;
   always @(posedge clk)
-    address_product2 <= \$92 ;
+    address_term1_0_0 <= \$84 ;
   always @(posedge clk)
-    address2 <= \$93 ;
+    address_term1_0_1 <= \$85 ;
   always @(posedge clk)
-    element0_0 <= \$94 ;
+    address_product1 <= \$86 ;
   always @(posedge clk)
-    element1_0 <= \$95 ;
+    address1 <= \$87 ;
   always @(posedge clk)
-    element2_0 <= \$96 ;
+    address_later1_0_0 <= \$88 ;
   always @(posedge clk)
-    element3_0 <= \$97 ;
+    address_term2_0_0 <= \$89 ;
   always @(posedge clk)
-    element4_0 <= \$98 ;
+    address_product2 <= \$90 ;
   always @(posedge clk)
-    element5_0 <= \$99 ;
+    address2 <= \$91 ;
+  always @(posedge clk)
+    element0_0 <= \$92 ;
+  always @(posedge clk)
+    element1_0 <= \$93 ;
+  always @(posedge clk)
+    element2_0 <= \$94 ;
+  always @(posedge clk)
+    element3_0 <= \$95 ;
+  always @(posedge clk)
+    element4_0 <= \$96 ;
+  always @(posedge clk)
+    element5_0 <= \$97 ;
+  assign \$1  = geometry[63:60] - 1'h1;
+  assign \$2  = geometry[59:56] - 1'h1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$70  = active;
+    \$62  = \$1 [3:0];
+    if (rst) begin
+      \$62  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$63  = \$2 [3:0];
+    if (rst) begin
+      \$63  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$64  = \$3 [11:0];
+    if (rst) begin
+      \$64  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$65  = \$4 [11:0];
+    if (rst) begin
+      \$65  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$66  = \$5 [11:0];
+    if (rst) begin
+      \$66  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$67  = \$6 [15:0];
+    if (rst) begin
+      \$67  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$68  = active;
     if (start) begin
-      \$70  = 1'h1;
+      \$68  = 1'h1;
     end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          if (\$9 ) begin
-            if (\$13 ) begin
-              if (\$17 ) begin
+      if (\$8 ) begin
+        if (\$10 ) begin
+          if (\$12 ) begin
+            if (\$15 ) begin
+              if (\$18 ) begin
                 if (\$20 ) begin
-                  \$70  = 1'h0;
+                  \$68  = 1'h0;
                 end
               end
             end
@@ -73542,21 +73661,21 @@ module \core_top.core.pool$244.walk (rst, start, geometry, o, clk);
       end
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$71  = n;
+    \$69  = n;
     if (start) begin
-      \$71  = 16'h0000;
+      \$69  = 16'h0000;
     end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          if (\$9 ) begin
-            if (\$13 ) begin
-              if (\$17 ) begin
-                \$71  = \$18 [15:0];
+      if (\$8 ) begin
+        if (\$10 ) begin
+          if (\$12 ) begin
+            if (\$15 ) begin
+              if (\$18 ) begin
+                \$69  = \$19 [15:0];
               end
             end
           end
@@ -73564,24 +73683,64 @@ module \core_top.core.pool$244.walk (rst, start, geometry, o, clk);
       end
     end
     if (rst) begin
-      \$71  = 16'h0000;
+      \$69  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$72  = oh;
+    \$70  = oh;
+    if (start) begin
+      \$70  = 12'h000;
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$10 ) begin
+          if (\$12 ) begin
+            if (\$15 ) begin
+              \$70  = \$16 [11:0];
+              if (\$18 ) begin
+                \$70  = 12'h000;
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$70  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$71  = ow;
+    if (start) begin
+      \$71  = 12'h000;
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$10 ) begin
+          if (\$12 ) begin
+            \$71  = \$13 [11:0];
+            if (\$15 ) begin
+              \$71  = 12'h000;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$71  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$72  = c;
     if (start) begin
       \$72  = 12'h000;
     end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          if (\$9 ) begin
-            if (\$13 ) begin
-              \$72  = \$14 [11:0];
-              if (\$17 ) begin
-                \$72  = 12'h000;
-              end
-            end
+      if (\$8 ) begin
+        if (\$10 ) begin
+          \$72  = \$11 [11:0];
+          if (\$12 ) begin
+            \$72  = 12'h000;
           end
         end
       end
@@ -73592,89 +73751,49 @@ module \core_top.core.pool$244.walk (rst, start, geometry, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$73  = ow;
+    \$73  = i;
     if (start) begin
-      \$73  = 12'h000;
+      \$73  = 4'h0;
     end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          if (\$9 ) begin
-            \$73  = \$10 [11:0];
-            if (\$13 ) begin
-              \$73  = 12'h000;
-            end
-          end
+      if (\$8 ) begin
+        \$73  = \$9 [3:0];
+        if (\$10 ) begin
+          \$73  = 4'h0;
         end
       end
     end
     if (rst) begin
-      \$73  = 12'h000;
+      \$73  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$74  = c;
+    \$74  = j;
     if (start) begin
-      \$74  = 12'h000;
+      \$74  = 4'h0;
     end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          \$74  = \$7 [11:0];
-          if (\$9 ) begin
-            \$74  = 12'h000;
-          end
-        end
+      \$74  = \$7 [3:0];
+      if (\$8 ) begin
+        \$74  = 4'h0;
       end
     end
     if (rst) begin
-      \$74  = 12'h000;
+      \$74  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$75  = i;
+    \$75  = corner_y;
     if (start) begin
-      \$75  = 4'h0;
+      \$75  = 16'h0000;
     end else if (active) begin
-      if (\$3 ) begin
-        \$75  = \$4 [3:0];
-        if (\$6 ) begin
-          \$75  = 4'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$75  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$76  = j;
-    if (start) begin
-      \$76  = 4'h0;
-    end else if (active) begin
-      \$76  = \$1 [3:0];
-      if (\$3 ) begin
-        \$76  = 4'h0;
-      end
-    end
-    if (rst) begin
-      \$76  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$77  = corner_y;
-    if (start) begin
-      \$77  = 16'h0000;
-    end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          if (\$9 ) begin
-            if (\$13 ) begin
-              \$77  = \$15 [15:0];
-              if (\$17 ) begin
-                \$77  = 16'h0000;
+      if (\$8 ) begin
+        if (\$10 ) begin
+          if (\$12 ) begin
+            if (\$15 ) begin
+              \$75  = \$17 [15:0];
+              if (\$18 ) begin
+                \$75  = 16'h0000;
               end
             end
           end
@@ -73682,175 +73801,175 @@ module \core_top.core.pool$244.walk (rst, start, geometry, o, clk);
       end
     end
     if (rst) begin
-      \$77  = 16'h0000;
+      \$75  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$78  = corner_x;
+    \$76  = corner_x;
     if (start) begin
-      \$78  = 16'h0000;
+      \$76  = 16'h0000;
     end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          if (\$9 ) begin
-            \$78  = \$11 [15:0];
-            if (\$13 ) begin
-              \$78  = 16'h0000;
+      if (\$8 ) begin
+        if (\$10 ) begin
+          if (\$12 ) begin
+            \$76  = \$14 [15:0];
+            if (\$15 ) begin
+              \$76  = 16'h0000;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$78  = 16'h0000;
+      \$76  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$79  = \$22 ;
+    \$77  = \$22 ;
     if (rst) begin
-      \$79  = 18'h00000;
+      \$77  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$80  = \$24 ;
+    \$78  = \$24 ;
     if (rst) begin
-      \$80  = 18'h00000;
+      \$78  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$81  = c;
+    \$79  = c;
     if (rst) begin
-      \$81  = 12'h000;
+      \$79  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$82  = \$25 [23:0];
+    \$80  = \$25 [23:0];
     if (rst) begin
-      \$82  = 24'h000000;
+      \$80  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$83  = \$26 [23:0];
+    \$81  = \$26 [23:0];
     if (rst) begin
-      \$83  = 24'h000000;
+      \$81  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$84  = address_term0_0_1;
+    \$82  = address_term0_0_1;
+    if (rst) begin
+      \$82  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$83  = address_term0_0_2;
+    if (rst) begin
+      \$83  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$84  = address_later0_0_0;
     if (rst) begin
       \$84  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$85  = address_term0_0_2;
+    \$85  = address_later0_0_1;
     if (rst) begin
       \$85  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$86  = address_later0_0_0;
+    \$86  = \$27 [23:0];
     if (rst) begin
-      \$86  = 18'h00000;
+      \$86  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$87  = address_later0_0_1;
+    \$87  = \$28 [23:0];
     if (rst) begin
-      \$87  = 12'h000;
+      \$87  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$88  = \$27 [23:0];
+    \$88  = address_term1_0_1;
     if (rst) begin
-      \$88  = 24'h000000;
+      \$88  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$89  = \$28 [23:0];
+    \$89  = address_later1_0_0;
     if (rst) begin
-      \$89  = 24'h000000;
+      \$89  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$90  = address_term1_0_1;
+    \$90  = \$29 [23:0];
     if (rst) begin
-      \$90  = 12'h000;
+      \$90  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$91  = address_later1_0_0;
+    \$91  = \$30 [23:0];
     if (rst) begin
-      \$91  = 12'h000;
+      \$91  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$92  = \$29 [23:0];
+    \$92  = element;
     if (rst) begin
-      \$92  = 24'h000000;
+      \$92  = 29'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$93  = \$30 [23:0];
+    \$93  = element0_0;
     if (rst) begin
-      \$93  = 24'h000000;
+      \$93  = 29'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$94  = element;
+    \$94  = element1_0;
     if (rst) begin
       \$94  = 29'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$95  = element0_0;
+    \$95  = element2_0;
     if (rst) begin
       \$95  = 29'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$96  = element1_0;
+    \$96  = element3_0;
     if (rst) begin
       \$96  = 29'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$97  = element2_0;
+    \$97  = element4_0;
     if (rst) begin
       \$97  = 29'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$98  = element3_0;
-    if (rst) begin
-      \$98  = 29'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$99  = element4_0;
-    if (rst) begin
-      \$99  = 29'h00000000;
     end
   end
   assign \geometry.opcode  = geometry[3:0];
@@ -73914,8 +74033,8 @@ module \core_top.core.pool$244.walk (rst, start, geometry, o, clk);
   assign \o.final  = o[28];
   assign o[24:1] = address2;
   assign { o[28:25], o[0] } = { element5_0[28:25], element5_0[0] };
-  assign element[28] = \$69 ;
-  assign element[27] = \$51 ;
+  assign element[28] = \$61 ;
+  assign element[27] = \$49 ;
   assign element[26] = \$46 ;
   assign element[25] = \$43 ;
   assign element[0] = active;
@@ -83243,8 +83362,8 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
     tag2 <= \$23 ;
   \core_top.reader.answers  answers (
     .clk(clk),
-    .\port$11525$0 (\$14 ),
-    .\port$20143$0 (tag2[1:0]),
+    .\port$11504$0 (\$14 ),
+    .\port$20148$0 (tag2[1:0]),
     .r_data(r_data),
     .r_en(m_axis_tready),
     .r_rdy(r_rdy),
@@ -83368,7 +83487,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20143$0 , r_rdy, r_en);
+module \core_top.reader.answers (clk, rst, \port$11504$0 , r_data, \port$20148$0 , r_rdy, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$63  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -83410,10 +83529,10 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20143$0
   reg [2:0] inner_level = 3'h0;
   wire inner_r_rdy;
   wire [3:0] level;
-  input [63:0] \port$11525$0 ;
-  wire [63:0] \port$11525$0 ;
-  input [1:0] \port$20143$0 ;
-  wire [1:0] \port$20143$0 ;
+  input [63:0] \port$11504$0 ;
+  wire [63:0] \port$11504$0 ;
+  input [1:0] \port$20148$0 ;
+  wire [1:0] \port$20148$0 ;
   (* init = 3'h0 *)
   wire [2:0] produce;
   output [64:0] r_data;
@@ -83443,7 +83562,7 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20143$0
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$20143$0 [1], \port$11525$0  };
+      storage[w_port__addr] <= { \port$20148$0 [1], \port$11504$0  };
   end
   reg [64:0] _0_;
   always @(posedge clk) begin
@@ -83454,12 +83573,12 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20143$0
   assign r_data = _0_;
   assign w_rdy = inner_level != 3'h7;
   assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & \port$20143$0 [0];
+  assign w_port__en = w_rdy & \port$20148$0 [0];
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
   assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & \port$20143$0 [0];
+  assign \$3  = w_rdy & \port$20148$0 [0];
   assign \$4  = w_port__addr == 3'h6;
   assign \$5  = w_port__addr + 1'h1;
   assign \$6  = \$4  ? 4'h0 : \$5 ;
@@ -83469,7 +83588,7 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20143$0
   assign \$10  = r_port__addr == 3'h6;
   assign \$11  = r_port__addr + 1'h1;
   assign \$12  = \$10  ? 4'h0 : \$11 ;
-  assign \$13  = w_rdy & \port$20143$0 [0];
+  assign \$13  = w_rdy & \port$20148$0 [0];
   assign \$14  = ~ r_rdy;
   assign \$15  = \$14  | r_en;
   assign \$16  = inner_r_rdy & \$15 ;
@@ -83479,7 +83598,7 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20143$0
   assign \$20  = ~ r_rdy;
   assign \$21  = \$20  | r_en;
   assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & \port$20143$0 [0];
+  assign \$23  = w_rdy & \port$20148$0 [0];
   assign \$24  = ~ \$23 ;
   assign \$25  = \$22  & \$24 ;
   assign \$26  = inner_level - 1'h1;
@@ -83542,9 +83661,9 @@ module \core_top.reader.answers (clk, rst, \port$11525$0 , r_data, \port$20143$0
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$20143$0 [1], \port$11525$0  };
-  assign w_data = { \port$20143$0 [1], \port$11525$0  };
-  assign w_en = \port$20143$0 [0];
+  assign w_port__data = { \port$20148$0 [1], \port$11504$0  };
+  assign w_data = { \port$20148$0 [1], \port$11504$0  };
+  assign w_en = \port$20148$0 [0];
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -84587,7 +84706,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.writer (rst, bank__en, \port$11460$0 , \port$11461$0 , bank__row, bank__mask, imem__en, imem__addr, imem__data, hold, pending, wr_addr, wr_data, wr_en, bank__data, clk);
+module \core_top.writer (rst, bank__en, \port$11439$0 , \port$11440$0 , bank__row, bank__mask, imem__en, imem__addr, imem__data, hold, pending, wr_addr, wr_data, wr_en, bank__data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$65  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -84655,10 +84774,10 @@ module \core_top.writer (rst, bank__en, \port$11460$0 , \port$11461$0 , bank__ro
   reg part = 1'h0;
   output pending;
   wire pending;
-  output \port$11460$0 ;
-  wire \port$11460$0 ;
-  output \port$11461$0 ;
-  wire \port$11461$0 ;
+  output \port$11439$0 ;
+  wire \port$11439$0 ;
+  output \port$11440$0 ;
+  wire \port$11440$0 ;
   input rst;
   wire rst;
   input [12:0] wr_addr;
@@ -84728,8 +84847,8 @@ module \core_top.writer (rst, bank__en, \port$11460$0 , \port$11461$0 , bank__ro
     end
   end
   assign bank__bank = { \$2 , \$1  };
-  assign \port$11460$0  = \$1 ;
-  assign \port$11461$0  = \$2 ;
+  assign \port$11439$0  = \$1 ;
+  assign \port$11440$0  = \$2 ;
   assign bank__mask = \$6 [7:0];
   assign imem__addr = \$19 [9:0];
   assign \bank__data[0]  = bank__data[31:0];
