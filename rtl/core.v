@@ -3626,7 +3626,7 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
     .rd__1__bank(rd__1__bank),
     .rd__1__en(rd__1__en),
     .reader__addr(rd__0__row),
-    .\reader__addr$46 (rd__1__row),
+    .\reader__addr$63 (rd__1__row),
     .rst(rst),
     .wr__0__bank(wr__0__bank),
     .wr__0__data(wr__0__data),
@@ -4578,7 +4578,7 @@ module core(imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_wr__value, ex
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1__bank, \reader__addr$46 , wr__0__en, wr__0__bank, wr__0__row, wr__0__data, wr__0__mask, wr__1__en, wr__1__bank, wr__1__row, wr__1__data, wr__1__mask, rd0_data, rd1_data, clk);
+module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1__bank, \reader__addr$63 , wr__0__en, wr__0__bank, wr__0__row, wr__0__data, wr__0__mask, wr__1__en, wr__1__bank, wr__1__row, wr__1__data, wr__1__mask, rd0_data, rd1_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4608,43 +4608,21 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   reg [12:0] \$32 ;
   reg [63:0] \$33 ;
   reg [7:0] \$34 ;
-  reg [10:0] \$35 ;
+  reg [12:0] \$35 ;
   reg [255:0] \$36 ;
   reg [1:0] \$37 ;
-  reg [255:0] \$38 ;
-  reg [1:0] \$39 ;
+  reg [1:0] \$38 ;
+  reg [255:0] \$39 ;
   wire \$4 ;
-  reg [255:0] \$40 ;
+  reg [1:0] \$40 ;
+  reg [1:0] \$41 ;
+  reg [255:0] \$42 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
-  (* init = 13'h0000 *)
-  wire [12:0] \$signature__addr ;
-  (* init = 13'h0000 *)
-  wire [12:0] \$signature__addr$51 ;
-  (* init = 13'h0000 *)
-  wire [12:0] \$signature__addr$60 ;
-  (* init = 11'h000 *)
-  wire [10:0] \$signature__addr$69 ;
-  (* init = 64'h0000000000000000 *)
-  wire [63:0] \$signature__data ;
-  (* init = 64'h0000000000000000 *)
-  wire [63:0] \$signature__data$52 ;
-  (* init = 64'h0000000000000000 *)
-  wire [63:0] \$signature__data$61 ;
-  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
-  wire [255:0] \$signature__data$70 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__en ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__en$53 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__en$62 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__en$71 ;
-  reg [10:0] acc_wr_addr = 11'h000;
+  reg [12:0] acc_wr_addr = 13'h0000;
   reg [255:0] acc_wr_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [7:0] acc_wr_en = 8'h00;
   reg [12:0] act_wr_addr = 13'h0000;
@@ -4664,6 +4642,7 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   wire [31:0] \rd0_acc[5] ;
   wire [31:0] \rd0_acc[6] ;
   wire [31:0] \rd0_acc[7] ;
+  reg [255:0] rd0_acc_out = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] rd0_act;
   wire [31:0] \rd0_act[0] ;
   wire [31:0] \rd0_act[1] ;
@@ -4673,7 +4652,9 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   wire [31:0] \rd0_act[5] ;
   wire [31:0] \rd0_act[6] ;
   wire [31:0] \rd0_act[7] ;
-  reg [1:0] rd0_bank = 2'h0;
+  reg [63:0] rd0_act_out = 64'h0000000000000000;
+  reg [1:0] rd0_bank0 = 2'h0;
+  reg [1:0] rd0_bank1 = 2'h0;
   output [255:0] rd0_data;
   reg [255:0] rd0_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [31:0] \rd0_data[0] ;
@@ -4693,6 +4674,7 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   wire [31:0] \rd0_err[5] ;
   wire [31:0] \rd0_err[6] ;
   wire [31:0] \rd0_err[7] ;
+  reg [63:0] rd0_err_out = 64'h0000000000000000;
   wire [255:0] rd0_weight;
   wire [31:0] \rd0_weight[0] ;
   wire [31:0] \rd0_weight[1] ;
@@ -4702,6 +4684,7 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   wire [31:0] \rd0_weight[5] ;
   wire [31:0] \rd0_weight[6] ;
   wire [31:0] \rd0_weight[7] ;
+  reg [63:0] rd0_weight_out = 64'h0000000000000000;
   wire [255:0] rd1_acc;
   wire [31:0] \rd1_acc[0] ;
   wire [31:0] \rd1_acc[1] ;
@@ -4711,6 +4694,7 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   wire [31:0] \rd1_acc[5] ;
   wire [31:0] \rd1_acc[6] ;
   wire [31:0] \rd1_acc[7] ;
+  reg [255:0] rd1_acc_out = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] rd1_act;
   wire [31:0] \rd1_act[0] ;
   wire [31:0] \rd1_act[1] ;
@@ -4720,7 +4704,9 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   wire [31:0] \rd1_act[5] ;
   wire [31:0] \rd1_act[6] ;
   wire [31:0] \rd1_act[7] ;
-  reg [1:0] rd1_bank = 2'h0;
+  reg [63:0] rd1_act_out = 64'h0000000000000000;
+  reg [1:0] rd1_bank0 = 2'h0;
+  reg [1:0] rd1_bank1 = 2'h0;
   output [255:0] rd1_data;
   reg [255:0] rd1_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [31:0] \rd1_data[0] ;
@@ -4740,6 +4726,7 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   wire [31:0] \rd1_err[5] ;
   wire [31:0] \rd1_err[6] ;
   wire [31:0] \rd1_err[7] ;
+  reg [63:0] rd1_err_out = 64'h0000000000000000;
   wire [255:0] rd1_weight;
   wire [31:0] \rd1_weight[0] ;
   wire [31:0] \rd1_weight[1] ;
@@ -4749,6 +4736,7 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   wire [31:0] \rd1_weight[5] ;
   wire [31:0] \rd1_weight[6] ;
   wire [31:0] \rd1_weight[7] ;
+  reg [63:0] rd1_weight_out = 64'h0000000000000000;
   input [1:0] rd__0__bank;
   wire [1:0] rd__0__bank;
   (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
@@ -4781,30 +4769,30 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   wire [12:0] rd__1__row;
   input [12:0] reader__addr;
   wire [12:0] reader__addr;
-  input [12:0] \reader__addr$46 ;
-  wire [12:0] \reader__addr$46 ;
-  wire [12:0] \reader__addr$54 ;
-  wire [12:0] \reader__addr$57 ;
+  input [12:0] \reader__addr$63 ;
   wire [12:0] \reader__addr$63 ;
-  wire [12:0] \reader__addr$66 ;
-  wire [10:0] \reader__addr$72 ;
-  wire [10:0] \reader__addr$75 ;
+  wire [12:0] \reader__addr$70 ;
+  wire [12:0] \reader__addr$72 ;
+  wire [12:0] \reader__addr$77 ;
+  wire [12:0] \reader__addr$79 ;
+  wire [10:0] \reader__addr$84 ;
+  wire [10:0] \reader__addr$86 ;
   wire [63:0] reader__data;
-  wire [63:0] \reader__data$50 ;
-  wire [63:0] \reader__data$56 ;
-  wire [63:0] \reader__data$59 ;
-  wire [63:0] \reader__data$65 ;
-  wire [63:0] \reader__data$68 ;
-  wire [255:0] \reader__data$74 ;
-  wire [255:0] \reader__data$77 ;
+  wire [63:0] \reader__data$18 ;
+  wire [63:0] \reader__data$23 ;
+  wire [63:0] \reader__data$25 ;
+  wire [63:0] \reader__data$30 ;
+  wire [63:0] \reader__data$32 ;
+  wire [255:0] \reader__data$37 ;
+  wire [255:0] \reader__data$39 ;
   wire reader__en;
-  wire \reader__en$48 ;
-  wire \reader__en$55 ;
-  wire \reader__en$58 ;
-  wire \reader__en$64 ;
-  wire \reader__en$67 ;
+  wire \reader__en$65 ;
+  wire \reader__en$71 ;
   wire \reader__en$73 ;
-  wire \reader__en$76 ;
+  wire \reader__en$78 ;
+  wire \reader__en$80 ;
+  wire \reader__en$85 ;
+  wire \reader__en$87 ;
   input rst;
   wire rst;
   reg [12:0] weight_wr_addr = 13'h0000;
@@ -4846,6 +4834,29 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   wire [7:0] wr__1__mask;
   input [12:0] wr__1__row;
   wire [12:0] wr__1__row;
+  (* init = 13'h0000 *)
+  wire [12:0] writer__addr;
+  (* init = 13'h0000 *)
+  wire [12:0] \writer__addr$67 ;
+  (* init = 13'h0000 *)
+  wire [12:0] \writer__addr$74 ;
+  wire [10:0] \writer__addr$81 ;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] writer__data;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] \writer__data$68 ;
+  (* init = 64'h0000000000000000 *)
+  wire [63:0] \writer__data$75 ;
+  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [255:0] \writer__data$82 ;
+  (* init = 8'h00 *)
+  wire [7:0] writer__en;
+  (* init = 8'h00 *)
+  wire [7:0] \writer__en$69 ;
+  (* init = 8'h00 *)
+  wire [7:0] \writer__en$76 ;
+  (* init = 8'h00 *)
+  wire [7:0] \writer__en$83 ;
   reg [255:0] acc [2047:0];
   initial begin : \acc$init 
     integer i;
@@ -4854,34 +4865,34 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   end
   always @(posedge clk) begin
     if (acc_wr_en[0])
-      acc[acc_wr_addr][31:0] <= acc_wr_data[31:0];
+      acc[acc_wr_addr[10:0]][31:0] <= acc_wr_data[31:0];
     if (acc_wr_en[1])
-      acc[acc_wr_addr][63:32] <= acc_wr_data[63:32];
+      acc[acc_wr_addr[10:0]][63:32] <= acc_wr_data[63:32];
     if (acc_wr_en[2])
-      acc[acc_wr_addr][95:64] <= acc_wr_data[95:64];
+      acc[acc_wr_addr[10:0]][95:64] <= acc_wr_data[95:64];
     if (acc_wr_en[3])
-      acc[acc_wr_addr][127:96] <= acc_wr_data[127:96];
+      acc[acc_wr_addr[10:0]][127:96] <= acc_wr_data[127:96];
     if (acc_wr_en[4])
-      acc[acc_wr_addr][159:128] <= acc_wr_data[159:128];
+      acc[acc_wr_addr[10:0]][159:128] <= acc_wr_data[159:128];
     if (acc_wr_en[5])
-      acc[acc_wr_addr][191:160] <= acc_wr_data[191:160];
+      acc[acc_wr_addr[10:0]][191:160] <= acc_wr_data[191:160];
     if (acc_wr_en[6])
-      acc[acc_wr_addr][223:192] <= acc_wr_data[223:192];
+      acc[acc_wr_addr[10:0]][223:192] <= acc_wr_data[223:192];
     if (acc_wr_en[7])
-      acc[acc_wr_addr][255:224] <= acc_wr_data[255:224];
+      acc[acc_wr_addr[10:0]][255:224] <= acc_wr_data[255:224];
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
-    if (\reader__en$76 ) begin
-      _0_ <= acc[\reader__addr$46 [10:0]];
+    if (\reader__en$87 ) begin
+      _0_ <= acc[\reader__addr$63 [10:0]];
     end
-    if (\reader__en$73 ) begin
+    if (\reader__en$85 ) begin
       _1_ <= acc[reader__addr[10:0]];
     end
   end
-  assign \reader__data$77  = _0_;
-  assign \reader__data$74  = _1_;
+  assign \reader__data$39  = _0_;
+  assign \reader__data$37  = _1_;
   reg [63:0] act [8191:0];
   initial begin : \act$init 
     integer i;
@@ -4909,14 +4920,14 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   reg [63:0] _2_;
   reg [63:0] _3_;
   always @(posedge clk) begin
-    if (\reader__en$48 ) begin
-      _2_ <= act[\reader__addr$46 ];
+    if (\reader__en$65 ) begin
+      _2_ <= act[\reader__addr$63 ];
     end
     if (reader__en) begin
       _3_ <= act[reader__addr];
     end
   end
-  assign \reader__data$50  = _2_;
+  assign \reader__data$18  = _2_;
   assign reader__data = _3_;
   reg [63:0] err [8191:0];
   initial begin : \err$init 
@@ -4945,15 +4956,15 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   reg [63:0] _4_;
   reg [63:0] _5_;
   always @(posedge clk) begin
-    if (\reader__en$58 ) begin
-      _4_ <= err[\reader__addr$46 ];
+    if (\reader__en$73 ) begin
+      _4_ <= err[\reader__addr$63 ];
     end
-    if (\reader__en$55 ) begin
+    if (\reader__en$71 ) begin
       _5_ <= err[reader__addr];
     end
   end
-  assign \reader__data$59  = _4_;
-  assign \reader__data$56  = _5_;
+  assign \reader__data$25  = _4_;
+  assign \reader__data$23  = _5_;
   reg [63:0] weight [8191:0];
   initial begin : \weight$init 
     integer i;
@@ -4981,17 +4992,25 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   reg [63:0] _6_;
   reg [63:0] _7_;
   always @(posedge clk) begin
-    if (\reader__en$67 ) begin
-      _6_ <= weight[\reader__addr$46 ];
+    if (\reader__en$80 ) begin
+      _6_ <= weight[\reader__addr$63 ];
     end
-    if (\reader__en$64 ) begin
+    if (\reader__en$78 ) begin
       _7_ <= weight[reader__addr];
     end
   end
-  assign \reader__data$68  = _6_;
-  assign \reader__data$65  = _7_;
+  assign \reader__data$32  = _6_;
+  assign \reader__data$30  = _7_;
+  always @(posedge clk)
+    err_wr_en <= \$28 ;
+  always @(posedge clk)
+    err_wr_addr <= \$29 ;
   always @(posedge clk)
     err_wr_data <= \$30 ;
+  always @(posedge clk)
+    rd0_err_out <= \reader__data$23 ;
+  always @(posedge clk)
+    rd1_err_out <= \reader__data$25 ;
   always @(posedge clk)
     weight_wr_en <= \$31 ;
   always @(posedge clk)
@@ -4999,19 +5018,31 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   always @(posedge clk)
     weight_wr_data <= \$33 ;
   always @(posedge clk)
+    rd0_weight_out <= \reader__data$30 ;
+  always @(posedge clk)
+    rd1_weight_out <= \reader__data$32 ;
+  always @(posedge clk)
     acc_wr_en <= \$34 ;
   always @(posedge clk)
     acc_wr_addr <= \$35 ;
   always @(posedge clk)
     acc_wr_data <= \$36 ;
   always @(posedge clk)
-    rd0_bank <= \$37 ;
+    rd0_acc_out <= \reader__data$37 ;
   always @(posedge clk)
-    rd0_data <= \$38 ;
+    rd1_acc_out <= \reader__data$39 ;
   always @(posedge clk)
-    rd1_bank <= \$39 ;
+    rd0_bank0 <= \$37 ;
   always @(posedge clk)
-    rd1_data <= \$40 ;
+    rd0_bank1 <= \$38 ;
+  always @(posedge clk)
+    rd0_data <= \$39 ;
+  always @(posedge clk)
+    rd1_bank0 <= \$40 ;
+  always @(posedge clk)
+    rd1_bank1 <= \$41 ;
+  always @(posedge clk)
+    rd1_data <= \$42 ;
   assign \$1  = ! wr__1__bank;
   assign \$2  = wr__1__en & \$1 ;
   assign \$3  = ! wr__0__bank;
@@ -5031,19 +5062,19 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   assign \$17  = ! rd__0__bank;
   assign reader__en = rd__0__en & \$17 ;
   assign \$18  = ! rd__1__bank;
-  assign \reader__en$48  = rd__1__en & \$18 ;
+  assign \reader__en$65  = rd__1__en & \$18 ;
   assign \$19  = rd__0__bank == 1'h1;
-  assign \reader__en$55  = rd__0__en & \$19 ;
+  assign \reader__en$71  = rd__0__en & \$19 ;
   assign \$20  = rd__1__bank == 1'h1;
-  assign \reader__en$58  = rd__1__en & \$20 ;
+  assign \reader__en$73  = rd__1__en & \$20 ;
   assign \$21  = rd__0__bank == 2'h2;
-  assign \reader__en$64  = rd__0__en & \$21 ;
+  assign \reader__en$78  = rd__0__en & \$21 ;
   assign \$22  = rd__1__bank == 2'h2;
-  assign \reader__en$67  = rd__1__en & \$22 ;
+  assign \reader__en$80  = rd__1__en & \$22 ;
   assign \$23  = rd__0__bank == 2'h3;
-  assign \reader__en$73  = rd__0__en & \$23 ;
+  assign \reader__en$85  = rd__0__en & \$23 ;
   assign \$24  = rd__1__bank == 2'h3;
-  assign \reader__en$76  = rd__1__en & \$24 ;
+  assign \reader__en$87  = rd__1__en & \$24 ;
   always @(posedge clk)
     act_wr_en <= \$25 ;
   always @(posedge clk)
@@ -5051,9 +5082,29 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   always @(posedge clk)
     act_wr_data <= \$27 ;
   always @(posedge clk)
-    err_wr_en <= \$28 ;
+    rd0_act_out <= reader__data;
   always @(posedge clk)
-    err_wr_addr <= \$29 ;
+    rd1_act_out <= \reader__data$18 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$29  = err_wr_addr;
+    if (\$6 ) begin
+      \$29  = wr__1__row;
+    end
+    if (\$8 ) begin
+      \$29  = wr__0__row;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$30  = err_wr_data;
+    if (\$6 ) begin
+      \$30  = { wr__1__data[231:224], wr__1__data[199:192], wr__1__data[167:160], wr__1__data[135:128], wr__1__data[103:96], wr__1__data[71:64], wr__1__data[39:32], wr__1__data[7:0] };
+    end
+    if (\$8 ) begin
+      \$30  = { wr__0__data[231:224], wr__0__data[199:192], wr__0__data[167:160], wr__0__data[135:128], wr__0__data[103:96], wr__0__data[71:64], wr__0__data[39:32], wr__0__data[7:0] };
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$31  = 8'h00;
@@ -5104,10 +5155,10 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$35  = acc_wr_addr;
     if (\$14 ) begin
-      \$35  = wr__1__row[10:0];
+      \$35  = wr__1__row;
     end
     if (\$16 ) begin
-      \$35  = wr__0__row[10:0];
+      \$35  = wr__0__row;
     end
   end
   always @* begin
@@ -5129,37 +5180,51 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (rd0_bank)
-      2'h0:
-          \$38  = rd0_act;
-      2'h1:
-          \$38  = rd0_err;
-      2'h2:
-          \$38  = rd0_weight;
-      2'h3:
-          \$38  = rd0_acc;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = rd__1__bank;
+    \$38  = rd0_bank0;
     if (rst) begin
-      \$39  = 2'h0;
+      \$38  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (rd1_bank)
+    casez (rd0_bank1)
       2'h0:
-          \$40  = rd1_act;
+          \$39  = rd0_act;
       2'h1:
-          \$40  = rd1_err;
+          \$39  = rd0_err;
       2'h2:
-          \$40  = rd1_weight;
+          \$39  = rd0_weight;
       2'h3:
-          \$40  = rd1_acc;
+          \$39  = rd0_acc;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$40  = rd__1__bank;
+    if (rst) begin
+      \$40  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$41  = rd1_bank0;
+    if (rst) begin
+      \$41  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (rd1_bank1)
+      2'h0:
+          \$42  = rd1_act;
+      2'h1:
+          \$42  = rd1_err;
+      2'h2:
+          \$42  = rd1_weight;
+      2'h3:
+          \$42  = rd1_acc;
     endcase
   end
   always @* begin
@@ -5208,46 +5273,26 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
       \$28  = 8'h00;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = err_wr_addr;
-    if (\$6 ) begin
-      \$29  = wr__1__row;
-    end
-    if (\$8 ) begin
-      \$29  = wr__0__row;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = err_wr_data;
-    if (\$6 ) begin
-      \$30  = { wr__1__data[231:224], wr__1__data[199:192], wr__1__data[167:160], wr__1__data[135:128], wr__1__data[103:96], wr__1__data[71:64], wr__1__data[39:32], wr__1__data[7:0] };
-    end
-    if (\$8 ) begin
-      \$30  = { wr__0__data[231:224], wr__0__data[199:192], wr__0__data[167:160], wr__0__data[135:128], wr__0__data[103:96], wr__0__data[71:64], wr__0__data[39:32], wr__0__data[7:0] };
-    end
-  end
-  assign \$signature__addr  = act_wr_addr;
-  assign \$signature__data  = act_wr_data;
-  assign \$signature__en  = act_wr_en;
+  assign writer__addr = act_wr_addr;
+  assign writer__data = act_wr_data;
+  assign writer__en = act_wr_en;
   assign rd__0__row = reader__addr;
-  assign rd__1__row = \reader__addr$46 ;
-  assign \$signature__addr$51  = err_wr_addr;
-  assign \$signature__data$52  = err_wr_data;
-  assign \$signature__en$53  = err_wr_en;
-  assign \reader__addr$54  = reader__addr;
-  assign \reader__addr$57  = \reader__addr$46 ;
-  assign \$signature__addr$60  = weight_wr_addr;
-  assign \$signature__data$61  = weight_wr_data;
-  assign \$signature__en$62  = weight_wr_en;
-  assign \reader__addr$63  = reader__addr;
-  assign \reader__addr$66  = \reader__addr$46 ;
-  assign \$signature__addr$69  = acc_wr_addr;
-  assign \$signature__data$70  = acc_wr_data;
-  assign \$signature__en$71  = acc_wr_en;
-  assign \reader__addr$72  = reader__addr[10:0];
-  assign \reader__addr$75  = \reader__addr$46 [10:0];
+  assign rd__1__row = \reader__addr$63 ;
+  assign \writer__addr$67  = err_wr_addr;
+  assign \writer__data$68  = err_wr_data;
+  assign \writer__en$69  = err_wr_en;
+  assign \reader__addr$70  = reader__addr;
+  assign \reader__addr$72  = \reader__addr$63 ;
+  assign \writer__addr$74  = weight_wr_addr;
+  assign \writer__data$75  = weight_wr_data;
+  assign \writer__en$76  = weight_wr_en;
+  assign \reader__addr$77  = reader__addr;
+  assign \reader__addr$79  = \reader__addr$63 ;
+  assign \writer__addr$81  = acc_wr_addr[10:0];
+  assign \writer__data$82  = acc_wr_data;
+  assign \writer__en$83  = acc_wr_en;
+  assign \reader__addr$84  = reader__addr[10:0];
+  assign \reader__addr$86  = \reader__addr$63 [10:0];
   assign rd__0__data = rd0_data;
   assign rd__1__data = rd1_data;
   assign \wr__1__data[0]  = wr__1__data[31:0];
@@ -5362,70 +5407,70 @@ module \core.banks (rst, rd__0__en, rd__0__bank, reader__addr, rd__1__en, rd__1_
   assign \rd__1__data[5]  = rd1_data[191:160];
   assign \rd__1__data[6]  = rd1_data[223:192];
   assign \rd__1__data[7]  = rd1_data[255:224];
-  assign rd1_acc[255:224] = \reader__data$77 [255:224];
-  assign rd1_acc[223:192] = \reader__data$77 [223:192];
-  assign rd1_acc[191:160] = \reader__data$77 [191:160];
-  assign rd1_acc[159:128] = \reader__data$77 [159:128];
-  assign rd1_acc[127:96] = \reader__data$77 [127:96];
-  assign rd1_acc[95:64] = \reader__data$77 [95:64];
-  assign rd1_acc[63:32] = \reader__data$77 [63:32];
-  assign rd1_acc[31:0] = \reader__data$77 [31:0];
-  assign rd0_acc[255:224] = \reader__data$74 [255:224];
-  assign rd0_acc[223:192] = \reader__data$74 [223:192];
-  assign rd0_acc[191:160] = \reader__data$74 [191:160];
-  assign rd0_acc[159:128] = \reader__data$74 [159:128];
-  assign rd0_acc[127:96] = \reader__data$74 [127:96];
-  assign rd0_acc[95:64] = \reader__data$74 [95:64];
-  assign rd0_acc[63:32] = \reader__data$74 [63:32];
-  assign rd0_acc[31:0] = \reader__data$74 [31:0];
-  assign rd1_weight[255:224] = { \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63], \reader__data$68 [63:56] };
-  assign rd1_weight[223:192] = { \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55], \reader__data$68 [55:48] };
-  assign rd1_weight[191:160] = { \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47], \reader__data$68 [47:40] };
-  assign rd1_weight[159:128] = { \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39], \reader__data$68 [39:32] };
-  assign rd1_weight[127:96] = { \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31], \reader__data$68 [31:24] };
-  assign rd1_weight[95:64] = { \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23], \reader__data$68 [23:16] };
-  assign rd1_weight[63:32] = { \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15], \reader__data$68 [15:8] };
-  assign rd1_weight[31:0] = { \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7], \reader__data$68 [7:0] };
-  assign rd0_weight[255:224] = { \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63], \reader__data$65 [63:56] };
-  assign rd0_weight[223:192] = { \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55], \reader__data$65 [55:48] };
-  assign rd0_weight[191:160] = { \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47], \reader__data$65 [47:40] };
-  assign rd0_weight[159:128] = { \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39], \reader__data$65 [39:32] };
-  assign rd0_weight[127:96] = { \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31], \reader__data$65 [31:24] };
-  assign rd0_weight[95:64] = { \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23], \reader__data$65 [23:16] };
-  assign rd0_weight[63:32] = { \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15], \reader__data$65 [15:8] };
-  assign rd0_weight[31:0] = { \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7], \reader__data$65 [7:0] };
-  assign rd1_err[255:224] = { \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63], \reader__data$59 [63:56] };
-  assign rd1_err[223:192] = { \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55], \reader__data$59 [55:48] };
-  assign rd1_err[191:160] = { \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47], \reader__data$59 [47:40] };
-  assign rd1_err[159:128] = { \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39], \reader__data$59 [39:32] };
-  assign rd1_err[127:96] = { \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31], \reader__data$59 [31:24] };
-  assign rd1_err[95:64] = { \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23], \reader__data$59 [23:16] };
-  assign rd1_err[63:32] = { \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15], \reader__data$59 [15:8] };
-  assign rd1_err[31:0] = { \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7], \reader__data$59 [7:0] };
-  assign rd0_err[255:224] = { \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63], \reader__data$56 [63:56] };
-  assign rd0_err[223:192] = { \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55], \reader__data$56 [55:48] };
-  assign rd0_err[191:160] = { \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47], \reader__data$56 [47:40] };
-  assign rd0_err[159:128] = { \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39], \reader__data$56 [39:32] };
-  assign rd0_err[127:96] = { \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31], \reader__data$56 [31:24] };
-  assign rd0_err[95:64] = { \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23], \reader__data$56 [23:16] };
-  assign rd0_err[63:32] = { \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15], \reader__data$56 [15:8] };
-  assign rd0_err[31:0] = { \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7], \reader__data$56 [7:0] };
-  assign rd1_act[255:224] = { \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63], \reader__data$50 [63:56] };
-  assign rd1_act[223:192] = { \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55], \reader__data$50 [55:48] };
-  assign rd1_act[191:160] = { \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47], \reader__data$50 [47:40] };
-  assign rd1_act[159:128] = { \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39], \reader__data$50 [39:32] };
-  assign rd1_act[127:96] = { \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31], \reader__data$50 [31:24] };
-  assign rd1_act[95:64] = { \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23], \reader__data$50 [23:16] };
-  assign rd1_act[63:32] = { \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15], \reader__data$50 [15:8] };
-  assign rd1_act[31:0] = { \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7], \reader__data$50 [7:0] };
-  assign rd0_act[255:224] = { reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63], reader__data[63:56] };
-  assign rd0_act[223:192] = { reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55], reader__data[55:48] };
-  assign rd0_act[191:160] = { reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47], reader__data[47:40] };
-  assign rd0_act[159:128] = { reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39], reader__data[39:32] };
-  assign rd0_act[127:96] = { reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31], reader__data[31:24] };
-  assign rd0_act[95:64] = { reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23], reader__data[23:16] };
-  assign rd0_act[63:32] = { reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15], reader__data[15:8] };
-  assign rd0_act[31:0] = { reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7], reader__data[7:0] };
+  assign rd1_acc[255:224] = rd1_acc_out[255:224];
+  assign rd1_acc[223:192] = rd1_acc_out[223:192];
+  assign rd1_acc[191:160] = rd1_acc_out[191:160];
+  assign rd1_acc[159:128] = rd1_acc_out[159:128];
+  assign rd1_acc[127:96] = rd1_acc_out[127:96];
+  assign rd1_acc[95:64] = rd1_acc_out[95:64];
+  assign rd1_acc[63:32] = rd1_acc_out[63:32];
+  assign rd1_acc[31:0] = rd1_acc_out[31:0];
+  assign rd0_acc[255:224] = rd0_acc_out[255:224];
+  assign rd0_acc[223:192] = rd0_acc_out[223:192];
+  assign rd0_acc[191:160] = rd0_acc_out[191:160];
+  assign rd0_acc[159:128] = rd0_acc_out[159:128];
+  assign rd0_acc[127:96] = rd0_acc_out[127:96];
+  assign rd0_acc[95:64] = rd0_acc_out[95:64];
+  assign rd0_acc[63:32] = rd0_acc_out[63:32];
+  assign rd0_acc[31:0] = rd0_acc_out[31:0];
+  assign rd1_weight[255:224] = { rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63], rd1_weight_out[63:56] };
+  assign rd1_weight[223:192] = { rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55], rd1_weight_out[55:48] };
+  assign rd1_weight[191:160] = { rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47], rd1_weight_out[47:40] };
+  assign rd1_weight[159:128] = { rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39], rd1_weight_out[39:32] };
+  assign rd1_weight[127:96] = { rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31], rd1_weight_out[31:24] };
+  assign rd1_weight[95:64] = { rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23], rd1_weight_out[23:16] };
+  assign rd1_weight[63:32] = { rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15], rd1_weight_out[15:8] };
+  assign rd1_weight[31:0] = { rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7], rd1_weight_out[7:0] };
+  assign rd0_weight[255:224] = { rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63], rd0_weight_out[63:56] };
+  assign rd0_weight[223:192] = { rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55], rd0_weight_out[55:48] };
+  assign rd0_weight[191:160] = { rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47], rd0_weight_out[47:40] };
+  assign rd0_weight[159:128] = { rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39], rd0_weight_out[39:32] };
+  assign rd0_weight[127:96] = { rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31], rd0_weight_out[31:24] };
+  assign rd0_weight[95:64] = { rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23], rd0_weight_out[23:16] };
+  assign rd0_weight[63:32] = { rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15], rd0_weight_out[15:8] };
+  assign rd0_weight[31:0] = { rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7], rd0_weight_out[7:0] };
+  assign rd1_err[255:224] = { rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63], rd1_err_out[63:56] };
+  assign rd1_err[223:192] = { rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55], rd1_err_out[55:48] };
+  assign rd1_err[191:160] = { rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47], rd1_err_out[47:40] };
+  assign rd1_err[159:128] = { rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39], rd1_err_out[39:32] };
+  assign rd1_err[127:96] = { rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31], rd1_err_out[31:24] };
+  assign rd1_err[95:64] = { rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23], rd1_err_out[23:16] };
+  assign rd1_err[63:32] = { rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15], rd1_err_out[15:8] };
+  assign rd1_err[31:0] = { rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7], rd1_err_out[7:0] };
+  assign rd0_err[255:224] = { rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63], rd0_err_out[63:56] };
+  assign rd0_err[223:192] = { rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55], rd0_err_out[55:48] };
+  assign rd0_err[191:160] = { rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47], rd0_err_out[47:40] };
+  assign rd0_err[159:128] = { rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39], rd0_err_out[39:32] };
+  assign rd0_err[127:96] = { rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31], rd0_err_out[31:24] };
+  assign rd0_err[95:64] = { rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23], rd0_err_out[23:16] };
+  assign rd0_err[63:32] = { rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15], rd0_err_out[15:8] };
+  assign rd0_err[31:0] = { rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7], rd0_err_out[7:0] };
+  assign rd1_act[255:224] = { rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63], rd1_act_out[63:56] };
+  assign rd1_act[223:192] = { rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55], rd1_act_out[55:48] };
+  assign rd1_act[191:160] = { rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47], rd1_act_out[47:40] };
+  assign rd1_act[159:128] = { rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39], rd1_act_out[39:32] };
+  assign rd1_act[127:96] = { rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31], rd1_act_out[31:24] };
+  assign rd1_act[95:64] = { rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23], rd1_act_out[23:16] };
+  assign rd1_act[63:32] = { rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15], rd1_act_out[15:8] };
+  assign rd1_act[31:0] = { rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7], rd1_act_out[7:0] };
+  assign rd0_act[255:224] = { rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63], rd0_act_out[63:56] };
+  assign rd0_act[223:192] = { rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55], rd0_act_out[55:48] };
+  assign rd0_act[191:160] = { rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47], rd0_act_out[47:40] };
+  assign rd0_act[159:128] = { rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39], rd0_act_out[39:32] };
+  assign rd0_act[127:96] = { rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31], rd0_act_out[31:24] };
+  assign rd0_act[95:64] = { rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23], rd0_act_out[23:16] };
+  assign rd0_act[63:32] = { rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15], rd0_act_out[15:8] };
+  assign rd0_act[31:0] = { rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7], rd0_act_out[7:0] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5471,22 +5516,24 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   reg [36:0] \$43 ;
   reg [2:0] \$44 ;
   reg [36:0] \$45 ;
-  reg [31:0] \$46 ;
-  reg [31:0] \$47 ;
+  reg [2:0] \$46 ;
+  reg [36:0] \$47 ;
   reg [31:0] \$48 ;
-  reg \$49 ;
+  reg [31:0] \$49 ;
   wire [31:0] \$5 ;
-  reg \$50 ;
-  reg [23:0] \$51 ;
+  reg [31:0] \$50 ;
+  reg \$51 ;
   reg \$52 ;
-  reg \$53 ;
-  reg [1:0] \$54 ;
-  reg [12:0] \$55 ;
+  reg [23:0] \$53 ;
+  reg \$54 ;
+  reg \$55 ;
   reg [1:0] \$56 ;
   reg [12:0] \$57 ;
   reg [1:0] \$58 ;
   reg [12:0] \$59 ;
   wire \$6 ;
+  reg [1:0] \$60 ;
+  reg [12:0] \$61 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
@@ -5532,24 +5579,32 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   wire \element1.last ;
   wire [7:0] \element1.offset ;
   wire \element1.valid ;
+  reg [36:0] element2 = 37'h0000000000;
+  wire [23:0] \element2.addr ;
+  wire \element2.final ;
+  wire \element2.first ;
+  wire \element2.inside ;
+  wire \element2.last ;
+  wire [7:0] \element2.offset ;
+  wire \element2.valid ;
   output [1:0] gathered_bank;
   reg [1:0] gathered_bank = 2'h0;
   reg [12:0] gathered_base_row = 13'h0000;
   reg [23:0] gathered_word = 24'h000000;
   reg [95:0] geometry = 96'h000000000000000000000000;
   (* init = 96'h000000000000000000000000 *)
-  wire [95:0] \geometry$31 ;
-  wire [15:0] \geometry$31.batch ;
-  wire [11:0] \geometry$31.channels ;
-  wire [11:0] \geometry$31.height ;
-  wire [3:0] \geometry$31.kernel_h ;
-  wire [3:0] \geometry$31.kernel_w ;
-  wire [3:0] \geometry$31.opcode ;
-  wire [11:0] \geometry$31.out_height ;
-  wire [11:0] \geometry$31.out_width ;
-  wire [3:0] \geometry$31.padding ;
-  wire [3:0] \geometry$31.stride ;
-  wire [11:0] \geometry$31.width ;
+  wire [95:0] \geometry$33 ;
+  wire [15:0] \geometry$33.batch ;
+  wire [11:0] \geometry$33.channels ;
+  wire [11:0] \geometry$33.height ;
+  wire [3:0] \geometry$33.kernel_h ;
+  wire [3:0] \geometry$33.kernel_w ;
+  wire [3:0] \geometry$33.opcode ;
+  wire [11:0] \geometry$33.out_height ;
+  wire [11:0] \geometry$33.out_width ;
+  wire [3:0] \geometry$33.padding ;
+  wire [3:0] \geometry$33.stride ;
+  wire [11:0] \geometry$33.width ;
   wire [15:0] \geometry.batch ;
   wire [11:0] \geometry.channels ;
   wire [11:0] \geometry.height ;
@@ -5563,6 +5618,7 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   wire [11:0] \geometry.width ;
   reg [2:0] lane0 = 3'h0;
   reg [2:0] lane1 = 3'h0;
+  reg [2:0] lane2 = 3'h0;
   wire [36:0] o;
   wire [23:0] \o.addr ;
   wire \o.final ;
@@ -5643,7 +5699,7 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   wire rst;
   input start;
   wire start;
-  wire \start$29 ;
+  wire \start$31 ;
   output summed;
   reg summed = 1'h0;
   reg summed_final = 1'h0;
@@ -5674,6 +5730,8 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   wire [7:0] wr__0__mask;
   output [12:0] wr__0__row;
   wire [12:0] wr__0__row;
+  assign \$36  = \$35  ? 8'h81 : total[7:0];
+  assign \$37  = \$30  ? 8'h7f : \$36 ;
   assign result = routing ? { \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37 [7], \$37  } : total;
   assign \$39  = gathered_base_row + \$38 ;
   assign wr__0__mask = 1'h1 << gathered_word[2:0];
@@ -5688,35 +5746,39 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   always @(posedge clk)
     lane1 <= \$44 ;
   always @(posedge clk)
-    arrived <= \$45 ;
+    element2 <= \$45 ;
   always @(posedge clk)
-    word0 <= \$46 ;
+    lane2 <= \$46 ;
   always @(posedge clk)
-    word1 <= \$47 ;
+    arrived <= \$47 ;
   always @(posedge clk)
-    total <= \$48 ;
+    word0 <= \$48 ;
   always @(posedge clk)
-    summed <= \$49 ;
+    word1 <= \$49 ;
   always @(posedge clk)
-    summed_final <= \$50 ;
+    total <= \$50 ;
   always @(posedge clk)
-    gathered_word <= \$51 ;
+    summed <= \$51 ;
   always @(posedge clk)
-    done <= \$52 ;
+    summed_final <= \$52 ;
   always @(posedge clk)
-    routing <= \$53 ;
+    gathered_word <= \$53 ;
   always @(posedge clk)
-    word0_bank <= \$54 ;
+    done <= \$54 ;
   always @(posedge clk)
-    word0_base_row <= \$55 ;
+    routing <= \$55 ;
   always @(posedge clk)
-    word1_bank <= \$56 ;
+    word0_bank <= \$56 ;
   always @(posedge clk)
-    word1_base_row <= \$57 ;
+    word0_base_row <= \$57 ;
   always @(posedge clk)
-    gathered_bank <= \$58 ;
+    word1_bank <= \$58 ;
   always @(posedge clk)
-    gathered_base_row <= \$59 ;
+    word1_base_row <= \$59 ;
+  always @(posedge clk)
+    gathered_bank <= \$60 ;
+  always @(posedge clk)
+    gathered_base_row <= \$61 ;
   assign \$1  = op[3:0] == 3'h4;
   assign \$2  = \$1  ? conv : pool;
   assign \$5  = arrived[26] ? 32'd0 : total;
@@ -5747,8 +5809,6 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   assign \$33  = \$31  & \$32 ;
   assign \$34  = ~ \$33 ;
   assign \$35  = total[31] & \$34 ;
-  assign \$36  = \$35  ? 8'h81 : total[7:0];
-  assign \$37  = \$30  ? 8'h7f : \$36 ;
   \core.gather.walk  walk (
     .clk(clk),
     .columns(columns),
@@ -5801,97 +5861,91 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$46  = \$3 ;
+    \$46  = lane1;
     if (rst) begin
-      \$46  = 32'd0;
+      \$46  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$47  = \$4 ;
+    \$47  = element2;
     if (rst) begin
-      \$47  = 32'd0;
+      \$47  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$48  = total;
-    if (arrived[0]) begin
-      \$48  = \$11 [31:0];
-    end
+    \$48  = \$3 ;
     if (rst) begin
       \$48  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$49  = \$12 ;
+    \$49  = \$4 ;
     if (rst) begin
-      \$49  = 1'h0;
+      \$49  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$50  = \$13 ;
+    \$50  = total;
+    if (arrived[0]) begin
+      \$50  = \$11 [31:0];
+    end
     if (rst) begin
-      \$50  = 1'h0;
+      \$50  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$51  = gathered_word;
-    if (summed) begin
-      \$51  = \$14 [23:0];
-    end
-    if (start) begin
-      \$51  = 24'h000000;
-    end
+    \$51  = \$12 ;
     if (rst) begin
-      \$51  = 24'h000000;
+      \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$52  = summed_final;
+    \$52  = \$13 ;
     if (rst) begin
       \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$53  = routing;
+    \$53  = gathered_word;
+    if (summed) begin
+      \$53  = \$14 [23:0];
+    end
     if (start) begin
-      \$53  = \$16 ;
+      \$53  = 24'h000000;
     end
     if (rst) begin
-      \$53  = 1'h0;
+      \$53  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$54  = word0_bank;
-    if (start) begin
-      \$54  = op[15:14];
-    end
+    \$54  = summed_final;
     if (rst) begin
-      \$54  = 2'h0;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$55  = word0_base_row;
+    \$55  = routing;
     if (start) begin
-      \$55  = \$17 [12:0];
+      \$55  = \$16 ;
     end
     if (rst) begin
-      \$55  = 13'h0000;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$56  = word1_bank;
+    \$56  = word0_bank;
     if (start) begin
-      \$56  = op[41:40];
+      \$56  = op[15:14];
     end
     if (rst) begin
       \$56  = 2'h0;
@@ -5899,9 +5953,9 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$57  = word1_base_row;
+    \$57  = word0_base_row;
     if (start) begin
-      \$57  = \$18 [12:0];
+      \$57  = \$17 [12:0];
     end
     if (rst) begin
       \$57  = 13'h0000;
@@ -5909,9 +5963,9 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$58  = gathered_bank;
+    \$58  = word1_bank;
     if (start) begin
-      \$58  = op[67:66];
+      \$58  = op[41:40];
     end
     if (rst) begin
       \$58  = 2'h0;
@@ -5919,9 +5973,9 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$59  = gathered_base_row;
+    \$59  = word1_base_row;
     if (start) begin
-      \$59  = \$19 [12:0];
+      \$59  = \$18 [12:0];
     end
     if (rst) begin
       \$59  = 13'h0000;
@@ -5929,8 +5983,28 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$60  = gathered_bank;
+    if (start) begin
+      \$60  = op[67:66];
+    end
+    if (rst) begin
+      \$60  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$61  = gathered_base_row;
+    if (start) begin
+      \$61  = \$19 [12:0];
+    end
+    if (rst) begin
+      \$61  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (lane1)
+    casez (lane2)
       3'h0:
           \$3  = rd__0__data[31:0];
       3'h1:
@@ -5952,7 +6026,7 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (lane1)
+    casez (lane2)
       3'h0:
           \$4  = rd__1__data[31:0];
       3'h1:
@@ -5971,8 +6045,8 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
           \$4  = rd__1__data[255:224];
     endcase
   end
-  assign \start$29  = start;
-  assign \geometry$31  = geometry;
+  assign \start$31  = start;
+  assign \geometry$33  = geometry;
   assign rd__0__bank = word0_bank;
   assign rd__1__bank = word1_bank;
   assign wr__0__en = summed;
@@ -6053,6 +6127,13 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   assign \element1.last  = element1[27];
   assign \element1.final  = element1[28];
   assign \element1.offset  = element1[36:29];
+  assign \element2.valid  = element2[0];
+  assign \element2.addr  = element2[24:1];
+  assign \element2.inside  = element2[25];
+  assign \element2.first  = element2[26];
+  assign \element2.last  = element2[27];
+  assign \element2.final  = element2[28];
+  assign \element2.offset  = element2[36:29];
   assign \arrived.valid  = arrived[0];
   assign \arrived.addr  = arrived[24:1];
   assign \arrived.inside  = arrived[25];
@@ -6076,17 +6157,17 @@ module \core.gather (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, wr__0__r
   assign \rd__1__data[5]  = rd__1__data[191:160];
   assign \rd__1__data[6]  = rd__1__data[223:192];
   assign \rd__1__data[7]  = rd__1__data[255:224];
-  assign \geometry$31.opcode  = geometry[3:0];
-  assign \geometry$31.batch  = geometry[19:4];
-  assign \geometry$31.height  = geometry[31:20];
-  assign \geometry$31.width  = geometry[43:32];
-  assign \geometry$31.channels  = geometry[55:44];
-  assign \geometry$31.kernel_h  = geometry[59:56];
-  assign \geometry$31.kernel_w  = geometry[63:60];
-  assign \geometry$31.stride  = geometry[67:64];
-  assign \geometry$31.padding  = geometry[71:68];
-  assign \geometry$31.out_height  = geometry[83:72];
-  assign \geometry$31.out_width  = geometry[95:84];
+  assign \geometry$33.opcode  = geometry[3:0];
+  assign \geometry$33.batch  = geometry[19:4];
+  assign \geometry$33.height  = geometry[31:20];
+  assign \geometry$33.width  = geometry[43:32];
+  assign \geometry$33.channels  = geometry[55:44];
+  assign \geometry$33.kernel_h  = geometry[59:56];
+  assign \geometry$33.kernel_w  = geometry[63:60];
+  assign \geometry$33.stride  = geometry[67:64];
+  assign \geometry$33.padding  = geometry[71:68];
+  assign \geometry$33.out_height  = geometry[83:72];
+  assign \geometry$33.out_width  = geometry[95:84];
   assign \wr__0__data[0]  = wr__0__data[31:0];
   assign \wr__0__data[1]  = wr__0__data[63:32];
   assign \wr__0__data[2]  = wr__0__data[95:64];
@@ -6115,148 +6196,142 @@ endmodule
 (* generator = "Amaranth" *)
 module \core.gather.walk (rst, columns, start, geometry, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  reg [3:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [12:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [16:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  reg \$106 ;
-  reg [15:0] \$107 ;
-  reg [11:0] \$108 ;
-  reg [11:0] \$109 ;
+  wire [12:0] \$1 ;
+  wire [4:0] \$10 ;
+  reg [11:0] \$100 ;
+  reg [11:0] \$101 ;
+  reg [11:0] \$102 ;
+  reg [3:0] \$103 ;
+  reg [3:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [12:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [11:0] \$110 ;
-  reg [3:0] \$111 ;
+  reg [3:0] \$110 ;
+  reg [12:0] \$111 ;
   reg [3:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [12:0] \$115 ;
+  reg [13:0] \$113 ;
+  reg [13:0] \$114 ;
+  reg [3:0] \$115 ;
   reg [3:0] \$116 ;
-  reg [12:0] \$117 ;
-  reg [3:0] \$118 ;
-  reg [13:0] \$119 ;
+  reg [11:0] \$117 ;
+  reg [23:0] \$118 ;
+  reg [23:0] \$119 ;
   wire \$12 ;
   reg [13:0] \$120 ;
   reg [3:0] \$121 ;
   reg [3:0] \$122 ;
   reg [11:0] \$123 ;
-  reg [23:0] \$124 ;
-  reg [23:0] \$125 ;
-  reg [13:0] \$126 ;
-  reg [3:0] \$127 ;
-  reg [3:0] \$128 ;
-  reg [11:0] \$129 ;
-  wire [12:0] \$13 ;
-  reg [13:0] \$130 ;
+  reg [13:0] \$124 ;
+  reg [3:0] \$125 ;
+  reg [3:0] \$126 ;
+  reg [11:0] \$127 ;
+  reg [23:0] \$128 ;
+  reg [23:0] \$129 ;
+  wire [4:0] \$13 ;
+  reg [3:0] \$130 ;
   reg [3:0] \$131 ;
-  reg [3:0] \$132 ;
-  reg [11:0] \$133 ;
-  reg [23:0] \$134 ;
-  reg [23:0] \$135 ;
-  reg [3:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [11:0] \$138 ;
-  reg [3:0] \$139 ;
-  wire [12:0] \$14 ;
+  reg [11:0] \$132 ;
+  reg [3:0] \$133 ;
+  reg [3:0] \$134 ;
+  reg [11:0] \$135 ;
+  reg [23:0] \$136 ;
+  reg [23:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [11:0] \$139 ;
+  wire [8:0] \$14 ;
   reg [3:0] \$140 ;
   reg [11:0] \$141 ;
   reg [23:0] \$142 ;
   reg [23:0] \$143 ;
-  reg [3:0] \$144 ;
+  reg [11:0] \$144 ;
   reg [11:0] \$145 ;
-  reg [3:0] \$146 ;
-  reg [11:0] \$147 ;
-  reg [23:0] \$148 ;
+  reg [23:0] \$146 ;
+  reg [23:0] \$147 ;
+  reg [3:0] \$148 ;
   reg [23:0] \$149 ;
   wire \$15 ;
-  reg [11:0] \$150 ;
-  reg [11:0] \$151 ;
-  reg [23:0] \$152 ;
-  reg [23:0] \$153 ;
-  reg [3:0] \$154 ;
-  reg [23:0] \$155 ;
-  reg [23:0] \$156 ;
+  reg [23:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [7:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [7:0] \$156 ;
   reg [7:0] \$157 ;
   reg [7:0] \$158 ;
-  reg [7:0] \$159 ;
+  reg [36:0] \$159 ;
   wire [12:0] \$16 ;
-  reg [7:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [7:0] \$163 ;
-  reg [7:0] \$164 ;
+  reg [36:0] \$160 ;
+  reg [36:0] \$161 ;
+  reg [36:0] \$162 ;
+  reg [36:0] \$163 ;
+  reg [36:0] \$164 ;
   reg [36:0] \$165 ;
   reg [36:0] \$166 ;
   reg [36:0] \$167 ;
   reg [36:0] \$168 ;
-  reg [36:0] \$169 ;
-  wire [4:0] \$17 ;
-  reg [36:0] \$170 ;
-  reg [36:0] \$171 ;
-  reg [36:0] \$172 ;
-  reg [36:0] \$173 ;
-  reg [36:0] \$174 ;
-  wire \$18 ;
-  wire [13:0] \$19 ;
-  reg [3:0] \$2 ;
-  wire [4:0] \$20 ;
+  wire \$17 ;
+  wire [12:0] \$18 ;
+  wire \$19 ;
+  wire [12:0] \$2 ;
+  wire [13:0] \$20 ;
   wire \$21 ;
   wire [4:0] \$22 ;
   wire [4:0] \$23 ;
-  wire [12:0] \$24 ;
-  wire \$25 ;
+  wire \$24 ;
+  reg [3:0] \$25 ;
   reg [3:0] \$26 ;
-  reg [3:0] \$27 ;
-  wire [12:0] \$28 ;
-  wire [4:0] \$29 ;
-  reg [3:0] \$3 ;
+  wire [12:0] \$27 ;
+  wire \$28 ;
+  wire [13:0] \$29 ;
+  wire [12:0] \$3 ;
   wire \$30 ;
-  wire [13:0] \$31 ;
+  wire [4:0] \$31 ;
   wire [4:0] \$32 ;
   wire \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
-  wire [12:0] \$36 ;
+  reg [3:0] \$34 ;
+  reg [3:0] \$35 ;
+  wire [16:0] \$36 ;
   wire \$37 ;
-  reg [3:0] \$38 ;
-  reg [3:0] \$39 ;
-  reg [3:0] \$4 ;
-  wire [16:0] \$40 ;
-  wire [16:0] \$41 ;
-  wire \$42 ;
-  wire [13:0] \$43 ;
-  wire [13:0] \$44 ;
-  wire [8:0] \$45 ;
-  wire [3:0] \$46 ;
-  wire [8:0] \$47 ;
+  wire [13:0] \$38 ;
+  wire [13:0] \$39 ;
+  wire [16:0] \$4 ;
+  wire [8:0] \$40 ;
+  wire [3:0] \$41 ;
+  wire [8:0] \$42 ;
+  wire [3:0] \$43 ;
+  wire [27:0] \$44 ;
+  wire [25:0] \$45 ;
+  wire [35:0] \$46 ;
+  wire [25:0] \$47 ;
   wire [3:0] \$48 ;
   wire [27:0] \$49 ;
   wire [4:0] \$5 ;
-  wire [25:0] \$50 ;
-  wire [35:0] \$51 ;
-  wire [25:0] \$52 ;
-  wire [3:0] \$53 ;
-  wire [27:0] \$54 ;
+  wire [24:0] \$50 ;
+  wire [3:0] \$51 ;
+  wire [27:0] \$52 ;
+  wire [24:0] \$53 ;
+  wire [35:0] \$54 ;
   wire [24:0] \$55 ;
-  wire [3:0] \$56 ;
-  wire [27:0] \$57 ;
-  wire [24:0] \$58 ;
-  wire [35:0] \$59 ;
-  wire [8:0] \$6 ;
-  wire [24:0] \$60 ;
-  wire [8:0] \$61 ;
+  wire [8:0] \$56 ;
+  wire [8:0] \$57 ;
+  wire [7:0] \$58 ;
+  wire [24:0] \$59 ;
+  reg [3:0] \$6 ;
+  wire [8:0] \$60 ;
+  wire \$61 ;
   wire [8:0] \$62 ;
-  wire [7:0] \$63 ;
-  wire [24:0] \$64 ;
-  wire [8:0] \$65 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
   wire \$66 ;
-  wire [8:0] \$67 ;
+  wire [13:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [8:0] \$7 ;
+  reg [3:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire [13:0] \$72 ;
@@ -6264,31 +6339,31 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [13:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire \$8 ;
+  reg [3:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [8:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
-  wire [8:0] \$85 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [8:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
-  wire [4:0] \$9 ;
+  reg [3:0] \$9 ;
   wire \$90 ;
-  wire [8:0] \$91 ;
+  wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
-  wire [12:0] \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [12:0] \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg [11:0] \$93 ;
+  reg [11:0] \$94 ;
+  reg [11:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [3:0] \$97 ;
+  reg \$98 ;
+  reg [15:0] \$99 ;
   reg active = 1'h0;
   reg [23:0] address0 = 24'h000000;
   reg [23:0] address1 = 24'h000000;
@@ -6332,8 +6407,10 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
   wire columns;
   reg [3:0] di = 4'h0;
   reg [7:0] di_stride = 8'h00;
+  reg [7:0] di_stride_next = 8'h00;
   reg [3:0] dj = 4'h0;
   reg [7:0] dj_stride = 8'h00;
+  reg [7:0] dj_stride_next = 8'h00;
   wire [36:0] element;
   wire [23:0] \element.addr ;
   wire \element.final ;
@@ -6435,6 +6512,11 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
   wire [3:0] \geometry.padding ;
   wire [3:0] \geometry.stride ;
   wire [11:0] \geometry.width ;
+  reg [15:0] last_batch = 16'h0000;
+  reg [11:0] last_channels = 12'h000;
+  reg [11:0] last_height = 12'h000;
+  reg [3:0] last_stride = 4'h0;
+  reg [11:0] last_width = 12'h000;
   reg [15:0] n = 16'h0000;
   output [36:0] o;
   wire [36:0] o;
@@ -6466,757 +6548,758 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
   wire start;
   reg [11:0] x = 12'h000;
   reg [11:0] y = 12'h000;
-  assign \$5  = dj + 1'h1;
-  assign \$6  = dj_stride + geometry[67:64];
-  assign \$7  = dj_stride + geometry[67:64];
-  assign \$8  = \$7  >= geometry[63:60];
-  assign \$9  = di + 1'h1;
-  assign \$10  = di_stride + geometry[67:64];
-  assign \$11  = di_stride + geometry[67:64];
-  assign \$12  = \$11  >= geometry[59:56];
-  assign \$13  = c + 1'h1;
-  assign \$14  = geometry[55:44] - 1'h1;
-  assign \$15  = c == \$14 ;
-  assign \$16  = x + 1'h1;
-  assign \$17  = geometry[67:64] - 1'h1;
-  assign \$18  = rx == \$17 ;
-  assign \$19  = qx + \$18 ;
-  assign \$20  = geometry[67:64] - 1'h1;
-  assign \$21  = rx == \$20 ;
+  assign \$1  = geometry[55:44] - 1'h1;
+  assign \$2  = geometry[43:32] - 1'h1;
+  assign \$3  = geometry[31:20] - 1'h1;
+  assign \$4  = geometry[19:4] - 1'h1;
+  assign \$5  = geometry[67:64] - 1'h1;
+  assign \$10  = dj + 1'h1;
+  assign \$11  = dj_stride_next + geometry[67:64];
+  assign \$12  = dj_stride_next >= geometry[63:60];
+  assign \$13  = di + 1'h1;
+  assign \$14  = di_stride_next + geometry[67:64];
+  assign \$15  = di_stride_next >= geometry[59:56];
+  assign \$16  = c + 1'h1;
+  assign \$17  = c == last_channels;
+  assign \$18  = x + 1'h1;
+  assign \$19  = rx == last_stride;
+  assign \$20  = qx + \$19 ;
+  assign \$21  = rx == last_stride;
   assign \$22  = rx + 1'h1;
   assign \$23  = \$21  ? 5'h00 : \$22 ;
-  assign \$24  = geometry[43:32] - 1'h1;
-  assign \$25  = x == \$24 ;
-  assign \$28  = y + 1'h1;
-  assign \$29  = geometry[67:64] - 1'h1;
-  assign \$30  = ry == \$29 ;
-  assign \$31  = qy + \$30 ;
-  assign \$32  = geometry[67:64] - 1'h1;
-  assign \$33  = ry == \$32 ;
-  assign \$34  = ry + 1'h1;
-  assign \$35  = \$33  ? 5'h00 : \$34 ;
-  assign \$36  = geometry[31:20] - 1'h1;
-  assign \$37  = y == \$36 ;
-  assign \$40  = n + 1'h1;
-  assign \$41  = geometry[19:4] - 1'h1;
-  assign \$42  = n == \$41 ;
-  assign \$43  = qy - di;
-  assign \$44  = qx - dj;
-  assign \$45  = ry + di_stride;
-  assign \$46  = columns ? \$45 [3:0] : 4'h0;
-  assign \$47  = rx + dj_stride;
-  assign \$48  = columns ? \$47 [3:0] : 4'h0;
-  assign \$49  = n * geometry[83:72];
-  assign \$50  = $signed({ 1'h0, address_product0 }) + $signed(address_term0_0_0);
-  assign \$51  = address0 * geometry[95:84];
-  assign \$52  = $signed({ 1'h0, address_product1 }) + $signed(address_term1_0_0);
-  assign \$53  = columns ? geometry[59:56] : 4'h1;
-  assign \$54  = address1 * \$53 ;
-  assign \$55  = address_product2 + address_term2_0_0;
-  assign \$56  = columns ? geometry[63:60] : 4'h1;
-  assign \$57  = address2 * \$56 ;
-  assign \$58  = address_product3 + address_term3_0_0;
-  assign \$59  = address3 * geometry[55:44];
-  assign \$60  = address_product4 + address_term4_0_0;
-  assign \$61  = rx + dj_stride;
-  assign \$62  = ry + di_stride;
-  assign \$63  = \$62 [3:0] * geometry[63:60];
-  assign \$64  = offset_product0 + offset_term0_0_0;
-  assign \$65  = ry + di_stride;
-  assign \$66  = \$65  < geometry[59:56];
-  assign \$67  = rx + dj_stride;
-  assign \$68  = \$67  < geometry[63:60];
+  assign \$24  = x == last_width;
+  assign \$27  = y + 1'h1;
+  assign \$28  = ry == last_stride;
+  assign \$29  = qy + \$28 ;
+  assign \$30  = ry == last_stride;
+  assign \$31  = ry + 1'h1;
+  assign \$32  = \$30  ? 5'h00 : \$31 ;
+  assign \$33  = y == last_height;
+  assign \$36  = n + 1'h1;
+  assign \$37  = n == last_batch;
+  assign \$38  = qy - di;
+  assign \$39  = qx - dj;
+  assign \$40  = ry + di_stride;
+  assign \$41  = columns ? \$40 [3:0] : 4'h0;
+  assign \$42  = rx + dj_stride;
+  assign \$43  = columns ? \$42 [3:0] : 4'h0;
+  assign \$44  = n * geometry[83:72];
+  assign \$45  = $signed({ 1'h0, address_product0 }) + $signed(address_term0_0_0);
+  assign \$46  = address0 * geometry[95:84];
+  assign \$47  = $signed({ 1'h0, address_product1 }) + $signed(address_term1_0_0);
+  assign \$48  = columns ? geometry[59:56] : 4'h1;
+  assign \$49  = address1 * \$48 ;
+  assign \$50  = address_product2 + address_term2_0_0;
+  assign \$51  = columns ? geometry[63:60] : 4'h1;
+  assign \$52  = address2 * \$51 ;
+  assign \$53  = address_product3 + address_term3_0_0;
+  assign \$54  = address3 * geometry[55:44];
+  assign \$55  = address_product4 + address_term4_0_0;
+  assign \$56  = rx + dj_stride;
+  assign \$57  = ry + di_stride;
+  assign \$58  = \$57 [3:0] * geometry[63:60];
+  assign \$59  = offset_product0 + offset_term0_0_0;
+  assign \$60  = ry + di_stride;
+  assign \$61  = \$60  < geometry[59:56];
+  assign \$62  = rx + dj_stride;
+  assign \$63  = \$62  < geometry[63:60];
+  assign \$64  = \$61  & \$63 ;
+  assign \$65  = di <= qy;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = qy - di;
+  assign \$68  = $signed(\$67 ) < $signed({ 1'h0, geometry[83:72] });
   assign \$69  = \$66  & \$68 ;
-  assign \$70  = di <= qy;
+  assign \$70  = dj <= qx;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = qy - di;
-  assign \$73  = $signed(\$72 ) < $signed({ 1'h0, geometry[83:72] });
+  assign \$72  = qx - dj;
+  assign \$73  = $signed(\$72 ) < $signed({ 1'h0, geometry[95:84] });
   assign \$74  = \$71  & \$73 ;
-  assign \$75  = dj <= qx;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = qx - dj;
-  assign \$78  = $signed(\$77 ) < $signed({ 1'h0, geometry[95:84] });
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ! di;
-  assign \$81  = ! dj;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = dj_stride + geometry[67:64];
-  assign \$84  = \$83  >= geometry[63:60];
-  assign \$85  = di_stride + geometry[67:64];
-  assign \$86  = \$85  >= geometry[59:56];
-  assign \$87  = \$84  & \$86 ;
-  assign \$88  = dj_stride + geometry[67:64];
-  assign \$89  = \$88  >= geometry[63:60];
-  assign \$90  = active & \$89 ;
-  assign \$91  = di_stride + geometry[67:64];
-  assign \$92  = \$91  >= geometry[59:56];
-  assign \$93  = \$90  & \$92 ;
-  assign \$94  = geometry[55:44] - 1'h1;
-  assign \$95  = c == \$94 ;
-  assign \$96  = \$93  & \$95 ;
-  assign \$97  = geometry[43:32] - 1'h1;
-  assign \$98  = x == \$97 ;
-  assign \$99  = \$96  & \$98 ;
-  assign \$100  = geometry[31:20] - 1'h1;
-  assign \$101  = y == \$100 ;
-  assign \$102  = \$99  & \$101 ;
-  assign \$103  = geometry[19:4] - 1'h1;
-  assign \$104  = n == \$103 ;
-  assign \$105  = \$102  & \$104 ;
+  assign \$75  = ! di;
+  assign \$76  = ! dj;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = dj_stride_next >= geometry[63:60];
+  assign \$79  = di_stride_next >= geometry[59:56];
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = dj_stride_next >= geometry[63:60];
+  assign \$82  = active & \$81 ;
+  assign \$83  = di_stride_next >= geometry[59:56];
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = c == last_channels;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = x == last_width;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = y == last_height;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = n == last_batch;
+  assign \$92  = \$90  & \$91 ;
   always @(posedge clk)
-    active <= \$106 ;
+    last_channels <= \$93 ;
   always @(posedge clk)
-    n <= \$107 ;
+    last_width <= \$94 ;
   always @(posedge clk)
-    y <= \$108 ;
+    last_height <= \$95 ;
   always @(posedge clk)
-    x <= \$109 ;
+    last_batch <= \$96 ;
   always @(posedge clk)
-    c <= \$110 ;
+    last_stride <= \$97 ;
   always @(posedge clk)
-    di <= \$111 ;
+    active <= \$98 ;
   always @(posedge clk)
-    dj <= \$112 ;
+    n <= \$99 ;
   always @(posedge clk)
-    di_stride <= \$113 ;
+    y <= \$100 ;
   always @(posedge clk)
-    dj_stride <= \$114 ;
+    x <= \$101 ;
   always @(posedge clk)
-    qy <= \$115 ;
+    c <= \$102 ;
   always @(posedge clk)
-    ry <= \$116 ;
+    di <= \$103 ;
   always @(posedge clk)
-    qx <= \$117 ;
+    dj <= \$104 ;
   always @(posedge clk)
-    rx <= \$118 ;
+    di_stride <= \$105 ;
   always @(posedge clk)
-    address_term0_0_0 <= \$119 ;
+    dj_stride <= \$106 ;
   always @(posedge clk)
-    address_term0_0_1 <= \$120 ;
+    di_stride_next <= \$107 ;
   always @(posedge clk)
-    address_term0_0_2 <= \$121 ;
+    dj_stride_next <= \$108 ;
   always @(posedge clk)
-    address_term0_0_3 <= \$122 ;
+    qy <= \$109 ;
   always @(posedge clk)
-    address_term0_0_4 <= \$123 ;
+    ry <= \$110 ;
   always @(posedge clk)
-    address_product0 <= \$124 ;
+    qx <= \$111 ;
   always @(posedge clk)
-    address0 <= \$125 ;
+    rx <= \$112 ;
   always @(posedge clk)
-    address_later0_0_0 <= \$126 ;
+    address_term0_0_0 <= \$113 ;
   always @(posedge clk)
-    address_later0_0_1 <= \$127 ;
+    address_term0_0_1 <= \$114 ;
   always @(posedge clk)
-    address_later0_0_2 <= \$128 ;
+    address_term0_0_2 <= \$115 ;
   always @(posedge clk)
-    address_later0_0_3 <= \$129 ;
+    address_term0_0_3 <= \$116 ;
   always @(posedge clk)
-    address_term1_0_0 <= \$130 ;
+    address_term0_0_4 <= \$117 ;
   always @(posedge clk)
-    address_term1_0_1 <= \$131 ;
+    address_product0 <= \$118 ;
   always @(posedge clk)
-    address_term1_0_2 <= \$132 ;
+    address0 <= \$119 ;
   always @(posedge clk)
-    address_term1_0_3 <= \$133 ;
+    address_later0_0_0 <= \$120 ;
   always @(posedge clk)
-    address_product1 <= \$134 ;
+    address_later0_0_1 <= \$121 ;
   always @(posedge clk)
-    address1 <= \$135 ;
+    address_later0_0_2 <= \$122 ;
   always @(posedge clk)
-    address_later1_0_0 <= \$136 ;
+    address_later0_0_3 <= \$123 ;
   always @(posedge clk)
-    address_later1_0_1 <= \$137 ;
+    address_term1_0_0 <= \$124 ;
   always @(posedge clk)
-    address_later1_0_2 <= \$138 ;
+    address_term1_0_1 <= \$125 ;
   always @(posedge clk)
-    address_term2_0_0 <= \$139 ;
+    address_term1_0_2 <= \$126 ;
   always @(posedge clk)
-    address_term2_0_1 <= \$140 ;
+    address_term1_0_3 <= \$127 ;
   always @(posedge clk)
-    address_term2_0_2 <= \$141 ;
+    address_product1 <= \$128 ;
   always @(posedge clk)
-    address_product2 <= \$142 ;
+    address1 <= \$129 ;
   always @(posedge clk)
-    address2 <= \$143 ;
+    address_later1_0_0 <= \$130 ;
   always @(posedge clk)
-    address_later2_0_0 <= \$144 ;
+    address_later1_0_1 <= \$131 ;
   always @(posedge clk)
-    address_later2_0_1 <= \$145 ;
+    address_later1_0_2 <= \$132 ;
   always @(posedge clk)
-    address_term3_0_0 <= \$146 ;
+    address_term2_0_0 <= \$133 ;
   always @(posedge clk)
-    address_term3_0_1 <= \$147 ;
+    address_term2_0_1 <= \$134 ;
   always @(posedge clk)
-    address_product3 <= \$148 ;
+    address_term2_0_2 <= \$135 ;
   always @(posedge clk)
-    address3 <= \$149 ;
+    address_product2 <= \$136 ;
   always @(posedge clk)
-    address_later3_0_0 <= \$150 ;
+    address2 <= \$137 ;
   always @(posedge clk)
-    address_term4_0_0 <= \$151 ;
+    address_later2_0_0 <= \$138 ;
   always @(posedge clk)
-    address_product4 <= \$152 ;
+    address_later2_0_1 <= \$139 ;
   always @(posedge clk)
-    address4 <= \$153 ;
+    address_term3_0_0 <= \$140 ;
   always @(posedge clk)
-    offset_term0_0_0 <= \$154 ;
+    address_term3_0_1 <= \$141 ;
   always @(posedge clk)
-    offset_product0 <= \$155 ;
+    address_product3 <= \$142 ;
   always @(posedge clk)
-    offset0 <= \$156 ;
+    address3 <= \$143 ;
   always @(posedge clk)
-    offset_later0_0 <= \$157 ;
+    address_later3_0_0 <= \$144 ;
   always @(posedge clk)
-    offset_later1_0 <= \$158 ;
+    address_term4_0_0 <= \$145 ;
   always @(posedge clk)
-    offset_later2_0 <= \$159 ;
+    address_product4 <= \$146 ;
   always @(posedge clk)
-    offset_later3_0 <= \$160 ;
+    address4 <= \$147 ;
   always @(posedge clk)
-    offset_later4_0 <= \$161 ;
+    offset_term0_0_0 <= \$148 ;
   always @(posedge clk)
-    offset_later5_0 <= \$162 ;
+    offset_product0 <= \$149 ;
   always @(posedge clk)
-    offset_later6_0 <= \$163 ;
+    offset0 <= \$150 ;
   always @(posedge clk)
-    offset_later7_0 <= \$164 ;
+    offset_later0_0 <= \$151 ;
   always @(posedge clk)
-    element0_0 <= \$165 ;
+    offset_later1_0 <= \$152 ;
   always @(posedge clk)
-    element1_0 <= \$166 ;
+    offset_later2_0 <= \$153 ;
   always @(posedge clk)
-    element2_0 <= \$167 ;
+    offset_later3_0 <= \$154 ;
   always @(posedge clk)
-    element3_0 <= \$168 ;
+    offset_later4_0 <= \$155 ;
   always @(posedge clk)
-    element4_0 <= \$169 ;
+    offset_later5_0 <= \$156 ;
   always @(posedge clk)
-    element5_0 <= \$170 ;
+    offset_later6_0 <= \$157 ;
   always @(posedge clk)
-    element6_0 <= \$171 ;
+    offset_later7_0 <= \$158 ;
   always @(posedge clk)
-    element7_0 <= \$172 ;
+    element0_0 <= \$159 ;
   always @(posedge clk)
-    element8_0 <= \$173 ;
+    element1_0 <= \$160 ;
   always @(posedge clk)
-    element9_0 <= \$174 ;
+    element2_0 <= \$161 ;
+  always @(posedge clk)
+    element3_0 <= \$162 ;
+  always @(posedge clk)
+    element4_0 <= \$163 ;
+  always @(posedge clk)
+    element5_0 <= \$164 ;
+  always @(posedge clk)
+    element6_0 <= \$165 ;
+  always @(posedge clk)
+    element7_0 <= \$166 ;
+  always @(posedge clk)
+    element8_0 <= \$167 ;
+  always @(posedge clk)
+    element9_0 <= \$168 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     casez ({ geometry[67:64], geometry[71:68] })
       8'h00:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h01:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h02:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h03:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h04:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h05:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h06:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h07:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h08:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h09:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h0a:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h0b:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h0c:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h0d:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h0e:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h0f:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h10:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h11:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h12:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h13:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h14:
-          \$1  = 4'h4;
+          \$6  = 4'h4;
       8'h15:
-          \$1  = 4'h5;
+          \$6  = 4'h5;
       8'h16:
-          \$1  = 4'h6;
+          \$6  = 4'h6;
       8'h17:
-          \$1  = 4'h7;
+          \$6  = 4'h7;
       8'h18:
-          \$1  = 4'h8;
+          \$6  = 4'h8;
       8'h19:
-          \$1  = 4'h9;
+          \$6  = 4'h9;
       8'h1a:
-          \$1  = 4'ha;
+          \$6  = 4'ha;
       8'h1b:
-          \$1  = 4'hb;
+          \$6  = 4'hb;
       8'h1c:
-          \$1  = 4'hc;
+          \$6  = 4'hc;
       8'h1d:
-          \$1  = 4'hd;
+          \$6  = 4'hd;
       8'h1e:
-          \$1  = 4'he;
+          \$6  = 4'he;
       8'h1f:
-          \$1  = 4'hf;
+          \$6  = 4'hf;
       8'h20:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h21:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h22:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h23:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h24:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h25:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h26:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h27:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h28:
-          \$1  = 4'h4;
+          \$6  = 4'h4;
       8'h29:
-          \$1  = 4'h4;
+          \$6  = 4'h4;
       8'h2a:
-          \$1  = 4'h5;
+          \$6  = 4'h5;
       8'h2b:
-          \$1  = 4'h5;
+          \$6  = 4'h5;
       8'h2c:
-          \$1  = 4'h6;
+          \$6  = 4'h6;
       8'h2d:
-          \$1  = 4'h6;
+          \$6  = 4'h6;
       8'h2e:
-          \$1  = 4'h7;
+          \$6  = 4'h7;
       8'h2f:
-          \$1  = 4'h7;
+          \$6  = 4'h7;
       8'h30:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h31:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h32:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h33:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h34:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h35:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h36:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h37:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h38:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h39:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h3a:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h3b:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h3c:
-          \$1  = 4'h4;
+          \$6  = 4'h4;
       8'h3d:
-          \$1  = 4'h4;
+          \$6  = 4'h4;
       8'h3e:
-          \$1  = 4'h4;
+          \$6  = 4'h4;
       8'h3f:
-          \$1  = 4'h5;
+          \$6  = 4'h5;
       8'h40:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h41:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h42:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h43:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h44:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h45:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h46:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h47:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h48:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h49:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h4a:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h4b:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h4c:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h4d:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h4e:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h4f:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h50:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h51:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h52:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h53:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h54:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h55:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h56:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h57:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h58:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h59:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h5a:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h5b:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h5c:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h5d:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h5e:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h5f:
-          \$1  = 4'h3;
+          \$6  = 4'h3;
       8'h60:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h61:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h62:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h63:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h64:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h65:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h66:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h67:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h68:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h69:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h6a:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h6b:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h6c:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h6d:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h6e:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h6f:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h70:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h71:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h72:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h73:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h74:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h75:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h76:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h77:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h78:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h79:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h7a:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h7b:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h7c:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h7d:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h7e:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h7f:
-          \$1  = 4'h2;
+          \$6  = 4'h2;
       8'h80:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h81:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h82:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h83:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h84:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h85:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h86:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h87:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h88:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h89:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h8a:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h8b:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h8c:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h8d:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h8e:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h8f:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h90:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h91:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h92:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h93:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h94:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h95:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h96:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h97:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h98:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'h99:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h9a:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h9b:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h9c:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h9d:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h9e:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'h9f:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'ha0:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha1:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha2:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha3:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha4:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha5:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha6:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha7:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha8:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'ha9:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'haa:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hab:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hac:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'had:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hae:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'haf:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hb0:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb1:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb2:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb3:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb4:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb5:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb6:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb7:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb8:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hb9:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hba:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hbb:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hbc:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hbd:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hbe:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hbf:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hc0:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc1:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc2:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc3:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc4:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc5:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc6:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc7:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc8:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hc9:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hca:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hcb:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hcc:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hcd:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hce:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hcf:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hd0:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd1:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd2:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd3:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd4:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd5:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd6:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd7:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd8:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hd9:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hda:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hdb:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hdc:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hdd:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hde:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hdf:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'he0:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he1:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he2:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he3:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he4:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he5:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he6:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he7:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he8:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'he9:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hea:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'heb:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hec:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hed:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hee:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hef:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
       8'hf0:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf1:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf2:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf3:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf4:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf5:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf6:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf7:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf8:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hf9:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hfa:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hfb:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hfc:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hfd:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hfe:
-          \$1  = 4'h0;
+          \$6  = 4'h0;
       8'hff:
-          \$1  = 4'h1;
+          \$6  = 4'h1;
     endcase
   end
   always @* begin
@@ -7224,517 +7307,517 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
     (* full_case = 32'd1 *)
     casez ({ geometry[67:64], geometry[71:68] })
       8'h00:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h01:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h02:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h03:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h04:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h05:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h06:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h07:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h08:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h09:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h0a:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h0b:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h0c:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h0d:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h0e:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h0f:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h10:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h11:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h12:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h13:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h14:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h15:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h16:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h17:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h18:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h19:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h1a:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h1b:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h1c:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h1d:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h1e:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h1f:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h20:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h21:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h22:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h23:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h24:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h25:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h26:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h27:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h28:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h29:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h2a:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h2b:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h2c:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h2d:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h2e:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h2f:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h30:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h31:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h32:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h33:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h34:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h35:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h36:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h37:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h38:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h39:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h3a:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h3b:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h3c:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h3d:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h3e:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h3f:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h40:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h41:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h42:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h43:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h44:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h45:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h46:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h47:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h48:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h49:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h4a:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h4b:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h4c:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h4d:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h4e:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h4f:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h50:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h51:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h52:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h53:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h54:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h55:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h56:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h57:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h58:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h59:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h5a:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h5b:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h5c:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h5d:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h5e:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h5f:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h60:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h61:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h62:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h63:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h64:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h65:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h66:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h67:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h68:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h69:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h6a:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h6b:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h6c:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h6d:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h6e:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h6f:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h70:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h71:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h72:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h73:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h74:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h75:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h76:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'h77:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h78:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h79:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h7a:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h7b:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h7c:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h7d:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'h7e:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h7f:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h80:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h81:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h82:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h83:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h84:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h85:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h86:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'h87:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'h88:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h89:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h8a:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h8b:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h8c:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h8d:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h8e:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'h8f:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'h90:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h91:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h92:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h93:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h94:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h95:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h96:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'h97:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'h98:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'h99:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'h9a:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'h9b:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'h9c:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'h9d:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'h9e:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'h9f:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'ha0:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'ha1:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'ha2:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'ha3:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'ha4:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'ha5:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'ha6:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'ha7:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'ha8:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'ha9:
-          \$2  = 4'h9;
+          \$7  = 4'h9;
       8'haa:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hab:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hac:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'had:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hae:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'haf:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'hb0:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hb1:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hb2:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'hb3:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hb4:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'hb5:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'hb6:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'hb7:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'hb8:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'hb9:
-          \$2  = 4'h9;
+          \$7  = 4'h9;
       8'hba:
-          \$2  = 4'ha;
+          \$7  = 4'ha;
       8'hbb:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hbc:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hbd:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'hbe:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hbf:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'hc0:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hc1:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hc2:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'hc3:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hc4:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'hc5:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'hc6:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'hc7:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'hc8:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'hc9:
-          \$2  = 4'h9;
+          \$7  = 4'h9;
       8'hca:
-          \$2  = 4'ha;
+          \$7  = 4'ha;
       8'hcb:
-          \$2  = 4'hb;
+          \$7  = 4'hb;
       8'hcc:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hcd:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hce:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'hcf:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hd0:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hd1:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hd2:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'hd3:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hd4:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'hd5:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'hd6:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'hd7:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'hd8:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'hd9:
-          \$2  = 4'h9;
+          \$7  = 4'h9;
       8'hda:
-          \$2  = 4'ha;
+          \$7  = 4'ha;
       8'hdb:
-          \$2  = 4'hb;
+          \$7  = 4'hb;
       8'hdc:
-          \$2  = 4'hc;
+          \$7  = 4'hc;
       8'hdd:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hde:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hdf:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'he0:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'he1:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'he2:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'he3:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'he4:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'he5:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'he6:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'he7:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'he8:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'he9:
-          \$2  = 4'h9;
+          \$7  = 4'h9;
       8'hea:
-          \$2  = 4'ha;
+          \$7  = 4'ha;
       8'heb:
-          \$2  = 4'hb;
+          \$7  = 4'hb;
       8'hec:
-          \$2  = 4'hc;
+          \$7  = 4'hc;
       8'hed:
-          \$2  = 4'hd;
+          \$7  = 4'hd;
       8'hee:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hef:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hf0:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
       8'hf1:
-          \$2  = 4'h1;
+          \$7  = 4'h1;
       8'hf2:
-          \$2  = 4'h2;
+          \$7  = 4'h2;
       8'hf3:
-          \$2  = 4'h3;
+          \$7  = 4'h3;
       8'hf4:
-          \$2  = 4'h4;
+          \$7  = 4'h4;
       8'hf5:
-          \$2  = 4'h5;
+          \$7  = 4'h5;
       8'hf6:
-          \$2  = 4'h6;
+          \$7  = 4'h6;
       8'hf7:
-          \$2  = 4'h7;
+          \$7  = 4'h7;
       8'hf8:
-          \$2  = 4'h8;
+          \$7  = 4'h8;
       8'hf9:
-          \$2  = 4'h9;
+          \$7  = 4'h9;
       8'hfa:
-          \$2  = 4'ha;
+          \$7  = 4'ha;
       8'hfb:
-          \$2  = 4'hb;
+          \$7  = 4'hb;
       8'hfc:
-          \$2  = 4'hc;
+          \$7  = 4'hc;
       8'hfd:
-          \$2  = 4'hd;
+          \$7  = 4'hd;
       8'hfe:
-          \$2  = 4'he;
+          \$7  = 4'he;
       8'hff:
-          \$2  = 4'h0;
+          \$7  = 4'h0;
     endcase
   end
   always @* begin
@@ -7742,517 +7825,517 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
     (* full_case = 32'd1 *)
     casez ({ geometry[67:64], geometry[71:68] })
       8'h00:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h01:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h02:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h03:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h04:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h05:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h06:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h07:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h08:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h09:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h0a:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h0b:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h0c:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h0d:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h0e:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h0f:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h10:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h11:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h12:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h13:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h14:
-          \$3  = 4'h4;
+          \$8  = 4'h4;
       8'h15:
-          \$3  = 4'h5;
+          \$8  = 4'h5;
       8'h16:
-          \$3  = 4'h6;
+          \$8  = 4'h6;
       8'h17:
-          \$3  = 4'h7;
+          \$8  = 4'h7;
       8'h18:
-          \$3  = 4'h8;
+          \$8  = 4'h8;
       8'h19:
-          \$3  = 4'h9;
+          \$8  = 4'h9;
       8'h1a:
-          \$3  = 4'ha;
+          \$8  = 4'ha;
       8'h1b:
-          \$3  = 4'hb;
+          \$8  = 4'hb;
       8'h1c:
-          \$3  = 4'hc;
+          \$8  = 4'hc;
       8'h1d:
-          \$3  = 4'hd;
+          \$8  = 4'hd;
       8'h1e:
-          \$3  = 4'he;
+          \$8  = 4'he;
       8'h1f:
-          \$3  = 4'hf;
+          \$8  = 4'hf;
       8'h20:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h21:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h22:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h23:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h24:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h25:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h26:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h27:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h28:
-          \$3  = 4'h4;
+          \$8  = 4'h4;
       8'h29:
-          \$3  = 4'h4;
+          \$8  = 4'h4;
       8'h2a:
-          \$3  = 4'h5;
+          \$8  = 4'h5;
       8'h2b:
-          \$3  = 4'h5;
+          \$8  = 4'h5;
       8'h2c:
-          \$3  = 4'h6;
+          \$8  = 4'h6;
       8'h2d:
-          \$3  = 4'h6;
+          \$8  = 4'h6;
       8'h2e:
-          \$3  = 4'h7;
+          \$8  = 4'h7;
       8'h2f:
-          \$3  = 4'h7;
+          \$8  = 4'h7;
       8'h30:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h31:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h32:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h33:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h34:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h35:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h36:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h37:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h38:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h39:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h3a:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h3b:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h3c:
-          \$3  = 4'h4;
+          \$8  = 4'h4;
       8'h3d:
-          \$3  = 4'h4;
+          \$8  = 4'h4;
       8'h3e:
-          \$3  = 4'h4;
+          \$8  = 4'h4;
       8'h3f:
-          \$3  = 4'h5;
+          \$8  = 4'h5;
       8'h40:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h41:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h42:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h43:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h44:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h45:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h46:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h47:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h48:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h49:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h4a:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h4b:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h4c:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h4d:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h4e:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h4f:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h50:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h51:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h52:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h53:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h54:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h55:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h56:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h57:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h58:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h59:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h5a:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h5b:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h5c:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h5d:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h5e:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h5f:
-          \$3  = 4'h3;
+          \$8  = 4'h3;
       8'h60:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h61:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h62:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h63:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h64:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h65:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h66:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h67:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h68:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h69:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h6a:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h6b:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h6c:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h6d:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h6e:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h6f:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h70:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h71:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h72:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h73:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h74:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h75:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h76:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h77:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h78:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h79:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h7a:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h7b:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h7c:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h7d:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h7e:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h7f:
-          \$3  = 4'h2;
+          \$8  = 4'h2;
       8'h80:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h81:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h82:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h83:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h84:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h85:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h86:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h87:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h88:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h89:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h8a:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h8b:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h8c:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h8d:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h8e:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h8f:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h90:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h91:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h92:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h93:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h94:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h95:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h96:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h97:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h98:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'h99:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h9a:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h9b:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h9c:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h9d:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h9e:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'h9f:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'ha0:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha1:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha2:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha3:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha4:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha5:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha6:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha7:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha8:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'ha9:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'haa:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hab:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hac:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'had:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hae:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'haf:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hb0:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb1:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb2:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb3:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb4:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb5:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb6:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb7:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb8:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hb9:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hba:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hbb:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hbc:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hbd:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hbe:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hbf:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hc0:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc1:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc2:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc3:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc4:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc5:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc6:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc7:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc8:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hc9:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hca:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hcb:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hcc:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hcd:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hce:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hcf:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hd0:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd1:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd2:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd3:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd4:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd5:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd6:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd7:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd8:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hd9:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hda:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hdb:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hdc:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hdd:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hde:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hdf:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'he0:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he1:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he2:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he3:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he4:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he5:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he6:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he7:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he8:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'he9:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hea:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'heb:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hec:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hed:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hee:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hef:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
       8'hf0:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf1:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf2:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf3:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf4:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf5:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf6:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf7:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf8:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hf9:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hfa:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hfb:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hfc:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hfd:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hfe:
-          \$3  = 4'h0;
+          \$8  = 4'h0;
       8'hff:
-          \$3  = 4'h1;
+          \$8  = 4'h1;
     endcase
   end
   always @* begin
@@ -8260,517 +8343,1035 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
     (* full_case = 32'd1 *)
     casez ({ geometry[67:64], geometry[71:68] })
       8'h00:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h01:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h02:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h03:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h04:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h05:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h06:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h07:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h08:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h09:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h0a:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h0b:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h0c:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h0d:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h0e:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h0f:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h10:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h11:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h12:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h13:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h14:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h15:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h16:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h17:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h18:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h19:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h1a:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h1b:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h1c:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h1d:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h1e:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h1f:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h20:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h21:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h22:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h23:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h24:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h25:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h26:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h27:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h28:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h29:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h2a:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h2b:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h2c:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h2d:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h2e:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h2f:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h30:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h31:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h32:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h33:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h34:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h35:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h36:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h37:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h38:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h39:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h3a:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h3b:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h3c:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h3d:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h3e:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h3f:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h40:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h41:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h42:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h43:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h44:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h45:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h46:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h47:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h48:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h49:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h4a:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h4b:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h4c:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h4d:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h4e:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h4f:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h50:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h51:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h52:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h53:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h54:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h55:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h56:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h57:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h58:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h59:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h5a:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h5b:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h5c:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h5d:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h5e:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h5f:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h60:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h61:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h62:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h63:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h64:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h65:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h66:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h67:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h68:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h69:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h6a:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h6b:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h6c:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h6d:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h6e:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h6f:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h70:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h71:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h72:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h73:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h74:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h75:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h76:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'h77:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h78:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h79:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h7a:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h7b:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h7c:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h7d:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'h7e:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h7f:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h80:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h81:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h82:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h83:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h84:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h85:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h86:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'h87:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'h88:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h89:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h8a:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h8b:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h8c:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h8d:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h8e:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'h8f:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'h90:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h91:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h92:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h93:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h94:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h95:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h96:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'h97:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'h98:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'h99:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'h9a:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'h9b:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'h9c:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'h9d:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'h9e:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'h9f:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'ha0:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'ha1:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'ha2:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'ha3:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'ha4:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'ha5:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'ha6:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'ha7:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'ha8:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'ha9:
-          \$4  = 4'h9;
+          \$9  = 4'h9;
       8'haa:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hab:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hac:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'had:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hae:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'haf:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'hb0:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hb1:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hb2:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'hb3:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hb4:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'hb5:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'hb6:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'hb7:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'hb8:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'hb9:
-          \$4  = 4'h9;
+          \$9  = 4'h9;
       8'hba:
-          \$4  = 4'ha;
+          \$9  = 4'ha;
       8'hbb:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hbc:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hbd:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'hbe:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hbf:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'hc0:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hc1:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hc2:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'hc3:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hc4:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'hc5:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'hc6:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'hc7:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'hc8:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'hc9:
-          \$4  = 4'h9;
+          \$9  = 4'h9;
       8'hca:
-          \$4  = 4'ha;
+          \$9  = 4'ha;
       8'hcb:
-          \$4  = 4'hb;
+          \$9  = 4'hb;
       8'hcc:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hcd:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hce:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'hcf:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hd0:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hd1:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hd2:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'hd3:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hd4:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'hd5:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'hd6:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'hd7:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'hd8:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'hd9:
-          \$4  = 4'h9;
+          \$9  = 4'h9;
       8'hda:
-          \$4  = 4'ha;
+          \$9  = 4'ha;
       8'hdb:
-          \$4  = 4'hb;
+          \$9  = 4'hb;
       8'hdc:
-          \$4  = 4'hc;
+          \$9  = 4'hc;
       8'hdd:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hde:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hdf:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'he0:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'he1:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'he2:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'he3:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'he4:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'he5:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'he6:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'he7:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'he8:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'he9:
-          \$4  = 4'h9;
+          \$9  = 4'h9;
       8'hea:
-          \$4  = 4'ha;
+          \$9  = 4'ha;
       8'heb:
-          \$4  = 4'hb;
+          \$9  = 4'hb;
       8'hec:
-          \$4  = 4'hc;
+          \$9  = 4'hc;
       8'hed:
-          \$4  = 4'hd;
+          \$9  = 4'hd;
       8'hee:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hef:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hf0:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
       8'hf1:
-          \$4  = 4'h1;
+          \$9  = 4'h1;
       8'hf2:
-          \$4  = 4'h2;
+          \$9  = 4'h2;
       8'hf3:
-          \$4  = 4'h3;
+          \$9  = 4'h3;
       8'hf4:
-          \$4  = 4'h4;
+          \$9  = 4'h4;
       8'hf5:
-          \$4  = 4'h5;
+          \$9  = 4'h5;
       8'hf6:
-          \$4  = 4'h6;
+          \$9  = 4'h6;
       8'hf7:
-          \$4  = 4'h7;
+          \$9  = 4'h7;
       8'hf8:
-          \$4  = 4'h8;
+          \$9  = 4'h8;
       8'hf9:
-          \$4  = 4'h9;
+          \$9  = 4'h9;
       8'hfa:
-          \$4  = 4'ha;
+          \$9  = 4'ha;
       8'hfb:
-          \$4  = 4'hb;
+          \$9  = 4'hb;
       8'hfc:
-          \$4  = 4'hc;
+          \$9  = 4'hc;
       8'hfd:
-          \$4  = 4'hd;
+          \$9  = 4'hd;
       8'hfe:
-          \$4  = 4'he;
+          \$9  = 4'he;
       8'hff:
-          \$4  = 4'h0;
+          \$9  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ geometry[67:64], geometry[71:68] })
+      8'h00:
+          \$25  = 4'h0;
+      8'h01:
+          \$25  = 4'h0;
+      8'h02:
+          \$25  = 4'h0;
+      8'h03:
+          \$25  = 4'h0;
+      8'h04:
+          \$25  = 4'h0;
+      8'h05:
+          \$25  = 4'h0;
+      8'h06:
+          \$25  = 4'h0;
+      8'h07:
+          \$25  = 4'h0;
+      8'h08:
+          \$25  = 4'h0;
+      8'h09:
+          \$25  = 4'h0;
+      8'h0a:
+          \$25  = 4'h0;
+      8'h0b:
+          \$25  = 4'h0;
+      8'h0c:
+          \$25  = 4'h0;
+      8'h0d:
+          \$25  = 4'h0;
+      8'h0e:
+          \$25  = 4'h0;
+      8'h0f:
+          \$25  = 4'h0;
+      8'h10:
+          \$25  = 4'h0;
+      8'h11:
+          \$25  = 4'h1;
+      8'h12:
+          \$25  = 4'h2;
+      8'h13:
+          \$25  = 4'h3;
+      8'h14:
+          \$25  = 4'h4;
+      8'h15:
+          \$25  = 4'h5;
+      8'h16:
+          \$25  = 4'h6;
+      8'h17:
+          \$25  = 4'h7;
+      8'h18:
+          \$25  = 4'h8;
+      8'h19:
+          \$25  = 4'h9;
+      8'h1a:
+          \$25  = 4'ha;
+      8'h1b:
+          \$25  = 4'hb;
+      8'h1c:
+          \$25  = 4'hc;
+      8'h1d:
+          \$25  = 4'hd;
+      8'h1e:
+          \$25  = 4'he;
+      8'h1f:
+          \$25  = 4'hf;
+      8'h20:
+          \$25  = 4'h0;
+      8'h21:
+          \$25  = 4'h0;
+      8'h22:
+          \$25  = 4'h1;
+      8'h23:
+          \$25  = 4'h1;
+      8'h24:
+          \$25  = 4'h2;
+      8'h25:
+          \$25  = 4'h2;
+      8'h26:
+          \$25  = 4'h3;
+      8'h27:
+          \$25  = 4'h3;
+      8'h28:
+          \$25  = 4'h4;
+      8'h29:
+          \$25  = 4'h4;
+      8'h2a:
+          \$25  = 4'h5;
+      8'h2b:
+          \$25  = 4'h5;
+      8'h2c:
+          \$25  = 4'h6;
+      8'h2d:
+          \$25  = 4'h6;
+      8'h2e:
+          \$25  = 4'h7;
+      8'h2f:
+          \$25  = 4'h7;
+      8'h30:
+          \$25  = 4'h0;
+      8'h31:
+          \$25  = 4'h0;
+      8'h32:
+          \$25  = 4'h0;
+      8'h33:
+          \$25  = 4'h1;
+      8'h34:
+          \$25  = 4'h1;
+      8'h35:
+          \$25  = 4'h1;
+      8'h36:
+          \$25  = 4'h2;
+      8'h37:
+          \$25  = 4'h2;
+      8'h38:
+          \$25  = 4'h2;
+      8'h39:
+          \$25  = 4'h3;
+      8'h3a:
+          \$25  = 4'h3;
+      8'h3b:
+          \$25  = 4'h3;
+      8'h3c:
+          \$25  = 4'h4;
+      8'h3d:
+          \$25  = 4'h4;
+      8'h3e:
+          \$25  = 4'h4;
+      8'h3f:
+          \$25  = 4'h5;
+      8'h40:
+          \$25  = 4'h0;
+      8'h41:
+          \$25  = 4'h0;
+      8'h42:
+          \$25  = 4'h0;
+      8'h43:
+          \$25  = 4'h0;
+      8'h44:
+          \$25  = 4'h1;
+      8'h45:
+          \$25  = 4'h1;
+      8'h46:
+          \$25  = 4'h1;
+      8'h47:
+          \$25  = 4'h1;
+      8'h48:
+          \$25  = 4'h2;
+      8'h49:
+          \$25  = 4'h2;
+      8'h4a:
+          \$25  = 4'h2;
+      8'h4b:
+          \$25  = 4'h2;
+      8'h4c:
+          \$25  = 4'h3;
+      8'h4d:
+          \$25  = 4'h3;
+      8'h4e:
+          \$25  = 4'h3;
+      8'h4f:
+          \$25  = 4'h3;
+      8'h50:
+          \$25  = 4'h0;
+      8'h51:
+          \$25  = 4'h0;
+      8'h52:
+          \$25  = 4'h0;
+      8'h53:
+          \$25  = 4'h0;
+      8'h54:
+          \$25  = 4'h0;
+      8'h55:
+          \$25  = 4'h1;
+      8'h56:
+          \$25  = 4'h1;
+      8'h57:
+          \$25  = 4'h1;
+      8'h58:
+          \$25  = 4'h1;
+      8'h59:
+          \$25  = 4'h1;
+      8'h5a:
+          \$25  = 4'h2;
+      8'h5b:
+          \$25  = 4'h2;
+      8'h5c:
+          \$25  = 4'h2;
+      8'h5d:
+          \$25  = 4'h2;
+      8'h5e:
+          \$25  = 4'h2;
+      8'h5f:
+          \$25  = 4'h3;
+      8'h60:
+          \$25  = 4'h0;
+      8'h61:
+          \$25  = 4'h0;
+      8'h62:
+          \$25  = 4'h0;
+      8'h63:
+          \$25  = 4'h0;
+      8'h64:
+          \$25  = 4'h0;
+      8'h65:
+          \$25  = 4'h0;
+      8'h66:
+          \$25  = 4'h1;
+      8'h67:
+          \$25  = 4'h1;
+      8'h68:
+          \$25  = 4'h1;
+      8'h69:
+          \$25  = 4'h1;
+      8'h6a:
+          \$25  = 4'h1;
+      8'h6b:
+          \$25  = 4'h1;
+      8'h6c:
+          \$25  = 4'h2;
+      8'h6d:
+          \$25  = 4'h2;
+      8'h6e:
+          \$25  = 4'h2;
+      8'h6f:
+          \$25  = 4'h2;
+      8'h70:
+          \$25  = 4'h0;
+      8'h71:
+          \$25  = 4'h0;
+      8'h72:
+          \$25  = 4'h0;
+      8'h73:
+          \$25  = 4'h0;
+      8'h74:
+          \$25  = 4'h0;
+      8'h75:
+          \$25  = 4'h0;
+      8'h76:
+          \$25  = 4'h0;
+      8'h77:
+          \$25  = 4'h1;
+      8'h78:
+          \$25  = 4'h1;
+      8'h79:
+          \$25  = 4'h1;
+      8'h7a:
+          \$25  = 4'h1;
+      8'h7b:
+          \$25  = 4'h1;
+      8'h7c:
+          \$25  = 4'h1;
+      8'h7d:
+          \$25  = 4'h1;
+      8'h7e:
+          \$25  = 4'h2;
+      8'h7f:
+          \$25  = 4'h2;
+      8'h80:
+          \$25  = 4'h0;
+      8'h81:
+          \$25  = 4'h0;
+      8'h82:
+          \$25  = 4'h0;
+      8'h83:
+          \$25  = 4'h0;
+      8'h84:
+          \$25  = 4'h0;
+      8'h85:
+          \$25  = 4'h0;
+      8'h86:
+          \$25  = 4'h0;
+      8'h87:
+          \$25  = 4'h0;
+      8'h88:
+          \$25  = 4'h1;
+      8'h89:
+          \$25  = 4'h1;
+      8'h8a:
+          \$25  = 4'h1;
+      8'h8b:
+          \$25  = 4'h1;
+      8'h8c:
+          \$25  = 4'h1;
+      8'h8d:
+          \$25  = 4'h1;
+      8'h8e:
+          \$25  = 4'h1;
+      8'h8f:
+          \$25  = 4'h1;
+      8'h90:
+          \$25  = 4'h0;
+      8'h91:
+          \$25  = 4'h0;
+      8'h92:
+          \$25  = 4'h0;
+      8'h93:
+          \$25  = 4'h0;
+      8'h94:
+          \$25  = 4'h0;
+      8'h95:
+          \$25  = 4'h0;
+      8'h96:
+          \$25  = 4'h0;
+      8'h97:
+          \$25  = 4'h0;
+      8'h98:
+          \$25  = 4'h0;
+      8'h99:
+          \$25  = 4'h1;
+      8'h9a:
+          \$25  = 4'h1;
+      8'h9b:
+          \$25  = 4'h1;
+      8'h9c:
+          \$25  = 4'h1;
+      8'h9d:
+          \$25  = 4'h1;
+      8'h9e:
+          \$25  = 4'h1;
+      8'h9f:
+          \$25  = 4'h1;
+      8'ha0:
+          \$25  = 4'h0;
+      8'ha1:
+          \$25  = 4'h0;
+      8'ha2:
+          \$25  = 4'h0;
+      8'ha3:
+          \$25  = 4'h0;
+      8'ha4:
+          \$25  = 4'h0;
+      8'ha5:
+          \$25  = 4'h0;
+      8'ha6:
+          \$25  = 4'h0;
+      8'ha7:
+          \$25  = 4'h0;
+      8'ha8:
+          \$25  = 4'h0;
+      8'ha9:
+          \$25  = 4'h0;
+      8'haa:
+          \$25  = 4'h1;
+      8'hab:
+          \$25  = 4'h1;
+      8'hac:
+          \$25  = 4'h1;
+      8'had:
+          \$25  = 4'h1;
+      8'hae:
+          \$25  = 4'h1;
+      8'haf:
+          \$25  = 4'h1;
+      8'hb0:
+          \$25  = 4'h0;
+      8'hb1:
+          \$25  = 4'h0;
+      8'hb2:
+          \$25  = 4'h0;
+      8'hb3:
+          \$25  = 4'h0;
+      8'hb4:
+          \$25  = 4'h0;
+      8'hb5:
+          \$25  = 4'h0;
+      8'hb6:
+          \$25  = 4'h0;
+      8'hb7:
+          \$25  = 4'h0;
+      8'hb8:
+          \$25  = 4'h0;
+      8'hb9:
+          \$25  = 4'h0;
+      8'hba:
+          \$25  = 4'h0;
+      8'hbb:
+          \$25  = 4'h1;
+      8'hbc:
+          \$25  = 4'h1;
+      8'hbd:
+          \$25  = 4'h1;
+      8'hbe:
+          \$25  = 4'h1;
+      8'hbf:
+          \$25  = 4'h1;
+      8'hc0:
+          \$25  = 4'h0;
+      8'hc1:
+          \$25  = 4'h0;
+      8'hc2:
+          \$25  = 4'h0;
+      8'hc3:
+          \$25  = 4'h0;
+      8'hc4:
+          \$25  = 4'h0;
+      8'hc5:
+          \$25  = 4'h0;
+      8'hc6:
+          \$25  = 4'h0;
+      8'hc7:
+          \$25  = 4'h0;
+      8'hc8:
+          \$25  = 4'h0;
+      8'hc9:
+          \$25  = 4'h0;
+      8'hca:
+          \$25  = 4'h0;
+      8'hcb:
+          \$25  = 4'h0;
+      8'hcc:
+          \$25  = 4'h1;
+      8'hcd:
+          \$25  = 4'h1;
+      8'hce:
+          \$25  = 4'h1;
+      8'hcf:
+          \$25  = 4'h1;
+      8'hd0:
+          \$25  = 4'h0;
+      8'hd1:
+          \$25  = 4'h0;
+      8'hd2:
+          \$25  = 4'h0;
+      8'hd3:
+          \$25  = 4'h0;
+      8'hd4:
+          \$25  = 4'h0;
+      8'hd5:
+          \$25  = 4'h0;
+      8'hd6:
+          \$25  = 4'h0;
+      8'hd7:
+          \$25  = 4'h0;
+      8'hd8:
+          \$25  = 4'h0;
+      8'hd9:
+          \$25  = 4'h0;
+      8'hda:
+          \$25  = 4'h0;
+      8'hdb:
+          \$25  = 4'h0;
+      8'hdc:
+          \$25  = 4'h0;
+      8'hdd:
+          \$25  = 4'h1;
+      8'hde:
+          \$25  = 4'h1;
+      8'hdf:
+          \$25  = 4'h1;
+      8'he0:
+          \$25  = 4'h0;
+      8'he1:
+          \$25  = 4'h0;
+      8'he2:
+          \$25  = 4'h0;
+      8'he3:
+          \$25  = 4'h0;
+      8'he4:
+          \$25  = 4'h0;
+      8'he5:
+          \$25  = 4'h0;
+      8'he6:
+          \$25  = 4'h0;
+      8'he7:
+          \$25  = 4'h0;
+      8'he8:
+          \$25  = 4'h0;
+      8'he9:
+          \$25  = 4'h0;
+      8'hea:
+          \$25  = 4'h0;
+      8'heb:
+          \$25  = 4'h0;
+      8'hec:
+          \$25  = 4'h0;
+      8'hed:
+          \$25  = 4'h0;
+      8'hee:
+          \$25  = 4'h1;
+      8'hef:
+          \$25  = 4'h1;
+      8'hf0:
+          \$25  = 4'h0;
+      8'hf1:
+          \$25  = 4'h0;
+      8'hf2:
+          \$25  = 4'h0;
+      8'hf3:
+          \$25  = 4'h0;
+      8'hf4:
+          \$25  = 4'h0;
+      8'hf5:
+          \$25  = 4'h0;
+      8'hf6:
+          \$25  = 4'h0;
+      8'hf7:
+          \$25  = 4'h0;
+      8'hf8:
+          \$25  = 4'h0;
+      8'hf9:
+          \$25  = 4'h0;
+      8'hfa:
+          \$25  = 4'h0;
+      8'hfb:
+          \$25  = 4'h0;
+      8'hfc:
+          \$25  = 4'h0;
+      8'hfd:
+          \$25  = 4'h0;
+      8'hfe:
+          \$25  = 4'h0;
+      8'hff:
+          \$25  = 4'h1;
     endcase
   end
   always @* begin
@@ -8812,483 +9413,483 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
       8'h10:
           \$26  = 4'h0;
       8'h11:
+          \$26  = 4'h0;
+      8'h12:
+          \$26  = 4'h0;
+      8'h13:
+          \$26  = 4'h0;
+      8'h14:
+          \$26  = 4'h0;
+      8'h15:
+          \$26  = 4'h0;
+      8'h16:
+          \$26  = 4'h0;
+      8'h17:
+          \$26  = 4'h0;
+      8'h18:
+          \$26  = 4'h0;
+      8'h19:
+          \$26  = 4'h0;
+      8'h1a:
+          \$26  = 4'h0;
+      8'h1b:
+          \$26  = 4'h0;
+      8'h1c:
+          \$26  = 4'h0;
+      8'h1d:
+          \$26  = 4'h0;
+      8'h1e:
+          \$26  = 4'h0;
+      8'h1f:
+          \$26  = 4'h0;
+      8'h20:
+          \$26  = 4'h0;
+      8'h21:
           \$26  = 4'h1;
-      8'h12:
+      8'h22:
+          \$26  = 4'h0;
+      8'h23:
+          \$26  = 4'h1;
+      8'h24:
+          \$26  = 4'h0;
+      8'h25:
+          \$26  = 4'h1;
+      8'h26:
+          \$26  = 4'h0;
+      8'h27:
+          \$26  = 4'h1;
+      8'h28:
+          \$26  = 4'h0;
+      8'h29:
+          \$26  = 4'h1;
+      8'h2a:
+          \$26  = 4'h0;
+      8'h2b:
+          \$26  = 4'h1;
+      8'h2c:
+          \$26  = 4'h0;
+      8'h2d:
+          \$26  = 4'h1;
+      8'h2e:
+          \$26  = 4'h0;
+      8'h2f:
+          \$26  = 4'h1;
+      8'h30:
+          \$26  = 4'h0;
+      8'h31:
+          \$26  = 4'h1;
+      8'h32:
           \$26  = 4'h2;
-      8'h13:
+      8'h33:
+          \$26  = 4'h0;
+      8'h34:
+          \$26  = 4'h1;
+      8'h35:
+          \$26  = 4'h2;
+      8'h36:
+          \$26  = 4'h0;
+      8'h37:
+          \$26  = 4'h1;
+      8'h38:
+          \$26  = 4'h2;
+      8'h39:
+          \$26  = 4'h0;
+      8'h3a:
+          \$26  = 4'h1;
+      8'h3b:
+          \$26  = 4'h2;
+      8'h3c:
+          \$26  = 4'h0;
+      8'h3d:
+          \$26  = 4'h1;
+      8'h3e:
+          \$26  = 4'h2;
+      8'h3f:
+          \$26  = 4'h0;
+      8'h40:
+          \$26  = 4'h0;
+      8'h41:
+          \$26  = 4'h1;
+      8'h42:
+          \$26  = 4'h2;
+      8'h43:
           \$26  = 4'h3;
-      8'h14:
+      8'h44:
+          \$26  = 4'h0;
+      8'h45:
+          \$26  = 4'h1;
+      8'h46:
+          \$26  = 4'h2;
+      8'h47:
+          \$26  = 4'h3;
+      8'h48:
+          \$26  = 4'h0;
+      8'h49:
+          \$26  = 4'h1;
+      8'h4a:
+          \$26  = 4'h2;
+      8'h4b:
+          \$26  = 4'h3;
+      8'h4c:
+          \$26  = 4'h0;
+      8'h4d:
+          \$26  = 4'h1;
+      8'h4e:
+          \$26  = 4'h2;
+      8'h4f:
+          \$26  = 4'h3;
+      8'h50:
+          \$26  = 4'h0;
+      8'h51:
+          \$26  = 4'h1;
+      8'h52:
+          \$26  = 4'h2;
+      8'h53:
+          \$26  = 4'h3;
+      8'h54:
           \$26  = 4'h4;
-      8'h15:
+      8'h55:
+          \$26  = 4'h0;
+      8'h56:
+          \$26  = 4'h1;
+      8'h57:
+          \$26  = 4'h2;
+      8'h58:
+          \$26  = 4'h3;
+      8'h59:
+          \$26  = 4'h4;
+      8'h5a:
+          \$26  = 4'h0;
+      8'h5b:
+          \$26  = 4'h1;
+      8'h5c:
+          \$26  = 4'h2;
+      8'h5d:
+          \$26  = 4'h3;
+      8'h5e:
+          \$26  = 4'h4;
+      8'h5f:
+          \$26  = 4'h0;
+      8'h60:
+          \$26  = 4'h0;
+      8'h61:
+          \$26  = 4'h1;
+      8'h62:
+          \$26  = 4'h2;
+      8'h63:
+          \$26  = 4'h3;
+      8'h64:
+          \$26  = 4'h4;
+      8'h65:
           \$26  = 4'h5;
-      8'h16:
+      8'h66:
+          \$26  = 4'h0;
+      8'h67:
+          \$26  = 4'h1;
+      8'h68:
+          \$26  = 4'h2;
+      8'h69:
+          \$26  = 4'h3;
+      8'h6a:
+          \$26  = 4'h4;
+      8'h6b:
+          \$26  = 4'h5;
+      8'h6c:
+          \$26  = 4'h0;
+      8'h6d:
+          \$26  = 4'h1;
+      8'h6e:
+          \$26  = 4'h2;
+      8'h6f:
+          \$26  = 4'h3;
+      8'h70:
+          \$26  = 4'h0;
+      8'h71:
+          \$26  = 4'h1;
+      8'h72:
+          \$26  = 4'h2;
+      8'h73:
+          \$26  = 4'h3;
+      8'h74:
+          \$26  = 4'h4;
+      8'h75:
+          \$26  = 4'h5;
+      8'h76:
           \$26  = 4'h6;
-      8'h17:
+      8'h77:
+          \$26  = 4'h0;
+      8'h78:
+          \$26  = 4'h1;
+      8'h79:
+          \$26  = 4'h2;
+      8'h7a:
+          \$26  = 4'h3;
+      8'h7b:
+          \$26  = 4'h4;
+      8'h7c:
+          \$26  = 4'h5;
+      8'h7d:
+          \$26  = 4'h6;
+      8'h7e:
+          \$26  = 4'h0;
+      8'h7f:
+          \$26  = 4'h1;
+      8'h80:
+          \$26  = 4'h0;
+      8'h81:
+          \$26  = 4'h1;
+      8'h82:
+          \$26  = 4'h2;
+      8'h83:
+          \$26  = 4'h3;
+      8'h84:
+          \$26  = 4'h4;
+      8'h85:
+          \$26  = 4'h5;
+      8'h86:
+          \$26  = 4'h6;
+      8'h87:
           \$26  = 4'h7;
-      8'h18:
+      8'h88:
+          \$26  = 4'h0;
+      8'h89:
+          \$26  = 4'h1;
+      8'h8a:
+          \$26  = 4'h2;
+      8'h8b:
+          \$26  = 4'h3;
+      8'h8c:
+          \$26  = 4'h4;
+      8'h8d:
+          \$26  = 4'h5;
+      8'h8e:
+          \$26  = 4'h6;
+      8'h8f:
+          \$26  = 4'h7;
+      8'h90:
+          \$26  = 4'h0;
+      8'h91:
+          \$26  = 4'h1;
+      8'h92:
+          \$26  = 4'h2;
+      8'h93:
+          \$26  = 4'h3;
+      8'h94:
+          \$26  = 4'h4;
+      8'h95:
+          \$26  = 4'h5;
+      8'h96:
+          \$26  = 4'h6;
+      8'h97:
+          \$26  = 4'h7;
+      8'h98:
           \$26  = 4'h8;
-      8'h19:
+      8'h99:
+          \$26  = 4'h0;
+      8'h9a:
+          \$26  = 4'h1;
+      8'h9b:
+          \$26  = 4'h2;
+      8'h9c:
+          \$26  = 4'h3;
+      8'h9d:
+          \$26  = 4'h4;
+      8'h9e:
+          \$26  = 4'h5;
+      8'h9f:
+          \$26  = 4'h6;
+      8'ha0:
+          \$26  = 4'h0;
+      8'ha1:
+          \$26  = 4'h1;
+      8'ha2:
+          \$26  = 4'h2;
+      8'ha3:
+          \$26  = 4'h3;
+      8'ha4:
+          \$26  = 4'h4;
+      8'ha5:
+          \$26  = 4'h5;
+      8'ha6:
+          \$26  = 4'h6;
+      8'ha7:
+          \$26  = 4'h7;
+      8'ha8:
+          \$26  = 4'h8;
+      8'ha9:
           \$26  = 4'h9;
-      8'h1a:
+      8'haa:
+          \$26  = 4'h0;
+      8'hab:
+          \$26  = 4'h1;
+      8'hac:
+          \$26  = 4'h2;
+      8'had:
+          \$26  = 4'h3;
+      8'hae:
+          \$26  = 4'h4;
+      8'haf:
+          \$26  = 4'h5;
+      8'hb0:
+          \$26  = 4'h0;
+      8'hb1:
+          \$26  = 4'h1;
+      8'hb2:
+          \$26  = 4'h2;
+      8'hb3:
+          \$26  = 4'h3;
+      8'hb4:
+          \$26  = 4'h4;
+      8'hb5:
+          \$26  = 4'h5;
+      8'hb6:
+          \$26  = 4'h6;
+      8'hb7:
+          \$26  = 4'h7;
+      8'hb8:
+          \$26  = 4'h8;
+      8'hb9:
+          \$26  = 4'h9;
+      8'hba:
           \$26  = 4'ha;
-      8'h1b:
+      8'hbb:
+          \$26  = 4'h0;
+      8'hbc:
+          \$26  = 4'h1;
+      8'hbd:
+          \$26  = 4'h2;
+      8'hbe:
+          \$26  = 4'h3;
+      8'hbf:
+          \$26  = 4'h4;
+      8'hc0:
+          \$26  = 4'h0;
+      8'hc1:
+          \$26  = 4'h1;
+      8'hc2:
+          \$26  = 4'h2;
+      8'hc3:
+          \$26  = 4'h3;
+      8'hc4:
+          \$26  = 4'h4;
+      8'hc5:
+          \$26  = 4'h5;
+      8'hc6:
+          \$26  = 4'h6;
+      8'hc7:
+          \$26  = 4'h7;
+      8'hc8:
+          \$26  = 4'h8;
+      8'hc9:
+          \$26  = 4'h9;
+      8'hca:
+          \$26  = 4'ha;
+      8'hcb:
           \$26  = 4'hb;
-      8'h1c:
+      8'hcc:
+          \$26  = 4'h0;
+      8'hcd:
+          \$26  = 4'h1;
+      8'hce:
+          \$26  = 4'h2;
+      8'hcf:
+          \$26  = 4'h3;
+      8'hd0:
+          \$26  = 4'h0;
+      8'hd1:
+          \$26  = 4'h1;
+      8'hd2:
+          \$26  = 4'h2;
+      8'hd3:
+          \$26  = 4'h3;
+      8'hd4:
+          \$26  = 4'h4;
+      8'hd5:
+          \$26  = 4'h5;
+      8'hd6:
+          \$26  = 4'h6;
+      8'hd7:
+          \$26  = 4'h7;
+      8'hd8:
+          \$26  = 4'h8;
+      8'hd9:
+          \$26  = 4'h9;
+      8'hda:
+          \$26  = 4'ha;
+      8'hdb:
+          \$26  = 4'hb;
+      8'hdc:
           \$26  = 4'hc;
-      8'h1d:
+      8'hdd:
+          \$26  = 4'h0;
+      8'hde:
+          \$26  = 4'h1;
+      8'hdf:
+          \$26  = 4'h2;
+      8'he0:
+          \$26  = 4'h0;
+      8'he1:
+          \$26  = 4'h1;
+      8'he2:
+          \$26  = 4'h2;
+      8'he3:
+          \$26  = 4'h3;
+      8'he4:
+          \$26  = 4'h4;
+      8'he5:
+          \$26  = 4'h5;
+      8'he6:
+          \$26  = 4'h6;
+      8'he7:
+          \$26  = 4'h7;
+      8'he8:
+          \$26  = 4'h8;
+      8'he9:
+          \$26  = 4'h9;
+      8'hea:
+          \$26  = 4'ha;
+      8'heb:
+          \$26  = 4'hb;
+      8'hec:
+          \$26  = 4'hc;
+      8'hed:
           \$26  = 4'hd;
-      8'h1e:
+      8'hee:
+          \$26  = 4'h0;
+      8'hef:
+          \$26  = 4'h1;
+      8'hf0:
+          \$26  = 4'h0;
+      8'hf1:
+          \$26  = 4'h1;
+      8'hf2:
+          \$26  = 4'h2;
+      8'hf3:
+          \$26  = 4'h3;
+      8'hf4:
+          \$26  = 4'h4;
+      8'hf5:
+          \$26  = 4'h5;
+      8'hf6:
+          \$26  = 4'h6;
+      8'hf7:
+          \$26  = 4'h7;
+      8'hf8:
+          \$26  = 4'h8;
+      8'hf9:
+          \$26  = 4'h9;
+      8'hfa:
+          \$26  = 4'ha;
+      8'hfb:
+          \$26  = 4'hb;
+      8'hfc:
+          \$26  = 4'hc;
+      8'hfd:
+          \$26  = 4'hd;
+      8'hfe:
           \$26  = 4'he;
-      8'h1f:
-          \$26  = 4'hf;
-      8'h20:
-          \$26  = 4'h0;
-      8'h21:
-          \$26  = 4'h0;
-      8'h22:
-          \$26  = 4'h1;
-      8'h23:
-          \$26  = 4'h1;
-      8'h24:
-          \$26  = 4'h2;
-      8'h25:
-          \$26  = 4'h2;
-      8'h26:
-          \$26  = 4'h3;
-      8'h27:
-          \$26  = 4'h3;
-      8'h28:
-          \$26  = 4'h4;
-      8'h29:
-          \$26  = 4'h4;
-      8'h2a:
-          \$26  = 4'h5;
-      8'h2b:
-          \$26  = 4'h5;
-      8'h2c:
-          \$26  = 4'h6;
-      8'h2d:
-          \$26  = 4'h6;
-      8'h2e:
-          \$26  = 4'h7;
-      8'h2f:
-          \$26  = 4'h7;
-      8'h30:
-          \$26  = 4'h0;
-      8'h31:
-          \$26  = 4'h0;
-      8'h32:
-          \$26  = 4'h0;
-      8'h33:
-          \$26  = 4'h1;
-      8'h34:
-          \$26  = 4'h1;
-      8'h35:
-          \$26  = 4'h1;
-      8'h36:
-          \$26  = 4'h2;
-      8'h37:
-          \$26  = 4'h2;
-      8'h38:
-          \$26  = 4'h2;
-      8'h39:
-          \$26  = 4'h3;
-      8'h3a:
-          \$26  = 4'h3;
-      8'h3b:
-          \$26  = 4'h3;
-      8'h3c:
-          \$26  = 4'h4;
-      8'h3d:
-          \$26  = 4'h4;
-      8'h3e:
-          \$26  = 4'h4;
-      8'h3f:
-          \$26  = 4'h5;
-      8'h40:
-          \$26  = 4'h0;
-      8'h41:
-          \$26  = 4'h0;
-      8'h42:
-          \$26  = 4'h0;
-      8'h43:
-          \$26  = 4'h0;
-      8'h44:
-          \$26  = 4'h1;
-      8'h45:
-          \$26  = 4'h1;
-      8'h46:
-          \$26  = 4'h1;
-      8'h47:
-          \$26  = 4'h1;
-      8'h48:
-          \$26  = 4'h2;
-      8'h49:
-          \$26  = 4'h2;
-      8'h4a:
-          \$26  = 4'h2;
-      8'h4b:
-          \$26  = 4'h2;
-      8'h4c:
-          \$26  = 4'h3;
-      8'h4d:
-          \$26  = 4'h3;
-      8'h4e:
-          \$26  = 4'h3;
-      8'h4f:
-          \$26  = 4'h3;
-      8'h50:
-          \$26  = 4'h0;
-      8'h51:
-          \$26  = 4'h0;
-      8'h52:
-          \$26  = 4'h0;
-      8'h53:
-          \$26  = 4'h0;
-      8'h54:
-          \$26  = 4'h0;
-      8'h55:
-          \$26  = 4'h1;
-      8'h56:
-          \$26  = 4'h1;
-      8'h57:
-          \$26  = 4'h1;
-      8'h58:
-          \$26  = 4'h1;
-      8'h59:
-          \$26  = 4'h1;
-      8'h5a:
-          \$26  = 4'h2;
-      8'h5b:
-          \$26  = 4'h2;
-      8'h5c:
-          \$26  = 4'h2;
-      8'h5d:
-          \$26  = 4'h2;
-      8'h5e:
-          \$26  = 4'h2;
-      8'h5f:
-          \$26  = 4'h3;
-      8'h60:
-          \$26  = 4'h0;
-      8'h61:
-          \$26  = 4'h0;
-      8'h62:
-          \$26  = 4'h0;
-      8'h63:
-          \$26  = 4'h0;
-      8'h64:
-          \$26  = 4'h0;
-      8'h65:
-          \$26  = 4'h0;
-      8'h66:
-          \$26  = 4'h1;
-      8'h67:
-          \$26  = 4'h1;
-      8'h68:
-          \$26  = 4'h1;
-      8'h69:
-          \$26  = 4'h1;
-      8'h6a:
-          \$26  = 4'h1;
-      8'h6b:
-          \$26  = 4'h1;
-      8'h6c:
-          \$26  = 4'h2;
-      8'h6d:
-          \$26  = 4'h2;
-      8'h6e:
-          \$26  = 4'h2;
-      8'h6f:
-          \$26  = 4'h2;
-      8'h70:
-          \$26  = 4'h0;
-      8'h71:
-          \$26  = 4'h0;
-      8'h72:
-          \$26  = 4'h0;
-      8'h73:
-          \$26  = 4'h0;
-      8'h74:
-          \$26  = 4'h0;
-      8'h75:
-          \$26  = 4'h0;
-      8'h76:
-          \$26  = 4'h0;
-      8'h77:
-          \$26  = 4'h1;
-      8'h78:
-          \$26  = 4'h1;
-      8'h79:
-          \$26  = 4'h1;
-      8'h7a:
-          \$26  = 4'h1;
-      8'h7b:
-          \$26  = 4'h1;
-      8'h7c:
-          \$26  = 4'h1;
-      8'h7d:
-          \$26  = 4'h1;
-      8'h7e:
-          \$26  = 4'h2;
-      8'h7f:
-          \$26  = 4'h2;
-      8'h80:
-          \$26  = 4'h0;
-      8'h81:
-          \$26  = 4'h0;
-      8'h82:
-          \$26  = 4'h0;
-      8'h83:
-          \$26  = 4'h0;
-      8'h84:
-          \$26  = 4'h0;
-      8'h85:
-          \$26  = 4'h0;
-      8'h86:
-          \$26  = 4'h0;
-      8'h87:
-          \$26  = 4'h0;
-      8'h88:
-          \$26  = 4'h1;
-      8'h89:
-          \$26  = 4'h1;
-      8'h8a:
-          \$26  = 4'h1;
-      8'h8b:
-          \$26  = 4'h1;
-      8'h8c:
-          \$26  = 4'h1;
-      8'h8d:
-          \$26  = 4'h1;
-      8'h8e:
-          \$26  = 4'h1;
-      8'h8f:
-          \$26  = 4'h1;
-      8'h90:
-          \$26  = 4'h0;
-      8'h91:
-          \$26  = 4'h0;
-      8'h92:
-          \$26  = 4'h0;
-      8'h93:
-          \$26  = 4'h0;
-      8'h94:
-          \$26  = 4'h0;
-      8'h95:
-          \$26  = 4'h0;
-      8'h96:
-          \$26  = 4'h0;
-      8'h97:
-          \$26  = 4'h0;
-      8'h98:
-          \$26  = 4'h0;
-      8'h99:
-          \$26  = 4'h1;
-      8'h9a:
-          \$26  = 4'h1;
-      8'h9b:
-          \$26  = 4'h1;
-      8'h9c:
-          \$26  = 4'h1;
-      8'h9d:
-          \$26  = 4'h1;
-      8'h9e:
-          \$26  = 4'h1;
-      8'h9f:
-          \$26  = 4'h1;
-      8'ha0:
-          \$26  = 4'h0;
-      8'ha1:
-          \$26  = 4'h0;
-      8'ha2:
-          \$26  = 4'h0;
-      8'ha3:
-          \$26  = 4'h0;
-      8'ha4:
-          \$26  = 4'h0;
-      8'ha5:
-          \$26  = 4'h0;
-      8'ha6:
-          \$26  = 4'h0;
-      8'ha7:
-          \$26  = 4'h0;
-      8'ha8:
-          \$26  = 4'h0;
-      8'ha9:
-          \$26  = 4'h0;
-      8'haa:
-          \$26  = 4'h1;
-      8'hab:
-          \$26  = 4'h1;
-      8'hac:
-          \$26  = 4'h1;
-      8'had:
-          \$26  = 4'h1;
-      8'hae:
-          \$26  = 4'h1;
-      8'haf:
-          \$26  = 4'h1;
-      8'hb0:
-          \$26  = 4'h0;
-      8'hb1:
-          \$26  = 4'h0;
-      8'hb2:
-          \$26  = 4'h0;
-      8'hb3:
-          \$26  = 4'h0;
-      8'hb4:
-          \$26  = 4'h0;
-      8'hb5:
-          \$26  = 4'h0;
-      8'hb6:
-          \$26  = 4'h0;
-      8'hb7:
-          \$26  = 4'h0;
-      8'hb8:
-          \$26  = 4'h0;
-      8'hb9:
-          \$26  = 4'h0;
-      8'hba:
-          \$26  = 4'h0;
-      8'hbb:
-          \$26  = 4'h1;
-      8'hbc:
-          \$26  = 4'h1;
-      8'hbd:
-          \$26  = 4'h1;
-      8'hbe:
-          \$26  = 4'h1;
-      8'hbf:
-          \$26  = 4'h1;
-      8'hc0:
-          \$26  = 4'h0;
-      8'hc1:
-          \$26  = 4'h0;
-      8'hc2:
-          \$26  = 4'h0;
-      8'hc3:
-          \$26  = 4'h0;
-      8'hc4:
-          \$26  = 4'h0;
-      8'hc5:
-          \$26  = 4'h0;
-      8'hc6:
-          \$26  = 4'h0;
-      8'hc7:
-          \$26  = 4'h0;
-      8'hc8:
-          \$26  = 4'h0;
-      8'hc9:
-          \$26  = 4'h0;
-      8'hca:
-          \$26  = 4'h0;
-      8'hcb:
-          \$26  = 4'h0;
-      8'hcc:
-          \$26  = 4'h1;
-      8'hcd:
-          \$26  = 4'h1;
-      8'hce:
-          \$26  = 4'h1;
-      8'hcf:
-          \$26  = 4'h1;
-      8'hd0:
-          \$26  = 4'h0;
-      8'hd1:
-          \$26  = 4'h0;
-      8'hd2:
-          \$26  = 4'h0;
-      8'hd3:
-          \$26  = 4'h0;
-      8'hd4:
-          \$26  = 4'h0;
-      8'hd5:
-          \$26  = 4'h0;
-      8'hd6:
-          \$26  = 4'h0;
-      8'hd7:
-          \$26  = 4'h0;
-      8'hd8:
-          \$26  = 4'h0;
-      8'hd9:
-          \$26  = 4'h0;
-      8'hda:
-          \$26  = 4'h0;
-      8'hdb:
-          \$26  = 4'h0;
-      8'hdc:
-          \$26  = 4'h0;
-      8'hdd:
-          \$26  = 4'h1;
-      8'hde:
-          \$26  = 4'h1;
-      8'hdf:
-          \$26  = 4'h1;
-      8'he0:
-          \$26  = 4'h0;
-      8'he1:
-          \$26  = 4'h0;
-      8'he2:
-          \$26  = 4'h0;
-      8'he3:
-          \$26  = 4'h0;
-      8'he4:
-          \$26  = 4'h0;
-      8'he5:
-          \$26  = 4'h0;
-      8'he6:
-          \$26  = 4'h0;
-      8'he7:
-          \$26  = 4'h0;
-      8'he8:
-          \$26  = 4'h0;
-      8'he9:
-          \$26  = 4'h0;
-      8'hea:
-          \$26  = 4'h0;
-      8'heb:
-          \$26  = 4'h0;
-      8'hec:
-          \$26  = 4'h0;
-      8'hed:
-          \$26  = 4'h0;
-      8'hee:
-          \$26  = 4'h1;
-      8'hef:
-          \$26  = 4'h1;
-      8'hf0:
-          \$26  = 4'h0;
-      8'hf1:
-          \$26  = 4'h0;
-      8'hf2:
-          \$26  = 4'h0;
-      8'hf3:
-          \$26  = 4'h0;
-      8'hf4:
-          \$26  = 4'h0;
-      8'hf5:
-          \$26  = 4'h0;
-      8'hf6:
-          \$26  = 4'h0;
-      8'hf7:
-          \$26  = 4'h0;
-      8'hf8:
-          \$26  = 4'h0;
-      8'hf9:
-          \$26  = 4'h0;
-      8'hfa:
-          \$26  = 4'h0;
-      8'hfb:
-          \$26  = 4'h0;
-      8'hfc:
-          \$26  = 4'h0;
-      8'hfd:
-          \$26  = 4'h0;
-      8'hfe:
-          \$26  = 4'h0;
       8'hff:
-          \$26  = 4'h1;
+          \$26  = 4'h0;
     endcase
   end
   always @* begin
@@ -9296,517 +9897,517 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
     (* full_case = 32'd1 *)
     casez ({ geometry[67:64], geometry[71:68] })
       8'h00:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h01:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h02:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h03:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h04:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h05:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h06:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h07:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h08:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h09:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h0a:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h0b:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h0c:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h0d:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h0e:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h0f:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h10:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h11:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h12:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h13:
-          \$27  = 4'h0;
+          \$34  = 4'h3;
       8'h14:
-          \$27  = 4'h0;
+          \$34  = 4'h4;
       8'h15:
-          \$27  = 4'h0;
+          \$34  = 4'h5;
       8'h16:
-          \$27  = 4'h0;
+          \$34  = 4'h6;
       8'h17:
-          \$27  = 4'h0;
+          \$34  = 4'h7;
       8'h18:
-          \$27  = 4'h0;
+          \$34  = 4'h8;
       8'h19:
-          \$27  = 4'h0;
+          \$34  = 4'h9;
       8'h1a:
-          \$27  = 4'h0;
+          \$34  = 4'ha;
       8'h1b:
-          \$27  = 4'h0;
+          \$34  = 4'hb;
       8'h1c:
-          \$27  = 4'h0;
+          \$34  = 4'hc;
       8'h1d:
-          \$27  = 4'h0;
+          \$34  = 4'hd;
       8'h1e:
-          \$27  = 4'h0;
+          \$34  = 4'he;
       8'h1f:
-          \$27  = 4'h0;
+          \$34  = 4'hf;
       8'h20:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h21:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h22:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h23:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h24:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h25:
-          \$27  = 4'h1;
+          \$34  = 4'h2;
       8'h26:
-          \$27  = 4'h0;
+          \$34  = 4'h3;
       8'h27:
-          \$27  = 4'h1;
+          \$34  = 4'h3;
       8'h28:
-          \$27  = 4'h0;
+          \$34  = 4'h4;
       8'h29:
-          \$27  = 4'h1;
+          \$34  = 4'h4;
       8'h2a:
-          \$27  = 4'h0;
+          \$34  = 4'h5;
       8'h2b:
-          \$27  = 4'h1;
+          \$34  = 4'h5;
       8'h2c:
-          \$27  = 4'h0;
+          \$34  = 4'h6;
       8'h2d:
-          \$27  = 4'h1;
+          \$34  = 4'h6;
       8'h2e:
-          \$27  = 4'h0;
+          \$34  = 4'h7;
       8'h2f:
-          \$27  = 4'h1;
+          \$34  = 4'h7;
       8'h30:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h31:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h32:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h33:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h34:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h35:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h36:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h37:
-          \$27  = 4'h1;
+          \$34  = 4'h2;
       8'h38:
-          \$27  = 4'h2;
+          \$34  = 4'h2;
       8'h39:
-          \$27  = 4'h0;
+          \$34  = 4'h3;
       8'h3a:
-          \$27  = 4'h1;
+          \$34  = 4'h3;
       8'h3b:
-          \$27  = 4'h2;
+          \$34  = 4'h3;
       8'h3c:
-          \$27  = 4'h0;
+          \$34  = 4'h4;
       8'h3d:
-          \$27  = 4'h1;
+          \$34  = 4'h4;
       8'h3e:
-          \$27  = 4'h2;
+          \$34  = 4'h4;
       8'h3f:
-          \$27  = 4'h0;
+          \$34  = 4'h5;
       8'h40:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h41:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h42:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h43:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'h44:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h45:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h46:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h47:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'h48:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h49:
-          \$27  = 4'h1;
+          \$34  = 4'h2;
       8'h4a:
-          \$27  = 4'h2;
+          \$34  = 4'h2;
       8'h4b:
-          \$27  = 4'h3;
+          \$34  = 4'h2;
       8'h4c:
-          \$27  = 4'h0;
+          \$34  = 4'h3;
       8'h4d:
-          \$27  = 4'h1;
+          \$34  = 4'h3;
       8'h4e:
-          \$27  = 4'h2;
+          \$34  = 4'h3;
       8'h4f:
-          \$27  = 4'h3;
+          \$34  = 4'h3;
       8'h50:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h51:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h52:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h53:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'h54:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'h55:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h56:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h57:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h58:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'h59:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'h5a:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h5b:
-          \$27  = 4'h1;
+          \$34  = 4'h2;
       8'h5c:
-          \$27  = 4'h2;
+          \$34  = 4'h2;
       8'h5d:
-          \$27  = 4'h3;
+          \$34  = 4'h2;
       8'h5e:
-          \$27  = 4'h4;
+          \$34  = 4'h2;
       8'h5f:
-          \$27  = 4'h0;
+          \$34  = 4'h3;
       8'h60:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h61:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h62:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h63:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'h64:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'h65:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'h66:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h67:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h68:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h69:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'h6a:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'h6b:
-          \$27  = 4'h5;
+          \$34  = 4'h1;
       8'h6c:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h6d:
-          \$27  = 4'h1;
+          \$34  = 4'h2;
       8'h6e:
-          \$27  = 4'h2;
+          \$34  = 4'h2;
       8'h6f:
-          \$27  = 4'h3;
+          \$34  = 4'h2;
       8'h70:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h71:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h72:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h73:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'h74:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'h75:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'h76:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'h77:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h78:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h79:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h7a:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'h7b:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'h7c:
-          \$27  = 4'h5;
+          \$34  = 4'h1;
       8'h7d:
-          \$27  = 4'h6;
+          \$34  = 4'h1;
       8'h7e:
-          \$27  = 4'h0;
+          \$34  = 4'h2;
       8'h7f:
-          \$27  = 4'h1;
+          \$34  = 4'h2;
       8'h80:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h81:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h82:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h83:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'h84:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'h85:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'h86:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'h87:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'h88:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h89:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h8a:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h8b:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'h8c:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'h8d:
-          \$27  = 4'h5;
+          \$34  = 4'h1;
       8'h8e:
-          \$27  = 4'h6;
+          \$34  = 4'h1;
       8'h8f:
-          \$27  = 4'h7;
+          \$34  = 4'h1;
       8'h90:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'h91:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'h92:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'h93:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'h94:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'h95:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'h96:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'h97:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'h98:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'h99:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'h9a:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'h9b:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'h9c:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'h9d:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'h9e:
-          \$27  = 4'h5;
+          \$34  = 4'h1;
       8'h9f:
-          \$27  = 4'h6;
+          \$34  = 4'h1;
       8'ha0:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'ha1:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'ha2:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'ha3:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'ha4:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'ha5:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'ha6:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'ha7:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'ha8:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'ha9:
-          \$27  = 4'h9;
+          \$34  = 4'h0;
       8'haa:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'hab:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'hac:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'had:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'hae:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'haf:
-          \$27  = 4'h5;
+          \$34  = 4'h1;
       8'hb0:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'hb1:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'hb2:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'hb3:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'hb4:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'hb5:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'hb6:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'hb7:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'hb8:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'hb9:
-          \$27  = 4'h9;
+          \$34  = 4'h0;
       8'hba:
-          \$27  = 4'ha;
+          \$34  = 4'h0;
       8'hbb:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'hbc:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'hbd:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'hbe:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'hbf:
-          \$27  = 4'h4;
+          \$34  = 4'h1;
       8'hc0:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'hc1:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'hc2:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'hc3:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'hc4:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'hc5:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'hc6:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'hc7:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'hc8:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'hc9:
-          \$27  = 4'h9;
+          \$34  = 4'h0;
       8'hca:
-          \$27  = 4'ha;
+          \$34  = 4'h0;
       8'hcb:
-          \$27  = 4'hb;
+          \$34  = 4'h0;
       8'hcc:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'hcd:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'hce:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'hcf:
-          \$27  = 4'h3;
+          \$34  = 4'h1;
       8'hd0:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'hd1:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'hd2:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'hd3:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'hd4:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'hd5:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'hd6:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'hd7:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'hd8:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'hd9:
-          \$27  = 4'h9;
+          \$34  = 4'h0;
       8'hda:
-          \$27  = 4'ha;
+          \$34  = 4'h0;
       8'hdb:
-          \$27  = 4'hb;
+          \$34  = 4'h0;
       8'hdc:
-          \$27  = 4'hc;
+          \$34  = 4'h0;
       8'hdd:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'hde:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'hdf:
-          \$27  = 4'h2;
+          \$34  = 4'h1;
       8'he0:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'he1:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'he2:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'he3:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'he4:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'he5:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'he6:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'he7:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'he8:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'he9:
-          \$27  = 4'h9;
+          \$34  = 4'h0;
       8'hea:
-          \$27  = 4'ha;
+          \$34  = 4'h0;
       8'heb:
-          \$27  = 4'hb;
+          \$34  = 4'h0;
       8'hec:
-          \$27  = 4'hc;
+          \$34  = 4'h0;
       8'hed:
-          \$27  = 4'hd;
+          \$34  = 4'h0;
       8'hee:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
       8'hef:
-          \$27  = 4'h1;
+          \$34  = 4'h1;
       8'hf0:
-          \$27  = 4'h0;
+          \$34  = 4'h0;
       8'hf1:
-          \$27  = 4'h1;
+          \$34  = 4'h0;
       8'hf2:
-          \$27  = 4'h2;
+          \$34  = 4'h0;
       8'hf3:
-          \$27  = 4'h3;
+          \$34  = 4'h0;
       8'hf4:
-          \$27  = 4'h4;
+          \$34  = 4'h0;
       8'hf5:
-          \$27  = 4'h5;
+          \$34  = 4'h0;
       8'hf6:
-          \$27  = 4'h6;
+          \$34  = 4'h0;
       8'hf7:
-          \$27  = 4'h7;
+          \$34  = 4'h0;
       8'hf8:
-          \$27  = 4'h8;
+          \$34  = 4'h0;
       8'hf9:
-          \$27  = 4'h9;
+          \$34  = 4'h0;
       8'hfa:
-          \$27  = 4'ha;
+          \$34  = 4'h0;
       8'hfb:
-          \$27  = 4'hb;
+          \$34  = 4'h0;
       8'hfc:
-          \$27  = 4'hc;
+          \$34  = 4'h0;
       8'hfd:
-          \$27  = 4'hd;
+          \$34  = 4'h0;
       8'hfe:
-          \$27  = 4'he;
+          \$34  = 4'h0;
       8'hff:
-          \$27  = 4'h0;
+          \$34  = 4'h1;
     endcase
   end
   always @* begin
@@ -9814,1050 +10415,567 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
     (* full_case = 32'd1 *)
     casez ({ geometry[67:64], geometry[71:68] })
       8'h00:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h01:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h02:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h03:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h04:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h05:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h06:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h07:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h08:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h09:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h0a:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h0b:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h0c:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h0d:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h0e:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h0f:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h10:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h11:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h12:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h13:
-          \$38  = 4'h3;
+          \$35  = 4'h0;
       8'h14:
-          \$38  = 4'h4;
+          \$35  = 4'h0;
       8'h15:
-          \$38  = 4'h5;
+          \$35  = 4'h0;
       8'h16:
-          \$38  = 4'h6;
+          \$35  = 4'h0;
       8'h17:
-          \$38  = 4'h7;
+          \$35  = 4'h0;
       8'h18:
-          \$38  = 4'h8;
+          \$35  = 4'h0;
       8'h19:
-          \$38  = 4'h9;
+          \$35  = 4'h0;
       8'h1a:
-          \$38  = 4'ha;
+          \$35  = 4'h0;
       8'h1b:
-          \$38  = 4'hb;
+          \$35  = 4'h0;
       8'h1c:
-          \$38  = 4'hc;
+          \$35  = 4'h0;
       8'h1d:
-          \$38  = 4'hd;
+          \$35  = 4'h0;
       8'h1e:
-          \$38  = 4'he;
+          \$35  = 4'h0;
       8'h1f:
-          \$38  = 4'hf;
+          \$35  = 4'h0;
       8'h20:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h21:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h22:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h23:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h24:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h25:
-          \$38  = 4'h2;
+          \$35  = 4'h1;
       8'h26:
-          \$38  = 4'h3;
+          \$35  = 4'h0;
       8'h27:
-          \$38  = 4'h3;
+          \$35  = 4'h1;
       8'h28:
-          \$38  = 4'h4;
+          \$35  = 4'h0;
       8'h29:
-          \$38  = 4'h4;
+          \$35  = 4'h1;
       8'h2a:
-          \$38  = 4'h5;
+          \$35  = 4'h0;
       8'h2b:
-          \$38  = 4'h5;
+          \$35  = 4'h1;
       8'h2c:
-          \$38  = 4'h6;
+          \$35  = 4'h0;
       8'h2d:
-          \$38  = 4'h6;
+          \$35  = 4'h1;
       8'h2e:
-          \$38  = 4'h7;
+          \$35  = 4'h0;
       8'h2f:
-          \$38  = 4'h7;
+          \$35  = 4'h1;
       8'h30:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h31:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h32:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h33:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h34:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h35:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h36:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h37:
-          \$38  = 4'h2;
+          \$35  = 4'h1;
       8'h38:
-          \$38  = 4'h2;
+          \$35  = 4'h2;
       8'h39:
-          \$38  = 4'h3;
+          \$35  = 4'h0;
       8'h3a:
-          \$38  = 4'h3;
+          \$35  = 4'h1;
       8'h3b:
-          \$38  = 4'h3;
+          \$35  = 4'h2;
       8'h3c:
-          \$38  = 4'h4;
+          \$35  = 4'h0;
       8'h3d:
-          \$38  = 4'h4;
+          \$35  = 4'h1;
       8'h3e:
-          \$38  = 4'h4;
+          \$35  = 4'h2;
       8'h3f:
-          \$38  = 4'h5;
+          \$35  = 4'h0;
       8'h40:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h41:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h42:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h43:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'h44:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h45:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h46:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h47:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'h48:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h49:
-          \$38  = 4'h2;
+          \$35  = 4'h1;
       8'h4a:
-          \$38  = 4'h2;
+          \$35  = 4'h2;
       8'h4b:
-          \$38  = 4'h2;
+          \$35  = 4'h3;
       8'h4c:
-          \$38  = 4'h3;
+          \$35  = 4'h0;
       8'h4d:
-          \$38  = 4'h3;
+          \$35  = 4'h1;
       8'h4e:
-          \$38  = 4'h3;
+          \$35  = 4'h2;
       8'h4f:
-          \$38  = 4'h3;
+          \$35  = 4'h3;
       8'h50:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h51:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h52:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h53:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'h54:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'h55:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h56:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h57:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h58:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'h59:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'h5a:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h5b:
-          \$38  = 4'h2;
+          \$35  = 4'h1;
       8'h5c:
-          \$38  = 4'h2;
+          \$35  = 4'h2;
       8'h5d:
-          \$38  = 4'h2;
+          \$35  = 4'h3;
       8'h5e:
-          \$38  = 4'h2;
+          \$35  = 4'h4;
       8'h5f:
-          \$38  = 4'h3;
+          \$35  = 4'h0;
       8'h60:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h61:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h62:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h63:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'h64:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'h65:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'h66:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h67:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h68:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h69:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'h6a:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'h6b:
-          \$38  = 4'h1;
+          \$35  = 4'h5;
       8'h6c:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h6d:
-          \$38  = 4'h2;
+          \$35  = 4'h1;
       8'h6e:
-          \$38  = 4'h2;
+          \$35  = 4'h2;
       8'h6f:
-          \$38  = 4'h2;
+          \$35  = 4'h3;
       8'h70:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h71:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h72:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h73:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'h74:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'h75:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'h76:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'h77:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h78:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h79:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h7a:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'h7b:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'h7c:
-          \$38  = 4'h1;
+          \$35  = 4'h5;
       8'h7d:
-          \$38  = 4'h1;
+          \$35  = 4'h6;
       8'h7e:
-          \$38  = 4'h2;
+          \$35  = 4'h0;
       8'h7f:
-          \$38  = 4'h2;
+          \$35  = 4'h1;
       8'h80:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h81:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h82:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h83:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'h84:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'h85:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'h86:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'h87:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'h88:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h89:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h8a:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h8b:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'h8c:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'h8d:
-          \$38  = 4'h1;
+          \$35  = 4'h5;
       8'h8e:
-          \$38  = 4'h1;
+          \$35  = 4'h6;
       8'h8f:
-          \$38  = 4'h1;
+          \$35  = 4'h7;
       8'h90:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'h91:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'h92:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'h93:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'h94:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'h95:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'h96:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'h97:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'h98:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'h99:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'h9a:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'h9b:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'h9c:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'h9d:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'h9e:
-          \$38  = 4'h1;
+          \$35  = 4'h5;
       8'h9f:
-          \$38  = 4'h1;
+          \$35  = 4'h6;
       8'ha0:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'ha1:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'ha2:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'ha3:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'ha4:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'ha5:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'ha6:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'ha7:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'ha8:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'ha9:
-          \$38  = 4'h0;
+          \$35  = 4'h9;
       8'haa:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'hab:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'hac:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'had:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'hae:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'haf:
-          \$38  = 4'h1;
+          \$35  = 4'h5;
       8'hb0:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'hb1:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'hb2:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'hb3:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'hb4:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'hb5:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'hb6:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'hb7:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'hb8:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'hb9:
-          \$38  = 4'h0;
+          \$35  = 4'h9;
       8'hba:
-          \$38  = 4'h0;
+          \$35  = 4'ha;
       8'hbb:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'hbc:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'hbd:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'hbe:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'hbf:
-          \$38  = 4'h1;
+          \$35  = 4'h4;
       8'hc0:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'hc1:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'hc2:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'hc3:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'hc4:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'hc5:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'hc6:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'hc7:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'hc8:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'hc9:
-          \$38  = 4'h0;
+          \$35  = 4'h9;
       8'hca:
-          \$38  = 4'h0;
+          \$35  = 4'ha;
       8'hcb:
-          \$38  = 4'h0;
+          \$35  = 4'hb;
       8'hcc:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'hcd:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'hce:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'hcf:
-          \$38  = 4'h1;
+          \$35  = 4'h3;
       8'hd0:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'hd1:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'hd2:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'hd3:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'hd4:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'hd5:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'hd6:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'hd7:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'hd8:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'hd9:
-          \$38  = 4'h0;
+          \$35  = 4'h9;
       8'hda:
-          \$38  = 4'h0;
+          \$35  = 4'ha;
       8'hdb:
-          \$38  = 4'h0;
+          \$35  = 4'hb;
       8'hdc:
-          \$38  = 4'h0;
+          \$35  = 4'hc;
       8'hdd:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'hde:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'hdf:
-          \$38  = 4'h1;
+          \$35  = 4'h2;
       8'he0:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'he1:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'he2:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'he3:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'he4:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'he5:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'he6:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'he7:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'he8:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'he9:
-          \$38  = 4'h0;
+          \$35  = 4'h9;
       8'hea:
-          \$38  = 4'h0;
+          \$35  = 4'ha;
       8'heb:
-          \$38  = 4'h0;
+          \$35  = 4'hb;
       8'hec:
-          \$38  = 4'h0;
+          \$35  = 4'hc;
       8'hed:
-          \$38  = 4'h0;
+          \$35  = 4'hd;
       8'hee:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
       8'hef:
-          \$38  = 4'h1;
+          \$35  = 4'h1;
       8'hf0:
-          \$38  = 4'h0;
+          \$35  = 4'h0;
       8'hf1:
-          \$38  = 4'h0;
+          \$35  = 4'h1;
       8'hf2:
-          \$38  = 4'h0;
+          \$35  = 4'h2;
       8'hf3:
-          \$38  = 4'h0;
+          \$35  = 4'h3;
       8'hf4:
-          \$38  = 4'h0;
+          \$35  = 4'h4;
       8'hf5:
-          \$38  = 4'h0;
+          \$35  = 4'h5;
       8'hf6:
-          \$38  = 4'h0;
+          \$35  = 4'h6;
       8'hf7:
-          \$38  = 4'h0;
+          \$35  = 4'h7;
       8'hf8:
-          \$38  = 4'h0;
+          \$35  = 4'h8;
       8'hf9:
-          \$38  = 4'h0;
+          \$35  = 4'h9;
       8'hfa:
-          \$38  = 4'h0;
+          \$35  = 4'ha;
       8'hfb:
-          \$38  = 4'h0;
+          \$35  = 4'hb;
       8'hfc:
-          \$38  = 4'h0;
+          \$35  = 4'hc;
       8'hfd:
-          \$38  = 4'h0;
+          \$35  = 4'hd;
       8'hfe:
-          \$38  = 4'h0;
+          \$35  = 4'he;
       8'hff:
-          \$38  = 4'h1;
+          \$35  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ geometry[67:64], geometry[71:68] })
-      8'h00:
-          \$39  = 4'h0;
-      8'h01:
-          \$39  = 4'h0;
-      8'h02:
-          \$39  = 4'h0;
-      8'h03:
-          \$39  = 4'h0;
-      8'h04:
-          \$39  = 4'h0;
-      8'h05:
-          \$39  = 4'h0;
-      8'h06:
-          \$39  = 4'h0;
-      8'h07:
-          \$39  = 4'h0;
-      8'h08:
-          \$39  = 4'h0;
-      8'h09:
-          \$39  = 4'h0;
-      8'h0a:
-          \$39  = 4'h0;
-      8'h0b:
-          \$39  = 4'h0;
-      8'h0c:
-          \$39  = 4'h0;
-      8'h0d:
-          \$39  = 4'h0;
-      8'h0e:
-          \$39  = 4'h0;
-      8'h0f:
-          \$39  = 4'h0;
-      8'h10:
-          \$39  = 4'h0;
-      8'h11:
-          \$39  = 4'h0;
-      8'h12:
-          \$39  = 4'h0;
-      8'h13:
-          \$39  = 4'h0;
-      8'h14:
-          \$39  = 4'h0;
-      8'h15:
-          \$39  = 4'h0;
-      8'h16:
-          \$39  = 4'h0;
-      8'h17:
-          \$39  = 4'h0;
-      8'h18:
-          \$39  = 4'h0;
-      8'h19:
-          \$39  = 4'h0;
-      8'h1a:
-          \$39  = 4'h0;
-      8'h1b:
-          \$39  = 4'h0;
-      8'h1c:
-          \$39  = 4'h0;
-      8'h1d:
-          \$39  = 4'h0;
-      8'h1e:
-          \$39  = 4'h0;
-      8'h1f:
-          \$39  = 4'h0;
-      8'h20:
-          \$39  = 4'h0;
-      8'h21:
-          \$39  = 4'h1;
-      8'h22:
-          \$39  = 4'h0;
-      8'h23:
-          \$39  = 4'h1;
-      8'h24:
-          \$39  = 4'h0;
-      8'h25:
-          \$39  = 4'h1;
-      8'h26:
-          \$39  = 4'h0;
-      8'h27:
-          \$39  = 4'h1;
-      8'h28:
-          \$39  = 4'h0;
-      8'h29:
-          \$39  = 4'h1;
-      8'h2a:
-          \$39  = 4'h0;
-      8'h2b:
-          \$39  = 4'h1;
-      8'h2c:
-          \$39  = 4'h0;
-      8'h2d:
-          \$39  = 4'h1;
-      8'h2e:
-          \$39  = 4'h0;
-      8'h2f:
-          \$39  = 4'h1;
-      8'h30:
-          \$39  = 4'h0;
-      8'h31:
-          \$39  = 4'h1;
-      8'h32:
-          \$39  = 4'h2;
-      8'h33:
-          \$39  = 4'h0;
-      8'h34:
-          \$39  = 4'h1;
-      8'h35:
-          \$39  = 4'h2;
-      8'h36:
-          \$39  = 4'h0;
-      8'h37:
-          \$39  = 4'h1;
-      8'h38:
-          \$39  = 4'h2;
-      8'h39:
-          \$39  = 4'h0;
-      8'h3a:
-          \$39  = 4'h1;
-      8'h3b:
-          \$39  = 4'h2;
-      8'h3c:
-          \$39  = 4'h0;
-      8'h3d:
-          \$39  = 4'h1;
-      8'h3e:
-          \$39  = 4'h2;
-      8'h3f:
-          \$39  = 4'h0;
-      8'h40:
-          \$39  = 4'h0;
-      8'h41:
-          \$39  = 4'h1;
-      8'h42:
-          \$39  = 4'h2;
-      8'h43:
-          \$39  = 4'h3;
-      8'h44:
-          \$39  = 4'h0;
-      8'h45:
-          \$39  = 4'h1;
-      8'h46:
-          \$39  = 4'h2;
-      8'h47:
-          \$39  = 4'h3;
-      8'h48:
-          \$39  = 4'h0;
-      8'h49:
-          \$39  = 4'h1;
-      8'h4a:
-          \$39  = 4'h2;
-      8'h4b:
-          \$39  = 4'h3;
-      8'h4c:
-          \$39  = 4'h0;
-      8'h4d:
-          \$39  = 4'h1;
-      8'h4e:
-          \$39  = 4'h2;
-      8'h4f:
-          \$39  = 4'h3;
-      8'h50:
-          \$39  = 4'h0;
-      8'h51:
-          \$39  = 4'h1;
-      8'h52:
-          \$39  = 4'h2;
-      8'h53:
-          \$39  = 4'h3;
-      8'h54:
-          \$39  = 4'h4;
-      8'h55:
-          \$39  = 4'h0;
-      8'h56:
-          \$39  = 4'h1;
-      8'h57:
-          \$39  = 4'h2;
-      8'h58:
-          \$39  = 4'h3;
-      8'h59:
-          \$39  = 4'h4;
-      8'h5a:
-          \$39  = 4'h0;
-      8'h5b:
-          \$39  = 4'h1;
-      8'h5c:
-          \$39  = 4'h2;
-      8'h5d:
-          \$39  = 4'h3;
-      8'h5e:
-          \$39  = 4'h4;
-      8'h5f:
-          \$39  = 4'h0;
-      8'h60:
-          \$39  = 4'h0;
-      8'h61:
-          \$39  = 4'h1;
-      8'h62:
-          \$39  = 4'h2;
-      8'h63:
-          \$39  = 4'h3;
-      8'h64:
-          \$39  = 4'h4;
-      8'h65:
-          \$39  = 4'h5;
-      8'h66:
-          \$39  = 4'h0;
-      8'h67:
-          \$39  = 4'h1;
-      8'h68:
-          \$39  = 4'h2;
-      8'h69:
-          \$39  = 4'h3;
-      8'h6a:
-          \$39  = 4'h4;
-      8'h6b:
-          \$39  = 4'h5;
-      8'h6c:
-          \$39  = 4'h0;
-      8'h6d:
-          \$39  = 4'h1;
-      8'h6e:
-          \$39  = 4'h2;
-      8'h6f:
-          \$39  = 4'h3;
-      8'h70:
-          \$39  = 4'h0;
-      8'h71:
-          \$39  = 4'h1;
-      8'h72:
-          \$39  = 4'h2;
-      8'h73:
-          \$39  = 4'h3;
-      8'h74:
-          \$39  = 4'h4;
-      8'h75:
-          \$39  = 4'h5;
-      8'h76:
-          \$39  = 4'h6;
-      8'h77:
-          \$39  = 4'h0;
-      8'h78:
-          \$39  = 4'h1;
-      8'h79:
-          \$39  = 4'h2;
-      8'h7a:
-          \$39  = 4'h3;
-      8'h7b:
-          \$39  = 4'h4;
-      8'h7c:
-          \$39  = 4'h5;
-      8'h7d:
-          \$39  = 4'h6;
-      8'h7e:
-          \$39  = 4'h0;
-      8'h7f:
-          \$39  = 4'h1;
-      8'h80:
-          \$39  = 4'h0;
-      8'h81:
-          \$39  = 4'h1;
-      8'h82:
-          \$39  = 4'h2;
-      8'h83:
-          \$39  = 4'h3;
-      8'h84:
-          \$39  = 4'h4;
-      8'h85:
-          \$39  = 4'h5;
-      8'h86:
-          \$39  = 4'h6;
-      8'h87:
-          \$39  = 4'h7;
-      8'h88:
-          \$39  = 4'h0;
-      8'h89:
-          \$39  = 4'h1;
-      8'h8a:
-          \$39  = 4'h2;
-      8'h8b:
-          \$39  = 4'h3;
-      8'h8c:
-          \$39  = 4'h4;
-      8'h8d:
-          \$39  = 4'h5;
-      8'h8e:
-          \$39  = 4'h6;
-      8'h8f:
-          \$39  = 4'h7;
-      8'h90:
-          \$39  = 4'h0;
-      8'h91:
-          \$39  = 4'h1;
-      8'h92:
-          \$39  = 4'h2;
-      8'h93:
-          \$39  = 4'h3;
-      8'h94:
-          \$39  = 4'h4;
-      8'h95:
-          \$39  = 4'h5;
-      8'h96:
-          \$39  = 4'h6;
-      8'h97:
-          \$39  = 4'h7;
-      8'h98:
-          \$39  = 4'h8;
-      8'h99:
-          \$39  = 4'h0;
-      8'h9a:
-          \$39  = 4'h1;
-      8'h9b:
-          \$39  = 4'h2;
-      8'h9c:
-          \$39  = 4'h3;
-      8'h9d:
-          \$39  = 4'h4;
-      8'h9e:
-          \$39  = 4'h5;
-      8'h9f:
-          \$39  = 4'h6;
-      8'ha0:
-          \$39  = 4'h0;
-      8'ha1:
-          \$39  = 4'h1;
-      8'ha2:
-          \$39  = 4'h2;
-      8'ha3:
-          \$39  = 4'h3;
-      8'ha4:
-          \$39  = 4'h4;
-      8'ha5:
-          \$39  = 4'h5;
-      8'ha6:
-          \$39  = 4'h6;
-      8'ha7:
-          \$39  = 4'h7;
-      8'ha8:
-          \$39  = 4'h8;
-      8'ha9:
-          \$39  = 4'h9;
-      8'haa:
-          \$39  = 4'h0;
-      8'hab:
-          \$39  = 4'h1;
-      8'hac:
-          \$39  = 4'h2;
-      8'had:
-          \$39  = 4'h3;
-      8'hae:
-          \$39  = 4'h4;
-      8'haf:
-          \$39  = 4'h5;
-      8'hb0:
-          \$39  = 4'h0;
-      8'hb1:
-          \$39  = 4'h1;
-      8'hb2:
-          \$39  = 4'h2;
-      8'hb3:
-          \$39  = 4'h3;
-      8'hb4:
-          \$39  = 4'h4;
-      8'hb5:
-          \$39  = 4'h5;
-      8'hb6:
-          \$39  = 4'h6;
-      8'hb7:
-          \$39  = 4'h7;
-      8'hb8:
-          \$39  = 4'h8;
-      8'hb9:
-          \$39  = 4'h9;
-      8'hba:
-          \$39  = 4'ha;
-      8'hbb:
-          \$39  = 4'h0;
-      8'hbc:
-          \$39  = 4'h1;
-      8'hbd:
-          \$39  = 4'h2;
-      8'hbe:
-          \$39  = 4'h3;
-      8'hbf:
-          \$39  = 4'h4;
-      8'hc0:
-          \$39  = 4'h0;
-      8'hc1:
-          \$39  = 4'h1;
-      8'hc2:
-          \$39  = 4'h2;
-      8'hc3:
-          \$39  = 4'h3;
-      8'hc4:
-          \$39  = 4'h4;
-      8'hc5:
-          \$39  = 4'h5;
-      8'hc6:
-          \$39  = 4'h6;
-      8'hc7:
-          \$39  = 4'h7;
-      8'hc8:
-          \$39  = 4'h8;
-      8'hc9:
-          \$39  = 4'h9;
-      8'hca:
-          \$39  = 4'ha;
-      8'hcb:
-          \$39  = 4'hb;
-      8'hcc:
-          \$39  = 4'h0;
-      8'hcd:
-          \$39  = 4'h1;
-      8'hce:
-          \$39  = 4'h2;
-      8'hcf:
-          \$39  = 4'h3;
-      8'hd0:
-          \$39  = 4'h0;
-      8'hd1:
-          \$39  = 4'h1;
-      8'hd2:
-          \$39  = 4'h2;
-      8'hd3:
-          \$39  = 4'h3;
-      8'hd4:
-          \$39  = 4'h4;
-      8'hd5:
-          \$39  = 4'h5;
-      8'hd6:
-          \$39  = 4'h6;
-      8'hd7:
-          \$39  = 4'h7;
-      8'hd8:
-          \$39  = 4'h8;
-      8'hd9:
-          \$39  = 4'h9;
-      8'hda:
-          \$39  = 4'ha;
-      8'hdb:
-          \$39  = 4'hb;
-      8'hdc:
-          \$39  = 4'hc;
-      8'hdd:
-          \$39  = 4'h0;
-      8'hde:
-          \$39  = 4'h1;
-      8'hdf:
-          \$39  = 4'h2;
-      8'he0:
-          \$39  = 4'h0;
-      8'he1:
-          \$39  = 4'h1;
-      8'he2:
-          \$39  = 4'h2;
-      8'he3:
-          \$39  = 4'h3;
-      8'he4:
-          \$39  = 4'h4;
-      8'he5:
-          \$39  = 4'h5;
-      8'he6:
-          \$39  = 4'h6;
-      8'he7:
-          \$39  = 4'h7;
-      8'he8:
-          \$39  = 4'h8;
-      8'he9:
-          \$39  = 4'h9;
-      8'hea:
-          \$39  = 4'ha;
-      8'heb:
-          \$39  = 4'hb;
-      8'hec:
-          \$39  = 4'hc;
-      8'hed:
-          \$39  = 4'hd;
-      8'hee:
-          \$39  = 4'h0;
-      8'hef:
-          \$39  = 4'h1;
-      8'hf0:
-          \$39  = 4'h0;
-      8'hf1:
-          \$39  = 4'h1;
-      8'hf2:
-          \$39  = 4'h2;
-      8'hf3:
-          \$39  = 4'h3;
-      8'hf4:
-          \$39  = 4'h4;
-      8'hf5:
-          \$39  = 4'h5;
-      8'hf6:
-          \$39  = 4'h6;
-      8'hf7:
-          \$39  = 4'h7;
-      8'hf8:
-          \$39  = 4'h8;
-      8'hf9:
-          \$39  = 4'h9;
-      8'hfa:
-          \$39  = 4'ha;
-      8'hfb:
-          \$39  = 4'hb;
-      8'hfc:
-          \$39  = 4'hc;
-      8'hfd:
-          \$39  = 4'hd;
-      8'hfe:
-          \$39  = 4'he;
-      8'hff:
-          \$39  = 4'h0;
-    endcase
+    \$93  = \$1 [11:0];
+    if (rst) begin
+      \$93  = 12'h000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$106  = active;
+    \$94  = \$2 [11:0];
+    if (rst) begin
+      \$94  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$95  = \$3 [11:0];
+    if (rst) begin
+      \$95  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$96  = \$4 [15:0];
+    if (rst) begin
+      \$96  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$97  = \$5 [3:0];
+    if (rst) begin
+      \$97  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$98  = active;
     if (start) begin
-      \$106  = 1'h1;
+      \$98  = 1'h1;
     end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            if (\$25 ) begin
-              if (\$37 ) begin
-                if (\$42 ) begin
-                  \$106  = 1'h0;
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            if (\$24 ) begin
+              if (\$33 ) begin
+                if (\$37 ) begin
+                  \$98  = 1'h0;
                 end
               end
             end
@@ -10866,21 +10984,21 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
       end
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$107  = n;
+    \$99  = n;
     if (start) begin
-      \$107  = 16'h0000;
+      \$99  = 16'h0000;
     end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            if (\$25 ) begin
-              if (\$37 ) begin
-                \$107  = \$40 [15:0];
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            if (\$24 ) begin
+              if (\$33 ) begin
+                \$99  = \$36 [15:0];
               end
             end
           end
@@ -10888,22 +11006,22 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
       end
     end
     if (rst) begin
-      \$107  = 16'h0000;
+      \$99  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$108  = y;
+    \$100  = y;
     if (start) begin
-      \$108  = 12'h000;
+      \$100  = 12'h000;
     end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            if (\$25 ) begin
-              \$108  = \$28 [11:0];
-              if (\$37 ) begin
-                \$108  = 12'h000;
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            if (\$24 ) begin
+              \$100  = \$27 [11:0];
+              if (\$33 ) begin
+                \$100  = 12'h000;
               end
             end
           end
@@ -10911,591 +11029,623 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
       end
     end
     if (rst) begin
-      \$108  = 12'h000;
+      \$100  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$109  = x;
+    \$101  = x;
     if (start) begin
-      \$109  = 12'h000;
+      \$101  = 12'h000;
     end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            \$109  = \$16 [11:0];
-            if (\$25 ) begin
-              \$109  = 12'h000;
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            \$101  = \$18 [11:0];
+            if (\$24 ) begin
+              \$101  = 12'h000;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$109  = 12'h000;
+      \$101  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$110  = c;
+    \$102  = c;
     if (start) begin
-      \$110  = 12'h000;
+      \$102  = 12'h000;
     end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          \$110  = \$13 [11:0];
-          if (\$15 ) begin
-            \$110  = 12'h000;
+      if (\$12 ) begin
+        if (\$15 ) begin
+          \$102  = \$16 [11:0];
+          if (\$17 ) begin
+            \$102  = 12'h000;
           end
         end
       end
     end
     if (rst) begin
-      \$110  = 12'h000;
+      \$102  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$111  = di;
+    \$103  = di;
     if (start) begin
-      \$111  = 4'h0;
+      \$103  = 4'h0;
     end else if (active) begin
-      if (\$8 ) begin
-        \$111  = \$9 [3:0];
-        if (\$12 ) begin
-          \$111  = 4'h0;
+      if (\$12 ) begin
+        \$103  = \$13 [3:0];
+        if (\$15 ) begin
+          \$103  = 4'h0;
         end
       end
     end
     if (rst) begin
-      \$111  = 4'h0;
+      \$103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$112  = dj;
+    \$104  = dj;
     if (start) begin
+      \$104  = 4'h0;
+    end else if (active) begin
+      \$104  = \$10 [3:0];
+      if (\$12 ) begin
+        \$104  = 4'h0;
+      end
+    end
+    if (rst) begin
+      \$104  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$105  = di_stride;
+    if (start) begin
+      \$105  = 8'h00;
+    end else if (active) begin
+      if (\$12 ) begin
+        \$105  = di_stride_next;
+        if (\$15 ) begin
+          \$105  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$105  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$106  = dj_stride;
+    if (start) begin
+      \$106  = 8'h00;
+    end else if (active) begin
+      \$106  = dj_stride_next;
+      if (\$12 ) begin
+        \$106  = 8'h00;
+      end
+    end
+    if (rst) begin
+      \$106  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$107  = di_stride_next;
+    if (start) begin
+      \$107  = { 4'h0, geometry[67:64] };
+    end else if (active) begin
+      if (\$12 ) begin
+        \$107  = \$14 [7:0];
+        if (\$15 ) begin
+          \$107  = { 4'h0, geometry[67:64] };
+        end
+      end
+    end
+    if (rst) begin
+      \$107  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$108  = dj_stride_next;
+    if (start) begin
+      \$108  = { 4'h0, geometry[67:64] };
+    end else if (active) begin
+      \$108  = \$11 [7:0];
+      if (\$12 ) begin
+        \$108  = { 4'h0, geometry[67:64] };
+      end
+    end
+    if (rst) begin
+      \$108  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$109  = qy;
+    if (start) begin
+      \$109  = { 9'h000, \$6  };
+    end else if (active) begin
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            if (\$24 ) begin
+              \$109  = \$29 [12:0];
+              if (\$33 ) begin
+                \$109  = { 9'h000, \$34  };
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$109  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$110  = ry;
+    if (start) begin
+      \$110  = \$7 ;
+    end else if (active) begin
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            if (\$24 ) begin
+              \$110  = \$32 [3:0];
+              if (\$33 ) begin
+                \$110  = \$35 ;
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$110  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$111  = qx;
+    if (start) begin
+      \$111  = { 9'h000, \$8  };
+    end else if (active) begin
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            \$111  = \$20 [12:0];
+            if (\$24 ) begin
+              \$111  = { 9'h000, \$25  };
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$111  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$112  = rx;
+    if (start) begin
+      \$112  = \$9 ;
+    end else if (active) begin
+      if (\$12 ) begin
+        if (\$15 ) begin
+          if (\$17 ) begin
+            \$112  = \$23 [3:0];
+            if (\$24 ) begin
+              \$112  = \$26 ;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
       \$112  = 4'h0;
-    end else if (active) begin
-      \$112  = \$5 [3:0];
-      if (\$8 ) begin
-        \$112  = 4'h0;
-      end
-    end
-    if (rst) begin
-      \$112  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$113  = di_stride;
-    if (start) begin
-      \$113  = 8'h00;
-    end else if (active) begin
-      if (\$8 ) begin
-        \$113  = \$10 [7:0];
-        if (\$12 ) begin
-          \$113  = 8'h00;
-        end
-      end
-    end
+    \$113  = \$38 ;
     if (rst) begin
-      \$113  = 8'h00;
+      \$113  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$114  = dj_stride;
-    if (start) begin
-      \$114  = 8'h00;
-    end else if (active) begin
-      \$114  = \$6 [7:0];
-      if (\$8 ) begin
-        \$114  = 8'h00;
-      end
-    end
+    \$114  = \$39 ;
     if (rst) begin
-      \$114  = 8'h00;
+      \$114  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$115  = qy;
-    if (start) begin
-      \$115  = { 9'h000, \$1  };
-    end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            if (\$25 ) begin
-              \$115  = \$31 [12:0];
-              if (\$37 ) begin
-                \$115  = { 9'h000, \$38  };
-              end
-            end
-          end
-        end
-      end
-    end
+    \$115  = \$41 ;
     if (rst) begin
-      \$115  = 13'h0000;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$116  = ry;
-    if (start) begin
-      \$116  = \$2 ;
-    end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            if (\$25 ) begin
-              \$116  = \$35 [3:0];
-              if (\$37 ) begin
-                \$116  = \$39 ;
-              end
-            end
-          end
-        end
-      end
-    end
+    \$116  = \$43 ;
     if (rst) begin
       \$116  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$117  = qx;
-    if (start) begin
-      \$117  = { 9'h000, \$3  };
-    end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            \$117  = \$19 [12:0];
-            if (\$25 ) begin
-              \$117  = { 9'h000, \$26  };
-            end
-          end
-        end
-      end
-    end
+    \$117  = c;
     if (rst) begin
-      \$117  = 13'h0000;
+      \$117  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$118  = rx;
-    if (start) begin
-      \$118  = \$4 ;
-    end else if (active) begin
-      if (\$8 ) begin
-        if (\$12 ) begin
-          if (\$15 ) begin
-            \$118  = \$23 [3:0];
-            if (\$25 ) begin
-              \$118  = \$27 ;
-            end
-          end
-        end
-      end
-    end
+    \$118  = \$44 [23:0];
     if (rst) begin
-      \$118  = 4'h0;
+      \$118  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$119  = \$43 ;
+    \$119  = \$45 [23:0];
     if (rst) begin
-      \$119  = 14'h0000;
+      \$119  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$120  = \$44 ;
+    \$120  = address_term0_0_1;
     if (rst) begin
       \$120  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$121  = \$46 ;
+    \$121  = address_term0_0_2;
     if (rst) begin
       \$121  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$122  = \$48 ;
+    \$122  = address_term0_0_3;
     if (rst) begin
       \$122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$123  = c;
+    \$123  = address_term0_0_4;
     if (rst) begin
       \$123  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$124  = \$49 [23:0];
+    \$124  = address_later0_0_0;
     if (rst) begin
-      \$124  = 24'h000000;
+      \$124  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$125  = \$50 [23:0];
+    \$125  = address_later0_0_1;
     if (rst) begin
-      \$125  = 24'h000000;
+      \$125  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$126  = address_term0_0_1;
+    \$126  = address_later0_0_2;
     if (rst) begin
-      \$126  = 14'h0000;
+      \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$127  = address_term0_0_2;
+    \$127  = address_later0_0_3;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$128  = address_term0_0_3;
+    \$128  = \$46 [23:0];
     if (rst) begin
-      \$128  = 4'h0;
+      \$128  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$129  = address_term0_0_4;
+    \$129  = \$47 [23:0];
     if (rst) begin
-      \$129  = 12'h000;
+      \$129  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$130  = address_later0_0_0;
+    \$130  = address_term1_0_1;
     if (rst) begin
-      \$130  = 14'h0000;
+      \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$131  = address_later0_0_1;
+    \$131  = address_term1_0_2;
     if (rst) begin
       \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$132  = address_later0_0_2;
+    \$132  = address_term1_0_3;
     if (rst) begin
-      \$132  = 4'h0;
+      \$132  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$133  = address_later0_0_3;
+    \$133  = address_later1_0_0;
     if (rst) begin
-      \$133  = 12'h000;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$134  = \$51 [23:0];
+    \$134  = address_later1_0_1;
     if (rst) begin
-      \$134  = 24'h000000;
+      \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$135  = \$52 [23:0];
+    \$135  = address_later1_0_2;
     if (rst) begin
-      \$135  = 24'h000000;
+      \$135  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$136  = address_term1_0_1;
+    \$136  = \$49 [23:0];
     if (rst) begin
-      \$136  = 4'h0;
+      \$136  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$137  = address_term1_0_2;
+    \$137  = \$50 [23:0];
     if (rst) begin
-      \$137  = 4'h0;
+      \$137  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$138  = address_term1_0_3;
+    \$138  = address_term2_0_1;
     if (rst) begin
-      \$138  = 12'h000;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$139  = address_later1_0_0;
+    \$139  = address_term2_0_2;
     if (rst) begin
-      \$139  = 4'h0;
+      \$139  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$140  = address_later1_0_1;
+    \$140  = address_later2_0_0;
     if (rst) begin
       \$140  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$141  = address_later1_0_2;
+    \$141  = address_later2_0_1;
     if (rst) begin
       \$141  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$142  = \$54 [23:0];
+    \$142  = \$52 [23:0];
     if (rst) begin
       \$142  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$143  = \$55 [23:0];
+    \$143  = \$53 [23:0];
     if (rst) begin
       \$143  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$144  = address_term2_0_1;
+    \$144  = address_term3_0_1;
     if (rst) begin
-      \$144  = 4'h0;
+      \$144  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$145  = address_term2_0_2;
+    \$145  = address_later3_0_0;
     if (rst) begin
       \$145  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$146  = address_later2_0_0;
+    \$146  = \$54 [23:0];
     if (rst) begin
-      \$146  = 4'h0;
+      \$146  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$147  = address_later2_0_1;
+    \$147  = \$55 [23:0];
     if (rst) begin
-      \$147  = 12'h000;
+      \$147  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$148  = \$57 [23:0];
+    \$148  = \$56 [3:0];
     if (rst) begin
-      \$148  = 24'h000000;
+      \$148  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$149  = \$58 [23:0];
+    \$149  = { 16'h0000, \$58  };
     if (rst) begin
       \$149  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$150  = address_term3_0_1;
+    \$150  = \$59 [23:0];
     if (rst) begin
-      \$150  = 12'h000;
+      \$150  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$151  = address_later3_0_0;
+    \$151  = offset0[7:0];
     if (rst) begin
-      \$151  = 12'h000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$152  = \$59 [23:0];
+    \$152  = offset_later0_0;
     if (rst) begin
-      \$152  = 24'h000000;
+      \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$153  = \$60 [23:0];
+    \$153  = offset_later1_0;
     if (rst) begin
-      \$153  = 24'h000000;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$154  = \$61 [3:0];
+    \$154  = offset_later2_0;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$155  = { 16'h0000, \$63  };
+    \$155  = offset_later3_0;
     if (rst) begin
-      \$155  = 24'h000000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$156  = \$64 [23:0];
+    \$156  = offset_later4_0;
     if (rst) begin
-      \$156  = 24'h000000;
+      \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$157  = offset0[7:0];
+    \$157  = offset_later5_0;
     if (rst) begin
       \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$158  = offset_later0_0;
+    \$158  = offset_later6_0;
     if (rst) begin
       \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$159  = offset_later1_0;
+    \$159  = element;
     if (rst) begin
-      \$159  = 8'h00;
+      \$159  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$160  = offset_later2_0;
+    \$160  = element0_0;
     if (rst) begin
-      \$160  = 8'h00;
+      \$160  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$161  = offset_later3_0;
+    \$161  = element1_0;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$162  = offset_later4_0;
+    \$162  = element2_0;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$163  = offset_later5_0;
+    \$163  = element3_0;
     if (rst) begin
-      \$163  = 8'h00;
+      \$163  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$164  = offset_later6_0;
+    \$164  = element4_0;
     if (rst) begin
-      \$164  = 8'h00;
+      \$164  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$165  = element;
+    \$165  = element5_0;
     if (rst) begin
       \$165  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$166  = element0_0;
+    \$166  = element6_0;
     if (rst) begin
       \$166  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$167  = element1_0;
+    \$167  = element7_0;
     if (rst) begin
       \$167  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$168  = element2_0;
+    \$168  = element8_0;
     if (rst) begin
       \$168  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$169  = element3_0;
-    if (rst) begin
-      \$169  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$170  = element4_0;
-    if (rst) begin
-      \$170  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$171  = element5_0;
-    if (rst) begin
-      \$171  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$172  = element6_0;
-    if (rst) begin
-      \$172  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$173  = element7_0;
-    if (rst) begin
-      \$173  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$174  = element8_0;
-    if (rst) begin
-      \$174  = 37'h0000000000;
     end
   end
   assign \geometry.opcode  = geometry[3:0];
@@ -11596,10 +11746,10 @@ module \core.gather.walk (rst, columns, start, geometry, o, clk);
   assign o[36:29] = offset_later7_0;
   assign o[24:1] = address4;
   assign { o[28:25], o[0] } = { element9_0[28:25], element9_0[0] };
-  assign element[28] = \$105 ;
-  assign element[27] = \$87 ;
-  assign element[26] = \$82 ;
-  assign element[25] = \$79 ;
+  assign element[28] = \$92 ;
+  assign element[27] = \$80 ;
+  assign element[26] = \$77 ;
+  assign element[25] = \$74 ;
   assign element[0] = active;
   assign { element[36:29], element[24:1] } = 32'd0;
 endmodule
@@ -11611,23 +11761,25 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   reg [7:0] \$10 ;
   reg [255:0] \$100 ;
   reg [255:0] \$101 ;
-  reg [2:0] \$102 ;
-  reg \$103 ;
-  reg [24:0] \$104 ;
-  reg [24:0] \$105 ;
-  reg [23:0] \$106 ;
-  reg [23:0] \$107 ;
-  reg \$108 ;
-  reg [511:0] \$109 ;
+  reg [255:0] \$102 ;
+  reg [255:0] \$103 ;
+  reg [2:0] \$104 ;
+  reg \$105 ;
+  reg [24:0] \$106 ;
+  reg [24:0] \$107 ;
+  reg [23:0] \$108 ;
+  reg [23:0] \$109 ;
   wire \$11 ;
-  reg [15:0] \$110 ;
-  reg [12:0] \$111 ;
-  reg \$112 ;
-  reg [24:0] \$113 ;
-  reg [2:0] \$114 ;
-  reg \$115 ;
-  reg \$116 ;
+  reg \$110 ;
+  reg [511:0] \$111 ;
+  reg [15:0] \$112 ;
+  reg [12:0] \$113 ;
+  reg \$114 ;
+  reg [24:0] \$115 ;
+  reg [2:0] \$116 ;
   reg \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire \$12 ;
   wire [3:0] \$13 ;
   wire [3:0] \$14 ;
@@ -11696,7 +11848,7 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   wire \$71 ;
   reg [6:0] \$72 ;
   reg [6:0] \$73 ;
-  reg [7:0] \$74 ;
+  reg [6:0] \$74 ;
   reg [7:0] \$75 ;
   reg [7:0] \$76 ;
   reg [7:0] \$77 ;
@@ -11705,12 +11857,12 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   wire \$8 ;
   reg [7:0] \$80 ;
   reg [7:0] \$81 ;
-  reg \$82 ;
+  reg [7:0] \$82 ;
   reg \$83 ;
-  reg [6:0] \$84 ;
+  reg \$84 ;
   reg [6:0] \$85 ;
-  reg [7:0] \$86 ;
-  reg [7:0] \$87 ;
+  reg [6:0] \$86 ;
+  reg [6:0] \$87 ;
   reg [7:0] \$88 ;
   reg [7:0] \$89 ;
   wire [24:0] \$9 ;
@@ -11718,8 +11870,8 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   reg [7:0] \$91 ;
   reg [7:0] \$92 ;
   reg [7:0] \$93 ;
-  reg [255:0] \$94 ;
-  reg [255:0] \$95 ;
+  reg [7:0] \$94 ;
+  reg [7:0] \$95 ;
   reg [255:0] \$96 ;
   reg [255:0] \$97 ;
   reg [255:0] \$98 ;
@@ -11728,6 +11880,7 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   wire \$signal ;
   reg [6:0] a_flags0 = 7'h00;
   reg [6:0] a_flags1 = 7'h00;
+  reg [6:0] a_flags2 = 7'h00;
   reg [7:0] a_slot0 = 8'h00;
   reg [7:0] a_slot1 = 8'h00;
   reg [7:0] a_slot2 = 8'h00;
@@ -11740,6 +11893,7 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   reg active = 1'h0;
   reg [6:0] b_flags0 = 7'h00;
   reg [6:0] b_flags1 = 7'h00;
+  reg [6:0] b_flags2 = 7'h00;
   reg [7:0] b_slot0 = 8'h00;
   reg [7:0] b_slot1 = 8'h00;
   reg [7:0] b_slot2 = 8'h00;
@@ -11962,14 +12116,14 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   assign \$4  = \$2  ? \$3  : 28'h0000010;
   assign \$5  = ~ o[26];
   assign rd__0__en = o[0] & \$5 ;
-  assign a_value = a_flags1[1] ? 8'h00 : \$7 ;
+  assign a_value = a_flags2[1] ? 8'h00 : \$7 ;
   assign \$8  = ~ \o$28 [26];
   assign rd__1__en = \o$28 [0] & \$8 ;
-  assign b_value = b_flags1[1] ? 8'h00 : \$10 ;
+  assign b_value = b_flags2[1] ? 8'h00 : \$10 ;
   assign mask = kept[7:0] & { row_ok, row_ok, row_ok, row_ok, row_ok, row_ok, row_ok, row_ok };
   assign \$11  = | mask;
   assign wr__0__en = active & \$11 ;
-  assign \$12  = a_flags1[0] & a_flags1[5];
+  assign \$12  = a_flags2[0] & a_flags2[5];
   assign \$13  = drained + 1'h1;
   assign \$14  = o__payload[256] ? 4'h0 : \$13 ;
   assign \$15  = ! drained;
@@ -12027,93 +12181,97 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   always @(posedge clk)
     a_flags1 <= \$73 ;
   always @(posedge clk)
-    a_slot0 <= \$74 ;
+    a_flags2 <= \$74 ;
   always @(posedge clk)
-    a_slot1 <= \$75 ;
+    a_slot0 <= \$75 ;
   always @(posedge clk)
-    a_slot2 <= \$76 ;
+    a_slot1 <= \$76 ;
   always @(posedge clk)
-    a_slot3 <= \$77 ;
+    a_slot2 <= \$77 ;
   always @(posedge clk)
-    a_slot4 <= \$78 ;
+    a_slot3 <= \$78 ;
   always @(posedge clk)
-    a_slot5 <= \$79 ;
+    a_slot4 <= \$79 ;
   always @(posedge clk)
-    a_slot6 <= \$80 ;
+    a_slot5 <= \$80 ;
   always @(posedge clk)
-    a_slot7 <= \$81 ;
+    a_slot6 <= \$81 ;
   always @(posedge clk)
-    i__valid <= \$82 ;
+    a_slot7 <= \$82 ;
   always @(posedge clk)
-    beat_end <= \$83 ;
+    i__valid <= \$83 ;
   always @(posedge clk)
-    b_flags0 <= \$84 ;
+    beat_end <= \$84 ;
   always @(posedge clk)
-    b_flags1 <= \$85 ;
+    b_flags0 <= \$85 ;
   always @(posedge clk)
-    b_slot0 <= \$86 ;
+    b_flags1 <= \$86 ;
   always @(posedge clk)
-    b_slot1 <= \$87 ;
+    b_flags2 <= \$87 ;
   always @(posedge clk)
-    b_slot2 <= \$88 ;
+    b_slot0 <= \$88 ;
   always @(posedge clk)
-    b_slot3 <= \$89 ;
+    b_slot1 <= \$89 ;
   always @(posedge clk)
-    b_slot4 <= \$90 ;
+    b_slot2 <= \$90 ;
   always @(posedge clk)
-    b_slot5 <= \$91 ;
+    b_slot3 <= \$91 ;
   always @(posedge clk)
-    b_slot6 <= \$92 ;
+    b_slot4 <= \$92 ;
   always @(posedge clk)
-    b_slot7 <= \$93 ;
+    b_slot5 <= \$93 ;
   always @(posedge clk)
-    drained0 <= \$94 ;
+    b_slot6 <= \$94 ;
   always @(posedge clk)
-    drained1 <= \$95 ;
+    b_slot7 <= \$95 ;
   always @(posedge clk)
-    drained2 <= \$96 ;
+    drained0 <= \$96 ;
   always @(posedge clk)
-    drained3 <= \$97 ;
+    drained1 <= \$97 ;
   always @(posedge clk)
-    drained4 <= \$98 ;
+    drained2 <= \$98 ;
   always @(posedge clk)
-    drained5 <= \$99 ;
+    drained3 <= \$99 ;
   always @(posedge clk)
-    drained6 <= \$100 ;
+    drained4 <= \$100 ;
   always @(posedge clk)
-    drained7 <= \$101 ;
+    drained5 <= \$101 ;
   always @(posedge clk)
-    drained <= \$102 ;
+    drained6 <= \$102 ;
   always @(posedge clk)
-    load_first <= \$103 ;
+    drained7 <= \$103 ;
   always @(posedge clk)
-    tile_addr <= \$104 ;
+    drained <= \$104 ;
   always @(posedge clk)
-    band_addr <= \$105 ;
+    load_first <= \$105 ;
   always @(posedge clk)
-    m_left <= \$106 ;
+    tile_addr <= \$106 ;
   always @(posedge clk)
-    n_left <= \$107 ;
+    band_addr <= \$107 ;
   always @(posedge clk)
-    active <= \$108 ;
+    m_left <= \$108 ;
   always @(posedge clk)
-    rotated <= \$109 ;
+    n_left <= \$109 ;
   always @(posedge clk)
-    kept <= \$110 ;
+    active <= \$110 ;
   always @(posedge clk)
-    wr__0__row <= \$111 ;
+    rotated <= \$111 ;
   always @(posedge clk)
-    row_ok <= \$112 ;
+    kept <= \$112 ;
   always @(posedge clk)
-    row_addr <= \$113 ;
+    wr__0__row <= \$113 ;
   always @(posedge clk)
-    row <= \$114 ;
+    row_ok <= \$114 ;
   always @(posedge clk)
-    step <= \$115 ;
+    row_addr <= \$115 ;
   always @(posedge clk)
-    \final  <= \$116 ;
+    row <= \$116 ;
   always @(posedge clk)
-    done <= \$117 ;
+    step <= \$117 ;
+  always @(posedge clk)
+    \final  <= \$118 ;
+  always @(posedge clk)
+    done <= \$119 ;
   \core.gemm.array  array (
     .clk(clk),
     .i__payload(i__payload),
@@ -12127,8 +12285,8 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
     .conv(conv),
     .layout(op[5:4]),
     .o(o),
-    .\port$11288$118 (op[189:118]),
-    .\port$11288$16 (op[39:16]),
+    .\port$11279$118 (op[189:118]),
+    .\port$11279$16 (op[39:16]),
     .\port$8075$0 (\$4 ),
     .rst(rst),
     .start(start)
@@ -12137,8 +12295,8 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
     .clk(clk),
     .layout(op[7:6]),
     .o(\o$28 ),
-    .\port$11288$118 (op[189:118]),
-    .\port$11288$42 (op[65:42]),
+    .\port$11279$118 (op[189:118]),
+    .\port$11279$42 (op[65:42]),
     .\port$8075$0 (\$4 ),
     .rst(rst),
     .start(start)
@@ -12146,7 +12304,7 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (a_flags1[4:2])
+    casez (a_flags2[4:2])
       3'h0:
           \$7  = rd__0__data[7:0];
       3'h1:
@@ -12168,7 +12326,7 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (b_flags1[4:2])
+    casez (b_flags2[4:2])
       3'h0:
           \$10  = rd__1__data[7:0];
       3'h1:
@@ -12225,19 +12383,16 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$74  = a_slot0;
-    if (a_flags1[0]) begin
-      \$74  = a_slot1;
-    end
+    \$74  = a_flags1;
     if (rst) begin
-      \$74  = 8'h00;
+      \$74  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$75  = a_slot1;
-    if (a_flags1[0]) begin
-      \$75  = a_slot2;
+    \$75  = a_slot0;
+    if (a_flags2[0]) begin
+      \$75  = a_slot1;
     end
     if (rst) begin
       \$75  = 8'h00;
@@ -12245,9 +12400,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$76  = a_slot2;
-    if (a_flags1[0]) begin
-      \$76  = a_slot3;
+    \$76  = a_slot1;
+    if (a_flags2[0]) begin
+      \$76  = a_slot2;
     end
     if (rst) begin
       \$76  = 8'h00;
@@ -12255,9 +12410,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$77  = a_slot3;
-    if (a_flags1[0]) begin
-      \$77  = a_slot4;
+    \$77  = a_slot2;
+    if (a_flags2[0]) begin
+      \$77  = a_slot3;
     end
     if (rst) begin
       \$77  = 8'h00;
@@ -12265,9 +12420,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$78  = a_slot4;
-    if (a_flags1[0]) begin
-      \$78  = a_slot5;
+    \$78  = a_slot3;
+    if (a_flags2[0]) begin
+      \$78  = a_slot4;
     end
     if (rst) begin
       \$78  = 8'h00;
@@ -12275,9 +12430,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$79  = a_slot5;
-    if (a_flags1[0]) begin
-      \$79  = a_slot6;
+    \$79  = a_slot4;
+    if (a_flags2[0]) begin
+      \$79  = a_slot5;
     end
     if (rst) begin
       \$79  = 8'h00;
@@ -12285,9 +12440,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$80  = a_slot6;
-    if (a_flags1[0]) begin
-      \$80  = a_slot7;
+    \$80  = a_slot5;
+    if (a_flags2[0]) begin
+      \$80  = a_slot6;
     end
     if (rst) begin
       \$80  = 8'h00;
@@ -12295,9 +12450,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$81  = a_slot7;
-    if (a_flags1[0]) begin
-      \$81  = a_value;
+    \$81  = a_slot6;
+    if (a_flags2[0]) begin
+      \$81  = a_slot7;
     end
     if (rst) begin
       \$81  = 8'h00;
@@ -12305,57 +12460,54 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$82  = \$12 ;
+    \$82  = a_slot7;
+    if (a_flags2[0]) begin
+      \$82  = a_value;
+    end
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$83  = a_flags1[6];
+    \$83  = \$12 ;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$84  = { \o$28 [28:27], \o$28 [3:1], \o$28 [26], \o$28 [0] };
+    \$84  = a_flags2[6];
     if (rst) begin
-      \$84  = 7'h00;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$85  = b_flags0;
+    \$85  = { \o$28 [28:27], \o$28 [3:1], \o$28 [26], \o$28 [0] };
     if (rst) begin
       \$85  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$86  = b_slot0;
-    if (b_flags1[0]) begin
-      \$86  = b_slot1;
-    end
+    \$86  = b_flags0;
     if (rst) begin
-      \$86  = 8'h00;
+      \$86  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$87  = b_slot1;
-    if (b_flags1[0]) begin
-      \$87  = b_slot2;
-    end
+    \$87  = b_flags1;
     if (rst) begin
-      \$87  = 8'h00;
+      \$87  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$88  = b_slot2;
-    if (b_flags1[0]) begin
-      \$88  = b_slot3;
+    \$88  = b_slot0;
+    if (b_flags2[0]) begin
+      \$88  = b_slot1;
     end
     if (rst) begin
       \$88  = 8'h00;
@@ -12363,9 +12515,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$89  = b_slot3;
-    if (b_flags1[0]) begin
-      \$89  = b_slot4;
+    \$89  = b_slot1;
+    if (b_flags2[0]) begin
+      \$89  = b_slot2;
     end
     if (rst) begin
       \$89  = 8'h00;
@@ -12373,9 +12525,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$90  = b_slot4;
-    if (b_flags1[0]) begin
-      \$90  = b_slot5;
+    \$90  = b_slot2;
+    if (b_flags2[0]) begin
+      \$90  = b_slot3;
     end
     if (rst) begin
       \$90  = 8'h00;
@@ -12383,9 +12535,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$91  = b_slot5;
-    if (b_flags1[0]) begin
-      \$91  = b_slot6;
+    \$91  = b_slot3;
+    if (b_flags2[0]) begin
+      \$91  = b_slot4;
     end
     if (rst) begin
       \$91  = 8'h00;
@@ -12393,9 +12545,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$92  = b_slot6;
-    if (b_flags1[0]) begin
-      \$92  = b_slot7;
+    \$92  = b_slot4;
+    if (b_flags2[0]) begin
+      \$92  = b_slot5;
     end
     if (rst) begin
       \$92  = 8'h00;
@@ -12403,9 +12555,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$93  = b_slot7;
-    if (b_flags1[0]) begin
-      \$93  = b_value;
+    \$93  = b_slot5;
+    if (b_flags2[0]) begin
+      \$93  = b_slot6;
     end
     if (rst) begin
       \$93  = 8'h00;
@@ -12413,42 +12565,30 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$94  = drained0;
-    if (o__valid) begin
-      casez (drained)
-        3'h0:
-            \$94  = o__payload[255:0];
-      endcase
+    \$94  = b_slot6;
+    if (b_flags2[0]) begin
+      \$94  = b_slot7;
     end
     if (rst) begin
-      \$94  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$95  = drained1;
-    if (o__valid) begin
-      casez (drained)
-        3'h0:
-            /* empty */;
-        3'h1:
-            \$95  = o__payload[255:0];
-      endcase
+    \$95  = b_slot7;
+    if (b_flags2[0]) begin
+      \$95  = b_value;
     end
     if (rst) begin
-      \$95  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$96  = drained2;
+    \$96  = drained0;
     if (o__valid) begin
       casez (drained)
         3'h0:
-            /* empty */;
-        3'h1:
-            /* empty */;
-        3'h2:
             \$96  = o__payload[255:0];
       endcase
     end
@@ -12458,16 +12598,12 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$97  = drained3;
+    \$97  = drained1;
     if (o__valid) begin
       casez (drained)
         3'h0:
             /* empty */;
         3'h1:
-            /* empty */;
-        3'h2:
-            /* empty */;
-        3'h3:
             \$97  = o__payload[255:0];
       endcase
     end
@@ -12477,7 +12613,43 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$98  = drained4;
+    \$98  = drained2;
+    if (o__valid) begin
+      casez (drained)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            \$98  = o__payload[255:0];
+      endcase
+    end
+    if (rst) begin
+      \$98  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$99  = drained3;
+    if (o__valid) begin
+      casez (drained)
+        3'h0:
+            /* empty */;
+        3'h1:
+            /* empty */;
+        3'h2:
+            /* empty */;
+        3'h3:
+            \$99  = o__payload[255:0];
+      endcase
+    end
+    if (rst) begin
+      \$99  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$100  = drained4;
     if (o__valid) begin
       casez (drained)
         3'h0:
@@ -12489,16 +12661,16 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
         3'h3:
             /* empty */;
         3'h4:
-            \$98  = o__payload[255:0];
+            \$100  = o__payload[255:0];
       endcase
     end
     if (rst) begin
-      \$98  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$100  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$99  = drained5;
+    \$101  = drained5;
     if (o__valid) begin
       casez (drained)
         3'h0:
@@ -12512,16 +12684,16 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
         3'h4:
             /* empty */;
         3'h5:
-            \$99  = o__payload[255:0];
+            \$101  = o__payload[255:0];
       endcase
     end
     if (rst) begin
-      \$99  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$101  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$100  = drained6;
+    \$102  = drained6;
     if (o__valid) begin
       casez (drained)
         3'h0:
@@ -12537,16 +12709,16 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
         3'h5:
             /* empty */;
         3'h6:
-            \$100  = o__payload[255:0];
+            \$102  = o__payload[255:0];
       endcase
     end
     if (rst) begin
-      \$100  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$102  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$101  = drained7;
+    \$103  = drained7;
     if (o__valid) begin
       (* full_case = 32'd1 *)
       casez (drained)
@@ -12565,216 +12737,216 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
         3'h6:
             /* empty */;
         3'h7:
-            \$101  = o__payload[255:0];
+            \$103  = o__payload[255:0];
       endcase
     end
     if (rst) begin
-      \$101  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$103  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$102  = drained;
+    \$104  = drained;
     if (o__valid) begin
-      \$102  = \$14 [2:0];
+      \$104  = \$14 [2:0];
     end
     if (rst) begin
-      \$102  = 3'h0;
+      \$104  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$103  = \$16 ;
+    \$105  = \$16 ;
     if (rst) begin
-      \$103  = 1'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$104  = tile_addr;
+    \$106  = tile_addr;
     if (start) begin
-      \$104  = { 1'h0, op[91:68] };
+      \$106  = { 1'h0, op[91:68] };
     end
     if (\$21 ) begin
       if (\$49 ) begin
         (* full_case = 32'd1 *)
         if (\$53 ) begin
-          \$104  = \$57 [24:0];
+          \$106  = \$57 [24:0];
         end else begin
-          \$104  = \$59 [24:0];
+          \$106  = \$59 [24:0];
         end
       end
     end
     if (rst) begin
-      \$104  = 25'h0000000;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$105  = band_addr;
+    \$107  = band_addr;
     if (start) begin
-      \$105  = { 1'h0, op[91:68] };
+      \$107  = { 1'h0, op[91:68] };
     end
     if (\$21 ) begin
       if (\$49 ) begin
         if (\$53 ) begin
-          \$105  = \$55 [24:0];
+          \$107  = \$55 [24:0];
         end
       end
     end
     if (rst) begin
-      \$105  = 25'h0000000;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$106  = m_left;
+    \$108  = m_left;
     if (start) begin
-      \$106  = op[141:118];
+      \$108  = op[141:118];
     end
     if (\$21 ) begin
       if (\$49 ) begin
         if (\$53 ) begin
-          \$106  = \$58 [23:0];
+          \$108  = \$58 [23:0];
         end
       end
     end
     if (rst) begin
-      \$106  = 24'h000000;
+      \$108  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$107  = n_left;
+    \$109  = n_left;
     if (start) begin
-      \$107  = op[165:142];
+      \$109  = op[165:142];
     end
     if (\$21 ) begin
       if (\$49 ) begin
         (* full_case = 32'd1 *)
         if (\$53 ) begin
-          \$107  = op[165:142];
+          \$109  = op[165:142];
         end else begin
-          \$107  = \$60 [23:0];
+          \$109  = \$60 [23:0];
         end
       end
     end
     if (rst) begin
-      \$107  = 24'h000000;
+      \$109  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$108  = active;
+    \$110  = active;
     if (start) begin
-      \$108  = 1'h0;
+      \$110  = 1'h0;
     end
     if (\$21 ) begin
-      \$108  = 1'h1;
+      \$110  = 1'h1;
     end else if (active) begin
       if (\$66 ) begin
-        \$108  = 1'h0;
+        \$110  = 1'h0;
       end
     end
     if (rst) begin
-      \$108  = 1'h0;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$109  = rotated;
+    \$111  = rotated;
     if (\$21 ) begin
-      \$109  = \$27 [511:0];
+      \$111  = \$27 [511:0];
     end else if (active) begin
-      \$109  = \$61 ;
+      \$111  = \$61 ;
     end
     if (rst) begin
-      \$109  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$111  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$110  = kept;
+    \$112  = kept;
     if (\$21 ) begin
-      \$110  = { 1'h0, \$37  };
+      \$112  = { 1'h0, \$37  };
     end else if (active) begin
-      \$110  = \$62 ;
+      \$112  = \$62 ;
     end
     if (rst) begin
-      \$110  = 16'h0000;
+      \$112  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$111  = wr__0__row;
+    \$113  = wr__0__row;
     if (\$21 ) begin
-      \$111  = \$39 [12:0];
+      \$113  = \$39 [12:0];
     end else if (active) begin
-      \$111  = \$63 [12:0];
+      \$113  = \$63 [12:0];
     end
     if (rst) begin
-      \$111  = 13'h0000;
+      \$113  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$112  = row_ok;
+    \$114  = row_ok;
     if (\$21 ) begin
-      \$112  = \$42 ;
+      \$114  = \$42 ;
     end
     if (rst) begin
-      \$112  = 1'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = row_addr;
+    \$115  = row_addr;
     if (\$21 ) begin
-      \$113  = \$44 [24:0];
+      \$115  = \$44 [24:0];
     end
     if (rst) begin
-      \$113  = 25'h0000000;
+      \$115  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = row;
+    \$116  = row;
     if (\$21 ) begin
-      \$114  = \$46 [2:0];
+      \$116  = \$46 [2:0];
     end
     if (rst) begin
-      \$114  = 3'h0;
+      \$116  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = step;
+    \$117  = step;
     if (\$21 ) begin
-      \$115  = 1'h0;
+      \$117  = 1'h0;
     end else if (active) begin
-      \$115  = \$64 [0];
+      \$117  = \$64 [0];
     end
-    if (rst) begin
-      \$115  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = \final ;
-    if (\$21 ) begin
-      if (\$49 ) begin
-        \$116  = \$52 ;
-      end
-    end
-    if (rst) begin
-      \$116  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = \$71 ;
     if (rst) begin
       \$117  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$118  = \final ;
+    if (\$21 ) begin
+      if (\$49 ) begin
+        \$118  = \$52 ;
+      end
+    end
+    if (rst) begin
+      \$118  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$119  = \$71 ;
+    if (rst) begin
+      \$119  = 1'h0;
     end
   end
   assign period = { 20'h00000, \$4  };
@@ -29382,7 +29554,7 @@ module \core.gemm.array.pe7_7_mul (rst, pe7_7_b_in, pe7_7_a_in, pe7_7_p, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \port$11288$118 , conv, o, clk);
+module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11279$16 , \port$11279$118 , conv, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [27:0] \$1 ;
   wire \$10 ;
@@ -29892,10 +30064,10 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [71:0] \port$11288$118 ;
-  wire [71:0] \port$11288$118 ;
-  input [23:0] \port$11288$16 ;
-  wire [23:0] \port$11288$16 ;
+  input [71:0] \port$11279$118 ;
+  wire [71:0] \port$11279$118 ;
+  input [23:0] \port$11279$16 ;
+  wire [23:0] \port$11279$16 ;
   input [27:0] \port$8075$0 ;
   wire [27:0] \port$8075$0 ;
   wire [25:0] row;
@@ -29920,7 +30092,7 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
   reg [23:0] window_start_ohs = 24'h000000;
   reg [23:0] window_start_ow = 24'h000000;
   reg [23:0] window_start_ows = 24'h000000;
-  assign \$1  = \port$11288$118 [71:48] * 4'h8;
+  assign \$1  = \port$11279$118 [71:48] * 4'h8;
   assign \$2  = phase < \$1 ;
   assign emit = walking & \$2 ;
   assign \$3  = window_ohs + depth_kh;
@@ -29942,10 +30114,10 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
   assign \$17  = t == 3'h7;
   assign \$18  = emit & \$17 ;
   assign \$19  = other0 + 4'h8;
-  assign \$20  = \$19  >= \port$11288$118 [47:24];
+  assign \$20  = \$19  >= \port$11279$118 [47:24];
   assign \$21  = own0 + 4'h8;
   assign \$22  = own0 + 4'h8;
-  assign \$23  = \$22  >= \port$11288$118 [23:0];
+  assign \$23  = \$22  >= \port$11279$118 [23:0];
   assign \$24  = other0 + 4'h8;
   assign \$25  = kk + 1'h1;
   assign \$26  = \port$8075$0  - 1'h1;
@@ -29953,7 +30125,7 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
   assign \$28  = walking & \$27 ;
   assign \$29  = t == 3'h7;
   assign \$30  = emit & \$29 ;
-  assign \$31  = \port$11288$118 [71:48] - 1'h1;
+  assign \$31  = \port$11279$118 [71:48] - 1'h1;
   assign \$32  = kk != \$31 ;
   assign \$33  = \$30  & \$32 ;
   assign \$35  = t == 3'h7;
@@ -29962,39 +30134,39 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
   assign \$38  = emit & \$37 ;
   assign \$39  = t == 3'h7;
   assign \$40  = emit & \$39 ;
-  assign \$41  = \port$11288$118 [71:48] - 1'h1;
+  assign \$41  = \port$11279$118 [71:48] - 1'h1;
   assign \$42  = kk != \$41 ;
   assign \$43  = \$40  & \$42 ;
   assign \$45  = other0 + 4'h8;
-  assign \$46  = \$45  >= \port$11288$118 [47:24];
+  assign \$46  = \$45  >= \port$11279$118 [47:24];
   assign \$48  = t == 3'h7;
   assign \$49  = emit & \$48 ;
   assign \$50  = \$47  & \$49 ;
   assign \$51  = other0 + 4'h8;
-  assign \$52  = \$51  >= \port$11288$118 [47:24];
+  assign \$52  = \$51  >= \port$11279$118 [47:24];
   assign \$54  = other0 + 4'h8;
-  assign \$55  = \$54  >= \port$11288$118 [47:24];
+  assign \$55  = \$54  >= \port$11279$118 [47:24];
   assign \$56  = ~ \$55 ;
   assign \$58  = ! layout;
-  assign \$59  = \$58  ? \port$11288$118 [71:48] : 24'h000001;
+  assign \$59  = \$58  ? \port$11279$118 [71:48] : 24'h000001;
   assign \$60  = own_off_v + \$59 ;
   assign \$61  = ! layout;
-  assign \$62  = \$61  ? \port$11288$118 [71:48] : 24'h000001;
+  assign \$62  = \$61  ? \port$11279$118 [71:48] : 24'h000001;
   assign \$63  = own_off_v + \$62 ;
   assign \$64  = ! layout;
-  assign \$65  = \$64  ? \port$11288$118 [71:48] : 24'h000001;
+  assign \$65  = \$64  ? \port$11279$118 [71:48] : 24'h000001;
   assign \$66  = own_off_v + \$65 ;
   assign \$67  = t == 3'h7;
   assign \$68  = emit & \$67 ;
   assign \$70  = ! layout;
-  assign \$71  = \$70  ? \port$11288$118 [71:48] : 24'h000001;
+  assign \$71  = \$70  ? \port$11279$118 [71:48] : 24'h000001;
   assign \$72  = own_off_v + \$71 ;
   assign \$73  = \port$8075$0  - 1'h1;
   assign \$74  = phase == \$73 ;
   assign \$75  = walking & \$74 ;
   assign \$76  = t == 3'h7;
   assign \$77  = emit & \$76 ;
-  assign \$78  = \port$11288$118 [71:48] - 1'h1;
+  assign \$78  = \port$11279$118 [71:48] - 1'h1;
   assign \$79  = kk != \$78 ;
   assign \$80  = \$77  & \$79 ;
   assign \$82  = t == 3'h7;
@@ -30003,31 +30175,31 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
   assign \$85  = emit & \$84 ;
   assign \$86  = t == 3'h7;
   assign \$87  = emit & \$86 ;
-  assign \$88  = \port$11288$118 [71:48] - 1'h1;
+  assign \$88  = \port$11279$118 [71:48] - 1'h1;
   assign \$89  = kk != \$88 ;
   assign \$90  = \$87  & \$89 ;
   assign \$92  = other0 + 4'h8;
-  assign \$93  = \$92  >= \port$11288$118 [47:24];
+  assign \$93  = \$92  >= \port$11279$118 [47:24];
   assign \$95  = t == 3'h7;
   assign \$96  = emit & \$95 ;
   assign \$98  = other0 + 4'h8;
-  assign \$99  = \$98  >= \port$11288$118 [47:24];
+  assign \$99  = \$98  >= \port$11279$118 [47:24];
   assign \$101  = other0 + 4'h8;
-  assign \$102  = \$101  >= \port$11288$118 [47:24];
+  assign \$102  = \$101  >= \port$11279$118 [47:24];
   assign \$103  = ~ \$102 ;
   assign \$105  = ! layout;
-  assign \$106  = \$105  ? 24'h000001 : \port$11288$118 [23:0];
+  assign \$106  = \$105  ? 24'h000001 : \port$11279$118 [23:0];
   assign \$107  = k_off_v + \$106 ;
   assign \$108  = ! layout;
-  assign \$109  = \$108  ? 24'h000001 : \port$11288$118 [23:0];
+  assign \$109  = \$108  ? 24'h000001 : \port$11279$118 [23:0];
   assign \$110  = k_off_v + \$109 ;
   assign \$111  = ! layout;
-  assign \$112  = \$111  ? 24'h000001 : \port$11288$118 [23:0];
+  assign \$112  = \$111  ? 24'h000001 : \port$11279$118 [23:0];
   assign \$113  = k_off_v + \$112 ;
   assign \$114  = t == 3'h7;
   assign \$115  = emit & \$114 ;
   assign \$117  = ! layout;
-  assign \$118  = \$117  ? 24'h000001 : \port$11288$118 [23:0];
+  assign \$118  = \$117  ? 24'h000001 : \port$11279$118 [23:0];
   assign \$119  = k_off_v + \$118 ;
   assign \$120  = \port$8075$0  - 1'h1;
   assign \$121  = phase == \$120 ;
@@ -30035,7 +30207,7 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
   assign \$123  = layout == 2'h2;
   assign \$124  = t == 3'h7;
   assign \$125  = emit & \$124 ;
-  assign \$126  = \port$11288$118 [71:48] - 1'h1;
+  assign \$126  = \port$11279$118 [71:48] - 1'h1;
   assign \$127  = kk != \$126 ;
   assign \$128  = \$125  & \$127 ;
   assign \$129  = \$123  & \$128 ;
@@ -30046,24 +30218,24 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
   assign \$134  = emit & \$133 ;
   assign \$135  = t == 3'h7;
   assign \$136  = emit & \$135 ;
-  assign \$137  = \port$11288$118 [71:48] - 1'h1;
+  assign \$137  = \port$11279$118 [71:48] - 1'h1;
   assign \$138  = kk != \$137 ;
   assign \$139  = \$136  & \$138 ;
   assign \$140  = \$130  ? \$134  : \$139 ;
   assign \$141  = layout == 2'h2;
   assign \$142  = other0 + 4'h8;
-  assign \$143  = \$142  >= \port$11288$118 [47:24];
+  assign \$143  = \$142  >= \port$11279$118 [47:24];
   assign \$144  = \$141  & \$143 ;
   assign \$145  = t == 3'h7;
   assign \$146  = emit & \$145 ;
   assign \$147  = \$144  & \$146 ;
   assign \$148  = layout == 2'h2;
   assign \$149  = other0 + 4'h8;
-  assign \$150  = \$149  >= \port$11288$118 [47:24];
+  assign \$150  = \$149  >= \port$11279$118 [47:24];
   assign \$151  = \$148  & \$150 ;
   assign \$152  = layout == 2'h2;
   assign \$153  = other0 + 4'h8;
-  assign \$154  = \$153  >= \port$11288$118 [47:24];
+  assign \$154  = \$153  >= \port$11279$118 [47:24];
   assign \$155  = ~ \$154 ;
   assign \$156  = \$152  & \$155 ;
   assign \$157  = conv[95:84] - 1'h1;
@@ -30192,7 +30364,7 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
   assign \$280  = layout == 2'h3;
   assign \$281  = t == 3'h7;
   assign \$282  = emit & \$281 ;
-  assign \$283  = \port$11288$118 [71:48] - 1'h1;
+  assign \$283  = \port$11279$118 [71:48] - 1'h1;
   assign \$284  = kk != \$283 ;
   assign \$285  = \$282  & \$284 ;
   assign \$286  = \$280  & \$285 ;
@@ -30203,24 +30375,24 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
   assign \$291  = emit & \$290 ;
   assign \$292  = t == 3'h7;
   assign \$293  = emit & \$292 ;
-  assign \$294  = \port$11288$118 [71:48] - 1'h1;
+  assign \$294  = \port$11279$118 [71:48] - 1'h1;
   assign \$295  = kk != \$294 ;
   assign \$296  = \$293  & \$295 ;
   assign \$297  = \$287  ? \$291  : \$296 ;
   assign \$298  = layout == 2'h3;
   assign \$299  = other0 + 4'h8;
-  assign \$300  = \$299  >= \port$11288$118 [47:24];
+  assign \$300  = \$299  >= \port$11279$118 [47:24];
   assign \$301  = \$298  & \$300 ;
   assign \$302  = t == 3'h7;
   assign \$303  = emit & \$302 ;
   assign \$304  = \$301  & \$303 ;
   assign \$305  = layout == 2'h3;
   assign \$306  = other0 + 4'h8;
-  assign \$307  = \$306  >= \port$11288$118 [47:24];
+  assign \$307  = \$306  >= \port$11279$118 [47:24];
   assign \$308  = \$305  & \$307 ;
   assign \$309  = layout == 2'h3;
   assign \$310  = other0 + 4'h8;
-  assign \$311  = \$310  >= \port$11288$118 [47:24];
+  assign \$311  = \$310  >= \port$11279$118 [47:24];
   assign \$312  = ~ \$311 ;
   assign \$313  = \$309  & \$312 ;
   assign \$314  = conv[55:44] - 1'h1;
@@ -30305,13 +30477,13 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
   assign \$393  = \$392  + col;
   assign \$394  = \$393  * conv[55:44];
   assign \$395  = \$394  + depth_c;
-  assign \$396  = \port$11288$16  + \$395 [24:0];
-  assign \$397  = \port$11288$16  + own_off_v;
+  assign \$396  = \port$11279$16  + \$395 [24:0];
+  assign \$397  = \port$11279$16  + own_off_v;
   assign \$398  = \$397  + k_off_v;
   assign \$399  = layout[1] ? { 1'h0, \$396  } : \$398 ;
   assign \$400  = t >= 4'h8;
   assign \$401  = own0 + t;
-  assign \$402  = \$401  >= \port$11288$118 [23:0];
+  assign \$402  = \$401  >= \port$11279$118 [23:0];
   assign \$403  = \$400  | \$402 ;
   assign \$404  = $signed(row) >= $signed(1'h0);
   assign \$405  = $signed(row) < $signed({ 1'h0, conv[31:20] });
@@ -30327,7 +30499,7 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
   assign \$415  = emit & \$414 ;
   assign \$416  = t == 3'h7;
   assign \$417  = emit & \$416 ;
-  assign \$418  = \port$11288$118 [71:48] - 1'h1;
+  assign \$418  = \port$11279$118 [71:48] - 1'h1;
   assign \$419  = kk == \$418 ;
   assign \$420  = \$417  & \$419 ;
   always @(posedge clk)
@@ -31060,12 +31232,12 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
       \$457  = 29'h00000000;
     end
   end
-  assign k = \port$11288$118 [71:48];
+  assign k = \port$11279$118 [71:48];
   assign \layout$5  = layout;
   assign period = { 20'h00000, \port$8075$0  };
-  assign other = \port$11288$118 [47:24];
-  assign own = \port$11288$118 [23:0];
-  assign base = { 1'h0, \port$11288$16  };
+  assign other = \port$11279$118 [47:24];
+  assign own = \port$11279$118 [23:0];
+  assign base = { 1'h0, \port$11279$16  };
   assign \conv.opcode  = conv[3:0];
   assign \conv.batch  = conv[19:4];
   assign \conv.height  = conv[31:20];
@@ -31098,7 +31270,7 @@ module \core.gemm.walk_a (rst, \port$8075$0 , start, layout, \port$11288$16 , \p
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.gemm.walk_b (rst, \port$8075$0 , start, layout, \port$11288$42 , \port$11288$118 , o, clk);
+module \core.gemm.walk_b (rst, \port$8075$0 , start, layout, \port$11279$42 , \port$11279$118 , o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [27:0] \$1 ;
   wire [3:0] \$10 ;
@@ -31268,10 +31440,10 @@ module \core.gemm.walk_b (rst, \port$8075$0 , start, layout, \port$11288$42 , \p
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [71:0] \port$11288$118 ;
-  wire [71:0] \port$11288$118 ;
-  input [23:0] \port$11288$42 ;
-  wire [23:0] \port$11288$42 ;
+  input [71:0] \port$11279$118 ;
+  wire [71:0] \port$11279$118 ;
+  input [23:0] \port$11279$42 ;
+  wire [23:0] \port$11279$42 ;
   input [27:0] \port$8075$0 ;
   wire [27:0] \port$8075$0 ;
   input rst;
@@ -31280,7 +31452,7 @@ module \core.gemm.walk_b (rst, \port$8075$0 , start, layout, \port$11288$42 , \p
   wire start;
   reg [2:0] t = 3'h0;
   reg walking = 1'h0;
-  assign \$1  = \port$11288$118 [71:48] * 4'h8;
+  assign \$1  = \port$11279$118 [71:48] * 4'h8;
   assign \$2  = phase < \$1 ;
   assign emit = walking & \$2 ;
   assign \$3  = \port$8075$0  - 1'h1;
@@ -31298,10 +31470,10 @@ module \core.gemm.walk_b (rst, \port$8075$0 , start, layout, \port$11288$42 , \p
   assign \$15  = t == 3'h7;
   assign \$16  = emit & \$15 ;
   assign \$17  = own0 + 4'h8;
-  assign \$18  = \$17  >= \port$11288$118 [47:24];
+  assign \$18  = \$17  >= \port$11279$118 [47:24];
   assign \$19  = other0 + 4'h8;
   assign \$20  = other0 + 4'h8;
-  assign \$21  = \$20  >= \port$11288$118 [23:0];
+  assign \$21  = \$20  >= \port$11279$118 [23:0];
   assign \$22  = own0 + 4'h8;
   assign \$23  = kk + 1'h1;
   assign \$24  = \port$8075$0  - 1'h1;
@@ -31309,7 +31481,7 @@ module \core.gemm.walk_b (rst, \port$8075$0 , start, layout, \port$11288$42 , \p
   assign \$26  = walking & \$25 ;
   assign \$27  = t == 3'h7;
   assign \$28  = emit & \$27 ;
-  assign \$29  = \port$11288$118 [71:48] - 1'h1;
+  assign \$29  = \port$11279$118 [71:48] - 1'h1;
   assign \$30  = kk != \$29 ;
   assign \$31  = \$28  & \$30 ;
   assign \$33  = t == 3'h7;
@@ -31318,38 +31490,38 @@ module \core.gemm.walk_b (rst, \port$8075$0 , start, layout, \port$11288$42 , \p
   assign \$36  = emit & \$35 ;
   assign \$37  = t == 3'h7;
   assign \$38  = emit & \$37 ;
-  assign \$39  = \port$11288$118 [71:48] - 1'h1;
+  assign \$39  = \port$11279$118 [71:48] - 1'h1;
   assign \$40  = kk != \$39 ;
   assign \$41  = \$38  & \$40 ;
   assign \$43  = own0 + 4'h8;
-  assign \$44  = \$43  >= \port$11288$118 [47:24];
+  assign \$44  = \$43  >= \port$11279$118 [47:24];
   assign \$45  = ~ \$44 ;
   assign \$47  = t == 3'h7;
   assign \$48  = emit & \$47 ;
   assign \$49  = \$46  & \$48 ;
   assign \$50  = own0 + 4'h8;
-  assign \$51  = \$50  >= \port$11288$118 [47:24];
+  assign \$51  = \$50  >= \port$11279$118 [47:24];
   assign \$52  = ~ \$51 ;
   assign \$54  = layout == 1'h1;
-  assign \$55  = \$54  ? \port$11288$118 [71:48] : 24'h000001;
+  assign \$55  = \$54  ? \port$11279$118 [71:48] : 24'h000001;
   assign \$56  = own_off_v + \$55 ;
   assign \$57  = layout == 1'h1;
-  assign \$58  = \$57  ? \port$11288$118 [71:48] : 24'h000001;
+  assign \$58  = \$57  ? \port$11279$118 [71:48] : 24'h000001;
   assign \$59  = own_off_v + \$58 ;
   assign \$60  = layout == 1'h1;
-  assign \$61  = \$60  ? \port$11288$118 [71:48] : 24'h000001;
+  assign \$61  = \$60  ? \port$11279$118 [71:48] : 24'h000001;
   assign \$62  = own_off_v + \$61 ;
   assign \$63  = t == 3'h7;
   assign \$64  = emit & \$63 ;
   assign \$66  = layout == 1'h1;
-  assign \$67  = \$66  ? \port$11288$118 [71:48] : 24'h000001;
+  assign \$67  = \$66  ? \port$11279$118 [71:48] : 24'h000001;
   assign \$68  = own_off_v + \$67 ;
   assign \$69  = \port$8075$0  - 1'h1;
   assign \$70  = phase == \$69 ;
   assign \$71  = walking & \$70 ;
   assign \$72  = t == 3'h7;
   assign \$73  = emit & \$72 ;
-  assign \$74  = \port$11288$118 [71:48] - 1'h1;
+  assign \$74  = \port$11279$118 [71:48] - 1'h1;
   assign \$75  = kk != \$74 ;
   assign \$76  = \$73  & \$75 ;
   assign \$78  = t == 3'h7;
@@ -31358,42 +31530,42 @@ module \core.gemm.walk_b (rst, \port$8075$0 , start, layout, \port$11288$42 , \p
   assign \$81  = emit & \$80 ;
   assign \$82  = t == 3'h7;
   assign \$83  = emit & \$82 ;
-  assign \$84  = \port$11288$118 [71:48] - 1'h1;
+  assign \$84  = \port$11279$118 [71:48] - 1'h1;
   assign \$85  = kk != \$84 ;
   assign \$86  = \$83  & \$85 ;
   assign \$88  = own0 + 4'h8;
-  assign \$89  = \$88  >= \port$11288$118 [47:24];
+  assign \$89  = \$88  >= \port$11279$118 [47:24];
   assign \$90  = ~ \$89 ;
   assign \$92  = t == 3'h7;
   assign \$93  = emit & \$92 ;
   assign \$95  = own0 + 4'h8;
-  assign \$96  = \$95  >= \port$11288$118 [47:24];
+  assign \$96  = \$95  >= \port$11279$118 [47:24];
   assign \$97  = ~ \$96 ;
   assign \$99  = layout == 1'h1;
-  assign \$100  = \$99  ? 24'h000001 : \port$11288$118 [47:24];
+  assign \$100  = \$99  ? 24'h000001 : \port$11279$118 [47:24];
   assign \$101  = k_off_v + \$100 ;
   assign \$102  = layout == 1'h1;
-  assign \$103  = \$102  ? 24'h000001 : \port$11288$118 [47:24];
+  assign \$103  = \$102  ? 24'h000001 : \port$11279$118 [47:24];
   assign \$104  = k_off_v + \$103 ;
   assign \$105  = layout == 1'h1;
-  assign \$106  = \$105  ? 24'h000001 : \port$11288$118 [47:24];
+  assign \$106  = \$105  ? 24'h000001 : \port$11279$118 [47:24];
   assign \$107  = k_off_v + \$106 ;
   assign \$108  = t == 3'h7;
   assign \$109  = emit & \$108 ;
   assign \$111  = layout == 1'h1;
-  assign \$112  = \$111  ? 24'h000001 : \port$11288$118 [47:24];
+  assign \$112  = \$111  ? 24'h000001 : \port$11279$118 [47:24];
   assign \$113  = k_off_v + \$112 ;
-  assign \$114  = \port$11288$42  + own_off_v;
+  assign \$114  = \port$11279$42  + own_off_v;
   assign \$115  = \$114  + k_off_v;
   assign \$116  = t >= 4'h8;
   assign \$117  = own0 + t;
-  assign \$118  = \$117  >= \port$11288$118 [47:24];
+  assign \$118  = \$117  >= \port$11279$118 [47:24];
   assign \$119  = \$116  | \$118 ;
   assign \$121  = t == 3'h7;
   assign \$122  = emit & \$121 ;
   assign \$123  = t == 3'h7;
   assign \$124  = emit & \$123 ;
-  assign \$125  = \port$11288$118 [71:48] - 1'h1;
+  assign \$125  = \port$11279$118 [71:48] - 1'h1;
   assign \$126  = kk == \$125 ;
   assign \$127  = \$124  & \$126 ;
   always @(posedge clk)
@@ -31632,12 +31804,12 @@ module \core.gemm.walk_b (rst, \port$8075$0 , start, layout, \port$11288$42 , \p
       \$140  = 29'h00000000;
     end
   end
-  assign k = \port$11288$118 [71:48];
+  assign k = \port$11279$118 [71:48];
   assign \layout$5  = layout;
   assign period = { 20'h00000, \port$8075$0  };
-  assign own = \port$11288$118 [47:24];
-  assign other = \port$11288$118 [23:0];
-  assign base = { 1'h0, \port$11288$42  };
+  assign own = \port$11279$118 [47:24];
+  assign other = \port$11279$118 [23:0];
+  assign base = { 1'h0, \port$11279$42  };
   assign \o.valid  = o[0];
   assign \o.addr  = o[25:1];
   assign \o.zero  = o[26];
@@ -32043,10 +32215,10 @@ module \core.loss (clk, rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd_
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [13:0] \$1 ;
   wire \$10 ;
-  wire [8:0] \$105 ;
   wire [8:0] \$109 ;
   wire \$11 ;
-  wire [8:0] \$114 ;
+  wire [8:0] \$113 ;
+  wire [8:0] \$118 ;
   wire \$12 ;
   wire \$13 ;
   wire [2:0] \$14 ;
@@ -32112,25 +32284,29 @@ module \core.loss (clk, rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd_
   reg \$69 ;
   wire \$7 ;
   reg \$70 ;
-  reg [1:0] \$71 ;
+  reg \$71 ;
   reg [1:0] \$72 ;
-  reg [191:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg \$75 ;
-  reg [27:0] \$76 ;
-  reg [23:0] \$77 ;
-  reg [2:0] \$78 ;
-  reg [12:0] \$79 ;
+  reg \$73 ;
+  reg \$74 ;
+  reg [1:0] \$75 ;
+  reg [1:0] \$76 ;
+  reg [191:0] \$77 ;
+  reg [3:0] \$78 ;
+  reg \$79 ;
   wire \$8 ;
-  reg [2:0] \$80 ;
-  reg \$81 ;
-  reg \$82 ;
+  reg [27:0] \$80 ;
+  reg [23:0] \$81 ;
+  reg [2:0] \$82 ;
   reg [12:0] \$83 ;
-  reg [12:0] \$84 ;
+  reg [2:0] \$84 ;
   reg \$85 ;
-  reg [1:0] \$86 ;
-  reg [3:0] \$87 ;
+  reg \$86 ;
+  reg [12:0] \$87 ;
+  reg [12:0] \$88 ;
+  reg \$89 ;
   wire \$9 ;
+  reg [1:0] \$90 ;
+  reg [3:0] \$91 ;
   reg [12:0] \$like  = 13'h0000;
   (* init = 13'h0000 *)
   wire [12:0] \$like$22 ;
@@ -32298,13 +32474,17 @@ module \core.loss (clk, rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd_
   reg [12:0] rd__1__row = 13'h0000;
   reg read_label0 = 1'h0;
   reg read_label1 = 1'h0;
+  reg read_label2 = 1'h0;
   reg read_last0 = 1'h0;
   reg read_last1 = 1'h0;
+  reg read_last2 = 1'h0;
   reg [1:0] read_slot = 2'h0;
   reg [1:0] read_slot0 = 2'h0;
   reg [1:0] read_slot1 = 2'h0;
+  reg [1:0] read_slot2 = 2'h0;
   reg read_valid0 = 1'h0;
   reg read_valid1 = 1'h0;
+  reg read_valid2 = 1'h0;
   reg [1:0] rows_left = 2'h0;
   input rst;
   wire rst;
@@ -32331,22 +32511,26 @@ module \core.loss (clk, rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd_
   wire [7:0] wr__0__mask;
   output [12:0] wr__0__row;
   reg [12:0] wr__0__row = 13'h0000;
+  assign \$7  = | rows_left;
+  assign \$8  = rows_left == 1'h1;
+  assign \$9  = \$7  & \$8 ;
+  assign \$10  = | rows_left;
   assign \$11  = ! read_slot;
   assign \$12  = \$10  & \$11 ;
   assign \$13  = | rows_left;
   assign \$14  = rows_left - 1'h1;
   assign \$15  = read_slot + 1'h1;
-  assign \$105  = label_lane * 6'h20;
-  assign \$16  = rd__1__data >> \$105 ;
-  assign \$17  = $signed(\$16 ) >= $signed(1'h0);
   assign \$109  = label_lane * 6'h20;
-  assign \$18  = rd__1__data >> \$109 ;
+  assign \$16  = rd__1__data >> \$109 ;
+  assign \$17  = $signed(\$16 ) >= $signed(1'h0);
+  assign \$113  = label_lane * 6'h20;
+  assign \$18  = rd__1__data >> \$113 ;
   assign \$19  = $signed(\$18 ) < $signed({ 1'h0, classes });
   assign \$20  = \$17  & \$19 ;
-  assign \$114  = label_lane * 6'h20;
-  assign \$21  = rd__1__data >> \$114 ;
+  assign \$118  = label_lane * 6'h20;
+  assign \$21  = rd__1__data >> \$118 ;
   assign \$22  = \$20  ? \$21  : 32'd4294967295;
-  assign \$23  = read_valid1 & read_last1;
+  assign \$23  = read_valid2 & read_last2;
   assign \$24  = i__valid & i__ready;
   assign \$25  = word + classes;
   assign \$26  = samples_left - 1'h1;
@@ -32396,39 +32580,47 @@ module \core.loss (clk, rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd_
   always @(posedge clk)
     read_label1 <= \$70 ;
   always @(posedge clk)
-    rows_left <= \$71 ;
+    read_valid2 <= \$71 ;
   always @(posedge clk)
-    read_slot <= \$72 ;
+    read_slot2 <= \$72 ;
   always @(posedge clk)
-    sample_buffer <= \$73 ;
+    read_last2 <= \$73 ;
   always @(posedge clk)
-    label <= \$74 ;
+    read_label2 <= \$74 ;
   always @(posedge clk)
-    i__valid <= \$75 ;
+    rows_left <= \$75 ;
   always @(posedge clk)
-    word <= \$76 ;
+    read_slot <= \$76 ;
   always @(posedge clk)
-    samples_left <= \$77 ;
+    sample_buffer <= \$77 ;
   always @(posedge clk)
-    label_lane <= \$78 ;
+    label <= \$78 ;
   always @(posedge clk)
-    \$like  <= \$79 ;
+    i__valid <= \$79 ;
   always @(posedge clk)
-    first_lane <= \$80 ;
+    word <= \$80 ;
   always @(posedge clk)
-    \$signal$27  <= \$81 ;
+    samples_left <= \$81 ;
   always @(posedge clk)
-    more <= \$82 ;
+    label_lane <= \$82 ;
   always @(posedge clk)
-    rd__1__row <= \$83 ;
+    \$like  <= \$83 ;
   always @(posedge clk)
-    wr__0__row <= \$84 ;
+    first_lane <= \$84 ;
   always @(posedge clk)
-    done <= \$85 ;
+    \$signal$27  <= \$85 ;
   always @(posedge clk)
-    mode_code <= \$86 ;
+    more <= \$86 ;
   always @(posedge clk)
-    classes <= \$87 ;
+    rd__1__row <= \$87 ;
+  always @(posedge clk)
+    wr__0__row <= \$88 ;
+  always @(posedge clk)
+    done <= \$89 ;
+  always @(posedge clk)
+    mode_code <= \$90 ;
+  always @(posedge clk)
+    classes <= \$91 ;
   assign rd__0__en = | rows_left;
   assign \$1  = \$like  + read_slot;
   assign \$2  = | rows_left;
@@ -32437,10 +32629,6 @@ module \core.loss (clk, rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd_
   assign \$4  = sample_buffer >> { first_lane, 3'h0 };
   assign \$5  = cfg__ready & cfg__valid;
   assign \$6  = | rows_left;
-  assign \$7  = | rows_left;
-  assign \$8  = rows_left == 1'h1;
-  assign \$9  = \$7  & \$8 ;
-  assign \$10  = | rows_left;
   \core.loss.unit  unit (
     .cfg__ready(cfg__ready),
     .cfg__valid(cfg__valid),
@@ -32453,8 +32641,8 @@ module \core.loss (clk, rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd_
     .mode_code(mode_code),
     .\o__payload$8 (o__payload),
     .\o__valid$28 (wr__0__en),
-    .\port$13671$0 (\$61 ),
-    .\port$13725$0 (classes),
+    .\port$13674$0 (\$61 ),
+    .\port$13736$0 (classes),
     .rst(rst)
   );
   always @* begin
@@ -32538,191 +32726,157 @@ module \core.loss (clk, rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$71  = rows_left;
-    if (\$13 ) begin
-      \$71  = \$14 [1:0];
-    end
-    if (\$24 ) begin
-      if (more) begin
-        \$71  = \$32 [1:0];
-      end
-    end
-    if (start) begin
-      \$71  = \$52 [1:0];
-    end
+    \$71  = read_valid1;
     if (rst) begin
-      \$71  = 2'h0;
+      \$71  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$72  = read_slot;
-    if (\$13 ) begin
-      \$72  = \$15 [1:0];
-    end
-    if (\$24 ) begin
-      if (more) begin
-        \$72  = 2'h0;
-      end
-    end
-    if (start) begin
-      \$72  = 2'h0;
-    end
+    \$72  = read_slot1;
     if (rst) begin
       \$72  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$73  = sample_buffer;
-    if (read_valid1) begin
-      casez (read_slot1)
+    \$73  = read_last1;
+    if (rst) begin
+      \$73  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$74  = read_label1;
+    if (rst) begin
+      \$74  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$75  = rows_left;
+    if (\$13 ) begin
+      \$75  = \$14 [1:0];
+    end
+    if (\$24 ) begin
+      if (more) begin
+        \$75  = \$32 [1:0];
+      end
+    end
+    if (start) begin
+      \$75  = \$52 [1:0];
+    end
+    if (rst) begin
+      \$75  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$76  = read_slot;
+    if (\$13 ) begin
+      \$76  = \$15 [1:0];
+    end
+    if (\$24 ) begin
+      if (more) begin
+        \$76  = 2'h0;
+      end
+    end
+    if (start) begin
+      \$76  = 2'h0;
+    end
+    if (rst) begin
+      \$76  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$77  = sample_buffer;
+    if (read_valid2) begin
+      casez (read_slot2)
         2'h0:
-            \$73 [63:0] = { rd__0__data[231:224], rd__0__data[199:192], rd__0__data[167:160], rd__0__data[135:128], rd__0__data[103:96], rd__0__data[71:64], rd__0__data[39:32], rd__0__data[7:0] };
+            \$77 [63:0] = { rd__0__data[231:224], rd__0__data[199:192], rd__0__data[167:160], rd__0__data[135:128], rd__0__data[103:96], rd__0__data[71:64], rd__0__data[39:32], rd__0__data[7:0] };
         2'h1:
-            \$73 [127:64] = { rd__0__data[231:224], rd__0__data[199:192], rd__0__data[167:160], rd__0__data[135:128], rd__0__data[103:96], rd__0__data[71:64], rd__0__data[39:32], rd__0__data[7:0] };
+            \$77 [127:64] = { rd__0__data[231:224], rd__0__data[199:192], rd__0__data[167:160], rd__0__data[135:128], rd__0__data[103:96], rd__0__data[71:64], rd__0__data[39:32], rd__0__data[7:0] };
         2'h2:
-            \$73 [191:128] = { rd__0__data[231:224], rd__0__data[199:192], rd__0__data[167:160], rd__0__data[135:128], rd__0__data[103:96], rd__0__data[71:64], rd__0__data[39:32], rd__0__data[7:0] };
+            \$77 [191:128] = { rd__0__data[231:224], rd__0__data[199:192], rd__0__data[167:160], rd__0__data[135:128], rd__0__data[103:96], rd__0__data[71:64], rd__0__data[39:32], rd__0__data[7:0] };
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$74  = label;
-    if (read_label1) begin
-      \$74  = \$22 [3:0];
+    \$78  = label;
+    if (read_label2) begin
+      \$78  = \$22 [3:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$75  = i__valid;
+    \$79  = i__valid;
     if (\$23 ) begin
-      \$75  = 1'h1;
+      \$79  = 1'h1;
     end
     if (\$24 ) begin
-      \$75  = 1'h0;
+      \$79  = 1'h0;
     end
     if (rst) begin
-      \$75  = 1'h0;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$76  = word;
+    \$80  = word;
     if (\$24 ) begin
       if (more) begin
-        \$76  = \$25 [27:0];
+        \$80  = \$25 [27:0];
       end
     end
     if (start) begin
-      \$76  = 28'h0000000;
+      \$80  = 28'h0000000;
     end
     if (rst) begin
-      \$76  = 28'h0000000;
+      \$80  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$77  = samples_left;
+    \$81  = samples_left;
     if (\$24 ) begin
       if (more) begin
-        \$77  = \$26 [23:0];
+        \$81  = \$26 [23:0];
       end
     end
     if (start) begin
-      \$77  = \$46 [23:0];
+      \$81  = \$46 [23:0];
     end
     if (rst) begin
-      \$77  = 24'h000000;
+      \$81  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$78  = label_lane;
+    \$82  = label_lane;
     if (\$24 ) begin
       if (more) begin
-        \$78  = \$27 [2:0];
+        \$82  = \$27 [2:0];
       end
     end
     if (start) begin
-      \$78  = 3'h0;
+      \$82  = 3'h0;
     end
     if (rst) begin
-      \$78  = 3'h0;
+      \$82  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$79  = \$like ;
+    \$83  = \$like ;
     if (\$24 ) begin
       if (more) begin
-        \$79  = \$36 [12:0];
+        \$83  = \$36 [12:0];
       end
     end
     if (start) begin
-      \$79  = \$55 [12:0];
-    end
-    if (rst) begin
-      \$79  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$80  = first_lane;
-    if (\$24 ) begin
-      if (more) begin
-        \$80  = \$37 [2:0];
-      end
-    end
-    if (start) begin
-      \$80  = 3'h0;
-    end
-    if (rst) begin
-      \$80  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$81  = \$signal$27 ;
-    if (\$24 ) begin
-      if (more) begin
-        \$81  = \$39 ;
-      end
-    end
-    if (start) begin
-      \$81  = \$57 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$82  = more;
-    if (\$24 ) begin
-      if (more) begin
-        \$82  = \$41 ;
-      end
-    end
-    if (start) begin
-      \$82  = \$59 ;
-    end
-    if (rst) begin
-      \$82  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$83  = rd__1__row;
-    if (\$24 ) begin
-      if (more) begin
-        if (\$42 ) begin
-          \$83  = \$43 [12:0];
-        end
-      end
-    end
-    if (start) begin
-      \$83  = \$47 [12:0];
+      \$83  = \$55 [12:0];
     end
     if (rst) begin
       \$83  = 13'h0000;
@@ -32730,42 +32884,104 @@ module \core.loss (clk, rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$84  = wr__0__row;
-    if (wr__0__en) begin
-      \$84  = \$44 [12:0];
+    \$84  = first_lane;
+    if (\$24 ) begin
+      if (more) begin
+        \$84  = \$37 [2:0];
+      end
     end
     if (start) begin
-      \$84  = \$48 [12:0];
+      \$84  = 3'h0;
     end
     if (rst) begin
-      \$84  = 13'h0000;
+      \$84  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$85  = \$45 ;
+    \$85  = \$signal$27 ;
+    if (\$24 ) begin
+      if (more) begin
+        \$85  = \$39 ;
+      end
+    end
+    if (start) begin
+      \$85  = \$57 ;
+    end
     if (rst) begin
       \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$86  = mode_code;
+    \$86  = more;
+    if (\$24 ) begin
+      if (more) begin
+        \$86  = \$41 ;
+      end
+    end
     if (start) begin
-      \$86  = \config [11:10];
+      \$86  = \$59 ;
     end
     if (rst) begin
-      \$86  = 2'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$87  = classes;
+    \$87  = rd__1__row;
+    if (\$24 ) begin
+      if (more) begin
+        if (\$42 ) begin
+          \$87  = \$43 [12:0];
+        end
+      end
+    end
     if (start) begin
-      \$87  = op[145:142];
+      \$87  = \$47 [12:0];
     end
     if (rst) begin
-      \$87  = 4'h0;
+      \$87  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$88  = wr__0__row;
+    if (wr__0__en) begin
+      \$88  = \$44 [12:0];
+    end
+    if (start) begin
+      \$88  = \$48 [12:0];
+    end
+    if (rst) begin
+      \$88  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$89  = \$45 ;
+    if (rst) begin
+      \$89  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$90  = mode_code;
+    if (start) begin
+      \$90  = \config [11:10];
+    end
+    if (rst) begin
+      \$90  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$91  = classes;
+    if (start) begin
+      \$91  = op[145:142];
+    end
+    if (rst) begin
+      \$91  = 4'h0;
     end
   end
   assign \lfsr__states$1  = lfsr__states;
@@ -32922,7 +33138,7 @@ module \core.loss (clk, rst, s, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd_
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$13671$0 , \i__payload$91 , cfg__valid, \i__valid$90 , mode_code, \port$13725$0 , \o__payload$8 , lfsr__step, lfsr__states, clk);
+module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$13674$0 , \i__payload$91 , cfg__valid, \i__valid$90 , mode_code, \port$13736$0 , \o__payload$8 , lfsr__step, lfsr__states, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -33263,10 +33479,10 @@ module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$136
   wire pop;
   wire \pop$49 ;
   wire \pop$60 ;
-  input [15:0] \port$13671$0 ;
-  wire [15:0] \port$13671$0 ;
-  input [3:0] \port$13725$0 ;
-  wire [3:0] \port$13725$0 ;
+  input [15:0] \port$13674$0 ;
+  wire [15:0] \port$13674$0 ;
+  input [3:0] \port$13736$0 ;
+  wire [3:0] \port$13736$0 ;
   wire push;
   wire \push$51 ;
   wire [11:0] quotient;
@@ -33389,12 +33605,12 @@ module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$136
   assign \$69  = emit & bad_row;
   assign \$70  = ~ bad_cfg;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = ! \port$13725$0 ;
-  assign \$73  = \port$13725$0  > 4'ha;
+  assign \$72  = ! \port$13736$0 ;
+  assign \$73  = \port$13736$0  > 4'ha;
   assign \$74  = \$72  | \$73 ;
-  assign \$75  = \port$13725$0  - 1'h1;
-  assign \$76  = ! \port$13725$0 ;
-  assign \$77  = \port$13725$0  > 4'ha;
+  assign \$75  = \port$13736$0  - 1'h1;
+  assign \$76  = ! \port$13736$0 ;
+  assign \$77  = \port$13736$0  > 4'ha;
   assign \$78  = \$76  | \$77 ;
   assign \$79  = ~ bad_cfg;
   assign \$80  = | cfg_reg[19:16];
@@ -33766,7 +33982,7 @@ module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$136
     casez (loss_fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$106  = { \port$13725$0 , \port$13671$0  };
+            \$106  = { \port$13736$0 , \port$13674$0  };
           end
     endcase
   end
@@ -33955,7 +34171,7 @@ module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$136
   assign done = \push$51 ;
   assign quotient = \data$53 ;
   assign corrected_valid = \i__valid$55 ;
-  assign cfg__payload = { \port$13725$0 , \port$13671$0  };
+  assign cfg__payload = { \port$13736$0 , \port$13674$0  };
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -34099,8 +34315,8 @@ module \core.loss.unit (rst, \o__valid$28 , cfg__ready, \i__ready$73 , \port$136
   assign \row.a[9]  = row[79:72];
   assign \row.y  = row[83:80];
   assign \row.last  = row[84];
-  assign \cfg__payload.s  = \port$13671$0 ;
-  assign \cfg__payload.classes  = \port$13725$0 ;
+  assign \cfg__payload.s  = \port$13674$0 ;
+  assign \cfg__payload.classes  = \port$13736$0 ;
   assign \i__payload$91.a  = \i__payload$91 [79:0];
   assign \i__payload$91.a[0]  = \i__payload$91 [7:0];
   assign \i__payload$91.a[1]  = \i__payload$91 [15:8];
@@ -51186,20 +51402,22 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   reg \$139 ;
   wire [31:0] \$14 ;
   reg \$140 ;
-  reg [23:0] \$141 ;
-  reg [12:0] \$142 ;
-  reg \$143 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg [23:0] \$143 ;
   reg [12:0] \$144 ;
   reg \$145 ;
-  reg [1:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [1:0] \$149 ;
+  reg [12:0] \$146 ;
+  reg \$147 ;
+  reg [1:0] \$148 ;
+  reg [5:0] \$149 ;
   wire [7:0] \$15 ;
-  reg [1:0] \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg [5:0] \$153 ;
+  reg [7:0] \$150 ;
+  reg [1:0] \$151 ;
+  reg [1:0] \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg [5:0] \$155 ;
   wire [31:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -51211,7 +51429,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   wire \$23 ;
   wire \$24 ;
   wire [7:0] \$25 ;
-  wire [3:0] \$251 ;
+  wire [3:0] \$253 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -51433,7 +51651,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   wire [5:0] \o__payload$33.k ;
   wire [7:0] \o__payload$33.keep ;
   wire \o__payload$33.last ;
-  wire [5:0] \o__payload$56 ;
+  wire [5:0] \o__payload$58 ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -51453,7 +51671,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   wire o__valid;
   wire \o__valid$36 ;
   wire \o__valid$37 ;
-  wire \o__valid$54 ;
+  wire \o__valid$56 ;
   input [207:0] op;
   wire [207:0] op;
   wire [1:0] \op.a_bank ;
@@ -51499,9 +51717,11 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   wire reads_active;
   reg reads_last0 = 1'h0;
   reg reads_last1 = 1'h0;
+  reg reads_last2 = 1'h0;
   reg [23:0] reads_left = 24'h000000;
   reg reads_valid0 = 1'h0;
   reg reads_valid1 = 1'h0;
+  reg reads_valid2 = 1'h0;
   output [255:0] rounded;
   wire [255:0] rounded;
   wire [31:0] \rounded[0] ;
@@ -51538,35 +51758,35 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   wire [7:0] wr__0__mask;
   output [12:0] wr__0__row;
   reg [12:0] wr__0__row = 13'h0000;
-  assign i__valid = reads_valid1 & detecting;
-  assign \$1  = reads_last1 ? final_keep : 8'hff;
+  assign i__valid = reads_valid2 & detecting;
+  assign \$1  = reads_last2 ? final_keep : 8'hff;
   assign \$2  = \$1 [0] ? rd__0__data[31:0] : 32'd0;
-  assign \$3  = reads_last1 ? final_keep : 8'hff;
+  assign \$3  = reads_last2 ? final_keep : 8'hff;
   assign \$4  = \$3 [1] ? rd__0__data[63:32] : 32'd0;
-  assign \$5  = reads_last1 ? final_keep : 8'hff;
+  assign \$5  = reads_last2 ? final_keep : 8'hff;
   assign \$6  = \$5 [2] ? rd__0__data[95:64] : 32'd0;
-  assign \$7  = reads_last1 ? final_keep : 8'hff;
+  assign \$7  = reads_last2 ? final_keep : 8'hff;
   assign \$8  = \$7 [3] ? rd__0__data[127:96] : 32'd0;
-  assign \$9  = reads_last1 ? final_keep : 8'hff;
+  assign \$9  = reads_last2 ? final_keep : 8'hff;
   assign \$10  = \$9 [4] ? rd__0__data[159:128] : 32'd0;
-  assign \$11  = reads_last1 ? final_keep : 8'hff;
+  assign \$11  = reads_last2 ? final_keep : 8'hff;
   assign \$12  = \$11 [5] ? rd__0__data[191:160] : 32'd0;
-  assign \$13  = reads_last1 ? final_keep : 8'hff;
+  assign \$13  = reads_last2 ? final_keep : 8'hff;
   assign \$14  = \$13 [6] ? rd__0__data[223:192] : 32'd0;
-  assign \$15  = reads_last1 ? final_keep : 8'hff;
+  assign \$15  = reads_last2 ? final_keep : 8'hff;
   assign \$16  = \$15 [7] ? rd__0__data[255:224] : 32'd0;
-  assign \$17  = reads_valid1 & rounding;
+  assign \$17  = reads_valid2 & rounding;
   assign \$18  = ! mode;
   assign \i__valid$18  = \$17  & \$18 ;
-  assign \$19  = reads_last1 ? final_keep : 8'hff;
-  assign \$20  = reads_valid1 & rounding;
+  assign \$19  = reads_last2 ? final_keep : 8'hff;
+  assign \$20  = reads_valid2 & rounding;
   assign \$21  = mode == 1'h1;
   assign \i__valid$24  = \$20  & \$21 ;
-  assign \$22  = reads_last1 ? final_keep : 8'hff;
-  assign \$23  = reads_valid1 & rounding;
+  assign \$22  = reads_last2 ? final_keep : 8'hff;
+  assign \$23  = reads_valid2 & rounding;
   assign \$24  = mode == 2'h2;
   assign \i__valid$27  = \$23  & \$24 ;
-  assign \$25  = reads_last1 ? final_keep : 8'hff;
+  assign \$25  = reads_last2 ? final_keep : 8'hff;
   assign \$26  = mode == 2'h2;
   assign \$27  = mode == 1'h1;
   assign \$28  = ! mode;
@@ -51633,8 +51853,8 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   assign \$89  = \$88  | \o__valid$37 ;
   assign \$90  = wr__0__row + 1'h1;
   assign \$91  = ! op[13:10];
-  assign \$251  = op[9:8] * 2'h2;
-  assign \$92  = \config [11:4] >> \$251 ;
+  assign \$253  = op[9:8] * 2'h2;
+  assign \$92  = \config [11:4] >> \$253 ;
   assign \$93  = \$91  ? \config [9:8] : \$92 ;
   assign \$94  = b_reg > op[13:10];
   assign \$95  = b_reg - op[13:10];
@@ -51658,8 +51878,8 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   assign \$116  = ! op[13:10];
   assign \$117  = \$115  | \$116 ;
   assign \$118  = op[3:0] == 3'h6;
-  assign \$119  = \o__payload$56  > \config [3:0];
-  assign \$120  = \o__payload$56  - \config [3:0];
+  assign \$119  = \o__payload$58  > \config [3:0];
+  assign \$120  = \o__payload$58  - \config [3:0];
   assign \$121  = \$119  ? \$120  : 7'h00;
   assign \$122  = ! op[141:118];
   assign \$123  = op[141:118] - 1'h1;
@@ -51682,37 +51902,41 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   always @(posedge clk)
     reads_last1 <= \$140 ;
   always @(posedge clk)
-    reads_left <= \$141 ;
+    reads_valid2 <= \$141 ;
   always @(posedge clk)
-    rd__0__row <= \$142 ;
+    reads_last2 <= \$142 ;
   always @(posedge clk)
-    rd__0__en <= \$143 ;
+    reads_left <= \$143 ;
   always @(posedge clk)
-    wr__0__row <= \$144 ;
+    rd__0__row <= \$144 ;
   always @(posedge clk)
-    done <= \$145 ;
+    rd__0__en <= \$145 ;
   always @(posedge clk)
-    mode <= \$146 ;
+    wr__0__row <= \$146 ;
   always @(posedge clk)
-    k <= \$147 ;
+    done <= \$147 ;
   always @(posedge clk)
-    final_keep <= \$148 ;
+    mode <= \$148 ;
   always @(posedge clk)
-    rd__0__bank <= \$149 ;
+    k <= \$149 ;
   always @(posedge clk)
-    wr__0__bank <= \$150 ;
+    final_keep <= \$150 ;
   always @(posedge clk)
-    detecting <= \$151 ;
+    rd__0__bank <= \$151 ;
   always @(posedge clk)
-    rounding <= \$152 ;
+    wr__0__bank <= \$152 ;
   always @(posedge clk)
-    b <= \$153 ;
+    detecting <= \$153 ;
+  always @(posedge clk)
+    rounding <= \$154 ;
+  always @(posedge clk)
+    b <= \$155 ;
   \core.narrow.detector  detector (
     .clk(clk),
     .i__payload(i__payload),
     .i__valid(i__valid),
-    .o__payload(\o__payload$56 ),
-    .o__valid(\o__valid$54 ),
+    .o__payload(\o__payload$58 ),
+    .o__valid(\o__valid$56 ),
     .rst(rst)
   );
   \core.narrow.round_nearest  round_nearest (
@@ -51771,68 +51995,49 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$141  = reads_left;
-    if (rd__0__en) begin
-      \$141  = \$84 [23:0];
-    end
-    if (start) begin
-      \$141  = \$112 [23:0];
-    end
-    if (\o__valid$54 ) begin
-      if (\$118 ) begin
-        \$141  = \$125 [23:0];
-      end
-    end
+    \$141  = reads_valid1;
     if (rst) begin
-      \$141  = 24'h000000;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$142  = rd__0__row;
-    if (rd__0__en) begin
-      \$142  = \$85 [12:0];
-    end
-    if (start) begin
-      \$142  = \$113 [12:0];
-    end
-    if (\o__valid$54 ) begin
-      if (\$118 ) begin
-        \$142  = \$126 [12:0];
-      end
-    end
+    \$142  = reads_last1;
     if (rst) begin
-      \$142  = 13'h0000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$143  = rd__0__en;
+    \$143  = reads_left;
     if (rd__0__en) begin
-      if (\$86 ) begin
-        \$143  = 1'h0;
-      end
+      \$143  = \$84 [23:0];
     end
     if (start) begin
-      \$143  = 1'h1;
+      \$143  = \$112 [23:0];
     end
-    if (\o__valid$54 ) begin
+    if (\o__valid$56 ) begin
       if (\$118 ) begin
-        \$143  = 1'h1;
+        \$143  = \$125 [23:0];
       end
     end
     if (rst) begin
-      \$143  = 1'h0;
+      \$143  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$144  = wr__0__row;
-    if (\$89 ) begin
-      \$144  = \$90 [12:0];
+    \$144  = rd__0__row;
+    if (rd__0__en) begin
+      \$144  = \$85 [12:0];
     end
     if (start) begin
-      \$144  = \$114 [12:0];
+      \$144  = \$113 [12:0];
+    end
+    if (\o__valid$56 ) begin
+      if (\$118 ) begin
+        \$144  = \$126 [12:0];
+      end
     end
     if (rst) begin
       \$144  = 13'h0000;
@@ -51840,16 +52045,19 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$145  = 1'h0;
-    if (\o__valid$54 ) begin
-      (* full_case = 32'd1 *)
-      if (\$118 ) begin
-      end else begin
-        \$145  = 1'h1;
+    \$145  = rd__0__en;
+    if (rd__0__en) begin
+      if (\$86 ) begin
+        \$145  = 1'h0;
       end
     end
-    if (\$136 ) begin
+    if (start) begin
       \$145  = 1'h1;
+    end
+    if (\o__valid$56 ) begin
+      if (\$118 ) begin
+        \$145  = 1'h1;
+      end
     end
     if (rst) begin
       \$145  = 1'h0;
@@ -51857,109 +52065,139 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$146  = mode;
+    \$146  = wr__0__row;
+    if (\$89 ) begin
+      \$146  = \$90 [12:0];
+    end
     if (start) begin
-      \$146  = \$93 ;
+      \$146  = \$114 [12:0];
     end
     if (rst) begin
-      \$146  = 2'h0;
+      \$146  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$147  = k;
-    if (start) begin
-      \$147  = \$96 [5:0];
-    end
-    if (\o__valid$54 ) begin
+    \$147  = 1'h0;
+    if (\o__valid$56 ) begin
+      (* full_case = 32'd1 *)
       if (\$118 ) begin
-        \$147  = \$121 [5:0];
+      end else begin
+        \$147  = 1'h1;
+      end
+    end
+    if (\$136 ) begin
+      \$147  = 1'h1;
+    end
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$148  = mode;
+    if (start) begin
+      \$148  = \$93 ;
+    end
+    if (rst) begin
+      \$148  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$149  = k;
+    if (start) begin
+      \$149  = \$96 [5:0];
+    end
+    if (\o__valid$56 ) begin
+      if (\$118 ) begin
+        \$149  = \$121 [5:0];
       end
     end
     if (rst) begin
-      \$147  = 6'h00;
+      \$149  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$148  = final_keep;
+    \$150  = final_keep;
     if (start) begin
-      \$148  = \$108 ;
+      \$150  = \$108 ;
     end
     if (rst) begin
-      \$148  = 8'h00;
+      \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$149  = rd__0__bank;
+    \$151  = rd__0__bank;
     if (start) begin
-      \$149  = op[15:14];
+      \$151  = op[15:14];
     end
-    if (\o__valid$54 ) begin
+    if (\o__valid$56 ) begin
       if (\$118 ) begin
-        \$149  = op[15:14];
+        \$151  = op[15:14];
       end
     end
     if (rst) begin
-      \$149  = 2'h0;
+      \$151  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$150  = wr__0__bank;
+    \$152  = wr__0__bank;
     if (start) begin
-      \$150  = op[67:66];
+      \$152  = op[67:66];
     end
     if (rst) begin
-      \$150  = 2'h0;
+      \$152  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$151  = detecting;
+    \$153  = detecting;
     if (start) begin
       if (\$117 ) begin
-        \$151  = 1'h1;
+        \$153  = 1'h1;
       end
     end
-    if (\o__valid$54 ) begin
-      \$151  = 1'h0;
+    if (\o__valid$56 ) begin
+      \$153  = 1'h0;
     end
     if (rst) begin
-      \$151  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$152  = rounding;
+    \$154  = rounding;
     if (start) begin
       (* full_case = 32'd1 *)
       if (\$117 ) begin
       end else begin
-        \$152  = 1'h1;
+        \$154  = 1'h1;
       end
     end
-    if (\o__valid$54 ) begin
+    if (\o__valid$56 ) begin
       if (\$118 ) begin
-        \$152  = 1'h1;
+        \$154  = 1'h1;
       end
     end
     if (\$136 ) begin
-      \$152  = 1'h0;
+      \$154  = 1'h0;
     end
     if (rst) begin
-      \$152  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$153  = b;
-    if (\o__valid$54 ) begin
-      \$153  = \o__payload$56 ;
+    \$155  = b;
+    if (\o__valid$56 ) begin
+      \$155  = \o__payload$58 ;
     end
     if (rst) begin
-      \$153  = 6'h00;
+      \$155  = 6'h00;
     end
   end
   assign \lfsr__states$1  = lfsr__states;
@@ -52145,15 +52383,15 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   assign rounded[95:64] = { \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23], \$43 [23:16] };
   assign rounded[63:32] = { \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15], \$37 [15:8] };
   assign rounded[31:0] = { \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7], \$31 [7:0] };
-  assign \i__payload$28 [270] = reads_last1;
+  assign \i__payload$28 [270] = reads_last2;
   assign \i__payload$28 [269:262] = \$25 ;
   assign \i__payload$28 [261:256] = k;
   assign \i__payload$28 [255:0] = rd__0__data;
-  assign \i__payload$25 [270] = reads_last1;
+  assign \i__payload$25 [270] = reads_last2;
   assign \i__payload$25 [269:262] = \$22 ;
   assign \i__payload$25 [261:256] = k;
   assign \i__payload$25 [255:0] = rd__0__data;
-  assign \i__payload$21 [270] = reads_last1;
+  assign \i__payload$21 [270] = reads_last2;
   assign \i__payload$21 [269:262] = \$19 ;
   assign \i__payload$21 [261:256] = k;
   assign \i__payload$21 [255:0] = rd__0__data;
@@ -52165,7 +52403,7 @@ module \core.narrow (clk, rst, wr__0__en, wr__0__mask, rd__0__data, start, op, b
   assign i__payload[95:64] = \$6 ;
   assign i__payload[63:32] = \$4 ;
   assign i__payload[31:0] = \$2 ;
-  assign i__payload[256] = reads_last1;
+  assign i__payload[256] = reads_last2;
   assign \$74  = o__valid;
   assign \$87  = o__valid;
   assign \$111  = { \$110 [24], \$110 [24], \$110 [24], \$110 [24:3] };
@@ -68393,18 +68631,20 @@ module \core.pool$246 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   reg [28:0] \$222 ;
   reg [2:0] \$223 ;
   reg [28:0] \$224 ;
-  reg [31:0] \$225 ;
-  reg [23:0] \$226 ;
-  reg [23:0] \$227 ;
-  reg \$228 ;
-  reg [3:0] \$229 ;
+  reg [2:0] \$225 ;
+  reg [28:0] \$226 ;
+  reg [31:0] \$227 ;
+  reg [23:0] \$228 ;
+  reg [23:0] \$229 ;
   wire [7:0] \$23 ;
-  reg [1:0] \$230 ;
-  reg [12:0] \$231 ;
+  reg \$230 ;
+  reg [3:0] \$231 ;
   reg [1:0] \$232 ;
   reg [12:0] \$233 ;
   reg [1:0] \$234 ;
   reg [12:0] \$235 ;
+  reg [1:0] \$236 ;
+  reg [12:0] \$237 ;
   wire [7:0] \$24 ;
   wire [7:0] \$25 ;
   wire [7:0] \$26 ;
@@ -68517,6 +68757,13 @@ module \core.pool$246 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   wire \element1.inside ;
   wire \element1.last ;
   wire \element1.valid ;
+  reg [28:0] element2 = 29'h00000000;
+  wire [23:0] \element2.addr ;
+  wire \element2.final ;
+  wire \element2.first ;
+  wire \element2.inside ;
+  wire \element2.last ;
+  wire \element2.valid ;
   input [95:0] geometry;
   wire [95:0] geometry;
   wire [15:0] \geometry.batch ;
@@ -68573,6 +68820,7 @@ module \core.pool$246 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   reg [3:0] kernel = 4'h0;
   reg [2:0] lane0 = 3'h0;
   reg [2:0] lane1 = 3'h0;
+  reg [2:0] lane2 = 3'h0;
   wire [7:0] largest;
   wire [28:0] o;
   wire [23:0] \o.addr ;
@@ -68972,29 +69220,33 @@ module \core.pool$246 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   always @(posedge clk)
     lane1 <= \$223 ;
   always @(posedge clk)
-    arrived <= \$224 ;
+    element2 <= \$224 ;
   always @(posedge clk)
-    word0 <= \$225 ;
+    lane2 <= \$225 ;
   always @(posedge clk)
-    best_word <= \$226 ;
+    arrived <= \$226 ;
   always @(posedge clk)
-    winner_word <= \$227 ;
+    word0 <= \$227 ;
   always @(posedge clk)
-    done <= \$228 ;
+    best_word <= \$228 ;
   always @(posedge clk)
-    kernel <= \$229 ;
+    winner_word <= \$229 ;
   always @(posedge clk)
-    rd__0__bank <= \$230 ;
+    done <= \$230 ;
   always @(posedge clk)
-    word0_base_row <= \$231 ;
+    kernel <= \$231 ;
   always @(posedge clk)
-    wr__0__bank <= \$232 ;
+    rd__0__bank <= \$232 ;
   always @(posedge clk)
-    best_base_row <= \$233 ;
+    word0_base_row <= \$233 ;
   always @(posedge clk)
-    wr__1__bank <= \$234 ;
+    wr__0__bank <= \$234 ;
   always @(posedge clk)
-    winner_base_row <= \$235 ;
+    best_base_row <= \$235 ;
+  always @(posedge clk)
+    wr__1__bank <= \$236 ;
+  always @(posedge clk)
+    winner_base_row <= \$237 ;
   \core.pool$246.max_pool1  max_pool1 (
     .clk(clk),
     .i__payload(i__payload),
@@ -69069,7 +69321,7 @@ module \core.pool$246 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     (* full_case = 32'd1 *)
-    casez (lane1)
+    casez (lane2)
       3'h0:
           \$173  = rd__0__data[31:0];
       3'h1:
@@ -69125,79 +69377,73 @@ module \core.pool$246 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$225  = \$173 ;
+    \$225  = lane1;
     if (rst) begin
-      \$225  = 32'd0;
+      \$225  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$226  = best_word;
+    \$226  = element2;
+    if (rst) begin
+      \$226  = 29'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$227  = \$173 ;
+    if (rst) begin
+      \$227  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$228  = best_word;
     if (\$181 ) begin
-      \$226  = \$182 [23:0];
+      \$228  = \$182 [23:0];
     end
     if (start) begin
-      \$226  = 24'h000000;
+      \$228  = 24'h000000;
     end
     if (rst) begin
-      \$226  = 24'h000000;
+      \$228  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$227  = winner_word;
+    \$229  = winner_word;
     if (\$190 ) begin
-      \$227  = \$191 [23:0];
+      \$229  = \$191 [23:0];
     end
     if (start) begin
-      \$227  = 24'h000000;
+      \$229  = 24'h000000;
     end
     if (rst) begin
-      \$227  = 24'h000000;
+      \$229  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$228  = \$216 ;
+    \$230  = \$216 ;
     if (rst) begin
-      \$228  = 1'h0;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$229  = kernel;
+    \$231  = kernel;
     if (start) begin
-      \$229  = geometry[59:56];
+      \$231  = geometry[59:56];
     end
     if (rst) begin
-      \$229  = 4'h0;
+      \$231  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$230  = rd__0__bank;
+    \$232  = rd__0__bank;
     if (start) begin
-      \$230  = op[15:14];
-    end
-    if (rst) begin
-      \$230  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$231  = word0_base_row;
-    if (start) begin
-      \$231  = \$217 [12:0];
-    end
-    if (rst) begin
-      \$231  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$232  = wr__0__bank;
-    if (start) begin
-      \$232  = op[67:66];
+      \$232  = op[15:14];
     end
     if (rst) begin
       \$232  = 2'h0;
@@ -69205,9 +69451,9 @@ module \core.pool$246 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$233  = best_base_row;
+    \$233  = word0_base_row;
     if (start) begin
-      \$233  = \$218 [12:0];
+      \$233  = \$217 [12:0];
     end
     if (rst) begin
       \$233  = 13'h0000;
@@ -69215,9 +69461,9 @@ module \core.pool$246 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$234  = wr__1__bank;
+    \$234  = wr__0__bank;
     if (start) begin
-      \$234  = op[93:92];
+      \$234  = op[67:66];
     end
     if (rst) begin
       \$234  = 2'h0;
@@ -69225,12 +69471,32 @@ module \core.pool$246 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$235  = winner_base_row;
+    \$235  = best_base_row;
     if (start) begin
-      \$235  = \$219 [12:0];
+      \$235  = \$218 [12:0];
     end
     if (rst) begin
       \$235  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$236  = wr__1__bank;
+    if (start) begin
+      \$236  = op[93:92];
+    end
+    if (rst) begin
+      \$236  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$237  = winner_base_row;
+    if (start) begin
+      \$237  = \$219 [12:0];
+    end
+    if (rst) begin
+      \$237  = 13'h0000;
     end
   end
   assign \start$1  = start;
@@ -69375,6 +69641,12 @@ module \core.pool$246 (rst, rd__0__en, rd__0__row, wr__0__en, wr__0__row, wr__0_
   assign \element1.first  = element1[26];
   assign \element1.last  = element1[27];
   assign \element1.final  = element1[28];
+  assign \element2.valid  = element2[0];
+  assign \element2.addr  = element2[24:1];
+  assign \element2.inside  = element2[25];
+  assign \element2.first  = element2[26];
+  assign \element2.last  = element2[27];
+  assign \element2.final  = element2[28];
   assign \rd__0__data[0]  = rd__0__data[31:0];
   assign \rd__0__data[1]  = rd__0__data[63:32];
   assign \rd__0__data[2]  = rd__0__data[95:64];
@@ -72468,15 +72740,15 @@ endmodule
 module \core.pool$246.walk (rst, start, geometry, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire [4:0] \$1 ;
-  wire [12:0] \$10 ;
-  wire [16:0] \$11 ;
-  wire [12:0] \$12 ;
-  wire \$13 ;
-  wire [12:0] \$14 ;
-  wire [16:0] \$15 ;
+  wire \$10 ;
+  wire [12:0] \$11 ;
+  wire \$12 ;
+  wire [12:0] \$13 ;
+  wire [16:0] \$14 ;
+  wire \$15 ;
   wire [12:0] \$16 ;
-  wire \$17 ;
-  wire [16:0] \$18 ;
+  wire [16:0] \$17 ;
+  wire \$18 ;
   wire [16:0] \$19 ;
   wire [4:0] \$2 ;
   wire \$20 ;
@@ -72489,7 +72761,7 @@ module \core.pool$246.walk (rst, start, geometry, o, clk);
   wire [35:0] \$27 ;
   wire [25:0] \$28 ;
   wire [35:0] \$29 ;
-  wire \$3 ;
+  wire [12:0] \$3 ;
   wire [24:0] \$30 ;
   wire [16:0] \$31 ;
   wire \$32 ;
@@ -72500,7 +72772,7 @@ module \core.pool$246.walk (rst, start, geometry, o, clk);
   wire [16:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [4:0] \$4 ;
+  wire [12:0] \$4 ;
   wire [16:0] \$40 ;
   wire [12:0] \$41 ;
   wire \$42 ;
@@ -72508,64 +72780,62 @@ module \core.pool$246.walk (rst, start, geometry, o, clk);
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [4:0] \$47 ;
+  wire \$47 ;
   wire \$48 ;
-  wire [4:0] \$49 ;
-  wire [4:0] \$5 ;
+  wire \$49 ;
+  wire [12:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [4:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [4:0] \$55 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [12:0] \$58 ;
+  wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [16:0] \$6 ;
   wire \$60 ;
-  wire [12:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire [12:0] \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire [16:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [12:0] \$7 ;
-  reg \$70 ;
-  reg [15:0] \$71 ;
+  wire \$61 ;
+  reg [3:0] \$62 ;
+  reg [3:0] \$63 ;
+  reg [11:0] \$64 ;
+  reg [11:0] \$65 ;
+  reg [11:0] \$66 ;
+  reg [15:0] \$67 ;
+  reg \$68 ;
+  reg [15:0] \$69 ;
+  wire [4:0] \$7 ;
+  reg [11:0] \$70 ;
+  reg [11:0] \$71 ;
   reg [11:0] \$72 ;
-  reg [11:0] \$73 ;
-  reg [11:0] \$74 ;
-  reg [3:0] \$75 ;
-  reg [3:0] \$76 ;
-  reg [15:0] \$77 ;
-  reg [15:0] \$78 ;
-  reg [17:0] \$79 ;
-  wire [12:0] \$8 ;
-  reg [17:0] \$80 ;
-  reg [11:0] \$81 ;
-  reg [23:0] \$82 ;
-  reg [23:0] \$83 ;
+  reg [3:0] \$73 ;
+  reg [3:0] \$74 ;
+  reg [15:0] \$75 ;
+  reg [15:0] \$76 ;
+  reg [17:0] \$77 ;
+  reg [17:0] \$78 ;
+  reg [11:0] \$79 ;
+  wire \$8 ;
+  reg [23:0] \$80 ;
+  reg [23:0] \$81 ;
+  reg [17:0] \$82 ;
+  reg [11:0] \$83 ;
   reg [17:0] \$84 ;
   reg [11:0] \$85 ;
-  reg [17:0] \$86 ;
-  reg [11:0] \$87 ;
-  reg [23:0] \$88 ;
-  reg [23:0] \$89 ;
-  wire \$9 ;
-  reg [11:0] \$90 ;
-  reg [11:0] \$91 ;
-  reg [23:0] \$92 ;
-  reg [23:0] \$93 ;
+  reg [23:0] \$86 ;
+  reg [23:0] \$87 ;
+  reg [11:0] \$88 ;
+  reg [11:0] \$89 ;
+  wire [4:0] \$9 ;
+  reg [23:0] \$90 ;
+  reg [23:0] \$91 ;
+  reg [28:0] \$92 ;
+  reg [28:0] \$93 ;
   reg [28:0] \$94 ;
   reg [28:0] \$95 ;
   reg [28:0] \$96 ;
   reg [28:0] \$97 ;
-  reg [28:0] \$98 ;
-  reg [28:0] \$99 ;
   reg active = 1'h0;
   reg [23:0] address0 = 24'h000000;
   reg [23:0] address1 = 24'h000000;
@@ -72651,6 +72921,12 @@ module \core.pool$246.walk (rst, start, geometry, o, clk);
   wire [11:0] \geometry.width ;
   reg [3:0] i = 4'h0;
   reg [3:0] j = 4'h0;
+  reg [15:0] last_batch = 16'h0000;
+  reg [11:0] last_channels = 12'h000;
+  reg [3:0] last_kernel_h = 4'h0;
+  reg [3:0] last_kernel_w = 4'h0;
+  reg [11:0] last_out_height = 12'h000;
+  reg [11:0] last_out_width = 12'h000;
   reg [15:0] n = 16'h0000;
   output [28:0] o;
   wire [28:0] o;
@@ -72666,26 +72942,24 @@ module \core.pool$246.walk (rst, start, geometry, o, clk);
   wire rst;
   input start;
   wire start;
-  assign \$1  = j + 1'h1;
-  assign \$2  = geometry[63:60] - 1'h1;
-  assign \$3  = j == \$2 ;
-  assign \$4  = i + 1'h1;
-  assign \$5  = geometry[59:56] - 1'h1;
-  assign \$6  = i == \$5 ;
-  assign \$7  = c + 1'h1;
-  assign \$8  = geometry[55:44] - 1'h1;
-  assign \$9  = c == \$8 ;
-  assign \$10  = ow + 1'h1;
-  assign \$11  = corner_x + geometry[67:64];
-  assign \$12  = geometry[95:84] - 1'h1;
-  assign \$13  = ow == \$12 ;
-  assign \$14  = oh + 1'h1;
-  assign \$15  = corner_y + geometry[67:64];
-  assign \$16  = geometry[83:72] - 1'h1;
-  assign \$17  = oh == \$16 ;
-  assign \$18  = n + 1'h1;
-  assign \$19  = geometry[19:4] - 1'h1;
-  assign \$20  = n == \$19 ;
+  assign \$3  = geometry[55:44] - 1'h1;
+  assign \$4  = geometry[95:84] - 1'h1;
+  assign \$5  = geometry[83:72] - 1'h1;
+  assign \$6  = geometry[19:4] - 1'h1;
+  assign \$7  = j + 1'h1;
+  assign \$8  = j == last_kernel_w;
+  assign \$9  = i + 1'h1;
+  assign \$10  = i == last_kernel_h;
+  assign \$11  = c + 1'h1;
+  assign \$12  = c == last_channels;
+  assign \$13  = ow + 1'h1;
+  assign \$14  = corner_x + geometry[67:64];
+  assign \$15  = ow == last_out_width;
+  assign \$16  = oh + 1'h1;
+  assign \$17  = corner_y + geometry[67:64];
+  assign \$18  = oh == last_out_height;
+  assign \$19  = n + 1'h1;
+  assign \$20  = n == last_batch;
   assign \$21  = corner_y + i;
   assign \$22  = \$21  - geometry[71:68];
   assign \$23  = corner_x + j;
@@ -72712,102 +72986,150 @@ module \core.pool$246.walk (rst, start, geometry, o, clk);
   assign \$44  = ! i;
   assign \$45  = ! j;
   assign \$46  = \$44  & \$45 ;
-  assign \$47  = geometry[63:60] - 1'h1;
-  assign \$48  = j == \$47 ;
-  assign \$49  = geometry[59:56] - 1'h1;
-  assign \$50  = i == \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = geometry[63:60] - 1'h1;
-  assign \$53  = j == \$52 ;
-  assign \$54  = active & \$53 ;
-  assign \$55  = geometry[59:56] - 1'h1;
-  assign \$56  = i == \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = geometry[55:44] - 1'h1;
-  assign \$59  = c == \$58 ;
-  assign \$60  = \$57  & \$59 ;
-  assign \$61  = geometry[95:84] - 1'h1;
-  assign \$62  = ow == \$61 ;
-  assign \$63  = \$60  & \$62 ;
-  assign \$64  = geometry[83:72] - 1'h1;
-  assign \$65  = oh == \$64 ;
-  assign \$66  = \$63  & \$65 ;
-  assign \$67  = geometry[19:4] - 1'h1;
-  assign \$68  = n == \$67 ;
-  assign \$69  = \$66  & \$68 ;
+  assign \$47  = j == last_kernel_w;
+  assign \$48  = i == last_kernel_h;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = j == last_kernel_w;
+  assign \$51  = active & \$50 ;
+  assign \$52  = i == last_kernel_h;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = c == last_channels;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = ow == last_out_width;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = oh == last_out_height;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = n == last_batch;
+  assign \$61  = \$59  & \$60 ;
   always @(posedge clk)
-    active <= \$70 ;
+    last_kernel_w <= \$62 ;
   always @(posedge clk)
-    n <= \$71 ;
+    last_kernel_h <= \$63 ;
   always @(posedge clk)
-    oh <= \$72 ;
+    last_channels <= \$64 ;
   always @(posedge clk)
-    ow <= \$73 ;
+    last_out_width <= \$65 ;
   always @(posedge clk)
-    c <= \$74 ;
+    last_out_height <= \$66 ;
   always @(posedge clk)
-    i <= \$75 ;
+    last_batch <= \$67 ;
   always @(posedge clk)
-    j <= \$76 ;
+    active <= \$68 ;
   always @(posedge clk)
-    corner_y <= \$77 ;
+    n <= \$69 ;
   always @(posedge clk)
-    corner_x <= \$78 ;
+    oh <= \$70 ;
   always @(posedge clk)
-    address_term0_0_0 <= \$79 ;
+    ow <= \$71 ;
   always @(posedge clk)
-    address_term0_0_1 <= \$80 ;
+    c <= \$72 ;
   always @(posedge clk)
-    address_term0_0_2 <= \$81 ;
+    i <= \$73 ;
   always @(posedge clk)
-    address_product0 <= \$82 ;
+    j <= \$74 ;
   always @(posedge clk)
-    address0 <= \$83 ;
+    corner_y <= \$75 ;
   always @(posedge clk)
-    address_later0_0_0 <= \$84 ;
+    corner_x <= \$76 ;
   always @(posedge clk)
-    address_later0_0_1 <= \$85 ;
+    address_term0_0_0 <= \$77 ;
   always @(posedge clk)
-    address_term1_0_0 <= \$86 ;
+    address_term0_0_1 <= \$78 ;
   always @(posedge clk)
-    address_term1_0_1 <= \$87 ;
+    address_term0_0_2 <= \$79 ;
   always @(posedge clk)
-    address_product1 <= \$88 ;
+    address_product0 <= \$80 ;
   always @(posedge clk)
-    address1 <= \$89 ;
+    address0 <= \$81 ;
   always @(posedge clk)
-    address_later1_0_0 <= \$90 ;
+    address_later0_0_0 <= \$82 ;
   always @(posedge clk)
-    address_term2_0_0 <= \$91 ;
+    address_later0_0_1 <= \$83 ;
   always @(posedge clk)
-    address_product2 <= \$92 ;
+    address_term1_0_0 <= \$84 ;
   always @(posedge clk)
-    address2 <= \$93 ;
+    address_term1_0_1 <= \$85 ;
   always @(posedge clk)
-    element0_0 <= \$94 ;
+    address_product1 <= \$86 ;
   always @(posedge clk)
-    element1_0 <= \$95 ;
+    address1 <= \$87 ;
   always @(posedge clk)
-    element2_0 <= \$96 ;
+    address_later1_0_0 <= \$88 ;
   always @(posedge clk)
-    element3_0 <= \$97 ;
+    address_term2_0_0 <= \$89 ;
   always @(posedge clk)
-    element4_0 <= \$98 ;
+    address_product2 <= \$90 ;
   always @(posedge clk)
-    element5_0 <= \$99 ;
+    address2 <= \$91 ;
+  always @(posedge clk)
+    element0_0 <= \$92 ;
+  always @(posedge clk)
+    element1_0 <= \$93 ;
+  always @(posedge clk)
+    element2_0 <= \$94 ;
+  always @(posedge clk)
+    element3_0 <= \$95 ;
+  always @(posedge clk)
+    element4_0 <= \$96 ;
+  always @(posedge clk)
+    element5_0 <= \$97 ;
+  assign \$1  = geometry[63:60] - 1'h1;
+  assign \$2  = geometry[59:56] - 1'h1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$70  = active;
+    \$62  = \$1 [3:0];
+    if (rst) begin
+      \$62  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$63  = \$2 [3:0];
+    if (rst) begin
+      \$63  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$64  = \$3 [11:0];
+    if (rst) begin
+      \$64  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$65  = \$4 [11:0];
+    if (rst) begin
+      \$65  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$66  = \$5 [11:0];
+    if (rst) begin
+      \$66  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$67  = \$6 [15:0];
+    if (rst) begin
+      \$67  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$68  = active;
     if (start) begin
-      \$70  = 1'h1;
+      \$68  = 1'h1;
     end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          if (\$9 ) begin
-            if (\$13 ) begin
-              if (\$17 ) begin
+      if (\$8 ) begin
+        if (\$10 ) begin
+          if (\$12 ) begin
+            if (\$15 ) begin
+              if (\$18 ) begin
                 if (\$20 ) begin
-                  \$70  = 1'h0;
+                  \$68  = 1'h0;
                 end
               end
             end
@@ -72816,21 +73138,21 @@ module \core.pool$246.walk (rst, start, geometry, o, clk);
       end
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$71  = n;
+    \$69  = n;
     if (start) begin
-      \$71  = 16'h0000;
+      \$69  = 16'h0000;
     end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          if (\$9 ) begin
-            if (\$13 ) begin
-              if (\$17 ) begin
-                \$71  = \$18 [15:0];
+      if (\$8 ) begin
+        if (\$10 ) begin
+          if (\$12 ) begin
+            if (\$15 ) begin
+              if (\$18 ) begin
+                \$69  = \$19 [15:0];
               end
             end
           end
@@ -72838,24 +73160,64 @@ module \core.pool$246.walk (rst, start, geometry, o, clk);
       end
     end
     if (rst) begin
-      \$71  = 16'h0000;
+      \$69  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$72  = oh;
+    \$70  = oh;
+    if (start) begin
+      \$70  = 12'h000;
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$10 ) begin
+          if (\$12 ) begin
+            if (\$15 ) begin
+              \$70  = \$16 [11:0];
+              if (\$18 ) begin
+                \$70  = 12'h000;
+              end
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$70  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$71  = ow;
+    if (start) begin
+      \$71  = 12'h000;
+    end else if (active) begin
+      if (\$8 ) begin
+        if (\$10 ) begin
+          if (\$12 ) begin
+            \$71  = \$13 [11:0];
+            if (\$15 ) begin
+              \$71  = 12'h000;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$71  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$72  = c;
     if (start) begin
       \$72  = 12'h000;
     end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          if (\$9 ) begin
-            if (\$13 ) begin
-              \$72  = \$14 [11:0];
-              if (\$17 ) begin
-                \$72  = 12'h000;
-              end
-            end
+      if (\$8 ) begin
+        if (\$10 ) begin
+          \$72  = \$11 [11:0];
+          if (\$12 ) begin
+            \$72  = 12'h000;
           end
         end
       end
@@ -72866,89 +73228,49 @@ module \core.pool$246.walk (rst, start, geometry, o, clk);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$73  = ow;
+    \$73  = i;
     if (start) begin
-      \$73  = 12'h000;
+      \$73  = 4'h0;
     end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          if (\$9 ) begin
-            \$73  = \$10 [11:0];
-            if (\$13 ) begin
-              \$73  = 12'h000;
-            end
-          end
+      if (\$8 ) begin
+        \$73  = \$9 [3:0];
+        if (\$10 ) begin
+          \$73  = 4'h0;
         end
       end
     end
     if (rst) begin
-      \$73  = 12'h000;
+      \$73  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$74  = c;
+    \$74  = j;
     if (start) begin
-      \$74  = 12'h000;
+      \$74  = 4'h0;
     end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          \$74  = \$7 [11:0];
-          if (\$9 ) begin
-            \$74  = 12'h000;
-          end
-        end
+      \$74  = \$7 [3:0];
+      if (\$8 ) begin
+        \$74  = 4'h0;
       end
     end
     if (rst) begin
-      \$74  = 12'h000;
+      \$74  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$75  = i;
+    \$75  = corner_y;
     if (start) begin
-      \$75  = 4'h0;
+      \$75  = 16'h0000;
     end else if (active) begin
-      if (\$3 ) begin
-        \$75  = \$4 [3:0];
-        if (\$6 ) begin
-          \$75  = 4'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$75  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$76  = j;
-    if (start) begin
-      \$76  = 4'h0;
-    end else if (active) begin
-      \$76  = \$1 [3:0];
-      if (\$3 ) begin
-        \$76  = 4'h0;
-      end
-    end
-    if (rst) begin
-      \$76  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$77  = corner_y;
-    if (start) begin
-      \$77  = 16'h0000;
-    end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          if (\$9 ) begin
-            if (\$13 ) begin
-              \$77  = \$15 [15:0];
-              if (\$17 ) begin
-                \$77  = 16'h0000;
+      if (\$8 ) begin
+        if (\$10 ) begin
+          if (\$12 ) begin
+            if (\$15 ) begin
+              \$75  = \$17 [15:0];
+              if (\$18 ) begin
+                \$75  = 16'h0000;
               end
             end
           end
@@ -72956,175 +73278,175 @@ module \core.pool$246.walk (rst, start, geometry, o, clk);
       end
     end
     if (rst) begin
-      \$77  = 16'h0000;
+      \$75  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$78  = corner_x;
+    \$76  = corner_x;
     if (start) begin
-      \$78  = 16'h0000;
+      \$76  = 16'h0000;
     end else if (active) begin
-      if (\$3 ) begin
-        if (\$6 ) begin
-          if (\$9 ) begin
-            \$78  = \$11 [15:0];
-            if (\$13 ) begin
-              \$78  = 16'h0000;
+      if (\$8 ) begin
+        if (\$10 ) begin
+          if (\$12 ) begin
+            \$76  = \$14 [15:0];
+            if (\$15 ) begin
+              \$76  = 16'h0000;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$78  = 16'h0000;
+      \$76  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$79  = \$22 ;
+    \$77  = \$22 ;
     if (rst) begin
-      \$79  = 18'h00000;
+      \$77  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$80  = \$24 ;
+    \$78  = \$24 ;
     if (rst) begin
-      \$80  = 18'h00000;
+      \$78  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$81  = c;
+    \$79  = c;
     if (rst) begin
-      \$81  = 12'h000;
+      \$79  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$82  = \$25 [23:0];
+    \$80  = \$25 [23:0];
     if (rst) begin
-      \$82  = 24'h000000;
+      \$80  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$83  = \$26 [23:0];
+    \$81  = \$26 [23:0];
     if (rst) begin
-      \$83  = 24'h000000;
+      \$81  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$84  = address_term0_0_1;
+    \$82  = address_term0_0_1;
+    if (rst) begin
+      \$82  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$83  = address_term0_0_2;
+    if (rst) begin
+      \$83  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$84  = address_later0_0_0;
     if (rst) begin
       \$84  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$85  = address_term0_0_2;
+    \$85  = address_later0_0_1;
     if (rst) begin
       \$85  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$86  = address_later0_0_0;
+    \$86  = \$27 [23:0];
     if (rst) begin
-      \$86  = 18'h00000;
+      \$86  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$87  = address_later0_0_1;
+    \$87  = \$28 [23:0];
     if (rst) begin
-      \$87  = 12'h000;
+      \$87  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$88  = \$27 [23:0];
+    \$88  = address_term1_0_1;
     if (rst) begin
-      \$88  = 24'h000000;
+      \$88  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$89  = \$28 [23:0];
+    \$89  = address_later1_0_0;
     if (rst) begin
-      \$89  = 24'h000000;
+      \$89  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$90  = address_term1_0_1;
+    \$90  = \$29 [23:0];
     if (rst) begin
-      \$90  = 12'h000;
+      \$90  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$91  = address_later1_0_0;
+    \$91  = \$30 [23:0];
     if (rst) begin
-      \$91  = 12'h000;
+      \$91  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$92  = \$29 [23:0];
+    \$92  = element;
     if (rst) begin
-      \$92  = 24'h000000;
+      \$92  = 29'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$93  = \$30 [23:0];
+    \$93  = element0_0;
     if (rst) begin
-      \$93  = 24'h000000;
+      \$93  = 29'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$94  = element;
+    \$94  = element1_0;
     if (rst) begin
       \$94  = 29'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$95  = element0_0;
+    \$95  = element2_0;
     if (rst) begin
       \$95  = 29'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$96  = element1_0;
+    \$96  = element3_0;
     if (rst) begin
       \$96  = 29'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$97  = element2_0;
+    \$97  = element4_0;
     if (rst) begin
       \$97  = 29'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$98  = element3_0;
-    if (rst) begin
-      \$98  = 29'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$99  = element4_0;
-    if (rst) begin
-      \$99  = 29'h00000000;
     end
   end
   assign \geometry.opcode  = geometry[3:0];
@@ -73188,8 +73510,8 @@ module \core.pool$246.walk (rst, start, geometry, o, clk);
   assign \o.final  = o[28];
   assign o[24:1] = address2;
   assign { o[28:25], o[0] } = { element5_0[28:25], element5_0[0] };
-  assign element[28] = \$69 ;
-  assign element[27] = \$51 ;
+  assign element[28] = \$61 ;
+  assign element[27] = \$49 ;
   assign element[26] = \$46 ;
   assign element[25] = \$43 ;
   assign element[0] = active;
@@ -73251,21 +73573,23 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   reg \$53 ;
   reg \$54 ;
   reg \$55 ;
-  reg [23:0] \$56 ;
-  reg [12:0] \$57 ;
-  reg [12:0] \$58 ;
-  reg \$59 ;
+  reg \$56 ;
+  reg \$57 ;
+  reg [23:0] \$58 ;
+  reg [12:0] \$59 ;
   wire \$6 ;
   reg [12:0] \$60 ;
-  reg [12:0] \$61 ;
-  reg \$62 ;
-  reg \$63 ;
-  reg [7:0] \$64 ;
-  reg [1:0] \$65 ;
-  reg [1:0] \$66 ;
+  reg \$61 ;
+  reg [12:0] \$62 ;
+  reg [12:0] \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg [7:0] \$66 ;
   reg [1:0] \$67 ;
   reg [1:0] \$68 ;
+  reg [1:0] \$69 ;
   wire \$7 ;
+  reg [1:0] \$70 ;
   wire [13:0] \$8 ;
   wire [13:0] \$9 ;
   reg back = 1'h0;
@@ -73275,18 +73599,18 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   reg done = 1'h0;
   reg [7:0] final_keep = 8'h00;
   wire [64:0] i__payload;
-  wire [72:0] \i__payload$34 ;
-  wire [63:0] \i__payload$34.e ;
-  wire [7:0] \i__payload$34.e[0] ;
-  wire [7:0] \i__payload$34.e[1] ;
-  wire [7:0] \i__payload$34.e[2] ;
-  wire [7:0] \i__payload$34.e[3] ;
-  wire [7:0] \i__payload$34.e[4] ;
-  wire [7:0] \i__payload$34.e[5] ;
-  wire [7:0] \i__payload$34.e[6] ;
-  wire [7:0] \i__payload$34.e[7] ;
-  wire \i__payload$34.last ;
-  wire [7:0] \i__payload$34.mask ;
+  wire [72:0] \i__payload$36 ;
+  wire [63:0] \i__payload$36.e ;
+  wire [7:0] \i__payload$36.e[0] ;
+  wire [7:0] \i__payload$36.e[1] ;
+  wire [7:0] \i__payload$36.e[2] ;
+  wire [7:0] \i__payload$36.e[3] ;
+  wire [7:0] \i__payload$36.e[4] ;
+  wire [7:0] \i__payload$36.e[5] ;
+  wire [7:0] \i__payload$36.e[6] ;
+  wire [7:0] \i__payload$36.e[7] ;
+  wire \i__payload$36.last ;
+  wire [7:0] \i__payload$36.mask ;
   wire [63:0] \i__payload.data ;
   wire [7:0] \i__payload.data[0] ;
   wire [7:0] \i__payload.data[1] ;
@@ -73298,7 +73622,7 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   wire [7:0] \i__payload.data[7] ;
   wire \i__payload.last ;
   wire i__valid;
-  wire \i__valid$33 ;
+  wire \i__valid$35 ;
   output [255:0] mask;
   wire [255:0] mask;
   wire [31:0] \mask[0] ;
@@ -73314,17 +73638,17 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   output [12:0] mask_row;
   reg [12:0] mask_row = 13'h0000;
   wire [72:0] o__payload;
-  wire [64:0] \o__payload$17 ;
-  wire [63:0] \o__payload$17.data ;
-  wire [7:0] \o__payload$17.data[0] ;
-  wire [7:0] \o__payload$17.data[1] ;
-  wire [7:0] \o__payload$17.data[2] ;
-  wire [7:0] \o__payload$17.data[3] ;
-  wire [7:0] \o__payload$17.data[4] ;
-  wire [7:0] \o__payload$17.data[5] ;
-  wire [7:0] \o__payload$17.data[6] ;
-  wire [7:0] \o__payload$17.data[7] ;
-  wire \o__payload$17.last ;
+  wire [64:0] \o__payload$19 ;
+  wire [63:0] \o__payload$19.data ;
+  wire [7:0] \o__payload$19.data[0] ;
+  wire [7:0] \o__payload$19.data[1] ;
+  wire [7:0] \o__payload$19.data[2] ;
+  wire [7:0] \o__payload$19.data[3] ;
+  wire [7:0] \o__payload$19.data[4] ;
+  wire [7:0] \o__payload$19.data[5] ;
+  wire [7:0] \o__payload$19.data[6] ;
+  wire [7:0] \o__payload$19.data[7] ;
+  wire \o__payload$19.last ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -73337,10 +73661,10 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   wire \o__payload.last ;
   wire [7:0] \o__payload.mask ;
   wire o__ready;
-  wire \o__ready$36 ;
+  wire \o__ready$38 ;
   output o__valid;
   wire o__valid;
-  wire \o__valid$11 ;
+  wire \o__valid$13 ;
   input [207:0] op;
   wire [207:0] op;
   wire [1:0] \op.a_bank ;
@@ -73406,9 +73730,11 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   reg reads_active = 1'h0;
   reg reads_last0 = 1'h0;
   reg reads_last1 = 1'h0;
+  reg reads_last2 = 1'h0;
   reg [23:0] reads_left = 24'h000000;
   reg reads_valid0 = 1'h0;
   reg reads_valid1 = 1'h0;
+  reg reads_valid2 = 1'h0;
   output [255:0] result;
   wire [255:0] result;
   wire [31:0] \result[0] ;
@@ -73461,8 +73787,8 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   (* init = 13'h0000 *)
   wire [12:0] wr__1__row;
   assign \$34  = ~ back;
-  assign i__valid = reads_valid1 & \$34 ;
-  assign \i__valid$33  = reads_valid1 & back;
+  assign i__valid = reads_valid2 & \$34 ;
+  assign \i__valid$35  = reads_valid2 & back;
   assign \$35  = | rd__1__data[31:0];
   assign \$36  = | rd__1__data[63:32];
   assign \$37  = | rd__1__data[95:64];
@@ -73471,16 +73797,16 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   assign \$40  = | rd__1__data[191:160];
   assign \$41  = | rd__1__data[223:192];
   assign \$42  = | rd__1__data[255:224];
-  assign \$43  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$44  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$45  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$46  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$47  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$48  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$49  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign \$50  = back ? \o__payload$17 [63:0] : o__payload[63:0];
-  assign wr__0__en = o__valid | \o__valid$11 ;
-  assign \$51  = back ? \o__payload$17 [64] : o__payload[72];
+  assign \$43  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$44  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$45  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$46  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$47  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$48  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$49  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign \$50  = back ? \o__payload$19 [63:0] : o__payload[63:0];
+  assign wr__0__en = o__valid | \o__valid$13 ;
+  assign \$51  = back ? \o__payload$19 [64] : o__payload[72];
   assign wr__0__mask = \$51  ? final_keep : 8'hff;
   assign wr__1__mask = o__payload[72] ? final_keep : 8'hff;
   always @(posedge clk)
@@ -73492,42 +73818,46 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   always @(posedge clk)
     reads_last1 <= \$55 ;
   always @(posedge clk)
-    reads_left <= \$56 ;
+    reads_valid2 <= \$56 ;
   always @(posedge clk)
-    read0_row <= \$57 ;
+    reads_last2 <= \$57 ;
   always @(posedge clk)
-    read1_row <= \$58 ;
+    reads_left <= \$58 ;
   always @(posedge clk)
-    reads_active <= \$59 ;
+    read0_row <= \$59 ;
   always @(posedge clk)
-    result_row <= \$60 ;
+    read1_row <= \$60 ;
   always @(posedge clk)
-    mask_row <= \$61 ;
+    reads_active <= \$61 ;
   always @(posedge clk)
-    done <= \$62 ;
+    result_row <= \$62 ;
   always @(posedge clk)
-    back <= \$63 ;
+    mask_row <= \$63 ;
   always @(posedge clk)
-    final_keep <= \$64 ;
+    done <= \$64 ;
   always @(posedge clk)
-    read0_bank <= \$65 ;
+    back <= \$65 ;
   always @(posedge clk)
-    read1_bank <= \$66 ;
+    final_keep <= \$66 ;
   always @(posedge clk)
-    result_bank <= \$67 ;
+    read0_bank <= \$67 ;
   always @(posedge clk)
-    mask_bank <= \$68 ;
+    read1_bank <= \$68 ;
+  always @(posedge clk)
+    result_bank <= \$69 ;
+  always @(posedge clk)
+    mask_bank <= \$70 ;
   assign \$1  = ! reads_left;
   assign \$2  = reads_active & \$1 ;
   assign \$3  = reads_left - 1'h1;
   assign \$4  = read0_row + 1'h1;
   assign \$5  = read1_row + 1'h1;
   assign \$6  = ! reads_left;
-  assign \$7  = o__valid | \o__valid$11 ;
+  assign \$7  = o__valid | \o__valid$13 ;
   assign \$8  = result_row + 1'h1;
   assign \$9  = mask_row + 1'h1;
-  assign \$10  = o__valid | \o__valid$11 ;
-  assign \$11  = back ? \o__payload$17 [64] : o__payload[72];
+  assign \$10  = o__valid | \o__valid$13 ;
+  assign \$11  = back ? \o__payload$19 [64] : o__payload[72];
   assign \$12  = \$10  & \$11 ;
   assign \$13  = op[3:0] == 4'h8;
   assign \$14  = ! op[141:118];
@@ -73547,10 +73877,10 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   assign \$29  = \$26  ? 25'h0000000 : \$28 ;
   \core.relu.backward  backward (
     .clk(clk),
-    .i__payload(\i__payload$34 ),
-    .i__valid(\i__valid$33 ),
-    .o__payload(\o__payload$17 ),
-    .o__valid(\o__valid$11 ),
+    .i__payload(\i__payload$36 ),
+    .i__valid(\i__valid$35 ),
+    .o__payload(\o__payload$19 ),
+    .o__valid(\o__valid$13 ),
     .rst(rst)
   );
   \core.relu.forward  forward (
@@ -73591,66 +73921,52 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$56  = reads_left;
-    if (reads_active) begin
-      \$56  = \$3 [23:0];
-    end
-    if (start) begin
-      \$56  = \$29 [23:0];
-    end
+    \$56  = reads_valid1;
     if (rst) begin
-      \$56  = 24'h000000;
+      \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$57  = read0_row;
-    if (reads_active) begin
-      \$57  = \$4 [12:0];
-    end
-    if (start) begin
-      \$57  = \$30 [12:0];
-    end
+    \$57  = reads_last1;
     if (rst) begin
-      \$57  = 13'h0000;
+      \$57  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$58  = read1_row;
+    \$58  = reads_left;
     if (reads_active) begin
-      \$58  = \$5 [12:0];
+      \$58  = \$3 [23:0];
     end
     if (start) begin
-      \$58  = \$31 [12:0];
+      \$58  = \$29 [23:0];
     end
     if (rst) begin
-      \$58  = 13'h0000;
+      \$58  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$59  = reads_active;
+    \$59  = read0_row;
     if (reads_active) begin
-      if (\$6 ) begin
-        \$59  = 1'h0;
-      end
+      \$59  = \$4 [12:0];
     end
     if (start) begin
-      \$59  = 1'h1;
+      \$59  = \$30 [12:0];
     end
     if (rst) begin
-      \$59  = 1'h0;
+      \$59  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$60  = result_row;
-    if (\$7 ) begin
-      \$60  = \$8 [12:0];
+    \$60  = read1_row;
+    if (reads_active) begin
+      \$60  = \$5 [12:0];
     end
     if (start) begin
-      \$60  = \$32 [12:0];
+      \$60  = \$31 [12:0];
     end
     if (rst) begin
       \$60  = 13'h0000;
@@ -73658,69 +73974,77 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$61  = mask_row;
+    \$61  = reads_active;
+    if (reads_active) begin
+      if (\$6 ) begin
+        \$61  = 1'h0;
+      end
+    end
+    if (start) begin
+      \$61  = 1'h1;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$62  = result_row;
+    if (\$7 ) begin
+      \$62  = \$8 [12:0];
+    end
+    if (start) begin
+      \$62  = \$32 [12:0];
+    end
+    if (rst) begin
+      \$62  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$63  = mask_row;
     if (o__valid) begin
-      \$61  = \$9 [12:0];
+      \$63  = \$9 [12:0];
     end
     if (start) begin
-      \$61  = \$33 [12:0];
+      \$63  = \$33 [12:0];
     end
     if (rst) begin
-      \$61  = 13'h0000;
+      \$63  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$62  = \$12 ;
+    \$64  = \$12 ;
     if (rst) begin
-      \$62  = 1'h0;
+      \$64  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$63  = back;
+    \$65  = back;
     if (start) begin
-      \$63  = \$13 ;
+      \$65  = \$13 ;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$65  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$64  = final_keep;
+    \$66  = final_keep;
     if (start) begin
-      \$64  = \$25 ;
+      \$66  = \$25 ;
     end
     if (rst) begin
-      \$64  = 8'h00;
+      \$66  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$65  = read0_bank;
+    \$67  = read0_bank;
     if (start) begin
-      \$65  = op[15:14];
-    end
-    if (rst) begin
-      \$65  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$66  = read1_bank;
-    if (start) begin
-      \$66  = op[41:40];
-    end
-    if (rst) begin
-      \$66  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$67  = result_bank;
-    if (start) begin
-      \$67  = op[67:66];
+      \$67  = op[15:14];
     end
     if (rst) begin
       \$67  = 2'h0;
@@ -73728,12 +74052,32 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$68  = mask_bank;
+    \$68  = read1_bank;
     if (start) begin
-      \$68  = op[93:92];
+      \$68  = op[41:40];
     end
     if (rst) begin
       \$68  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$69  = result_bank;
+    if (start) begin
+      \$69  = op[67:66];
+    end
+    if (rst) begin
+      \$69  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$70  = mask_bank;
+    if (start) begin
+      \$70  = op[93:92];
+    end
+    if (rst) begin
+      \$70  = 2'h0;
     end
   end
   assign rd__0__en = reads_active;
@@ -73743,7 +74087,7 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   assign rd__1__bank = read1_bank;
   assign rd__1__row = read1_row;
   assign o__ready = 1'h1;
-  assign \o__ready$36  = 1'h1;
+  assign \o__ready$38  = 1'h1;
   assign wr__0__bank = result_bank;
   assign wr__0__row = result_row;
   assign wr__0__data = result;
@@ -73762,16 +74106,16 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   assign \o__payload.data[7]  = o__payload[63:56];
   assign \o__payload.mask  = o__payload[71:64];
   assign \o__payload.last  = o__payload[72];
-  assign \o__payload$17.data  = \o__payload$17 [63:0];
-  assign \o__payload$17.data[0]  = \o__payload$17 [7:0];
-  assign \o__payload$17.data[1]  = \o__payload$17 [15:8];
-  assign \o__payload$17.data[2]  = \o__payload$17 [23:16];
-  assign \o__payload$17.data[3]  = \o__payload$17 [31:24];
-  assign \o__payload$17.data[4]  = \o__payload$17 [39:32];
-  assign \o__payload$17.data[5]  = \o__payload$17 [47:40];
-  assign \o__payload$17.data[6]  = \o__payload$17 [55:48];
-  assign \o__payload$17.data[7]  = \o__payload$17 [63:56];
-  assign \o__payload$17.last  = \o__payload$17 [64];
+  assign \o__payload$19.data  = \o__payload$19 [63:0];
+  assign \o__payload$19.data[0]  = \o__payload$19 [7:0];
+  assign \o__payload$19.data[1]  = \o__payload$19 [15:8];
+  assign \o__payload$19.data[2]  = \o__payload$19 [23:16];
+  assign \o__payload$19.data[3]  = \o__payload$19 [31:24];
+  assign \o__payload$19.data[4]  = \o__payload$19 [39:32];
+  assign \o__payload$19.data[5]  = \o__payload$19 [47:40];
+  assign \o__payload$19.data[6]  = \o__payload$19 [55:48];
+  assign \o__payload$19.data[7]  = \o__payload$19 [63:56];
+  assign \o__payload$19.last  = \o__payload$19 [64];
   assign \op.opcode  = op[3:0];
   assign \op.a_layout  = op[5:4];
   assign \op.b_layout  = op[7:6];
@@ -73801,17 +74145,17 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   assign \i__payload.data[6]  = i__payload[55:48];
   assign \i__payload.data[7]  = i__payload[63:56];
   assign \i__payload.last  = i__payload[64];
-  assign \i__payload$34.e  = \i__payload$34 [63:0];
-  assign \i__payload$34.e[0]  = \i__payload$34 [7:0];
-  assign \i__payload$34.e[1]  = \i__payload$34 [15:8];
-  assign \i__payload$34.e[2]  = \i__payload$34 [23:16];
-  assign \i__payload$34.e[3]  = \i__payload$34 [31:24];
-  assign \i__payload$34.e[4]  = \i__payload$34 [39:32];
-  assign \i__payload$34.e[5]  = \i__payload$34 [47:40];
-  assign \i__payload$34.e[6]  = \i__payload$34 [55:48];
-  assign \i__payload$34.e[7]  = \i__payload$34 [63:56];
-  assign \i__payload$34.mask  = \i__payload$34 [71:64];
-  assign \i__payload$34.last  = \i__payload$34 [72];
+  assign \i__payload$36.e  = \i__payload$36 [63:0];
+  assign \i__payload$36.e[0]  = \i__payload$36 [7:0];
+  assign \i__payload$36.e[1]  = \i__payload$36 [15:8];
+  assign \i__payload$36.e[2]  = \i__payload$36 [23:16];
+  assign \i__payload$36.e[3]  = \i__payload$36 [31:24];
+  assign \i__payload$36.e[4]  = \i__payload$36 [39:32];
+  assign \i__payload$36.e[5]  = \i__payload$36 [47:40];
+  assign \i__payload$36.e[6]  = \i__payload$36 [55:48];
+  assign \i__payload$36.e[7]  = \i__payload$36 [63:56];
+  assign \i__payload$36.mask  = \i__payload$36 [71:64];
+  assign \i__payload$36.last  = \i__payload$36 [72];
   assign \rd__0__data[0]  = rd__0__data[31:0];
   assign \rd__0__data[1]  = rd__0__data[63:32];
   assign \rd__0__data[2]  = rd__0__data[95:64];
@@ -73876,23 +74220,23 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   assign result[95:64] = { \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23], \$45 [23:16] };
   assign result[63:32] = { \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15], \$44 [15:8] };
   assign result[31:0] = { \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7], \$43 [7:0] };
-  assign \i__payload$34 [71] = \$42 ;
-  assign \i__payload$34 [63:56] = rd__0__data[231:224];
-  assign \i__payload$34 [70] = \$41 ;
-  assign \i__payload$34 [55:48] = rd__0__data[199:192];
-  assign \i__payload$34 [69] = \$40 ;
-  assign \i__payload$34 [47:40] = rd__0__data[167:160];
-  assign \i__payload$34 [68] = \$39 ;
-  assign \i__payload$34 [39:32] = rd__0__data[135:128];
-  assign \i__payload$34 [67] = \$38 ;
-  assign \i__payload$34 [31:24] = rd__0__data[103:96];
-  assign \i__payload$34 [66] = \$37 ;
-  assign \i__payload$34 [23:16] = rd__0__data[71:64];
-  assign \i__payload$34 [65] = \$36 ;
-  assign \i__payload$34 [15:8] = rd__0__data[39:32];
-  assign \i__payload$34 [64] = \$35 ;
-  assign \i__payload$34 [7:0] = rd__0__data[7:0];
-  assign \i__payload$34 [72] = reads_last1;
+  assign \i__payload$36 [71] = \$42 ;
+  assign \i__payload$36 [63:56] = rd__0__data[231:224];
+  assign \i__payload$36 [70] = \$41 ;
+  assign \i__payload$36 [55:48] = rd__0__data[199:192];
+  assign \i__payload$36 [69] = \$40 ;
+  assign \i__payload$36 [47:40] = rd__0__data[167:160];
+  assign \i__payload$36 [68] = \$39 ;
+  assign \i__payload$36 [39:32] = rd__0__data[135:128];
+  assign \i__payload$36 [67] = \$38 ;
+  assign \i__payload$36 [31:24] = rd__0__data[103:96];
+  assign \i__payload$36 [66] = \$37 ;
+  assign \i__payload$36 [23:16] = rd__0__data[71:64];
+  assign \i__payload$36 [65] = \$36 ;
+  assign \i__payload$36 [15:8] = rd__0__data[39:32];
+  assign \i__payload$36 [64] = \$35 ;
+  assign \i__payload$36 [7:0] = rd__0__data[7:0];
+  assign \i__payload$36 [72] = reads_last2;
   assign i__payload[63:56] = rd__0__data[231:224];
   assign i__payload[55:48] = rd__0__data[199:192];
   assign i__payload[47:40] = rd__0__data[167:160];
@@ -73901,7 +74245,7 @@ module \core.relu (rst, wr__0__en, wr__0__mask, wr__1__mask, o__valid, rd__0__da
   assign i__payload[23:16] = rd__0__data[71:64];
   assign i__payload[15:8] = rd__0__data[39:32];
   assign i__payload[7:0] = rd__0__data[7:0];
-  assign i__payload[64] = reads_last1;
+  assign i__payload[64] = reads_last2;
   assign \$28  = { \$27 [24], \$27 [24], \$27 [24], \$27 [24:3] };
   assign \$30  = { 3'h0, op[39:19] };
   assign \$31  = { 3'h0, op[65:45] };
@@ -80016,19 +80360,21 @@ module \core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__data, rd__1
   wire [13:0] \$4 ;
   reg \$40 ;
   reg \$41 ;
-  reg [23:0] \$42 ;
-  reg [12:0] \$43 ;
-  reg [12:0] \$44 ;
-  reg \$45 ;
+  reg \$42 ;
+  reg \$43 ;
+  reg [23:0] \$44 ;
+  reg [12:0] \$45 ;
   reg [12:0] \$46 ;
   reg \$47 ;
-  reg \$48 ;
-  reg [7:0] \$49 ;
+  reg [12:0] \$48 ;
+  reg \$49 ;
   wire [13:0] \$5 ;
   reg \$50 ;
-  reg [1:0] \$51 ;
-  reg [1:0] \$52 ;
+  reg [7:0] \$51 ;
+  reg \$52 ;
   reg [1:0] \$53 ;
+  reg [1:0] \$54 ;
+  reg [1:0] \$55 ;
   wire \$6 ;
   wire [13:0] \$7 ;
   wire \$8 ;
@@ -80158,9 +80504,11 @@ module \core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__data, rd__1
   reg reads_active = 1'h0;
   reg reads_last0 = 1'h0;
   reg reads_last1 = 1'h0;
+  reg reads_last2 = 1'h0;
   reg [23:0] reads_left = 24'h000000;
   reg reads_valid0 = 1'h0;
   reg reads_valid1 = 1'h0;
+  reg reads_valid2 = 1'h0;
   input rst;
   wire rst;
   reg second = 1'h0;
@@ -80197,31 +80545,37 @@ module \core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__data, rd__1
   (* init = 13'h0000 *)
   wire [12:0] wr__0__row;
   always @(posedge clk)
+    reads_valid1 <= \$40 ;
+  always @(posedge clk)
     reads_last1 <= \$41 ;
   always @(posedge clk)
-    reads_left <= \$42 ;
+    reads_valid2 <= \$42 ;
   always @(posedge clk)
-    read0_row <= \$43 ;
+    reads_last2 <= \$43 ;
   always @(posedge clk)
-    read1_row <= \$44 ;
+    reads_left <= \$44 ;
   always @(posedge clk)
-    reads_active <= \$45 ;
+    read0_row <= \$45 ;
   always @(posedge clk)
-    updated_row <= \$46 ;
+    read1_row <= \$46 ;
   always @(posedge clk)
-    done <= \$47 ;
+    reads_active <= \$47 ;
   always @(posedge clk)
-    second <= \$48 ;
+    updated_row <= \$48 ;
   always @(posedge clk)
-    final_keep <= \$49 ;
+    done <= \$49 ;
   always @(posedge clk)
-    copying <= \$50 ;
+    second <= \$50 ;
   always @(posedge clk)
-    read0_bank <= \$51 ;
+    final_keep <= \$51 ;
   always @(posedge clk)
-    read1_bank <= \$52 ;
+    copying <= \$52 ;
   always @(posedge clk)
-    updated_bank <= \$53 ;
+    read0_bank <= \$53 ;
+  always @(posedge clk)
+    read1_bank <= \$54 ;
+  always @(posedge clk)
+    updated_bank <= \$55 ;
   assign \$1  = ! reads_left;
   assign \$2  = reads_active & \$1 ;
   assign \$3  = reads_left - 1'h1;
@@ -80259,78 +80613,69 @@ module \core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__data, rd__1
     reads_valid0 <= \$38 ;
   always @(posedge clk)
     reads_last0 <= \$39 ;
-  always @(posedge clk)
-    reads_valid1 <= \$40 ;
   \core.update.unit  unit (
     .clk(clk),
     .i__payload(i__payload),
-    .i__valid(reads_valid1),
+    .i__valid(reads_valid2),
     .o__payload(o__payload),
     .o__valid(o__valid),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$42  = reads_left;
-    if (reads_active) begin
-      \$42  = \$3 [23:0];
-    end
-    if (start) begin
-      \$42  = \$26 [23:0];
-    end
+    \$41  = reads_last0;
     if (rst) begin
-      \$42  = 24'h000000;
+      \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$43  = read0_row;
-    if (reads_active) begin
-      \$43  = \$4 [12:0];
-    end
-    if (start) begin
-      \$43  = \$27 [12:0];
-    end
+    \$42  = reads_valid1;
     if (rst) begin
-      \$43  = 13'h0000;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$44  = read1_row;
-    if (reads_active) begin
-      \$44  = \$5 [12:0];
-    end
-    if (start) begin
-      \$44  = \$28 [12:0];
-    end
+    \$43  = reads_last1;
     if (rst) begin
-      \$44  = 13'h0000;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$45  = reads_active;
+    \$44  = reads_left;
     if (reads_active) begin
-      if (\$6 ) begin
-        \$45  = 1'h0;
-      end
+      \$44  = \$3 [23:0];
     end
     if (start) begin
-      \$45  = 1'h1;
+      \$44  = \$26 [23:0];
     end
     if (rst) begin
-      \$45  = 1'h0;
+      \$44  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$46  = updated_row;
-    if (o__valid) begin
-      \$46  = \$7 [12:0];
+    \$45  = read0_row;
+    if (reads_active) begin
+      \$45  = \$4 [12:0];
     end
     if (start) begin
-      \$46  = \$29 [12:0];
+      \$45  = \$27 [12:0];
+    end
+    if (rst) begin
+      \$45  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
+    \$46  = read1_row;
+    if (reads_active) begin
+      \$46  = \$5 [12:0];
+    end
+    if (start) begin
+      \$46  = \$28 [12:0];
     end
     if (rst) begin
       \$46  = 13'h0000;
@@ -80338,66 +80683,94 @@ module \core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__data, rd__1
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$47  = \$10 ;
+    \$47  = reads_active;
+    if (reads_active) begin
+      if (\$6 ) begin
+        \$47  = 1'h0;
+      end
+    end
+    if (start) begin
+      \$47  = 1'h1;
+    end
     if (rst) begin
       \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$48  = 1'h0;
+    \$48  = updated_row;
+    if (o__valid) begin
+      \$48  = \$7 [12:0];
+    end
+    if (start) begin
+      \$48  = \$29 [12:0];
+    end
     if (rst) begin
-      \$48  = 1'h0;
+      \$48  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$49  = final_keep;
-    if (start) begin
-      \$49  = \$22 ;
-    end
+    \$49  = \$10 ;
     if (rst) begin
-      \$49  = 8'h00;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$50  = copying;
-    if (start) begin
+    \$50  = 1'h0;
+    if (rst) begin
       \$50  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
+    \$51  = final_keep;
+    if (start) begin
+      \$51  = \$22 ;
+    end
     if (rst) begin
-      \$50  = 1'h0;
+      \$51  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$51  = read0_bank;
+    \$52  = copying;
     if (start) begin
-      \$51  = op[15:14];
+      \$52  = 1'h0;
     end
     if (rst) begin
-      \$51  = 2'h0;
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$52  = read1_bank;
+    \$53  = read0_bank;
     if (start) begin
-      \$52  = op[67:66];
-    end
-    if (rst) begin
-      \$52  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$53  = updated_bank;
-    if (start) begin
-      \$53  = op[67:66];
+      \$53  = op[15:14];
     end
     if (rst) begin
       \$53  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
+    \$54  = read1_bank;
+    if (start) begin
+      \$54  = op[67:66];
+    end
+    if (rst) begin
+      \$54  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
+    \$55  = updated_bank;
+    if (start) begin
+      \$55  = op[67:66];
+    end
+    if (rst) begin
+      \$55  = 2'h0;
     end
   end
   always @* begin
@@ -80421,20 +80794,13 @@ module \core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__data, rd__1
       \$40  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$41  = reads_last0;
-    if (rst) begin
-      \$41  = 1'h0;
-    end
-  end
   assign rd__0__en = reads_active;
   assign rd__0__bank = read0_bank;
   assign rd__0__row = read0_row;
   assign rd__1__en = reads_active;
   assign rd__1__bank = read1_bank;
   assign rd__1__row = read1_row;
-  assign i__valid = reads_valid1;
+  assign i__valid = reads_valid2;
   assign o__ready = 1'h1;
   assign wr__0__en = o__valid;
   assign wr__0__bank = updated_bank;
@@ -80568,7 +80934,7 @@ module \core.update (rst, wr__0__data, wr__0__mask, o__valid, rd__0__data, rd__1
   assign i__payload[79:72] = \$31 ;
   assign i__payload[7:0] = rd__1__data[7:0];
   assign i__payload[71:64] = \$30 ;
-  assign i__payload[128] = reads_last1;
+  assign i__payload[128] = reads_last2;
   assign \$9  = 1'h1;
   assign \$10  = \$8 ;
   assign \$25  = { \$24 [24], \$24 [24], \$24 [24], \$24 [24:3] };

@@ -283,8 +283,8 @@ def test_gemm_cycles_formula_by_hand():
     4 tiles 12 cycles apart (gathering 3 beats)."""
     assert gemm_beat_slots(P) == 4 and gemm_tile_period(3, P) == 12
     assert gemm_tile_period(1, P) == 8  # writing back a tile is the longer
-    # last beat: 3 * 12 + 2 + 12 - 1 + 2 + 1; row 0 after 4 + 5; 2 + 4 * 2 - 1 to the last write
-    assert gemm_engine_cycles(5, 6, 3, P) == (3 * 12 + 16) + 9 + 9 + 2
+    # last beat: 3 * 12 + 2 + 12 - 1 + 3 + 1; row 0 after 4 + 5; 2 + 4 * 2 - 1 to the last write
+    assert gemm_engine_cycles(5, 6, 3, P) == (3 * 12 + 17) + 9 + 9 + 2
     assert engine_cycles(gemm(5, 6, 3), P) == gemm_engine_cycles(5, 6, 3, P)
 
 

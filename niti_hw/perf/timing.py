@@ -359,9 +359,10 @@ strobe, then the busy and cfg registers."""
 IMEM_READ_LATENCY = 1
 """The instruction memory's synchronous read: a word one cycle after its address."""
 
-BANK_READ_LATENCY = 2
-"""A bank row two cycles after its address: the RAM's synchronous read, then the bank select and
-sign extension into a register."""
+BANK_READ_LATENCY = 3
+"""A bank row three cycles after its address: the RAM's synchronous read, its output register (no
+logic in front: a block RAM's clock-to-out reaches only a register), then the bank select and sign
+extension into a register."""
 
 BANK_WRITE_LATENCY = 1
 """A row written by an engine lands in its RAM a cycle later (address, data and mask registered)."""

@@ -15,7 +15,9 @@ from niti_hw.params import HardwareParams
 from niti_hw.perf.timing import BANK_READ_LATENCY, BANK_WRITE_LATENCY
 from niti_hw.program.isa import Bank
 from niti_hw.program.memory import bank_words
+from niti_hw.rtl.bank_ram import fits_x36, x36_read_copy
 from niti_hw.rtl.layouts import INT32
+from niti_hw.rtl.target import ECP5, target_family
 
 BANK_BITS = (len(Bank) - 1).bit_length()
 def bank_value_bits(weight_bits: int = 8) -> dict[Bank, int]:
@@ -32,10 +34,10 @@ gradients and weights), from any banks, one the same."""
 WRITE_PORTS = 2
 """Rows an engine writes per cycle: a RELU's result and its mask, in two banks."""
 
-if BANK_READ_LATENCY != 2 or BANK_WRITE_LATENCY != 1:
-    raise RuntimeError("rtl/banks.py reads through the RAM and a register and writes through a "
-                       "register: perf.timing's BANK_READ_LATENCY and BANK_WRITE_LATENCY must say "
-                       "so")
+if BANK_READ_LATENCY != 3 or BANK_WRITE_LATENCY != 1:
+    raise RuntimeError("rtl/banks.py reads through the RAM, its output register and the select "
+                       "register and writes through a register: perf.timing's BANK_READ_LATENCY "
+                       "and BANK_WRITE_LATENCY must say so")
 
 
 def check_core_params(p: HardwareParams, weight_bits: int = 8) -> None:
@@ -85,12 +87,16 @@ class Banks(wiring.Component):
     """Four memories of `lanes`-value rows behind `READ_PORTS` read and `WRITE_PORTS` write ports,
     each port naming its bank.
 
-    Read: the RAM's synchronous read, then the bank select and sign extension into a register:
-    `data` is valid `BANK_READ_LATENCY` (2) cycles after the request, one row per port per cycle.
+    Read: the RAM's synchronous read, its output register (nothing in front of it, so a block
+    RAM's slow clock-to-out reaches only a register), then the bank select and sign extension into
+    a register: `data` is valid `BANK_READ_LATENCY` (3) cycles after the request, one row per port
+    per cycle.
     Write: address, data and lane mask registered, in the RAM `BANK_WRITE_LATENCY` (1) cycle later.
     Two writes to one bank in one cycle are the caller's to avoid (the sequencer refuses them);
     port 0 wins. A read and a write of one row in one cycle read the old row. Every bank has two
-    read ports, so a synthesised bank is two block RAM copies (one per read port).
+    read ports, so a synthesised bank is two block RAM copies (one per read port); on ECP5 each
+    copy is DP16KD instances whose own output register is the read's second stage
+    (`bank_ram.x36_read_copy`), elsewhere a memory and a fabric register.
 
     `data` holds each bank's `MemoryData` (rows as `lanes * bits` unsigned words, lane n in bits
     n*bits..., `value_bits[bank]` bits: `bank_value_bits(weight_bits)`), so a testbench can look
@@ -113,20 +119,26 @@ class Banks(wiring.Component):
         m = Module()
         rows = {index: {} for index in range(READ_PORTS)}  # each read port's row from each bank
         for bank in Bank:
-            bits = self.value_bits[bank]
-            m.submodules[bank.name.lower()] = ram = memory.Memory(data=self.data[bank])
-            self._write(m, ram.write_port(granularity=bits), bank, bits)
-            for index, port in enumerate(self.rd):
-                reader = ram.read_port()
-                m.d.comb += [reader.addr.eq(port.row), reader.en.eq(port.en & (port.bank == bank))]
-                wide = Signal(row_layout(p), name=f"rd{index}_{bank.name.lower()}")
-                m.d.comb += [wide[n].eq(reader.data[n * bits:(n + 1) * bits].as_signed())
+            bits, name = self.value_bits[bank], bank.name.lower()
+            written = self._write(m, bank, bits)
+            if target_family(platform) == ECP5 and fits_x36(bits):
+                outs = [x36_read_copy(m, f"{name}_rd{index}", bits, L, self.data[bank].depth,
+                                      *written, port.row, port.en & (port.bank == bank))
+                        for index, port in enumerate(self.rd)]
+            else:
+                outs = self._memory(m, bank, bits, written)
+            for index, out in enumerate(outs):
+                wide = Signal(row_layout(p), name=f"rd{index}_{name}")
+                m.d.comb += [wide[n].eq(out[n * bits:(n + 1) * bits].as_signed())
                              for n in range(L)]  # sign-extending
                 rows[index][bank] = wide
         for index, port in enumerate(self.rd):
-            picked = Signal(BANK_BITS, name=f"rd{index}_bank")
+            picked = port.bank
+            for stage in range(BANK_READ_LATENCY - 1):  # the bank travels beside the RAM's read
+                delayed = Signal(BANK_BITS, name=f"rd{index}_bank{stage}")
+                m.d.sync += delayed.eq(picked)
+                picked = delayed
             held = Signal(row_layout(p), name=f"rd{index}_data", reset_less=True)
-            m.d.sync += picked.eq(port.bank)
             with m.Switch(picked):
                 for bank in Bank:
                     with m.Case(bank):
@@ -134,15 +146,33 @@ class Banks(wiring.Component):
             m.d.comb += port.data.eq(held)
         return m
 
-    def _write(self, m: Module, writer, bank: Bank, bits: int) -> None:
-        """Registered: the first write port that names `bank` this cycle lands next cycle."""
-        L = self.params.lanes
-        addr = Signal.like(writer.addr, name=f"{bank.name.lower()}_wr_addr", reset_less=True)
-        word = Signal.like(writer.data, name=f"{bank.name.lower()}_wr_data", reset_less=True)
-        en = Signal(L, name=f"{bank.name.lower()}_wr_en")
+    def _memory(self, m: Module, bank: Bank, bits: int, written) -> list:
+        """Portable form: one memory with a read port per bank port, each read into a register
+        of its own (the RAM's output register); one block RAM copy per read port in synthesis."""
+        m.submodules[bank.name.lower()] = ram = memory.Memory(data=self.data[bank])
+        writer = ram.write_port(granularity=bits)
+        addr, word, mask = written
+        m.d.comb += [writer.addr.eq(addr), writer.data.eq(word), writer.en.eq(mask)]
+        outs = []
+        for index, port in enumerate(self.rd):
+            reader = ram.read_port()
+            m.d.comb += [reader.addr.eq(port.row), reader.en.eq(port.en & (port.bank == bank))]
+            out = Signal.like(reader.data, name=f"rd{index}_{bank.name.lower()}_out",
+                              reset_less=True)
+            m.d.sync += out.eq(reader.data)
+            outs.append(out)
+        return outs
+
+    def _write(self, m: Module, bank: Bank, bits: int) -> tuple:
+        """Registered: the first write port that names `bank` this cycle lands next cycle.
+        Returns the RAM's row address, row and lane mask."""
+        L, name = self.params.lanes, bank.name.lower()
+        addr = Signal(row_shape(self.params), name=f"{name}_wr_addr", reset_less=True)
+        word = Signal(L * bits, name=f"{name}_wr_data", reset_less=True)
+        en = Signal(L, name=f"{name}_wr_en")
         m.d.sync += en.eq(0)
         for port in reversed(self.wr):  # port 0 last: it wins
             with m.If(port.en & (port.bank == bank)):
                 m.d.sync += [addr.eq(port.row), en.eq(port.mask),
                              word.eq(Cat(*[port.data[n][:bits] for n in range(L)]))]
-        m.d.comb += [writer.addr.eq(addr), writer.data.eq(word), writer.en.eq(en)]
+        return addr, word, en

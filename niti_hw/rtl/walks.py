@@ -47,6 +47,18 @@ def _divmod(padding, stride):
     return entry[:bits], entry[bits:]
 
 
+def _lasts(m: Module, g, fields) -> list:
+    """Each field less one, registered from the geometry (it holds from `start` on, so the
+    registers are right from the walk's first step): the loop ends compare a register, no
+    subtractor in front of the counters."""
+    lasts = []
+    for field in fields:
+        last = Signal(FIELD_BITS[field], name=f"last_{field}")
+        m.d.sync += last.eq(g[field] - 1)
+        lasts.append(last)
+    return lasts
+
+
 def _delay(m: Module, values: list, cycles: int, name: str) -> list:
     """Each of `values` (signals, views or expressions) through `cycles` registers."""
     for cycle in range(cycles):
@@ -90,8 +102,9 @@ class WindowWalk(wiring.Component):
         i, j = _counter("i", "kernel_h"), _counter("j", "kernel_w")
         corner_y = Signal(FIELD_BITS["out_height"] + FIELD_BITS["stride"])  # oh * stride
         corner_x = Signal(FIELD_BITS["out_width"] + FIELD_BITS["stride"])  # ow * stride
-        ends = [j == g.kernel_w - 1, i == g.kernel_h - 1, c == g.channels - 1,
-                ow == g.out_width - 1, oh == g.out_height - 1, n == g.batch - 1]
+        fields = ("kernel_w", "kernel_h", "channels", "out_width", "out_height", "batch")
+        lasts = _lasts(m, g, fields)
+        ends = [counter == last for counter, last in zip((j, i, c, ow, oh, n), lasts)]
         y, x = corner_y + i - g.padding, corner_x + j - g.padding
         with m.If(self.start):
             m.d.sync += [active.eq(1), n.eq(0), oh.eq(0), ow.eq(0), c.eq(0), i.eq(0), j.eq(0),
@@ -160,24 +173,29 @@ class GatherWalk(wiring.Component):
         q0, r0 = _divmod(g.padding, g.stride)
         kh, kw = ry + row_step, rx + col_step
         oh, ow = qy - di, qx - dj
-        ends = [col_step + g.stride >= g.kernel_w, row_step + g.stride >= g.kernel_h,
-                c == g.channels - 1, x == g.width - 1, y == g.height - 1, n == g.batch - 1]
+        # the next candidate's kernel step, a register beside the step: the ends compare only
+        row_next = Signal(step, name="di_stride_next")
+        col_next = Signal(step, name="dj_stride_next")
+        last_c, last_x, last_y, last_n, last_r = _lasts(
+            m, g, ("channels", "width", "height", "batch", "stride"))
+        ends = [col_next >= g.kernel_w, row_next >= g.kernel_h,
+                c == last_c, x == last_x, y == last_y, n == last_n]
 
         def advance(q, r):  # (q, r) = divmod(position + padding, stride), one position on
-            wraps = r == g.stride - 1
+            wraps = r == last_r
             return [q.eq(q + wraps), r.eq(Mux(wraps, 0, r + 1))]
 
         with m.If(self.start):
             m.d.sync += [active.eq(1), n.eq(0), y.eq(0), x.eq(0), c.eq(0), di.eq(0), dj.eq(0),
-                         row_step.eq(0), col_step.eq(0), qy.eq(q0), ry.eq(r0), qx.eq(q0),
-                         rx.eq(r0)]
+                         row_step.eq(0), col_step.eq(0), row_next.eq(g.stride),
+                         col_next.eq(g.stride), qy.eq(q0), ry.eq(r0), qx.eq(q0), rx.eq(r0)]
         with m.Elif(active):
-            m.d.sync += [dj.eq(dj + 1), col_step.eq(col_step + g.stride)]
+            m.d.sync += [dj.eq(dj + 1), col_step.eq(col_next), col_next.eq(col_next + g.stride)]
             with m.If(ends[0]):
-                m.d.sync += [dj.eq(0), col_step.eq(0), di.eq(di + 1),
-                             row_step.eq(row_step + g.stride)]
+                m.d.sync += [dj.eq(0), col_step.eq(0), col_next.eq(g.stride), di.eq(di + 1),
+                             row_step.eq(row_next), row_next.eq(row_next + g.stride)]
                 with m.If(ends[1]):
-                    m.d.sync += [di.eq(0), row_step.eq(0), c.eq(c + 1)]
+                    m.d.sync += [di.eq(0), row_step.eq(0), row_next.eq(g.stride), c.eq(c + 1)]
                     with m.If(ends[2]):
                         m.d.sync += [c.eq(0), x.eq(x + 1)] + advance(qx, rx)
                         with m.If(ends[3]):
