@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
+from bench_core_step import Host
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
-from harness import (BENCH_TIMEOUT, DRAIN, PATIENCE, PERIOD_NS, Scoreboard, bench_int,
-                     bench_params, record)
+from harness import BENCH_TIMEOUT, DRAIN, PATIENCE, Scoreboard, bench_int, bench_params, record
 
 from niti_hw.golden import RoundingPolicy
-from niti_hw.perf.timing import BANK_READ_LATENCY, program_cycles
+from niti_hw.perf.timing import program_cycles
 from niti_hw.program.isa import Bank, Geometry, Instruction, Opcode, encode
 from niti_hw.program.machine import Machine
 from niti_hw.program.memory import bank_words
@@ -62,9 +61,16 @@ def program(rng) -> list:
 
 
 def contents(p, rng) -> dict:
-    """int8 banks in -3..3 (ties in most windows), the int32 bank anywhere in int32."""
+    """int8 banks mostly in -3..3 (ties in most windows), one word in five anywhere in
+    -127..127 (routed sums of overlapping windows that saturate), the int32 bank anywhere in
+    int32."""
     words = bank_words(p)
-    banks = {bank: rng.integers(-3, 4, words[bank]) for bank in (Bank.ACT, Bank.ERR, Bank.WEIGHT)}
+    banks = {}
+    for bank in (Bank.ACT, Bank.ERR, Bank.WEIGHT):
+        values = rng.integers(-3, 4, words[bank])
+        wide = rng.random(words[bank]) < 0.2
+        values[wide] = rng.integers(-127, 128, int(wide.sum()))
+        banks[bank] = values
     banks[Bank.ACC] = rng.integers(-2**31, 2**31, words[Bank.ACC])
     return banks
 
@@ -82,54 +88,16 @@ def result_words(items) -> int:
     return words
 
 
-def pack(values) -> int:
-    return sum((int(v) & 0xFFFFFFFF) << (32 * n) for n, v in enumerate(values))
-
-
-def unpack(word: int, lanes: int) -> list[int]:
-    values = [(word >> (32 * n)) & 0xFFFFFFFF for n in range(lanes)]
-    return [v - (1 << 32) if v >> 31 else v for v in values]
-
-
-async def load(dut, p, banks: dict, exponents, words) -> None:
-    """Bank rows, exponent registers and program words through the host ports, one a cycle."""
+async def load(host: Host, p, banks: dict, exponents, words) -> None:
+    """Whole banks, exponent registers and program words through the host ports, one a cycle."""
     lanes = p.lanes
-    dut.host_wr__mask.value = (1 << lanes) - 1
     for bank, values in banks.items():
-        for row in range(len(values) // lanes):
-            dut.host_wr__en.value = 1
-            dut.host_wr__bank.value = int(bank)
-            dut.host_wr__row.value = row
-            dut.host_wr__data.value = pack(values[row * lanes:(row + 1) * lanes])
-            await FallingEdge(dut.clk)
-    dut.host_wr__en.value = 0
-    for index, value in enumerate(exponents):
-        dut.exp_wr__en.value = 1
-        dut.exp_wr__index.value = index
-        dut.exp_wr__value.value = int(value) & 0xFFFF
-        await FallingEdge(dut.clk)
-    dut.exp_wr__en.value = 0
-    for addr, word in enumerate(words):
-        dut.imem__en.value = 1
-        dut.imem__addr.value = addr
-        dut.imem__data.value = word
-        await FallingEdge(dut.clk)
-    dut.imem__en.value = 0
-    await FallingEdge(dut.clk)
-
-
-async def read_bank(dut, p, bank: Bank) -> np.ndarray:
-    """A whole bank through `host_rd`, a row asked for every cycle, each on `data` after the
-    second rising edge (BANK_READ_LATENCY)."""
-    rows, got = bank_words(p)[bank] // p.lanes, []
-    for j in range(rows + BANK_READ_LATENCY - 1):
-        dut.host_rd__en.value = int(j < rows)
-        dut.host_rd__bank.value = int(bank)
-        dut.host_rd__row.value = min(j, rows - 1)
-        await FallingEdge(dut.clk)  # past rising edge j
-        if j >= BANK_READ_LATENCY - 1:  # the row asked for before rising edge j - 1
-            got += unpack(int(dut.host_rd__data.value), p.lanes)
-    return np.array(got)
+        await host.write_rows(bank, {row: values[row * lanes:(row + 1) * lanes]
+                                     for row in range(len(values) // lanes)})
+    await host.write_exponents(exponents)
+    await host.write_program(words)
+    for _ in range(2):  # the banks' write register
+        await RisingEdge(host.clk)
 
 
 async def run(dut) -> int:
@@ -150,14 +118,9 @@ async def run(dut) -> int:
 @cocotb.test(**BENCH_TIMEOUT)
 async def geometry_programs(dut):
     p = bench_params()
-    cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
-    for name in ("start", "host_wr__en", "host_rd__en", "exp_wr__en", "imem__en"):
-        getattr(dut, name).value = 0
+    host = Host(dut, p)
+    await host.reset()
     dut.config.value = M_U  # m_u in the low bits, every rounding mode code 0 (unused here)
-    dut.rst.value = 1
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
     await FallingEdge(dut.clk)
     rng = np.random.default_rng(bench_int("NITI_HW_SEED", 1))
     board, runs, timed = Scoreboard("core geometry engines", dut._log), 0, 0
@@ -169,7 +132,7 @@ async def geometry_programs(dut):
             machine.banks[bank][:] = values
         machine.exponents[:8] = exponents
         machine.run(items)
-        await load(dut, p, banks, exponents, [word for item in items for word in encode(item)])
+        await load(host, p, banks, exponents, [word for item in items for word in encode(item)])
         cycles = await run(dut)
         assert int(dut.done.value) and not int(dut.error.value), f"run {runs}: error"
         assert cycles == program_cycles(items, p), \
@@ -182,7 +145,7 @@ async def geometry_programs(dut):
                     int(dut.pc.value)) == (1, 0, 0, pc), f"run {runs}: activity after done"
         board.vectors += result_words(items)
         for bank in COMPARED:
-            got = await read_bank(dut, p, bank)
+            got = await host.read_bank(bank)
             for word in np.flatnonzero(got != machine.banks[bank])[:1]:
                 raise AssertionError(f"run {runs}: {bank.name} word {word}: RTL {got[word]}, "
                                      f"machine {machine.banks[bank][word]}")
