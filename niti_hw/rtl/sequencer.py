@@ -19,6 +19,7 @@ from niti_hw.program.isa import (EXPONENT_REGISTERS, INSTRUCTION_WORDS, KEEP_M_U
 from niti_hw.program.memory import bank_words
 from niti_hw.rtl.instruction import (EXPONENT, INSTRUCTION_BITS, Refusal, config_layout,
                                      geometry_layout, tensor_layout)
+from niti_hw.rtl.banks import word_bits
 from niti_hw.rtl.capped import capped_product
 from niti_hw.rtl.geometry import GeometryExtents
 from niti_hw.rtl.layouts import BITWIDTH, SHIFT
@@ -149,7 +150,7 @@ class Sequencer(wiring.Component):
         with m.If(got):
             m.d.sync += [words.eq(Cat(words[WORD_BITS:], reader.data)), arrived.eq(arrived + 1)]
         geometry = geometry_layout()(words[:geometry_layout().size])
-        m.submodules.extents = unit = GeometryExtents(self._count_bits())
+        m.submodules.extents = unit = GeometryExtents(word_bits(self.params))
         m.d.comb += [unit.conv.eq(self.conv), unit.pool.eq(self.pool)]
         extents = {"conv": unit.conv_extents, "pool": unit.pool_extents}
 
@@ -229,17 +230,12 @@ class Sequencer(wiring.Component):
                          + Mux(gemm, exps[op.b_exp], 0))),
         ]
 
-    def _count_bits(self) -> int:
-        """Tensor sizes are known exactly below 2**this (`capped_product`), above every bank's
-        words: a larger one is refused as past its bank whatever its size."""
-        return max(bank_words(self.params, self.weight_bits).values()).bit_length()
-
     def _refusal(self, op, extents):
         """Why `op` cannot run as the machine runs it (Refusal.NONE: it can); `extents` of the
         conv and pool geometry registers (`GeometryExtents`)."""
         p, shift = self.params, self.params.lanes.bit_length() - 1
 
-        words, bits = bank_words(p, self.weight_bits), self._count_bits()
+        words, bits = bank_words(p, self.weight_bits), word_bits(p)
         rows_of_n = capped_product(op.m, op.n[:LOSS_CLASSES.bit_length()], bits)  # more: refused
 
         def extent(code, role: str):
@@ -333,7 +329,7 @@ class Sequencer(wiring.Component):
         shape check, a product of that m or k is past its bank too (PLACE wins over SETTING)."""
         gemm = op.opcode == Opcode.GEMM
         unfold = op.a_layout[1]  # IM2COL or IM2COL_TRANSPOSED
-        bits = self._count_bits()
+        bits = word_bits(self.params)  # past every bank
         extents = {"a": Mux(unfold, conv.inputs, capped_product(op.m, op.k, bits)),
                    "b": capped_product(op.k, op.n, bits), "dst": capped_product(op.m, op.n, bits)}
         room = Array(words[b] for b in Bank)
