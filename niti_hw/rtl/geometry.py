@@ -6,7 +6,8 @@ The word counts are products of the geometry's fields, one a cycle through a sin
 after the sequencer latches a geometry: the next instruction's check comes a retirement, a
 fetch and a decode later, so the counts need neither a multiplier each nor an adder tree. Each
 is capped at 2**`bits`, above every bank's words: the sequencer refuses a tensor that large
-whether it knows its exact size or not."""
+whether it knows its exact size or not, and the multiplier is a capped shift-and-add in LUTs
+(`capped_product`; the array needs the MULT18X18Ds)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from niti_hw.perf.timing import FETCH_CYCLES, GEOMETRY_CHECK_LATENCY, RETIRE_CYCLES
 from niti_hw.program.isa import GEOMETRY_FIELDS
-from niti_hw.rtl.capped import shifted_sum
+from niti_hw.rtl.shift_add import capped_product, shifted_sum
 from niti_hw.rtl.instruction import geometry_layout
 
 STEPS = (("image_rows", "batch", "height"), ("image_row", "width", "channels"),
@@ -89,7 +90,7 @@ class GeometryExtents(wiring.Component):
             for n, (_, first, second) in enumerate(STEPS, start=1):
                 with m.Case(n):
                     m.d.comb += [a.eq(factors[first]), b.eq(factors[second])]
-        product = _cap(a * b, bits)
+        product = capped_product(a, b, bits)
         targets = (self.conv_extents, self.pool_extents)
         for n, (name, _, _) in enumerate(STEPS, start=1):
             with m.If(step == n):

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from niti_hw.perf.timing import GATHER_WALK_LATENCY, WINDOW_WALK_LATENCY
 from niti_hw.program.isa import GEOMETRY_FIELDS
-from niti_hw.rtl.capped import shifted_sum
+from niti_hw.rtl.shift_add import shifted_sum
 from niti_hw.rtl.instruction import geometry_layout
 from niti_hw.rtl.row_stream import M_BITS
 
@@ -69,19 +69,21 @@ def _delay(m: Module, values: list, cycles: int, name: str) -> list:
     return values
 
 
-def _horner(m: Module, first, steps, name: str, bits: int):
+def _horner(m: Module, first, steps, name: str, bits: int, fabric=()):
     """first, then acc * factor + term for each (factor, term) of `steps` (the terms as they are
     in the cycle `first` is), each step a product register and a sum register: no adder behind a
     multiplier in one cycle. Modulo 2**bits (`banks.word_bits`), which is the address wherever an
     element is `inside` (the sequencer refuses a tensor past its bank): the products fit one
-    MULT18X18D each, a kernel-sized factor's none. Returns (value, cycles it took)."""
+    MULT18X18D each; a kernel-sized factor's, and those of the steps numbered in `fabric`, are
+    shift-and-adds in LUTs (the core's array needs the MULT18X18Ds). Returns (value, cycles it
+    took)."""
     acc, terms = first, [term for _, term in steps]
     for n, (factor, _) in enumerate(steps):
         product = Signal(bits, name=f"{name}_product{n}")
         total = Signal(bits, name=f"{name}{n}")
         (term, *rest) = _delay(m, terms, 1, f"{name}_term{n}_")
-        narrow = len(Value.cast(factor)) <= FIELD_BITS["kernel_h"]
-        m.d.sync += [product.eq(shifted_sum(acc[:bits], factor) if narrow else acc[:bits] * factor),
+        lut = n in fabric or len(Value.cast(factor)) <= FIELD_BITS["kernel_h"]
+        m.d.sync += [product.eq(shifted_sum(acc[:bits], factor) if lut else acc[:bits] * factor),
                      total.eq(product + term)]
         acc, terms = total, _delay(m, rest, 1, f"{name}_later{n}_")
     return acc, 2 * len(steps)
@@ -139,7 +141,7 @@ class WindowWalk(wiring.Component):
             element.final.eq(active & ends[0] & ends[1] & ends[2] & ends[3] & ends[4] & ends[5]),
         ]
         address, cycles = _horner(m, n, [(g.height, y), (g.width, x), (g.channels, c)],
-                                  "address", self.bits)
+                                  "address", self.bits, fabric=(2,))
         if cycles != WINDOW_WALK_LATENCY:
             raise RuntimeError("perf.timing's WINDOW_WALK_LATENCY must count the address steps")
         (element,) = _delay(m, [element], cycles, "element")
@@ -225,7 +227,7 @@ class GatherWalk(wiring.Component):
         steps = [(g.out_height, oh), (g.out_width, ow),
                  (Mux(self.columns, g.kernel_h, 1), Mux(self.columns, kh4, 0)),
                  (Mux(self.columns, g.kernel_w, 1), Mux(self.columns, kw4, 0)), (g.channels, c)]
-        address, cycles = _horner(m, n, steps, "address", self.bits)
+        address, cycles = _horner(m, n, steps, "address", self.bits, fabric=(4,))
         if cycles != GATHER_WALK_LATENCY:
             raise RuntimeError("perf.timing's GATHER_WALK_LATENCY must count the address steps")
         offset, took = _horner(m, kh4, [(g.kernel_w, kw4)], "offset", OFFSET_BITS)

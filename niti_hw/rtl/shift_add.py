@@ -1,6 +1,7 @@
-"""Products that only need to be exact below a bound: a bank's size, past which the sequencer
-refuses the tensor anyway. Shift and add in the fabric, no `*`: yosys gives any product of two
-signals a MULT18X18D of its own, and the core's are needed by the array."""
+"""Products by shift and add in the fabric, no `*`: yosys gives any product of two signals a
+MULT18X18D of its own, and the core's are needed by the array. Narrow factors, or products that
+only need to be exact below a bound (a bank's size, past which the sequencer refuses a tensor
+anyway)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,13 @@ def capped_product(a, b, bits: int) -> Value:
 
 
 def shifted_sum(a, b) -> Value:
-    """a * b exactly, for a narrow `b`: len(b) shifted copies of `a` added, no MULT18X18D."""
+    """a * b exactly, for a narrow unsigned `b`: len(b) shifted copies of `a` added."""
     a, b = Value.cast(a), Value.cast(b)
-    return sum((Mux(b[i], Cat(Const(0, i), a), 0) for i in range(len(b))),
-               Const(0, len(a) + len(b)))
+    return sum((Mux(b[i], a << i, 0) for i in range(len(b))), Const(0, len(a) + len(b)))
+
+
+def signed_shifted_sum(a, b) -> Value:
+    """a * b exactly for signed `b` (two's complement: its top bit weighs -2**(len(b) - 1))."""
+    a, b = Value.cast(a), Value.cast(b)
+    top = len(b) - 1
+    return shifted_sum(a, b[:top]) - Mux(b[top], a << top, 0)
