@@ -17,8 +17,8 @@ from amaranth.lib.wiring import In, Out
 
 from niti_hw.perf.timing import FETCH_CYCLES, GEOMETRY_CHECK_LATENCY, RETIRE_CYCLES
 from niti_hw.program.isa import GEOMETRY_FIELDS
-from niti_hw.rtl.shift_add import capped_product, shifted_sum
 from niti_hw.rtl.instruction import geometry_layout
+from niti_hw.rtl.shift_add import capped_product, shifted_sum
 
 STEPS = (("image_rows", "batch", "height"), ("image_row", "width", "channels"),
          ("pooled_rows", "batch", "out_height"), ("inputs", "image_rows", "image_row"),

@@ -20,12 +20,12 @@ from niti_hw.program.memory import bank_words
 from niti_hw.rtl.instruction import (EXPONENT, INSTRUCTION_BITS, Refusal, config_layout,
                                      geometry_layout, tensor_layout)
 from niti_hw.rtl.banks import word_bits
-from niti_hw.rtl.shift_add import capped_product
 from niti_hw.rtl.geometry import GeometryExtents
 from niti_hw.rtl.layouts import BITWIDTH, SHIFT
 from niti_hw.rtl.loss_engine import LOSS_CLASSES
 from niti_hw.rtl.max_pool import MAX_KERNEL
 from niti_hw.rtl.narrow_engine import rounding_mode
+from niti_hw.rtl.shift_add import capped_product
 from niti_hw.rtl.update_engine import INT8_BITS
 
 if IMEM_READ_LATENCY != 1:

@@ -14,9 +14,9 @@ from amaranth.lib.wiring import In, Out
 
 from niti_hw.perf.timing import GATHER_WALK_LATENCY, WINDOW_WALK_LATENCY
 from niti_hw.program.isa import GEOMETRY_FIELDS
-from niti_hw.rtl.shift_add import shifted_sum
 from niti_hw.rtl.instruction import geometry_layout
 from niti_hw.rtl.row_stream import M_BITS
+from niti_hw.rtl.shift_add import shifted_sum
 
 FIELD_BITS = dict(GEOMETRY_FIELDS)
 OFFSET_BITS = (FIELD_BITS["kernel_h"] + FIELD_BITS["kernel_w"])
