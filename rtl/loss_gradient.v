@@ -14,7 +14,7 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   reg \$102 ;
   wire \$11 ;
   wire \$12 ;
-  wire [7:0] \$124 ;
+  wire [7:0] \$121 ;
   wire \$13 ;
   wire \$14 ;
   wire [7:0] \$15 ;
@@ -299,8 +299,8 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   assign \$12  = $signed(walk_item) > $signed(largest);
   assign \$13  = walk_first | \$12 ;
   assign \$14  = walk_to_max & \$13 ;
-  assign \$124  = walk_index * 4'h8;
-  assign \$15  = row[79:0] >> \$124 ;
+  assign \$121  = walk_index * 4'h8;
+  assign \$15  = row[79:0] >> \$121 ;
   assign \$16  = walk_kind == 1'h1;
   assign \$17  = ! walk_index;
   assign \$18  = walk_kind >= 2'h2;
@@ -439,17 +439,17 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
     .i__ready(\i__ready$53 ),
     .i__valid(\i__valid$47 ),
     .o__payload(\o__payload$15 ),
-    .o__valid(\o__valid$13 ),
+    .o__valid(\i__valid$12 ),
     .r_en(\o__ready$18 ),
     .rst(rst)
   );
   \loss_gradient.rounder  rounder (
     .clk(clk),
     .i__payload(\i__payload$14 ),
-    .i__ready(\i__ready$19 ),
+    .i__ready(\o__ready$18 ),
     .i__valid(\i__valid$12 ),
     .o__payload(\o__payload$17 ),
-    .o__valid(\o__valid$20 ),
+    .o__valid(o__valid),
     .r_en(o__ready),
     .rst(rst)
   );
@@ -856,7 +856,10 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
       \$102  = 1'h0;
     end
   end
+  assign \o__valid$13  = \i__valid$12 ;
   assign \o__ready$16  = o__ready;
+  assign \i__ready$19  = \o__ready$18 ;
+  assign \o__valid$20  = o__valid;
   assign s = cfg_reg[15:0];
   assign walk_to_terms = valid;
   assign \ref  = walk_ref;
@@ -964,9 +967,6 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   assign \i__payload$14 [261:256] = 6'h04;
   assign \i__payload$14 [270] = \o__payload$15 [112];
   assign \i__payload$14 [269:262] = \o__payload$15 [111:104];
-  assign \i__valid$12  = \o__valid$13 ;
-  assign \o__ready$18  = \i__ready$19 ;
-  assign o__valid = \o__valid$20 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1361,7 +1361,7 @@ module \loss_gradient.error_queue (rst, pop, push, data, slot0, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \loss_gradient.packer (rst, r_en, o__valid, o__payload, i__payload, i__valid, i__ready, clk);
+module \loss_gradient.packer (rst, o__valid, o__payload, i__payload, i__valid, i__ready, r_en, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [2:0] \$1 ;
   wire \$10 ;
@@ -1713,7 +1713,7 @@ module \loss_gradient.packer (rst, r_en, o__valid, o__payload, i__payload, i__va
 endmodule
 
 (* generator = "Amaranth" *)
-module \loss_gradient.packer.out_buffer (rst, r_en, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \loss_gradient.packer.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, r_en, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -7121,11 +7121,34 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \loss_gradient.terms.mul_hi (rst, mul_hi_a_in, mul_hi_p, clk);
-  wire [15:0] \$1 ;
-  wire [7:0] \$2 ;
-  wire [7:0] \$3 ;
-  wire [15:0] \$4 ;
-  wire [15:0] \$5 ;
+  wire [8:0] \$1 ;
+  wire [10:0] \$10 ;
+  wire [10:0] \$11 ;
+  wire [19:0] \$12 ;
+  wire [14:0] \$13 ;
+  wire [14:0] \$14 ;
+  wire [20:0] \$15 ;
+  wire [14:0] \$16 ;
+  wire [14:0] \$17 ;
+  wire [21:0] \$18 ;
+  wire [14:0] \$19 ;
+  wire [8:0] \$2 ;
+  wire [14:0] \$20 ;
+  wire [22:0] \$21 ;
+  wire [14:0] \$22 ;
+  wire [14:0] \$23 ;
+  wire [23:0] \$24 ;
+  wire [7:0] \$25 ;
+  wire [7:0] \$26 ;
+  wire [15:0] \$27 ;
+  wire [15:0] \$28 ;
+  wire [16:0] \$3 ;
+  wire [8:0] \$4 ;
+  wire [8:0] \$5 ;
+  wire [17:0] \$6 ;
+  wire [10:0] \$7 ;
+  wire [10:0] \$8 ;
+  wire [18:0] \$9 ;
   input clk;
   wire clk;
   input [7:0] mul_hi_a_in;
@@ -7139,30 +7162,76 @@ module \loss_gradient.terms.mul_hi (rst, mul_hi_a_in, mul_hi_p, clk);
   reg [15:0] mul_hi_prod = 16'h0000;
   input rst;
   wire rst;
+  assign \$2  = mul_hi_b_r[0] ? \$1  : 9'h000;
+  assign \$3  = $signed(1'h0) + $signed(\$2 );
+  assign \$5  = mul_hi_b_r[1] ? \$4  : 9'h000;
+  assign \$6  = $signed(\$3 ) + $signed(\$5 );
+  assign \$8  = mul_hi_b_r[2] ? \$7  : 11'h000;
+  assign \$9  = $signed(\$6 ) + $signed(\$8 );
+  assign \$11  = mul_hi_b_r[3] ? \$10  : 11'h000;
+  assign \$12  = $signed(\$9 ) + $signed(\$11 );
+  assign \$14  = mul_hi_b_r[4] ? \$13  : 15'h0000;
+  assign \$15  = $signed(\$12 ) + $signed(\$14 );
+  assign \$17  = mul_hi_b_r[5] ? \$16  : 15'h0000;
+  assign \$18  = $signed(\$15 ) + $signed(\$17 );
+  assign \$20  = mul_hi_b_r[6] ? \$19  : 15'h0000;
+  assign \$21  = $signed(\$18 ) + $signed(\$20 );
+  assign \$23  = mul_hi_b_r[7] ? \$22  : 15'h0000;
+  assign \$24  = $signed(\$21 ) - $signed(\$23 );
+  always @(posedge clk)
+    mul_hi_a_r <= \$25 ;
   always @(posedge clk)
     mul_hi_b_r <= 8'h5c;
   always @(posedge clk)
-    mul_hi_prod <= \$4 ;
+    mul_hi_prod <= \$27 ;
   always @(posedge clk)
-    mul_hi_p <= \$5 ;
-  assign \$1  = $signed(mul_hi_a_r) * $signed(mul_hi_b_r);
-  always @(posedge clk)
-    mul_hi_a_r <= \$2 ;
+    mul_hi_p <= \$28 ;
   assign mul_hi_en = 1'h1;
   assign mul_hi_b_in = 8'h5c;
-  assign \$5  = mul_hi_prod;
-  assign \$4  = \$1 ;
-  assign \$3  = 8'h5c;
-  assign \$2  = mul_hi_a_in;
+  assign \$28  = mul_hi_prod;
+  assign \$27  = \$24 [15:0];
+  assign \$26  = 8'h5c;
+  assign \$25  = mul_hi_a_in;
+  assign \$1  = { mul_hi_a_r[7], mul_hi_a_r };
+  assign \$4  = { mul_hi_a_r, 1'h0 };
+  assign \$7  = { mul_hi_a_r[7], mul_hi_a_r, 2'h0 };
+  assign \$10  = { mul_hi_a_r, 3'h0 };
+  assign \$13  = { mul_hi_a_r[7], mul_hi_a_r[7], mul_hi_a_r[7], mul_hi_a_r, 4'h0 };
+  assign \$16  = { mul_hi_a_r[7], mul_hi_a_r[7], mul_hi_a_r, 5'h00 };
+  assign \$19  = { mul_hi_a_r[7], mul_hi_a_r, 6'h00 };
+  assign \$22  = { mul_hi_a_r, 7'h00 };
 endmodule
 
 (* generator = "Amaranth" *)
 module \loss_gradient.terms.mul_lo (rst, mul_lo_a_in, mul_lo_p, clk);
-  wire [15:0] \$1 ;
-  wire [7:0] \$2 ;
-  wire [7:0] \$3 ;
-  wire [15:0] \$4 ;
-  wire [15:0] \$5 ;
+  wire [8:0] \$1 ;
+  wire [10:0] \$10 ;
+  wire [10:0] \$11 ;
+  wire [19:0] \$12 ;
+  wire [14:0] \$13 ;
+  wire [14:0] \$14 ;
+  wire [20:0] \$15 ;
+  wire [14:0] \$16 ;
+  wire [14:0] \$17 ;
+  wire [21:0] \$18 ;
+  wire [14:0] \$19 ;
+  wire [8:0] \$2 ;
+  wire [14:0] \$20 ;
+  wire [22:0] \$21 ;
+  wire [14:0] \$22 ;
+  wire [14:0] \$23 ;
+  wire [23:0] \$24 ;
+  wire [7:0] \$25 ;
+  wire [7:0] \$26 ;
+  wire [15:0] \$27 ;
+  wire [15:0] \$28 ;
+  wire [16:0] \$3 ;
+  wire [8:0] \$4 ;
+  wire [8:0] \$5 ;
+  wire [17:0] \$6 ;
+  wire [10:0] \$7 ;
+  wire [10:0] \$8 ;
+  wire [18:0] \$9 ;
   input clk;
   wire clk;
   input [7:0] mul_lo_a_in;
@@ -7176,30 +7245,76 @@ module \loss_gradient.terms.mul_lo (rst, mul_lo_a_in, mul_lo_p, clk);
   reg [15:0] mul_lo_prod = 16'h0000;
   input rst;
   wire rst;
+  assign \$2  = mul_lo_b_r[0] ? \$1  : 9'h000;
+  assign \$3  = $signed(1'h0) + $signed(\$2 );
+  assign \$5  = mul_lo_b_r[1] ? \$4  : 9'h000;
+  assign \$6  = $signed(\$3 ) + $signed(\$5 );
+  assign \$8  = mul_lo_b_r[2] ? \$7  : 11'h000;
+  assign \$9  = $signed(\$6 ) + $signed(\$8 );
+  assign \$11  = mul_lo_b_r[3] ? \$10  : 11'h000;
+  assign \$12  = $signed(\$9 ) + $signed(\$11 );
+  assign \$14  = mul_lo_b_r[4] ? \$13  : 15'h0000;
+  assign \$15  = $signed(\$12 ) + $signed(\$14 );
+  assign \$17  = mul_lo_b_r[5] ? \$16  : 15'h0000;
+  assign \$18  = $signed(\$15 ) + $signed(\$17 );
+  assign \$20  = mul_lo_b_r[6] ? \$19  : 15'h0000;
+  assign \$21  = $signed(\$18 ) + $signed(\$20 );
+  assign \$23  = mul_lo_b_r[7] ? \$22  : 15'h0000;
+  assign \$24  = $signed(\$21 ) - $signed(\$23 );
+  always @(posedge clk)
+    mul_lo_a_r <= \$25 ;
   always @(posedge clk)
     mul_lo_b_r <= 8'h55;
   always @(posedge clk)
-    mul_lo_prod <= \$4 ;
+    mul_lo_prod <= \$27 ;
   always @(posedge clk)
-    mul_lo_p <= \$5 ;
-  assign \$1  = $signed(mul_lo_a_r) * $signed(mul_lo_b_r);
-  always @(posedge clk)
-    mul_lo_a_r <= \$2 ;
+    mul_lo_p <= \$28 ;
   assign mul_lo_en = 1'h1;
   assign mul_lo_b_in = 8'h55;
-  assign \$5  = mul_lo_prod;
-  assign \$4  = \$1 ;
-  assign \$3  = 8'h55;
-  assign \$2  = mul_lo_a_in;
+  assign \$28  = mul_lo_prod;
+  assign \$27  = \$24 [15:0];
+  assign \$26  = 8'h55;
+  assign \$25  = mul_lo_a_in;
+  assign \$1  = { mul_lo_a_r[7], mul_lo_a_r };
+  assign \$4  = { mul_lo_a_r, 1'h0 };
+  assign \$7  = { mul_lo_a_r[7], mul_lo_a_r, 2'h0 };
+  assign \$10  = { mul_lo_a_r, 3'h0 };
+  assign \$13  = { mul_lo_a_r[7], mul_lo_a_r[7], mul_lo_a_r[7], mul_lo_a_r, 4'h0 };
+  assign \$16  = { mul_lo_a_r[7], mul_lo_a_r[7], mul_lo_a_r, 5'h00 };
+  assign \$19  = { mul_lo_a_r[7], mul_lo_a_r, 6'h00 };
+  assign \$22  = { mul_lo_a_r, 7'h00 };
 endmodule
 
 (* generator = "Amaranth" *)
 module \loss_gradient.terms.mul_square (rst, mul_square_a_in, mul_square_p, clk);
-  wire [15:0] \$1 ;
-  wire [7:0] \$2 ;
-  wire [7:0] \$3 ;
-  wire [15:0] \$4 ;
-  wire [15:0] \$5 ;
+  wire [8:0] \$1 ;
+  wire [10:0] \$10 ;
+  wire [10:0] \$11 ;
+  wire [19:0] \$12 ;
+  wire [14:0] \$13 ;
+  wire [14:0] \$14 ;
+  wire [20:0] \$15 ;
+  wire [14:0] \$16 ;
+  wire [14:0] \$17 ;
+  wire [21:0] \$18 ;
+  wire [14:0] \$19 ;
+  wire [8:0] \$2 ;
+  wire [14:0] \$20 ;
+  wire [22:0] \$21 ;
+  wire [14:0] \$22 ;
+  wire [14:0] \$23 ;
+  wire [23:0] \$24 ;
+  wire [7:0] \$25 ;
+  wire [7:0] \$26 ;
+  wire [15:0] \$27 ;
+  wire [15:0] \$28 ;
+  wire [16:0] \$3 ;
+  wire [8:0] \$4 ;
+  wire [8:0] \$5 ;
+  wire [17:0] \$6 ;
+  wire [10:0] \$7 ;
+  wire [10:0] \$8 ;
+  wire [18:0] \$9 ;
   input clk;
   wire clk;
   input [7:0] mul_square_a_in;
@@ -7213,21 +7328,44 @@ module \loss_gradient.terms.mul_square (rst, mul_square_a_in, mul_square_p, clk)
   reg [15:0] mul_square_prod = 16'h0000;
   input rst;
   wire rst;
+  assign \$2  = mul_square_b_r[0] ? \$1  : 9'h000;
+  assign \$3  = $signed(1'h0) + $signed(\$2 );
+  assign \$5  = mul_square_b_r[1] ? \$4  : 9'h000;
+  assign \$6  = $signed(\$3 ) + $signed(\$5 );
+  assign \$8  = mul_square_b_r[2] ? \$7  : 11'h000;
+  assign \$9  = $signed(\$6 ) + $signed(\$8 );
+  assign \$11  = mul_square_b_r[3] ? \$10  : 11'h000;
+  assign \$12  = $signed(\$9 ) + $signed(\$11 );
+  assign \$14  = mul_square_b_r[4] ? \$13  : 15'h0000;
+  assign \$15  = $signed(\$12 ) + $signed(\$14 );
+  assign \$17  = mul_square_b_r[5] ? \$16  : 15'h0000;
+  assign \$18  = $signed(\$15 ) + $signed(\$17 );
+  assign \$20  = mul_square_b_r[6] ? \$19  : 15'h0000;
+  assign \$21  = $signed(\$18 ) + $signed(\$20 );
+  assign \$23  = mul_square_b_r[7] ? \$22  : 15'h0000;
+  assign \$24  = $signed(\$21 ) - $signed(\$23 );
   always @(posedge clk)
-    mul_square_b_r <= \$3 ;
+    mul_square_a_r <= \$25 ;
   always @(posedge clk)
-    mul_square_prod <= \$4 ;
+    mul_square_b_r <= \$26 ;
   always @(posedge clk)
-    mul_square_p <= \$5 ;
-  assign \$1  = $signed(mul_square_a_r) * $signed(mul_square_b_r);
+    mul_square_prod <= \$27 ;
   always @(posedge clk)
-    mul_square_a_r <= \$2 ;
+    mul_square_p <= \$28 ;
   assign mul_square_en = 1'h1;
   assign mul_square_b_in = mul_square_a_in;
-  assign \$5  = mul_square_prod;
-  assign \$4  = \$1 ;
-  assign \$3  = mul_square_a_in;
-  assign \$2  = mul_square_a_in;
+  assign \$28  = mul_square_prod;
+  assign \$27  = \$24 [15:0];
+  assign \$26  = mul_square_a_in;
+  assign \$25  = mul_square_a_in;
+  assign \$1  = { mul_square_a_r[7], mul_square_a_r };
+  assign \$4  = { mul_square_a_r, 1'h0 };
+  assign \$7  = { mul_square_a_r[7], mul_square_a_r, 2'h0 };
+  assign \$10  = { mul_square_a_r, 3'h0 };
+  assign \$13  = { mul_square_a_r[7], mul_square_a_r[7], mul_square_a_r[7], mul_square_a_r, 4'h0 };
+  assign \$16  = { mul_square_a_r[7], mul_square_a_r[7], mul_square_a_r, 5'h00 };
+  assign \$19  = { mul_square_a_r[7], mul_square_a_r, 6'h00 };
+  assign \$22  = { mul_square_a_r, 7'h00 };
 endmodule
 
 (* generator = "Amaranth" *)

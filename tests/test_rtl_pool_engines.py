@@ -29,6 +29,7 @@ pytest.importorskip("amaranth", reason="needs the rtl extra: pip install 'niti-h
 from amaranth.sim import Simulator  # noqa: E402
 from test_rtl_core import P, assert_cycles, run_against_machine  # noqa: E402
 
+from niti_hw.rtl.banks import word_bits  # noqa: E402
 from niti_hw.rtl.instruction import Refusal  # noqa: E402
 from niti_hw.rtl.walks import GatherWalk, WindowWalk  # noqa: E402
 
@@ -150,7 +151,8 @@ class WalkBench:
 
 @functools.cache
 def walk_bench(kind: str) -> WalkBench:
-    return WalkBench(WindowWalk() if kind == "window" else GatherWalk())
+    bits = word_bits(P)  # the core's: an address in its largest bank
+    return WalkBench(WindowWalk(bits) if kind == "window" else GatherWalk(bits))
 
 
 def check_stream(seen, latency: int, addresses, offsets=None) -> None:

@@ -369,10 +369,11 @@ BANK_WRITE_LATENCY = 1
 
 FETCH_CYCLES = INSTRUCTION_WORDS + IMEM_READ_LATENCY
 
-GEOMETRY_CHECK_LATENCY = 3
-"""A geometry register's extents (words of the input, the pooled or convolved output, the im2col
-columns) and its shape checks, registered products (rtl/geometry.py); they are ready long before
-the next instruction's check, a RETIRE, FETCH and DECODE after the geometry is latched."""
+GEOMETRY_CHECK_LATENCY = 9
+"""Cycles from a geometry register's new value to its extents (words of the input, the pooled or
+convolved output, the im2col columns) and its shape check: nine products one a cycle through one
+multiplier (rtl/geometry.py). No instruction waits for them: the next instruction's check comes
+a RETIRE, FETCH and DECODE after the geometry is latched (at most that many cycles)."""
 """An instruction's words read one per cycle, the last arriving IMEM_READ_LATENCY later."""
 
 DISPATCH_CYCLES = 3

@@ -56,6 +56,12 @@ def bank_rows(p: HardwareParams, weight_bits: int = 8) -> dict[Bank, int]:
     return {bank: words // p.lanes for bank, words in bank_words(p, weight_bits).items()}
 
 
+def word_bits(p: HardwareParams) -> int:
+    """Bits of a word address in the largest bank (wider weights only make the weight bank
+    smaller): any tensor the core runs, and any word of it, lies below 2**word_bits."""
+    return max(bank_words(p).values()).bit_length()
+
+
 def row_shape(p: HardwareParams):
     """A row index of the deepest bank (wider weights only make the weight bank shallower)."""
     return unsigned(max(max(bank_rows(p).values()) - 1, 1).bit_length())

@@ -12,6 +12,7 @@ from amaranth.lib.wiring import In
 from niti_hw.params import HardwareParams
 from niti_hw.perf.timing import GATHER_SUM_LATENCY
 from niti_hw.program.isa import Opcode
+from niti_hw.rtl.banks import word_bits
 from niti_hw.rtl.engine import Engine
 from niti_hw.rtl.instruction import geometry_layout
 from niti_hw.rtl.layouts import INT32
@@ -39,7 +40,7 @@ class GatherEngine(Engine):
 
     def __init__(self, params: HardwareParams):
         super().__init__(params, conv=In(geometry_layout()), pool=In(geometry_layout()))
-        self.walk = GatherWalk()
+        self.walk = GatherWalk(word_bits(params))
 
     def elaborate(self, platform):
         p, op = self.params, self.op

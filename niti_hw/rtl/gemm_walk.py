@@ -9,13 +9,14 @@ stride's offset), so the walk needs no division; only the im2col word address mu
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.params import HardwareParams
 from niti_hw.perf.timing import gemm_beat_slots
 from niti_hw.program.isa import TENSOR_FIELDS, Layout
+from niti_hw.rtl.banks import word_bits
 from niti_hw.rtl.instruction import geometry_layout
 
 DIM_BITS = dict(TENSOR_FIELDS)["m"]
@@ -201,7 +202,12 @@ class OperandWalk(wiring.Component):
         col = Signal(signed(DIM_BITS + 2))
         m.d.comb += [row.eq(w["ohs"] + d["kh"] - g.padding), col.eq(w["ows"] + d["kw"] - g.padding)]
         inside = (row >= 0) & (row < g.height) & (col >= 0) & (col < g.width)
-        offset = ((w["n"] * g.height + row.as_unsigned()) * g.width + col.as_unsigned()) \
-            * g.channels + d["c"]
+        bits = word_bits(self.params)  # an inside word's offset lies in its bank: modulo 2**bits
+
+        def step(acc, factor, term):  # one MULT18X18D a product
+            return (Value.cast(acc)[:bits] * factor + term)[:bits]
+
+        offset = step(step(step(w["n"], g.height, row.as_unsigned()), g.width, col.as_unsigned()),
+                      g.channels, d["c"])
         unfold = layout[1]  # IM2COL or IM2COL_TRANSPOSED
-        return (Mux(unfold, self.base + offset[:ADDRESS.width], strided), unfold & ~inside)
+        return (Mux(unfold, self.base + offset, strided), unfold & ~inside)

@@ -1,78 +1,110 @@
 """What the sequencer's checks need of a geometry register: how many words each tensor of the
 geometry's instructions spans, and whether the geometry is one the reference machine's golden
-layers would walk as the address generators do."""
+layers would walk as the address generators do.
+
+The word counts are products of the geometry's fields, one a cycle through a single multiplier
+after the sequencer latches a geometry: the next instruction's check comes a retirement, a
+fetch and a decode later, so the counts need neither a multiplier each nor an adder tree. Each
+is capped at 2**`bits`, above every bank's words: the sequencer refuses a tensor that large
+whether it knows its exact size or not, and the multiplier is a capped shift-and-add in LUTs
+(`capped_product`; the array needs the MULT18X18Ds)."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, Value, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.perf.timing import FETCH_CYCLES, GEOMETRY_CHECK_LATENCY, RETIRE_CYCLES
 from niti_hw.program.isa import GEOMETRY_FIELDS
 from niti_hw.rtl.instruction import geometry_layout
+from niti_hw.rtl.shift_add import capped_product, shifted_sum
 
-if GEOMETRY_CHECK_LATENCY != 3 or GEOMETRY_CHECK_LATENCY > RETIRE_CYCLES + FETCH_CYCLES + 1:
-    raise RuntimeError("rtl/geometry.py registers its products in three stages, ready by the next "
-                       "instruction's check: perf.timing's GEOMETRY_CHECK_LATENCY must say 3")
+STEPS = (("image_rows", "batch", "height"), ("image_row", "width", "channels"),
+         ("pooled_rows", "batch", "out_height"), ("inputs", "image_rows", "image_row"),
+         ("windows", "pooled_rows", "out_width"), ("window", "kernel_h", "kernel_w"),
+         ("depth", "window", "channels"), ("columns", "windows", "depth"),
+         ("outputs", "windows", "channels"))
+"""The products in the order the multiplier forms them, (result, factor, factor): each factor a
+geometry field or an earlier result."""
 
-BITS = dict(GEOMETRY_FIELDS)
-IMAGE_BITS = BITS["batch"] + BITS["height"] + BITS["width"] + BITS["channels"]
-WINDOW_BITS = BITS["batch"] + BITS["out_height"] + BITS["out_width"]
-DEPTH_BITS = BITS["kernel_h"] + BITS["kernel_w"] + BITS["channels"]
+if GEOMETRY_CHECK_LATENCY != len(STEPS) or len(STEPS) > RETIRE_CYCLES + FETCH_CYCLES + 1:
+    raise RuntimeError("rtl/geometry.py forms its products one a cycle, ready by the next "
+                       f"instruction's check: perf.timing's GEOMETRY_CHECK_LATENCY must say "
+                       f"{len(STEPS)}")
+
+EXTENTS = ("inputs", "outputs", "windows", "depth", "columns")
 
 
-def extents_layout() -> data.StructLayout:
+def extents_layout(bits: int) -> data.StructLayout:
     """`inputs`: N*H*W*C; `outputs`: N*OH*OW*C; `windows`: N*OH*OW; `depth`: KH*KW*C;
-    `columns`: windows * depth; `shaped`: no field but padding is 0 and OH, OW are golden's
-    (H + 2 * padding - KH) // stride + 1 (W likewise)."""
-    return data.StructLayout({
-        "inputs": unsigned(IMAGE_BITS), "outputs": unsigned(IMAGE_BITS),
-        "windows": unsigned(WINDOW_BITS), "depth": unsigned(DEPTH_BITS),
-        "columns": unsigned(WINDOW_BITS + DEPTH_BITS), "shaped": 1,
-    })
+    `columns`: windows * depth, each min(its value, 2**bits); `shaped`: no field but padding is
+    0 and OH, OW are golden's (H + 2 * padding - KH) // stride + 1 (W likewise)."""
+    return data.StructLayout({**{name: unsigned(bits + 1) for name in EXTENTS}, "shaped": 1})
+
+
+def _cap(value, bits: int) -> Value:
+    """min(value, 2**bits) in bits + 1 bits."""
+    value = Value.cast(value)
+    if len(value) <= bits:
+        return value
+    return Mux(value[bits:].any(), 1 << bits, value[:bits])
 
 
 def _fits(size, padding, kernel, stride, out):
-    """out == (size + 2 * padding - kernel) // stride + 1, without a divider."""
+    """out == (size + 2 * padding - kernel) // stride + 1, without a divider (nor a multiplier:
+    the stride is narrow)."""
     span = size + 2 * padding
-    return (out != 0) & ((out - 1) * stride + kernel <= span) & (span < out * stride + kernel)
+    return ((out != 0) & (shifted_sum(out - 1, stride) + kernel <= span)
+            & (span < shifted_sum(out, stride) + kernel))
 
 
 class GeometryExtents(wiring.Component):
-    """`geometry` -> `extents`, `GEOMETRY_CHECK_LATENCY` (3) registered stages of products."""
+    """The extents of the `conv` and `pool` geometry registers.
 
-    def __init__(self):
-        super().__init__({"geometry": In(geometry_layout()), "extents": Out(extents_layout())})
+    `load` (one-hot: conv, pool) in the cycle the sequencer latches that register; its `extents`
+    follow `GEOMETRY_CHECK_LATENCY` cycles after the register holds the new geometry (one product
+    a cycle, `STEPS`), the other register's stay. One geometry at a time: the next load comes
+    after the next instruction's check."""
+
+    def __init__(self, bits: int):
+        self.bits = bits
+        super().__init__({"conv": In(geometry_layout()), "pool": In(geometry_layout()),
+                          "load": In(2), "conv_extents": Out(extents_layout(bits)),
+                          "pool_extents": Out(extents_layout(bits))})
 
     def elaborate(self, platform):
-        g, out = self.geometry, self.extents
         m = Module()
+        bits = self.bits
+        step = Signal(range(len(STEPS) + 1))  # the product this cycle forms, 0: none
+        pool = Signal()  # which register's extents
+        with m.If(self.load.any()):
+            m.d.sync += [step.eq(1), pool.eq(self.load[1])]
+        with m.Elif(step != 0):
+            m.d.sync += step.eq(Mux(step == len(STEPS), 0, step + 1))
+        g = geometry_layout()(Mux(pool, self.pool.as_value(), self.conv.as_value()))
+        results = {name: Signal(bits + 1, name=name) for name, _, _ in STEPS}
+        factors = {**{name: _cap(g[name], bits) for name, _ in GEOMETRY_FIELDS[1:]}, **results}
+        a, b = Signal(bits + 1), Signal(bits + 1)
+        with m.Switch(step):
+            for n, (_, first, second) in enumerate(STEPS, start=1):
+                with m.Case(n):
+                    m.d.comb += [a.eq(factors[first]), b.eq(factors[second])]
+        product = capped_product(a, b, bits)
+        targets = (self.conv_extents, self.pool_extents)
+        for n, (name, _, _) in enumerate(STEPS, start=1):
+            with m.If(step == n):
+                m.d.sync += results[name].eq(product)
+                if name in EXTENTS:
+                    for index, extents in enumerate(targets):
+                        with m.If(pool == index):
+                            m.d.sync += extents[name].eq(product)
         nonzero = [g[name] != 0 for name, _ in GEOMETRY_FIELDS[1:] if name != "padding"]
-        stage1 = {
-            "image_rows": g.batch * g.height, "image_row": g.width * g.channels,
-            "pooled_rows": g.batch * g.out_height, "pooled_row": g.out_width * g.channels,
-            "depth": g.kernel_h * g.kernel_w * g.channels, "width": g.out_width,
-            "shaped": (Cat(*nonzero).all()
-                       & _fits(g.height, g.padding, g.kernel_h, g.stride, g.out_height)
-                       & _fits(g.width, g.padding, g.kernel_w, g.stride, g.out_width)),
-        }
-        r1 = _registers(m, stage1, "stage1")
-        r2 = _registers(m, {
-            "inputs": r1["image_rows"] * r1["image_row"],
-            "outputs": r1["pooled_rows"] * r1["pooled_row"],
-            "windows": r1["pooled_rows"] * r1["width"], "depth": r1["depth"],
-            "shaped": r1["shaped"],
-        }, "stage2")
-        m.d.sync += [out.inputs.eq(r2["inputs"]), out.outputs.eq(r2["outputs"]),
-                     out.windows.eq(r2["windows"]), out.depth.eq(r2["depth"]),
-                     out.columns.eq(r2["windows"] * r2["depth"]), out.shaped.eq(r2["shaped"])]
+        shaped = (Cat(*nonzero).all()
+                  & _fits(g.height, g.padding, g.kernel_h, g.stride, g.out_height)
+                  & _fits(g.width, g.padding, g.kernel_w, g.stride, g.out_width))
+        with m.If(step == 1):
+            for index, extents in enumerate(targets):
+                with m.If(pool == index):
+                    m.d.sync += extents.shaped.eq(shaped)
         return m
-
-
-def _registers(m: Module, values: dict, stage: str) -> dict:
-    """Each value into a register of its own width, named after it."""
-    registers = {name: Signal(value.shape(), name=f"{stage}_{name}")
-                 for name, value in ((n, Value.cast(v)) for n, v in values.items())}
-    m.d.sync += [registers[name].eq(value) for name, value in values.items()]
-    return registers

@@ -16,7 +16,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.golden.loss import ROUND_SHIFT, TAYLOR_MAX_BITS
-from niti_hw.params import ROUND_MODES, HardwareParams
+from niti_hw.params import HardwareParams
 from niti_hw.rtl.lane_packer import LanePacker
 from niti_hw.rtl.instruction import MODE_BITS
 from niti_hw.rtl.layouts import INT8
@@ -65,9 +65,9 @@ class LossGradient(wiring.Component):
     either sets `bad_input` until reset (golden refuses both). Stochastic mode draws from the
     rounding unit's LFSRs, which persist across tensors, as golden's lanes do.
 
-    For the core: `runtime_mode` builds a rounder per mode and adds the `mode_code` input (one of
-    `ROUND_MODES`, held from the cfg beat until the tensor's last beat is out); `shared_lfsr`
-    draws the stochastic rounder's lanes from the `lfsr` port (an `LfsrBank`'s).
+    For the core: `runtime_mode` builds a rounder of every mode (`ShiftRound`'s) and adds the
+    `mode_code` input (one of `ROUND_MODES`, held from the cfg beat until the tensor's last beat
+    is out); `shared_lfsr` draws the stochastic lanes from the `lfsr` port (an `LfsrBank`'s).
 
     Throughput and latency, no gaps and no backpressure: `loss_row_cycles(classes)`
     (15 classes + 13) per row, one row at a time, and `loss_cycles(samples, classes)` from the
@@ -86,10 +86,9 @@ class LossGradient(wiring.Component):
                              f"got {max_classes!r}")
         self.params, self.max_classes = params, max_classes
         self.mode = params.round_mode if mode is None else mode
-        self.modes = ROUND_MODES if runtime_mode else (self.mode,)
-        self.rounders = {mode: ShiftRound(params, mode, shared_lfsr) for mode in self.modes}
+        self.rounder = ShiftRound(params, self.mode, shared_lfsr, runtime_mode=runtime_mode)
         extra = {"mode_code": In(MODE_BITS)} if runtime_mode else {}
-        if shared_lfsr and "stochastic" in self.modes:
+        if self.rounder.shared_lfsr:
             extra["lfsr"] = Out(lfsr_port_signature(params))
         super().__init__({
             "cfg": In(stream.Signature(loss_cfg_layout(max_classes))),
@@ -210,27 +209,20 @@ class LossGradient(wiring.Component):
         return m
 
     def _rounding(self, m: Module, packer) -> None:
-        """The packer's beats through the rounder of the mode (`mode_code`'s, when there
-        is one per mode), shift 4, out on `o`."""
-        valid, ready = 0, 0
-        for code, (mode, rounder) in enumerate(self.rounders.items()):
-            m.submodules["rounder" if len(self.rounders) == 1 else f"round_{mode}"] = rounder
-            chosen = (self.mode_code == code) if len(self.rounders) > 1 else 1
-            m.d.comb += [rounder.i.valid.eq(packer.o.valid & chosen),
-                         rounder.i.p.keep.eq(packer.o.p.keep),
-                         rounder.i.p.last.eq(packer.o.p.last), rounder.i.p.k.eq(ROUND_SHIFT),
-                         rounder.o.ready.eq(self.o.ready)]
-            m.d.comb += [rounder.i.p.data[n].eq(packer.o.p.data[n])
-                         for n in range(self.params.lanes)]
-            if hasattr(rounder, "lfsr"):
-                wiring.connect(m, wiring.flipped(self.lfsr), rounder.lfsr)
-            ready = Mux(chosen, rounder.i.ready, ready)
-            with m.If(rounder.o.valid if len(self.rounders) > 1 else 1):  # one holds beats
-                m.d.comb += [self.o.p.data.eq(rounder.o.p.data),
-                             self.o.p.keep.eq(rounder.o.p.keep),
-                             self.o.p.last.eq(rounder.o.p.last)]
-            valid = valid | rounder.o.valid
-        m.d.comb += [packer.o.ready.eq(ready), self.o.valid.eq(valid)]
+        """The packer's beats through the rounder (in `mode_code`'s mode, when it has one),
+        shift 4, out on `o`."""
+        m.submodules.rounder = rounder = self.rounder
+        m.d.comb += [rounder.i.valid.eq(packer.o.valid), rounder.i.p.keep.eq(packer.o.p.keep),
+                     rounder.i.p.last.eq(packer.o.p.last), rounder.i.p.k.eq(ROUND_SHIFT),
+                     rounder.o.ready.eq(self.o.ready)]
+        m.d.comb += [rounder.i.p.data[n].eq(packer.o.p.data[n]) for n in range(self.params.lanes)]
+        if "mode_code" in rounder.signature.members:
+            m.d.comb += rounder.mode_code.eq(self.mode_code)
+        if rounder.shared_lfsr:
+            wiring.connect(m, wiring.flipped(self.lfsr), rounder.lfsr)
+        m.d.comb += [self.o.p.data.eq(rounder.o.p.data), self.o.p.keep.eq(rounder.o.p.keep),
+                     self.o.p.last.eq(rounder.o.p.last), packer.o.ready.eq(rounder.i.ready),
+                     self.o.valid.eq(rounder.o.valid)]
 
 
 def _refusals(m: Module, row, classes, most: int, bad_row) -> None:

@@ -46,9 +46,9 @@ class LossTerms(wiring.Component):
     Each row sends its largest logit first with `ref` set (it comes out with `t_ref`, its term to
     be dropped), then its logits, `last` on the final one (out with `t_last`); `t_term` marks a
     logit's term (valid, not the reference), a flip-flop of its own. Stages: three int8
-    products (a**2 and the two halves of 47274 a, `Int8Multiplier`s); their sum; coarse shifts
-    (by 8s); fine shifts; the base-2 clip's compares and the Taylor 2**P + a 2**L; the clip to
-    2**xh - 1 or the square's addition.
+    products (a**2 and the two halves of 47274 a, `Int8Multiplier`s in LUTs: the core's array
+    needs the MULT18X18Ds); their sum; coarse shifts (by 8s); fine shifts; the base-2 clip's
+    compares and the Taylor 2**P + a 2**L; the clip to 2**xh - 1 or the square's addition.
     Never stalls.
     """
 
@@ -108,7 +108,7 @@ class LossTerms(wiring.Component):
         # Stages 1-3: the products (operand, product and transport registers).
         products = []
         for name, b in (("square", self.a), ("hi", _HALF_HI), ("lo", _HALF_LO)):
-            m.submodules[f"mul_{name}"] = mul = Int8Multiplier(f"mul_{name}")
+            m.submodules[f"mul_{name}"] = mul = Int8Multiplier(f"mul_{name}", fabric=True)
             m.d.comb += [mul.a.eq(self.a), mul.b.eq(b), mul.en.eq(1)]
             products.append(mul.p)
         square, hi, lo = products

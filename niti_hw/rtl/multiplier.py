@@ -14,6 +14,7 @@ from __future__ import annotations
 from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, Signal, signed
 
 from niti_hw.perf.timing import MULTIPLIER_LATENCY
+from niti_hw.rtl.shift_add import signed_shifted_sum
 from niti_hw.rtl.target import ECP5, target_family
 
 DSP_WIDTH = 18
@@ -24,23 +25,25 @@ class Int8Multiplier(Elaboratable):
 
     LATENCY = MULTIPLIER_LATENCY
 
-    def __init__(self, name: str = "mul"):
+    def __init__(self, name: str = "mul", fabric: bool = False):
         self.a = Signal(signed(8), name=f"{name}_a_in")
         self.b = Signal(signed(8), name=f"{name}_b_in")
         self.en = Signal(name=f"{name}_en")
         self.p = Signal(signed(16), name=f"{name}_p", reset_less=True)  # data: no reset net
         self._name = name
+        self.fabric = fabric  # shift and add in LUTs on every target: no MULT18X18D
 
     def elaborate(self, platform):
         m = Module()
         product = Signal(signed(16), name=f"{self._name}_prod", reset_less=True)
-        if target_family(platform) == ECP5:
+        if target_family(platform) == ECP5 and not self.fabric:
             self._ecp5(m, product)
         else:
             a_r = Signal(signed(8), name=f"{self._name}_a_r", reset_less=True)
             b_r = Signal(signed(8), name=f"{self._name}_b_r", reset_less=True)
+            value = signed_shifted_sum(a_r, b_r) if self.fabric else a_r * b_r
             with m.If(self.en):
-                m.d.sync += [a_r.eq(self.a), b_r.eq(self.b), product.eq(a_r * b_r)]
+                m.d.sync += [a_r.eq(self.a), b_r.eq(self.b), product.eq(value)]
         with m.If(self.en):
             m.d.sync += self.p.eq(product)
         return m

@@ -8,7 +8,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from niti_hw.params import ROUND_MODES, HardwareParams
+from niti_hw.params import HardwareParams
 from niti_hw.program.isa import KEEP_M_U, Kind, Opcode
 from niti_hw.rtl.bitwidth_detector import BitwidthDetector
 from niti_hw.rtl.engine import Engine
@@ -34,9 +34,9 @@ class NarrowEngine(Engine):
     at `dst`. The shift: k = max(0, `b_reg` - keep) (`b_reg`: the B register), given on `k` for
     the exponent; with keep = `KEEP_M_U`, golden `weight_gradient`'s rule on B of this tensor,
     found by a detector pass first: k = B - m_u, 0 when B <= m_u (saturation only; zeros when
-    B = 0). One rounder per mode; the stochastic one draws from the core's LFSR lanes (`lfsr`, an
-    `LfsrBank` shared with the loss engine), carried from tensor to tensor as golden's lanes are:
-    element j of a tensor draws from lane j % lfsr_lanes.
+    B = 0). One rounder for every mode (`ShiftRound`'s `runtime_mode`); stochastic rounding draws
+    from the core's LFSR lanes (`lfsr`, an `LfsrBank` shared with the loss engine), carried from
+    tensor to tensor as golden's lanes are: element j of a tensor draws from lane j % lfsr_lanes.
 
     Throughput: one row per cycle. Cycles from `start` to `done`: `niti_hw.perf.timing`'s
     `narrow_cycles`.
@@ -46,16 +46,14 @@ class NarrowEngine(Engine):
         super().__init__(params, b_reg=In(BITWIDTH), config=In(config_layout()),
                          b=Out(BITWIDTH), k=Out(SHIFT), lfsr=Out(lfsr_port_signature(params)))
         self.detector = BitwidthDetector(params)
-        self.rounders = {mode: ShiftRound(params, mode, shared_lfsr=True) for mode in ROUND_MODES}
+        self.rounder = ShiftRound(params, shared_lfsr=True, runtime_mode=True)
 
     def elaborate(self, platform):
         p, op = self.params, self.op
         m = Module()
         m.submodules.detector = detector = self.detector
-        for mode, rounder in self.rounders.items():
-            m.submodules[f"round_{mode}"] = rounder
-            if rounder.shared_lfsr:
-                wiring.connect(m, wiring.flipped(self.lfsr), rounder.lfsr)
+        m.submodules.rounder = rounder = self.rounder
+        wiring.connect(m, wiring.flipped(self.lfsr), rounder.lfsr)
         rows = TensorRows(p.lanes)
         reads = RowReads(m, [self.rd[0]])
         values = self.rd[0].data
@@ -67,19 +65,14 @@ class NarrowEngine(Engine):
         m.d.comb += [detector.o.ready.eq(1), detector.i.valid.eq(reads.valid & detecting),
                      detector.i.p.last.eq(reads.last)]
         m.d.comb += [detector.i.p.data[n].eq(Mux(kept[n], values[n], 0)) for n in range(p.lanes)]
-        out_valid, out_last, out_data = 0, 0, 0
-        for code, rounder in enumerate(self.rounders.values()):
-            chosen = mode == code
-            m.d.comb += [
-                rounder.i.valid.eq(reads.valid & rounding & chosen), rounder.i.p.data.eq(values),
-                rounder.i.p.k.eq(self.k), rounder.i.p.keep.eq(kept),
-                rounder.i.p.last.eq(reads.last), rounder.o.ready.eq(1),
-            ]
-            out_valid = out_valid | rounder.o.valid
-            out_last = Mux(chosen, rounder.o.p.last, out_last)
-            out_data = Mux(chosen, rounder.o.p.data.as_value(), out_data)
-        result = widen(m, rounder.o.p.data.shape()(out_data), p, "rounded")
-        writes = RowWrites(m, rows, self.wr[0], out_valid, out_last, result, "rounded")
+        m.d.comb += [
+            rounder.mode_code.eq(mode), rounder.i.valid.eq(reads.valid & rounding),
+            rounder.i.p.data.eq(values), rounder.i.p.k.eq(self.k), rounder.i.p.keep.eq(kept),
+            rounder.i.p.last.eq(reads.last), rounder.o.ready.eq(1),
+        ]
+        result = widen(m, rounder.o.p.data, p, "rounded")
+        writes = RowWrites(m, rows, self.wr[0], rounder.o.valid, rounder.o.p.last, result,
+                           "rounded")
 
         place = [(op.a_bank, op.a_base)]
         m.d.sync += self.done.eq(0)

@@ -8,6 +8,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib.wiring import In
 
 from niti_hw.params import HardwareParams
+from niti_hw.rtl.banks import word_bits
 from niti_hw.rtl.engine import Engine
 from niti_hw.rtl.instruction import geometry_layout
 from niti_hw.rtl.max_pool import MAX_KERNEL, MaxPool
@@ -28,7 +29,7 @@ class PoolEngine(Engine):
 
     def __init__(self, params: HardwareParams):
         super().__init__(params, pool=In(geometry_layout()))
-        self.walk = WindowWalk()
+        self.walk = WindowWalk(word_bits(params))
         word = params.replace(lanes=1, lfsr_lanes=1)
         self.units = {kernel: MaxPool(word, kernel) for kernel in range(1, MAX_KERNEL + 1)}
 

@@ -19,11 +19,13 @@ from niti_hw.program.isa import (EXPONENT_REGISTERS, INSTRUCTION_WORDS, KEEP_M_U
 from niti_hw.program.memory import bank_words
 from niti_hw.rtl.instruction import (EXPONENT, INSTRUCTION_BITS, Refusal, config_layout,
                                      geometry_layout, tensor_layout)
+from niti_hw.rtl.banks import word_bits
 from niti_hw.rtl.geometry import GeometryExtents
 from niti_hw.rtl.layouts import BITWIDTH, SHIFT
 from niti_hw.rtl.loss_engine import LOSS_CLASSES
 from niti_hw.rtl.max_pool import MAX_KERNEL
 from niti_hw.rtl.narrow_engine import rounding_mode
+from niti_hw.rtl.shift_add import capped_product
 from niti_hw.rtl.update_engine import INT8_BITS
 
 if IMEM_READ_LATENCY != 1:
@@ -148,11 +150,9 @@ class Sequencer(wiring.Component):
         with m.If(got):
             m.d.sync += [words.eq(Cat(words[WORD_BITS:], reader.data)), arrived.eq(arrived + 1)]
         geometry = geometry_layout()(words[:geometry_layout().size])
-        extents = {}
-        for name in ("conv", "pool"):
-            m.submodules[f"{name}_extents"] = unit = GeometryExtents()
-            m.d.comb += unit.geometry.eq(getattr(self, name))
-            extents[name] = unit.extents
+        m.submodules.extents = unit = GeometryExtents(word_bits(self.params))
+        m.d.comb += [unit.conv.eq(self.conv), unit.pool.eq(self.pool)]
+        extents = {"conv": unit.conv_extents, "pool": unit.pool_extents}
 
         refusal = Signal(Refusal)
         m.d.sync += self.launch.eq(0)
@@ -182,9 +182,11 @@ class Sequencer(wiring.Component):
                     m.next = "IDLE"
                 with m.Elif(op.opcode == Opcode.CONV_GEOMETRY):
                     m.d.sync += self.conv.eq(geometry)
+                    m.d.comb += unit.load[0].eq(1)
                     m.next = "RETIRE"
                 with m.Elif(op.opcode == Opcode.POOL_GEOMETRY):
                     m.d.sync += self.pool.eq(geometry)
+                    m.d.comb += unit.load[1].eq(1)
                     m.next = "RETIRE"
                 with m.Else():
                     with m.Switch(op.opcode):
@@ -233,8 +235,8 @@ class Sequencer(wiring.Component):
         conv and pool geometry registers (`GeometryExtents`)."""
         p, shift = self.params, self.params.lanes.bit_length() - 1
 
-        words = bank_words(p, self.weight_bits)
-        rows_of_n = op.m * op.n[:LOSS_CLASSES.bit_length()]  # more classes are refused
+        words, bits = bank_words(p, self.weight_bits), word_bits(p)
+        rows_of_n = capped_product(op.m, op.n[:LOSS_CLASSES.bit_length()], bits)  # more: refused
 
         def extent(code, role: str):
             return rows_of_n if role in ROWS_OF_N.get(code, ()) else op.m
@@ -321,11 +323,15 @@ class Sequencer(wiring.Component):
         m * k words, or the NHWC source of an im2col layout; B: k * n; dst: m * n; at any word);
         an operand in the int32 bank or the result outside it, a B layout that is no B layout;
         an empty dimension, K past the accumulator (`max_k`), an im2col A not of the geometry's
-        shape (windows x depth, or its transpose); `conv`: the conv geometry's extents."""
+        shape (windows x depth, or its transpose); `conv`: the conv geometry's extents. The
+        extents are capped past every bank (`capped_product`): where a capped one differs from
+        the real one, both are past their bank, and where a capped extent meets m or k in the
+        shape check, a product of that m or k is past its bank too (PLACE wins over SETTING)."""
         gemm = op.opcode == Opcode.GEMM
         unfold = op.a_layout[1]  # IM2COL or IM2COL_TRANSPOSED
-        extents = {"a": Mux(unfold, conv.inputs, op.m * op.k), "b": op.k * op.n,
-                   "dst": op.m * op.n}
+        bits = word_bits(self.params)  # past every bank
+        extents = {"a": Mux(unfold, conv.inputs, capped_product(op.m, op.k, bits)),
+                   "b": capped_product(op.k, op.n, bits), "dst": capped_product(op.m, op.n, bits)}
         room = Array(words[b] for b in Bank)
         place = Cat(*[op[f"{role}_base"] + extent > room[op[f"{role}_bank"]]
                       for role, extent in extents.items()]).any()

@@ -11,6 +11,7 @@ from amaranth.lib.wiring import In, Out
 from niti_hw.golden import INT8_MAX, MAX_SHIFT
 from niti_hw.params import ROUND_MODES, HardwareParams
 from niti_hw.perf.timing import ROUND_LATENCY as LATENCY
+from niti_hw.rtl.instruction import MODE_BITS
 from niti_hw.rtl.layouts import round_in_layout, round_out_layout
 from niti_hw.rtl.lfsr_bank import lfsr_next, lfsr_port_signature, lfsr_reset_states
 from niti_hw.rtl.output_buffer import OutputBuffer
@@ -69,6 +70,11 @@ class ShiftRound(wiring.Component):
     `shared_lfsr` the LFSRs are not its own: it reads their states and asks for its steps on the
     `lfsr` port (an `LfsrBank`'s, shared with other rounders), in the same cycles.
 
+    With `runtime_mode` (the core's) one unit rounds in every mode: `mode_code` (a
+    `ROUND_MODES` index, held while a tensor's beats are in the unit) picks the round-up
+    decision of stage 7; the magnitude pipeline, the shifts and the clamps are shared, and the
+    LFSR lanes step only for stochastic beats.
+
     Throughput: one beat per cycle. Latency: `LATENCY` (9) cycles from acceptance to a valid output
     in every mode. Each stage holds at most one carry chain or three barrel-shifter levels, so the
     unit closes timing near the array's clock: input register; magnitude, mask and LFSR step; coarse
@@ -79,15 +85,18 @@ class ShiftRound(wiring.Component):
     """
 
     def __init__(self, params: HardwareParams, mode: str | None = None,
-                 shared_lfsr: bool = False):
+                 shared_lfsr: bool = False, *, runtime_mode: bool = False):
         mode = params.round_mode if mode is None else mode
         if mode not in ROUND_MODES:
             self._MustUse__silence = True  # refused, never elaborated: no "unused" warning
             raise ValueError(f"mode must be one of {ROUND_MODES}; got {mode!r}")
         self.params = params
         self.mode = mode
-        self.shared_lfsr = shared_lfsr and mode == "stochastic"
+        self.modes = ROUND_MODES if runtime_mode else (mode,)
+        self.shared_lfsr = shared_lfsr and "stochastic" in self.modes
         shared = {"lfsr": Out(lfsr_port_signature(params))} if self.shared_lfsr else {}
+        if runtime_mode:
+            shared["mode_code"] = In(MODE_BITS)
         super().__init__({
             "i": In(stream.Signature(round_in_layout(params))),
             "o": Out(stream.Signature(round_out_layout(params))),
@@ -113,16 +122,20 @@ class ShiftRound(wiring.Component):
         x1 = [st.reg(x, f"s1_x{n}") for n, x in enumerate(ip.data)]
         only_saturate = st.delay((k1 == 0) | refused1, LATENCY - 2, "only_saturate")
         k2 = st.reg(k1, "s2_k")
+        code, drawing = 0, take  # the beats that step the LFSR lanes
+        if len(self.modes) > 1:
+            code = self.mode_code
+            drawing = take & (code == ROUND_MODES.index("stochastic"))
         shift = SimpleNamespace(m=m, st=st, params=self.params, k1=k1, k2=k2,
                                 mask2=st.reg(low_mask(k1), "s2_mask"),
                                 refused2=st.reg(refused1, "s2_refused"),
-                                take=take, step=take & (ip.k != 0) & (ip.k <= MAX_SHIFT),
+                                take=drawing, step=drawing & (ip.k != 0) & (ip.k <= MAX_SHIFT),
                                 keep=ip.keep, last=ip.last,
                                 lfsr=self.lfsr if self.shared_lfsr else None)
-        decision = _DECISIONS[self.mode](shift)
-        self.lfsr_states = getattr(decision, "states", ())  # for testbenches: golden's lanes
+        decisions = [_DECISIONS[mode](shift) for mode in self.modes]
+        self.lfsr_states = next((d.states for d in decisions if hasattr(d, "states")), ())
         for n, x in enumerate(x1):
-            rounded, saturated = self._lane(n, x, shift, decision)
+            rounded, saturated = self._lane(n, x, shift, decisions, code)
             m.d.comb += out.data.data[n].eq(Mux(only_saturate, saturated, rounded))
 
         m.d.comb += [
@@ -135,8 +148,9 @@ class ShiftRound(wiring.Component):
         return m
 
     @staticmethod
-    def _lane(n: int, x, shift, decision):
-        """One lane from x (stage 1) to R(x, k) and sat(x), both combinational on stage 8."""
+    def _lane(n: int, x, shift, decisions, code):
+        """One lane from x (stage 1) to R(x, k) and sat(x), both combinational on stage 8; the
+        round-up of the decision `code` picks."""
         st = shift.st
         mag = st.reg(Mux(x < 0, -x, x)[:32], f"s2_mag{n}", unsigned(32))
         neg = st.reg(x < 0, f"s2_neg{n}")
@@ -153,7 +167,10 @@ class ShiftRound(wiring.Component):
         q = st.reg(coarse >> st.reg(shift.k2[:3], f"s3_k{n}"), f"s4_q{n}", unsigned(32))
         big = st.delay(st.reg(q[7:].any(), f"s5_big{n}"), DECISION_STAGE - 5, f"big{n}")
         q7 = st.delay(st.reg(q[:7], f"s5_q7_{n}"), DECISION_STAGE - 5, f"q7_{n}")
-        up = decision.round_up(n, fraction, neg)
+        ups = [decision.round_up(n, fraction, neg) for decision in decisions]
+        up = ups[0]
+        for index, other in enumerate(ups[1:], start=1):
+            up = Mux(code == index, other, up)
         # Stage 8: |R| = min(q + up, 127); the output buffer's slot applies the sign.
         top = big | ((q7 == INT8_MAX) & up)
         magnitude = st.reg(Mux(top, INT8_MAX, q7 + up), f"s8_mag{n}", unsigned(7))

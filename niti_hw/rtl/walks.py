@@ -8,7 +8,7 @@ multiply-add per register, so no two multipliers follow each other in a cycle.""
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -16,6 +16,7 @@ from niti_hw.perf.timing import GATHER_WALK_LATENCY, WINDOW_WALK_LATENCY
 from niti_hw.program.isa import GEOMETRY_FIELDS
 from niti_hw.rtl.instruction import geometry_layout
 from niti_hw.rtl.row_stream import M_BITS
+from niti_hw.rtl.shift_add import shifted_sum
 
 FIELD_BITS = dict(GEOMETRY_FIELDS)
 OFFSET_BITS = (FIELD_BITS["kernel_h"] + FIELD_BITS["kernel_w"])
@@ -68,17 +69,22 @@ def _delay(m: Module, values: list, cycles: int, name: str) -> list:
     return values
 
 
-def _horner(m: Module, first, steps, name: str):
+def _horner(m: Module, first, steps, name: str, bits: int, fabric=()):
     """first, then acc * factor + term for each (factor, term) of `steps` (the terms as they are
     in the cycle `first` is), each step a product register and a sum register: no adder behind a
-    multiplier in one cycle. Modulo 2**M_BITS, which is the address wherever an element is
-    `inside` (the sequencer refuses a tensor past its bank). Returns (value, cycles it took)."""
+    multiplier in one cycle. Modulo 2**bits (`banks.word_bits`), which is the address wherever an
+    element is `inside` (the sequencer refuses a tensor past its bank): the products fit one
+    MULT18X18D each; a kernel-sized factor's, and those of the steps numbered in `fabric`, are
+    shift-and-adds in LUTs (the core's array needs the MULT18X18Ds). Returns (value, cycles it
+    took)."""
     acc, terms = first, [term for _, term in steps]
     for n, (factor, _) in enumerate(steps):
-        product = Signal(M_BITS, name=f"{name}_product{n}")
-        total = Signal(M_BITS, name=f"{name}{n}")
+        product = Signal(bits, name=f"{name}_product{n}")
+        total = Signal(bits, name=f"{name}{n}")
         (term, *rest) = _delay(m, terms, 1, f"{name}_term{n}_")
-        m.d.sync += [product.eq(acc * factor), total.eq(product + term)]
+        lut = n in fabric or len(Value.cast(factor)) <= FIELD_BITS["kernel_h"]
+        m.d.sync += [product.eq(shifted_sum(acc[:bits], factor) if lut else acc[:bits] * factor),
+                     total.eq(product + term)]
         acc, terms = total, _delay(m, rest, 1, f"{name}_later{n}_")
     return acc, 2 * len(steps)
 
@@ -89,7 +95,8 @@ class WindowWalk(wiring.Component):
     cycle from the cycle after `start`; a group is one pooled word's window. Words in the zero
     border are not `inside`. `geometry` holds while the walk runs; every field nonzero."""
 
-    def __init__(self):
+    def __init__(self, bits: int):
+        self.bits = bits  # of an address in the largest bank: `banks.word_bits`
         super().__init__({"start": In(1), "geometry": In(geometry_layout()),
                           "o": Out(element_layout())})
 
@@ -134,7 +141,7 @@ class WindowWalk(wiring.Component):
             element.final.eq(active & ends[0] & ends[1] & ends[2] & ends[3] & ends[4] & ends[5]),
         ]
         address, cycles = _horner(m, n, [(g.height, y), (g.width, x), (g.channels, c)],
-                                  "address")
+                                  "address", self.bits, fabric=(2,))
         if cycles != WINDOW_WALK_LATENCY:
             raise RuntimeError("perf.timing's WINDOW_WALK_LATENCY must count the address steps")
         (element,) = _delay(m, [element], cycles, "element")
@@ -154,7 +161,8 @@ class GatherWalk(wiring.Component):
     candidates stop where di * stride reaches KH. `geometry` and `columns` hold while the walk
     runs; every field but padding nonzero."""
 
-    def __init__(self):
+    def __init__(self, bits: int):
+        self.bits = bits  # of an address in the largest bank: `banks.word_bits`
         super().__init__({"start": In(1), "columns": In(1), "geometry": In(geometry_layout()),
                           "o": Out(element_layout(offset=True))})
 
@@ -219,10 +227,10 @@ class GatherWalk(wiring.Component):
         steps = [(g.out_height, oh), (g.out_width, ow),
                  (Mux(self.columns, g.kernel_h, 1), Mux(self.columns, kh4, 0)),
                  (Mux(self.columns, g.kernel_w, 1), Mux(self.columns, kw4, 0)), (g.channels, c)]
-        address, cycles = _horner(m, n, steps, "address")
+        address, cycles = _horner(m, n, steps, "address", self.bits, fabric=(4,))
         if cycles != GATHER_WALK_LATENCY:
             raise RuntimeError("perf.timing's GATHER_WALK_LATENCY must count the address steps")
-        offset, took = _horner(m, kh4, [(g.kernel_w, kw4)], "offset")
+        offset, took = _horner(m, kh4, [(g.kernel_w, kw4)], "offset", OFFSET_BITS)
         (offset,) = _delay(m, [offset[:OFFSET_BITS]], cycles - took, "offset_later")
         (element,) = _delay(m, [element], cycles, "element")
         m.d.comb += [o.eq(element), o.addr.eq(address), o.offset.eq(offset)]

@@ -1,0 +1,48 @@
+"""Products by shift and add in the fabric, no `*`: yosys gives any product of two signals a
+MULT18X18D of its own, and the core's are needed by the array. Narrow factors, or products that
+only need to be exact below a bound (a bank's size, past which the sequencer refuses a tensor
+anyway)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Mux, Value
+
+
+def capped_product(a, b, bits: int) -> Value:
+    """min(a * b, 2**bits), unsigned, `bits + 1` bits wide.
+
+    A product below 2**bits has a factor below 2**ceil(bits / 2), so that one (the narrower
+    factor, or whichever is small at run time) is the shift-and-add's multiplier: ceil(bits / 2)
+    adders of `bits + 1` bits at most; bits shifted past `bits` only raise the cap."""
+    a, b = Value.cast(a), Value.cast(b)
+    if len(a) < len(b):
+        a, b = b, a
+    half = (bits + 1) // 2
+    over = Const(0)
+    if len(b) > half:  # both may be wide: the small one at run time multiplies
+        a_small, b_small = ~a[half:].any(), ~b[half:].any()
+        over = ~a_small & ~b_small  # both >= 2**half: the product is >= 2**bits
+        a, b = Mux(a_small, b, a), Mux(a_small, a[:half], b[:half])
+    if len(a) > bits:
+        over = over | (a[bits:].any() & b.any())
+        a = a[:bits]
+    terms = []
+    for i in range(len(b)):
+        shifted = Cat(Const(0, i), a)  # a << i
+        over = over | (b[i] & shifted[bits:].any())
+        terms.append(Mux(b[i], shifted[:bits], 0))
+    total = sum(terms, Const(0, bits + 1))
+    return Mux(over | total[bits:].any(), 1 << bits, total[:bits])
+
+
+def shifted_sum(a, b) -> Value:
+    """a * b exactly, for a narrow unsigned `b`: len(b) shifted copies of `a` added."""
+    a, b = Value.cast(a), Value.cast(b)
+    return sum((Mux(b[i], a << i, 0) for i in range(len(b))), Const(0, len(a) + len(b)))
+
+
+def signed_shifted_sum(a, b) -> Value:
+    """a * b exactly for signed `b` (two's complement: its top bit weighs -2**(len(b) - 1))."""
+    a, b = Value.cast(a), Value.cast(b)
+    top = len(b) - 1
+    return shifted_sum(a, b[:top]) - Mux(b[top], a << top, 0)
