@@ -436,9 +436,13 @@ def loss_engine_cycles(m: int, n: int, p: HardwareParams) -> int:
     return ENGINE_HANDSHAKE_CYCLES + first + loss_cycles(m, n) - 1
 
 
-GEMM_ADDRESS_LATENCY = 2
+GEMM_IM2COL_STAGES = 3
+"""Registers in an im2col word address ((n * H + row) * W + col) * C + c: a product and a sum
+each; every GEMM operand's elements pass as many, im2col or not, so A and B stay in step."""
+
+GEMM_ADDRESS_LATENCY = 2 + GEMM_IM2COL_STAGES
 """A GEMM operand walk's first word on its bank port after the engine's start: the walk's counters
-load, then its address register (rtl/gemm_walk.py)."""
+load, the im2col stages, then its address register (rtl/gemm_walk.py)."""
 
 GEMM_BEAT_LATENCY = 1
 """A beat's last value lands in the beat register; the array takes the beat the cycle after."""

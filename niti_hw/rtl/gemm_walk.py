@@ -4,7 +4,8 @@ array takes them, one a cycle, as `niti_hw.program.addressing` and the reference
 convolution geometry (the host neither transposes nor unfolds anything).
 
 Positions are counters stepped by additions (a window's (n, oh, ow), a depth's (kh, kw, c), a
-stride's offset), so the walk needs no division; only the im2col word address multiplies.
+stride's offset), so the walk needs no division; only the im2col word address multiplies, a
+product a pipeline stage.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.params import HardwareParams
-from niti_hw.perf.timing import gemm_beat_slots
+from niti_hw.perf.timing import GEMM_IM2COL_STAGES, gemm_beat_slots
 from niti_hw.program.isa import TENSOR_FIELDS, Layout
 from niti_hw.rtl.banks import word_bits
 from niti_hw.rtl.instruction import geometry_layout
@@ -85,7 +86,8 @@ class OperandWalk(wiring.Component):
     ROWS or TRANSPOSED), `base`, `own` (M for A, N for B), `k`, `other` (N for A, M for B), `conv`.
 
     Timing: element e of tile t is on `o` `GEMM_ADDRESS_LATENCY` + t * period + e cycles after
-    `start` (the counters' load, then the address register); one element per cycle.
+    `start` (the counters' load, `GEMM_IM2COL_STAGES`, then the address register); one element per
+    cycle.
     """
 
     def __init__(self, params: HardwareParams, role: str):
@@ -110,9 +112,10 @@ class OperandWalk(wiring.Component):
         own0 = Signal(DIM_BITS)  # the tile's first own index (i0 or j0)
         other0 = Signal(DIM_BITS)
         emit = Signal()
-        m.d.comb += emit.eq(walking & (phase < self.k * slots))
+        gathering, last_phase = Signal(PERIOD_BITS), Signal(PERIOD_BITS)  # from the held inputs
+        m.d.comb += emit.eq(walking & (phase < gathering))
         beat_end = emit & (t == slots - 1)
-        tile = walking & (phase == self.period - 1)
+        tile = walking & (phase == last_phase)
         own_last = own0 + width >= self.own
         other_last = other0 + other_width >= self.other
         inner_last = own_last if self.role == "b" else other_last
@@ -125,7 +128,8 @@ class OperandWalk(wiring.Component):
                   "capture": emit & (t == width - 1)}
 
         with m.If(self.start):
-            m.d.sync += [walking.eq(1), phase.eq(0), t.eq(0), kk.eq(0), own0.eq(0), other0.eq(0)]
+            m.d.sync += [walking.eq(1), phase.eq(0), t.eq(0), kk.eq(0), own0.eq(0), other0.eq(0),
+                         gathering.eq(self.k * slots), last_phase.eq(self.period - 1)]
         with m.Elif(walking):
             m.d.sync += phase.eq(Mux(tile, 0, phase + 1))
             with m.If(emit):
@@ -148,15 +152,20 @@ class OperandWalk(wiring.Component):
                           lambda c: {"v": c["v"] + Mux(own_major, 1, self.own)})
         own_off.drive(m, 1, events)
         k_off.drive(m, 0, events)
-        addr = self.base + own_off.cur["v"] + k_off.cur["v"]
-        outside = 0
+        element = Signal(element_layout(p))
+        m.d.comb += [element.valid.eq(emit), element.addr.eq(self.base + own_off.cur["v"]
+                                                               + k_off.cur["v"]),
+                     element.zero.eq((t >= width) | (own0 + t >= self.own)),
+                     element.beat_last.eq(beat_end),
+                     element.tile_last.eq(beat_end & (kk == self.k - 1))]
         if self.role == "a":
-            addr, outside = self._im2col(m, layout, events, addr)
-        zero = (t >= width) | (own0 + t >= self.own) | outside
-
-        m.d.sync += [self.o.valid.eq(emit), self.o.addr.eq(addr), self.o.zero.eq(zero),
-                     self.o.beat_last.eq(beat_end),
-                     self.o.tile_last.eq(beat_end & (kk == self.k - 1))]
+            element = self._im2col(m, layout, events, element)
+        else:  # in step with A's im2col stages
+            for _ in range(GEMM_IM2COL_STAGES):
+                delayed = Signal.like(element)
+                m.d.sync += delayed.eq(element)
+                element = delayed
+        m.d.sync += self.o.eq(element)
         return m
 
     def _next_tile(self, m, own0, other0, own_last, other_last, width, other_width, walking):
@@ -174,7 +183,8 @@ class OperandWalk(wiring.Component):
     def _im2col(self, m, layout, events, strided):
         """IM2COL (own: windows (n, oh, ow), k: depth (kh, kw, c)) and IM2COL_TRANSPOSED (the
         two swapped): the word of input (n, oh*stride + kh - padding, ow*stride + kw - padding, c)
-        of the NHWC source, or `outside` where that falls in the padding."""
+        of the NHWC source, `zero` where that falls in the padding; `strided` (the element of
+        the other layouts) otherwise. `GEMM_IM2COL_STAGES` cycles: a product and a sum a stage."""
         g = self.conv
         dim = unsigned(DIM_BITS)
 
@@ -203,11 +213,23 @@ class OperandWalk(wiring.Component):
         m.d.comb += [row.eq(w["ohs"] + d["kh"] - g.padding), col.eq(w["ows"] + d["kw"] - g.padding)]
         inside = (row >= 0) & (row < g.height) & (col >= 0) & (col < g.width)
         bits = word_bits(self.params)  # an inside word's offset lies in its bank: modulo 2**bits
-
-        def step(acc, factor, term):  # one MULT18X18D a product
-            return (Value.cast(acc)[:bits] * factor + term)[:bits]
-
-        offset = step(step(step(w["n"], g.height, row.as_unsigned()), g.width, col.as_unsigned()),
-                      g.channels, d["c"])
         unfold = layout[1]  # IM2COL or IM2COL_TRANSPOSED
-        return (Mux(unfold, self.base + offset, strided), unfold & ~inside)
+        element = Signal.like(strided)
+        m.d.comb += [element.eq(strided), element.zero.eq(strided.zero | (unfold & ~inside))]
+        acc, pending = w["n"], [row.as_unsigned(), col.as_unsigned(), d["c"]]
+        factors = (g.height, g.width, g.channels)
+        if len(factors) != GEMM_IM2COL_STAGES:
+            raise RuntimeError("rtl/gemm_walk.py forms the im2col offset a product a stage: "
+                               f"perf.timing's GEMM_IM2COL_STAGES must say {len(factors)}")
+        for stage, factor in enumerate(factors):  # one MULT18X18D each
+            product = Signal(bits, name=f"offset{stage}")
+            later = [Signal.like(term, name=f"term{stage}_{n}") for n, term in
+                     enumerate(pending[1:])]
+            staged = Signal.like(element, name=f"element{stage}")
+            m.d.sync += [product.eq((Value.cast(acc)[:bits] * factor + pending[0])[:bits]),
+                         *[held.eq(term) for held, term in zip(later, pending[1:])],
+                         staged.eq(element)]
+            acc, pending, element = product, later, staged
+        out = Signal.like(element)
+        m.d.comb += [out.eq(element), out.addr.eq(Mux(unfold, self.base + acc, element.addr))]
+        return out

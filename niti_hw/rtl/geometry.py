@@ -51,12 +51,23 @@ def _cap(value, bits: int) -> Value:
     return Mux(value[bits:].any(), 1 << bits, value[:bits])
 
 
-def _fits(size, padding, kernel, stride, out):
+def _registered(m: Module, values, load) -> list:
+    """Each value into a register of its shape when `load`."""
+    registers = [Signal.like(Value.cast(value)) for value in values]
+    with m.If(load):
+        m.d.sync += [register.eq(value) for register, value in zip(registers, values)]
+    return registers
+
+
+def _fits(m: Module, size, padding, kernel, stride, out, step) -> Value:
     """out == (size + 2 * padding - kernel) // stride + 1, without a divider (nor a multiplier:
-    the stride is narrow)."""
-    span = size + 2 * padding
-    return ((out != 0) & (shifted_sum(out - 1, stride) + kernel <= span)
-            & (span < shifted_sum(out, stride) + kernel))
+    the stride is narrow), over `step`s 1 and 2 (the products, then the sums) into a compare
+    valid from step 3."""
+    some, span, low, high = _registered(m, (out != 0, size + 2 * padding,
+                                            shifted_sum(out - 1, stride),
+                                            shifted_sum(out, stride)), step == 1)
+    some, span, low, high = _registered(m, (some, span, low + kernel, high + kernel), step == 2)
+    return some & (low <= span) & (span < high)
 
 
 class GeometryExtents(wiring.Component):
@@ -99,11 +110,12 @@ class GeometryExtents(wiring.Component):
                     for index, extents in enumerate(targets):
                         with m.If(pool == index):
                             m.d.sync += extents[name].eq(product)
-        nonzero = [g[name] != 0 for name, _ in GEOMETRY_FIELDS[1:] if name != "padding"]
-        shaped = (Cat(*nonzero).all()
-                  & _fits(g.height, g.padding, g.kernel_h, g.stride, g.out_height)
-                  & _fits(g.width, g.padding, g.kernel_w, g.stride, g.out_width))
-        with m.If(step == 1):
+        nonzero, = _registered(m, [Cat(*[g[name] != 0 for name, _ in GEOMETRY_FIELDS[1:]
+                                         if name != "padding"]).all()], step == 1)
+        shaped = (nonzero
+                  & _fits(m, g.height, g.padding, g.kernel_h, g.stride, g.out_height, step)
+                  & _fits(m, g.width, g.padding, g.kernel_w, g.stride, g.out_width, step))
+        with m.If(step == 3):
             for index, extents in enumerate(targets):
                 with m.If(pool == index):
                     m.d.sync += extents.shaped.eq(shaped)

@@ -7,7 +7,7 @@ file, the B register of the last BITWIDTH and the current convolution and poolin
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -58,8 +58,21 @@ GEOMETRY_OPERANDS = {
 """The opcodes whose tensors a geometry register shapes: the register, and each role's words
 (`GeometryExtents`); their results are written while their operands are still read, so a result
 may not overlap an operand (nor POOL's values its winners)."""
+PRODUCTS = ("rows_of_n", "m_k", "k_n", "m_n")
+"""The products of an instruction's sizes its checks need (`Sequencer._products`)."""
+CAUSES = (Refusal.OPCODE, Refusal.PLACE, Refusal.BANKS, Refusal.SETTING)
+"""The check's refusals, the first that holds reported (`_first_cause`)."""
 MAX_M_U = INT8_MAX.bit_length() + 1
 """Largest m_u golden `weight_gradient` takes (a gradient is int8)."""
+
+
+def _first_cause(causes) -> Value:
+    """The first of `CAUSES` whose bit is set in `causes`, Refusal.NONE if none: registered bits
+    into a small priority mux in the dispatch cycle, the check's conditions before it."""
+    result = Refusal.NONE.value
+    for n, cause in reversed(list(enumerate(CAUSES))):
+        result = Mux(causes[n], cause.value, result)
+    return result
 
 
 def imem_write_signature(program_words: int) -> wiring.Signature:
@@ -126,10 +139,11 @@ class Sequencer(wiring.Component):
         m.d.comb += [host.addr.eq(self.imem.addr), host.data.eq(self.imem.data),
                      host.en.eq(self.imem.en & ~self.busy)]
         exps = [Signal(EXPONENT, name=f"exp{n}") for n in range(EXPONENT_REGISTERS)]
+        a_value, b_value = Signal(EXPONENT), Signal(EXPONENT)  # exp[a], exp[b] from CHECK on
         m.d.comb += [self.exp_rd.value.eq(Array(exps)[self.exp_rd.index]),
-                     self.a_exponent.eq(Array(exps)[op.a_exp])]
+                     self.a_exponent.eq(a_value)]
         retire, exp_write, exp_value = Signal(), Signal(), Signal(EXPONENT)
-        self._exponent_update(m, Array(exps), exp_write, exp_value)
+        self._exponent_update(m, a_value, b_value, exp_write, exp_value)
         for n, register in enumerate(exps):  # a compare per register, not a case per write
             with m.If(self.exp_wr.en & ~self.busy & (self.exp_wr.index == n)):
                 m.d.sync += register.eq(self.exp_wr.value)
@@ -154,7 +168,11 @@ class Sequencer(wiring.Component):
         m.d.comb += [unit.conv.eq(self.conv), unit.pool.eq(self.pool)]
         extents = {"conv": unit.conv_extents, "pool": unit.pool_extents}
 
+        causes = Signal(len(CAUSES))  # which of CAUSES hold, from the check
         refusal = Signal(Refusal)
+        m.d.comb += refusal.as_value().eq(_first_cause(causes))
+        products = {name: Signal(word_bits(self.params) + 1, name=f"{name}_words")
+                    for name in PRODUCTS}
         m.d.sync += self.launch.eq(0)
         with m.FSM():
             with m.State("IDLE"):
@@ -168,10 +186,14 @@ class Sequencer(wiring.Component):
                     m.d.sync += fetching.eq(0)
                     m.next = "DECODE"
             with m.State("DECODE"):
-                m.d.sync += op.eq(words[:tensor_layout().size])
+                decoded = tensor_layout()(words[:tensor_layout().size])
+                m.d.sync += [op.eq(decoded),
+                             *[products[name].eq(value)
+                               for name, value in self._products(decoded).items()]]
                 m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.sync += refusal.as_value().eq(self._refusal(op, extents))
+                m.d.sync += [causes.eq(self._causes(op, products, extents)),
+                             a_value.eq(Array(exps)[op.a_exp]), b_value.eq(Array(exps)[op.b_exp])]
                 m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 with m.If(refusal != Refusal.NONE):
@@ -213,7 +235,7 @@ class Sequencer(wiring.Component):
                     m.next = "FETCH"
         return m
 
-    def _exponent_update(self, m: Module, exps, write, value) -> None:
+    def _exponent_update(self, m: Module, a_value, b_value, write, value) -> None:
         """The machine's exponent update at retirement: exp[dst] = exp[a] + k for a ROUND (keep
         != KEEP_M_U), exp[a] for RELU, RELU_BACKWARD, POOL, POOL_BACKWARD and COL2IM, the loss
         unit's for LOSS, exp[a] + exp[b] for GEMM, none for the others."""
@@ -226,17 +248,26 @@ class Sequencer(wiring.Component):
         m.d.comb += [
             write.eq(narrowing | passing | loss | gemm),
             value.eq(Mux(loss, self.loss_exponent,
-                         exps[op.a_exp] + Mux(narrowing, self.k_result, 0)
-                         + Mux(gemm, exps[op.b_exp], 0))),
+                         a_value + Mux(narrowing, self.k_result, 0)
+                         + Mux(gemm, b_value, 0))),
         ]
 
-    def _refusal(self, op, extents):
-        """Why `op` cannot run as the machine runs it (Refusal.NONE: it can); `extents` of the
-        conv and pool geometry registers (`GeometryExtents`)."""
+    def _products(self, op) -> dict:
+        """The checks' products of `op`'s sizes (`PRODUCTS`), formed at decode so the check
+        cycle only adds and compares; capped past every bank (`capped_product`)."""
+        bits = word_bits(self.params)
+        return {"rows_of_n": capped_product(op.m, op.n[:LOSS_CLASSES.bit_length()], bits),
+                "m_k": capped_product(op.m, op.k, bits), "k_n": capped_product(op.k, op.n, bits),
+                "m_n": capped_product(op.m, op.n, bits)}
+
+    def _causes(self, op, products, extents):
+        """Why `op` cannot run as the machine runs it: a bit per `CAUSES` that holds (none: it
+        can); `products` of its sizes (`_products`), `extents` of the conv and pool geometry
+        registers (`GeometryExtents`)."""
         p, shift = self.params, self.params.lanes.bit_length() - 1
 
-        words, bits = bank_words(p, self.weight_bits), word_bits(p)
-        rows_of_n = capped_product(op.m, op.n[:LOSS_CLASSES.bit_length()], bits)  # more: refused
+        words = bank_words(p, self.weight_bits)
+        rows_of_n = products["rows_of_n"]  # m rows of n <= LOSS_CLASSES values (more: refused)
 
         def extent(code, role: str):
             return rows_of_n if role in ROWS_OF_N.get(code, ()) else op.m
@@ -269,7 +300,8 @@ class Sequencer(wiring.Component):
                 for role in ("a", "b") if role in roles]).any())
         if wide_weights:  # the int8 copies
             place = place | ((opcode == Opcode.UPDATE) & misplaced("aux", op.m))
-        gemm_place, gemm_banks, gemm_setting = self._gemm_refusal(op, words, extents["conv"])
+        gemm_place, gemm_banks, gemm_setting = self._gemm_refusal(op, products, words,
+                                                                  extents["conv"])
         place = place | gemm_place
         unwalkable = 0  # a geometry golden would not walk as the engine does
         for code, (register, roles) in GEOMETRY_OPERANDS.items():
@@ -312,13 +344,9 @@ class Sequencer(wiring.Component):
                    | gemm_setting)
         known = Cat(*[opcode == code for code in
                       (Opcode.END, Opcode.CONV_GEOMETRY, Opcode.POOL_GEOMETRY, *ENGINE_OF)]).any()
-        result = Refusal.NONE.value  # the first of these that holds
-        for condition, refusal in reversed([(~known, Refusal.OPCODE), (place, Refusal.PLACE),
-                                            (banks, Refusal.BANKS), (setting, Refusal.SETTING)]):
-            result = Mux(condition, refusal.value, result)
-        return result
+        return Cat(~known, place, banks, setting)
 
-    def _gemm_refusal(self, op, words, conv):
+    def _gemm_refusal(self, op, products, words, conv):
         """A GEMM's (place, banks, setting) refusals: an operand's real extent past its bank (A:
         m * k words, or the NHWC source of an im2col layout; B: k * n; dst: m * n; at any word);
         an operand in the int32 bank or the result outside it, a B layout that is no B layout;
@@ -329,9 +357,8 @@ class Sequencer(wiring.Component):
         shape check, a product of that m or k is past its bank too (PLACE wins over SETTING)."""
         gemm = op.opcode == Opcode.GEMM
         unfold = op.a_layout[1]  # IM2COL or IM2COL_TRANSPOSED
-        bits = word_bits(self.params)  # past every bank
-        extents = {"a": Mux(unfold, conv.inputs, capped_product(op.m, op.k, bits)),
-                   "b": capped_product(op.k, op.n, bits), "dst": capped_product(op.m, op.n, bits)}
+        extents = {"a": Mux(unfold, conv.inputs, products["m_k"]), "b": products["k_n"],
+                   "dst": products["m_n"]}
         room = Array(words[b] for b in Bank)
         place = Cat(*[op[f"{role}_base"] + extent > room[op[f"{role}_bank"]]
                       for role, extent in extents.items()]).any()

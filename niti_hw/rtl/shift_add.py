@@ -8,6 +8,16 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Mux, Value
 
 
+def tree_sum(terms) -> Value:
+    """The terms added in a balanced tree (exact, each adder a bit wider): log2(len(terms))
+    adders deep, where Python's `sum` chains one after another and yosys does not rebalance."""
+    level = [Value.cast(term) for term in terms] or [Const(0)]
+    while len(level) > 1:
+        level = [level[n] + level[n + 1] if n + 1 < len(level) else level[n]
+                 for n in range(0, len(level), 2)]
+    return level[0]
+
+
 def capped_product(a, b, bits: int) -> Value:
     """min(a * b, 2**bits), unsigned, `bits + 1` bits wide.
 
@@ -31,14 +41,14 @@ def capped_product(a, b, bits: int) -> Value:
         shifted = Cat(Const(0, i), a)  # a << i
         over = over | (b[i] & shifted[bits:].any())
         terms.append(Mux(b[i], shifted[:bits], 0))
-    total = sum(terms, Const(0, bits + 1))
+    total = tree_sum(terms)
     return Mux(over | total[bits:].any(), 1 << bits, total[:bits])
 
 
 def shifted_sum(a, b) -> Value:
     """a * b exactly, for a narrow unsigned `b`: len(b) shifted copies of `a` added."""
     a, b = Value.cast(a), Value.cast(b)
-    return sum((Mux(b[i], a << i, 0) for i in range(len(b))), Const(0, len(a) + len(b)))
+    return tree_sum([Mux(b[i], a << i, 0) for i in range(len(b))])
 
 
 def signed_shifted_sum(a, b) -> Value:
