@@ -12431,9 +12431,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
     .conv(conv),
     .layout(op[5:4]),
     .o(o),
-    .\port$12476$0 (\$4 ),
-    .\port$15779$118 (op[189:118]),
-    .\port$15779$16 (op[39:16]),
+    .\port$11252$118 (op[189:118]),
+    .\port$11252$16 (op[39:16]),
+    .\port$7949$0 (\$4 ),
     .rst(rst),
     .start(start)
   );
@@ -12441,9 +12441,9 @@ module \core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, mask, wr__
     .clk(clk),
     .layout(op[7:6]),
     .o(\o$28 ),
-    .\port$12476$0 (\$4 ),
-    .\port$15779$118 (op[189:118]),
-    .\port$15779$42 (op[65:42]),
+    .\port$11252$118 (op[189:118]),
+    .\port$11252$42 (op[65:42]),
+    .\port$7949$0 (\$4 ),
     .rst(rst),
     .start(start)
   );
@@ -29700,7 +29700,7 @@ module \core.gemm.array.pe7_7_mul (rst, pe7_7_b_in, pe7_7_a_in, pe7_7_p, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.gemm.walk_a (rst, \port$12476$0 , start, layout, \port$15779$16 , \port$15779$118 , conv, o, clk);
+module \core.gemm.walk_a (rst, \port$7949$0 , start, layout, \port$11252$16 , \port$11252$118 , conv, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -30257,12 +30257,12 @@ module \core.gemm.walk_a (rst, \port$12476$0 , start, layout, \port$15779$16 , \
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [27:0] \port$12476$0 ;
-  wire [27:0] \port$12476$0 ;
-  input [71:0] \port$15779$118 ;
-  wire [71:0] \port$15779$118 ;
-  input [23:0] \port$15779$16 ;
-  wire [23:0] \port$15779$16 ;
+  input [71:0] \port$11252$118 ;
+  wire [71:0] \port$11252$118 ;
+  input [23:0] \port$11252$16 ;
+  wire [23:0] \port$11252$16 ;
+  input [27:0] \port$7949$0 ;
+  wire [27:0] \port$7949$0 ;
   wire [25:0] row;
   input rst;
   wire rst;
@@ -30290,17 +30290,17 @@ module \core.gemm.walk_a (rst, \port$12476$0 , start, layout, \port$15779$16 , \
   reg [23:0] window_start_ows = 24'h000000;
   assign \$1  = phase < \$signal ;
   assign emit = walking & \$1 ;
-  assign \$2  = \port$15779$16  + own_off_v;
+  assign \$2  = \port$11252$16  + own_off_v;
   assign \$3  = \$2  + k_off_v;
   assign \$4  = t >= 4'h8;
   assign \$5  = own0 + t;
-  assign \$6  = \$5  >= \port$15779$118 [23:0];
+  assign \$6  = \$5  >= \port$11252$118 [23:0];
   assign \$7  = \$4  | \$6 ;
   assign \$8  = t == 3'h7;
   assign \$9  = emit & \$8 ;
   assign \$10  = t == 3'h7;
   assign \$11  = emit & \$10 ;
-  assign \$12  = \port$15779$118 [71:48] - 1'h1;
+  assign \$12  = \port$11252$118 [71:48] - 1'h1;
   assign \$13  = kk == \$12 ;
   assign \$14  = \$11  & \$13 ;
   assign \$15  = window_ohs + depth_kh;
@@ -30317,10 +30317,10 @@ module \core.gemm.walk_a (rst, \port$12476$0 , start, layout, \port$15779$16 , \
   assign \$24  = ~ \$23 ;
   assign \$25  = layout[1] & \$24 ;
   assign \$26  = element[26] | \$25 ;
-  assign \$27  = \port$15779$16  + offset2;
+  assign \$27  = \port$11252$16  + offset2;
   assign \$28  = layout[1] ? \$27  : { 1'h0, element2[25:1] };
-  assign \$29  = \port$15779$118 [71:48] * 4'h8;
-  assign \$30  = \port$12476$0  - 1'h1;
+  assign \$29  = \port$11252$118 [71:48] * 4'h8;
+  assign \$30  = \port$7949$0  - 1'h1;
   assign \$31  = phase == last_phase;
   assign \$32  = walking & \$31 ;
   assign \$33  = phase + 1'h1;
@@ -30334,17 +30334,17 @@ module \core.gemm.walk_a (rst, \port$12476$0 , start, layout, \port$15779$16 , \
   assign \$41  = t == 3'h7;
   assign \$42  = emit & \$41 ;
   assign \$43  = other0 + 4'h8;
-  assign \$44  = \$43  >= \port$15779$118 [47:24];
+  assign \$44  = \$43  >= \port$11252$118 [47:24];
   assign \$45  = own0 + 4'h8;
   assign \$46  = own0 + 4'h8;
-  assign \$47  = \$46  >= \port$15779$118 [23:0];
+  assign \$47  = \$46  >= \port$11252$118 [23:0];
   assign \$48  = other0 + 4'h8;
   assign \$49  = kk + 1'h1;
   assign \$50  = phase == last_phase;
   assign \$51  = walking & \$50 ;
   assign \$52  = t == 3'h7;
   assign \$53  = emit & \$52 ;
-  assign \$54  = \port$15779$118 [71:48] - 1'h1;
+  assign \$54  = \port$11252$118 [71:48] - 1'h1;
   assign \$55  = kk != \$54 ;
   assign \$56  = \$53  & \$55 ;
   assign \$58  = t == 3'h7;
@@ -30353,38 +30353,38 @@ module \core.gemm.walk_a (rst, \port$12476$0 , start, layout, \port$15779$16 , \
   assign \$61  = emit & \$60 ;
   assign \$62  = t == 3'h7;
   assign \$63  = emit & \$62 ;
-  assign \$64  = \port$15779$118 [71:48] - 1'h1;
+  assign \$64  = \port$11252$118 [71:48] - 1'h1;
   assign \$65  = kk != \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$68  = other0 + 4'h8;
-  assign \$69  = \$68  >= \port$15779$118 [47:24];
+  assign \$69  = \$68  >= \port$11252$118 [47:24];
   assign \$71  = t == 3'h7;
   assign \$72  = emit & \$71 ;
   assign \$73  = \$70  & \$72 ;
   assign \$74  = other0 + 4'h8;
-  assign \$75  = \$74  >= \port$15779$118 [47:24];
+  assign \$75  = \$74  >= \port$11252$118 [47:24];
   assign \$77  = other0 + 4'h8;
-  assign \$78  = \$77  >= \port$15779$118 [47:24];
+  assign \$78  = \$77  >= \port$11252$118 [47:24];
   assign \$79  = ~ \$78 ;
   assign \$81  = ! layout;
-  assign \$82  = \$81  ? \port$15779$118 [71:48] : 24'h000001;
+  assign \$82  = \$81  ? \port$11252$118 [71:48] : 24'h000001;
   assign \$83  = own_off_v + \$82 ;
   assign \$84  = ! layout;
-  assign \$85  = \$84  ? \port$15779$118 [71:48] : 24'h000001;
+  assign \$85  = \$84  ? \port$11252$118 [71:48] : 24'h000001;
   assign \$86  = own_off_v + \$85 ;
   assign \$87  = ! layout;
-  assign \$88  = \$87  ? \port$15779$118 [71:48] : 24'h000001;
+  assign \$88  = \$87  ? \port$11252$118 [71:48] : 24'h000001;
   assign \$89  = own_off_v + \$88 ;
   assign \$90  = t == 3'h7;
   assign \$91  = emit & \$90 ;
   assign \$93  = ! layout;
-  assign \$94  = \$93  ? \port$15779$118 [71:48] : 24'h000001;
+  assign \$94  = \$93  ? \port$11252$118 [71:48] : 24'h000001;
   assign \$95  = own_off_v + \$94 ;
   assign \$96  = phase == last_phase;
   assign \$97  = walking & \$96 ;
   assign \$98  = t == 3'h7;
   assign \$99  = emit & \$98 ;
-  assign \$100  = \port$15779$118 [71:48] - 1'h1;
+  assign \$100  = \port$11252$118 [71:48] - 1'h1;
   assign \$101  = kk != \$100 ;
   assign \$102  = \$99  & \$101 ;
   assign \$104  = t == 3'h7;
@@ -30393,38 +30393,38 @@ module \core.gemm.walk_a (rst, \port$12476$0 , start, layout, \port$15779$16 , \
   assign \$107  = emit & \$106 ;
   assign \$108  = t == 3'h7;
   assign \$109  = emit & \$108 ;
-  assign \$110  = \port$15779$118 [71:48] - 1'h1;
+  assign \$110  = \port$11252$118 [71:48] - 1'h1;
   assign \$111  = kk != \$110 ;
   assign \$112  = \$109  & \$111 ;
   assign \$114  = other0 + 4'h8;
-  assign \$115  = \$114  >= \port$15779$118 [47:24];
+  assign \$115  = \$114  >= \port$11252$118 [47:24];
   assign \$117  = t == 3'h7;
   assign \$118  = emit & \$117 ;
   assign \$120  = other0 + 4'h8;
-  assign \$121  = \$120  >= \port$15779$118 [47:24];
+  assign \$121  = \$120  >= \port$11252$118 [47:24];
   assign \$123  = other0 + 4'h8;
-  assign \$124  = \$123  >= \port$15779$118 [47:24];
+  assign \$124  = \$123  >= \port$11252$118 [47:24];
   assign \$125  = ~ \$124 ;
   assign \$127  = ! layout;
-  assign \$128  = \$127  ? 24'h000001 : \port$15779$118 [23:0];
+  assign \$128  = \$127  ? 24'h000001 : \port$11252$118 [23:0];
   assign \$129  = k_off_v + \$128 ;
   assign \$130  = ! layout;
-  assign \$131  = \$130  ? 24'h000001 : \port$15779$118 [23:0];
+  assign \$131  = \$130  ? 24'h000001 : \port$11252$118 [23:0];
   assign \$132  = k_off_v + \$131 ;
   assign \$133  = ! layout;
-  assign \$134  = \$133  ? 24'h000001 : \port$15779$118 [23:0];
+  assign \$134  = \$133  ? 24'h000001 : \port$11252$118 [23:0];
   assign \$135  = k_off_v + \$134 ;
   assign \$136  = t == 3'h7;
   assign \$137  = emit & \$136 ;
   assign \$139  = ! layout;
-  assign \$140  = \$139  ? 24'h000001 : \port$15779$118 [23:0];
+  assign \$140  = \$139  ? 24'h000001 : \port$11252$118 [23:0];
   assign \$141  = k_off_v + \$140 ;
   assign \$142  = phase == last_phase;
   assign \$143  = walking & \$142 ;
   assign \$144  = layout == 2'h2;
   assign \$145  = t == 3'h7;
   assign \$146  = emit & \$145 ;
-  assign \$147  = \port$15779$118 [71:48] - 1'h1;
+  assign \$147  = \port$11252$118 [71:48] - 1'h1;
   assign \$148  = kk != \$147 ;
   assign \$149  = \$146  & \$148 ;
   assign \$150  = \$144  & \$149 ;
@@ -30435,24 +30435,24 @@ module \core.gemm.walk_a (rst, \port$12476$0 , start, layout, \port$15779$16 , \
   assign \$155  = emit & \$154 ;
   assign \$156  = t == 3'h7;
   assign \$157  = emit & \$156 ;
-  assign \$158  = \port$15779$118 [71:48] - 1'h1;
+  assign \$158  = \port$11252$118 [71:48] - 1'h1;
   assign \$159  = kk != \$158 ;
   assign \$160  = \$157  & \$159 ;
   assign \$161  = \$151  ? \$155  : \$160 ;
   assign \$162  = layout == 2'h2;
   assign \$163  = other0 + 4'h8;
-  assign \$164  = \$163  >= \port$15779$118 [47:24];
+  assign \$164  = \$163  >= \port$11252$118 [47:24];
   assign \$165  = \$162  & \$164 ;
   assign \$166  = t == 3'h7;
   assign \$167  = emit & \$166 ;
   assign \$168  = \$165  & \$167 ;
   assign \$169  = layout == 2'h2;
   assign \$170  = other0 + 4'h8;
-  assign \$171  = \$170  >= \port$15779$118 [47:24];
+  assign \$171  = \$170  >= \port$11252$118 [47:24];
   assign \$172  = \$169  & \$171 ;
   assign \$173  = layout == 2'h2;
   assign \$174  = other0 + 4'h8;
-  assign \$175  = \$174  >= \port$15779$118 [47:24];
+  assign \$175  = \$174  >= \port$11252$118 [47:24];
   assign \$176  = ~ \$175 ;
   assign \$177  = \$173  & \$176 ;
   assign \$178  = conv[95:84] - 1'h1;
@@ -30580,7 +30580,7 @@ module \core.gemm.walk_a (rst, \port$12476$0 , start, layout, \port$15779$16 , \
   assign \$300  = layout == 2'h3;
   assign \$301  = t == 3'h7;
   assign \$302  = emit & \$301 ;
-  assign \$303  = \port$15779$118 [71:48] - 1'h1;
+  assign \$303  = \port$11252$118 [71:48] - 1'h1;
   assign \$304  = kk != \$303 ;
   assign \$305  = \$302  & \$304 ;
   assign \$306  = \$300  & \$305 ;
@@ -30591,24 +30591,24 @@ module \core.gemm.walk_a (rst, \port$12476$0 , start, layout, \port$15779$16 , \
   assign \$311  = emit & \$310 ;
   assign \$312  = t == 3'h7;
   assign \$313  = emit & \$312 ;
-  assign \$314  = \port$15779$118 [71:48] - 1'h1;
+  assign \$314  = \port$11252$118 [71:48] - 1'h1;
   assign \$315  = kk != \$314 ;
   assign \$316  = \$313  & \$315 ;
   assign \$317  = \$307  ? \$311  : \$316 ;
   assign \$318  = layout == 2'h3;
   assign \$319  = other0 + 4'h8;
-  assign \$320  = \$319  >= \port$15779$118 [47:24];
+  assign \$320  = \$319  >= \port$11252$118 [47:24];
   assign \$321  = \$318  & \$320 ;
   assign \$322  = t == 3'h7;
   assign \$323  = emit & \$322 ;
   assign \$324  = \$321  & \$323 ;
   assign \$325  = layout == 2'h3;
   assign \$326  = other0 + 4'h8;
-  assign \$327  = \$326  >= \port$15779$118 [47:24];
+  assign \$327  = \$326  >= \port$11252$118 [47:24];
   assign \$328  = \$325  & \$327 ;
   assign \$329  = layout == 2'h3;
   assign \$330  = other0 + 4'h8;
-  assign \$331  = \$330  >= \port$15779$118 [47:24];
+  assign \$331  = \$330  >= \port$11252$118 [47:24];
   assign \$332  = ~ \$331 ;
   assign \$333  = \$329  & \$332 ;
   assign \$334  = conv[55:44] - 1'h1;
@@ -31525,11 +31525,11 @@ module \core.gemm.walk_a (rst, \port$12476$0 , start, layout, \port$15779$16 , \
     end
   end
   assign \layout$5  = layout;
-  assign base = { 1'h0, \port$15779$16  };
-  assign own = \port$15779$118 [23:0];
-  assign k = \port$15779$118 [71:48];
-  assign period = { 20'h00000, \port$12476$0  };
-  assign other = \port$15779$118 [47:24];
+  assign base = { 1'h0, \port$11252$16  };
+  assign own = \port$11252$118 [23:0];
+  assign k = \port$11252$118 [71:48];
+  assign period = { 20'h00000, \port$7949$0  };
+  assign other = \port$11252$118 [47:24];
   assign \element.valid  = element[0];
   assign \element.addr  = element[25:1];
   assign \element.zero  = element[26];
@@ -31601,7 +31601,7 @@ module \core.gemm.walk_a (rst, \port$12476$0 , start, layout, \port$15779$16 , \
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.gemm.walk_b (rst, \port$12476$0 , start, layout, \port$15779$42 , \port$15779$118 , o, clk);
+module \core.gemm.walk_b (rst, \port$7949$0 , start, layout, \port$11252$42 , \port$11252$118 , o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -31798,12 +31798,12 @@ module \core.gemm.walk_b (rst, \port$12476$0 , start, layout, \port$15779$42 , \
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [27:0] \port$12476$0 ;
-  wire [27:0] \port$12476$0 ;
-  input [71:0] \port$15779$118 ;
-  wire [71:0] \port$15779$118 ;
-  input [23:0] \port$15779$42 ;
-  wire [23:0] \port$15779$42 ;
+  input [71:0] \port$11252$118 ;
+  wire [71:0] \port$11252$118 ;
+  input [23:0] \port$11252$42 ;
+  wire [23:0] \port$11252$42 ;
+  input [27:0] \port$7949$0 ;
+  wire [27:0] \port$7949$0 ;
   input rst;
   wire rst;
   input start;
@@ -31812,21 +31812,21 @@ module \core.gemm.walk_b (rst, \port$12476$0 , start, layout, \port$15779$42 , \
   reg walking = 1'h0;
   assign \$1  = phase < \$signal ;
   assign emit = walking & \$1 ;
-  assign \$2  = \port$15779$42  + own_off_v;
+  assign \$2  = \port$11252$42  + own_off_v;
   assign \$3  = \$2  + k_off_v;
   assign \$4  = t >= 4'h8;
   assign \$5  = own0 + t;
-  assign \$6  = \$5  >= \port$15779$118 [47:24];
+  assign \$6  = \$5  >= \port$11252$118 [47:24];
   assign \$7  = \$4  | \$6 ;
   assign \$8  = t == 3'h7;
   assign \$9  = emit & \$8 ;
   assign \$10  = t == 3'h7;
   assign \$11  = emit & \$10 ;
-  assign \$12  = \port$15779$118 [71:48] - 1'h1;
+  assign \$12  = \port$11252$118 [71:48] - 1'h1;
   assign \$13  = kk == \$12 ;
   assign \$14  = \$11  & \$13 ;
-  assign \$15  = \port$15779$118 [71:48] * 4'h8;
-  assign \$16  = \port$12476$0  - 1'h1;
+  assign \$15  = \port$11252$118 [71:48] * 4'h8;
+  assign \$16  = \port$7949$0  - 1'h1;
   assign \$17  = phase == last_phase;
   assign \$18  = walking & \$17 ;
   assign \$19  = phase + 1'h1;
@@ -31840,17 +31840,17 @@ module \core.gemm.walk_b (rst, \port$12476$0 , start, layout, \port$15779$42 , \
   assign \$27  = t == 3'h7;
   assign \$28  = emit & \$27 ;
   assign \$29  = own0 + 4'h8;
-  assign \$30  = \$29  >= \port$15779$118 [47:24];
+  assign \$30  = \$29  >= \port$11252$118 [47:24];
   assign \$31  = other0 + 4'h8;
   assign \$32  = other0 + 4'h8;
-  assign \$33  = \$32  >= \port$15779$118 [23:0];
+  assign \$33  = \$32  >= \port$11252$118 [23:0];
   assign \$34  = own0 + 4'h8;
   assign \$35  = kk + 1'h1;
   assign \$36  = phase == last_phase;
   assign \$37  = walking & \$36 ;
   assign \$38  = t == 3'h7;
   assign \$39  = emit & \$38 ;
-  assign \$40  = \port$15779$118 [71:48] - 1'h1;
+  assign \$40  = \port$11252$118 [71:48] - 1'h1;
   assign \$41  = kk != \$40 ;
   assign \$42  = \$39  & \$41 ;
   assign \$44  = t == 3'h7;
@@ -31859,37 +31859,37 @@ module \core.gemm.walk_b (rst, \port$12476$0 , start, layout, \port$15779$42 , \
   assign \$47  = emit & \$46 ;
   assign \$48  = t == 3'h7;
   assign \$49  = emit & \$48 ;
-  assign \$50  = \port$15779$118 [71:48] - 1'h1;
+  assign \$50  = \port$11252$118 [71:48] - 1'h1;
   assign \$51  = kk != \$50 ;
   assign \$52  = \$49  & \$51 ;
   assign \$54  = own0 + 4'h8;
-  assign \$55  = \$54  >= \port$15779$118 [47:24];
+  assign \$55  = \$54  >= \port$11252$118 [47:24];
   assign \$56  = ~ \$55 ;
   assign \$58  = t == 3'h7;
   assign \$59  = emit & \$58 ;
   assign \$60  = \$57  & \$59 ;
   assign \$61  = own0 + 4'h8;
-  assign \$62  = \$61  >= \port$15779$118 [47:24];
+  assign \$62  = \$61  >= \port$11252$118 [47:24];
   assign \$63  = ~ \$62 ;
   assign \$65  = layout == 1'h1;
-  assign \$66  = \$65  ? \port$15779$118 [71:48] : 24'h000001;
+  assign \$66  = \$65  ? \port$11252$118 [71:48] : 24'h000001;
   assign \$67  = own_off_v + \$66 ;
   assign \$68  = layout == 1'h1;
-  assign \$69  = \$68  ? \port$15779$118 [71:48] : 24'h000001;
+  assign \$69  = \$68  ? \port$11252$118 [71:48] : 24'h000001;
   assign \$70  = own_off_v + \$69 ;
   assign \$71  = layout == 1'h1;
-  assign \$72  = \$71  ? \port$15779$118 [71:48] : 24'h000001;
+  assign \$72  = \$71  ? \port$11252$118 [71:48] : 24'h000001;
   assign \$73  = own_off_v + \$72 ;
   assign \$74  = t == 3'h7;
   assign \$75  = emit & \$74 ;
   assign \$77  = layout == 1'h1;
-  assign \$78  = \$77  ? \port$15779$118 [71:48] : 24'h000001;
+  assign \$78  = \$77  ? \port$11252$118 [71:48] : 24'h000001;
   assign \$79  = own_off_v + \$78 ;
   assign \$80  = phase == last_phase;
   assign \$81  = walking & \$80 ;
   assign \$82  = t == 3'h7;
   assign \$83  = emit & \$82 ;
-  assign \$84  = \port$15779$118 [71:48] - 1'h1;
+  assign \$84  = \port$11252$118 [71:48] - 1'h1;
   assign \$85  = kk != \$84 ;
   assign \$86  = \$83  & \$85 ;
   assign \$88  = t == 3'h7;
@@ -31898,30 +31898,30 @@ module \core.gemm.walk_b (rst, \port$12476$0 , start, layout, \port$15779$42 , \
   assign \$91  = emit & \$90 ;
   assign \$92  = t == 3'h7;
   assign \$93  = emit & \$92 ;
-  assign \$94  = \port$15779$118 [71:48] - 1'h1;
+  assign \$94  = \port$11252$118 [71:48] - 1'h1;
   assign \$95  = kk != \$94 ;
   assign \$96  = \$93  & \$95 ;
   assign \$98  = own0 + 4'h8;
-  assign \$99  = \$98  >= \port$15779$118 [47:24];
+  assign \$99  = \$98  >= \port$11252$118 [47:24];
   assign \$100  = ~ \$99 ;
   assign \$102  = t == 3'h7;
   assign \$103  = emit & \$102 ;
   assign \$105  = own0 + 4'h8;
-  assign \$106  = \$105  >= \port$15779$118 [47:24];
+  assign \$106  = \$105  >= \port$11252$118 [47:24];
   assign \$107  = ~ \$106 ;
   assign \$109  = layout == 1'h1;
-  assign \$110  = \$109  ? 24'h000001 : \port$15779$118 [47:24];
+  assign \$110  = \$109  ? 24'h000001 : \port$11252$118 [47:24];
   assign \$111  = k_off_v + \$110 ;
   assign \$112  = layout == 1'h1;
-  assign \$113  = \$112  ? 24'h000001 : \port$15779$118 [47:24];
+  assign \$113  = \$112  ? 24'h000001 : \port$11252$118 [47:24];
   assign \$114  = k_off_v + \$113 ;
   assign \$115  = layout == 1'h1;
-  assign \$116  = \$115  ? 24'h000001 : \port$15779$118 [47:24];
+  assign \$116  = \$115  ? 24'h000001 : \port$11252$118 [47:24];
   assign \$117  = k_off_v + \$116 ;
   assign \$118  = t == 3'h7;
   assign \$119  = emit & \$118 ;
   assign \$121  = layout == 1'h1;
-  assign \$122  = \$121  ? 24'h000001 : \port$15779$118 [47:24];
+  assign \$122  = \$121  ? 24'h000001 : \port$11252$118 [47:24];
   assign \$123  = k_off_v + \$122 ;
   always @(posedge clk)
     walking <= \$124 ;
@@ -32207,11 +32207,11 @@ module \core.gemm.walk_b (rst, \port$12476$0 , start, layout, \port$15779$42 , \
     end
   end
   assign \layout$5  = layout;
-  assign base = { 1'h0, \port$15779$42  };
-  assign own = \port$15779$118 [47:24];
-  assign k = \port$15779$118 [71:48];
-  assign period = { 20'h00000, \port$12476$0  };
-  assign other = \port$15779$118 [23:0];
+  assign base = { 1'h0, \port$11252$42  };
+  assign own = \port$11252$118 [47:24];
+  assign k = \port$11252$118 [71:48];
+  assign period = { 20'h00000, \port$7949$0  };
+  assign other = \port$11252$118 [23:0];
   assign \element.valid  = element[0];
   assign \element.addr  = element[25:1];
   assign \element.zero  = element[26];
@@ -33067,8 +33067,8 @@ module \core.loss (clk, rst, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd__0_
     .mode_code(mode_code),
     .\o__payload$12 (o__payload),
     .\o__valid$16 (wr__0__en),
-    .\port$17066$0 (\$61 ),
-    .\port$17128$0 (classes),
+    .\port$12577$0 (\$61 ),
+    .\port$12639$0 (classes),
     .rst(rst)
   );
   always @* begin
@@ -33564,7 +33564,7 @@ module \core.loss (clk, rst, rd__0__en, rd__0__row, rd__1__en, wr__0__en, rd__0_
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , \port$17066$0 , \i__payload$80 , cfg__valid, \i__valid$79 , mode_code, \port$17128$0 , \o__payload$12 , lfsr__step, lfsr__states, clk);
+module \core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , \port$12577$0 , \i__payload$80 , cfg__valid, \i__valid$79 , mode_code, \port$12639$0 , \o__payload$12 , lfsr__step, lfsr__states, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -33836,10 +33836,10 @@ module \core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , \port$170
   wire pop;
   wire \pop$38 ;
   wire \pop$49 ;
-  input [15:0] \port$17066$0 ;
-  wire [15:0] \port$17066$0 ;
-  input [3:0] \port$17128$0 ;
-  wire [3:0] \port$17128$0 ;
+  input [15:0] \port$12577$0 ;
+  wire [15:0] \port$12577$0 ;
+  input [3:0] \port$12639$0 ;
+  wire [3:0] \port$12639$0 ;
   wire push;
   wire \push$40 ;
   wire [11:0] quotient;
@@ -33948,12 +33948,12 @@ module \core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , \port$170
   assign \$59  = emit & bad_row;
   assign \$60  = ~ bad_cfg;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = ! \port$17128$0 ;
-  assign \$63  = \port$17128$0  > 4'ha;
+  assign \$62  = ! \port$12639$0 ;
+  assign \$63  = \port$12639$0  > 4'ha;
   assign \$64  = \$62  | \$63 ;
-  assign \$65  = \port$17128$0  - 1'h1;
-  assign \$66  = ! \port$17128$0 ;
-  assign \$67  = \port$17128$0  > 4'ha;
+  assign \$65  = \port$12639$0  - 1'h1;
+  assign \$66  = ! \port$12639$0 ;
+  assign \$67  = \port$12639$0  > 4'ha;
   assign \$68  = \$66  | \$67 ;
   assign \$69  = ~ bad_cfg;
   assign \$70  = | cfg_reg[19:16];
@@ -34289,7 +34289,7 @@ module \core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , \port$170
     casez (loss_fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$96  = { \port$17128$0 , \port$17066$0  };
+            \$96  = { \port$12639$0 , \port$12577$0  };
           end
     endcase
   end
@@ -34480,7 +34480,7 @@ module \core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , \port$170
   assign done = \push$40 ;
   assign quotient = \data$42 ;
   assign corrected_valid = \i__valid$44 ;
-  assign cfg__payload = { \port$17128$0 , \port$17066$0  };
+  assign cfg__payload = { \port$12639$0 , \port$12577$0  };
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -34576,8 +34576,8 @@ module \core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , \port$170
   assign \row.a[9]  = row[79:72];
   assign \row.y  = row[83:80];
   assign \row.last  = row[84];
-  assign \cfg__payload.s  = \port$17066$0 ;
-  assign \cfg__payload.classes  = \port$17128$0 ;
+  assign \cfg__payload.s  = \port$12577$0 ;
+  assign \cfg__payload.classes  = \port$12639$0 ;
   assign \i__payload$80.a  = \i__payload$80 [79:0];
   assign \i__payload$80.a[0]  = \i__payload$80 [7:0];
   assign \i__payload$80.a[1]  = \i__payload$80 [15:8];
@@ -60139,398 +60139,398 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [17:0] \$1000 ;
-  wire [18:0] \$1001 ;
-  wire [19:0] \$1002 ;
+  wire [23:0] \$1000 ;
+  wire [16:0] \$1001 ;
+  wire \$1002 ;
   wire \$1003 ;
-  wire \$1004 ;
-  wire [8:0] \$1005 ;
+  wire [8:0] \$1004 ;
+  wire \$1005 ;
   wire \$1006 ;
-  wire \$1007 ;
-  wire [23:0] \$1008 ;
-  wire [16:0] \$1009 ;
+  wire [23:0] \$1007 ;
+  wire [16:0] \$1008 ;
+  wire [17:0] \$1009 ;
   wire \$101 ;
-  wire [20:0] \$1010 ;
-  wire [17:0] \$1011 ;
+  wire [18:0] \$1010 ;
+  wire \$1011 ;
   wire \$1012 ;
-  wire \$1013 ;
+  wire [8:0] \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
+  wire [23:0] \$1016 ;
+  wire [16:0] \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire [23:0] \$1021 ;
-  wire \$1022 ;
+  wire [17:0] \$1020 ;
+  wire [19:0] \$1021 ;
+  wire [20:0] \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
-  wire [8:0] \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire \$1029 ;
+  wire [19:0] \$1025 ;
+  wire [20:0] \$1026 ;
+  wire [17:0] \$1027 ;
+  wire [19:0] \$1028 ;
+  wire [20:0] \$1029 ;
   wire \$103 ;
   wire \$1030 ;
-  wire [8:0] \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire [23:0] \$1034 ;
-  wire \$1035 ;
-  wire \$1036 ;
+  wire \$1031 ;
+  wire [19:0] \$1032 ;
+  wire [20:0] \$1033 ;
+  wire [17:0] \$1034 ;
+  wire [19:0] \$1035 ;
+  wire [20:0] \$1036 ;
   wire \$1037 ;
   wire \$1038 ;
-  wire \$1039 ;
+  wire [19:0] \$1039 ;
   wire \$104 ;
-  wire [8:0] \$1040 ;
-  wire \$1041 ;
+  wire [20:0] \$1040 ;
+  wire [17:0] \$1041 ;
   wire \$1042 ;
-  wire [23:0] \$1043 ;
+  wire \$1043 ;
   wire \$1044 ;
   wire \$1045 ;
   wire \$1046 ;
   wire \$1047 ;
   wire \$1048 ;
-  wire [8:0] \$1049 ;
+  wire \$1049 ;
   wire \$105 ;
   wire \$1050 ;
   wire \$1051 ;
-  wire [23:0] \$1052 ;
+  wire \$1052 ;
   wire \$1053 ;
   wire \$1054 ;
   wire \$1055 ;
   wire \$1056 ;
   wire \$1057 ;
-  wire [8:0] \$1058 ;
-  wire \$1059 ;
+  wire \$1058 ;
+  reg [16:0] \$1059 ;
   wire \$106 ;
-  wire \$1060 ;
-  wire [23:0] \$1061 ;
+  wire [24:0] \$1060 ;
+  wire \$1061 ;
   wire \$1062 ;
   wire \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
   wire \$1066 ;
-  wire [8:0] \$1067 ;
-  wire \$1068 ;
+  reg [16:0] \$1067 ;
+  wire [24:0] \$1068 ;
   wire \$1069 ;
   wire \$107 ;
-  wire [23:0] \$1070 ;
+  wire \$1070 ;
   wire \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
+  reg [16:0] \$1072 ;
+  wire [24:0] \$1073 ;
   wire \$1074 ;
   wire \$1075 ;
-  wire [8:0] \$1076 ;
+  wire \$1076 ;
   wire \$1077 ;
   wire \$1078 ;
-  wire [23:0] \$1079 ;
+  wire \$1079 ;
   wire \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
+  reg [16:0] \$1080 ;
+  wire [24:0] \$1081 ;
   wire \$1082 ;
   wire \$1083 ;
   wire \$1084 ;
-  wire [8:0] \$1085 ;
-  wire \$1086 ;
+  reg [16:0] \$1085 ;
+  wire [24:0] \$1086 ;
   wire \$1087 ;
-  wire [23:0] \$1088 ;
+  wire \$1088 ;
   wire \$1089 ;
   wire \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
+  reg [16:0] \$1090 ;
+  wire [24:0] \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
-  wire [8:0] \$1094 ;
+  wire \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
-  wire [23:0] \$1097 ;
-  wire \$1098 ;
-  wire \$1099 ;
+  wire \$1097 ;
+  reg [16:0] \$1098 ;
+  wire [24:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
   wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
-  wire [8:0] \$1103 ;
-  wire \$1104 ;
+  reg [16:0] \$1103 ;
+  wire [24:0] \$1104 ;
   wire \$1105 ;
-  wire [23:0] \$1106 ;
+  wire \$1106 ;
   wire \$1107 ;
-  wire \$1108 ;
-  wire \$1109 ;
+  reg [16:0] \$1108 ;
+  wire [24:0] \$1109 ;
   wire \$111 ;
   wire \$1110 ;
   wire \$1111 ;
-  wire [8:0] \$1112 ;
+  wire \$1112 ;
   wire \$1113 ;
   wire \$1114 ;
-  wire [23:0] \$1115 ;
-  wire [16:0] \$1116 ;
-  wire \$1117 ;
+  wire \$1115 ;
+  reg [16:0] \$1116 ;
+  wire [24:0] \$1117 ;
   wire \$1118 ;
-  wire [8:0] \$1119 ;
+  wire \$1119 ;
   wire \$112 ;
   wire \$1120 ;
-  wire \$1121 ;
-  wire [23:0] \$1122 ;
-  wire [16:0] \$1123 ;
-  wire [17:0] \$1124 ;
+  reg [16:0] \$1121 ;
+  wire [24:0] \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
   wire \$1125 ;
   wire \$1126 ;
-  wire [8:0] \$1127 ;
+  wire \$1127 ;
   wire \$1128 ;
-  wire \$1129 ;
+  reg [16:0] \$1129 ;
   wire \$113 ;
-  wire [23:0] \$1130 ;
-  wire [16:0] \$1131 ;
+  wire [24:0] \$1130 ;
+  wire \$1131 ;
   wire \$1132 ;
   wire \$1133 ;
-  wire [8:0] \$1134 ;
-  wire \$1135 ;
+  reg [16:0] \$1134 ;
+  wire [24:0] \$1135 ;
   wire \$1136 ;
-  wire [23:0] \$1137 ;
-  wire [16:0] \$1138 ;
-  wire [17:0] \$1139 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  reg [16:0] \$1139 ;
   wire \$114 ;
-  wire [18:0] \$1140 ;
+  wire [24:0] \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
-  wire [8:0] \$1143 ;
+  wire \$1143 ;
   wire \$1144 ;
   wire \$1145 ;
-  wire [23:0] \$1146 ;
-  wire [16:0] \$1147 ;
-  wire \$1148 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire [24:0] \$1148 ;
   wire \$1149 ;
   wire \$115 ;
-  wire [8:0] \$1150 ;
-  wire \$1151 ;
+  wire \$1150 ;
+  wire [24:0] \$1151 ;
   wire \$1152 ;
-  wire [23:0] \$1153 ;
-  wire [16:0] \$1154 ;
-  wire [17:0] \$1155 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
   wire \$1156 ;
   wire \$1157 ;
-  wire [8:0] \$1158 ;
+  wire \$1158 ;
   wire \$1159 ;
   wire \$116 ;
   wire \$1160 ;
-  wire [23:0] \$1161 ;
-  wire [16:0] \$1162 ;
+  wire [24:0] \$1161 ;
+  wire \$1162 ;
   wire \$1163 ;
-  wire \$1164 ;
-  wire [8:0] \$1165 ;
+  wire [24:0] \$1164 ;
+  wire \$1165 ;
   wire \$1166 ;
   wire \$1167 ;
-  wire [23:0] \$1168 ;
-  wire [16:0] \$1169 ;
+  wire \$1168 ;
+  wire \$1169 ;
   wire \$117 ;
-  wire [17:0] \$1170 ;
-  wire [18:0] \$1171 ;
-  wire [19:0] \$1172 ;
-  wire \$1173 ;
+  wire [24:0] \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire [24:0] \$1173 ;
   wire \$1174 ;
-  wire [8:0] \$1175 ;
+  wire \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
-  wire [23:0] \$1178 ;
-  wire [16:0] \$1179 ;
+  wire \$1178 ;
+  wire \$1179 ;
   wire \$118 ;
-  wire [20:0] \$1180 ;
+  wire \$1180 ;
   wire \$1181 ;
   wire \$1182 ;
-  wire \$1183 ;
+  wire [24:0] \$1183 ;
   wire \$1184 ;
-  wire [8:0] \$1185 ;
-  wire \$1186 ;
+  wire \$1185 ;
+  wire [24:0] \$1186 ;
   wire \$1187 ;
-  wire [23:0] \$1188 ;
-  wire [16:0] \$1189 ;
+  wire \$1188 ;
+  wire \$1189 ;
   wire \$119 ;
   wire \$1190 ;
   wire \$1191 ;
-  wire [8:0] \$1192 ;
+  wire [24:0] \$1192 ;
   wire \$1193 ;
   wire \$1194 ;
-  wire [23:0] \$1195 ;
-  wire [16:0] \$1196 ;
-  wire [17:0] \$1197 ;
+  wire [24:0] \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
   wire \$1198 ;
   wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire [8:0] \$1200 ;
+  wire \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
-  wire [23:0] \$1203 ;
-  wire [16:0] \$1204 ;
-  wire \$1205 ;
-  wire \$1206 ;
-  wire [8:0] \$1207 ;
-  wire \$1208 ;
-  wire \$1209 ;
+  wire \$1203 ;
+  reg [16:0] \$1204 ;
+  wire [17:0] \$1205 ;
+  wire [24:0] \$1206 ;
+  wire \$1207 ;
+  reg [16:0] \$1208 ;
+  wire [24:0] \$1209 ;
   wire \$121 ;
-  wire [23:0] \$1210 ;
-  wire [16:0] \$1211 ;
-  wire [17:0] \$1212 ;
-  wire [18:0] \$1213 ;
+  wire \$1210 ;
+  reg [16:0] \$1211 ;
+  wire [24:0] \$1212 ;
+  wire \$1213 ;
   wire \$1214 ;
   wire \$1215 ;
-  wire [8:0] \$1216 ;
+  wire \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
-  wire [23:0] \$1219 ;
+  reg [16:0] \$1219 ;
   wire \$122 ;
-  wire [16:0] \$1220 ;
+  wire [24:0] \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
-  wire [8:0] \$1223 ;
-  wire \$1224 ;
-  wire \$1225 ;
-  wire [23:0] \$1226 ;
-  wire [16:0] \$1227 ;
-  wire [17:0] \$1228 ;
-  wire \$1229 ;
+  wire \$1223 ;
+  reg [16:0] \$1224 ;
+  wire [24:0] \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  reg [16:0] \$1229 ;
   wire \$123 ;
-  wire \$1230 ;
-  wire [8:0] \$1231 ;
+  wire [24:0] \$1230 ;
+  wire \$1231 ;
   wire \$1232 ;
   wire \$1233 ;
-  wire [23:0] \$1234 ;
-  wire [16:0] \$1235 ;
+  wire [24:0] \$1234 ;
+  wire \$1235 ;
   wire \$1236 ;
-  wire \$1237 ;
-  wire [8:0] \$1238 ;
+  wire [24:0] \$1237 ;
+  wire \$1238 ;
   wire \$1239 ;
   wire \$124 ;
   wire \$1240 ;
-  wire [23:0] \$1241 ;
-  wire [16:0] \$1242 ;
-  wire [17:0] \$1243 ;
-  wire [18:0] \$1244 ;
-  wire [19:0] \$1245 ;
+  wire [24:0] \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire [24:0] \$1244 ;
+  wire \$1245 ;
   wire \$1246 ;
   wire \$1247 ;
-  wire [8:0] \$1248 ;
+  wire [24:0] \$1248 ;
   wire \$1249 ;
   wire \$125 ;
   wire \$1250 ;
-  wire [23:0] \$1251 ;
-  wire [16:0] \$1252 ;
-  wire [20:0] \$1253 ;
-  wire [17:0] \$1254 ;
+  wire [24:0] \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
   wire \$1255 ;
   wire \$1256 ;
   wire \$1257 ;
   wire \$1258 ;
-  wire \$1259 ;
+  reg [16:0] \$1259 ;
   wire \$126 ;
-  wire \$1260 ;
+  wire [24:0] \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
-  wire \$1264 ;
-  wire \$1265 ;
+  reg [16:0] \$1264 ;
+  wire [24:0] \$1265 ;
   wire \$1266 ;
   wire \$1267 ;
   wire \$1268 ;
-  wire \$1269 ;
+  reg [16:0] \$1269 ;
   wire \$127 ;
-  wire \$1270 ;
+  wire [24:0] \$1270 ;
   wire \$1271 ;
-  reg [16:0] \$1272 ;
-  wire [24:0] \$1273 ;
-  wire \$1274 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire [24:0] \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
-  wire \$1277 ;
+  wire [24:0] \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
   wire \$128 ;
-  reg [16:0] \$1280 ;
+  wire \$1280 ;
   wire [24:0] \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
-  wire \$1284 ;
-  reg [16:0] \$1285 ;
-  wire [24:0] \$1286 ;
+  wire [24:0] \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
   wire \$1287 ;
   wire \$1288 ;
   wire \$1289 ;
   wire \$129 ;
   wire \$1290 ;
   wire \$1291 ;
-  wire \$1292 ;
-  reg [16:0] \$1293 ;
-  wire [24:0] \$1294 ;
+  reg [16:0] \$1292 ;
+  wire [24:0] \$1293 ;
+  wire \$1294 ;
   wire \$1295 ;
   wire \$1296 ;
-  wire \$1297 ;
-  reg [16:0] \$1298 ;
-  wire [24:0] \$1299 ;
+  reg [16:0] \$1297 ;
+  wire [24:0] \$1298 ;
+  wire \$1299 ;
   wire \$13 ;
   wire \$130 ;
   wire \$1300 ;
   wire \$1301 ;
-  wire \$1302 ;
-  reg [16:0] \$1303 ;
-  wire [24:0] \$1304 ;
-  wire \$1305 ;
+  wire [24:0] \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire [24:0] \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
   wire \$131 ;
   wire \$1310 ;
-  reg [16:0] \$1311 ;
-  wire [24:0] \$1312 ;
+  wire \$1311 ;
+  wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
   wire \$1315 ;
-  reg [16:0] \$1316 ;
-  wire [24:0] \$1317 ;
+  wire \$1316 ;
+  wire \$1317 ;
   wire \$1318 ;
   wire \$1319 ;
   wire \$132 ;
   wire \$1320 ;
-  reg [16:0] \$1321 ;
-  wire [24:0] \$1322 ;
+  wire \$1321 ;
+  wire \$1322 ;
   wire \$1323 ;
   wire \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
   wire \$1327 ;
   wire \$1328 ;
-  reg [16:0] \$1329 ;
+  wire \$1329 ;
   wire \$133 ;
-  wire [24:0] \$1330 ;
-  wire \$1331 ;
+  wire \$1330 ;
+  wire [24:0] \$1331 ;
   wire \$1332 ;
   wire \$1333 ;
-  reg [16:0] \$1334 ;
-  wire [24:0] \$1335 ;
+  wire [24:0] \$1334 ;
+  wire \$1335 ;
   wire \$1336 ;
   wire \$1337 ;
   wire \$1338 ;
-  wire \$1339 ;
+  wire [24:0] \$1339 ;
   wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
-  reg [16:0] \$1342 ;
-  wire [24:0] \$1343 ;
+  wire [24:0] \$1342 ;
+  wire \$1343 ;
   wire \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
-  reg [16:0] \$1347 ;
-  wire [24:0] \$1348 ;
+  wire \$1347 ;
+  wire \$1348 ;
   wire \$1349 ;
   wire \$135 ;
   wire \$1350 ;
   wire \$1351 ;
-  reg [16:0] \$1352 ;
-  wire [24:0] \$1353 ;
+  wire \$1352 ;
+  wire \$1353 ;
   wire \$1354 ;
   wire \$1355 ;
   wire \$1356 ;
@@ -60539,10 +60539,10 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$1359 ;
   wire \$136 ;
   wire \$1360 ;
-  wire [24:0] \$1361 ;
+  wire \$1361 ;
   wire \$1362 ;
   wire \$1363 ;
-  wire [24:0] \$1364 ;
+  wire \$1364 ;
   wire \$1365 ;
   wire \$1366 ;
   wire \$1367 ;
@@ -60553,20 +60553,20 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$1371 ;
   wire \$1372 ;
   wire \$1373 ;
-  wire [24:0] \$1374 ;
+  wire \$1374 ;
   wire \$1375 ;
-  wire \$1376 ;
-  wire [24:0] \$1377 ;
+  wire [1:0] \$1376 ;
+  wire [1:0] \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
   wire \$138 ;
   wire \$1380 ;
   wire \$1381 ;
   wire \$1382 ;
-  wire [24:0] \$1383 ;
+  wire \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
-  wire [24:0] \$1386 ;
+  wire \$1386 ;
   wire \$1387 ;
   wire \$1388 ;
   wire \$1389 ;
@@ -60577,10 +60577,10 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$1393 ;
   wire \$1394 ;
   wire \$1395 ;
-  wire [24:0] \$1396 ;
+  wire \$1396 ;
   wire \$1397 ;
   wire \$1398 ;
-  wire [24:0] \$1399 ;
+  wire \$1399 ;
   wire \$14 ;
   wire \$140 ;
   wire \$1400 ;
@@ -60588,10 +60588,10 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$1402 ;
   wire \$1403 ;
   wire \$1404 ;
-  wire [24:0] \$1405 ;
+  wire \$1405 ;
   wire \$1406 ;
   wire \$1407 ;
-  wire [24:0] \$1408 ;
+  wire \$1408 ;
   wire \$1409 ;
   wire \$141 ;
   wire \$1410 ;
@@ -60601,16 +60601,16 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$1414 ;
   wire \$1415 ;
   wire \$1416 ;
-  reg [16:0] \$1417 ;
-  wire [17:0] \$1418 ;
-  wire [24:0] \$1419 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
   wire \$142 ;
   wire \$1420 ;
-  reg [16:0] \$1421 ;
-  wire [24:0] \$1422 ;
+  wire \$1421 ;
+  wire \$1422 ;
   wire \$1423 ;
-  reg [16:0] \$1424 ;
-  wire [24:0] \$1425 ;
+  wire \$1424 ;
+  wire \$1425 ;
   wire \$1426 ;
   wire \$1427 ;
   wire \$1428 ;
@@ -60618,378 +60618,179 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$143 ;
   wire \$1430 ;
   wire \$1431 ;
-  reg [16:0] \$1432 ;
-  wire [24:0] \$1433 ;
+  wire \$1432 ;
+  wire \$1433 ;
   wire \$1434 ;
   wire \$1435 ;
   wire \$1436 ;
-  reg [16:0] \$1437 ;
-  wire [24:0] \$1438 ;
+  wire \$1437 ;
+  wire \$1438 ;
   wire \$1439 ;
   wire \$144 ;
   wire \$1440 ;
   wire \$1441 ;
-  reg [16:0] \$1442 ;
-  wire [24:0] \$1443 ;
-  wire \$1444 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire [17:0] \$1444 ;
   wire \$1445 ;
-  wire \$1446 ;
-  wire [24:0] \$1447 ;
+  wire [17:0] \$1446 ;
+  wire \$1447 ;
   wire \$1448 ;
   wire \$1449 ;
   wire \$145 ;
-  wire [24:0] \$1450 ;
+  wire \$1450 ;
   wire \$1451 ;
   wire \$1452 ;
-  wire \$1453 ;
-  wire [24:0] \$1454 ;
+  reg [15:0] \$1453 ;
+  reg [15:0] \$1454 ;
   wire \$1455 ;
   wire \$1456 ;
-  wire [24:0] \$1457 ;
+  wire \$1457 ;
   wire \$1458 ;
-  wire \$1459 ;
+  wire [6:0] \$1459 ;
   wire \$146 ;
   wire \$1460 ;
-  wire [24:0] \$1461 ;
-  wire \$1462 ;
-  wire \$1463 ;
-  wire [24:0] \$1464 ;
+  wire \$1461 ;
+  wire [8:0] \$1462 ;
+  wire [10:0] \$1463 ;
+  wire [10:0] \$1464 ;
   wire \$1465 ;
-  wire \$1466 ;
-  wire \$1467 ;
-  wire \$1468 ;
-  wire \$1469 ;
+  reg [15:0] \$1466 ;
+  reg [15:0] \$1467 ;
+  reg [15:0] \$1468 ;
+  reg [15:0] \$1469 ;
   wire \$147 ;
-  wire \$1470 ;
-  wire \$1471 ;
-  reg [16:0] \$1472 ;
-  wire [24:0] \$1473 ;
-  wire \$1474 ;
-  wire \$1475 ;
-  wire \$1476 ;
-  reg [16:0] \$1477 ;
-  wire [24:0] \$1478 ;
-  wire \$1479 ;
+  reg [15:0] \$1470 ;
+  reg [15:0] \$1471 ;
+  reg [15:0] \$1472 ;
+  reg [15:0] \$1473 ;
+  reg [15:0] \$1474 ;
+  reg [15:0] \$1475 ;
+  reg [15:0] \$1476 ;
+  reg [15:0] \$1477 ;
+  reg [15:0] \$1478 ;
+  reg [15:0] \$1479 ;
   wire \$148 ;
-  wire \$1480 ;
-  wire \$1481 ;
-  reg [16:0] \$1482 ;
-  wire [24:0] \$1483 ;
-  wire \$1484 ;
-  wire \$1485 ;
-  wire \$1486 ;
-  wire [24:0] \$1487 ;
-  wire \$1488 ;
-  wire \$1489 ;
+  reg [15:0] \$1480 ;
+  reg [15:0] \$1481 ;
+  reg [15:0] \$1482 ;
+  reg [15:0] \$1483 ;
+  reg [15:0] \$1484 ;
+  reg [15:0] \$1485 ;
+  reg [15:0] \$1486 ;
+  reg [15:0] \$1487 ;
+  reg [15:0] \$1488 ;
+  reg [15:0] \$1489 ;
   wire \$149 ;
-  wire [24:0] \$1490 ;
-  wire \$1491 ;
-  wire \$1492 ;
-  wire \$1493 ;
-  wire [24:0] \$1494 ;
-  wire \$1495 ;
-  wire \$1496 ;
-  wire [24:0] \$1497 ;
-  wire \$1498 ;
-  wire \$1499 ;
+  reg [15:0] \$1490 ;
+  reg [15:0] \$1491 ;
+  reg [15:0] \$1492 ;
+  reg [15:0] \$1493 ;
+  reg [15:0] \$1494 ;
+  reg [15:0] \$1495 ;
+  reg [15:0] \$1496 ;
+  reg [15:0] \$1497 ;
+  reg [15:0] \$1498 ;
+  reg [15:0] \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$1500 ;
-  wire \$1501 ;
-  wire \$1502 ;
-  wire \$1503 ;
-  wire \$1504 ;
-  reg [16:0] \$1505 ;
-  wire [24:0] \$1506 ;
-  wire \$1507 ;
-  wire \$1508 ;
-  wire \$1509 ;
+  reg [15:0] \$1500 ;
+  reg [15:0] \$1501 ;
+  reg [15:0] \$1502 ;
+  reg [15:0] \$1503 ;
+  reg [15:0] \$1504 ;
+  reg [15:0] \$1505 ;
+  reg [15:0] \$1506 ;
+  reg [15:0] \$1507 ;
+  reg [15:0] \$1508 ;
+  reg [15:0] \$1509 ;
   wire \$151 ;
-  reg [16:0] \$1510 ;
-  wire [24:0] \$1511 ;
-  wire \$1512 ;
-  wire \$1513 ;
-  wire \$1514 ;
-  wire [24:0] \$1515 ;
-  wire \$1516 ;
-  wire \$1517 ;
-  wire [24:0] \$1518 ;
-  wire \$1519 ;
+  reg [15:0] \$1510 ;
+  reg [15:0] \$1511 ;
+  reg [15:0] \$1512 ;
+  reg [15:0] \$1513 ;
+  reg [15:0] \$1514 ;
+  reg [15:0] \$1515 ;
+  reg [15:0] \$1516 ;
+  reg [15:0] \$1517 ;
+  reg [15:0] \$1518 ;
+  reg [15:0] \$1519 ;
   wire \$152 ;
-  wire \$1520 ;
-  wire \$1521 ;
-  wire \$1522 ;
-  wire \$1523 ;
-  wire \$1524 ;
-  wire \$1525 ;
-  wire \$1526 ;
-  wire \$1527 ;
-  wire \$1528 ;
-  wire \$1529 ;
+  reg [15:0] \$1520 ;
+  reg [15:0] \$1521 ;
+  reg [15:0] \$1522 ;
+  reg [15:0] \$1523 ;
+  reg [15:0] \$1524 ;
+  reg [15:0] \$1525 ;
+  reg [15:0] \$1526 ;
+  reg [15:0] \$1527 ;
+  reg [15:0] \$1528 ;
+  reg [15:0] \$1529 ;
   wire \$153 ;
-  wire \$1530 ;
-  wire \$1531 ;
-  wire \$1532 ;
-  wire \$1533 ;
-  wire \$1534 ;
-  wire \$1535 ;
-  wire \$1536 ;
-  wire \$1537 ;
-  wire \$1538 ;
-  wire \$1539 ;
+  reg \$1530 ;
+  reg [2:0] \$1531 ;
+  reg [223:0] \$1532 ;
+  reg [2:0] \$1533 ;
+  reg [6:0] \$1534 ;
+  reg \$1535 ;
+  reg \$1536 ;
+  reg \$1537 ;
+  reg [2:0] \$1538 ;
+  reg [7:0] \$1539 ;
   wire \$154 ;
-  wire \$1540 ;
-  wire \$1541 ;
-  wire \$1542 ;
-  wire \$1543 ;
-  wire [24:0] \$1544 ;
-  wire \$1545 ;
-  wire \$1546 ;
-  wire [24:0] \$1547 ;
-  wire \$1548 ;
-  wire \$1549 ;
+  reg [9:0] \$1540 ;
+  reg \$1541 ;
+  reg [2:0] \$1542 ;
+  reg [207:0] \$1543 ;
+  reg \$1544 ;
+  reg [18:0] \$1545 ;
+  reg \$1546 ;
+  reg [18:0] \$1547 ;
+  reg [18:0] \$1548 ;
+  reg [16:0] \$1549 ;
   wire \$155 ;
-  wire \$1550 ;
-  wire \$1551 ;
-  wire [24:0] \$1552 ;
-  wire \$1553 ;
-  wire \$1554 ;
-  wire [24:0] \$1555 ;
-  wire \$1556 ;
-  wire \$1557 ;
-  wire \$1558 ;
-  wire \$1559 ;
+  reg \$1550 ;
+  reg [18:0] \$1551 ;
+  reg [18:0] \$1552 ;
+  reg [16:0] \$1553 ;
+  reg \$1554 ;
+  reg [18:0] \$1555 ;
+  reg [18:0] \$1556 ;
+  reg [16:0] \$1557 ;
+  reg [17:0] \$1558 ;
+  reg [17:0] \$1559 ;
   wire \$156 ;
-  wire \$1560 ;
-  wire \$1561 ;
-  wire \$1562 ;
-  wire \$1563 ;
-  wire \$1564 ;
-  wire \$1565 ;
-  wire \$1566 ;
-  wire \$1567 ;
-  wire \$1568 ;
-  wire \$1569 ;
+  reg [17:0] \$1560 ;
+  reg [17:0] \$1561 ;
+  reg [3:0] \$1562 ;
+  reg [15:0] \$1563 ;
+  reg [15:0] \$1564 ;
+  reg [95:0] \$1565 ;
+  reg [95:0] \$1566 ;
+  reg [6:0] \$1567 ;
+  reg [5:0] \$1568 ;
   wire \$157 ;
-  wire \$1570 ;
-  wire \$1571 ;
-  wire \$1572 ;
-  wire \$1573 ;
-  wire \$1574 ;
-  wire \$1575 ;
-  wire \$1576 ;
-  wire \$1577 ;
-  wire \$1578 ;
-  wire \$1579 ;
   wire \$158 ;
-  wire \$1580 ;
-  wire \$1581 ;
-  wire \$1582 ;
-  wire \$1583 ;
-  wire \$1584 ;
-  wire \$1585 ;
-  wire \$1586 ;
-  wire \$1587 ;
-  wire \$1588 ;
-  wire [1:0] \$1589 ;
   wire \$159 ;
-  wire [1:0] \$1590 ;
-  wire \$1591 ;
-  wire \$1592 ;
-  wire \$1593 ;
-  wire \$1594 ;
-  wire \$1595 ;
-  wire \$1596 ;
-  wire \$1597 ;
-  wire \$1598 ;
-  wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$1600 ;
-  wire \$1601 ;
-  wire \$1602 ;
-  wire \$1603 ;
-  wire \$1604 ;
-  wire \$1605 ;
-  wire \$1606 ;
-  wire \$1607 ;
-  wire \$1608 ;
-  wire \$1609 ;
   wire \$161 ;
-  wire \$1610 ;
-  wire \$1611 ;
-  wire \$1612 ;
-  wire \$1613 ;
-  wire \$1614 ;
-  wire \$1615 ;
-  wire \$1616 ;
-  wire \$1617 ;
-  wire \$1618 ;
-  wire \$1619 ;
   wire \$162 ;
-  wire \$1620 ;
-  wire \$1621 ;
-  wire \$1622 ;
-  wire \$1623 ;
-  wire \$1624 ;
-  wire \$1625 ;
-  wire \$1626 ;
-  wire \$1627 ;
-  wire \$1628 ;
-  wire \$1629 ;
   wire \$163 ;
-  wire \$1630 ;
-  wire \$1631 ;
-  wire \$1632 ;
-  wire \$1633 ;
-  wire \$1634 ;
-  wire \$1635 ;
-  wire \$1636 ;
-  wire \$1637 ;
-  wire \$1638 ;
-  wire \$1639 ;
   wire \$164 ;
-  wire \$1640 ;
-  wire \$1641 ;
-  wire \$1642 ;
-  wire \$1643 ;
-  wire \$1644 ;
-  wire \$1645 ;
-  wire \$1646 ;
-  wire \$1647 ;
-  wire \$1648 ;
-  wire \$1649 ;
   wire \$165 ;
-  wire \$1650 ;
-  wire \$1651 ;
-  wire \$1652 ;
-  wire \$1653 ;
-  wire \$1654 ;
-  wire \$1655 ;
-  wire \$1656 ;
-  wire [17:0] \$1657 ;
-  wire \$1658 ;
-  wire [17:0] \$1659 ;
   wire \$166 ;
-  wire \$1660 ;
-  wire \$1661 ;
-  wire \$1662 ;
-  wire \$1663 ;
-  wire \$1664 ;
-  wire \$1665 ;
-  reg [15:0] \$1666 ;
-  reg [15:0] \$1667 ;
-  wire \$1668 ;
-  wire \$1669 ;
   wire \$167 ;
-  wire \$1670 ;
-  wire \$1671 ;
-  wire [6:0] \$1672 ;
-  wire \$1673 ;
-  wire \$1674 ;
-  wire [8:0] \$1675 ;
-  wire [10:0] \$1676 ;
-  wire [10:0] \$1677 ;
-  wire \$1678 ;
-  reg [15:0] \$1679 ;
   wire \$168 ;
-  reg [15:0] \$1680 ;
-  reg [15:0] \$1681 ;
-  reg [15:0] \$1682 ;
-  reg [15:0] \$1683 ;
-  reg [15:0] \$1684 ;
-  reg [15:0] \$1685 ;
-  reg [15:0] \$1686 ;
-  reg [15:0] \$1687 ;
-  reg [15:0] \$1688 ;
-  reg [15:0] \$1689 ;
   wire \$169 ;
-  reg [15:0] \$1690 ;
-  reg [15:0] \$1691 ;
-  reg [15:0] \$1692 ;
-  reg [15:0] \$1693 ;
-  reg [15:0] \$1694 ;
-  reg [15:0] \$1695 ;
-  reg [15:0] \$1696 ;
-  reg [15:0] \$1697 ;
-  reg [15:0] \$1698 ;
-  reg [15:0] \$1699 ;
   wire \$17 ;
   wire \$170 ;
-  reg [15:0] \$1700 ;
-  reg [15:0] \$1701 ;
-  reg [15:0] \$1702 ;
-  reg [15:0] \$1703 ;
-  reg [15:0] \$1704 ;
-  reg [15:0] \$1705 ;
-  reg [15:0] \$1706 ;
-  reg [15:0] \$1707 ;
-  reg [15:0] \$1708 ;
-  reg [15:0] \$1709 ;
   wire \$171 ;
-  reg [15:0] \$1710 ;
-  reg [15:0] \$1711 ;
-  reg [15:0] \$1712 ;
-  reg [15:0] \$1713 ;
-  reg [15:0] \$1714 ;
-  reg [15:0] \$1715 ;
-  reg [15:0] \$1716 ;
-  reg [15:0] \$1717 ;
-  reg [15:0] \$1718 ;
-  reg [15:0] \$1719 ;
   wire \$172 ;
-  reg [15:0] \$1720 ;
-  reg [15:0] \$1721 ;
-  reg [15:0] \$1722 ;
-  reg [15:0] \$1723 ;
-  reg [15:0] \$1724 ;
-  reg [15:0] \$1725 ;
-  reg [15:0] \$1726 ;
-  reg [15:0] \$1727 ;
-  reg [15:0] \$1728 ;
-  reg [15:0] \$1729 ;
   wire \$173 ;
-  reg [15:0] \$1730 ;
-  reg [15:0] \$1731 ;
-  reg [15:0] \$1732 ;
-  reg [15:0] \$1733 ;
-  reg [15:0] \$1734 ;
-  reg [15:0] \$1735 ;
-  reg [15:0] \$1736 ;
-  reg [15:0] \$1737 ;
-  reg [15:0] \$1738 ;
-  reg [15:0] \$1739 ;
   wire \$174 ;
-  reg [15:0] \$1740 ;
-  reg [15:0] \$1741 ;
-  reg [15:0] \$1742 ;
-  reg \$1743 ;
-  reg [2:0] \$1744 ;
-  reg [223:0] \$1745 ;
-  reg [2:0] \$1746 ;
-  reg [6:0] \$1747 ;
-  reg \$1748 ;
-  reg \$1749 ;
   wire \$175 ;
-  reg \$1750 ;
-  reg [2:0] \$1751 ;
-  reg [7:0] \$1752 ;
-  reg [9:0] \$1753 ;
-  reg \$1754 ;
-  reg [2:0] \$1755 ;
-  reg [207:0] \$1756 ;
-  reg [17:0] \$1757 ;
-  reg [17:0] \$1758 ;
-  reg [17:0] \$1759 ;
   wire \$176 ;
-  reg [17:0] \$1760 ;
-  reg [3:0] \$1761 ;
-  reg [15:0] \$1762 ;
-  reg [15:0] \$1763 ;
-  reg [95:0] \$1764 ;
-  reg [95:0] \$1765 ;
-  reg [6:0] \$1766 ;
-  reg [5:0] \$1767 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
@@ -61121,6 +60922,7 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
+  wire [3:0] \$2949 ;
   wire \$295 ;
   wire \$296 ;
   wire \$297 ;
@@ -61168,7 +60970,6 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire [3:0] \$3361 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
@@ -61337,10 +61138,10 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$486 ;
   wire \$487 ;
   wire \$488 ;
-  wire [3:0] \$489 ;
+  wire \$489 ;
   wire \$49 ;
   wire [3:0] \$490 ;
-  wire \$491 ;
+  wire [3:0] \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
@@ -61360,40 +61161,40 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$506 ;
   wire \$507 ;
   wire \$508 ;
-  wire [16:0] \$509 ;
+  wire \$509 ;
   wire \$51 ;
   wire [16:0] \$510 ;
-  wire [17:0] \$511 ;
-  wire [16:0] \$512 ;
+  wire [16:0] \$511 ;
+  wire [17:0] \$512 ;
   wire [16:0] \$513 ;
-  wire [17:0] \$514 ;
-  wire [18:0] \$515 ;
-  wire \$516 ;
+  wire [16:0] \$514 ;
+  wire [17:0] \$515 ;
+  wire [18:0] \$516 ;
   wire \$517 ;
-  wire [16:0] \$518 ;
-  wire [16:0] \$519 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  wire [17:0] \$520 ;
-  wire [16:0] \$521 ;
-  wire [16:0] \$522 ;
-  wire [17:0] \$523 ;
-  wire [18:0] \$524 ;
-  wire [17:0] \$525 ;
-  wire \$526 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire [23:0] \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire \$53 ;
-  wire \$530 ;
+  wire [8:0] \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
-  wire [23:0] \$535 ;
-  wire \$536 ;
+  wire \$535 ;
+  wire [8:0] \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire [8:0] \$539 ;
+  wire [23:0] \$539 ;
   wire \$54 ;
   wire \$540 ;
   wire \$541 ;
@@ -61485,33 +61286,33 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$619 ;
   wire \$62 ;
   wire [23:0] \$620 ;
-  wire \$621 ;
+  wire [16:0] \$621 ;
   wire \$622 ;
   wire \$623 ;
-  wire \$624 ;
+  wire [8:0] \$624 ;
   wire \$625 ;
-  wire [8:0] \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire [23:0] \$629 ;
+  wire \$626 ;
+  wire [23:0] \$627 ;
+  wire [16:0] \$628 ;
+  wire [17:0] \$629 ;
   wire \$63 ;
-  wire [16:0] \$630 ;
+  wire \$630 ;
   wire \$631 ;
-  wire \$632 ;
-  wire [8:0] \$633 ;
+  wire [8:0] \$632 ;
+  wire \$633 ;
   wire \$634 ;
-  wire \$635 ;
-  wire [23:0] \$636 ;
-  wire [16:0] \$637 ;
-  wire [17:0] \$638 ;
-  wire \$639 ;
+  wire [23:0] \$635 ;
+  wire [16:0] \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire [8:0] \$639 ;
   wire \$64 ;
   wire \$640 ;
-  wire [8:0] \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire [23:0] \$644 ;
-  wire [16:0] \$645 ;
+  wire \$641 ;
+  wire [23:0] \$642 ;
+  wire [16:0] \$643 ;
+  wire [17:0] \$644 ;
+  wire [18:0] \$645 ;
   wire \$646 ;
   wire \$647 ;
   wire [8:0] \$648 ;
@@ -61520,32 +61321,32 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$650 ;
   wire [23:0] \$651 ;
   wire [16:0] \$652 ;
-  wire [17:0] \$653 ;
-  wire [18:0] \$654 ;
-  wire \$655 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire [8:0] \$655 ;
   wire \$656 ;
-  wire [8:0] \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire \$657 ;
+  wire [23:0] \$658 ;
+  wire [16:0] \$659 ;
   wire \$66 ;
-  wire [23:0] \$660 ;
-  wire [16:0] \$661 ;
+  wire [17:0] \$660 ;
+  wire \$661 ;
   wire \$662 ;
-  wire \$663 ;
-  wire [8:0] \$664 ;
+  wire [8:0] \$663 ;
+  wire \$664 ;
   wire \$665 ;
-  wire \$666 ;
-  wire [23:0] \$667 ;
-  wire [16:0] \$668 ;
-  wire [17:0] \$669 ;
+  wire [23:0] \$666 ;
+  wire [16:0] \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
-  wire \$670 ;
+  wire [8:0] \$670 ;
   wire \$671 ;
-  wire [8:0] \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire [23:0] \$675 ;
-  wire [16:0] \$676 ;
+  wire \$672 ;
+  wire [23:0] \$673 ;
+  wire [16:0] \$674 ;
+  wire [17:0] \$675 ;
+  wire [18:0] \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire [8:0] \$679 ;
@@ -61554,45 +61355,45 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$681 ;
   wire [23:0] \$682 ;
   wire [16:0] \$683 ;
-  wire [17:0] \$684 ;
-  wire [18:0] \$685 ;
-  wire [19:0] \$686 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
   wire \$687 ;
   wire \$688 ;
-  wire [8:0] \$689 ;
+  wire \$689 ;
   wire \$69 ;
   wire \$690 ;
   wire \$691 ;
-  wire [23:0] \$692 ;
-  wire [16:0] \$693 ;
-  wire [20:0] \$694 ;
+  wire \$692 ;
+  wire [23:0] \$693 ;
+  wire \$694 ;
   wire \$695 ;
   wire \$696 ;
-  wire \$697 ;
+  wire [8:0] \$697 ;
   wire \$698 ;
-  wire [8:0] \$699 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
   wire \$701 ;
-  wire [23:0] \$702 ;
-  wire [16:0] \$703 ;
+  wire \$702 ;
+  wire [8:0] \$703 ;
   wire \$704 ;
   wire \$705 ;
-  wire [8:0] \$706 ;
+  wire [23:0] \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire [23:0] \$709 ;
+  wire \$709 ;
   wire \$71 ;
-  wire [16:0] \$710 ;
-  wire [17:0] \$711 ;
-  wire \$712 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire [8:0] \$712 ;
   wire \$713 ;
-  wire [8:0] \$714 ;
-  wire \$715 ;
+  wire \$714 ;
+  wire [23:0] \$715 ;
   wire \$716 ;
-  wire [23:0] \$717 ;
-  wire [16:0] \$718 ;
+  wire \$717 ;
+  wire \$718 ;
   wire \$719 ;
   wire \$72 ;
   wire \$720 ;
@@ -61600,9 +61401,9 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$722 ;
   wire \$723 ;
   wire [23:0] \$724 ;
-  wire [16:0] \$725 ;
-  wire [17:0] \$726 ;
-  wire [18:0] \$727 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
   wire \$728 ;
   wire \$729 ;
   wire \$73 ;
@@ -61610,52 +61411,52 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$731 ;
   wire \$732 ;
   wire [23:0] \$733 ;
-  wire [16:0] \$734 ;
+  wire \$734 ;
   wire \$735 ;
   wire \$736 ;
-  wire [8:0] \$737 ;
+  wire \$737 ;
   wire \$738 ;
-  wire \$739 ;
+  wire [8:0] \$739 ;
   wire \$74 ;
-  wire [23:0] \$740 ;
-  wire [16:0] \$741 ;
-  wire [17:0] \$742 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire [23:0] \$742 ;
   wire \$743 ;
   wire \$744 ;
-  wire [8:0] \$745 ;
+  wire \$745 ;
   wire \$746 ;
   wire \$747 ;
-  wire [23:0] \$748 ;
-  wire [16:0] \$749 ;
+  wire [8:0] \$748 ;
+  wire \$749 ;
   wire \$75 ;
   wire \$750 ;
-  wire \$751 ;
-  wire [8:0] \$752 ;
+  wire [23:0] \$751 ;
+  wire \$752 ;
   wire \$753 ;
   wire \$754 ;
-  wire [23:0] \$755 ;
-  wire [16:0] \$756 ;
-  wire [17:0] \$757 ;
-  wire [18:0] \$758 ;
-  wire [19:0] \$759 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire [8:0] \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire \$76 ;
-  wire \$760 ;
+  wire [23:0] \$760 ;
   wire \$761 ;
-  wire [8:0] \$762 ;
+  wire \$762 ;
   wire \$763 ;
   wire \$764 ;
-  wire [23:0] \$765 ;
-  wire [16:0] \$766 ;
-  wire [20:0] \$767 ;
-  wire [17:0] \$768 ;
-  wire \$769 ;
+  wire \$765 ;
+  wire [8:0] \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire [23:0] \$769 ;
   wire \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
-  wire \$775 ;
+  wire [8:0] \$775 ;
   wire \$776 ;
   wire \$777 ;
   wire [23:0] \$778 ;
@@ -61663,31 +61464,31 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$78 ;
   wire \$780 ;
   wire \$781 ;
-  wire [8:0] \$782 ;
+  wire \$782 ;
   wire \$783 ;
-  wire \$784 ;
+  wire [8:0] \$784 ;
   wire \$785 ;
   wire \$786 ;
-  wire \$787 ;
-  wire [8:0] \$788 ;
+  wire [23:0] \$787 ;
+  wire [16:0] \$788 ;
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
-  wire [23:0] \$791 ;
+  wire [8:0] \$791 ;
   wire \$792 ;
   wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire [8:0] \$797 ;
+  wire [23:0] \$794 ;
+  wire [16:0] \$795 ;
+  wire [17:0] \$796 ;
+  wire \$797 ;
   wire \$798 ;
-  wire \$799 ;
+  wire [8:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [23:0] \$800 ;
+  wire \$800 ;
   wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
+  wire [23:0] \$802 ;
+  wire [16:0] \$803 ;
   wire \$804 ;
   wire \$805 ;
   wire [8:0] \$806 ;
@@ -61695,147 +61496,147 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$808 ;
   wire [23:0] \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
+  wire [16:0] \$810 ;
+  wire [17:0] \$811 ;
+  wire [18:0] \$812 ;
   wire \$813 ;
   wire \$814 ;
   wire [8:0] \$815 ;
   wire \$816 ;
   wire \$817 ;
   wire [23:0] \$818 ;
-  wire \$819 ;
+  wire [16:0] \$819 ;
   wire \$82 ;
   wire \$820 ;
   wire \$821 ;
-  wire \$822 ;
+  wire [8:0] \$822 ;
   wire \$823 ;
-  wire [8:0] \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire [23:0] \$827 ;
+  wire \$824 ;
+  wire [23:0] \$825 ;
+  wire [16:0] \$826 ;
+  wire [17:0] \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
-  wire \$830 ;
+  wire [8:0] \$830 ;
   wire \$831 ;
   wire \$832 ;
-  wire [8:0] \$833 ;
-  wire \$834 ;
+  wire [23:0] \$833 ;
+  wire [16:0] \$834 ;
   wire \$835 ;
-  wire [23:0] \$836 ;
-  wire \$837 ;
+  wire \$836 ;
+  wire [8:0] \$837 ;
   wire \$838 ;
   wire \$839 ;
   wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire [8:0] \$842 ;
-  wire \$843 ;
+  wire [23:0] \$840 ;
+  wire [16:0] \$841 ;
+  wire [17:0] \$842 ;
+  wire [18:0] \$843 ;
   wire \$844 ;
-  wire [23:0] \$845 ;
-  wire \$846 ;
+  wire \$845 ;
+  wire [8:0] \$846 ;
   wire \$847 ;
   wire \$848 ;
-  wire \$849 ;
+  wire [23:0] \$849 ;
   wire \$85 ;
-  wire \$850 ;
-  wire [8:0] \$851 ;
+  wire [16:0] \$850 ;
+  wire \$851 ;
   wire \$852 ;
   wire \$853 ;
-  wire [23:0] \$854 ;
+  wire \$854 ;
   wire \$855 ;
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire [8:0] \$860 ;
+  wire [23:0] \$860 ;
   wire \$861 ;
   wire \$862 ;
-  wire [23:0] \$863 ;
-  wire \$864 ;
+  wire \$863 ;
+  wire [8:0] \$864 ;
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
   wire \$868 ;
-  wire [8:0] \$869 ;
+  wire \$869 ;
   wire \$87 ;
-  wire \$870 ;
+  wire [8:0] \$870 ;
   wire \$871 ;
-  wire [23:0] \$872 ;
-  wire [16:0] \$873 ;
+  wire \$872 ;
+  wire [23:0] \$873 ;
   wire \$874 ;
   wire \$875 ;
-  wire [8:0] \$876 ;
+  wire \$876 ;
   wire \$877 ;
   wire \$878 ;
-  wire [23:0] \$879 ;
+  wire [8:0] \$879 ;
   wire \$88 ;
-  wire [16:0] \$880 ;
-  wire [17:0] \$881 ;
-  wire \$882 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire [23:0] \$882 ;
   wire \$883 ;
-  wire [8:0] \$884 ;
+  wire \$884 ;
   wire \$885 ;
   wire \$886 ;
-  wire [23:0] \$887 ;
-  wire [16:0] \$888 ;
+  wire \$887 ;
+  wire [8:0] \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire [8:0] \$891 ;
+  wire [23:0] \$891 ;
   wire \$892 ;
   wire \$893 ;
-  wire [23:0] \$894 ;
-  wire [16:0] \$895 ;
-  wire [17:0] \$896 ;
-  wire [18:0] \$897 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire [8:0] \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire [8:0] \$900 ;
+  wire [23:0] \$900 ;
   wire \$901 ;
   wire \$902 ;
-  wire [23:0] \$903 ;
-  wire [16:0] \$904 ;
+  wire \$903 ;
+  wire \$904 ;
   wire \$905 ;
-  wire \$906 ;
-  wire [8:0] \$907 ;
+  wire [8:0] \$906 ;
+  wire \$907 ;
   wire \$908 ;
-  wire \$909 ;
+  wire [23:0] \$909 ;
   wire \$91 ;
-  wire [23:0] \$910 ;
-  wire [16:0] \$911 ;
-  wire [17:0] \$912 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
   wire \$913 ;
   wire \$914 ;
   wire [8:0] \$915 ;
   wire \$916 ;
   wire \$917 ;
   wire [23:0] \$918 ;
-  wire [16:0] \$919 ;
+  wire \$919 ;
   wire \$92 ;
   wire \$920 ;
   wire \$921 ;
-  wire [8:0] \$922 ;
+  wire \$922 ;
   wire \$923 ;
-  wire \$924 ;
-  wire [23:0] \$925 ;
-  wire [16:0] \$926 ;
-  wire [17:0] \$927 ;
-  wire [18:0] \$928 ;
-  wire [19:0] \$929 ;
+  wire [8:0] \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire [23:0] \$927 ;
+  wire \$928 ;
+  wire \$929 ;
   wire \$93 ;
   wire \$930 ;
   wire \$931 ;
-  wire [8:0] \$932 ;
-  wire \$933 ;
+  wire \$932 ;
+  wire [8:0] \$933 ;
   wire \$934 ;
-  wire [23:0] \$935 ;
-  wire [16:0] \$936 ;
-  wire [20:0] \$937 ;
+  wire \$935 ;
+  wire [23:0] \$936 ;
+  wire \$937 ;
   wire \$938 ;
   wire \$939 ;
   wire \$94 ;
@@ -61845,34 +61646,34 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$943 ;
   wire \$944 ;
   wire [23:0] \$945 ;
-  wire [16:0] \$946 ;
+  wire \$946 ;
   wire \$947 ;
   wire \$948 ;
-  wire [8:0] \$949 ;
+  wire \$949 ;
   wire \$95 ;
   wire \$950 ;
-  wire \$951 ;
-  wire [23:0] \$952 ;
-  wire [16:0] \$953 ;
-  wire [17:0] \$954 ;
-  wire \$955 ;
+  wire [8:0] \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire [23:0] \$954 ;
+  wire [16:0] \$955 ;
   wire \$956 ;
-  wire [8:0] \$957 ;
-  wire \$958 ;
+  wire \$957 ;
+  wire [8:0] \$958 ;
   wire \$959 ;
   wire \$96 ;
-  wire [23:0] \$960 ;
-  wire [16:0] \$961 ;
-  wire \$962 ;
-  wire \$963 ;
-  wire [8:0] \$964 ;
+  wire \$960 ;
+  wire [23:0] \$961 ;
+  wire [16:0] \$962 ;
+  wire [17:0] \$963 ;
+  wire \$964 ;
   wire \$965 ;
-  wire \$966 ;
-  wire [23:0] \$967 ;
-  wire [16:0] \$968 ;
-  wire [17:0] \$969 ;
+  wire [8:0] \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire [23:0] \$969 ;
   wire \$97 ;
-  wire [18:0] \$970 ;
+  wire [16:0] \$970 ;
   wire \$971 ;
   wire \$972 ;
   wire [8:0] \$973 ;
@@ -61880,30 +61681,30 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire \$975 ;
   wire [23:0] \$976 ;
   wire [16:0] \$977 ;
-  wire \$978 ;
-  wire \$979 ;
+  wire [17:0] \$978 ;
+  wire [18:0] \$979 ;
   wire \$98 ;
-  wire [8:0] \$980 ;
+  wire \$980 ;
   wire \$981 ;
-  wire \$982 ;
-  wire [23:0] \$983 ;
-  wire [16:0] \$984 ;
-  wire [17:0] \$985 ;
-  wire \$986 ;
+  wire [8:0] \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire [23:0] \$985 ;
+  wire [16:0] \$986 ;
   wire \$987 ;
-  wire [8:0] \$988 ;
-  wire \$989 ;
+  wire \$988 ;
+  wire [8:0] \$989 ;
   wire \$99 ;
   wire \$990 ;
-  wire [23:0] \$991 ;
-  wire [16:0] \$992 ;
-  wire \$993 ;
-  wire \$994 ;
-  wire [8:0] \$995 ;
+  wire \$991 ;
+  wire [23:0] \$992 ;
+  wire [16:0] \$993 ;
+  wire [17:0] \$994 ;
+  wire \$995 ;
   wire \$996 ;
-  wire \$997 ;
-  wire [23:0] \$998 ;
-  wire [16:0] \$999 ;
+  wire [8:0] \$997 ;
+  wire \$998 ;
+  wire \$999 ;
   (* init = 16'h0000 *)
   wire [15:0] \$signal ;
   wire \$signal$75 ;
@@ -62066,6 +61867,10 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   wire imem__en;
   reg [223:0] instruction_words = 224'h00000000000000000000000000000000000000000000000000000000;
   reg [2:0] issued = 3'h0;
+  reg k_n_0 = 1'h0;
+  reg [18:0] k_n_1 = 19'h00000;
+  reg [18:0] k_n_2 = 19'h00000;
+  reg [16:0] k_n_3 = 17'h00000;
   reg [17:0] k_n_words = 18'h00000;
   input [5:0] k_result;
   wire [5:0] k_result;
@@ -62073,7 +61878,15 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   reg [6:0] launch = 7'h00;
   reg [1:0] load;
   wire [15:0] loss_exponent;
+  reg m_k_0 = 1'h0;
+  reg [18:0] m_k_1 = 19'h00000;
+  reg [18:0] m_k_2 = 19'h00000;
+  reg [16:0] m_k_3 = 17'h00000;
   reg [17:0] m_k_words = 18'h00000;
+  reg m_n_0 = 1'h0;
+  reg [18:0] m_n_1 = 19'h00000;
+  reg [18:0] m_n_2 = 19'h00000;
+  reg [16:0] m_n_3 = 17'h00000;
   reg [17:0] m_n_words = 18'h00000;
   output [207:0] op;
   reg [207:0] op = 208'h0000000000000000000000000000000000000000000000000000;
@@ -62142,6 +61955,8 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   (* enum_value_100 = "SETTING" *)
   (* enum_value_101 = "PROGRAM" *)
   wire [2:0] refusal;
+  reg rows_of_n_0 = 1'h0;
+  reg [18:0] rows_of_n_1 = 19'h00000;
   reg [17:0] rows_of_n_words = 18'h00000;
   input rst;
   wire rst;
@@ -62211,514 +62026,514 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   assign \$38  = fsm_state == 3'h4;
   assign \$39  = fsm_state == 3'h5;
   assign \$40  = fsm_state == 3'h6;
-  assign \$41  = ~ busy;
-  assign \$42  = exp_wr__en & \$41 ;
-  assign \$43  = ! exp_wr__index;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = \$signal$94  & \$signal$75 ;
-  assign \$46  = ! op[207:202];
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = ~ busy;
-  assign \$49  = exp_wr__en & \$48 ;
-  assign \$50  = exp_wr__index == 1'h1;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = \$signal$94  & \$signal$75 ;
-  assign \$53  = op[207:202] == 1'h1;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = ~ busy;
-  assign \$56  = exp_wr__en & \$55 ;
-  assign \$57  = exp_wr__index == 2'h2;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$signal$94  & \$signal$75 ;
-  assign \$60  = op[207:202] == 2'h2;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = ~ busy;
-  assign \$63  = exp_wr__en & \$62 ;
-  assign \$64  = exp_wr__index == 2'h3;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = \$signal$94  & \$signal$75 ;
-  assign \$67  = op[207:202] == 2'h3;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = ~ busy;
-  assign \$70  = exp_wr__en & \$69 ;
-  assign \$71  = exp_wr__index == 3'h4;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = \$signal$94  & \$signal$75 ;
-  assign \$74  = op[207:202] == 3'h4;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = ~ busy;
-  assign \$77  = exp_wr__en & \$76 ;
-  assign \$78  = exp_wr__index == 3'h5;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = \$signal$94  & \$signal$75 ;
-  assign \$81  = op[207:202] == 3'h5;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = ~ busy;
-  assign \$84  = exp_wr__en & \$83 ;
-  assign \$85  = exp_wr__index == 3'h6;
-  assign \$86  = \$84  & \$85 ;
-  assign \$87  = \$signal$94  & \$signal$75 ;
-  assign \$88  = op[207:202] == 3'h6;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = ~ busy;
-  assign \$91  = exp_wr__en & \$90 ;
-  assign \$92  = exp_wr__index == 3'h7;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = \$signal$94  & \$signal$75 ;
-  assign \$95  = op[207:202] == 3'h7;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = ~ busy;
-  assign \$98  = exp_wr__en & \$97 ;
-  assign \$99  = exp_wr__index == 4'h8;
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = \$signal$94  & \$signal$75 ;
-  assign \$102  = op[207:202] == 4'h8;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = ~ busy;
-  assign \$105  = exp_wr__en & \$104 ;
-  assign \$106  = exp_wr__index == 4'h9;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = \$signal$94  & \$signal$75 ;
-  assign \$109  = op[207:202] == 4'h9;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = ~ busy;
-  assign \$112  = exp_wr__en & \$111 ;
-  assign \$113  = exp_wr__index == 4'ha;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = \$signal$94  & \$signal$75 ;
-  assign \$116  = op[207:202] == 4'ha;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = ~ busy;
-  assign \$119  = exp_wr__en & \$118 ;
-  assign \$120  = exp_wr__index == 4'hb;
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = \$signal$94  & \$signal$75 ;
-  assign \$123  = op[207:202] == 4'hb;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = ~ busy;
-  assign \$126  = exp_wr__en & \$125 ;
-  assign \$127  = exp_wr__index == 4'hc;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = \$signal$94  & \$signal$75 ;
-  assign \$130  = op[207:202] == 4'hc;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = ~ busy;
-  assign \$133  = exp_wr__en & \$132 ;
-  assign \$134  = exp_wr__index == 4'hd;
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = \$signal$94  & \$signal$75 ;
-  assign \$137  = op[207:202] == 4'hd;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = ~ busy;
-  assign \$140  = exp_wr__en & \$139 ;
-  assign \$141  = exp_wr__index == 4'he;
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = \$signal$94  & \$signal$75 ;
-  assign \$144  = op[207:202] == 4'he;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = ~ busy;
-  assign \$147  = exp_wr__en & \$146 ;
-  assign \$148  = exp_wr__index == 4'hf;
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = \$signal$94  & \$signal$75 ;
-  assign \$151  = op[207:202] == 4'hf;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = ~ busy;
-  assign \$154  = exp_wr__en & \$153 ;
-  assign \$155  = exp_wr__index == 5'h10;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = \$signal$94  & \$signal$75 ;
-  assign \$158  = op[207:202] == 5'h10;
-  assign \$159  = \$157  & \$158 ;
-  assign \$160  = ~ busy;
-  assign \$161  = exp_wr__en & \$160 ;
-  assign \$162  = exp_wr__index == 5'h11;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = \$signal$94  & \$signal$75 ;
-  assign \$165  = op[207:202] == 5'h11;
-  assign \$166  = \$164  & \$165 ;
-  assign \$167  = ~ busy;
-  assign \$168  = exp_wr__en & \$167 ;
-  assign \$169  = exp_wr__index == 5'h12;
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = \$signal$94  & \$signal$75 ;
-  assign \$172  = op[207:202] == 5'h12;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = ~ busy;
-  assign \$175  = exp_wr__en & \$174 ;
-  assign \$176  = exp_wr__index == 5'h13;
-  assign \$177  = \$175  & \$176 ;
-  assign \$178  = \$signal$94  & \$signal$75 ;
-  assign \$179  = op[207:202] == 5'h13;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = ~ busy;
-  assign \$182  = exp_wr__en & \$181 ;
-  assign \$183  = exp_wr__index == 5'h14;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = \$signal$94  & \$signal$75 ;
-  assign \$186  = op[207:202] == 5'h14;
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = ~ busy;
-  assign \$189  = exp_wr__en & \$188 ;
-  assign \$190  = exp_wr__index == 5'h15;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = \$signal$94  & \$signal$75 ;
-  assign \$193  = op[207:202] == 5'h15;
-  assign \$194  = \$192  & \$193 ;
-  assign \$195  = ~ busy;
-  assign \$196  = exp_wr__en & \$195 ;
-  assign \$197  = exp_wr__index == 5'h16;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = \$signal$94  & \$signal$75 ;
-  assign \$200  = op[207:202] == 5'h16;
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = ~ busy;
-  assign \$203  = exp_wr__en & \$202 ;
-  assign \$204  = exp_wr__index == 5'h17;
-  assign \$205  = \$203  & \$204 ;
-  assign \$206  = \$signal$94  & \$signal$75 ;
-  assign \$207  = op[207:202] == 5'h17;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = ~ busy;
-  assign \$210  = exp_wr__en & \$209 ;
-  assign \$211  = exp_wr__index == 5'h18;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = \$signal$94  & \$signal$75 ;
-  assign \$214  = op[207:202] == 5'h18;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = ~ busy;
-  assign \$217  = exp_wr__en & \$216 ;
-  assign \$218  = exp_wr__index == 5'h19;
-  assign \$219  = \$217  & \$218 ;
-  assign \$220  = \$signal$94  & \$signal$75 ;
-  assign \$221  = op[207:202] == 5'h19;
-  assign \$222  = \$220  & \$221 ;
-  assign \$223  = ~ busy;
-  assign \$224  = exp_wr__en & \$223 ;
-  assign \$225  = exp_wr__index == 5'h1a;
-  assign \$226  = \$224  & \$225 ;
-  assign \$227  = \$signal$94  & \$signal$75 ;
-  assign \$228  = op[207:202] == 5'h1a;
-  assign \$229  = \$227  & \$228 ;
-  assign \$230  = ~ busy;
-  assign \$231  = exp_wr__en & \$230 ;
-  assign \$232  = exp_wr__index == 5'h1b;
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = \$signal$94  & \$signal$75 ;
-  assign \$235  = op[207:202] == 5'h1b;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = ~ busy;
-  assign \$238  = exp_wr__en & \$237 ;
-  assign \$239  = exp_wr__index == 5'h1c;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = \$signal$94  & \$signal$75 ;
-  assign \$242  = op[207:202] == 5'h1c;
-  assign \$243  = \$241  & \$242 ;
-  assign \$244  = ~ busy;
-  assign \$245  = exp_wr__en & \$244 ;
-  assign \$246  = exp_wr__index == 5'h1d;
-  assign \$247  = \$245  & \$246 ;
-  assign \$248  = \$signal$94  & \$signal$75 ;
-  assign \$249  = op[207:202] == 5'h1d;
-  assign \$250  = \$248  & \$249 ;
-  assign \$251  = ~ busy;
-  assign \$252  = exp_wr__en & \$251 ;
-  assign \$253  = exp_wr__index == 5'h1e;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = \$signal$94  & \$signal$75 ;
-  assign \$256  = op[207:202] == 5'h1e;
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = ~ busy;
-  assign \$259  = exp_wr__en & \$258 ;
-  assign \$260  = exp_wr__index == 5'h1f;
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = \$signal$94  & \$signal$75 ;
-  assign \$263  = op[207:202] == 5'h1f;
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = ~ busy;
-  assign \$266  = exp_wr__en & \$265 ;
-  assign \$267  = exp_wr__index == 6'h20;
-  assign \$268  = \$266  & \$267 ;
-  assign \$269  = \$signal$94  & \$signal$75 ;
-  assign \$270  = op[207:202] == 6'h20;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = ~ busy;
-  assign \$273  = exp_wr__en & \$272 ;
-  assign \$274  = exp_wr__index == 6'h21;
-  assign \$275  = \$273  & \$274 ;
-  assign \$276  = \$signal$94  & \$signal$75 ;
-  assign \$277  = op[207:202] == 6'h21;
-  assign \$278  = \$276  & \$277 ;
-  assign \$279  = ~ busy;
-  assign \$280  = exp_wr__en & \$279 ;
-  assign \$281  = exp_wr__index == 6'h22;
-  assign \$282  = \$280  & \$281 ;
-  assign \$283  = \$signal$94  & \$signal$75 ;
-  assign \$284  = op[207:202] == 6'h22;
-  assign \$285  = \$283  & \$284 ;
-  assign \$286  = ~ busy;
-  assign \$287  = exp_wr__en & \$286 ;
-  assign \$288  = exp_wr__index == 6'h23;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = \$signal$94  & \$signal$75 ;
-  assign \$291  = op[207:202] == 6'h23;
-  assign \$292  = \$290  & \$291 ;
-  assign \$293  = ~ busy;
-  assign \$294  = exp_wr__en & \$293 ;
-  assign \$295  = exp_wr__index == 6'h24;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = \$signal$94  & \$signal$75 ;
-  assign \$298  = op[207:202] == 6'h24;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = ~ busy;
-  assign \$301  = exp_wr__en & \$300 ;
-  assign \$302  = exp_wr__index == 6'h25;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = \$signal$94  & \$signal$75 ;
-  assign \$305  = op[207:202] == 6'h25;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = ~ busy;
-  assign \$308  = exp_wr__en & \$307 ;
-  assign \$309  = exp_wr__index == 6'h26;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = \$signal$94  & \$signal$75 ;
-  assign \$312  = op[207:202] == 6'h26;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = ~ busy;
-  assign \$315  = exp_wr__en & \$314 ;
-  assign \$316  = exp_wr__index == 6'h27;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = \$signal$94  & \$signal$75 ;
-  assign \$319  = op[207:202] == 6'h27;
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = ~ busy;
-  assign \$322  = exp_wr__en & \$321 ;
-  assign \$323  = exp_wr__index == 6'h28;
-  assign \$324  = \$322  & \$323 ;
-  assign \$325  = \$signal$94  & \$signal$75 ;
-  assign \$326  = op[207:202] == 6'h28;
-  assign \$327  = \$325  & \$326 ;
-  assign \$328  = ~ busy;
-  assign \$329  = exp_wr__en & \$328 ;
-  assign \$330  = exp_wr__index == 6'h29;
-  assign \$331  = \$329  & \$330 ;
-  assign \$332  = \$signal$94  & \$signal$75 ;
-  assign \$333  = op[207:202] == 6'h29;
-  assign \$334  = \$332  & \$333 ;
-  assign \$335  = ~ busy;
-  assign \$336  = exp_wr__en & \$335 ;
-  assign \$337  = exp_wr__index == 6'h2a;
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = \$signal$94  & \$signal$75 ;
-  assign \$340  = op[207:202] == 6'h2a;
-  assign \$341  = \$339  & \$340 ;
-  assign \$342  = ~ busy;
-  assign \$343  = exp_wr__en & \$342 ;
-  assign \$344  = exp_wr__index == 6'h2b;
-  assign \$345  = \$343  & \$344 ;
-  assign \$346  = \$signal$94  & \$signal$75 ;
-  assign \$347  = op[207:202] == 6'h2b;
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = ~ busy;
-  assign \$350  = exp_wr__en & \$349 ;
-  assign \$351  = exp_wr__index == 6'h2c;
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = \$signal$94  & \$signal$75 ;
-  assign \$354  = op[207:202] == 6'h2c;
-  assign \$355  = \$353  & \$354 ;
-  assign \$356  = ~ busy;
-  assign \$357  = exp_wr__en & \$356 ;
-  assign \$358  = exp_wr__index == 6'h2d;
-  assign \$359  = \$357  & \$358 ;
-  assign \$360  = \$signal$94  & \$signal$75 ;
-  assign \$361  = op[207:202] == 6'h2d;
-  assign \$362  = \$360  & \$361 ;
-  assign \$363  = ~ busy;
-  assign \$364  = exp_wr__en & \$363 ;
-  assign \$365  = exp_wr__index == 6'h2e;
-  assign \$366  = \$364  & \$365 ;
-  assign \$367  = \$signal$94  & \$signal$75 ;
-  assign \$368  = op[207:202] == 6'h2e;
-  assign \$369  = \$367  & \$368 ;
-  assign \$370  = ~ busy;
-  assign \$371  = exp_wr__en & \$370 ;
-  assign \$372  = exp_wr__index == 6'h2f;
-  assign \$373  = \$371  & \$372 ;
-  assign \$374  = \$signal$94  & \$signal$75 ;
-  assign \$375  = op[207:202] == 6'h2f;
-  assign \$376  = \$374  & \$375 ;
-  assign \$377  = ~ busy;
-  assign \$378  = exp_wr__en & \$377 ;
-  assign \$379  = exp_wr__index == 6'h30;
-  assign \$380  = \$378  & \$379 ;
-  assign \$381  = \$signal$94  & \$signal$75 ;
-  assign \$382  = op[207:202] == 6'h30;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = ~ busy;
-  assign \$385  = exp_wr__en & \$384 ;
-  assign \$386  = exp_wr__index == 6'h31;
-  assign \$387  = \$385  & \$386 ;
-  assign \$388  = \$signal$94  & \$signal$75 ;
-  assign \$389  = op[207:202] == 6'h31;
-  assign \$390  = \$388  & \$389 ;
-  assign \$391  = ~ busy;
-  assign \$392  = exp_wr__en & \$391 ;
-  assign \$393  = exp_wr__index == 6'h32;
-  assign \$394  = \$392  & \$393 ;
-  assign \$395  = \$signal$94  & \$signal$75 ;
-  assign \$396  = op[207:202] == 6'h32;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = ~ busy;
-  assign \$399  = exp_wr__en & \$398 ;
-  assign \$400  = exp_wr__index == 6'h33;
-  assign \$401  = \$399  & \$400 ;
-  assign \$402  = \$signal$94  & \$signal$75 ;
-  assign \$403  = op[207:202] == 6'h33;
-  assign \$404  = \$402  & \$403 ;
-  assign \$405  = ~ busy;
-  assign \$406  = exp_wr__en & \$405 ;
-  assign \$407  = exp_wr__index == 6'h34;
-  assign \$408  = \$406  & \$407 ;
-  assign \$409  = \$signal$94  & \$signal$75 ;
-  assign \$410  = op[207:202] == 6'h34;
-  assign \$411  = \$409  & \$410 ;
-  assign \$412  = ~ busy;
-  assign \$413  = exp_wr__en & \$412 ;
-  assign \$414  = exp_wr__index == 6'h35;
-  assign \$415  = \$413  & \$414 ;
-  assign \$416  = \$signal$94  & \$signal$75 ;
-  assign \$417  = op[207:202] == 6'h35;
-  assign \$418  = \$416  & \$417 ;
-  assign \$419  = ~ busy;
-  assign \$420  = exp_wr__en & \$419 ;
-  assign \$421  = exp_wr__index == 6'h36;
-  assign \$422  = \$420  & \$421 ;
-  assign \$423  = \$signal$94  & \$signal$75 ;
-  assign \$424  = op[207:202] == 6'h36;
-  assign \$425  = \$423  & \$424 ;
-  assign \$426  = ~ busy;
-  assign \$427  = exp_wr__en & \$426 ;
-  assign \$428  = exp_wr__index == 6'h37;
-  assign \$429  = \$427  & \$428 ;
-  assign \$430  = \$signal$94  & \$signal$75 ;
-  assign \$431  = op[207:202] == 6'h37;
-  assign \$432  = \$430  & \$431 ;
-  assign \$433  = ~ busy;
-  assign \$434  = exp_wr__en & \$433 ;
-  assign \$435  = exp_wr__index == 6'h38;
-  assign \$436  = \$434  & \$435 ;
-  assign \$437  = \$signal$94  & \$signal$75 ;
-  assign \$438  = op[207:202] == 6'h38;
-  assign \$439  = \$437  & \$438 ;
-  assign \$440  = ~ busy;
-  assign \$441  = exp_wr__en & \$440 ;
-  assign \$442  = exp_wr__index == 6'h39;
-  assign \$443  = \$441  & \$442 ;
-  assign \$444  = \$signal$94  & \$signal$75 ;
-  assign \$445  = op[207:202] == 6'h39;
-  assign \$446  = \$444  & \$445 ;
-  assign \$447  = ~ busy;
-  assign \$448  = exp_wr__en & \$447 ;
-  assign \$449  = exp_wr__index == 6'h3a;
-  assign \$450  = \$448  & \$449 ;
-  assign \$451  = \$signal$94  & \$signal$75 ;
-  assign \$452  = op[207:202] == 6'h3a;
-  assign \$453  = \$451  & \$452 ;
-  assign \$454  = ~ busy;
-  assign \$455  = exp_wr__en & \$454 ;
-  assign \$456  = exp_wr__index == 6'h3b;
-  assign \$457  = \$455  & \$456 ;
-  assign \$458  = \$signal$94  & \$signal$75 ;
-  assign \$459  = op[207:202] == 6'h3b;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = ~ busy;
-  assign \$462  = exp_wr__en & \$461 ;
-  assign \$463  = exp_wr__index == 6'h3c;
-  assign \$464  = \$462  & \$463 ;
-  assign \$465  = \$signal$94  & \$signal$75 ;
-  assign \$466  = op[207:202] == 6'h3c;
-  assign \$467  = \$465  & \$466 ;
-  assign \$468  = ~ busy;
-  assign \$469  = exp_wr__en & \$468 ;
-  assign \$470  = exp_wr__index == 6'h3d;
-  assign \$471  = \$469  & \$470 ;
-  assign \$472  = \$signal$94  & \$signal$75 ;
-  assign \$473  = op[207:202] == 6'h3d;
-  assign \$474  = \$472  & \$473 ;
-  assign \$475  = ~ busy;
-  assign \$476  = exp_wr__en & \$475 ;
-  assign \$477  = exp_wr__index == 6'h3e;
-  assign \$478  = \$476  & \$477 ;
-  assign \$479  = \$signal$94  & \$signal$75 ;
-  assign \$480  = op[207:202] == 6'h3e;
-  assign \$481  = \$479  & \$480 ;
-  assign \$482  = ~ busy;
-  assign \$483  = exp_wr__en & \$482 ;
-  assign \$484  = exp_wr__index == 6'h3f;
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = \$signal$94  & \$signal$75 ;
-  assign \$487  = op[207:202] == 6'h3f;
-  assign \$488  = \$486  & \$487 ;
-  assign \$489  = issued + 1'h1;
-  assign \$490  = arrived + 1'h1;
-  assign \$491  = arrived == 3'h6;
-  assign \$492  = word_valid & \$491 ;
-  assign \$493  = | instruction_words[141:135];
-  assign \$494  = | instruction_words[145:142];
-  assign \$495  = \$493  & \$494 ;
-  assign \$501  = instruction_words[143] & \$500 ;
-  assign \$502  = \$499  | \$501 ;
-  assign \$503  = | instruction_words[134:133];
-  assign \$504  = instruction_words[144] & \$503 ;
-  assign \$505  = \$502  | \$504 ;
-  assign \$506  = | instruction_words[134:132];
-  assign \$507  = instruction_words[145] & \$506 ;
-  assign \$508  = \$505  | \$507 ;
-  assign \$509  = instruction_words[142] ? instruction_words[134:118] : 17'h00000;
-  assign \$510  = instruction_words[143] ? { instruction_words[133:118], 1'h0 } : 17'h00000;
-  assign \$511  = \$509  + \$510 ;
-  assign \$512  = instruction_words[144] ? { instruction_words[132:118], 2'h0 } : 17'h00000;
-  assign \$513  = instruction_words[145] ? { instruction_words[131:118], 3'h0 } : 17'h00000;
-  assign \$514  = \$512  + \$513 ;
-  assign \$515  = \$511  + \$514 ;
-  assign \$516  = | \$515 [18:17];
-  assign \$517  = \$508  | \$516 ;
-  assign \$518  = instruction_words[142] ? instruction_words[134:118] : 17'h00000;
-  assign \$519  = instruction_words[143] ? { instruction_words[133:118], 1'h0 } : 17'h00000;
-  assign \$520  = \$518  + \$519 ;
-  assign \$521  = instruction_words[144] ? { instruction_words[132:118], 2'h0 } : 17'h00000;
-  assign \$522  = instruction_words[145] ? { instruction_words[131:118], 3'h0 } : 17'h00000;
-  assign \$523  = \$521  + \$522 ;
-  assign \$524  = \$520  + \$523 ;
-  assign \$525  = \$517  ? 18'h20000 : { 1'h0, \$524 [16:0] };
-  assign \$526  = | instruction_words[141:127];
-  assign \$527  = ~ \$526 ;
-  assign \$529  = | instruction_words[189:175];
-  assign \$530  = ~ \$529 ;
-  assign \$532  = \$528  & \$531 ;
-  assign \$533  = | instruction_words[141:127];
-  assign \$534  = ~ \$533 ;
-  assign \$535  = \$533  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$536  = | \$535 [23:17];
+  assign \$41  = fsm_state == 3'h7;
+  assign \$42  = ~ busy;
+  assign \$43  = exp_wr__en & \$42 ;
+  assign \$44  = ! exp_wr__index;
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = \$signal$94  & \$signal$75 ;
+  assign \$47  = ! op[207:202];
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = ~ busy;
+  assign \$50  = exp_wr__en & \$49 ;
+  assign \$51  = exp_wr__index == 1'h1;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = \$signal$94  & \$signal$75 ;
+  assign \$54  = op[207:202] == 1'h1;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = ~ busy;
+  assign \$57  = exp_wr__en & \$56 ;
+  assign \$58  = exp_wr__index == 2'h2;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = \$signal$94  & \$signal$75 ;
+  assign \$61  = op[207:202] == 2'h2;
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = ~ busy;
+  assign \$64  = exp_wr__en & \$63 ;
+  assign \$65  = exp_wr__index == 2'h3;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = \$signal$94  & \$signal$75 ;
+  assign \$68  = op[207:202] == 2'h3;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = ~ busy;
+  assign \$71  = exp_wr__en & \$70 ;
+  assign \$72  = exp_wr__index == 3'h4;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = \$signal$94  & \$signal$75 ;
+  assign \$75  = op[207:202] == 3'h4;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = ~ busy;
+  assign \$78  = exp_wr__en & \$77 ;
+  assign \$79  = exp_wr__index == 3'h5;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = \$signal$94  & \$signal$75 ;
+  assign \$82  = op[207:202] == 3'h5;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = ~ busy;
+  assign \$85  = exp_wr__en & \$84 ;
+  assign \$86  = exp_wr__index == 3'h6;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \$signal$94  & \$signal$75 ;
+  assign \$89  = op[207:202] == 3'h6;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = ~ busy;
+  assign \$92  = exp_wr__en & \$91 ;
+  assign \$93  = exp_wr__index == 3'h7;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = \$signal$94  & \$signal$75 ;
+  assign \$96  = op[207:202] == 3'h7;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = ~ busy;
+  assign \$99  = exp_wr__en & \$98 ;
+  assign \$100  = exp_wr__index == 4'h8;
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = \$signal$94  & \$signal$75 ;
+  assign \$103  = op[207:202] == 4'h8;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = ~ busy;
+  assign \$106  = exp_wr__en & \$105 ;
+  assign \$107  = exp_wr__index == 4'h9;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = \$signal$94  & \$signal$75 ;
+  assign \$110  = op[207:202] == 4'h9;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = ~ busy;
+  assign \$113  = exp_wr__en & \$112 ;
+  assign \$114  = exp_wr__index == 4'ha;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = \$signal$94  & \$signal$75 ;
+  assign \$117  = op[207:202] == 4'ha;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = ~ busy;
+  assign \$120  = exp_wr__en & \$119 ;
+  assign \$121  = exp_wr__index == 4'hb;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = \$signal$94  & \$signal$75 ;
+  assign \$124  = op[207:202] == 4'hb;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = ~ busy;
+  assign \$127  = exp_wr__en & \$126 ;
+  assign \$128  = exp_wr__index == 4'hc;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = \$signal$94  & \$signal$75 ;
+  assign \$131  = op[207:202] == 4'hc;
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = ~ busy;
+  assign \$134  = exp_wr__en & \$133 ;
+  assign \$135  = exp_wr__index == 4'hd;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = \$signal$94  & \$signal$75 ;
+  assign \$138  = op[207:202] == 4'hd;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = ~ busy;
+  assign \$141  = exp_wr__en & \$140 ;
+  assign \$142  = exp_wr__index == 4'he;
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = \$signal$94  & \$signal$75 ;
+  assign \$145  = op[207:202] == 4'he;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = ~ busy;
+  assign \$148  = exp_wr__en & \$147 ;
+  assign \$149  = exp_wr__index == 4'hf;
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = \$signal$94  & \$signal$75 ;
+  assign \$152  = op[207:202] == 4'hf;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = ~ busy;
+  assign \$155  = exp_wr__en & \$154 ;
+  assign \$156  = exp_wr__index == 5'h10;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \$signal$94  & \$signal$75 ;
+  assign \$159  = op[207:202] == 5'h10;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = ~ busy;
+  assign \$162  = exp_wr__en & \$161 ;
+  assign \$163  = exp_wr__index == 5'h11;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = \$signal$94  & \$signal$75 ;
+  assign \$166  = op[207:202] == 5'h11;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = ~ busy;
+  assign \$169  = exp_wr__en & \$168 ;
+  assign \$170  = exp_wr__index == 5'h12;
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = \$signal$94  & \$signal$75 ;
+  assign \$173  = op[207:202] == 5'h12;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = ~ busy;
+  assign \$176  = exp_wr__en & \$175 ;
+  assign \$177  = exp_wr__index == 5'h13;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = \$signal$94  & \$signal$75 ;
+  assign \$180  = op[207:202] == 5'h13;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = ~ busy;
+  assign \$183  = exp_wr__en & \$182 ;
+  assign \$184  = exp_wr__index == 5'h14;
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = \$signal$94  & \$signal$75 ;
+  assign \$187  = op[207:202] == 5'h14;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = ~ busy;
+  assign \$190  = exp_wr__en & \$189 ;
+  assign \$191  = exp_wr__index == 5'h15;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = \$signal$94  & \$signal$75 ;
+  assign \$194  = op[207:202] == 5'h15;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = ~ busy;
+  assign \$197  = exp_wr__en & \$196 ;
+  assign \$198  = exp_wr__index == 5'h16;
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = \$signal$94  & \$signal$75 ;
+  assign \$201  = op[207:202] == 5'h16;
+  assign \$202  = \$200  & \$201 ;
+  assign \$203  = ~ busy;
+  assign \$204  = exp_wr__en & \$203 ;
+  assign \$205  = exp_wr__index == 5'h17;
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = \$signal$94  & \$signal$75 ;
+  assign \$208  = op[207:202] == 5'h17;
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = ~ busy;
+  assign \$211  = exp_wr__en & \$210 ;
+  assign \$212  = exp_wr__index == 5'h18;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = \$signal$94  & \$signal$75 ;
+  assign \$215  = op[207:202] == 5'h18;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = ~ busy;
+  assign \$218  = exp_wr__en & \$217 ;
+  assign \$219  = exp_wr__index == 5'h19;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = \$signal$94  & \$signal$75 ;
+  assign \$222  = op[207:202] == 5'h19;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = ~ busy;
+  assign \$225  = exp_wr__en & \$224 ;
+  assign \$226  = exp_wr__index == 5'h1a;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = \$signal$94  & \$signal$75 ;
+  assign \$229  = op[207:202] == 5'h1a;
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = ~ busy;
+  assign \$232  = exp_wr__en & \$231 ;
+  assign \$233  = exp_wr__index == 5'h1b;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = \$signal$94  & \$signal$75 ;
+  assign \$236  = op[207:202] == 5'h1b;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = ~ busy;
+  assign \$239  = exp_wr__en & \$238 ;
+  assign \$240  = exp_wr__index == 5'h1c;
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = \$signal$94  & \$signal$75 ;
+  assign \$243  = op[207:202] == 5'h1c;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = ~ busy;
+  assign \$246  = exp_wr__en & \$245 ;
+  assign \$247  = exp_wr__index == 5'h1d;
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = \$signal$94  & \$signal$75 ;
+  assign \$250  = op[207:202] == 5'h1d;
+  assign \$251  = \$249  & \$250 ;
+  assign \$252  = ~ busy;
+  assign \$253  = exp_wr__en & \$252 ;
+  assign \$254  = exp_wr__index == 5'h1e;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = \$signal$94  & \$signal$75 ;
+  assign \$257  = op[207:202] == 5'h1e;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = ~ busy;
+  assign \$260  = exp_wr__en & \$259 ;
+  assign \$261  = exp_wr__index == 5'h1f;
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = \$signal$94  & \$signal$75 ;
+  assign \$264  = op[207:202] == 5'h1f;
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = ~ busy;
+  assign \$267  = exp_wr__en & \$266 ;
+  assign \$268  = exp_wr__index == 6'h20;
+  assign \$269  = \$267  & \$268 ;
+  assign \$270  = \$signal$94  & \$signal$75 ;
+  assign \$271  = op[207:202] == 6'h20;
+  assign \$272  = \$270  & \$271 ;
+  assign \$273  = ~ busy;
+  assign \$274  = exp_wr__en & \$273 ;
+  assign \$275  = exp_wr__index == 6'h21;
+  assign \$276  = \$274  & \$275 ;
+  assign \$277  = \$signal$94  & \$signal$75 ;
+  assign \$278  = op[207:202] == 6'h21;
+  assign \$279  = \$277  & \$278 ;
+  assign \$280  = ~ busy;
+  assign \$281  = exp_wr__en & \$280 ;
+  assign \$282  = exp_wr__index == 6'h22;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = \$signal$94  & \$signal$75 ;
+  assign \$285  = op[207:202] == 6'h22;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = ~ busy;
+  assign \$288  = exp_wr__en & \$287 ;
+  assign \$289  = exp_wr__index == 6'h23;
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = \$signal$94  & \$signal$75 ;
+  assign \$292  = op[207:202] == 6'h23;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = ~ busy;
+  assign \$295  = exp_wr__en & \$294 ;
+  assign \$296  = exp_wr__index == 6'h24;
+  assign \$297  = \$295  & \$296 ;
+  assign \$298  = \$signal$94  & \$signal$75 ;
+  assign \$299  = op[207:202] == 6'h24;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = ~ busy;
+  assign \$302  = exp_wr__en & \$301 ;
+  assign \$303  = exp_wr__index == 6'h25;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = \$signal$94  & \$signal$75 ;
+  assign \$306  = op[207:202] == 6'h25;
+  assign \$307  = \$305  & \$306 ;
+  assign \$308  = ~ busy;
+  assign \$309  = exp_wr__en & \$308 ;
+  assign \$310  = exp_wr__index == 6'h26;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = \$signal$94  & \$signal$75 ;
+  assign \$313  = op[207:202] == 6'h26;
+  assign \$314  = \$312  & \$313 ;
+  assign \$315  = ~ busy;
+  assign \$316  = exp_wr__en & \$315 ;
+  assign \$317  = exp_wr__index == 6'h27;
+  assign \$318  = \$316  & \$317 ;
+  assign \$319  = \$signal$94  & \$signal$75 ;
+  assign \$320  = op[207:202] == 6'h27;
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = ~ busy;
+  assign \$323  = exp_wr__en & \$322 ;
+  assign \$324  = exp_wr__index == 6'h28;
+  assign \$325  = \$323  & \$324 ;
+  assign \$326  = \$signal$94  & \$signal$75 ;
+  assign \$327  = op[207:202] == 6'h28;
+  assign \$328  = \$326  & \$327 ;
+  assign \$329  = ~ busy;
+  assign \$330  = exp_wr__en & \$329 ;
+  assign \$331  = exp_wr__index == 6'h29;
+  assign \$332  = \$330  & \$331 ;
+  assign \$333  = \$signal$94  & \$signal$75 ;
+  assign \$334  = op[207:202] == 6'h29;
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = ~ busy;
+  assign \$337  = exp_wr__en & \$336 ;
+  assign \$338  = exp_wr__index == 6'h2a;
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = \$signal$94  & \$signal$75 ;
+  assign \$341  = op[207:202] == 6'h2a;
+  assign \$342  = \$340  & \$341 ;
+  assign \$343  = ~ busy;
+  assign \$344  = exp_wr__en & \$343 ;
+  assign \$345  = exp_wr__index == 6'h2b;
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = \$signal$94  & \$signal$75 ;
+  assign \$348  = op[207:202] == 6'h2b;
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = ~ busy;
+  assign \$351  = exp_wr__en & \$350 ;
+  assign \$352  = exp_wr__index == 6'h2c;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = \$signal$94  & \$signal$75 ;
+  assign \$355  = op[207:202] == 6'h2c;
+  assign \$356  = \$354  & \$355 ;
+  assign \$357  = ~ busy;
+  assign \$358  = exp_wr__en & \$357 ;
+  assign \$359  = exp_wr__index == 6'h2d;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = \$signal$94  & \$signal$75 ;
+  assign \$362  = op[207:202] == 6'h2d;
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = ~ busy;
+  assign \$365  = exp_wr__en & \$364 ;
+  assign \$366  = exp_wr__index == 6'h2e;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = \$signal$94  & \$signal$75 ;
+  assign \$369  = op[207:202] == 6'h2e;
+  assign \$370  = \$368  & \$369 ;
+  assign \$371  = ~ busy;
+  assign \$372  = exp_wr__en & \$371 ;
+  assign \$373  = exp_wr__index == 6'h2f;
+  assign \$374  = \$372  & \$373 ;
+  assign \$375  = \$signal$94  & \$signal$75 ;
+  assign \$376  = op[207:202] == 6'h2f;
+  assign \$377  = \$375  & \$376 ;
+  assign \$378  = ~ busy;
+  assign \$379  = exp_wr__en & \$378 ;
+  assign \$380  = exp_wr__index == 6'h30;
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = \$signal$94  & \$signal$75 ;
+  assign \$383  = op[207:202] == 6'h30;
+  assign \$384  = \$382  & \$383 ;
+  assign \$385  = ~ busy;
+  assign \$386  = exp_wr__en & \$385 ;
+  assign \$387  = exp_wr__index == 6'h31;
+  assign \$388  = \$386  & \$387 ;
+  assign \$389  = \$signal$94  & \$signal$75 ;
+  assign \$390  = op[207:202] == 6'h31;
+  assign \$391  = \$389  & \$390 ;
+  assign \$392  = ~ busy;
+  assign \$393  = exp_wr__en & \$392 ;
+  assign \$394  = exp_wr__index == 6'h32;
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = \$signal$94  & \$signal$75 ;
+  assign \$397  = op[207:202] == 6'h32;
+  assign \$398  = \$396  & \$397 ;
+  assign \$399  = ~ busy;
+  assign \$400  = exp_wr__en & \$399 ;
+  assign \$401  = exp_wr__index == 6'h33;
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = \$signal$94  & \$signal$75 ;
+  assign \$404  = op[207:202] == 6'h33;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = ~ busy;
+  assign \$407  = exp_wr__en & \$406 ;
+  assign \$408  = exp_wr__index == 6'h34;
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = \$signal$94  & \$signal$75 ;
+  assign \$411  = op[207:202] == 6'h34;
+  assign \$412  = \$410  & \$411 ;
+  assign \$413  = ~ busy;
+  assign \$414  = exp_wr__en & \$413 ;
+  assign \$415  = exp_wr__index == 6'h35;
+  assign \$416  = \$414  & \$415 ;
+  assign \$417  = \$signal$94  & \$signal$75 ;
+  assign \$418  = op[207:202] == 6'h35;
+  assign \$419  = \$417  & \$418 ;
+  assign \$420  = ~ busy;
+  assign \$421  = exp_wr__en & \$420 ;
+  assign \$422  = exp_wr__index == 6'h36;
+  assign \$423  = \$421  & \$422 ;
+  assign \$424  = \$signal$94  & \$signal$75 ;
+  assign \$425  = op[207:202] == 6'h36;
+  assign \$426  = \$424  & \$425 ;
+  assign \$427  = ~ busy;
+  assign \$428  = exp_wr__en & \$427 ;
+  assign \$429  = exp_wr__index == 6'h37;
+  assign \$430  = \$428  & \$429 ;
+  assign \$431  = \$signal$94  & \$signal$75 ;
+  assign \$432  = op[207:202] == 6'h37;
+  assign \$433  = \$431  & \$432 ;
+  assign \$434  = ~ busy;
+  assign \$435  = exp_wr__en & \$434 ;
+  assign \$436  = exp_wr__index == 6'h38;
+  assign \$437  = \$435  & \$436 ;
+  assign \$438  = \$signal$94  & \$signal$75 ;
+  assign \$439  = op[207:202] == 6'h38;
+  assign \$440  = \$438  & \$439 ;
+  assign \$441  = ~ busy;
+  assign \$442  = exp_wr__en & \$441 ;
+  assign \$443  = exp_wr__index == 6'h39;
+  assign \$444  = \$442  & \$443 ;
+  assign \$445  = \$signal$94  & \$signal$75 ;
+  assign \$446  = op[207:202] == 6'h39;
+  assign \$447  = \$445  & \$446 ;
+  assign \$448  = ~ busy;
+  assign \$449  = exp_wr__en & \$448 ;
+  assign \$450  = exp_wr__index == 6'h3a;
+  assign \$451  = \$449  & \$450 ;
+  assign \$452  = \$signal$94  & \$signal$75 ;
+  assign \$453  = op[207:202] == 6'h3a;
+  assign \$454  = \$452  & \$453 ;
+  assign \$455  = ~ busy;
+  assign \$456  = exp_wr__en & \$455 ;
+  assign \$457  = exp_wr__index == 6'h3b;
+  assign \$458  = \$456  & \$457 ;
+  assign \$459  = \$signal$94  & \$signal$75 ;
+  assign \$460  = op[207:202] == 6'h3b;
+  assign \$461  = \$459  & \$460 ;
+  assign \$462  = ~ busy;
+  assign \$463  = exp_wr__en & \$462 ;
+  assign \$464  = exp_wr__index == 6'h3c;
+  assign \$465  = \$463  & \$464 ;
+  assign \$466  = \$signal$94  & \$signal$75 ;
+  assign \$467  = op[207:202] == 6'h3c;
+  assign \$468  = \$466  & \$467 ;
+  assign \$469  = ~ busy;
+  assign \$470  = exp_wr__en & \$469 ;
+  assign \$471  = exp_wr__index == 6'h3d;
+  assign \$472  = \$470  & \$471 ;
+  assign \$473  = \$signal$94  & \$signal$75 ;
+  assign \$474  = op[207:202] == 6'h3d;
+  assign \$475  = \$473  & \$474 ;
+  assign \$476  = ~ busy;
+  assign \$477  = exp_wr__en & \$476 ;
+  assign \$478  = exp_wr__index == 6'h3e;
+  assign \$479  = \$477  & \$478 ;
+  assign \$480  = \$signal$94  & \$signal$75 ;
+  assign \$481  = op[207:202] == 6'h3e;
+  assign \$482  = \$480  & \$481 ;
+  assign \$483  = ~ busy;
+  assign \$484  = exp_wr__en & \$483 ;
+  assign \$485  = exp_wr__index == 6'h3f;
+  assign \$486  = \$484  & \$485 ;
+  assign \$487  = \$signal$94  & \$signal$75 ;
+  assign \$488  = op[207:202] == 6'h3f;
+  assign \$489  = \$487  & \$488 ;
+  assign \$490  = issued + 1'h1;
+  assign \$491  = arrived + 1'h1;
+  assign \$492  = arrived == 3'h6;
+  assign \$493  = word_valid & \$492 ;
+  assign \$494  = | instruction_words[141:135];
+  assign \$495  = | instruction_words[145:142];
+  assign \$496  = \$494  & \$495 ;
+  assign \$502  = instruction_words[143] & \$501 ;
+  assign \$503  = \$500  | \$502 ;
+  assign \$504  = | instruction_words[134:133];
+  assign \$505  = instruction_words[144] & \$504 ;
+  assign \$506  = \$503  | \$505 ;
+  assign \$507  = | instruction_words[134:132];
+  assign \$508  = instruction_words[145] & \$507 ;
+  assign \$509  = \$506  | \$508 ;
+  assign \$510  = instruction_words[142] ? instruction_words[134:118] : 17'h00000;
+  assign \$511  = instruction_words[143] ? { instruction_words[133:118], 1'h0 } : 17'h00000;
+  assign \$512  = \$510  + \$511 ;
+  assign \$513  = instruction_words[144] ? { instruction_words[132:118], 2'h0 } : 17'h00000;
+  assign \$514  = instruction_words[145] ? { instruction_words[131:118], 3'h0 } : 17'h00000;
+  assign \$515  = \$513  + \$514 ;
+  assign \$516  = \$512  + \$515 ;
+  assign \$517  = | instruction_words[141:127];
+  assign \$518  = ~ \$517 ;
+  assign \$520  = | instruction_words[189:175];
+  assign \$521  = ~ \$520 ;
+  assign \$523  = \$519  & \$522 ;
+  assign \$524  = | instruction_words[141:127];
+  assign \$525  = ~ \$524 ;
+  assign \$526  = \$524  ? instruction_words[141:118] : instruction_words[189:166];
+  assign \$527  = | \$526 [23:17];
+  assign \$528  = | instruction_words[141:127];
+  assign \$529  = ~ \$528 ;
+  assign \$530  = \$528  ? instruction_words[174:166] : instruction_words[126:118];
+  assign \$531  = | \$530 ;
+  assign \$532  = \$527  & \$531 ;
+  assign \$533  = \$523  | \$532 ;
+  assign \$534  = | instruction_words[141:127];
+  assign \$535  = ~ \$534 ;
+  assign \$536  = \$534  ? instruction_words[174:166] : instruction_words[126:118];
   assign \$537  = | instruction_words[141:127];
   assign \$538  = ~ \$537 ;
-  assign \$539  = \$537  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$540  = | \$539 ;
-  assign \$541  = \$536  & \$540 ;
-  assign \$542  = \$532  | \$541 ;
+  assign \$539  = \$537  ? instruction_words[141:118] : instruction_words[189:166];
   assign \$543  = | instruction_words[141:127];
   assign \$544  = ~ \$543 ;
   assign \$545  = \$543  ? instruction_words[174:166] : instruction_words[126:118];
   assign \$546  = | instruction_words[141:127];
   assign \$547  = ~ \$546 ;
   assign \$548  = \$546  ? instruction_words[141:118] : instruction_words[189:166];
+  assign \$550  = \$545 [1] & \$549 ;
+  assign \$551  = \$542  | \$550 ;
   assign \$552  = | instruction_words[141:127];
   assign \$553  = ~ \$552 ;
   assign \$554  = \$552  ? instruction_words[174:166] : instruction_words[126:118];
   assign \$555  = | instruction_words[141:127];
   assign \$556  = ~ \$555 ;
   assign \$557  = \$555  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$559  = \$554 [1] & \$558 ;
+  assign \$558  = | \$557 [16:15];
+  assign \$559  = \$554 [2] & \$558 ;
   assign \$560  = \$551  | \$559 ;
   assign \$561  = | instruction_words[141:127];
   assign \$562  = ~ \$561 ;
@@ -62726,8 +62541,8 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   assign \$564  = | instruction_words[141:127];
   assign \$565  = ~ \$564 ;
   assign \$566  = \$564  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$567  = | \$566 [16:15];
-  assign \$568  = \$563 [2] & \$567 ;
+  assign \$567  = | \$566 [16:14];
+  assign \$568  = \$563 [3] & \$567 ;
   assign \$569  = \$560  | \$568 ;
   assign \$570  = | instruction_words[141:127];
   assign \$571  = ~ \$570 ;
@@ -62735,8 +62550,8 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   assign \$573  = | instruction_words[141:127];
   assign \$574  = ~ \$573 ;
   assign \$575  = \$573  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$576  = | \$575 [16:14];
-  assign \$577  = \$572 [3] & \$576 ;
+  assign \$576  = | \$575 [16:13];
+  assign \$577  = \$572 [4] & \$576 ;
   assign \$578  = \$569  | \$577 ;
   assign \$579  = | instruction_words[141:127];
   assign \$580  = ~ \$579 ;
@@ -62744,8 +62559,8 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   assign \$582  = | instruction_words[141:127];
   assign \$583  = ~ \$582 ;
   assign \$584  = \$582  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$585  = | \$584 [16:13];
-  assign \$586  = \$581 [4] & \$585 ;
+  assign \$585  = | \$584 [16:12];
+  assign \$586  = \$581 [5] & \$585 ;
   assign \$587  = \$578  | \$586 ;
   assign \$588  = | instruction_words[141:127];
   assign \$589  = ~ \$588 ;
@@ -62753,8 +62568,8 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   assign \$591  = | instruction_words[141:127];
   assign \$592  = ~ \$591 ;
   assign \$593  = \$591  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$594  = | \$593 [16:12];
-  assign \$595  = \$590 [5] & \$594 ;
+  assign \$594  = | \$593 [16:11];
+  assign \$595  = \$590 [6] & \$594 ;
   assign \$596  = \$587  | \$595 ;
   assign \$597  = | instruction_words[141:127];
   assign \$598  = ~ \$597 ;
@@ -62762,8 +62577,8 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   assign \$600  = | instruction_words[141:127];
   assign \$601  = ~ \$600 ;
   assign \$602  = \$600  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$603  = | \$602 [16:11];
-  assign \$604  = \$599 [6] & \$603 ;
+  assign \$603  = | \$602 [16:10];
+  assign \$604  = \$599 [7] & \$603 ;
   assign \$605  = \$596  | \$604 ;
   assign \$606  = | instruction_words[141:127];
   assign \$607  = ~ \$606 ;
@@ -62771,8 +62586,8 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   assign \$609  = | instruction_words[141:127];
   assign \$610  = ~ \$609 ;
   assign \$611  = \$609  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$612  = | \$611 [16:10];
-  assign \$613  = \$608 [7] & \$612 ;
+  assign \$612  = | \$611 [16:9];
+  assign \$613  = \$608 [8] & \$612 ;
   assign \$614  = \$605  | \$613 ;
   assign \$615  = | instruction_words[141:127];
   assign \$616  = ~ \$615 ;
@@ -62780,1206 +62595,1021 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   assign \$618  = | instruction_words[141:127];
   assign \$619  = ~ \$618 ;
   assign \$620  = \$618  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$621  = | \$620 [16:9];
-  assign \$622  = \$617 [8] & \$621 ;
-  assign \$623  = \$614  | \$622 ;
-  assign \$624  = | instruction_words[141:127];
-  assign \$625  = ~ \$624 ;
-  assign \$626  = \$624  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$627  = | instruction_words[141:127];
-  assign \$628  = ~ \$627 ;
-  assign \$629  = \$627  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$630  = \$626 [0] ? \$629 [16:0] : 17'h00000;
-  assign \$631  = | instruction_words[141:127];
-  assign \$632  = ~ \$631 ;
-  assign \$633  = \$631  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$634  = | instruction_words[141:127];
-  assign \$635  = ~ \$634 ;
-  assign \$636  = \$634  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$637  = \$633 [1] ? { \$636 [15:0], 1'h0 } : 17'h00000;
-  assign \$638  = \$630  + \$637 ;
-  assign \$639  = | instruction_words[141:127];
-  assign \$640  = ~ \$639 ;
-  assign \$641  = \$639  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$642  = | instruction_words[141:127];
-  assign \$643  = ~ \$642 ;
-  assign \$644  = \$642  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$645  = \$641 [2] ? { \$644 [14:0], 2'h0 } : 17'h00000;
+  assign \$621  = \$617 [0] ? \$620 [16:0] : 17'h00000;
+  assign \$622  = | instruction_words[141:127];
+  assign \$623  = ~ \$622 ;
+  assign \$624  = \$622  ? instruction_words[174:166] : instruction_words[126:118];
+  assign \$625  = | instruction_words[141:127];
+  assign \$626  = ~ \$625 ;
+  assign \$627  = \$625  ? instruction_words[141:118] : instruction_words[189:166];
+  assign \$628  = \$624 [1] ? { \$627 [15:0], 1'h0 } : 17'h00000;
+  assign \$629  = \$621  + \$628 ;
+  assign \$630  = | instruction_words[141:127];
+  assign \$631  = ~ \$630 ;
+  assign \$632  = \$630  ? instruction_words[174:166] : instruction_words[126:118];
+  assign \$633  = | instruction_words[141:127];
+  assign \$634  = ~ \$633 ;
+  assign \$635  = \$633  ? instruction_words[141:118] : instruction_words[189:166];
+  assign \$636  = \$632 [2] ? { \$635 [14:0], 2'h0 } : 17'h00000;
+  assign \$637  = | instruction_words[141:127];
+  assign \$638  = ~ \$637 ;
+  assign \$639  = \$637  ? instruction_words[174:166] : instruction_words[126:118];
+  assign \$640  = | instruction_words[141:127];
+  assign \$641  = ~ \$640 ;
+  assign \$642  = \$640  ? instruction_words[141:118] : instruction_words[189:166];
+  assign \$643  = \$639 [3] ? { \$642 [13:0], 3'h0 } : 17'h00000;
+  assign \$644  = \$636  + \$643 ;
+  assign \$645  = \$629  + \$644 ;
   assign \$646  = | instruction_words[141:127];
   assign \$647  = ~ \$646 ;
   assign \$648  = \$646  ? instruction_words[174:166] : instruction_words[126:118];
   assign \$649  = | instruction_words[141:127];
   assign \$650  = ~ \$649 ;
   assign \$651  = \$649  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$652  = \$648 [3] ? { \$651 [13:0], 3'h0 } : 17'h00000;
-  assign \$653  = \$645  + \$652 ;
-  assign \$654  = \$638  + \$653 ;
-  assign \$655  = | instruction_words[141:127];
-  assign \$656  = ~ \$655 ;
-  assign \$657  = \$655  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$658  = | instruction_words[141:127];
-  assign \$659  = ~ \$658 ;
-  assign \$660  = \$658  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$661  = \$657 [4] ? { \$660 [12:0], 4'h0 } : 17'h00000;
-  assign \$662  = | instruction_words[141:127];
-  assign \$663  = ~ \$662 ;
-  assign \$664  = \$662  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$665  = | instruction_words[141:127];
-  assign \$666  = ~ \$665 ;
-  assign \$667  = \$665  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$668  = \$664 [5] ? { \$667 [11:0], 5'h00 } : 17'h00000;
-  assign \$669  = \$661  + \$668 ;
-  assign \$670  = | instruction_words[141:127];
-  assign \$671  = ~ \$670 ;
-  assign \$672  = \$670  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$673  = | instruction_words[141:127];
-  assign \$674  = ~ \$673 ;
-  assign \$675  = \$673  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$676  = \$672 [6] ? { \$675 [10:0], 6'h00 } : 17'h00000;
+  assign \$652  = \$648 [4] ? { \$651 [12:0], 4'h0 } : 17'h00000;
+  assign \$653  = | instruction_words[141:127];
+  assign \$654  = ~ \$653 ;
+  assign \$655  = \$653  ? instruction_words[174:166] : instruction_words[126:118];
+  assign \$656  = | instruction_words[141:127];
+  assign \$657  = ~ \$656 ;
+  assign \$658  = \$656  ? instruction_words[141:118] : instruction_words[189:166];
+  assign \$659  = \$655 [5] ? { \$658 [11:0], 5'h00 } : 17'h00000;
+  assign \$660  = \$652  + \$659 ;
+  assign \$661  = | instruction_words[141:127];
+  assign \$662  = ~ \$661 ;
+  assign \$663  = \$661  ? instruction_words[174:166] : instruction_words[126:118];
+  assign \$664  = | instruction_words[141:127];
+  assign \$665  = ~ \$664 ;
+  assign \$666  = \$664  ? instruction_words[141:118] : instruction_words[189:166];
+  assign \$667  = \$663 [6] ? { \$666 [10:0], 6'h00 } : 17'h00000;
+  assign \$668  = | instruction_words[141:127];
+  assign \$669  = ~ \$668 ;
+  assign \$670  = \$668  ? instruction_words[174:166] : instruction_words[126:118];
+  assign \$671  = | instruction_words[141:127];
+  assign \$672  = ~ \$671 ;
+  assign \$673  = \$671  ? instruction_words[141:118] : instruction_words[189:166];
+  assign \$674  = \$670 [7] ? { \$673 [9:0], 7'h00 } : 17'h00000;
+  assign \$675  = \$667  + \$674 ;
+  assign \$676  = \$660  + \$675 ;
   assign \$677  = | instruction_words[141:127];
   assign \$678  = ~ \$677 ;
   assign \$679  = \$677  ? instruction_words[174:166] : instruction_words[126:118];
   assign \$680  = | instruction_words[141:127];
   assign \$681  = ~ \$680 ;
   assign \$682  = \$680  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$683  = \$679 [7] ? { \$682 [9:0], 7'h00 } : 17'h00000;
-  assign \$684  = \$676  + \$683 ;
-  assign \$685  = \$669  + \$684 ;
-  assign \$686  = \$654  + \$685 ;
-  assign \$687  = | instruction_words[141:127];
+  assign \$683  = \$679 [8] ? { \$682 [8:0], 8'h00 } : 17'h00000;
+  assign \$684  = | instruction_words[189:175];
+  assign \$685  = ~ \$684 ;
+  assign \$687  = | instruction_words[165:151];
   assign \$688  = ~ \$687 ;
-  assign \$689  = \$687  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$690  = | instruction_words[141:127];
-  assign \$691  = ~ \$690 ;
-  assign \$692  = \$690  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$693  = \$689 [8] ? { \$692 [8:0], 8'h00 } : 17'h00000;
-  assign \$694  = \$686  + \$693 ;
-  assign \$695  = | \$694 [20:17];
-  assign \$696  = \$623  | \$695 ;
-  assign \$697  = | instruction_words[141:127];
-  assign \$698  = ~ \$697 ;
-  assign \$699  = \$697  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$700  = | instruction_words[141:127];
-  assign \$701  = ~ \$700 ;
-  assign \$702  = \$700  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$703  = \$699 [0] ? \$702 [16:0] : 17'h00000;
-  assign \$704  = | instruction_words[141:127];
+  assign \$690  = \$686  & \$689 ;
+  assign \$691  = | instruction_words[189:175];
+  assign \$692  = ~ \$691 ;
+  assign \$693  = \$691  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$694  = | \$693 [23:17];
+  assign \$695  = | instruction_words[189:175];
+  assign \$696  = ~ \$695 ;
+  assign \$697  = \$695  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$698  = | \$697 ;
+  assign \$699  = \$694  & \$698 ;
+  assign \$700  = \$690  | \$699 ;
+  assign \$701  = | instruction_words[189:175];
+  assign \$702  = ~ \$701 ;
+  assign \$703  = \$701  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$704  = | instruction_words[189:175];
   assign \$705  = ~ \$704 ;
-  assign \$706  = \$704  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$707  = | instruction_words[141:127];
-  assign \$708  = ~ \$707 ;
-  assign \$709  = \$707  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$710  = \$706 [1] ? { \$709 [15:0], 1'h0 } : 17'h00000;
-  assign \$711  = \$703  + \$710 ;
-  assign \$712  = | instruction_words[141:127];
-  assign \$713  = ~ \$712 ;
-  assign \$714  = \$712  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$715  = | instruction_words[141:127];
-  assign \$716  = ~ \$715 ;
-  assign \$717  = \$715  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$718  = \$714 [2] ? { \$717 [14:0], 2'h0 } : 17'h00000;
-  assign \$719  = | instruction_words[141:127];
+  assign \$706  = \$704  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$710  = | instruction_words[189:175];
+  assign \$711  = ~ \$710 ;
+  assign \$712  = \$710  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$713  = | instruction_words[189:175];
+  assign \$714  = ~ \$713 ;
+  assign \$715  = \$713  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$717  = \$712 [1] & \$716 ;
+  assign \$718  = \$709  | \$717 ;
+  assign \$719  = | instruction_words[189:175];
   assign \$720  = ~ \$719 ;
-  assign \$721  = \$719  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$722  = | instruction_words[141:127];
+  assign \$721  = \$719  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$722  = | instruction_words[189:175];
   assign \$723  = ~ \$722 ;
-  assign \$724  = \$722  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$725  = \$721 [3] ? { \$724 [13:0], 3'h0 } : 17'h00000;
-  assign \$726  = \$718  + \$725 ;
-  assign \$727  = \$711  + \$726 ;
-  assign \$728  = | instruction_words[141:127];
+  assign \$724  = \$722  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$725  = | \$724 [16:15];
+  assign \$726  = \$721 [2] & \$725 ;
+  assign \$727  = \$718  | \$726 ;
+  assign \$728  = | instruction_words[189:175];
   assign \$729  = ~ \$728 ;
-  assign \$730  = \$728  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$731  = | instruction_words[141:127];
+  assign \$730  = \$728  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$731  = | instruction_words[189:175];
   assign \$732  = ~ \$731 ;
-  assign \$733  = \$731  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$734  = \$730 [4] ? { \$733 [12:0], 4'h0 } : 17'h00000;
-  assign \$735  = | instruction_words[141:127];
-  assign \$736  = ~ \$735 ;
-  assign \$737  = \$735  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$738  = | instruction_words[141:127];
-  assign \$739  = ~ \$738 ;
-  assign \$740  = \$738  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$741  = \$737 [5] ? { \$740 [11:0], 5'h00 } : 17'h00000;
-  assign \$742  = \$734  + \$741 ;
-  assign \$743  = | instruction_words[141:127];
-  assign \$744  = ~ \$743 ;
-  assign \$745  = \$743  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$746  = | instruction_words[141:127];
+  assign \$733  = \$731  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$734  = | \$733 [16:14];
+  assign \$735  = \$730 [3] & \$734 ;
+  assign \$736  = \$727  | \$735 ;
+  assign \$737  = | instruction_words[189:175];
+  assign \$738  = ~ \$737 ;
+  assign \$739  = \$737  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$740  = | instruction_words[189:175];
+  assign \$741  = ~ \$740 ;
+  assign \$742  = \$740  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$743  = | \$742 [16:13];
+  assign \$744  = \$739 [4] & \$743 ;
+  assign \$745  = \$736  | \$744 ;
+  assign \$746  = | instruction_words[189:175];
   assign \$747  = ~ \$746 ;
-  assign \$748  = \$746  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$749  = \$745 [6] ? { \$748 [10:0], 6'h00 } : 17'h00000;
-  assign \$750  = | instruction_words[141:127];
-  assign \$751  = ~ \$750 ;
-  assign \$752  = \$750  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$753  = | instruction_words[141:127];
-  assign \$754  = ~ \$753 ;
-  assign \$755  = \$753  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$756  = \$752 [7] ? { \$755 [9:0], 7'h00 } : 17'h00000;
-  assign \$757  = \$749  + \$756 ;
-  assign \$758  = \$742  + \$757 ;
-  assign \$759  = \$727  + \$758 ;
-  assign \$760  = | instruction_words[141:127];
-  assign \$761  = ~ \$760 ;
-  assign \$762  = \$760  ? instruction_words[174:166] : instruction_words[126:118];
-  assign \$763  = | instruction_words[141:127];
-  assign \$764  = ~ \$763 ;
-  assign \$765  = \$763  ? instruction_words[141:118] : instruction_words[189:166];
-  assign \$766  = \$762 [8] ? { \$765 [8:0], 8'h00 } : 17'h00000;
-  assign \$767  = \$759  + \$766 ;
-  assign \$768  = \$696  ? 18'h20000 : { 1'h0, \$767 [16:0] };
-  assign \$769  = | instruction_words[189:175];
-  assign \$770  = ~ \$769 ;
-  assign \$772  = | instruction_words[165:151];
-  assign \$773  = ~ \$772 ;
-  assign \$775  = \$771  & \$774 ;
+  assign \$748  = \$746  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$749  = | instruction_words[189:175];
+  assign \$750  = ~ \$749 ;
+  assign \$751  = \$749  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$752  = | \$751 [16:12];
+  assign \$753  = \$748 [5] & \$752 ;
+  assign \$754  = \$745  | \$753 ;
+  assign \$755  = | instruction_words[189:175];
+  assign \$756  = ~ \$755 ;
+  assign \$757  = \$755  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$758  = | instruction_words[189:175];
+  assign \$759  = ~ \$758 ;
+  assign \$760  = \$758  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$761  = | \$760 [16:11];
+  assign \$762  = \$757 [6] & \$761 ;
+  assign \$763  = \$754  | \$762 ;
+  assign \$764  = | instruction_words[189:175];
+  assign \$765  = ~ \$764 ;
+  assign \$766  = \$764  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$767  = | instruction_words[189:175];
+  assign \$768  = ~ \$767 ;
+  assign \$769  = \$767  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$770  = | \$769 [16:10];
+  assign \$771  = \$766 [7] & \$770 ;
+  assign \$772  = \$763  | \$771 ;
+  assign \$773  = | instruction_words[189:175];
+  assign \$774  = ~ \$773 ;
+  assign \$775  = \$773  ? instruction_words[150:142] : instruction_words[174:166];
   assign \$776  = | instruction_words[189:175];
   assign \$777  = ~ \$776 ;
   assign \$778  = \$776  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$779  = | \$778 [23:17];
-  assign \$780  = | instruction_words[189:175];
-  assign \$781  = ~ \$780 ;
-  assign \$782  = \$780  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$783  = | \$782 ;
-  assign \$784  = \$779  & \$783 ;
-  assign \$785  = \$775  | \$784 ;
-  assign \$786  = | instruction_words[189:175];
-  assign \$787  = ~ \$786 ;
-  assign \$788  = \$786  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$779  = | \$778 [16:9];
+  assign \$780  = \$775 [8] & \$779 ;
+  assign \$781  = \$772  | \$780 ;
+  assign \$782  = | instruction_words[189:175];
+  assign \$783  = ~ \$782 ;
+  assign \$784  = \$782  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$785  = | instruction_words[189:175];
+  assign \$786  = ~ \$785 ;
+  assign \$787  = \$785  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$788  = \$784 [0] ? \$787 [16:0] : 17'h00000;
   assign \$789  = | instruction_words[189:175];
   assign \$790  = ~ \$789 ;
-  assign \$791  = \$789  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$795  = | instruction_words[189:175];
-  assign \$796  = ~ \$795 ;
-  assign \$797  = \$795  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$798  = | instruction_words[189:175];
-  assign \$799  = ~ \$798 ;
-  assign \$800  = \$798  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$802  = \$797 [1] & \$801 ;
-  assign \$803  = \$794  | \$802 ;
+  assign \$791  = \$789  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$792  = | instruction_words[189:175];
+  assign \$793  = ~ \$792 ;
+  assign \$794  = \$792  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$795  = \$791 [1] ? { \$794 [15:0], 1'h0 } : 17'h00000;
+  assign \$796  = \$788  + \$795 ;
+  assign \$797  = | instruction_words[189:175];
+  assign \$798  = ~ \$797 ;
+  assign \$799  = \$797  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$800  = | instruction_words[189:175];
+  assign \$801  = ~ \$800 ;
+  assign \$802  = \$800  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$803  = \$799 [2] ? { \$802 [14:0], 2'h0 } : 17'h00000;
   assign \$804  = | instruction_words[189:175];
   assign \$805  = ~ \$804 ;
   assign \$806  = \$804  ? instruction_words[150:142] : instruction_words[174:166];
   assign \$807  = | instruction_words[189:175];
   assign \$808  = ~ \$807 ;
   assign \$809  = \$807  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$810  = | \$809 [16:15];
-  assign \$811  = \$806 [2] & \$810 ;
-  assign \$812  = \$803  | \$811 ;
+  assign \$810  = \$806 [3] ? { \$809 [13:0], 3'h0 } : 17'h00000;
+  assign \$811  = \$803  + \$810 ;
+  assign \$812  = \$796  + \$811 ;
   assign \$813  = | instruction_words[189:175];
   assign \$814  = ~ \$813 ;
   assign \$815  = \$813  ? instruction_words[150:142] : instruction_words[174:166];
   assign \$816  = | instruction_words[189:175];
   assign \$817  = ~ \$816 ;
   assign \$818  = \$816  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$819  = | \$818 [16:14];
-  assign \$820  = \$815 [3] & \$819 ;
-  assign \$821  = \$812  | \$820 ;
-  assign \$822  = | instruction_words[189:175];
-  assign \$823  = ~ \$822 ;
-  assign \$824  = \$822  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$825  = | instruction_words[189:175];
-  assign \$826  = ~ \$825 ;
-  assign \$827  = \$825  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$828  = | \$827 [16:13];
-  assign \$829  = \$824 [4] & \$828 ;
-  assign \$830  = \$821  | \$829 ;
+  assign \$819  = \$815 [4] ? { \$818 [12:0], 4'h0 } : 17'h00000;
+  assign \$820  = | instruction_words[189:175];
+  assign \$821  = ~ \$820 ;
+  assign \$822  = \$820  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$823  = | instruction_words[189:175];
+  assign \$824  = ~ \$823 ;
+  assign \$825  = \$823  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$826  = \$822 [5] ? { \$825 [11:0], 5'h00 } : 17'h00000;
+  assign \$827  = \$819  + \$826 ;
+  assign \$828  = | instruction_words[189:175];
+  assign \$829  = ~ \$828 ;
+  assign \$830  = \$828  ? instruction_words[150:142] : instruction_words[174:166];
   assign \$831  = | instruction_words[189:175];
   assign \$832  = ~ \$831 ;
-  assign \$833  = \$831  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$834  = | instruction_words[189:175];
-  assign \$835  = ~ \$834 ;
-  assign \$836  = \$834  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$837  = | \$836 [16:12];
-  assign \$838  = \$833 [5] & \$837 ;
-  assign \$839  = \$830  | \$838 ;
-  assign \$840  = | instruction_words[189:175];
-  assign \$841  = ~ \$840 ;
-  assign \$842  = \$840  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$843  = | instruction_words[189:175];
-  assign \$844  = ~ \$843 ;
-  assign \$845  = \$843  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$846  = | \$845 [16:11];
-  assign \$847  = \$842 [6] & \$846 ;
-  assign \$848  = \$839  | \$847 ;
-  assign \$849  = | instruction_words[189:175];
-  assign \$850  = ~ \$849 ;
-  assign \$851  = \$849  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$852  = | instruction_words[189:175];
-  assign \$853  = ~ \$852 ;
-  assign \$854  = \$852  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$855  = | \$854 [16:10];
-  assign \$856  = \$851 [7] & \$855 ;
-  assign \$857  = \$848  | \$856 ;
-  assign \$858  = | instruction_words[189:175];
+  assign \$833  = \$831  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$834  = \$830 [6] ? { \$833 [10:0], 6'h00 } : 17'h00000;
+  assign \$835  = | instruction_words[189:175];
+  assign \$836  = ~ \$835 ;
+  assign \$837  = \$835  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$838  = | instruction_words[189:175];
+  assign \$839  = ~ \$838 ;
+  assign \$840  = \$838  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$841  = \$837 [7] ? { \$840 [9:0], 7'h00 } : 17'h00000;
+  assign \$842  = \$834  + \$841 ;
+  assign \$843  = \$827  + \$842 ;
+  assign \$844  = | instruction_words[189:175];
+  assign \$845  = ~ \$844 ;
+  assign \$846  = \$844  ? instruction_words[150:142] : instruction_words[174:166];
+  assign \$847  = | instruction_words[189:175];
+  assign \$848  = ~ \$847 ;
+  assign \$849  = \$847  ? instruction_words[189:166] : instruction_words[165:142];
+  assign \$850  = \$846 [8] ? { \$849 [8:0], 8'h00 } : 17'h00000;
+  assign \$851  = | instruction_words[141:127];
+  assign \$852  = ~ \$851 ;
+  assign \$854  = | instruction_words[165:151];
+  assign \$855  = ~ \$854 ;
+  assign \$857  = \$853  & \$856 ;
+  assign \$858  = | instruction_words[141:127];
   assign \$859  = ~ \$858 ;
-  assign \$860  = \$858  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$861  = | instruction_words[189:175];
-  assign \$862  = ~ \$861 ;
-  assign \$863  = \$861  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$864  = | \$863 [16:9];
-  assign \$865  = \$860 [8] & \$864 ;
-  assign \$866  = \$857  | \$865 ;
-  assign \$867  = | instruction_words[189:175];
-  assign \$868  = ~ \$867 ;
-  assign \$869  = \$867  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$870  = | instruction_words[189:175];
-  assign \$871  = ~ \$870 ;
-  assign \$872  = \$870  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$873  = \$869 [0] ? \$872 [16:0] : 17'h00000;
-  assign \$874  = | instruction_words[189:175];
-  assign \$875  = ~ \$874 ;
-  assign \$876  = \$874  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$877  = | instruction_words[189:175];
+  assign \$860  = \$858  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$861  = | \$860 [23:17];
+  assign \$862  = | instruction_words[141:127];
+  assign \$863  = ~ \$862 ;
+  assign \$864  = \$862  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$865  = | \$864 ;
+  assign \$866  = \$861  & \$865 ;
+  assign \$867  = \$857  | \$866 ;
+  assign \$868  = | instruction_words[141:127];
+  assign \$869  = ~ \$868 ;
+  assign \$870  = \$868  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$871  = | instruction_words[141:127];
+  assign \$872  = ~ \$871 ;
+  assign \$873  = \$871  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$877  = | instruction_words[141:127];
   assign \$878  = ~ \$877 ;
-  assign \$879  = \$877  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$880  = \$876 [1] ? { \$879 [15:0], 1'h0 } : 17'h00000;
-  assign \$881  = \$873  + \$880 ;
-  assign \$882  = | instruction_words[189:175];
-  assign \$883  = ~ \$882 ;
-  assign \$884  = \$882  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$885  = | instruction_words[189:175];
-  assign \$886  = ~ \$885 ;
-  assign \$887  = \$885  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$888  = \$884 [2] ? { \$887 [14:0], 2'h0 } : 17'h00000;
-  assign \$889  = | instruction_words[189:175];
+  assign \$879  = \$877  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$880  = | instruction_words[141:127];
+  assign \$881  = ~ \$880 ;
+  assign \$882  = \$880  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$884  = \$879 [1] & \$883 ;
+  assign \$885  = \$876  | \$884 ;
+  assign \$886  = | instruction_words[141:127];
+  assign \$887  = ~ \$886 ;
+  assign \$888  = \$886  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$889  = | instruction_words[141:127];
   assign \$890  = ~ \$889 ;
-  assign \$891  = \$889  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$892  = | instruction_words[189:175];
-  assign \$893  = ~ \$892 ;
-  assign \$894  = \$892  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$895  = \$891 [3] ? { \$894 [13:0], 3'h0 } : 17'h00000;
-  assign \$896  = \$888  + \$895 ;
-  assign \$897  = \$881  + \$896 ;
-  assign \$898  = | instruction_words[189:175];
+  assign \$891  = \$889  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$892  = | \$891 [16:15];
+  assign \$893  = \$888 [2] & \$892 ;
+  assign \$894  = \$885  | \$893 ;
+  assign \$895  = | instruction_words[141:127];
+  assign \$896  = ~ \$895 ;
+  assign \$897  = \$895  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$898  = | instruction_words[141:127];
   assign \$899  = ~ \$898 ;
-  assign \$900  = \$898  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$901  = | instruction_words[189:175];
-  assign \$902  = ~ \$901 ;
-  assign \$903  = \$901  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$904  = \$900 [4] ? { \$903 [12:0], 4'h0 } : 17'h00000;
-  assign \$905  = | instruction_words[189:175];
-  assign \$906  = ~ \$905 ;
-  assign \$907  = \$905  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$908  = | instruction_words[189:175];
-  assign \$909  = ~ \$908 ;
-  assign \$910  = \$908  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$911  = \$907 [5] ? { \$910 [11:0], 5'h00 } : 17'h00000;
-  assign \$912  = \$904  + \$911 ;
-  assign \$913  = | instruction_words[189:175];
+  assign \$900  = \$898  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$901  = | \$900 [16:14];
+  assign \$902  = \$897 [3] & \$901 ;
+  assign \$903  = \$894  | \$902 ;
+  assign \$904  = | instruction_words[141:127];
+  assign \$905  = ~ \$904 ;
+  assign \$906  = \$904  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$907  = | instruction_words[141:127];
+  assign \$908  = ~ \$907 ;
+  assign \$909  = \$907  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$910  = | \$909 [16:13];
+  assign \$911  = \$906 [4] & \$910 ;
+  assign \$912  = \$903  | \$911 ;
+  assign \$913  = | instruction_words[141:127];
   assign \$914  = ~ \$913 ;
-  assign \$915  = \$913  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$916  = | instruction_words[189:175];
+  assign \$915  = \$913  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$916  = | instruction_words[141:127];
   assign \$917  = ~ \$916 ;
-  assign \$918  = \$916  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$919  = \$915 [6] ? { \$918 [10:0], 6'h00 } : 17'h00000;
-  assign \$920  = | instruction_words[189:175];
-  assign \$921  = ~ \$920 ;
-  assign \$922  = \$920  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$923  = | instruction_words[189:175];
-  assign \$924  = ~ \$923 ;
-  assign \$925  = \$923  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$926  = \$922 [7] ? { \$925 [9:0], 7'h00 } : 17'h00000;
-  assign \$927  = \$919  + \$926 ;
-  assign \$928  = \$912  + \$927 ;
-  assign \$929  = \$897  + \$928 ;
-  assign \$930  = | instruction_words[189:175];
-  assign \$931  = ~ \$930 ;
-  assign \$932  = \$930  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$933  = | instruction_words[189:175];
-  assign \$934  = ~ \$933 ;
-  assign \$935  = \$933  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$936  = \$932 [8] ? { \$935 [8:0], 8'h00 } : 17'h00000;
-  assign \$937  = \$929  + \$936 ;
-  assign \$938  = | \$937 [20:17];
-  assign \$939  = \$866  | \$938 ;
-  assign \$940  = | instruction_words[189:175];
+  assign \$918  = \$916  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$919  = | \$918 [16:12];
+  assign \$920  = \$915 [5] & \$919 ;
+  assign \$921  = \$912  | \$920 ;
+  assign \$922  = | instruction_words[141:127];
+  assign \$923  = ~ \$922 ;
+  assign \$924  = \$922  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$925  = | instruction_words[141:127];
+  assign \$926  = ~ \$925 ;
+  assign \$927  = \$925  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$928  = | \$927 [16:11];
+  assign \$929  = \$924 [6] & \$928 ;
+  assign \$930  = \$921  | \$929 ;
+  assign \$931  = | instruction_words[141:127];
+  assign \$932  = ~ \$931 ;
+  assign \$933  = \$931  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$934  = | instruction_words[141:127];
+  assign \$935  = ~ \$934 ;
+  assign \$936  = \$934  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$937  = | \$936 [16:10];
+  assign \$938  = \$933 [7] & \$937 ;
+  assign \$939  = \$930  | \$938 ;
+  assign \$940  = | instruction_words[141:127];
   assign \$941  = ~ \$940 ;
-  assign \$942  = \$940  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$943  = | instruction_words[189:175];
+  assign \$942  = \$940  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$943  = | instruction_words[141:127];
   assign \$944  = ~ \$943 ;
-  assign \$945  = \$943  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$946  = \$942 [0] ? \$945 [16:0] : 17'h00000;
-  assign \$947  = | instruction_words[189:175];
-  assign \$948  = ~ \$947 ;
-  assign \$949  = \$947  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$950  = | instruction_words[189:175];
-  assign \$951  = ~ \$950 ;
-  assign \$952  = \$950  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$953  = \$949 [1] ? { \$952 [15:0], 1'h0 } : 17'h00000;
-  assign \$954  = \$946  + \$953 ;
-  assign \$955  = | instruction_words[189:175];
-  assign \$956  = ~ \$955 ;
-  assign \$957  = \$955  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$958  = | instruction_words[189:175];
-  assign \$959  = ~ \$958 ;
-  assign \$960  = \$958  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$961  = \$957 [2] ? { \$960 [14:0], 2'h0 } : 17'h00000;
-  assign \$962  = | instruction_words[189:175];
-  assign \$963  = ~ \$962 ;
-  assign \$964  = \$962  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$965  = | instruction_words[189:175];
-  assign \$966  = ~ \$965 ;
-  assign \$967  = \$965  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$968  = \$964 [3] ? { \$967 [13:0], 3'h0 } : 17'h00000;
-  assign \$969  = \$961  + \$968 ;
-  assign \$970  = \$954  + \$969 ;
-  assign \$971  = | instruction_words[189:175];
+  assign \$945  = \$943  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$946  = | \$945 [16:9];
+  assign \$947  = \$942 [8] & \$946 ;
+  assign \$948  = \$939  | \$947 ;
+  assign \$949  = | instruction_words[141:127];
+  assign \$950  = ~ \$949 ;
+  assign \$951  = \$949  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$952  = | instruction_words[141:127];
+  assign \$953  = ~ \$952 ;
+  assign \$954  = \$952  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$955  = \$951 [0] ? \$954 [16:0] : 17'h00000;
+  assign \$956  = | instruction_words[141:127];
+  assign \$957  = ~ \$956 ;
+  assign \$958  = \$956  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$959  = | instruction_words[141:127];
+  assign \$960  = ~ \$959 ;
+  assign \$961  = \$959  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$962  = \$958 [1] ? { \$961 [15:0], 1'h0 } : 17'h00000;
+  assign \$963  = \$955  + \$962 ;
+  assign \$964  = | instruction_words[141:127];
+  assign \$965  = ~ \$964 ;
+  assign \$966  = \$964  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$967  = | instruction_words[141:127];
+  assign \$968  = ~ \$967 ;
+  assign \$969  = \$967  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$970  = \$966 [2] ? { \$969 [14:0], 2'h0 } : 17'h00000;
+  assign \$971  = | instruction_words[141:127];
   assign \$972  = ~ \$971 ;
-  assign \$973  = \$971  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$974  = | instruction_words[189:175];
+  assign \$973  = \$971  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$974  = | instruction_words[141:127];
   assign \$975  = ~ \$974 ;
-  assign \$976  = \$974  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$977  = \$973 [4] ? { \$976 [12:0], 4'h0 } : 17'h00000;
-  assign \$978  = | instruction_words[189:175];
-  assign \$979  = ~ \$978 ;
-  assign \$980  = \$978  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$981  = | instruction_words[189:175];
-  assign \$982  = ~ \$981 ;
-  assign \$983  = \$981  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$984  = \$980 [5] ? { \$983 [11:0], 5'h00 } : 17'h00000;
-  assign \$985  = \$977  + \$984 ;
-  assign \$986  = | instruction_words[189:175];
-  assign \$987  = ~ \$986 ;
-  assign \$988  = \$986  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$989  = | instruction_words[189:175];
-  assign \$990  = ~ \$989 ;
-  assign \$991  = \$989  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$992  = \$988 [6] ? { \$991 [10:0], 6'h00 } : 17'h00000;
-  assign \$993  = | instruction_words[189:175];
-  assign \$994  = ~ \$993 ;
-  assign \$995  = \$993  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$996  = | instruction_words[189:175];
-  assign \$997  = ~ \$996 ;
-  assign \$998  = \$996  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$999  = \$995 [7] ? { \$998 [9:0], 7'h00 } : 17'h00000;
-  assign \$1000  = \$992  + \$999 ;
-  assign \$1001  = \$985  + \$1000 ;
-  assign \$1002  = \$970  + \$1001 ;
-  assign \$1003  = | instruction_words[189:175];
-  assign \$1004  = ~ \$1003 ;
-  assign \$1005  = \$1003  ? instruction_words[150:142] : instruction_words[174:166];
-  assign \$1006  = | instruction_words[189:175];
-  assign \$1007  = ~ \$1006 ;
-  assign \$1008  = \$1006  ? instruction_words[189:166] : instruction_words[165:142];
-  assign \$1009  = \$1005 [8] ? { \$1008 [8:0], 8'h00 } : 17'h00000;
-  assign \$1010  = \$1002  + \$1009 ;
-  assign \$1011  = \$939  ? 18'h20000 : { 1'h0, \$1010 [16:0] };
-  assign \$1012  = | instruction_words[141:127];
-  assign \$1013  = ~ \$1012 ;
-  assign \$1015  = | instruction_words[165:151];
-  assign \$1016  = ~ \$1015 ;
-  assign \$1018  = \$1014  & \$1017 ;
-  assign \$1019  = | instruction_words[141:127];
-  assign \$1020  = ~ \$1019 ;
-  assign \$1021  = \$1019  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1022  = | \$1021 [23:17];
-  assign \$1023  = | instruction_words[141:127];
-  assign \$1024  = ~ \$1023 ;
-  assign \$1025  = \$1023  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1026  = | \$1025 ;
-  assign \$1027  = \$1022  & \$1026 ;
-  assign \$1028  = \$1018  | \$1027 ;
-  assign \$1029  = | instruction_words[141:127];
-  assign \$1030  = ~ \$1029 ;
-  assign \$1031  = \$1029  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1032  = | instruction_words[141:127];
-  assign \$1033  = ~ \$1032 ;
-  assign \$1034  = \$1032  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1038  = | instruction_words[141:127];
-  assign \$1039  = ~ \$1038 ;
-  assign \$1040  = \$1038  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1041  = | instruction_words[141:127];
-  assign \$1042  = ~ \$1041 ;
-  assign \$1043  = \$1041  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1045  = \$1040 [1] & \$1044 ;
-  assign \$1046  = \$1037  | \$1045 ;
-  assign \$1047  = | instruction_words[141:127];
-  assign \$1048  = ~ \$1047 ;
-  assign \$1049  = \$1047  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1050  = | instruction_words[141:127];
-  assign \$1051  = ~ \$1050 ;
-  assign \$1052  = \$1050  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1053  = | \$1052 [16:15];
-  assign \$1054  = \$1049 [2] & \$1053 ;
-  assign \$1055  = \$1046  | \$1054 ;
-  assign \$1056  = | instruction_words[141:127];
-  assign \$1057  = ~ \$1056 ;
-  assign \$1058  = \$1056  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1059  = | instruction_words[141:127];
-  assign \$1060  = ~ \$1059 ;
-  assign \$1061  = \$1059  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1062  = | \$1061 [16:14];
-  assign \$1063  = \$1058 [3] & \$1062 ;
-  assign \$1064  = \$1055  | \$1063 ;
-  assign \$1065  = | instruction_words[141:127];
-  assign \$1066  = ~ \$1065 ;
-  assign \$1067  = \$1065  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1068  = | instruction_words[141:127];
-  assign \$1069  = ~ \$1068 ;
-  assign \$1070  = \$1068  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1071  = | \$1070 [16:13];
-  assign \$1072  = \$1067 [4] & \$1071 ;
-  assign \$1073  = \$1064  | \$1072 ;
-  assign \$1074  = | instruction_words[141:127];
-  assign \$1075  = ~ \$1074 ;
-  assign \$1076  = \$1074  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1077  = | instruction_words[141:127];
-  assign \$1078  = ~ \$1077 ;
-  assign \$1079  = \$1077  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1080  = | \$1079 [16:12];
-  assign \$1081  = \$1076 [5] & \$1080 ;
-  assign \$1082  = \$1073  | \$1081 ;
-  assign \$1083  = | instruction_words[141:127];
-  assign \$1084  = ~ \$1083 ;
-  assign \$1085  = \$1083  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1086  = | instruction_words[141:127];
-  assign \$1087  = ~ \$1086 ;
-  assign \$1088  = \$1086  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1089  = | \$1088 [16:11];
-  assign \$1090  = \$1085 [6] & \$1089 ;
-  assign \$1091  = \$1082  | \$1090 ;
-  assign \$1092  = | instruction_words[141:127];
-  assign \$1093  = ~ \$1092 ;
-  assign \$1094  = \$1092  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1095  = | instruction_words[141:127];
-  assign \$1096  = ~ \$1095 ;
-  assign \$1097  = \$1095  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1098  = | \$1097 [16:10];
-  assign \$1099  = \$1094 [7] & \$1098 ;
-  assign \$1100  = \$1091  | \$1099 ;
-  assign \$1101  = | instruction_words[141:127];
-  assign \$1102  = ~ \$1101 ;
-  assign \$1103  = \$1101  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1104  = | instruction_words[141:127];
-  assign \$1105  = ~ \$1104 ;
-  assign \$1106  = \$1104  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1107  = | \$1106 [16:9];
-  assign \$1108  = \$1103 [8] & \$1107 ;
-  assign \$1109  = \$1100  | \$1108 ;
-  assign \$1110  = | instruction_words[141:127];
-  assign \$1111  = ~ \$1110 ;
-  assign \$1112  = \$1110  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1113  = | instruction_words[141:127];
-  assign \$1114  = ~ \$1113 ;
-  assign \$1115  = \$1113  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1116  = \$1112 [0] ? \$1115 [16:0] : 17'h00000;
-  assign \$1117  = | instruction_words[141:127];
-  assign \$1118  = ~ \$1117 ;
-  assign \$1119  = \$1117  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1120  = | instruction_words[141:127];
-  assign \$1121  = ~ \$1120 ;
-  assign \$1122  = \$1120  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1123  = \$1119 [1] ? { \$1122 [15:0], 1'h0 } : 17'h00000;
-  assign \$1124  = \$1116  + \$1123 ;
-  assign \$1125  = | instruction_words[141:127];
-  assign \$1126  = ~ \$1125 ;
-  assign \$1127  = \$1125  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1128  = | instruction_words[141:127];
-  assign \$1129  = ~ \$1128 ;
-  assign \$1130  = \$1128  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1131  = \$1127 [2] ? { \$1130 [14:0], 2'h0 } : 17'h00000;
-  assign \$1132  = | instruction_words[141:127];
-  assign \$1133  = ~ \$1132 ;
-  assign \$1134  = \$1132  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1135  = | instruction_words[141:127];
-  assign \$1136  = ~ \$1135 ;
-  assign \$1137  = \$1135  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1138  = \$1134 [3] ? { \$1137 [13:0], 3'h0 } : 17'h00000;
-  assign \$1139  = \$1131  + \$1138 ;
-  assign \$1140  = \$1124  + \$1139 ;
-  assign \$1141  = | instruction_words[141:127];
-  assign \$1142  = ~ \$1141 ;
-  assign \$1143  = \$1141  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1144  = | instruction_words[141:127];
-  assign \$1145  = ~ \$1144 ;
-  assign \$1146  = \$1144  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1147  = \$1143 [4] ? { \$1146 [12:0], 4'h0 } : 17'h00000;
-  assign \$1148  = | instruction_words[141:127];
-  assign \$1149  = ~ \$1148 ;
-  assign \$1150  = \$1148  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1151  = | instruction_words[141:127];
-  assign \$1152  = ~ \$1151 ;
-  assign \$1153  = \$1151  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1154  = \$1150 [5] ? { \$1153 [11:0], 5'h00 } : 17'h00000;
-  assign \$1155  = \$1147  + \$1154 ;
-  assign \$1156  = | instruction_words[141:127];
-  assign \$1157  = ~ \$1156 ;
-  assign \$1158  = \$1156  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1159  = | instruction_words[141:127];
-  assign \$1160  = ~ \$1159 ;
-  assign \$1161  = \$1159  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1162  = \$1158 [6] ? { \$1161 [10:0], 6'h00 } : 17'h00000;
-  assign \$1163  = | instruction_words[141:127];
-  assign \$1164  = ~ \$1163 ;
-  assign \$1165  = \$1163  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1166  = | instruction_words[141:127];
-  assign \$1167  = ~ \$1166 ;
-  assign \$1168  = \$1166  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1169  = \$1165 [7] ? { \$1168 [9:0], 7'h00 } : 17'h00000;
-  assign \$1170  = \$1162  + \$1169 ;
-  assign \$1171  = \$1155  + \$1170 ;
-  assign \$1172  = \$1140  + \$1171 ;
-  assign \$1173  = | instruction_words[141:127];
-  assign \$1174  = ~ \$1173 ;
-  assign \$1175  = \$1173  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1176  = | instruction_words[141:127];
-  assign \$1177  = ~ \$1176 ;
-  assign \$1178  = \$1176  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1179  = \$1175 [8] ? { \$1178 [8:0], 8'h00 } : 17'h00000;
-  assign \$1180  = \$1172  + \$1179 ;
-  assign \$1181  = | \$1180 [20:17];
-  assign \$1182  = \$1109  | \$1181 ;
-  assign \$1183  = | instruction_words[141:127];
-  assign \$1184  = ~ \$1183 ;
-  assign \$1185  = \$1183  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1186  = | instruction_words[141:127];
-  assign \$1187  = ~ \$1186 ;
-  assign \$1188  = \$1186  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1189  = \$1185 [0] ? \$1188 [16:0] : 17'h00000;
-  assign \$1190  = | instruction_words[141:127];
-  assign \$1191  = ~ \$1190 ;
-  assign \$1192  = \$1190  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1193  = | instruction_words[141:127];
-  assign \$1194  = ~ \$1193 ;
-  assign \$1195  = \$1193  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1196  = \$1192 [1] ? { \$1195 [15:0], 1'h0 } : 17'h00000;
-  assign \$1197  = \$1189  + \$1196 ;
-  assign \$1198  = | instruction_words[141:127];
-  assign \$1199  = ~ \$1198 ;
-  assign \$1200  = \$1198  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1201  = | instruction_words[141:127];
-  assign \$1202  = ~ \$1201 ;
-  assign \$1203  = \$1201  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1204  = \$1200 [2] ? { \$1203 [14:0], 2'h0 } : 17'h00000;
-  assign \$1205  = | instruction_words[141:127];
-  assign \$1206  = ~ \$1205 ;
-  assign \$1207  = \$1205  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1208  = | instruction_words[141:127];
-  assign \$1209  = ~ \$1208 ;
-  assign \$1210  = \$1208  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1211  = \$1207 [3] ? { \$1210 [13:0], 3'h0 } : 17'h00000;
-  assign \$1212  = \$1204  + \$1211 ;
-  assign \$1213  = \$1197  + \$1212 ;
-  assign \$1214  = | instruction_words[141:127];
-  assign \$1215  = ~ \$1214 ;
-  assign \$1216  = \$1214  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1217  = | instruction_words[141:127];
-  assign \$1218  = ~ \$1217 ;
-  assign \$1219  = \$1217  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1220  = \$1216 [4] ? { \$1219 [12:0], 4'h0 } : 17'h00000;
-  assign \$1221  = | instruction_words[141:127];
-  assign \$1222  = ~ \$1221 ;
-  assign \$1223  = \$1221  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1224  = | instruction_words[141:127];
-  assign \$1225  = ~ \$1224 ;
-  assign \$1226  = \$1224  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1227  = \$1223 [5] ? { \$1226 [11:0], 5'h00 } : 17'h00000;
-  assign \$1228  = \$1220  + \$1227 ;
-  assign \$1229  = | instruction_words[141:127];
-  assign \$1230  = ~ \$1229 ;
-  assign \$1231  = \$1229  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1232  = | instruction_words[141:127];
-  assign \$1233  = ~ \$1232 ;
-  assign \$1234  = \$1232  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1235  = \$1231 [6] ? { \$1234 [10:0], 6'h00 } : 17'h00000;
-  assign \$1236  = | instruction_words[141:127];
-  assign \$1237  = ~ \$1236 ;
-  assign \$1238  = \$1236  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1239  = | instruction_words[141:127];
-  assign \$1240  = ~ \$1239 ;
-  assign \$1241  = \$1239  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1242  = \$1238 [7] ? { \$1241 [9:0], 7'h00 } : 17'h00000;
-  assign \$1243  = \$1235  + \$1242 ;
-  assign \$1244  = \$1228  + \$1243 ;
-  assign \$1245  = \$1213  + \$1244 ;
-  assign \$1246  = | instruction_words[141:127];
-  assign \$1247  = ~ \$1246 ;
-  assign \$1248  = \$1246  ? instruction_words[150:142] : instruction_words[126:118];
-  assign \$1249  = | instruction_words[141:127];
-  assign \$1250  = ~ \$1249 ;
-  assign \$1251  = \$1249  ? instruction_words[141:118] : instruction_words[165:142];
-  assign \$1252  = \$1248 [8] ? { \$1251 [8:0], 8'h00 } : 17'h00000;
-  assign \$1253  = \$1245  + \$1252 ;
-  assign \$1254  = \$1182  ? 18'h20000 : { 1'h0, \$1253 [16:0] };
-  assign \$1255  = ! op[3:0];
-  assign \$1256  = op[3:0] == 1'h1;
-  assign \$1257  = op[3:0] == 2'h2;
-  assign \$1258  = op[3:0] == 3'h5;
-  assign \$1259  = op[3:0] == 3'h6;
-  assign \$1260  = op[3:0] == 3'h7;
-  assign \$1261  = op[3:0] == 4'h8;
-  assign \$1262  = op[3:0] == 4'hc;
-  assign \$1263  = op[3:0] == 4'hb;
-  assign \$1264  = op[3:0] == 2'h3;
-  assign \$1265  = op[3:0] == 4'h9;
-  assign \$1266  = op[3:0] == 4'ha;
-  assign \$1267  = op[3:0] == 3'h4;
-  assign \$1268  = | { \$1267 , \$1266 , \$1265 , \$1264 , \$1263 , \$1262 , \$1261 , \$1260 , \$1259 , \$1258 , \$1257 , \$1256 , \$1255  };
-  assign \$1269  = ~ \$1268 ;
-  assign \$1270  = op[3:0] == 3'h5;
-  assign \$1271  = | op[18:16];
-  assign \$1273  = op[39:16] + op[141:118];
-  assign \$1274  = \$1272  < \$1273 ;
-  assign \$1275  = \$1271  | \$1274 ;
-  assign \$1277  = \$1270  & \$1276 ;
-  assign \$1278  = op[3:0] == 3'h6;
-  assign \$1279  = | op[18:16];
-  assign \$1281  = op[39:16] + op[141:118];
-  assign \$1282  = \$1280  < \$1281 ;
-  assign \$1283  = \$1279  | \$1282 ;
-  assign \$1284  = | op[70:68];
-  assign \$1286  = op[91:68] + op[141:118];
-  assign \$1287  = \$1285  < \$1286 ;
-  assign \$1288  = \$1284  | \$1287 ;
-  assign \$1289  = | { \$1288 , \$1283  };
-  assign \$1290  = \$1278  & \$1289 ;
-  assign \$1291  = op[3:0] == 3'h7;
-  assign \$1292  = | op[18:16];
-  assign \$1294  = op[39:16] + op[141:118];
-  assign \$1295  = \$1293  < \$1294 ;
-  assign \$1296  = \$1292  | \$1295 ;
-  assign \$1297  = | op[70:68];
-  assign \$1299  = op[91:68] + op[141:118];
-  assign \$1300  = \$1298  < \$1299 ;
-  assign \$1301  = \$1297  | \$1300 ;
-  assign \$1302  = | op[96:94];
-  assign \$1304  = op[117:94] + op[141:118];
-  assign \$1305  = \$1303  < \$1304 ;
-  assign \$1306  = \$1302  | \$1305 ;
-  assign \$1307  = | { \$1306 , \$1301 , \$1296  };
-  assign \$1308  = \$1291  & \$1307 ;
-  assign \$1309  = op[3:0] == 4'h8;
-  assign \$1310  = | op[18:16];
-  assign \$1312  = op[39:16] + op[141:118];
-  assign \$1313  = \$1311  < \$1312 ;
-  assign \$1314  = \$1310  | \$1313 ;
-  assign \$1315  = | op[44:42];
-  assign \$1317  = op[65:42] + op[141:118];
-  assign \$1318  = \$1316  < \$1317 ;
+  assign \$976  = \$974  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$977  = \$973 [3] ? { \$976 [13:0], 3'h0 } : 17'h00000;
+  assign \$978  = \$970  + \$977 ;
+  assign \$979  = \$963  + \$978 ;
+  assign \$980  = | instruction_words[141:127];
+  assign \$981  = ~ \$980 ;
+  assign \$982  = \$980  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$983  = | instruction_words[141:127];
+  assign \$984  = ~ \$983 ;
+  assign \$985  = \$983  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$986  = \$982 [4] ? { \$985 [12:0], 4'h0 } : 17'h00000;
+  assign \$987  = | instruction_words[141:127];
+  assign \$988  = ~ \$987 ;
+  assign \$989  = \$987  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$990  = | instruction_words[141:127];
+  assign \$991  = ~ \$990 ;
+  assign \$992  = \$990  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$993  = \$989 [5] ? { \$992 [11:0], 5'h00 } : 17'h00000;
+  assign \$994  = \$986  + \$993 ;
+  assign \$995  = | instruction_words[141:127];
+  assign \$996  = ~ \$995 ;
+  assign \$997  = \$995  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$998  = | instruction_words[141:127];
+  assign \$999  = ~ \$998 ;
+  assign \$1000  = \$998  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$1001  = \$997 [6] ? { \$1000 [10:0], 6'h00 } : 17'h00000;
+  assign \$1002  = | instruction_words[141:127];
+  assign \$1003  = ~ \$1002 ;
+  assign \$1004  = \$1002  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$1005  = | instruction_words[141:127];
+  assign \$1006  = ~ \$1005 ;
+  assign \$1007  = \$1005  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$1008  = \$1004 [7] ? { \$1007 [9:0], 7'h00 } : 17'h00000;
+  assign \$1009  = \$1001  + \$1008 ;
+  assign \$1010  = \$994  + \$1009 ;
+  assign \$1011  = | instruction_words[141:127];
+  assign \$1012  = ~ \$1011 ;
+  assign \$1013  = \$1011  ? instruction_words[150:142] : instruction_words[126:118];
+  assign \$1014  = | instruction_words[141:127];
+  assign \$1015  = ~ \$1014 ;
+  assign \$1016  = \$1014  ? instruction_words[141:118] : instruction_words[165:142];
+  assign \$1017  = \$1013 [8] ? { \$1016 [8:0], 8'h00 } : 17'h00000;
+  assign \$1018  = | rows_of_n_1[18:17];
+  assign \$1019  = rows_of_n_0 | \$1018 ;
+  assign \$1020  = \$1019  ? 18'h20000 : { 1'h0, rows_of_n_1[16:0] };
+  assign \$1021  = m_k_1 + m_k_2;
+  assign \$1022  = \$1021  + m_k_3;
+  assign \$1023  = | \$1022 [20:17];
+  assign \$1024  = m_k_0 | \$1023 ;
+  assign \$1025  = m_k_1 + m_k_2;
+  assign \$1026  = \$1025  + m_k_3;
+  assign \$1027  = \$1024  ? 18'h20000 : { 1'h0, \$1026 [16:0] };
+  assign \$1028  = k_n_1 + k_n_2;
+  assign \$1029  = \$1028  + k_n_3;
+  assign \$1030  = | \$1029 [20:17];
+  assign \$1031  = k_n_0 | \$1030 ;
+  assign \$1032  = k_n_1 + k_n_2;
+  assign \$1033  = \$1032  + k_n_3;
+  assign \$1034  = \$1031  ? 18'h20000 : { 1'h0, \$1033 [16:0] };
+  assign \$1035  = m_n_1 + m_n_2;
+  assign \$1036  = \$1035  + m_n_3;
+  assign \$1037  = | \$1036 [20:17];
+  assign \$1038  = m_n_0 | \$1037 ;
+  assign \$1039  = m_n_1 + m_n_2;
+  assign \$1040  = \$1039  + m_n_3;
+  assign \$1041  = \$1038  ? 18'h20000 : { 1'h0, \$1040 [16:0] };
+  assign \$1042  = ! op[3:0];
+  assign \$1043  = op[3:0] == 1'h1;
+  assign \$1044  = op[3:0] == 2'h2;
+  assign \$1045  = op[3:0] == 3'h5;
+  assign \$1046  = op[3:0] == 3'h6;
+  assign \$1047  = op[3:0] == 3'h7;
+  assign \$1048  = op[3:0] == 4'h8;
+  assign \$1049  = op[3:0] == 4'hc;
+  assign \$1050  = op[3:0] == 4'hb;
+  assign \$1051  = op[3:0] == 2'h3;
+  assign \$1052  = op[3:0] == 4'h9;
+  assign \$1053  = op[3:0] == 4'ha;
+  assign \$1054  = op[3:0] == 3'h4;
+  assign \$1055  = | { \$1054 , \$1053 , \$1052 , \$1051 , \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045 , \$1044 , \$1043 , \$1042  };
+  assign \$1056  = ~ \$1055 ;
+  assign \$1057  = op[3:0] == 3'h5;
+  assign \$1058  = | op[18:16];
+  assign \$1060  = op[39:16] + op[141:118];
+  assign \$1061  = \$1059  < \$1060 ;
+  assign \$1062  = \$1058  | \$1061 ;
+  assign \$1064  = \$1057  & \$1063 ;
+  assign \$1065  = op[3:0] == 3'h6;
+  assign \$1066  = | op[18:16];
+  assign \$1068  = op[39:16] + op[141:118];
+  assign \$1069  = \$1067  < \$1068 ;
+  assign \$1070  = \$1066  | \$1069 ;
+  assign \$1071  = | op[70:68];
+  assign \$1073  = op[91:68] + op[141:118];
+  assign \$1074  = \$1072  < \$1073 ;
+  assign \$1075  = \$1071  | \$1074 ;
+  assign \$1076  = | { \$1075 , \$1070  };
+  assign \$1077  = \$1065  & \$1076 ;
+  assign \$1078  = op[3:0] == 3'h7;
+  assign \$1079  = | op[18:16];
+  assign \$1081  = op[39:16] + op[141:118];
+  assign \$1082  = \$1080  < \$1081 ;
+  assign \$1083  = \$1079  | \$1082 ;
+  assign \$1084  = | op[70:68];
+  assign \$1086  = op[91:68] + op[141:118];
+  assign \$1087  = \$1085  < \$1086 ;
+  assign \$1088  = \$1084  | \$1087 ;
+  assign \$1089  = | op[96:94];
+  assign \$1091  = op[117:94] + op[141:118];
+  assign \$1092  = \$1090  < \$1091 ;
+  assign \$1093  = \$1089  | \$1092 ;
+  assign \$1094  = | { \$1093 , \$1088 , \$1083  };
+  assign \$1095  = \$1078  & \$1094 ;
+  assign \$1096  = op[3:0] == 4'h8;
+  assign \$1097  = | op[18:16];
+  assign \$1099  = op[39:16] + op[141:118];
+  assign \$1100  = \$1098  < \$1099 ;
+  assign \$1101  = \$1097  | \$1100 ;
+  assign \$1102  = | op[44:42];
+  assign \$1104  = op[65:42] + op[141:118];
+  assign \$1105  = \$1103  < \$1104 ;
+  assign \$1106  = \$1102  | \$1105 ;
+  assign \$1107  = | op[70:68];
+  assign \$1109  = op[91:68] + op[141:118];
+  assign \$1110  = \$1108  < \$1109 ;
+  assign \$1111  = \$1107  | \$1110 ;
+  assign \$1112  = | { \$1111 , \$1106 , \$1101  };
+  assign \$1113  = \$1096  & \$1112 ;
+  assign \$1114  = op[3:0] == 4'hc;
+  assign \$1115  = | op[18:16];
+  assign \$1117  = op[39:16] + op[141:118];
+  assign \$1118  = \$1116  < \$1117 ;
+  assign \$1119  = \$1115  | \$1118 ;
+  assign \$1120  = | op[70:68];
+  assign \$1122  = op[91:68] + op[141:118];
+  assign \$1123  = \$1121  < \$1122 ;
+  assign \$1124  = \$1120  | \$1123 ;
+  assign \$1125  = | { \$1124 , \$1119  };
+  assign \$1126  = \$1114  & \$1125 ;
+  assign \$1127  = op[3:0] == 4'hb;
+  assign \$1128  = | op[18:16];
+  assign \$1130  = op[39:16] + rows_of_n_words;
+  assign \$1131  = \$1129  < \$1130 ;
+  assign \$1132  = \$1128  | \$1131 ;
+  assign \$1133  = | op[44:42];
+  assign \$1135  = op[65:42] + op[141:118];
+  assign \$1136  = \$1134  < \$1135 ;
+  assign \$1137  = \$1133  | \$1136 ;
+  assign \$1138  = | op[70:68];
+  assign \$1140  = op[91:68] + rows_of_n_words;
+  assign \$1141  = \$1139  < \$1140 ;
+  assign \$1142  = \$1138  | \$1141 ;
+  assign \$1143  = | { \$1142 , \$1137 , \$1132  };
+  assign \$1144  = \$1127  & \$1143 ;
+  assign \$1145  = | { \$1144 , \$1126 , \$1113 , \$1095 , \$1077 , \$1064  };
+  assign \$1146  = op[3:0] == 3'h6;
+  assign \$1147  = op[67:66] == op[15:14];
+  assign \$1148  = op[39:16] + op[141:118];
+  assign \$1149  = op[91:68] < \$1148 ;
+  assign \$1150  = \$1147  & \$1149 ;
+  assign \$1151  = op[91:68] + op[141:118];
+  assign \$1152  = op[39:16] < \$1151 ;
+  assign \$1153  = \$1150  & \$1152 ;
+  assign \$1154  = op[91:68] != op[39:16];
+  assign \$1155  = \$1153  & \$1154 ;
+  assign \$1157  = \$1146  & \$1156 ;
+  assign \$1158  = \$1145  | \$1157 ;
+  assign \$1159  = op[3:0] == 3'h7;
+  assign \$1160  = op[67:66] == op[15:14];
+  assign \$1161  = op[39:16] + op[141:118];
+  assign \$1162  = op[91:68] < \$1161 ;
+  assign \$1163  = \$1160  & \$1162 ;
+  assign \$1164  = op[91:68] + op[141:118];
+  assign \$1165  = op[39:16] < \$1164 ;
+  assign \$1166  = \$1163  & \$1165 ;
+  assign \$1167  = op[91:68] != op[39:16];
+  assign \$1168  = \$1166  & \$1167 ;
+  assign \$1169  = op[93:92] == op[15:14];
+  assign \$1170  = op[39:16] + op[141:118];
+  assign \$1171  = op[117:94] < \$1170 ;
+  assign \$1172  = \$1169  & \$1171 ;
+  assign \$1173  = op[117:94] + op[141:118];
+  assign \$1174  = op[39:16] < \$1173 ;
+  assign \$1175  = \$1172  & \$1174 ;
+  assign \$1176  = op[117:94] != op[39:16];
+  assign \$1177  = \$1175  & \$1176 ;
+  assign \$1178  = | { \$1177 , \$1168  };
+  assign \$1179  = \$1159  & \$1178 ;
+  assign \$1180  = \$1158  | \$1179 ;
+  assign \$1181  = op[3:0] == 4'h8;
+  assign \$1182  = op[67:66] == op[15:14];
+  assign \$1183  = op[39:16] + op[141:118];
+  assign \$1184  = op[91:68] < \$1183 ;
+  assign \$1185  = \$1182  & \$1184 ;
+  assign \$1186  = op[91:68] + op[141:118];
+  assign \$1187  = op[39:16] < \$1186 ;
+  assign \$1188  = \$1185  & \$1187 ;
+  assign \$1189  = op[91:68] != op[39:16];
+  assign \$1190  = \$1188  & \$1189 ;
+  assign \$1191  = op[67:66] == op[41:40];
+  assign \$1192  = op[65:42] + op[141:118];
+  assign \$1193  = op[91:68] < \$1192 ;
+  assign \$1194  = \$1191  & \$1193 ;
+  assign \$1195  = op[91:68] + op[141:118];
+  assign \$1196  = op[65:42] < \$1195 ;
+  assign \$1197  = \$1194  & \$1196 ;
+  assign \$1198  = op[91:68] != op[65:42];
+  assign \$1199  = \$1197  & \$1198 ;
+  assign \$1200  = | { \$1199 , \$1190  };
+  assign \$1201  = \$1181  & \$1200 ;
+  assign \$1202  = \$1180  | \$1201 ;
+  assign \$1203  = op[3:0] == 2'h3;
+  assign \$1205  = op[5] ? conv_extents[17:0] : m_k_words;
+  assign \$1206  = op[39:16] + \$1205 ;
+  assign \$1207  = \$1204  < \$1206 ;
+  assign \$1209  = op[65:42] + k_n_words;
+  assign \$1210  = \$1208  < \$1209 ;
+  assign \$1212  = op[91:68] + m_n_words;
+  assign \$1213  = \$1211  < \$1212 ;
+  assign \$1214  = | { \$1213 , \$1210 , \$1207  };
+  assign \$1215  = \$1203  & \$1214 ;
+  assign \$1216  = \$1202  | \$1215 ;
+  assign \$1217  = op[3:0] == 4'h9;
+  assign \$1218  = | op[18:16];
+  assign \$1220  = op[39:16] + pool_extents[17:0];
+  assign \$1221  = \$1219  < \$1220 ;
+  assign \$1222  = \$1218  | \$1221 ;
+  assign \$1223  = | op[70:68];
+  assign \$1225  = op[91:68] + pool_extents[35:18];
+  assign \$1226  = \$1224  < \$1225 ;
+  assign \$1227  = \$1223  | \$1226 ;
+  assign \$1228  = | op[96:94];
+  assign \$1230  = op[117:94] + pool_extents[35:18];
+  assign \$1231  = \$1229  < \$1230 ;
+  assign \$1232  = \$1228  | \$1231 ;
+  assign \$1233  = op[67:66] == op[15:14];
+  assign \$1234  = op[39:16] + pool_extents[17:0];
+  assign \$1235  = op[91:68] < \$1234 ;
+  assign \$1236  = \$1233  & \$1235 ;
+  assign \$1237  = op[91:68] + pool_extents[35:18];
+  assign \$1238  = op[39:16] < \$1237 ;
+  assign \$1239  = \$1236  & \$1238 ;
+  assign \$1240  = op[67:66] == op[93:92];
+  assign \$1241  = op[117:94] + pool_extents[35:18];
+  assign \$1242  = op[91:68] < \$1241 ;
+  assign \$1243  = \$1240  & \$1242 ;
+  assign \$1244  = op[91:68] + pool_extents[35:18];
+  assign \$1245  = op[117:94] < \$1244 ;
+  assign \$1246  = \$1243  & \$1245 ;
+  assign \$1247  = op[93:92] == op[15:14];
+  assign \$1248  = op[39:16] + pool_extents[17:0];
+  assign \$1249  = op[117:94] < \$1248 ;
+  assign \$1250  = \$1247  & \$1249 ;
+  assign \$1251  = op[117:94] + pool_extents[35:18];
+  assign \$1252  = op[39:16] < \$1251 ;
+  assign \$1253  = \$1250  & \$1252 ;
+  assign \$1254  = | { \$1253 , \$1246 , \$1239 , \$1232 , \$1227 , \$1222  };
+  assign \$1255  = \$1217  & \$1254 ;
+  assign \$1256  = \$1216  | \$1255 ;
+  assign \$1257  = op[3:0] == 4'ha;
+  assign \$1258  = | op[18:16];
+  assign \$1260  = op[39:16] + pool_extents[35:18];
+  assign \$1261  = \$1259  < \$1260 ;
+  assign \$1262  = \$1258  | \$1261 ;
+  assign \$1263  = | op[44:42];
+  assign \$1265  = op[65:42] + pool_extents[35:18];
+  assign \$1266  = \$1264  < \$1265 ;
+  assign \$1267  = \$1263  | \$1266 ;
+  assign \$1268  = | op[70:68];
+  assign \$1270  = op[91:68] + pool_extents[17:0];
+  assign \$1271  = \$1269  < \$1270 ;
+  assign \$1272  = \$1268  | \$1271 ;
+  assign \$1273  = op[67:66] == op[15:14];
+  assign \$1274  = op[39:16] + pool_extents[35:18];
+  assign \$1275  = op[91:68] < \$1274 ;
+  assign \$1276  = \$1273  & \$1275 ;
+  assign \$1277  = op[91:68] + pool_extents[17:0];
+  assign \$1278  = op[39:16] < \$1277 ;
+  assign \$1279  = \$1276  & \$1278 ;
+  assign \$1280  = op[67:66] == op[41:40];
+  assign \$1281  = op[65:42] + pool_extents[35:18];
+  assign \$1282  = op[91:68] < \$1281 ;
+  assign \$1283  = \$1280  & \$1282 ;
+  assign \$1284  = op[91:68] + pool_extents[17:0];
+  assign \$1285  = op[65:42] < \$1284 ;
+  assign \$1286  = \$1283  & \$1285 ;
+  assign \$1287  = | { \$1286 , \$1279 , \$1272 , \$1267 , \$1262  };
+  assign \$1288  = \$1257  & \$1287 ;
+  assign \$1289  = \$1256  | \$1288 ;
+  assign \$1290  = op[3:0] == 3'h4;
+  assign \$1291  = | op[18:16];
+  assign \$1293  = op[39:16] + conv_extents[89:72];
+  assign \$1294  = \$1292  < \$1293 ;
+  assign \$1295  = \$1291  | \$1294 ;
+  assign \$1296  = | op[70:68];
+  assign \$1298  = op[91:68] + conv_extents[17:0];
+  assign \$1299  = \$1297  < \$1298 ;
+  assign \$1300  = \$1296  | \$1299 ;
+  assign \$1301  = op[67:66] == op[15:14];
+  assign \$1302  = op[39:16] + conv_extents[89:72];
+  assign \$1303  = op[91:68] < \$1302 ;
+  assign \$1304  = \$1301  & \$1303 ;
+  assign \$1305  = op[91:68] + conv_extents[17:0];
+  assign \$1306  = op[39:16] < \$1305 ;
+  assign \$1307  = \$1304  & \$1306 ;
+  assign \$1308  = | { \$1307 , \$1300 , \$1295  };
+  assign \$1309  = \$1290  & \$1308 ;
+  assign \$1310  = \$1289  | \$1309 ;
+  assign \$1311  = op[3:0] == 3'h7;
+  assign \$1312  = op[15:14] == 2'h3;
+  assign \$1313  = op[67:66] == op[93:92];
+  assign \$1314  = \$1312  | \$1313 ;
+  assign \$1315  = \$1311  & \$1314 ;
+  assign \$1316  = op[3:0] == 4'h8;
+  assign \$1317  = op[15:14] == 2'h3;
+  assign \$1318  = \$1316  & \$1317 ;
   assign \$1319  = \$1315  | \$1318 ;
-  assign \$1320  = | op[70:68];
-  assign \$1322  = op[91:68] + op[141:118];
-  assign \$1323  = \$1321  < \$1322 ;
-  assign \$1324  = \$1320  | \$1323 ;
-  assign \$1325  = | { \$1324 , \$1319 , \$1314  };
-  assign \$1326  = \$1309  & \$1325 ;
-  assign \$1327  = op[3:0] == 4'hc;
-  assign \$1328  = | op[18:16];
-  assign \$1330  = op[39:16] + op[141:118];
-  assign \$1331  = \$1329  < \$1330 ;
-  assign \$1332  = \$1328  | \$1331 ;
-  assign \$1333  = | op[70:68];
-  assign \$1335  = op[91:68] + op[141:118];
-  assign \$1336  = \$1334  < \$1335 ;
-  assign \$1337  = \$1333  | \$1336 ;
-  assign \$1338  = | { \$1337 , \$1332  };
-  assign \$1339  = \$1327  & \$1338 ;
-  assign \$1340  = op[3:0] == 4'hb;
-  assign \$1341  = | op[18:16];
-  assign \$1343  = op[39:16] + rows_of_n_words;
-  assign \$1344  = \$1342  < \$1343 ;
-  assign \$1345  = \$1341  | \$1344 ;
-  assign \$1346  = | op[44:42];
-  assign \$1348  = op[65:42] + op[141:118];
-  assign \$1349  = \$1347  < \$1348 ;
-  assign \$1350  = \$1346  | \$1349 ;
-  assign \$1351  = | op[70:68];
-  assign \$1353  = op[91:68] + rows_of_n_words;
-  assign \$1354  = \$1352  < \$1353 ;
-  assign \$1355  = \$1351  | \$1354 ;
-  assign \$1356  = | { \$1355 , \$1350 , \$1345  };
-  assign \$1357  = \$1340  & \$1356 ;
-  assign \$1358  = | { \$1357 , \$1339 , \$1326 , \$1308 , \$1290 , \$1277  };
-  assign \$1359  = op[3:0] == 3'h6;
-  assign \$1360  = op[67:66] == op[15:14];
-  assign \$1361  = op[39:16] + op[141:118];
-  assign \$1362  = op[91:68] < \$1361 ;
-  assign \$1363  = \$1360  & \$1362 ;
-  assign \$1364  = op[91:68] + op[141:118];
-  assign \$1365  = op[39:16] < \$1364 ;
-  assign \$1366  = \$1363  & \$1365 ;
-  assign \$1367  = op[91:68] != op[39:16];
-  assign \$1368  = \$1366  & \$1367 ;
-  assign \$1370  = \$1359  & \$1369 ;
-  assign \$1371  = \$1358  | \$1370 ;
-  assign \$1372  = op[3:0] == 3'h7;
-  assign \$1373  = op[67:66] == op[15:14];
-  assign \$1374  = op[39:16] + op[141:118];
-  assign \$1375  = op[91:68] < \$1374 ;
-  assign \$1376  = \$1373  & \$1375 ;
-  assign \$1377  = op[91:68] + op[141:118];
-  assign \$1378  = op[39:16] < \$1377 ;
-  assign \$1379  = \$1376  & \$1378 ;
-  assign \$1380  = op[91:68] != op[39:16];
-  assign \$1381  = \$1379  & \$1380 ;
-  assign \$1382  = op[93:92] == op[15:14];
-  assign \$1383  = op[39:16] + op[141:118];
-  assign \$1384  = op[117:94] < \$1383 ;
-  assign \$1385  = \$1382  & \$1384 ;
-  assign \$1386  = op[117:94] + op[141:118];
-  assign \$1387  = op[39:16] < \$1386 ;
-  assign \$1388  = \$1385  & \$1387 ;
-  assign \$1389  = op[117:94] != op[39:16];
-  assign \$1390  = \$1388  & \$1389 ;
-  assign \$1391  = | { \$1390 , \$1381  };
-  assign \$1392  = \$1372  & \$1391 ;
-  assign \$1393  = \$1371  | \$1392 ;
-  assign \$1394  = op[3:0] == 4'h8;
-  assign \$1395  = op[67:66] == op[15:14];
-  assign \$1396  = op[39:16] + op[141:118];
-  assign \$1397  = op[91:68] < \$1396 ;
-  assign \$1398  = \$1395  & \$1397 ;
-  assign \$1399  = op[91:68] + op[141:118];
-  assign \$1400  = op[39:16] < \$1399 ;
-  assign \$1401  = \$1398  & \$1400 ;
-  assign \$1402  = op[91:68] != op[39:16];
-  assign \$1403  = \$1401  & \$1402 ;
-  assign \$1404  = op[67:66] == op[41:40];
-  assign \$1405  = op[65:42] + op[141:118];
-  assign \$1406  = op[91:68] < \$1405 ;
-  assign \$1407  = \$1404  & \$1406 ;
-  assign \$1408  = op[91:68] + op[141:118];
-  assign \$1409  = op[65:42] < \$1408 ;
-  assign \$1410  = \$1407  & \$1409 ;
-  assign \$1411  = op[91:68] != op[65:42];
-  assign \$1412  = \$1410  & \$1411 ;
-  assign \$1413  = | { \$1412 , \$1403  };
-  assign \$1414  = \$1394  & \$1413 ;
-  assign \$1415  = \$1393  | \$1414 ;
-  assign \$1416  = op[3:0] == 2'h3;
-  assign \$1418  = op[5] ? conv_extents[17:0] : m_k_words;
-  assign \$1419  = op[39:16] + \$1418 ;
-  assign \$1420  = \$1417  < \$1419 ;
-  assign \$1422  = op[65:42] + k_n_words;
-  assign \$1423  = \$1421  < \$1422 ;
-  assign \$1425  = op[91:68] + m_n_words;
-  assign \$1426  = \$1424  < \$1425 ;
-  assign \$1427  = | { \$1426 , \$1423 , \$1420  };
-  assign \$1428  = \$1416  & \$1427 ;
-  assign \$1429  = \$1415  | \$1428 ;
-  assign \$1430  = op[3:0] == 4'h9;
-  assign \$1431  = | op[18:16];
-  assign \$1433  = op[39:16] + pool_extents[17:0];
-  assign \$1434  = \$1432  < \$1433 ;
-  assign \$1435  = \$1431  | \$1434 ;
-  assign \$1436  = | op[70:68];
-  assign \$1438  = op[91:68] + pool_extents[35:18];
-  assign \$1439  = \$1437  < \$1438 ;
-  assign \$1440  = \$1436  | \$1439 ;
-  assign \$1441  = | op[96:94];
-  assign \$1443  = op[117:94] + pool_extents[35:18];
-  assign \$1444  = \$1442  < \$1443 ;
-  assign \$1445  = \$1441  | \$1444 ;
-  assign \$1446  = op[67:66] == op[15:14];
-  assign \$1447  = op[39:16] + pool_extents[17:0];
-  assign \$1448  = op[91:68] < \$1447 ;
-  assign \$1449  = \$1446  & \$1448 ;
-  assign \$1450  = op[91:68] + pool_extents[35:18];
-  assign \$1451  = op[39:16] < \$1450 ;
-  assign \$1452  = \$1449  & \$1451 ;
-  assign \$1453  = op[67:66] == op[93:92];
-  assign \$1454  = op[117:94] + pool_extents[35:18];
-  assign \$1455  = op[91:68] < \$1454 ;
-  assign \$1456  = \$1453  & \$1455 ;
-  assign \$1457  = op[91:68] + pool_extents[35:18];
-  assign \$1458  = op[117:94] < \$1457 ;
-  assign \$1459  = \$1456  & \$1458 ;
-  assign \$1460  = op[93:92] == op[15:14];
-  assign \$1461  = op[39:16] + pool_extents[17:0];
-  assign \$1462  = op[117:94] < \$1461 ;
-  assign \$1463  = \$1460  & \$1462 ;
-  assign \$1464  = op[117:94] + pool_extents[35:18];
-  assign \$1465  = op[39:16] < \$1464 ;
-  assign \$1466  = \$1463  & \$1465 ;
-  assign \$1467  = | { \$1466 , \$1459 , \$1452 , \$1445 , \$1440 , \$1435  };
-  assign \$1468  = \$1430  & \$1467 ;
-  assign \$1469  = \$1429  | \$1468 ;
-  assign \$1470  = op[3:0] == 4'ha;
-  assign \$1471  = | op[18:16];
-  assign \$1473  = op[39:16] + pool_extents[35:18];
-  assign \$1474  = \$1472  < \$1473 ;
-  assign \$1475  = \$1471  | \$1474 ;
-  assign \$1476  = | op[44:42];
-  assign \$1478  = op[65:42] + pool_extents[35:18];
-  assign \$1479  = \$1477  < \$1478 ;
-  assign \$1480  = \$1476  | \$1479 ;
-  assign \$1481  = | op[70:68];
-  assign \$1483  = op[91:68] + pool_extents[17:0];
-  assign \$1484  = \$1482  < \$1483 ;
-  assign \$1485  = \$1481  | \$1484 ;
-  assign \$1486  = op[67:66] == op[15:14];
-  assign \$1487  = op[39:16] + pool_extents[35:18];
-  assign \$1488  = op[91:68] < \$1487 ;
-  assign \$1489  = \$1486  & \$1488 ;
-  assign \$1490  = op[91:68] + pool_extents[17:0];
-  assign \$1491  = op[39:16] < \$1490 ;
-  assign \$1492  = \$1489  & \$1491 ;
-  assign \$1493  = op[67:66] == op[41:40];
-  assign \$1494  = op[65:42] + pool_extents[35:18];
-  assign \$1495  = op[91:68] < \$1494 ;
-  assign \$1496  = \$1493  & \$1495 ;
-  assign \$1497  = op[91:68] + pool_extents[17:0];
-  assign \$1498  = op[65:42] < \$1497 ;
-  assign \$1499  = \$1496  & \$1498 ;
-  assign \$1500  = | { \$1499 , \$1492 , \$1485 , \$1480 , \$1475  };
-  assign \$1501  = \$1470  & \$1500 ;
-  assign \$1502  = \$1469  | \$1501 ;
-  assign \$1503  = op[3:0] == 3'h4;
-  assign \$1504  = | op[18:16];
-  assign \$1506  = op[39:16] + conv_extents[89:72];
-  assign \$1507  = \$1505  < \$1506 ;
-  assign \$1508  = \$1504  | \$1507 ;
-  assign \$1509  = | op[70:68];
-  assign \$1511  = op[91:68] + conv_extents[17:0];
-  assign \$1512  = \$1510  < \$1511 ;
-  assign \$1513  = \$1509  | \$1512 ;
-  assign \$1514  = op[67:66] == op[15:14];
-  assign \$1515  = op[39:16] + conv_extents[89:72];
-  assign \$1516  = op[91:68] < \$1515 ;
-  assign \$1517  = \$1514  & \$1516 ;
-  assign \$1518  = op[91:68] + conv_extents[17:0];
-  assign \$1519  = op[39:16] < \$1518 ;
-  assign \$1520  = \$1517  & \$1519 ;
-  assign \$1521  = | { \$1520 , \$1513 , \$1508  };
-  assign \$1522  = \$1503  & \$1521 ;
-  assign \$1523  = \$1502  | \$1522 ;
-  assign \$1524  = op[3:0] == 3'h7;
-  assign \$1525  = op[15:14] == 2'h3;
-  assign \$1526  = op[67:66] == op[93:92];
-  assign \$1527  = \$1525  | \$1526 ;
-  assign \$1528  = \$1524  & \$1527 ;
-  assign \$1529  = op[3:0] == 4'h8;
-  assign \$1530  = op[15:14] == 2'h3;
-  assign \$1531  = \$1529  & \$1530 ;
-  assign \$1532  = \$1528  | \$1531 ;
-  assign \$1533  = op[3:0] == 4'hc;
-  assign \$1534  = op[15:14] == 2'h3;
-  assign \$1535  = op[67:66] == 2'h3;
-  assign \$1536  = \$1534  | \$1535 ;
-  assign \$1537  = \$1533  & \$1536 ;
-  assign \$1538  = \$1532  | \$1537 ;
-  assign \$1539  = op[3:0] == 4'hb;
-  assign \$1540  = op[15:14] == 2'h3;
-  assign \$1541  = op[41:40] == 2'h3;
-  assign \$1542  = \$1540  | \$1541 ;
-  assign \$1543  = op[67:66] == op[15:14];
-  assign \$1544  = op[39:16] + rows_of_n_words;
-  assign \$1545  = op[91:68] < \$1544 ;
-  assign \$1546  = \$1543  & \$1545 ;
-  assign \$1547  = op[91:68] + rows_of_n_words;
-  assign \$1548  = op[39:16] < \$1547 ;
-  assign \$1549  = \$1546  & \$1548 ;
-  assign \$1550  = \$1542  | \$1549 ;
-  assign \$1551  = op[67:66] == op[41:40];
-  assign \$1552  = op[65:42] + op[141:118];
-  assign \$1553  = op[91:68] < \$1552 ;
-  assign \$1554  = \$1551  & \$1553 ;
-  assign \$1555  = op[91:68] + rows_of_n_words;
-  assign \$1556  = op[65:42] < \$1555 ;
-  assign \$1557  = \$1554  & \$1556 ;
-  assign \$1558  = \$1550  | \$1557 ;
-  assign \$1559  = \$1539  & \$1558 ;
-  assign \$1560  = \$1538  | \$1559 ;
-  assign \$1561  = op[3:0] == 4'h9;
-  assign \$1562  = op[15:14] == 2'h3;
-  assign \$1563  = op[67:66] == op[93:92];
-  assign \$1564  = \$1562  | \$1563 ;
-  assign \$1565  = \$1561  & \$1564 ;
-  assign \$1566  = \$1560  | \$1565 ;
-  assign \$1567  = op[3:0] == 4'ha;
-  assign \$1568  = op[15:14] == 2'h3;
-  assign \$1569  = \$1567  & \$1568 ;
-  assign \$1570  = \$1566  | \$1569 ;
-  assign \$1571  = op[3:0] == 3'h4;
-  assign \$1572  = op[15:14] == 2'h3;
-  assign \$1573  = op[67:66] == 2'h3;
-  assign \$1574  = \$1572  & \$1573 ;
-  assign \$1575  = ~ \$1574 ;
-  assign \$1576  = \$1571  & \$1575 ;
-  assign \$1577  = \$1570  | \$1576 ;
-  assign \$1578  = op[3:0] == 2'h3;
-  assign \$1579  = op[15:14] == 2'h3;
-  assign \$1580  = op[41:40] == 2'h3;
-  assign \$1581  = \$1579  | \$1580 ;
-  assign \$1582  = op[67:66] != 2'h3;
-  assign \$1583  = \$1581  | \$1582 ;
-  assign \$1584  = \$1583  | op[7];
-  assign \$1585  = \$1578  & \$1584 ;
-  assign \$1586  = \$1577  | \$1585 ;
-  assign \$1587  = op[3:0] == 3'h6;
-  assign \$1588  = ! op[13:10];
-  assign \$3361  = op[9:8] * 2'h2;
-  assign \$1589  = \config [11:4] >> \$3361 ;
-  assign \$1590  = \$1588  ? \config [9:8] : \$1589 ;
-  assign \$1591  = \$1590  >= 2'h3;
-  assign \$1592  = ! op[13:10];
-  assign \$1593  = ! \config [3:0];
-  assign \$1594  = \config [3:0] > 4'h8;
-  assign \$1595  = \$1593  | \$1594 ;
-  assign \$1596  = \$1592  & \$1595 ;
-  assign \$1597  = \$1591  | \$1596 ;
-  assign \$1598  = \$1587  & \$1597 ;
-  assign \$1599  = op[3:0] == 4'hc;
-  assign \$1600  = op[165:142] != 4'h8;
-  assign \$1601  = \$1599  & \$1600 ;
-  assign \$1602  = \$1598  | \$1601 ;
-  assign \$1603  = op[3:0] == 4'hb;
-  assign \$1604  = \config [11:10] >= 2'h3;
-  assign \$1605  = ! op[141:118];
-  assign \$1606  = \$1604  | \$1605 ;
-  assign \$1607  = ! op[165:142];
-  assign \$1608  = \$1606  | \$1607 ;
-  assign \$1609  = op[165:142] > 4'ha;
-  assign \$1610  = \$1608  | \$1609 ;
-  assign \$1611  = \$1603  & \$1610 ;
-  assign \$1612  = \$1602  | \$1611 ;
-  assign \$1613  = op[3:0] == 4'h9;
-  assign \$1614  = ~ pool_extents[90];
-  assign \$1615  = pool[59:56] != pool[63:60];
-  assign \$1616  = | pool[71:68];
-  assign \$1617  = \$1615  | \$1616 ;
-  assign \$1618  = pool[59:56] > 4'h8;
-  assign \$1619  = \$1617  | \$1618 ;
-  assign \$1620  = \$1614  | \$1619 ;
-  assign \$1621  = \$1613  & \$1620 ;
-  assign \$1623  = op[3:0] == 4'ha;
-  assign \$1624  = ~ pool_extents[90];
-  assign \$1625  = pool[59:56] != pool[63:60];
-  assign \$1626  = | pool[71:68];
-  assign \$1627  = \$1625  | \$1626 ;
-  assign \$1628  = pool[59:56] > 4'h8;
-  assign \$1629  = \$1627  | \$1628 ;
-  assign \$1630  = \$1624  | \$1629 ;
-  assign \$1631  = \$1623  & \$1630 ;
-  assign \$1632  = \$1622  | \$1631 ;
-  assign \$1633  = op[3:0] == 3'h4;
-  assign \$1634  = ~ conv_extents[90];
-  assign \$1636  = \$1633  & \$1635 ;
-  assign \$1637  = \$1632  | \$1636 ;
-  assign \$1638  = \$1612  | \$1637 ;
-  assign \$1639  = op[3:0] == 4'h9;
-  assign \$1640  = op[141:118] != pool_extents[17:0];
-  assign \$1641  = \$1639  & \$1640 ;
-  assign \$1642  = \$1638  | \$1641 ;
-  assign \$1643  = op[3:0] == 3'h4;
-  assign \$1644  = op[141:118] != conv_extents[53:36];
-  assign \$1645  = op[165:142] != conv_extents[71:54];
-  assign \$1646  = \$1644  | \$1645 ;
-  assign \$1647  = \$1643  & \$1646 ;
-  assign \$1648  = \$1642  | \$1647 ;
-  assign \$1649  = op[3:0] == 2'h3;
-  assign \$1650  = ! op[141:118];
-  assign \$1651  = ! op[165:142];
-  assign \$1652  = \$1650  | \$1651 ;
-  assign \$1653  = ! op[189:166];
-  assign \$1654  = \$1652  | \$1653 ;
-  assign \$1655  = op[189:166] > 18'h20816;
-  assign \$1656  = \$1654  | \$1655 ;
-  assign \$1657  = op[4] ? conv_extents[71:54] : conv_extents[53:36];
-  assign \$1658  = op[141:118] != \$1657 ;
-  assign \$1659  = op[4] ? conv_extents[53:36] : conv_extents[71:54];
-  assign \$1660  = op[189:166] != \$1659 ;
-  assign \$1661  = \$1658  | \$1660 ;
-  assign \$1662  = op[5] & \$1661 ;
-  assign \$1663  = \$1656  | \$1662 ;
-  assign \$1664  = \$1649  & \$1663 ;
-  assign \$1665  = \$1648  | \$1664 ;
-  assign \$1668  = | refusal;
-  assign \$1669  = ! op[3:0];
-  assign \$1670  = op[3:0] == 1'h1;
-  assign \$1671  = op[3:0] == 2'h2;
-  assign \$1672  = finished & select;
-  assign \$1673  = | \$1672 ;
-  assign \$1674  = op[3:0] == 3'h5;
-  assign \$1675  = pc + 1'h1;
-  assign \$1676  = fetch_addr + 3'h7;
-  assign \$1677  = fetch_addr + 3'h7;
-  assign \$1678  = \$1677  > 10'h3f9;
-  always @(posedge clk)
-    exp0 <= \$1679 ;
-  always @(posedge clk)
-    exp1 <= \$1680 ;
-  always @(posedge clk)
-    exp2 <= \$1681 ;
-  always @(posedge clk)
-    exp3 <= \$1682 ;
-  always @(posedge clk)
-    exp4 <= \$1683 ;
-  always @(posedge clk)
-    exp5 <= \$1684 ;
-  always @(posedge clk)
-    exp6 <= \$1685 ;
-  always @(posedge clk)
-    exp7 <= \$1686 ;
-  always @(posedge clk)
-    exp8 <= \$1687 ;
-  always @(posedge clk)
-    exp9 <= \$1688 ;
-  always @(posedge clk)
-    exp10 <= \$1689 ;
-  always @(posedge clk)
-    exp11 <= \$1690 ;
-  always @(posedge clk)
-    exp12 <= \$1691 ;
-  always @(posedge clk)
-    exp13 <= \$1692 ;
-  always @(posedge clk)
-    exp14 <= \$1693 ;
-  always @(posedge clk)
-    exp15 <= \$1694 ;
-  always @(posedge clk)
-    exp16 <= \$1695 ;
-  always @(posedge clk)
-    exp17 <= \$1696 ;
-  always @(posedge clk)
-    exp18 <= \$1697 ;
-  always @(posedge clk)
-    exp19 <= \$1698 ;
-  always @(posedge clk)
-    exp20 <= \$1699 ;
-  always @(posedge clk)
-    exp21 <= \$1700 ;
-  always @(posedge clk)
-    exp22 <= \$1701 ;
-  always @(posedge clk)
-    exp23 <= \$1702 ;
-  always @(posedge clk)
-    exp24 <= \$1703 ;
-  always @(posedge clk)
-    exp25 <= \$1704 ;
-  always @(posedge clk)
-    exp26 <= \$1705 ;
-  always @(posedge clk)
-    exp27 <= \$1706 ;
-  always @(posedge clk)
-    exp28 <= \$1707 ;
-  always @(posedge clk)
-    exp29 <= \$1708 ;
-  always @(posedge clk)
-    exp30 <= \$1709 ;
-  always @(posedge clk)
-    exp31 <= \$1710 ;
-  always @(posedge clk)
-    exp32 <= \$1711 ;
-  always @(posedge clk)
-    exp33 <= \$1712 ;
-  always @(posedge clk)
-    exp34 <= \$1713 ;
-  always @(posedge clk)
-    exp35 <= \$1714 ;
-  always @(posedge clk)
-    exp36 <= \$1715 ;
-  always @(posedge clk)
-    exp37 <= \$1716 ;
-  always @(posedge clk)
-    exp38 <= \$1717 ;
-  always @(posedge clk)
-    exp39 <= \$1718 ;
-  always @(posedge clk)
-    exp40 <= \$1719 ;
-  always @(posedge clk)
-    exp41 <= \$1720 ;
-  always @(posedge clk)
-    exp42 <= \$1721 ;
-  always @(posedge clk)
-    exp43 <= \$1722 ;
-  always @(posedge clk)
-    exp44 <= \$1723 ;
-  always @(posedge clk)
-    exp45 <= \$1724 ;
-  always @(posedge clk)
-    exp46 <= \$1725 ;
-  always @(posedge clk)
-    exp47 <= \$1726 ;
-  always @(posedge clk)
-    exp48 <= \$1727 ;
-  always @(posedge clk)
-    exp49 <= \$1728 ;
-  always @(posedge clk)
-    exp50 <= \$1729 ;
-  always @(posedge clk)
-    exp51 <= \$1730 ;
-  always @(posedge clk)
-    exp52 <= \$1731 ;
-  always @(posedge clk)
-    exp53 <= \$1732 ;
-  always @(posedge clk)
-    exp54 <= \$1733 ;
-  always @(posedge clk)
-    exp55 <= \$1734 ;
-  always @(posedge clk)
-    exp56 <= \$1735 ;
-  always @(posedge clk)
-    exp57 <= \$1736 ;
-  always @(posedge clk)
-    exp58 <= \$1737 ;
-  always @(posedge clk)
-    exp59 <= \$1738 ;
-  always @(posedge clk)
-    exp60 <= \$1739 ;
-  always @(posedge clk)
-    exp61 <= \$1740 ;
-  always @(posedge clk)
-    exp62 <= \$1741 ;
-  always @(posedge clk)
-    exp63 <= \$1742 ;
-  always @(posedge clk)
-    word_valid <= \$1743 ;
-  always @(posedge clk)
-    issued <= \$1744 ;
-  always @(posedge clk)
-    instruction_words <= \$1745 ;
-  always @(posedge clk)
-    arrived <= \$1746 ;
-  always @(posedge clk)
-    launch <= \$1747 ;
-  always @(posedge clk)
-    busy <= \$1748 ;
-  always @(posedge clk)
-    done <= \$1749 ;
-  always @(posedge clk)
-    error <= \$1750 ;
-  always @(posedge clk)
-    cause <= \$1751 ;
-  always @(posedge clk)
-    pc <= \$1752 ;
-  always @(posedge clk)
-    fetch_addr <= \$1753 ;
-  always @(posedge clk)
-    fetching <= \$1754 ;
-  always @(posedge clk)
-    fsm_state <= \$1755 ;
-  always @(posedge clk)
-    op <= \$1756 ;
-  always @(posedge clk)
-    rows_of_n_words <= \$1757 ;
-  always @(posedge clk)
-    m_k_words <= \$1758 ;
-  always @(posedge clk)
-    k_n_words <= \$1759 ;
-  always @(posedge clk)
-    m_n_words <= \$1760 ;
-  always @(posedge clk)
-    causes <= \$1761 ;
-  always @(posedge clk)
-    a_exponent <= \$1762 ;
-  always @(posedge clk)
-    b_value <= \$1763 ;
-  always @(posedge clk)
-    conv <= \$1764 ;
-  always @(posedge clk)
-    pool <= \$1765 ;
-  always @(posedge clk)
-    select <= \$1766 ;
-  always @(posedge clk)
-    b <= \$1767 ;
+  assign \$1320  = op[3:0] == 4'hc;
+  assign \$1321  = op[15:14] == 2'h3;
+  assign \$1322  = op[67:66] == 2'h3;
+  assign \$1323  = \$1321  | \$1322 ;
+  assign \$1324  = \$1320  & \$1323 ;
+  assign \$1325  = \$1319  | \$1324 ;
+  assign \$1326  = op[3:0] == 4'hb;
+  assign \$1327  = op[15:14] == 2'h3;
+  assign \$1328  = op[41:40] == 2'h3;
+  assign \$1329  = \$1327  | \$1328 ;
+  assign \$1330  = op[67:66] == op[15:14];
+  assign \$1331  = op[39:16] + rows_of_n_words;
+  assign \$1332  = op[91:68] < \$1331 ;
+  assign \$1333  = \$1330  & \$1332 ;
+  assign \$1334  = op[91:68] + rows_of_n_words;
+  assign \$1335  = op[39:16] < \$1334 ;
+  assign \$1336  = \$1333  & \$1335 ;
+  assign \$1337  = \$1329  | \$1336 ;
+  assign \$1338  = op[67:66] == op[41:40];
+  assign \$1339  = op[65:42] + op[141:118];
+  assign \$1340  = op[91:68] < \$1339 ;
+  assign \$1341  = \$1338  & \$1340 ;
+  assign \$1342  = op[91:68] + rows_of_n_words;
+  assign \$1343  = op[65:42] < \$1342 ;
+  assign \$1344  = \$1341  & \$1343 ;
+  assign \$1345  = \$1337  | \$1344 ;
+  assign \$1346  = \$1326  & \$1345 ;
+  assign \$1347  = \$1325  | \$1346 ;
+  assign \$1348  = op[3:0] == 4'h9;
+  assign \$1349  = op[15:14] == 2'h3;
+  assign \$1350  = op[67:66] == op[93:92];
+  assign \$1351  = \$1349  | \$1350 ;
+  assign \$1352  = \$1348  & \$1351 ;
+  assign \$1353  = \$1347  | \$1352 ;
+  assign \$1354  = op[3:0] == 4'ha;
+  assign \$1355  = op[15:14] == 2'h3;
+  assign \$1356  = \$1354  & \$1355 ;
+  assign \$1357  = \$1353  | \$1356 ;
+  assign \$1358  = op[3:0] == 3'h4;
+  assign \$1359  = op[15:14] == 2'h3;
+  assign \$1360  = op[67:66] == 2'h3;
+  assign \$1361  = \$1359  & \$1360 ;
+  assign \$1362  = ~ \$1361 ;
+  assign \$1363  = \$1358  & \$1362 ;
+  assign \$1364  = \$1357  | \$1363 ;
+  assign \$1365  = op[3:0] == 2'h3;
+  assign \$1366  = op[15:14] == 2'h3;
+  assign \$1367  = op[41:40] == 2'h3;
+  assign \$1368  = \$1366  | \$1367 ;
+  assign \$1369  = op[67:66] != 2'h3;
+  assign \$1370  = \$1368  | \$1369 ;
+  assign \$1371  = \$1370  | op[7];
+  assign \$1372  = \$1365  & \$1371 ;
+  assign \$1373  = \$1364  | \$1372 ;
+  assign \$1374  = op[3:0] == 3'h6;
+  assign \$1375  = ! op[13:10];
+  assign \$2949  = op[9:8] * 2'h2;
+  assign \$1376  = \config [11:4] >> \$2949 ;
+  assign \$1377  = \$1375  ? \config [9:8] : \$1376 ;
+  assign \$1378  = \$1377  >= 2'h3;
+  assign \$1379  = ! op[13:10];
+  assign \$1380  = ! \config [3:0];
+  assign \$1381  = \config [3:0] > 4'h8;
+  assign \$1382  = \$1380  | \$1381 ;
+  assign \$1383  = \$1379  & \$1382 ;
+  assign \$1384  = \$1378  | \$1383 ;
+  assign \$1385  = \$1374  & \$1384 ;
+  assign \$1386  = op[3:0] == 4'hc;
+  assign \$1387  = op[165:142] != 4'h8;
+  assign \$1388  = \$1386  & \$1387 ;
+  assign \$1389  = \$1385  | \$1388 ;
+  assign \$1390  = op[3:0] == 4'hb;
+  assign \$1391  = \config [11:10] >= 2'h3;
+  assign \$1392  = ! op[141:118];
+  assign \$1393  = \$1391  | \$1392 ;
+  assign \$1394  = ! op[165:142];
+  assign \$1395  = \$1393  | \$1394 ;
+  assign \$1396  = op[165:142] > 4'ha;
+  assign \$1397  = \$1395  | \$1396 ;
+  assign \$1398  = \$1390  & \$1397 ;
+  assign \$1399  = \$1389  | \$1398 ;
+  assign \$1400  = op[3:0] == 4'h9;
+  assign \$1401  = ~ pool_extents[90];
+  assign \$1402  = pool[59:56] != pool[63:60];
+  assign \$1403  = | pool[71:68];
+  assign \$1404  = \$1402  | \$1403 ;
+  assign \$1405  = pool[59:56] > 4'h8;
+  assign \$1406  = \$1404  | \$1405 ;
+  assign \$1407  = \$1401  | \$1406 ;
+  assign \$1408  = \$1400  & \$1407 ;
+  assign \$1410  = op[3:0] == 4'ha;
+  assign \$1411  = ~ pool_extents[90];
+  assign \$1412  = pool[59:56] != pool[63:60];
+  assign \$1413  = | pool[71:68];
+  assign \$1414  = \$1412  | \$1413 ;
+  assign \$1415  = pool[59:56] > 4'h8;
+  assign \$1416  = \$1414  | \$1415 ;
+  assign \$1417  = \$1411  | \$1416 ;
+  assign \$1418  = \$1410  & \$1417 ;
+  assign \$1419  = \$1409  | \$1418 ;
+  assign \$1420  = op[3:0] == 3'h4;
+  assign \$1421  = ~ conv_extents[90];
+  assign \$1423  = \$1420  & \$1422 ;
+  assign \$1424  = \$1419  | \$1423 ;
+  assign \$1425  = \$1399  | \$1424 ;
+  assign \$1426  = op[3:0] == 4'h9;
+  assign \$1427  = op[141:118] != pool_extents[17:0];
+  assign \$1428  = \$1426  & \$1427 ;
+  assign \$1429  = \$1425  | \$1428 ;
+  assign \$1430  = op[3:0] == 3'h4;
+  assign \$1431  = op[141:118] != conv_extents[53:36];
+  assign \$1432  = op[165:142] != conv_extents[71:54];
+  assign \$1433  = \$1431  | \$1432 ;
+  assign \$1434  = \$1430  & \$1433 ;
+  assign \$1435  = \$1429  | \$1434 ;
+  assign \$1436  = op[3:0] == 2'h3;
+  assign \$1437  = ! op[141:118];
+  assign \$1438  = ! op[165:142];
+  assign \$1439  = \$1437  | \$1438 ;
+  assign \$1440  = ! op[189:166];
+  assign \$1441  = \$1439  | \$1440 ;
+  assign \$1442  = op[189:166] > 18'h20816;
+  assign \$1443  = \$1441  | \$1442 ;
+  assign \$1444  = op[4] ? conv_extents[71:54] : conv_extents[53:36];
+  assign \$1445  = op[141:118] != \$1444 ;
+  assign \$1446  = op[4] ? conv_extents[53:36] : conv_extents[71:54];
+  assign \$1447  = op[189:166] != \$1446 ;
+  assign \$1448  = \$1445  | \$1447 ;
+  assign \$1449  = op[5] & \$1448 ;
+  assign \$1450  = \$1443  | \$1449 ;
+  assign \$1451  = \$1436  & \$1450 ;
+  assign \$1452  = \$1435  | \$1451 ;
+  assign \$1455  = | refusal;
+  assign \$1456  = ! op[3:0];
+  assign \$1457  = op[3:0] == 1'h1;
+  assign \$1458  = op[3:0] == 2'h2;
+  assign \$1459  = finished & select;
+  assign \$1460  = | \$1459 ;
+  assign \$1461  = op[3:0] == 3'h5;
+  assign \$1462  = pc + 1'h1;
+  assign \$1463  = fetch_addr + 3'h7;
+  assign \$1464  = fetch_addr + 3'h7;
+  assign \$1465  = \$1464  > 10'h3f9;
+  always @(posedge clk)
+    exp0 <= \$1466 ;
+  always @(posedge clk)
+    exp1 <= \$1467 ;
+  always @(posedge clk)
+    exp2 <= \$1468 ;
+  always @(posedge clk)
+    exp3 <= \$1469 ;
+  always @(posedge clk)
+    exp4 <= \$1470 ;
+  always @(posedge clk)
+    exp5 <= \$1471 ;
+  always @(posedge clk)
+    exp6 <= \$1472 ;
+  always @(posedge clk)
+    exp7 <= \$1473 ;
+  always @(posedge clk)
+    exp8 <= \$1474 ;
+  always @(posedge clk)
+    exp9 <= \$1475 ;
+  always @(posedge clk)
+    exp10 <= \$1476 ;
+  always @(posedge clk)
+    exp11 <= \$1477 ;
+  always @(posedge clk)
+    exp12 <= \$1478 ;
+  always @(posedge clk)
+    exp13 <= \$1479 ;
+  always @(posedge clk)
+    exp14 <= \$1480 ;
+  always @(posedge clk)
+    exp15 <= \$1481 ;
+  always @(posedge clk)
+    exp16 <= \$1482 ;
+  always @(posedge clk)
+    exp17 <= \$1483 ;
+  always @(posedge clk)
+    exp18 <= \$1484 ;
+  always @(posedge clk)
+    exp19 <= \$1485 ;
+  always @(posedge clk)
+    exp20 <= \$1486 ;
+  always @(posedge clk)
+    exp21 <= \$1487 ;
+  always @(posedge clk)
+    exp22 <= \$1488 ;
+  always @(posedge clk)
+    exp23 <= \$1489 ;
+  always @(posedge clk)
+    exp24 <= \$1490 ;
+  always @(posedge clk)
+    exp25 <= \$1491 ;
+  always @(posedge clk)
+    exp26 <= \$1492 ;
+  always @(posedge clk)
+    exp27 <= \$1493 ;
+  always @(posedge clk)
+    exp28 <= \$1494 ;
+  always @(posedge clk)
+    exp29 <= \$1495 ;
+  always @(posedge clk)
+    exp30 <= \$1496 ;
+  always @(posedge clk)
+    exp31 <= \$1497 ;
+  always @(posedge clk)
+    exp32 <= \$1498 ;
+  always @(posedge clk)
+    exp33 <= \$1499 ;
+  always @(posedge clk)
+    exp34 <= \$1500 ;
+  always @(posedge clk)
+    exp35 <= \$1501 ;
+  always @(posedge clk)
+    exp36 <= \$1502 ;
+  always @(posedge clk)
+    exp37 <= \$1503 ;
+  always @(posedge clk)
+    exp38 <= \$1504 ;
+  always @(posedge clk)
+    exp39 <= \$1505 ;
+  always @(posedge clk)
+    exp40 <= \$1506 ;
+  always @(posedge clk)
+    exp41 <= \$1507 ;
+  always @(posedge clk)
+    exp42 <= \$1508 ;
+  always @(posedge clk)
+    exp43 <= \$1509 ;
+  always @(posedge clk)
+    exp44 <= \$1510 ;
+  always @(posedge clk)
+    exp45 <= \$1511 ;
+  always @(posedge clk)
+    exp46 <= \$1512 ;
+  always @(posedge clk)
+    exp47 <= \$1513 ;
+  always @(posedge clk)
+    exp48 <= \$1514 ;
+  always @(posedge clk)
+    exp49 <= \$1515 ;
+  always @(posedge clk)
+    exp50 <= \$1516 ;
+  always @(posedge clk)
+    exp51 <= \$1517 ;
+  always @(posedge clk)
+    exp52 <= \$1518 ;
+  always @(posedge clk)
+    exp53 <= \$1519 ;
+  always @(posedge clk)
+    exp54 <= \$1520 ;
+  always @(posedge clk)
+    exp55 <= \$1521 ;
+  always @(posedge clk)
+    exp56 <= \$1522 ;
+  always @(posedge clk)
+    exp57 <= \$1523 ;
+  always @(posedge clk)
+    exp58 <= \$1524 ;
+  always @(posedge clk)
+    exp59 <= \$1525 ;
+  always @(posedge clk)
+    exp60 <= \$1526 ;
+  always @(posedge clk)
+    exp61 <= \$1527 ;
+  always @(posedge clk)
+    exp62 <= \$1528 ;
+  always @(posedge clk)
+    exp63 <= \$1529 ;
+  always @(posedge clk)
+    word_valid <= \$1530 ;
+  always @(posedge clk)
+    issued <= \$1531 ;
+  always @(posedge clk)
+    instruction_words <= \$1532 ;
+  always @(posedge clk)
+    arrived <= \$1533 ;
+  always @(posedge clk)
+    launch <= \$1534 ;
+  always @(posedge clk)
+    busy <= \$1535 ;
+  always @(posedge clk)
+    done <= \$1536 ;
+  always @(posedge clk)
+    error <= \$1537 ;
+  always @(posedge clk)
+    cause <= \$1538 ;
+  always @(posedge clk)
+    pc <= \$1539 ;
+  always @(posedge clk)
+    fetch_addr <= \$1540 ;
+  always @(posedge clk)
+    fetching <= \$1541 ;
+  always @(posedge clk)
+    fsm_state <= \$1542 ;
+  always @(posedge clk)
+    op <= \$1543 ;
+  always @(posedge clk)
+    rows_of_n_0 <= \$1544 ;
+  always @(posedge clk)
+    rows_of_n_1 <= \$1545 ;
+  always @(posedge clk)
+    m_k_0 <= \$1546 ;
+  always @(posedge clk)
+    m_k_1 <= \$1547 ;
+  always @(posedge clk)
+    m_k_2 <= \$1548 ;
+  always @(posedge clk)
+    m_k_3 <= \$1549 ;
+  always @(posedge clk)
+    k_n_0 <= \$1550 ;
+  always @(posedge clk)
+    k_n_1 <= \$1551 ;
+  always @(posedge clk)
+    k_n_2 <= \$1552 ;
+  always @(posedge clk)
+    k_n_3 <= \$1553 ;
+  always @(posedge clk)
+    m_n_0 <= \$1554 ;
+  always @(posedge clk)
+    m_n_1 <= \$1555 ;
+  always @(posedge clk)
+    m_n_2 <= \$1556 ;
+  always @(posedge clk)
+    m_n_3 <= \$1557 ;
+  always @(posedge clk)
+    rows_of_n_words <= \$1558 ;
+  always @(posedge clk)
+    m_k_words <= \$1559 ;
+  always @(posedge clk)
+    k_n_words <= \$1560 ;
+  always @(posedge clk)
+    m_n_words <= \$1561 ;
+  always @(posedge clk)
+    causes <= \$1562 ;
+  always @(posedge clk)
+    a_exponent <= \$1563 ;
+  always @(posedge clk)
+    b_value <= \$1564 ;
+  always @(posedge clk)
+    conv <= \$1565 ;
+  always @(posedge clk)
+    pool <= \$1566 ;
+  always @(posedge clk)
+    select <= \$1567 ;
+  always @(posedge clk)
+    b <= \$1568 ;
   \core.sequencer.extents  extents (
     .clk(clk),
     .conv(conv),
     .conv_extents(conv_extents),
     .load(load),
-    .\pool$20 (pool),
+    .\pool$25 (pool),
     .pool_extents(pool_extents),
     .rst(rst)
   );
@@ -64122,13 +63752,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
-          \$1272  = 17'h10000;
+          \$1059  = 17'h10000;
       2'h1:
-          \$1272  = 17'h10000;
+          \$1059  = 17'h10000;
       2'h2:
-          \$1272  = 17'h10000;
+          \$1059  = 17'h10000;
       2'h3:
-          \$1272  = 17'h04000;
+          \$1059  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64136,13 +63766,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
-          \$1280  = 17'h10000;
+          \$1067  = 17'h10000;
       2'h1:
-          \$1280  = 17'h10000;
+          \$1067  = 17'h10000;
       2'h2:
-          \$1280  = 17'h10000;
+          \$1067  = 17'h10000;
       2'h3:
-          \$1280  = 17'h04000;
+          \$1067  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64150,13 +63780,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
-          \$1285  = 17'h10000;
+          \$1072  = 17'h10000;
       2'h1:
-          \$1285  = 17'h10000;
+          \$1072  = 17'h10000;
       2'h2:
-          \$1285  = 17'h10000;
+          \$1072  = 17'h10000;
       2'h3:
-          \$1285  = 17'h04000;
+          \$1072  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64164,13 +63794,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
-          \$1293  = 17'h10000;
+          \$1080  = 17'h10000;
       2'h1:
-          \$1293  = 17'h10000;
+          \$1080  = 17'h10000;
       2'h2:
-          \$1293  = 17'h10000;
+          \$1080  = 17'h10000;
       2'h3:
-          \$1293  = 17'h04000;
+          \$1080  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64178,13 +63808,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
-          \$1298  = 17'h10000;
+          \$1085  = 17'h10000;
       2'h1:
-          \$1298  = 17'h10000;
+          \$1085  = 17'h10000;
       2'h2:
-          \$1298  = 17'h10000;
+          \$1085  = 17'h10000;
       2'h3:
-          \$1298  = 17'h04000;
+          \$1085  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64192,13 +63822,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[93:92])
       2'h0:
-          \$1303  = 17'h10000;
+          \$1090  = 17'h10000;
       2'h1:
-          \$1303  = 17'h10000;
+          \$1090  = 17'h10000;
       2'h2:
-          \$1303  = 17'h10000;
+          \$1090  = 17'h10000;
       2'h3:
-          \$1303  = 17'h04000;
+          \$1090  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64206,13 +63836,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
-          \$1311  = 17'h10000;
+          \$1098  = 17'h10000;
       2'h1:
-          \$1311  = 17'h10000;
+          \$1098  = 17'h10000;
       2'h2:
-          \$1311  = 17'h10000;
+          \$1098  = 17'h10000;
       2'h3:
-          \$1311  = 17'h04000;
+          \$1098  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64220,13 +63850,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[41:40])
       2'h0:
-          \$1316  = 17'h10000;
+          \$1103  = 17'h10000;
       2'h1:
-          \$1316  = 17'h10000;
+          \$1103  = 17'h10000;
       2'h2:
-          \$1316  = 17'h10000;
+          \$1103  = 17'h10000;
       2'h3:
-          \$1316  = 17'h04000;
+          \$1103  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64234,13 +63864,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
-          \$1321  = 17'h10000;
+          \$1108  = 17'h10000;
       2'h1:
-          \$1321  = 17'h10000;
+          \$1108  = 17'h10000;
       2'h2:
-          \$1321  = 17'h10000;
+          \$1108  = 17'h10000;
       2'h3:
-          \$1321  = 17'h04000;
+          \$1108  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64248,13 +63878,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
-          \$1329  = 17'h10000;
+          \$1116  = 17'h10000;
       2'h1:
-          \$1329  = 17'h10000;
+          \$1116  = 17'h10000;
       2'h2:
-          \$1329  = 17'h10000;
+          \$1116  = 17'h10000;
       2'h3:
-          \$1329  = 17'h04000;
+          \$1116  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64262,13 +63892,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
-          \$1334  = 17'h10000;
+          \$1121  = 17'h10000;
       2'h1:
-          \$1334  = 17'h10000;
+          \$1121  = 17'h10000;
       2'h2:
-          \$1334  = 17'h10000;
+          \$1121  = 17'h10000;
       2'h3:
-          \$1334  = 17'h04000;
+          \$1121  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64276,13 +63906,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
-          \$1342  = 17'h10000;
+          \$1129  = 17'h10000;
       2'h1:
-          \$1342  = 17'h10000;
+          \$1129  = 17'h10000;
       2'h2:
-          \$1342  = 17'h10000;
+          \$1129  = 17'h10000;
       2'h3:
-          \$1342  = 17'h04000;
+          \$1129  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64290,13 +63920,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[41:40])
       2'h0:
-          \$1347  = 17'h10000;
+          \$1134  = 17'h10000;
       2'h1:
-          \$1347  = 17'h10000;
+          \$1134  = 17'h10000;
       2'h2:
-          \$1347  = 17'h10000;
+          \$1134  = 17'h10000;
       2'h3:
-          \$1347  = 17'h04000;
+          \$1134  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64304,13 +63934,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
-          \$1352  = 17'h10000;
+          \$1139  = 17'h10000;
       2'h1:
-          \$1352  = 17'h10000;
+          \$1139  = 17'h10000;
       2'h2:
-          \$1352  = 17'h10000;
+          \$1139  = 17'h10000;
       2'h3:
-          \$1352  = 17'h04000;
+          \$1139  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64318,13 +63948,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
-          \$1417  = 17'h10000;
+          \$1204  = 17'h10000;
       2'h1:
-          \$1417  = 17'h10000;
+          \$1204  = 17'h10000;
       2'h2:
-          \$1417  = 17'h10000;
+          \$1204  = 17'h10000;
       2'h3:
-          \$1417  = 17'h04000;
+          \$1204  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64332,13 +63962,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[41:40])
       2'h0:
-          \$1421  = 17'h10000;
+          \$1208  = 17'h10000;
       2'h1:
-          \$1421  = 17'h10000;
+          \$1208  = 17'h10000;
       2'h2:
-          \$1421  = 17'h10000;
+          \$1208  = 17'h10000;
       2'h3:
-          \$1421  = 17'h04000;
+          \$1208  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64346,13 +63976,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
-          \$1424  = 17'h10000;
+          \$1211  = 17'h10000;
       2'h1:
-          \$1424  = 17'h10000;
+          \$1211  = 17'h10000;
       2'h2:
-          \$1424  = 17'h10000;
+          \$1211  = 17'h10000;
       2'h3:
-          \$1424  = 17'h04000;
+          \$1211  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64360,13 +63990,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
-          \$1432  = 17'h10000;
+          \$1219  = 17'h10000;
       2'h1:
-          \$1432  = 17'h10000;
+          \$1219  = 17'h10000;
       2'h2:
-          \$1432  = 17'h10000;
+          \$1219  = 17'h10000;
       2'h3:
-          \$1432  = 17'h04000;
+          \$1219  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64374,13 +64004,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
-          \$1437  = 17'h10000;
+          \$1224  = 17'h10000;
       2'h1:
-          \$1437  = 17'h10000;
+          \$1224  = 17'h10000;
       2'h2:
-          \$1437  = 17'h10000;
+          \$1224  = 17'h10000;
       2'h3:
-          \$1437  = 17'h04000;
+          \$1224  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64388,13 +64018,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[93:92])
       2'h0:
-          \$1442  = 17'h10000;
+          \$1229  = 17'h10000;
       2'h1:
-          \$1442  = 17'h10000;
+          \$1229  = 17'h10000;
       2'h2:
-          \$1442  = 17'h10000;
+          \$1229  = 17'h10000;
       2'h3:
-          \$1442  = 17'h04000;
+          \$1229  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64402,13 +64032,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
-          \$1472  = 17'h10000;
+          \$1259  = 17'h10000;
       2'h1:
-          \$1472  = 17'h10000;
+          \$1259  = 17'h10000;
       2'h2:
-          \$1472  = 17'h10000;
+          \$1259  = 17'h10000;
       2'h3:
-          \$1472  = 17'h04000;
+          \$1259  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64416,13 +64046,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[41:40])
       2'h0:
-          \$1477  = 17'h10000;
+          \$1264  = 17'h10000;
       2'h1:
-          \$1477  = 17'h10000;
+          \$1264  = 17'h10000;
       2'h2:
-          \$1477  = 17'h10000;
+          \$1264  = 17'h10000;
       2'h3:
-          \$1477  = 17'h04000;
+          \$1264  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64430,13 +64060,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
-          \$1482  = 17'h10000;
+          \$1269  = 17'h10000;
       2'h1:
-          \$1482  = 17'h10000;
+          \$1269  = 17'h10000;
       2'h2:
-          \$1482  = 17'h10000;
+          \$1269  = 17'h10000;
       2'h3:
-          \$1482  = 17'h04000;
+          \$1269  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64444,13 +64074,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[15:14])
       2'h0:
-          \$1505  = 17'h10000;
+          \$1292  = 17'h10000;
       2'h1:
-          \$1505  = 17'h10000;
+          \$1292  = 17'h10000;
       2'h2:
-          \$1505  = 17'h10000;
+          \$1292  = 17'h10000;
       2'h3:
-          \$1505  = 17'h04000;
+          \$1292  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64458,13 +64088,13 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[67:66])
       2'h0:
-          \$1510  = 17'h10000;
+          \$1297  = 17'h10000;
       2'h1:
-          \$1510  = 17'h10000;
+          \$1297  = 17'h10000;
       2'h2:
-          \$1510  = 17'h10000;
+          \$1297  = 17'h10000;
       2'h3:
-          \$1510  = 17'h04000;
+          \$1297  = 17'h04000;
     endcase
   end
   always @* begin
@@ -64472,133 +64102,133 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[195:190])
       6'h00:
-          \$1666  = exp0;
+          \$1453  = exp0;
       6'h01:
-          \$1666  = exp1;
+          \$1453  = exp1;
       6'h02:
-          \$1666  = exp2;
+          \$1453  = exp2;
       6'h03:
-          \$1666  = exp3;
+          \$1453  = exp3;
       6'h04:
-          \$1666  = exp4;
+          \$1453  = exp4;
       6'h05:
-          \$1666  = exp5;
+          \$1453  = exp5;
       6'h06:
-          \$1666  = exp6;
+          \$1453  = exp6;
       6'h07:
-          \$1666  = exp7;
+          \$1453  = exp7;
       6'h08:
-          \$1666  = exp8;
+          \$1453  = exp8;
       6'h09:
-          \$1666  = exp9;
+          \$1453  = exp9;
       6'h0a:
-          \$1666  = exp10;
+          \$1453  = exp10;
       6'h0b:
-          \$1666  = exp11;
+          \$1453  = exp11;
       6'h0c:
-          \$1666  = exp12;
+          \$1453  = exp12;
       6'h0d:
-          \$1666  = exp13;
+          \$1453  = exp13;
       6'h0e:
-          \$1666  = exp14;
+          \$1453  = exp14;
       6'h0f:
-          \$1666  = exp15;
+          \$1453  = exp15;
       6'h10:
-          \$1666  = exp16;
+          \$1453  = exp16;
       6'h11:
-          \$1666  = exp17;
+          \$1453  = exp17;
       6'h12:
-          \$1666  = exp18;
+          \$1453  = exp18;
       6'h13:
-          \$1666  = exp19;
+          \$1453  = exp19;
       6'h14:
-          \$1666  = exp20;
+          \$1453  = exp20;
       6'h15:
-          \$1666  = exp21;
+          \$1453  = exp21;
       6'h16:
-          \$1666  = exp22;
+          \$1453  = exp22;
       6'h17:
-          \$1666  = exp23;
+          \$1453  = exp23;
       6'h18:
-          \$1666  = exp24;
+          \$1453  = exp24;
       6'h19:
-          \$1666  = exp25;
+          \$1453  = exp25;
       6'h1a:
-          \$1666  = exp26;
+          \$1453  = exp26;
       6'h1b:
-          \$1666  = exp27;
+          \$1453  = exp27;
       6'h1c:
-          \$1666  = exp28;
+          \$1453  = exp28;
       6'h1d:
-          \$1666  = exp29;
+          \$1453  = exp29;
       6'h1e:
-          \$1666  = exp30;
+          \$1453  = exp30;
       6'h1f:
-          \$1666  = exp31;
+          \$1453  = exp31;
       6'h20:
-          \$1666  = exp32;
+          \$1453  = exp32;
       6'h21:
-          \$1666  = exp33;
+          \$1453  = exp33;
       6'h22:
-          \$1666  = exp34;
+          \$1453  = exp34;
       6'h23:
-          \$1666  = exp35;
+          \$1453  = exp35;
       6'h24:
-          \$1666  = exp36;
+          \$1453  = exp36;
       6'h25:
-          \$1666  = exp37;
+          \$1453  = exp37;
       6'h26:
-          \$1666  = exp38;
+          \$1453  = exp38;
       6'h27:
-          \$1666  = exp39;
+          \$1453  = exp39;
       6'h28:
-          \$1666  = exp40;
+          \$1453  = exp40;
       6'h29:
-          \$1666  = exp41;
+          \$1453  = exp41;
       6'h2a:
-          \$1666  = exp42;
+          \$1453  = exp42;
       6'h2b:
-          \$1666  = exp43;
+          \$1453  = exp43;
       6'h2c:
-          \$1666  = exp44;
+          \$1453  = exp44;
       6'h2d:
-          \$1666  = exp45;
+          \$1453  = exp45;
       6'h2e:
-          \$1666  = exp46;
+          \$1453  = exp46;
       6'h2f:
-          \$1666  = exp47;
+          \$1453  = exp47;
       6'h30:
-          \$1666  = exp48;
+          \$1453  = exp48;
       6'h31:
-          \$1666  = exp49;
+          \$1453  = exp49;
       6'h32:
-          \$1666  = exp50;
+          \$1453  = exp50;
       6'h33:
-          \$1666  = exp51;
+          \$1453  = exp51;
       6'h34:
-          \$1666  = exp52;
+          \$1453  = exp52;
       6'h35:
-          \$1666  = exp53;
+          \$1453  = exp53;
       6'h36:
-          \$1666  = exp54;
+          \$1453  = exp54;
       6'h37:
-          \$1666  = exp55;
+          \$1453  = exp55;
       6'h38:
-          \$1666  = exp56;
+          \$1453  = exp56;
       6'h39:
-          \$1666  = exp57;
+          \$1453  = exp57;
       6'h3a:
-          \$1666  = exp58;
+          \$1453  = exp58;
       6'h3b:
-          \$1666  = exp59;
+          \$1453  = exp59;
       6'h3c:
-          \$1666  = exp60;
+          \$1453  = exp60;
       6'h3d:
-          \$1666  = exp61;
+          \$1453  = exp61;
       6'h3e:
-          \$1666  = exp62;
+          \$1453  = exp62;
       6'h3f:
-          \$1666  = exp63;
+          \$1453  = exp63;
     endcase
   end
   always @* begin
@@ -64606,133 +64236,133 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
     (* full_case = 32'd1 *)
     casez (op[201:196])
       6'h00:
-          \$1667  = exp0;
+          \$1454  = exp0;
       6'h01:
-          \$1667  = exp1;
+          \$1454  = exp1;
       6'h02:
-          \$1667  = exp2;
+          \$1454  = exp2;
       6'h03:
-          \$1667  = exp3;
+          \$1454  = exp3;
       6'h04:
-          \$1667  = exp4;
+          \$1454  = exp4;
       6'h05:
-          \$1667  = exp5;
+          \$1454  = exp5;
       6'h06:
-          \$1667  = exp6;
+          \$1454  = exp6;
       6'h07:
-          \$1667  = exp7;
+          \$1454  = exp7;
       6'h08:
-          \$1667  = exp8;
+          \$1454  = exp8;
       6'h09:
-          \$1667  = exp9;
+          \$1454  = exp9;
       6'h0a:
-          \$1667  = exp10;
+          \$1454  = exp10;
       6'h0b:
-          \$1667  = exp11;
+          \$1454  = exp11;
       6'h0c:
-          \$1667  = exp12;
+          \$1454  = exp12;
       6'h0d:
-          \$1667  = exp13;
+          \$1454  = exp13;
       6'h0e:
-          \$1667  = exp14;
+          \$1454  = exp14;
       6'h0f:
-          \$1667  = exp15;
+          \$1454  = exp15;
       6'h10:
-          \$1667  = exp16;
+          \$1454  = exp16;
       6'h11:
-          \$1667  = exp17;
+          \$1454  = exp17;
       6'h12:
-          \$1667  = exp18;
+          \$1454  = exp18;
       6'h13:
-          \$1667  = exp19;
+          \$1454  = exp19;
       6'h14:
-          \$1667  = exp20;
+          \$1454  = exp20;
       6'h15:
-          \$1667  = exp21;
+          \$1454  = exp21;
       6'h16:
-          \$1667  = exp22;
+          \$1454  = exp22;
       6'h17:
-          \$1667  = exp23;
+          \$1454  = exp23;
       6'h18:
-          \$1667  = exp24;
+          \$1454  = exp24;
       6'h19:
-          \$1667  = exp25;
+          \$1454  = exp25;
       6'h1a:
-          \$1667  = exp26;
+          \$1454  = exp26;
       6'h1b:
-          \$1667  = exp27;
+          \$1454  = exp27;
       6'h1c:
-          \$1667  = exp28;
+          \$1454  = exp28;
       6'h1d:
-          \$1667  = exp29;
+          \$1454  = exp29;
       6'h1e:
-          \$1667  = exp30;
+          \$1454  = exp30;
       6'h1f:
-          \$1667  = exp31;
+          \$1454  = exp31;
       6'h20:
-          \$1667  = exp32;
+          \$1454  = exp32;
       6'h21:
-          \$1667  = exp33;
+          \$1454  = exp33;
       6'h22:
-          \$1667  = exp34;
+          \$1454  = exp34;
       6'h23:
-          \$1667  = exp35;
+          \$1454  = exp35;
       6'h24:
-          \$1667  = exp36;
+          \$1454  = exp36;
       6'h25:
-          \$1667  = exp37;
+          \$1454  = exp37;
       6'h26:
-          \$1667  = exp38;
+          \$1454  = exp38;
       6'h27:
-          \$1667  = exp39;
+          \$1454  = exp39;
       6'h28:
-          \$1667  = exp40;
+          \$1454  = exp40;
       6'h29:
-          \$1667  = exp41;
+          \$1454  = exp41;
       6'h2a:
-          \$1667  = exp42;
+          \$1454  = exp42;
       6'h2b:
-          \$1667  = exp43;
+          \$1454  = exp43;
       6'h2c:
-          \$1667  = exp44;
+          \$1454  = exp44;
       6'h2d:
-          \$1667  = exp45;
+          \$1454  = exp45;
       6'h2e:
-          \$1667  = exp46;
+          \$1454  = exp46;
       6'h2f:
-          \$1667  = exp47;
+          \$1454  = exp47;
       6'h30:
-          \$1667  = exp48;
+          \$1454  = exp48;
       6'h31:
-          \$1667  = exp49;
+          \$1454  = exp49;
       6'h32:
-          \$1667  = exp50;
+          \$1454  = exp50;
       6'h33:
-          \$1667  = exp51;
+          \$1454  = exp51;
       6'h34:
-          \$1667  = exp52;
+          \$1454  = exp52;
       6'h35:
-          \$1667  = exp53;
+          \$1454  = exp53;
       6'h36:
-          \$1667  = exp54;
+          \$1454  = exp54;
       6'h37:
-          \$1667  = exp55;
+          \$1454  = exp55;
       6'h38:
-          \$1667  = exp56;
+          \$1454  = exp56;
       6'h39:
-          \$1667  = exp57;
+          \$1454  = exp57;
       6'h3a:
-          \$1667  = exp58;
+          \$1454  = exp58;
       6'h3b:
-          \$1667  = exp59;
+          \$1454  = exp59;
       6'h3c:
-          \$1667  = exp60;
+          \$1454  = exp60;
       6'h3d:
-          \$1667  = exp61;
+          \$1454  = exp61;
       6'h3e:
-          \$1667  = exp62;
+          \$1454  = exp62;
       6'h3f:
-          \$1667  = exp63;
+          \$1454  = exp63;
     endcase
   end
   always @* begin
@@ -64748,6 +64378,8 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h3:
           /* empty */;
       3'h4:
+          /* empty */;
+      3'h5:
           if (\$30 ) begin
           end else if (\$31 ) begin
           end else if (\$32 ) begin
@@ -64760,6 +64392,7 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$signal$94  = 1'h0;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -64771,861 +64404,864 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
           /* empty */;
       3'h4:
           /* empty */;
-      3'h6:
-          /* empty */;
       3'h5:
+          /* empty */;
+      3'h7:
+          /* empty */;
+      3'h6:
           \$signal$94  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1679  = exp0;
-    if (\$44 ) begin
-      \$1679  = exp_wr__value;
+    \$1466  = exp0;
+    if (\$45 ) begin
+      \$1466  = exp_wr__value;
     end
-    if (\$47 ) begin
-      \$1679  = \$24 [15:0];
+    if (\$48 ) begin
+      \$1466  = \$24 [15:0];
     end
     if (rst) begin
-      \$1679  = 16'h0000;
+      \$1466  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1680  = exp1;
-    if (\$51 ) begin
-      \$1680  = exp_wr__value;
+    \$1467  = exp1;
+    if (\$52 ) begin
+      \$1467  = exp_wr__value;
     end
-    if (\$54 ) begin
-      \$1680  = \$24 [15:0];
+    if (\$55 ) begin
+      \$1467  = \$24 [15:0];
     end
     if (rst) begin
-      \$1680  = 16'h0000;
+      \$1467  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1681  = exp2;
-    if (\$58 ) begin
-      \$1681  = exp_wr__value;
+    \$1468  = exp2;
+    if (\$59 ) begin
+      \$1468  = exp_wr__value;
     end
-    if (\$61 ) begin
-      \$1681  = \$24 [15:0];
+    if (\$62 ) begin
+      \$1468  = \$24 [15:0];
     end
     if (rst) begin
-      \$1681  = 16'h0000;
+      \$1468  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1682  = exp3;
-    if (\$65 ) begin
-      \$1682  = exp_wr__value;
+    \$1469  = exp3;
+    if (\$66 ) begin
+      \$1469  = exp_wr__value;
     end
-    if (\$68 ) begin
-      \$1682  = \$24 [15:0];
+    if (\$69 ) begin
+      \$1469  = \$24 [15:0];
     end
     if (rst) begin
-      \$1682  = 16'h0000;
+      \$1469  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1683  = exp4;
-    if (\$72 ) begin
-      \$1683  = exp_wr__value;
+    \$1470  = exp4;
+    if (\$73 ) begin
+      \$1470  = exp_wr__value;
     end
-    if (\$75 ) begin
-      \$1683  = \$24 [15:0];
+    if (\$76 ) begin
+      \$1470  = \$24 [15:0];
     end
     if (rst) begin
-      \$1683  = 16'h0000;
+      \$1470  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1684  = exp5;
-    if (\$79 ) begin
-      \$1684  = exp_wr__value;
+    \$1471  = exp5;
+    if (\$80 ) begin
+      \$1471  = exp_wr__value;
     end
-    if (\$82 ) begin
-      \$1684  = \$24 [15:0];
+    if (\$83 ) begin
+      \$1471  = \$24 [15:0];
     end
     if (rst) begin
-      \$1684  = 16'h0000;
+      \$1471  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1685  = exp6;
-    if (\$86 ) begin
-      \$1685  = exp_wr__value;
+    \$1472  = exp6;
+    if (\$87 ) begin
+      \$1472  = exp_wr__value;
     end
-    if (\$89 ) begin
-      \$1685  = \$24 [15:0];
+    if (\$90 ) begin
+      \$1472  = \$24 [15:0];
     end
     if (rst) begin
-      \$1685  = 16'h0000;
+      \$1472  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1686  = exp7;
-    if (\$93 ) begin
-      \$1686  = exp_wr__value;
+    \$1473  = exp7;
+    if (\$94 ) begin
+      \$1473  = exp_wr__value;
     end
-    if (\$96 ) begin
-      \$1686  = \$24 [15:0];
+    if (\$97 ) begin
+      \$1473  = \$24 [15:0];
     end
     if (rst) begin
-      \$1686  = 16'h0000;
+      \$1473  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1687  = exp8;
-    if (\$100 ) begin
-      \$1687  = exp_wr__value;
+    \$1474  = exp8;
+    if (\$101 ) begin
+      \$1474  = exp_wr__value;
     end
-    if (\$103 ) begin
-      \$1687  = \$24 [15:0];
+    if (\$104 ) begin
+      \$1474  = \$24 [15:0];
     end
     if (rst) begin
-      \$1687  = 16'h0000;
+      \$1474  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1688  = exp9;
-    if (\$107 ) begin
-      \$1688  = exp_wr__value;
+    \$1475  = exp9;
+    if (\$108 ) begin
+      \$1475  = exp_wr__value;
     end
-    if (\$110 ) begin
-      \$1688  = \$24 [15:0];
+    if (\$111 ) begin
+      \$1475  = \$24 [15:0];
     end
     if (rst) begin
-      \$1688  = 16'h0000;
+      \$1475  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1689  = exp10;
-    if (\$114 ) begin
-      \$1689  = exp_wr__value;
+    \$1476  = exp10;
+    if (\$115 ) begin
+      \$1476  = exp_wr__value;
     end
-    if (\$117 ) begin
-      \$1689  = \$24 [15:0];
+    if (\$118 ) begin
+      \$1476  = \$24 [15:0];
     end
     if (rst) begin
-      \$1689  = 16'h0000;
+      \$1476  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1690  = exp11;
-    if (\$121 ) begin
-      \$1690  = exp_wr__value;
+    \$1477  = exp11;
+    if (\$122 ) begin
+      \$1477  = exp_wr__value;
     end
-    if (\$124 ) begin
-      \$1690  = \$24 [15:0];
+    if (\$125 ) begin
+      \$1477  = \$24 [15:0];
     end
     if (rst) begin
-      \$1690  = 16'h0000;
+      \$1477  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1691  = exp12;
-    if (\$128 ) begin
-      \$1691  = exp_wr__value;
+    \$1478  = exp12;
+    if (\$129 ) begin
+      \$1478  = exp_wr__value;
     end
-    if (\$131 ) begin
-      \$1691  = \$24 [15:0];
+    if (\$132 ) begin
+      \$1478  = \$24 [15:0];
     end
     if (rst) begin
-      \$1691  = 16'h0000;
+      \$1478  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1692  = exp13;
-    if (\$135 ) begin
-      \$1692  = exp_wr__value;
+    \$1479  = exp13;
+    if (\$136 ) begin
+      \$1479  = exp_wr__value;
     end
-    if (\$138 ) begin
-      \$1692  = \$24 [15:0];
+    if (\$139 ) begin
+      \$1479  = \$24 [15:0];
     end
     if (rst) begin
-      \$1692  = 16'h0000;
+      \$1479  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1693  = exp14;
-    if (\$142 ) begin
-      \$1693  = exp_wr__value;
+    \$1480  = exp14;
+    if (\$143 ) begin
+      \$1480  = exp_wr__value;
     end
-    if (\$145 ) begin
-      \$1693  = \$24 [15:0];
+    if (\$146 ) begin
+      \$1480  = \$24 [15:0];
     end
     if (rst) begin
-      \$1693  = 16'h0000;
+      \$1480  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1694  = exp15;
-    if (\$149 ) begin
-      \$1694  = exp_wr__value;
+    \$1481  = exp15;
+    if (\$150 ) begin
+      \$1481  = exp_wr__value;
     end
-    if (\$152 ) begin
-      \$1694  = \$24 [15:0];
+    if (\$153 ) begin
+      \$1481  = \$24 [15:0];
     end
     if (rst) begin
-      \$1694  = 16'h0000;
+      \$1481  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1695  = exp16;
-    if (\$156 ) begin
-      \$1695  = exp_wr__value;
+    \$1482  = exp16;
+    if (\$157 ) begin
+      \$1482  = exp_wr__value;
     end
-    if (\$159 ) begin
-      \$1695  = \$24 [15:0];
+    if (\$160 ) begin
+      \$1482  = \$24 [15:0];
     end
     if (rst) begin
-      \$1695  = 16'h0000;
+      \$1482  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1696  = exp17;
-    if (\$163 ) begin
-      \$1696  = exp_wr__value;
+    \$1483  = exp17;
+    if (\$164 ) begin
+      \$1483  = exp_wr__value;
     end
-    if (\$166 ) begin
-      \$1696  = \$24 [15:0];
+    if (\$167 ) begin
+      \$1483  = \$24 [15:0];
     end
     if (rst) begin
-      \$1696  = 16'h0000;
+      \$1483  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1697  = exp18;
-    if (\$170 ) begin
-      \$1697  = exp_wr__value;
+    \$1484  = exp18;
+    if (\$171 ) begin
+      \$1484  = exp_wr__value;
     end
-    if (\$173 ) begin
-      \$1697  = \$24 [15:0];
+    if (\$174 ) begin
+      \$1484  = \$24 [15:0];
     end
     if (rst) begin
-      \$1697  = 16'h0000;
+      \$1484  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1698  = exp19;
-    if (\$177 ) begin
-      \$1698  = exp_wr__value;
+    \$1485  = exp19;
+    if (\$178 ) begin
+      \$1485  = exp_wr__value;
     end
-    if (\$180 ) begin
-      \$1698  = \$24 [15:0];
+    if (\$181 ) begin
+      \$1485  = \$24 [15:0];
     end
     if (rst) begin
-      \$1698  = 16'h0000;
+      \$1485  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1699  = exp20;
-    if (\$184 ) begin
-      \$1699  = exp_wr__value;
+    \$1486  = exp20;
+    if (\$185 ) begin
+      \$1486  = exp_wr__value;
     end
-    if (\$187 ) begin
-      \$1699  = \$24 [15:0];
+    if (\$188 ) begin
+      \$1486  = \$24 [15:0];
     end
     if (rst) begin
-      \$1699  = 16'h0000;
+      \$1486  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1700  = exp21;
-    if (\$191 ) begin
-      \$1700  = exp_wr__value;
+    \$1487  = exp21;
+    if (\$192 ) begin
+      \$1487  = exp_wr__value;
     end
-    if (\$194 ) begin
-      \$1700  = \$24 [15:0];
+    if (\$195 ) begin
+      \$1487  = \$24 [15:0];
     end
     if (rst) begin
-      \$1700  = 16'h0000;
+      \$1487  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1701  = exp22;
-    if (\$198 ) begin
-      \$1701  = exp_wr__value;
+    \$1488  = exp22;
+    if (\$199 ) begin
+      \$1488  = exp_wr__value;
     end
-    if (\$201 ) begin
-      \$1701  = \$24 [15:0];
+    if (\$202 ) begin
+      \$1488  = \$24 [15:0];
     end
     if (rst) begin
-      \$1701  = 16'h0000;
+      \$1488  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1702  = exp23;
-    if (\$205 ) begin
-      \$1702  = exp_wr__value;
+    \$1489  = exp23;
+    if (\$206 ) begin
+      \$1489  = exp_wr__value;
     end
-    if (\$208 ) begin
-      \$1702  = \$24 [15:0];
+    if (\$209 ) begin
+      \$1489  = \$24 [15:0];
     end
     if (rst) begin
-      \$1702  = 16'h0000;
+      \$1489  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1703  = exp24;
-    if (\$212 ) begin
-      \$1703  = exp_wr__value;
+    \$1490  = exp24;
+    if (\$213 ) begin
+      \$1490  = exp_wr__value;
     end
-    if (\$215 ) begin
-      \$1703  = \$24 [15:0];
+    if (\$216 ) begin
+      \$1490  = \$24 [15:0];
     end
     if (rst) begin
-      \$1703  = 16'h0000;
+      \$1490  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1704  = exp25;
-    if (\$219 ) begin
-      \$1704  = exp_wr__value;
+    \$1491  = exp25;
+    if (\$220 ) begin
+      \$1491  = exp_wr__value;
     end
-    if (\$222 ) begin
-      \$1704  = \$24 [15:0];
+    if (\$223 ) begin
+      \$1491  = \$24 [15:0];
     end
     if (rst) begin
-      \$1704  = 16'h0000;
+      \$1491  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1705  = exp26;
-    if (\$226 ) begin
-      \$1705  = exp_wr__value;
+    \$1492  = exp26;
+    if (\$227 ) begin
+      \$1492  = exp_wr__value;
     end
-    if (\$229 ) begin
-      \$1705  = \$24 [15:0];
+    if (\$230 ) begin
+      \$1492  = \$24 [15:0];
     end
     if (rst) begin
-      \$1705  = 16'h0000;
+      \$1492  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1706  = exp27;
-    if (\$233 ) begin
-      \$1706  = exp_wr__value;
+    \$1493  = exp27;
+    if (\$234 ) begin
+      \$1493  = exp_wr__value;
     end
-    if (\$236 ) begin
-      \$1706  = \$24 [15:0];
+    if (\$237 ) begin
+      \$1493  = \$24 [15:0];
     end
     if (rst) begin
-      \$1706  = 16'h0000;
+      \$1493  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1707  = exp28;
-    if (\$240 ) begin
-      \$1707  = exp_wr__value;
+    \$1494  = exp28;
+    if (\$241 ) begin
+      \$1494  = exp_wr__value;
     end
-    if (\$243 ) begin
-      \$1707  = \$24 [15:0];
+    if (\$244 ) begin
+      \$1494  = \$24 [15:0];
     end
     if (rst) begin
-      \$1707  = 16'h0000;
+      \$1494  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1708  = exp29;
-    if (\$247 ) begin
-      \$1708  = exp_wr__value;
+    \$1495  = exp29;
+    if (\$248 ) begin
+      \$1495  = exp_wr__value;
     end
-    if (\$250 ) begin
-      \$1708  = \$24 [15:0];
+    if (\$251 ) begin
+      \$1495  = \$24 [15:0];
     end
     if (rst) begin
-      \$1708  = 16'h0000;
+      \$1495  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1709  = exp30;
-    if (\$254 ) begin
-      \$1709  = exp_wr__value;
+    \$1496  = exp30;
+    if (\$255 ) begin
+      \$1496  = exp_wr__value;
     end
-    if (\$257 ) begin
-      \$1709  = \$24 [15:0];
+    if (\$258 ) begin
+      \$1496  = \$24 [15:0];
     end
     if (rst) begin
-      \$1709  = 16'h0000;
+      \$1496  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1710  = exp31;
-    if (\$261 ) begin
-      \$1710  = exp_wr__value;
+    \$1497  = exp31;
+    if (\$262 ) begin
+      \$1497  = exp_wr__value;
     end
-    if (\$264 ) begin
-      \$1710  = \$24 [15:0];
+    if (\$265 ) begin
+      \$1497  = \$24 [15:0];
     end
     if (rst) begin
-      \$1710  = 16'h0000;
+      \$1497  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1711  = exp32;
-    if (\$268 ) begin
-      \$1711  = exp_wr__value;
+    \$1498  = exp32;
+    if (\$269 ) begin
+      \$1498  = exp_wr__value;
     end
-    if (\$271 ) begin
-      \$1711  = \$24 [15:0];
+    if (\$272 ) begin
+      \$1498  = \$24 [15:0];
     end
     if (rst) begin
-      \$1711  = 16'h0000;
+      \$1498  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1712  = exp33;
-    if (\$275 ) begin
-      \$1712  = exp_wr__value;
+    \$1499  = exp33;
+    if (\$276 ) begin
+      \$1499  = exp_wr__value;
     end
-    if (\$278 ) begin
-      \$1712  = \$24 [15:0];
+    if (\$279 ) begin
+      \$1499  = \$24 [15:0];
     end
     if (rst) begin
-      \$1712  = 16'h0000;
+      \$1499  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1713  = exp34;
-    if (\$282 ) begin
-      \$1713  = exp_wr__value;
+    \$1500  = exp34;
+    if (\$283 ) begin
+      \$1500  = exp_wr__value;
     end
-    if (\$285 ) begin
-      \$1713  = \$24 [15:0];
+    if (\$286 ) begin
+      \$1500  = \$24 [15:0];
     end
     if (rst) begin
-      \$1713  = 16'h0000;
+      \$1500  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1714  = exp35;
-    if (\$289 ) begin
-      \$1714  = exp_wr__value;
+    \$1501  = exp35;
+    if (\$290 ) begin
+      \$1501  = exp_wr__value;
     end
-    if (\$292 ) begin
-      \$1714  = \$24 [15:0];
+    if (\$293 ) begin
+      \$1501  = \$24 [15:0];
     end
     if (rst) begin
-      \$1714  = 16'h0000;
+      \$1501  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1715  = exp36;
-    if (\$296 ) begin
-      \$1715  = exp_wr__value;
+    \$1502  = exp36;
+    if (\$297 ) begin
+      \$1502  = exp_wr__value;
     end
-    if (\$299 ) begin
-      \$1715  = \$24 [15:0];
+    if (\$300 ) begin
+      \$1502  = \$24 [15:0];
     end
     if (rst) begin
-      \$1715  = 16'h0000;
+      \$1502  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1716  = exp37;
-    if (\$303 ) begin
-      \$1716  = exp_wr__value;
+    \$1503  = exp37;
+    if (\$304 ) begin
+      \$1503  = exp_wr__value;
     end
-    if (\$306 ) begin
-      \$1716  = \$24 [15:0];
+    if (\$307 ) begin
+      \$1503  = \$24 [15:0];
     end
     if (rst) begin
-      \$1716  = 16'h0000;
+      \$1503  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1717  = exp38;
-    if (\$310 ) begin
-      \$1717  = exp_wr__value;
+    \$1504  = exp38;
+    if (\$311 ) begin
+      \$1504  = exp_wr__value;
     end
-    if (\$313 ) begin
-      \$1717  = \$24 [15:0];
+    if (\$314 ) begin
+      \$1504  = \$24 [15:0];
     end
     if (rst) begin
-      \$1717  = 16'h0000;
+      \$1504  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1718  = exp39;
-    if (\$317 ) begin
-      \$1718  = exp_wr__value;
+    \$1505  = exp39;
+    if (\$318 ) begin
+      \$1505  = exp_wr__value;
     end
-    if (\$320 ) begin
-      \$1718  = \$24 [15:0];
+    if (\$321 ) begin
+      \$1505  = \$24 [15:0];
     end
     if (rst) begin
-      \$1718  = 16'h0000;
+      \$1505  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1719  = exp40;
-    if (\$324 ) begin
-      \$1719  = exp_wr__value;
+    \$1506  = exp40;
+    if (\$325 ) begin
+      \$1506  = exp_wr__value;
     end
-    if (\$327 ) begin
-      \$1719  = \$24 [15:0];
+    if (\$328 ) begin
+      \$1506  = \$24 [15:0];
     end
     if (rst) begin
-      \$1719  = 16'h0000;
+      \$1506  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1720  = exp41;
-    if (\$331 ) begin
-      \$1720  = exp_wr__value;
+    \$1507  = exp41;
+    if (\$332 ) begin
+      \$1507  = exp_wr__value;
     end
-    if (\$334 ) begin
-      \$1720  = \$24 [15:0];
+    if (\$335 ) begin
+      \$1507  = \$24 [15:0];
     end
     if (rst) begin
-      \$1720  = 16'h0000;
+      \$1507  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1721  = exp42;
-    if (\$338 ) begin
-      \$1721  = exp_wr__value;
+    \$1508  = exp42;
+    if (\$339 ) begin
+      \$1508  = exp_wr__value;
     end
-    if (\$341 ) begin
-      \$1721  = \$24 [15:0];
+    if (\$342 ) begin
+      \$1508  = \$24 [15:0];
     end
     if (rst) begin
-      \$1721  = 16'h0000;
+      \$1508  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1722  = exp43;
-    if (\$345 ) begin
-      \$1722  = exp_wr__value;
+    \$1509  = exp43;
+    if (\$346 ) begin
+      \$1509  = exp_wr__value;
     end
-    if (\$348 ) begin
-      \$1722  = \$24 [15:0];
+    if (\$349 ) begin
+      \$1509  = \$24 [15:0];
     end
     if (rst) begin
-      \$1722  = 16'h0000;
+      \$1509  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1723  = exp44;
-    if (\$352 ) begin
-      \$1723  = exp_wr__value;
+    \$1510  = exp44;
+    if (\$353 ) begin
+      \$1510  = exp_wr__value;
     end
-    if (\$355 ) begin
-      \$1723  = \$24 [15:0];
+    if (\$356 ) begin
+      \$1510  = \$24 [15:0];
     end
     if (rst) begin
-      \$1723  = 16'h0000;
+      \$1510  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1724  = exp45;
-    if (\$359 ) begin
-      \$1724  = exp_wr__value;
+    \$1511  = exp45;
+    if (\$360 ) begin
+      \$1511  = exp_wr__value;
     end
-    if (\$362 ) begin
-      \$1724  = \$24 [15:0];
+    if (\$363 ) begin
+      \$1511  = \$24 [15:0];
     end
     if (rst) begin
-      \$1724  = 16'h0000;
+      \$1511  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1725  = exp46;
-    if (\$366 ) begin
-      \$1725  = exp_wr__value;
+    \$1512  = exp46;
+    if (\$367 ) begin
+      \$1512  = exp_wr__value;
     end
-    if (\$369 ) begin
-      \$1725  = \$24 [15:0];
+    if (\$370 ) begin
+      \$1512  = \$24 [15:0];
     end
     if (rst) begin
-      \$1725  = 16'h0000;
+      \$1512  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1726  = exp47;
-    if (\$373 ) begin
-      \$1726  = exp_wr__value;
+    \$1513  = exp47;
+    if (\$374 ) begin
+      \$1513  = exp_wr__value;
     end
-    if (\$376 ) begin
-      \$1726  = \$24 [15:0];
+    if (\$377 ) begin
+      \$1513  = \$24 [15:0];
     end
     if (rst) begin
-      \$1726  = 16'h0000;
+      \$1513  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1727  = exp48;
-    if (\$380 ) begin
-      \$1727  = exp_wr__value;
+    \$1514  = exp48;
+    if (\$381 ) begin
+      \$1514  = exp_wr__value;
     end
-    if (\$383 ) begin
-      \$1727  = \$24 [15:0];
+    if (\$384 ) begin
+      \$1514  = \$24 [15:0];
     end
     if (rst) begin
-      \$1727  = 16'h0000;
+      \$1514  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1728  = exp49;
-    if (\$387 ) begin
-      \$1728  = exp_wr__value;
+    \$1515  = exp49;
+    if (\$388 ) begin
+      \$1515  = exp_wr__value;
     end
-    if (\$390 ) begin
-      \$1728  = \$24 [15:0];
+    if (\$391 ) begin
+      \$1515  = \$24 [15:0];
     end
     if (rst) begin
-      \$1728  = 16'h0000;
+      \$1515  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1729  = exp50;
-    if (\$394 ) begin
-      \$1729  = exp_wr__value;
+    \$1516  = exp50;
+    if (\$395 ) begin
+      \$1516  = exp_wr__value;
     end
-    if (\$397 ) begin
-      \$1729  = \$24 [15:0];
+    if (\$398 ) begin
+      \$1516  = \$24 [15:0];
     end
     if (rst) begin
-      \$1729  = 16'h0000;
+      \$1516  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1730  = exp51;
-    if (\$401 ) begin
-      \$1730  = exp_wr__value;
+    \$1517  = exp51;
+    if (\$402 ) begin
+      \$1517  = exp_wr__value;
     end
-    if (\$404 ) begin
-      \$1730  = \$24 [15:0];
+    if (\$405 ) begin
+      \$1517  = \$24 [15:0];
     end
     if (rst) begin
-      \$1730  = 16'h0000;
+      \$1517  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1731  = exp52;
-    if (\$408 ) begin
-      \$1731  = exp_wr__value;
+    \$1518  = exp52;
+    if (\$409 ) begin
+      \$1518  = exp_wr__value;
     end
-    if (\$411 ) begin
-      \$1731  = \$24 [15:0];
+    if (\$412 ) begin
+      \$1518  = \$24 [15:0];
     end
     if (rst) begin
-      \$1731  = 16'h0000;
+      \$1518  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1732  = exp53;
-    if (\$415 ) begin
-      \$1732  = exp_wr__value;
+    \$1519  = exp53;
+    if (\$416 ) begin
+      \$1519  = exp_wr__value;
     end
-    if (\$418 ) begin
-      \$1732  = \$24 [15:0];
+    if (\$419 ) begin
+      \$1519  = \$24 [15:0];
     end
     if (rst) begin
-      \$1732  = 16'h0000;
+      \$1519  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1733  = exp54;
-    if (\$422 ) begin
-      \$1733  = exp_wr__value;
+    \$1520  = exp54;
+    if (\$423 ) begin
+      \$1520  = exp_wr__value;
     end
-    if (\$425 ) begin
-      \$1733  = \$24 [15:0];
+    if (\$426 ) begin
+      \$1520  = \$24 [15:0];
     end
     if (rst) begin
-      \$1733  = 16'h0000;
+      \$1520  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1734  = exp55;
-    if (\$429 ) begin
-      \$1734  = exp_wr__value;
+    \$1521  = exp55;
+    if (\$430 ) begin
+      \$1521  = exp_wr__value;
     end
-    if (\$432 ) begin
-      \$1734  = \$24 [15:0];
+    if (\$433 ) begin
+      \$1521  = \$24 [15:0];
     end
     if (rst) begin
-      \$1734  = 16'h0000;
+      \$1521  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1735  = exp56;
-    if (\$436 ) begin
-      \$1735  = exp_wr__value;
+    \$1522  = exp56;
+    if (\$437 ) begin
+      \$1522  = exp_wr__value;
     end
-    if (\$439 ) begin
-      \$1735  = \$24 [15:0];
+    if (\$440 ) begin
+      \$1522  = \$24 [15:0];
     end
     if (rst) begin
-      \$1735  = 16'h0000;
+      \$1522  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1736  = exp57;
-    if (\$443 ) begin
-      \$1736  = exp_wr__value;
+    \$1523  = exp57;
+    if (\$444 ) begin
+      \$1523  = exp_wr__value;
     end
-    if (\$446 ) begin
-      \$1736  = \$24 [15:0];
+    if (\$447 ) begin
+      \$1523  = \$24 [15:0];
     end
     if (rst) begin
-      \$1736  = 16'h0000;
+      \$1523  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1737  = exp58;
-    if (\$450 ) begin
-      \$1737  = exp_wr__value;
+    \$1524  = exp58;
+    if (\$451 ) begin
+      \$1524  = exp_wr__value;
     end
-    if (\$453 ) begin
-      \$1737  = \$24 [15:0];
+    if (\$454 ) begin
+      \$1524  = \$24 [15:0];
     end
     if (rst) begin
-      \$1737  = 16'h0000;
+      \$1524  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1738  = exp59;
-    if (\$457 ) begin
-      \$1738  = exp_wr__value;
+    \$1525  = exp59;
+    if (\$458 ) begin
+      \$1525  = exp_wr__value;
     end
-    if (\$460 ) begin
-      \$1738  = \$24 [15:0];
+    if (\$461 ) begin
+      \$1525  = \$24 [15:0];
     end
     if (rst) begin
-      \$1738  = 16'h0000;
+      \$1525  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1739  = exp60;
-    if (\$464 ) begin
-      \$1739  = exp_wr__value;
+    \$1526  = exp60;
+    if (\$465 ) begin
+      \$1526  = exp_wr__value;
     end
-    if (\$467 ) begin
-      \$1739  = \$24 [15:0];
+    if (\$468 ) begin
+      \$1526  = \$24 [15:0];
     end
     if (rst) begin
-      \$1739  = 16'h0000;
+      \$1526  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1740  = exp61;
-    if (\$471 ) begin
-      \$1740  = exp_wr__value;
+    \$1527  = exp61;
+    if (\$472 ) begin
+      \$1527  = exp_wr__value;
     end
-    if (\$474 ) begin
-      \$1740  = \$24 [15:0];
+    if (\$475 ) begin
+      \$1527  = \$24 [15:0];
     end
     if (rst) begin
-      \$1740  = 16'h0000;
+      \$1527  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1741  = exp62;
-    if (\$478 ) begin
-      \$1741  = exp_wr__value;
+    \$1528  = exp62;
+    if (\$479 ) begin
+      \$1528  = exp_wr__value;
     end
-    if (\$481 ) begin
-      \$1741  = \$24 [15:0];
+    if (\$482 ) begin
+      \$1528  = \$24 [15:0];
     end
     if (rst) begin
-      \$1741  = 16'h0000;
+      \$1528  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1742  = exp63;
-    if (\$485 ) begin
-      \$1742  = exp_wr__value;
+    \$1529  = exp63;
+    if (\$486 ) begin
+      \$1529  = exp_wr__value;
     end
-    if (\$488 ) begin
-      \$1742  = \$24 [15:0];
+    if (\$489 ) begin
+      \$1529  = \$24 [15:0];
     end
     if (rst) begin
-      \$1742  = 16'h0000;
+      \$1529  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1743  = reader__en;
+    \$1530  = reader__en;
     if (rst) begin
-      \$1743  = 1'h0;
+      \$1530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1744  = issued;
+    \$1531  = issued;
     if (reader__en) begin
-      \$1744  = \$489 [2:0];
+      \$1531  = \$490 [2:0];
     end
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$1744  = 3'h0;
+            \$1531  = 3'h0;
           end
       3'h1:
           /* empty */;
@@ -65635,32 +65271,35 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
           /* empty */;
       3'h4:
           /* empty */;
-      3'h6:
-          /* empty */;
       3'h5:
-          \$1744  = 3'h0;
+          /* empty */;
+      3'h7:
+          /* empty */;
+      3'h6:
+          \$1531  = 3'h0;
     endcase
     if (rst) begin
-      \$1744  = 3'h0;
+      \$1531  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1745  = instruction_words;
+    \$1532  = instruction_words;
     if (word_valid) begin
-      \$1745  = { reader__data, instruction_words[223:32] };
+      \$1532  = { reader__data, instruction_words[223:32] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1746  = arrived;
+    \$1533  = arrived;
     if (word_valid) begin
-      \$1746  = \$490 [2:0];
+      \$1533  = \$491 [2:0];
     end
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$1746  = 3'h0;
+            \$1533  = 3'h0;
           end
       3'h1:
           /* empty */;
@@ -65670,18 +65309,20 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
           /* empty */;
       3'h4:
           /* empty */;
-      3'h6:
-          /* empty */;
       3'h5:
-          \$1746  = 3'h0;
+          /* empty */;
+      3'h7:
+          /* empty */;
+      3'h6:
+          \$1533  = 3'h0;
     endcase
     if (rst) begin
-      \$1746  = 3'h0;
+      \$1533  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1747  = 7'h00;
+    \$1534  = 7'h00;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -65692,47 +65333,50 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h3:
           /* empty */;
       3'h4:
+          /* empty */;
+      3'h5:
           (* full_case = 32'd1 *)
-          if (\$1668 ) begin
-          end else if (\$1669 ) begin
-          end else if (\$1670 ) begin
-          end else if (\$1671 ) begin
+          if (\$1455 ) begin
+          end else if (\$1456 ) begin
+          end else if (\$1457 ) begin
+          end else if (\$1458 ) begin
           end else begin
             casez (op[3:0])
               4'h5:
-                  \$1747  = 7'h01;
+                  \$1534  = 7'h01;
               4'h6:
-                  \$1747  = 7'h01;
+                  \$1534  = 7'h01;
               4'h7:
-                  \$1747  = 7'h02;
+                  \$1534  = 7'h02;
               4'h8:
-                  \$1747  = 7'h02;
+                  \$1534  = 7'h02;
               4'hc:
-                  \$1747  = 7'h04;
+                  \$1534  = 7'h04;
               4'hb:
-                  \$1747  = 7'h08;
+                  \$1534  = 7'h08;
               4'h3:
-                  \$1747  = 7'h10;
+                  \$1534  = 7'h10;
               4'h9:
-                  \$1747  = 7'h20;
+                  \$1534  = 7'h20;
               4'ha:
-                  \$1747  = 7'h40;
+                  \$1534  = 7'h40;
               4'h4:
-                  \$1747  = 7'h40;
+                  \$1534  = 7'h40;
             endcase
           end
     endcase
     if (rst) begin
-      \$1747  = 7'h00;
+      \$1534  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1748  = busy;
+    \$1535  = busy;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$1748  = 1'h1;
+            \$1535  = 1'h1;
           end
       3'h1:
           /* empty */;
@@ -65741,29 +65385,31 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h3:
           /* empty */;
       3'h4:
-          if (\$1668 ) begin
-            \$1748  = 1'h0;
-          end else if (\$1669 ) begin
-            \$1748  = 1'h0;
-          end
-      3'h6:
           /* empty */;
       3'h5:
-          if (\$1678 ) begin
-            \$1748  = 1'h0;
+          if (\$1455 ) begin
+            \$1535  = 1'h0;
+          end else if (\$1456 ) begin
+            \$1535  = 1'h0;
+          end
+      3'h7:
+          /* empty */;
+      3'h6:
+          if (\$1465 ) begin
+            \$1535  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1748  = 1'h0;
+      \$1535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1749  = done;
+    \$1536  = done;
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$1749  = 1'h0;
+            \$1536  = 1'h0;
           end
       3'h1:
           /* empty */;
@@ -65772,22 +65418,25 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h3:
           /* empty */;
       3'h4:
-          if (\$1668 ) begin
-          end else if (\$1669 ) begin
-            \$1749  = 1'h1;
+          /* empty */;
+      3'h5:
+          if (\$1455 ) begin
+          end else if (\$1456 ) begin
+            \$1536  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$1749  = 1'h0;
+      \$1536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1750  = error;
+    \$1537  = error;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$1750  = 1'h0;
+            \$1537  = 1'h0;
           end
       3'h1:
           /* empty */;
@@ -65796,27 +65445,30 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h3:
           /* empty */;
       3'h4:
-          if (\$1668 ) begin
-            \$1750  = 1'h1;
-          end
-      3'h6:
           /* empty */;
       3'h5:
-          if (\$1678 ) begin
-            \$1750  = 1'h1;
+          if (\$1455 ) begin
+            \$1537  = 1'h1;
+          end
+      3'h7:
+          /* empty */;
+      3'h6:
+          if (\$1465 ) begin
+            \$1537  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$1750  = 1'h0;
+      \$1537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1751  = cause;
+    \$1538  = cause;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$1751  = 3'h0;
+            \$1538  = 3'h0;
           end
       3'h1:
           /* empty */;
@@ -65825,27 +65477,30 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
       3'h3:
           /* empty */;
       3'h4:
-          if (\$1668 ) begin
-            \$1751  = refusal;
-          end
-      3'h6:
           /* empty */;
       3'h5:
-          if (\$1678 ) begin
-            \$1751  = 3'h5;
+          if (\$1455 ) begin
+            \$1538  = refusal;
+          end
+      3'h7:
+          /* empty */;
+      3'h6:
+          if (\$1465 ) begin
+            \$1538  = 3'h5;
           end
     endcase
     if (rst) begin
-      \$1751  = 3'h0;
+      \$1538  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1752  = pc;
+    \$1539  = pc;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$1752  = 8'h00;
+            \$1539  = 8'h00;
           end
       3'h1:
           /* empty */;
@@ -65855,22 +65510,25 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
           /* empty */;
       3'h4:
           /* empty */;
-      3'h6:
-          /* empty */;
       3'h5:
-          \$1752  = \$1675 [7:0];
+          /* empty */;
+      3'h7:
+          /* empty */;
+      3'h6:
+          \$1539  = \$1462 [7:0];
     endcase
     if (rst) begin
-      \$1752  = 8'h00;
+      \$1539  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1753  = fetch_addr;
+    \$1540  = fetch_addr;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$1753  = 10'h000;
+            \$1540  = 10'h000;
           end
       3'h1:
           /* empty */;
@@ -65880,26 +65538,29 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
           /* empty */;
       3'h4:
           /* empty */;
-      3'h6:
-          /* empty */;
       3'h5:
-          \$1753  = \$1676 [9:0];
+          /* empty */;
+      3'h7:
+          /* empty */;
+      3'h6:
+          \$1540  = \$1463 [9:0];
     endcase
     if (rst) begin
-      \$1753  = 10'h000;
+      \$1540  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1754  = fetching;
+    \$1541  = fetching;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$1754  = 1'h1;
+            \$1541  = 1'h1;
           end
       3'h1:
-          if (\$492 ) begin
-            \$1754  = 1'h0;
+          if (\$493 ) begin
+            \$1541  = 1'h0;
           end
       3'h2:
           /* empty */;
@@ -65907,291 +65568,528 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
           /* empty */;
       3'h4:
           /* empty */;
-      3'h6:
-          /* empty */;
       3'h5:
+          /* empty */;
+      3'h7:
+          /* empty */;
+      3'h6:
           (* full_case = 32'd1 *)
-          if (\$1678 ) begin
+          if (\$1465 ) begin
           end else begin
-            \$1754  = 1'h1;
+            \$1541  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$1754  = 1'h0;
+      \$1541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1755  = fsm_state;
+    \$1542  = fsm_state;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           if (start) begin
-            \$1755  = 3'h1;
+            \$1542  = 3'h1;
           end
       3'h1:
-          if (\$492 ) begin
-            \$1755  = 3'h2;
+          if (\$493 ) begin
+            \$1542  = 3'h2;
           end
       3'h2:
-          \$1755  = 3'h3;
+          \$1542  = 3'h3;
       3'h3:
-          \$1755  = 3'h4;
+          \$1542  = 3'h4;
       3'h4:
-          (* full_case = 32'd1 *)
-          if (\$1668 ) begin
-            \$1755  = 3'h0;
-          end else if (\$1669 ) begin
-            \$1755  = 3'h0;
-          end else if (\$1670 ) begin
-            \$1755  = 3'h5;
-          end else if (\$1671 ) begin
-            \$1755  = 3'h5;
-          end else begin
-            \$1755  = 3'h6;
-          end
-      3'h6:
-          if (\$1673 ) begin
-            \$1755  = 3'h5;
-          end
+          \$1542  = 3'h5;
       3'h5:
           (* full_case = 32'd1 *)
-          if (\$1678 ) begin
-            \$1755  = 3'h0;
+          if (\$1455 ) begin
+            \$1542  = 3'h0;
+          end else if (\$1456 ) begin
+            \$1542  = 3'h0;
+          end else if (\$1457 ) begin
+            \$1542  = 3'h6;
+          end else if (\$1458 ) begin
+            \$1542  = 3'h6;
           end else begin
-            \$1755  = 3'h1;
+            \$1542  = 3'h7;
           end
-    endcase
-    if (rst) begin
-      \$1755  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1756  = op;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$1756  = instruction_words[207:0];
-    endcase
-    if (rst) begin
-      \$1756  = 208'h0000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1757  = rows_of_n_words;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$1757  = \$525 ;
-    endcase
-    if (rst) begin
-      \$1757  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1758  = m_k_words;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$1758  = \$768 ;
-    endcase
-    if (rst) begin
-      \$1758  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1759  = k_n_words;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$1759  = \$1011 ;
-    endcase
-    if (rst) begin
-      \$1759  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1760  = m_n_words;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$1760  = \$1254 ;
-    endcase
-    if (rst) begin
-      \$1760  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1761  = causes;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$1761  = { \$1665 , \$1586 , \$1523 , \$1269  };
-    endcase
-    if (rst) begin
-      \$1761  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1762  = a_exponent;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$1762  = \$1666 ;
-    endcase
-    if (rst) begin
-      \$1762  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1763  = b_value;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$1763  = \$1667 ;
-    endcase
-    if (rst) begin
-      \$1763  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1764  = conv;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$1668 ) begin
-          end else if (\$1669 ) begin
-          end else if (\$1670 ) begin
-            \$1764  = instruction_words[95:0];
+      3'h7:
+          if (\$1460 ) begin
+            \$1542  = 3'h6;
           end
-    endcase
-    if (rst) begin
-      \$1764  = 96'h000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1765  = pool;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$1668 ) begin
-          end else if (\$1669 ) begin
-          end else if (\$1670 ) begin
-          end else if (\$1671 ) begin
-            \$1765  = instruction_words[95:0];
-          end
-    endcase
-    if (rst) begin
-      \$1765  = 96'h000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1766  = select;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
+      3'h6:
           (* full_case = 32'd1 *)
-          if (\$1668 ) begin
-          end else if (\$1669 ) begin
-          end else if (\$1670 ) begin
-          end else if (\$1671 ) begin
+          if (\$1465 ) begin
+            \$1542  = 3'h0;
+          end else begin
+            \$1542  = 3'h1;
+          end
+    endcase
+    if (rst) begin
+      \$1542  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1543  = op;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1543  = instruction_words[207:0];
+    endcase
+    if (rst) begin
+      \$1543  = 208'h0000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1544  = rows_of_n_0;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1544  = \$509 ;
+    endcase
+    if (rst) begin
+      \$1544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1545  = rows_of_n_1;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1545  = \$516 ;
+    endcase
+    if (rst) begin
+      \$1545  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1546  = m_k_0;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1546  = \$614 ;
+    endcase
+    if (rst) begin
+      \$1546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1547  = m_k_1;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1547  = \$645 ;
+    endcase
+    if (rst) begin
+      \$1547  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1548  = m_k_2;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1548  = \$676 ;
+    endcase
+    if (rst) begin
+      \$1548  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1549  = m_k_3;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1549  = \$683 ;
+    endcase
+    if (rst) begin
+      \$1549  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1550  = k_n_0;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1550  = \$781 ;
+    endcase
+    if (rst) begin
+      \$1550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1551  = k_n_1;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1551  = \$812 ;
+    endcase
+    if (rst) begin
+      \$1551  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1552  = k_n_2;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1552  = \$843 ;
+    endcase
+    if (rst) begin
+      \$1552  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1553  = k_n_3;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1553  = \$850 ;
+    endcase
+    if (rst) begin
+      \$1553  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1554  = m_n_0;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1554  = \$948 ;
+    endcase
+    if (rst) begin
+      \$1554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1555  = m_n_1;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1555  = \$979 ;
+    endcase
+    if (rst) begin
+      \$1555  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1556  = m_n_2;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1556  = \$1010 ;
+    endcase
+    if (rst) begin
+      \$1556  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1557  = m_n_3;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$1557  = \$1017 ;
+    endcase
+    if (rst) begin
+      \$1557  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1558  = rows_of_n_words;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$1558  = \$1020 ;
+    endcase
+    if (rst) begin
+      \$1558  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1559  = m_k_words;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$1559  = \$1027 ;
+    endcase
+    if (rst) begin
+      \$1559  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1560  = k_n_words;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$1560  = \$1034 ;
+    endcase
+    if (rst) begin
+      \$1560  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1561  = m_n_words;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$1561  = \$1041 ;
+    endcase
+    if (rst) begin
+      \$1561  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1562  = causes;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          \$1562  = { \$1452 , \$1373 , \$1310 , \$1056  };
+    endcase
+    if (rst) begin
+      \$1562  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1563  = a_exponent;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          \$1563  = \$1453 ;
+    endcase
+    if (rst) begin
+      \$1563  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1564  = b_value;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          \$1564  = \$1454 ;
+    endcase
+    if (rst) begin
+      \$1564  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1565  = conv;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h5:
+          if (\$1455 ) begin
+          end else if (\$1456 ) begin
+          end else if (\$1457 ) begin
+            \$1565  = instruction_words[95:0];
+          end
+    endcase
+    if (rst) begin
+      \$1565  = 96'h000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1566  = pool;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h5:
+          if (\$1455 ) begin
+          end else if (\$1456 ) begin
+          end else if (\$1457 ) begin
+          end else if (\$1458 ) begin
+            \$1566  = instruction_words[95:0];
+          end
+    endcase
+    if (rst) begin
+      \$1566  = 96'h000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$1567  = select;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h5:
+          (* full_case = 32'd1 *)
+          if (\$1455 ) begin
+          end else if (\$1456 ) begin
+          end else if (\$1457 ) begin
+          end else if (\$1458 ) begin
           end else begin
             casez (op[3:0])
               4'h5:
-                  \$1766  = 7'h01;
+                  \$1567  = 7'h01;
               4'h6:
-                  \$1766  = 7'h01;
+                  \$1567  = 7'h01;
               4'h7:
-                  \$1766  = 7'h02;
+                  \$1567  = 7'h02;
               4'h8:
-                  \$1766  = 7'h02;
+                  \$1567  = 7'h02;
               4'hc:
-                  \$1766  = 7'h04;
+                  \$1567  = 7'h04;
               4'hb:
-                  \$1766  = 7'h08;
+                  \$1567  = 7'h08;
               4'h3:
-                  \$1766  = 7'h10;
+                  \$1567  = 7'h10;
               4'h9:
-                  \$1766  = 7'h20;
+                  \$1567  = 7'h20;
               4'ha:
-                  \$1766  = 7'h40;
+                  \$1567  = 7'h40;
               4'h4:
-                  \$1766  = 7'h40;
+                  \$1567  = 7'h40;
             endcase
           end
-      3'h6:
+      3'h7:
           /* empty */;
-      3'h5:
-          \$1766  = 7'h00;
+      3'h6:
+          \$1567  = 7'h00;
     endcase
     if (rst) begin
-      \$1766  = 7'h00;
+      \$1567  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$1767  = b;
+    \$1568  = b;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -66203,15 +66101,17 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
           /* empty */;
       3'h4:
           /* empty */;
-      3'h6:
-          /* empty */;
       3'h5:
-          if (\$1674 ) begin
-            \$1767  = b_result;
+          /* empty */;
+      3'h7:
+          /* empty */;
+      3'h6:
+          if (\$1461 ) begin
+            \$1568  = b_result;
           end
     endcase
     if (rst) begin
-      \$1767  = 6'h00;
+      \$1568  = 6'h00;
     end
   end
   assign \$signature__addr  = imem__addr;
@@ -66303,4888 +66203,580 @@ module \core.sequencer (imem__addr, imem__data, exp_wr__en, exp_wr__index, exp_w
   assign \config.modes[1]  = \config [7:6];
   assign \config.modes[2]  = \config [9:8];
   assign \config.modes[3]  = \config [11:10];
-  assign \$496  = \$495 ;
-  assign \$497  = 1'h0;
+  assign \$497  = \$496 ;
   assign \$498  = 1'h0;
-  assign \$499  = \$495 ;
-  assign \$500  = instruction_words[134];
-  assign \$528  = \$526 ;
-  assign \$531  = \$529 ;
-  assign \$549  = 1'h0;
-  assign \$550  = 1'h0;
-  assign \$551  = \$542 ;
-  assign \$558  = \$557 [16];
-  assign \$771  = \$769 ;
-  assign \$774  = \$772 ;
-  assign \$792  = 1'h0;
-  assign \$793  = 1'h0;
-  assign \$794  = \$785 ;
-  assign \$801  = \$800 [16];
-  assign \$1014  = \$1012 ;
-  assign \$1017  = \$1015 ;
-  assign \$1035  = 1'h0;
-  assign \$1036  = 1'h0;
-  assign \$1037  = \$1028 ;
-  assign \$1044  = \$1043 [16];
-  assign \$1276  = \$1275 ;
-  assign \$1369  = \$1368 ;
-  assign \$1622  = \$1621 ;
-  assign \$1635  = \$1634 ;
+  assign \$499  = 1'h0;
+  assign \$500  = \$496 ;
+  assign \$501  = instruction_words[134];
+  assign \$519  = \$517 ;
+  assign \$522  = \$520 ;
+  assign \$540  = 1'h0;
+  assign \$541  = 1'h0;
+  assign \$542  = \$533 ;
+  assign \$549  = \$548 [16];
+  assign \$686  = \$684 ;
+  assign \$689  = \$687 ;
+  assign \$707  = 1'h0;
+  assign \$708  = 1'h0;
+  assign \$709  = \$700 ;
+  assign \$716  = \$715 [16];
+  assign \$853  = \$851 ;
+  assign \$856  = \$854 ;
+  assign \$874  = 1'h0;
+  assign \$875  = 1'h0;
+  assign \$876  = \$867 ;
+  assign \$883  = \$882 [16];
+  assign \$1063  = \$1062 ;
+  assign \$1156  = \$1155 ;
+  assign \$1409  = \$1408 ;
+  assign \$1422  = \$1421 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \core.sequencer.extents (rst, load, conv, \pool$20 , conv_extents, pool_extents, clk);
+module \core.sequencer.extents (rst, load, conv, \pool$25 , conv_extents, pool_extents, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$1000 ;
-  wire \$1001 ;
-  wire [8:0] \$1002 ;
-  wire \$1003 ;
-  wire \$1004 ;
-  wire [17:0] \$1005 ;
-  wire \$1006 ;
-  wire \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
-  wire [17:0] \$101 ;
-  wire \$1010 ;
-  wire [8:0] \$1011 ;
-  wire \$1012 ;
-  wire \$1013 ;
-  wire [17:0] \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
+  wire [17:0] \$100 ;
+  wire \$101 ;
   wire \$102 ;
-  wire [8:0] \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire [17:0] \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire [8:0] \$1029 ;
   wire \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire [17:0] \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire \$1035 ;
-  wire \$1036 ;
-  wire \$1037 ;
-  wire [8:0] \$1038 ;
-  wire \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
-  wire [17:0] \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire [8:0] \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
   wire \$105 ;
-  wire [17:0] \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire [8:0] \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
-  wire [17:0] \$1059 ;
-  wire \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire \$1064 ;
-  wire [8:0] \$1065 ;
-  wire \$1066 ;
-  wire \$1067 ;
-  wire [17:0] \$1068 ;
-  wire \$1069 ;
-  wire [8:0] \$107 ;
-  wire \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire [8:0] \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  wire [17:0] \$1077 ;
-  wire \$1078 ;
-  wire \$1079 ;
+  wire [8:0] \$106 ;
+  wire \$107 ;
   wire \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire [8:0] \$1083 ;
-  wire \$1084 ;
-  wire \$1085 ;
-  wire [17:0] \$1086 ;
-  wire [16:0] \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
-  wire \$109 ;
-  wire [8:0] \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire [17:0] \$1093 ;
-  wire [16:0] \$1094 ;
-  wire [17:0] \$1095 ;
-  wire \$1096 ;
-  wire \$1097 ;
-  wire [8:0] \$1098 ;
-  wire \$1099 ;
+  wire [17:0] \$109 ;
   wire \$11 ;
-  wire [17:0] \$110 ;
-  wire \$1100 ;
-  wire [17:0] \$1101 ;
-  wire [16:0] \$1102 ;
-  wire \$1103 ;
-  wire \$1104 ;
-  wire [8:0] \$1105 ;
-  wire \$1106 ;
-  wire \$1107 ;
-  wire [17:0] \$1108 ;
-  wire [16:0] \$1109 ;
-  wire [16:0] \$111 ;
-  wire [17:0] \$1110 ;
-  wire [18:0] \$1111 ;
-  wire \$1112 ;
-  wire \$1113 ;
-  wire [8:0] \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
-  wire [17:0] \$1117 ;
-  wire [16:0] \$1118 ;
-  wire \$1119 ;
+  wire [16:0] \$110 ;
+  wire \$111 ;
   wire \$112 ;
-  wire \$1120 ;
-  wire [8:0] \$1121 ;
-  wire \$1122 ;
-  wire \$1123 ;
-  wire [17:0] \$1124 ;
-  wire [16:0] \$1125 ;
-  wire [17:0] \$1126 ;
-  wire \$1127 ;
-  wire \$1128 ;
-  wire [8:0] \$1129 ;
-  wire \$113 ;
-  wire \$1130 ;
-  wire \$1131 ;
-  wire [17:0] \$1132 ;
-  wire [16:0] \$1133 ;
-  wire \$1134 ;
-  wire \$1135 ;
-  wire [8:0] \$1136 ;
-  wire \$1137 ;
-  wire \$1138 ;
-  wire [17:0] \$1139 ;
-  wire [8:0] \$114 ;
-  wire [16:0] \$1140 ;
-  wire [17:0] \$1141 ;
-  wire [18:0] \$1142 ;
-  wire [19:0] \$1143 ;
-  wire \$1144 ;
-  wire \$1145 ;
-  wire [8:0] \$1146 ;
-  wire \$1147 ;
-  wire \$1148 ;
-  wire [17:0] \$1149 ;
+  wire [8:0] \$113 ;
+  wire \$114 ;
   wire \$115 ;
-  wire [16:0] \$1150 ;
-  wire [20:0] \$1151 ;
-  wire \$1152 ;
-  wire \$1153 ;
-  wire \$1154 ;
-  wire \$1155 ;
-  wire [8:0] \$1156 ;
-  wire \$1157 ;
-  wire \$1158 ;
-  wire [17:0] \$1159 ;
-  wire \$116 ;
-  wire [16:0] \$1160 ;
-  wire \$1161 ;
-  wire \$1162 ;
-  wire [8:0] \$1163 ;
-  wire \$1164 ;
-  wire \$1165 ;
-  wire [17:0] \$1166 ;
-  wire [16:0] \$1167 ;
-  wire [17:0] \$1168 ;
-  wire \$1169 ;
-  wire [17:0] \$117 ;
-  wire \$1170 ;
-  wire [8:0] \$1171 ;
-  wire \$1172 ;
-  wire \$1173 ;
-  wire [17:0] \$1174 ;
-  wire [16:0] \$1175 ;
-  wire \$1176 ;
-  wire \$1177 ;
-  wire [8:0] \$1178 ;
-  wire \$1179 ;
-  wire [16:0] \$118 ;
-  wire \$1180 ;
-  wire [17:0] \$1181 ;
-  wire [16:0] \$1182 ;
-  wire [17:0] \$1183 ;
-  wire [18:0] \$1184 ;
-  wire \$1185 ;
-  wire \$1186 ;
-  wire [8:0] \$1187 ;
-  wire \$1188 ;
-  wire \$1189 ;
-  wire [17:0] \$119 ;
-  wire [17:0] \$1190 ;
-  wire [16:0] \$1191 ;
-  wire \$1192 ;
-  wire \$1193 ;
-  wire [8:0] \$1194 ;
-  wire \$1195 ;
-  wire \$1196 ;
-  wire [17:0] \$1197 ;
-  wire [16:0] \$1198 ;
-  wire [17:0] \$1199 ;
+  wire [17:0] \$116 ;
+  wire [16:0] \$117 ;
+  wire [17:0] \$118 ;
+  wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$1200 ;
-  wire \$1201 ;
-  wire [8:0] \$1202 ;
-  wire \$1203 ;
-  wire \$1204 ;
-  wire [17:0] \$1205 ;
-  wire [16:0] \$1206 ;
-  wire \$1207 ;
-  wire \$1208 ;
-  wire [8:0] \$1209 ;
-  wire \$121 ;
-  wire \$1210 ;
-  wire \$1211 ;
-  wire [17:0] \$1212 ;
-  wire [16:0] \$1213 ;
-  wire [17:0] \$1214 ;
-  wire [18:0] \$1215 ;
-  wire [19:0] \$1216 ;
-  wire \$1217 ;
-  wire \$1218 ;
-  wire [8:0] \$1219 ;
-  wire [8:0] \$122 ;
-  wire \$1220 ;
-  wire \$1221 ;
-  wire [17:0] \$1222 ;
-  wire [16:0] \$1223 ;
-  wire [20:0] \$1224 ;
-  wire [17:0] \$1225 ;
-  wire \$1226 ;
-  wire \$1227 ;
-  wire \$1228 ;
-  wire \$1229 ;
+  wire [8:0] \$121 ;
+  wire \$122 ;
   wire \$123 ;
-  wire \$1230 ;
-  wire \$1231 ;
-  wire \$1232 ;
-  wire \$1233 ;
-  wire \$1234 ;
-  wire \$1235 ;
-  wire [17:0] \$1236 ;
-  wire \$1237 ;
-  wire \$1238 ;
-  wire \$1239 ;
-  wire \$124 ;
-  wire [8:0] \$1240 ;
-  wire \$1241 ;
-  wire \$1242 ;
-  wire \$1243 ;
-  wire \$1244 ;
-  wire \$1245 ;
-  wire [8:0] \$1246 ;
-  wire \$1247 ;
-  wire \$1248 ;
-  wire [17:0] \$1249 ;
-  wire [17:0] \$125 ;
-  wire \$1250 ;
-  wire \$1251 ;
-  wire \$1252 ;
-  wire \$1253 ;
-  wire \$1254 ;
-  wire [8:0] \$1255 ;
-  wire \$1256 ;
-  wire \$1257 ;
-  wire [17:0] \$1258 ;
-  wire \$1259 ;
-  wire [16:0] \$126 ;
-  wire \$1260 ;
-  wire \$1261 ;
-  wire \$1262 ;
-  wire \$1263 ;
-  wire [8:0] \$1264 ;
-  wire \$1265 ;
-  wire \$1266 ;
-  wire [17:0] \$1267 ;
-  wire \$1268 ;
-  wire \$1269 ;
+  wire [17:0] \$124 ;
+  wire [16:0] \$125 ;
+  wire \$126 ;
   wire \$127 ;
-  wire \$1270 ;
-  wire \$1271 ;
-  wire \$1272 ;
-  wire [8:0] \$1273 ;
-  wire \$1274 ;
-  wire \$1275 ;
-  wire [17:0] \$1276 ;
-  wire \$1277 ;
-  wire \$1278 ;
-  wire \$1279 ;
-  wire \$128 ;
-  wire \$1280 ;
-  wire \$1281 ;
-  wire [8:0] \$1282 ;
-  wire \$1283 ;
-  wire \$1284 ;
-  wire [17:0] \$1285 ;
-  wire \$1286 ;
-  wire \$1287 ;
-  wire \$1288 ;
-  wire \$1289 ;
-  wire [8:0] \$129 ;
-  wire \$1290 ;
-  wire [8:0] \$1291 ;
-  wire \$1292 ;
-  wire \$1293 ;
-  wire [17:0] \$1294 ;
-  wire \$1295 ;
-  wire \$1296 ;
-  wire \$1297 ;
-  wire \$1298 ;
-  wire \$1299 ;
+  wire [8:0] \$128 ;
+  wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire [8:0] \$1300 ;
-  wire \$1301 ;
-  wire \$1302 ;
-  wire [17:0] \$1303 ;
-  wire \$1304 ;
-  wire \$1305 ;
-  wire \$1306 ;
-  wire \$1307 ;
-  wire \$1308 ;
-  wire [8:0] \$1309 ;
-  wire \$131 ;
-  wire \$1310 ;
-  wire \$1311 ;
-  wire [17:0] \$1312 ;
-  wire \$1313 ;
-  wire \$1314 ;
-  wire \$1315 ;
-  wire \$1316 ;
-  wire \$1317 ;
-  wire [8:0] \$1318 ;
-  wire \$1319 ;
-  wire [17:0] \$132 ;
-  wire \$1320 ;
-  wire [17:0] \$1321 ;
-  wire \$1322 ;
-  wire \$1323 ;
-  wire \$1324 ;
-  wire \$1325 ;
-  wire \$1326 ;
-  wire [8:0] \$1327 ;
-  wire \$1328 ;
-  wire \$1329 ;
-  wire [16:0] \$133 ;
-  wire [17:0] \$1330 ;
-  wire [16:0] \$1331 ;
-  wire \$1332 ;
-  wire \$1333 ;
-  wire [8:0] \$1334 ;
-  wire \$1335 ;
-  wire \$1336 ;
-  wire [17:0] \$1337 ;
-  wire [16:0] \$1338 ;
-  wire [17:0] \$1339 ;
-  wire [17:0] \$134 ;
-  wire \$1340 ;
-  wire \$1341 ;
-  wire [8:0] \$1342 ;
-  wire \$1343 ;
-  wire \$1344 ;
-  wire [17:0] \$1345 ;
-  wire [16:0] \$1346 ;
-  wire \$1347 ;
-  wire \$1348 ;
-  wire [8:0] \$1349 ;
-  wire [18:0] \$135 ;
-  wire \$1350 ;
-  wire \$1351 ;
-  wire [17:0] \$1352 ;
-  wire [16:0] \$1353 ;
-  wire [17:0] \$1354 ;
-  wire [18:0] \$1355 ;
-  wire \$1356 ;
-  wire \$1357 ;
-  wire [8:0] \$1358 ;
-  wire \$1359 ;
+  wire [17:0] \$131 ;
+  wire [16:0] \$132 ;
+  wire [17:0] \$133 ;
+  wire [18:0] \$134 ;
+  wire \$135 ;
   wire \$136 ;
-  wire \$1360 ;
-  wire [17:0] \$1361 ;
-  wire [16:0] \$1362 ;
-  wire \$1363 ;
-  wire \$1364 ;
-  wire [8:0] \$1365 ;
-  wire \$1366 ;
-  wire \$1367 ;
-  wire [17:0] \$1368 ;
-  wire [16:0] \$1369 ;
-  wire \$137 ;
-  wire [17:0] \$1370 ;
-  wire \$1371 ;
-  wire \$1372 ;
-  wire [8:0] \$1373 ;
-  wire \$1374 ;
-  wire \$1375 ;
-  wire [17:0] \$1376 ;
-  wire [16:0] \$1377 ;
-  wire \$1378 ;
-  wire \$1379 ;
-  wire [8:0] \$138 ;
-  wire [8:0] \$1380 ;
-  wire \$1381 ;
-  wire \$1382 ;
-  wire [17:0] \$1383 ;
-  wire [16:0] \$1384 ;
-  wire [17:0] \$1385 ;
-  wire [18:0] \$1386 ;
-  wire [19:0] \$1387 ;
-  wire \$1388 ;
-  wire \$1389 ;
+  wire [8:0] \$137 ;
+  wire \$138 ;
   wire \$139 ;
-  wire [8:0] \$1390 ;
-  wire \$1391 ;
-  wire \$1392 ;
-  wire [17:0] \$1393 ;
-  wire [16:0] \$1394 ;
-  wire [20:0] \$1395 ;
-  wire \$1396 ;
-  wire \$1397 ;
-  wire \$1398 ;
-  wire \$1399 ;
   wire \$14 ;
-  wire \$140 ;
-  wire [8:0] \$1400 ;
-  wire \$1401 ;
-  wire \$1402 ;
-  wire [17:0] \$1403 ;
-  wire [16:0] \$1404 ;
-  wire \$1405 ;
-  wire \$1406 ;
-  wire [8:0] \$1407 ;
-  wire \$1408 ;
-  wire \$1409 ;
-  wire [17:0] \$141 ;
-  wire [17:0] \$1410 ;
-  wire [16:0] \$1411 ;
-  wire [17:0] \$1412 ;
-  wire \$1413 ;
-  wire \$1414 ;
-  wire [8:0] \$1415 ;
-  wire \$1416 ;
-  wire \$1417 ;
-  wire [17:0] \$1418 ;
-  wire [16:0] \$1419 ;
-  wire [16:0] \$142 ;
-  wire \$1420 ;
-  wire \$1421 ;
-  wire [8:0] \$1422 ;
-  wire \$1423 ;
-  wire \$1424 ;
-  wire [17:0] \$1425 ;
-  wire [16:0] \$1426 ;
-  wire [17:0] \$1427 ;
-  wire [18:0] \$1428 ;
-  wire \$1429 ;
+  wire [17:0] \$140 ;
+  wire [16:0] \$141 ;
+  wire \$142 ;
   wire \$143 ;
-  wire \$1430 ;
-  wire [8:0] \$1431 ;
-  wire \$1432 ;
-  wire \$1433 ;
-  wire [17:0] \$1434 ;
-  wire [16:0] \$1435 ;
-  wire \$1436 ;
-  wire \$1437 ;
-  wire [8:0] \$1438 ;
-  wire \$1439 ;
-  wire \$144 ;
-  wire \$1440 ;
-  wire [17:0] \$1441 ;
-  wire [16:0] \$1442 ;
-  wire [17:0] \$1443 ;
-  wire \$1444 ;
-  wire \$1445 ;
-  wire [8:0] \$1446 ;
-  wire \$1447 ;
-  wire \$1448 ;
-  wire [17:0] \$1449 ;
-  wire [8:0] \$145 ;
-  wire [16:0] \$1450 ;
-  wire \$1451 ;
-  wire \$1452 ;
-  wire [8:0] \$1453 ;
-  wire \$1454 ;
-  wire \$1455 ;
-  wire [17:0] \$1456 ;
-  wire [16:0] \$1457 ;
-  wire [17:0] \$1458 ;
-  wire [18:0] \$1459 ;
+  wire [8:0] \$144 ;
+  wire \$145 ;
   wire \$146 ;
-  wire [19:0] \$1460 ;
-  wire \$1461 ;
-  wire \$1462 ;
-  wire [8:0] \$1463 ;
-  wire \$1464 ;
-  wire \$1465 ;
-  wire [17:0] \$1466 ;
-  wire [16:0] \$1467 ;
-  wire [20:0] \$1468 ;
-  wire [17:0] \$1469 ;
-  wire \$147 ;
-  wire \$1470 ;
-  wire \$1471 ;
-  wire \$1472 ;
-  wire \$1473 ;
-  wire \$1474 ;
-  wire \$1475 ;
-  wire \$1476 ;
-  wire \$1477 ;
-  wire \$1478 ;
-  wire \$1479 ;
-  wire [17:0] \$148 ;
-  wire [17:0] \$1480 ;
-  wire \$1481 ;
-  wire \$1482 ;
-  wire \$1483 ;
-  wire [8:0] \$1484 ;
-  wire \$1485 ;
-  wire \$1486 ;
-  wire \$1487 ;
-  wire \$1488 ;
-  wire \$1489 ;
-  wire [16:0] \$149 ;
-  wire [8:0] \$1490 ;
-  wire \$1491 ;
-  wire \$1492 ;
-  wire [17:0] \$1493 ;
-  wire \$1494 ;
-  wire \$1495 ;
-  wire \$1496 ;
-  wire \$1497 ;
-  wire \$1498 ;
-  wire [8:0] \$1499 ;
-  wire \$15 ;
-  wire [17:0] \$150 ;
-  wire \$1500 ;
-  wire \$1501 ;
-  wire [17:0] \$1502 ;
-  wire \$1503 ;
-  wire \$1504 ;
-  wire \$1505 ;
-  wire \$1506 ;
-  wire \$1507 ;
-  wire [8:0] \$1508 ;
-  wire \$1509 ;
+  wire [17:0] \$147 ;
+  wire [16:0] \$148 ;
+  wire [17:0] \$149 ;
+  wire [17:0] \$15 ;
+  wire \$150 ;
   wire \$151 ;
-  wire \$1510 ;
-  wire [17:0] \$1511 ;
-  wire \$1512 ;
-  wire \$1513 ;
-  wire \$1514 ;
-  wire \$1515 ;
-  wire \$1516 ;
-  wire [8:0] \$1517 ;
-  wire \$1518 ;
-  wire \$1519 ;
-  wire \$152 ;
-  wire [17:0] \$1520 ;
-  wire \$1521 ;
-  wire \$1522 ;
-  wire \$1523 ;
-  wire \$1524 ;
-  wire \$1525 ;
-  wire [8:0] \$1526 ;
-  wire \$1527 ;
-  wire \$1528 ;
-  wire [17:0] \$1529 ;
-  wire [8:0] \$153 ;
-  wire \$1530 ;
-  wire \$1531 ;
-  wire \$1532 ;
-  wire \$1533 ;
-  wire \$1534 ;
-  wire [8:0] \$1535 ;
-  wire \$1536 ;
-  wire \$1537 ;
-  wire [17:0] \$1538 ;
-  wire \$1539 ;
+  wire [8:0] \$152 ;
+  wire \$153 ;
   wire \$154 ;
-  wire \$1540 ;
-  wire \$1541 ;
-  wire \$1542 ;
-  wire \$1543 ;
-  wire [8:0] \$1544 ;
-  wire \$1545 ;
-  wire \$1546 ;
-  wire [17:0] \$1547 ;
-  wire \$1548 ;
-  wire \$1549 ;
-  wire \$155 ;
-  wire \$1550 ;
-  wire \$1551 ;
-  wire \$1552 ;
-  wire [8:0] \$1553 ;
-  wire \$1554 ;
-  wire \$1555 ;
-  wire [17:0] \$1556 ;
-  wire \$1557 ;
-  wire \$1558 ;
-  wire \$1559 ;
-  wire [17:0] \$156 ;
-  wire \$1560 ;
-  wire \$1561 ;
-  wire [8:0] \$1562 ;
-  wire \$1563 ;
-  wire \$1564 ;
-  wire [17:0] \$1565 ;
-  wire \$1566 ;
-  wire \$1567 ;
-  wire \$1568 ;
-  wire \$1569 ;
-  wire [16:0] \$157 ;
-  wire \$1570 ;
-  wire [8:0] \$1571 ;
-  wire \$1572 ;
-  wire \$1573 ;
-  wire [17:0] \$1574 ;
-  wire [16:0] \$1575 ;
-  wire \$1576 ;
-  wire \$1577 ;
-  wire [8:0] \$1578 ;
-  wire \$1579 ;
+  wire [17:0] \$155 ;
+  wire [16:0] \$156 ;
+  wire \$157 ;
   wire \$158 ;
-  wire \$1580 ;
-  wire [17:0] \$1581 ;
-  wire [16:0] \$1582 ;
-  wire [17:0] \$1583 ;
-  wire \$1584 ;
-  wire \$1585 ;
-  wire [8:0] \$1586 ;
-  wire \$1587 ;
-  wire \$1588 ;
-  wire [17:0] \$1589 ;
-  wire \$159 ;
-  wire [16:0] \$1590 ;
-  wire \$1591 ;
-  wire \$1592 ;
-  wire [8:0] \$1593 ;
-  wire \$1594 ;
-  wire \$1595 ;
-  wire [17:0] \$1596 ;
-  wire [16:0] \$1597 ;
-  wire [17:0] \$1598 ;
-  wire [18:0] \$1599 ;
-  wire [17:0] \$16 ;
-  wire [8:0] \$160 ;
-  wire \$1600 ;
-  wire \$1601 ;
-  wire [8:0] \$1602 ;
-  wire \$1603 ;
-  wire \$1604 ;
-  wire [17:0] \$1605 ;
-  wire [16:0] \$1606 ;
-  wire \$1607 ;
-  wire \$1608 ;
-  wire [8:0] \$1609 ;
+  wire [8:0] \$159 ;
+  wire \$16 ;
+  wire \$160 ;
   wire \$161 ;
-  wire \$1610 ;
-  wire \$1611 ;
-  wire [17:0] \$1612 ;
-  wire [16:0] \$1613 ;
-  wire [17:0] \$1614 ;
-  wire \$1615 ;
-  wire \$1616 ;
-  wire [8:0] \$1617 ;
-  wire \$1618 ;
-  wire \$1619 ;
-  wire \$162 ;
-  wire [17:0] \$1620 ;
-  wire [16:0] \$1621 ;
-  wire \$1622 ;
-  wire \$1623 ;
-  wire [8:0] \$1624 ;
-  wire \$1625 ;
-  wire \$1626 ;
-  wire [17:0] \$1627 ;
-  wire [16:0] \$1628 ;
-  wire [17:0] \$1629 ;
-  wire [17:0] \$163 ;
-  wire [18:0] \$1630 ;
-  wire [19:0] \$1631 ;
-  wire \$1632 ;
-  wire \$1633 ;
-  wire [8:0] \$1634 ;
-  wire \$1635 ;
-  wire \$1636 ;
-  wire [17:0] \$1637 ;
-  wire [16:0] \$1638 ;
-  wire [20:0] \$1639 ;
-  wire [16:0] \$164 ;
-  wire \$1640 ;
-  wire \$1641 ;
-  wire \$1642 ;
-  wire \$1643 ;
-  wire [8:0] \$1644 ;
-  wire \$1645 ;
-  wire \$1646 ;
-  wire [17:0] \$1647 ;
-  wire [16:0] \$1648 ;
-  wire \$1649 ;
-  wire [17:0] \$165 ;
-  wire \$1650 ;
-  wire [8:0] \$1651 ;
-  wire \$1652 ;
-  wire \$1653 ;
-  wire [17:0] \$1654 ;
-  wire [16:0] \$1655 ;
-  wire [17:0] \$1656 ;
-  wire \$1657 ;
-  wire \$1658 ;
-  wire [8:0] \$1659 ;
-  wire [18:0] \$166 ;
-  wire \$1660 ;
-  wire \$1661 ;
-  wire [17:0] \$1662 ;
-  wire [16:0] \$1663 ;
-  wire \$1664 ;
-  wire \$1665 ;
-  wire [8:0] \$1666 ;
-  wire \$1667 ;
-  wire \$1668 ;
-  wire [17:0] \$1669 ;
-  wire [19:0] \$167 ;
-  wire [16:0] \$1670 ;
-  wire [17:0] \$1671 ;
-  wire [18:0] \$1672 ;
-  wire \$1673 ;
-  wire \$1674 ;
-  wire [8:0] \$1675 ;
-  wire \$1676 ;
-  wire \$1677 ;
-  wire [17:0] \$1678 ;
-  wire [16:0] \$1679 ;
-  wire \$168 ;
-  wire \$1680 ;
-  wire \$1681 ;
-  wire [8:0] \$1682 ;
-  wire \$1683 ;
-  wire \$1684 ;
-  wire [17:0] \$1685 ;
-  wire [16:0] \$1686 ;
-  wire [17:0] \$1687 ;
-  wire \$1688 ;
-  wire \$1689 ;
+  wire [17:0] \$162 ;
+  wire [16:0] \$163 ;
+  wire [17:0] \$164 ;
+  wire [18:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire [8:0] \$168 ;
   wire \$169 ;
-  wire [8:0] \$1690 ;
-  wire \$1691 ;
-  wire \$1692 ;
-  wire [17:0] \$1693 ;
-  wire [16:0] \$1694 ;
-  wire \$1695 ;
-  wire \$1696 ;
-  wire [8:0] \$1697 ;
-  wire \$1698 ;
-  wire \$1699 ;
   wire \$17 ;
-  wire [8:0] \$170 ;
-  wire [17:0] \$1700 ;
-  wire [16:0] \$1701 ;
-  wire [17:0] \$1702 ;
-  wire [18:0] \$1703 ;
-  wire [19:0] \$1704 ;
-  wire \$1705 ;
-  wire \$1706 ;
-  wire [8:0] \$1707 ;
-  wire \$1708 ;
-  wire \$1709 ;
-  wire \$171 ;
-  wire [17:0] \$1710 ;
-  wire [16:0] \$1711 ;
-  wire [20:0] \$1712 ;
-  wire [17:0] \$1713 ;
-  wire \$1714 ;
-  wire \$1715 ;
-  wire \$1716 ;
-  wire \$1717 ;
-  wire \$1718 ;
-  wire \$1719 ;
-  wire \$172 ;
-  wire \$1720 ;
-  wire \$1721 ;
-  wire \$1722 ;
-  wire \$1723 ;
-  wire [17:0] \$1724 ;
-  wire \$1725 ;
-  wire \$1726 ;
-  wire \$1727 ;
-  wire [8:0] \$1728 ;
-  wire \$1729 ;
-  wire [17:0] \$173 ;
-  wire \$1730 ;
-  wire \$1731 ;
-  wire \$1732 ;
-  wire \$1733 ;
-  wire [8:0] \$1734 ;
-  wire \$1735 ;
-  wire \$1736 ;
-  wire [17:0] \$1737 ;
-  wire \$1738 ;
-  wire \$1739 ;
-  wire [16:0] \$174 ;
-  wire \$1740 ;
-  wire \$1741 ;
-  wire \$1742 ;
-  wire [8:0] \$1743 ;
-  wire \$1744 ;
-  wire \$1745 ;
-  wire [17:0] \$1746 ;
-  wire \$1747 ;
-  wire \$1748 ;
-  wire \$1749 ;
+  wire \$170 ;
+  wire [17:0] \$171 ;
+  wire [16:0] \$172 ;
+  wire \$173 ;
+  wire [19:0] \$174 ;
   wire [20:0] \$175 ;
-  wire \$1750 ;
-  wire \$1751 ;
-  wire [8:0] \$1752 ;
-  wire \$1753 ;
-  wire \$1754 ;
-  wire [17:0] \$1755 ;
-  wire \$1756 ;
-  wire \$1757 ;
-  wire \$1758 ;
-  wire \$1759 ;
   wire \$176 ;
-  wire \$1760 ;
-  wire [8:0] \$1761 ;
-  wire \$1762 ;
-  wire \$1763 ;
-  wire [17:0] \$1764 ;
-  wire \$1765 ;
-  wire \$1766 ;
-  wire \$1767 ;
-  wire \$1768 ;
-  wire \$1769 ;
   wire \$177 ;
-  wire [8:0] \$1770 ;
-  wire \$1771 ;
-  wire \$1772 ;
-  wire [17:0] \$1773 ;
-  wire \$1774 ;
-  wire \$1775 ;
-  wire \$1776 ;
-  wire \$1777 ;
-  wire \$1778 ;
-  wire [8:0] \$1779 ;
-  wire \$178 ;
-  wire \$1780 ;
-  wire \$1781 ;
-  wire [17:0] \$1782 ;
-  wire \$1783 ;
-  wire \$1784 ;
-  wire \$1785 ;
-  wire \$1786 ;
-  wire \$1787 ;
-  wire [8:0] \$1788 ;
-  wire \$1789 ;
-  wire \$179 ;
-  wire \$1790 ;
-  wire [17:0] \$1791 ;
-  wire \$1792 ;
-  wire \$1793 ;
-  wire \$1794 ;
-  wire \$1795 ;
-  wire \$1796 ;
-  wire [8:0] \$1797 ;
-  wire \$1798 ;
-  wire \$1799 ;
+  wire [19:0] \$178 ;
+  wire [20:0] \$179 ;
   wire \$18 ;
-  wire [8:0] \$180 ;
-  wire [17:0] \$1800 ;
-  wire \$1801 ;
-  wire \$1802 ;
-  wire \$1803 ;
-  wire \$1804 ;
-  wire \$1805 ;
-  wire [8:0] \$1806 ;
-  wire \$1807 ;
-  wire \$1808 ;
-  wire [17:0] \$1809 ;
+  wire [17:0] \$180 ;
   wire \$181 ;
-  wire \$1810 ;
-  wire \$1811 ;
-  wire \$1812 ;
-  wire \$1813 ;
-  wire \$1814 ;
-  wire [8:0] \$1815 ;
-  wire \$1816 ;
-  wire \$1817 ;
-  wire [17:0] \$1818 ;
-  wire [16:0] \$1819 ;
-  wire \$182 ;
-  wire \$1820 ;
-  wire \$1821 ;
-  wire [8:0] \$1822 ;
-  wire \$1823 ;
-  wire \$1824 ;
-  wire [17:0] \$1825 ;
-  wire [16:0] \$1826 ;
-  wire [17:0] \$1827 ;
-  wire \$1828 ;
-  wire \$1829 ;
-  wire [17:0] \$183 ;
-  wire [8:0] \$1830 ;
-  wire \$1831 ;
-  wire \$1832 ;
-  wire [17:0] \$1833 ;
-  wire [16:0] \$1834 ;
-  wire \$1835 ;
-  wire \$1836 ;
-  wire [8:0] \$1837 ;
-  wire \$1838 ;
-  wire \$1839 ;
-  wire [16:0] \$184 ;
-  wire [17:0] \$1840 ;
-  wire [16:0] \$1841 ;
-  wire [17:0] \$1842 ;
-  wire [18:0] \$1843 ;
-  wire \$1844 ;
-  wire \$1845 ;
-  wire [8:0] \$1846 ;
-  wire \$1847 ;
-  wire \$1848 ;
-  wire [17:0] \$1849 ;
+  wire [19:0] \$182 ;
+  wire [20:0] \$183 ;
+  wire \$184 ;
   wire \$185 ;
-  wire [16:0] \$1850 ;
-  wire \$1851 ;
-  wire \$1852 ;
-  wire [8:0] \$1853 ;
-  wire \$1854 ;
-  wire \$1855 ;
-  wire [17:0] \$1856 ;
-  wire [16:0] \$1857 ;
-  wire [17:0] \$1858 ;
-  wire \$1859 ;
-  wire \$186 ;
-  wire \$1860 ;
-  wire [8:0] \$1861 ;
-  wire \$1862 ;
-  wire \$1863 ;
-  wire [17:0] \$1864 ;
-  wire [16:0] \$1865 ;
-  wire \$1866 ;
-  wire \$1867 ;
-  wire [8:0] \$1868 ;
-  wire \$1869 ;
-  wire [8:0] \$187 ;
-  wire \$1870 ;
-  wire [17:0] \$1871 ;
-  wire [16:0] \$1872 ;
-  wire [17:0] \$1873 ;
-  wire [18:0] \$1874 ;
-  wire [19:0] \$1875 ;
-  wire \$1876 ;
-  wire \$1877 ;
-  wire [8:0] \$1878 ;
-  wire \$1879 ;
-  wire \$188 ;
-  wire \$1880 ;
-  wire [17:0] \$1881 ;
-  wire [16:0] \$1882 ;
-  wire [20:0] \$1883 ;
-  wire \$1884 ;
-  wire \$1885 ;
-  wire \$1886 ;
-  wire \$1887 ;
-  wire [8:0] \$1888 ;
-  wire \$1889 ;
+  wire [19:0] \$186 ;
+  wire [20:0] \$187 ;
+  wire [17:0] \$188 ;
   wire \$189 ;
-  wire \$1890 ;
-  wire [17:0] \$1891 ;
-  wire [16:0] \$1892 ;
-  wire \$1893 ;
-  wire \$1894 ;
-  wire [8:0] \$1895 ;
-  wire \$1896 ;
-  wire \$1897 ;
-  wire [17:0] \$1898 ;
-  wire [16:0] \$1899 ;
-  wire \$19 ;
-  wire [17:0] \$190 ;
-  wire [17:0] \$1900 ;
-  wire \$1901 ;
-  wire \$1902 ;
-  wire [8:0] \$1903 ;
-  wire \$1904 ;
-  wire \$1905 ;
-  wire [17:0] \$1906 ;
-  wire [16:0] \$1907 ;
-  wire \$1908 ;
-  wire \$1909 ;
-  wire [16:0] \$191 ;
-  wire [8:0] \$1910 ;
-  wire \$1911 ;
-  wire \$1912 ;
-  wire [17:0] \$1913 ;
-  wire [16:0] \$1914 ;
-  wire [17:0] \$1915 ;
-  wire [18:0] \$1916 ;
-  wire \$1917 ;
-  wire \$1918 ;
-  wire [8:0] \$1919 ;
-  wire [17:0] \$192 ;
-  wire \$1920 ;
-  wire \$1921 ;
-  wire [17:0] \$1922 ;
-  wire [16:0] \$1923 ;
-  wire \$1924 ;
-  wire \$1925 ;
-  wire [8:0] \$1926 ;
-  wire \$1927 ;
-  wire \$1928 ;
-  wire [17:0] \$1929 ;
+  wire [8:0] \$19 ;
+  wire [19:0] \$190 ;
+  wire [20:0] \$191 ;
+  wire \$192 ;
   wire \$193 ;
-  wire [16:0] \$1930 ;
-  wire [17:0] \$1931 ;
-  wire \$1932 ;
-  wire \$1933 ;
-  wire [8:0] \$1934 ;
-  wire \$1935 ;
-  wire \$1936 ;
-  wire [17:0] \$1937 ;
-  wire [16:0] \$1938 ;
-  wire \$1939 ;
-  wire \$194 ;
-  wire \$1940 ;
-  wire [8:0] \$1941 ;
-  wire \$1942 ;
-  wire \$1943 ;
-  wire [17:0] \$1944 ;
-  wire [16:0] \$1945 ;
-  wire [17:0] \$1946 ;
-  wire [18:0] \$1947 ;
-  wire [19:0] \$1948 ;
-  wire \$1949 ;
-  wire [8:0] \$195 ;
-  wire \$1950 ;
-  wire [8:0] \$1951 ;
-  wire \$1952 ;
-  wire \$1953 ;
-  wire [17:0] \$1954 ;
-  wire [16:0] \$1955 ;
-  wire [20:0] \$1956 ;
-  wire [17:0] \$1957 ;
-  wire \$1958 ;
-  wire \$1959 ;
-  wire \$196 ;
-  wire \$1960 ;
-  wire \$1961 ;
-  wire \$1962 ;
-  wire \$1963 ;
-  wire \$1964 ;
-  wire \$1965 ;
-  wire \$1966 ;
-  wire \$1967 ;
-  wire [17:0] \$1968 ;
-  wire \$1969 ;
+  wire [19:0] \$194 ;
+  wire [20:0] \$195 ;
+  wire [17:0] \$196 ;
   wire \$197 ;
-  wire \$1970 ;
-  wire \$1971 ;
-  wire [8:0] \$1972 ;
-  wire \$1973 ;
-  wire \$1974 ;
-  wire \$1975 ;
-  wire \$1976 ;
-  wire \$1977 ;
-  wire [8:0] \$1978 ;
-  wire \$1979 ;
-  wire [17:0] \$198 ;
-  wire \$1980 ;
-  wire [17:0] \$1981 ;
-  wire \$1982 ;
-  wire \$1983 ;
-  wire \$1984 ;
-  wire \$1985 ;
-  wire \$1986 ;
-  wire [8:0] \$1987 ;
-  wire \$1988 ;
-  wire \$1989 ;
-  wire [16:0] \$199 ;
-  wire [17:0] \$1990 ;
-  wire \$1991 ;
-  wire \$1992 ;
-  wire \$1993 ;
-  wire \$1994 ;
-  wire \$1995 ;
-  wire [8:0] \$1996 ;
-  wire \$1997 ;
-  wire \$1998 ;
-  wire [17:0] \$1999 ;
+  wire [19:0] \$198 ;
+  wire [20:0] \$199 ;
   wire \$2 ;
-  wire [8:0] \$20 ;
+  wire \$20 ;
   wire \$200 ;
-  wire \$2000 ;
-  wire \$2001 ;
-  wire \$2002 ;
-  wire \$2003 ;
-  wire \$2004 ;
-  wire [8:0] \$2005 ;
-  wire \$2006 ;
-  wire \$2007 ;
-  wire [17:0] \$2008 ;
-  wire \$2009 ;
   wire \$201 ;
-  wire \$2010 ;
-  wire \$2011 ;
-  wire \$2012 ;
-  wire \$2013 ;
-  wire [8:0] \$2014 ;
-  wire \$2015 ;
-  wire \$2016 ;
-  wire [17:0] \$2017 ;
-  wire \$2018 ;
-  wire \$2019 ;
-  wire [8:0] \$202 ;
-  wire \$2020 ;
-  wire \$2021 ;
-  wire \$2022 ;
-  wire [8:0] \$2023 ;
-  wire \$2024 ;
-  wire \$2025 ;
-  wire [17:0] \$2026 ;
-  wire \$2027 ;
-  wire \$2028 ;
-  wire \$2029 ;
-  wire \$203 ;
-  wire \$2030 ;
-  wire \$2031 ;
-  wire [8:0] \$2032 ;
-  wire \$2033 ;
-  wire \$2034 ;
-  wire [17:0] \$2035 ;
-  wire \$2036 ;
-  wire \$2037 ;
-  wire \$2038 ;
-  wire \$2039 ;
-  wire \$204 ;
-  wire \$2040 ;
-  wire [8:0] \$2041 ;
-  wire \$2042 ;
-  wire \$2043 ;
-  wire [17:0] \$2044 ;
-  wire \$2045 ;
-  wire \$2046 ;
-  wire \$2047 ;
-  wire \$2048 ;
-  wire \$2049 ;
-  wire [17:0] \$205 ;
-  wire [8:0] \$2050 ;
-  wire \$2051 ;
-  wire \$2052 ;
-  wire [17:0] \$2053 ;
-  wire \$2054 ;
-  wire \$2055 ;
-  wire \$2056 ;
-  wire \$2057 ;
-  wire \$2058 ;
-  wire [8:0] \$2059 ;
-  wire [16:0] \$206 ;
-  wire \$2060 ;
-  wire \$2061 ;
-  wire [17:0] \$2062 ;
-  wire [16:0] \$2063 ;
-  wire \$2064 ;
-  wire \$2065 ;
-  wire [8:0] \$2066 ;
-  wire \$2067 ;
-  wire \$2068 ;
-  wire [17:0] \$2069 ;
-  wire [17:0] \$207 ;
-  wire [16:0] \$2070 ;
-  wire [17:0] \$2071 ;
-  wire \$2072 ;
-  wire \$2073 ;
-  wire [8:0] \$2074 ;
-  wire \$2075 ;
-  wire \$2076 ;
-  wire [17:0] \$2077 ;
-  wire [16:0] \$2078 ;
-  wire \$2079 ;
-  wire [18:0] \$208 ;
-  wire \$2080 ;
-  wire [8:0] \$2081 ;
-  wire \$2082 ;
-  wire \$2083 ;
-  wire [17:0] \$2084 ;
-  wire [16:0] \$2085 ;
-  wire [17:0] \$2086 ;
-  wire [18:0] \$2087 ;
-  wire \$2088 ;
-  wire \$2089 ;
+  wire [19:0] \$202 ;
+  wire [20:0] \$203 ;
+  wire [17:0] \$204 ;
+  wire \$205 ;
+  wire [19:0] \$206 ;
+  wire [20:0] \$207 ;
+  wire \$208 ;
   wire \$209 ;
-  wire [8:0] \$2090 ;
-  wire \$2091 ;
-  wire \$2092 ;
-  wire [17:0] \$2093 ;
-  wire [16:0] \$2094 ;
-  wire \$2095 ;
-  wire \$2096 ;
-  wire [8:0] \$2097 ;
-  wire \$2098 ;
-  wire \$2099 ;
   wire \$21 ;
-  wire \$210 ;
-  wire [17:0] \$2100 ;
-  wire [16:0] \$2101 ;
-  wire [17:0] \$2102 ;
-  wire \$2103 ;
-  wire \$2104 ;
-  wire [8:0] \$2105 ;
-  wire \$2106 ;
-  wire \$2107 ;
-  wire [17:0] \$2108 ;
-  wire [16:0] \$2109 ;
-  wire [8:0] \$211 ;
-  wire \$2110 ;
-  wire \$2111 ;
-  wire [8:0] \$2112 ;
-  wire \$2113 ;
-  wire \$2114 ;
-  wire [17:0] \$2115 ;
-  wire [16:0] \$2116 ;
-  wire [17:0] \$2117 ;
-  wire [18:0] \$2118 ;
-  wire [19:0] \$2119 ;
-  wire \$212 ;
-  wire \$2120 ;
-  wire \$2121 ;
-  wire [8:0] \$2122 ;
-  wire \$2123 ;
-  wire \$2124 ;
-  wire [17:0] \$2125 ;
-  wire [16:0] \$2126 ;
-  wire [20:0] \$2127 ;
-  wire \$2128 ;
-  wire \$2129 ;
+  wire [19:0] \$210 ;
+  wire [20:0] \$211 ;
+  wire [17:0] \$212 ;
   wire \$213 ;
-  wire \$2130 ;
-  wire \$2131 ;
-  wire [8:0] \$2132 ;
-  wire \$2133 ;
-  wire \$2134 ;
-  wire [17:0] \$2135 ;
-  wire [16:0] \$2136 ;
-  wire \$2137 ;
-  wire \$2138 ;
-  wire [8:0] \$2139 ;
-  wire [17:0] \$214 ;
-  wire \$2140 ;
-  wire \$2141 ;
-  wire [17:0] \$2142 ;
-  wire [16:0] \$2143 ;
-  wire [17:0] \$2144 ;
-  wire \$2145 ;
-  wire \$2146 ;
-  wire [8:0] \$2147 ;
-  wire \$2148 ;
-  wire \$2149 ;
-  wire [16:0] \$215 ;
-  wire [17:0] \$2150 ;
-  wire [16:0] \$2151 ;
-  wire \$2152 ;
-  wire \$2153 ;
-  wire [8:0] \$2154 ;
-  wire \$2155 ;
-  wire \$2156 ;
-  wire [17:0] \$2157 ;
-  wire [16:0] \$2158 ;
-  wire [17:0] \$2159 ;
+  wire [19:0] \$214 ;
+  wire [20:0] \$215 ;
   wire \$216 ;
-  wire [18:0] \$2160 ;
-  wire \$2161 ;
-  wire \$2162 ;
-  wire [8:0] \$2163 ;
-  wire \$2164 ;
-  wire \$2165 ;
-  wire [17:0] \$2166 ;
-  wire [16:0] \$2167 ;
-  wire \$2168 ;
-  wire \$2169 ;
   wire \$217 ;
-  wire [8:0] \$2170 ;
-  wire \$2171 ;
-  wire \$2172 ;
-  wire [17:0] \$2173 ;
-  wire [16:0] \$2174 ;
-  wire [17:0] \$2175 ;
-  wire \$2176 ;
-  wire \$2177 ;
-  wire [8:0] \$2178 ;
-  wire \$2179 ;
-  wire [8:0] \$218 ;
-  wire \$2180 ;
-  wire [17:0] \$2181 ;
-  wire [16:0] \$2182 ;
-  wire \$2183 ;
-  wire \$2184 ;
-  wire [8:0] \$2185 ;
-  wire \$2186 ;
-  wire \$2187 ;
-  wire [17:0] \$2188 ;
-  wire [16:0] \$2189 ;
-  wire \$219 ;
-  wire [17:0] \$2190 ;
-  wire [18:0] \$2191 ;
-  wire [19:0] \$2192 ;
-  wire \$2193 ;
-  wire \$2194 ;
-  wire [8:0] \$2195 ;
-  wire \$2196 ;
-  wire \$2197 ;
-  wire [17:0] \$2198 ;
-  wire [16:0] \$2199 ;
+  wire [19:0] \$218 ;
+  wire [20:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire [20:0] \$2200 ;
-  wire [17:0] \$2201 ;
-  wire \$2202 ;
-  wire \$2203 ;
-  wire \$2204 ;
-  wire \$2205 ;
-  wire \$2206 ;
-  wire \$2207 ;
-  wire \$2208 ;
-  wire \$2209 ;
-  wire [17:0] \$221 ;
-  wire \$2210 ;
-  wire \$2211 ;
-  wire [17:0] \$2212 ;
-  wire \$2213 ;
-  wire \$2214 ;
-  wire \$2215 ;
-  wire [8:0] \$2216 ;
-  wire \$2217 ;
-  wire \$2218 ;
-  wire \$2219 ;
-  wire [16:0] \$222 ;
-  wire \$2220 ;
-  wire \$2221 ;
-  wire [8:0] \$2222 ;
-  wire \$2223 ;
-  wire \$2224 ;
-  wire [17:0] \$2225 ;
-  wire \$2226 ;
-  wire \$2227 ;
-  wire \$2228 ;
-  wire \$2229 ;
-  wire [17:0] \$223 ;
-  wire \$2230 ;
-  wire [8:0] \$2231 ;
-  wire \$2232 ;
-  wire \$2233 ;
-  wire [17:0] \$2234 ;
-  wire \$2235 ;
-  wire \$2236 ;
-  wire \$2237 ;
-  wire \$2238 ;
-  wire \$2239 ;
+  wire [17:0] \$220 ;
+  wire \$221 ;
+  wire [19:0] \$222 ;
+  wire [20:0] \$223 ;
   wire \$224 ;
-  wire [8:0] \$2240 ;
-  wire \$2241 ;
-  wire \$2242 ;
-  wire [17:0] \$2243 ;
-  wire \$2244 ;
-  wire \$2245 ;
-  wire \$2246 ;
-  wire \$2247 ;
-  wire \$2248 ;
-  wire [8:0] \$2249 ;
   wire \$225 ;
-  wire \$2250 ;
-  wire \$2251 ;
-  wire [17:0] \$2252 ;
-  wire \$2253 ;
-  wire \$2254 ;
-  wire \$2255 ;
-  wire \$2256 ;
-  wire \$2257 ;
-  wire [8:0] \$2258 ;
-  wire \$2259 ;
-  wire [8:0] \$226 ;
-  wire \$2260 ;
-  wire [17:0] \$2261 ;
-  wire \$2262 ;
-  wire \$2263 ;
-  wire \$2264 ;
-  wire \$2265 ;
-  wire \$2266 ;
-  wire [8:0] \$2267 ;
-  wire \$2268 ;
-  wire \$2269 ;
-  wire \$227 ;
-  wire [17:0] \$2270 ;
-  wire \$2271 ;
-  wire \$2272 ;
-  wire \$2273 ;
-  wire \$2274 ;
-  wire \$2275 ;
-  wire [8:0] \$2276 ;
-  wire \$2277 ;
-  wire \$2278 ;
-  wire [17:0] \$2279 ;
-  wire \$228 ;
-  wire \$2280 ;
-  wire \$2281 ;
-  wire \$2282 ;
-  wire \$2283 ;
-  wire \$2284 ;
-  wire [8:0] \$2285 ;
-  wire \$2286 ;
-  wire \$2287 ;
-  wire [17:0] \$2288 ;
-  wire \$2289 ;
-  wire [17:0] \$229 ;
-  wire \$2290 ;
-  wire \$2291 ;
-  wire \$2292 ;
-  wire \$2293 ;
-  wire [8:0] \$2294 ;
-  wire \$2295 ;
-  wire \$2296 ;
-  wire [17:0] \$2297 ;
-  wire \$2298 ;
-  wire \$2299 ;
+  wire [19:0] \$226 ;
+  wire [20:0] \$227 ;
+  wire [17:0] \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [16:0] \$230 ;
-  wire \$2300 ;
-  wire \$2301 ;
-  wire \$2302 ;
-  wire [8:0] \$2303 ;
-  wire \$2304 ;
-  wire \$2305 ;
-  wire [17:0] \$2306 ;
-  wire [16:0] \$2307 ;
-  wire \$2308 ;
-  wire \$2309 ;
-  wire \$231 ;
-  wire [8:0] \$2310 ;
-  wire \$2311 ;
-  wire \$2312 ;
-  wire [17:0] \$2313 ;
-  wire [16:0] \$2314 ;
-  wire [17:0] \$2315 ;
-  wire \$2316 ;
-  wire \$2317 ;
-  wire [8:0] \$2318 ;
-  wire \$2319 ;
+  wire [19:0] \$230 ;
+  wire [20:0] \$231 ;
   wire \$232 ;
-  wire \$2320 ;
-  wire [17:0] \$2321 ;
-  wire [16:0] \$2322 ;
-  wire \$2323 ;
-  wire \$2324 ;
-  wire [8:0] \$2325 ;
-  wire \$2326 ;
-  wire \$2327 ;
-  wire [17:0] \$2328 ;
-  wire [16:0] \$2329 ;
-  wire [8:0] \$233 ;
-  wire [17:0] \$2330 ;
-  wire [18:0] \$2331 ;
-  wire \$2332 ;
-  wire \$2333 ;
-  wire [8:0] \$2334 ;
-  wire \$2335 ;
-  wire \$2336 ;
-  wire [17:0] \$2337 ;
-  wire [16:0] \$2338 ;
-  wire \$2339 ;
-  wire \$234 ;
-  wire \$2340 ;
-  wire [8:0] \$2341 ;
-  wire \$2342 ;
-  wire \$2343 ;
-  wire [17:0] \$2344 ;
-  wire [16:0] \$2345 ;
-  wire [17:0] \$2346 ;
-  wire \$2347 ;
-  wire \$2348 ;
-  wire [8:0] \$2349 ;
-  wire \$235 ;
-  wire \$2350 ;
-  wire \$2351 ;
-  wire [17:0] \$2352 ;
-  wire [16:0] \$2353 ;
-  wire \$2354 ;
-  wire \$2355 ;
-  wire [8:0] \$2356 ;
-  wire \$2357 ;
-  wire \$2358 ;
-  wire [17:0] \$2359 ;
+  wire \$233 ;
+  wire [19:0] \$234 ;
+  wire [20:0] \$235 ;
   wire [17:0] \$236 ;
-  wire [16:0] \$2360 ;
-  wire [17:0] \$2361 ;
-  wire [18:0] \$2362 ;
-  wire [19:0] \$2363 ;
-  wire \$2364 ;
-  wire \$2365 ;
-  wire [8:0] \$2366 ;
-  wire \$2367 ;
-  wire \$2368 ;
-  wire [17:0] \$2369 ;
-  wire [16:0] \$237 ;
-  wire [16:0] \$2370 ;
-  wire [20:0] \$2371 ;
-  wire \$2372 ;
-  wire \$2373 ;
-  wire \$2374 ;
-  wire \$2375 ;
-  wire [8:0] \$2376 ;
-  wire \$2377 ;
-  wire \$2378 ;
-  wire [17:0] \$2379 ;
-  wire [17:0] \$238 ;
-  wire [16:0] \$2380 ;
-  wire \$2381 ;
-  wire \$2382 ;
-  wire [8:0] \$2383 ;
-  wire \$2384 ;
-  wire \$2385 ;
-  wire [17:0] \$2386 ;
-  wire [16:0] \$2387 ;
-  wire [17:0] \$2388 ;
-  wire \$2389 ;
-  wire [18:0] \$239 ;
-  wire \$2390 ;
-  wire [8:0] \$2391 ;
-  wire \$2392 ;
-  wire \$2393 ;
-  wire [17:0] \$2394 ;
-  wire [16:0] \$2395 ;
-  wire \$2396 ;
-  wire \$2397 ;
-  wire [8:0] \$2398 ;
-  wire \$2399 ;
+  wire \$237 ;
+  wire [19:0] \$238 ;
+  wire [20:0] \$239 ;
   wire \$24 ;
-  wire [19:0] \$240 ;
-  wire \$2400 ;
-  wire [17:0] \$2401 ;
-  wire [16:0] \$2402 ;
-  wire [17:0] \$2403 ;
-  wire [18:0] \$2404 ;
-  wire \$2405 ;
-  wire \$2406 ;
-  wire [8:0] \$2407 ;
-  wire \$2408 ;
-  wire \$2409 ;
+  wire \$240 ;
   wire \$241 ;
-  wire [17:0] \$2410 ;
-  wire [16:0] \$2411 ;
-  wire \$2412 ;
-  wire \$2413 ;
-  wire [8:0] \$2414 ;
-  wire \$2415 ;
-  wire \$2416 ;
-  wire [17:0] \$2417 ;
-  wire [16:0] \$2418 ;
-  wire [17:0] \$2419 ;
-  wire \$242 ;
-  wire \$2420 ;
-  wire \$2421 ;
-  wire [8:0] \$2422 ;
-  wire \$2423 ;
-  wire \$2424 ;
-  wire [17:0] \$2425 ;
-  wire [16:0] \$2426 ;
-  wire \$2427 ;
-  wire \$2428 ;
-  wire [8:0] \$2429 ;
-  wire [8:0] \$243 ;
-  wire \$2430 ;
-  wire \$2431 ;
-  wire [17:0] \$2432 ;
-  wire [16:0] \$2433 ;
-  wire [17:0] \$2434 ;
-  wire [18:0] \$2435 ;
-  wire [19:0] \$2436 ;
-  wire \$2437 ;
-  wire \$2438 ;
-  wire [8:0] \$2439 ;
-  wire \$244 ;
-  wire \$2440 ;
-  wire \$2441 ;
-  wire [17:0] \$2442 ;
-  wire [16:0] \$2443 ;
-  wire [20:0] \$2444 ;
-  wire [17:0] \$2445 ;
-  wire \$2446 ;
-  wire \$2447 ;
-  wire \$2448 ;
-  wire \$2449 ;
+  wire [19:0] \$242 ;
+  wire [20:0] \$243 ;
+  wire [17:0] \$244 ;
   wire \$245 ;
-  wire \$2450 ;
-  wire \$2451 ;
-  wire \$2452 ;
-  wire \$2453 ;
-  wire \$2454 ;
-  wire \$2455 ;
-  wire [17:0] \$2456 ;
-  wire \$2457 ;
-  wire \$2458 ;
-  wire \$2459 ;
-  wire [17:0] \$246 ;
-  wire [8:0] \$2460 ;
-  wire \$2461 ;
-  wire \$2462 ;
-  wire \$2463 ;
-  wire \$2464 ;
-  wire \$2465 ;
-  wire [8:0] \$2466 ;
-  wire \$2467 ;
-  wire \$2468 ;
-  wire [17:0] \$2469 ;
-  wire [16:0] \$247 ;
-  wire \$2470 ;
-  wire \$2471 ;
-  wire \$2472 ;
-  wire \$2473 ;
-  wire \$2474 ;
-  wire [8:0] \$2475 ;
-  wire \$2476 ;
-  wire \$2477 ;
-  wire [17:0] \$2478 ;
-  wire \$2479 ;
-  wire [20:0] \$248 ;
-  wire \$2480 ;
-  wire \$2481 ;
-  wire \$2482 ;
-  wire \$2483 ;
-  wire [8:0] \$2484 ;
-  wire \$2485 ;
-  wire \$2486 ;
-  wire [17:0] \$2487 ;
-  wire \$2488 ;
-  wire \$2489 ;
-  wire [17:0] \$249 ;
-  wire \$2490 ;
-  wire \$2491 ;
-  wire \$2492 ;
-  wire [8:0] \$2493 ;
-  wire \$2494 ;
-  wire \$2495 ;
-  wire [17:0] \$2496 ;
-  wire \$2497 ;
-  wire \$2498 ;
-  wire \$2499 ;
-  wire \$25 ;
-  wire \$250 ;
-  wire \$2500 ;
-  wire \$2501 ;
-  wire [8:0] \$2502 ;
-  wire \$2503 ;
-  wire \$2504 ;
-  wire [17:0] \$2505 ;
-  wire \$2506 ;
-  wire \$2507 ;
-  wire \$2508 ;
-  wire \$2509 ;
-  wire \$251 ;
-  wire \$2510 ;
-  wire [8:0] \$2511 ;
-  wire \$2512 ;
-  wire \$2513 ;
-  wire [17:0] \$2514 ;
-  wire \$2515 ;
-  wire \$2516 ;
-  wire \$2517 ;
-  wire \$2518 ;
-  wire \$2519 ;
-  wire \$252 ;
-  wire [8:0] \$2520 ;
-  wire \$2521 ;
-  wire \$2522 ;
-  wire [17:0] \$2523 ;
-  wire \$2524 ;
-  wire \$2525 ;
-  wire \$2526 ;
-  wire \$2527 ;
-  wire \$2528 ;
-  wire [8:0] \$2529 ;
+  wire [19:0] \$246 ;
+  wire [20:0] \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire [8:0] \$25 ;
+  wire [19:0] \$250 ;
+  wire [20:0] \$251 ;
+  wire [17:0] \$252 ;
   wire \$253 ;
-  wire \$2530 ;
-  wire \$2531 ;
-  wire [17:0] \$2532 ;
-  wire \$2533 ;
-  wire \$2534 ;
-  wire \$2535 ;
-  wire \$2536 ;
-  wire \$2537 ;
-  wire [8:0] \$2538 ;
-  wire \$2539 ;
-  wire \$254 ;
-  wire \$2540 ;
-  wire [17:0] \$2541 ;
-  wire \$2542 ;
-  wire \$2543 ;
-  wire \$2544 ;
-  wire \$2545 ;
-  wire \$2546 ;
-  wire [8:0] \$2547 ;
-  wire \$2548 ;
-  wire \$2549 ;
-  wire \$255 ;
-  wire [17:0] \$2550 ;
-  wire [16:0] \$2551 ;
-  wire \$2552 ;
-  wire \$2553 ;
-  wire [8:0] \$2554 ;
-  wire \$2555 ;
-  wire \$2556 ;
-  wire [17:0] \$2557 ;
-  wire [16:0] \$2558 ;
-  wire [17:0] \$2559 ;
+  wire [19:0] \$254 ;
+  wire [20:0] \$255 ;
   wire \$256 ;
-  wire \$2560 ;
-  wire \$2561 ;
-  wire [8:0] \$2562 ;
-  wire \$2563 ;
-  wire \$2564 ;
-  wire [17:0] \$2565 ;
-  wire [16:0] \$2566 ;
-  wire \$2567 ;
-  wire \$2568 ;
-  wire [8:0] \$2569 ;
   wire \$257 ;
-  wire \$2570 ;
-  wire \$2571 ;
-  wire [17:0] \$2572 ;
-  wire [16:0] \$2573 ;
-  wire [17:0] \$2574 ;
-  wire [18:0] \$2575 ;
-  wire \$2576 ;
-  wire \$2577 ;
-  wire [8:0] \$2578 ;
-  wire \$2579 ;
-  wire \$258 ;
-  wire \$2580 ;
-  wire [17:0] \$2581 ;
-  wire [16:0] \$2582 ;
-  wire \$2583 ;
-  wire \$2584 ;
-  wire [8:0] \$2585 ;
-  wire \$2586 ;
-  wire \$2587 ;
-  wire [17:0] \$2588 ;
-  wire [16:0] \$2589 ;
-  wire \$259 ;
-  wire [17:0] \$2590 ;
-  wire \$2591 ;
-  wire \$2592 ;
-  wire [8:0] \$2593 ;
-  wire \$2594 ;
-  wire \$2595 ;
-  wire [17:0] \$2596 ;
-  wire [16:0] \$2597 ;
-  wire \$2598 ;
-  wire \$2599 ;
-  wire [8:0] \$26 ;
+  wire [19:0] \$258 ;
+  wire [20:0] \$259 ;
+  wire \$26 ;
   wire [17:0] \$260 ;
-  wire [8:0] \$2600 ;
-  wire \$2601 ;
-  wire \$2602 ;
-  wire [17:0] \$2603 ;
-  wire [16:0] \$2604 ;
-  wire [17:0] \$2605 ;
-  wire [18:0] \$2606 ;
-  wire [19:0] \$2607 ;
-  wire \$2608 ;
-  wire \$2609 ;
   wire \$261 ;
-  wire [8:0] \$2610 ;
-  wire \$2611 ;
-  wire \$2612 ;
-  wire [17:0] \$2613 ;
-  wire [16:0] \$2614 ;
-  wire [20:0] \$2615 ;
-  wire \$2616 ;
-  wire \$2617 ;
-  wire \$2618 ;
-  wire \$2619 ;
-  wire \$262 ;
-  wire [8:0] \$2620 ;
-  wire \$2621 ;
-  wire \$2622 ;
-  wire [17:0] \$2623 ;
-  wire [16:0] \$2624 ;
-  wire \$2625 ;
-  wire \$2626 ;
-  wire [8:0] \$2627 ;
-  wire \$2628 ;
-  wire \$2629 ;
-  wire \$263 ;
-  wire [17:0] \$2630 ;
-  wire [16:0] \$2631 ;
-  wire [17:0] \$2632 ;
-  wire \$2633 ;
-  wire \$2634 ;
-  wire [8:0] \$2635 ;
-  wire \$2636 ;
-  wire \$2637 ;
-  wire [17:0] \$2638 ;
-  wire [16:0] \$2639 ;
-  wire [8:0] \$264 ;
-  wire \$2640 ;
-  wire \$2641 ;
-  wire [8:0] \$2642 ;
-  wire \$2643 ;
-  wire \$2644 ;
-  wire [17:0] \$2645 ;
-  wire [16:0] \$2646 ;
-  wire [17:0] \$2647 ;
-  wire [18:0] \$2648 ;
-  wire \$2649 ;
+  wire [19:0] \$262 ;
+  wire [20:0] \$263 ;
+  wire \$264 ;
   wire \$265 ;
-  wire \$2650 ;
-  wire [8:0] \$2651 ;
-  wire \$2652 ;
-  wire \$2653 ;
-  wire [17:0] \$2654 ;
-  wire [16:0] \$2655 ;
-  wire \$2656 ;
-  wire \$2657 ;
-  wire [8:0] \$2658 ;
-  wire \$2659 ;
-  wire \$266 ;
-  wire \$2660 ;
-  wire [17:0] \$2661 ;
-  wire [16:0] \$2662 ;
-  wire [17:0] \$2663 ;
-  wire \$2664 ;
-  wire \$2665 ;
-  wire [8:0] \$2666 ;
-  wire \$2667 ;
-  wire \$2668 ;
-  wire [17:0] \$2669 ;
-  wire \$267 ;
-  wire [16:0] \$2670 ;
-  wire \$2671 ;
-  wire \$2672 ;
-  wire [8:0] \$2673 ;
-  wire \$2674 ;
-  wire \$2675 ;
-  wire [17:0] \$2676 ;
-  wire [16:0] \$2677 ;
-  wire [17:0] \$2678 ;
-  wire [18:0] \$2679 ;
-  wire \$268 ;
-  wire [19:0] \$2680 ;
-  wire \$2681 ;
-  wire \$2682 ;
-  wire [8:0] \$2683 ;
-  wire \$2684 ;
-  wire \$2685 ;
-  wire [17:0] \$2686 ;
-  wire [16:0] \$2687 ;
-  wire [20:0] \$2688 ;
-  wire [17:0] \$2689 ;
+  wire [19:0] \$266 ;
+  wire [20:0] \$267 ;
+  wire [17:0] \$268 ;
   wire \$269 ;
-  wire \$2690 ;
-  wire \$2691 ;
-  wire \$2692 ;
-  wire \$2693 ;
-  wire \$2694 ;
-  wire \$2695 ;
-  wire \$2696 ;
-  wire \$2697 ;
-  wire \$2698 ;
-  wire \$2699 ;
   wire \$27 ;
-  wire [8:0] \$270 ;
-  wire [17:0] \$2700 ;
-  wire \$2701 ;
-  wire \$2702 ;
-  wire \$2703 ;
-  wire [8:0] \$2704 ;
-  wire \$2705 ;
-  wire \$2706 ;
-  wire \$2707 ;
-  wire \$2708 ;
-  wire \$2709 ;
-  wire \$271 ;
-  wire [8:0] \$2710 ;
-  wire \$2711 ;
-  wire \$2712 ;
-  wire [17:0] \$2713 ;
-  wire \$2714 ;
-  wire \$2715 ;
-  wire \$2716 ;
-  wire \$2717 ;
-  wire \$2718 ;
-  wire [8:0] \$2719 ;
+  wire [19:0] \$270 ;
+  wire [20:0] \$271 ;
   wire \$272 ;
-  wire \$2720 ;
-  wire \$2721 ;
-  wire [17:0] \$2722 ;
-  wire \$2723 ;
-  wire \$2724 ;
-  wire \$2725 ;
-  wire \$2726 ;
-  wire \$2727 ;
-  wire [8:0] \$2728 ;
-  wire \$2729 ;
-  wire [17:0] \$273 ;
-  wire \$2730 ;
-  wire [17:0] \$2731 ;
-  wire \$2732 ;
-  wire \$2733 ;
-  wire \$2734 ;
-  wire \$2735 ;
-  wire \$2736 ;
-  wire [8:0] \$2737 ;
-  wire \$2738 ;
-  wire \$2739 ;
-  wire \$274 ;
-  wire [17:0] \$2740 ;
-  wire \$2741 ;
-  wire \$2742 ;
-  wire \$2743 ;
-  wire \$2744 ;
-  wire \$2745 ;
-  wire [8:0] \$2746 ;
-  wire \$2747 ;
-  wire \$2748 ;
-  wire [17:0] \$2749 ;
-  wire \$275 ;
-  wire \$2750 ;
-  wire \$2751 ;
-  wire \$2752 ;
-  wire \$2753 ;
-  wire \$2754 ;
-  wire [8:0] \$2755 ;
-  wire \$2756 ;
-  wire \$2757 ;
-  wire [17:0] \$2758 ;
-  wire \$2759 ;
-  wire \$276 ;
-  wire \$2760 ;
-  wire \$2761 ;
-  wire \$2762 ;
-  wire \$2763 ;
-  wire [8:0] \$2764 ;
-  wire \$2765 ;
-  wire \$2766 ;
-  wire [17:0] \$2767 ;
-  wire \$2768 ;
-  wire \$2769 ;
+  wire \$273 ;
+  wire [19:0] \$274 ;
+  wire [20:0] \$275 ;
+  wire [17:0] \$276 ;
   wire \$277 ;
-  wire \$2770 ;
-  wire \$2771 ;
-  wire \$2772 ;
-  wire [8:0] \$2773 ;
-  wire \$2774 ;
-  wire \$2775 ;
-  wire [17:0] \$2776 ;
-  wire \$2777 ;
-  wire \$2778 ;
-  wire \$2779 ;
-  wire \$278 ;
-  wire \$2780 ;
-  wire \$2781 ;
-  wire [8:0] \$2782 ;
-  wire \$2783 ;
-  wire \$2784 ;
-  wire [17:0] \$2785 ;
-  wire \$2786 ;
-  wire \$2787 ;
-  wire \$2788 ;
-  wire \$2789 ;
-  wire [8:0] \$279 ;
-  wire \$2790 ;
-  wire [8:0] \$2791 ;
-  wire \$2792 ;
-  wire \$2793 ;
-  wire [17:0] \$2794 ;
-  wire [16:0] \$2795 ;
-  wire \$2796 ;
-  wire \$2797 ;
-  wire [8:0] \$2798 ;
-  wire \$2799 ;
-  wire \$28 ;
+  wire [19:0] \$278 ;
+  wire [20:0] \$279 ;
+  wire [17:0] \$28 ;
   wire \$280 ;
-  wire \$2800 ;
-  wire [17:0] \$2801 ;
-  wire [16:0] \$2802 ;
-  wire [17:0] \$2803 ;
-  wire \$2804 ;
-  wire \$2805 ;
-  wire [8:0] \$2806 ;
-  wire \$2807 ;
-  wire \$2808 ;
-  wire [17:0] \$2809 ;
   wire \$281 ;
-  wire [16:0] \$2810 ;
-  wire \$2811 ;
-  wire \$2812 ;
-  wire [8:0] \$2813 ;
-  wire \$2814 ;
-  wire \$2815 ;
-  wire [17:0] \$2816 ;
-  wire [16:0] \$2817 ;
-  wire [17:0] \$2818 ;
-  wire [18:0] \$2819 ;
-  wire [17:0] \$282 ;
-  wire \$2820 ;
-  wire \$2821 ;
-  wire [8:0] \$2822 ;
-  wire \$2823 ;
-  wire \$2824 ;
-  wire [17:0] \$2825 ;
-  wire [16:0] \$2826 ;
-  wire \$2827 ;
-  wire \$2828 ;
-  wire [8:0] \$2829 ;
-  wire \$283 ;
-  wire \$2830 ;
-  wire \$2831 ;
-  wire [17:0] \$2832 ;
-  wire [16:0] \$2833 ;
-  wire [17:0] \$2834 ;
-  wire \$2835 ;
-  wire \$2836 ;
-  wire [8:0] \$2837 ;
-  wire \$2838 ;
-  wire \$2839 ;
-  wire \$284 ;
-  wire [17:0] \$2840 ;
-  wire [16:0] \$2841 ;
-  wire \$2842 ;
-  wire \$2843 ;
-  wire [8:0] \$2844 ;
-  wire \$2845 ;
-  wire \$2846 ;
-  wire [17:0] \$2847 ;
-  wire [16:0] \$2848 ;
-  wire [17:0] \$2849 ;
+  wire [19:0] \$282 ;
+  wire [20:0] \$283 ;
+  wire [17:0] \$284 ;
   wire \$285 ;
-  wire [18:0] \$2850 ;
-  wire [19:0] \$2851 ;
-  wire \$2852 ;
-  wire \$2853 ;
-  wire [8:0] \$2854 ;
-  wire \$2855 ;
-  wire \$2856 ;
-  wire [17:0] \$2857 ;
-  wire [16:0] \$2858 ;
-  wire [20:0] \$2859 ;
-  wire \$286 ;
-  wire \$2860 ;
-  wire \$2861 ;
-  wire \$2862 ;
-  wire \$2863 ;
-  wire [8:0] \$2864 ;
-  wire \$2865 ;
-  wire \$2866 ;
-  wire [17:0] \$2867 ;
-  wire [16:0] \$2868 ;
-  wire \$2869 ;
-  wire \$287 ;
-  wire \$2870 ;
-  wire [8:0] \$2871 ;
-  wire \$2872 ;
-  wire \$2873 ;
-  wire [17:0] \$2874 ;
-  wire [16:0] \$2875 ;
-  wire [17:0] \$2876 ;
-  wire \$2877 ;
-  wire \$2878 ;
-  wire [8:0] \$2879 ;
-  wire [8:0] \$288 ;
-  wire \$2880 ;
-  wire \$2881 ;
-  wire [17:0] \$2882 ;
-  wire [16:0] \$2883 ;
-  wire \$2884 ;
-  wire \$2885 ;
-  wire [8:0] \$2886 ;
-  wire \$2887 ;
-  wire \$2888 ;
-  wire [17:0] \$2889 ;
+  wire [19:0] \$286 ;
+  wire [20:0] \$287 ;
+  wire \$288 ;
   wire \$289 ;
-  wire [16:0] \$2890 ;
-  wire [17:0] \$2891 ;
-  wire [18:0] \$2892 ;
-  wire \$2893 ;
-  wire \$2894 ;
-  wire [8:0] \$2895 ;
-  wire \$2896 ;
-  wire \$2897 ;
-  wire [17:0] \$2898 ;
-  wire [16:0] \$2899 ;
-  wire [17:0] \$29 ;
-  wire \$290 ;
-  wire \$2900 ;
-  wire \$2901 ;
-  wire [8:0] \$2902 ;
-  wire \$2903 ;
-  wire \$2904 ;
-  wire [17:0] \$2905 ;
-  wire [16:0] \$2906 ;
-  wire [17:0] \$2907 ;
-  wire \$2908 ;
-  wire \$2909 ;
-  wire [17:0] \$291 ;
-  wire [8:0] \$2910 ;
-  wire \$2911 ;
-  wire \$2912 ;
-  wire [17:0] \$2913 ;
-  wire [16:0] \$2914 ;
-  wire \$2915 ;
-  wire \$2916 ;
-  wire [8:0] \$2917 ;
-  wire \$2918 ;
-  wire \$2919 ;
-  wire \$292 ;
-  wire [17:0] \$2920 ;
-  wire [16:0] \$2921 ;
-  wire [17:0] \$2922 ;
-  wire [18:0] \$2923 ;
-  wire [19:0] \$2924 ;
-  wire \$2925 ;
-  wire \$2926 ;
-  wire [8:0] \$2927 ;
-  wire \$2928 ;
-  wire \$2929 ;
+  wire \$29 ;
+  wire [19:0] \$290 ;
+  wire [20:0] \$291 ;
+  wire [17:0] \$292 ;
   wire \$293 ;
-  wire [17:0] \$2930 ;
-  wire [16:0] \$2931 ;
-  wire [20:0] \$2932 ;
-  wire [17:0] \$2933 ;
-  wire \$2934 ;
-  wire \$2935 ;
-  wire \$2936 ;
-  wire \$2937 ;
-  wire \$2938 ;
-  wire \$2939 ;
-  wire \$294 ;
-  wire \$2940 ;
-  wire \$2941 ;
-  wire \$2942 ;
-  wire \$2943 ;
-  wire [17:0] \$2944 ;
-  wire \$2945 ;
-  wire \$2946 ;
-  wire \$2947 ;
-  wire [8:0] \$2948 ;
-  wire \$2949 ;
-  wire \$295 ;
-  wire \$2950 ;
-  wire \$2951 ;
-  wire \$2952 ;
-  wire \$2953 ;
-  wire [8:0] \$2954 ;
-  wire \$2955 ;
-  wire \$2956 ;
-  wire [17:0] \$2957 ;
-  wire \$2958 ;
-  wire \$2959 ;
+  wire [19:0] \$294 ;
+  wire [20:0] \$295 ;
   wire \$296 ;
-  wire \$2960 ;
-  wire \$2961 ;
-  wire \$2962 ;
-  wire [8:0] \$2963 ;
-  wire \$2964 ;
-  wire \$2965 ;
-  wire [17:0] \$2966 ;
-  wire \$2967 ;
-  wire \$2968 ;
-  wire \$2969 ;
-  wire [8:0] \$297 ;
-  wire \$2970 ;
-  wire \$2971 ;
-  wire [8:0] \$2972 ;
-  wire \$2973 ;
-  wire \$2974 ;
-  wire [17:0] \$2975 ;
-  wire \$2976 ;
-  wire \$2977 ;
-  wire \$2978 ;
-  wire \$2979 ;
-  wire \$298 ;
-  wire \$2980 ;
-  wire [8:0] \$2981 ;
-  wire \$2982 ;
-  wire \$2983 ;
-  wire [17:0] \$2984 ;
-  wire \$2985 ;
-  wire \$2986 ;
-  wire \$2987 ;
-  wire \$2988 ;
-  wire \$2989 ;
-  wire \$299 ;
-  wire [8:0] \$2990 ;
-  wire \$2991 ;
-  wire \$2992 ;
-  wire [17:0] \$2993 ;
-  wire \$2994 ;
-  wire \$2995 ;
-  wire \$2996 ;
-  wire \$2997 ;
-  wire \$2998 ;
-  wire [8:0] \$2999 ;
+  wire \$297 ;
+  wire [19:0] \$298 ;
+  wire [20:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire [17:0] \$300 ;
-  wire \$3000 ;
-  wire \$3001 ;
-  wire [17:0] \$3002 ;
-  wire \$3003 ;
-  wire \$3004 ;
-  wire \$3005 ;
-  wire \$3006 ;
-  wire \$3007 ;
-  wire [8:0] \$3008 ;
-  wire \$3009 ;
   wire \$301 ;
-  wire \$3010 ;
-  wire [17:0] \$3011 ;
-  wire \$3012 ;
-  wire \$3013 ;
-  wire \$3014 ;
-  wire \$3015 ;
-  wire \$3016 ;
-  wire [8:0] \$3017 ;
-  wire \$3018 ;
-  wire \$3019 ;
-  wire \$302 ;
-  wire [17:0] \$3020 ;
-  wire \$3021 ;
-  wire \$3022 ;
-  wire \$3023 ;
-  wire \$3024 ;
-  wire \$3025 ;
-  wire [8:0] \$3026 ;
-  wire \$3027 ;
-  wire \$3028 ;
-  wire [17:0] \$3029 ;
-  wire \$303 ;
-  wire \$3030 ;
-  wire \$3031 ;
-  wire \$3032 ;
-  wire \$3033 ;
-  wire \$3034 ;
-  wire [8:0] \$3035 ;
-  wire \$3036 ;
-  wire \$3037 ;
-  wire [17:0] \$3038 ;
-  wire [16:0] \$3039 ;
+  wire [19:0] \$302 ;
+  wire [20:0] \$303 ;
   wire \$304 ;
-  wire \$3040 ;
-  wire \$3041 ;
-  wire [8:0] \$3042 ;
-  wire \$3043 ;
-  wire \$3044 ;
-  wire [17:0] \$3045 ;
-  wire [16:0] \$3046 ;
-  wire [17:0] \$3047 ;
-  wire \$3048 ;
-  wire \$3049 ;
   wire \$305 ;
-  wire [8:0] \$3050 ;
-  wire \$3051 ;
-  wire \$3052 ;
-  wire [17:0] \$3053 ;
-  wire [16:0] \$3054 ;
-  wire \$3055 ;
-  wire \$3056 ;
-  wire [8:0] \$3057 ;
-  wire \$3058 ;
-  wire \$3059 ;
-  wire [8:0] \$306 ;
-  wire [17:0] \$3060 ;
-  wire [16:0] \$3061 ;
-  wire [17:0] \$3062 ;
-  wire [18:0] \$3063 ;
-  wire \$3064 ;
-  wire \$3065 ;
-  wire [8:0] \$3066 ;
-  wire \$3067 ;
-  wire \$3068 ;
-  wire [17:0] \$3069 ;
-  wire \$307 ;
-  wire [16:0] \$3070 ;
-  wire \$3071 ;
-  wire \$3072 ;
-  wire [8:0] \$3073 ;
-  wire \$3074 ;
-  wire \$3075 ;
-  wire [17:0] \$3076 ;
-  wire [16:0] \$3077 ;
-  wire [17:0] \$3078 ;
-  wire \$3079 ;
-  wire \$308 ;
-  wire \$3080 ;
-  wire [8:0] \$3081 ;
-  wire \$3082 ;
-  wire \$3083 ;
-  wire [17:0] \$3084 ;
-  wire [16:0] \$3085 ;
-  wire \$3086 ;
-  wire \$3087 ;
-  wire [8:0] \$3088 ;
-  wire \$3089 ;
-  wire [17:0] \$309 ;
-  wire \$3090 ;
-  wire [17:0] \$3091 ;
-  wire [16:0] \$3092 ;
-  wire [17:0] \$3093 ;
-  wire [18:0] \$3094 ;
-  wire [19:0] \$3095 ;
-  wire \$3096 ;
-  wire \$3097 ;
-  wire [8:0] \$3098 ;
-  wire \$3099 ;
+  wire [19:0] \$306 ;
+  wire [20:0] \$307 ;
+  wire [17:0] \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$3100 ;
-  wire [17:0] \$3101 ;
-  wire [16:0] \$3102 ;
-  wire [20:0] \$3103 ;
-  wire \$3104 ;
-  wire \$3105 ;
-  wire \$3106 ;
-  wire \$3107 ;
-  wire [8:0] \$3108 ;
-  wire \$3109 ;
-  wire \$311 ;
-  wire \$3110 ;
-  wire [17:0] \$3111 ;
-  wire [16:0] \$3112 ;
-  wire \$3113 ;
-  wire \$3114 ;
-  wire [8:0] \$3115 ;
-  wire \$3116 ;
-  wire \$3117 ;
-  wire [17:0] \$3118 ;
-  wire [16:0] \$3119 ;
+  wire [19:0] \$310 ;
+  wire [20:0] \$311 ;
   wire \$312 ;
-  wire [17:0] \$3120 ;
-  wire \$3121 ;
-  wire \$3122 ;
-  wire [8:0] \$3123 ;
-  wire \$3124 ;
-  wire \$3125 ;
-  wire [17:0] \$3126 ;
-  wire [16:0] \$3127 ;
-  wire \$3128 ;
-  wire \$3129 ;
   wire \$313 ;
-  wire [8:0] \$3130 ;
-  wire \$3131 ;
-  wire \$3132 ;
-  wire [17:0] \$3133 ;
-  wire [16:0] \$3134 ;
-  wire [17:0] \$3135 ;
-  wire [18:0] \$3136 ;
-  wire \$3137 ;
-  wire \$3138 ;
-  wire [8:0] \$3139 ;
-  wire \$314 ;
-  wire \$3140 ;
-  wire \$3141 ;
-  wire [17:0] \$3142 ;
-  wire [16:0] \$3143 ;
-  wire \$3144 ;
-  wire \$3145 ;
-  wire [8:0] \$3146 ;
-  wire \$3147 ;
-  wire \$3148 ;
-  wire [17:0] \$3149 ;
-  wire [8:0] \$315 ;
-  wire [16:0] \$3150 ;
-  wire [17:0] \$3151 ;
-  wire \$3152 ;
-  wire \$3153 ;
-  wire [8:0] \$3154 ;
-  wire \$3155 ;
-  wire \$3156 ;
-  wire [17:0] \$3157 ;
-  wire [16:0] \$3158 ;
-  wire \$3159 ;
-  wire \$316 ;
-  wire \$3160 ;
-  wire [8:0] \$3161 ;
-  wire \$3162 ;
-  wire \$3163 ;
-  wire [17:0] \$3164 ;
-  wire [16:0] \$3165 ;
-  wire [17:0] \$3166 ;
-  wire [18:0] \$3167 ;
-  wire [19:0] \$3168 ;
-  wire \$3169 ;
+  wire [19:0] \$314 ;
+  wire [20:0] \$315 ;
+  wire [17:0] \$316 ;
   wire \$317 ;
-  wire \$3170 ;
-  wire [8:0] \$3171 ;
-  wire \$3172 ;
-  wire \$3173 ;
-  wire [17:0] \$3174 ;
-  wire [16:0] \$3175 ;
-  wire [20:0] \$3176 ;
-  wire [17:0] \$3177 ;
-  wire \$3178 ;
-  wire \$3179 ;
-  wire [17:0] \$318 ;
-  wire \$3180 ;
-  wire \$3181 ;
-  wire \$3182 ;
-  wire \$3183 ;
-  wire \$3184 ;
-  wire \$3185 ;
-  wire \$3186 ;
-  wire \$3187 ;
-  wire [17:0] \$3188 ;
-  wire \$3189 ;
-  wire \$319 ;
-  wire \$3190 ;
-  wire \$3191 ;
-  wire [8:0] \$3192 ;
-  wire \$3193 ;
-  wire \$3194 ;
-  wire \$3195 ;
-  wire \$3196 ;
-  wire \$3197 ;
-  wire [8:0] \$3198 ;
-  wire \$3199 ;
+  wire [19:0] \$318 ;
+  wire [20:0] \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire \$3200 ;
-  wire [17:0] \$3201 ;
-  wire \$3202 ;
-  wire \$3203 ;
-  wire \$3204 ;
-  wire \$3205 ;
-  wire \$3206 ;
-  wire [8:0] \$3207 ;
-  wire \$3208 ;
-  wire \$3209 ;
   wire \$321 ;
-  wire [17:0] \$3210 ;
-  wire \$3211 ;
-  wire \$3212 ;
-  wire \$3213 ;
-  wire \$3214 ;
-  wire \$3215 ;
-  wire [8:0] \$3216 ;
-  wire \$3217 ;
-  wire \$3218 ;
-  wire [17:0] \$3219 ;
-  wire \$322 ;
-  wire \$3220 ;
-  wire \$3221 ;
-  wire \$3222 ;
-  wire \$3223 ;
-  wire \$3224 ;
-  wire [8:0] \$3225 ;
-  wire \$3226 ;
-  wire \$3227 ;
-  wire [17:0] \$3228 ;
-  wire \$3229 ;
-  wire \$323 ;
-  wire \$3230 ;
-  wire \$3231 ;
-  wire \$3232 ;
-  wire \$3233 ;
-  wire [8:0] \$3234 ;
-  wire \$3235 ;
-  wire \$3236 ;
-  wire [17:0] \$3237 ;
-  wire \$3238 ;
-  wire \$3239 ;
-  wire [8:0] \$324 ;
-  wire \$3240 ;
-  wire \$3241 ;
-  wire \$3242 ;
-  wire [8:0] \$3243 ;
-  wire \$3244 ;
-  wire \$3245 ;
-  wire [17:0] \$3246 ;
-  wire \$3247 ;
-  wire \$3248 ;
-  wire \$3249 ;
+  wire [19:0] \$322 ;
+  wire [20:0] \$323 ;
+  wire [17:0] \$324 ;
   wire \$325 ;
-  wire \$3250 ;
-  wire \$3251 ;
-  wire [8:0] \$3252 ;
-  wire \$3253 ;
-  wire \$3254 ;
-  wire [17:0] \$3255 ;
-  wire \$3256 ;
-  wire \$3257 ;
-  wire \$3258 ;
-  wire \$3259 ;
-  wire \$326 ;
-  wire \$3260 ;
-  wire [8:0] \$3261 ;
-  wire \$3262 ;
-  wire \$3263 ;
-  wire [17:0] \$3264 ;
-  wire \$3265 ;
-  wire \$3266 ;
-  wire \$3267 ;
-  wire \$3268 ;
-  wire \$3269 ;
-  wire [17:0] \$327 ;
-  wire [8:0] \$3270 ;
-  wire \$3271 ;
-  wire \$3272 ;
-  wire [17:0] \$3273 ;
-  wire \$3274 ;
-  wire \$3275 ;
-  wire \$3276 ;
-  wire \$3277 ;
-  wire \$3278 ;
-  wire [8:0] \$3279 ;
-  wire \$328 ;
-  wire \$3280 ;
-  wire \$3281 ;
-  wire [17:0] \$3282 ;
-  wire [16:0] \$3283 ;
-  wire \$3284 ;
-  wire \$3285 ;
-  wire [8:0] \$3286 ;
-  wire \$3287 ;
-  wire \$3288 ;
-  wire [17:0] \$3289 ;
+  wire [95:0] \$326 ;
+  wire \$327 ;
+  wire [95:0] \$328 ;
   wire \$329 ;
-  wire [16:0] \$3290 ;
-  wire [17:0] \$3291 ;
-  wire \$3292 ;
-  wire \$3293 ;
-  wire [8:0] \$3294 ;
-  wire \$3295 ;
-  wire \$3296 ;
-  wire [17:0] \$3297 ;
-  wire [16:0] \$3298 ;
-  wire \$3299 ;
   wire \$33 ;
-  wire \$330 ;
-  wire \$3300 ;
-  wire [8:0] \$3301 ;
-  wire \$3302 ;
-  wire \$3303 ;
-  wire [17:0] \$3304 ;
-  wire [16:0] \$3305 ;
-  wire [17:0] \$3306 ;
-  wire [18:0] \$3307 ;
-  wire \$3308 ;
-  wire \$3309 ;
+  wire [95:0] \$330 ;
   wire \$331 ;
-  wire [8:0] \$3310 ;
-  wire \$3311 ;
-  wire \$3312 ;
-  wire [17:0] \$3313 ;
-  wire [16:0] \$3314 ;
-  wire \$3315 ;
-  wire \$3316 ;
-  wire [8:0] \$3317 ;
-  wire \$3318 ;
-  wire \$3319 ;
-  wire \$332 ;
-  wire [17:0] \$3320 ;
-  wire [16:0] \$3321 ;
-  wire [17:0] \$3322 ;
-  wire \$3323 ;
-  wire \$3324 ;
-  wire [8:0] \$3325 ;
-  wire \$3326 ;
-  wire \$3327 ;
-  wire [17:0] \$3328 ;
-  wire [16:0] \$3329 ;
-  wire [8:0] \$333 ;
-  wire \$3330 ;
-  wire \$3331 ;
-  wire [8:0] \$3332 ;
-  wire \$3333 ;
-  wire \$3334 ;
-  wire [17:0] \$3335 ;
-  wire [16:0] \$3336 ;
-  wire [17:0] \$3337 ;
-  wire [18:0] \$3338 ;
-  wire [19:0] \$3339 ;
-  wire \$334 ;
-  wire \$3340 ;
-  wire \$3341 ;
-  wire [8:0] \$3342 ;
-  wire \$3343 ;
-  wire \$3344 ;
-  wire [17:0] \$3345 ;
-  wire [16:0] \$3346 ;
-  wire [20:0] \$3347 ;
-  wire \$3348 ;
-  wire \$3349 ;
+  wire [95:0] \$332 ;
+  wire \$333 ;
+  wire [95:0] \$334 ;
   wire \$335 ;
-  wire \$3350 ;
-  wire \$3351 ;
-  wire [8:0] \$3352 ;
-  wire \$3353 ;
-  wire \$3354 ;
-  wire [17:0] \$3355 ;
-  wire [16:0] \$3356 ;
-  wire \$3357 ;
-  wire \$3358 ;
-  wire [8:0] \$3359 ;
-  wire [17:0] \$336 ;
-  wire \$3360 ;
-  wire \$3361 ;
-  wire [17:0] \$3362 ;
-  wire [16:0] \$3363 ;
-  wire [17:0] \$3364 ;
-  wire \$3365 ;
-  wire \$3366 ;
-  wire [8:0] \$3367 ;
-  wire \$3368 ;
-  wire \$3369 ;
+  wire [95:0] \$336 ;
   wire \$337 ;
-  wire [17:0] \$3370 ;
-  wire [16:0] \$3371 ;
-  wire \$3372 ;
-  wire \$3373 ;
-  wire [8:0] \$3374 ;
-  wire \$3375 ;
-  wire \$3376 ;
-  wire [17:0] \$3377 ;
-  wire [16:0] \$3378 ;
-  wire [17:0] \$3379 ;
-  wire \$338 ;
-  wire [18:0] \$3380 ;
-  wire \$3381 ;
-  wire \$3382 ;
-  wire [8:0] \$3383 ;
-  wire \$3384 ;
-  wire \$3385 ;
-  wire [17:0] \$3386 ;
-  wire [16:0] \$3387 ;
-  wire \$3388 ;
-  wire \$3389 ;
+  wire [95:0] \$338 ;
   wire \$339 ;
-  wire [8:0] \$3390 ;
-  wire \$3391 ;
-  wire \$3392 ;
-  wire [17:0] \$3393 ;
-  wire [16:0] \$3394 ;
-  wire [17:0] \$3395 ;
-  wire \$3396 ;
-  wire \$3397 ;
-  wire [8:0] \$3398 ;
-  wire \$3399 ;
-  wire \$34 ;
-  wire \$340 ;
-  wire \$3400 ;
-  wire [17:0] \$3401 ;
-  wire [16:0] \$3402 ;
-  wire \$3403 ;
-  wire \$3404 ;
-  wire [8:0] \$3405 ;
-  wire \$3406 ;
-  wire \$3407 ;
-  wire [17:0] \$3408 ;
-  wire [16:0] \$3409 ;
+  wire [8:0] \$34 ;
+  wire [95:0] \$340 ;
   wire \$341 ;
-  wire [17:0] \$3410 ;
-  wire [18:0] \$3411 ;
-  wire [19:0] \$3412 ;
-  wire \$3413 ;
-  wire \$3414 ;
-  wire [8:0] \$3415 ;
-  wire \$3416 ;
-  wire \$3417 ;
-  wire [17:0] \$3418 ;
-  wire [16:0] \$3419 ;
-  wire [8:0] \$342 ;
-  wire [20:0] \$3420 ;
-  wire [17:0] \$3421 ;
-  wire \$3422 ;
-  wire \$3423 ;
-  wire \$3424 ;
-  wire \$3425 ;
-  wire \$3426 ;
-  wire \$3427 ;
-  wire \$3428 ;
-  wire \$3429 ;
+  wire [95:0] \$342 ;
   wire \$343 ;
-  wire \$3430 ;
-  wire \$3431 ;
-  wire [17:0] \$3432 ;
-  wire \$3433 ;
-  wire \$3434 ;
-  wire \$3435 ;
-  wire [8:0] \$3436 ;
-  wire \$3437 ;
-  wire \$3438 ;
-  wire \$3439 ;
   wire \$344 ;
-  wire \$3440 ;
-  wire \$3441 ;
-  wire [8:0] \$3442 ;
-  wire \$3443 ;
-  wire \$3444 ;
-  wire [17:0] \$3445 ;
-  wire \$3446 ;
-  wire \$3447 ;
-  wire \$3448 ;
-  wire \$3449 ;
-  wire [17:0] \$345 ;
-  wire \$3450 ;
-  wire [8:0] \$3451 ;
-  wire \$3452 ;
-  wire \$3453 ;
-  wire [17:0] \$3454 ;
-  wire \$3455 ;
-  wire \$3456 ;
-  wire \$3457 ;
-  wire \$3458 ;
-  wire \$3459 ;
-  wire \$346 ;
-  wire [8:0] \$3460 ;
-  wire \$3461 ;
-  wire \$3462 ;
-  wire [17:0] \$3463 ;
-  wire \$3464 ;
-  wire \$3465 ;
-  wire \$3466 ;
-  wire \$3467 ;
-  wire \$3468 ;
-  wire [8:0] \$3469 ;
+  wire \$345 ;
+  wire [95:0] \$346 ;
   wire \$347 ;
-  wire \$3470 ;
-  wire \$3471 ;
-  wire [17:0] \$3472 ;
-  wire \$3473 ;
-  wire \$3474 ;
-  wire \$3475 ;
-  wire \$3476 ;
-  wire \$3477 ;
-  wire [8:0] \$3478 ;
-  wire \$3479 ;
-  wire \$348 ;
-  wire \$3480 ;
-  wire [17:0] \$3481 ;
-  wire \$3482 ;
-  wire \$3483 ;
-  wire \$3484 ;
-  wire \$3485 ;
-  wire \$3486 ;
-  wire [8:0] \$3487 ;
-  wire \$3488 ;
-  wire \$3489 ;
-  wire \$349 ;
-  wire [17:0] \$3490 ;
-  wire \$3491 ;
-  wire \$3492 ;
-  wire \$3493 ;
-  wire \$3494 ;
-  wire \$3495 ;
-  wire [8:0] \$3496 ;
-  wire \$3497 ;
-  wire \$3498 ;
-  wire [17:0] \$3499 ;
-  wire [8:0] \$35 ;
-  wire \$350 ;
-  wire \$3500 ;
-  wire \$3501 ;
-  wire \$3502 ;
-  wire \$3503 ;
-  wire \$3504 ;
-  wire [8:0] \$3505 ;
-  wire \$3506 ;
-  wire \$3507 ;
-  wire [17:0] \$3508 ;
-  wire \$3509 ;
-  wire [8:0] \$351 ;
-  wire \$3510 ;
-  wire \$3511 ;
-  wire \$3512 ;
-  wire \$3513 ;
-  wire [8:0] \$3514 ;
-  wire \$3515 ;
-  wire \$3516 ;
-  wire [17:0] \$3517 ;
-  wire \$3518 ;
-  wire \$3519 ;
-  wire \$352 ;
-  wire \$3520 ;
-  wire \$3521 ;
-  wire \$3522 ;
-  wire [8:0] \$3523 ;
-  wire \$3524 ;
-  wire \$3525 ;
-  wire [17:0] \$3526 ;
-  wire [16:0] \$3527 ;
-  wire \$3528 ;
-  wire \$3529 ;
-  wire \$353 ;
-  wire [8:0] \$3530 ;
-  wire \$3531 ;
-  wire \$3532 ;
-  wire [17:0] \$3533 ;
-  wire [16:0] \$3534 ;
-  wire [17:0] \$3535 ;
-  wire \$3536 ;
-  wire \$3537 ;
-  wire [8:0] \$3538 ;
-  wire \$3539 ;
-  wire [17:0] \$354 ;
-  wire \$3540 ;
-  wire [17:0] \$3541 ;
-  wire [16:0] \$3542 ;
-  wire \$3543 ;
-  wire \$3544 ;
-  wire [8:0] \$3545 ;
-  wire \$3546 ;
-  wire \$3547 ;
-  wire [17:0] \$3548 ;
-  wire [16:0] \$3549 ;
-  wire [16:0] \$355 ;
-  wire [17:0] \$3550 ;
-  wire [18:0] \$3551 ;
-  wire \$3552 ;
-  wire \$3553 ;
-  wire [8:0] \$3554 ;
-  wire \$3555 ;
-  wire \$3556 ;
-  wire [17:0] \$3557 ;
-  wire [16:0] \$3558 ;
-  wire \$3559 ;
-  wire \$356 ;
-  wire \$3560 ;
-  wire [8:0] \$3561 ;
-  wire \$3562 ;
-  wire \$3563 ;
-  wire [17:0] \$3564 ;
-  wire [16:0] \$3565 ;
-  wire [17:0] \$3566 ;
-  wire \$3567 ;
-  wire \$3568 ;
-  wire [8:0] \$3569 ;
-  wire \$357 ;
-  wire \$3570 ;
-  wire \$3571 ;
-  wire [17:0] \$3572 ;
-  wire [16:0] \$3573 ;
-  wire \$3574 ;
-  wire \$3575 ;
-  wire [8:0] \$3576 ;
-  wire \$3577 ;
-  wire \$3578 ;
-  wire [17:0] \$3579 ;
-  wire [8:0] \$358 ;
-  wire [16:0] \$3580 ;
-  wire [17:0] \$3581 ;
-  wire [18:0] \$3582 ;
-  wire [19:0] \$3583 ;
-  wire \$3584 ;
-  wire \$3585 ;
-  wire [8:0] \$3586 ;
-  wire \$3587 ;
-  wire \$3588 ;
-  wire [17:0] \$3589 ;
-  wire \$359 ;
-  wire [16:0] \$3590 ;
-  wire [20:0] \$3591 ;
-  wire \$3592 ;
-  wire \$3593 ;
-  wire \$3594 ;
-  wire \$3595 ;
-  wire [8:0] \$3596 ;
-  wire \$3597 ;
-  wire \$3598 ;
-  wire [17:0] \$3599 ;
+  wire [95:0] \$348 ;
+  wire [95:0] \$349 ;
+  wire \$35 ;
+  wire [5:0] \$350 ;
+  wire [12:0] \$351 ;
+  wire [95:0] \$352 ;
+  wire [95:0] \$353 ;
+  wire [12:0] \$354 ;
+  wire [13:0] \$355 ;
+  wire [13:0] \$356 ;
+  wire [95:0] \$357 ;
+  wire [95:0] \$358 ;
+  wire [12:0] \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire [16:0] \$3600 ;
-  wire \$3601 ;
-  wire \$3602 ;
-  wire [8:0] \$3603 ;
-  wire \$3604 ;
-  wire \$3605 ;
-  wire [17:0] \$3606 ;
-  wire [16:0] \$3607 ;
-  wire [17:0] \$3608 ;
-  wire \$3609 ;
-  wire [17:0] \$361 ;
-  wire \$3610 ;
-  wire [8:0] \$3611 ;
-  wire \$3612 ;
-  wire \$3613 ;
-  wire [17:0] \$3614 ;
-  wire [16:0] \$3615 ;
-  wire \$3616 ;
-  wire \$3617 ;
-  wire [8:0] \$3618 ;
-  wire \$3619 ;
-  wire [16:0] \$362 ;
-  wire \$3620 ;
-  wire [17:0] \$3621 ;
-  wire [16:0] \$3622 ;
-  wire [17:0] \$3623 ;
-  wire [18:0] \$3624 ;
-  wire \$3625 ;
-  wire \$3626 ;
-  wire [8:0] \$3627 ;
-  wire \$3628 ;
-  wire \$3629 ;
-  wire [17:0] \$363 ;
-  wire [17:0] \$3630 ;
-  wire [16:0] \$3631 ;
-  wire \$3632 ;
-  wire \$3633 ;
-  wire [8:0] \$3634 ;
-  wire \$3635 ;
-  wire \$3636 ;
-  wire [17:0] \$3637 ;
-  wire [16:0] \$3638 ;
-  wire [17:0] \$3639 ;
-  wire \$364 ;
-  wire \$3640 ;
-  wire \$3641 ;
-  wire [8:0] \$3642 ;
-  wire \$3643 ;
-  wire \$3644 ;
-  wire [17:0] \$3645 ;
-  wire [16:0] \$3646 ;
-  wire \$3647 ;
-  wire \$3648 ;
-  wire [8:0] \$3649 ;
-  wire \$365 ;
-  wire \$3650 ;
-  wire \$3651 ;
-  wire [17:0] \$3652 ;
-  wire [16:0] \$3653 ;
-  wire [17:0] \$3654 ;
-  wire [18:0] \$3655 ;
-  wire [19:0] \$3656 ;
-  wire \$3657 ;
-  wire \$3658 ;
-  wire [8:0] \$3659 ;
-  wire [8:0] \$366 ;
-  wire \$3660 ;
-  wire \$3661 ;
-  wire [17:0] \$3662 ;
-  wire [16:0] \$3663 ;
-  wire [20:0] \$3664 ;
-  wire [17:0] \$3665 ;
-  wire \$3666 ;
-  wire \$3667 ;
-  wire \$3668 ;
-  wire \$3669 ;
-  wire \$367 ;
-  wire \$3670 ;
-  wire \$3671 ;
-  wire \$3672 ;
-  wire \$3673 ;
-  wire \$3674 ;
-  wire \$3675 ;
-  wire [17:0] \$3676 ;
-  wire \$3677 ;
-  wire \$3678 ;
-  wire \$3679 ;
-  wire \$368 ;
-  wire [8:0] \$3680 ;
-  wire \$3681 ;
-  wire \$3682 ;
-  wire \$3683 ;
-  wire \$3684 ;
-  wire \$3685 ;
-  wire [8:0] \$3686 ;
-  wire \$3687 ;
-  wire \$3688 ;
-  wire [17:0] \$3689 ;
-  wire [17:0] \$369 ;
-  wire \$3690 ;
-  wire \$3691 ;
-  wire \$3692 ;
-  wire \$3693 ;
-  wire \$3694 ;
-  wire [8:0] \$3695 ;
-  wire \$3696 ;
-  wire \$3697 ;
-  wire [17:0] \$3698 ;
-  wire \$3699 ;
-  wire \$37 ;
-  wire [16:0] \$370 ;
-  wire \$3700 ;
-  wire \$3701 ;
-  wire \$3702 ;
-  wire \$3703 ;
-  wire [8:0] \$3704 ;
-  wire \$3705 ;
-  wire \$3706 ;
-  wire [17:0] \$3707 ;
-  wire \$3708 ;
-  wire \$3709 ;
-  wire \$371 ;
-  wire \$3710 ;
-  wire \$3711 ;
-  wire \$3712 ;
-  wire [8:0] \$3713 ;
-  wire \$3714 ;
-  wire \$3715 ;
-  wire [17:0] \$3716 ;
-  wire \$3717 ;
-  wire \$3718 ;
-  wire \$3719 ;
-  wire \$372 ;
-  wire \$3720 ;
-  wire \$3721 ;
-  wire [8:0] \$3722 ;
-  wire \$3723 ;
-  wire \$3724 ;
-  wire [17:0] \$3725 ;
-  wire \$3726 ;
-  wire \$3727 ;
-  wire \$3728 ;
-  wire \$3729 ;
-  wire [8:0] \$373 ;
-  wire \$3730 ;
-  wire [8:0] \$3731 ;
-  wire \$3732 ;
-  wire \$3733 ;
-  wire [17:0] \$3734 ;
-  wire \$3735 ;
-  wire \$3736 ;
-  wire \$3737 ;
-  wire \$3738 ;
-  wire \$3739 ;
-  wire \$374 ;
-  wire [8:0] \$3740 ;
-  wire \$3741 ;
-  wire \$3742 ;
-  wire [17:0] \$3743 ;
-  wire \$3744 ;
-  wire \$3745 ;
-  wire \$3746 ;
-  wire \$3747 ;
-  wire \$3748 ;
-  wire [8:0] \$3749 ;
-  wire \$375 ;
-  wire \$3750 ;
-  wire \$3751 ;
-  wire [17:0] \$3752 ;
-  wire \$3753 ;
-  wire \$3754 ;
-  wire \$3755 ;
-  wire \$3756 ;
-  wire \$3757 ;
-  wire [8:0] \$3758 ;
-  wire \$3759 ;
-  wire [17:0] \$376 ;
-  wire \$3760 ;
-  wire [17:0] \$3761 ;
-  wire \$3762 ;
-  wire \$3763 ;
-  wire \$3764 ;
-  wire \$3765 ;
-  wire \$3766 ;
-  wire [8:0] \$3767 ;
-  wire \$3768 ;
-  wire \$3769 ;
-  wire [16:0] \$377 ;
-  wire [17:0] \$3770 ;
-  wire [16:0] \$3771 ;
-  wire \$3772 ;
-  wire \$3773 ;
-  wire [8:0] \$3774 ;
-  wire \$3775 ;
-  wire \$3776 ;
-  wire [17:0] \$3777 ;
-  wire [16:0] \$3778 ;
-  wire [17:0] \$3779 ;
-  wire [17:0] \$378 ;
-  wire \$3780 ;
-  wire \$3781 ;
-  wire [8:0] \$3782 ;
-  wire \$3783 ;
-  wire \$3784 ;
-  wire [17:0] \$3785 ;
-  wire [16:0] \$3786 ;
-  wire \$3787 ;
-  wire \$3788 ;
-  wire [8:0] \$3789 ;
-  wire [18:0] \$379 ;
-  wire \$3790 ;
-  wire \$3791 ;
-  wire [17:0] \$3792 ;
-  wire [16:0] \$3793 ;
-  wire [17:0] \$3794 ;
-  wire [18:0] \$3795 ;
-  wire \$3796 ;
-  wire \$3797 ;
-  wire [8:0] \$3798 ;
-  wire \$3799 ;
-  wire [17:0] \$38 ;
-  wire \$380 ;
-  wire \$3800 ;
-  wire [17:0] \$3801 ;
-  wire [16:0] \$3802 ;
-  wire \$3803 ;
-  wire \$3804 ;
-  wire [8:0] \$3805 ;
-  wire \$3806 ;
-  wire \$3807 ;
-  wire [17:0] \$3808 ;
-  wire [16:0] \$3809 ;
-  wire \$381 ;
-  wire [17:0] \$3810 ;
-  wire \$3811 ;
-  wire \$3812 ;
-  wire [8:0] \$3813 ;
-  wire \$3814 ;
-  wire \$3815 ;
-  wire [17:0] \$3816 ;
-  wire [16:0] \$3817 ;
-  wire \$3818 ;
-  wire \$3819 ;
-  wire [8:0] \$382 ;
-  wire [8:0] \$3820 ;
-  wire \$3821 ;
-  wire \$3822 ;
-  wire [17:0] \$3823 ;
-  wire [16:0] \$3824 ;
-  wire [17:0] \$3825 ;
-  wire [18:0] \$3826 ;
-  wire [19:0] \$3827 ;
-  wire \$3828 ;
-  wire \$3829 ;
-  wire \$383 ;
-  wire [8:0] \$3830 ;
-  wire \$3831 ;
-  wire \$3832 ;
-  wire [17:0] \$3833 ;
-  wire [16:0] \$3834 ;
-  wire [20:0] \$3835 ;
-  wire \$3836 ;
-  wire \$3837 ;
-  wire \$3838 ;
-  wire \$3839 ;
-  wire \$384 ;
-  wire [8:0] \$3840 ;
-  wire \$3841 ;
-  wire \$3842 ;
-  wire [17:0] \$3843 ;
-  wire [16:0] \$3844 ;
-  wire \$3845 ;
-  wire \$3846 ;
-  wire [8:0] \$3847 ;
-  wire \$3848 ;
-  wire \$3849 ;
-  wire [17:0] \$385 ;
-  wire [17:0] \$3850 ;
-  wire [16:0] \$3851 ;
-  wire [17:0] \$3852 ;
-  wire \$3853 ;
-  wire \$3854 ;
-  wire [8:0] \$3855 ;
-  wire \$3856 ;
-  wire \$3857 ;
-  wire [17:0] \$3858 ;
-  wire [16:0] \$3859 ;
-  wire [16:0] \$386 ;
-  wire \$3860 ;
-  wire \$3861 ;
-  wire [8:0] \$3862 ;
-  wire \$3863 ;
-  wire \$3864 ;
-  wire [17:0] \$3865 ;
-  wire [16:0] \$3866 ;
-  wire [17:0] \$3867 ;
-  wire [18:0] \$3868 ;
-  wire \$3869 ;
-  wire \$387 ;
-  wire \$3870 ;
-  wire [8:0] \$3871 ;
-  wire \$3872 ;
-  wire \$3873 ;
-  wire [17:0] \$3874 ;
-  wire [16:0] \$3875 ;
-  wire \$3876 ;
-  wire \$3877 ;
-  wire [8:0] \$3878 ;
-  wire \$3879 ;
-  wire \$388 ;
-  wire \$3880 ;
-  wire [17:0] \$3881 ;
-  wire [16:0] \$3882 ;
-  wire [17:0] \$3883 ;
-  wire \$3884 ;
-  wire \$3885 ;
-  wire [8:0] \$3886 ;
-  wire \$3887 ;
-  wire \$3888 ;
-  wire [17:0] \$3889 ;
-  wire [8:0] \$389 ;
-  wire [16:0] \$3890 ;
-  wire \$3891 ;
-  wire \$3892 ;
-  wire [8:0] \$3893 ;
-  wire \$3894 ;
-  wire \$3895 ;
-  wire [17:0] \$3896 ;
-  wire [16:0] \$3897 ;
-  wire [17:0] \$3898 ;
-  wire [18:0] \$3899 ;
+  wire [13:0] \$360 ;
+  wire [13:0] \$361 ;
+  wire [14:0] \$362 ;
+  wire [95:0] \$363 ;
+  wire [95:0] \$364 ;
+  wire [12:0] \$365 ;
+  wire [15:0] \$366 ;
+  wire [15:0] \$367 ;
+  wire [95:0] \$368 ;
+  wire [95:0] \$369 ;
+  wire [17:0] \$37 ;
+  wire [12:0] \$370 ;
+  wire [15:0] \$371 ;
+  wire [15:0] \$372 ;
+  wire [16:0] \$373 ;
+  wire [17:0] \$374 ;
+  wire [95:0] \$375 ;
+  wire [95:0] \$376 ;
+  wire [12:0] \$377 ;
+  wire [12:0] \$378 ;
+  wire [95:0] \$379 ;
+  wire \$38 ;
+  wire [95:0] \$380 ;
+  wire [12:0] \$381 ;
+  wire [12:0] \$382 ;
+  wire [13:0] \$383 ;
+  wire [95:0] \$384 ;
+  wire [95:0] \$385 ;
+  wire [14:0] \$386 ;
+  wire [14:0] \$387 ;
+  wire [95:0] \$388 ;
+  wire [95:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire [19:0] \$3900 ;
-  wire \$3901 ;
-  wire \$3902 ;
-  wire [8:0] \$3903 ;
-  wire \$3904 ;
-  wire \$3905 ;
-  wire [17:0] \$3906 ;
-  wire [16:0] \$3907 ;
-  wire [20:0] \$3908 ;
-  wire [17:0] \$3909 ;
-  wire \$391 ;
-  wire \$3910 ;
-  wire \$3911 ;
-  wire \$3912 ;
-  wire \$3913 ;
-  wire \$3914 ;
-  wire \$3915 ;
-  wire \$3916 ;
-  wire \$3917 ;
-  wire \$3918 ;
-  wire \$3919 ;
-  wire [17:0] \$392 ;
-  wire [17:0] \$3920 ;
-  wire \$3921 ;
-  wire \$3922 ;
-  wire \$3923 ;
-  wire [8:0] \$3924 ;
-  wire \$3925 ;
-  wire \$3926 ;
-  wire \$3927 ;
-  wire \$3928 ;
-  wire \$3929 ;
+  wire [14:0] \$390 ;
+  wire [14:0] \$391 ;
+  wire [15:0] \$392 ;
   wire [16:0] \$393 ;
-  wire [8:0] \$3930 ;
-  wire \$3931 ;
-  wire \$3932 ;
-  wire [17:0] \$3933 ;
-  wire \$3934 ;
-  wire \$3935 ;
-  wire \$3936 ;
-  wire \$3937 ;
-  wire \$3938 ;
-  wire [8:0] \$3939 ;
-  wire [17:0] \$394 ;
-  wire \$3940 ;
-  wire \$3941 ;
-  wire [17:0] \$3942 ;
-  wire \$3943 ;
-  wire \$3944 ;
-  wire \$3945 ;
-  wire \$3946 ;
-  wire \$3947 ;
-  wire [8:0] \$3948 ;
-  wire \$3949 ;
-  wire \$395 ;
-  wire \$3950 ;
-  wire [17:0] \$3951 ;
-  wire \$3952 ;
-  wire \$3953 ;
-  wire \$3954 ;
-  wire \$3955 ;
-  wire \$3956 ;
-  wire [8:0] \$3957 ;
-  wire \$3958 ;
-  wire \$3959 ;
-  wire \$396 ;
-  wire [17:0] \$3960 ;
-  wire \$3961 ;
-  wire \$3962 ;
-  wire \$3963 ;
-  wire \$3964 ;
-  wire \$3965 ;
-  wire [8:0] \$3966 ;
-  wire \$3967 ;
-  wire \$3968 ;
-  wire [17:0] \$3969 ;
-  wire [8:0] \$397 ;
-  wire \$3970 ;
-  wire \$3971 ;
-  wire \$3972 ;
-  wire \$3973 ;
-  wire \$3974 ;
-  wire [8:0] \$3975 ;
-  wire \$3976 ;
-  wire \$3977 ;
-  wire [17:0] \$3978 ;
-  wire \$3979 ;
-  wire \$398 ;
-  wire \$3980 ;
-  wire \$3981 ;
-  wire \$3982 ;
-  wire \$3983 ;
-  wire [8:0] \$3984 ;
-  wire \$3985 ;
-  wire \$3986 ;
-  wire [17:0] \$3987 ;
-  wire \$3988 ;
-  wire \$3989 ;
+  wire \$394 ;
+  wire [95:0] \$395 ;
+  wire [18:0] \$396 ;
+  wire [95:0] \$397 ;
+  wire [17:0] \$398 ;
   wire \$399 ;
-  wire \$3990 ;
-  wire \$3991 ;
-  wire \$3992 ;
-  wire [8:0] \$3993 ;
-  wire \$3994 ;
-  wire \$3995 ;
-  wire [17:0] \$3996 ;
-  wire \$3997 ;
-  wire \$3998 ;
-  wire \$3999 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  wire [17:0] \$400 ;
-  wire \$4000 ;
-  wire \$4001 ;
-  wire [8:0] \$4002 ;
-  wire \$4003 ;
-  wire \$4004 ;
-  wire [17:0] \$4005 ;
-  wire \$4006 ;
-  wire \$4007 ;
-  wire \$4008 ;
-  wire \$4009 ;
-  wire [16:0] \$401 ;
-  wire \$4010 ;
-  wire [8:0] \$4011 ;
-  wire \$4012 ;
-  wire \$4013 ;
-  wire [17:0] \$4014 ;
-  wire [16:0] \$4015 ;
-  wire \$4016 ;
-  wire \$4017 ;
-  wire [8:0] \$4018 ;
-  wire \$4019 ;
-  wire \$402 ;
-  wire \$4020 ;
-  wire [17:0] \$4021 ;
-  wire [16:0] \$4022 ;
-  wire [17:0] \$4023 ;
-  wire \$4024 ;
-  wire \$4025 ;
-  wire [8:0] \$4026 ;
-  wire \$4027 ;
-  wire \$4028 ;
-  wire [17:0] \$4029 ;
-  wire \$403 ;
-  wire [16:0] \$4030 ;
-  wire \$4031 ;
-  wire \$4032 ;
-  wire [8:0] \$4033 ;
-  wire \$4034 ;
-  wire \$4035 ;
-  wire [17:0] \$4036 ;
-  wire [16:0] \$4037 ;
-  wire [17:0] \$4038 ;
-  wire [18:0] \$4039 ;
-  wire [8:0] \$404 ;
-  wire \$4040 ;
-  wire \$4041 ;
-  wire [8:0] \$4042 ;
-  wire \$4043 ;
-  wire \$4044 ;
-  wire [17:0] \$4045 ;
-  wire [16:0] \$4046 ;
-  wire \$4047 ;
-  wire \$4048 ;
-  wire [8:0] \$4049 ;
-  wire \$405 ;
-  wire \$4050 ;
-  wire \$4051 ;
-  wire [17:0] \$4052 ;
-  wire [16:0] \$4053 ;
-  wire [17:0] \$4054 ;
-  wire \$4055 ;
-  wire \$4056 ;
-  wire [8:0] \$4057 ;
-  wire \$4058 ;
-  wire \$4059 ;
-  wire \$406 ;
-  wire [17:0] \$4060 ;
-  wire [16:0] \$4061 ;
-  wire \$4062 ;
-  wire \$4063 ;
-  wire [8:0] \$4064 ;
-  wire \$4065 ;
-  wire \$4066 ;
-  wire [17:0] \$4067 ;
-  wire [16:0] \$4068 ;
-  wire [17:0] \$4069 ;
-  wire [17:0] \$407 ;
-  wire [18:0] \$4070 ;
-  wire [19:0] \$4071 ;
-  wire \$4072 ;
-  wire \$4073 ;
-  wire [8:0] \$4074 ;
-  wire \$4075 ;
-  wire \$4076 ;
-  wire [17:0] \$4077 ;
-  wire [16:0] \$4078 ;
-  wire [20:0] \$4079 ;
-  wire [16:0] \$408 ;
-  wire \$4080 ;
-  wire \$4081 ;
-  wire \$4082 ;
-  wire \$4083 ;
-  wire [8:0] \$4084 ;
-  wire \$4085 ;
-  wire \$4086 ;
-  wire [17:0] \$4087 ;
-  wire [16:0] \$4088 ;
-  wire \$4089 ;
-  wire [17:0] \$409 ;
-  wire \$4090 ;
-  wire [8:0] \$4091 ;
-  wire \$4092 ;
-  wire \$4093 ;
-  wire [17:0] \$4094 ;
-  wire [16:0] \$4095 ;
-  wire [17:0] \$4096 ;
-  wire \$4097 ;
-  wire \$4098 ;
-  wire [8:0] \$4099 ;
+  wire [95:0] \$400 ;
+  wire \$401 ;
+  wire [95:0] \$402 ;
+  wire [95:0] \$403 ;
+  wire [5:0] \$404 ;
+  wire [12:0] \$405 ;
+  wire [95:0] \$406 ;
+  wire [95:0] \$407 ;
+  wire [12:0] \$408 ;
+  wire [13:0] \$409 ;
   wire \$41 ;
-  wire [18:0] \$410 ;
-  wire \$4100 ;
-  wire \$4101 ;
-  wire [17:0] \$4102 ;
-  wire [16:0] \$4103 ;
-  wire \$4104 ;
-  wire \$4105 ;
-  wire [8:0] \$4106 ;
-  wire \$4107 ;
-  wire \$4108 ;
-  wire [17:0] \$4109 ;
-  wire [19:0] \$411 ;
-  wire [16:0] \$4110 ;
-  wire [17:0] \$4111 ;
-  wire [18:0] \$4112 ;
-  wire \$4113 ;
-  wire \$4114 ;
-  wire [8:0] \$4115 ;
-  wire \$4116 ;
-  wire \$4117 ;
-  wire [17:0] \$4118 ;
-  wire [16:0] \$4119 ;
-  wire \$412 ;
-  wire \$4120 ;
-  wire \$4121 ;
-  wire [8:0] \$4122 ;
-  wire \$4123 ;
-  wire \$4124 ;
-  wire [17:0] \$4125 ;
-  wire [16:0] \$4126 ;
-  wire [17:0] \$4127 ;
-  wire \$4128 ;
-  wire \$4129 ;
-  wire \$413 ;
-  wire [8:0] \$4130 ;
-  wire \$4131 ;
-  wire \$4132 ;
-  wire [17:0] \$4133 ;
-  wire [16:0] \$4134 ;
-  wire \$4135 ;
-  wire \$4136 ;
-  wire [8:0] \$4137 ;
-  wire \$4138 ;
-  wire \$4139 ;
-  wire [8:0] \$414 ;
-  wire [17:0] \$4140 ;
-  wire [16:0] \$4141 ;
-  wire [17:0] \$4142 ;
-  wire [18:0] \$4143 ;
-  wire [19:0] \$4144 ;
-  wire \$4145 ;
-  wire \$4146 ;
-  wire [8:0] \$4147 ;
-  wire \$4148 ;
-  wire \$4149 ;
-  wire \$415 ;
-  wire [17:0] \$4150 ;
-  wire [16:0] \$4151 ;
-  wire [20:0] \$4152 ;
-  wire [17:0] \$4153 ;
-  wire \$4154 ;
-  wire \$4155 ;
-  wire \$4156 ;
-  wire \$4157 ;
-  wire \$4158 ;
-  wire \$4159 ;
-  wire \$416 ;
-  wire \$4160 ;
-  wire \$4161 ;
-  wire \$4162 ;
-  wire \$4163 ;
-  wire [17:0] \$4164 ;
-  wire \$4165 ;
-  wire \$4166 ;
-  wire \$4167 ;
-  wire [8:0] \$4168 ;
-  wire \$4169 ;
-  wire [17:0] \$417 ;
-  wire \$4170 ;
-  wire \$4171 ;
-  wire \$4172 ;
-  wire \$4173 ;
-  wire [8:0] \$4174 ;
-  wire \$4175 ;
-  wire \$4176 ;
-  wire [17:0] \$4177 ;
-  wire \$4178 ;
-  wire \$4179 ;
-  wire [16:0] \$418 ;
-  wire \$4180 ;
-  wire \$4181 ;
-  wire \$4182 ;
-  wire [8:0] \$4183 ;
-  wire \$4184 ;
-  wire \$4185 ;
-  wire [17:0] \$4186 ;
-  wire \$4187 ;
-  wire \$4188 ;
-  wire \$4189 ;
-  wire [20:0] \$419 ;
-  wire \$4190 ;
-  wire \$4191 ;
-  wire [8:0] \$4192 ;
-  wire \$4193 ;
-  wire \$4194 ;
-  wire [17:0] \$4195 ;
-  wire \$4196 ;
-  wire \$4197 ;
-  wire \$4198 ;
-  wire \$4199 ;
+  wire [13:0] \$410 ;
+  wire [95:0] \$411 ;
+  wire [95:0] \$412 ;
+  wire [12:0] \$413 ;
+  wire [13:0] \$414 ;
+  wire [13:0] \$415 ;
+  wire [14:0] \$416 ;
+  wire [95:0] \$417 ;
+  wire [95:0] \$418 ;
+  wire [12:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$4200 ;
-  wire [8:0] \$4201 ;
-  wire \$4202 ;
-  wire \$4203 ;
-  wire [17:0] \$4204 ;
-  wire \$4205 ;
-  wire \$4206 ;
-  wire \$4207 ;
-  wire \$4208 ;
-  wire \$4209 ;
-  wire \$421 ;
-  wire [8:0] \$4210 ;
-  wire \$4211 ;
-  wire \$4212 ;
-  wire [17:0] \$4213 ;
-  wire \$4214 ;
-  wire \$4215 ;
-  wire \$4216 ;
-  wire \$4217 ;
-  wire \$4218 ;
-  wire [8:0] \$4219 ;
-  wire \$422 ;
-  wire \$4220 ;
-  wire \$4221 ;
-  wire [17:0] \$4222 ;
-  wire \$4223 ;
-  wire \$4224 ;
-  wire \$4225 ;
-  wire \$4226 ;
-  wire \$4227 ;
-  wire [8:0] \$4228 ;
-  wire \$4229 ;
-  wire \$423 ;
-  wire \$4230 ;
-  wire [17:0] \$4231 ;
-  wire \$4232 ;
-  wire \$4233 ;
-  wire \$4234 ;
-  wire \$4235 ;
-  wire \$4236 ;
-  wire [8:0] \$4237 ;
-  wire \$4238 ;
-  wire \$4239 ;
-  wire [8:0] \$424 ;
-  wire [17:0] \$4240 ;
-  wire \$4241 ;
-  wire \$4242 ;
-  wire \$4243 ;
-  wire \$4244 ;
-  wire \$4245 ;
-  wire [8:0] \$4246 ;
-  wire \$4247 ;
-  wire \$4248 ;
-  wire [17:0] \$4249 ;
-  wire \$425 ;
-  wire \$4250 ;
-  wire \$4251 ;
-  wire \$4252 ;
-  wire \$4253 ;
-  wire \$4254 ;
-  wire [8:0] \$4255 ;
-  wire \$4256 ;
-  wire \$4257 ;
-  wire [17:0] \$4258 ;
-  wire [16:0] \$4259 ;
-  wire \$426 ;
-  wire \$4260 ;
-  wire \$4261 ;
-  wire [8:0] \$4262 ;
-  wire \$4263 ;
-  wire \$4264 ;
-  wire [17:0] \$4265 ;
-  wire [16:0] \$4266 ;
-  wire [17:0] \$4267 ;
-  wire \$4268 ;
-  wire \$4269 ;
-  wire [17:0] \$427 ;
-  wire [8:0] \$4270 ;
-  wire \$4271 ;
-  wire \$4272 ;
-  wire [17:0] \$4273 ;
-  wire [16:0] \$4274 ;
-  wire \$4275 ;
-  wire \$4276 ;
-  wire [8:0] \$4277 ;
-  wire \$4278 ;
-  wire \$4279 ;
-  wire [16:0] \$428 ;
-  wire [17:0] \$4280 ;
-  wire [16:0] \$4281 ;
-  wire [17:0] \$4282 ;
-  wire [18:0] \$4283 ;
-  wire \$4284 ;
-  wire \$4285 ;
-  wire [8:0] \$4286 ;
-  wire \$4287 ;
-  wire \$4288 ;
-  wire [17:0] \$4289 ;
-  wire \$429 ;
-  wire [16:0] \$4290 ;
-  wire \$4291 ;
-  wire \$4292 ;
-  wire [8:0] \$4293 ;
-  wire \$4294 ;
-  wire \$4295 ;
-  wire [17:0] \$4296 ;
-  wire [16:0] \$4297 ;
-  wire [17:0] \$4298 ;
-  wire \$4299 ;
-  wire \$43 ;
-  wire \$430 ;
-  wire \$4300 ;
-  wire [8:0] \$4301 ;
-  wire \$4302 ;
-  wire \$4303 ;
-  wire [17:0] \$4304 ;
-  wire [16:0] \$4305 ;
-  wire \$4306 ;
-  wire \$4307 ;
-  wire [8:0] \$4308 ;
-  wire \$4309 ;
-  wire [8:0] \$431 ;
-  wire \$4310 ;
-  wire [17:0] \$4311 ;
-  wire [16:0] \$4312 ;
-  wire [17:0] \$4313 ;
-  wire [18:0] \$4314 ;
-  wire [19:0] \$4315 ;
-  wire \$4316 ;
-  wire \$4317 ;
-  wire [8:0] \$4318 ;
-  wire \$4319 ;
-  wire \$432 ;
-  wire \$4320 ;
-  wire [17:0] \$4321 ;
-  wire [16:0] \$4322 ;
-  wire [20:0] \$4323 ;
-  wire \$4324 ;
-  wire \$4325 ;
-  wire \$4326 ;
-  wire \$4327 ;
-  wire [8:0] \$4328 ;
-  wire \$4329 ;
-  wire \$433 ;
-  wire \$4330 ;
-  wire [17:0] \$4331 ;
-  wire [16:0] \$4332 ;
-  wire \$4333 ;
-  wire \$4334 ;
-  wire [8:0] \$4335 ;
-  wire \$4336 ;
-  wire \$4337 ;
-  wire [17:0] \$4338 ;
-  wire [16:0] \$4339 ;
-  wire [17:0] \$434 ;
-  wire [17:0] \$4340 ;
-  wire \$4341 ;
-  wire \$4342 ;
-  wire [8:0] \$4343 ;
-  wire \$4344 ;
-  wire \$4345 ;
-  wire [17:0] \$4346 ;
-  wire [16:0] \$4347 ;
-  wire \$4348 ;
-  wire \$4349 ;
-  wire [16:0] \$435 ;
-  wire [8:0] \$4350 ;
-  wire \$4351 ;
-  wire \$4352 ;
-  wire [17:0] \$4353 ;
-  wire [16:0] \$4354 ;
-  wire [17:0] \$4355 ;
-  wire [18:0] \$4356 ;
-  wire \$4357 ;
-  wire \$4358 ;
-  wire [8:0] \$4359 ;
-  wire [17:0] \$436 ;
-  wire \$4360 ;
-  wire \$4361 ;
-  wire [17:0] \$4362 ;
-  wire [16:0] \$4363 ;
-  wire \$4364 ;
-  wire \$4365 ;
-  wire [8:0] \$4366 ;
-  wire \$4367 ;
-  wire \$4368 ;
-  wire [17:0] \$4369 ;
-  wire \$437 ;
-  wire [16:0] \$4370 ;
-  wire [17:0] \$4371 ;
-  wire \$4372 ;
-  wire \$4373 ;
-  wire [8:0] \$4374 ;
-  wire \$4375 ;
-  wire \$4376 ;
-  wire [17:0] \$4377 ;
-  wire [16:0] \$4378 ;
-  wire \$4379 ;
-  wire \$438 ;
-  wire \$4380 ;
-  wire [8:0] \$4381 ;
-  wire \$4382 ;
-  wire \$4383 ;
-  wire [17:0] \$4384 ;
-  wire [16:0] \$4385 ;
-  wire [17:0] \$4386 ;
-  wire [18:0] \$4387 ;
-  wire [19:0] \$4388 ;
-  wire \$4389 ;
-  wire [8:0] \$439 ;
-  wire \$4390 ;
-  wire [8:0] \$4391 ;
-  wire \$4392 ;
-  wire \$4393 ;
-  wire [17:0] \$4394 ;
-  wire [16:0] \$4395 ;
-  wire [20:0] \$4396 ;
-  wire [17:0] \$4397 ;
-  wire \$4398 ;
-  wire \$4399 ;
-  wire [8:0] \$44 ;
-  wire \$440 ;
-  wire \$4400 ;
-  wire \$4401 ;
-  wire \$4402 ;
-  wire \$4403 ;
-  wire \$4404 ;
-  wire \$4405 ;
-  wire \$4406 ;
-  wire \$4407 ;
-  wire [17:0] \$4408 ;
-  wire \$4409 ;
-  wire \$441 ;
-  wire \$4410 ;
-  wire \$4411 ;
-  wire [8:0] \$4412 ;
-  wire \$4413 ;
-  wire \$4414 ;
-  wire \$4415 ;
-  wire \$4416 ;
-  wire \$4417 ;
-  wire [8:0] \$4418 ;
-  wire \$4419 ;
-  wire [17:0] \$442 ;
-  wire \$4420 ;
-  wire [17:0] \$4421 ;
-  wire \$4422 ;
-  wire \$4423 ;
-  wire \$4424 ;
-  wire \$4425 ;
-  wire \$4426 ;
-  wire [8:0] \$4427 ;
-  wire \$4428 ;
-  wire \$4429 ;
-  wire [16:0] \$443 ;
-  wire [17:0] \$4430 ;
-  wire \$4431 ;
-  wire \$4432 ;
-  wire \$4433 ;
-  wire \$4434 ;
-  wire \$4435 ;
-  wire [8:0] \$4436 ;
-  wire \$4437 ;
-  wire \$4438 ;
-  wire [17:0] \$4439 ;
-  wire \$444 ;
-  wire \$4440 ;
-  wire \$4441 ;
-  wire \$4442 ;
-  wire \$4443 ;
-  wire \$4444 ;
-  wire [8:0] \$4445 ;
-  wire \$4446 ;
-  wire \$4447 ;
-  wire [17:0] \$4448 ;
-  wire \$4449 ;
-  wire \$445 ;
-  wire \$4450 ;
-  wire \$4451 ;
-  wire \$4452 ;
-  wire \$4453 ;
-  wire [8:0] \$4454 ;
-  wire \$4455 ;
-  wire \$4456 ;
-  wire [17:0] \$4457 ;
-  wire \$4458 ;
-  wire \$4459 ;
-  wire [8:0] \$446 ;
-  wire \$4460 ;
-  wire \$4461 ;
-  wire \$4462 ;
-  wire [8:0] \$4463 ;
-  wire \$4464 ;
-  wire \$4465 ;
-  wire [17:0] \$4466 ;
-  wire \$4467 ;
-  wire \$4468 ;
-  wire \$4469 ;
-  wire \$447 ;
-  wire \$4470 ;
-  wire \$4471 ;
-  wire [8:0] \$4472 ;
-  wire \$4473 ;
-  wire \$4474 ;
-  wire [17:0] \$4475 ;
-  wire \$4476 ;
-  wire \$4477 ;
-  wire \$4478 ;
-  wire \$4479 ;
+  wire [15:0] \$420 ;
+  wire [15:0] \$421 ;
+  wire [95:0] \$422 ;
+  wire [95:0] \$423 ;
+  wire [12:0] \$424 ;
+  wire [15:0] \$425 ;
+  wire [15:0] \$426 ;
+  wire [16:0] \$427 ;
+  wire [17:0] \$428 ;
+  wire [95:0] \$429 ;
+  wire [8:0] \$43 ;
+  wire [95:0] \$430 ;
+  wire [12:0] \$431 ;
+  wire [12:0] \$432 ;
+  wire [95:0] \$433 ;
+  wire [95:0] \$434 ;
+  wire [12:0] \$435 ;
+  wire [12:0] \$436 ;
+  wire [13:0] \$437 ;
+  wire [95:0] \$438 ;
+  wire [95:0] \$439 ;
+  wire \$44 ;
+  wire [14:0] \$440 ;
+  wire [14:0] \$441 ;
+  wire [95:0] \$442 ;
+  wire [95:0] \$443 ;
+  wire [14:0] \$444 ;
+  wire [14:0] \$445 ;
+  wire [15:0] \$446 ;
+  wire [16:0] \$447 ;
   wire \$448 ;
-  wire \$4480 ;
-  wire [8:0] \$4481 ;
-  wire \$4482 ;
-  wire \$4483 ;
-  wire [17:0] \$4484 ;
-  wire \$4485 ;
-  wire \$4486 ;
-  wire \$4487 ;
-  wire \$4488 ;
-  wire \$4489 ;
-  wire [17:0] \$449 ;
-  wire [8:0] \$4490 ;
-  wire \$4491 ;
-  wire \$4492 ;
-  wire [17:0] \$4493 ;
-  wire \$4494 ;
-  wire \$4495 ;
-  wire \$4496 ;
-  wire \$4497 ;
-  wire \$4498 ;
-  wire [8:0] \$4499 ;
+  wire [95:0] \$449 ;
   wire \$45 ;
-  wire [16:0] \$450 ;
-  wire \$4500 ;
-  wire \$4501 ;
-  wire [17:0] \$4502 ;
-  wire [16:0] \$4503 ;
-  wire \$4504 ;
-  wire \$4505 ;
-  wire [8:0] \$4506 ;
-  wire \$4507 ;
-  wire \$4508 ;
-  wire [17:0] \$4509 ;
-  wire [17:0] \$451 ;
-  wire [16:0] \$4510 ;
-  wire [17:0] \$4511 ;
-  wire \$4512 ;
-  wire \$4513 ;
-  wire [8:0] \$4514 ;
-  wire \$4515 ;
-  wire \$4516 ;
-  wire [17:0] \$4517 ;
-  wire [16:0] \$4518 ;
-  wire \$4519 ;
-  wire [18:0] \$452 ;
-  wire \$4520 ;
-  wire [8:0] \$4521 ;
-  wire \$4522 ;
-  wire \$4523 ;
-  wire [17:0] \$4524 ;
-  wire [16:0] \$4525 ;
-  wire [17:0] \$4526 ;
-  wire [18:0] \$4527 ;
-  wire \$4528 ;
-  wire \$4529 ;
+  wire [18:0] \$450 ;
+  wire [95:0] \$451 ;
+  wire [17:0] \$452 ;
   wire \$453 ;
-  wire [8:0] \$4530 ;
-  wire \$4531 ;
-  wire \$4532 ;
-  wire [17:0] \$4533 ;
-  wire [16:0] \$4534 ;
-  wire \$4535 ;
-  wire \$4536 ;
-  wire [8:0] \$4537 ;
-  wire \$4538 ;
-  wire \$4539 ;
   wire \$454 ;
-  wire [17:0] \$4540 ;
-  wire [16:0] \$4541 ;
-  wire [17:0] \$4542 ;
-  wire \$4543 ;
-  wire \$4544 ;
-  wire [8:0] \$4545 ;
-  wire \$4546 ;
-  wire \$4547 ;
-  wire [17:0] \$4548 ;
-  wire [16:0] \$4549 ;
-  wire [8:0] \$455 ;
-  wire \$4550 ;
-  wire \$4551 ;
-  wire [8:0] \$4552 ;
-  wire \$4553 ;
-  wire \$4554 ;
-  wire [17:0] \$4555 ;
-  wire [16:0] \$4556 ;
-  wire [17:0] \$4557 ;
-  wire [18:0] \$4558 ;
-  wire [19:0] \$4559 ;
+  wire \$455 ;
   wire \$456 ;
-  wire \$4560 ;
-  wire \$4561 ;
-  wire [8:0] \$4562 ;
-  wire \$4563 ;
-  wire \$4564 ;
-  wire [17:0] \$4565 ;
-  wire [16:0] \$4566 ;
-  wire [20:0] \$4567 ;
-  wire \$4568 ;
-  wire \$4569 ;
   wire \$457 ;
-  wire \$4570 ;
-  wire \$4571 ;
-  wire [8:0] \$4572 ;
-  wire \$4573 ;
-  wire \$4574 ;
-  wire [17:0] \$4575 ;
-  wire [16:0] \$4576 ;
-  wire \$4577 ;
-  wire \$4578 ;
-  wire [8:0] \$4579 ;
-  wire [17:0] \$458 ;
-  wire \$4580 ;
-  wire \$4581 ;
-  wire [17:0] \$4582 ;
-  wire [16:0] \$4583 ;
-  wire [17:0] \$4584 ;
-  wire \$4585 ;
-  wire \$4586 ;
-  wire [8:0] \$4587 ;
-  wire \$4588 ;
-  wire \$4589 ;
-  wire [16:0] \$459 ;
-  wire [17:0] \$4590 ;
-  wire [16:0] \$4591 ;
-  wire \$4592 ;
-  wire \$4593 ;
-  wire [8:0] \$4594 ;
-  wire \$4595 ;
-  wire \$4596 ;
-  wire [17:0] \$4597 ;
-  wire [16:0] \$4598 ;
-  wire [17:0] \$4599 ;
-  wire \$46 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire [17:0] \$46 ;
   wire \$460 ;
-  wire [18:0] \$4600 ;
-  wire \$4601 ;
-  wire \$4602 ;
-  wire [8:0] \$4603 ;
-  wire \$4604 ;
-  wire \$4605 ;
-  wire [17:0] \$4606 ;
-  wire [16:0] \$4607 ;
-  wire \$4608 ;
-  wire \$4609 ;
   wire \$461 ;
-  wire [8:0] \$4610 ;
-  wire \$4611 ;
-  wire \$4612 ;
-  wire [17:0] \$4613 ;
-  wire [16:0] \$4614 ;
-  wire [17:0] \$4615 ;
-  wire \$4616 ;
-  wire \$4617 ;
-  wire [8:0] \$4618 ;
-  wire \$4619 ;
-  wire [8:0] \$462 ;
-  wire \$4620 ;
-  wire [17:0] \$4621 ;
-  wire [16:0] \$4622 ;
-  wire \$4623 ;
-  wire \$4624 ;
-  wire [8:0] \$4625 ;
-  wire \$4626 ;
-  wire \$4627 ;
-  wire [17:0] \$4628 ;
-  wire [16:0] \$4629 ;
+  wire \$462 ;
   wire \$463 ;
-  wire [17:0] \$4630 ;
-  wire [18:0] \$4631 ;
-  wire [19:0] \$4632 ;
-  wire \$4633 ;
-  wire \$4634 ;
-  wire [8:0] \$4635 ;
-  wire \$4636 ;
-  wire \$4637 ;
-  wire [17:0] \$4638 ;
-  wire [16:0] \$4639 ;
   wire \$464 ;
-  wire [20:0] \$4640 ;
-  wire [17:0] \$4641 ;
-  wire \$4642 ;
-  wire [95:0] \$4643 ;
-  wire \$4644 ;
-  wire [95:0] \$4645 ;
-  wire \$4646 ;
-  wire [95:0] \$4647 ;
-  wire \$4648 ;
-  wire [95:0] \$4649 ;
-  wire [17:0] \$465 ;
-  wire \$4650 ;
-  wire [95:0] \$4651 ;
-  wire \$4652 ;
-  wire [95:0] \$4653 ;
-  wire \$4654 ;
-  wire [95:0] \$4655 ;
-  wire \$4656 ;
-  wire [95:0] \$4657 ;
-  wire \$4658 ;
-  wire [95:0] \$4659 ;
-  wire [16:0] \$466 ;
-  wire \$4660 ;
-  wire \$4661 ;
-  wire \$4662 ;
-  wire [95:0] \$4663 ;
-  wire \$4664 ;
-  wire [95:0] \$4665 ;
-  wire [95:0] \$4666 ;
-  wire [5:0] \$4667 ;
-  wire [12:0] \$4668 ;
-  wire [95:0] \$4669 ;
-  wire [17:0] \$467 ;
-  wire [95:0] \$4670 ;
-  wire [12:0] \$4671 ;
-  wire [13:0] \$4672 ;
-  wire [13:0] \$4673 ;
-  wire [95:0] \$4674 ;
-  wire [95:0] \$4675 ;
-  wire [12:0] \$4676 ;
-  wire [13:0] \$4677 ;
-  wire [13:0] \$4678 ;
-  wire [14:0] \$4679 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
   wire \$468 ;
-  wire [95:0] \$4680 ;
-  wire [95:0] \$4681 ;
-  wire [12:0] \$4682 ;
-  wire [15:0] \$4683 ;
-  wire [15:0] \$4684 ;
-  wire [95:0] \$4685 ;
-  wire [95:0] \$4686 ;
-  wire [12:0] \$4687 ;
-  wire [15:0] \$4688 ;
-  wire [15:0] \$4689 ;
   wire \$469 ;
-  wire [16:0] \$4690 ;
-  wire [17:0] \$4691 ;
-  wire [95:0] \$4692 ;
-  wire [95:0] \$4693 ;
-  wire [12:0] \$4694 ;
-  wire [12:0] \$4695 ;
-  wire [95:0] \$4696 ;
-  wire [95:0] \$4697 ;
-  wire [12:0] \$4698 ;
-  wire [12:0] \$4699 ;
-  wire [17:0] \$47 ;
-  wire [8:0] \$470 ;
-  wire [13:0] \$4700 ;
-  wire [95:0] \$4701 ;
-  wire [95:0] \$4702 ;
-  wire [14:0] \$4703 ;
-  wire [14:0] \$4704 ;
-  wire [95:0] \$4705 ;
-  wire [95:0] \$4706 ;
-  wire [14:0] \$4707 ;
-  wire [14:0] \$4708 ;
-  wire [15:0] \$4709 ;
+  wire \$47 ;
+  wire \$470 ;
   wire \$471 ;
-  wire [16:0] \$4710 ;
-  wire \$4711 ;
-  wire [95:0] \$4712 ;
-  wire [18:0] \$4713 ;
-  wire [95:0] \$4714 ;
-  wire [17:0] \$4715 ;
-  wire \$4716 ;
-  wire [95:0] \$4717 ;
-  wire \$4718 ;
-  wire [95:0] \$4719 ;
   wire \$472 ;
-  wire [95:0] \$4720 ;
-  wire [5:0] \$4721 ;
-  wire [12:0] \$4722 ;
-  wire [95:0] \$4723 ;
-  wire [95:0] \$4724 ;
-  wire [12:0] \$4725 ;
-  wire [13:0] \$4726 ;
-  wire [13:0] \$4727 ;
-  wire [95:0] \$4728 ;
-  wire [95:0] \$4729 ;
-  wire [17:0] \$473 ;
-  wire [12:0] \$4730 ;
-  wire [13:0] \$4731 ;
-  wire [13:0] \$4732 ;
-  wire [14:0] \$4733 ;
-  wire [95:0] \$4734 ;
-  wire [95:0] \$4735 ;
-  wire [12:0] \$4736 ;
-  wire [15:0] \$4737 ;
-  wire [15:0] \$4738 ;
-  wire [95:0] \$4739 ;
-  wire [16:0] \$474 ;
-  wire [95:0] \$4740 ;
-  wire [12:0] \$4741 ;
-  wire [15:0] \$4742 ;
-  wire [15:0] \$4743 ;
-  wire [16:0] \$4744 ;
-  wire [17:0] \$4745 ;
-  wire [95:0] \$4746 ;
-  wire [95:0] \$4747 ;
-  wire [12:0] \$4748 ;
-  wire [12:0] \$4749 ;
+  wire \$473 ;
+  wire \$474 ;
   wire \$475 ;
-  wire [95:0] \$4750 ;
-  wire [95:0] \$4751 ;
-  wire [12:0] \$4752 ;
-  wire [12:0] \$4753 ;
-  wire [13:0] \$4754 ;
-  wire [95:0] \$4755 ;
-  wire [95:0] \$4756 ;
-  wire [14:0] \$4757 ;
-  wire [14:0] \$4758 ;
-  wire [95:0] \$4759 ;
-  wire \$476 ;
-  wire [95:0] \$4760 ;
-  wire [14:0] \$4761 ;
-  wire [14:0] \$4762 ;
-  wire [15:0] \$4763 ;
-  wire [16:0] \$4764 ;
-  wire \$4765 ;
-  wire [95:0] \$4766 ;
-  wire [18:0] \$4767 ;
-  wire [95:0] \$4768 ;
-  wire [17:0] \$4769 ;
-  wire [8:0] \$477 ;
-  wire \$4770 ;
-  wire \$4771 ;
-  wire \$4772 ;
-  wire \$4773 ;
-  wire \$4774 ;
-  wire \$4775 ;
-  wire \$4776 ;
-  wire \$4777 ;
-  wire \$4778 ;
-  wire \$4779 ;
-  wire \$478 ;
-  wire \$4780 ;
-  wire \$4781 ;
-  wire \$4782 ;
-  wire \$4783 ;
-  wire \$4784 ;
-  wire \$4785 ;
-  wire \$4786 ;
-  wire \$4787 ;
-  wire \$4788 ;
-  wire \$4789 ;
-  wire \$479 ;
-  wire \$4790 ;
-  wire \$4791 ;
-  wire \$4792 ;
-  wire [95:0] \$4793 ;
-  wire [95:0] \$4794 ;
-  wire [95:0] \$4795 ;
-  wire [95:0] \$4796 ;
-  wire [95:0] \$4797 ;
-  wire [95:0] \$4798 ;
-  wire [95:0] \$4799 ;
+  wire [95:0] \$476 ;
+  wire [95:0] \$477 ;
+  wire [95:0] \$478 ;
+  wire [95:0] \$479 ;
   wire \$48 ;
-  wire [17:0] \$480 ;
-  wire [95:0] \$4800 ;
-  wire [95:0] \$4801 ;
-  wire [95:0] \$4802 ;
-  wire [95:0] \$4803 ;
-  reg [3:0] \$4804 ;
-  reg \$4805 ;
-  reg [17:0] \$4806 ;
-  reg [17:0] \$4807 ;
-  reg [17:0] \$4808 ;
-  reg [17:0] \$4809 ;
-  wire [16:0] \$481 ;
-  reg [90:0] \$4810 ;
-  reg [90:0] \$4811 ;
-  reg [17:0] \$4812 ;
-  reg [17:0] \$4813 ;
-  reg [17:0] \$4814 ;
-  reg [17:0] \$4815 ;
-  reg [17:0] \$4816 ;
-  reg \$4817 ;
-  reg \$4818 ;
-  reg [12:0] \$4819 ;
-  wire [17:0] \$482 ;
-  reg [17:0] \$4820 ;
-  reg [16:0] \$4821 ;
-  reg \$4822 ;
-  reg [12:0] \$4823 ;
-  reg [18:0] \$4824 ;
-  reg [17:0] \$4825 ;
-  reg \$4826 ;
-  reg [12:0] \$4827 ;
-  reg [17:0] \$4828 ;
-  reg [16:0] \$4829 ;
-  wire [18:0] \$483 ;
-  reg \$4830 ;
-  reg [12:0] \$4831 ;
-  reg [18:0] \$4832 ;
-  reg [17:0] \$4833 ;
-  wire [19:0] \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire [8:0] \$487 ;
-  wire \$488 ;
-  wire \$489 ;
+  wire [95:0] \$480 ;
+  wire [95:0] \$481 ;
+  wire [95:0] \$482 ;
+  wire [95:0] \$483 ;
+  wire [95:0] \$484 ;
+  wire [95:0] \$485 ;
+  wire [95:0] \$486 ;
+  reg [3:0] \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire \$49 ;
-  wire [17:0] \$490 ;
-  wire [16:0] \$491 ;
-  wire [20:0] \$492 ;
-  wire [17:0] \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  reg [18:0] \$490 ;
+  reg [18:0] \$491 ;
+  reg [16:0] \$492 ;
+  reg [3:0] \$493 ;
+  reg [17:0] \$494 ;
+  reg [17:0] \$495 ;
+  reg [17:0] \$496 ;
+  reg [17:0] \$497 ;
+  reg [17:0] \$498 ;
+  reg [90:0] \$499 ;
   wire [4:0] \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire [17:0] \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire [8:0] \$508 ;
-  wire \$509 ;
+  reg [90:0] \$500 ;
+  reg [17:0] \$501 ;
+  reg [17:0] \$502 ;
+  reg [17:0] \$503 ;
+  reg [17:0] \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg [12:0] \$507 ;
+  reg [17:0] \$508 ;
+  reg [16:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire [8:0] \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire [17:0] \$517 ;
-  wire \$518 ;
-  wire \$519 ;
-  wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire [8:0] \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire [17:0] \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
-  wire [8:0] \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire [8:0] \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire [17:0] \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
+  reg \$510 ;
+  reg [12:0] \$511 ;
+  reg [18:0] \$512 ;
+  reg [17:0] \$513 ;
+  reg \$514 ;
+  reg [12:0] \$515 ;
+  reg [17:0] \$516 ;
+  reg [16:0] \$517 ;
+  reg \$518 ;
+  reg [12:0] \$519 ;
+  wire [8:0] \$52 ;
+  reg [18:0] \$520 ;
+  reg [17:0] \$521 ;
+  wire \$53 ;
   wire \$54 ;
-  wire \$540 ;
-  wire [8:0] \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire [17:0] \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
-  wire \$55 ;
-  wire [8:0] \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire [17:0] \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire [8:0] \$559 ;
-  wire [17:0] \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire [17:0] \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire [8:0] \$568 ;
-  wire \$569 ;
+  wire [17:0] \$55 ;
+  wire \$56 ;
   wire \$57 ;
-  wire \$570 ;
-  wire [17:0] \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire [8:0] \$577 ;
-  wire \$578 ;
-  wire \$579 ;
   wire \$58 ;
-  wire [17:0] \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire [8:0] \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire [17:0] \$589 ;
   wire \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire [8:0] \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire [17:0] \$598 ;
-  wire [16:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire [8:0] \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire [17:0] \$605 ;
-  wire [16:0] \$606 ;
-  wire [17:0] \$607 ;
-  wire \$608 ;
-  wire \$609 ;
-  wire \$61 ;
-  wire [8:0] \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire [17:0] \$613 ;
-  wire [16:0] \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire [8:0] \$617 ;
-  wire \$618 ;
-  wire \$619 ;
-  wire [8:0] \$62 ;
-  wire [17:0] \$620 ;
-  wire [16:0] \$621 ;
-  wire [17:0] \$622 ;
-  wire [18:0] \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire [8:0] \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire [17:0] \$629 ;
+  wire [8:0] \$61 ;
+  wire \$62 ;
   wire \$63 ;
-  wire [16:0] \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire [8:0] \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire [17:0] \$636 ;
-  wire [16:0] \$637 ;
-  wire [17:0] \$638 ;
-  wire \$639 ;
-  wire \$64 ;
-  wire \$640 ;
-  wire [8:0] \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire [17:0] \$644 ;
-  wire [16:0] \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire [8:0] \$648 ;
-  wire \$649 ;
-  wire [17:0] \$65 ;
-  wire \$650 ;
-  wire [17:0] \$651 ;
-  wire [16:0] \$652 ;
-  wire [17:0] \$653 ;
-  wire [18:0] \$654 ;
-  wire [19:0] \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire [8:0] \$658 ;
-  wire \$659 ;
+  wire [17:0] \$64 ;
+  wire \$65 ;
   wire \$66 ;
-  wire \$660 ;
-  wire [17:0] \$661 ;
-  wire [16:0] \$662 ;
-  wire [20:0] \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire [8:0] \$668 ;
-  wire \$669 ;
   wire \$67 ;
-  wire \$670 ;
-  wire [17:0] \$671 ;
-  wire [16:0] \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire [8:0] \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire [17:0] \$678 ;
-  wire [16:0] \$679 ;
   wire \$68 ;
-  wire [17:0] \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire [8:0] \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire [17:0] \$686 ;
-  wire [16:0] \$687 ;
-  wire \$688 ;
-  wire \$689 ;
   wire \$69 ;
-  wire [8:0] \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire [17:0] \$693 ;
-  wire [16:0] \$694 ;
-  wire [17:0] \$695 ;
-  wire [18:0] \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire [8:0] \$699 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire [17:0] \$702 ;
-  wire [16:0] \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire [8:0] \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire [17:0] \$709 ;
-  wire [8:0] \$71 ;
-  wire [16:0] \$710 ;
-  wire [17:0] \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire [8:0] \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire [17:0] \$717 ;
-  wire [16:0] \$718 ;
-  wire \$719 ;
+  wire [8:0] \$70 ;
+  wire \$71 ;
   wire \$72 ;
-  wire \$720 ;
-  wire [8:0] \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire [17:0] \$724 ;
-  wire [16:0] \$725 ;
-  wire [17:0] \$726 ;
-  wire [18:0] \$727 ;
-  wire [19:0] \$728 ;
-  wire \$729 ;
-  wire \$73 ;
-  wire \$730 ;
-  wire [8:0] \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire [17:0] \$734 ;
-  wire [16:0] \$735 ;
-  wire [20:0] \$736 ;
-  wire [17:0] \$737 ;
-  wire \$738 ;
-  wire \$739 ;
-  wire [17:0] \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire [17:0] \$748 ;
-  wire \$749 ;
+  wire [17:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire [8:0] \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire [8:0] \$758 ;
-  wire \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  wire [17:0] \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire [8:0] \$767 ;
-  wire \$768 ;
-  wire \$769 ;
   wire \$77 ;
-  wire [17:0] \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire [8:0] \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire [17:0] \$779 ;
   wire \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire [8:0] \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire [17:0] \$788 ;
-  wire \$789 ;
-  wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire [8:0] \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire [17:0] \$797 ;
-  wire \$798 ;
-  wire \$799 ;
+  wire [8:0] \$79 ;
   wire \$8 ;
-  wire [8:0] \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire [8:0] \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire [17:0] \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  wire \$80 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire [8:0] \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire [17:0] \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
-  wire \$82 ;
-  wire \$820 ;
-  wire [8:0] \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire [17:0] \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
-  wire [17:0] \$83 ;
-  wire [8:0] \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire [17:0] \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire [8:0] \$839 ;
+  wire [17:0] \$82 ;
+  wire \$83 ;
   wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire [17:0] \$842 ;
-  wire [16:0] \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire [8:0] \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire [17:0] \$849 ;
   wire \$85 ;
-  wire [16:0] \$850 ;
-  wire [17:0] \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire [8:0] \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire [17:0] \$857 ;
-  wire [16:0] \$858 ;
-  wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire [8:0] \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire [17:0] \$864 ;
-  wire [16:0] \$865 ;
-  wire [17:0] \$866 ;
-  wire [18:0] \$867 ;
-  wire \$868 ;
-  wire \$869 ;
   wire \$87 ;
-  wire [8:0] \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire [17:0] \$873 ;
-  wire [16:0] \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire [8:0] \$877 ;
-  wire \$878 ;
-  wire \$879 ;
-  wire \$88 ;
-  wire [17:0] \$880 ;
-  wire [16:0] \$881 ;
-  wire [17:0] \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire [8:0] \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire [17:0] \$888 ;
-  wire [16:0] \$889 ;
-  wire [8:0] \$89 ;
-  wire \$890 ;
-  wire \$891 ;
-  wire [8:0] \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire [17:0] \$895 ;
-  wire [16:0] \$896 ;
-  wire [17:0] \$897 ;
-  wire [18:0] \$898 ;
-  wire [19:0] \$899 ;
+  wire [8:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire [8:0] \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire [17:0] \$905 ;
-  wire [16:0] \$906 ;
-  wire [20:0] \$907 ;
-  wire \$908 ;
-  wire \$909 ;
-  wire \$91 ;
-  wire \$910 ;
-  wire \$911 ;
-  wire [8:0] \$912 ;
-  wire \$913 ;
-  wire \$914 ;
-  wire [17:0] \$915 ;
-  wire [16:0] \$916 ;
-  wire \$917 ;
-  wire \$918 ;
-  wire [8:0] \$919 ;
-  wire [17:0] \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire [17:0] \$922 ;
-  wire [16:0] \$923 ;
-  wire [17:0] \$924 ;
-  wire \$925 ;
-  wire \$926 ;
-  wire [8:0] \$927 ;
-  wire \$928 ;
-  wire \$929 ;
+  wire [17:0] \$91 ;
+  wire \$92 ;
   wire \$93 ;
-  wire [17:0] \$930 ;
-  wire [16:0] \$931 ;
-  wire \$932 ;
-  wire \$933 ;
-  wire [8:0] \$934 ;
-  wire \$935 ;
-  wire \$936 ;
-  wire [17:0] \$937 ;
-  wire [16:0] \$938 ;
-  wire [17:0] \$939 ;
   wire \$94 ;
-  wire [18:0] \$940 ;
-  wire \$941 ;
-  wire \$942 ;
-  wire [8:0] \$943 ;
-  wire \$944 ;
-  wire \$945 ;
-  wire [17:0] \$946 ;
-  wire [16:0] \$947 ;
-  wire \$948 ;
-  wire \$949 ;
   wire \$95 ;
-  wire [8:0] \$950 ;
-  wire \$951 ;
-  wire \$952 ;
-  wire [17:0] \$953 ;
-  wire [16:0] \$954 ;
-  wire [17:0] \$955 ;
-  wire \$956 ;
-  wire \$957 ;
-  wire [8:0] \$958 ;
-  wire \$959 ;
   wire \$96 ;
-  wire \$960 ;
-  wire [17:0] \$961 ;
-  wire [16:0] \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  wire [8:0] \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire [17:0] \$968 ;
-  wire [16:0] \$969 ;
-  wire \$97 ;
-  wire [17:0] \$970 ;
-  wire [18:0] \$971 ;
-  wire [19:0] \$972 ;
-  wire \$973 ;
-  wire \$974 ;
-  wire [8:0] \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire [17:0] \$978 ;
-  wire [16:0] \$979 ;
-  wire [8:0] \$98 ;
-  wire [20:0] \$980 ;
-  wire [17:0] \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire \$984 ;
-  wire \$985 ;
-  wire \$986 ;
-  wire \$987 ;
-  wire \$988 ;
-  wire \$989 ;
+  wire [8:0] \$97 ;
+  wire \$98 ;
   wire \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire [17:0] \$992 ;
-  wire \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire [8:0] \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
   reg \$like  = 1'h0;
-  reg \$like$21  = 1'h0;
-  reg [12:0] \$like$22  = 13'h0000;
-  reg [17:0] \$like$23  = 18'h00000;
-  reg [16:0] \$like$24  = 17'h00000;
-  reg \$like$25  = 1'h0;
-  reg [12:0] \$like$26  = 13'h0000;
-  reg [18:0] \$like$27  = 19'h00000;
+  reg [16:0] \$like$10  = 17'h00000;
+  reg \$like$23  = 1'h0;
+  reg \$like$26  = 1'h0;
+  reg [12:0] \$like$27  = 13'h0000;
   reg [17:0] \$like$28  = 18'h00000;
-  reg \$like$29  = 1'h0;
-  reg [12:0] \$like$30  = 13'h0000;
-  reg [17:0] \$like$31  = 18'h00000;
-  reg [16:0] \$like$32  = 17'h00000;
-  reg \$like$33  = 1'h0;
-  reg [12:0] \$like$34  = 13'h0000;
-  reg [18:0] \$like$35  = 19'h00000;
+  reg [16:0] \$like$29  = 17'h00000;
+  reg \$like$30  = 1'h0;
+  reg [12:0] \$like$31  = 13'h0000;
+  reg [18:0] \$like$32  = 19'h00000;
+  reg [17:0] \$like$33  = 18'h00000;
+  reg \$like$34  = 1'h0;
+  reg [12:0] \$like$35  = 13'h0000;
   reg [17:0] \$like$36  = 18'h00000;
+  reg [16:0] \$like$37  = 17'h00000;
+  reg \$like$38  = 1'h0;
+  reg [12:0] \$like$39  = 13'h0000;
+  reg [18:0] \$like$40  = 19'h00000;
+  reg [17:0] \$like$41  = 18'h00000;
+  reg [18:0] \$like$8  = 19'h00000;
+  reg [18:0] \$like$9  = 19'h00000;
   reg [17:0] \$signal ;
   reg [17:0] b;
   input clk;
@@ -71215,23 +66807,24 @@ module \core.sequencer.extents (rst, load, conv, \pool$20 , conv_extents, pool_e
   reg [17:0] image_row = 18'h00000;
   reg [17:0] image_rows = 18'h00000;
   reg [17:0] inputs = 18'h00000;
+  reg [3:0] later = 4'h0;
   input [1:0] load;
   wire [1:0] load;
   reg [17:0] outputs = 18'h00000;
   reg pool = 1'h0;
-  input [95:0] \pool$20 ;
-  wire [95:0] \pool$20 ;
-  wire [15:0] \pool$20.batch ;
-  wire [11:0] \pool$20.channels ;
-  wire [11:0] \pool$20.height ;
-  wire [3:0] \pool$20.kernel_h ;
-  wire [3:0] \pool$20.kernel_w ;
-  wire [3:0] \pool$20.opcode ;
-  wire [11:0] \pool$20.out_height ;
-  wire [11:0] \pool$20.out_width ;
-  wire [3:0] \pool$20.padding ;
-  wire [3:0] \pool$20.stride ;
-  wire [11:0] \pool$20.width ;
+  input [95:0] \pool$25 ;
+  wire [95:0] \pool$25 ;
+  wire [15:0] \pool$25.batch ;
+  wire [11:0] \pool$25.channels ;
+  wire [11:0] \pool$25.height ;
+  wire [3:0] \pool$25.kernel_h ;
+  wire [3:0] \pool$25.kernel_w ;
+  wire [3:0] \pool$25.opcode ;
+  wire [11:0] \pool$25.out_height ;
+  wire [11:0] \pool$25.out_width ;
+  wire [3:0] \pool$25.padding ;
+  wire [3:0] \pool$25.stride ;
+  wire [11:0] \pool$25.width ;
   output [90:0] pool_extents;
   reg [90:0] pool_extents = 91'h00000000000000000000000;
   wire [17:0] \pool_extents.columns ;
@@ -71246,5068 +66839,922 @@ module \core.sequencer.extents (rst, load, conv, \pool$20 , conv_extents, pool_e
   reg [3:0] step = 4'h0;
   reg [17:0] window = 18'h00000;
   reg [17:0] windows = 18'h00000;
+  assign \$479  = pool ? \pool$25  : conv;
+  assign \$480  = pool ? \pool$25  : conv;
+  assign \$481  = pool ? \pool$25  : conv;
+  assign \$482  = pool ? \pool$25  : conv;
+  assign \$483  = pool ? \pool$25  : conv;
+  assign \$484  = pool ? \pool$25  : conv;
+  assign \$485  = pool ? \pool$25  : conv;
+  assign \$486  = pool ? \pool$25  : conv;
+  always @(posedge clk)
+    step <= \$487 ;
+  always @(posedge clk)
+    pool <= \$488 ;
+  always @(posedge clk)
+    \$like  <= \$489 ;
+  always @(posedge clk)
+    \$like$8  <= \$490 ;
+  always @(posedge clk)
+    \$like$9  <= \$491 ;
+  always @(posedge clk)
+    \$like$10  <= \$492 ;
+  always @(posedge clk)
+    later <= \$493 ;
+  always @(posedge clk)
+    image_rows <= \$494 ;
+  always @(posedge clk)
+    image_row <= \$495 ;
+  always @(posedge clk)
+    pooled_rows <= \$496 ;
+  always @(posedge clk)
+    window <= \$497 ;
+  always @(posedge clk)
+    inputs <= \$498 ;
+  always @(posedge clk)
+    conv_extents <= \$499 ;
+  always @(posedge clk)
+    pool_extents <= \$500 ;
+  always @(posedge clk)
+    windows <= \$501 ;
+  always @(posedge clk)
+    depth <= \$502 ;
+  always @(posedge clk)
+    outputs <= \$503 ;
+  always @(posedge clk)
+    columns <= \$504 ;
+  always @(posedge clk)
+    \$like$23  <= \$505 ;
+  always @(posedge clk)
+    \$like$26  <= \$506 ;
+  always @(posedge clk)
+    \$like$27  <= \$507 ;
+  always @(posedge clk)
+    \$like$28  <= \$508 ;
+  always @(posedge clk)
+    \$like$29  <= \$509 ;
+  always @(posedge clk)
+    \$like$30  <= \$510 ;
+  always @(posedge clk)
+    \$like$31  <= \$511 ;
+  always @(posedge clk)
+    \$like$32  <= \$512 ;
+  always @(posedge clk)
+    \$like$33  <= \$513 ;
+  always @(posedge clk)
+    \$like$34  <= \$514 ;
+  always @(posedge clk)
+    \$like$35  <= \$515 ;
+  always @(posedge clk)
+    \$like$36  <= \$516 ;
+  always @(posedge clk)
+    \$like$37  <= \$517 ;
+  always @(posedge clk)
+    \$like$38  <= \$518 ;
+  always @(posedge clk)
+    \$like$39  <= \$519 ;
+  always @(posedge clk)
+    \$like$40  <= \$520 ;
+  always @(posedge clk)
+    \$like$41  <= \$521 ;
   assign \$1  = | load;
   assign \$2  = | step;
   assign \$3  = step == 4'h9;
   assign \$4  = step + 1'h1;
   assign \$5  = \$3  ? 5'h00 : \$4 ;
-  assign \$6  = step == 1'h1;
-  assign \$7  = | \$signal [17:9];
-  assign \$8  = ~ \$7 ;
-  assign \$10  = | b[17:9];
-  assign \$11  = ~ \$10 ;
-  assign \$13  = \$9  & \$12 ;
-  assign \$14  = | \$signal [17:9];
-  assign \$15  = ~ \$14 ;
-  assign \$16  = \$14  ? \$signal  : b;
-  assign \$18  = | \$signal [17:9];
-  assign \$19  = ~ \$18 ;
-  assign \$20  = \$18  ? b[8:0] : \$signal [8:0];
-  assign \$21  = | \$20 ;
-  assign \$22  = \$17  & \$21 ;
-  assign \$23  = \$13  | \$22 ;
-  assign \$24  = | \$signal [17:9];
-  assign \$25  = ~ \$24 ;
-  assign \$26  = \$24  ? b[8:0] : \$signal [8:0];
-  assign \$27  = | \$signal [17:9];
-  assign \$28  = ~ \$27 ;
-  assign \$29  = \$27  ? \$signal  : b;
-  assign \$33  = | \$signal [17:9];
-  assign \$34  = ~ \$33 ;
-  assign \$35  = \$33  ? b[8:0] : \$signal [8:0];
-  assign \$36  = | \$signal [17:9];
-  assign \$37  = ~ \$36 ;
-  assign \$38  = \$36  ? \$signal  : b;
-  assign \$40  = \$35 [1] & \$39 ;
-  assign \$41  = \$32  | \$40 ;
-  assign \$42  = | \$signal [17:9];
-  assign \$43  = ~ \$42 ;
-  assign \$44  = \$42  ? b[8:0] : \$signal [8:0];
-  assign \$45  = | \$signal [17:9];
-  assign \$46  = ~ \$45 ;
-  assign \$47  = \$45  ? \$signal  : b;
-  assign \$48  = | \$47 [16:15];
-  assign \$49  = \$44 [2] & \$48 ;
-  assign \$50  = \$41  | \$49 ;
-  assign \$51  = | \$signal [17:9];
-  assign \$52  = ~ \$51 ;
-  assign \$53  = \$51  ? b[8:0] : \$signal [8:0];
-  assign \$54  = | \$signal [17:9];
-  assign \$55  = ~ \$54 ;
-  assign \$56  = \$54  ? \$signal  : b;
-  assign \$57  = | \$56 [16:14];
-  assign \$58  = \$53 [3] & \$57 ;
-  assign \$59  = \$50  | \$58 ;
-  assign \$60  = | \$signal [17:9];
-  assign \$61  = ~ \$60 ;
-  assign \$62  = \$60  ? b[8:0] : \$signal [8:0];
-  assign \$63  = | \$signal [17:9];
-  assign \$64  = ~ \$63 ;
-  assign \$65  = \$63  ? \$signal  : b;
-  assign \$66  = | \$65 [16:13];
-  assign \$67  = \$62 [4] & \$66 ;
-  assign \$68  = \$59  | \$67 ;
-  assign \$69  = | \$signal [17:9];
-  assign \$70  = ~ \$69 ;
-  assign \$71  = \$69  ? b[8:0] : \$signal [8:0];
-  assign \$72  = | \$signal [17:9];
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$72  ? \$signal  : b;
-  assign \$75  = | \$74 [16:12];
-  assign \$76  = \$71 [5] & \$75 ;
-  assign \$77  = \$68  | \$76 ;
-  assign \$78  = | \$signal [17:9];
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$78  ? b[8:0] : \$signal [8:0];
-  assign \$81  = | \$signal [17:9];
-  assign \$82  = ~ \$81 ;
-  assign \$83  = \$81  ? \$signal  : b;
-  assign \$84  = | \$83 [16:11];
-  assign \$85  = \$80 [6] & \$84 ;
-  assign \$86  = \$77  | \$85 ;
-  assign \$87  = | \$signal [17:9];
-  assign \$88  = ~ \$87 ;
-  assign \$89  = \$87  ? b[8:0] : \$signal [8:0];
-  assign \$90  = | \$signal [17:9];
-  assign \$91  = ~ \$90 ;
-  assign \$92  = \$90  ? \$signal  : b;
-  assign \$93  = | \$92 [16:10];
-  assign \$94  = \$89 [7] & \$93 ;
-  assign \$95  = \$86  | \$94 ;
-  assign \$96  = | \$signal [17:9];
-  assign \$97  = ~ \$96 ;
-  assign \$98  = \$96  ? b[8:0] : \$signal [8:0];
-  assign \$99  = | \$signal [17:9];
-  assign \$100  = ~ \$99 ;
-  assign \$101  = \$99  ? \$signal  : b;
-  assign \$102  = | \$101 [16:9];
-  assign \$103  = \$98 [8] & \$102 ;
-  assign \$104  = \$95  | \$103 ;
-  assign \$105  = | \$signal [17:9];
-  assign \$106  = ~ \$105 ;
-  assign \$107  = \$105  ? b[8:0] : \$signal [8:0];
-  assign \$108  = | \$signal [17:9];
-  assign \$109  = ~ \$108 ;
-  assign \$110  = \$108  ? \$signal  : b;
-  assign \$111  = \$107 [0] ? \$110 [16:0] : 17'h00000;
-  assign \$112  = | \$signal [17:9];
-  assign \$113  = ~ \$112 ;
-  assign \$114  = \$112  ? b[8:0] : \$signal [8:0];
-  assign \$115  = | \$signal [17:9];
-  assign \$116  = ~ \$115 ;
-  assign \$117  = \$115  ? \$signal  : b;
-  assign \$118  = \$114 [1] ? { \$117 [15:0], 1'h0 } : 17'h00000;
-  assign \$119  = \$111  + \$118 ;
-  assign \$120  = | \$signal [17:9];
-  assign \$121  = ~ \$120 ;
-  assign \$122  = \$120  ? b[8:0] : \$signal [8:0];
-  assign \$123  = | \$signal [17:9];
-  assign \$124  = ~ \$123 ;
-  assign \$125  = \$123  ? \$signal  : b;
-  assign \$126  = \$122 [2] ? { \$125 [14:0], 2'h0 } : 17'h00000;
-  assign \$127  = | \$signal [17:9];
-  assign \$128  = ~ \$127 ;
-  assign \$129  = \$127  ? b[8:0] : \$signal [8:0];
-  assign \$130  = | \$signal [17:9];
-  assign \$131  = ~ \$130 ;
-  assign \$132  = \$130  ? \$signal  : b;
-  assign \$133  = \$129 [3] ? { \$132 [13:0], 3'h0 } : 17'h00000;
-  assign \$134  = \$126  + \$133 ;
-  assign \$135  = \$119  + \$134 ;
-  assign \$136  = | \$signal [17:9];
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$136  ? b[8:0] : \$signal [8:0];
-  assign \$139  = | \$signal [17:9];
-  assign \$140  = ~ \$139 ;
-  assign \$141  = \$139  ? \$signal  : b;
-  assign \$142  = \$138 [4] ? { \$141 [12:0], 4'h0 } : 17'h00000;
-  assign \$143  = | \$signal [17:9];
-  assign \$144  = ~ \$143 ;
-  assign \$145  = \$143  ? b[8:0] : \$signal [8:0];
-  assign \$146  = | \$signal [17:9];
-  assign \$147  = ~ \$146 ;
-  assign \$148  = \$146  ? \$signal  : b;
-  assign \$149  = \$145 [5] ? { \$148 [11:0], 5'h00 } : 17'h00000;
-  assign \$150  = \$142  + \$149 ;
-  assign \$151  = | \$signal [17:9];
-  assign \$152  = ~ \$151 ;
-  assign \$153  = \$151  ? b[8:0] : \$signal [8:0];
-  assign \$154  = | \$signal [17:9];
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$154  ? \$signal  : b;
-  assign \$157  = \$153 [6] ? { \$156 [10:0], 6'h00 } : 17'h00000;
-  assign \$158  = | \$signal [17:9];
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$158  ? b[8:0] : \$signal [8:0];
-  assign \$161  = | \$signal [17:9];
-  assign \$162  = ~ \$161 ;
-  assign \$163  = \$161  ? \$signal  : b;
-  assign \$164  = \$160 [7] ? { \$163 [9:0], 7'h00 } : 17'h00000;
-  assign \$165  = \$157  + \$164 ;
-  assign \$166  = \$150  + \$165 ;
-  assign \$167  = \$135  + \$166 ;
-  assign \$168  = | \$signal [17:9];
-  assign \$169  = ~ \$168 ;
-  assign \$170  = \$168  ? b[8:0] : \$signal [8:0];
-  assign \$171  = | \$signal [17:9];
-  assign \$172  = ~ \$171 ;
-  assign \$173  = \$171  ? \$signal  : b;
-  assign \$174  = \$170 [8] ? { \$173 [8:0], 8'h00 } : 17'h00000;
-  assign \$175  = \$167  + \$174 ;
+  assign \$6  = | \$signal [17:9];
+  assign \$7  = ~ \$6 ;
+  assign \$9  = | b[17:9];
+  assign \$10  = ~ \$9 ;
+  assign \$12  = \$8  & \$11 ;
+  assign \$13  = | \$signal [17:9];
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$13  ? \$signal  : b;
+  assign \$17  = | \$signal [17:9];
+  assign \$18  = ~ \$17 ;
+  assign \$19  = \$17  ? b[8:0] : \$signal [8:0];
+  assign \$20  = | \$19 ;
+  assign \$21  = \$16  & \$20 ;
+  assign \$22  = \$12  | \$21 ;
+  assign \$23  = | \$signal [17:9];
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$23  ? b[8:0] : \$signal [8:0];
+  assign \$26  = | \$signal [17:9];
+  assign \$27  = ~ \$26 ;
+  assign \$28  = \$26  ? \$signal  : b;
+  assign \$32  = | \$signal [17:9];
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$32  ? b[8:0] : \$signal [8:0];
+  assign \$35  = | \$signal [17:9];
+  assign \$36  = ~ \$35 ;
+  assign \$37  = \$35  ? \$signal  : b;
+  assign \$39  = \$34 [1] & \$38 ;
+  assign \$40  = \$31  | \$39 ;
+  assign \$41  = | \$signal [17:9];
+  assign \$42  = ~ \$41 ;
+  assign \$43  = \$41  ? b[8:0] : \$signal [8:0];
+  assign \$44  = | \$signal [17:9];
+  assign \$45  = ~ \$44 ;
+  assign \$46  = \$44  ? \$signal  : b;
+  assign \$47  = | \$46 [16:15];
+  assign \$48  = \$43 [2] & \$47 ;
+  assign \$49  = \$40  | \$48 ;
+  assign \$50  = | \$signal [17:9];
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$50  ? b[8:0] : \$signal [8:0];
+  assign \$53  = | \$signal [17:9];
+  assign \$54  = ~ \$53 ;
+  assign \$55  = \$53  ? \$signal  : b;
+  assign \$56  = | \$55 [16:14];
+  assign \$57  = \$52 [3] & \$56 ;
+  assign \$58  = \$49  | \$57 ;
+  assign \$59  = | \$signal [17:9];
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$59  ? b[8:0] : \$signal [8:0];
+  assign \$62  = | \$signal [17:9];
+  assign \$63  = ~ \$62 ;
+  assign \$64  = \$62  ? \$signal  : b;
+  assign \$65  = | \$64 [16:13];
+  assign \$66  = \$61 [4] & \$65 ;
+  assign \$67  = \$58  | \$66 ;
+  assign \$68  = | \$signal [17:9];
+  assign \$69  = ~ \$68 ;
+  assign \$70  = \$68  ? b[8:0] : \$signal [8:0];
+  assign \$71  = | \$signal [17:9];
+  assign \$72  = ~ \$71 ;
+  assign \$73  = \$71  ? \$signal  : b;
+  assign \$74  = | \$73 [16:12];
+  assign \$75  = \$70 [5] & \$74 ;
+  assign \$76  = \$67  | \$75 ;
+  assign \$77  = | \$signal [17:9];
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$77  ? b[8:0] : \$signal [8:0];
+  assign \$80  = | \$signal [17:9];
+  assign \$81  = ~ \$80 ;
+  assign \$82  = \$80  ? \$signal  : b;
+  assign \$83  = | \$82 [16:11];
+  assign \$84  = \$79 [6] & \$83 ;
+  assign \$85  = \$76  | \$84 ;
+  assign \$86  = | \$signal [17:9];
+  assign \$87  = ~ \$86 ;
+  assign \$88  = \$86  ? b[8:0] : \$signal [8:0];
+  assign \$89  = | \$signal [17:9];
+  assign \$90  = ~ \$89 ;
+  assign \$91  = \$89  ? \$signal  : b;
+  assign \$92  = | \$91 [16:10];
+  assign \$93  = \$88 [7] & \$92 ;
+  assign \$94  = \$85  | \$93 ;
+  assign \$95  = | \$signal [17:9];
+  assign \$96  = ~ \$95 ;
+  assign \$97  = \$95  ? b[8:0] : \$signal [8:0];
+  assign \$98  = | \$signal [17:9];
+  assign \$99  = ~ \$98 ;
+  assign \$100  = \$98  ? \$signal  : b;
+  assign \$101  = | \$100 [16:9];
+  assign \$102  = \$97 [8] & \$101 ;
+  assign \$103  = \$94  | \$102 ;
+  assign \$104  = | \$signal [17:9];
+  assign \$105  = ~ \$104 ;
+  assign \$106  = \$104  ? b[8:0] : \$signal [8:0];
+  assign \$107  = | \$signal [17:9];
+  assign \$108  = ~ \$107 ;
+  assign \$109  = \$107  ? \$signal  : b;
+  assign \$110  = \$106 [0] ? \$109 [16:0] : 17'h00000;
+  assign \$111  = | \$signal [17:9];
+  assign \$112  = ~ \$111 ;
+  assign \$113  = \$111  ? b[8:0] : \$signal [8:0];
+  assign \$114  = | \$signal [17:9];
+  assign \$115  = ~ \$114 ;
+  assign \$116  = \$114  ? \$signal  : b;
+  assign \$117  = \$113 [1] ? { \$116 [15:0], 1'h0 } : 17'h00000;
+  assign \$118  = \$110  + \$117 ;
+  assign \$119  = | \$signal [17:9];
+  assign \$120  = ~ \$119 ;
+  assign \$121  = \$119  ? b[8:0] : \$signal [8:0];
+  assign \$122  = | \$signal [17:9];
+  assign \$123  = ~ \$122 ;
+  assign \$124  = \$122  ? \$signal  : b;
+  assign \$125  = \$121 [2] ? { \$124 [14:0], 2'h0 } : 17'h00000;
+  assign \$126  = | \$signal [17:9];
+  assign \$127  = ~ \$126 ;
+  assign \$128  = \$126  ? b[8:0] : \$signal [8:0];
+  assign \$129  = | \$signal [17:9];
+  assign \$130  = ~ \$129 ;
+  assign \$131  = \$129  ? \$signal  : b;
+  assign \$132  = \$128 [3] ? { \$131 [13:0], 3'h0 } : 17'h00000;
+  assign \$133  = \$125  + \$132 ;
+  assign \$134  = \$118  + \$133 ;
+  assign \$135  = | \$signal [17:9];
+  assign \$136  = ~ \$135 ;
+  assign \$137  = \$135  ? b[8:0] : \$signal [8:0];
+  assign \$138  = | \$signal [17:9];
+  assign \$139  = ~ \$138 ;
+  assign \$140  = \$138  ? \$signal  : b;
+  assign \$141  = \$137 [4] ? { \$140 [12:0], 4'h0 } : 17'h00000;
+  assign \$142  = | \$signal [17:9];
+  assign \$143  = ~ \$142 ;
+  assign \$144  = \$142  ? b[8:0] : \$signal [8:0];
+  assign \$145  = | \$signal [17:9];
+  assign \$146  = ~ \$145 ;
+  assign \$147  = \$145  ? \$signal  : b;
+  assign \$148  = \$144 [5] ? { \$147 [11:0], 5'h00 } : 17'h00000;
+  assign \$149  = \$141  + \$148 ;
+  assign \$150  = | \$signal [17:9];
+  assign \$151  = ~ \$150 ;
+  assign \$152  = \$150  ? b[8:0] : \$signal [8:0];
+  assign \$153  = | \$signal [17:9];
+  assign \$154  = ~ \$153 ;
+  assign \$155  = \$153  ? \$signal  : b;
+  assign \$156  = \$152 [6] ? { \$155 [10:0], 6'h00 } : 17'h00000;
+  assign \$157  = | \$signal [17:9];
+  assign \$158  = ~ \$157 ;
+  assign \$159  = \$157  ? b[8:0] : \$signal [8:0];
+  assign \$160  = | \$signal [17:9];
+  assign \$161  = ~ \$160 ;
+  assign \$162  = \$160  ? \$signal  : b;
+  assign \$163  = \$159 [7] ? { \$162 [9:0], 7'h00 } : 17'h00000;
+  assign \$164  = \$156  + \$163 ;
+  assign \$165  = \$149  + \$164 ;
+  assign \$166  = | \$signal [17:9];
+  assign \$167  = ~ \$166 ;
+  assign \$168  = \$166  ? b[8:0] : \$signal [8:0];
+  assign \$169  = | \$signal [17:9];
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$169  ? \$signal  : b;
+  assign \$172  = \$168 [8] ? { \$171 [8:0], 8'h00 } : 17'h00000;
+  assign \$173  = later == 1'h1;
+  assign \$174  = \$like$8  + \$like$9 ;
+  assign \$175  = \$174  + \$like$10 ;
   assign \$176  = | \$175 [20:17];
-  assign \$177  = \$104  | \$176 ;
-  assign \$178  = | \$signal [17:9];
-  assign \$179  = ~ \$178 ;
-  assign \$180  = \$178  ? b[8:0] : \$signal [8:0];
-  assign \$181  = | \$signal [17:9];
-  assign \$182  = ~ \$181 ;
-  assign \$183  = \$181  ? \$signal  : b;
-  assign \$184  = \$180 [0] ? \$183 [16:0] : 17'h00000;
-  assign \$185  = | \$signal [17:9];
-  assign \$186  = ~ \$185 ;
-  assign \$187  = \$185  ? b[8:0] : \$signal [8:0];
-  assign \$188  = | \$signal [17:9];
-  assign \$189  = ~ \$188 ;
-  assign \$190  = \$188  ? \$signal  : b;
-  assign \$191  = \$187 [1] ? { \$190 [15:0], 1'h0 } : 17'h00000;
-  assign \$192  = \$184  + \$191 ;
-  assign \$193  = | \$signal [17:9];
-  assign \$194  = ~ \$193 ;
-  assign \$195  = \$193  ? b[8:0] : \$signal [8:0];
-  assign \$196  = | \$signal [17:9];
-  assign \$197  = ~ \$196 ;
-  assign \$198  = \$196  ? \$signal  : b;
-  assign \$199  = \$195 [2] ? { \$198 [14:0], 2'h0 } : 17'h00000;
-  assign \$200  = | \$signal [17:9];
-  assign \$201  = ~ \$200 ;
-  assign \$202  = \$200  ? b[8:0] : \$signal [8:0];
-  assign \$203  = | \$signal [17:9];
-  assign \$204  = ~ \$203 ;
-  assign \$205  = \$203  ? \$signal  : b;
-  assign \$206  = \$202 [3] ? { \$205 [13:0], 3'h0 } : 17'h00000;
-  assign \$207  = \$199  + \$206 ;
-  assign \$208  = \$192  + \$207 ;
-  assign \$209  = | \$signal [17:9];
-  assign \$210  = ~ \$209 ;
-  assign \$211  = \$209  ? b[8:0] : \$signal [8:0];
-  assign \$212  = | \$signal [17:9];
-  assign \$213  = ~ \$212 ;
-  assign \$214  = \$212  ? \$signal  : b;
-  assign \$215  = \$211 [4] ? { \$214 [12:0], 4'h0 } : 17'h00000;
-  assign \$216  = | \$signal [17:9];
-  assign \$217  = ~ \$216 ;
-  assign \$218  = \$216  ? b[8:0] : \$signal [8:0];
-  assign \$219  = | \$signal [17:9];
-  assign \$220  = ~ \$219 ;
-  assign \$221  = \$219  ? \$signal  : b;
-  assign \$222  = \$218 [5] ? { \$221 [11:0], 5'h00 } : 17'h00000;
-  assign \$223  = \$215  + \$222 ;
-  assign \$224  = | \$signal [17:9];
-  assign \$225  = ~ \$224 ;
-  assign \$226  = \$224  ? b[8:0] : \$signal [8:0];
-  assign \$227  = | \$signal [17:9];
-  assign \$228  = ~ \$227 ;
-  assign \$229  = \$227  ? \$signal  : b;
-  assign \$230  = \$226 [6] ? { \$229 [10:0], 6'h00 } : 17'h00000;
-  assign \$231  = | \$signal [17:9];
-  assign \$232  = ~ \$231 ;
-  assign \$233  = \$231  ? b[8:0] : \$signal [8:0];
-  assign \$234  = | \$signal [17:9];
-  assign \$235  = ~ \$234 ;
-  assign \$236  = \$234  ? \$signal  : b;
-  assign \$237  = \$233 [7] ? { \$236 [9:0], 7'h00 } : 17'h00000;
-  assign \$238  = \$230  + \$237 ;
-  assign \$239  = \$223  + \$238 ;
-  assign \$240  = \$208  + \$239 ;
-  assign \$241  = | \$signal [17:9];
-  assign \$242  = ~ \$241 ;
-  assign \$243  = \$241  ? b[8:0] : \$signal [8:0];
-  assign \$244  = | \$signal [17:9];
-  assign \$245  = ~ \$244 ;
-  assign \$246  = \$244  ? \$signal  : b;
-  assign \$247  = \$243 [8] ? { \$246 [8:0], 8'h00 } : 17'h00000;
-  assign \$248  = \$240  + \$247 ;
-  assign \$249  = \$177  ? 18'h20000 : { 1'h0, \$248 [16:0] };
-  assign \$250  = step == 2'h2;
-  assign \$251  = | \$signal [17:9];
-  assign \$252  = ~ \$251 ;
-  assign \$254  = | b[17:9];
-  assign \$255  = ~ \$254 ;
-  assign \$257  = \$253  & \$256 ;
-  assign \$258  = | \$signal [17:9];
-  assign \$259  = ~ \$258 ;
-  assign \$260  = \$258  ? \$signal  : b;
-  assign \$262  = | \$signal [17:9];
-  assign \$263  = ~ \$262 ;
-  assign \$264  = \$262  ? b[8:0] : \$signal [8:0];
-  assign \$265  = | \$264 ;
-  assign \$266  = \$261  & \$265 ;
-  assign \$267  = \$257  | \$266 ;
-  assign \$268  = | \$signal [17:9];
-  assign \$269  = ~ \$268 ;
-  assign \$270  = \$268  ? b[8:0] : \$signal [8:0];
-  assign \$271  = | \$signal [17:9];
-  assign \$272  = ~ \$271 ;
-  assign \$273  = \$271  ? \$signal  : b;
-  assign \$277  = | \$signal [17:9];
-  assign \$278  = ~ \$277 ;
-  assign \$279  = \$277  ? b[8:0] : \$signal [8:0];
-  assign \$280  = | \$signal [17:9];
-  assign \$281  = ~ \$280 ;
-  assign \$282  = \$280  ? \$signal  : b;
-  assign \$284  = \$279 [1] & \$283 ;
-  assign \$285  = \$276  | \$284 ;
-  assign \$286  = | \$signal [17:9];
-  assign \$287  = ~ \$286 ;
-  assign \$288  = \$286  ? b[8:0] : \$signal [8:0];
-  assign \$289  = | \$signal [17:9];
-  assign \$290  = ~ \$289 ;
-  assign \$291  = \$289  ? \$signal  : b;
-  assign \$292  = | \$291 [16:15];
-  assign \$293  = \$288 [2] & \$292 ;
-  assign \$294  = \$285  | \$293 ;
-  assign \$295  = | \$signal [17:9];
-  assign \$296  = ~ \$295 ;
-  assign \$297  = \$295  ? b[8:0] : \$signal [8:0];
-  assign \$298  = | \$signal [17:9];
-  assign \$299  = ~ \$298 ;
-  assign \$300  = \$298  ? \$signal  : b;
-  assign \$301  = | \$300 [16:14];
-  assign \$302  = \$297 [3] & \$301 ;
-  assign \$303  = \$294  | \$302 ;
-  assign \$304  = | \$signal [17:9];
-  assign \$305  = ~ \$304 ;
-  assign \$306  = \$304  ? b[8:0] : \$signal [8:0];
-  assign \$307  = | \$signal [17:9];
-  assign \$308  = ~ \$307 ;
-  assign \$309  = \$307  ? \$signal  : b;
-  assign \$310  = | \$309 [16:13];
-  assign \$311  = \$306 [4] & \$310 ;
-  assign \$312  = \$303  | \$311 ;
-  assign \$313  = | \$signal [17:9];
-  assign \$314  = ~ \$313 ;
-  assign \$315  = \$313  ? b[8:0] : \$signal [8:0];
-  assign \$316  = | \$signal [17:9];
-  assign \$317  = ~ \$316 ;
-  assign \$318  = \$316  ? \$signal  : b;
-  assign \$319  = | \$318 [16:12];
-  assign \$320  = \$315 [5] & \$319 ;
-  assign \$321  = \$312  | \$320 ;
-  assign \$322  = | \$signal [17:9];
-  assign \$323  = ~ \$322 ;
-  assign \$324  = \$322  ? b[8:0] : \$signal [8:0];
-  assign \$325  = | \$signal [17:9];
-  assign \$326  = ~ \$325 ;
-  assign \$327  = \$325  ? \$signal  : b;
-  assign \$328  = | \$327 [16:11];
-  assign \$329  = \$324 [6] & \$328 ;
-  assign \$330  = \$321  | \$329 ;
-  assign \$331  = | \$signal [17:9];
-  assign \$332  = ~ \$331 ;
-  assign \$333  = \$331  ? b[8:0] : \$signal [8:0];
-  assign \$334  = | \$signal [17:9];
-  assign \$335  = ~ \$334 ;
-  assign \$336  = \$334  ? \$signal  : b;
-  assign \$337  = | \$336 [16:10];
-  assign \$338  = \$333 [7] & \$337 ;
-  assign \$339  = \$330  | \$338 ;
-  assign \$340  = | \$signal [17:9];
-  assign \$341  = ~ \$340 ;
-  assign \$342  = \$340  ? b[8:0] : \$signal [8:0];
-  assign \$343  = | \$signal [17:9];
-  assign \$344  = ~ \$343 ;
-  assign \$345  = \$343  ? \$signal  : b;
-  assign \$346  = | \$345 [16:9];
-  assign \$347  = \$342 [8] & \$346 ;
-  assign \$348  = \$339  | \$347 ;
-  assign \$349  = | \$signal [17:9];
-  assign \$350  = ~ \$349 ;
-  assign \$351  = \$349  ? b[8:0] : \$signal [8:0];
-  assign \$352  = | \$signal [17:9];
-  assign \$353  = ~ \$352 ;
-  assign \$354  = \$352  ? \$signal  : b;
-  assign \$355  = \$351 [0] ? \$354 [16:0] : 17'h00000;
-  assign \$356  = | \$signal [17:9];
-  assign \$357  = ~ \$356 ;
-  assign \$358  = \$356  ? b[8:0] : \$signal [8:0];
-  assign \$359  = | \$signal [17:9];
-  assign \$360  = ~ \$359 ;
-  assign \$361  = \$359  ? \$signal  : b;
-  assign \$362  = \$358 [1] ? { \$361 [15:0], 1'h0 } : 17'h00000;
-  assign \$363  = \$355  + \$362 ;
-  assign \$364  = | \$signal [17:9];
-  assign \$365  = ~ \$364 ;
-  assign \$366  = \$364  ? b[8:0] : \$signal [8:0];
-  assign \$367  = | \$signal [17:9];
-  assign \$368  = ~ \$367 ;
-  assign \$369  = \$367  ? \$signal  : b;
-  assign \$370  = \$366 [2] ? { \$369 [14:0], 2'h0 } : 17'h00000;
-  assign \$371  = | \$signal [17:9];
-  assign \$372  = ~ \$371 ;
-  assign \$373  = \$371  ? b[8:0] : \$signal [8:0];
-  assign \$374  = | \$signal [17:9];
-  assign \$375  = ~ \$374 ;
-  assign \$376  = \$374  ? \$signal  : b;
-  assign \$377  = \$373 [3] ? { \$376 [13:0], 3'h0 } : 17'h00000;
-  assign \$378  = \$370  + \$377 ;
-  assign \$379  = \$363  + \$378 ;
-  assign \$380  = | \$signal [17:9];
-  assign \$381  = ~ \$380 ;
-  assign \$382  = \$380  ? b[8:0] : \$signal [8:0];
-  assign \$383  = | \$signal [17:9];
-  assign \$384  = ~ \$383 ;
-  assign \$385  = \$383  ? \$signal  : b;
-  assign \$386  = \$382 [4] ? { \$385 [12:0], 4'h0 } : 17'h00000;
-  assign \$387  = | \$signal [17:9];
-  assign \$388  = ~ \$387 ;
-  assign \$389  = \$387  ? b[8:0] : \$signal [8:0];
-  assign \$390  = | \$signal [17:9];
-  assign \$391  = ~ \$390 ;
-  assign \$392  = \$390  ? \$signal  : b;
-  assign \$393  = \$389 [5] ? { \$392 [11:0], 5'h00 } : 17'h00000;
-  assign \$394  = \$386  + \$393 ;
-  assign \$395  = | \$signal [17:9];
-  assign \$396  = ~ \$395 ;
-  assign \$397  = \$395  ? b[8:0] : \$signal [8:0];
-  assign \$398  = | \$signal [17:9];
-  assign \$399  = ~ \$398 ;
-  assign \$400  = \$398  ? \$signal  : b;
-  assign \$401  = \$397 [6] ? { \$400 [10:0], 6'h00 } : 17'h00000;
-  assign \$402  = | \$signal [17:9];
-  assign \$403  = ~ \$402 ;
-  assign \$404  = \$402  ? b[8:0] : \$signal [8:0];
-  assign \$405  = | \$signal [17:9];
-  assign \$406  = ~ \$405 ;
-  assign \$407  = \$405  ? \$signal  : b;
-  assign \$408  = \$404 [7] ? { \$407 [9:0], 7'h00 } : 17'h00000;
-  assign \$409  = \$401  + \$408 ;
-  assign \$410  = \$394  + \$409 ;
-  assign \$411  = \$379  + \$410 ;
-  assign \$412  = | \$signal [17:9];
-  assign \$413  = ~ \$412 ;
-  assign \$414  = \$412  ? b[8:0] : \$signal [8:0];
-  assign \$415  = | \$signal [17:9];
-  assign \$416  = ~ \$415 ;
-  assign \$417  = \$415  ? \$signal  : b;
-  assign \$418  = \$414 [8] ? { \$417 [8:0], 8'h00 } : 17'h00000;
-  assign \$419  = \$411  + \$418 ;
-  assign \$420  = | \$419 [20:17];
-  assign \$421  = \$348  | \$420 ;
-  assign \$422  = | \$signal [17:9];
-  assign \$423  = ~ \$422 ;
-  assign \$424  = \$422  ? b[8:0] : \$signal [8:0];
-  assign \$425  = | \$signal [17:9];
-  assign \$426  = ~ \$425 ;
-  assign \$427  = \$425  ? \$signal  : b;
-  assign \$428  = \$424 [0] ? \$427 [16:0] : 17'h00000;
-  assign \$429  = | \$signal [17:9];
-  assign \$430  = ~ \$429 ;
-  assign \$431  = \$429  ? b[8:0] : \$signal [8:0];
-  assign \$432  = | \$signal [17:9];
-  assign \$433  = ~ \$432 ;
-  assign \$434  = \$432  ? \$signal  : b;
-  assign \$435  = \$431 [1] ? { \$434 [15:0], 1'h0 } : 17'h00000;
-  assign \$436  = \$428  + \$435 ;
-  assign \$437  = | \$signal [17:9];
-  assign \$438  = ~ \$437 ;
-  assign \$439  = \$437  ? b[8:0] : \$signal [8:0];
-  assign \$440  = | \$signal [17:9];
-  assign \$441  = ~ \$440 ;
-  assign \$442  = \$440  ? \$signal  : b;
-  assign \$443  = \$439 [2] ? { \$442 [14:0], 2'h0 } : 17'h00000;
-  assign \$444  = | \$signal [17:9];
-  assign \$445  = ~ \$444 ;
-  assign \$446  = \$444  ? b[8:0] : \$signal [8:0];
-  assign \$447  = | \$signal [17:9];
-  assign \$448  = ~ \$447 ;
-  assign \$449  = \$447  ? \$signal  : b;
-  assign \$450  = \$446 [3] ? { \$449 [13:0], 3'h0 } : 17'h00000;
-  assign \$451  = \$443  + \$450 ;
-  assign \$452  = \$436  + \$451 ;
-  assign \$453  = | \$signal [17:9];
-  assign \$454  = ~ \$453 ;
-  assign \$455  = \$453  ? b[8:0] : \$signal [8:0];
-  assign \$456  = | \$signal [17:9];
-  assign \$457  = ~ \$456 ;
-  assign \$458  = \$456  ? \$signal  : b;
-  assign \$459  = \$455 [4] ? { \$458 [12:0], 4'h0 } : 17'h00000;
-  assign \$460  = | \$signal [17:9];
-  assign \$461  = ~ \$460 ;
-  assign \$462  = \$460  ? b[8:0] : \$signal [8:0];
-  assign \$463  = | \$signal [17:9];
-  assign \$464  = ~ \$463 ;
-  assign \$465  = \$463  ? \$signal  : b;
-  assign \$466  = \$462 [5] ? { \$465 [11:0], 5'h00 } : 17'h00000;
-  assign \$467  = \$459  + \$466 ;
-  assign \$468  = | \$signal [17:9];
-  assign \$469  = ~ \$468 ;
-  assign \$470  = \$468  ? b[8:0] : \$signal [8:0];
-  assign \$471  = | \$signal [17:9];
-  assign \$472  = ~ \$471 ;
-  assign \$473  = \$471  ? \$signal  : b;
-  assign \$474  = \$470 [6] ? { \$473 [10:0], 6'h00 } : 17'h00000;
-  assign \$475  = | \$signal [17:9];
-  assign \$476  = ~ \$475 ;
-  assign \$477  = \$475  ? b[8:0] : \$signal [8:0];
-  assign \$478  = | \$signal [17:9];
-  assign \$479  = ~ \$478 ;
-  assign \$480  = \$478  ? \$signal  : b;
-  assign \$481  = \$477 [7] ? { \$480 [9:0], 7'h00 } : 17'h00000;
-  assign \$482  = \$474  + \$481 ;
-  assign \$483  = \$467  + \$482 ;
-  assign \$484  = \$452  + \$483 ;
-  assign \$485  = | \$signal [17:9];
-  assign \$486  = ~ \$485 ;
-  assign \$487  = \$485  ? b[8:0] : \$signal [8:0];
-  assign \$488  = | \$signal [17:9];
-  assign \$489  = ~ \$488 ;
-  assign \$490  = \$488  ? \$signal  : b;
-  assign \$491  = \$487 [8] ? { \$490 [8:0], 8'h00 } : 17'h00000;
-  assign \$492  = \$484  + \$491 ;
-  assign \$493  = \$421  ? 18'h20000 : { 1'h0, \$492 [16:0] };
-  assign \$494  = step == 2'h3;
-  assign \$495  = | \$signal [17:9];
-  assign \$496  = ~ \$495 ;
-  assign \$498  = | b[17:9];
-  assign \$499  = ~ \$498 ;
-  assign \$501  = \$497  & \$500 ;
-  assign \$502  = | \$signal [17:9];
-  assign \$503  = ~ \$502 ;
-  assign \$504  = \$502  ? \$signal  : b;
-  assign \$506  = | \$signal [17:9];
-  assign \$507  = ~ \$506 ;
-  assign \$508  = \$506  ? b[8:0] : \$signal [8:0];
-  assign \$509  = | \$508 ;
-  assign \$510  = \$505  & \$509 ;
-  assign \$511  = \$501  | \$510 ;
-  assign \$512  = | \$signal [17:9];
-  assign \$513  = ~ \$512 ;
-  assign \$514  = \$512  ? b[8:0] : \$signal [8:0];
-  assign \$515  = | \$signal [17:9];
-  assign \$516  = ~ \$515 ;
-  assign \$517  = \$515  ? \$signal  : b;
-  assign \$521  = | \$signal [17:9];
-  assign \$522  = ~ \$521 ;
-  assign \$523  = \$521  ? b[8:0] : \$signal [8:0];
-  assign \$524  = | \$signal [17:9];
-  assign \$525  = ~ \$524 ;
-  assign \$526  = \$524  ? \$signal  : b;
-  assign \$528  = \$523 [1] & \$527 ;
-  assign \$529  = \$520  | \$528 ;
-  assign \$530  = | \$signal [17:9];
-  assign \$531  = ~ \$530 ;
-  assign \$532  = \$530  ? b[8:0] : \$signal [8:0];
-  assign \$533  = | \$signal [17:9];
-  assign \$534  = ~ \$533 ;
-  assign \$535  = \$533  ? \$signal  : b;
-  assign \$536  = | \$535 [16:15];
-  assign \$537  = \$532 [2] & \$536 ;
-  assign \$538  = \$529  | \$537 ;
-  assign \$539  = | \$signal [17:9];
-  assign \$540  = ~ \$539 ;
-  assign \$541  = \$539  ? b[8:0] : \$signal [8:0];
-  assign \$542  = | \$signal [17:9];
-  assign \$543  = ~ \$542 ;
-  assign \$544  = \$542  ? \$signal  : b;
-  assign \$545  = | \$544 [16:14];
-  assign \$546  = \$541 [3] & \$545 ;
-  assign \$547  = \$538  | \$546 ;
-  assign \$548  = | \$signal [17:9];
-  assign \$549  = ~ \$548 ;
-  assign \$550  = \$548  ? b[8:0] : \$signal [8:0];
-  assign \$551  = | \$signal [17:9];
-  assign \$552  = ~ \$551 ;
-  assign \$553  = \$551  ? \$signal  : b;
-  assign \$554  = | \$553 [16:13];
-  assign \$555  = \$550 [4] & \$554 ;
-  assign \$556  = \$547  | \$555 ;
-  assign \$557  = | \$signal [17:9];
-  assign \$558  = ~ \$557 ;
-  assign \$559  = \$557  ? b[8:0] : \$signal [8:0];
-  assign \$560  = | \$signal [17:9];
-  assign \$561  = ~ \$560 ;
-  assign \$562  = \$560  ? \$signal  : b;
-  assign \$563  = | \$562 [16:12];
-  assign \$564  = \$559 [5] & \$563 ;
-  assign \$565  = \$556  | \$564 ;
-  assign \$566  = | \$signal [17:9];
-  assign \$567  = ~ \$566 ;
-  assign \$568  = \$566  ? b[8:0] : \$signal [8:0];
-  assign \$569  = | \$signal [17:9];
-  assign \$570  = ~ \$569 ;
-  assign \$571  = \$569  ? \$signal  : b;
-  assign \$572  = | \$571 [16:11];
-  assign \$573  = \$568 [6] & \$572 ;
-  assign \$574  = \$565  | \$573 ;
-  assign \$575  = | \$signal [17:9];
-  assign \$576  = ~ \$575 ;
-  assign \$577  = \$575  ? b[8:0] : \$signal [8:0];
-  assign \$578  = | \$signal [17:9];
-  assign \$579  = ~ \$578 ;
-  assign \$580  = \$578  ? \$signal  : b;
-  assign \$581  = | \$580 [16:10];
-  assign \$582  = \$577 [7] & \$581 ;
-  assign \$583  = \$574  | \$582 ;
-  assign \$584  = | \$signal [17:9];
-  assign \$585  = ~ \$584 ;
-  assign \$586  = \$584  ? b[8:0] : \$signal [8:0];
-  assign \$587  = | \$signal [17:9];
-  assign \$588  = ~ \$587 ;
-  assign \$589  = \$587  ? \$signal  : b;
-  assign \$590  = | \$589 [16:9];
-  assign \$591  = \$586 [8] & \$590 ;
-  assign \$592  = \$583  | \$591 ;
-  assign \$593  = | \$signal [17:9];
-  assign \$594  = ~ \$593 ;
-  assign \$595  = \$593  ? b[8:0] : \$signal [8:0];
-  assign \$596  = | \$signal [17:9];
-  assign \$597  = ~ \$596 ;
-  assign \$598  = \$596  ? \$signal  : b;
-  assign \$599  = \$595 [0] ? \$598 [16:0] : 17'h00000;
-  assign \$600  = | \$signal [17:9];
-  assign \$601  = ~ \$600 ;
-  assign \$602  = \$600  ? b[8:0] : \$signal [8:0];
-  assign \$603  = | \$signal [17:9];
-  assign \$604  = ~ \$603 ;
-  assign \$605  = \$603  ? \$signal  : b;
-  assign \$606  = \$602 [1] ? { \$605 [15:0], 1'h0 } : 17'h00000;
-  assign \$607  = \$599  + \$606 ;
-  assign \$608  = | \$signal [17:9];
-  assign \$609  = ~ \$608 ;
-  assign \$610  = \$608  ? b[8:0] : \$signal [8:0];
-  assign \$611  = | \$signal [17:9];
-  assign \$612  = ~ \$611 ;
-  assign \$613  = \$611  ? \$signal  : b;
-  assign \$614  = \$610 [2] ? { \$613 [14:0], 2'h0 } : 17'h00000;
-  assign \$615  = | \$signal [17:9];
-  assign \$616  = ~ \$615 ;
-  assign \$617  = \$615  ? b[8:0] : \$signal [8:0];
-  assign \$618  = | \$signal [17:9];
-  assign \$619  = ~ \$618 ;
-  assign \$620  = \$618  ? \$signal  : b;
-  assign \$621  = \$617 [3] ? { \$620 [13:0], 3'h0 } : 17'h00000;
-  assign \$622  = \$614  + \$621 ;
-  assign \$623  = \$607  + \$622 ;
-  assign \$624  = | \$signal [17:9];
-  assign \$625  = ~ \$624 ;
-  assign \$626  = \$624  ? b[8:0] : \$signal [8:0];
-  assign \$627  = | \$signal [17:9];
-  assign \$628  = ~ \$627 ;
-  assign \$629  = \$627  ? \$signal  : b;
-  assign \$630  = \$626 [4] ? { \$629 [12:0], 4'h0 } : 17'h00000;
-  assign \$631  = | \$signal [17:9];
-  assign \$632  = ~ \$631 ;
-  assign \$633  = \$631  ? b[8:0] : \$signal [8:0];
-  assign \$634  = | \$signal [17:9];
-  assign \$635  = ~ \$634 ;
-  assign \$636  = \$634  ? \$signal  : b;
-  assign \$637  = \$633 [5] ? { \$636 [11:0], 5'h00 } : 17'h00000;
-  assign \$638  = \$630  + \$637 ;
-  assign \$639  = | \$signal [17:9];
-  assign \$640  = ~ \$639 ;
-  assign \$641  = \$639  ? b[8:0] : \$signal [8:0];
-  assign \$642  = | \$signal [17:9];
-  assign \$643  = ~ \$642 ;
-  assign \$644  = \$642  ? \$signal  : b;
-  assign \$645  = \$641 [6] ? { \$644 [10:0], 6'h00 } : 17'h00000;
-  assign \$646  = | \$signal [17:9];
-  assign \$647  = ~ \$646 ;
-  assign \$648  = \$646  ? b[8:0] : \$signal [8:0];
-  assign \$649  = | \$signal [17:9];
-  assign \$650  = ~ \$649 ;
-  assign \$651  = \$649  ? \$signal  : b;
-  assign \$652  = \$648 [7] ? { \$651 [9:0], 7'h00 } : 17'h00000;
-  assign \$653  = \$645  + \$652 ;
-  assign \$654  = \$638  + \$653 ;
-  assign \$655  = \$623  + \$654 ;
-  assign \$656  = | \$signal [17:9];
-  assign \$657  = ~ \$656 ;
-  assign \$658  = \$656  ? b[8:0] : \$signal [8:0];
-  assign \$659  = | \$signal [17:9];
-  assign \$660  = ~ \$659 ;
-  assign \$661  = \$659  ? \$signal  : b;
-  assign \$662  = \$658 [8] ? { \$661 [8:0], 8'h00 } : 17'h00000;
-  assign \$663  = \$655  + \$662 ;
-  assign \$664  = | \$663 [20:17];
-  assign \$665  = \$592  | \$664 ;
-  assign \$666  = | \$signal [17:9];
-  assign \$667  = ~ \$666 ;
-  assign \$668  = \$666  ? b[8:0] : \$signal [8:0];
-  assign \$669  = | \$signal [17:9];
-  assign \$670  = ~ \$669 ;
-  assign \$671  = \$669  ? \$signal  : b;
-  assign \$672  = \$668 [0] ? \$671 [16:0] : 17'h00000;
-  assign \$673  = | \$signal [17:9];
-  assign \$674  = ~ \$673 ;
-  assign \$675  = \$673  ? b[8:0] : \$signal [8:0];
-  assign \$676  = | \$signal [17:9];
-  assign \$677  = ~ \$676 ;
-  assign \$678  = \$676  ? \$signal  : b;
-  assign \$679  = \$675 [1] ? { \$678 [15:0], 1'h0 } : 17'h00000;
-  assign \$680  = \$672  + \$679 ;
-  assign \$681  = | \$signal [17:9];
-  assign \$682  = ~ \$681 ;
-  assign \$683  = \$681  ? b[8:0] : \$signal [8:0];
-  assign \$684  = | \$signal [17:9];
-  assign \$685  = ~ \$684 ;
-  assign \$686  = \$684  ? \$signal  : b;
-  assign \$687  = \$683 [2] ? { \$686 [14:0], 2'h0 } : 17'h00000;
-  assign \$688  = | \$signal [17:9];
-  assign \$689  = ~ \$688 ;
-  assign \$690  = \$688  ? b[8:0] : \$signal [8:0];
-  assign \$691  = | \$signal [17:9];
-  assign \$692  = ~ \$691 ;
-  assign \$693  = \$691  ? \$signal  : b;
-  assign \$694  = \$690 [3] ? { \$693 [13:0], 3'h0 } : 17'h00000;
-  assign \$695  = \$687  + \$694 ;
-  assign \$696  = \$680  + \$695 ;
-  assign \$697  = | \$signal [17:9];
-  assign \$698  = ~ \$697 ;
-  assign \$699  = \$697  ? b[8:0] : \$signal [8:0];
-  assign \$700  = | \$signal [17:9];
-  assign \$701  = ~ \$700 ;
-  assign \$702  = \$700  ? \$signal  : b;
-  assign \$703  = \$699 [4] ? { \$702 [12:0], 4'h0 } : 17'h00000;
-  assign \$704  = | \$signal [17:9];
-  assign \$705  = ~ \$704 ;
-  assign \$706  = \$704  ? b[8:0] : \$signal [8:0];
-  assign \$707  = | \$signal [17:9];
-  assign \$708  = ~ \$707 ;
-  assign \$709  = \$707  ? \$signal  : b;
-  assign \$710  = \$706 [5] ? { \$709 [11:0], 5'h00 } : 17'h00000;
-  assign \$711  = \$703  + \$710 ;
-  assign \$712  = | \$signal [17:9];
-  assign \$713  = ~ \$712 ;
-  assign \$714  = \$712  ? b[8:0] : \$signal [8:0];
-  assign \$715  = | \$signal [17:9];
-  assign \$716  = ~ \$715 ;
-  assign \$717  = \$715  ? \$signal  : b;
-  assign \$718  = \$714 [6] ? { \$717 [10:0], 6'h00 } : 17'h00000;
-  assign \$719  = | \$signal [17:9];
-  assign \$720  = ~ \$719 ;
-  assign \$721  = \$719  ? b[8:0] : \$signal [8:0];
-  assign \$722  = | \$signal [17:9];
-  assign \$723  = ~ \$722 ;
-  assign \$724  = \$722  ? \$signal  : b;
-  assign \$725  = \$721 [7] ? { \$724 [9:0], 7'h00 } : 17'h00000;
-  assign \$726  = \$718  + \$725 ;
-  assign \$727  = \$711  + \$726 ;
-  assign \$728  = \$696  + \$727 ;
-  assign \$729  = | \$signal [17:9];
-  assign \$730  = ~ \$729 ;
-  assign \$731  = \$729  ? b[8:0] : \$signal [8:0];
-  assign \$732  = | \$signal [17:9];
-  assign \$733  = ~ \$732 ;
-  assign \$734  = \$732  ? \$signal  : b;
-  assign \$735  = \$731 [8] ? { \$734 [8:0], 8'h00 } : 17'h00000;
-  assign \$736  = \$728  + \$735 ;
-  assign \$737  = \$665  ? 18'h20000 : { 1'h0, \$736 [16:0] };
-  assign \$738  = step == 3'h4;
-  assign \$739  = | \$signal [17:9];
-  assign \$740  = ~ \$739 ;
-  assign \$742  = | b[17:9];
-  assign \$743  = ~ \$742 ;
-  assign \$745  = \$741  & \$744 ;
-  assign \$746  = | \$signal [17:9];
-  assign \$747  = ~ \$746 ;
-  assign \$748  = \$746  ? \$signal  : b;
-  assign \$750  = | \$signal [17:9];
-  assign \$751  = ~ \$750 ;
-  assign \$752  = \$750  ? b[8:0] : \$signal [8:0];
-  assign \$753  = | \$752 ;
-  assign \$754  = \$749  & \$753 ;
-  assign \$755  = \$745  | \$754 ;
-  assign \$756  = | \$signal [17:9];
-  assign \$757  = ~ \$756 ;
-  assign \$758  = \$756  ? b[8:0] : \$signal [8:0];
-  assign \$759  = | \$signal [17:9];
-  assign \$760  = ~ \$759 ;
-  assign \$761  = \$759  ? \$signal  : b;
-  assign \$765  = | \$signal [17:9];
-  assign \$766  = ~ \$765 ;
-  assign \$767  = \$765  ? b[8:0] : \$signal [8:0];
-  assign \$768  = | \$signal [17:9];
-  assign \$769  = ~ \$768 ;
-  assign \$770  = \$768  ? \$signal  : b;
-  assign \$772  = \$767 [1] & \$771 ;
-  assign \$773  = \$764  | \$772 ;
-  assign \$774  = | \$signal [17:9];
-  assign \$775  = ~ \$774 ;
-  assign \$776  = \$774  ? b[8:0] : \$signal [8:0];
-  assign \$777  = | \$signal [17:9];
-  assign \$778  = ~ \$777 ;
-  assign \$779  = \$777  ? \$signal  : b;
-  assign \$780  = | \$779 [16:15];
-  assign \$781  = \$776 [2] & \$780 ;
-  assign \$782  = \$773  | \$781 ;
-  assign \$783  = | \$signal [17:9];
-  assign \$784  = ~ \$783 ;
-  assign \$785  = \$783  ? b[8:0] : \$signal [8:0];
-  assign \$786  = | \$signal [17:9];
-  assign \$787  = ~ \$786 ;
-  assign \$788  = \$786  ? \$signal  : b;
-  assign \$789  = | \$788 [16:14];
-  assign \$790  = \$785 [3] & \$789 ;
-  assign \$791  = \$782  | \$790 ;
-  assign \$792  = | \$signal [17:9];
-  assign \$793  = ~ \$792 ;
-  assign \$794  = \$792  ? b[8:0] : \$signal [8:0];
-  assign \$795  = | \$signal [17:9];
-  assign \$796  = ~ \$795 ;
-  assign \$797  = \$795  ? \$signal  : b;
-  assign \$798  = | \$797 [16:13];
-  assign \$799  = \$794 [4] & \$798 ;
-  assign \$800  = \$791  | \$799 ;
-  assign \$801  = | \$signal [17:9];
-  assign \$802  = ~ \$801 ;
-  assign \$803  = \$801  ? b[8:0] : \$signal [8:0];
-  assign \$804  = | \$signal [17:9];
-  assign \$805  = ~ \$804 ;
-  assign \$806  = \$804  ? \$signal  : b;
-  assign \$807  = | \$806 [16:12];
-  assign \$808  = \$803 [5] & \$807 ;
-  assign \$809  = \$800  | \$808 ;
-  assign \$810  = | \$signal [17:9];
-  assign \$811  = ~ \$810 ;
-  assign \$812  = \$810  ? b[8:0] : \$signal [8:0];
-  assign \$813  = | \$signal [17:9];
-  assign \$814  = ~ \$813 ;
-  assign \$815  = \$813  ? \$signal  : b;
-  assign \$816  = | \$815 [16:11];
-  assign \$817  = \$812 [6] & \$816 ;
-  assign \$818  = \$809  | \$817 ;
-  assign \$819  = | \$signal [17:9];
-  assign \$820  = ~ \$819 ;
-  assign \$821  = \$819  ? b[8:0] : \$signal [8:0];
-  assign \$822  = | \$signal [17:9];
-  assign \$823  = ~ \$822 ;
-  assign \$824  = \$822  ? \$signal  : b;
-  assign \$825  = | \$824 [16:10];
-  assign \$826  = \$821 [7] & \$825 ;
-  assign \$827  = \$818  | \$826 ;
-  assign \$828  = | \$signal [17:9];
-  assign \$829  = ~ \$828 ;
-  assign \$830  = \$828  ? b[8:0] : \$signal [8:0];
-  assign \$831  = | \$signal [17:9];
-  assign \$832  = ~ \$831 ;
-  assign \$833  = \$831  ? \$signal  : b;
-  assign \$834  = | \$833 [16:9];
-  assign \$835  = \$830 [8] & \$834 ;
-  assign \$836  = \$827  | \$835 ;
-  assign \$837  = | \$signal [17:9];
-  assign \$838  = ~ \$837 ;
-  assign \$839  = \$837  ? b[8:0] : \$signal [8:0];
-  assign \$840  = | \$signal [17:9];
-  assign \$841  = ~ \$840 ;
-  assign \$842  = \$840  ? \$signal  : b;
-  assign \$843  = \$839 [0] ? \$842 [16:0] : 17'h00000;
-  assign \$844  = | \$signal [17:9];
-  assign \$845  = ~ \$844 ;
-  assign \$846  = \$844  ? b[8:0] : \$signal [8:0];
-  assign \$847  = | \$signal [17:9];
-  assign \$848  = ~ \$847 ;
-  assign \$849  = \$847  ? \$signal  : b;
-  assign \$850  = \$846 [1] ? { \$849 [15:0], 1'h0 } : 17'h00000;
-  assign \$851  = \$843  + \$850 ;
-  assign \$852  = | \$signal [17:9];
-  assign \$853  = ~ \$852 ;
-  assign \$854  = \$852  ? b[8:0] : \$signal [8:0];
-  assign \$855  = | \$signal [17:9];
-  assign \$856  = ~ \$855 ;
-  assign \$857  = \$855  ? \$signal  : b;
-  assign \$858  = \$854 [2] ? { \$857 [14:0], 2'h0 } : 17'h00000;
-  assign \$859  = | \$signal [17:9];
-  assign \$860  = ~ \$859 ;
-  assign \$861  = \$859  ? b[8:0] : \$signal [8:0];
-  assign \$862  = | \$signal [17:9];
-  assign \$863  = ~ \$862 ;
-  assign \$864  = \$862  ? \$signal  : b;
-  assign \$865  = \$861 [3] ? { \$864 [13:0], 3'h0 } : 17'h00000;
-  assign \$866  = \$858  + \$865 ;
-  assign \$867  = \$851  + \$866 ;
-  assign \$868  = | \$signal [17:9];
-  assign \$869  = ~ \$868 ;
-  assign \$870  = \$868  ? b[8:0] : \$signal [8:0];
-  assign \$871  = | \$signal [17:9];
-  assign \$872  = ~ \$871 ;
-  assign \$873  = \$871  ? \$signal  : b;
-  assign \$874  = \$870 [4] ? { \$873 [12:0], 4'h0 } : 17'h00000;
-  assign \$875  = | \$signal [17:9];
-  assign \$876  = ~ \$875 ;
-  assign \$877  = \$875  ? b[8:0] : \$signal [8:0];
-  assign \$878  = | \$signal [17:9];
-  assign \$879  = ~ \$878 ;
-  assign \$880  = \$878  ? \$signal  : b;
-  assign \$881  = \$877 [5] ? { \$880 [11:0], 5'h00 } : 17'h00000;
-  assign \$882  = \$874  + \$881 ;
-  assign \$883  = | \$signal [17:9];
-  assign \$884  = ~ \$883 ;
-  assign \$885  = \$883  ? b[8:0] : \$signal [8:0];
-  assign \$886  = | \$signal [17:9];
-  assign \$887  = ~ \$886 ;
-  assign \$888  = \$886  ? \$signal  : b;
-  assign \$889  = \$885 [6] ? { \$888 [10:0], 6'h00 } : 17'h00000;
-  assign \$890  = | \$signal [17:9];
-  assign \$891  = ~ \$890 ;
-  assign \$892  = \$890  ? b[8:0] : \$signal [8:0];
-  assign \$893  = | \$signal [17:9];
-  assign \$894  = ~ \$893 ;
-  assign \$895  = \$893  ? \$signal  : b;
-  assign \$896  = \$892 [7] ? { \$895 [9:0], 7'h00 } : 17'h00000;
-  assign \$897  = \$889  + \$896 ;
-  assign \$898  = \$882  + \$897 ;
-  assign \$899  = \$867  + \$898 ;
-  assign \$900  = | \$signal [17:9];
-  assign \$901  = ~ \$900 ;
-  assign \$902  = \$900  ? b[8:0] : \$signal [8:0];
-  assign \$903  = | \$signal [17:9];
-  assign \$904  = ~ \$903 ;
-  assign \$905  = \$903  ? \$signal  : b;
-  assign \$906  = \$902 [8] ? { \$905 [8:0], 8'h00 } : 17'h00000;
-  assign \$907  = \$899  + \$906 ;
-  assign \$908  = | \$907 [20:17];
-  assign \$909  = \$836  | \$908 ;
-  assign \$910  = | \$signal [17:9];
-  assign \$911  = ~ \$910 ;
-  assign \$912  = \$910  ? b[8:0] : \$signal [8:0];
-  assign \$913  = | \$signal [17:9];
-  assign \$914  = ~ \$913 ;
-  assign \$915  = \$913  ? \$signal  : b;
-  assign \$916  = \$912 [0] ? \$915 [16:0] : 17'h00000;
-  assign \$917  = | \$signal [17:9];
-  assign \$918  = ~ \$917 ;
-  assign \$919  = \$917  ? b[8:0] : \$signal [8:0];
-  assign \$920  = | \$signal [17:9];
-  assign \$921  = ~ \$920 ;
-  assign \$922  = \$920  ? \$signal  : b;
-  assign \$923  = \$919 [1] ? { \$922 [15:0], 1'h0 } : 17'h00000;
-  assign \$924  = \$916  + \$923 ;
-  assign \$925  = | \$signal [17:9];
-  assign \$926  = ~ \$925 ;
-  assign \$927  = \$925  ? b[8:0] : \$signal [8:0];
-  assign \$928  = | \$signal [17:9];
-  assign \$929  = ~ \$928 ;
-  assign \$930  = \$928  ? \$signal  : b;
-  assign \$931  = \$927 [2] ? { \$930 [14:0], 2'h0 } : 17'h00000;
-  assign \$932  = | \$signal [17:9];
-  assign \$933  = ~ \$932 ;
-  assign \$934  = \$932  ? b[8:0] : \$signal [8:0];
-  assign \$935  = | \$signal [17:9];
-  assign \$936  = ~ \$935 ;
-  assign \$937  = \$935  ? \$signal  : b;
-  assign \$938  = \$934 [3] ? { \$937 [13:0], 3'h0 } : 17'h00000;
-  assign \$939  = \$931  + \$938 ;
-  assign \$940  = \$924  + \$939 ;
-  assign \$941  = | \$signal [17:9];
-  assign \$942  = ~ \$941 ;
-  assign \$943  = \$941  ? b[8:0] : \$signal [8:0];
-  assign \$944  = | \$signal [17:9];
-  assign \$945  = ~ \$944 ;
-  assign \$946  = \$944  ? \$signal  : b;
-  assign \$947  = \$943 [4] ? { \$946 [12:0], 4'h0 } : 17'h00000;
-  assign \$948  = | \$signal [17:9];
-  assign \$949  = ~ \$948 ;
-  assign \$950  = \$948  ? b[8:0] : \$signal [8:0];
-  assign \$951  = | \$signal [17:9];
-  assign \$952  = ~ \$951 ;
-  assign \$953  = \$951  ? \$signal  : b;
-  assign \$954  = \$950 [5] ? { \$953 [11:0], 5'h00 } : 17'h00000;
-  assign \$955  = \$947  + \$954 ;
-  assign \$956  = | \$signal [17:9];
-  assign \$957  = ~ \$956 ;
-  assign \$958  = \$956  ? b[8:0] : \$signal [8:0];
-  assign \$959  = | \$signal [17:9];
-  assign \$960  = ~ \$959 ;
-  assign \$961  = \$959  ? \$signal  : b;
-  assign \$962  = \$958 [6] ? { \$961 [10:0], 6'h00 } : 17'h00000;
-  assign \$963  = | \$signal [17:9];
-  assign \$964  = ~ \$963 ;
-  assign \$965  = \$963  ? b[8:0] : \$signal [8:0];
-  assign \$966  = | \$signal [17:9];
-  assign \$967  = ~ \$966 ;
-  assign \$968  = \$966  ? \$signal  : b;
-  assign \$969  = \$965 [7] ? { \$968 [9:0], 7'h00 } : 17'h00000;
-  assign \$970  = \$962  + \$969 ;
-  assign \$971  = \$955  + \$970 ;
-  assign \$972  = \$940  + \$971 ;
-  assign \$973  = | \$signal [17:9];
-  assign \$974  = ~ \$973 ;
-  assign \$975  = \$973  ? b[8:0] : \$signal [8:0];
-  assign \$976  = | \$signal [17:9];
-  assign \$977  = ~ \$976 ;
-  assign \$978  = \$976  ? \$signal  : b;
-  assign \$979  = \$975 [8] ? { \$978 [8:0], 8'h00 } : 17'h00000;
-  assign \$980  = \$972  + \$979 ;
-  assign \$981  = \$909  ? 18'h20000 : { 1'h0, \$980 [16:0] };
-  assign \$982  = ! pool;
-  assign \$983  = | \$signal [17:9];
-  assign \$984  = ~ \$983 ;
-  assign \$986  = | b[17:9];
-  assign \$987  = ~ \$986 ;
-  assign \$989  = \$985  & \$988 ;
-  assign \$990  = | \$signal [17:9];
-  assign \$991  = ~ \$990 ;
-  assign \$992  = \$990  ? \$signal  : b;
-  assign \$994  = | \$signal [17:9];
-  assign \$995  = ~ \$994 ;
-  assign \$996  = \$994  ? b[8:0] : \$signal [8:0];
-  assign \$997  = | \$996 ;
-  assign \$998  = \$993  & \$997 ;
-  assign \$999  = \$989  | \$998 ;
-  assign \$1000  = | \$signal [17:9];
-  assign \$1001  = ~ \$1000 ;
-  assign \$1002  = \$1000  ? b[8:0] : \$signal [8:0];
-  assign \$1003  = | \$signal [17:9];
-  assign \$1004  = ~ \$1003 ;
-  assign \$1005  = \$1003  ? \$signal  : b;
-  assign \$1009  = | \$signal [17:9];
-  assign \$1010  = ~ \$1009 ;
-  assign \$1011  = \$1009  ? b[8:0] : \$signal [8:0];
-  assign \$1012  = | \$signal [17:9];
-  assign \$1013  = ~ \$1012 ;
-  assign \$1014  = \$1012  ? \$signal  : b;
-  assign \$1016  = \$1011 [1] & \$1015 ;
-  assign \$1017  = \$1008  | \$1016 ;
-  assign \$1018  = | \$signal [17:9];
-  assign \$1019  = ~ \$1018 ;
-  assign \$1020  = \$1018  ? b[8:0] : \$signal [8:0];
-  assign \$1021  = | \$signal [17:9];
-  assign \$1022  = ~ \$1021 ;
-  assign \$1023  = \$1021  ? \$signal  : b;
-  assign \$1024  = | \$1023 [16:15];
-  assign \$1025  = \$1020 [2] & \$1024 ;
-  assign \$1026  = \$1017  | \$1025 ;
-  assign \$1027  = | \$signal [17:9];
-  assign \$1028  = ~ \$1027 ;
-  assign \$1029  = \$1027  ? b[8:0] : \$signal [8:0];
-  assign \$1030  = | \$signal [17:9];
-  assign \$1031  = ~ \$1030 ;
-  assign \$1032  = \$1030  ? \$signal  : b;
-  assign \$1033  = | \$1032 [16:14];
-  assign \$1034  = \$1029 [3] & \$1033 ;
-  assign \$1035  = \$1026  | \$1034 ;
-  assign \$1036  = | \$signal [17:9];
-  assign \$1037  = ~ \$1036 ;
-  assign \$1038  = \$1036  ? b[8:0] : \$signal [8:0];
-  assign \$1039  = | \$signal [17:9];
-  assign \$1040  = ~ \$1039 ;
-  assign \$1041  = \$1039  ? \$signal  : b;
-  assign \$1042  = | \$1041 [16:13];
-  assign \$1043  = \$1038 [4] & \$1042 ;
-  assign \$1044  = \$1035  | \$1043 ;
-  assign \$1045  = | \$signal [17:9];
-  assign \$1046  = ~ \$1045 ;
-  assign \$1047  = \$1045  ? b[8:0] : \$signal [8:0];
-  assign \$1048  = | \$signal [17:9];
-  assign \$1049  = ~ \$1048 ;
-  assign \$1050  = \$1048  ? \$signal  : b;
-  assign \$1051  = | \$1050 [16:12];
-  assign \$1052  = \$1047 [5] & \$1051 ;
-  assign \$1053  = \$1044  | \$1052 ;
-  assign \$1054  = | \$signal [17:9];
-  assign \$1055  = ~ \$1054 ;
-  assign \$1056  = \$1054  ? b[8:0] : \$signal [8:0];
-  assign \$1057  = | \$signal [17:9];
-  assign \$1058  = ~ \$1057 ;
-  assign \$1059  = \$1057  ? \$signal  : b;
-  assign \$1060  = | \$1059 [16:11];
-  assign \$1061  = \$1056 [6] & \$1060 ;
-  assign \$1062  = \$1053  | \$1061 ;
-  assign \$1063  = | \$signal [17:9];
-  assign \$1064  = ~ \$1063 ;
-  assign \$1065  = \$1063  ? b[8:0] : \$signal [8:0];
-  assign \$1066  = | \$signal [17:9];
-  assign \$1067  = ~ \$1066 ;
-  assign \$1068  = \$1066  ? \$signal  : b;
-  assign \$1069  = | \$1068 [16:10];
-  assign \$1070  = \$1065 [7] & \$1069 ;
-  assign \$1071  = \$1062  | \$1070 ;
-  assign \$1072  = | \$signal [17:9];
-  assign \$1073  = ~ \$1072 ;
-  assign \$1074  = \$1072  ? b[8:0] : \$signal [8:0];
-  assign \$1075  = | \$signal [17:9];
-  assign \$1076  = ~ \$1075 ;
-  assign \$1077  = \$1075  ? \$signal  : b;
-  assign \$1078  = | \$1077 [16:9];
-  assign \$1079  = \$1074 [8] & \$1078 ;
-  assign \$1080  = \$1071  | \$1079 ;
-  assign \$1081  = | \$signal [17:9];
-  assign \$1082  = ~ \$1081 ;
-  assign \$1083  = \$1081  ? b[8:0] : \$signal [8:0];
-  assign \$1084  = | \$signal [17:9];
-  assign \$1085  = ~ \$1084 ;
-  assign \$1086  = \$1084  ? \$signal  : b;
-  assign \$1087  = \$1083 [0] ? \$1086 [16:0] : 17'h00000;
-  assign \$1088  = | \$signal [17:9];
-  assign \$1089  = ~ \$1088 ;
-  assign \$1090  = \$1088  ? b[8:0] : \$signal [8:0];
-  assign \$1091  = | \$signal [17:9];
-  assign \$1092  = ~ \$1091 ;
-  assign \$1093  = \$1091  ? \$signal  : b;
-  assign \$1094  = \$1090 [1] ? { \$1093 [15:0], 1'h0 } : 17'h00000;
-  assign \$1095  = \$1087  + \$1094 ;
-  assign \$1096  = | \$signal [17:9];
-  assign \$1097  = ~ \$1096 ;
-  assign \$1098  = \$1096  ? b[8:0] : \$signal [8:0];
-  assign \$1099  = | \$signal [17:9];
-  assign \$1100  = ~ \$1099 ;
-  assign \$1101  = \$1099  ? \$signal  : b;
-  assign \$1102  = \$1098 [2] ? { \$1101 [14:0], 2'h0 } : 17'h00000;
-  assign \$1103  = | \$signal [17:9];
-  assign \$1104  = ~ \$1103 ;
-  assign \$1105  = \$1103  ? b[8:0] : \$signal [8:0];
-  assign \$1106  = | \$signal [17:9];
-  assign \$1107  = ~ \$1106 ;
-  assign \$1108  = \$1106  ? \$signal  : b;
-  assign \$1109  = \$1105 [3] ? { \$1108 [13:0], 3'h0 } : 17'h00000;
-  assign \$1110  = \$1102  + \$1109 ;
-  assign \$1111  = \$1095  + \$1110 ;
-  assign \$1112  = | \$signal [17:9];
-  assign \$1113  = ~ \$1112 ;
-  assign \$1114  = \$1112  ? b[8:0] : \$signal [8:0];
-  assign \$1115  = | \$signal [17:9];
-  assign \$1116  = ~ \$1115 ;
-  assign \$1117  = \$1115  ? \$signal  : b;
-  assign \$1118  = \$1114 [4] ? { \$1117 [12:0], 4'h0 } : 17'h00000;
-  assign \$1119  = | \$signal [17:9];
-  assign \$1120  = ~ \$1119 ;
-  assign \$1121  = \$1119  ? b[8:0] : \$signal [8:0];
-  assign \$1122  = | \$signal [17:9];
-  assign \$1123  = ~ \$1122 ;
-  assign \$1124  = \$1122  ? \$signal  : b;
-  assign \$1125  = \$1121 [5] ? { \$1124 [11:0], 5'h00 } : 17'h00000;
-  assign \$1126  = \$1118  + \$1125 ;
-  assign \$1127  = | \$signal [17:9];
-  assign \$1128  = ~ \$1127 ;
-  assign \$1129  = \$1127  ? b[8:0] : \$signal [8:0];
-  assign \$1130  = | \$signal [17:9];
-  assign \$1131  = ~ \$1130 ;
-  assign \$1132  = \$1130  ? \$signal  : b;
-  assign \$1133  = \$1129 [6] ? { \$1132 [10:0], 6'h00 } : 17'h00000;
-  assign \$1134  = | \$signal [17:9];
-  assign \$1135  = ~ \$1134 ;
-  assign \$1136  = \$1134  ? b[8:0] : \$signal [8:0];
-  assign \$1137  = | \$signal [17:9];
-  assign \$1138  = ~ \$1137 ;
-  assign \$1139  = \$1137  ? \$signal  : b;
-  assign \$1140  = \$1136 [7] ? { \$1139 [9:0], 7'h00 } : 17'h00000;
-  assign \$1141  = \$1133  + \$1140 ;
-  assign \$1142  = \$1126  + \$1141 ;
-  assign \$1143  = \$1111  + \$1142 ;
-  assign \$1144  = | \$signal [17:9];
-  assign \$1145  = ~ \$1144 ;
-  assign \$1146  = \$1144  ? b[8:0] : \$signal [8:0];
-  assign \$1147  = | \$signal [17:9];
-  assign \$1148  = ~ \$1147 ;
-  assign \$1149  = \$1147  ? \$signal  : b;
-  assign \$1150  = \$1146 [8] ? { \$1149 [8:0], 8'h00 } : 17'h00000;
-  assign \$1151  = \$1143  + \$1150 ;
-  assign \$1152  = | \$1151 [20:17];
-  assign \$1153  = \$1080  | \$1152 ;
-  assign \$1154  = | \$signal [17:9];
-  assign \$1155  = ~ \$1154 ;
-  assign \$1156  = \$1154  ? b[8:0] : \$signal [8:0];
-  assign \$1157  = | \$signal [17:9];
-  assign \$1158  = ~ \$1157 ;
-  assign \$1159  = \$1157  ? \$signal  : b;
-  assign \$1160  = \$1156 [0] ? \$1159 [16:0] : 17'h00000;
-  assign \$1161  = | \$signal [17:9];
-  assign \$1162  = ~ \$1161 ;
-  assign \$1163  = \$1161  ? b[8:0] : \$signal [8:0];
-  assign \$1164  = | \$signal [17:9];
-  assign \$1165  = ~ \$1164 ;
-  assign \$1166  = \$1164  ? \$signal  : b;
-  assign \$1167  = \$1163 [1] ? { \$1166 [15:0], 1'h0 } : 17'h00000;
-  assign \$1168  = \$1160  + \$1167 ;
-  assign \$1169  = | \$signal [17:9];
-  assign \$1170  = ~ \$1169 ;
-  assign \$1171  = \$1169  ? b[8:0] : \$signal [8:0];
-  assign \$1172  = | \$signal [17:9];
-  assign \$1173  = ~ \$1172 ;
-  assign \$1174  = \$1172  ? \$signal  : b;
-  assign \$1175  = \$1171 [2] ? { \$1174 [14:0], 2'h0 } : 17'h00000;
-  assign \$1176  = | \$signal [17:9];
-  assign \$1177  = ~ \$1176 ;
-  assign \$1178  = \$1176  ? b[8:0] : \$signal [8:0];
-  assign \$1179  = | \$signal [17:9];
-  assign \$1180  = ~ \$1179 ;
-  assign \$1181  = \$1179  ? \$signal  : b;
-  assign \$1182  = \$1178 [3] ? { \$1181 [13:0], 3'h0 } : 17'h00000;
-  assign \$1183  = \$1175  + \$1182 ;
-  assign \$1184  = \$1168  + \$1183 ;
-  assign \$1185  = | \$signal [17:9];
-  assign \$1186  = ~ \$1185 ;
-  assign \$1187  = \$1185  ? b[8:0] : \$signal [8:0];
-  assign \$1188  = | \$signal [17:9];
-  assign \$1189  = ~ \$1188 ;
-  assign \$1190  = \$1188  ? \$signal  : b;
-  assign \$1191  = \$1187 [4] ? { \$1190 [12:0], 4'h0 } : 17'h00000;
-  assign \$1192  = | \$signal [17:9];
-  assign \$1193  = ~ \$1192 ;
-  assign \$1194  = \$1192  ? b[8:0] : \$signal [8:0];
-  assign \$1195  = | \$signal [17:9];
-  assign \$1196  = ~ \$1195 ;
-  assign \$1197  = \$1195  ? \$signal  : b;
-  assign \$1198  = \$1194 [5] ? { \$1197 [11:0], 5'h00 } : 17'h00000;
-  assign \$1199  = \$1191  + \$1198 ;
-  assign \$1200  = | \$signal [17:9];
-  assign \$1201  = ~ \$1200 ;
-  assign \$1202  = \$1200  ? b[8:0] : \$signal [8:0];
-  assign \$1203  = | \$signal [17:9];
-  assign \$1204  = ~ \$1203 ;
-  assign \$1205  = \$1203  ? \$signal  : b;
-  assign \$1206  = \$1202 [6] ? { \$1205 [10:0], 6'h00 } : 17'h00000;
-  assign \$1207  = | \$signal [17:9];
-  assign \$1208  = ~ \$1207 ;
-  assign \$1209  = \$1207  ? b[8:0] : \$signal [8:0];
-  assign \$1210  = | \$signal [17:9];
-  assign \$1211  = ~ \$1210 ;
-  assign \$1212  = \$1210  ? \$signal  : b;
-  assign \$1213  = \$1209 [7] ? { \$1212 [9:0], 7'h00 } : 17'h00000;
-  assign \$1214  = \$1206  + \$1213 ;
-  assign \$1215  = \$1199  + \$1214 ;
-  assign \$1216  = \$1184  + \$1215 ;
-  assign \$1217  = | \$signal [17:9];
-  assign \$1218  = ~ \$1217 ;
-  assign \$1219  = \$1217  ? b[8:0] : \$signal [8:0];
-  assign \$1220  = | \$signal [17:9];
-  assign \$1221  = ~ \$1220 ;
-  assign \$1222  = \$1220  ? \$signal  : b;
-  assign \$1223  = \$1219 [8] ? { \$1222 [8:0], 8'h00 } : 17'h00000;
-  assign \$1224  = \$1216  + \$1223 ;
-  assign \$1225  = \$1153  ? 18'h20000 : { 1'h0, \$1224 [16:0] };
-  assign \$1227  = | \$signal [17:9];
-  assign \$1228  = ~ \$1227 ;
-  assign \$1230  = | b[17:9];
-  assign \$1231  = ~ \$1230 ;
-  assign \$1233  = \$1229  & \$1232 ;
-  assign \$1234  = | \$signal [17:9];
-  assign \$1235  = ~ \$1234 ;
-  assign \$1236  = \$1234  ? \$signal  : b;
-  assign \$1238  = | \$signal [17:9];
-  assign \$1239  = ~ \$1238 ;
-  assign \$1240  = \$1238  ? b[8:0] : \$signal [8:0];
-  assign \$1241  = | \$1240 ;
-  assign \$1242  = \$1237  & \$1241 ;
-  assign \$1243  = \$1233  | \$1242 ;
-  assign \$1244  = | \$signal [17:9];
-  assign \$1245  = ~ \$1244 ;
-  assign \$1246  = \$1244  ? b[8:0] : \$signal [8:0];
-  assign \$1247  = | \$signal [17:9];
-  assign \$1248  = ~ \$1247 ;
-  assign \$1249  = \$1247  ? \$signal  : b;
-  assign \$1253  = | \$signal [17:9];
-  assign \$1254  = ~ \$1253 ;
-  assign \$1255  = \$1253  ? b[8:0] : \$signal [8:0];
-  assign \$1256  = | \$signal [17:9];
-  assign \$1257  = ~ \$1256 ;
-  assign \$1258  = \$1256  ? \$signal  : b;
-  assign \$1260  = \$1255 [1] & \$1259 ;
-  assign \$1261  = \$1252  | \$1260 ;
-  assign \$1262  = | \$signal [17:9];
-  assign \$1263  = ~ \$1262 ;
-  assign \$1264  = \$1262  ? b[8:0] : \$signal [8:0];
-  assign \$1265  = | \$signal [17:9];
-  assign \$1266  = ~ \$1265 ;
-  assign \$1267  = \$1265  ? \$signal  : b;
-  assign \$1268  = | \$1267 [16:15];
-  assign \$1269  = \$1264 [2] & \$1268 ;
-  assign \$1270  = \$1261  | \$1269 ;
-  assign \$1271  = | \$signal [17:9];
-  assign \$1272  = ~ \$1271 ;
-  assign \$1273  = \$1271  ? b[8:0] : \$signal [8:0];
-  assign \$1274  = | \$signal [17:9];
-  assign \$1275  = ~ \$1274 ;
-  assign \$1276  = \$1274  ? \$signal  : b;
-  assign \$1277  = | \$1276 [16:14];
-  assign \$1278  = \$1273 [3] & \$1277 ;
-  assign \$1279  = \$1270  | \$1278 ;
-  assign \$1280  = | \$signal [17:9];
-  assign \$1281  = ~ \$1280 ;
-  assign \$1282  = \$1280  ? b[8:0] : \$signal [8:0];
-  assign \$1283  = | \$signal [17:9];
-  assign \$1284  = ~ \$1283 ;
-  assign \$1285  = \$1283  ? \$signal  : b;
-  assign \$1286  = | \$1285 [16:13];
-  assign \$1287  = \$1282 [4] & \$1286 ;
-  assign \$1288  = \$1279  | \$1287 ;
-  assign \$1289  = | \$signal [17:9];
-  assign \$1290  = ~ \$1289 ;
-  assign \$1291  = \$1289  ? b[8:0] : \$signal [8:0];
-  assign \$1292  = | \$signal [17:9];
-  assign \$1293  = ~ \$1292 ;
-  assign \$1294  = \$1292  ? \$signal  : b;
-  assign \$1295  = | \$1294 [16:12];
-  assign \$1296  = \$1291 [5] & \$1295 ;
-  assign \$1297  = \$1288  | \$1296 ;
-  assign \$1298  = | \$signal [17:9];
-  assign \$1299  = ~ \$1298 ;
-  assign \$1300  = \$1298  ? b[8:0] : \$signal [8:0];
-  assign \$1301  = | \$signal [17:9];
-  assign \$1302  = ~ \$1301 ;
-  assign \$1303  = \$1301  ? \$signal  : b;
-  assign \$1304  = | \$1303 [16:11];
-  assign \$1305  = \$1300 [6] & \$1304 ;
-  assign \$1306  = \$1297  | \$1305 ;
-  assign \$1307  = | \$signal [17:9];
-  assign \$1308  = ~ \$1307 ;
-  assign \$1309  = \$1307  ? b[8:0] : \$signal [8:0];
-  assign \$1310  = | \$signal [17:9];
-  assign \$1311  = ~ \$1310 ;
-  assign \$1312  = \$1310  ? \$signal  : b;
-  assign \$1313  = | \$1312 [16:10];
-  assign \$1314  = \$1309 [7] & \$1313 ;
-  assign \$1315  = \$1306  | \$1314 ;
-  assign \$1316  = | \$signal [17:9];
-  assign \$1317  = ~ \$1316 ;
-  assign \$1318  = \$1316  ? b[8:0] : \$signal [8:0];
-  assign \$1319  = | \$signal [17:9];
-  assign \$1320  = ~ \$1319 ;
-  assign \$1321  = \$1319  ? \$signal  : b;
-  assign \$1322  = | \$1321 [16:9];
-  assign \$1323  = \$1318 [8] & \$1322 ;
-  assign \$1324  = \$1315  | \$1323 ;
-  assign \$1325  = | \$signal [17:9];
-  assign \$1326  = ~ \$1325 ;
-  assign \$1327  = \$1325  ? b[8:0] : \$signal [8:0];
-  assign \$1328  = | \$signal [17:9];
-  assign \$1329  = ~ \$1328 ;
-  assign \$1330  = \$1328  ? \$signal  : b;
-  assign \$1331  = \$1327 [0] ? \$1330 [16:0] : 17'h00000;
-  assign \$1332  = | \$signal [17:9];
-  assign \$1333  = ~ \$1332 ;
-  assign \$1334  = \$1332  ? b[8:0] : \$signal [8:0];
-  assign \$1335  = | \$signal [17:9];
-  assign \$1336  = ~ \$1335 ;
-  assign \$1337  = \$1335  ? \$signal  : b;
-  assign \$1338  = \$1334 [1] ? { \$1337 [15:0], 1'h0 } : 17'h00000;
-  assign \$1339  = \$1331  + \$1338 ;
-  assign \$1340  = | \$signal [17:9];
-  assign \$1341  = ~ \$1340 ;
-  assign \$1342  = \$1340  ? b[8:0] : \$signal [8:0];
-  assign \$1343  = | \$signal [17:9];
-  assign \$1344  = ~ \$1343 ;
-  assign \$1345  = \$1343  ? \$signal  : b;
-  assign \$1346  = \$1342 [2] ? { \$1345 [14:0], 2'h0 } : 17'h00000;
-  assign \$1347  = | \$signal [17:9];
-  assign \$1348  = ~ \$1347 ;
-  assign \$1349  = \$1347  ? b[8:0] : \$signal [8:0];
-  assign \$1350  = | \$signal [17:9];
-  assign \$1351  = ~ \$1350 ;
-  assign \$1352  = \$1350  ? \$signal  : b;
-  assign \$1353  = \$1349 [3] ? { \$1352 [13:0], 3'h0 } : 17'h00000;
-  assign \$1354  = \$1346  + \$1353 ;
-  assign \$1355  = \$1339  + \$1354 ;
-  assign \$1356  = | \$signal [17:9];
-  assign \$1357  = ~ \$1356 ;
-  assign \$1358  = \$1356  ? b[8:0] : \$signal [8:0];
-  assign \$1359  = | \$signal [17:9];
-  assign \$1360  = ~ \$1359 ;
-  assign \$1361  = \$1359  ? \$signal  : b;
-  assign \$1362  = \$1358 [4] ? { \$1361 [12:0], 4'h0 } : 17'h00000;
-  assign \$1363  = | \$signal [17:9];
-  assign \$1364  = ~ \$1363 ;
-  assign \$1365  = \$1363  ? b[8:0] : \$signal [8:0];
-  assign \$1366  = | \$signal [17:9];
-  assign \$1367  = ~ \$1366 ;
-  assign \$1368  = \$1366  ? \$signal  : b;
-  assign \$1369  = \$1365 [5] ? { \$1368 [11:0], 5'h00 } : 17'h00000;
-  assign \$1370  = \$1362  + \$1369 ;
-  assign \$1371  = | \$signal [17:9];
-  assign \$1372  = ~ \$1371 ;
-  assign \$1373  = \$1371  ? b[8:0] : \$signal [8:0];
-  assign \$1374  = | \$signal [17:9];
-  assign \$1375  = ~ \$1374 ;
-  assign \$1376  = \$1374  ? \$signal  : b;
-  assign \$1377  = \$1373 [6] ? { \$1376 [10:0], 6'h00 } : 17'h00000;
-  assign \$1378  = | \$signal [17:9];
-  assign \$1379  = ~ \$1378 ;
-  assign \$1380  = \$1378  ? b[8:0] : \$signal [8:0];
-  assign \$1381  = | \$signal [17:9];
-  assign \$1382  = ~ \$1381 ;
-  assign \$1383  = \$1381  ? \$signal  : b;
-  assign \$1384  = \$1380 [7] ? { \$1383 [9:0], 7'h00 } : 17'h00000;
-  assign \$1385  = \$1377  + \$1384 ;
-  assign \$1386  = \$1370  + \$1385 ;
-  assign \$1387  = \$1355  + \$1386 ;
-  assign \$1388  = | \$signal [17:9];
-  assign \$1389  = ~ \$1388 ;
-  assign \$1390  = \$1388  ? b[8:0] : \$signal [8:0];
-  assign \$1391  = | \$signal [17:9];
-  assign \$1392  = ~ \$1391 ;
-  assign \$1393  = \$1391  ? \$signal  : b;
-  assign \$1394  = \$1390 [8] ? { \$1393 [8:0], 8'h00 } : 17'h00000;
-  assign \$1395  = \$1387  + \$1394 ;
-  assign \$1396  = | \$1395 [20:17];
-  assign \$1397  = \$1324  | \$1396 ;
-  assign \$1398  = | \$signal [17:9];
-  assign \$1399  = ~ \$1398 ;
-  assign \$1400  = \$1398  ? b[8:0] : \$signal [8:0];
-  assign \$1401  = | \$signal [17:9];
-  assign \$1402  = ~ \$1401 ;
-  assign \$1403  = \$1401  ? \$signal  : b;
-  assign \$1404  = \$1400 [0] ? \$1403 [16:0] : 17'h00000;
-  assign \$1405  = | \$signal [17:9];
-  assign \$1406  = ~ \$1405 ;
-  assign \$1407  = \$1405  ? b[8:0] : \$signal [8:0];
-  assign \$1408  = | \$signal [17:9];
-  assign \$1409  = ~ \$1408 ;
-  assign \$1410  = \$1408  ? \$signal  : b;
-  assign \$1411  = \$1407 [1] ? { \$1410 [15:0], 1'h0 } : 17'h00000;
-  assign \$1412  = \$1404  + \$1411 ;
-  assign \$1413  = | \$signal [17:9];
-  assign \$1414  = ~ \$1413 ;
-  assign \$1415  = \$1413  ? b[8:0] : \$signal [8:0];
-  assign \$1416  = | \$signal [17:9];
-  assign \$1417  = ~ \$1416 ;
-  assign \$1418  = \$1416  ? \$signal  : b;
-  assign \$1419  = \$1415 [2] ? { \$1418 [14:0], 2'h0 } : 17'h00000;
-  assign \$1420  = | \$signal [17:9];
-  assign \$1421  = ~ \$1420 ;
-  assign \$1422  = \$1420  ? b[8:0] : \$signal [8:0];
-  assign \$1423  = | \$signal [17:9];
-  assign \$1424  = ~ \$1423 ;
-  assign \$1425  = \$1423  ? \$signal  : b;
-  assign \$1426  = \$1422 [3] ? { \$1425 [13:0], 3'h0 } : 17'h00000;
-  assign \$1427  = \$1419  + \$1426 ;
-  assign \$1428  = \$1412  + \$1427 ;
-  assign \$1429  = | \$signal [17:9];
-  assign \$1430  = ~ \$1429 ;
-  assign \$1431  = \$1429  ? b[8:0] : \$signal [8:0];
-  assign \$1432  = | \$signal [17:9];
-  assign \$1433  = ~ \$1432 ;
-  assign \$1434  = \$1432  ? \$signal  : b;
-  assign \$1435  = \$1431 [4] ? { \$1434 [12:0], 4'h0 } : 17'h00000;
-  assign \$1436  = | \$signal [17:9];
-  assign \$1437  = ~ \$1436 ;
-  assign \$1438  = \$1436  ? b[8:0] : \$signal [8:0];
-  assign \$1439  = | \$signal [17:9];
-  assign \$1440  = ~ \$1439 ;
-  assign \$1441  = \$1439  ? \$signal  : b;
-  assign \$1442  = \$1438 [5] ? { \$1441 [11:0], 5'h00 } : 17'h00000;
-  assign \$1443  = \$1435  + \$1442 ;
-  assign \$1444  = | \$signal [17:9];
-  assign \$1445  = ~ \$1444 ;
-  assign \$1446  = \$1444  ? b[8:0] : \$signal [8:0];
-  assign \$1447  = | \$signal [17:9];
-  assign \$1448  = ~ \$1447 ;
-  assign \$1449  = \$1447  ? \$signal  : b;
-  assign \$1450  = \$1446 [6] ? { \$1449 [10:0], 6'h00 } : 17'h00000;
-  assign \$1451  = | \$signal [17:9];
-  assign \$1452  = ~ \$1451 ;
-  assign \$1453  = \$1451  ? b[8:0] : \$signal [8:0];
-  assign \$1454  = | \$signal [17:9];
-  assign \$1455  = ~ \$1454 ;
-  assign \$1456  = \$1454  ? \$signal  : b;
-  assign \$1457  = \$1453 [7] ? { \$1456 [9:0], 7'h00 } : 17'h00000;
-  assign \$1458  = \$1450  + \$1457 ;
-  assign \$1459  = \$1443  + \$1458 ;
-  assign \$1460  = \$1428  + \$1459 ;
-  assign \$1461  = | \$signal [17:9];
-  assign \$1462  = ~ \$1461 ;
-  assign \$1463  = \$1461  ? b[8:0] : \$signal [8:0];
-  assign \$1464  = | \$signal [17:9];
-  assign \$1465  = ~ \$1464 ;
-  assign \$1466  = \$1464  ? \$signal  : b;
-  assign \$1467  = \$1463 [8] ? { \$1466 [8:0], 8'h00 } : 17'h00000;
-  assign \$1468  = \$1460  + \$1467 ;
-  assign \$1469  = \$1397  ? 18'h20000 : { 1'h0, \$1468 [16:0] };
-  assign \$1470  = step == 3'h5;
-  assign \$1471  = | \$signal [17:9];
-  assign \$1472  = ~ \$1471 ;
-  assign \$1474  = | b[17:9];
-  assign \$1475  = ~ \$1474 ;
-  assign \$1477  = \$1473  & \$1476 ;
-  assign \$1478  = | \$signal [17:9];
-  assign \$1479  = ~ \$1478 ;
-  assign \$1480  = \$1478  ? \$signal  : b;
-  assign \$1482  = | \$signal [17:9];
-  assign \$1483  = ~ \$1482 ;
-  assign \$1484  = \$1482  ? b[8:0] : \$signal [8:0];
-  assign \$1485  = | \$1484 ;
-  assign \$1486  = \$1481  & \$1485 ;
-  assign \$1487  = \$1477  | \$1486 ;
-  assign \$1488  = | \$signal [17:9];
-  assign \$1489  = ~ \$1488 ;
-  assign \$1490  = \$1488  ? b[8:0] : \$signal [8:0];
-  assign \$1491  = | \$signal [17:9];
-  assign \$1492  = ~ \$1491 ;
-  assign \$1493  = \$1491  ? \$signal  : b;
-  assign \$1497  = | \$signal [17:9];
-  assign \$1498  = ~ \$1497 ;
-  assign \$1499  = \$1497  ? b[8:0] : \$signal [8:0];
-  assign \$1500  = | \$signal [17:9];
-  assign \$1501  = ~ \$1500 ;
-  assign \$1502  = \$1500  ? \$signal  : b;
-  assign \$1504  = \$1499 [1] & \$1503 ;
-  assign \$1505  = \$1496  | \$1504 ;
-  assign \$1506  = | \$signal [17:9];
-  assign \$1507  = ~ \$1506 ;
-  assign \$1508  = \$1506  ? b[8:0] : \$signal [8:0];
-  assign \$1509  = | \$signal [17:9];
-  assign \$1510  = ~ \$1509 ;
-  assign \$1511  = \$1509  ? \$signal  : b;
-  assign \$1512  = | \$1511 [16:15];
-  assign \$1513  = \$1508 [2] & \$1512 ;
-  assign \$1514  = \$1505  | \$1513 ;
-  assign \$1515  = | \$signal [17:9];
-  assign \$1516  = ~ \$1515 ;
-  assign \$1517  = \$1515  ? b[8:0] : \$signal [8:0];
-  assign \$1518  = | \$signal [17:9];
-  assign \$1519  = ~ \$1518 ;
-  assign \$1520  = \$1518  ? \$signal  : b;
-  assign \$1521  = | \$1520 [16:14];
-  assign \$1522  = \$1517 [3] & \$1521 ;
-  assign \$1523  = \$1514  | \$1522 ;
-  assign \$1524  = | \$signal [17:9];
-  assign \$1525  = ~ \$1524 ;
-  assign \$1526  = \$1524  ? b[8:0] : \$signal [8:0];
-  assign \$1527  = | \$signal [17:9];
-  assign \$1528  = ~ \$1527 ;
-  assign \$1529  = \$1527  ? \$signal  : b;
-  assign \$1530  = | \$1529 [16:13];
-  assign \$1531  = \$1526 [4] & \$1530 ;
-  assign \$1532  = \$1523  | \$1531 ;
-  assign \$1533  = | \$signal [17:9];
-  assign \$1534  = ~ \$1533 ;
-  assign \$1535  = \$1533  ? b[8:0] : \$signal [8:0];
-  assign \$1536  = | \$signal [17:9];
-  assign \$1537  = ~ \$1536 ;
-  assign \$1538  = \$1536  ? \$signal  : b;
-  assign \$1539  = | \$1538 [16:12];
-  assign \$1540  = \$1535 [5] & \$1539 ;
-  assign \$1541  = \$1532  | \$1540 ;
-  assign \$1542  = | \$signal [17:9];
-  assign \$1543  = ~ \$1542 ;
-  assign \$1544  = \$1542  ? b[8:0] : \$signal [8:0];
-  assign \$1545  = | \$signal [17:9];
-  assign \$1546  = ~ \$1545 ;
-  assign \$1547  = \$1545  ? \$signal  : b;
-  assign \$1548  = | \$1547 [16:11];
-  assign \$1549  = \$1544 [6] & \$1548 ;
-  assign \$1550  = \$1541  | \$1549 ;
-  assign \$1551  = | \$signal [17:9];
-  assign \$1552  = ~ \$1551 ;
-  assign \$1553  = \$1551  ? b[8:0] : \$signal [8:0];
-  assign \$1554  = | \$signal [17:9];
-  assign \$1555  = ~ \$1554 ;
-  assign \$1556  = \$1554  ? \$signal  : b;
-  assign \$1557  = | \$1556 [16:10];
-  assign \$1558  = \$1553 [7] & \$1557 ;
-  assign \$1559  = \$1550  | \$1558 ;
-  assign \$1560  = | \$signal [17:9];
-  assign \$1561  = ~ \$1560 ;
-  assign \$1562  = \$1560  ? b[8:0] : \$signal [8:0];
-  assign \$1563  = | \$signal [17:9];
-  assign \$1564  = ~ \$1563 ;
-  assign \$1565  = \$1563  ? \$signal  : b;
-  assign \$1566  = | \$1565 [16:9];
-  assign \$1567  = \$1562 [8] & \$1566 ;
-  assign \$1568  = \$1559  | \$1567 ;
-  assign \$1569  = | \$signal [17:9];
-  assign \$1570  = ~ \$1569 ;
-  assign \$1571  = \$1569  ? b[8:0] : \$signal [8:0];
-  assign \$1572  = | \$signal [17:9];
-  assign \$1573  = ~ \$1572 ;
-  assign \$1574  = \$1572  ? \$signal  : b;
-  assign \$1575  = \$1571 [0] ? \$1574 [16:0] : 17'h00000;
-  assign \$1576  = | \$signal [17:9];
-  assign \$1577  = ~ \$1576 ;
-  assign \$1578  = \$1576  ? b[8:0] : \$signal [8:0];
-  assign \$1579  = | \$signal [17:9];
-  assign \$1580  = ~ \$1579 ;
-  assign \$1581  = \$1579  ? \$signal  : b;
-  assign \$1582  = \$1578 [1] ? { \$1581 [15:0], 1'h0 } : 17'h00000;
-  assign \$1583  = \$1575  + \$1582 ;
-  assign \$1584  = | \$signal [17:9];
-  assign \$1585  = ~ \$1584 ;
-  assign \$1586  = \$1584  ? b[8:0] : \$signal [8:0];
-  assign \$1587  = | \$signal [17:9];
-  assign \$1588  = ~ \$1587 ;
-  assign \$1589  = \$1587  ? \$signal  : b;
-  assign \$1590  = \$1586 [2] ? { \$1589 [14:0], 2'h0 } : 17'h00000;
-  assign \$1591  = | \$signal [17:9];
-  assign \$1592  = ~ \$1591 ;
-  assign \$1593  = \$1591  ? b[8:0] : \$signal [8:0];
-  assign \$1594  = | \$signal [17:9];
-  assign \$1595  = ~ \$1594 ;
-  assign \$1596  = \$1594  ? \$signal  : b;
-  assign \$1597  = \$1593 [3] ? { \$1596 [13:0], 3'h0 } : 17'h00000;
-  assign \$1598  = \$1590  + \$1597 ;
-  assign \$1599  = \$1583  + \$1598 ;
-  assign \$1600  = | \$signal [17:9];
-  assign \$1601  = ~ \$1600 ;
-  assign \$1602  = \$1600  ? b[8:0] : \$signal [8:0];
-  assign \$1603  = | \$signal [17:9];
-  assign \$1604  = ~ \$1603 ;
-  assign \$1605  = \$1603  ? \$signal  : b;
-  assign \$1606  = \$1602 [4] ? { \$1605 [12:0], 4'h0 } : 17'h00000;
-  assign \$1607  = | \$signal [17:9];
-  assign \$1608  = ~ \$1607 ;
-  assign \$1609  = \$1607  ? b[8:0] : \$signal [8:0];
-  assign \$1610  = | \$signal [17:9];
-  assign \$1611  = ~ \$1610 ;
-  assign \$1612  = \$1610  ? \$signal  : b;
-  assign \$1613  = \$1609 [5] ? { \$1612 [11:0], 5'h00 } : 17'h00000;
-  assign \$1614  = \$1606  + \$1613 ;
-  assign \$1615  = | \$signal [17:9];
-  assign \$1616  = ~ \$1615 ;
-  assign \$1617  = \$1615  ? b[8:0] : \$signal [8:0];
-  assign \$1618  = | \$signal [17:9];
-  assign \$1619  = ~ \$1618 ;
-  assign \$1620  = \$1618  ? \$signal  : b;
-  assign \$1621  = \$1617 [6] ? { \$1620 [10:0], 6'h00 } : 17'h00000;
-  assign \$1622  = | \$signal [17:9];
-  assign \$1623  = ~ \$1622 ;
-  assign \$1624  = \$1622  ? b[8:0] : \$signal [8:0];
-  assign \$1625  = | \$signal [17:9];
-  assign \$1626  = ~ \$1625 ;
-  assign \$1627  = \$1625  ? \$signal  : b;
-  assign \$1628  = \$1624 [7] ? { \$1627 [9:0], 7'h00 } : 17'h00000;
-  assign \$1629  = \$1621  + \$1628 ;
-  assign \$1630  = \$1614  + \$1629 ;
-  assign \$1631  = \$1599  + \$1630 ;
-  assign \$1632  = | \$signal [17:9];
-  assign \$1633  = ~ \$1632 ;
-  assign \$1634  = \$1632  ? b[8:0] : \$signal [8:0];
-  assign \$1635  = | \$signal [17:9];
-  assign \$1636  = ~ \$1635 ;
-  assign \$1637  = \$1635  ? \$signal  : b;
-  assign \$1638  = \$1634 [8] ? { \$1637 [8:0], 8'h00 } : 17'h00000;
-  assign \$1639  = \$1631  + \$1638 ;
-  assign \$1640  = | \$1639 [20:17];
-  assign \$1641  = \$1568  | \$1640 ;
-  assign \$1642  = | \$signal [17:9];
-  assign \$1643  = ~ \$1642 ;
-  assign \$1644  = \$1642  ? b[8:0] : \$signal [8:0];
-  assign \$1645  = | \$signal [17:9];
-  assign \$1646  = ~ \$1645 ;
-  assign \$1647  = \$1645  ? \$signal  : b;
-  assign \$1648  = \$1644 [0] ? \$1647 [16:0] : 17'h00000;
-  assign \$1649  = | \$signal [17:9];
-  assign \$1650  = ~ \$1649 ;
-  assign \$1651  = \$1649  ? b[8:0] : \$signal [8:0];
-  assign \$1652  = | \$signal [17:9];
-  assign \$1653  = ~ \$1652 ;
-  assign \$1654  = \$1652  ? \$signal  : b;
-  assign \$1655  = \$1651 [1] ? { \$1654 [15:0], 1'h0 } : 17'h00000;
-  assign \$1656  = \$1648  + \$1655 ;
-  assign \$1657  = | \$signal [17:9];
-  assign \$1658  = ~ \$1657 ;
-  assign \$1659  = \$1657  ? b[8:0] : \$signal [8:0];
-  assign \$1660  = | \$signal [17:9];
-  assign \$1661  = ~ \$1660 ;
-  assign \$1662  = \$1660  ? \$signal  : b;
-  assign \$1663  = \$1659 [2] ? { \$1662 [14:0], 2'h0 } : 17'h00000;
-  assign \$1664  = | \$signal [17:9];
-  assign \$1665  = ~ \$1664 ;
-  assign \$1666  = \$1664  ? b[8:0] : \$signal [8:0];
-  assign \$1667  = | \$signal [17:9];
-  assign \$1668  = ~ \$1667 ;
-  assign \$1669  = \$1667  ? \$signal  : b;
-  assign \$1670  = \$1666 [3] ? { \$1669 [13:0], 3'h0 } : 17'h00000;
-  assign \$1671  = \$1663  + \$1670 ;
-  assign \$1672  = \$1656  + \$1671 ;
-  assign \$1673  = | \$signal [17:9];
-  assign \$1674  = ~ \$1673 ;
-  assign \$1675  = \$1673  ? b[8:0] : \$signal [8:0];
-  assign \$1676  = | \$signal [17:9];
-  assign \$1677  = ~ \$1676 ;
-  assign \$1678  = \$1676  ? \$signal  : b;
-  assign \$1679  = \$1675 [4] ? { \$1678 [12:0], 4'h0 } : 17'h00000;
-  assign \$1680  = | \$signal [17:9];
-  assign \$1681  = ~ \$1680 ;
-  assign \$1682  = \$1680  ? b[8:0] : \$signal [8:0];
-  assign \$1683  = | \$signal [17:9];
-  assign \$1684  = ~ \$1683 ;
-  assign \$1685  = \$1683  ? \$signal  : b;
-  assign \$1686  = \$1682 [5] ? { \$1685 [11:0], 5'h00 } : 17'h00000;
-  assign \$1687  = \$1679  + \$1686 ;
-  assign \$1688  = | \$signal [17:9];
-  assign \$1689  = ~ \$1688 ;
-  assign \$1690  = \$1688  ? b[8:0] : \$signal [8:0];
-  assign \$1691  = | \$signal [17:9];
-  assign \$1692  = ~ \$1691 ;
-  assign \$1693  = \$1691  ? \$signal  : b;
-  assign \$1694  = \$1690 [6] ? { \$1693 [10:0], 6'h00 } : 17'h00000;
-  assign \$1695  = | \$signal [17:9];
-  assign \$1696  = ~ \$1695 ;
-  assign \$1697  = \$1695  ? b[8:0] : \$signal [8:0];
-  assign \$1698  = | \$signal [17:9];
-  assign \$1699  = ~ \$1698 ;
-  assign \$1700  = \$1698  ? \$signal  : b;
-  assign \$1701  = \$1697 [7] ? { \$1700 [9:0], 7'h00 } : 17'h00000;
-  assign \$1702  = \$1694  + \$1701 ;
-  assign \$1703  = \$1687  + \$1702 ;
-  assign \$1704  = \$1672  + \$1703 ;
-  assign \$1705  = | \$signal [17:9];
-  assign \$1706  = ~ \$1705 ;
-  assign \$1707  = \$1705  ? b[8:0] : \$signal [8:0];
-  assign \$1708  = | \$signal [17:9];
-  assign \$1709  = ~ \$1708 ;
-  assign \$1710  = \$1708  ? \$signal  : b;
-  assign \$1711  = \$1707 [8] ? { \$1710 [8:0], 8'h00 } : 17'h00000;
-  assign \$1712  = \$1704  + \$1711 ;
-  assign \$1713  = \$1641  ? 18'h20000 : { 1'h0, \$1712 [16:0] };
-  assign \$1714  = ! pool;
-  assign \$1715  = | \$signal [17:9];
-  assign \$1716  = ~ \$1715 ;
-  assign \$1718  = | b[17:9];
-  assign \$1719  = ~ \$1718 ;
-  assign \$1721  = \$1717  & \$1720 ;
-  assign \$1722  = | \$signal [17:9];
-  assign \$1723  = ~ \$1722 ;
-  assign \$1724  = \$1722  ? \$signal  : b;
-  assign \$1726  = | \$signal [17:9];
-  assign \$1727  = ~ \$1726 ;
-  assign \$1728  = \$1726  ? b[8:0] : \$signal [8:0];
-  assign \$1729  = | \$1728 ;
-  assign \$1730  = \$1725  & \$1729 ;
-  assign \$1731  = \$1721  | \$1730 ;
-  assign \$1732  = | \$signal [17:9];
-  assign \$1733  = ~ \$1732 ;
-  assign \$1734  = \$1732  ? b[8:0] : \$signal [8:0];
-  assign \$1735  = | \$signal [17:9];
-  assign \$1736  = ~ \$1735 ;
-  assign \$1737  = \$1735  ? \$signal  : b;
-  assign \$1741  = | \$signal [17:9];
-  assign \$1742  = ~ \$1741 ;
-  assign \$1743  = \$1741  ? b[8:0] : \$signal [8:0];
-  assign \$1744  = | \$signal [17:9];
-  assign \$1745  = ~ \$1744 ;
-  assign \$1746  = \$1744  ? \$signal  : b;
-  assign \$1748  = \$1743 [1] & \$1747 ;
-  assign \$1749  = \$1740  | \$1748 ;
-  assign \$1750  = | \$signal [17:9];
-  assign \$1751  = ~ \$1750 ;
-  assign \$1752  = \$1750  ? b[8:0] : \$signal [8:0];
-  assign \$1753  = | \$signal [17:9];
-  assign \$1754  = ~ \$1753 ;
-  assign \$1755  = \$1753  ? \$signal  : b;
-  assign \$1756  = | \$1755 [16:15];
-  assign \$1757  = \$1752 [2] & \$1756 ;
-  assign \$1758  = \$1749  | \$1757 ;
-  assign \$1759  = | \$signal [17:9];
-  assign \$1760  = ~ \$1759 ;
-  assign \$1761  = \$1759  ? b[8:0] : \$signal [8:0];
-  assign \$1762  = | \$signal [17:9];
-  assign \$1763  = ~ \$1762 ;
-  assign \$1764  = \$1762  ? \$signal  : b;
-  assign \$1765  = | \$1764 [16:14];
-  assign \$1766  = \$1761 [3] & \$1765 ;
-  assign \$1767  = \$1758  | \$1766 ;
-  assign \$1768  = | \$signal [17:9];
-  assign \$1769  = ~ \$1768 ;
-  assign \$1770  = \$1768  ? b[8:0] : \$signal [8:0];
-  assign \$1771  = | \$signal [17:9];
-  assign \$1772  = ~ \$1771 ;
-  assign \$1773  = \$1771  ? \$signal  : b;
-  assign \$1774  = | \$1773 [16:13];
-  assign \$1775  = \$1770 [4] & \$1774 ;
-  assign \$1776  = \$1767  | \$1775 ;
-  assign \$1777  = | \$signal [17:9];
-  assign \$1778  = ~ \$1777 ;
-  assign \$1779  = \$1777  ? b[8:0] : \$signal [8:0];
-  assign \$1780  = | \$signal [17:9];
-  assign \$1781  = ~ \$1780 ;
-  assign \$1782  = \$1780  ? \$signal  : b;
-  assign \$1783  = | \$1782 [16:12];
-  assign \$1784  = \$1779 [5] & \$1783 ;
-  assign \$1785  = \$1776  | \$1784 ;
-  assign \$1786  = | \$signal [17:9];
-  assign \$1787  = ~ \$1786 ;
-  assign \$1788  = \$1786  ? b[8:0] : \$signal [8:0];
-  assign \$1789  = | \$signal [17:9];
-  assign \$1790  = ~ \$1789 ;
-  assign \$1791  = \$1789  ? \$signal  : b;
-  assign \$1792  = | \$1791 [16:11];
-  assign \$1793  = \$1788 [6] & \$1792 ;
-  assign \$1794  = \$1785  | \$1793 ;
-  assign \$1795  = | \$signal [17:9];
-  assign \$1796  = ~ \$1795 ;
-  assign \$1797  = \$1795  ? b[8:0] : \$signal [8:0];
-  assign \$1798  = | \$signal [17:9];
-  assign \$1799  = ~ \$1798 ;
-  assign \$1800  = \$1798  ? \$signal  : b;
-  assign \$1801  = | \$1800 [16:10];
-  assign \$1802  = \$1797 [7] & \$1801 ;
-  assign \$1803  = \$1794  | \$1802 ;
-  assign \$1804  = | \$signal [17:9];
-  assign \$1805  = ~ \$1804 ;
-  assign \$1806  = \$1804  ? b[8:0] : \$signal [8:0];
-  assign \$1807  = | \$signal [17:9];
-  assign \$1808  = ~ \$1807 ;
-  assign \$1809  = \$1807  ? \$signal  : b;
-  assign \$1810  = | \$1809 [16:9];
-  assign \$1811  = \$1806 [8] & \$1810 ;
-  assign \$1812  = \$1803  | \$1811 ;
-  assign \$1813  = | \$signal [17:9];
-  assign \$1814  = ~ \$1813 ;
-  assign \$1815  = \$1813  ? b[8:0] : \$signal [8:0];
-  assign \$1816  = | \$signal [17:9];
-  assign \$1817  = ~ \$1816 ;
-  assign \$1818  = \$1816  ? \$signal  : b;
-  assign \$1819  = \$1815 [0] ? \$1818 [16:0] : 17'h00000;
-  assign \$1820  = | \$signal [17:9];
-  assign \$1821  = ~ \$1820 ;
-  assign \$1822  = \$1820  ? b[8:0] : \$signal [8:0];
-  assign \$1823  = | \$signal [17:9];
-  assign \$1824  = ~ \$1823 ;
-  assign \$1825  = \$1823  ? \$signal  : b;
-  assign \$1826  = \$1822 [1] ? { \$1825 [15:0], 1'h0 } : 17'h00000;
-  assign \$1827  = \$1819  + \$1826 ;
-  assign \$1828  = | \$signal [17:9];
-  assign \$1829  = ~ \$1828 ;
-  assign \$1830  = \$1828  ? b[8:0] : \$signal [8:0];
-  assign \$1831  = | \$signal [17:9];
-  assign \$1832  = ~ \$1831 ;
-  assign \$1833  = \$1831  ? \$signal  : b;
-  assign \$1834  = \$1830 [2] ? { \$1833 [14:0], 2'h0 } : 17'h00000;
-  assign \$1835  = | \$signal [17:9];
-  assign \$1836  = ~ \$1835 ;
-  assign \$1837  = \$1835  ? b[8:0] : \$signal [8:0];
-  assign \$1838  = | \$signal [17:9];
-  assign \$1839  = ~ \$1838 ;
-  assign \$1840  = \$1838  ? \$signal  : b;
-  assign \$1841  = \$1837 [3] ? { \$1840 [13:0], 3'h0 } : 17'h00000;
-  assign \$1842  = \$1834  + \$1841 ;
-  assign \$1843  = \$1827  + \$1842 ;
-  assign \$1844  = | \$signal [17:9];
-  assign \$1845  = ~ \$1844 ;
-  assign \$1846  = \$1844  ? b[8:0] : \$signal [8:0];
-  assign \$1847  = | \$signal [17:9];
-  assign \$1848  = ~ \$1847 ;
-  assign \$1849  = \$1847  ? \$signal  : b;
-  assign \$1850  = \$1846 [4] ? { \$1849 [12:0], 4'h0 } : 17'h00000;
-  assign \$1851  = | \$signal [17:9];
-  assign \$1852  = ~ \$1851 ;
-  assign \$1853  = \$1851  ? b[8:0] : \$signal [8:0];
-  assign \$1854  = | \$signal [17:9];
-  assign \$1855  = ~ \$1854 ;
-  assign \$1856  = \$1854  ? \$signal  : b;
-  assign \$1857  = \$1853 [5] ? { \$1856 [11:0], 5'h00 } : 17'h00000;
-  assign \$1858  = \$1850  + \$1857 ;
-  assign \$1859  = | \$signal [17:9];
-  assign \$1860  = ~ \$1859 ;
-  assign \$1861  = \$1859  ? b[8:0] : \$signal [8:0];
-  assign \$1862  = | \$signal [17:9];
-  assign \$1863  = ~ \$1862 ;
-  assign \$1864  = \$1862  ? \$signal  : b;
-  assign \$1865  = \$1861 [6] ? { \$1864 [10:0], 6'h00 } : 17'h00000;
-  assign \$1866  = | \$signal [17:9];
-  assign \$1867  = ~ \$1866 ;
-  assign \$1868  = \$1866  ? b[8:0] : \$signal [8:0];
-  assign \$1869  = | \$signal [17:9];
-  assign \$1870  = ~ \$1869 ;
-  assign \$1871  = \$1869  ? \$signal  : b;
-  assign \$1872  = \$1868 [7] ? { \$1871 [9:0], 7'h00 } : 17'h00000;
-  assign \$1873  = \$1865  + \$1872 ;
-  assign \$1874  = \$1858  + \$1873 ;
-  assign \$1875  = \$1843  + \$1874 ;
-  assign \$1876  = | \$signal [17:9];
-  assign \$1877  = ~ \$1876 ;
-  assign \$1878  = \$1876  ? b[8:0] : \$signal [8:0];
-  assign \$1879  = | \$signal [17:9];
-  assign \$1880  = ~ \$1879 ;
-  assign \$1881  = \$1879  ? \$signal  : b;
-  assign \$1882  = \$1878 [8] ? { \$1881 [8:0], 8'h00 } : 17'h00000;
-  assign \$1883  = \$1875  + \$1882 ;
-  assign \$1884  = | \$1883 [20:17];
-  assign \$1885  = \$1812  | \$1884 ;
-  assign \$1886  = | \$signal [17:9];
-  assign \$1887  = ~ \$1886 ;
-  assign \$1888  = \$1886  ? b[8:0] : \$signal [8:0];
-  assign \$1889  = | \$signal [17:9];
-  assign \$1890  = ~ \$1889 ;
-  assign \$1891  = \$1889  ? \$signal  : b;
-  assign \$1892  = \$1888 [0] ? \$1891 [16:0] : 17'h00000;
-  assign \$1893  = | \$signal [17:9];
-  assign \$1894  = ~ \$1893 ;
-  assign \$1895  = \$1893  ? b[8:0] : \$signal [8:0];
-  assign \$1896  = | \$signal [17:9];
-  assign \$1897  = ~ \$1896 ;
-  assign \$1898  = \$1896  ? \$signal  : b;
-  assign \$1899  = \$1895 [1] ? { \$1898 [15:0], 1'h0 } : 17'h00000;
-  assign \$1900  = \$1892  + \$1899 ;
-  assign \$1901  = | \$signal [17:9];
-  assign \$1902  = ~ \$1901 ;
-  assign \$1903  = \$1901  ? b[8:0] : \$signal [8:0];
-  assign \$1904  = | \$signal [17:9];
-  assign \$1905  = ~ \$1904 ;
-  assign \$1906  = \$1904  ? \$signal  : b;
-  assign \$1907  = \$1903 [2] ? { \$1906 [14:0], 2'h0 } : 17'h00000;
-  assign \$1908  = | \$signal [17:9];
-  assign \$1909  = ~ \$1908 ;
-  assign \$1910  = \$1908  ? b[8:0] : \$signal [8:0];
-  assign \$1911  = | \$signal [17:9];
-  assign \$1912  = ~ \$1911 ;
-  assign \$1913  = \$1911  ? \$signal  : b;
-  assign \$1914  = \$1910 [3] ? { \$1913 [13:0], 3'h0 } : 17'h00000;
-  assign \$1915  = \$1907  + \$1914 ;
-  assign \$1916  = \$1900  + \$1915 ;
-  assign \$1917  = | \$signal [17:9];
-  assign \$1918  = ~ \$1917 ;
-  assign \$1919  = \$1917  ? b[8:0] : \$signal [8:0];
-  assign \$1920  = | \$signal [17:9];
-  assign \$1921  = ~ \$1920 ;
-  assign \$1922  = \$1920  ? \$signal  : b;
-  assign \$1923  = \$1919 [4] ? { \$1922 [12:0], 4'h0 } : 17'h00000;
-  assign \$1924  = | \$signal [17:9];
-  assign \$1925  = ~ \$1924 ;
-  assign \$1926  = \$1924  ? b[8:0] : \$signal [8:0];
-  assign \$1927  = | \$signal [17:9];
-  assign \$1928  = ~ \$1927 ;
-  assign \$1929  = \$1927  ? \$signal  : b;
-  assign \$1930  = \$1926 [5] ? { \$1929 [11:0], 5'h00 } : 17'h00000;
-  assign \$1931  = \$1923  + \$1930 ;
-  assign \$1932  = | \$signal [17:9];
-  assign \$1933  = ~ \$1932 ;
-  assign \$1934  = \$1932  ? b[8:0] : \$signal [8:0];
-  assign \$1935  = | \$signal [17:9];
-  assign \$1936  = ~ \$1935 ;
-  assign \$1937  = \$1935  ? \$signal  : b;
-  assign \$1938  = \$1934 [6] ? { \$1937 [10:0], 6'h00 } : 17'h00000;
-  assign \$1939  = | \$signal [17:9];
-  assign \$1940  = ~ \$1939 ;
-  assign \$1941  = \$1939  ? b[8:0] : \$signal [8:0];
-  assign \$1942  = | \$signal [17:9];
-  assign \$1943  = ~ \$1942 ;
-  assign \$1944  = \$1942  ? \$signal  : b;
-  assign \$1945  = \$1941 [7] ? { \$1944 [9:0], 7'h00 } : 17'h00000;
-  assign \$1946  = \$1938  + \$1945 ;
-  assign \$1947  = \$1931  + \$1946 ;
-  assign \$1948  = \$1916  + \$1947 ;
-  assign \$1949  = | \$signal [17:9];
-  assign \$1950  = ~ \$1949 ;
-  assign \$1951  = \$1949  ? b[8:0] : \$signal [8:0];
-  assign \$1952  = | \$signal [17:9];
-  assign \$1953  = ~ \$1952 ;
-  assign \$1954  = \$1952  ? \$signal  : b;
-  assign \$1955  = \$1951 [8] ? { \$1954 [8:0], 8'h00 } : 17'h00000;
-  assign \$1956  = \$1948  + \$1955 ;
-  assign \$1957  = \$1885  ? 18'h20000 : { 1'h0, \$1956 [16:0] };
-  assign \$1959  = | \$signal [17:9];
-  assign \$1960  = ~ \$1959 ;
-  assign \$1962  = | b[17:9];
-  assign \$1963  = ~ \$1962 ;
-  assign \$1965  = \$1961  & \$1964 ;
-  assign \$1966  = | \$signal [17:9];
-  assign \$1967  = ~ \$1966 ;
-  assign \$1968  = \$1966  ? \$signal  : b;
-  assign \$1970  = | \$signal [17:9];
-  assign \$1971  = ~ \$1970 ;
-  assign \$1972  = \$1970  ? b[8:0] : \$signal [8:0];
-  assign \$1973  = | \$1972 ;
-  assign \$1974  = \$1969  & \$1973 ;
-  assign \$1975  = \$1965  | \$1974 ;
-  assign \$1976  = | \$signal [17:9];
-  assign \$1977  = ~ \$1976 ;
-  assign \$1978  = \$1976  ? b[8:0] : \$signal [8:0];
-  assign \$1979  = | \$signal [17:9];
-  assign \$1980  = ~ \$1979 ;
-  assign \$1981  = \$1979  ? \$signal  : b;
-  assign \$1985  = | \$signal [17:9];
-  assign \$1986  = ~ \$1985 ;
-  assign \$1987  = \$1985  ? b[8:0] : \$signal [8:0];
-  assign \$1988  = | \$signal [17:9];
-  assign \$1989  = ~ \$1988 ;
-  assign \$1990  = \$1988  ? \$signal  : b;
-  assign \$1992  = \$1987 [1] & \$1991 ;
-  assign \$1993  = \$1984  | \$1992 ;
-  assign \$1994  = | \$signal [17:9];
-  assign \$1995  = ~ \$1994 ;
-  assign \$1996  = \$1994  ? b[8:0] : \$signal [8:0];
-  assign \$1997  = | \$signal [17:9];
-  assign \$1998  = ~ \$1997 ;
-  assign \$1999  = \$1997  ? \$signal  : b;
-  assign \$2000  = | \$1999 [16:15];
-  assign \$2001  = \$1996 [2] & \$2000 ;
-  assign \$2002  = \$1993  | \$2001 ;
-  assign \$2003  = | \$signal [17:9];
-  assign \$2004  = ~ \$2003 ;
-  assign \$2005  = \$2003  ? b[8:0] : \$signal [8:0];
-  assign \$2006  = | \$signal [17:9];
-  assign \$2007  = ~ \$2006 ;
-  assign \$2008  = \$2006  ? \$signal  : b;
-  assign \$2009  = | \$2008 [16:14];
-  assign \$2010  = \$2005 [3] & \$2009 ;
-  assign \$2011  = \$2002  | \$2010 ;
-  assign \$2012  = | \$signal [17:9];
-  assign \$2013  = ~ \$2012 ;
-  assign \$2014  = \$2012  ? b[8:0] : \$signal [8:0];
-  assign \$2015  = | \$signal [17:9];
-  assign \$2016  = ~ \$2015 ;
-  assign \$2017  = \$2015  ? \$signal  : b;
-  assign \$2018  = | \$2017 [16:13];
-  assign \$2019  = \$2014 [4] & \$2018 ;
-  assign \$2020  = \$2011  | \$2019 ;
-  assign \$2021  = | \$signal [17:9];
-  assign \$2022  = ~ \$2021 ;
-  assign \$2023  = \$2021  ? b[8:0] : \$signal [8:0];
-  assign \$2024  = | \$signal [17:9];
-  assign \$2025  = ~ \$2024 ;
-  assign \$2026  = \$2024  ? \$signal  : b;
-  assign \$2027  = | \$2026 [16:12];
-  assign \$2028  = \$2023 [5] & \$2027 ;
-  assign \$2029  = \$2020  | \$2028 ;
-  assign \$2030  = | \$signal [17:9];
-  assign \$2031  = ~ \$2030 ;
-  assign \$2032  = \$2030  ? b[8:0] : \$signal [8:0];
-  assign \$2033  = | \$signal [17:9];
-  assign \$2034  = ~ \$2033 ;
-  assign \$2035  = \$2033  ? \$signal  : b;
-  assign \$2036  = | \$2035 [16:11];
-  assign \$2037  = \$2032 [6] & \$2036 ;
-  assign \$2038  = \$2029  | \$2037 ;
-  assign \$2039  = | \$signal [17:9];
-  assign \$2040  = ~ \$2039 ;
-  assign \$2041  = \$2039  ? b[8:0] : \$signal [8:0];
-  assign \$2042  = | \$signal [17:9];
-  assign \$2043  = ~ \$2042 ;
-  assign \$2044  = \$2042  ? \$signal  : b;
-  assign \$2045  = | \$2044 [16:10];
-  assign \$2046  = \$2041 [7] & \$2045 ;
-  assign \$2047  = \$2038  | \$2046 ;
-  assign \$2048  = | \$signal [17:9];
-  assign \$2049  = ~ \$2048 ;
-  assign \$2050  = \$2048  ? b[8:0] : \$signal [8:0];
-  assign \$2051  = | \$signal [17:9];
-  assign \$2052  = ~ \$2051 ;
-  assign \$2053  = \$2051  ? \$signal  : b;
-  assign \$2054  = | \$2053 [16:9];
-  assign \$2055  = \$2050 [8] & \$2054 ;
-  assign \$2056  = \$2047  | \$2055 ;
-  assign \$2057  = | \$signal [17:9];
-  assign \$2058  = ~ \$2057 ;
-  assign \$2059  = \$2057  ? b[8:0] : \$signal [8:0];
-  assign \$2060  = | \$signal [17:9];
-  assign \$2061  = ~ \$2060 ;
-  assign \$2062  = \$2060  ? \$signal  : b;
-  assign \$2063  = \$2059 [0] ? \$2062 [16:0] : 17'h00000;
-  assign \$2064  = | \$signal [17:9];
-  assign \$2065  = ~ \$2064 ;
-  assign \$2066  = \$2064  ? b[8:0] : \$signal [8:0];
-  assign \$2067  = | \$signal [17:9];
-  assign \$2068  = ~ \$2067 ;
-  assign \$2069  = \$2067  ? \$signal  : b;
-  assign \$2070  = \$2066 [1] ? { \$2069 [15:0], 1'h0 } : 17'h00000;
-  assign \$2071  = \$2063  + \$2070 ;
-  assign \$2072  = | \$signal [17:9];
-  assign \$2073  = ~ \$2072 ;
-  assign \$2074  = \$2072  ? b[8:0] : \$signal [8:0];
-  assign \$2075  = | \$signal [17:9];
-  assign \$2076  = ~ \$2075 ;
-  assign \$2077  = \$2075  ? \$signal  : b;
-  assign \$2078  = \$2074 [2] ? { \$2077 [14:0], 2'h0 } : 17'h00000;
-  assign \$2079  = | \$signal [17:9];
-  assign \$2080  = ~ \$2079 ;
-  assign \$2081  = \$2079  ? b[8:0] : \$signal [8:0];
-  assign \$2082  = | \$signal [17:9];
-  assign \$2083  = ~ \$2082 ;
-  assign \$2084  = \$2082  ? \$signal  : b;
-  assign \$2085  = \$2081 [3] ? { \$2084 [13:0], 3'h0 } : 17'h00000;
-  assign \$2086  = \$2078  + \$2085 ;
-  assign \$2087  = \$2071  + \$2086 ;
-  assign \$2088  = | \$signal [17:9];
-  assign \$2089  = ~ \$2088 ;
-  assign \$2090  = \$2088  ? b[8:0] : \$signal [8:0];
-  assign \$2091  = | \$signal [17:9];
-  assign \$2092  = ~ \$2091 ;
-  assign \$2093  = \$2091  ? \$signal  : b;
-  assign \$2094  = \$2090 [4] ? { \$2093 [12:0], 4'h0 } : 17'h00000;
-  assign \$2095  = | \$signal [17:9];
-  assign \$2096  = ~ \$2095 ;
-  assign \$2097  = \$2095  ? b[8:0] : \$signal [8:0];
-  assign \$2098  = | \$signal [17:9];
-  assign \$2099  = ~ \$2098 ;
-  assign \$2100  = \$2098  ? \$signal  : b;
-  assign \$2101  = \$2097 [5] ? { \$2100 [11:0], 5'h00 } : 17'h00000;
-  assign \$2102  = \$2094  + \$2101 ;
-  assign \$2103  = | \$signal [17:9];
-  assign \$2104  = ~ \$2103 ;
-  assign \$2105  = \$2103  ? b[8:0] : \$signal [8:0];
-  assign \$2106  = | \$signal [17:9];
-  assign \$2107  = ~ \$2106 ;
-  assign \$2108  = \$2106  ? \$signal  : b;
-  assign \$2109  = \$2105 [6] ? { \$2108 [10:0], 6'h00 } : 17'h00000;
-  assign \$2110  = | \$signal [17:9];
-  assign \$2111  = ~ \$2110 ;
-  assign \$2112  = \$2110  ? b[8:0] : \$signal [8:0];
-  assign \$2113  = | \$signal [17:9];
-  assign \$2114  = ~ \$2113 ;
-  assign \$2115  = \$2113  ? \$signal  : b;
-  assign \$2116  = \$2112 [7] ? { \$2115 [9:0], 7'h00 } : 17'h00000;
-  assign \$2117  = \$2109  + \$2116 ;
-  assign \$2118  = \$2102  + \$2117 ;
-  assign \$2119  = \$2087  + \$2118 ;
-  assign \$2120  = | \$signal [17:9];
-  assign \$2121  = ~ \$2120 ;
-  assign \$2122  = \$2120  ? b[8:0] : \$signal [8:0];
-  assign \$2123  = | \$signal [17:9];
-  assign \$2124  = ~ \$2123 ;
-  assign \$2125  = \$2123  ? \$signal  : b;
-  assign \$2126  = \$2122 [8] ? { \$2125 [8:0], 8'h00 } : 17'h00000;
-  assign \$2127  = \$2119  + \$2126 ;
-  assign \$2128  = | \$2127 [20:17];
-  assign \$2129  = \$2056  | \$2128 ;
-  assign \$2130  = | \$signal [17:9];
-  assign \$2131  = ~ \$2130 ;
-  assign \$2132  = \$2130  ? b[8:0] : \$signal [8:0];
-  assign \$2133  = | \$signal [17:9];
-  assign \$2134  = ~ \$2133 ;
-  assign \$2135  = \$2133  ? \$signal  : b;
-  assign \$2136  = \$2132 [0] ? \$2135 [16:0] : 17'h00000;
-  assign \$2137  = | \$signal [17:9];
-  assign \$2138  = ~ \$2137 ;
-  assign \$2139  = \$2137  ? b[8:0] : \$signal [8:0];
-  assign \$2140  = | \$signal [17:9];
-  assign \$2141  = ~ \$2140 ;
-  assign \$2142  = \$2140  ? \$signal  : b;
-  assign \$2143  = \$2139 [1] ? { \$2142 [15:0], 1'h0 } : 17'h00000;
-  assign \$2144  = \$2136  + \$2143 ;
-  assign \$2145  = | \$signal [17:9];
-  assign \$2146  = ~ \$2145 ;
-  assign \$2147  = \$2145  ? b[8:0] : \$signal [8:0];
-  assign \$2148  = | \$signal [17:9];
-  assign \$2149  = ~ \$2148 ;
-  assign \$2150  = \$2148  ? \$signal  : b;
-  assign \$2151  = \$2147 [2] ? { \$2150 [14:0], 2'h0 } : 17'h00000;
-  assign \$2152  = | \$signal [17:9];
-  assign \$2153  = ~ \$2152 ;
-  assign \$2154  = \$2152  ? b[8:0] : \$signal [8:0];
-  assign \$2155  = | \$signal [17:9];
-  assign \$2156  = ~ \$2155 ;
-  assign \$2157  = \$2155  ? \$signal  : b;
-  assign \$2158  = \$2154 [3] ? { \$2157 [13:0], 3'h0 } : 17'h00000;
-  assign \$2159  = \$2151  + \$2158 ;
-  assign \$2160  = \$2144  + \$2159 ;
-  assign \$2161  = | \$signal [17:9];
-  assign \$2162  = ~ \$2161 ;
-  assign \$2163  = \$2161  ? b[8:0] : \$signal [8:0];
-  assign \$2164  = | \$signal [17:9];
-  assign \$2165  = ~ \$2164 ;
-  assign \$2166  = \$2164  ? \$signal  : b;
-  assign \$2167  = \$2163 [4] ? { \$2166 [12:0], 4'h0 } : 17'h00000;
-  assign \$2168  = | \$signal [17:9];
-  assign \$2169  = ~ \$2168 ;
-  assign \$2170  = \$2168  ? b[8:0] : \$signal [8:0];
-  assign \$2171  = | \$signal [17:9];
-  assign \$2172  = ~ \$2171 ;
-  assign \$2173  = \$2171  ? \$signal  : b;
-  assign \$2174  = \$2170 [5] ? { \$2173 [11:0], 5'h00 } : 17'h00000;
-  assign \$2175  = \$2167  + \$2174 ;
-  assign \$2176  = | \$signal [17:9];
-  assign \$2177  = ~ \$2176 ;
-  assign \$2178  = \$2176  ? b[8:0] : \$signal [8:0];
-  assign \$2179  = | \$signal [17:9];
-  assign \$2180  = ~ \$2179 ;
-  assign \$2181  = \$2179  ? \$signal  : b;
-  assign \$2182  = \$2178 [6] ? { \$2181 [10:0], 6'h00 } : 17'h00000;
-  assign \$2183  = | \$signal [17:9];
-  assign \$2184  = ~ \$2183 ;
-  assign \$2185  = \$2183  ? b[8:0] : \$signal [8:0];
-  assign \$2186  = | \$signal [17:9];
-  assign \$2187  = ~ \$2186 ;
-  assign \$2188  = \$2186  ? \$signal  : b;
-  assign \$2189  = \$2185 [7] ? { \$2188 [9:0], 7'h00 } : 17'h00000;
-  assign \$2190  = \$2182  + \$2189 ;
-  assign \$2191  = \$2175  + \$2190 ;
-  assign \$2192  = \$2160  + \$2191 ;
-  assign \$2193  = | \$signal [17:9];
-  assign \$2194  = ~ \$2193 ;
-  assign \$2195  = \$2193  ? b[8:0] : \$signal [8:0];
-  assign \$2196  = | \$signal [17:9];
-  assign \$2197  = ~ \$2196 ;
-  assign \$2198  = \$2196  ? \$signal  : b;
-  assign \$2199  = \$2195 [8] ? { \$2198 [8:0], 8'h00 } : 17'h00000;
-  assign \$2200  = \$2192  + \$2199 ;
-  assign \$2201  = \$2129  ? 18'h20000 : { 1'h0, \$2200 [16:0] };
-  assign \$2202  = step == 3'h6;
-  assign \$2203  = | \$signal [17:9];
-  assign \$2204  = ~ \$2203 ;
-  assign \$2206  = | b[17:9];
-  assign \$2207  = ~ \$2206 ;
-  assign \$2209  = \$2205  & \$2208 ;
-  assign \$2210  = | \$signal [17:9];
-  assign \$2211  = ~ \$2210 ;
-  assign \$2212  = \$2210  ? \$signal  : b;
-  assign \$2214  = | \$signal [17:9];
-  assign \$2215  = ~ \$2214 ;
-  assign \$2216  = \$2214  ? b[8:0] : \$signal [8:0];
-  assign \$2217  = | \$2216 ;
-  assign \$2218  = \$2213  & \$2217 ;
-  assign \$2219  = \$2209  | \$2218 ;
-  assign \$2220  = | \$signal [17:9];
-  assign \$2221  = ~ \$2220 ;
-  assign \$2222  = \$2220  ? b[8:0] : \$signal [8:0];
-  assign \$2223  = | \$signal [17:9];
-  assign \$2224  = ~ \$2223 ;
-  assign \$2225  = \$2223  ? \$signal  : b;
-  assign \$2229  = | \$signal [17:9];
-  assign \$2230  = ~ \$2229 ;
-  assign \$2231  = \$2229  ? b[8:0] : \$signal [8:0];
-  assign \$2232  = | \$signal [17:9];
-  assign \$2233  = ~ \$2232 ;
-  assign \$2234  = \$2232  ? \$signal  : b;
-  assign \$2236  = \$2231 [1] & \$2235 ;
-  assign \$2237  = \$2228  | \$2236 ;
-  assign \$2238  = | \$signal [17:9];
-  assign \$2239  = ~ \$2238 ;
-  assign \$2240  = \$2238  ? b[8:0] : \$signal [8:0];
-  assign \$2241  = | \$signal [17:9];
-  assign \$2242  = ~ \$2241 ;
-  assign \$2243  = \$2241  ? \$signal  : b;
-  assign \$2244  = | \$2243 [16:15];
-  assign \$2245  = \$2240 [2] & \$2244 ;
-  assign \$2246  = \$2237  | \$2245 ;
-  assign \$2247  = | \$signal [17:9];
-  assign \$2248  = ~ \$2247 ;
-  assign \$2249  = \$2247  ? b[8:0] : \$signal [8:0];
-  assign \$2250  = | \$signal [17:9];
-  assign \$2251  = ~ \$2250 ;
-  assign \$2252  = \$2250  ? \$signal  : b;
-  assign \$2253  = | \$2252 [16:14];
-  assign \$2254  = \$2249 [3] & \$2253 ;
-  assign \$2255  = \$2246  | \$2254 ;
-  assign \$2256  = | \$signal [17:9];
-  assign \$2257  = ~ \$2256 ;
-  assign \$2258  = \$2256  ? b[8:0] : \$signal [8:0];
-  assign \$2259  = | \$signal [17:9];
-  assign \$2260  = ~ \$2259 ;
-  assign \$2261  = \$2259  ? \$signal  : b;
-  assign \$2262  = | \$2261 [16:13];
-  assign \$2263  = \$2258 [4] & \$2262 ;
-  assign \$2264  = \$2255  | \$2263 ;
-  assign \$2265  = | \$signal [17:9];
-  assign \$2266  = ~ \$2265 ;
-  assign \$2267  = \$2265  ? b[8:0] : \$signal [8:0];
-  assign \$2268  = | \$signal [17:9];
-  assign \$2269  = ~ \$2268 ;
-  assign \$2270  = \$2268  ? \$signal  : b;
-  assign \$2271  = | \$2270 [16:12];
-  assign \$2272  = \$2267 [5] & \$2271 ;
-  assign \$2273  = \$2264  | \$2272 ;
-  assign \$2274  = | \$signal [17:9];
-  assign \$2275  = ~ \$2274 ;
-  assign \$2276  = \$2274  ? b[8:0] : \$signal [8:0];
-  assign \$2277  = | \$signal [17:9];
-  assign \$2278  = ~ \$2277 ;
-  assign \$2279  = \$2277  ? \$signal  : b;
-  assign \$2280  = | \$2279 [16:11];
-  assign \$2281  = \$2276 [6] & \$2280 ;
-  assign \$2282  = \$2273  | \$2281 ;
-  assign \$2283  = | \$signal [17:9];
-  assign \$2284  = ~ \$2283 ;
-  assign \$2285  = \$2283  ? b[8:0] : \$signal [8:0];
-  assign \$2286  = | \$signal [17:9];
-  assign \$2287  = ~ \$2286 ;
-  assign \$2288  = \$2286  ? \$signal  : b;
-  assign \$2289  = | \$2288 [16:10];
-  assign \$2290  = \$2285 [7] & \$2289 ;
-  assign \$2291  = \$2282  | \$2290 ;
-  assign \$2292  = | \$signal [17:9];
-  assign \$2293  = ~ \$2292 ;
-  assign \$2294  = \$2292  ? b[8:0] : \$signal [8:0];
-  assign \$2295  = | \$signal [17:9];
-  assign \$2296  = ~ \$2295 ;
-  assign \$2297  = \$2295  ? \$signal  : b;
-  assign \$2298  = | \$2297 [16:9];
-  assign \$2299  = \$2294 [8] & \$2298 ;
-  assign \$2300  = \$2291  | \$2299 ;
-  assign \$2301  = | \$signal [17:9];
-  assign \$2302  = ~ \$2301 ;
-  assign \$2303  = \$2301  ? b[8:0] : \$signal [8:0];
-  assign \$2304  = | \$signal [17:9];
-  assign \$2305  = ~ \$2304 ;
-  assign \$2306  = \$2304  ? \$signal  : b;
-  assign \$2307  = \$2303 [0] ? \$2306 [16:0] : 17'h00000;
-  assign \$2308  = | \$signal [17:9];
-  assign \$2309  = ~ \$2308 ;
-  assign \$2310  = \$2308  ? b[8:0] : \$signal [8:0];
-  assign \$2311  = | \$signal [17:9];
-  assign \$2312  = ~ \$2311 ;
-  assign \$2313  = \$2311  ? \$signal  : b;
-  assign \$2314  = \$2310 [1] ? { \$2313 [15:0], 1'h0 } : 17'h00000;
-  assign \$2315  = \$2307  + \$2314 ;
-  assign \$2316  = | \$signal [17:9];
-  assign \$2317  = ~ \$2316 ;
-  assign \$2318  = \$2316  ? b[8:0] : \$signal [8:0];
-  assign \$2319  = | \$signal [17:9];
-  assign \$2320  = ~ \$2319 ;
-  assign \$2321  = \$2319  ? \$signal  : b;
-  assign \$2322  = \$2318 [2] ? { \$2321 [14:0], 2'h0 } : 17'h00000;
-  assign \$2323  = | \$signal [17:9];
-  assign \$2324  = ~ \$2323 ;
-  assign \$2325  = \$2323  ? b[8:0] : \$signal [8:0];
-  assign \$2326  = | \$signal [17:9];
-  assign \$2327  = ~ \$2326 ;
-  assign \$2328  = \$2326  ? \$signal  : b;
-  assign \$2329  = \$2325 [3] ? { \$2328 [13:0], 3'h0 } : 17'h00000;
-  assign \$2330  = \$2322  + \$2329 ;
-  assign \$2331  = \$2315  + \$2330 ;
-  assign \$2332  = | \$signal [17:9];
-  assign \$2333  = ~ \$2332 ;
-  assign \$2334  = \$2332  ? b[8:0] : \$signal [8:0];
-  assign \$2335  = | \$signal [17:9];
-  assign \$2336  = ~ \$2335 ;
-  assign \$2337  = \$2335  ? \$signal  : b;
-  assign \$2338  = \$2334 [4] ? { \$2337 [12:0], 4'h0 } : 17'h00000;
-  assign \$2339  = | \$signal [17:9];
-  assign \$2340  = ~ \$2339 ;
-  assign \$2341  = \$2339  ? b[8:0] : \$signal [8:0];
-  assign \$2342  = | \$signal [17:9];
-  assign \$2343  = ~ \$2342 ;
-  assign \$2344  = \$2342  ? \$signal  : b;
-  assign \$2345  = \$2341 [5] ? { \$2344 [11:0], 5'h00 } : 17'h00000;
-  assign \$2346  = \$2338  + \$2345 ;
-  assign \$2347  = | \$signal [17:9];
-  assign \$2348  = ~ \$2347 ;
-  assign \$2349  = \$2347  ? b[8:0] : \$signal [8:0];
-  assign \$2350  = | \$signal [17:9];
-  assign \$2351  = ~ \$2350 ;
-  assign \$2352  = \$2350  ? \$signal  : b;
-  assign \$2353  = \$2349 [6] ? { \$2352 [10:0], 6'h00 } : 17'h00000;
-  assign \$2354  = | \$signal [17:9];
-  assign \$2355  = ~ \$2354 ;
-  assign \$2356  = \$2354  ? b[8:0] : \$signal [8:0];
-  assign \$2357  = | \$signal [17:9];
-  assign \$2358  = ~ \$2357 ;
-  assign \$2359  = \$2357  ? \$signal  : b;
-  assign \$2360  = \$2356 [7] ? { \$2359 [9:0], 7'h00 } : 17'h00000;
-  assign \$2361  = \$2353  + \$2360 ;
-  assign \$2362  = \$2346  + \$2361 ;
-  assign \$2363  = \$2331  + \$2362 ;
-  assign \$2364  = | \$signal [17:9];
-  assign \$2365  = ~ \$2364 ;
-  assign \$2366  = \$2364  ? b[8:0] : \$signal [8:0];
-  assign \$2367  = | \$signal [17:9];
-  assign \$2368  = ~ \$2367 ;
-  assign \$2369  = \$2367  ? \$signal  : b;
-  assign \$2370  = \$2366 [8] ? { \$2369 [8:0], 8'h00 } : 17'h00000;
-  assign \$2371  = \$2363  + \$2370 ;
-  assign \$2372  = | \$2371 [20:17];
-  assign \$2373  = \$2300  | \$2372 ;
-  assign \$2374  = | \$signal [17:9];
-  assign \$2375  = ~ \$2374 ;
-  assign \$2376  = \$2374  ? b[8:0] : \$signal [8:0];
-  assign \$2377  = | \$signal [17:9];
-  assign \$2378  = ~ \$2377 ;
-  assign \$2379  = \$2377  ? \$signal  : b;
-  assign \$2380  = \$2376 [0] ? \$2379 [16:0] : 17'h00000;
-  assign \$2381  = | \$signal [17:9];
-  assign \$2382  = ~ \$2381 ;
-  assign \$2383  = \$2381  ? b[8:0] : \$signal [8:0];
-  assign \$2384  = | \$signal [17:9];
-  assign \$2385  = ~ \$2384 ;
-  assign \$2386  = \$2384  ? \$signal  : b;
-  assign \$2387  = \$2383 [1] ? { \$2386 [15:0], 1'h0 } : 17'h00000;
-  assign \$2388  = \$2380  + \$2387 ;
-  assign \$2389  = | \$signal [17:9];
-  assign \$2390  = ~ \$2389 ;
-  assign \$2391  = \$2389  ? b[8:0] : \$signal [8:0];
-  assign \$2392  = | \$signal [17:9];
-  assign \$2393  = ~ \$2392 ;
-  assign \$2394  = \$2392  ? \$signal  : b;
-  assign \$2395  = \$2391 [2] ? { \$2394 [14:0], 2'h0 } : 17'h00000;
-  assign \$2396  = | \$signal [17:9];
-  assign \$2397  = ~ \$2396 ;
-  assign \$2398  = \$2396  ? b[8:0] : \$signal [8:0];
-  assign \$2399  = | \$signal [17:9];
-  assign \$2400  = ~ \$2399 ;
-  assign \$2401  = \$2399  ? \$signal  : b;
-  assign \$2402  = \$2398 [3] ? { \$2401 [13:0], 3'h0 } : 17'h00000;
-  assign \$2403  = \$2395  + \$2402 ;
-  assign \$2404  = \$2388  + \$2403 ;
-  assign \$2405  = | \$signal [17:9];
-  assign \$2406  = ~ \$2405 ;
-  assign \$2407  = \$2405  ? b[8:0] : \$signal [8:0];
-  assign \$2408  = | \$signal [17:9];
-  assign \$2409  = ~ \$2408 ;
-  assign \$2410  = \$2408  ? \$signal  : b;
-  assign \$2411  = \$2407 [4] ? { \$2410 [12:0], 4'h0 } : 17'h00000;
-  assign \$2412  = | \$signal [17:9];
-  assign \$2413  = ~ \$2412 ;
-  assign \$2414  = \$2412  ? b[8:0] : \$signal [8:0];
-  assign \$2415  = | \$signal [17:9];
-  assign \$2416  = ~ \$2415 ;
-  assign \$2417  = \$2415  ? \$signal  : b;
-  assign \$2418  = \$2414 [5] ? { \$2417 [11:0], 5'h00 } : 17'h00000;
-  assign \$2419  = \$2411  + \$2418 ;
-  assign \$2420  = | \$signal [17:9];
-  assign \$2421  = ~ \$2420 ;
-  assign \$2422  = \$2420  ? b[8:0] : \$signal [8:0];
-  assign \$2423  = | \$signal [17:9];
-  assign \$2424  = ~ \$2423 ;
-  assign \$2425  = \$2423  ? \$signal  : b;
-  assign \$2426  = \$2422 [6] ? { \$2425 [10:0], 6'h00 } : 17'h00000;
-  assign \$2427  = | \$signal [17:9];
-  assign \$2428  = ~ \$2427 ;
-  assign \$2429  = \$2427  ? b[8:0] : \$signal [8:0];
-  assign \$2430  = | \$signal [17:9];
-  assign \$2431  = ~ \$2430 ;
-  assign \$2432  = \$2430  ? \$signal  : b;
-  assign \$2433  = \$2429 [7] ? { \$2432 [9:0], 7'h00 } : 17'h00000;
-  assign \$2434  = \$2426  + \$2433 ;
-  assign \$2435  = \$2419  + \$2434 ;
-  assign \$2436  = \$2404  + \$2435 ;
-  assign \$2437  = | \$signal [17:9];
-  assign \$2438  = ~ \$2437 ;
-  assign \$2439  = \$2437  ? b[8:0] : \$signal [8:0];
-  assign \$2440  = | \$signal [17:9];
-  assign \$2441  = ~ \$2440 ;
-  assign \$2442  = \$2440  ? \$signal  : b;
-  assign \$2443  = \$2439 [8] ? { \$2442 [8:0], 8'h00 } : 17'h00000;
-  assign \$2444  = \$2436  + \$2443 ;
-  assign \$2445  = \$2373  ? 18'h20000 : { 1'h0, \$2444 [16:0] };
-  assign \$2446  = step == 3'h7;
-  assign \$2447  = | \$signal [17:9];
-  assign \$2448  = ~ \$2447 ;
-  assign \$2450  = | b[17:9];
-  assign \$2451  = ~ \$2450 ;
-  assign \$2453  = \$2449  & \$2452 ;
-  assign \$2454  = | \$signal [17:9];
-  assign \$2455  = ~ \$2454 ;
-  assign \$2456  = \$2454  ? \$signal  : b;
-  assign \$2458  = | \$signal [17:9];
-  assign \$2459  = ~ \$2458 ;
-  assign \$2460  = \$2458  ? b[8:0] : \$signal [8:0];
-  assign \$2461  = | \$2460 ;
-  assign \$2462  = \$2457  & \$2461 ;
-  assign \$2463  = \$2453  | \$2462 ;
-  assign \$2464  = | \$signal [17:9];
-  assign \$2465  = ~ \$2464 ;
-  assign \$2466  = \$2464  ? b[8:0] : \$signal [8:0];
-  assign \$2467  = | \$signal [17:9];
-  assign \$2468  = ~ \$2467 ;
-  assign \$2469  = \$2467  ? \$signal  : b;
-  assign \$2473  = | \$signal [17:9];
-  assign \$2474  = ~ \$2473 ;
-  assign \$2475  = \$2473  ? b[8:0] : \$signal [8:0];
-  assign \$2476  = | \$signal [17:9];
-  assign \$2477  = ~ \$2476 ;
-  assign \$2478  = \$2476  ? \$signal  : b;
-  assign \$2480  = \$2475 [1] & \$2479 ;
-  assign \$2481  = \$2472  | \$2480 ;
-  assign \$2482  = | \$signal [17:9];
-  assign \$2483  = ~ \$2482 ;
-  assign \$2484  = \$2482  ? b[8:0] : \$signal [8:0];
-  assign \$2485  = | \$signal [17:9];
-  assign \$2486  = ~ \$2485 ;
-  assign \$2487  = \$2485  ? \$signal  : b;
-  assign \$2488  = | \$2487 [16:15];
-  assign \$2489  = \$2484 [2] & \$2488 ;
-  assign \$2490  = \$2481  | \$2489 ;
-  assign \$2491  = | \$signal [17:9];
-  assign \$2492  = ~ \$2491 ;
-  assign \$2493  = \$2491  ? b[8:0] : \$signal [8:0];
-  assign \$2494  = | \$signal [17:9];
-  assign \$2495  = ~ \$2494 ;
-  assign \$2496  = \$2494  ? \$signal  : b;
-  assign \$2497  = | \$2496 [16:14];
-  assign \$2498  = \$2493 [3] & \$2497 ;
-  assign \$2499  = \$2490  | \$2498 ;
-  assign \$2500  = | \$signal [17:9];
-  assign \$2501  = ~ \$2500 ;
-  assign \$2502  = \$2500  ? b[8:0] : \$signal [8:0];
-  assign \$2503  = | \$signal [17:9];
-  assign \$2504  = ~ \$2503 ;
-  assign \$2505  = \$2503  ? \$signal  : b;
-  assign \$2506  = | \$2505 [16:13];
-  assign \$2507  = \$2502 [4] & \$2506 ;
-  assign \$2508  = \$2499  | \$2507 ;
-  assign \$2509  = | \$signal [17:9];
-  assign \$2510  = ~ \$2509 ;
-  assign \$2511  = \$2509  ? b[8:0] : \$signal [8:0];
-  assign \$2512  = | \$signal [17:9];
-  assign \$2513  = ~ \$2512 ;
-  assign \$2514  = \$2512  ? \$signal  : b;
-  assign \$2515  = | \$2514 [16:12];
-  assign \$2516  = \$2511 [5] & \$2515 ;
-  assign \$2517  = \$2508  | \$2516 ;
-  assign \$2518  = | \$signal [17:9];
-  assign \$2519  = ~ \$2518 ;
-  assign \$2520  = \$2518  ? b[8:0] : \$signal [8:0];
-  assign \$2521  = | \$signal [17:9];
-  assign \$2522  = ~ \$2521 ;
-  assign \$2523  = \$2521  ? \$signal  : b;
-  assign \$2524  = | \$2523 [16:11];
-  assign \$2525  = \$2520 [6] & \$2524 ;
-  assign \$2526  = \$2517  | \$2525 ;
-  assign \$2527  = | \$signal [17:9];
-  assign \$2528  = ~ \$2527 ;
-  assign \$2529  = \$2527  ? b[8:0] : \$signal [8:0];
-  assign \$2530  = | \$signal [17:9];
-  assign \$2531  = ~ \$2530 ;
-  assign \$2532  = \$2530  ? \$signal  : b;
-  assign \$2533  = | \$2532 [16:10];
-  assign \$2534  = \$2529 [7] & \$2533 ;
-  assign \$2535  = \$2526  | \$2534 ;
-  assign \$2536  = | \$signal [17:9];
-  assign \$2537  = ~ \$2536 ;
-  assign \$2538  = \$2536  ? b[8:0] : \$signal [8:0];
-  assign \$2539  = | \$signal [17:9];
-  assign \$2540  = ~ \$2539 ;
-  assign \$2541  = \$2539  ? \$signal  : b;
-  assign \$2542  = | \$2541 [16:9];
-  assign \$2543  = \$2538 [8] & \$2542 ;
-  assign \$2544  = \$2535  | \$2543 ;
-  assign \$2545  = | \$signal [17:9];
-  assign \$2546  = ~ \$2545 ;
-  assign \$2547  = \$2545  ? b[8:0] : \$signal [8:0];
-  assign \$2548  = | \$signal [17:9];
-  assign \$2549  = ~ \$2548 ;
-  assign \$2550  = \$2548  ? \$signal  : b;
-  assign \$2551  = \$2547 [0] ? \$2550 [16:0] : 17'h00000;
-  assign \$2552  = | \$signal [17:9];
-  assign \$2553  = ~ \$2552 ;
-  assign \$2554  = \$2552  ? b[8:0] : \$signal [8:0];
-  assign \$2555  = | \$signal [17:9];
-  assign \$2556  = ~ \$2555 ;
-  assign \$2557  = \$2555  ? \$signal  : b;
-  assign \$2558  = \$2554 [1] ? { \$2557 [15:0], 1'h0 } : 17'h00000;
-  assign \$2559  = \$2551  + \$2558 ;
-  assign \$2560  = | \$signal [17:9];
-  assign \$2561  = ~ \$2560 ;
-  assign \$2562  = \$2560  ? b[8:0] : \$signal [8:0];
-  assign \$2563  = | \$signal [17:9];
-  assign \$2564  = ~ \$2563 ;
-  assign \$2565  = \$2563  ? \$signal  : b;
-  assign \$2566  = \$2562 [2] ? { \$2565 [14:0], 2'h0 } : 17'h00000;
-  assign \$2567  = | \$signal [17:9];
-  assign \$2568  = ~ \$2567 ;
-  assign \$2569  = \$2567  ? b[8:0] : \$signal [8:0];
-  assign \$2570  = | \$signal [17:9];
-  assign \$2571  = ~ \$2570 ;
-  assign \$2572  = \$2570  ? \$signal  : b;
-  assign \$2573  = \$2569 [3] ? { \$2572 [13:0], 3'h0 } : 17'h00000;
-  assign \$2574  = \$2566  + \$2573 ;
-  assign \$2575  = \$2559  + \$2574 ;
-  assign \$2576  = | \$signal [17:9];
-  assign \$2577  = ~ \$2576 ;
-  assign \$2578  = \$2576  ? b[8:0] : \$signal [8:0];
-  assign \$2579  = | \$signal [17:9];
-  assign \$2580  = ~ \$2579 ;
-  assign \$2581  = \$2579  ? \$signal  : b;
-  assign \$2582  = \$2578 [4] ? { \$2581 [12:0], 4'h0 } : 17'h00000;
-  assign \$2583  = | \$signal [17:9];
-  assign \$2584  = ~ \$2583 ;
-  assign \$2585  = \$2583  ? b[8:0] : \$signal [8:0];
-  assign \$2586  = | \$signal [17:9];
-  assign \$2587  = ~ \$2586 ;
-  assign \$2588  = \$2586  ? \$signal  : b;
-  assign \$2589  = \$2585 [5] ? { \$2588 [11:0], 5'h00 } : 17'h00000;
-  assign \$2590  = \$2582  + \$2589 ;
-  assign \$2591  = | \$signal [17:9];
-  assign \$2592  = ~ \$2591 ;
-  assign \$2593  = \$2591  ? b[8:0] : \$signal [8:0];
-  assign \$2594  = | \$signal [17:9];
-  assign \$2595  = ~ \$2594 ;
-  assign \$2596  = \$2594  ? \$signal  : b;
-  assign \$2597  = \$2593 [6] ? { \$2596 [10:0], 6'h00 } : 17'h00000;
-  assign \$2598  = | \$signal [17:9];
-  assign \$2599  = ~ \$2598 ;
-  assign \$2600  = \$2598  ? b[8:0] : \$signal [8:0];
-  assign \$2601  = | \$signal [17:9];
-  assign \$2602  = ~ \$2601 ;
-  assign \$2603  = \$2601  ? \$signal  : b;
-  assign \$2604  = \$2600 [7] ? { \$2603 [9:0], 7'h00 } : 17'h00000;
-  assign \$2605  = \$2597  + \$2604 ;
-  assign \$2606  = \$2590  + \$2605 ;
-  assign \$2607  = \$2575  + \$2606 ;
-  assign \$2608  = | \$signal [17:9];
-  assign \$2609  = ~ \$2608 ;
-  assign \$2610  = \$2608  ? b[8:0] : \$signal [8:0];
-  assign \$2611  = | \$signal [17:9];
-  assign \$2612  = ~ \$2611 ;
-  assign \$2613  = \$2611  ? \$signal  : b;
-  assign \$2614  = \$2610 [8] ? { \$2613 [8:0], 8'h00 } : 17'h00000;
-  assign \$2615  = \$2607  + \$2614 ;
-  assign \$2616  = | \$2615 [20:17];
-  assign \$2617  = \$2544  | \$2616 ;
-  assign \$2618  = | \$signal [17:9];
-  assign \$2619  = ~ \$2618 ;
-  assign \$2620  = \$2618  ? b[8:0] : \$signal [8:0];
-  assign \$2621  = | \$signal [17:9];
-  assign \$2622  = ~ \$2621 ;
-  assign \$2623  = \$2621  ? \$signal  : b;
-  assign \$2624  = \$2620 [0] ? \$2623 [16:0] : 17'h00000;
-  assign \$2625  = | \$signal [17:9];
-  assign \$2626  = ~ \$2625 ;
-  assign \$2627  = \$2625  ? b[8:0] : \$signal [8:0];
-  assign \$2628  = | \$signal [17:9];
-  assign \$2629  = ~ \$2628 ;
-  assign \$2630  = \$2628  ? \$signal  : b;
-  assign \$2631  = \$2627 [1] ? { \$2630 [15:0], 1'h0 } : 17'h00000;
-  assign \$2632  = \$2624  + \$2631 ;
-  assign \$2633  = | \$signal [17:9];
-  assign \$2634  = ~ \$2633 ;
-  assign \$2635  = \$2633  ? b[8:0] : \$signal [8:0];
-  assign \$2636  = | \$signal [17:9];
-  assign \$2637  = ~ \$2636 ;
-  assign \$2638  = \$2636  ? \$signal  : b;
-  assign \$2639  = \$2635 [2] ? { \$2638 [14:0], 2'h0 } : 17'h00000;
-  assign \$2640  = | \$signal [17:9];
-  assign \$2641  = ~ \$2640 ;
-  assign \$2642  = \$2640  ? b[8:0] : \$signal [8:0];
-  assign \$2643  = | \$signal [17:9];
-  assign \$2644  = ~ \$2643 ;
-  assign \$2645  = \$2643  ? \$signal  : b;
-  assign \$2646  = \$2642 [3] ? { \$2645 [13:0], 3'h0 } : 17'h00000;
-  assign \$2647  = \$2639  + \$2646 ;
-  assign \$2648  = \$2632  + \$2647 ;
-  assign \$2649  = | \$signal [17:9];
-  assign \$2650  = ~ \$2649 ;
-  assign \$2651  = \$2649  ? b[8:0] : \$signal [8:0];
-  assign \$2652  = | \$signal [17:9];
-  assign \$2653  = ~ \$2652 ;
-  assign \$2654  = \$2652  ? \$signal  : b;
-  assign \$2655  = \$2651 [4] ? { \$2654 [12:0], 4'h0 } : 17'h00000;
-  assign \$2656  = | \$signal [17:9];
-  assign \$2657  = ~ \$2656 ;
-  assign \$2658  = \$2656  ? b[8:0] : \$signal [8:0];
-  assign \$2659  = | \$signal [17:9];
-  assign \$2660  = ~ \$2659 ;
-  assign \$2661  = \$2659  ? \$signal  : b;
-  assign \$2662  = \$2658 [5] ? { \$2661 [11:0], 5'h00 } : 17'h00000;
-  assign \$2663  = \$2655  + \$2662 ;
-  assign \$2664  = | \$signal [17:9];
-  assign \$2665  = ~ \$2664 ;
-  assign \$2666  = \$2664  ? b[8:0] : \$signal [8:0];
-  assign \$2667  = | \$signal [17:9];
-  assign \$2668  = ~ \$2667 ;
-  assign \$2669  = \$2667  ? \$signal  : b;
-  assign \$2670  = \$2666 [6] ? { \$2669 [10:0], 6'h00 } : 17'h00000;
-  assign \$2671  = | \$signal [17:9];
-  assign \$2672  = ~ \$2671 ;
-  assign \$2673  = \$2671  ? b[8:0] : \$signal [8:0];
-  assign \$2674  = | \$signal [17:9];
-  assign \$2675  = ~ \$2674 ;
-  assign \$2676  = \$2674  ? \$signal  : b;
-  assign \$2677  = \$2673 [7] ? { \$2676 [9:0], 7'h00 } : 17'h00000;
-  assign \$2678  = \$2670  + \$2677 ;
-  assign \$2679  = \$2663  + \$2678 ;
-  assign \$2680  = \$2648  + \$2679 ;
-  assign \$2681  = | \$signal [17:9];
-  assign \$2682  = ~ \$2681 ;
-  assign \$2683  = \$2681  ? b[8:0] : \$signal [8:0];
-  assign \$2684  = | \$signal [17:9];
-  assign \$2685  = ~ \$2684 ;
-  assign \$2686  = \$2684  ? \$signal  : b;
-  assign \$2687  = \$2683 [8] ? { \$2686 [8:0], 8'h00 } : 17'h00000;
-  assign \$2688  = \$2680  + \$2687 ;
-  assign \$2689  = \$2617  ? 18'h20000 : { 1'h0, \$2688 [16:0] };
-  assign \$2690  = ! pool;
-  assign \$2691  = | \$signal [17:9];
-  assign \$2692  = ~ \$2691 ;
-  assign \$2694  = | b[17:9];
-  assign \$2695  = ~ \$2694 ;
-  assign \$2697  = \$2693  & \$2696 ;
-  assign \$2698  = | \$signal [17:9];
-  assign \$2699  = ~ \$2698 ;
-  assign \$2700  = \$2698  ? \$signal  : b;
-  assign \$2702  = | \$signal [17:9];
-  assign \$2703  = ~ \$2702 ;
-  assign \$2704  = \$2702  ? b[8:0] : \$signal [8:0];
-  assign \$2705  = | \$2704 ;
-  assign \$2706  = \$2701  & \$2705 ;
-  assign \$2707  = \$2697  | \$2706 ;
-  assign \$2708  = | \$signal [17:9];
-  assign \$2709  = ~ \$2708 ;
-  assign \$2710  = \$2708  ? b[8:0] : \$signal [8:0];
-  assign \$2711  = | \$signal [17:9];
-  assign \$2712  = ~ \$2711 ;
-  assign \$2713  = \$2711  ? \$signal  : b;
-  assign \$2717  = | \$signal [17:9];
-  assign \$2718  = ~ \$2717 ;
-  assign \$2719  = \$2717  ? b[8:0] : \$signal [8:0];
-  assign \$2720  = | \$signal [17:9];
-  assign \$2721  = ~ \$2720 ;
-  assign \$2722  = \$2720  ? \$signal  : b;
-  assign \$2724  = \$2719 [1] & \$2723 ;
-  assign \$2725  = \$2716  | \$2724 ;
-  assign \$2726  = | \$signal [17:9];
-  assign \$2727  = ~ \$2726 ;
-  assign \$2728  = \$2726  ? b[8:0] : \$signal [8:0];
-  assign \$2729  = | \$signal [17:9];
-  assign \$2730  = ~ \$2729 ;
-  assign \$2731  = \$2729  ? \$signal  : b;
-  assign \$2732  = | \$2731 [16:15];
-  assign \$2733  = \$2728 [2] & \$2732 ;
-  assign \$2734  = \$2725  | \$2733 ;
-  assign \$2735  = | \$signal [17:9];
-  assign \$2736  = ~ \$2735 ;
-  assign \$2737  = \$2735  ? b[8:0] : \$signal [8:0];
-  assign \$2738  = | \$signal [17:9];
-  assign \$2739  = ~ \$2738 ;
-  assign \$2740  = \$2738  ? \$signal  : b;
-  assign \$2741  = | \$2740 [16:14];
-  assign \$2742  = \$2737 [3] & \$2741 ;
-  assign \$2743  = \$2734  | \$2742 ;
-  assign \$2744  = | \$signal [17:9];
-  assign \$2745  = ~ \$2744 ;
-  assign \$2746  = \$2744  ? b[8:0] : \$signal [8:0];
-  assign \$2747  = | \$signal [17:9];
-  assign \$2748  = ~ \$2747 ;
-  assign \$2749  = \$2747  ? \$signal  : b;
-  assign \$2750  = | \$2749 [16:13];
-  assign \$2751  = \$2746 [4] & \$2750 ;
-  assign \$2752  = \$2743  | \$2751 ;
-  assign \$2753  = | \$signal [17:9];
-  assign \$2754  = ~ \$2753 ;
-  assign \$2755  = \$2753  ? b[8:0] : \$signal [8:0];
-  assign \$2756  = | \$signal [17:9];
-  assign \$2757  = ~ \$2756 ;
-  assign \$2758  = \$2756  ? \$signal  : b;
-  assign \$2759  = | \$2758 [16:12];
-  assign \$2760  = \$2755 [5] & \$2759 ;
-  assign \$2761  = \$2752  | \$2760 ;
-  assign \$2762  = | \$signal [17:9];
-  assign \$2763  = ~ \$2762 ;
-  assign \$2764  = \$2762  ? b[8:0] : \$signal [8:0];
-  assign \$2765  = | \$signal [17:9];
-  assign \$2766  = ~ \$2765 ;
-  assign \$2767  = \$2765  ? \$signal  : b;
-  assign \$2768  = | \$2767 [16:11];
-  assign \$2769  = \$2764 [6] & \$2768 ;
-  assign \$2770  = \$2761  | \$2769 ;
-  assign \$2771  = | \$signal [17:9];
-  assign \$2772  = ~ \$2771 ;
-  assign \$2773  = \$2771  ? b[8:0] : \$signal [8:0];
-  assign \$2774  = | \$signal [17:9];
-  assign \$2775  = ~ \$2774 ;
-  assign \$2776  = \$2774  ? \$signal  : b;
-  assign \$2777  = | \$2776 [16:10];
-  assign \$2778  = \$2773 [7] & \$2777 ;
-  assign \$2779  = \$2770  | \$2778 ;
-  assign \$2780  = | \$signal [17:9];
-  assign \$2781  = ~ \$2780 ;
-  assign \$2782  = \$2780  ? b[8:0] : \$signal [8:0];
-  assign \$2783  = | \$signal [17:9];
-  assign \$2784  = ~ \$2783 ;
-  assign \$2785  = \$2783  ? \$signal  : b;
-  assign \$2786  = | \$2785 [16:9];
-  assign \$2787  = \$2782 [8] & \$2786 ;
-  assign \$2788  = \$2779  | \$2787 ;
-  assign \$2789  = | \$signal [17:9];
-  assign \$2790  = ~ \$2789 ;
-  assign \$2791  = \$2789  ? b[8:0] : \$signal [8:0];
-  assign \$2792  = | \$signal [17:9];
-  assign \$2793  = ~ \$2792 ;
-  assign \$2794  = \$2792  ? \$signal  : b;
-  assign \$2795  = \$2791 [0] ? \$2794 [16:0] : 17'h00000;
-  assign \$2796  = | \$signal [17:9];
-  assign \$2797  = ~ \$2796 ;
-  assign \$2798  = \$2796  ? b[8:0] : \$signal [8:0];
-  assign \$2799  = | \$signal [17:9];
-  assign \$2800  = ~ \$2799 ;
-  assign \$2801  = \$2799  ? \$signal  : b;
-  assign \$2802  = \$2798 [1] ? { \$2801 [15:0], 1'h0 } : 17'h00000;
-  assign \$2803  = \$2795  + \$2802 ;
-  assign \$2804  = | \$signal [17:9];
-  assign \$2805  = ~ \$2804 ;
-  assign \$2806  = \$2804  ? b[8:0] : \$signal [8:0];
-  assign \$2807  = | \$signal [17:9];
-  assign \$2808  = ~ \$2807 ;
-  assign \$2809  = \$2807  ? \$signal  : b;
-  assign \$2810  = \$2806 [2] ? { \$2809 [14:0], 2'h0 } : 17'h00000;
-  assign \$2811  = | \$signal [17:9];
-  assign \$2812  = ~ \$2811 ;
-  assign \$2813  = \$2811  ? b[8:0] : \$signal [8:0];
-  assign \$2814  = | \$signal [17:9];
-  assign \$2815  = ~ \$2814 ;
-  assign \$2816  = \$2814  ? \$signal  : b;
-  assign \$2817  = \$2813 [3] ? { \$2816 [13:0], 3'h0 } : 17'h00000;
-  assign \$2818  = \$2810  + \$2817 ;
-  assign \$2819  = \$2803  + \$2818 ;
-  assign \$2820  = | \$signal [17:9];
-  assign \$2821  = ~ \$2820 ;
-  assign \$2822  = \$2820  ? b[8:0] : \$signal [8:0];
-  assign \$2823  = | \$signal [17:9];
-  assign \$2824  = ~ \$2823 ;
-  assign \$2825  = \$2823  ? \$signal  : b;
-  assign \$2826  = \$2822 [4] ? { \$2825 [12:0], 4'h0 } : 17'h00000;
-  assign \$2827  = | \$signal [17:9];
-  assign \$2828  = ~ \$2827 ;
-  assign \$2829  = \$2827  ? b[8:0] : \$signal [8:0];
-  assign \$2830  = | \$signal [17:9];
-  assign \$2831  = ~ \$2830 ;
-  assign \$2832  = \$2830  ? \$signal  : b;
-  assign \$2833  = \$2829 [5] ? { \$2832 [11:0], 5'h00 } : 17'h00000;
-  assign \$2834  = \$2826  + \$2833 ;
-  assign \$2835  = | \$signal [17:9];
-  assign \$2836  = ~ \$2835 ;
-  assign \$2837  = \$2835  ? b[8:0] : \$signal [8:0];
-  assign \$2838  = | \$signal [17:9];
-  assign \$2839  = ~ \$2838 ;
-  assign \$2840  = \$2838  ? \$signal  : b;
-  assign \$2841  = \$2837 [6] ? { \$2840 [10:0], 6'h00 } : 17'h00000;
-  assign \$2842  = | \$signal [17:9];
-  assign \$2843  = ~ \$2842 ;
-  assign \$2844  = \$2842  ? b[8:0] : \$signal [8:0];
-  assign \$2845  = | \$signal [17:9];
-  assign \$2846  = ~ \$2845 ;
-  assign \$2847  = \$2845  ? \$signal  : b;
-  assign \$2848  = \$2844 [7] ? { \$2847 [9:0], 7'h00 } : 17'h00000;
-  assign \$2849  = \$2841  + \$2848 ;
-  assign \$2850  = \$2834  + \$2849 ;
-  assign \$2851  = \$2819  + \$2850 ;
-  assign \$2852  = | \$signal [17:9];
-  assign \$2853  = ~ \$2852 ;
-  assign \$2854  = \$2852  ? b[8:0] : \$signal [8:0];
-  assign \$2855  = | \$signal [17:9];
-  assign \$2856  = ~ \$2855 ;
-  assign \$2857  = \$2855  ? \$signal  : b;
-  assign \$2858  = \$2854 [8] ? { \$2857 [8:0], 8'h00 } : 17'h00000;
-  assign \$2859  = \$2851  + \$2858 ;
-  assign \$2860  = | \$2859 [20:17];
-  assign \$2861  = \$2788  | \$2860 ;
-  assign \$2862  = | \$signal [17:9];
-  assign \$2863  = ~ \$2862 ;
-  assign \$2864  = \$2862  ? b[8:0] : \$signal [8:0];
-  assign \$2865  = | \$signal [17:9];
-  assign \$2866  = ~ \$2865 ;
-  assign \$2867  = \$2865  ? \$signal  : b;
-  assign \$2868  = \$2864 [0] ? \$2867 [16:0] : 17'h00000;
-  assign \$2869  = | \$signal [17:9];
-  assign \$2870  = ~ \$2869 ;
-  assign \$2871  = \$2869  ? b[8:0] : \$signal [8:0];
-  assign \$2872  = | \$signal [17:9];
-  assign \$2873  = ~ \$2872 ;
-  assign \$2874  = \$2872  ? \$signal  : b;
-  assign \$2875  = \$2871 [1] ? { \$2874 [15:0], 1'h0 } : 17'h00000;
-  assign \$2876  = \$2868  + \$2875 ;
-  assign \$2877  = | \$signal [17:9];
-  assign \$2878  = ~ \$2877 ;
-  assign \$2879  = \$2877  ? b[8:0] : \$signal [8:0];
-  assign \$2880  = | \$signal [17:9];
-  assign \$2881  = ~ \$2880 ;
-  assign \$2882  = \$2880  ? \$signal  : b;
-  assign \$2883  = \$2879 [2] ? { \$2882 [14:0], 2'h0 } : 17'h00000;
-  assign \$2884  = | \$signal [17:9];
-  assign \$2885  = ~ \$2884 ;
-  assign \$2886  = \$2884  ? b[8:0] : \$signal [8:0];
-  assign \$2887  = | \$signal [17:9];
-  assign \$2888  = ~ \$2887 ;
-  assign \$2889  = \$2887  ? \$signal  : b;
-  assign \$2890  = \$2886 [3] ? { \$2889 [13:0], 3'h0 } : 17'h00000;
-  assign \$2891  = \$2883  + \$2890 ;
-  assign \$2892  = \$2876  + \$2891 ;
-  assign \$2893  = | \$signal [17:9];
-  assign \$2894  = ~ \$2893 ;
-  assign \$2895  = \$2893  ? b[8:0] : \$signal [8:0];
-  assign \$2896  = | \$signal [17:9];
-  assign \$2897  = ~ \$2896 ;
-  assign \$2898  = \$2896  ? \$signal  : b;
-  assign \$2899  = \$2895 [4] ? { \$2898 [12:0], 4'h0 } : 17'h00000;
-  assign \$2900  = | \$signal [17:9];
-  assign \$2901  = ~ \$2900 ;
-  assign \$2902  = \$2900  ? b[8:0] : \$signal [8:0];
-  assign \$2903  = | \$signal [17:9];
-  assign \$2904  = ~ \$2903 ;
-  assign \$2905  = \$2903  ? \$signal  : b;
-  assign \$2906  = \$2902 [5] ? { \$2905 [11:0], 5'h00 } : 17'h00000;
-  assign \$2907  = \$2899  + \$2906 ;
-  assign \$2908  = | \$signal [17:9];
-  assign \$2909  = ~ \$2908 ;
-  assign \$2910  = \$2908  ? b[8:0] : \$signal [8:0];
-  assign \$2911  = | \$signal [17:9];
-  assign \$2912  = ~ \$2911 ;
-  assign \$2913  = \$2911  ? \$signal  : b;
-  assign \$2914  = \$2910 [6] ? { \$2913 [10:0], 6'h00 } : 17'h00000;
-  assign \$2915  = | \$signal [17:9];
-  assign \$2916  = ~ \$2915 ;
-  assign \$2917  = \$2915  ? b[8:0] : \$signal [8:0];
-  assign \$2918  = | \$signal [17:9];
-  assign \$2919  = ~ \$2918 ;
-  assign \$2920  = \$2918  ? \$signal  : b;
-  assign \$2921  = \$2917 [7] ? { \$2920 [9:0], 7'h00 } : 17'h00000;
-  assign \$2922  = \$2914  + \$2921 ;
-  assign \$2923  = \$2907  + \$2922 ;
-  assign \$2924  = \$2892  + \$2923 ;
-  assign \$2925  = | \$signal [17:9];
-  assign \$2926  = ~ \$2925 ;
-  assign \$2927  = \$2925  ? b[8:0] : \$signal [8:0];
-  assign \$2928  = | \$signal [17:9];
-  assign \$2929  = ~ \$2928 ;
-  assign \$2930  = \$2928  ? \$signal  : b;
-  assign \$2931  = \$2927 [8] ? { \$2930 [8:0], 8'h00 } : 17'h00000;
-  assign \$2932  = \$2924  + \$2931 ;
-  assign \$2933  = \$2861  ? 18'h20000 : { 1'h0, \$2932 [16:0] };
-  assign \$2935  = | \$signal [17:9];
-  assign \$2936  = ~ \$2935 ;
-  assign \$2938  = | b[17:9];
-  assign \$2939  = ~ \$2938 ;
-  assign \$2941  = \$2937  & \$2940 ;
-  assign \$2942  = | \$signal [17:9];
-  assign \$2943  = ~ \$2942 ;
-  assign \$2944  = \$2942  ? \$signal  : b;
-  assign \$2946  = | \$signal [17:9];
-  assign \$2947  = ~ \$2946 ;
-  assign \$2948  = \$2946  ? b[8:0] : \$signal [8:0];
-  assign \$2949  = | \$2948 ;
-  assign \$2950  = \$2945  & \$2949 ;
-  assign \$2951  = \$2941  | \$2950 ;
-  assign \$2952  = | \$signal [17:9];
-  assign \$2953  = ~ \$2952 ;
-  assign \$2954  = \$2952  ? b[8:0] : \$signal [8:0];
-  assign \$2955  = | \$signal [17:9];
-  assign \$2956  = ~ \$2955 ;
-  assign \$2957  = \$2955  ? \$signal  : b;
-  assign \$2961  = | \$signal [17:9];
-  assign \$2962  = ~ \$2961 ;
-  assign \$2963  = \$2961  ? b[8:0] : \$signal [8:0];
-  assign \$2964  = | \$signal [17:9];
-  assign \$2965  = ~ \$2964 ;
-  assign \$2966  = \$2964  ? \$signal  : b;
-  assign \$2968  = \$2963 [1] & \$2967 ;
-  assign \$2969  = \$2960  | \$2968 ;
-  assign \$2970  = | \$signal [17:9];
-  assign \$2971  = ~ \$2970 ;
-  assign \$2972  = \$2970  ? b[8:0] : \$signal [8:0];
-  assign \$2973  = | \$signal [17:9];
-  assign \$2974  = ~ \$2973 ;
-  assign \$2975  = \$2973  ? \$signal  : b;
-  assign \$2976  = | \$2975 [16:15];
-  assign \$2977  = \$2972 [2] & \$2976 ;
-  assign \$2978  = \$2969  | \$2977 ;
-  assign \$2979  = | \$signal [17:9];
-  assign \$2980  = ~ \$2979 ;
-  assign \$2981  = \$2979  ? b[8:0] : \$signal [8:0];
-  assign \$2982  = | \$signal [17:9];
-  assign \$2983  = ~ \$2982 ;
-  assign \$2984  = \$2982  ? \$signal  : b;
-  assign \$2985  = | \$2984 [16:14];
-  assign \$2986  = \$2981 [3] & \$2985 ;
-  assign \$2987  = \$2978  | \$2986 ;
-  assign \$2988  = | \$signal [17:9];
-  assign \$2989  = ~ \$2988 ;
-  assign \$2990  = \$2988  ? b[8:0] : \$signal [8:0];
-  assign \$2991  = | \$signal [17:9];
-  assign \$2992  = ~ \$2991 ;
-  assign \$2993  = \$2991  ? \$signal  : b;
-  assign \$2994  = | \$2993 [16:13];
-  assign \$2995  = \$2990 [4] & \$2994 ;
-  assign \$2996  = \$2987  | \$2995 ;
-  assign \$2997  = | \$signal [17:9];
-  assign \$2998  = ~ \$2997 ;
-  assign \$2999  = \$2997  ? b[8:0] : \$signal [8:0];
-  assign \$3000  = | \$signal [17:9];
-  assign \$3001  = ~ \$3000 ;
-  assign \$3002  = \$3000  ? \$signal  : b;
-  assign \$3003  = | \$3002 [16:12];
-  assign \$3004  = \$2999 [5] & \$3003 ;
-  assign \$3005  = \$2996  | \$3004 ;
-  assign \$3006  = | \$signal [17:9];
-  assign \$3007  = ~ \$3006 ;
-  assign \$3008  = \$3006  ? b[8:0] : \$signal [8:0];
-  assign \$3009  = | \$signal [17:9];
-  assign \$3010  = ~ \$3009 ;
-  assign \$3011  = \$3009  ? \$signal  : b;
-  assign \$3012  = | \$3011 [16:11];
-  assign \$3013  = \$3008 [6] & \$3012 ;
-  assign \$3014  = \$3005  | \$3013 ;
-  assign \$3015  = | \$signal [17:9];
-  assign \$3016  = ~ \$3015 ;
-  assign \$3017  = \$3015  ? b[8:0] : \$signal [8:0];
-  assign \$3018  = | \$signal [17:9];
-  assign \$3019  = ~ \$3018 ;
-  assign \$3020  = \$3018  ? \$signal  : b;
-  assign \$3021  = | \$3020 [16:10];
-  assign \$3022  = \$3017 [7] & \$3021 ;
-  assign \$3023  = \$3014  | \$3022 ;
-  assign \$3024  = | \$signal [17:9];
-  assign \$3025  = ~ \$3024 ;
-  assign \$3026  = \$3024  ? b[8:0] : \$signal [8:0];
-  assign \$3027  = | \$signal [17:9];
-  assign \$3028  = ~ \$3027 ;
-  assign \$3029  = \$3027  ? \$signal  : b;
-  assign \$3030  = | \$3029 [16:9];
-  assign \$3031  = \$3026 [8] & \$3030 ;
-  assign \$3032  = \$3023  | \$3031 ;
-  assign \$3033  = | \$signal [17:9];
-  assign \$3034  = ~ \$3033 ;
-  assign \$3035  = \$3033  ? b[8:0] : \$signal [8:0];
-  assign \$3036  = | \$signal [17:9];
-  assign \$3037  = ~ \$3036 ;
-  assign \$3038  = \$3036  ? \$signal  : b;
-  assign \$3039  = \$3035 [0] ? \$3038 [16:0] : 17'h00000;
-  assign \$3040  = | \$signal [17:9];
-  assign \$3041  = ~ \$3040 ;
-  assign \$3042  = \$3040  ? b[8:0] : \$signal [8:0];
-  assign \$3043  = | \$signal [17:9];
-  assign \$3044  = ~ \$3043 ;
-  assign \$3045  = \$3043  ? \$signal  : b;
-  assign \$3046  = \$3042 [1] ? { \$3045 [15:0], 1'h0 } : 17'h00000;
-  assign \$3047  = \$3039  + \$3046 ;
-  assign \$3048  = | \$signal [17:9];
-  assign \$3049  = ~ \$3048 ;
-  assign \$3050  = \$3048  ? b[8:0] : \$signal [8:0];
-  assign \$3051  = | \$signal [17:9];
-  assign \$3052  = ~ \$3051 ;
-  assign \$3053  = \$3051  ? \$signal  : b;
-  assign \$3054  = \$3050 [2] ? { \$3053 [14:0], 2'h0 } : 17'h00000;
-  assign \$3055  = | \$signal [17:9];
-  assign \$3056  = ~ \$3055 ;
-  assign \$3057  = \$3055  ? b[8:0] : \$signal [8:0];
-  assign \$3058  = | \$signal [17:9];
-  assign \$3059  = ~ \$3058 ;
-  assign \$3060  = \$3058  ? \$signal  : b;
-  assign \$3061  = \$3057 [3] ? { \$3060 [13:0], 3'h0 } : 17'h00000;
-  assign \$3062  = \$3054  + \$3061 ;
-  assign \$3063  = \$3047  + \$3062 ;
-  assign \$3064  = | \$signal [17:9];
-  assign \$3065  = ~ \$3064 ;
-  assign \$3066  = \$3064  ? b[8:0] : \$signal [8:0];
-  assign \$3067  = | \$signal [17:9];
-  assign \$3068  = ~ \$3067 ;
-  assign \$3069  = \$3067  ? \$signal  : b;
-  assign \$3070  = \$3066 [4] ? { \$3069 [12:0], 4'h0 } : 17'h00000;
-  assign \$3071  = | \$signal [17:9];
-  assign \$3072  = ~ \$3071 ;
-  assign \$3073  = \$3071  ? b[8:0] : \$signal [8:0];
-  assign \$3074  = | \$signal [17:9];
-  assign \$3075  = ~ \$3074 ;
-  assign \$3076  = \$3074  ? \$signal  : b;
-  assign \$3077  = \$3073 [5] ? { \$3076 [11:0], 5'h00 } : 17'h00000;
-  assign \$3078  = \$3070  + \$3077 ;
-  assign \$3079  = | \$signal [17:9];
-  assign \$3080  = ~ \$3079 ;
-  assign \$3081  = \$3079  ? b[8:0] : \$signal [8:0];
-  assign \$3082  = | \$signal [17:9];
-  assign \$3083  = ~ \$3082 ;
-  assign \$3084  = \$3082  ? \$signal  : b;
-  assign \$3085  = \$3081 [6] ? { \$3084 [10:0], 6'h00 } : 17'h00000;
-  assign \$3086  = | \$signal [17:9];
-  assign \$3087  = ~ \$3086 ;
-  assign \$3088  = \$3086  ? b[8:0] : \$signal [8:0];
-  assign \$3089  = | \$signal [17:9];
-  assign \$3090  = ~ \$3089 ;
-  assign \$3091  = \$3089  ? \$signal  : b;
-  assign \$3092  = \$3088 [7] ? { \$3091 [9:0], 7'h00 } : 17'h00000;
-  assign \$3093  = \$3085  + \$3092 ;
-  assign \$3094  = \$3078  + \$3093 ;
-  assign \$3095  = \$3063  + \$3094 ;
-  assign \$3096  = | \$signal [17:9];
-  assign \$3097  = ~ \$3096 ;
-  assign \$3098  = \$3096  ? b[8:0] : \$signal [8:0];
-  assign \$3099  = | \$signal [17:9];
-  assign \$3100  = ~ \$3099 ;
-  assign \$3101  = \$3099  ? \$signal  : b;
-  assign \$3102  = \$3098 [8] ? { \$3101 [8:0], 8'h00 } : 17'h00000;
-  assign \$3103  = \$3095  + \$3102 ;
-  assign \$3104  = | \$3103 [20:17];
-  assign \$3105  = \$3032  | \$3104 ;
-  assign \$3106  = | \$signal [17:9];
-  assign \$3107  = ~ \$3106 ;
-  assign \$3108  = \$3106  ? b[8:0] : \$signal [8:0];
-  assign \$3109  = | \$signal [17:9];
-  assign \$3110  = ~ \$3109 ;
-  assign \$3111  = \$3109  ? \$signal  : b;
-  assign \$3112  = \$3108 [0] ? \$3111 [16:0] : 17'h00000;
-  assign \$3113  = | \$signal [17:9];
-  assign \$3114  = ~ \$3113 ;
-  assign \$3115  = \$3113  ? b[8:0] : \$signal [8:0];
-  assign \$3116  = | \$signal [17:9];
-  assign \$3117  = ~ \$3116 ;
-  assign \$3118  = \$3116  ? \$signal  : b;
-  assign \$3119  = \$3115 [1] ? { \$3118 [15:0], 1'h0 } : 17'h00000;
-  assign \$3120  = \$3112  + \$3119 ;
-  assign \$3121  = | \$signal [17:9];
-  assign \$3122  = ~ \$3121 ;
-  assign \$3123  = \$3121  ? b[8:0] : \$signal [8:0];
-  assign \$3124  = | \$signal [17:9];
-  assign \$3125  = ~ \$3124 ;
-  assign \$3126  = \$3124  ? \$signal  : b;
-  assign \$3127  = \$3123 [2] ? { \$3126 [14:0], 2'h0 } : 17'h00000;
-  assign \$3128  = | \$signal [17:9];
-  assign \$3129  = ~ \$3128 ;
-  assign \$3130  = \$3128  ? b[8:0] : \$signal [8:0];
-  assign \$3131  = | \$signal [17:9];
-  assign \$3132  = ~ \$3131 ;
-  assign \$3133  = \$3131  ? \$signal  : b;
-  assign \$3134  = \$3130 [3] ? { \$3133 [13:0], 3'h0 } : 17'h00000;
-  assign \$3135  = \$3127  + \$3134 ;
-  assign \$3136  = \$3120  + \$3135 ;
-  assign \$3137  = | \$signal [17:9];
-  assign \$3138  = ~ \$3137 ;
-  assign \$3139  = \$3137  ? b[8:0] : \$signal [8:0];
-  assign \$3140  = | \$signal [17:9];
-  assign \$3141  = ~ \$3140 ;
-  assign \$3142  = \$3140  ? \$signal  : b;
-  assign \$3143  = \$3139 [4] ? { \$3142 [12:0], 4'h0 } : 17'h00000;
-  assign \$3144  = | \$signal [17:9];
-  assign \$3145  = ~ \$3144 ;
-  assign \$3146  = \$3144  ? b[8:0] : \$signal [8:0];
-  assign \$3147  = | \$signal [17:9];
-  assign \$3148  = ~ \$3147 ;
-  assign \$3149  = \$3147  ? \$signal  : b;
-  assign \$3150  = \$3146 [5] ? { \$3149 [11:0], 5'h00 } : 17'h00000;
-  assign \$3151  = \$3143  + \$3150 ;
-  assign \$3152  = | \$signal [17:9];
-  assign \$3153  = ~ \$3152 ;
-  assign \$3154  = \$3152  ? b[8:0] : \$signal [8:0];
-  assign \$3155  = | \$signal [17:9];
-  assign \$3156  = ~ \$3155 ;
-  assign \$3157  = \$3155  ? \$signal  : b;
-  assign \$3158  = \$3154 [6] ? { \$3157 [10:0], 6'h00 } : 17'h00000;
-  assign \$3159  = | \$signal [17:9];
-  assign \$3160  = ~ \$3159 ;
-  assign \$3161  = \$3159  ? b[8:0] : \$signal [8:0];
-  assign \$3162  = | \$signal [17:9];
-  assign \$3163  = ~ \$3162 ;
-  assign \$3164  = \$3162  ? \$signal  : b;
-  assign \$3165  = \$3161 [7] ? { \$3164 [9:0], 7'h00 } : 17'h00000;
-  assign \$3166  = \$3158  + \$3165 ;
-  assign \$3167  = \$3151  + \$3166 ;
-  assign \$3168  = \$3136  + \$3167 ;
-  assign \$3169  = | \$signal [17:9];
-  assign \$3170  = ~ \$3169 ;
-  assign \$3171  = \$3169  ? b[8:0] : \$signal [8:0];
-  assign \$3172  = | \$signal [17:9];
-  assign \$3173  = ~ \$3172 ;
-  assign \$3174  = \$3172  ? \$signal  : b;
-  assign \$3175  = \$3171 [8] ? { \$3174 [8:0], 8'h00 } : 17'h00000;
-  assign \$3176  = \$3168  + \$3175 ;
-  assign \$3177  = \$3105  ? 18'h20000 : { 1'h0, \$3176 [16:0] };
-  assign \$3178  = step == 4'h8;
-  assign \$3179  = | \$signal [17:9];
-  assign \$3180  = ~ \$3179 ;
-  assign \$3182  = | b[17:9];
-  assign \$3183  = ~ \$3182 ;
-  assign \$3185  = \$3181  & \$3184 ;
-  assign \$3186  = | \$signal [17:9];
-  assign \$3187  = ~ \$3186 ;
-  assign \$3188  = \$3186  ? \$signal  : b;
-  assign \$3190  = | \$signal [17:9];
-  assign \$3191  = ~ \$3190 ;
-  assign \$3192  = \$3190  ? b[8:0] : \$signal [8:0];
-  assign \$3193  = | \$3192 ;
-  assign \$3194  = \$3189  & \$3193 ;
-  assign \$3195  = \$3185  | \$3194 ;
-  assign \$3196  = | \$signal [17:9];
-  assign \$3197  = ~ \$3196 ;
-  assign \$3198  = \$3196  ? b[8:0] : \$signal [8:0];
-  assign \$3199  = | \$signal [17:9];
-  assign \$3200  = ~ \$3199 ;
-  assign \$3201  = \$3199  ? \$signal  : b;
-  assign \$3205  = | \$signal [17:9];
-  assign \$3206  = ~ \$3205 ;
-  assign \$3207  = \$3205  ? b[8:0] : \$signal [8:0];
-  assign \$3208  = | \$signal [17:9];
-  assign \$3209  = ~ \$3208 ;
-  assign \$3210  = \$3208  ? \$signal  : b;
-  assign \$3212  = \$3207 [1] & \$3211 ;
-  assign \$3213  = \$3204  | \$3212 ;
-  assign \$3214  = | \$signal [17:9];
-  assign \$3215  = ~ \$3214 ;
-  assign \$3216  = \$3214  ? b[8:0] : \$signal [8:0];
-  assign \$3217  = | \$signal [17:9];
-  assign \$3218  = ~ \$3217 ;
-  assign \$3219  = \$3217  ? \$signal  : b;
-  assign \$3220  = | \$3219 [16:15];
-  assign \$3221  = \$3216 [2] & \$3220 ;
-  assign \$3222  = \$3213  | \$3221 ;
-  assign \$3223  = | \$signal [17:9];
-  assign \$3224  = ~ \$3223 ;
-  assign \$3225  = \$3223  ? b[8:0] : \$signal [8:0];
-  assign \$3226  = | \$signal [17:9];
-  assign \$3227  = ~ \$3226 ;
-  assign \$3228  = \$3226  ? \$signal  : b;
-  assign \$3229  = | \$3228 [16:14];
-  assign \$3230  = \$3225 [3] & \$3229 ;
-  assign \$3231  = \$3222  | \$3230 ;
-  assign \$3232  = | \$signal [17:9];
-  assign \$3233  = ~ \$3232 ;
-  assign \$3234  = \$3232  ? b[8:0] : \$signal [8:0];
-  assign \$3235  = | \$signal [17:9];
-  assign \$3236  = ~ \$3235 ;
-  assign \$3237  = \$3235  ? \$signal  : b;
-  assign \$3238  = | \$3237 [16:13];
-  assign \$3239  = \$3234 [4] & \$3238 ;
-  assign \$3240  = \$3231  | \$3239 ;
-  assign \$3241  = | \$signal [17:9];
-  assign \$3242  = ~ \$3241 ;
-  assign \$3243  = \$3241  ? b[8:0] : \$signal [8:0];
-  assign \$3244  = | \$signal [17:9];
-  assign \$3245  = ~ \$3244 ;
-  assign \$3246  = \$3244  ? \$signal  : b;
-  assign \$3247  = | \$3246 [16:12];
-  assign \$3248  = \$3243 [5] & \$3247 ;
-  assign \$3249  = \$3240  | \$3248 ;
-  assign \$3250  = | \$signal [17:9];
-  assign \$3251  = ~ \$3250 ;
-  assign \$3252  = \$3250  ? b[8:0] : \$signal [8:0];
-  assign \$3253  = | \$signal [17:9];
-  assign \$3254  = ~ \$3253 ;
-  assign \$3255  = \$3253  ? \$signal  : b;
-  assign \$3256  = | \$3255 [16:11];
-  assign \$3257  = \$3252 [6] & \$3256 ;
-  assign \$3258  = \$3249  | \$3257 ;
-  assign \$3259  = | \$signal [17:9];
-  assign \$3260  = ~ \$3259 ;
-  assign \$3261  = \$3259  ? b[8:0] : \$signal [8:0];
-  assign \$3262  = | \$signal [17:9];
-  assign \$3263  = ~ \$3262 ;
-  assign \$3264  = \$3262  ? \$signal  : b;
-  assign \$3265  = | \$3264 [16:10];
-  assign \$3266  = \$3261 [7] & \$3265 ;
-  assign \$3267  = \$3258  | \$3266 ;
-  assign \$3268  = | \$signal [17:9];
-  assign \$3269  = ~ \$3268 ;
-  assign \$3270  = \$3268  ? b[8:0] : \$signal [8:0];
-  assign \$3271  = | \$signal [17:9];
-  assign \$3272  = ~ \$3271 ;
-  assign \$3273  = \$3271  ? \$signal  : b;
-  assign \$3274  = | \$3273 [16:9];
-  assign \$3275  = \$3270 [8] & \$3274 ;
-  assign \$3276  = \$3267  | \$3275 ;
-  assign \$3277  = | \$signal [17:9];
-  assign \$3278  = ~ \$3277 ;
-  assign \$3279  = \$3277  ? b[8:0] : \$signal [8:0];
-  assign \$3280  = | \$signal [17:9];
-  assign \$3281  = ~ \$3280 ;
-  assign \$3282  = \$3280  ? \$signal  : b;
-  assign \$3283  = \$3279 [0] ? \$3282 [16:0] : 17'h00000;
-  assign \$3284  = | \$signal [17:9];
-  assign \$3285  = ~ \$3284 ;
-  assign \$3286  = \$3284  ? b[8:0] : \$signal [8:0];
-  assign \$3287  = | \$signal [17:9];
-  assign \$3288  = ~ \$3287 ;
-  assign \$3289  = \$3287  ? \$signal  : b;
-  assign \$3290  = \$3286 [1] ? { \$3289 [15:0], 1'h0 } : 17'h00000;
-  assign \$3291  = \$3283  + \$3290 ;
-  assign \$3292  = | \$signal [17:9];
-  assign \$3293  = ~ \$3292 ;
-  assign \$3294  = \$3292  ? b[8:0] : \$signal [8:0];
-  assign \$3295  = | \$signal [17:9];
-  assign \$3296  = ~ \$3295 ;
-  assign \$3297  = \$3295  ? \$signal  : b;
-  assign \$3298  = \$3294 [2] ? { \$3297 [14:0], 2'h0 } : 17'h00000;
-  assign \$3299  = | \$signal [17:9];
-  assign \$3300  = ~ \$3299 ;
-  assign \$3301  = \$3299  ? b[8:0] : \$signal [8:0];
-  assign \$3302  = | \$signal [17:9];
-  assign \$3303  = ~ \$3302 ;
-  assign \$3304  = \$3302  ? \$signal  : b;
-  assign \$3305  = \$3301 [3] ? { \$3304 [13:0], 3'h0 } : 17'h00000;
-  assign \$3306  = \$3298  + \$3305 ;
-  assign \$3307  = \$3291  + \$3306 ;
-  assign \$3308  = | \$signal [17:9];
-  assign \$3309  = ~ \$3308 ;
-  assign \$3310  = \$3308  ? b[8:0] : \$signal [8:0];
-  assign \$3311  = | \$signal [17:9];
-  assign \$3312  = ~ \$3311 ;
-  assign \$3313  = \$3311  ? \$signal  : b;
-  assign \$3314  = \$3310 [4] ? { \$3313 [12:0], 4'h0 } : 17'h00000;
-  assign \$3315  = | \$signal [17:9];
-  assign \$3316  = ~ \$3315 ;
-  assign \$3317  = \$3315  ? b[8:0] : \$signal [8:0];
-  assign \$3318  = | \$signal [17:9];
-  assign \$3319  = ~ \$3318 ;
-  assign \$3320  = \$3318  ? \$signal  : b;
-  assign \$3321  = \$3317 [5] ? { \$3320 [11:0], 5'h00 } : 17'h00000;
-  assign \$3322  = \$3314  + \$3321 ;
-  assign \$3323  = | \$signal [17:9];
-  assign \$3324  = ~ \$3323 ;
-  assign \$3325  = \$3323  ? b[8:0] : \$signal [8:0];
-  assign \$3326  = | \$signal [17:9];
-  assign \$3327  = ~ \$3326 ;
-  assign \$3328  = \$3326  ? \$signal  : b;
-  assign \$3329  = \$3325 [6] ? { \$3328 [10:0], 6'h00 } : 17'h00000;
-  assign \$3330  = | \$signal [17:9];
-  assign \$3331  = ~ \$3330 ;
-  assign \$3332  = \$3330  ? b[8:0] : \$signal [8:0];
-  assign \$3333  = | \$signal [17:9];
-  assign \$3334  = ~ \$3333 ;
-  assign \$3335  = \$3333  ? \$signal  : b;
-  assign \$3336  = \$3332 [7] ? { \$3335 [9:0], 7'h00 } : 17'h00000;
-  assign \$3337  = \$3329  + \$3336 ;
-  assign \$3338  = \$3322  + \$3337 ;
-  assign \$3339  = \$3307  + \$3338 ;
-  assign \$3340  = | \$signal [17:9];
-  assign \$3341  = ~ \$3340 ;
-  assign \$3342  = \$3340  ? b[8:0] : \$signal [8:0];
-  assign \$3343  = | \$signal [17:9];
-  assign \$3344  = ~ \$3343 ;
-  assign \$3345  = \$3343  ? \$signal  : b;
-  assign \$3346  = \$3342 [8] ? { \$3345 [8:0], 8'h00 } : 17'h00000;
-  assign \$3347  = \$3339  + \$3346 ;
-  assign \$3348  = | \$3347 [20:17];
-  assign \$3349  = \$3276  | \$3348 ;
-  assign \$3350  = | \$signal [17:9];
-  assign \$3351  = ~ \$3350 ;
-  assign \$3352  = \$3350  ? b[8:0] : \$signal [8:0];
-  assign \$3353  = | \$signal [17:9];
-  assign \$3354  = ~ \$3353 ;
-  assign \$3355  = \$3353  ? \$signal  : b;
-  assign \$3356  = \$3352 [0] ? \$3355 [16:0] : 17'h00000;
-  assign \$3357  = | \$signal [17:9];
-  assign \$3358  = ~ \$3357 ;
-  assign \$3359  = \$3357  ? b[8:0] : \$signal [8:0];
-  assign \$3360  = | \$signal [17:9];
-  assign \$3361  = ~ \$3360 ;
-  assign \$3362  = \$3360  ? \$signal  : b;
-  assign \$3363  = \$3359 [1] ? { \$3362 [15:0], 1'h0 } : 17'h00000;
-  assign \$3364  = \$3356  + \$3363 ;
-  assign \$3365  = | \$signal [17:9];
-  assign \$3366  = ~ \$3365 ;
-  assign \$3367  = \$3365  ? b[8:0] : \$signal [8:0];
-  assign \$3368  = | \$signal [17:9];
-  assign \$3369  = ~ \$3368 ;
-  assign \$3370  = \$3368  ? \$signal  : b;
-  assign \$3371  = \$3367 [2] ? { \$3370 [14:0], 2'h0 } : 17'h00000;
-  assign \$3372  = | \$signal [17:9];
-  assign \$3373  = ~ \$3372 ;
-  assign \$3374  = \$3372  ? b[8:0] : \$signal [8:0];
-  assign \$3375  = | \$signal [17:9];
-  assign \$3376  = ~ \$3375 ;
-  assign \$3377  = \$3375  ? \$signal  : b;
-  assign \$3378  = \$3374 [3] ? { \$3377 [13:0], 3'h0 } : 17'h00000;
-  assign \$3379  = \$3371  + \$3378 ;
-  assign \$3380  = \$3364  + \$3379 ;
-  assign \$3381  = | \$signal [17:9];
-  assign \$3382  = ~ \$3381 ;
-  assign \$3383  = \$3381  ? b[8:0] : \$signal [8:0];
-  assign \$3384  = | \$signal [17:9];
-  assign \$3385  = ~ \$3384 ;
-  assign \$3386  = \$3384  ? \$signal  : b;
-  assign \$3387  = \$3383 [4] ? { \$3386 [12:0], 4'h0 } : 17'h00000;
-  assign \$3388  = | \$signal [17:9];
-  assign \$3389  = ~ \$3388 ;
-  assign \$3390  = \$3388  ? b[8:0] : \$signal [8:0];
-  assign \$3391  = | \$signal [17:9];
-  assign \$3392  = ~ \$3391 ;
-  assign \$3393  = \$3391  ? \$signal  : b;
-  assign \$3394  = \$3390 [5] ? { \$3393 [11:0], 5'h00 } : 17'h00000;
-  assign \$3395  = \$3387  + \$3394 ;
-  assign \$3396  = | \$signal [17:9];
-  assign \$3397  = ~ \$3396 ;
-  assign \$3398  = \$3396  ? b[8:0] : \$signal [8:0];
-  assign \$3399  = | \$signal [17:9];
-  assign \$3400  = ~ \$3399 ;
-  assign \$3401  = \$3399  ? \$signal  : b;
-  assign \$3402  = \$3398 [6] ? { \$3401 [10:0], 6'h00 } : 17'h00000;
-  assign \$3403  = | \$signal [17:9];
-  assign \$3404  = ~ \$3403 ;
-  assign \$3405  = \$3403  ? b[8:0] : \$signal [8:0];
-  assign \$3406  = | \$signal [17:9];
-  assign \$3407  = ~ \$3406 ;
-  assign \$3408  = \$3406  ? \$signal  : b;
-  assign \$3409  = \$3405 [7] ? { \$3408 [9:0], 7'h00 } : 17'h00000;
-  assign \$3410  = \$3402  + \$3409 ;
-  assign \$3411  = \$3395  + \$3410 ;
-  assign \$3412  = \$3380  + \$3411 ;
-  assign \$3413  = | \$signal [17:9];
-  assign \$3414  = ~ \$3413 ;
-  assign \$3415  = \$3413  ? b[8:0] : \$signal [8:0];
-  assign \$3416  = | \$signal [17:9];
-  assign \$3417  = ~ \$3416 ;
-  assign \$3418  = \$3416  ? \$signal  : b;
-  assign \$3419  = \$3415 [8] ? { \$3418 [8:0], 8'h00 } : 17'h00000;
-  assign \$3420  = \$3412  + \$3419 ;
-  assign \$3421  = \$3349  ? 18'h20000 : { 1'h0, \$3420 [16:0] };
-  assign \$3422  = ! pool;
-  assign \$3423  = | \$signal [17:9];
-  assign \$3424  = ~ \$3423 ;
-  assign \$3426  = | b[17:9];
-  assign \$3427  = ~ \$3426 ;
-  assign \$3429  = \$3425  & \$3428 ;
-  assign \$3430  = | \$signal [17:9];
-  assign \$3431  = ~ \$3430 ;
-  assign \$3432  = \$3430  ? \$signal  : b;
-  assign \$3434  = | \$signal [17:9];
-  assign \$3435  = ~ \$3434 ;
-  assign \$3436  = \$3434  ? b[8:0] : \$signal [8:0];
-  assign \$3437  = | \$3436 ;
-  assign \$3438  = \$3433  & \$3437 ;
-  assign \$3439  = \$3429  | \$3438 ;
-  assign \$3440  = | \$signal [17:9];
-  assign \$3441  = ~ \$3440 ;
-  assign \$3442  = \$3440  ? b[8:0] : \$signal [8:0];
-  assign \$3443  = | \$signal [17:9];
-  assign \$3444  = ~ \$3443 ;
-  assign \$3445  = \$3443  ? \$signal  : b;
-  assign \$3449  = | \$signal [17:9];
-  assign \$3450  = ~ \$3449 ;
-  assign \$3451  = \$3449  ? b[8:0] : \$signal [8:0];
-  assign \$3452  = | \$signal [17:9];
-  assign \$3453  = ~ \$3452 ;
-  assign \$3454  = \$3452  ? \$signal  : b;
-  assign \$3456  = \$3451 [1] & \$3455 ;
-  assign \$3457  = \$3448  | \$3456 ;
-  assign \$3458  = | \$signal [17:9];
-  assign \$3459  = ~ \$3458 ;
-  assign \$3460  = \$3458  ? b[8:0] : \$signal [8:0];
-  assign \$3461  = | \$signal [17:9];
-  assign \$3462  = ~ \$3461 ;
-  assign \$3463  = \$3461  ? \$signal  : b;
-  assign \$3464  = | \$3463 [16:15];
-  assign \$3465  = \$3460 [2] & \$3464 ;
-  assign \$3466  = \$3457  | \$3465 ;
-  assign \$3467  = | \$signal [17:9];
-  assign \$3468  = ~ \$3467 ;
-  assign \$3469  = \$3467  ? b[8:0] : \$signal [8:0];
-  assign \$3470  = | \$signal [17:9];
-  assign \$3471  = ~ \$3470 ;
-  assign \$3472  = \$3470  ? \$signal  : b;
-  assign \$3473  = | \$3472 [16:14];
-  assign \$3474  = \$3469 [3] & \$3473 ;
-  assign \$3475  = \$3466  | \$3474 ;
-  assign \$3476  = | \$signal [17:9];
-  assign \$3477  = ~ \$3476 ;
-  assign \$3478  = \$3476  ? b[8:0] : \$signal [8:0];
-  assign \$3479  = | \$signal [17:9];
-  assign \$3480  = ~ \$3479 ;
-  assign \$3481  = \$3479  ? \$signal  : b;
-  assign \$3482  = | \$3481 [16:13];
-  assign \$3483  = \$3478 [4] & \$3482 ;
-  assign \$3484  = \$3475  | \$3483 ;
-  assign \$3485  = | \$signal [17:9];
-  assign \$3486  = ~ \$3485 ;
-  assign \$3487  = \$3485  ? b[8:0] : \$signal [8:0];
-  assign \$3488  = | \$signal [17:9];
-  assign \$3489  = ~ \$3488 ;
-  assign \$3490  = \$3488  ? \$signal  : b;
-  assign \$3491  = | \$3490 [16:12];
-  assign \$3492  = \$3487 [5] & \$3491 ;
-  assign \$3493  = \$3484  | \$3492 ;
-  assign \$3494  = | \$signal [17:9];
-  assign \$3495  = ~ \$3494 ;
-  assign \$3496  = \$3494  ? b[8:0] : \$signal [8:0];
-  assign \$3497  = | \$signal [17:9];
-  assign \$3498  = ~ \$3497 ;
-  assign \$3499  = \$3497  ? \$signal  : b;
-  assign \$3500  = | \$3499 [16:11];
-  assign \$3501  = \$3496 [6] & \$3500 ;
-  assign \$3502  = \$3493  | \$3501 ;
-  assign \$3503  = | \$signal [17:9];
-  assign \$3504  = ~ \$3503 ;
-  assign \$3505  = \$3503  ? b[8:0] : \$signal [8:0];
-  assign \$3506  = | \$signal [17:9];
-  assign \$3507  = ~ \$3506 ;
-  assign \$3508  = \$3506  ? \$signal  : b;
-  assign \$3509  = | \$3508 [16:10];
-  assign \$3510  = \$3505 [7] & \$3509 ;
-  assign \$3511  = \$3502  | \$3510 ;
-  assign \$3512  = | \$signal [17:9];
-  assign \$3513  = ~ \$3512 ;
-  assign \$3514  = \$3512  ? b[8:0] : \$signal [8:0];
-  assign \$3515  = | \$signal [17:9];
-  assign \$3516  = ~ \$3515 ;
-  assign \$3517  = \$3515  ? \$signal  : b;
-  assign \$3518  = | \$3517 [16:9];
-  assign \$3519  = \$3514 [8] & \$3518 ;
-  assign \$3520  = \$3511  | \$3519 ;
-  assign \$3521  = | \$signal [17:9];
-  assign \$3522  = ~ \$3521 ;
-  assign \$3523  = \$3521  ? b[8:0] : \$signal [8:0];
-  assign \$3524  = | \$signal [17:9];
-  assign \$3525  = ~ \$3524 ;
-  assign \$3526  = \$3524  ? \$signal  : b;
-  assign \$3527  = \$3523 [0] ? \$3526 [16:0] : 17'h00000;
-  assign \$3528  = | \$signal [17:9];
-  assign \$3529  = ~ \$3528 ;
-  assign \$3530  = \$3528  ? b[8:0] : \$signal [8:0];
-  assign \$3531  = | \$signal [17:9];
-  assign \$3532  = ~ \$3531 ;
-  assign \$3533  = \$3531  ? \$signal  : b;
-  assign \$3534  = \$3530 [1] ? { \$3533 [15:0], 1'h0 } : 17'h00000;
-  assign \$3535  = \$3527  + \$3534 ;
-  assign \$3536  = | \$signal [17:9];
-  assign \$3537  = ~ \$3536 ;
-  assign \$3538  = \$3536  ? b[8:0] : \$signal [8:0];
-  assign \$3539  = | \$signal [17:9];
-  assign \$3540  = ~ \$3539 ;
-  assign \$3541  = \$3539  ? \$signal  : b;
-  assign \$3542  = \$3538 [2] ? { \$3541 [14:0], 2'h0 } : 17'h00000;
-  assign \$3543  = | \$signal [17:9];
-  assign \$3544  = ~ \$3543 ;
-  assign \$3545  = \$3543  ? b[8:0] : \$signal [8:0];
-  assign \$3546  = | \$signal [17:9];
-  assign \$3547  = ~ \$3546 ;
-  assign \$3548  = \$3546  ? \$signal  : b;
-  assign \$3549  = \$3545 [3] ? { \$3548 [13:0], 3'h0 } : 17'h00000;
-  assign \$3550  = \$3542  + \$3549 ;
-  assign \$3551  = \$3535  + \$3550 ;
-  assign \$3552  = | \$signal [17:9];
-  assign \$3553  = ~ \$3552 ;
-  assign \$3554  = \$3552  ? b[8:0] : \$signal [8:0];
-  assign \$3555  = | \$signal [17:9];
-  assign \$3556  = ~ \$3555 ;
-  assign \$3557  = \$3555  ? \$signal  : b;
-  assign \$3558  = \$3554 [4] ? { \$3557 [12:0], 4'h0 } : 17'h00000;
-  assign \$3559  = | \$signal [17:9];
-  assign \$3560  = ~ \$3559 ;
-  assign \$3561  = \$3559  ? b[8:0] : \$signal [8:0];
-  assign \$3562  = | \$signal [17:9];
-  assign \$3563  = ~ \$3562 ;
-  assign \$3564  = \$3562  ? \$signal  : b;
-  assign \$3565  = \$3561 [5] ? { \$3564 [11:0], 5'h00 } : 17'h00000;
-  assign \$3566  = \$3558  + \$3565 ;
-  assign \$3567  = | \$signal [17:9];
-  assign \$3568  = ~ \$3567 ;
-  assign \$3569  = \$3567  ? b[8:0] : \$signal [8:0];
-  assign \$3570  = | \$signal [17:9];
-  assign \$3571  = ~ \$3570 ;
-  assign \$3572  = \$3570  ? \$signal  : b;
-  assign \$3573  = \$3569 [6] ? { \$3572 [10:0], 6'h00 } : 17'h00000;
-  assign \$3574  = | \$signal [17:9];
-  assign \$3575  = ~ \$3574 ;
-  assign \$3576  = \$3574  ? b[8:0] : \$signal [8:0];
-  assign \$3577  = | \$signal [17:9];
-  assign \$3578  = ~ \$3577 ;
-  assign \$3579  = \$3577  ? \$signal  : b;
-  assign \$3580  = \$3576 [7] ? { \$3579 [9:0], 7'h00 } : 17'h00000;
-  assign \$3581  = \$3573  + \$3580 ;
-  assign \$3582  = \$3566  + \$3581 ;
-  assign \$3583  = \$3551  + \$3582 ;
-  assign \$3584  = | \$signal [17:9];
-  assign \$3585  = ~ \$3584 ;
-  assign \$3586  = \$3584  ? b[8:0] : \$signal [8:0];
-  assign \$3587  = | \$signal [17:9];
-  assign \$3588  = ~ \$3587 ;
-  assign \$3589  = \$3587  ? \$signal  : b;
-  assign \$3590  = \$3586 [8] ? { \$3589 [8:0], 8'h00 } : 17'h00000;
-  assign \$3591  = \$3583  + \$3590 ;
-  assign \$3592  = | \$3591 [20:17];
-  assign \$3593  = \$3520  | \$3592 ;
-  assign \$3594  = | \$signal [17:9];
-  assign \$3595  = ~ \$3594 ;
-  assign \$3596  = \$3594  ? b[8:0] : \$signal [8:0];
-  assign \$3597  = | \$signal [17:9];
-  assign \$3598  = ~ \$3597 ;
-  assign \$3599  = \$3597  ? \$signal  : b;
-  assign \$3600  = \$3596 [0] ? \$3599 [16:0] : 17'h00000;
-  assign \$3601  = | \$signal [17:9];
-  assign \$3602  = ~ \$3601 ;
-  assign \$3603  = \$3601  ? b[8:0] : \$signal [8:0];
-  assign \$3604  = | \$signal [17:9];
-  assign \$3605  = ~ \$3604 ;
-  assign \$3606  = \$3604  ? \$signal  : b;
-  assign \$3607  = \$3603 [1] ? { \$3606 [15:0], 1'h0 } : 17'h00000;
-  assign \$3608  = \$3600  + \$3607 ;
-  assign \$3609  = | \$signal [17:9];
-  assign \$3610  = ~ \$3609 ;
-  assign \$3611  = \$3609  ? b[8:0] : \$signal [8:0];
-  assign \$3612  = | \$signal [17:9];
-  assign \$3613  = ~ \$3612 ;
-  assign \$3614  = \$3612  ? \$signal  : b;
-  assign \$3615  = \$3611 [2] ? { \$3614 [14:0], 2'h0 } : 17'h00000;
-  assign \$3616  = | \$signal [17:9];
-  assign \$3617  = ~ \$3616 ;
-  assign \$3618  = \$3616  ? b[8:0] : \$signal [8:0];
-  assign \$3619  = | \$signal [17:9];
-  assign \$3620  = ~ \$3619 ;
-  assign \$3621  = \$3619  ? \$signal  : b;
-  assign \$3622  = \$3618 [3] ? { \$3621 [13:0], 3'h0 } : 17'h00000;
-  assign \$3623  = \$3615  + \$3622 ;
-  assign \$3624  = \$3608  + \$3623 ;
-  assign \$3625  = | \$signal [17:9];
-  assign \$3626  = ~ \$3625 ;
-  assign \$3627  = \$3625  ? b[8:0] : \$signal [8:0];
-  assign \$3628  = | \$signal [17:9];
-  assign \$3629  = ~ \$3628 ;
-  assign \$3630  = \$3628  ? \$signal  : b;
-  assign \$3631  = \$3627 [4] ? { \$3630 [12:0], 4'h0 } : 17'h00000;
-  assign \$3632  = | \$signal [17:9];
-  assign \$3633  = ~ \$3632 ;
-  assign \$3634  = \$3632  ? b[8:0] : \$signal [8:0];
-  assign \$3635  = | \$signal [17:9];
-  assign \$3636  = ~ \$3635 ;
-  assign \$3637  = \$3635  ? \$signal  : b;
-  assign \$3638  = \$3634 [5] ? { \$3637 [11:0], 5'h00 } : 17'h00000;
-  assign \$3639  = \$3631  + \$3638 ;
-  assign \$3640  = | \$signal [17:9];
-  assign \$3641  = ~ \$3640 ;
-  assign \$3642  = \$3640  ? b[8:0] : \$signal [8:0];
-  assign \$3643  = | \$signal [17:9];
-  assign \$3644  = ~ \$3643 ;
-  assign \$3645  = \$3643  ? \$signal  : b;
-  assign \$3646  = \$3642 [6] ? { \$3645 [10:0], 6'h00 } : 17'h00000;
-  assign \$3647  = | \$signal [17:9];
-  assign \$3648  = ~ \$3647 ;
-  assign \$3649  = \$3647  ? b[8:0] : \$signal [8:0];
-  assign \$3650  = | \$signal [17:9];
-  assign \$3651  = ~ \$3650 ;
-  assign \$3652  = \$3650  ? \$signal  : b;
-  assign \$3653  = \$3649 [7] ? { \$3652 [9:0], 7'h00 } : 17'h00000;
-  assign \$3654  = \$3646  + \$3653 ;
-  assign \$3655  = \$3639  + \$3654 ;
-  assign \$3656  = \$3624  + \$3655 ;
-  assign \$3657  = | \$signal [17:9];
-  assign \$3658  = ~ \$3657 ;
-  assign \$3659  = \$3657  ? b[8:0] : \$signal [8:0];
-  assign \$3660  = | \$signal [17:9];
-  assign \$3661  = ~ \$3660 ;
-  assign \$3662  = \$3660  ? \$signal  : b;
-  assign \$3663  = \$3659 [8] ? { \$3662 [8:0], 8'h00 } : 17'h00000;
-  assign \$3664  = \$3656  + \$3663 ;
-  assign \$3665  = \$3593  ? 18'h20000 : { 1'h0, \$3664 [16:0] };
-  assign \$3667  = | \$signal [17:9];
-  assign \$3668  = ~ \$3667 ;
-  assign \$3670  = | b[17:9];
-  assign \$3671  = ~ \$3670 ;
-  assign \$3673  = \$3669  & \$3672 ;
-  assign \$3674  = | \$signal [17:9];
-  assign \$3675  = ~ \$3674 ;
-  assign \$3676  = \$3674  ? \$signal  : b;
-  assign \$3678  = | \$signal [17:9];
-  assign \$3679  = ~ \$3678 ;
-  assign \$3680  = \$3678  ? b[8:0] : \$signal [8:0];
-  assign \$3681  = | \$3680 ;
-  assign \$3682  = \$3677  & \$3681 ;
-  assign \$3683  = \$3673  | \$3682 ;
-  assign \$3684  = | \$signal [17:9];
-  assign \$3685  = ~ \$3684 ;
-  assign \$3686  = \$3684  ? b[8:0] : \$signal [8:0];
-  assign \$3687  = | \$signal [17:9];
-  assign \$3688  = ~ \$3687 ;
-  assign \$3689  = \$3687  ? \$signal  : b;
-  assign \$3693  = | \$signal [17:9];
-  assign \$3694  = ~ \$3693 ;
-  assign \$3695  = \$3693  ? b[8:0] : \$signal [8:0];
-  assign \$3696  = | \$signal [17:9];
-  assign \$3697  = ~ \$3696 ;
-  assign \$3698  = \$3696  ? \$signal  : b;
-  assign \$3700  = \$3695 [1] & \$3699 ;
-  assign \$3701  = \$3692  | \$3700 ;
-  assign \$3702  = | \$signal [17:9];
-  assign \$3703  = ~ \$3702 ;
-  assign \$3704  = \$3702  ? b[8:0] : \$signal [8:0];
-  assign \$3705  = | \$signal [17:9];
-  assign \$3706  = ~ \$3705 ;
-  assign \$3707  = \$3705  ? \$signal  : b;
-  assign \$3708  = | \$3707 [16:15];
-  assign \$3709  = \$3704 [2] & \$3708 ;
-  assign \$3710  = \$3701  | \$3709 ;
-  assign \$3711  = | \$signal [17:9];
-  assign \$3712  = ~ \$3711 ;
-  assign \$3713  = \$3711  ? b[8:0] : \$signal [8:0];
-  assign \$3714  = | \$signal [17:9];
-  assign \$3715  = ~ \$3714 ;
-  assign \$3716  = \$3714  ? \$signal  : b;
-  assign \$3717  = | \$3716 [16:14];
-  assign \$3718  = \$3713 [3] & \$3717 ;
-  assign \$3719  = \$3710  | \$3718 ;
-  assign \$3720  = | \$signal [17:9];
-  assign \$3721  = ~ \$3720 ;
-  assign \$3722  = \$3720  ? b[8:0] : \$signal [8:0];
-  assign \$3723  = | \$signal [17:9];
-  assign \$3724  = ~ \$3723 ;
-  assign \$3725  = \$3723  ? \$signal  : b;
-  assign \$3726  = | \$3725 [16:13];
-  assign \$3727  = \$3722 [4] & \$3726 ;
-  assign \$3728  = \$3719  | \$3727 ;
-  assign \$3729  = | \$signal [17:9];
-  assign \$3730  = ~ \$3729 ;
-  assign \$3731  = \$3729  ? b[8:0] : \$signal [8:0];
-  assign \$3732  = | \$signal [17:9];
-  assign \$3733  = ~ \$3732 ;
-  assign \$3734  = \$3732  ? \$signal  : b;
-  assign \$3735  = | \$3734 [16:12];
-  assign \$3736  = \$3731 [5] & \$3735 ;
-  assign \$3737  = \$3728  | \$3736 ;
-  assign \$3738  = | \$signal [17:9];
-  assign \$3739  = ~ \$3738 ;
-  assign \$3740  = \$3738  ? b[8:0] : \$signal [8:0];
-  assign \$3741  = | \$signal [17:9];
-  assign \$3742  = ~ \$3741 ;
-  assign \$3743  = \$3741  ? \$signal  : b;
-  assign \$3744  = | \$3743 [16:11];
-  assign \$3745  = \$3740 [6] & \$3744 ;
-  assign \$3746  = \$3737  | \$3745 ;
-  assign \$3747  = | \$signal [17:9];
-  assign \$3748  = ~ \$3747 ;
-  assign \$3749  = \$3747  ? b[8:0] : \$signal [8:0];
-  assign \$3750  = | \$signal [17:9];
-  assign \$3751  = ~ \$3750 ;
-  assign \$3752  = \$3750  ? \$signal  : b;
-  assign \$3753  = | \$3752 [16:10];
-  assign \$3754  = \$3749 [7] & \$3753 ;
-  assign \$3755  = \$3746  | \$3754 ;
-  assign \$3756  = | \$signal [17:9];
-  assign \$3757  = ~ \$3756 ;
-  assign \$3758  = \$3756  ? b[8:0] : \$signal [8:0];
-  assign \$3759  = | \$signal [17:9];
-  assign \$3760  = ~ \$3759 ;
-  assign \$3761  = \$3759  ? \$signal  : b;
-  assign \$3762  = | \$3761 [16:9];
-  assign \$3763  = \$3758 [8] & \$3762 ;
-  assign \$3764  = \$3755  | \$3763 ;
-  assign \$3765  = | \$signal [17:9];
-  assign \$3766  = ~ \$3765 ;
-  assign \$3767  = \$3765  ? b[8:0] : \$signal [8:0];
-  assign \$3768  = | \$signal [17:9];
-  assign \$3769  = ~ \$3768 ;
-  assign \$3770  = \$3768  ? \$signal  : b;
-  assign \$3771  = \$3767 [0] ? \$3770 [16:0] : 17'h00000;
-  assign \$3772  = | \$signal [17:9];
-  assign \$3773  = ~ \$3772 ;
-  assign \$3774  = \$3772  ? b[8:0] : \$signal [8:0];
-  assign \$3775  = | \$signal [17:9];
-  assign \$3776  = ~ \$3775 ;
-  assign \$3777  = \$3775  ? \$signal  : b;
-  assign \$3778  = \$3774 [1] ? { \$3777 [15:0], 1'h0 } : 17'h00000;
-  assign \$3779  = \$3771  + \$3778 ;
-  assign \$3780  = | \$signal [17:9];
-  assign \$3781  = ~ \$3780 ;
-  assign \$3782  = \$3780  ? b[8:0] : \$signal [8:0];
-  assign \$3783  = | \$signal [17:9];
-  assign \$3784  = ~ \$3783 ;
-  assign \$3785  = \$3783  ? \$signal  : b;
-  assign \$3786  = \$3782 [2] ? { \$3785 [14:0], 2'h0 } : 17'h00000;
-  assign \$3787  = | \$signal [17:9];
-  assign \$3788  = ~ \$3787 ;
-  assign \$3789  = \$3787  ? b[8:0] : \$signal [8:0];
-  assign \$3790  = | \$signal [17:9];
-  assign \$3791  = ~ \$3790 ;
-  assign \$3792  = \$3790  ? \$signal  : b;
-  assign \$3793  = \$3789 [3] ? { \$3792 [13:0], 3'h0 } : 17'h00000;
-  assign \$3794  = \$3786  + \$3793 ;
-  assign \$3795  = \$3779  + \$3794 ;
-  assign \$3796  = | \$signal [17:9];
-  assign \$3797  = ~ \$3796 ;
-  assign \$3798  = \$3796  ? b[8:0] : \$signal [8:0];
-  assign \$3799  = | \$signal [17:9];
-  assign \$3800  = ~ \$3799 ;
-  assign \$3801  = \$3799  ? \$signal  : b;
-  assign \$3802  = \$3798 [4] ? { \$3801 [12:0], 4'h0 } : 17'h00000;
-  assign \$3803  = | \$signal [17:9];
-  assign \$3804  = ~ \$3803 ;
-  assign \$3805  = \$3803  ? b[8:0] : \$signal [8:0];
-  assign \$3806  = | \$signal [17:9];
-  assign \$3807  = ~ \$3806 ;
-  assign \$3808  = \$3806  ? \$signal  : b;
-  assign \$3809  = \$3805 [5] ? { \$3808 [11:0], 5'h00 } : 17'h00000;
-  assign \$3810  = \$3802  + \$3809 ;
-  assign \$3811  = | \$signal [17:9];
-  assign \$3812  = ~ \$3811 ;
-  assign \$3813  = \$3811  ? b[8:0] : \$signal [8:0];
-  assign \$3814  = | \$signal [17:9];
-  assign \$3815  = ~ \$3814 ;
-  assign \$3816  = \$3814  ? \$signal  : b;
-  assign \$3817  = \$3813 [6] ? { \$3816 [10:0], 6'h00 } : 17'h00000;
-  assign \$3818  = | \$signal [17:9];
-  assign \$3819  = ~ \$3818 ;
-  assign \$3820  = \$3818  ? b[8:0] : \$signal [8:0];
-  assign \$3821  = | \$signal [17:9];
-  assign \$3822  = ~ \$3821 ;
-  assign \$3823  = \$3821  ? \$signal  : b;
-  assign \$3824  = \$3820 [7] ? { \$3823 [9:0], 7'h00 } : 17'h00000;
-  assign \$3825  = \$3817  + \$3824 ;
-  assign \$3826  = \$3810  + \$3825 ;
-  assign \$3827  = \$3795  + \$3826 ;
-  assign \$3828  = | \$signal [17:9];
-  assign \$3829  = ~ \$3828 ;
-  assign \$3830  = \$3828  ? b[8:0] : \$signal [8:0];
-  assign \$3831  = | \$signal [17:9];
-  assign \$3832  = ~ \$3831 ;
-  assign \$3833  = \$3831  ? \$signal  : b;
-  assign \$3834  = \$3830 [8] ? { \$3833 [8:0], 8'h00 } : 17'h00000;
-  assign \$3835  = \$3827  + \$3834 ;
-  assign \$3836  = | \$3835 [20:17];
-  assign \$3837  = \$3764  | \$3836 ;
-  assign \$3838  = | \$signal [17:9];
-  assign \$3839  = ~ \$3838 ;
-  assign \$3840  = \$3838  ? b[8:0] : \$signal [8:0];
-  assign \$3841  = | \$signal [17:9];
-  assign \$3842  = ~ \$3841 ;
-  assign \$3843  = \$3841  ? \$signal  : b;
-  assign \$3844  = \$3840 [0] ? \$3843 [16:0] : 17'h00000;
-  assign \$3845  = | \$signal [17:9];
-  assign \$3846  = ~ \$3845 ;
-  assign \$3847  = \$3845  ? b[8:0] : \$signal [8:0];
-  assign \$3848  = | \$signal [17:9];
-  assign \$3849  = ~ \$3848 ;
-  assign \$3850  = \$3848  ? \$signal  : b;
-  assign \$3851  = \$3847 [1] ? { \$3850 [15:0], 1'h0 } : 17'h00000;
-  assign \$3852  = \$3844  + \$3851 ;
-  assign \$3853  = | \$signal [17:9];
-  assign \$3854  = ~ \$3853 ;
-  assign \$3855  = \$3853  ? b[8:0] : \$signal [8:0];
-  assign \$3856  = | \$signal [17:9];
-  assign \$3857  = ~ \$3856 ;
-  assign \$3858  = \$3856  ? \$signal  : b;
-  assign \$3859  = \$3855 [2] ? { \$3858 [14:0], 2'h0 } : 17'h00000;
-  assign \$3860  = | \$signal [17:9];
-  assign \$3861  = ~ \$3860 ;
-  assign \$3862  = \$3860  ? b[8:0] : \$signal [8:0];
-  assign \$3863  = | \$signal [17:9];
-  assign \$3864  = ~ \$3863 ;
-  assign \$3865  = \$3863  ? \$signal  : b;
-  assign \$3866  = \$3862 [3] ? { \$3865 [13:0], 3'h0 } : 17'h00000;
-  assign \$3867  = \$3859  + \$3866 ;
-  assign \$3868  = \$3852  + \$3867 ;
-  assign \$3869  = | \$signal [17:9];
-  assign \$3870  = ~ \$3869 ;
-  assign \$3871  = \$3869  ? b[8:0] : \$signal [8:0];
-  assign \$3872  = | \$signal [17:9];
-  assign \$3873  = ~ \$3872 ;
-  assign \$3874  = \$3872  ? \$signal  : b;
-  assign \$3875  = \$3871 [4] ? { \$3874 [12:0], 4'h0 } : 17'h00000;
-  assign \$3876  = | \$signal [17:9];
-  assign \$3877  = ~ \$3876 ;
-  assign \$3878  = \$3876  ? b[8:0] : \$signal [8:0];
-  assign \$3879  = | \$signal [17:9];
-  assign \$3880  = ~ \$3879 ;
-  assign \$3881  = \$3879  ? \$signal  : b;
-  assign \$3882  = \$3878 [5] ? { \$3881 [11:0], 5'h00 } : 17'h00000;
-  assign \$3883  = \$3875  + \$3882 ;
-  assign \$3884  = | \$signal [17:9];
-  assign \$3885  = ~ \$3884 ;
-  assign \$3886  = \$3884  ? b[8:0] : \$signal [8:0];
-  assign \$3887  = | \$signal [17:9];
-  assign \$3888  = ~ \$3887 ;
-  assign \$3889  = \$3887  ? \$signal  : b;
-  assign \$3890  = \$3886 [6] ? { \$3889 [10:0], 6'h00 } : 17'h00000;
-  assign \$3891  = | \$signal [17:9];
-  assign \$3892  = ~ \$3891 ;
-  assign \$3893  = \$3891  ? b[8:0] : \$signal [8:0];
-  assign \$3894  = | \$signal [17:9];
-  assign \$3895  = ~ \$3894 ;
-  assign \$3896  = \$3894  ? \$signal  : b;
-  assign \$3897  = \$3893 [7] ? { \$3896 [9:0], 7'h00 } : 17'h00000;
-  assign \$3898  = \$3890  + \$3897 ;
-  assign \$3899  = \$3883  + \$3898 ;
-  assign \$3900  = \$3868  + \$3899 ;
-  assign \$3901  = | \$signal [17:9];
-  assign \$3902  = ~ \$3901 ;
-  assign \$3903  = \$3901  ? b[8:0] : \$signal [8:0];
-  assign \$3904  = | \$signal [17:9];
-  assign \$3905  = ~ \$3904 ;
-  assign \$3906  = \$3904  ? \$signal  : b;
-  assign \$3907  = \$3903 [8] ? { \$3906 [8:0], 8'h00 } : 17'h00000;
-  assign \$3908  = \$3900  + \$3907 ;
-  assign \$3909  = \$3837  ? 18'h20000 : { 1'h0, \$3908 [16:0] };
-  assign \$3910  = step == 4'h9;
-  assign \$3911  = | \$signal [17:9];
-  assign \$3912  = ~ \$3911 ;
-  assign \$3914  = | b[17:9];
-  assign \$3915  = ~ \$3914 ;
-  assign \$3917  = \$3913  & \$3916 ;
-  assign \$3918  = | \$signal [17:9];
-  assign \$3919  = ~ \$3918 ;
-  assign \$3920  = \$3918  ? \$signal  : b;
-  assign \$3922  = | \$signal [17:9];
-  assign \$3923  = ~ \$3922 ;
-  assign \$3924  = \$3922  ? b[8:0] : \$signal [8:0];
-  assign \$3925  = | \$3924 ;
-  assign \$3926  = \$3921  & \$3925 ;
-  assign \$3927  = \$3917  | \$3926 ;
-  assign \$3928  = | \$signal [17:9];
-  assign \$3929  = ~ \$3928 ;
-  assign \$3930  = \$3928  ? b[8:0] : \$signal [8:0];
-  assign \$3931  = | \$signal [17:9];
-  assign \$3932  = ~ \$3931 ;
-  assign \$3933  = \$3931  ? \$signal  : b;
-  assign \$3937  = | \$signal [17:9];
-  assign \$3938  = ~ \$3937 ;
-  assign \$3939  = \$3937  ? b[8:0] : \$signal [8:0];
-  assign \$3940  = | \$signal [17:9];
-  assign \$3941  = ~ \$3940 ;
-  assign \$3942  = \$3940  ? \$signal  : b;
-  assign \$3944  = \$3939 [1] & \$3943 ;
-  assign \$3945  = \$3936  | \$3944 ;
-  assign \$3946  = | \$signal [17:9];
-  assign \$3947  = ~ \$3946 ;
-  assign \$3948  = \$3946  ? b[8:0] : \$signal [8:0];
-  assign \$3949  = | \$signal [17:9];
-  assign \$3950  = ~ \$3949 ;
-  assign \$3951  = \$3949  ? \$signal  : b;
-  assign \$3952  = | \$3951 [16:15];
-  assign \$3953  = \$3948 [2] & \$3952 ;
-  assign \$3954  = \$3945  | \$3953 ;
-  assign \$3955  = | \$signal [17:9];
-  assign \$3956  = ~ \$3955 ;
-  assign \$3957  = \$3955  ? b[8:0] : \$signal [8:0];
-  assign \$3958  = | \$signal [17:9];
-  assign \$3959  = ~ \$3958 ;
-  assign \$3960  = \$3958  ? \$signal  : b;
-  assign \$3961  = | \$3960 [16:14];
-  assign \$3962  = \$3957 [3] & \$3961 ;
-  assign \$3963  = \$3954  | \$3962 ;
-  assign \$3964  = | \$signal [17:9];
-  assign \$3965  = ~ \$3964 ;
-  assign \$3966  = \$3964  ? b[8:0] : \$signal [8:0];
-  assign \$3967  = | \$signal [17:9];
-  assign \$3968  = ~ \$3967 ;
-  assign \$3969  = \$3967  ? \$signal  : b;
-  assign \$3970  = | \$3969 [16:13];
-  assign \$3971  = \$3966 [4] & \$3970 ;
-  assign \$3972  = \$3963  | \$3971 ;
-  assign \$3973  = | \$signal [17:9];
-  assign \$3974  = ~ \$3973 ;
-  assign \$3975  = \$3973  ? b[8:0] : \$signal [8:0];
-  assign \$3976  = | \$signal [17:9];
-  assign \$3977  = ~ \$3976 ;
-  assign \$3978  = \$3976  ? \$signal  : b;
-  assign \$3979  = | \$3978 [16:12];
-  assign \$3980  = \$3975 [5] & \$3979 ;
-  assign \$3981  = \$3972  | \$3980 ;
-  assign \$3982  = | \$signal [17:9];
-  assign \$3983  = ~ \$3982 ;
-  assign \$3984  = \$3982  ? b[8:0] : \$signal [8:0];
-  assign \$3985  = | \$signal [17:9];
-  assign \$3986  = ~ \$3985 ;
-  assign \$3987  = \$3985  ? \$signal  : b;
-  assign \$3988  = | \$3987 [16:11];
-  assign \$3989  = \$3984 [6] & \$3988 ;
-  assign \$3990  = \$3981  | \$3989 ;
-  assign \$3991  = | \$signal [17:9];
-  assign \$3992  = ~ \$3991 ;
-  assign \$3993  = \$3991  ? b[8:0] : \$signal [8:0];
-  assign \$3994  = | \$signal [17:9];
-  assign \$3995  = ~ \$3994 ;
-  assign \$3996  = \$3994  ? \$signal  : b;
-  assign \$3997  = | \$3996 [16:10];
-  assign \$3998  = \$3993 [7] & \$3997 ;
-  assign \$3999  = \$3990  | \$3998 ;
-  assign \$4000  = | \$signal [17:9];
-  assign \$4001  = ~ \$4000 ;
-  assign \$4002  = \$4000  ? b[8:0] : \$signal [8:0];
-  assign \$4003  = | \$signal [17:9];
-  assign \$4004  = ~ \$4003 ;
-  assign \$4005  = \$4003  ? \$signal  : b;
-  assign \$4006  = | \$4005 [16:9];
-  assign \$4007  = \$4002 [8] & \$4006 ;
-  assign \$4008  = \$3999  | \$4007 ;
-  assign \$4009  = | \$signal [17:9];
-  assign \$4010  = ~ \$4009 ;
-  assign \$4011  = \$4009  ? b[8:0] : \$signal [8:0];
-  assign \$4012  = | \$signal [17:9];
-  assign \$4013  = ~ \$4012 ;
-  assign \$4014  = \$4012  ? \$signal  : b;
-  assign \$4015  = \$4011 [0] ? \$4014 [16:0] : 17'h00000;
-  assign \$4016  = | \$signal [17:9];
-  assign \$4017  = ~ \$4016 ;
-  assign \$4018  = \$4016  ? b[8:0] : \$signal [8:0];
-  assign \$4019  = | \$signal [17:9];
-  assign \$4020  = ~ \$4019 ;
-  assign \$4021  = \$4019  ? \$signal  : b;
-  assign \$4022  = \$4018 [1] ? { \$4021 [15:0], 1'h0 } : 17'h00000;
-  assign \$4023  = \$4015  + \$4022 ;
-  assign \$4024  = | \$signal [17:9];
-  assign \$4025  = ~ \$4024 ;
-  assign \$4026  = \$4024  ? b[8:0] : \$signal [8:0];
-  assign \$4027  = | \$signal [17:9];
-  assign \$4028  = ~ \$4027 ;
-  assign \$4029  = \$4027  ? \$signal  : b;
-  assign \$4030  = \$4026 [2] ? { \$4029 [14:0], 2'h0 } : 17'h00000;
-  assign \$4031  = | \$signal [17:9];
-  assign \$4032  = ~ \$4031 ;
-  assign \$4033  = \$4031  ? b[8:0] : \$signal [8:0];
-  assign \$4034  = | \$signal [17:9];
-  assign \$4035  = ~ \$4034 ;
-  assign \$4036  = \$4034  ? \$signal  : b;
-  assign \$4037  = \$4033 [3] ? { \$4036 [13:0], 3'h0 } : 17'h00000;
-  assign \$4038  = \$4030  + \$4037 ;
-  assign \$4039  = \$4023  + \$4038 ;
-  assign \$4040  = | \$signal [17:9];
-  assign \$4041  = ~ \$4040 ;
-  assign \$4042  = \$4040  ? b[8:0] : \$signal [8:0];
-  assign \$4043  = | \$signal [17:9];
-  assign \$4044  = ~ \$4043 ;
-  assign \$4045  = \$4043  ? \$signal  : b;
-  assign \$4046  = \$4042 [4] ? { \$4045 [12:0], 4'h0 } : 17'h00000;
-  assign \$4047  = | \$signal [17:9];
-  assign \$4048  = ~ \$4047 ;
-  assign \$4049  = \$4047  ? b[8:0] : \$signal [8:0];
-  assign \$4050  = | \$signal [17:9];
-  assign \$4051  = ~ \$4050 ;
-  assign \$4052  = \$4050  ? \$signal  : b;
-  assign \$4053  = \$4049 [5] ? { \$4052 [11:0], 5'h00 } : 17'h00000;
-  assign \$4054  = \$4046  + \$4053 ;
-  assign \$4055  = | \$signal [17:9];
-  assign \$4056  = ~ \$4055 ;
-  assign \$4057  = \$4055  ? b[8:0] : \$signal [8:0];
-  assign \$4058  = | \$signal [17:9];
-  assign \$4059  = ~ \$4058 ;
-  assign \$4060  = \$4058  ? \$signal  : b;
-  assign \$4061  = \$4057 [6] ? { \$4060 [10:0], 6'h00 } : 17'h00000;
-  assign \$4062  = | \$signal [17:9];
-  assign \$4063  = ~ \$4062 ;
-  assign \$4064  = \$4062  ? b[8:0] : \$signal [8:0];
-  assign \$4065  = | \$signal [17:9];
-  assign \$4066  = ~ \$4065 ;
-  assign \$4067  = \$4065  ? \$signal  : b;
-  assign \$4068  = \$4064 [7] ? { \$4067 [9:0], 7'h00 } : 17'h00000;
-  assign \$4069  = \$4061  + \$4068 ;
-  assign \$4070  = \$4054  + \$4069 ;
-  assign \$4071  = \$4039  + \$4070 ;
-  assign \$4072  = | \$signal [17:9];
-  assign \$4073  = ~ \$4072 ;
-  assign \$4074  = \$4072  ? b[8:0] : \$signal [8:0];
-  assign \$4075  = | \$signal [17:9];
-  assign \$4076  = ~ \$4075 ;
-  assign \$4077  = \$4075  ? \$signal  : b;
-  assign \$4078  = \$4074 [8] ? { \$4077 [8:0], 8'h00 } : 17'h00000;
-  assign \$4079  = \$4071  + \$4078 ;
-  assign \$4080  = | \$4079 [20:17];
-  assign \$4081  = \$4008  | \$4080 ;
-  assign \$4082  = | \$signal [17:9];
-  assign \$4083  = ~ \$4082 ;
-  assign \$4084  = \$4082  ? b[8:0] : \$signal [8:0];
-  assign \$4085  = | \$signal [17:9];
-  assign \$4086  = ~ \$4085 ;
-  assign \$4087  = \$4085  ? \$signal  : b;
-  assign \$4088  = \$4084 [0] ? \$4087 [16:0] : 17'h00000;
-  assign \$4089  = | \$signal [17:9];
-  assign \$4090  = ~ \$4089 ;
-  assign \$4091  = \$4089  ? b[8:0] : \$signal [8:0];
-  assign \$4092  = | \$signal [17:9];
-  assign \$4093  = ~ \$4092 ;
-  assign \$4094  = \$4092  ? \$signal  : b;
-  assign \$4095  = \$4091 [1] ? { \$4094 [15:0], 1'h0 } : 17'h00000;
-  assign \$4096  = \$4088  + \$4095 ;
-  assign \$4097  = | \$signal [17:9];
-  assign \$4098  = ~ \$4097 ;
-  assign \$4099  = \$4097  ? b[8:0] : \$signal [8:0];
-  assign \$4100  = | \$signal [17:9];
-  assign \$4101  = ~ \$4100 ;
-  assign \$4102  = \$4100  ? \$signal  : b;
-  assign \$4103  = \$4099 [2] ? { \$4102 [14:0], 2'h0 } : 17'h00000;
-  assign \$4104  = | \$signal [17:9];
-  assign \$4105  = ~ \$4104 ;
-  assign \$4106  = \$4104  ? b[8:0] : \$signal [8:0];
-  assign \$4107  = | \$signal [17:9];
-  assign \$4108  = ~ \$4107 ;
-  assign \$4109  = \$4107  ? \$signal  : b;
-  assign \$4110  = \$4106 [3] ? { \$4109 [13:0], 3'h0 } : 17'h00000;
-  assign \$4111  = \$4103  + \$4110 ;
-  assign \$4112  = \$4096  + \$4111 ;
-  assign \$4113  = | \$signal [17:9];
-  assign \$4114  = ~ \$4113 ;
-  assign \$4115  = \$4113  ? b[8:0] : \$signal [8:0];
-  assign \$4116  = | \$signal [17:9];
-  assign \$4117  = ~ \$4116 ;
-  assign \$4118  = \$4116  ? \$signal  : b;
-  assign \$4119  = \$4115 [4] ? { \$4118 [12:0], 4'h0 } : 17'h00000;
-  assign \$4120  = | \$signal [17:9];
-  assign \$4121  = ~ \$4120 ;
-  assign \$4122  = \$4120  ? b[8:0] : \$signal [8:0];
-  assign \$4123  = | \$signal [17:9];
-  assign \$4124  = ~ \$4123 ;
-  assign \$4125  = \$4123  ? \$signal  : b;
-  assign \$4126  = \$4122 [5] ? { \$4125 [11:0], 5'h00 } : 17'h00000;
-  assign \$4127  = \$4119  + \$4126 ;
-  assign \$4128  = | \$signal [17:9];
-  assign \$4129  = ~ \$4128 ;
-  assign \$4130  = \$4128  ? b[8:0] : \$signal [8:0];
-  assign \$4131  = | \$signal [17:9];
-  assign \$4132  = ~ \$4131 ;
-  assign \$4133  = \$4131  ? \$signal  : b;
-  assign \$4134  = \$4130 [6] ? { \$4133 [10:0], 6'h00 } : 17'h00000;
-  assign \$4135  = | \$signal [17:9];
-  assign \$4136  = ~ \$4135 ;
-  assign \$4137  = \$4135  ? b[8:0] : \$signal [8:0];
-  assign \$4138  = | \$signal [17:9];
-  assign \$4139  = ~ \$4138 ;
-  assign \$4140  = \$4138  ? \$signal  : b;
-  assign \$4141  = \$4137 [7] ? { \$4140 [9:0], 7'h00 } : 17'h00000;
-  assign \$4142  = \$4134  + \$4141 ;
-  assign \$4143  = \$4127  + \$4142 ;
-  assign \$4144  = \$4112  + \$4143 ;
-  assign \$4145  = | \$signal [17:9];
-  assign \$4146  = ~ \$4145 ;
-  assign \$4147  = \$4145  ? b[8:0] : \$signal [8:0];
-  assign \$4148  = | \$signal [17:9];
-  assign \$4149  = ~ \$4148 ;
-  assign \$4150  = \$4148  ? \$signal  : b;
-  assign \$4151  = \$4147 [8] ? { \$4150 [8:0], 8'h00 } : 17'h00000;
-  assign \$4152  = \$4144  + \$4151 ;
-  assign \$4153  = \$4081  ? 18'h20000 : { 1'h0, \$4152 [16:0] };
-  assign \$4154  = ! pool;
-  assign \$4155  = | \$signal [17:9];
-  assign \$4156  = ~ \$4155 ;
-  assign \$4158  = | b[17:9];
-  assign \$4159  = ~ \$4158 ;
-  assign \$4161  = \$4157  & \$4160 ;
-  assign \$4162  = | \$signal [17:9];
-  assign \$4163  = ~ \$4162 ;
-  assign \$4164  = \$4162  ? \$signal  : b;
-  assign \$4166  = | \$signal [17:9];
-  assign \$4167  = ~ \$4166 ;
-  assign \$4168  = \$4166  ? b[8:0] : \$signal [8:0];
-  assign \$4169  = | \$4168 ;
-  assign \$4170  = \$4165  & \$4169 ;
-  assign \$4171  = \$4161  | \$4170 ;
-  assign \$4172  = | \$signal [17:9];
-  assign \$4173  = ~ \$4172 ;
-  assign \$4174  = \$4172  ? b[8:0] : \$signal [8:0];
-  assign \$4175  = | \$signal [17:9];
-  assign \$4176  = ~ \$4175 ;
-  assign \$4177  = \$4175  ? \$signal  : b;
-  assign \$4181  = | \$signal [17:9];
-  assign \$4182  = ~ \$4181 ;
-  assign \$4183  = \$4181  ? b[8:0] : \$signal [8:0];
-  assign \$4184  = | \$signal [17:9];
-  assign \$4185  = ~ \$4184 ;
-  assign \$4186  = \$4184  ? \$signal  : b;
-  assign \$4188  = \$4183 [1] & \$4187 ;
-  assign \$4189  = \$4180  | \$4188 ;
-  assign \$4190  = | \$signal [17:9];
-  assign \$4191  = ~ \$4190 ;
-  assign \$4192  = \$4190  ? b[8:0] : \$signal [8:0];
-  assign \$4193  = | \$signal [17:9];
-  assign \$4194  = ~ \$4193 ;
-  assign \$4195  = \$4193  ? \$signal  : b;
-  assign \$4196  = | \$4195 [16:15];
-  assign \$4197  = \$4192 [2] & \$4196 ;
-  assign \$4198  = \$4189  | \$4197 ;
-  assign \$4199  = | \$signal [17:9];
-  assign \$4200  = ~ \$4199 ;
-  assign \$4201  = \$4199  ? b[8:0] : \$signal [8:0];
-  assign \$4202  = | \$signal [17:9];
-  assign \$4203  = ~ \$4202 ;
-  assign \$4204  = \$4202  ? \$signal  : b;
-  assign \$4205  = | \$4204 [16:14];
-  assign \$4206  = \$4201 [3] & \$4205 ;
-  assign \$4207  = \$4198  | \$4206 ;
-  assign \$4208  = | \$signal [17:9];
-  assign \$4209  = ~ \$4208 ;
-  assign \$4210  = \$4208  ? b[8:0] : \$signal [8:0];
-  assign \$4211  = | \$signal [17:9];
-  assign \$4212  = ~ \$4211 ;
-  assign \$4213  = \$4211  ? \$signal  : b;
-  assign \$4214  = | \$4213 [16:13];
-  assign \$4215  = \$4210 [4] & \$4214 ;
-  assign \$4216  = \$4207  | \$4215 ;
-  assign \$4217  = | \$signal [17:9];
-  assign \$4218  = ~ \$4217 ;
-  assign \$4219  = \$4217  ? b[8:0] : \$signal [8:0];
-  assign \$4220  = | \$signal [17:9];
-  assign \$4221  = ~ \$4220 ;
-  assign \$4222  = \$4220  ? \$signal  : b;
-  assign \$4223  = | \$4222 [16:12];
-  assign \$4224  = \$4219 [5] & \$4223 ;
-  assign \$4225  = \$4216  | \$4224 ;
-  assign \$4226  = | \$signal [17:9];
-  assign \$4227  = ~ \$4226 ;
-  assign \$4228  = \$4226  ? b[8:0] : \$signal [8:0];
-  assign \$4229  = | \$signal [17:9];
-  assign \$4230  = ~ \$4229 ;
-  assign \$4231  = \$4229  ? \$signal  : b;
-  assign \$4232  = | \$4231 [16:11];
-  assign \$4233  = \$4228 [6] & \$4232 ;
-  assign \$4234  = \$4225  | \$4233 ;
-  assign \$4235  = | \$signal [17:9];
-  assign \$4236  = ~ \$4235 ;
-  assign \$4237  = \$4235  ? b[8:0] : \$signal [8:0];
-  assign \$4238  = | \$signal [17:9];
-  assign \$4239  = ~ \$4238 ;
-  assign \$4240  = \$4238  ? \$signal  : b;
-  assign \$4241  = | \$4240 [16:10];
-  assign \$4242  = \$4237 [7] & \$4241 ;
-  assign \$4243  = \$4234  | \$4242 ;
-  assign \$4244  = | \$signal [17:9];
-  assign \$4245  = ~ \$4244 ;
-  assign \$4246  = \$4244  ? b[8:0] : \$signal [8:0];
-  assign \$4247  = | \$signal [17:9];
-  assign \$4248  = ~ \$4247 ;
-  assign \$4249  = \$4247  ? \$signal  : b;
-  assign \$4250  = | \$4249 [16:9];
-  assign \$4251  = \$4246 [8] & \$4250 ;
-  assign \$4252  = \$4243  | \$4251 ;
-  assign \$4253  = | \$signal [17:9];
-  assign \$4254  = ~ \$4253 ;
-  assign \$4255  = \$4253  ? b[8:0] : \$signal [8:0];
-  assign \$4256  = | \$signal [17:9];
-  assign \$4257  = ~ \$4256 ;
-  assign \$4258  = \$4256  ? \$signal  : b;
-  assign \$4259  = \$4255 [0] ? \$4258 [16:0] : 17'h00000;
-  assign \$4260  = | \$signal [17:9];
-  assign \$4261  = ~ \$4260 ;
-  assign \$4262  = \$4260  ? b[8:0] : \$signal [8:0];
-  assign \$4263  = | \$signal [17:9];
-  assign \$4264  = ~ \$4263 ;
-  assign \$4265  = \$4263  ? \$signal  : b;
-  assign \$4266  = \$4262 [1] ? { \$4265 [15:0], 1'h0 } : 17'h00000;
-  assign \$4267  = \$4259  + \$4266 ;
-  assign \$4268  = | \$signal [17:9];
-  assign \$4269  = ~ \$4268 ;
-  assign \$4270  = \$4268  ? b[8:0] : \$signal [8:0];
-  assign \$4271  = | \$signal [17:9];
-  assign \$4272  = ~ \$4271 ;
-  assign \$4273  = \$4271  ? \$signal  : b;
-  assign \$4274  = \$4270 [2] ? { \$4273 [14:0], 2'h0 } : 17'h00000;
-  assign \$4275  = | \$signal [17:9];
-  assign \$4276  = ~ \$4275 ;
-  assign \$4277  = \$4275  ? b[8:0] : \$signal [8:0];
-  assign \$4278  = | \$signal [17:9];
-  assign \$4279  = ~ \$4278 ;
-  assign \$4280  = \$4278  ? \$signal  : b;
-  assign \$4281  = \$4277 [3] ? { \$4280 [13:0], 3'h0 } : 17'h00000;
-  assign \$4282  = \$4274  + \$4281 ;
-  assign \$4283  = \$4267  + \$4282 ;
-  assign \$4284  = | \$signal [17:9];
-  assign \$4285  = ~ \$4284 ;
-  assign \$4286  = \$4284  ? b[8:0] : \$signal [8:0];
-  assign \$4287  = | \$signal [17:9];
-  assign \$4288  = ~ \$4287 ;
-  assign \$4289  = \$4287  ? \$signal  : b;
-  assign \$4290  = \$4286 [4] ? { \$4289 [12:0], 4'h0 } : 17'h00000;
-  assign \$4291  = | \$signal [17:9];
-  assign \$4292  = ~ \$4291 ;
-  assign \$4293  = \$4291  ? b[8:0] : \$signal [8:0];
-  assign \$4294  = | \$signal [17:9];
-  assign \$4295  = ~ \$4294 ;
-  assign \$4296  = \$4294  ? \$signal  : b;
-  assign \$4297  = \$4293 [5] ? { \$4296 [11:0], 5'h00 } : 17'h00000;
-  assign \$4298  = \$4290  + \$4297 ;
-  assign \$4299  = | \$signal [17:9];
-  assign \$4300  = ~ \$4299 ;
-  assign \$4301  = \$4299  ? b[8:0] : \$signal [8:0];
-  assign \$4302  = | \$signal [17:9];
-  assign \$4303  = ~ \$4302 ;
-  assign \$4304  = \$4302  ? \$signal  : b;
-  assign \$4305  = \$4301 [6] ? { \$4304 [10:0], 6'h00 } : 17'h00000;
-  assign \$4306  = | \$signal [17:9];
-  assign \$4307  = ~ \$4306 ;
-  assign \$4308  = \$4306  ? b[8:0] : \$signal [8:0];
-  assign \$4309  = | \$signal [17:9];
-  assign \$4310  = ~ \$4309 ;
-  assign \$4311  = \$4309  ? \$signal  : b;
-  assign \$4312  = \$4308 [7] ? { \$4311 [9:0], 7'h00 } : 17'h00000;
-  assign \$4313  = \$4305  + \$4312 ;
-  assign \$4314  = \$4298  + \$4313 ;
-  assign \$4315  = \$4283  + \$4314 ;
-  assign \$4316  = | \$signal [17:9];
-  assign \$4317  = ~ \$4316 ;
-  assign \$4318  = \$4316  ? b[8:0] : \$signal [8:0];
-  assign \$4319  = | \$signal [17:9];
-  assign \$4320  = ~ \$4319 ;
-  assign \$4321  = \$4319  ? \$signal  : b;
-  assign \$4322  = \$4318 [8] ? { \$4321 [8:0], 8'h00 } : 17'h00000;
-  assign \$4323  = \$4315  + \$4322 ;
-  assign \$4324  = | \$4323 [20:17];
-  assign \$4325  = \$4252  | \$4324 ;
-  assign \$4326  = | \$signal [17:9];
-  assign \$4327  = ~ \$4326 ;
-  assign \$4328  = \$4326  ? b[8:0] : \$signal [8:0];
-  assign \$4329  = | \$signal [17:9];
-  assign \$4330  = ~ \$4329 ;
-  assign \$4331  = \$4329  ? \$signal  : b;
-  assign \$4332  = \$4328 [0] ? \$4331 [16:0] : 17'h00000;
-  assign \$4333  = | \$signal [17:9];
-  assign \$4334  = ~ \$4333 ;
-  assign \$4335  = \$4333  ? b[8:0] : \$signal [8:0];
-  assign \$4336  = | \$signal [17:9];
-  assign \$4337  = ~ \$4336 ;
-  assign \$4338  = \$4336  ? \$signal  : b;
-  assign \$4339  = \$4335 [1] ? { \$4338 [15:0], 1'h0 } : 17'h00000;
-  assign \$4340  = \$4332  + \$4339 ;
-  assign \$4341  = | \$signal [17:9];
-  assign \$4342  = ~ \$4341 ;
-  assign \$4343  = \$4341  ? b[8:0] : \$signal [8:0];
-  assign \$4344  = | \$signal [17:9];
-  assign \$4345  = ~ \$4344 ;
-  assign \$4346  = \$4344  ? \$signal  : b;
-  assign \$4347  = \$4343 [2] ? { \$4346 [14:0], 2'h0 } : 17'h00000;
-  assign \$4348  = | \$signal [17:9];
-  assign \$4349  = ~ \$4348 ;
-  assign \$4350  = \$4348  ? b[8:0] : \$signal [8:0];
-  assign \$4351  = | \$signal [17:9];
-  assign \$4352  = ~ \$4351 ;
-  assign \$4353  = \$4351  ? \$signal  : b;
-  assign \$4354  = \$4350 [3] ? { \$4353 [13:0], 3'h0 } : 17'h00000;
-  assign \$4355  = \$4347  + \$4354 ;
-  assign \$4356  = \$4340  + \$4355 ;
-  assign \$4357  = | \$signal [17:9];
-  assign \$4358  = ~ \$4357 ;
-  assign \$4359  = \$4357  ? b[8:0] : \$signal [8:0];
-  assign \$4360  = | \$signal [17:9];
-  assign \$4361  = ~ \$4360 ;
-  assign \$4362  = \$4360  ? \$signal  : b;
-  assign \$4363  = \$4359 [4] ? { \$4362 [12:0], 4'h0 } : 17'h00000;
-  assign \$4364  = | \$signal [17:9];
-  assign \$4365  = ~ \$4364 ;
-  assign \$4366  = \$4364  ? b[8:0] : \$signal [8:0];
-  assign \$4367  = | \$signal [17:9];
-  assign \$4368  = ~ \$4367 ;
-  assign \$4369  = \$4367  ? \$signal  : b;
-  assign \$4370  = \$4366 [5] ? { \$4369 [11:0], 5'h00 } : 17'h00000;
-  assign \$4371  = \$4363  + \$4370 ;
-  assign \$4372  = | \$signal [17:9];
-  assign \$4373  = ~ \$4372 ;
-  assign \$4374  = \$4372  ? b[8:0] : \$signal [8:0];
-  assign \$4375  = | \$signal [17:9];
-  assign \$4376  = ~ \$4375 ;
-  assign \$4377  = \$4375  ? \$signal  : b;
-  assign \$4378  = \$4374 [6] ? { \$4377 [10:0], 6'h00 } : 17'h00000;
-  assign \$4379  = | \$signal [17:9];
-  assign \$4380  = ~ \$4379 ;
-  assign \$4381  = \$4379  ? b[8:0] : \$signal [8:0];
-  assign \$4382  = | \$signal [17:9];
-  assign \$4383  = ~ \$4382 ;
-  assign \$4384  = \$4382  ? \$signal  : b;
-  assign \$4385  = \$4381 [7] ? { \$4384 [9:0], 7'h00 } : 17'h00000;
-  assign \$4386  = \$4378  + \$4385 ;
-  assign \$4387  = \$4371  + \$4386 ;
-  assign \$4388  = \$4356  + \$4387 ;
-  assign \$4389  = | \$signal [17:9];
-  assign \$4390  = ~ \$4389 ;
-  assign \$4391  = \$4389  ? b[8:0] : \$signal [8:0];
-  assign \$4392  = | \$signal [17:9];
-  assign \$4393  = ~ \$4392 ;
-  assign \$4394  = \$4392  ? \$signal  : b;
-  assign \$4395  = \$4391 [8] ? { \$4394 [8:0], 8'h00 } : 17'h00000;
-  assign \$4396  = \$4388  + \$4395 ;
-  assign \$4397  = \$4325  ? 18'h20000 : { 1'h0, \$4396 [16:0] };
-  assign \$4399  = | \$signal [17:9];
-  assign \$4400  = ~ \$4399 ;
-  assign \$4402  = | b[17:9];
-  assign \$4403  = ~ \$4402 ;
-  assign \$4405  = \$4401  & \$4404 ;
-  assign \$4406  = | \$signal [17:9];
-  assign \$4407  = ~ \$4406 ;
-  assign \$4408  = \$4406  ? \$signal  : b;
-  assign \$4410  = | \$signal [17:9];
-  assign \$4411  = ~ \$4410 ;
-  assign \$4412  = \$4410  ? b[8:0] : \$signal [8:0];
-  assign \$4413  = | \$4412 ;
-  assign \$4414  = \$4409  & \$4413 ;
-  assign \$4415  = \$4405  | \$4414 ;
-  assign \$4416  = | \$signal [17:9];
-  assign \$4417  = ~ \$4416 ;
-  assign \$4418  = \$4416  ? b[8:0] : \$signal [8:0];
-  assign \$4419  = | \$signal [17:9];
-  assign \$4420  = ~ \$4419 ;
-  assign \$4421  = \$4419  ? \$signal  : b;
-  assign \$4425  = | \$signal [17:9];
-  assign \$4426  = ~ \$4425 ;
-  assign \$4427  = \$4425  ? b[8:0] : \$signal [8:0];
-  assign \$4428  = | \$signal [17:9];
-  assign \$4429  = ~ \$4428 ;
-  assign \$4430  = \$4428  ? \$signal  : b;
-  assign \$4432  = \$4427 [1] & \$4431 ;
-  assign \$4433  = \$4424  | \$4432 ;
-  assign \$4434  = | \$signal [17:9];
-  assign \$4435  = ~ \$4434 ;
-  assign \$4436  = \$4434  ? b[8:0] : \$signal [8:0];
-  assign \$4437  = | \$signal [17:9];
-  assign \$4438  = ~ \$4437 ;
-  assign \$4439  = \$4437  ? \$signal  : b;
-  assign \$4440  = | \$4439 [16:15];
-  assign \$4441  = \$4436 [2] & \$4440 ;
-  assign \$4442  = \$4433  | \$4441 ;
-  assign \$4443  = | \$signal [17:9];
-  assign \$4444  = ~ \$4443 ;
-  assign \$4445  = \$4443  ? b[8:0] : \$signal [8:0];
-  assign \$4446  = | \$signal [17:9];
-  assign \$4447  = ~ \$4446 ;
-  assign \$4448  = \$4446  ? \$signal  : b;
-  assign \$4449  = | \$4448 [16:14];
-  assign \$4450  = \$4445 [3] & \$4449 ;
-  assign \$4451  = \$4442  | \$4450 ;
-  assign \$4452  = | \$signal [17:9];
-  assign \$4453  = ~ \$4452 ;
-  assign \$4454  = \$4452  ? b[8:0] : \$signal [8:0];
-  assign \$4455  = | \$signal [17:9];
-  assign \$4456  = ~ \$4455 ;
-  assign \$4457  = \$4455  ? \$signal  : b;
-  assign \$4458  = | \$4457 [16:13];
-  assign \$4459  = \$4454 [4] & \$4458 ;
-  assign \$4460  = \$4451  | \$4459 ;
-  assign \$4461  = | \$signal [17:9];
-  assign \$4462  = ~ \$4461 ;
-  assign \$4463  = \$4461  ? b[8:0] : \$signal [8:0];
-  assign \$4464  = | \$signal [17:9];
-  assign \$4465  = ~ \$4464 ;
-  assign \$4466  = \$4464  ? \$signal  : b;
-  assign \$4467  = | \$4466 [16:12];
-  assign \$4468  = \$4463 [5] & \$4467 ;
-  assign \$4469  = \$4460  | \$4468 ;
-  assign \$4470  = | \$signal [17:9];
-  assign \$4471  = ~ \$4470 ;
-  assign \$4472  = \$4470  ? b[8:0] : \$signal [8:0];
-  assign \$4473  = | \$signal [17:9];
-  assign \$4474  = ~ \$4473 ;
-  assign \$4475  = \$4473  ? \$signal  : b;
-  assign \$4476  = | \$4475 [16:11];
-  assign \$4477  = \$4472 [6] & \$4476 ;
-  assign \$4478  = \$4469  | \$4477 ;
-  assign \$4479  = | \$signal [17:9];
-  assign \$4480  = ~ \$4479 ;
-  assign \$4481  = \$4479  ? b[8:0] : \$signal [8:0];
-  assign \$4482  = | \$signal [17:9];
-  assign \$4483  = ~ \$4482 ;
-  assign \$4484  = \$4482  ? \$signal  : b;
-  assign \$4485  = | \$4484 [16:10];
-  assign \$4486  = \$4481 [7] & \$4485 ;
-  assign \$4487  = \$4478  | \$4486 ;
-  assign \$4488  = | \$signal [17:9];
-  assign \$4489  = ~ \$4488 ;
-  assign \$4490  = \$4488  ? b[8:0] : \$signal [8:0];
-  assign \$4491  = | \$signal [17:9];
-  assign \$4492  = ~ \$4491 ;
-  assign \$4493  = \$4491  ? \$signal  : b;
-  assign \$4494  = | \$4493 [16:9];
-  assign \$4495  = \$4490 [8] & \$4494 ;
-  assign \$4496  = \$4487  | \$4495 ;
-  assign \$4497  = | \$signal [17:9];
-  assign \$4498  = ~ \$4497 ;
-  assign \$4499  = \$4497  ? b[8:0] : \$signal [8:0];
-  assign \$4500  = | \$signal [17:9];
-  assign \$4501  = ~ \$4500 ;
-  assign \$4502  = \$4500  ? \$signal  : b;
-  assign \$4503  = \$4499 [0] ? \$4502 [16:0] : 17'h00000;
-  assign \$4504  = | \$signal [17:9];
-  assign \$4505  = ~ \$4504 ;
-  assign \$4506  = \$4504  ? b[8:0] : \$signal [8:0];
-  assign \$4507  = | \$signal [17:9];
-  assign \$4508  = ~ \$4507 ;
-  assign \$4509  = \$4507  ? \$signal  : b;
-  assign \$4510  = \$4506 [1] ? { \$4509 [15:0], 1'h0 } : 17'h00000;
-  assign \$4511  = \$4503  + \$4510 ;
-  assign \$4512  = | \$signal [17:9];
-  assign \$4513  = ~ \$4512 ;
-  assign \$4514  = \$4512  ? b[8:0] : \$signal [8:0];
-  assign \$4515  = | \$signal [17:9];
-  assign \$4516  = ~ \$4515 ;
-  assign \$4517  = \$4515  ? \$signal  : b;
-  assign \$4518  = \$4514 [2] ? { \$4517 [14:0], 2'h0 } : 17'h00000;
-  assign \$4519  = | \$signal [17:9];
-  assign \$4520  = ~ \$4519 ;
-  assign \$4521  = \$4519  ? b[8:0] : \$signal [8:0];
-  assign \$4522  = | \$signal [17:9];
-  assign \$4523  = ~ \$4522 ;
-  assign \$4524  = \$4522  ? \$signal  : b;
-  assign \$4525  = \$4521 [3] ? { \$4524 [13:0], 3'h0 } : 17'h00000;
-  assign \$4526  = \$4518  + \$4525 ;
-  assign \$4527  = \$4511  + \$4526 ;
-  assign \$4528  = | \$signal [17:9];
-  assign \$4529  = ~ \$4528 ;
-  assign \$4530  = \$4528  ? b[8:0] : \$signal [8:0];
-  assign \$4531  = | \$signal [17:9];
-  assign \$4532  = ~ \$4531 ;
-  assign \$4533  = \$4531  ? \$signal  : b;
-  assign \$4534  = \$4530 [4] ? { \$4533 [12:0], 4'h0 } : 17'h00000;
-  assign \$4535  = | \$signal [17:9];
-  assign \$4536  = ~ \$4535 ;
-  assign \$4537  = \$4535  ? b[8:0] : \$signal [8:0];
-  assign \$4538  = | \$signal [17:9];
-  assign \$4539  = ~ \$4538 ;
-  assign \$4540  = \$4538  ? \$signal  : b;
-  assign \$4541  = \$4537 [5] ? { \$4540 [11:0], 5'h00 } : 17'h00000;
-  assign \$4542  = \$4534  + \$4541 ;
-  assign \$4543  = | \$signal [17:9];
-  assign \$4544  = ~ \$4543 ;
-  assign \$4545  = \$4543  ? b[8:0] : \$signal [8:0];
-  assign \$4546  = | \$signal [17:9];
-  assign \$4547  = ~ \$4546 ;
-  assign \$4548  = \$4546  ? \$signal  : b;
-  assign \$4549  = \$4545 [6] ? { \$4548 [10:0], 6'h00 } : 17'h00000;
-  assign \$4550  = | \$signal [17:9];
-  assign \$4551  = ~ \$4550 ;
-  assign \$4552  = \$4550  ? b[8:0] : \$signal [8:0];
-  assign \$4553  = | \$signal [17:9];
-  assign \$4554  = ~ \$4553 ;
-  assign \$4555  = \$4553  ? \$signal  : b;
-  assign \$4556  = \$4552 [7] ? { \$4555 [9:0], 7'h00 } : 17'h00000;
-  assign \$4557  = \$4549  + \$4556 ;
-  assign \$4558  = \$4542  + \$4557 ;
-  assign \$4559  = \$4527  + \$4558 ;
-  assign \$4560  = | \$signal [17:9];
-  assign \$4561  = ~ \$4560 ;
-  assign \$4562  = \$4560  ? b[8:0] : \$signal [8:0];
-  assign \$4563  = | \$signal [17:9];
-  assign \$4564  = ~ \$4563 ;
-  assign \$4565  = \$4563  ? \$signal  : b;
-  assign \$4566  = \$4562 [8] ? { \$4565 [8:0], 8'h00 } : 17'h00000;
-  assign \$4567  = \$4559  + \$4566 ;
-  assign \$4568  = | \$4567 [20:17];
-  assign \$4569  = \$4496  | \$4568 ;
-  assign \$4570  = | \$signal [17:9];
-  assign \$4571  = ~ \$4570 ;
-  assign \$4572  = \$4570  ? b[8:0] : \$signal [8:0];
-  assign \$4573  = | \$signal [17:9];
-  assign \$4574  = ~ \$4573 ;
-  assign \$4575  = \$4573  ? \$signal  : b;
-  assign \$4576  = \$4572 [0] ? \$4575 [16:0] : 17'h00000;
-  assign \$4577  = | \$signal [17:9];
-  assign \$4578  = ~ \$4577 ;
-  assign \$4579  = \$4577  ? b[8:0] : \$signal [8:0];
-  assign \$4580  = | \$signal [17:9];
-  assign \$4581  = ~ \$4580 ;
-  assign \$4582  = \$4580  ? \$signal  : b;
-  assign \$4583  = \$4579 [1] ? { \$4582 [15:0], 1'h0 } : 17'h00000;
-  assign \$4584  = \$4576  + \$4583 ;
-  assign \$4585  = | \$signal [17:9];
-  assign \$4586  = ~ \$4585 ;
-  assign \$4587  = \$4585  ? b[8:0] : \$signal [8:0];
-  assign \$4588  = | \$signal [17:9];
-  assign \$4589  = ~ \$4588 ;
-  assign \$4590  = \$4588  ? \$signal  : b;
-  assign \$4591  = \$4587 [2] ? { \$4590 [14:0], 2'h0 } : 17'h00000;
-  assign \$4592  = | \$signal [17:9];
-  assign \$4593  = ~ \$4592 ;
-  assign \$4594  = \$4592  ? b[8:0] : \$signal [8:0];
-  assign \$4595  = | \$signal [17:9];
-  assign \$4596  = ~ \$4595 ;
-  assign \$4597  = \$4595  ? \$signal  : b;
-  assign \$4598  = \$4594 [3] ? { \$4597 [13:0], 3'h0 } : 17'h00000;
-  assign \$4599  = \$4591  + \$4598 ;
-  assign \$4600  = \$4584  + \$4599 ;
-  assign \$4601  = | \$signal [17:9];
-  assign \$4602  = ~ \$4601 ;
-  assign \$4603  = \$4601  ? b[8:0] : \$signal [8:0];
-  assign \$4604  = | \$signal [17:9];
-  assign \$4605  = ~ \$4604 ;
-  assign \$4606  = \$4604  ? \$signal  : b;
-  assign \$4607  = \$4603 [4] ? { \$4606 [12:0], 4'h0 } : 17'h00000;
-  assign \$4608  = | \$signal [17:9];
-  assign \$4609  = ~ \$4608 ;
-  assign \$4610  = \$4608  ? b[8:0] : \$signal [8:0];
-  assign \$4611  = | \$signal [17:9];
-  assign \$4612  = ~ \$4611 ;
-  assign \$4613  = \$4611  ? \$signal  : b;
-  assign \$4614  = \$4610 [5] ? { \$4613 [11:0], 5'h00 } : 17'h00000;
-  assign \$4615  = \$4607  + \$4614 ;
-  assign \$4616  = | \$signal [17:9];
-  assign \$4617  = ~ \$4616 ;
-  assign \$4618  = \$4616  ? b[8:0] : \$signal [8:0];
-  assign \$4619  = | \$signal [17:9];
-  assign \$4620  = ~ \$4619 ;
-  assign \$4621  = \$4619  ? \$signal  : b;
-  assign \$4622  = \$4618 [6] ? { \$4621 [10:0], 6'h00 } : 17'h00000;
-  assign \$4623  = | \$signal [17:9];
-  assign \$4624  = ~ \$4623 ;
-  assign \$4625  = \$4623  ? b[8:0] : \$signal [8:0];
-  assign \$4626  = | \$signal [17:9];
-  assign \$4627  = ~ \$4626 ;
-  assign \$4628  = \$4626  ? \$signal  : b;
-  assign \$4629  = \$4625 [7] ? { \$4628 [9:0], 7'h00 } : 17'h00000;
-  assign \$4630  = \$4622  + \$4629 ;
-  assign \$4631  = \$4615  + \$4630 ;
-  assign \$4632  = \$4600  + \$4631 ;
-  assign \$4633  = | \$signal [17:9];
-  assign \$4634  = ~ \$4633 ;
-  assign \$4635  = \$4633  ? b[8:0] : \$signal [8:0];
-  assign \$4636  = | \$signal [17:9];
-  assign \$4637  = ~ \$4636 ;
-  assign \$4638  = \$4636  ? \$signal  : b;
-  assign \$4639  = \$4635 [8] ? { \$4638 [8:0], 8'h00 } : 17'h00000;
-  assign \$4640  = \$4632  + \$4639 ;
-  assign \$4641  = \$4569  ? 18'h20000 : { 1'h0, \$4640 [16:0] };
-  assign \$4642  = step == 1'h1;
-  assign \$4643  = pool ? \pool$20  : conv;
-  assign \$4644  = | \$4643 [19:4];
-  assign \$4645  = pool ? \pool$20  : conv;
-  assign \$4646  = | \$4645 [31:20];
-  assign \$4647  = pool ? \pool$20  : conv;
-  assign \$4648  = | \$4647 [43:32];
-  assign \$4649  = pool ? \pool$20  : conv;
-  assign \$4650  = | \$4649 [55:44];
-  assign \$4651  = pool ? \pool$20  : conv;
-  assign \$4652  = | \$4651 [59:56];
-  assign \$4653  = pool ? \pool$20  : conv;
-  assign \$4654  = | \$4653 [63:60];
-  assign \$4655  = pool ? \pool$20  : conv;
-  assign \$4656  = | \$4655 [67:64];
-  assign \$4657  = pool ? \pool$20  : conv;
-  assign \$4658  = | \$4657 [83:72];
-  assign \$4659  = pool ? \pool$20  : conv;
-  assign \$4660  = | \$4659 [95:84];
-  assign \$4661  = & { \$4660 , \$4658 , \$4656 , \$4654 , \$4652 , \$4650 , \$4648 , \$4646 , \$4644  };
-  assign \$4662  = step == 1'h1;
-  assign \$4663  = pool ? \pool$20  : conv;
-  assign \$4664  = | \$4663 [83:72];
-  assign \$4665  = pool ? \pool$20  : conv;
-  assign \$4666  = pool ? \pool$20  : conv;
-  assign \$4667  = 2'h2 * \$4666 [71:68];
-  assign \$4668  = \$4665 [31:20] + \$4667 ;
-  assign \$4669  = pool ? \pool$20  : conv;
-  assign \$4670  = pool ? \pool$20  : conv;
-  assign \$4671  = \$4670 [83:72] - 1'h1;
-  assign \$4673  = \$4669 [64] ? \$4672  : 14'h0000;
-  assign \$4674  = pool ? \pool$20  : conv;
-  assign \$4675  = pool ? \pool$20  : conv;
-  assign \$4676  = \$4675 [83:72] - 1'h1;
-  assign \$4678  = \$4674 [65] ? \$4677  : 14'h0000;
-  assign \$4679  = $signed(\$4673 ) + $signed(\$4678 );
-  assign \$4680  = pool ? \pool$20  : conv;
-  assign \$4681  = pool ? \pool$20  : conv;
-  assign \$4682  = \$4681 [83:72] - 1'h1;
-  assign \$4684  = \$4680 [66] ? \$4683  : 16'h0000;
-  assign \$4685  = pool ? \pool$20  : conv;
-  assign \$4686  = pool ? \pool$20  : conv;
-  assign \$4687  = \$4686 [83:72] - 1'h1;
-  assign \$4689  = \$4685 [67] ? \$4688  : 16'h0000;
-  assign \$4690  = $signed(\$4684 ) + $signed(\$4689 );
-  assign \$4691  = $signed(\$4679 ) + $signed(\$4690 );
-  assign \$4692  = pool ? \pool$20  : conv;
-  assign \$4693  = pool ? \pool$20  : conv;
-  assign \$4695  = \$4692 [64] ? \$4694  : 13'h0000;
-  assign \$4696  = pool ? \pool$20  : conv;
-  assign \$4697  = pool ? \pool$20  : conv;
-  assign \$4699  = \$4696 [65] ? \$4698  : 13'h0000;
-  assign \$4700  = \$4695  + \$4699 ;
-  assign \$4701  = pool ? \pool$20  : conv;
-  assign \$4702  = pool ? \pool$20  : conv;
-  assign \$4704  = \$4701 [66] ? \$4703  : 15'h0000;
-  assign \$4705  = pool ? \pool$20  : conv;
-  assign \$4706  = pool ? \pool$20  : conv;
-  assign \$4708  = \$4705 [67] ? \$4707  : 15'h0000;
-  assign \$4709  = \$4704  + \$4708 ;
-  assign \$4710  = \$4700  + \$4709 ;
-  assign \$4711  = step == 2'h2;
-  assign \$4712  = pool ? \pool$20  : conv;
-  assign \$4713  = $signed(\$like$23 ) + $signed({ 1'h0, \$4712 [59:56] });
-  assign \$4714  = pool ? \pool$20  : conv;
-  assign \$4715  = \$like$24  + \$4714 [59:56];
-  assign \$4716  = step == 1'h1;
-  assign \$4717  = pool ? \pool$20  : conv;
-  assign \$4718  = | \$4717 [95:84];
-  assign \$4719  = pool ? \pool$20  : conv;
-  assign \$4720  = pool ? \pool$20  : conv;
-  assign \$4721  = 2'h2 * \$4720 [71:68];
-  assign \$4722  = \$4719 [43:32] + \$4721 ;
-  assign \$4723  = pool ? \pool$20  : conv;
-  assign \$4724  = pool ? \pool$20  : conv;
-  assign \$4725  = \$4724 [95:84] - 1'h1;
-  assign \$4727  = \$4723 [64] ? \$4726  : 14'h0000;
-  assign \$4728  = pool ? \pool$20  : conv;
-  assign \$4729  = pool ? \pool$20  : conv;
-  assign \$4730  = \$4729 [95:84] - 1'h1;
-  assign \$4732  = \$4728 [65] ? \$4731  : 14'h0000;
-  assign \$4733  = $signed(\$4727 ) + $signed(\$4732 );
-  assign \$4734  = pool ? \pool$20  : conv;
-  assign \$4735  = pool ? \pool$20  : conv;
-  assign \$4736  = \$4735 [95:84] - 1'h1;
-  assign \$4738  = \$4734 [66] ? \$4737  : 16'h0000;
-  assign \$4739  = pool ? \pool$20  : conv;
-  assign \$4740  = pool ? \pool$20  : conv;
-  assign \$4741  = \$4740 [95:84] - 1'h1;
-  assign \$4743  = \$4739 [67] ? \$4742  : 16'h0000;
-  assign \$4744  = $signed(\$4738 ) + $signed(\$4743 );
-  assign \$4745  = $signed(\$4733 ) + $signed(\$4744 );
-  assign \$4746  = pool ? \pool$20  : conv;
-  assign \$4747  = pool ? \pool$20  : conv;
-  assign \$4749  = \$4746 [64] ? \$4748  : 13'h0000;
-  assign \$4750  = pool ? \pool$20  : conv;
-  assign \$4751  = pool ? \pool$20  : conv;
-  assign \$4753  = \$4750 [65] ? \$4752  : 13'h0000;
-  assign \$4754  = \$4749  + \$4753 ;
-  assign \$4755  = pool ? \pool$20  : conv;
-  assign \$4756  = pool ? \pool$20  : conv;
-  assign \$4758  = \$4755 [66] ? \$4757  : 15'h0000;
-  assign \$4759  = pool ? \pool$20  : conv;
-  assign \$4760  = pool ? \pool$20  : conv;
-  assign \$4762  = \$4759 [67] ? \$4761  : 15'h0000;
-  assign \$4763  = \$4758  + \$4762 ;
-  assign \$4764  = \$4754  + \$4763 ;
-  assign \$4765  = step == 2'h2;
-  assign \$4766  = pool ? \pool$20  : conv;
-  assign \$4767  = $signed(\$like$31 ) + $signed({ 1'h0, \$4766 [63:60] });
-  assign \$4768  = pool ? \pool$20  : conv;
-  assign \$4769  = \$like$32  + \$4768 [63:60];
-  assign \$4770  = step == 2'h3;
-  assign \$4771  = ! pool;
-  assign \$4772  = $signed(\$like$27 ) <= $signed({ 1'h0, \$like$26  });
-  assign \$4773  = \$like$25  & \$4772 ;
-  assign \$4774  = \$like$26  < \$like$28 ;
-  assign \$4775  = \$4773  & \$4774 ;
-  assign \$4776  = \$like  & \$4775 ;
-  assign \$4777  = $signed(\$like$35 ) <= $signed({ 1'h0, \$like$34  });
-  assign \$4778  = \$like$33  & \$4777 ;
-  assign \$4779  = \$like$34  < \$like$36 ;
-  assign \$4780  = \$4778  & \$4779 ;
-  assign \$4781  = \$4776  & \$4780 ;
-  assign \$4783  = $signed(\$like$27 ) <= $signed({ 1'h0, \$like$26  });
-  assign \$4784  = \$like$25  & \$4783 ;
-  assign \$4785  = \$like$26  < \$like$28 ;
-  assign \$4786  = \$4784  & \$4785 ;
-  assign \$4787  = \$like  & \$4786 ;
-  assign \$4788  = $signed(\$like$35 ) <= $signed({ 1'h0, \$like$34  });
-  assign \$4789  = \$like$33  & \$4788 ;
-  assign \$4790  = \$like$34  < \$like$36 ;
-  assign \$4791  = \$4789  & \$4790 ;
-  assign \$4792  = \$4787  & \$4791 ;
-  assign \$4793  = pool ? \pool$20  : conv;
-  assign \$4794  = pool ? \pool$20  : conv;
-  assign \$4795  = pool ? \pool$20  : conv;
-  assign \$4796  = pool ? \pool$20  : conv;
-  assign \$4797  = pool ? \pool$20  : conv;
-  assign \$4798  = pool ? \pool$20  : conv;
-  assign \$4799  = pool ? \pool$20  : conv;
-  assign \$4800  = pool ? \pool$20  : conv;
-  assign \$4801  = pool ? \pool$20  : conv;
-  assign \$4802  = pool ? \pool$20  : conv;
-  assign \$4803  = pool ? \pool$20  : conv;
-  always @(posedge clk)
-    step <= \$4804 ;
-  always @(posedge clk)
-    pool <= \$4805 ;
-  always @(posedge clk)
-    image_rows <= \$4806 ;
-  always @(posedge clk)
-    image_row <= \$4807 ;
-  always @(posedge clk)
-    pooled_rows <= \$4808 ;
-  always @(posedge clk)
-    inputs <= \$4809 ;
-  always @(posedge clk)
-    conv_extents <= \$4810 ;
-  always @(posedge clk)
-    pool_extents <= \$4811 ;
-  always @(posedge clk)
-    windows <= \$4812 ;
-  always @(posedge clk)
-    window <= \$4813 ;
-  always @(posedge clk)
-    depth <= \$4814 ;
-  always @(posedge clk)
-    columns <= \$4815 ;
-  always @(posedge clk)
-    outputs <= \$4816 ;
-  always @(posedge clk)
-    \$like  <= \$4817 ;
-  always @(posedge clk)
-    \$like$21  <= \$4818 ;
-  always @(posedge clk)
-    \$like$22  <= \$4819 ;
-  always @(posedge clk)
-    \$like$23  <= \$4820 ;
-  always @(posedge clk)
-    \$like$24  <= \$4821 ;
-  always @(posedge clk)
-    \$like$25  <= \$4822 ;
-  always @(posedge clk)
-    \$like$26  <= \$4823 ;
-  always @(posedge clk)
-    \$like$27  <= \$4824 ;
-  always @(posedge clk)
-    \$like$28  <= \$4825 ;
-  always @(posedge clk)
-    \$like$29  <= \$4826 ;
-  always @(posedge clk)
-    \$like$30  <= \$4827 ;
-  always @(posedge clk)
-    \$like$31  <= \$4828 ;
-  always @(posedge clk)
-    \$like$32  <= \$4829 ;
-  always @(posedge clk)
-    \$like$33  <= \$4830 ;
-  always @(posedge clk)
-    \$like$34  <= \$4831 ;
-  always @(posedge clk)
-    \$like$35  <= \$4832 ;
-  always @(posedge clk)
-    \$like$36  <= \$4833 ;
+  assign \$177  = \$like  | \$176 ;
+  assign \$178  = \$like$8  + \$like$9 ;
+  assign \$179  = \$178  + \$like$10 ;
+  assign \$180  = \$177  ? 18'h20000 : { 1'h0, \$179 [16:0] };
+  assign \$181  = later == 2'h2;
+  assign \$182  = \$like$8  + \$like$9 ;
+  assign \$183  = \$182  + \$like$10 ;
+  assign \$184  = | \$183 [20:17];
+  assign \$185  = \$like  | \$184 ;
+  assign \$186  = \$like$8  + \$like$9 ;
+  assign \$187  = \$186  + \$like$10 ;
+  assign \$188  = \$185  ? 18'h20000 : { 1'h0, \$187 [16:0] };
+  assign \$189  = later == 2'h3;
+  assign \$190  = \$like$8  + \$like$9 ;
+  assign \$191  = \$190  + \$like$10 ;
+  assign \$192  = | \$191 [20:17];
+  assign \$193  = \$like  | \$192 ;
+  assign \$194  = \$like$8  + \$like$9 ;
+  assign \$195  = \$194  + \$like$10 ;
+  assign \$196  = \$193  ? 18'h20000 : { 1'h0, \$195 [16:0] };
+  assign \$197  = later == 3'h4;
+  assign \$198  = \$like$8  + \$like$9 ;
+  assign \$199  = \$198  + \$like$10 ;
+  assign \$200  = | \$199 [20:17];
+  assign \$201  = \$like  | \$200 ;
+  assign \$202  = \$like$8  + \$like$9 ;
+  assign \$203  = \$202  + \$like$10 ;
+  assign \$204  = \$201  ? 18'h20000 : { 1'h0, \$203 [16:0] };
+  assign \$205  = later == 3'h5;
+  assign \$206  = \$like$8  + \$like$9 ;
+  assign \$207  = \$206  + \$like$10 ;
+  assign \$208  = | \$207 [20:17];
+  assign \$209  = \$like  | \$208 ;
+  assign \$210  = \$like$8  + \$like$9 ;
+  assign \$211  = \$210  + \$like$10 ;
+  assign \$212  = \$209  ? 18'h20000 : { 1'h0, \$211 [16:0] };
+  assign \$213  = ! pool;
+  assign \$214  = \$like$8  + \$like$9 ;
+  assign \$215  = \$214  + \$like$10 ;
+  assign \$216  = | \$215 [20:17];
+  assign \$217  = \$like  | \$216 ;
+  assign \$218  = \$like$8  + \$like$9 ;
+  assign \$219  = \$218  + \$like$10 ;
+  assign \$220  = \$217  ? 18'h20000 : { 1'h0, \$219 [16:0] };
+  assign \$222  = \$like$8  + \$like$9 ;
+  assign \$223  = \$222  + \$like$10 ;
+  assign \$224  = | \$223 [20:17];
+  assign \$225  = \$like  | \$224 ;
+  assign \$226  = \$like$8  + \$like$9 ;
+  assign \$227  = \$226  + \$like$10 ;
+  assign \$228  = \$225  ? 18'h20000 : { 1'h0, \$227 [16:0] };
+  assign \$229  = later == 3'h6;
+  assign \$230  = \$like$8  + \$like$9 ;
+  assign \$231  = \$230  + \$like$10 ;
+  assign \$232  = | \$231 [20:17];
+  assign \$233  = \$like  | \$232 ;
+  assign \$234  = \$like$8  + \$like$9 ;
+  assign \$235  = \$234  + \$like$10 ;
+  assign \$236  = \$233  ? 18'h20000 : { 1'h0, \$235 [16:0] };
+  assign \$237  = ! pool;
+  assign \$238  = \$like$8  + \$like$9 ;
+  assign \$239  = \$238  + \$like$10 ;
+  assign \$240  = | \$239 [20:17];
+  assign \$241  = \$like  | \$240 ;
+  assign \$242  = \$like$8  + \$like$9 ;
+  assign \$243  = \$242  + \$like$10 ;
+  assign \$244  = \$241  ? 18'h20000 : { 1'h0, \$243 [16:0] };
+  assign \$246  = \$like$8  + \$like$9 ;
+  assign \$247  = \$246  + \$like$10 ;
+  assign \$248  = | \$247 [20:17];
+  assign \$249  = \$like  | \$248 ;
+  assign \$250  = \$like$8  + \$like$9 ;
+  assign \$251  = \$250  + \$like$10 ;
+  assign \$252  = \$249  ? 18'h20000 : { 1'h0, \$251 [16:0] };
+  assign \$253  = later == 3'h7;
+  assign \$254  = \$like$8  + \$like$9 ;
+  assign \$255  = \$254  + \$like$10 ;
+  assign \$256  = | \$255 [20:17];
+  assign \$257  = \$like  | \$256 ;
+  assign \$258  = \$like$8  + \$like$9 ;
+  assign \$259  = \$258  + \$like$10 ;
+  assign \$260  = \$257  ? 18'h20000 : { 1'h0, \$259 [16:0] };
+  assign \$261  = ! pool;
+  assign \$262  = \$like$8  + \$like$9 ;
+  assign \$263  = \$262  + \$like$10 ;
+  assign \$264  = | \$263 [20:17];
+  assign \$265  = \$like  | \$264 ;
+  assign \$266  = \$like$8  + \$like$9 ;
+  assign \$267  = \$266  + \$like$10 ;
+  assign \$268  = \$265  ? 18'h20000 : { 1'h0, \$267 [16:0] };
+  assign \$270  = \$like$8  + \$like$9 ;
+  assign \$271  = \$270  + \$like$10 ;
+  assign \$272  = | \$271 [20:17];
+  assign \$273  = \$like  | \$272 ;
+  assign \$274  = \$like$8  + \$like$9 ;
+  assign \$275  = \$274  + \$like$10 ;
+  assign \$276  = \$273  ? 18'h20000 : { 1'h0, \$275 [16:0] };
+  assign \$277  = later == 4'h8;
+  assign \$278  = \$like$8  + \$like$9 ;
+  assign \$279  = \$278  + \$like$10 ;
+  assign \$280  = | \$279 [20:17];
+  assign \$281  = \$like  | \$280 ;
+  assign \$282  = \$like$8  + \$like$9 ;
+  assign \$283  = \$282  + \$like$10 ;
+  assign \$284  = \$281  ? 18'h20000 : { 1'h0, \$283 [16:0] };
+  assign \$285  = ! pool;
+  assign \$286  = \$like$8  + \$like$9 ;
+  assign \$287  = \$286  + \$like$10 ;
+  assign \$288  = | \$287 [20:17];
+  assign \$289  = \$like  | \$288 ;
+  assign \$290  = \$like$8  + \$like$9 ;
+  assign \$291  = \$290  + \$like$10 ;
+  assign \$292  = \$289  ? 18'h20000 : { 1'h0, \$291 [16:0] };
+  assign \$294  = \$like$8  + \$like$9 ;
+  assign \$295  = \$294  + \$like$10 ;
+  assign \$296  = | \$295 [20:17];
+  assign \$297  = \$like  | \$296 ;
+  assign \$298  = \$like$8  + \$like$9 ;
+  assign \$299  = \$298  + \$like$10 ;
+  assign \$300  = \$297  ? 18'h20000 : { 1'h0, \$299 [16:0] };
+  assign \$301  = later == 4'h9;
+  assign \$302  = \$like$8  + \$like$9 ;
+  assign \$303  = \$302  + \$like$10 ;
+  assign \$304  = | \$303 [20:17];
+  assign \$305  = \$like  | \$304 ;
+  assign \$306  = \$like$8  + \$like$9 ;
+  assign \$307  = \$306  + \$like$10 ;
+  assign \$308  = \$305  ? 18'h20000 : { 1'h0, \$307 [16:0] };
+  assign \$309  = ! pool;
+  assign \$310  = \$like$8  + \$like$9 ;
+  assign \$311  = \$310  + \$like$10 ;
+  assign \$312  = | \$311 [20:17];
+  assign \$313  = \$like  | \$312 ;
+  assign \$314  = \$like$8  + \$like$9 ;
+  assign \$315  = \$314  + \$like$10 ;
+  assign \$316  = \$313  ? 18'h20000 : { 1'h0, \$315 [16:0] };
+  assign \$318  = \$like$8  + \$like$9 ;
+  assign \$319  = \$318  + \$like$10 ;
+  assign \$320  = | \$319 [20:17];
+  assign \$321  = \$like  | \$320 ;
+  assign \$322  = \$like$8  + \$like$9 ;
+  assign \$323  = \$322  + \$like$10 ;
+  assign \$324  = \$321  ? 18'h20000 : { 1'h0, \$323 [16:0] };
+  assign \$325  = step == 1'h1;
+  assign \$326  = pool ? \pool$25  : conv;
+  assign \$327  = | \$326 [19:4];
+  assign \$328  = pool ? \pool$25  : conv;
+  assign \$329  = | \$328 [31:20];
+  assign \$330  = pool ? \pool$25  : conv;
+  assign \$331  = | \$330 [43:32];
+  assign \$332  = pool ? \pool$25  : conv;
+  assign \$333  = | \$332 [55:44];
+  assign \$334  = pool ? \pool$25  : conv;
+  assign \$335  = | \$334 [59:56];
+  assign \$336  = pool ? \pool$25  : conv;
+  assign \$337  = | \$336 [63:60];
+  assign \$338  = pool ? \pool$25  : conv;
+  assign \$339  = | \$338 [67:64];
+  assign \$340  = pool ? \pool$25  : conv;
+  assign \$341  = | \$340 [83:72];
+  assign \$342  = pool ? \pool$25  : conv;
+  assign \$343  = | \$342 [95:84];
+  assign \$344  = & { \$343 , \$341 , \$339 , \$337 , \$335 , \$333 , \$331 , \$329 , \$327  };
+  assign \$345  = step == 1'h1;
+  assign \$346  = pool ? \pool$25  : conv;
+  assign \$347  = | \$346 [83:72];
+  assign \$348  = pool ? \pool$25  : conv;
+  assign \$349  = pool ? \pool$25  : conv;
+  assign \$350  = 2'h2 * \$349 [71:68];
+  assign \$351  = \$348 [31:20] + \$350 ;
+  assign \$352  = pool ? \pool$25  : conv;
+  assign \$353  = pool ? \pool$25  : conv;
+  assign \$354  = \$353 [83:72] - 1'h1;
+  assign \$356  = \$352 [64] ? \$355  : 14'h0000;
+  assign \$357  = pool ? \pool$25  : conv;
+  assign \$358  = pool ? \pool$25  : conv;
+  assign \$359  = \$358 [83:72] - 1'h1;
+  assign \$361  = \$357 [65] ? \$360  : 14'h0000;
+  assign \$362  = $signed(\$356 ) + $signed(\$361 );
+  assign \$363  = pool ? \pool$25  : conv;
+  assign \$364  = pool ? \pool$25  : conv;
+  assign \$365  = \$364 [83:72] - 1'h1;
+  assign \$367  = \$363 [66] ? \$366  : 16'h0000;
+  assign \$368  = pool ? \pool$25  : conv;
+  assign \$369  = pool ? \pool$25  : conv;
+  assign \$370  = \$369 [83:72] - 1'h1;
+  assign \$372  = \$368 [67] ? \$371  : 16'h0000;
+  assign \$373  = $signed(\$367 ) + $signed(\$372 );
+  assign \$374  = $signed(\$362 ) + $signed(\$373 );
+  assign \$375  = pool ? \pool$25  : conv;
+  assign \$376  = pool ? \pool$25  : conv;
+  assign \$378  = \$375 [64] ? \$377  : 13'h0000;
+  assign \$379  = pool ? \pool$25  : conv;
+  assign \$380  = pool ? \pool$25  : conv;
+  assign \$382  = \$379 [65] ? \$381  : 13'h0000;
+  assign \$383  = \$378  + \$382 ;
+  assign \$384  = pool ? \pool$25  : conv;
+  assign \$385  = pool ? \pool$25  : conv;
+  assign \$387  = \$384 [66] ? \$386  : 15'h0000;
+  assign \$388  = pool ? \pool$25  : conv;
+  assign \$389  = pool ? \pool$25  : conv;
+  assign \$391  = \$388 [67] ? \$390  : 15'h0000;
+  assign \$392  = \$387  + \$391 ;
+  assign \$393  = \$383  + \$392 ;
+  assign \$394  = step == 2'h2;
+  assign \$395  = pool ? \pool$25  : conv;
+  assign \$396  = $signed(\$like$28 ) + $signed({ 1'h0, \$395 [59:56] });
+  assign \$397  = pool ? \pool$25  : conv;
+  assign \$398  = \$like$29  + \$397 [59:56];
+  assign \$399  = step == 1'h1;
+  assign \$400  = pool ? \pool$25  : conv;
+  assign \$401  = | \$400 [95:84];
+  assign \$402  = pool ? \pool$25  : conv;
+  assign \$403  = pool ? \pool$25  : conv;
+  assign \$404  = 2'h2 * \$403 [71:68];
+  assign \$405  = \$402 [43:32] + \$404 ;
+  assign \$406  = pool ? \pool$25  : conv;
+  assign \$407  = pool ? \pool$25  : conv;
+  assign \$408  = \$407 [95:84] - 1'h1;
+  assign \$410  = \$406 [64] ? \$409  : 14'h0000;
+  assign \$411  = pool ? \pool$25  : conv;
+  assign \$412  = pool ? \pool$25  : conv;
+  assign \$413  = \$412 [95:84] - 1'h1;
+  assign \$415  = \$411 [65] ? \$414  : 14'h0000;
+  assign \$416  = $signed(\$410 ) + $signed(\$415 );
+  assign \$417  = pool ? \pool$25  : conv;
+  assign \$418  = pool ? \pool$25  : conv;
+  assign \$419  = \$418 [95:84] - 1'h1;
+  assign \$421  = \$417 [66] ? \$420  : 16'h0000;
+  assign \$422  = pool ? \pool$25  : conv;
+  assign \$423  = pool ? \pool$25  : conv;
+  assign \$424  = \$423 [95:84] - 1'h1;
+  assign \$426  = \$422 [67] ? \$425  : 16'h0000;
+  assign \$427  = $signed(\$421 ) + $signed(\$426 );
+  assign \$428  = $signed(\$416 ) + $signed(\$427 );
+  assign \$429  = pool ? \pool$25  : conv;
+  assign \$430  = pool ? \pool$25  : conv;
+  assign \$432  = \$429 [64] ? \$431  : 13'h0000;
+  assign \$433  = pool ? \pool$25  : conv;
+  assign \$434  = pool ? \pool$25  : conv;
+  assign \$436  = \$433 [65] ? \$435  : 13'h0000;
+  assign \$437  = \$432  + \$436 ;
+  assign \$438  = pool ? \pool$25  : conv;
+  assign \$439  = pool ? \pool$25  : conv;
+  assign \$441  = \$438 [66] ? \$440  : 15'h0000;
+  assign \$442  = pool ? \pool$25  : conv;
+  assign \$443  = pool ? \pool$25  : conv;
+  assign \$445  = \$442 [67] ? \$444  : 15'h0000;
+  assign \$446  = \$441  + \$445 ;
+  assign \$447  = \$437  + \$446 ;
+  assign \$448  = step == 2'h2;
+  assign \$449  = pool ? \pool$25  : conv;
+  assign \$450  = $signed(\$like$36 ) + $signed({ 1'h0, \$449 [63:60] });
+  assign \$451  = pool ? \pool$25  : conv;
+  assign \$452  = \$like$37  + \$451 [63:60];
+  assign \$453  = step == 2'h3;
+  assign \$454  = ! pool;
+  assign \$455  = $signed(\$like$32 ) <= $signed({ 1'h0, \$like$31  });
+  assign \$456  = \$like$30  & \$455 ;
+  assign \$457  = \$like$31  < \$like$33 ;
+  assign \$458  = \$456  & \$457 ;
+  assign \$459  = \$like$23  & \$458 ;
+  assign \$460  = $signed(\$like$40 ) <= $signed({ 1'h0, \$like$39  });
+  assign \$461  = \$like$38  & \$460 ;
+  assign \$462  = \$like$39  < \$like$41 ;
+  assign \$463  = \$461  & \$462 ;
+  assign \$464  = \$459  & \$463 ;
+  assign \$466  = $signed(\$like$32 ) <= $signed({ 1'h0, \$like$31  });
+  assign \$467  = \$like$30  & \$466 ;
+  assign \$468  = \$like$31  < \$like$33 ;
+  assign \$469  = \$467  & \$468 ;
+  assign \$470  = \$like$23  & \$469 ;
+  assign \$471  = $signed(\$like$40 ) <= $signed({ 1'h0, \$like$39  });
+  assign \$472  = \$like$38  & \$471 ;
+  assign \$473  = \$like$39  < \$like$41 ;
+  assign \$474  = \$472  & \$473 ;
+  assign \$475  = \$470  & \$474 ;
+  assign \$476  = pool ? \pool$25  : conv;
+  assign \$477  = pool ? \pool$25  : conv;
+  assign \$478  = pool ? \pool$25  : conv;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4804  = step;
+    \$487  = step;
     if (\$1 ) begin
-      \$4804  = 4'h1;
+      \$487  = 4'h1;
     end else if (\$2 ) begin
-      \$4804  = \$5 [3:0];
+      \$487  = \$5 [3:0];
     end
     if (rst) begin
-      \$4804  = 4'h0;
+      \$487  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4805  = pool;
+    \$488  = pool;
     if (\$1 ) begin
-      \$4805  = load[1];
+      \$488  = load[1];
     end
     if (rst) begin
-      \$4805  = 1'h0;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4806  = image_rows;
-    if (\$6 ) begin
-      \$4806  = \$249 ;
-    end
+    \$489  = \$103 ;
     if (rst) begin
-      \$4806  = 18'h00000;
+      \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4807  = image_row;
-    if (\$250 ) begin
-      \$4807  = \$493 ;
-    end
+    \$490  = \$134 ;
     if (rst) begin
-      \$4807  = 18'h00000;
+      \$490  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4808  = pooled_rows;
-    if (\$494 ) begin
-      \$4808  = \$737 ;
-    end
+    \$491  = \$165 ;
     if (rst) begin
-      \$4808  = 18'h00000;
+      \$491  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4809  = inputs;
-    if (\$738 ) begin
-      \$4809  = \$981 ;
-    end
+    \$492  = \$172 ;
     if (rst) begin
-      \$4809  = 18'h00000;
+      \$492  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4810  = conv_extents;
-    if (\$738 ) begin
-      if (\$982 ) begin
-        \$4810 [17:0] = \$1225 ;
+    \$493  = step;
+    if (rst) begin
+      \$493  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$494  = image_rows;
+    if (\$173 ) begin
+      \$494  = \$180 ;
+    end
+    if (rst) begin
+      \$494  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$495  = image_row;
+    if (\$181 ) begin
+      \$495  = \$188 ;
+    end
+    if (rst) begin
+      \$495  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$496  = pooled_rows;
+    if (\$189 ) begin
+      \$496  = \$196 ;
+    end
+    if (rst) begin
+      \$496  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$497  = window;
+    if (\$197 ) begin
+      \$497  = \$204 ;
+    end
+    if (rst) begin
+      \$497  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$498  = inputs;
+    if (\$205 ) begin
+      \$498  = \$212 ;
+    end
+    if (rst) begin
+      \$498  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$499  = conv_extents;
+    if (\$205 ) begin
+      if (\$213 ) begin
+        \$499 [17:0] = \$220 ;
       end
     end
-    if (\$1470 ) begin
-      if (\$1714 ) begin
-        \$4810 [53:36] = \$1957 ;
+    if (\$229 ) begin
+      if (\$237 ) begin
+        \$499 [53:36] = \$244 ;
       end
     end
-    if (\$2446 ) begin
-      if (\$2690 ) begin
-        \$4810 [71:54] = \$2933 ;
+    if (\$253 ) begin
+      if (\$261 ) begin
+        \$499 [71:54] = \$268 ;
       end
     end
-    if (\$3178 ) begin
-      if (\$3422 ) begin
-        \$4810 [89:72] = \$3665 ;
+    if (\$277 ) begin
+      if (\$285 ) begin
+        \$499 [35:18] = \$292 ;
       end
     end
-    if (\$3910 ) begin
-      if (\$4154 ) begin
-        \$4810 [35:18] = \$4397 ;
+    if (\$301 ) begin
+      if (\$309 ) begin
+        \$499 [89:72] = \$316 ;
       end
     end
-    if (\$4770 ) begin
-      if (\$4771 ) begin
-        \$4810 [90] = \$4781 ;
-      end
-    end
-    if (rst) begin
-      \$4810  = 91'h00000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4811  = pool_extents;
-    if (\$738 ) begin
-      if (\$1226 ) begin
-        \$4811 [17:0] = \$1469 ;
-      end
-    end
-    if (\$1470 ) begin
-      if (\$1958 ) begin
-        \$4811 [53:36] = \$2201 ;
-      end
-    end
-    if (\$2446 ) begin
-      if (\$2934 ) begin
-        \$4811 [71:54] = \$3177 ;
-      end
-    end
-    if (\$3178 ) begin
-      if (\$3666 ) begin
-        \$4811 [89:72] = \$3909 ;
-      end
-    end
-    if (\$3910 ) begin
-      if (\$4398 ) begin
-        \$4811 [35:18] = \$4641 ;
-      end
-    end
-    if (\$4770 ) begin
-      if (\$4782 ) begin
-        \$4811 [90] = \$4792 ;
+    if (\$453 ) begin
+      if (\$454 ) begin
+        \$499 [90] = \$464 ;
       end
     end
     if (rst) begin
-      \$4811  = 91'h00000000000000000000000;
+      \$499  = 91'h00000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4812  = windows;
-    if (\$1470 ) begin
-      \$4812  = \$1713 ;
+    \$500  = pool_extents;
+    if (\$205 ) begin
+      if (\$221 ) begin
+        \$500 [17:0] = \$228 ;
+      end
+    end
+    if (\$229 ) begin
+      if (\$245 ) begin
+        \$500 [53:36] = \$252 ;
+      end
+    end
+    if (\$253 ) begin
+      if (\$269 ) begin
+        \$500 [71:54] = \$276 ;
+      end
+    end
+    if (\$277 ) begin
+      if (\$293 ) begin
+        \$500 [35:18] = \$300 ;
+      end
+    end
+    if (\$301 ) begin
+      if (\$317 ) begin
+        \$500 [89:72] = \$324 ;
+      end
+    end
+    if (\$453 ) begin
+      if (\$465 ) begin
+        \$500 [90] = \$475 ;
+      end
     end
     if (rst) begin
-      \$4812  = 18'h00000;
+      \$500  = 91'h00000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4813  = window;
-    if (\$2202 ) begin
-      \$4813  = \$2445 ;
+    \$501  = windows;
+    if (\$229 ) begin
+      \$501  = \$236 ;
     end
     if (rst) begin
-      \$4813  = 18'h00000;
+      \$501  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4814  = depth;
-    if (\$2446 ) begin
-      \$4814  = \$2689 ;
+    \$502  = depth;
+    if (\$253 ) begin
+      \$502  = \$260 ;
     end
     if (rst) begin
-      \$4814  = 18'h00000;
+      \$502  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4815  = columns;
-    if (\$3178 ) begin
-      \$4815  = \$3421 ;
+    \$503  = outputs;
+    if (\$277 ) begin
+      \$503  = \$284 ;
     end
     if (rst) begin
-      \$4815  = 18'h00000;
+      \$503  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4816  = outputs;
-    if (\$3910 ) begin
-      \$4816  = \$4153 ;
+    \$504  = columns;
+    if (\$301 ) begin
+      \$504  = \$308 ;
     end
     if (rst) begin
-      \$4816  = 18'h00000;
+      \$504  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4817  = \$like ;
-    if (\$4642 ) begin
-      \$4817  = \$4661 ;
+    \$505  = \$like$23 ;
+    if (\$325 ) begin
+      \$505  = \$344 ;
     end
     if (rst) begin
-      \$4817  = 1'h0;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4818  = \$like$21 ;
-    if (\$4662 ) begin
-      \$4818  = \$4664 ;
+    \$506  = \$like$26 ;
+    if (\$345 ) begin
+      \$506  = \$347 ;
     end
     if (rst) begin
-      \$4818  = 1'h0;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4819  = \$like$22 ;
-    if (\$4662 ) begin
-      \$4819  = \$4668 ;
+    \$507  = \$like$27 ;
+    if (\$345 ) begin
+      \$507  = \$351 ;
     end
     if (rst) begin
-      \$4819  = 13'h0000;
+      \$507  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4820  = \$like$23 ;
-    if (\$4662 ) begin
-      \$4820  = \$4691 ;
+    \$508  = \$like$28 ;
+    if (\$345 ) begin
+      \$508  = \$374 ;
     end
     if (rst) begin
-      \$4820  = 18'h00000;
+      \$508  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4821  = \$like$24 ;
-    if (\$4662 ) begin
-      \$4821  = \$4710 ;
+    \$509  = \$like$29 ;
+    if (\$345 ) begin
+      \$509  = \$393 ;
     end
     if (rst) begin
-      \$4821  = 17'h00000;
+      \$509  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4822  = \$like$25 ;
-    if (\$4711 ) begin
-      \$4822  = \$like$21 ;
+    \$510  = \$like$30 ;
+    if (\$394 ) begin
+      \$510  = \$like$26 ;
     end
     if (rst) begin
-      \$4822  = 1'h0;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4823  = \$like$26 ;
-    if (\$4711 ) begin
-      \$4823  = \$like$22 ;
+    \$511  = \$like$31 ;
+    if (\$394 ) begin
+      \$511  = \$like$27 ;
     end
     if (rst) begin
-      \$4823  = 13'h0000;
+      \$511  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4824  = \$like$27 ;
-    if (\$4711 ) begin
-      \$4824  = \$4713 ;
+    \$512  = \$like$32 ;
+    if (\$394 ) begin
+      \$512  = \$396 ;
     end
     if (rst) begin
-      \$4824  = 19'h00000;
+      \$512  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4825  = \$like$28 ;
-    if (\$4711 ) begin
-      \$4825  = \$4715 ;
+    \$513  = \$like$33 ;
+    if (\$394 ) begin
+      \$513  = \$398 ;
     end
     if (rst) begin
-      \$4825  = 18'h00000;
+      \$513  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4826  = \$like$29 ;
-    if (\$4716 ) begin
-      \$4826  = \$4718 ;
+    \$514  = \$like$34 ;
+    if (\$399 ) begin
+      \$514  = \$401 ;
     end
     if (rst) begin
-      \$4826  = 1'h0;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4827  = \$like$30 ;
-    if (\$4716 ) begin
-      \$4827  = \$4722 ;
+    \$515  = \$like$35 ;
+    if (\$399 ) begin
+      \$515  = \$405 ;
     end
     if (rst) begin
-      \$4827  = 13'h0000;
+      \$515  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4828  = \$like$31 ;
-    if (\$4716 ) begin
-      \$4828  = \$4745 ;
+    \$516  = \$like$36 ;
+    if (\$399 ) begin
+      \$516  = \$428 ;
     end
     if (rst) begin
-      \$4828  = 18'h00000;
+      \$516  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4829  = \$like$32 ;
-    if (\$4716 ) begin
-      \$4829  = \$4764 ;
+    \$517  = \$like$37 ;
+    if (\$399 ) begin
+      \$517  = \$447 ;
     end
     if (rst) begin
-      \$4829  = 17'h00000;
+      \$517  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4830  = \$like$33 ;
-    if (\$4765 ) begin
-      \$4830  = \$like$29 ;
+    \$518  = \$like$38 ;
+    if (\$448 ) begin
+      \$518  = \$like$34 ;
     end
     if (rst) begin
-      \$4830  = 1'h0;
+      \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4831  = \$like$34 ;
-    if (\$4765 ) begin
-      \$4831  = \$like$30 ;
+    \$519  = \$like$39 ;
+    if (\$448 ) begin
+      \$519  = \$like$35 ;
     end
     if (rst) begin
-      \$4831  = 13'h0000;
+      \$519  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4832  = \$like$35 ;
-    if (\$4765 ) begin
-      \$4832  = \$4767 ;
+    \$520  = \$like$40 ;
+    if (\$448 ) begin
+      \$520  = \$450 ;
     end
     if (rst) begin
-      \$4832  = 19'h00000;
+      \$520  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4833  = \$like$36 ;
-    if (\$4765 ) begin
-      \$4833  = \$4769 ;
+    \$521  = \$like$41 ;
+    if (\$448 ) begin
+      \$521  = \$452 ;
     end
     if (rst) begin
-      \$4833  = 18'h00000;
+      \$521  = 18'h00000;
     end
   end
   always @* begin
@@ -76315,17 +67762,17 @@ module \core.sequencer.extents (rst, load, conv, \pool$20 , conv_extents, pool_e
     \$signal  = 18'h00000;
     casez (step)
       4'h1:
-          \$signal  = { 2'h0, \$4793 [19:4] };
+          \$signal  = { 2'h0, \$476 [19:4] };
       4'h2:
-          \$signal  = { 6'h00, \$4795 [43:32] };
+          \$signal  = { 6'h00, \$478 [43:32] };
       4'h3:
-          \$signal  = { 2'h0, \$4797 [19:4] };
+          \$signal  = { 2'h0, \$480 [19:4] };
       4'h4:
-          \$signal  = image_rows;
+          \$signal  = { 14'h0000, \$482 [59:56] };
       4'h5:
-          \$signal  = pooled_rows;
+          \$signal  = image_rows;
       4'h6:
-          \$signal  = { 14'h0000, \$4800 [59:56] };
+          \$signal  = pooled_rows;
       4'h7:
           \$signal  = window;
       4'h8:
@@ -76339,23 +67786,23 @@ module \core.sequencer.extents (rst, load, conv, \pool$20 , conv_extents, pool_e
     b = 18'h00000;
     casez (step)
       4'h1:
-          b = { 6'h00, \$4794 [31:20] };
+          b = { 6'h00, \$477 [31:20] };
       4'h2:
-          b = { 6'h00, \$4796 [55:44] };
+          b = { 6'h00, \$479 [55:44] };
       4'h3:
-          b = { 6'h00, \$4798 [83:72] };
+          b = { 6'h00, \$481 [83:72] };
       4'h4:
-          b = image_row;
+          b = { 14'h0000, \$483 [63:60] };
       4'h5:
-          b = { 6'h00, \$4799 [95:84] };
+          b = image_row;
       4'h6:
-          b = { 14'h0000, \$4801 [63:60] };
+          b = { 6'h00, \$484 [95:84] };
       4'h7:
-          b = { 6'h00, \$4802 [55:44] };
+          b = { 6'h00, \$485 [55:44] };
       4'h8:
-          b = depth;
+          b = { 6'h00, \$486 [55:44] };
       4'h9:
-          b = { 6'h00, \$4803 [55:44] };
+          b = depth;
     endcase
   end
   assign \conv_extents.inputs  = conv_extents[17:0];
@@ -76381,172 +67828,46 @@ module \core.sequencer.extents (rst, load, conv, \pool$20 , conv_extents, pool_e
   assign \conv.padding  = conv[71:68];
   assign \conv.out_height  = conv[83:72];
   assign \conv.out_width  = conv[95:84];
-  assign \pool$20.opcode  = \pool$20 [3:0];
-  assign \pool$20.batch  = \pool$20 [19:4];
-  assign \pool$20.height  = \pool$20 [31:20];
-  assign \pool$20.width  = \pool$20 [43:32];
-  assign \pool$20.channels  = \pool$20 [55:44];
-  assign \pool$20.kernel_h  = \pool$20 [59:56];
-  assign \pool$20.kernel_w  = \pool$20 [63:60];
-  assign \pool$20.stride  = \pool$20 [67:64];
-  assign \pool$20.padding  = \pool$20 [71:68];
-  assign \pool$20.out_height  = \pool$20 [83:72];
-  assign \pool$20.out_width  = \pool$20 [95:84];
-  assign \$9  = \$7 ;
-  assign \$12  = \$10 ;
-  assign \$17  = \$16 [17];
+  assign \pool$25.opcode  = \pool$25 [3:0];
+  assign \pool$25.batch  = \pool$25 [19:4];
+  assign \pool$25.height  = \pool$25 [31:20];
+  assign \pool$25.width  = \pool$25 [43:32];
+  assign \pool$25.channels  = \pool$25 [55:44];
+  assign \pool$25.kernel_h  = \pool$25 [59:56];
+  assign \pool$25.kernel_w  = \pool$25 [63:60];
+  assign \pool$25.stride  = \pool$25 [67:64];
+  assign \pool$25.padding  = \pool$25 [71:68];
+  assign \pool$25.out_height  = \pool$25 [83:72];
+  assign \pool$25.out_width  = \pool$25 [95:84];
+  assign \$8  = \$6 ;
+  assign \$11  = \$9 ;
+  assign \$16  = \$15 [17];
+  assign \$29  = 1'h0;
   assign \$30  = 1'h0;
-  assign \$31  = 1'h0;
-  assign \$32  = \$23 ;
-  assign \$39  = \$38 [16];
-  assign \$253  = \$251 ;
-  assign \$256  = \$254 ;
-  assign \$261  = \$260 [17];
-  assign \$274  = 1'h0;
-  assign \$275  = 1'h0;
-  assign \$276  = \$267 ;
-  assign \$283  = \$282 [16];
-  assign \$497  = \$495 ;
-  assign \$500  = \$498 ;
-  assign \$505  = \$504 [17];
-  assign \$518  = 1'h0;
-  assign \$519  = 1'h0;
-  assign \$520  = \$511 ;
-  assign \$527  = \$526 [16];
-  assign \$741  = \$739 ;
-  assign \$744  = \$742 ;
-  assign \$749  = \$748 [17];
-  assign \$762  = 1'h0;
-  assign \$763  = 1'h0;
-  assign \$764  = \$755 ;
-  assign \$771  = \$770 [16];
-  assign \$985  = \$983 ;
-  assign \$988  = \$986 ;
-  assign \$993  = \$992 [17];
-  assign \$1006  = 1'h0;
-  assign \$1007  = 1'h0;
-  assign \$1008  = \$999 ;
-  assign \$1015  = \$1014 [16];
-  assign \$1226  = pool;
-  assign \$1229  = \$1227 ;
-  assign \$1232  = \$1230 ;
-  assign \$1237  = \$1236 [17];
-  assign \$1250  = 1'h0;
-  assign \$1251  = 1'h0;
-  assign \$1252  = \$1243 ;
-  assign \$1259  = \$1258 [16];
-  assign \$1473  = \$1471 ;
-  assign \$1476  = \$1474 ;
-  assign \$1481  = \$1480 [17];
-  assign \$1494  = 1'h0;
-  assign \$1495  = 1'h0;
-  assign \$1496  = \$1487 ;
-  assign \$1503  = \$1502 [16];
-  assign \$1717  = \$1715 ;
-  assign \$1720  = \$1718 ;
-  assign \$1725  = \$1724 [17];
-  assign \$1738  = 1'h0;
-  assign \$1739  = 1'h0;
-  assign \$1740  = \$1731 ;
-  assign \$1747  = \$1746 [16];
-  assign \$1958  = pool;
-  assign \$1961  = \$1959 ;
-  assign \$1964  = \$1962 ;
-  assign \$1969  = \$1968 [17];
-  assign \$1982  = 1'h0;
-  assign \$1983  = 1'h0;
-  assign \$1984  = \$1975 ;
-  assign \$1991  = \$1990 [16];
-  assign \$2205  = \$2203 ;
-  assign \$2208  = \$2206 ;
-  assign \$2213  = \$2212 [17];
-  assign \$2226  = 1'h0;
-  assign \$2227  = 1'h0;
-  assign \$2228  = \$2219 ;
-  assign \$2235  = \$2234 [16];
-  assign \$2449  = \$2447 ;
-  assign \$2452  = \$2450 ;
-  assign \$2457  = \$2456 [17];
-  assign \$2470  = 1'h0;
-  assign \$2471  = 1'h0;
-  assign \$2472  = \$2463 ;
-  assign \$2479  = \$2478 [16];
-  assign \$2693  = \$2691 ;
-  assign \$2696  = \$2694 ;
-  assign \$2701  = \$2700 [17];
-  assign \$2714  = 1'h0;
-  assign \$2715  = 1'h0;
-  assign \$2716  = \$2707 ;
-  assign \$2723  = \$2722 [16];
-  assign \$2934  = pool;
-  assign \$2937  = \$2935 ;
-  assign \$2940  = \$2938 ;
-  assign \$2945  = \$2944 [17];
-  assign \$2958  = 1'h0;
-  assign \$2959  = 1'h0;
-  assign \$2960  = \$2951 ;
-  assign \$2967  = \$2966 [16];
-  assign \$3181  = \$3179 ;
-  assign \$3184  = \$3182 ;
-  assign \$3189  = \$3188 [17];
-  assign \$3202  = 1'h0;
-  assign \$3203  = 1'h0;
-  assign \$3204  = \$3195 ;
-  assign \$3211  = \$3210 [16];
-  assign \$3425  = \$3423 ;
-  assign \$3428  = \$3426 ;
-  assign \$3433  = \$3432 [17];
-  assign \$3446  = 1'h0;
-  assign \$3447  = 1'h0;
-  assign \$3448  = \$3439 ;
-  assign \$3455  = \$3454 [16];
-  assign \$3666  = pool;
-  assign \$3669  = \$3667 ;
-  assign \$3672  = \$3670 ;
-  assign \$3677  = \$3676 [17];
-  assign \$3690  = 1'h0;
-  assign \$3691  = 1'h0;
-  assign \$3692  = \$3683 ;
-  assign \$3699  = \$3698 [16];
-  assign \$3913  = \$3911 ;
-  assign \$3916  = \$3914 ;
-  assign \$3921  = \$3920 [17];
-  assign \$3934  = 1'h0;
-  assign \$3935  = 1'h0;
-  assign \$3936  = \$3927 ;
-  assign \$3943  = \$3942 [16];
-  assign \$4157  = \$4155 ;
-  assign \$4160  = \$4158 ;
-  assign \$4165  = \$4164 [17];
-  assign \$4178  = 1'h0;
-  assign \$4179  = 1'h0;
-  assign \$4180  = \$4171 ;
-  assign \$4187  = \$4186 [16];
-  assign \$4398  = pool;
-  assign \$4401  = \$4399 ;
-  assign \$4404  = \$4402 ;
-  assign \$4409  = \$4408 [17];
-  assign \$4422  = 1'h0;
-  assign \$4423  = 1'h0;
-  assign \$4424  = \$4415 ;
-  assign \$4431  = \$4430 [16];
-  assign \$4672  = { \$4671 [12], \$4671  };
-  assign \$4677  = { \$4676 , 1'h0 };
-  assign \$4683  = { \$4682 [12], \$4682 , 2'h0 };
-  assign \$4688  = { \$4687 , 3'h0 };
-  assign \$4694  = { 1'h0, \$4693 [83:72] };
-  assign \$4698  = { \$4697 [83:72], 1'h0 };
-  assign \$4703  = { 1'h0, \$4702 [83:72], 2'h0 };
-  assign \$4707  = { \$4706 [83:72], 3'h0 };
-  assign \$4726  = { \$4725 [12], \$4725  };
-  assign \$4731  = { \$4730 , 1'h0 };
-  assign \$4737  = { \$4736 [12], \$4736 , 2'h0 };
-  assign \$4742  = { \$4741 , 3'h0 };
-  assign \$4748  = { 1'h0, \$4747 [95:84] };
-  assign \$4752  = { \$4751 [95:84], 1'h0 };
-  assign \$4757  = { 1'h0, \$4756 [95:84], 2'h0 };
-  assign \$4761  = { \$4760 [95:84], 3'h0 };
-  assign \$4782  = pool;
+  assign \$31  = \$22 ;
+  assign \$38  = \$37 [16];
+  assign \$221  = pool;
+  assign \$245  = pool;
+  assign \$269  = pool;
+  assign \$293  = pool;
+  assign \$317  = pool;
+  assign \$355  = { \$354 [12], \$354  };
+  assign \$360  = { \$359 , 1'h0 };
+  assign \$366  = { \$365 [12], \$365 , 2'h0 };
+  assign \$371  = { \$370 , 3'h0 };
+  assign \$377  = { 1'h0, \$376 [83:72] };
+  assign \$381  = { \$380 [83:72], 1'h0 };
+  assign \$386  = { 1'h0, \$385 [83:72], 2'h0 };
+  assign \$390  = { \$389 [83:72], 3'h0 };
+  assign \$409  = { \$408 [12], \$408  };
+  assign \$414  = { \$413 , 1'h0 };
+  assign \$420  = { \$419 [12], \$419 , 2'h0 };
+  assign \$425  = { \$424 , 3'h0 };
+  assign \$431  = { 1'h0, \$430 [95:84] };
+  assign \$435  = { \$434 [95:84], 1'h0 };
+  assign \$440  = { 1'h0, \$439 [95:84], 2'h0 };
+  assign \$444  = { \$443 [95:84], 3'h0 };
+  assign \$465  = pool;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -112,22 +112,22 @@ def test_scalesim_formulas_reproduce_every_layer_of_the_recorded_comparison():
 
 def test_core_instruction_cycles_by_hand():
     """The core's instruction cycles at 4 lanes, counted on tests/test_rtl_core.py's runs: fetch
-    7 words + 1 read latency, decode, check, dispatch, the engine (start, rows, bank read 3, the
-    unit, done), retire."""
+    7 words + 1 read latency, decode, products, check, dispatch, the engine (start, rows, bank
+    read 3, the unit, done), retire."""
     from niti_hw.program.isa import KEEP_M_U, Instruction, Opcode
 
     p = HardwareParams(rows=4, cols=4, lanes=4)
     relu = Instruction(Opcode.RELU, m=13)  # 4 rows, ReLU 2
-    assert timing.instruction_cycles(relu, p) == 8 + 3 + (1 + 4 + 3 + 2 + 1) + 1 == 23
+    assert timing.instruction_cycles(relu, p) == 8 + 4 + (1 + 4 + 3 + 2 + 1) + 1 == 24
     gradient = Instruction(Opcode.ROUND, m=30, keep=KEEP_M_U)  # 8 rows, detector 3, rounder 9
-    assert timing.instruction_cycles(gradient, p) == 8 + 3 + (1 + 8 + 3 + 3 + 8 + 3 + 9 + 1) + 1
-    assert timing.instruction_cycles(Instruction(Opcode.UPDATE, m=0), p) == 8 + 3 + 10 + 1
-    assert timing.program_cycles([relu, Instruction(Opcode.END)], p) == 1 + 23 + 11
+    assert timing.instruction_cycles(gradient, p) == 8 + 4 + (1 + 8 + 3 + 3 + 8 + 3 + 9 + 1) + 1
+    assert timing.instruction_cycles(Instruction(Opcode.UPDATE, m=0), p) == 8 + 4 + 10 + 1
+    assert timing.program_cycles([relu, Instruction(Opcode.END)], p) == 1 + 24 + 12
 
 
 def test_geometry_engine_cycles_by_hand():
     """POOL, POOL_BACKWARD and COL2IM as measured on the core (tests/test_rtl_pool_engines.py):
-    fetch 8, dispatch 3, the engine (start, the walk's address steps (a product and a sum
+    fetch 8, dispatch 4, the engine (start, the walk's address steps (a product and a sum
     register each: 6 for a pool, 10 for a gather), the walk, bank read 3, the lane pick 1,
     MaxPool 2 or the sum 1, done), retire."""
     from niti_hw.program.isa import Geometry, Instruction, Opcode
@@ -138,14 +138,14 @@ def test_geometry_engine_cycles_by_hand():
     held = {Opcode.POOL_GEOMETRY: pool, Opcode.CONV_GEOMETRY: conv}
     # 4 windows x 3 channels x 9 words; 75 input words x 2 x 2 candidates; 40 x 2 x 2
     assert timing.instruction_cycles(Instruction(Opcode.POOL), p, held) == \
-        8 + 3 + (1 + 6 + 108 + 3 + 1 + 2 + 1) + 1 == 134
+        8 + 4 + (1 + 6 + 108 + 3 + 1 + 2 + 1) + 1 == 135
     assert timing.instruction_cycles(Instruction(Opcode.POOL_BACKWARD), p, held) == \
-        8 + 3 + (1 + 10 + 300 + 3 + 1 + 1 + 1) + 1 == 329
+        8 + 4 + (1 + 10 + 300 + 3 + 1 + 1 + 1) + 1 == 330
     assert timing.instruction_cycles(Instruction(Opcode.COL2IM), p, held) == \
-        8 + 3 + (1 + 10 + 160 + 3 + 1 + 1 + 1) + 1 == 189
+        8 + 4 + (1 + 10 + 160 + 3 + 1 + 1 + 1) + 1 == 190
     assert timing.candidates(3, 2) == 2 and timing.candidates(2, 2) == 1
     assert timing.candidates(2, 3) == 1 and timing.candidates(4, 1) == 4
     assert timing.program_cycles([conv, Instruction(Opcode.COL2IM), Instruction(Opcode.END)],
-                                 p) == 1 + 12 + 189 + 11
+                                 p) == 1 + 13 + 190 + 12
     with pytest.raises(ValueError, match="CONV_GEOMETRY in force"):
         timing.instruction_cycles(Instruction(Opcode.COL2IM), p, {})

@@ -368,17 +368,19 @@ BANK_WRITE_LATENCY = 1
 """A row written by an engine lands in its RAM a cycle later (address, data and mask registered)."""
 
 FETCH_CYCLES = INSTRUCTION_WORDS + IMEM_READ_LATENCY
-
-GEOMETRY_CHECK_LATENCY = 9
-"""Cycles from a geometry register's new value to its extents (words of the input, the pooled or
-convolved output, the im2col columns) and its shape check: nine products one a cycle through one
-multiplier (rtl/geometry.py). No instruction waits for them: the next instruction's check comes
-a RETIRE, FETCH and DECODE after the geometry is latched (at most that many cycles)."""
 """An instruction's words read one per cycle, the last arriving IMEM_READ_LATENCY later."""
 
-DISPATCH_CYCLES = 3
-"""After the fetch: the decode register, the checks' register (alignment, bank bounds, banks,
-settings), the dispatch (engine start, geometry latch, END or a refusal)."""
+GEOMETRY_CHECK_LATENCY = 10
+"""Cycles from a geometry register's new value to its extents (words of the input, the pooled or
+convolved output, the im2col columns) and its shape check: nine products one a cycle into one
+two-stage multiplier (rtl/geometry.py). No instruction waits for them: the next instruction's
+check comes a RETIRE, FETCH, DECODE and PRODUCTS after the geometry is latched (at most that many
+cycles)."""
+
+DISPATCH_CYCLES = 4
+"""After the fetch: the decode register, the checks' products (summed in part at decode), the
+checks' register (alignment, bank bounds, banks, settings), the dispatch (engine start, geometry
+latch, END or a refusal)."""
 
 RETIRE_CYCLES = 1
 """After the engine's done: the exponent register, B register and pc updates."""

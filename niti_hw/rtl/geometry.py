@@ -2,9 +2,10 @@
 geometry's instructions spans, and whether the geometry is one the reference machine's golden
 layers would walk as the address generators do.
 
-The word counts are products of the geometry's fields, one a cycle through a single multiplier
-after the sequencer latches a geometry: the next instruction's check comes a retirement, a
-fetch and a decode later, so the counts need neither a multiplier each nor an adder tree. Each
+The word counts are products of the geometry's fields, one a cycle into a single two-stage
+multiplier after the sequencer latches a geometry: the next instruction's check comes a
+retirement, a fetch, a decode and the products' cycle later, so the counts need neither a
+multiplier each nor an adder tree. Each
 is capped at 2**`bits`, above every bank's words: the sequencer refuses a tensor that large
 whether it knows its exact size or not, and the multiplier is a capped shift-and-add in LUTs
 (`capped_product`; the array needs the MULT18X18Ds)."""
@@ -15,23 +16,30 @@ from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from niti_hw.perf.timing import FETCH_CYCLES, GEOMETRY_CHECK_LATENCY, RETIRE_CYCLES
+from niti_hw.perf.timing import (DISPATCH_CYCLES, FETCH_CYCLES, GEOMETRY_CHECK_LATENCY,
+                                 RETIRE_CYCLES)
 from niti_hw.program.isa import GEOMETRY_FIELDS
 from niti_hw.rtl.instruction import geometry_layout
-from niti_hw.rtl.shift_add import capped_product, shifted_sum
+from niti_hw.rtl.shift_add import capped_terms, capped_total, partial_sums, shifted_sum
 
 STEPS = (("image_rows", "batch", "height"), ("image_row", "width", "channels"),
-         ("pooled_rows", "batch", "out_height"), ("inputs", "image_rows", "image_row"),
-         ("windows", "pooled_rows", "out_width"), ("window", "kernel_h", "kernel_w"),
-         ("depth", "window", "channels"), ("columns", "windows", "depth"),
-         ("outputs", "windows", "channels"))
-"""The products in the order the multiplier forms them, (result, factor, factor): each factor a
-geometry field or an earlier result."""
+         ("pooled_rows", "batch", "out_height"), ("window", "kernel_h", "kernel_w"),
+         ("inputs", "image_rows", "image_row"), ("windows", "pooled_rows", "out_width"),
+         ("depth", "window", "channels"), ("outputs", "windows", "channels"),
+         ("columns", "windows", "depth"))
+"""The products in the order the multiplier takes them, one a cycle, (result, factor, factor):
+each factor a geometry field or the result of a step at least PRODUCT_LATENCY before."""
+PRODUCT_LATENCY = 2
+"""A product's cycles: its shifted terms summed in part into registers, then in whole."""
 
-if GEOMETRY_CHECK_LATENCY != len(STEPS) or len(STEPS) > RETIRE_CYCLES + FETCH_CYCLES + 1:
+for _n, (_, *_factors) in enumerate(STEPS):
+    if any(name in _factors for name, *_ in STEPS[max(0, _n - PRODUCT_LATENCY + 1):_n]):
+        raise RuntimeError(f"rtl/geometry.py: step {_n + 1} takes a product not yet formed")
+if (GEOMETRY_CHECK_LATENCY != len(STEPS) + PRODUCT_LATENCY - 1
+        or GEOMETRY_CHECK_LATENCY > RETIRE_CYCLES + FETCH_CYCLES + DISPATCH_CYCLES - 2):
     raise RuntimeError("rtl/geometry.py forms its products one a cycle, ready by the next "
                        f"instruction's check: perf.timing's GEOMETRY_CHECK_LATENCY must say "
-                       f"{len(STEPS)}")
+                       f"{len(STEPS) + PRODUCT_LATENCY - 1}")
 
 EXTENTS = ("inputs", "outputs", "windows", "depth", "columns")
 
@@ -75,8 +83,8 @@ class GeometryExtents(wiring.Component):
 
     `load` (one-hot: conv, pool) in the cycle the sequencer latches that register; its `extents`
     follow `GEOMETRY_CHECK_LATENCY` cycles after the register holds the new geometry (one product
-    a cycle, `STEPS`), the other register's stay. One geometry at a time: the next load comes
-    after the next instruction's check."""
+    a cycle, `STEPS`, each `PRODUCT_LATENCY` cycles), the other register's stay. One geometry at
+    a time: the next load comes after the next instruction's check."""
 
     def __init__(self, bits: int):
         self.bits = bits
@@ -101,10 +109,14 @@ class GeometryExtents(wiring.Component):
             for n, (_, first, second) in enumerate(STEPS, start=1):
                 with m.Case(n):
                     m.d.comb += [a.eq(factors[first]), b.eq(factors[second])]
-        product = capped_product(a, b, bits)
+        terms, over = capped_terms(a, b, bits)
+        later = Signal.like(step)  # the step whose product completes this cycle
+        staged = _registered(m, [over, *partial_sums(terms)], 1)
+        m.d.sync += later.eq(step)
+        product = capped_total(staged[1:], staged[0], bits)
         targets = (self.conv_extents, self.pool_extents)
         for n, (name, _, _) in enumerate(STEPS, start=1):
-            with m.If(step == n):
+            with m.If(later == n):
                 m.d.sync += results[name].eq(product)
                 if name in EXTENTS:
                     for index, extents in enumerate(targets):

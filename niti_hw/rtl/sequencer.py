@@ -25,7 +25,7 @@ from niti_hw.rtl.layouts import BITWIDTH, SHIFT
 from niti_hw.rtl.loss_engine import LOSS_CLASSES
 from niti_hw.rtl.max_pool import MAX_KERNEL
 from niti_hw.rtl.narrow_engine import rounding_mode
-from niti_hw.rtl.shift_add import capped_product
+from niti_hw.rtl.shift_add import capped_terms, capped_total, partial_sums
 from niti_hw.rtl.update_engine import INT8_BITS
 
 if IMEM_READ_LATENCY != 1:
@@ -59,7 +59,7 @@ GEOMETRY_OPERANDS = {
 (`GeometryExtents`); their results are written while their operands are still read, so a result
 may not overlap an operand (nor POOL's values its winners)."""
 PRODUCTS = ("rows_of_n", "m_k", "k_n", "m_n")
-"""The products of an instruction's sizes its checks need (`Sequencer._products`)."""
+"""The products of an instruction's sizes its checks need (`Sequencer._product_terms`)."""
 CAUSES = (Refusal.OPCODE, Refusal.PLACE, Refusal.BANKS, Refusal.SETTING)
 """The check's refusals, the first that holds reported (`_first_cause`)."""
 MAX_M_U = INT8_MAX.bit_length() + 1
@@ -101,8 +101,8 @@ class Sequencer(wiring.Component):
     `loss_exponent`; a GEMM exp[a] + exp[b]. UPDATEs are of `weight_bits`-wide weights (the
     core's weight bank).
 
-    Timing: FETCH (`INSTRUCTION_WORDS` reads, `IMEM_READ_LATENCY` behind), DECODE, CHECK,
-    DISPATCH, the engine's cycles, RETIRE; `niti_hw.perf.timing.instruction_cycles`.
+    Timing: FETCH (`INSTRUCTION_WORDS` reads, `IMEM_READ_LATENCY` behind), DECODE, PRODUCTS,
+    CHECK, DISPATCH, the engine's cycles, RETIRE; `niti_hw.perf.timing.instruction_cycles`.
     """
 
     def __init__(self, params: HardwareParams, program_words: int, weight_bits: int = INT8_BITS):
@@ -173,6 +173,7 @@ class Sequencer(wiring.Component):
         m.d.comb += refusal.as_value().eq(_first_cause(causes))
         products = {name: Signal(word_bits(self.params) + 1, name=f"{name}_words")
                     for name in PRODUCTS}
+        staged = {}  # each product's overflow flag and partial sums, from the decode
         m.d.sync += self.launch.eq(0)
         with m.FSM():
             with m.State("IDLE"):
@@ -187,9 +188,16 @@ class Sequencer(wiring.Component):
                     m.next = "DECODE"
             with m.State("DECODE"):
                 decoded = tensor_layout()(words[:tensor_layout().size])
-                m.d.sync += [op.eq(decoded),
-                             *[products[name].eq(value)
-                               for name, value in self._products(decoded).items()]]
+                m.d.sync += op.eq(decoded)
+                for name, (terms, over) in self._product_terms(decoded).items():
+                    values = [over, *partial_sums(terms)]
+                    staged[name] = [Signal.like(v, name=f"{name}_{n}") for n, v in
+                                    enumerate(values)]
+                    m.d.sync += [r.eq(v) for r, v in zip(staged[name], values)]
+                m.next = "PRODUCTS"
+            with m.State("PRODUCTS"):
+                m.d.sync += [products[name].eq(capped_total(partials, over, word_bits(self.params)))
+                             for name, (over, *partials) in staged.items()]
                 m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.sync += [causes.eq(self._causes(op, products, extents)),
@@ -252,13 +260,14 @@ class Sequencer(wiring.Component):
                          + Mux(gemm, b_value, 0))),
         ]
 
-    def _products(self, op) -> dict:
-        """The checks' products of `op`'s sizes (`PRODUCTS`), formed at decode so the check
-        cycle only adds and compares; capped past every bank (`capped_product`)."""
+    def _product_terms(self, op) -> dict:
+        """The checks' products of `op`'s sizes (`PRODUCTS`) as `capped_terms`: summed in part
+        at decode and in whole in the next cycle, so the check cycle only adds and compares;
+        capped past every bank (`capped_product`)."""
         bits = word_bits(self.params)
-        return {"rows_of_n": capped_product(op.m, op.n[:LOSS_CLASSES.bit_length()], bits),
-                "m_k": capped_product(op.m, op.k, bits), "k_n": capped_product(op.k, op.n, bits),
-                "m_n": capped_product(op.m, op.n, bits)}
+        return {"rows_of_n": capped_terms(op.m, op.n[:LOSS_CLASSES.bit_length()], bits),
+                "m_k": capped_terms(op.m, op.k, bits), "k_n": capped_terms(op.k, op.n, bits),
+                "m_n": capped_terms(op.m, op.n, bits)}
 
     def _causes(self, op, products, extents):
         """Why `op` cannot run as the machine runs it: a bit per `CAUSES` that holds (none: it

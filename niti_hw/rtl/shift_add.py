@@ -18,12 +18,35 @@ def tree_sum(terms) -> Value:
     return level[0]
 
 
+PARTIAL_TERMS = 4
+"""Terms in each of `partial_sums`' sums: two adder levels, a pipeline stage's worth."""
+
+
+def partial_sums(terms) -> list:
+    """The terms added in groups of PARTIAL_TERMS: a product's first pipeline stage, whose
+    registers `capped_total` (or `tree_sum`) adds up in the next."""
+    return [tree_sum(terms[n:n + PARTIAL_TERMS]) for n in range(0, len(terms), PARTIAL_TERMS)]
+
+
 def capped_product(a, b, bits: int) -> Value:
     """min(a * b, 2**bits), unsigned, `bits + 1` bits wide.
 
     A product below 2**bits has a factor below 2**ceil(bits / 2), so that one (the narrower
     factor, or whichever is small at run time) is the shift-and-add's multiplier: ceil(bits / 2)
     adders of `bits + 1` bits at most; bits shifted past `bits` only raise the cap."""
+    return capped_total(*capped_terms(a, b, bits), bits)
+
+
+def capped_total(terms, over, bits: int) -> Value:
+    """min(sum of `terms`, 2**bits), or 2**bits where `over`: `capped_product`'s last half, so a
+    pipeline may register partial sums of `capped_terms` between the two."""
+    total = tree_sum(terms)
+    return Mux(over | total[bits:].any(), 1 << bits, total[:bits])
+
+
+def capped_terms(a, b, bits: int) -> tuple[list, Value]:
+    """`capped_product`'s shifted terms (each below 2**bits) and whether the product is past
+    2**bits for a reason the terms do not show."""
     a, b = Value.cast(a), Value.cast(b)
     if len(a) < len(b):
         a, b = b, a
@@ -41,8 +64,7 @@ def capped_product(a, b, bits: int) -> Value:
         shifted = Cat(Const(0, i), a)  # a << i
         over = over | (b[i] & shifted[bits:].any())
         terms.append(Mux(b[i], shifted[:bits], 0))
-    total = tree_sum(terms)
-    return Mux(over | total[bits:].any(), 1 << bits, total[:bits])
+    return terms, over
 
 
 def shifted_sum(a, b) -> Value:
