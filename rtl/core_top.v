@@ -288,8 +288,8 @@ module core_top(s_axil_awprot, s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axi
     .imem__data(imem__data),
     .imem__en(imem__en),
     .pc(pc_pc),
-    .\port$11412$0 (\$14 ),
-    .\port$11413$0 (\$15 ),
+    .\port$11413$0 (\$14 ),
+    .\port$11414$0 (\$15 ),
     .rd__0__data(rd__data),
     .rst(rst),
     .\start$48 (\$signal$108 )
@@ -382,8 +382,8 @@ module core_top(s_axil_awprot, s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axi
     .imem__data(imem__data),
     .imem__en(imem__en),
     .pending(\pending$107 ),
-    .\port$11412$0 (\$14 ),
-    .\port$11413$0 (\$15 ),
+    .\port$11413$0 (\$14 ),
+    .\port$11414$0 (\$15 ),
     .rst(rst),
     .wr_addr(wr_addr),
     .wr_data(wr_data),
@@ -535,7 +535,7 @@ module core_top(s_axil_awprot, s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axi
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11412$0 , \port$11413$0 , host_wr__row, host_wr__mask, imem__en, imem__addr, imem__data, host_rd__en, host_rd__row, \config , rd__0__data, busy, \done$52 , error, cause, pc, exp_wr__en
+module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11413$0 , \port$11414$0 , host_wr__row, host_wr__mask, imem__en, imem__addr, imem__data, host_rd__en, host_rd__row, \config , rd__0__data, busy, \done$52 , error, cause, pc, exp_wr__en
 , exp_wr__index, exp_wr__value, host_wr__data, host_rd__bank, clk);
   wire \$1 ;
   wire \$10 ;
@@ -2358,10 +2358,10 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11412$
   wire [3:0] \pool.padding ;
   wire [3:0] \pool.stride ;
   wire [11:0] \pool.width ;
-  input \port$11412$0 ;
-  wire \port$11412$0 ;
   input \port$11413$0 ;
   wire \port$11413$0 ;
+  input \port$11414$0 ;
+  wire \port$11414$0 ;
   wire [511:0] port__states;
   wire [31:0] \port__states[0] ;
   wire [31:0] \port__states[10] ;
@@ -2972,7 +2972,7 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11412$
   assign \$179  = | select;
   assign \$180  = ~ \$179 ;
   assign \$181  = \$178  & \$180 ;
-  assign \$182  = { \port$11413$0 , \port$11412$0  } & { \$181 , \$177  };
+  assign \$182  = { \port$11414$0 , \port$11413$0  } & { \$181 , \$177  };
   assign wr__0__bank = \$173  | \$182 ;
   assign \$183  = \wr__0__row$171  & { select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0], select[0] };
   assign \$184  = \wr__0__row$172  & { select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1], select[1] };
@@ -4423,7 +4423,7 @@ module \core_top.core (rst, \start$48 , exp_rd__value, host_wr__en, \port$11412$
   assign \rd__1__data$151  = rd__1__data;
   assign \wr__0__bank$165  = op[67:66];
   assign \wr__0__bank$166  = op[67:66];
-  assign host_wr__bank = { \port$11413$0 , \port$11412$0  };
+  assign host_wr__bank = { \port$11414$0 , \port$11413$0  };
   assign \wr__1__en$198  = 1'h0;
   assign \wr__1__en$200  = 1'h0;
   assign \wr__1__en$201  = 1'h0;
@@ -12960,9 +12960,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
     .conv(conv),
     .layout(op[5:4]),
     .o(o),
-    .\port$11748$118 (op[189:118]),
-    .\port$11748$16 (op[39:16]),
-    .\port$7969$0 (\$4 ),
+    .\port$11749$118 (op[189:118]),
+    .\port$11749$16 (op[39:16]),
+    .\port$7970$0 (\$4 ),
     .rst(rst),
     .start(start)
   );
@@ -12970,9 +12970,9 @@ module \core_top.core.gemm (rst, rd__0__en, rd__0__row, rd__1__en, rd__1__row, m
     .clk(clk),
     .layout(op[7:6]),
     .o(\o$28 ),
-    .\port$11748$118 (op[189:118]),
-    .\port$11748$42 (op[65:42]),
-    .\port$7969$0 (\$4 ),
+    .\port$11749$118 (op[189:118]),
+    .\port$11749$42 (op[65:42]),
+    .\port$7970$0 (\$4 ),
     .rst(rst),
     .start(start)
   );
@@ -30229,7 +30229,7 @@ module \core_top.core.gemm.array.pe7_7_mul (rst, pe7_7_b_in, pe7_7_a_in, pe7_7_p
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.gemm.walk_a (rst, \port$7969$0 , start, layout, \port$11748$16 , \port$11748$118 , conv, o, clk);
+module \core_top.core.gemm.walk_a (rst, \port$7970$0 , start, layout, \port$11749$16 , \port$11749$118 , conv, o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -30786,12 +30786,12 @@ module \core_top.core.gemm.walk_a (rst, \port$7969$0 , start, layout, \port$1174
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [71:0] \port$11748$118 ;
-  wire [71:0] \port$11748$118 ;
-  input [23:0] \port$11748$16 ;
-  wire [23:0] \port$11748$16 ;
-  input [27:0] \port$7969$0 ;
-  wire [27:0] \port$7969$0 ;
+  input [71:0] \port$11749$118 ;
+  wire [71:0] \port$11749$118 ;
+  input [23:0] \port$11749$16 ;
+  wire [23:0] \port$11749$16 ;
+  input [27:0] \port$7970$0 ;
+  wire [27:0] \port$7970$0 ;
   wire [25:0] row;
   input rst;
   wire rst;
@@ -30819,17 +30819,17 @@ module \core_top.core.gemm.walk_a (rst, \port$7969$0 , start, layout, \port$1174
   reg [23:0] window_start_ows = 24'h000000;
   assign \$1  = phase < \$signal ;
   assign emit = walking & \$1 ;
-  assign \$2  = \port$11748$16  + own_off_v;
+  assign \$2  = \port$11749$16  + own_off_v;
   assign \$3  = \$2  + k_off_v;
   assign \$4  = t >= 4'h8;
   assign \$5  = own0 + t;
-  assign \$6  = \$5  >= \port$11748$118 [23:0];
+  assign \$6  = \$5  >= \port$11749$118 [23:0];
   assign \$7  = \$4  | \$6 ;
   assign \$8  = t == 3'h7;
   assign \$9  = emit & \$8 ;
   assign \$10  = t == 3'h7;
   assign \$11  = emit & \$10 ;
-  assign \$12  = \port$11748$118 [71:48] - 1'h1;
+  assign \$12  = \port$11749$118 [71:48] - 1'h1;
   assign \$13  = kk == \$12 ;
   assign \$14  = \$11  & \$13 ;
   assign \$15  = window_ohs + depth_kh;
@@ -30846,10 +30846,10 @@ module \core_top.core.gemm.walk_a (rst, \port$7969$0 , start, layout, \port$1174
   assign \$24  = ~ \$23 ;
   assign \$25  = layout[1] & \$24 ;
   assign \$26  = element[26] | \$25 ;
-  assign \$27  = \port$11748$16  + offset2;
+  assign \$27  = \port$11749$16  + offset2;
   assign \$28  = layout[1] ? \$27  : { 1'h0, element2[25:1] };
-  assign \$29  = \port$11748$118 [71:48] * 4'h8;
-  assign \$30  = \port$7969$0  - 1'h1;
+  assign \$29  = \port$11749$118 [71:48] * 4'h8;
+  assign \$30  = \port$7970$0  - 1'h1;
   assign \$31  = phase == last_phase;
   assign \$32  = walking & \$31 ;
   assign \$33  = phase + 1'h1;
@@ -30863,17 +30863,17 @@ module \core_top.core.gemm.walk_a (rst, \port$7969$0 , start, layout, \port$1174
   assign \$41  = t == 3'h7;
   assign \$42  = emit & \$41 ;
   assign \$43  = other0 + 4'h8;
-  assign \$44  = \$43  >= \port$11748$118 [47:24];
+  assign \$44  = \$43  >= \port$11749$118 [47:24];
   assign \$45  = own0 + 4'h8;
   assign \$46  = own0 + 4'h8;
-  assign \$47  = \$46  >= \port$11748$118 [23:0];
+  assign \$47  = \$46  >= \port$11749$118 [23:0];
   assign \$48  = other0 + 4'h8;
   assign \$49  = kk + 1'h1;
   assign \$50  = phase == last_phase;
   assign \$51  = walking & \$50 ;
   assign \$52  = t == 3'h7;
   assign \$53  = emit & \$52 ;
-  assign \$54  = \port$11748$118 [71:48] - 1'h1;
+  assign \$54  = \port$11749$118 [71:48] - 1'h1;
   assign \$55  = kk != \$54 ;
   assign \$56  = \$53  & \$55 ;
   assign \$58  = t == 3'h7;
@@ -30882,38 +30882,38 @@ module \core_top.core.gemm.walk_a (rst, \port$7969$0 , start, layout, \port$1174
   assign \$61  = emit & \$60 ;
   assign \$62  = t == 3'h7;
   assign \$63  = emit & \$62 ;
-  assign \$64  = \port$11748$118 [71:48] - 1'h1;
+  assign \$64  = \port$11749$118 [71:48] - 1'h1;
   assign \$65  = kk != \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$68  = other0 + 4'h8;
-  assign \$69  = \$68  >= \port$11748$118 [47:24];
+  assign \$69  = \$68  >= \port$11749$118 [47:24];
   assign \$71  = t == 3'h7;
   assign \$72  = emit & \$71 ;
   assign \$73  = \$70  & \$72 ;
   assign \$74  = other0 + 4'h8;
-  assign \$75  = \$74  >= \port$11748$118 [47:24];
+  assign \$75  = \$74  >= \port$11749$118 [47:24];
   assign \$77  = other0 + 4'h8;
-  assign \$78  = \$77  >= \port$11748$118 [47:24];
+  assign \$78  = \$77  >= \port$11749$118 [47:24];
   assign \$79  = ~ \$78 ;
   assign \$81  = ! layout;
-  assign \$82  = \$81  ? \port$11748$118 [71:48] : 24'h000001;
+  assign \$82  = \$81  ? \port$11749$118 [71:48] : 24'h000001;
   assign \$83  = own_off_v + \$82 ;
   assign \$84  = ! layout;
-  assign \$85  = \$84  ? \port$11748$118 [71:48] : 24'h000001;
+  assign \$85  = \$84  ? \port$11749$118 [71:48] : 24'h000001;
   assign \$86  = own_off_v + \$85 ;
   assign \$87  = ! layout;
-  assign \$88  = \$87  ? \port$11748$118 [71:48] : 24'h000001;
+  assign \$88  = \$87  ? \port$11749$118 [71:48] : 24'h000001;
   assign \$89  = own_off_v + \$88 ;
   assign \$90  = t == 3'h7;
   assign \$91  = emit & \$90 ;
   assign \$93  = ! layout;
-  assign \$94  = \$93  ? \port$11748$118 [71:48] : 24'h000001;
+  assign \$94  = \$93  ? \port$11749$118 [71:48] : 24'h000001;
   assign \$95  = own_off_v + \$94 ;
   assign \$96  = phase == last_phase;
   assign \$97  = walking & \$96 ;
   assign \$98  = t == 3'h7;
   assign \$99  = emit & \$98 ;
-  assign \$100  = \port$11748$118 [71:48] - 1'h1;
+  assign \$100  = \port$11749$118 [71:48] - 1'h1;
   assign \$101  = kk != \$100 ;
   assign \$102  = \$99  & \$101 ;
   assign \$104  = t == 3'h7;
@@ -30922,38 +30922,38 @@ module \core_top.core.gemm.walk_a (rst, \port$7969$0 , start, layout, \port$1174
   assign \$107  = emit & \$106 ;
   assign \$108  = t == 3'h7;
   assign \$109  = emit & \$108 ;
-  assign \$110  = \port$11748$118 [71:48] - 1'h1;
+  assign \$110  = \port$11749$118 [71:48] - 1'h1;
   assign \$111  = kk != \$110 ;
   assign \$112  = \$109  & \$111 ;
   assign \$114  = other0 + 4'h8;
-  assign \$115  = \$114  >= \port$11748$118 [47:24];
+  assign \$115  = \$114  >= \port$11749$118 [47:24];
   assign \$117  = t == 3'h7;
   assign \$118  = emit & \$117 ;
   assign \$120  = other0 + 4'h8;
-  assign \$121  = \$120  >= \port$11748$118 [47:24];
+  assign \$121  = \$120  >= \port$11749$118 [47:24];
   assign \$123  = other0 + 4'h8;
-  assign \$124  = \$123  >= \port$11748$118 [47:24];
+  assign \$124  = \$123  >= \port$11749$118 [47:24];
   assign \$125  = ~ \$124 ;
   assign \$127  = ! layout;
-  assign \$128  = \$127  ? 24'h000001 : \port$11748$118 [23:0];
+  assign \$128  = \$127  ? 24'h000001 : \port$11749$118 [23:0];
   assign \$129  = k_off_v + \$128 ;
   assign \$130  = ! layout;
-  assign \$131  = \$130  ? 24'h000001 : \port$11748$118 [23:0];
+  assign \$131  = \$130  ? 24'h000001 : \port$11749$118 [23:0];
   assign \$132  = k_off_v + \$131 ;
   assign \$133  = ! layout;
-  assign \$134  = \$133  ? 24'h000001 : \port$11748$118 [23:0];
+  assign \$134  = \$133  ? 24'h000001 : \port$11749$118 [23:0];
   assign \$135  = k_off_v + \$134 ;
   assign \$136  = t == 3'h7;
   assign \$137  = emit & \$136 ;
   assign \$139  = ! layout;
-  assign \$140  = \$139  ? 24'h000001 : \port$11748$118 [23:0];
+  assign \$140  = \$139  ? 24'h000001 : \port$11749$118 [23:0];
   assign \$141  = k_off_v + \$140 ;
   assign \$142  = phase == last_phase;
   assign \$143  = walking & \$142 ;
   assign \$144  = layout == 2'h2;
   assign \$145  = t == 3'h7;
   assign \$146  = emit & \$145 ;
-  assign \$147  = \port$11748$118 [71:48] - 1'h1;
+  assign \$147  = \port$11749$118 [71:48] - 1'h1;
   assign \$148  = kk != \$147 ;
   assign \$149  = \$146  & \$148 ;
   assign \$150  = \$144  & \$149 ;
@@ -30964,24 +30964,24 @@ module \core_top.core.gemm.walk_a (rst, \port$7969$0 , start, layout, \port$1174
   assign \$155  = emit & \$154 ;
   assign \$156  = t == 3'h7;
   assign \$157  = emit & \$156 ;
-  assign \$158  = \port$11748$118 [71:48] - 1'h1;
+  assign \$158  = \port$11749$118 [71:48] - 1'h1;
   assign \$159  = kk != \$158 ;
   assign \$160  = \$157  & \$159 ;
   assign \$161  = \$151  ? \$155  : \$160 ;
   assign \$162  = layout == 2'h2;
   assign \$163  = other0 + 4'h8;
-  assign \$164  = \$163  >= \port$11748$118 [47:24];
+  assign \$164  = \$163  >= \port$11749$118 [47:24];
   assign \$165  = \$162  & \$164 ;
   assign \$166  = t == 3'h7;
   assign \$167  = emit & \$166 ;
   assign \$168  = \$165  & \$167 ;
   assign \$169  = layout == 2'h2;
   assign \$170  = other0 + 4'h8;
-  assign \$171  = \$170  >= \port$11748$118 [47:24];
+  assign \$171  = \$170  >= \port$11749$118 [47:24];
   assign \$172  = \$169  & \$171 ;
   assign \$173  = layout == 2'h2;
   assign \$174  = other0 + 4'h8;
-  assign \$175  = \$174  >= \port$11748$118 [47:24];
+  assign \$175  = \$174  >= \port$11749$118 [47:24];
   assign \$176  = ~ \$175 ;
   assign \$177  = \$173  & \$176 ;
   assign \$178  = conv[95:84] - 1'h1;
@@ -31109,7 +31109,7 @@ module \core_top.core.gemm.walk_a (rst, \port$7969$0 , start, layout, \port$1174
   assign \$300  = layout == 2'h3;
   assign \$301  = t == 3'h7;
   assign \$302  = emit & \$301 ;
-  assign \$303  = \port$11748$118 [71:48] - 1'h1;
+  assign \$303  = \port$11749$118 [71:48] - 1'h1;
   assign \$304  = kk != \$303 ;
   assign \$305  = \$302  & \$304 ;
   assign \$306  = \$300  & \$305 ;
@@ -31120,24 +31120,24 @@ module \core_top.core.gemm.walk_a (rst, \port$7969$0 , start, layout, \port$1174
   assign \$311  = emit & \$310 ;
   assign \$312  = t == 3'h7;
   assign \$313  = emit & \$312 ;
-  assign \$314  = \port$11748$118 [71:48] - 1'h1;
+  assign \$314  = \port$11749$118 [71:48] - 1'h1;
   assign \$315  = kk != \$314 ;
   assign \$316  = \$313  & \$315 ;
   assign \$317  = \$307  ? \$311  : \$316 ;
   assign \$318  = layout == 2'h3;
   assign \$319  = other0 + 4'h8;
-  assign \$320  = \$319  >= \port$11748$118 [47:24];
+  assign \$320  = \$319  >= \port$11749$118 [47:24];
   assign \$321  = \$318  & \$320 ;
   assign \$322  = t == 3'h7;
   assign \$323  = emit & \$322 ;
   assign \$324  = \$321  & \$323 ;
   assign \$325  = layout == 2'h3;
   assign \$326  = other0 + 4'h8;
-  assign \$327  = \$326  >= \port$11748$118 [47:24];
+  assign \$327  = \$326  >= \port$11749$118 [47:24];
   assign \$328  = \$325  & \$327 ;
   assign \$329  = layout == 2'h3;
   assign \$330  = other0 + 4'h8;
-  assign \$331  = \$330  >= \port$11748$118 [47:24];
+  assign \$331  = \$330  >= \port$11749$118 [47:24];
   assign \$332  = ~ \$331 ;
   assign \$333  = \$329  & \$332 ;
   assign \$334  = conv[55:44] - 1'h1;
@@ -32054,11 +32054,11 @@ module \core_top.core.gemm.walk_a (rst, \port$7969$0 , start, layout, \port$1174
     end
   end
   assign \layout$5  = layout;
-  assign base = { 1'h0, \port$11748$16  };
-  assign own = \port$11748$118 [23:0];
-  assign k = \port$11748$118 [71:48];
-  assign period = { 20'h00000, \port$7969$0  };
-  assign other = \port$11748$118 [47:24];
+  assign base = { 1'h0, \port$11749$16  };
+  assign own = \port$11749$118 [23:0];
+  assign k = \port$11749$118 [71:48];
+  assign period = { 20'h00000, \port$7970$0  };
+  assign other = \port$11749$118 [47:24];
   assign \element.valid  = element[0];
   assign \element.addr  = element[25:1];
   assign \element.zero  = element[26];
@@ -32130,7 +32130,7 @@ module \core_top.core.gemm.walk_a (rst, \port$7969$0 , start, layout, \port$1174
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.gemm.walk_b (rst, \port$7969$0 , start, layout, \port$11748$42 , \port$11748$118 , o, clk);
+module \core_top.core.gemm.walk_b (rst, \port$7970$0 , start, layout, \port$11749$42 , \port$11749$118 , o, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -32327,12 +32327,12 @@ module \core_top.core.gemm.walk_b (rst, \port$7969$0 , start, layout, \port$1174
   reg [24:0] own_off_v = 25'h0000000;
   wire [47:0] period;
   reg [47:0] phase = 48'h000000000000;
-  input [71:0] \port$11748$118 ;
-  wire [71:0] \port$11748$118 ;
-  input [23:0] \port$11748$42 ;
-  wire [23:0] \port$11748$42 ;
-  input [27:0] \port$7969$0 ;
-  wire [27:0] \port$7969$0 ;
+  input [71:0] \port$11749$118 ;
+  wire [71:0] \port$11749$118 ;
+  input [23:0] \port$11749$42 ;
+  wire [23:0] \port$11749$42 ;
+  input [27:0] \port$7970$0 ;
+  wire [27:0] \port$7970$0 ;
   input rst;
   wire rst;
   input start;
@@ -32341,21 +32341,21 @@ module \core_top.core.gemm.walk_b (rst, \port$7969$0 , start, layout, \port$1174
   reg walking = 1'h0;
   assign \$1  = phase < \$signal ;
   assign emit = walking & \$1 ;
-  assign \$2  = \port$11748$42  + own_off_v;
+  assign \$2  = \port$11749$42  + own_off_v;
   assign \$3  = \$2  + k_off_v;
   assign \$4  = t >= 4'h8;
   assign \$5  = own0 + t;
-  assign \$6  = \$5  >= \port$11748$118 [47:24];
+  assign \$6  = \$5  >= \port$11749$118 [47:24];
   assign \$7  = \$4  | \$6 ;
   assign \$8  = t == 3'h7;
   assign \$9  = emit & \$8 ;
   assign \$10  = t == 3'h7;
   assign \$11  = emit & \$10 ;
-  assign \$12  = \port$11748$118 [71:48] - 1'h1;
+  assign \$12  = \port$11749$118 [71:48] - 1'h1;
   assign \$13  = kk == \$12 ;
   assign \$14  = \$11  & \$13 ;
-  assign \$15  = \port$11748$118 [71:48] * 4'h8;
-  assign \$16  = \port$7969$0  - 1'h1;
+  assign \$15  = \port$11749$118 [71:48] * 4'h8;
+  assign \$16  = \port$7970$0  - 1'h1;
   assign \$17  = phase == last_phase;
   assign \$18  = walking & \$17 ;
   assign \$19  = phase + 1'h1;
@@ -32369,17 +32369,17 @@ module \core_top.core.gemm.walk_b (rst, \port$7969$0 , start, layout, \port$1174
   assign \$27  = t == 3'h7;
   assign \$28  = emit & \$27 ;
   assign \$29  = own0 + 4'h8;
-  assign \$30  = \$29  >= \port$11748$118 [47:24];
+  assign \$30  = \$29  >= \port$11749$118 [47:24];
   assign \$31  = other0 + 4'h8;
   assign \$32  = other0 + 4'h8;
-  assign \$33  = \$32  >= \port$11748$118 [23:0];
+  assign \$33  = \$32  >= \port$11749$118 [23:0];
   assign \$34  = own0 + 4'h8;
   assign \$35  = kk + 1'h1;
   assign \$36  = phase == last_phase;
   assign \$37  = walking & \$36 ;
   assign \$38  = t == 3'h7;
   assign \$39  = emit & \$38 ;
-  assign \$40  = \port$11748$118 [71:48] - 1'h1;
+  assign \$40  = \port$11749$118 [71:48] - 1'h1;
   assign \$41  = kk != \$40 ;
   assign \$42  = \$39  & \$41 ;
   assign \$44  = t == 3'h7;
@@ -32388,37 +32388,37 @@ module \core_top.core.gemm.walk_b (rst, \port$7969$0 , start, layout, \port$1174
   assign \$47  = emit & \$46 ;
   assign \$48  = t == 3'h7;
   assign \$49  = emit & \$48 ;
-  assign \$50  = \port$11748$118 [71:48] - 1'h1;
+  assign \$50  = \port$11749$118 [71:48] - 1'h1;
   assign \$51  = kk != \$50 ;
   assign \$52  = \$49  & \$51 ;
   assign \$54  = own0 + 4'h8;
-  assign \$55  = \$54  >= \port$11748$118 [47:24];
+  assign \$55  = \$54  >= \port$11749$118 [47:24];
   assign \$56  = ~ \$55 ;
   assign \$58  = t == 3'h7;
   assign \$59  = emit & \$58 ;
   assign \$60  = \$57  & \$59 ;
   assign \$61  = own0 + 4'h8;
-  assign \$62  = \$61  >= \port$11748$118 [47:24];
+  assign \$62  = \$61  >= \port$11749$118 [47:24];
   assign \$63  = ~ \$62 ;
   assign \$65  = layout == 1'h1;
-  assign \$66  = \$65  ? \port$11748$118 [71:48] : 24'h000001;
+  assign \$66  = \$65  ? \port$11749$118 [71:48] : 24'h000001;
   assign \$67  = own_off_v + \$66 ;
   assign \$68  = layout == 1'h1;
-  assign \$69  = \$68  ? \port$11748$118 [71:48] : 24'h000001;
+  assign \$69  = \$68  ? \port$11749$118 [71:48] : 24'h000001;
   assign \$70  = own_off_v + \$69 ;
   assign \$71  = layout == 1'h1;
-  assign \$72  = \$71  ? \port$11748$118 [71:48] : 24'h000001;
+  assign \$72  = \$71  ? \port$11749$118 [71:48] : 24'h000001;
   assign \$73  = own_off_v + \$72 ;
   assign \$74  = t == 3'h7;
   assign \$75  = emit & \$74 ;
   assign \$77  = layout == 1'h1;
-  assign \$78  = \$77  ? \port$11748$118 [71:48] : 24'h000001;
+  assign \$78  = \$77  ? \port$11749$118 [71:48] : 24'h000001;
   assign \$79  = own_off_v + \$78 ;
   assign \$80  = phase == last_phase;
   assign \$81  = walking & \$80 ;
   assign \$82  = t == 3'h7;
   assign \$83  = emit & \$82 ;
-  assign \$84  = \port$11748$118 [71:48] - 1'h1;
+  assign \$84  = \port$11749$118 [71:48] - 1'h1;
   assign \$85  = kk != \$84 ;
   assign \$86  = \$83  & \$85 ;
   assign \$88  = t == 3'h7;
@@ -32427,30 +32427,30 @@ module \core_top.core.gemm.walk_b (rst, \port$7969$0 , start, layout, \port$1174
   assign \$91  = emit & \$90 ;
   assign \$92  = t == 3'h7;
   assign \$93  = emit & \$92 ;
-  assign \$94  = \port$11748$118 [71:48] - 1'h1;
+  assign \$94  = \port$11749$118 [71:48] - 1'h1;
   assign \$95  = kk != \$94 ;
   assign \$96  = \$93  & \$95 ;
   assign \$98  = own0 + 4'h8;
-  assign \$99  = \$98  >= \port$11748$118 [47:24];
+  assign \$99  = \$98  >= \port$11749$118 [47:24];
   assign \$100  = ~ \$99 ;
   assign \$102  = t == 3'h7;
   assign \$103  = emit & \$102 ;
   assign \$105  = own0 + 4'h8;
-  assign \$106  = \$105  >= \port$11748$118 [47:24];
+  assign \$106  = \$105  >= \port$11749$118 [47:24];
   assign \$107  = ~ \$106 ;
   assign \$109  = layout == 1'h1;
-  assign \$110  = \$109  ? 24'h000001 : \port$11748$118 [47:24];
+  assign \$110  = \$109  ? 24'h000001 : \port$11749$118 [47:24];
   assign \$111  = k_off_v + \$110 ;
   assign \$112  = layout == 1'h1;
-  assign \$113  = \$112  ? 24'h000001 : \port$11748$118 [47:24];
+  assign \$113  = \$112  ? 24'h000001 : \port$11749$118 [47:24];
   assign \$114  = k_off_v + \$113 ;
   assign \$115  = layout == 1'h1;
-  assign \$116  = \$115  ? 24'h000001 : \port$11748$118 [47:24];
+  assign \$116  = \$115  ? 24'h000001 : \port$11749$118 [47:24];
   assign \$117  = k_off_v + \$116 ;
   assign \$118  = t == 3'h7;
   assign \$119  = emit & \$118 ;
   assign \$121  = layout == 1'h1;
-  assign \$122  = \$121  ? 24'h000001 : \port$11748$118 [47:24];
+  assign \$122  = \$121  ? 24'h000001 : \port$11749$118 [47:24];
   assign \$123  = k_off_v + \$122 ;
   always @(posedge clk)
     walking <= \$124 ;
@@ -32736,11 +32736,11 @@ module \core_top.core.gemm.walk_b (rst, \port$7969$0 , start, layout, \port$1174
     end
   end
   assign \layout$5  = layout;
-  assign base = { 1'h0, \port$11748$42  };
-  assign own = \port$11748$118 [47:24];
-  assign k = \port$11748$118 [71:48];
-  assign period = { 20'h00000, \port$7969$0  };
-  assign other = \port$11748$118 [23:0];
+  assign base = { 1'h0, \port$11749$42  };
+  assign own = \port$11749$118 [47:24];
+  assign k = \port$11749$118 [71:48];
+  assign period = { 20'h00000, \port$7970$0  };
+  assign other = \port$11749$118 [23:0];
   assign \element.valid  = element[0];
   assign \element.addr  = element[25:1];
   assign \element.zero  = element[26];
@@ -33596,8 +33596,8 @@ module \core_top.core.loss (rst, rd__0__en, rd__0__row, rd__1__en, wr__0__en, \c
     .mode_code(mode_code),
     .\o__payload$12 (o__payload),
     .\o__valid$16 (wr__0__en),
-    .\port$13073$0 (\$61 ),
-    .\port$13135$0 (classes),
+    .\port$13074$0 (\$61 ),
+    .\port$13136$0 (classes),
     .rst(rst)
   );
   always @* begin
@@ -34093,7 +34093,7 @@ module \core_top.core.loss (rst, rd__0__en, rd__0__row, rd__1__en, wr__0__en, \c
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , \port$13073$0 , \i__payload$80 , cfg__valid, \i__valid$79 , mode_code, \port$13135$0 , \o__payload$12 , lfsr__step, lfsr__states, clk);
+module \core_top.core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , \port$13074$0 , \i__payload$80 , cfg__valid, \i__valid$79 , mode_code, \port$13136$0 , \o__payload$12 , lfsr__step, lfsr__states, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -34365,10 +34365,10 @@ module \core_top.core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , 
   wire pop;
   wire \pop$38 ;
   wire \pop$49 ;
-  input [15:0] \port$13073$0 ;
-  wire [15:0] \port$13073$0 ;
-  input [3:0] \port$13135$0 ;
-  wire [3:0] \port$13135$0 ;
+  input [15:0] \port$13074$0 ;
+  wire [15:0] \port$13074$0 ;
+  input [3:0] \port$13136$0 ;
+  wire [3:0] \port$13136$0 ;
   wire push;
   wire \push$40 ;
   wire [11:0] quotient;
@@ -34477,12 +34477,12 @@ module \core_top.core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , 
   assign \$59  = emit & bad_row;
   assign \$60  = ~ bad_cfg;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = ! \port$13135$0 ;
-  assign \$63  = \port$13135$0  > 4'ha;
+  assign \$62  = ! \port$13136$0 ;
+  assign \$63  = \port$13136$0  > 4'ha;
   assign \$64  = \$62  | \$63 ;
-  assign \$65  = \port$13135$0  - 1'h1;
-  assign \$66  = ! \port$13135$0 ;
-  assign \$67  = \port$13135$0  > 4'ha;
+  assign \$65  = \port$13136$0  - 1'h1;
+  assign \$66  = ! \port$13136$0 ;
+  assign \$67  = \port$13136$0  > 4'ha;
   assign \$68  = \$66  | \$67 ;
   assign \$69  = ~ bad_cfg;
   assign \$70  = | cfg_reg[19:16];
@@ -34818,7 +34818,7 @@ module \core_top.core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , 
     casez (loss_fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$96  = { \port$13135$0 , \port$13073$0  };
+            \$96  = { \port$13136$0 , \port$13074$0  };
           end
     endcase
   end
@@ -35009,7 +35009,7 @@ module \core_top.core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , 
   assign done = \push$40 ;
   assign quotient = \data$42 ;
   assign corrected_valid = \i__valid$44 ;
-  assign cfg__payload = { \port$13135$0 , \port$13073$0  };
+  assign cfg__payload = { \port$13136$0 , \port$13074$0  };
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -35105,8 +35105,8 @@ module \core_top.core.loss.unit (rst, cfg__ready, \i__ready$62 , \o__valid$16 , 
   assign \row.a[9]  = row[79:72];
   assign \row.y  = row[83:80];
   assign \row.last  = row[84];
-  assign \cfg__payload.s  = \port$13073$0 ;
-  assign \cfg__payload.classes  = \port$13135$0 ;
+  assign \cfg__payload.s  = \port$13074$0 ;
+  assign \cfg__payload.classes  = \port$13136$0 ;
   assign \i__payload$80.a  = \i__payload$80 [79:0];
   assign \i__payload$80.a[0]  = \i__payload$80 [7:0];
   assign \i__payload$80.a[1]  = \i__payload$80 [15:8];
@@ -66766,405 +66766,405 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [17:0] \$100 ;
-  wire \$101 ;
+  wire \$100 ;
+  wire [17:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire [8:0] \$106 ;
-  wire \$107 ;
+  wire \$106 ;
+  wire [8:0] \$107 ;
   wire \$108 ;
-  wire [17:0] \$109 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [16:0] \$110 ;
-  wire \$111 ;
+  wire [17:0] \$110 ;
+  wire [16:0] \$111 ;
   wire \$112 ;
-  wire [8:0] \$113 ;
-  wire \$114 ;
+  wire \$113 ;
+  wire [8:0] \$114 ;
   wire \$115 ;
-  wire [17:0] \$116 ;
-  wire [16:0] \$117 ;
-  wire [17:0] \$118 ;
-  wire \$119 ;
+  wire \$116 ;
+  wire [17:0] \$117 ;
+  wire [16:0] \$118 ;
+  wire [17:0] \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [8:0] \$121 ;
-  wire \$122 ;
+  wire \$121 ;
+  wire [8:0] \$122 ;
   wire \$123 ;
-  wire [17:0] \$124 ;
-  wire [16:0] \$125 ;
-  wire \$126 ;
+  wire \$124 ;
+  wire [17:0] \$125 ;
+  wire [16:0] \$126 ;
   wire \$127 ;
-  wire [8:0] \$128 ;
-  wire \$129 ;
+  wire \$128 ;
+  wire [8:0] \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire [17:0] \$131 ;
-  wire [16:0] \$132 ;
-  wire [17:0] \$133 ;
-  wire [18:0] \$134 ;
-  wire \$135 ;
+  wire \$131 ;
+  wire [17:0] \$132 ;
+  wire [16:0] \$133 ;
+  wire [17:0] \$134 ;
+  wire [18:0] \$135 ;
   wire \$136 ;
-  wire [8:0] \$137 ;
-  wire \$138 ;
+  wire \$137 ;
+  wire [8:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [17:0] \$140 ;
-  wire [16:0] \$141 ;
-  wire \$142 ;
+  wire \$140 ;
+  wire [17:0] \$141 ;
+  wire [16:0] \$142 ;
   wire \$143 ;
-  wire [8:0] \$144 ;
-  wire \$145 ;
+  wire \$144 ;
+  wire [8:0] \$145 ;
   wire \$146 ;
-  wire [17:0] \$147 ;
-  wire [16:0] \$148 ;
-  wire [17:0] \$149 ;
-  wire [17:0] \$15 ;
-  wire \$150 ;
+  wire \$147 ;
+  wire [17:0] \$148 ;
+  wire [16:0] \$149 ;
+  wire \$15 ;
+  wire [17:0] \$150 ;
   wire \$151 ;
-  wire [8:0] \$152 ;
-  wire \$153 ;
+  wire \$152 ;
+  wire [8:0] \$153 ;
   wire \$154 ;
-  wire [17:0] \$155 ;
-  wire [16:0] \$156 ;
-  wire \$157 ;
+  wire \$155 ;
+  wire [17:0] \$156 ;
+  wire [16:0] \$157 ;
   wire \$158 ;
-  wire [8:0] \$159 ;
-  wire \$16 ;
-  wire \$160 ;
+  wire \$159 ;
+  wire [17:0] \$16 ;
+  wire [8:0] \$160 ;
   wire \$161 ;
-  wire [17:0] \$162 ;
-  wire [16:0] \$163 ;
-  wire [17:0] \$164 ;
-  wire [18:0] \$165 ;
-  wire \$166 ;
+  wire \$162 ;
+  wire [17:0] \$163 ;
+  wire [16:0] \$164 ;
+  wire [17:0] \$165 ;
+  wire [18:0] \$166 ;
   wire \$167 ;
-  wire [8:0] \$168 ;
-  wire \$169 ;
+  wire \$168 ;
+  wire [8:0] \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire [17:0] \$171 ;
-  wire [16:0] \$172 ;
-  wire \$173 ;
-  wire [19:0] \$174 ;
-  wire [20:0] \$175 ;
-  wire \$176 ;
+  wire \$171 ;
+  wire [17:0] \$172 ;
+  wire [16:0] \$173 ;
+  wire \$174 ;
+  wire [19:0] \$175 ;
+  wire [20:0] \$176 ;
   wire \$177 ;
-  wire [19:0] \$178 ;
-  wire [20:0] \$179 ;
+  wire \$178 ;
+  wire [19:0] \$179 ;
   wire \$18 ;
-  wire [17:0] \$180 ;
-  wire \$181 ;
-  wire [19:0] \$182 ;
-  wire [20:0] \$183 ;
-  wire \$184 ;
+  wire [20:0] \$180 ;
+  wire [17:0] \$181 ;
+  wire \$182 ;
+  wire [19:0] \$183 ;
+  wire [20:0] \$184 ;
   wire \$185 ;
-  wire [19:0] \$186 ;
-  wire [20:0] \$187 ;
-  wire [17:0] \$188 ;
-  wire \$189 ;
-  wire [8:0] \$19 ;
-  wire [19:0] \$190 ;
-  wire [20:0] \$191 ;
-  wire \$192 ;
+  wire \$186 ;
+  wire [19:0] \$187 ;
+  wire [20:0] \$188 ;
+  wire [17:0] \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire [19:0] \$191 ;
+  wire [20:0] \$192 ;
   wire \$193 ;
-  wire [19:0] \$194 ;
-  wire [20:0] \$195 ;
-  wire [17:0] \$196 ;
-  wire \$197 ;
-  wire [19:0] \$198 ;
-  wire [20:0] \$199 ;
+  wire \$194 ;
+  wire [19:0] \$195 ;
+  wire [20:0] \$196 ;
+  wire [17:0] \$197 ;
+  wire \$198 ;
+  wire [19:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$200 ;
+  wire [8:0] \$20 ;
+  wire [20:0] \$200 ;
   wire \$201 ;
-  wire [19:0] \$202 ;
-  wire [20:0] \$203 ;
-  wire [17:0] \$204 ;
-  wire \$205 ;
-  wire [19:0] \$206 ;
-  wire [20:0] \$207 ;
-  wire \$208 ;
+  wire \$202 ;
+  wire [19:0] \$203 ;
+  wire [20:0] \$204 ;
+  wire [17:0] \$205 ;
+  wire \$206 ;
+  wire [19:0] \$207 ;
+  wire [20:0] \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire [19:0] \$210 ;
-  wire [20:0] \$211 ;
-  wire [17:0] \$212 ;
-  wire \$213 ;
-  wire [19:0] \$214 ;
-  wire [20:0] \$215 ;
-  wire \$216 ;
+  wire \$210 ;
+  wire [19:0] \$211 ;
+  wire [20:0] \$212 ;
+  wire [17:0] \$213 ;
+  wire \$214 ;
+  wire [19:0] \$215 ;
+  wire [20:0] \$216 ;
   wire \$217 ;
-  wire [19:0] \$218 ;
-  wire [20:0] \$219 ;
+  wire \$218 ;
+  wire [19:0] \$219 ;
   wire \$22 ;
-  wire [17:0] \$220 ;
-  wire \$221 ;
-  wire [19:0] \$222 ;
-  wire [20:0] \$223 ;
-  wire \$224 ;
+  wire [20:0] \$220 ;
+  wire [17:0] \$221 ;
+  wire \$222 ;
+  wire [19:0] \$223 ;
+  wire [20:0] \$224 ;
   wire \$225 ;
-  wire [19:0] \$226 ;
-  wire [20:0] \$227 ;
-  wire [17:0] \$228 ;
-  wire \$229 ;
+  wire \$226 ;
+  wire [19:0] \$227 ;
+  wire [20:0] \$228 ;
+  wire [17:0] \$229 ;
   wire \$23 ;
-  wire [19:0] \$230 ;
-  wire [20:0] \$231 ;
-  wire \$232 ;
+  wire \$230 ;
+  wire [19:0] \$231 ;
+  wire [20:0] \$232 ;
   wire \$233 ;
-  wire [19:0] \$234 ;
-  wire [20:0] \$235 ;
-  wire [17:0] \$236 ;
-  wire \$237 ;
-  wire [19:0] \$238 ;
-  wire [20:0] \$239 ;
+  wire \$234 ;
+  wire [19:0] \$235 ;
+  wire [20:0] \$236 ;
+  wire [17:0] \$237 ;
+  wire \$238 ;
+  wire [19:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
+  wire [20:0] \$240 ;
   wire \$241 ;
-  wire [19:0] \$242 ;
-  wire [20:0] \$243 ;
-  wire [17:0] \$244 ;
-  wire \$245 ;
-  wire [19:0] \$246 ;
-  wire [20:0] \$247 ;
-  wire \$248 ;
+  wire \$242 ;
+  wire [19:0] \$243 ;
+  wire [20:0] \$244 ;
+  wire [17:0] \$245 ;
+  wire \$246 ;
+  wire [19:0] \$247 ;
+  wire [20:0] \$248 ;
   wire \$249 ;
-  wire [8:0] \$25 ;
-  wire [19:0] \$250 ;
-  wire [20:0] \$251 ;
-  wire [17:0] \$252 ;
-  wire \$253 ;
-  wire [19:0] \$254 ;
-  wire [20:0] \$255 ;
-  wire \$256 ;
+  wire \$25 ;
+  wire \$250 ;
+  wire [19:0] \$251 ;
+  wire [20:0] \$252 ;
+  wire [17:0] \$253 ;
+  wire \$254 ;
+  wire [19:0] \$255 ;
+  wire [20:0] \$256 ;
   wire \$257 ;
-  wire [19:0] \$258 ;
-  wire [20:0] \$259 ;
-  wire \$26 ;
-  wire [17:0] \$260 ;
-  wire \$261 ;
-  wire [19:0] \$262 ;
-  wire [20:0] \$263 ;
-  wire \$264 ;
+  wire \$258 ;
+  wire [19:0] \$259 ;
+  wire [8:0] \$26 ;
+  wire [20:0] \$260 ;
+  wire [17:0] \$261 ;
+  wire \$262 ;
+  wire [19:0] \$263 ;
+  wire [20:0] \$264 ;
   wire \$265 ;
-  wire [19:0] \$266 ;
-  wire [20:0] \$267 ;
-  wire [17:0] \$268 ;
-  wire \$269 ;
+  wire \$266 ;
+  wire [19:0] \$267 ;
+  wire [20:0] \$268 ;
+  wire [17:0] \$269 ;
   wire \$27 ;
-  wire [19:0] \$270 ;
-  wire [20:0] \$271 ;
-  wire \$272 ;
+  wire \$270 ;
+  wire [19:0] \$271 ;
+  wire [20:0] \$272 ;
   wire \$273 ;
-  wire [19:0] \$274 ;
-  wire [20:0] \$275 ;
-  wire [17:0] \$276 ;
-  wire \$277 ;
-  wire [19:0] \$278 ;
-  wire [20:0] \$279 ;
-  wire [17:0] \$28 ;
-  wire \$280 ;
+  wire \$274 ;
+  wire [19:0] \$275 ;
+  wire [20:0] \$276 ;
+  wire [17:0] \$277 ;
+  wire \$278 ;
+  wire [19:0] \$279 ;
+  wire \$28 ;
+  wire [20:0] \$280 ;
   wire \$281 ;
-  wire [19:0] \$282 ;
-  wire [20:0] \$283 ;
-  wire [17:0] \$284 ;
-  wire \$285 ;
-  wire [19:0] \$286 ;
-  wire [20:0] \$287 ;
-  wire \$288 ;
+  wire \$282 ;
+  wire [19:0] \$283 ;
+  wire [20:0] \$284 ;
+  wire [17:0] \$285 ;
+  wire \$286 ;
+  wire [19:0] \$287 ;
+  wire [20:0] \$288 ;
   wire \$289 ;
-  wire \$29 ;
-  wire [19:0] \$290 ;
-  wire [20:0] \$291 ;
-  wire [17:0] \$292 ;
-  wire \$293 ;
-  wire [19:0] \$294 ;
-  wire [20:0] \$295 ;
-  wire \$296 ;
+  wire [17:0] \$29 ;
+  wire \$290 ;
+  wire [19:0] \$291 ;
+  wire [20:0] \$292 ;
+  wire [17:0] \$293 ;
+  wire \$294 ;
+  wire [19:0] \$295 ;
+  wire [20:0] \$296 ;
   wire \$297 ;
-  wire [19:0] \$298 ;
-  wire [20:0] \$299 ;
+  wire \$298 ;
+  wire [19:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [17:0] \$300 ;
-  wire \$301 ;
-  wire [19:0] \$302 ;
-  wire [20:0] \$303 ;
-  wire \$304 ;
+  wire [20:0] \$300 ;
+  wire [17:0] \$301 ;
+  wire \$302 ;
+  wire [19:0] \$303 ;
+  wire [20:0] \$304 ;
   wire \$305 ;
-  wire [19:0] \$306 ;
-  wire [20:0] \$307 ;
-  wire [17:0] \$308 ;
-  wire \$309 ;
+  wire \$306 ;
+  wire [19:0] \$307 ;
+  wire [20:0] \$308 ;
+  wire [17:0] \$309 ;
   wire \$31 ;
-  wire [19:0] \$310 ;
-  wire [20:0] \$311 ;
-  wire \$312 ;
+  wire \$310 ;
+  wire [19:0] \$311 ;
+  wire [20:0] \$312 ;
   wire \$313 ;
-  wire [19:0] \$314 ;
-  wire [20:0] \$315 ;
-  wire [17:0] \$316 ;
-  wire \$317 ;
-  wire [19:0] \$318 ;
-  wire [20:0] \$319 ;
+  wire \$314 ;
+  wire [19:0] \$315 ;
+  wire [20:0] \$316 ;
+  wire [17:0] \$317 ;
+  wire \$318 ;
+  wire [19:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
+  wire [20:0] \$320 ;
   wire \$321 ;
-  wire [19:0] \$322 ;
-  wire [20:0] \$323 ;
-  wire [17:0] \$324 ;
-  wire \$325 ;
-  wire [95:0] \$326 ;
-  wire \$327 ;
-  wire [95:0] \$328 ;
-  wire \$329 ;
+  wire \$322 ;
+  wire [19:0] \$323 ;
+  wire [20:0] \$324 ;
+  wire [17:0] \$325 ;
+  wire \$326 ;
+  wire [95:0] \$327 ;
+  wire \$328 ;
+  wire [95:0] \$329 ;
   wire \$33 ;
-  wire [95:0] \$330 ;
-  wire \$331 ;
-  wire [95:0] \$332 ;
-  wire \$333 ;
-  wire [95:0] \$334 ;
-  wire \$335 ;
-  wire [95:0] \$336 ;
-  wire \$337 ;
-  wire [95:0] \$338 ;
-  wire \$339 ;
-  wire [8:0] \$34 ;
-  wire [95:0] \$340 ;
-  wire \$341 ;
-  wire [95:0] \$342 ;
-  wire \$343 ;
+  wire \$330 ;
+  wire [95:0] \$331 ;
+  wire \$332 ;
+  wire [95:0] \$333 ;
+  wire \$334 ;
+  wire [95:0] \$335 ;
+  wire \$336 ;
+  wire [95:0] \$337 ;
+  wire \$338 ;
+  wire [95:0] \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire [95:0] \$341 ;
+  wire \$342 ;
+  wire [95:0] \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire [95:0] \$346 ;
-  wire \$347 ;
-  wire [95:0] \$348 ;
+  wire \$346 ;
+  wire [95:0] \$347 ;
+  wire \$348 ;
   wire [95:0] \$349 ;
-  wire \$35 ;
-  wire [5:0] \$350 ;
-  wire [12:0] \$351 ;
-  wire [95:0] \$352 ;
+  wire [8:0] \$35 ;
+  wire [95:0] \$350 ;
+  wire [5:0] \$351 ;
+  wire [12:0] \$352 ;
   wire [95:0] \$353 ;
-  wire [12:0] \$354 ;
-  wire [13:0] \$355 ;
+  wire [95:0] \$354 ;
+  wire [12:0] \$355 ;
   wire [13:0] \$356 ;
-  wire [95:0] \$357 ;
+  wire [13:0] \$357 ;
   wire [95:0] \$358 ;
-  wire [12:0] \$359 ;
+  wire [95:0] \$359 ;
   wire \$36 ;
-  wire [13:0] \$360 ;
+  wire [12:0] \$360 ;
   wire [13:0] \$361 ;
-  wire [14:0] \$362 ;
-  wire [95:0] \$363 ;
+  wire [13:0] \$362 ;
+  wire [14:0] \$363 ;
   wire [95:0] \$364 ;
-  wire [12:0] \$365 ;
-  wire [15:0] \$366 ;
+  wire [95:0] \$365 ;
+  wire [12:0] \$366 ;
   wire [15:0] \$367 ;
-  wire [95:0] \$368 ;
+  wire [15:0] \$368 ;
   wire [95:0] \$369 ;
-  wire [17:0] \$37 ;
-  wire [12:0] \$370 ;
-  wire [15:0] \$371 ;
+  wire \$37 ;
+  wire [95:0] \$370 ;
+  wire [12:0] \$371 ;
   wire [15:0] \$372 ;
-  wire [16:0] \$373 ;
-  wire [17:0] \$374 ;
-  wire [95:0] \$375 ;
+  wire [15:0] \$373 ;
+  wire [16:0] \$374 ;
+  wire [17:0] \$375 ;
   wire [95:0] \$376 ;
-  wire [12:0] \$377 ;
+  wire [95:0] \$377 ;
   wire [12:0] \$378 ;
-  wire [95:0] \$379 ;
-  wire \$38 ;
+  wire [12:0] \$379 ;
+  wire [17:0] \$38 ;
   wire [95:0] \$380 ;
-  wire [12:0] \$381 ;
+  wire [95:0] \$381 ;
   wire [12:0] \$382 ;
-  wire [13:0] \$383 ;
-  wire [95:0] \$384 ;
+  wire [12:0] \$383 ;
+  wire [13:0] \$384 ;
   wire [95:0] \$385 ;
-  wire [14:0] \$386 ;
+  wire [95:0] \$386 ;
   wire [14:0] \$387 ;
-  wire [95:0] \$388 ;
+  wire [14:0] \$388 ;
   wire [95:0] \$389 ;
   wire \$39 ;
-  wire [14:0] \$390 ;
+  wire [95:0] \$390 ;
   wire [14:0] \$391 ;
-  wire [15:0] \$392 ;
-  wire [16:0] \$393 ;
-  wire \$394 ;
-  wire [95:0] \$395 ;
-  wire [18:0] \$396 ;
-  wire [95:0] \$397 ;
-  wire [17:0] \$398 ;
-  wire \$399 ;
+  wire [14:0] \$392 ;
+  wire [15:0] \$393 ;
+  wire [16:0] \$394 ;
+  wire \$395 ;
+  wire [95:0] \$396 ;
+  wire [18:0] \$397 ;
+  wire [95:0] \$398 ;
+  wire [17:0] \$399 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  wire [95:0] \$400 ;
-  wire \$401 ;
-  wire [95:0] \$402 ;
+  wire \$400 ;
+  wire [95:0] \$401 ;
+  wire \$402 ;
   wire [95:0] \$403 ;
-  wire [5:0] \$404 ;
-  wire [12:0] \$405 ;
-  wire [95:0] \$406 ;
+  wire [95:0] \$404 ;
+  wire [5:0] \$405 ;
+  wire [12:0] \$406 ;
   wire [95:0] \$407 ;
-  wire [12:0] \$408 ;
-  wire [13:0] \$409 ;
+  wire [95:0] \$408 ;
+  wire [12:0] \$409 ;
   wire \$41 ;
   wire [13:0] \$410 ;
-  wire [95:0] \$411 ;
+  wire [13:0] \$411 ;
   wire [95:0] \$412 ;
-  wire [12:0] \$413 ;
-  wire [13:0] \$414 ;
+  wire [95:0] \$413 ;
+  wire [12:0] \$414 ;
   wire [13:0] \$415 ;
-  wire [14:0] \$416 ;
-  wire [95:0] \$417 ;
+  wire [13:0] \$416 ;
+  wire [14:0] \$417 ;
   wire [95:0] \$418 ;
-  wire [12:0] \$419 ;
+  wire [95:0] \$419 ;
   wire \$42 ;
-  wire [15:0] \$420 ;
+  wire [12:0] \$420 ;
   wire [15:0] \$421 ;
-  wire [95:0] \$422 ;
+  wire [15:0] \$422 ;
   wire [95:0] \$423 ;
-  wire [12:0] \$424 ;
-  wire [15:0] \$425 ;
+  wire [95:0] \$424 ;
+  wire [12:0] \$425 ;
   wire [15:0] \$426 ;
-  wire [16:0] \$427 ;
-  wire [17:0] \$428 ;
-  wire [95:0] \$429 ;
-  wire [8:0] \$43 ;
+  wire [15:0] \$427 ;
+  wire [16:0] \$428 ;
+  wire [17:0] \$429 ;
+  wire \$43 ;
   wire [95:0] \$430 ;
-  wire [12:0] \$431 ;
+  wire [95:0] \$431 ;
   wire [12:0] \$432 ;
-  wire [95:0] \$433 ;
+  wire [12:0] \$433 ;
   wire [95:0] \$434 ;
-  wire [12:0] \$435 ;
+  wire [95:0] \$435 ;
   wire [12:0] \$436 ;
-  wire [13:0] \$437 ;
-  wire [95:0] \$438 ;
+  wire [12:0] \$437 ;
+  wire [13:0] \$438 ;
   wire [95:0] \$439 ;
-  wire \$44 ;
-  wire [14:0] \$440 ;
+  wire [8:0] \$44 ;
+  wire [95:0] \$440 ;
   wire [14:0] \$441 ;
-  wire [95:0] \$442 ;
+  wire [14:0] \$442 ;
   wire [95:0] \$443 ;
-  wire [14:0] \$444 ;
+  wire [95:0] \$444 ;
   wire [14:0] \$445 ;
-  wire [15:0] \$446 ;
-  wire [16:0] \$447 ;
-  wire \$448 ;
-  wire [95:0] \$449 ;
+  wire [14:0] \$446 ;
+  wire [15:0] \$447 ;
+  wire [16:0] \$448 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [18:0] \$450 ;
-  wire [95:0] \$451 ;
-  wire [17:0] \$452 ;
-  wire \$453 ;
+  wire [95:0] \$450 ;
+  wire [18:0] \$451 ;
+  wire [95:0] \$452 ;
+  wire [17:0] \$453 ;
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
-  wire [17:0] \$46 ;
+  wire \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
@@ -67175,14 +67175,14 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   wire \$467 ;
   wire \$468 ;
   wire \$469 ;
-  wire \$47 ;
+  wire [17:0] \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
-  wire [95:0] \$476 ;
+  wire \$476 ;
   wire [95:0] \$477 ;
   wire [95:0] \$478 ;
   wire [95:0] \$479 ;
@@ -67194,96 +67194,97 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   wire [95:0] \$484 ;
   wire [95:0] \$485 ;
   wire [95:0] \$486 ;
-  reg [3:0] \$487 ;
-  reg \$488 ;
+  wire [95:0] \$487 ;
+  reg [3:0] \$488 ;
   reg \$489 ;
   wire \$49 ;
-  reg [18:0] \$490 ;
+  reg \$490 ;
   reg [18:0] \$491 ;
-  reg [16:0] \$492 ;
-  reg [3:0] \$493 ;
-  reg [17:0] \$494 ;
+  reg [18:0] \$492 ;
+  reg [16:0] \$493 ;
+  reg [3:0] \$494 ;
   reg [17:0] \$495 ;
   reg [17:0] \$496 ;
   reg [17:0] \$497 ;
   reg [17:0] \$498 ;
-  reg [90:0] \$499 ;
+  reg [17:0] \$499 ;
   wire [4:0] \$5 ;
   wire \$50 ;
   reg [90:0] \$500 ;
-  reg [17:0] \$501 ;
+  reg [90:0] \$501 ;
   reg [17:0] \$502 ;
   reg [17:0] \$503 ;
   reg [17:0] \$504 ;
-  reg \$505 ;
+  reg [17:0] \$505 ;
   reg \$506 ;
-  reg [12:0] \$507 ;
-  reg [17:0] \$508 ;
-  reg [16:0] \$509 ;
+  reg \$507 ;
+  reg [12:0] \$508 ;
+  reg [17:0] \$509 ;
   wire \$51 ;
-  reg \$510 ;
-  reg [12:0] \$511 ;
-  reg [18:0] \$512 ;
-  reg [17:0] \$513 ;
-  reg \$514 ;
-  reg [12:0] \$515 ;
-  reg [17:0] \$516 ;
-  reg [16:0] \$517 ;
-  reg \$518 ;
-  reg [12:0] \$519 ;
-  wire [8:0] \$52 ;
-  reg [18:0] \$520 ;
-  reg [17:0] \$521 ;
-  wire \$53 ;
+  reg [16:0] \$510 ;
+  reg \$511 ;
+  reg [12:0] \$512 ;
+  reg [18:0] \$513 ;
+  reg [17:0] \$514 ;
+  reg \$515 ;
+  reg [12:0] \$516 ;
+  reg [17:0] \$517 ;
+  reg [16:0] \$518 ;
+  reg \$519 ;
+  wire \$52 ;
+  reg [12:0] \$520 ;
+  reg [18:0] \$521 ;
+  reg [17:0] \$522 ;
+  wire [8:0] \$53 ;
   wire \$54 ;
-  wire [17:0] \$55 ;
-  wire \$56 ;
+  wire \$55 ;
+  wire [17:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [8:0] \$61 ;
-  wire \$62 ;
+  wire \$61 ;
+  wire [8:0] \$62 ;
   wire \$63 ;
-  wire [17:0] \$64 ;
-  wire \$65 ;
+  wire \$64 ;
+  wire [17:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [8:0] \$70 ;
-  wire \$71 ;
+  wire \$70 ;
+  wire [8:0] \$71 ;
   wire \$72 ;
-  wire [17:0] \$73 ;
-  wire \$74 ;
+  wire \$73 ;
+  wire [17:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [8:0] \$79 ;
+  wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [8:0] \$80 ;
   wire \$81 ;
-  wire [17:0] \$82 ;
-  wire \$83 ;
+  wire \$82 ;
+  wire [17:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [8:0] \$88 ;
-  wire \$89 ;
+  wire \$88 ;
+  wire [8:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire [17:0] \$91 ;
-  wire \$92 ;
+  wire \$91 ;
+  wire [17:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [8:0] \$97 ;
-  wire \$98 ;
+  wire \$97 ;
+  wire [8:0] \$98 ;
   wire \$99 ;
   reg \$like  = 1'h0;
   reg [16:0] \$like$10  = 17'h00000;
@@ -67368,6 +67369,7 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   reg [3:0] step = 4'h0;
   reg [17:0] window = 18'h00000;
   reg [17:0] windows = 18'h00000;
+  assign \$478  = pool ? \pool$25  : conv;
   assign \$479  = pool ? \pool$25  : conv;
   assign \$480  = pool ? \pool$25  : conv;
   assign \$481  = pool ? \pool$25  : conv;
@@ -67376,597 +67378,599 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   assign \$484  = pool ? \pool$25  : conv;
   assign \$485  = pool ? \pool$25  : conv;
   assign \$486  = pool ? \pool$25  : conv;
+  assign \$487  = pool ? \pool$25  : conv;
   always @(posedge clk)
-    step <= \$487 ;
+    step <= \$488 ;
   always @(posedge clk)
-    pool <= \$488 ;
+    pool <= \$489 ;
   always @(posedge clk)
-    \$like  <= \$489 ;
+    \$like  <= \$490 ;
   always @(posedge clk)
-    \$like$8  <= \$490 ;
+    \$like$8  <= \$491 ;
   always @(posedge clk)
-    \$like$9  <= \$491 ;
+    \$like$9  <= \$492 ;
   always @(posedge clk)
-    \$like$10  <= \$492 ;
+    \$like$10  <= \$493 ;
   always @(posedge clk)
-    later <= \$493 ;
+    later <= \$494 ;
   always @(posedge clk)
-    image_rows <= \$494 ;
+    image_rows <= \$495 ;
   always @(posedge clk)
-    image_row <= \$495 ;
+    image_row <= \$496 ;
   always @(posedge clk)
-    pooled_rows <= \$496 ;
+    pooled_rows <= \$497 ;
   always @(posedge clk)
-    window <= \$497 ;
+    window <= \$498 ;
   always @(posedge clk)
-    inputs <= \$498 ;
+    inputs <= \$499 ;
   always @(posedge clk)
-    conv_extents <= \$499 ;
+    conv_extents <= \$500 ;
   always @(posedge clk)
-    pool_extents <= \$500 ;
+    pool_extents <= \$501 ;
   always @(posedge clk)
-    windows <= \$501 ;
+    windows <= \$502 ;
   always @(posedge clk)
-    depth <= \$502 ;
+    depth <= \$503 ;
   always @(posedge clk)
-    outputs <= \$503 ;
+    outputs <= \$504 ;
   always @(posedge clk)
-    columns <= \$504 ;
+    columns <= \$505 ;
   always @(posedge clk)
-    \$like$23  <= \$505 ;
+    \$like$23  <= \$506 ;
   always @(posedge clk)
-    \$like$26  <= \$506 ;
+    \$like$26  <= \$507 ;
   always @(posedge clk)
-    \$like$27  <= \$507 ;
+    \$like$27  <= \$508 ;
   always @(posedge clk)
-    \$like$28  <= \$508 ;
+    \$like$28  <= \$509 ;
   always @(posedge clk)
-    \$like$29  <= \$509 ;
+    \$like$29  <= \$510 ;
   always @(posedge clk)
-    \$like$30  <= \$510 ;
+    \$like$30  <= \$511 ;
   always @(posedge clk)
-    \$like$31  <= \$511 ;
+    \$like$31  <= \$512 ;
   always @(posedge clk)
-    \$like$32  <= \$512 ;
+    \$like$32  <= \$513 ;
   always @(posedge clk)
-    \$like$33  <= \$513 ;
+    \$like$33  <= \$514 ;
   always @(posedge clk)
-    \$like$34  <= \$514 ;
+    \$like$34  <= \$515 ;
   always @(posedge clk)
-    \$like$35  <= \$515 ;
+    \$like$35  <= \$516 ;
   always @(posedge clk)
-    \$like$36  <= \$516 ;
+    \$like$36  <= \$517 ;
   always @(posedge clk)
-    \$like$37  <= \$517 ;
+    \$like$37  <= \$518 ;
   always @(posedge clk)
-    \$like$38  <= \$518 ;
+    \$like$38  <= \$519 ;
   always @(posedge clk)
-    \$like$39  <= \$519 ;
+    \$like$39  <= \$520 ;
   always @(posedge clk)
-    \$like$40  <= \$520 ;
+    \$like$40  <= \$521 ;
   always @(posedge clk)
-    \$like$41  <= \$521 ;
+    \$like$41  <= \$522 ;
   assign \$1  = | load;
   assign \$2  = | step;
   assign \$3  = step == 4'h9;
   assign \$4  = step + 1'h1;
   assign \$5  = \$3  ? 5'h00 : \$4 ;
-  assign \$6  = | \$signal [17:9];
-  assign \$7  = ~ \$6 ;
-  assign \$9  = | b[17:9];
-  assign \$10  = ~ \$9 ;
-  assign \$12  = \$8  & \$11 ;
-  assign \$13  = | \$signal [17:9];
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$13  ? \$signal  : b;
-  assign \$17  = | \$signal [17:9];
-  assign \$18  = ~ \$17 ;
-  assign \$19  = \$17  ? b[8:0] : \$signal [8:0];
-  assign \$20  = | \$19 ;
-  assign \$21  = \$16  & \$20 ;
-  assign \$22  = \$12  | \$21 ;
-  assign \$23  = | \$signal [17:9];
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$23  ? b[8:0] : \$signal [8:0];
-  assign \$26  = | \$signal [17:9];
-  assign \$27  = ~ \$26 ;
-  assign \$28  = \$26  ? \$signal  : b;
-  assign \$32  = | \$signal [17:9];
-  assign \$33  = ~ \$32 ;
-  assign \$34  = \$32  ? b[8:0] : \$signal [8:0];
-  assign \$35  = | \$signal [17:9];
-  assign \$36  = ~ \$35 ;
-  assign \$37  = \$35  ? \$signal  : b;
-  assign \$39  = \$34 [1] & \$38 ;
-  assign \$40  = \$31  | \$39 ;
-  assign \$41  = | \$signal [17:9];
-  assign \$42  = ~ \$41 ;
-  assign \$43  = \$41  ? b[8:0] : \$signal [8:0];
-  assign \$44  = | \$signal [17:9];
-  assign \$45  = ~ \$44 ;
-  assign \$46  = \$44  ? \$signal  : b;
-  assign \$47  = | \$46 [16:15];
-  assign \$48  = \$43 [2] & \$47 ;
-  assign \$49  = \$40  | \$48 ;
-  assign \$50  = | \$signal [17:9];
-  assign \$51  = ~ \$50 ;
-  assign \$52  = \$50  ? b[8:0] : \$signal [8:0];
-  assign \$53  = | \$signal [17:9];
-  assign \$54  = ~ \$53 ;
-  assign \$55  = \$53  ? \$signal  : b;
-  assign \$56  = | \$55 [16:14];
-  assign \$57  = \$52 [3] & \$56 ;
-  assign \$58  = \$49  | \$57 ;
-  assign \$59  = | \$signal [17:9];
-  assign \$60  = ~ \$59 ;
-  assign \$61  = \$59  ? b[8:0] : \$signal [8:0];
-  assign \$62  = | \$signal [17:9];
-  assign \$63  = ~ \$62 ;
-  assign \$64  = \$62  ? \$signal  : b;
-  assign \$65  = | \$64 [16:13];
-  assign \$66  = \$61 [4] & \$65 ;
-  assign \$67  = \$58  | \$66 ;
-  assign \$68  = | \$signal [17:9];
-  assign \$69  = ~ \$68 ;
-  assign \$70  = \$68  ? b[8:0] : \$signal [8:0];
-  assign \$71  = | \$signal [17:9];
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$71  ? \$signal  : b;
-  assign \$74  = | \$73 [16:12];
-  assign \$75  = \$70 [5] & \$74 ;
-  assign \$76  = \$67  | \$75 ;
-  assign \$77  = | \$signal [17:9];
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$77  ? b[8:0] : \$signal [8:0];
-  assign \$80  = | \$signal [17:9];
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$80  ? \$signal  : b;
-  assign \$83  = | \$82 [16:11];
-  assign \$84  = \$79 [6] & \$83 ;
-  assign \$85  = \$76  | \$84 ;
-  assign \$86  = | \$signal [17:9];
-  assign \$87  = ~ \$86 ;
-  assign \$88  = \$86  ? b[8:0] : \$signal [8:0];
-  assign \$89  = | \$signal [17:9];
-  assign \$90  = ~ \$89 ;
-  assign \$91  = \$89  ? \$signal  : b;
-  assign \$92  = | \$91 [16:10];
-  assign \$93  = \$88 [7] & \$92 ;
-  assign \$94  = \$85  | \$93 ;
-  assign \$95  = | \$signal [17:9];
-  assign \$96  = ~ \$95 ;
-  assign \$97  = \$95  ? b[8:0] : \$signal [8:0];
-  assign \$98  = | \$signal [17:9];
-  assign \$99  = ~ \$98 ;
-  assign \$100  = \$98  ? \$signal  : b;
-  assign \$101  = | \$100 [16:9];
-  assign \$102  = \$97 [8] & \$101 ;
-  assign \$103  = \$94  | \$102 ;
-  assign \$104  = | \$signal [17:9];
-  assign \$105  = ~ \$104 ;
-  assign \$106  = \$104  ? b[8:0] : \$signal [8:0];
-  assign \$107  = | \$signal [17:9];
-  assign \$108  = ~ \$107 ;
-  assign \$109  = \$107  ? \$signal  : b;
-  assign \$110  = \$106 [0] ? \$109 [16:0] : 17'h00000;
-  assign \$111  = | \$signal [17:9];
-  assign \$112  = ~ \$111 ;
-  assign \$113  = \$111  ? b[8:0] : \$signal [8:0];
-  assign \$114  = | \$signal [17:9];
-  assign \$115  = ~ \$114 ;
-  assign \$116  = \$114  ? \$signal  : b;
-  assign \$117  = \$113 [1] ? { \$116 [15:0], 1'h0 } : 17'h00000;
-  assign \$118  = \$110  + \$117 ;
-  assign \$119  = | \$signal [17:9];
-  assign \$120  = ~ \$119 ;
-  assign \$121  = \$119  ? b[8:0] : \$signal [8:0];
-  assign \$122  = | \$signal [17:9];
-  assign \$123  = ~ \$122 ;
-  assign \$124  = \$122  ? \$signal  : b;
-  assign \$125  = \$121 [2] ? { \$124 [14:0], 2'h0 } : 17'h00000;
-  assign \$126  = | \$signal [17:9];
-  assign \$127  = ~ \$126 ;
-  assign \$128  = \$126  ? b[8:0] : \$signal [8:0];
-  assign \$129  = | \$signal [17:9];
-  assign \$130  = ~ \$129 ;
-  assign \$131  = \$129  ? \$signal  : b;
-  assign \$132  = \$128 [3] ? { \$131 [13:0], 3'h0 } : 17'h00000;
-  assign \$133  = \$125  + \$132 ;
-  assign \$134  = \$118  + \$133 ;
-  assign \$135  = | \$signal [17:9];
-  assign \$136  = ~ \$135 ;
-  assign \$137  = \$135  ? b[8:0] : \$signal [8:0];
-  assign \$138  = | \$signal [17:9];
-  assign \$139  = ~ \$138 ;
-  assign \$140  = \$138  ? \$signal  : b;
-  assign \$141  = \$137 [4] ? { \$140 [12:0], 4'h0 } : 17'h00000;
-  assign \$142  = | \$signal [17:9];
-  assign \$143  = ~ \$142 ;
-  assign \$144  = \$142  ? b[8:0] : \$signal [8:0];
-  assign \$145  = | \$signal [17:9];
-  assign \$146  = ~ \$145 ;
-  assign \$147  = \$145  ? \$signal  : b;
-  assign \$148  = \$144 [5] ? { \$147 [11:0], 5'h00 } : 17'h00000;
-  assign \$149  = \$141  + \$148 ;
-  assign \$150  = | \$signal [17:9];
-  assign \$151  = ~ \$150 ;
-  assign \$152  = \$150  ? b[8:0] : \$signal [8:0];
-  assign \$153  = | \$signal [17:9];
-  assign \$154  = ~ \$153 ;
-  assign \$155  = \$153  ? \$signal  : b;
-  assign \$156  = \$152 [6] ? { \$155 [10:0], 6'h00 } : 17'h00000;
-  assign \$157  = | \$signal [17:9];
-  assign \$158  = ~ \$157 ;
-  assign \$159  = \$157  ? b[8:0] : \$signal [8:0];
-  assign \$160  = | \$signal [17:9];
-  assign \$161  = ~ \$160 ;
-  assign \$162  = \$160  ? \$signal  : b;
-  assign \$163  = \$159 [7] ? { \$162 [9:0], 7'h00 } : 17'h00000;
-  assign \$164  = \$156  + \$163 ;
-  assign \$165  = \$149  + \$164 ;
-  assign \$166  = | \$signal [17:9];
-  assign \$167  = ~ \$166 ;
-  assign \$168  = \$166  ? b[8:0] : \$signal [8:0];
-  assign \$169  = | \$signal [17:9];
-  assign \$170  = ~ \$169 ;
-  assign \$171  = \$169  ? \$signal  : b;
-  assign \$172  = \$168 [8] ? { \$171 [8:0], 8'h00 } : 17'h00000;
-  assign \$173  = later == 1'h1;
-  assign \$174  = \$like$8  + \$like$9 ;
-  assign \$175  = \$174  + \$like$10 ;
-  assign \$176  = | \$175 [20:17];
-  assign \$177  = \$like  | \$176 ;
-  assign \$178  = \$like$8  + \$like$9 ;
-  assign \$179  = \$178  + \$like$10 ;
-  assign \$180  = \$177  ? 18'h20000 : { 1'h0, \$179 [16:0] };
-  assign \$181  = later == 2'h2;
-  assign \$182  = \$like$8  + \$like$9 ;
-  assign \$183  = \$182  + \$like$10 ;
-  assign \$184  = | \$183 [20:17];
-  assign \$185  = \$like  | \$184 ;
-  assign \$186  = \$like$8  + \$like$9 ;
-  assign \$187  = \$186  + \$like$10 ;
-  assign \$188  = \$185  ? 18'h20000 : { 1'h0, \$187 [16:0] };
-  assign \$189  = later == 2'h3;
-  assign \$190  = \$like$8  + \$like$9 ;
-  assign \$191  = \$190  + \$like$10 ;
-  assign \$192  = | \$191 [20:17];
-  assign \$193  = \$like  | \$192 ;
-  assign \$194  = \$like$8  + \$like$9 ;
-  assign \$195  = \$194  + \$like$10 ;
-  assign \$196  = \$193  ? 18'h20000 : { 1'h0, \$195 [16:0] };
-  assign \$197  = later == 3'h4;
-  assign \$198  = \$like$8  + \$like$9 ;
-  assign \$199  = \$198  + \$like$10 ;
-  assign \$200  = | \$199 [20:17];
-  assign \$201  = \$like  | \$200 ;
-  assign \$202  = \$like$8  + \$like$9 ;
-  assign \$203  = \$202  + \$like$10 ;
-  assign \$204  = \$201  ? 18'h20000 : { 1'h0, \$203 [16:0] };
-  assign \$205  = later == 3'h5;
-  assign \$206  = \$like$8  + \$like$9 ;
-  assign \$207  = \$206  + \$like$10 ;
-  assign \$208  = | \$207 [20:17];
-  assign \$209  = \$like  | \$208 ;
-  assign \$210  = \$like$8  + \$like$9 ;
-  assign \$211  = \$210  + \$like$10 ;
-  assign \$212  = \$209  ? 18'h20000 : { 1'h0, \$211 [16:0] };
-  assign \$213  = ! pool;
-  assign \$214  = \$like$8  + \$like$9 ;
-  assign \$215  = \$214  + \$like$10 ;
-  assign \$216  = | \$215 [20:17];
-  assign \$217  = \$like  | \$216 ;
-  assign \$218  = \$like$8  + \$like$9 ;
-  assign \$219  = \$218  + \$like$10 ;
-  assign \$220  = \$217  ? 18'h20000 : { 1'h0, \$219 [16:0] };
-  assign \$222  = \$like$8  + \$like$9 ;
-  assign \$223  = \$222  + \$like$10 ;
-  assign \$224  = | \$223 [20:17];
-  assign \$225  = \$like  | \$224 ;
-  assign \$226  = \$like$8  + \$like$9 ;
-  assign \$227  = \$226  + \$like$10 ;
-  assign \$228  = \$225  ? 18'h20000 : { 1'h0, \$227 [16:0] };
-  assign \$229  = later == 3'h6;
-  assign \$230  = \$like$8  + \$like$9 ;
-  assign \$231  = \$230  + \$like$10 ;
-  assign \$232  = | \$231 [20:17];
-  assign \$233  = \$like  | \$232 ;
-  assign \$234  = \$like$8  + \$like$9 ;
-  assign \$235  = \$234  + \$like$10 ;
-  assign \$236  = \$233  ? 18'h20000 : { 1'h0, \$235 [16:0] };
-  assign \$237  = ! pool;
-  assign \$238  = \$like$8  + \$like$9 ;
-  assign \$239  = \$238  + \$like$10 ;
-  assign \$240  = | \$239 [20:17];
-  assign \$241  = \$like  | \$240 ;
-  assign \$242  = \$like$8  + \$like$9 ;
-  assign \$243  = \$242  + \$like$10 ;
-  assign \$244  = \$241  ? 18'h20000 : { 1'h0, \$243 [16:0] };
-  assign \$246  = \$like$8  + \$like$9 ;
-  assign \$247  = \$246  + \$like$10 ;
-  assign \$248  = | \$247 [20:17];
-  assign \$249  = \$like  | \$248 ;
-  assign \$250  = \$like$8  + \$like$9 ;
-  assign \$251  = \$250  + \$like$10 ;
-  assign \$252  = \$249  ? 18'h20000 : { 1'h0, \$251 [16:0] };
-  assign \$253  = later == 3'h7;
-  assign \$254  = \$like$8  + \$like$9 ;
-  assign \$255  = \$254  + \$like$10 ;
-  assign \$256  = | \$255 [20:17];
-  assign \$257  = \$like  | \$256 ;
-  assign \$258  = \$like$8  + \$like$9 ;
-  assign \$259  = \$258  + \$like$10 ;
-  assign \$260  = \$257  ? 18'h20000 : { 1'h0, \$259 [16:0] };
-  assign \$261  = ! pool;
-  assign \$262  = \$like$8  + \$like$9 ;
-  assign \$263  = \$262  + \$like$10 ;
-  assign \$264  = | \$263 [20:17];
-  assign \$265  = \$like  | \$264 ;
-  assign \$266  = \$like$8  + \$like$9 ;
-  assign \$267  = \$266  + \$like$10 ;
-  assign \$268  = \$265  ? 18'h20000 : { 1'h0, \$267 [16:0] };
-  assign \$270  = \$like$8  + \$like$9 ;
-  assign \$271  = \$270  + \$like$10 ;
-  assign \$272  = | \$271 [20:17];
-  assign \$273  = \$like  | \$272 ;
-  assign \$274  = \$like$8  + \$like$9 ;
-  assign \$275  = \$274  + \$like$10 ;
-  assign \$276  = \$273  ? 18'h20000 : { 1'h0, \$275 [16:0] };
-  assign \$277  = later == 4'h8;
-  assign \$278  = \$like$8  + \$like$9 ;
-  assign \$279  = \$278  + \$like$10 ;
-  assign \$280  = | \$279 [20:17];
-  assign \$281  = \$like  | \$280 ;
-  assign \$282  = \$like$8  + \$like$9 ;
-  assign \$283  = \$282  + \$like$10 ;
-  assign \$284  = \$281  ? 18'h20000 : { 1'h0, \$283 [16:0] };
-  assign \$285  = ! pool;
-  assign \$286  = \$like$8  + \$like$9 ;
-  assign \$287  = \$286  + \$like$10 ;
-  assign \$288  = | \$287 [20:17];
-  assign \$289  = \$like  | \$288 ;
-  assign \$290  = \$like$8  + \$like$9 ;
-  assign \$291  = \$290  + \$like$10 ;
-  assign \$292  = \$289  ? 18'h20000 : { 1'h0, \$291 [16:0] };
-  assign \$294  = \$like$8  + \$like$9 ;
-  assign \$295  = \$294  + \$like$10 ;
-  assign \$296  = | \$295 [20:17];
-  assign \$297  = \$like  | \$296 ;
-  assign \$298  = \$like$8  + \$like$9 ;
-  assign \$299  = \$298  + \$like$10 ;
-  assign \$300  = \$297  ? 18'h20000 : { 1'h0, \$299 [16:0] };
-  assign \$301  = later == 4'h9;
-  assign \$302  = \$like$8  + \$like$9 ;
-  assign \$303  = \$302  + \$like$10 ;
-  assign \$304  = | \$303 [20:17];
-  assign \$305  = \$like  | \$304 ;
-  assign \$306  = \$like$8  + \$like$9 ;
-  assign \$307  = \$306  + \$like$10 ;
-  assign \$308  = \$305  ? 18'h20000 : { 1'h0, \$307 [16:0] };
-  assign \$309  = ! pool;
-  assign \$310  = \$like$8  + \$like$9 ;
-  assign \$311  = \$310  + \$like$10 ;
-  assign \$312  = | \$311 [20:17];
-  assign \$313  = \$like  | \$312 ;
-  assign \$314  = \$like$8  + \$like$9 ;
-  assign \$315  = \$314  + \$like$10 ;
-  assign \$316  = \$313  ? 18'h20000 : { 1'h0, \$315 [16:0] };
-  assign \$318  = \$like$8  + \$like$9 ;
-  assign \$319  = \$318  + \$like$10 ;
-  assign \$320  = | \$319 [20:17];
-  assign \$321  = \$like  | \$320 ;
-  assign \$322  = \$like$8  + \$like$9 ;
-  assign \$323  = \$322  + \$like$10 ;
-  assign \$324  = \$321  ? 18'h20000 : { 1'h0, \$323 [16:0] };
-  assign \$325  = step == 1'h1;
-  assign \$326  = pool ? \pool$25  : conv;
-  assign \$327  = | \$326 [19:4];
-  assign \$328  = pool ? \pool$25  : conv;
-  assign \$329  = | \$328 [31:20];
-  assign \$330  = pool ? \pool$25  : conv;
-  assign \$331  = | \$330 [43:32];
-  assign \$332  = pool ? \pool$25  : conv;
-  assign \$333  = | \$332 [55:44];
-  assign \$334  = pool ? \pool$25  : conv;
-  assign \$335  = | \$334 [59:56];
-  assign \$336  = pool ? \pool$25  : conv;
-  assign \$337  = | \$336 [63:60];
-  assign \$338  = pool ? \pool$25  : conv;
-  assign \$339  = | \$338 [67:64];
-  assign \$340  = pool ? \pool$25  : conv;
-  assign \$341  = | \$340 [83:72];
-  assign \$342  = pool ? \pool$25  : conv;
-  assign \$343  = | \$342 [95:84];
-  assign \$344  = & { \$343 , \$341 , \$339 , \$337 , \$335 , \$333 , \$331 , \$329 , \$327  };
-  assign \$345  = step == 1'h1;
-  assign \$346  = pool ? \pool$25  : conv;
-  assign \$347  = | \$346 [83:72];
-  assign \$348  = pool ? \pool$25  : conv;
+  assign \$6  = | step;
+  assign \$7  = | \$signal [17:9];
+  assign \$8  = ~ \$7 ;
+  assign \$10  = | b[17:9];
+  assign \$11  = ~ \$10 ;
+  assign \$13  = \$9  & \$12 ;
+  assign \$14  = | \$signal [17:9];
+  assign \$15  = ~ \$14 ;
+  assign \$16  = \$14  ? \$signal  : b;
+  assign \$18  = | \$signal [17:9];
+  assign \$19  = ~ \$18 ;
+  assign \$20  = \$18  ? b[8:0] : \$signal [8:0];
+  assign \$21  = | \$20 ;
+  assign \$22  = \$17  & \$21 ;
+  assign \$23  = \$13  | \$22 ;
+  assign \$24  = | \$signal [17:9];
+  assign \$25  = ~ \$24 ;
+  assign \$26  = \$24  ? b[8:0] : \$signal [8:0];
+  assign \$27  = | \$signal [17:9];
+  assign \$28  = ~ \$27 ;
+  assign \$29  = \$27  ? \$signal  : b;
+  assign \$33  = | \$signal [17:9];
+  assign \$34  = ~ \$33 ;
+  assign \$35  = \$33  ? b[8:0] : \$signal [8:0];
+  assign \$36  = | \$signal [17:9];
+  assign \$37  = ~ \$36 ;
+  assign \$38  = \$36  ? \$signal  : b;
+  assign \$40  = \$35 [1] & \$39 ;
+  assign \$41  = \$32  | \$40 ;
+  assign \$42  = | \$signal [17:9];
+  assign \$43  = ~ \$42 ;
+  assign \$44  = \$42  ? b[8:0] : \$signal [8:0];
+  assign \$45  = | \$signal [17:9];
+  assign \$46  = ~ \$45 ;
+  assign \$47  = \$45  ? \$signal  : b;
+  assign \$48  = | \$47 [16:15];
+  assign \$49  = \$44 [2] & \$48 ;
+  assign \$50  = \$41  | \$49 ;
+  assign \$51  = | \$signal [17:9];
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$51  ? b[8:0] : \$signal [8:0];
+  assign \$54  = | \$signal [17:9];
+  assign \$55  = ~ \$54 ;
+  assign \$56  = \$54  ? \$signal  : b;
+  assign \$57  = | \$56 [16:14];
+  assign \$58  = \$53 [3] & \$57 ;
+  assign \$59  = \$50  | \$58 ;
+  assign \$60  = | \$signal [17:9];
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$60  ? b[8:0] : \$signal [8:0];
+  assign \$63  = | \$signal [17:9];
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$63  ? \$signal  : b;
+  assign \$66  = | \$65 [16:13];
+  assign \$67  = \$62 [4] & \$66 ;
+  assign \$68  = \$59  | \$67 ;
+  assign \$69  = | \$signal [17:9];
+  assign \$70  = ~ \$69 ;
+  assign \$71  = \$69  ? b[8:0] : \$signal [8:0];
+  assign \$72  = | \$signal [17:9];
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$72  ? \$signal  : b;
+  assign \$75  = | \$74 [16:12];
+  assign \$76  = \$71 [5] & \$75 ;
+  assign \$77  = \$68  | \$76 ;
+  assign \$78  = | \$signal [17:9];
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$78  ? b[8:0] : \$signal [8:0];
+  assign \$81  = | \$signal [17:9];
+  assign \$82  = ~ \$81 ;
+  assign \$83  = \$81  ? \$signal  : b;
+  assign \$84  = | \$83 [16:11];
+  assign \$85  = \$80 [6] & \$84 ;
+  assign \$86  = \$77  | \$85 ;
+  assign \$87  = | \$signal [17:9];
+  assign \$88  = ~ \$87 ;
+  assign \$89  = \$87  ? b[8:0] : \$signal [8:0];
+  assign \$90  = | \$signal [17:9];
+  assign \$91  = ~ \$90 ;
+  assign \$92  = \$90  ? \$signal  : b;
+  assign \$93  = | \$92 [16:10];
+  assign \$94  = \$89 [7] & \$93 ;
+  assign \$95  = \$86  | \$94 ;
+  assign \$96  = | \$signal [17:9];
+  assign \$97  = ~ \$96 ;
+  assign \$98  = \$96  ? b[8:0] : \$signal [8:0];
+  assign \$99  = | \$signal [17:9];
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$99  ? \$signal  : b;
+  assign \$102  = | \$101 [16:9];
+  assign \$103  = \$98 [8] & \$102 ;
+  assign \$104  = \$95  | \$103 ;
+  assign \$105  = | \$signal [17:9];
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$105  ? b[8:0] : \$signal [8:0];
+  assign \$108  = | \$signal [17:9];
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$108  ? \$signal  : b;
+  assign \$111  = \$107 [0] ? \$110 [16:0] : 17'h00000;
+  assign \$112  = | \$signal [17:9];
+  assign \$113  = ~ \$112 ;
+  assign \$114  = \$112  ? b[8:0] : \$signal [8:0];
+  assign \$115  = | \$signal [17:9];
+  assign \$116  = ~ \$115 ;
+  assign \$117  = \$115  ? \$signal  : b;
+  assign \$118  = \$114 [1] ? { \$117 [15:0], 1'h0 } : 17'h00000;
+  assign \$119  = \$111  + \$118 ;
+  assign \$120  = | \$signal [17:9];
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$120  ? b[8:0] : \$signal [8:0];
+  assign \$123  = | \$signal [17:9];
+  assign \$124  = ~ \$123 ;
+  assign \$125  = \$123  ? \$signal  : b;
+  assign \$126  = \$122 [2] ? { \$125 [14:0], 2'h0 } : 17'h00000;
+  assign \$127  = | \$signal [17:9];
+  assign \$128  = ~ \$127 ;
+  assign \$129  = \$127  ? b[8:0] : \$signal [8:0];
+  assign \$130  = | \$signal [17:9];
+  assign \$131  = ~ \$130 ;
+  assign \$132  = \$130  ? \$signal  : b;
+  assign \$133  = \$129 [3] ? { \$132 [13:0], 3'h0 } : 17'h00000;
+  assign \$134  = \$126  + \$133 ;
+  assign \$135  = \$119  + \$134 ;
+  assign \$136  = | \$signal [17:9];
+  assign \$137  = ~ \$136 ;
+  assign \$138  = \$136  ? b[8:0] : \$signal [8:0];
+  assign \$139  = | \$signal [17:9];
+  assign \$140  = ~ \$139 ;
+  assign \$141  = \$139  ? \$signal  : b;
+  assign \$142  = \$138 [4] ? { \$141 [12:0], 4'h0 } : 17'h00000;
+  assign \$143  = | \$signal [17:9];
+  assign \$144  = ~ \$143 ;
+  assign \$145  = \$143  ? b[8:0] : \$signal [8:0];
+  assign \$146  = | \$signal [17:9];
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$146  ? \$signal  : b;
+  assign \$149  = \$145 [5] ? { \$148 [11:0], 5'h00 } : 17'h00000;
+  assign \$150  = \$142  + \$149 ;
+  assign \$151  = | \$signal [17:9];
+  assign \$152  = ~ \$151 ;
+  assign \$153  = \$151  ? b[8:0] : \$signal [8:0];
+  assign \$154  = | \$signal [17:9];
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$154  ? \$signal  : b;
+  assign \$157  = \$153 [6] ? { \$156 [10:0], 6'h00 } : 17'h00000;
+  assign \$158  = | \$signal [17:9];
+  assign \$159  = ~ \$158 ;
+  assign \$160  = \$158  ? b[8:0] : \$signal [8:0];
+  assign \$161  = | \$signal [17:9];
+  assign \$162  = ~ \$161 ;
+  assign \$163  = \$161  ? \$signal  : b;
+  assign \$164  = \$160 [7] ? { \$163 [9:0], 7'h00 } : 17'h00000;
+  assign \$165  = \$157  + \$164 ;
+  assign \$166  = \$150  + \$165 ;
+  assign \$167  = | \$signal [17:9];
+  assign \$168  = ~ \$167 ;
+  assign \$169  = \$167  ? b[8:0] : \$signal [8:0];
+  assign \$170  = | \$signal [17:9];
+  assign \$171  = ~ \$170 ;
+  assign \$172  = \$170  ? \$signal  : b;
+  assign \$173  = \$169 [8] ? { \$172 [8:0], 8'h00 } : 17'h00000;
+  assign \$174  = later == 1'h1;
+  assign \$175  = \$like$8  + \$like$9 ;
+  assign \$176  = \$175  + \$like$10 ;
+  assign \$177  = | \$176 [20:17];
+  assign \$178  = \$like  | \$177 ;
+  assign \$179  = \$like$8  + \$like$9 ;
+  assign \$180  = \$179  + \$like$10 ;
+  assign \$181  = \$178  ? 18'h20000 : { 1'h0, \$180 [16:0] };
+  assign \$182  = later == 2'h2;
+  assign \$183  = \$like$8  + \$like$9 ;
+  assign \$184  = \$183  + \$like$10 ;
+  assign \$185  = | \$184 [20:17];
+  assign \$186  = \$like  | \$185 ;
+  assign \$187  = \$like$8  + \$like$9 ;
+  assign \$188  = \$187  + \$like$10 ;
+  assign \$189  = \$186  ? 18'h20000 : { 1'h0, \$188 [16:0] };
+  assign \$190  = later == 2'h3;
+  assign \$191  = \$like$8  + \$like$9 ;
+  assign \$192  = \$191  + \$like$10 ;
+  assign \$193  = | \$192 [20:17];
+  assign \$194  = \$like  | \$193 ;
+  assign \$195  = \$like$8  + \$like$9 ;
+  assign \$196  = \$195  + \$like$10 ;
+  assign \$197  = \$194  ? 18'h20000 : { 1'h0, \$196 [16:0] };
+  assign \$198  = later == 3'h4;
+  assign \$199  = \$like$8  + \$like$9 ;
+  assign \$200  = \$199  + \$like$10 ;
+  assign \$201  = | \$200 [20:17];
+  assign \$202  = \$like  | \$201 ;
+  assign \$203  = \$like$8  + \$like$9 ;
+  assign \$204  = \$203  + \$like$10 ;
+  assign \$205  = \$202  ? 18'h20000 : { 1'h0, \$204 [16:0] };
+  assign \$206  = later == 3'h5;
+  assign \$207  = \$like$8  + \$like$9 ;
+  assign \$208  = \$207  + \$like$10 ;
+  assign \$209  = | \$208 [20:17];
+  assign \$210  = \$like  | \$209 ;
+  assign \$211  = \$like$8  + \$like$9 ;
+  assign \$212  = \$211  + \$like$10 ;
+  assign \$213  = \$210  ? 18'h20000 : { 1'h0, \$212 [16:0] };
+  assign \$214  = ! pool;
+  assign \$215  = \$like$8  + \$like$9 ;
+  assign \$216  = \$215  + \$like$10 ;
+  assign \$217  = | \$216 [20:17];
+  assign \$218  = \$like  | \$217 ;
+  assign \$219  = \$like$8  + \$like$9 ;
+  assign \$220  = \$219  + \$like$10 ;
+  assign \$221  = \$218  ? 18'h20000 : { 1'h0, \$220 [16:0] };
+  assign \$223  = \$like$8  + \$like$9 ;
+  assign \$224  = \$223  + \$like$10 ;
+  assign \$225  = | \$224 [20:17];
+  assign \$226  = \$like  | \$225 ;
+  assign \$227  = \$like$8  + \$like$9 ;
+  assign \$228  = \$227  + \$like$10 ;
+  assign \$229  = \$226  ? 18'h20000 : { 1'h0, \$228 [16:0] };
+  assign \$230  = later == 3'h6;
+  assign \$231  = \$like$8  + \$like$9 ;
+  assign \$232  = \$231  + \$like$10 ;
+  assign \$233  = | \$232 [20:17];
+  assign \$234  = \$like  | \$233 ;
+  assign \$235  = \$like$8  + \$like$9 ;
+  assign \$236  = \$235  + \$like$10 ;
+  assign \$237  = \$234  ? 18'h20000 : { 1'h0, \$236 [16:0] };
+  assign \$238  = ! pool;
+  assign \$239  = \$like$8  + \$like$9 ;
+  assign \$240  = \$239  + \$like$10 ;
+  assign \$241  = | \$240 [20:17];
+  assign \$242  = \$like  | \$241 ;
+  assign \$243  = \$like$8  + \$like$9 ;
+  assign \$244  = \$243  + \$like$10 ;
+  assign \$245  = \$242  ? 18'h20000 : { 1'h0, \$244 [16:0] };
+  assign \$247  = \$like$8  + \$like$9 ;
+  assign \$248  = \$247  + \$like$10 ;
+  assign \$249  = | \$248 [20:17];
+  assign \$250  = \$like  | \$249 ;
+  assign \$251  = \$like$8  + \$like$9 ;
+  assign \$252  = \$251  + \$like$10 ;
+  assign \$253  = \$250  ? 18'h20000 : { 1'h0, \$252 [16:0] };
+  assign \$254  = later == 3'h7;
+  assign \$255  = \$like$8  + \$like$9 ;
+  assign \$256  = \$255  + \$like$10 ;
+  assign \$257  = | \$256 [20:17];
+  assign \$258  = \$like  | \$257 ;
+  assign \$259  = \$like$8  + \$like$9 ;
+  assign \$260  = \$259  + \$like$10 ;
+  assign \$261  = \$258  ? 18'h20000 : { 1'h0, \$260 [16:0] };
+  assign \$262  = ! pool;
+  assign \$263  = \$like$8  + \$like$9 ;
+  assign \$264  = \$263  + \$like$10 ;
+  assign \$265  = | \$264 [20:17];
+  assign \$266  = \$like  | \$265 ;
+  assign \$267  = \$like$8  + \$like$9 ;
+  assign \$268  = \$267  + \$like$10 ;
+  assign \$269  = \$266  ? 18'h20000 : { 1'h0, \$268 [16:0] };
+  assign \$271  = \$like$8  + \$like$9 ;
+  assign \$272  = \$271  + \$like$10 ;
+  assign \$273  = | \$272 [20:17];
+  assign \$274  = \$like  | \$273 ;
+  assign \$275  = \$like$8  + \$like$9 ;
+  assign \$276  = \$275  + \$like$10 ;
+  assign \$277  = \$274  ? 18'h20000 : { 1'h0, \$276 [16:0] };
+  assign \$278  = later == 4'h8;
+  assign \$279  = \$like$8  + \$like$9 ;
+  assign \$280  = \$279  + \$like$10 ;
+  assign \$281  = | \$280 [20:17];
+  assign \$282  = \$like  | \$281 ;
+  assign \$283  = \$like$8  + \$like$9 ;
+  assign \$284  = \$283  + \$like$10 ;
+  assign \$285  = \$282  ? 18'h20000 : { 1'h0, \$284 [16:0] };
+  assign \$286  = ! pool;
+  assign \$287  = \$like$8  + \$like$9 ;
+  assign \$288  = \$287  + \$like$10 ;
+  assign \$289  = | \$288 [20:17];
+  assign \$290  = \$like  | \$289 ;
+  assign \$291  = \$like$8  + \$like$9 ;
+  assign \$292  = \$291  + \$like$10 ;
+  assign \$293  = \$290  ? 18'h20000 : { 1'h0, \$292 [16:0] };
+  assign \$295  = \$like$8  + \$like$9 ;
+  assign \$296  = \$295  + \$like$10 ;
+  assign \$297  = | \$296 [20:17];
+  assign \$298  = \$like  | \$297 ;
+  assign \$299  = \$like$8  + \$like$9 ;
+  assign \$300  = \$299  + \$like$10 ;
+  assign \$301  = \$298  ? 18'h20000 : { 1'h0, \$300 [16:0] };
+  assign \$302  = later == 4'h9;
+  assign \$303  = \$like$8  + \$like$9 ;
+  assign \$304  = \$303  + \$like$10 ;
+  assign \$305  = | \$304 [20:17];
+  assign \$306  = \$like  | \$305 ;
+  assign \$307  = \$like$8  + \$like$9 ;
+  assign \$308  = \$307  + \$like$10 ;
+  assign \$309  = \$306  ? 18'h20000 : { 1'h0, \$308 [16:0] };
+  assign \$310  = ! pool;
+  assign \$311  = \$like$8  + \$like$9 ;
+  assign \$312  = \$311  + \$like$10 ;
+  assign \$313  = | \$312 [20:17];
+  assign \$314  = \$like  | \$313 ;
+  assign \$315  = \$like$8  + \$like$9 ;
+  assign \$316  = \$315  + \$like$10 ;
+  assign \$317  = \$314  ? 18'h20000 : { 1'h0, \$316 [16:0] };
+  assign \$319  = \$like$8  + \$like$9 ;
+  assign \$320  = \$319  + \$like$10 ;
+  assign \$321  = | \$320 [20:17];
+  assign \$322  = \$like  | \$321 ;
+  assign \$323  = \$like$8  + \$like$9 ;
+  assign \$324  = \$323  + \$like$10 ;
+  assign \$325  = \$322  ? 18'h20000 : { 1'h0, \$324 [16:0] };
+  assign \$326  = step == 1'h1;
+  assign \$327  = pool ? \pool$25  : conv;
+  assign \$328  = | \$327 [19:4];
+  assign \$329  = pool ? \pool$25  : conv;
+  assign \$330  = | \$329 [31:20];
+  assign \$331  = pool ? \pool$25  : conv;
+  assign \$332  = | \$331 [43:32];
+  assign \$333  = pool ? \pool$25  : conv;
+  assign \$334  = | \$333 [55:44];
+  assign \$335  = pool ? \pool$25  : conv;
+  assign \$336  = | \$335 [59:56];
+  assign \$337  = pool ? \pool$25  : conv;
+  assign \$338  = | \$337 [63:60];
+  assign \$339  = pool ? \pool$25  : conv;
+  assign \$340  = | \$339 [67:64];
+  assign \$341  = pool ? \pool$25  : conv;
+  assign \$342  = | \$341 [83:72];
+  assign \$343  = pool ? \pool$25  : conv;
+  assign \$344  = | \$343 [95:84];
+  assign \$345  = & { \$344 , \$342 , \$340 , \$338 , \$336 , \$334 , \$332 , \$330 , \$328  };
+  assign \$346  = step == 1'h1;
+  assign \$347  = pool ? \pool$25  : conv;
+  assign \$348  = | \$347 [83:72];
   assign \$349  = pool ? \pool$25  : conv;
-  assign \$350  = 2'h2 * \$349 [71:68];
-  assign \$351  = \$348 [31:20] + \$350 ;
-  assign \$352  = pool ? \pool$25  : conv;
+  assign \$350  = pool ? \pool$25  : conv;
+  assign \$351  = 2'h2 * \$350 [71:68];
+  assign \$352  = \$349 [31:20] + \$351 ;
   assign \$353  = pool ? \pool$25  : conv;
-  assign \$354  = \$353 [83:72] - 1'h1;
-  assign \$356  = \$352 [64] ? \$355  : 14'h0000;
-  assign \$357  = pool ? \pool$25  : conv;
+  assign \$354  = pool ? \pool$25  : conv;
+  assign \$355  = \$354 [83:72] - 1'h1;
+  assign \$357  = \$353 [64] ? \$356  : 14'h0000;
   assign \$358  = pool ? \pool$25  : conv;
-  assign \$359  = \$358 [83:72] - 1'h1;
-  assign \$361  = \$357 [65] ? \$360  : 14'h0000;
-  assign \$362  = $signed(\$356 ) + $signed(\$361 );
-  assign \$363  = pool ? \pool$25  : conv;
+  assign \$359  = pool ? \pool$25  : conv;
+  assign \$360  = \$359 [83:72] - 1'h1;
+  assign \$362  = \$358 [65] ? \$361  : 14'h0000;
+  assign \$363  = $signed(\$357 ) + $signed(\$362 );
   assign \$364  = pool ? \pool$25  : conv;
-  assign \$365  = \$364 [83:72] - 1'h1;
-  assign \$367  = \$363 [66] ? \$366  : 16'h0000;
-  assign \$368  = pool ? \pool$25  : conv;
+  assign \$365  = pool ? \pool$25  : conv;
+  assign \$366  = \$365 [83:72] - 1'h1;
+  assign \$368  = \$364 [66] ? \$367  : 16'h0000;
   assign \$369  = pool ? \pool$25  : conv;
-  assign \$370  = \$369 [83:72] - 1'h1;
-  assign \$372  = \$368 [67] ? \$371  : 16'h0000;
-  assign \$373  = $signed(\$367 ) + $signed(\$372 );
-  assign \$374  = $signed(\$362 ) + $signed(\$373 );
-  assign \$375  = pool ? \pool$25  : conv;
+  assign \$370  = pool ? \pool$25  : conv;
+  assign \$371  = \$370 [83:72] - 1'h1;
+  assign \$373  = \$369 [67] ? \$372  : 16'h0000;
+  assign \$374  = $signed(\$368 ) + $signed(\$373 );
+  assign \$375  = $signed(\$363 ) + $signed(\$374 );
   assign \$376  = pool ? \pool$25  : conv;
-  assign \$378  = \$375 [64] ? \$377  : 13'h0000;
-  assign \$379  = pool ? \pool$25  : conv;
+  assign \$377  = pool ? \pool$25  : conv;
+  assign \$379  = \$376 [64] ? \$378  : 13'h0000;
   assign \$380  = pool ? \pool$25  : conv;
-  assign \$382  = \$379 [65] ? \$381  : 13'h0000;
-  assign \$383  = \$378  + \$382 ;
-  assign \$384  = pool ? \pool$25  : conv;
+  assign \$381  = pool ? \pool$25  : conv;
+  assign \$383  = \$380 [65] ? \$382  : 13'h0000;
+  assign \$384  = \$379  + \$383 ;
   assign \$385  = pool ? \pool$25  : conv;
-  assign \$387  = \$384 [66] ? \$386  : 15'h0000;
-  assign \$388  = pool ? \pool$25  : conv;
+  assign \$386  = pool ? \pool$25  : conv;
+  assign \$388  = \$385 [66] ? \$387  : 15'h0000;
   assign \$389  = pool ? \pool$25  : conv;
-  assign \$391  = \$388 [67] ? \$390  : 15'h0000;
-  assign \$392  = \$387  + \$391 ;
-  assign \$393  = \$383  + \$392 ;
-  assign \$394  = step == 2'h2;
-  assign \$395  = pool ? \pool$25  : conv;
-  assign \$396  = $signed(\$like$28 ) + $signed({ 1'h0, \$395 [59:56] });
-  assign \$397  = pool ? \pool$25  : conv;
-  assign \$398  = \$like$29  + \$397 [59:56];
-  assign \$399  = step == 1'h1;
-  assign \$400  = pool ? \pool$25  : conv;
-  assign \$401  = | \$400 [95:84];
-  assign \$402  = pool ? \pool$25  : conv;
+  assign \$390  = pool ? \pool$25  : conv;
+  assign \$392  = \$389 [67] ? \$391  : 15'h0000;
+  assign \$393  = \$388  + \$392 ;
+  assign \$394  = \$384  + \$393 ;
+  assign \$395  = step == 2'h2;
+  assign \$396  = pool ? \pool$25  : conv;
+  assign \$397  = $signed(\$like$28 ) + $signed({ 1'h0, \$396 [59:56] });
+  assign \$398  = pool ? \pool$25  : conv;
+  assign \$399  = \$like$29  + \$398 [59:56];
+  assign \$400  = step == 1'h1;
+  assign \$401  = pool ? \pool$25  : conv;
+  assign \$402  = | \$401 [95:84];
   assign \$403  = pool ? \pool$25  : conv;
-  assign \$404  = 2'h2 * \$403 [71:68];
-  assign \$405  = \$402 [43:32] + \$404 ;
-  assign \$406  = pool ? \pool$25  : conv;
+  assign \$404  = pool ? \pool$25  : conv;
+  assign \$405  = 2'h2 * \$404 [71:68];
+  assign \$406  = \$403 [43:32] + \$405 ;
   assign \$407  = pool ? \pool$25  : conv;
-  assign \$408  = \$407 [95:84] - 1'h1;
-  assign \$410  = \$406 [64] ? \$409  : 14'h0000;
-  assign \$411  = pool ? \pool$25  : conv;
+  assign \$408  = pool ? \pool$25  : conv;
+  assign \$409  = \$408 [95:84] - 1'h1;
+  assign \$411  = \$407 [64] ? \$410  : 14'h0000;
   assign \$412  = pool ? \pool$25  : conv;
-  assign \$413  = \$412 [95:84] - 1'h1;
-  assign \$415  = \$411 [65] ? \$414  : 14'h0000;
-  assign \$416  = $signed(\$410 ) + $signed(\$415 );
-  assign \$417  = pool ? \pool$25  : conv;
+  assign \$413  = pool ? \pool$25  : conv;
+  assign \$414  = \$413 [95:84] - 1'h1;
+  assign \$416  = \$412 [65] ? \$415  : 14'h0000;
+  assign \$417  = $signed(\$411 ) + $signed(\$416 );
   assign \$418  = pool ? \pool$25  : conv;
-  assign \$419  = \$418 [95:84] - 1'h1;
-  assign \$421  = \$417 [66] ? \$420  : 16'h0000;
-  assign \$422  = pool ? \pool$25  : conv;
+  assign \$419  = pool ? \pool$25  : conv;
+  assign \$420  = \$419 [95:84] - 1'h1;
+  assign \$422  = \$418 [66] ? \$421  : 16'h0000;
   assign \$423  = pool ? \pool$25  : conv;
-  assign \$424  = \$423 [95:84] - 1'h1;
-  assign \$426  = \$422 [67] ? \$425  : 16'h0000;
-  assign \$427  = $signed(\$421 ) + $signed(\$426 );
-  assign \$428  = $signed(\$416 ) + $signed(\$427 );
-  assign \$429  = pool ? \pool$25  : conv;
+  assign \$424  = pool ? \pool$25  : conv;
+  assign \$425  = \$424 [95:84] - 1'h1;
+  assign \$427  = \$423 [67] ? \$426  : 16'h0000;
+  assign \$428  = $signed(\$422 ) + $signed(\$427 );
+  assign \$429  = $signed(\$417 ) + $signed(\$428 );
   assign \$430  = pool ? \pool$25  : conv;
-  assign \$432  = \$429 [64] ? \$431  : 13'h0000;
-  assign \$433  = pool ? \pool$25  : conv;
+  assign \$431  = pool ? \pool$25  : conv;
+  assign \$433  = \$430 [64] ? \$432  : 13'h0000;
   assign \$434  = pool ? \pool$25  : conv;
-  assign \$436  = \$433 [65] ? \$435  : 13'h0000;
-  assign \$437  = \$432  + \$436 ;
-  assign \$438  = pool ? \pool$25  : conv;
+  assign \$435  = pool ? \pool$25  : conv;
+  assign \$437  = \$434 [65] ? \$436  : 13'h0000;
+  assign \$438  = \$433  + \$437 ;
   assign \$439  = pool ? \pool$25  : conv;
-  assign \$441  = \$438 [66] ? \$440  : 15'h0000;
-  assign \$442  = pool ? \pool$25  : conv;
+  assign \$440  = pool ? \pool$25  : conv;
+  assign \$442  = \$439 [66] ? \$441  : 15'h0000;
   assign \$443  = pool ? \pool$25  : conv;
-  assign \$445  = \$442 [67] ? \$444  : 15'h0000;
-  assign \$446  = \$441  + \$445 ;
-  assign \$447  = \$437  + \$446 ;
-  assign \$448  = step == 2'h2;
-  assign \$449  = pool ? \pool$25  : conv;
-  assign \$450  = $signed(\$like$36 ) + $signed({ 1'h0, \$449 [63:60] });
-  assign \$451  = pool ? \pool$25  : conv;
-  assign \$452  = \$like$37  + \$451 [63:60];
-  assign \$453  = step == 2'h3;
-  assign \$454  = ! pool;
-  assign \$455  = $signed(\$like$32 ) <= $signed({ 1'h0, \$like$31  });
-  assign \$456  = \$like$30  & \$455 ;
-  assign \$457  = \$like$31  < \$like$33 ;
-  assign \$458  = \$456  & \$457 ;
-  assign \$459  = \$like$23  & \$458 ;
-  assign \$460  = $signed(\$like$40 ) <= $signed({ 1'h0, \$like$39  });
-  assign \$461  = \$like$38  & \$460 ;
-  assign \$462  = \$like$39  < \$like$41 ;
-  assign \$463  = \$461  & \$462 ;
-  assign \$464  = \$459  & \$463 ;
-  assign \$466  = $signed(\$like$32 ) <= $signed({ 1'h0, \$like$31  });
-  assign \$467  = \$like$30  & \$466 ;
-  assign \$468  = \$like$31  < \$like$33 ;
-  assign \$469  = \$467  & \$468 ;
-  assign \$470  = \$like$23  & \$469 ;
-  assign \$471  = $signed(\$like$40 ) <= $signed({ 1'h0, \$like$39  });
-  assign \$472  = \$like$38  & \$471 ;
-  assign \$473  = \$like$39  < \$like$41 ;
-  assign \$474  = \$472  & \$473 ;
-  assign \$475  = \$470  & \$474 ;
-  assign \$476  = pool ? \pool$25  : conv;
+  assign \$444  = pool ? \pool$25  : conv;
+  assign \$446  = \$443 [67] ? \$445  : 15'h0000;
+  assign \$447  = \$442  + \$446 ;
+  assign \$448  = \$438  + \$447 ;
+  assign \$449  = step == 2'h2;
+  assign \$450  = pool ? \pool$25  : conv;
+  assign \$451  = $signed(\$like$36 ) + $signed({ 1'h0, \$450 [63:60] });
+  assign \$452  = pool ? \pool$25  : conv;
+  assign \$453  = \$like$37  + \$452 [63:60];
+  assign \$454  = step == 2'h3;
+  assign \$455  = ! pool;
+  assign \$456  = $signed(\$like$32 ) <= $signed({ 1'h0, \$like$31  });
+  assign \$457  = \$like$30  & \$456 ;
+  assign \$458  = \$like$31  < \$like$33 ;
+  assign \$459  = \$457  & \$458 ;
+  assign \$460  = \$like$23  & \$459 ;
+  assign \$461  = $signed(\$like$40 ) <= $signed({ 1'h0, \$like$39  });
+  assign \$462  = \$like$38  & \$461 ;
+  assign \$463  = \$like$39  < \$like$41 ;
+  assign \$464  = \$462  & \$463 ;
+  assign \$465  = \$460  & \$464 ;
+  assign \$467  = $signed(\$like$32 ) <= $signed({ 1'h0, \$like$31  });
+  assign \$468  = \$like$30  & \$467 ;
+  assign \$469  = \$like$31  < \$like$33 ;
+  assign \$470  = \$468  & \$469 ;
+  assign \$471  = \$like$23  & \$470 ;
+  assign \$472  = $signed(\$like$40 ) <= $signed({ 1'h0, \$like$39  });
+  assign \$473  = \$like$38  & \$472 ;
+  assign \$474  = \$like$39  < \$like$41 ;
+  assign \$475  = \$473  & \$474 ;
+  assign \$476  = \$471  & \$475 ;
   assign \$477  = pool ? \pool$25  : conv;
-  assign \$478  = pool ? \pool$25  : conv;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$487  = step;
+    \$488  = step;
     if (\$1 ) begin
-      \$487  = 4'h1;
+      \$488  = 4'h1;
     end else if (\$2 ) begin
-      \$487  = \$5 [3:0];
+      \$488  = \$5 [3:0];
     end
     if (rst) begin
-      \$487  = 4'h0;
+      \$488  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$488  = pool;
+    \$489  = pool;
     if (\$1 ) begin
-      \$488  = load[1];
+      \$489  = load[1];
     end
-    if (rst) begin
-      \$488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$489  = \$103 ;
     if (rst) begin
       \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$490  = \$134 ;
+    \$490  = \$like ;
+    if (\$6 ) begin
+      \$490  = \$104 ;
+    end
     if (rst) begin
-      \$490  = 19'h00000;
+      \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$491  = \$165 ;
+    \$491  = \$like$8 ;
+    if (\$6 ) begin
+      \$491  = \$135 ;
+    end
     if (rst) begin
       \$491  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$492  = \$172 ;
+    \$492  = \$like$9 ;
+    if (\$6 ) begin
+      \$492  = \$166 ;
+    end
     if (rst) begin
-      \$492  = 17'h00000;
+      \$492  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$493  = step;
+    \$493  = \$like$10 ;
+    if (\$6 ) begin
+      \$493  = \$173 ;
+    end
     if (rst) begin
-      \$493  = 4'h0;
+      \$493  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$494  = image_rows;
-    if (\$173 ) begin
-      \$494  = \$180 ;
-    end
+    \$494  = step;
     if (rst) begin
-      \$494  = 18'h00000;
+      \$494  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$495  = image_row;
-    if (\$181 ) begin
-      \$495  = \$188 ;
+    \$495  = image_rows;
+    if (\$174 ) begin
+      \$495  = \$181 ;
     end
     if (rst) begin
       \$495  = 18'h00000;
@@ -67974,9 +67978,9 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$496  = pooled_rows;
-    if (\$189 ) begin
-      \$496  = \$196 ;
+    \$496  = image_row;
+    if (\$182 ) begin
+      \$496  = \$189 ;
     end
     if (rst) begin
       \$496  = 18'h00000;
@@ -67984,9 +67988,9 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$497  = window;
-    if (\$197 ) begin
-      \$497  = \$204 ;
+    \$497  = pooled_rows;
+    if (\$190 ) begin
+      \$497  = \$197 ;
     end
     if (rst) begin
       \$497  = 18'h00000;
@@ -67994,9 +67998,9 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$498  = inputs;
-    if (\$205 ) begin
-      \$498  = \$212 ;
+    \$498  = window;
+    if (\$198 ) begin
+      \$498  = \$205 ;
     end
     if (rst) begin
       \$498  = 18'h00000;
@@ -68004,72 +68008,45 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$499  = conv_extents;
-    if (\$205 ) begin
-      if (\$213 ) begin
-        \$499 [17:0] = \$220 ;
-      end
-    end
-    if (\$229 ) begin
-      if (\$237 ) begin
-        \$499 [53:36] = \$244 ;
-      end
-    end
-    if (\$253 ) begin
-      if (\$261 ) begin
-        \$499 [71:54] = \$268 ;
-      end
-    end
-    if (\$277 ) begin
-      if (\$285 ) begin
-        \$499 [35:18] = \$292 ;
-      end
-    end
-    if (\$301 ) begin
-      if (\$309 ) begin
-        \$499 [89:72] = \$316 ;
-      end
-    end
-    if (\$453 ) begin
-      if (\$454 ) begin
-        \$499 [90] = \$464 ;
-      end
+    \$499  = inputs;
+    if (\$206 ) begin
+      \$499  = \$213 ;
     end
     if (rst) begin
-      \$499  = 91'h00000000000000000000000;
+      \$499  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$500  = pool_extents;
-    if (\$205 ) begin
-      if (\$221 ) begin
-        \$500 [17:0] = \$228 ;
+    \$500  = conv_extents;
+    if (\$206 ) begin
+      if (\$214 ) begin
+        \$500 [17:0] = \$221 ;
       end
     end
-    if (\$229 ) begin
-      if (\$245 ) begin
-        \$500 [53:36] = \$252 ;
+    if (\$230 ) begin
+      if (\$238 ) begin
+        \$500 [53:36] = \$245 ;
       end
     end
-    if (\$253 ) begin
-      if (\$269 ) begin
-        \$500 [71:54] = \$276 ;
+    if (\$254 ) begin
+      if (\$262 ) begin
+        \$500 [71:54] = \$269 ;
       end
     end
-    if (\$277 ) begin
-      if (\$293 ) begin
-        \$500 [35:18] = \$300 ;
+    if (\$278 ) begin
+      if (\$286 ) begin
+        \$500 [35:18] = \$293 ;
       end
     end
-    if (\$301 ) begin
-      if (\$317 ) begin
-        \$500 [89:72] = \$324 ;
+    if (\$302 ) begin
+      if (\$310 ) begin
+        \$500 [89:72] = \$317 ;
       end
     end
-    if (\$453 ) begin
-      if (\$465 ) begin
-        \$500 [90] = \$475 ;
+    if (\$454 ) begin
+      if (\$455 ) begin
+        \$500 [90] = \$465 ;
       end
     end
     if (rst) begin
@@ -68078,19 +68055,46 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$501  = windows;
-    if (\$229 ) begin
-      \$501  = \$236 ;
+    \$501  = pool_extents;
+    if (\$206 ) begin
+      if (\$222 ) begin
+        \$501 [17:0] = \$229 ;
+      end
+    end
+    if (\$230 ) begin
+      if (\$246 ) begin
+        \$501 [53:36] = \$253 ;
+      end
+    end
+    if (\$254 ) begin
+      if (\$270 ) begin
+        \$501 [71:54] = \$277 ;
+      end
+    end
+    if (\$278 ) begin
+      if (\$294 ) begin
+        \$501 [35:18] = \$301 ;
+      end
+    end
+    if (\$302 ) begin
+      if (\$318 ) begin
+        \$501 [89:72] = \$325 ;
+      end
+    end
+    if (\$454 ) begin
+      if (\$466 ) begin
+        \$501 [90] = \$476 ;
+      end
     end
     if (rst) begin
-      \$501  = 18'h00000;
+      \$501  = 91'h00000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$502  = depth;
-    if (\$253 ) begin
-      \$502  = \$260 ;
+    \$502  = windows;
+    if (\$230 ) begin
+      \$502  = \$237 ;
     end
     if (rst) begin
       \$502  = 18'h00000;
@@ -68098,9 +68102,9 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$503  = outputs;
-    if (\$277 ) begin
-      \$503  = \$284 ;
+    \$503  = depth;
+    if (\$254 ) begin
+      \$503  = \$261 ;
     end
     if (rst) begin
       \$503  = 18'h00000;
@@ -68108,9 +68112,9 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$504  = columns;
-    if (\$301 ) begin
-      \$504  = \$308 ;
+    \$504  = outputs;
+    if (\$278 ) begin
+      \$504  = \$285 ;
     end
     if (rst) begin
       \$504  = 18'h00000;
@@ -68118,19 +68122,19 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$505  = \$like$23 ;
-    if (\$325 ) begin
-      \$505  = \$344 ;
+    \$505  = columns;
+    if (\$302 ) begin
+      \$505  = \$309 ;
     end
     if (rst) begin
-      \$505  = 1'h0;
+      \$505  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$506  = \$like$26 ;
-    if (\$345 ) begin
-      \$506  = \$347 ;
+    \$506  = \$like$23 ;
+    if (\$326 ) begin
+      \$506  = \$345 ;
     end
     if (rst) begin
       \$506  = 1'h0;
@@ -68138,152 +68142,162 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$507  = \$like$27 ;
-    if (\$345 ) begin
-      \$507  = \$351 ;
+    \$507  = \$like$26 ;
+    if (\$346 ) begin
+      \$507  = \$348 ;
     end
     if (rst) begin
-      \$507  = 13'h0000;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$508  = \$like$28 ;
-    if (\$345 ) begin
-      \$508  = \$374 ;
+    \$508  = \$like$27 ;
+    if (\$346 ) begin
+      \$508  = \$352 ;
     end
     if (rst) begin
-      \$508  = 18'h00000;
+      \$508  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$509  = \$like$29 ;
-    if (\$345 ) begin
-      \$509  = \$393 ;
+    \$509  = \$like$28 ;
+    if (\$346 ) begin
+      \$509  = \$375 ;
     end
     if (rst) begin
-      \$509  = 17'h00000;
+      \$509  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$510  = \$like$30 ;
-    if (\$394 ) begin
-      \$510  = \$like$26 ;
+    \$510  = \$like$29 ;
+    if (\$346 ) begin
+      \$510  = \$394 ;
     end
     if (rst) begin
-      \$510  = 1'h0;
+      \$510  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$511  = \$like$31 ;
-    if (\$394 ) begin
-      \$511  = \$like$27 ;
+    \$511  = \$like$30 ;
+    if (\$395 ) begin
+      \$511  = \$like$26 ;
     end
     if (rst) begin
-      \$511  = 13'h0000;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$512  = \$like$32 ;
-    if (\$394 ) begin
-      \$512  = \$396 ;
+    \$512  = \$like$31 ;
+    if (\$395 ) begin
+      \$512  = \$like$27 ;
     end
     if (rst) begin
-      \$512  = 19'h00000;
+      \$512  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$513  = \$like$33 ;
-    if (\$394 ) begin
-      \$513  = \$398 ;
+    \$513  = \$like$32 ;
+    if (\$395 ) begin
+      \$513  = \$397 ;
     end
     if (rst) begin
-      \$513  = 18'h00000;
+      \$513  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$514  = \$like$34 ;
-    if (\$399 ) begin
-      \$514  = \$401 ;
+    \$514  = \$like$33 ;
+    if (\$395 ) begin
+      \$514  = \$399 ;
     end
     if (rst) begin
-      \$514  = 1'h0;
+      \$514  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$515  = \$like$35 ;
-    if (\$399 ) begin
-      \$515  = \$405 ;
+    \$515  = \$like$34 ;
+    if (\$400 ) begin
+      \$515  = \$402 ;
     end
     if (rst) begin
-      \$515  = 13'h0000;
+      \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$516  = \$like$36 ;
-    if (\$399 ) begin
-      \$516  = \$428 ;
+    \$516  = \$like$35 ;
+    if (\$400 ) begin
+      \$516  = \$406 ;
     end
     if (rst) begin
-      \$516  = 18'h00000;
+      \$516  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$517  = \$like$37 ;
-    if (\$399 ) begin
-      \$517  = \$447 ;
+    \$517  = \$like$36 ;
+    if (\$400 ) begin
+      \$517  = \$429 ;
     end
     if (rst) begin
-      \$517  = 17'h00000;
+      \$517  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$518  = \$like$38 ;
-    if (\$448 ) begin
-      \$518  = \$like$34 ;
+    \$518  = \$like$37 ;
+    if (\$400 ) begin
+      \$518  = \$448 ;
     end
     if (rst) begin
-      \$518  = 1'h0;
+      \$518  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$519  = \$like$39 ;
-    if (\$448 ) begin
-      \$519  = \$like$35 ;
+    \$519  = \$like$38 ;
+    if (\$449 ) begin
+      \$519  = \$like$34 ;
     end
     if (rst) begin
-      \$519  = 13'h0000;
+      \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$520  = \$like$40 ;
-    if (\$448 ) begin
-      \$520  = \$450 ;
+    \$520  = \$like$39 ;
+    if (\$449 ) begin
+      \$520  = \$like$35 ;
     end
     if (rst) begin
-      \$520  = 19'h00000;
+      \$520  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$521  = \$like$41 ;
-    if (\$448 ) begin
-      \$521  = \$452 ;
+    \$521  = \$like$40 ;
+    if (\$449 ) begin
+      \$521  = \$451 ;
     end
     if (rst) begin
-      \$521  = 18'h00000;
+      \$521  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$522  = \$like$41 ;
+    if (\$449 ) begin
+      \$522  = \$453 ;
+    end
+    if (rst) begin
+      \$522  = 18'h00000;
     end
   end
   always @* begin
@@ -68291,13 +68305,13 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
     \$signal  = 18'h00000;
     casez (step)
       4'h1:
-          \$signal  = { 2'h0, \$476 [19:4] };
+          \$signal  = { 2'h0, \$477 [19:4] };
       4'h2:
-          \$signal  = { 6'h00, \$478 [43:32] };
+          \$signal  = { 6'h00, \$479 [43:32] };
       4'h3:
-          \$signal  = { 2'h0, \$480 [19:4] };
+          \$signal  = { 2'h0, \$481 [19:4] };
       4'h4:
-          \$signal  = { 14'h0000, \$482 [59:56] };
+          \$signal  = { 14'h0000, \$483 [59:56] };
       4'h5:
           \$signal  = image_rows;
       4'h6:
@@ -68315,21 +68329,21 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
     b = 18'h00000;
     casez (step)
       4'h1:
-          b = { 6'h00, \$477 [31:20] };
+          b = { 6'h00, \$478 [31:20] };
       4'h2:
-          b = { 6'h00, \$479 [55:44] };
+          b = { 6'h00, \$480 [55:44] };
       4'h3:
-          b = { 6'h00, \$481 [83:72] };
+          b = { 6'h00, \$482 [83:72] };
       4'h4:
-          b = { 14'h0000, \$483 [63:60] };
+          b = { 14'h0000, \$484 [63:60] };
       4'h5:
           b = image_row;
       4'h6:
-          b = { 6'h00, \$484 [95:84] };
+          b = { 6'h00, \$485 [95:84] };
       4'h7:
-          b = { 6'h00, \$485 [55:44] };
-      4'h8:
           b = { 6'h00, \$486 [55:44] };
+      4'h8:
+          b = { 6'h00, \$487 [55:44] };
       4'h9:
           b = depth;
     endcase
@@ -68368,35 +68382,35 @@ module \core_top.core.sequencer.extents (rst, load, conv, \pool$25 , conv_extent
   assign \pool$25.padding  = \pool$25 [71:68];
   assign \pool$25.out_height  = \pool$25 [83:72];
   assign \pool$25.out_width  = \pool$25 [95:84];
-  assign \$8  = \$6 ;
-  assign \$11  = \$9 ;
-  assign \$16  = \$15 [17];
-  assign \$29  = 1'h0;
+  assign \$9  = \$7 ;
+  assign \$12  = \$10 ;
+  assign \$17  = \$16 [17];
   assign \$30  = 1'h0;
-  assign \$31  = \$22 ;
-  assign \$38  = \$37 [16];
-  assign \$221  = pool;
-  assign \$245  = pool;
-  assign \$269  = pool;
-  assign \$293  = pool;
-  assign \$317  = pool;
-  assign \$355  = { \$354 [12], \$354  };
-  assign \$360  = { \$359 , 1'h0 };
-  assign \$366  = { \$365 [12], \$365 , 2'h0 };
-  assign \$371  = { \$370 , 3'h0 };
-  assign \$377  = { 1'h0, \$376 [83:72] };
-  assign \$381  = { \$380 [83:72], 1'h0 };
-  assign \$386  = { 1'h0, \$385 [83:72], 2'h0 };
-  assign \$390  = { \$389 [83:72], 3'h0 };
-  assign \$409  = { \$408 [12], \$408  };
-  assign \$414  = { \$413 , 1'h0 };
-  assign \$420  = { \$419 [12], \$419 , 2'h0 };
-  assign \$425  = { \$424 , 3'h0 };
-  assign \$431  = { 1'h0, \$430 [95:84] };
-  assign \$435  = { \$434 [95:84], 1'h0 };
-  assign \$440  = { 1'h0, \$439 [95:84], 2'h0 };
-  assign \$444  = { \$443 [95:84], 3'h0 };
-  assign \$465  = pool;
+  assign \$31  = 1'h0;
+  assign \$32  = \$23 ;
+  assign \$39  = \$38 [16];
+  assign \$222  = pool;
+  assign \$246  = pool;
+  assign \$270  = pool;
+  assign \$294  = pool;
+  assign \$318  = pool;
+  assign \$356  = { \$355 [12], \$355  };
+  assign \$361  = { \$360 , 1'h0 };
+  assign \$367  = { \$366 [12], \$366 , 2'h0 };
+  assign \$372  = { \$371 , 3'h0 };
+  assign \$378  = { 1'h0, \$377 [83:72] };
+  assign \$382  = { \$381 [83:72], 1'h0 };
+  assign \$387  = { 1'h0, \$386 [83:72], 2'h0 };
+  assign \$391  = { \$390 [83:72], 3'h0 };
+  assign \$410  = { \$409 [12], \$409  };
+  assign \$415  = { \$414 , 1'h0 };
+  assign \$421  = { \$420 [12], \$420 , 2'h0 };
+  assign \$426  = { \$425 , 3'h0 };
+  assign \$432  = { 1'h0, \$431 [95:84] };
+  assign \$436  = { \$435 [95:84], 1'h0 };
+  assign \$441  = { 1'h0, \$440 [95:84], 2'h0 };
+  assign \$445  = { \$444 [95:84], 3'h0 };
+  assign \$466  = pool;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -70917,8 +70931,8 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
     tag2 <= \$23 ;
   \core_top.reader.answers  answers (
     .clk(clk),
-    .\port$11477$0 (\$14 ),
-    .\port$17960$0 (tag2[1:0]),
+    .\port$11478$0 (\$14 ),
+    .\port$17961$0 (tag2[1:0]),
     .r_data(r_data),
     .r_en(m_axis_tready),
     .r_rdy(r_rdy),
@@ -71042,7 +71056,7 @@ module \core_top.reader (clk, rst, rd__en, rd__row, pending, r_data, rd__data, c
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.reader.answers (clk, rst, \port$11477$0 , r_data, \port$17960$0 , r_rdy, r_en);
+module \core_top.reader.answers (clk, rst, \port$11478$0 , r_data, \port$17961$0 , r_rdy, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$54  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -71084,10 +71098,10 @@ module \core_top.reader.answers (clk, rst, \port$11477$0 , r_data, \port$17960$0
   reg [2:0] inner_level = 3'h0;
   wire inner_r_rdy;
   wire [3:0] level;
-  input [63:0] \port$11477$0 ;
-  wire [63:0] \port$11477$0 ;
-  input [1:0] \port$17960$0 ;
-  wire [1:0] \port$17960$0 ;
+  input [63:0] \port$11478$0 ;
+  wire [63:0] \port$11478$0 ;
+  input [1:0] \port$17961$0 ;
+  wire [1:0] \port$17961$0 ;
   (* init = 3'h0 *)
   wire [2:0] produce;
   output [64:0] r_data;
@@ -71117,7 +71131,7 @@ module \core_top.reader.answers (clk, rst, \port$11477$0 , r_data, \port$17960$0
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$17960$0 [1], \port$11477$0  };
+      storage[w_port__addr] <= { \port$17961$0 [1], \port$11478$0  };
   end
   reg [64:0] _0_;
   always @(posedge clk) begin
@@ -71128,12 +71142,12 @@ module \core_top.reader.answers (clk, rst, \port$11477$0 , r_data, \port$17960$0
   assign r_data = _0_;
   assign w_rdy = inner_level != 3'h7;
   assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & \port$17960$0 [0];
+  assign w_port__en = w_rdy & \port$17961$0 [0];
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
   assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & \port$17960$0 [0];
+  assign \$3  = w_rdy & \port$17961$0 [0];
   assign \$4  = w_port__addr == 3'h6;
   assign \$5  = w_port__addr + 1'h1;
   assign \$6  = \$4  ? 4'h0 : \$5 ;
@@ -71143,7 +71157,7 @@ module \core_top.reader.answers (clk, rst, \port$11477$0 , r_data, \port$17960$0
   assign \$10  = r_port__addr == 3'h6;
   assign \$11  = r_port__addr + 1'h1;
   assign \$12  = \$10  ? 4'h0 : \$11 ;
-  assign \$13  = w_rdy & \port$17960$0 [0];
+  assign \$13  = w_rdy & \port$17961$0 [0];
   assign \$14  = ~ r_rdy;
   assign \$15  = \$14  | r_en;
   assign \$16  = inner_r_rdy & \$15 ;
@@ -71153,7 +71167,7 @@ module \core_top.reader.answers (clk, rst, \port$11477$0 , r_data, \port$17960$0
   assign \$20  = ~ r_rdy;
   assign \$21  = \$20  | r_en;
   assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & \port$17960$0 [0];
+  assign \$23  = w_rdy & \port$17961$0 [0];
   assign \$24  = ~ \$23 ;
   assign \$25  = \$22  & \$24 ;
   assign \$26  = inner_level - 1'h1;
@@ -71216,9 +71230,9 @@ module \core_top.reader.answers (clk, rst, \port$11477$0 , r_data, \port$17960$0
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$17960$0 [1], \port$11477$0  };
-  assign w_data = { \port$17960$0 [1], \port$11477$0  };
-  assign w_en = \port$17960$0 [0];
+  assign w_port__data = { \port$17961$0 [1], \port$11478$0  };
+  assign w_data = { \port$17961$0 [1], \port$11478$0  };
+  assign w_en = \port$17961$0 [0];
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -72261,7 +72275,7 @@ module \core_top.regs (s_axil_awvalid, s_axil_wdata, s_axil_wstrb, s_axil_wvalid
 endmodule
 
 (* generator = "Amaranth" *)
-module \core_top.writer (rst, bank__en, \port$11412$0 , \port$11413$0 , bank__row, bank__mask, imem__en, imem__addr, imem__data, hold, pending, wr_addr, wr_data, wr_en, bank__data, clk);
+module \core_top.writer (rst, bank__en, \port$11413$0 , \port$11414$0 , bank__row, bank__mask, imem__en, imem__addr, imem__data, hold, pending, wr_addr, wr_data, wr_en, bank__data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$56  = 0;
   wire \$1 ;
   wire [31:0] \$10 ;
@@ -72329,10 +72343,10 @@ module \core_top.writer (rst, bank__en, \port$11412$0 , \port$11413$0 , bank__ro
   reg part = 1'h0;
   output pending;
   wire pending;
-  output \port$11412$0 ;
-  wire \port$11412$0 ;
   output \port$11413$0 ;
   wire \port$11413$0 ;
+  output \port$11414$0 ;
+  wire \port$11414$0 ;
   input rst;
   wire rst;
   input [12:0] wr_addr;
@@ -72402,8 +72416,8 @@ module \core_top.writer (rst, bank__en, \port$11412$0 , \port$11413$0 , bank__ro
     end
   end
   assign bank__bank = { \$2 , \$1  };
-  assign \port$11412$0  = \$1 ;
-  assign \port$11413$0  = \$2 ;
+  assign \port$11413$0  = \$1 ;
+  assign \port$11414$0  = \$2 ;
   assign bank__mask = \$6 [7:0];
   assign imem__addr = \$19 [9:0];
   assign \bank__data[0]  = bank__data[31:0];

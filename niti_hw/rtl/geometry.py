@@ -5,10 +5,9 @@ layers would walk as the address generators do.
 The word counts are products of the geometry's fields, one a cycle into a single two-stage
 multiplier after the sequencer latches a geometry: the next instruction's check comes a
 retirement, a fetch, a decode and the products' cycle later, so the counts need neither a
-multiplier each nor an adder tree. Each
-is capped at 2**`bits`, above every bank's words: the sequencer refuses a tensor that large
-whether it knows its exact size or not, and the multiplier is a capped shift-and-add in LUTs
-(`capped_product`; the array needs the MULT18X18Ds)."""
+multiplier each nor an adder tree. Each is capped at 2**`bits`, above every bank's words: the
+sequencer refuses a tensor that large whether it knows its exact size or not, and the multiplier
+is a capped shift-and-add in LUTs (`capped_product`; the array needs the MULT18X18Ds)."""
 
 from __future__ import annotations
 
@@ -111,7 +110,7 @@ class GeometryExtents(wiring.Component):
                     m.d.comb += [a.eq(factors[first]), b.eq(factors[second])]
         terms, over = capped_terms(a, b, bits)
         later = Signal.like(step)  # the step whose product completes this cycle
-        staged = _registered(m, [over, *partial_sums(terms)], 1)
+        staged = _registered(m, [over, *partial_sums(terms)], step != 0)
         m.d.sync += later.eq(step)
         product = capped_total(staged[1:], staged[0], bits)
         targets = (self.conv_extents, self.pool_extents)

@@ -271,7 +271,7 @@ class Sequencer(wiring.Component):
 
     def _causes(self, op, products, extents):
         """Why `op` cannot run as the machine runs it: a bit per `CAUSES` that holds (none: it
-        can); `products` of its sizes (`_products`), `extents` of the conv and pool geometry
+        can); `products` of its sizes (`_product_terms`, summed), `extents` of the conv and pool geometry
         registers (`GeometryExtents`)."""
         p, shift = self.params, self.params.lanes.bit_length() - 1
 
