@@ -23,6 +23,24 @@ def test_small_unit_synthesises_and_places(tmp_path):
     assert row["ecp5_fmax_mhz"] > 0 and row["ice40_lut4"] > 0
 
 
+@pytest.mark.synth
+def test_router2_places_the_clock_on_its_clock_pin(tmp_path):
+    """The core's flow (ROUTER2_UNITS): router2, with clk constrained to CLOCK_PIN's bel."""
+    from niti_hw.rtl.synth import place_route_ecp5
+
+    write_design(SynthJob("systolic_array", DEFAULT.replace(rows=2, cols=2, lanes=1)), tmp_path, "ecp5")
+    synth_yosys(tmp_path, "ecp5")
+    assert place_route_ecp5(tmp_path, seed=2, router2=True) > 0
+    log = (tmp_path / "nextpnr_s2.log").read_text()
+    assert "Running router2" in log and "pin 'clk$tr_io' constrained to Bel" in log
+
+
+def test_router2_units_are_synthesised_units():
+    from niti_hw.rtl.synth import ROUTER2_UNITS, default_jobs
+
+    assert ROUTER2_UNITS <= {job.unit for job in default_jobs(DEFAULT)}
+
+
 def test_markdown_table():
     table = pd.DataFrame([{"unit": "a", "fmax": 1.5, "dsp": None}])
     assert to_markdown(table).splitlines() == ["| unit | fmax | dsp |", "|---|---|---|", "| a | 1.5 |  |"]

