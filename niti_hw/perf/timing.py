@@ -365,15 +365,20 @@ logic in front: a block RAM's clock-to-out reaches only a register), then the ba
 extension into a register."""
 
 BANK_WRITE_LATENCY = 1
-"""A row written by an engine lands in its RAM a cycle later (address, data and mask registered)."""
+"""A row on a bank's write port lands in its RAM a cycle later (address, data and mask
+registered)."""
+
+WRITE_PORT_LATENCY = 1
+"""The core's register between the engines' (and the host's) write ports and the banks': the
+selected engine's port, then the bank select, each a cycle of its own."""
 
 FETCH_CYCLES = INSTRUCTION_WORDS + IMEM_READ_LATENCY
 """An instruction's words read one per cycle, the last arriving IMEM_READ_LATENCY later."""
 
-GEOMETRY_CHECK_LATENCY = 10
+GEOMETRY_CHECK_LATENCY = 11
 """Cycles from a geometry register's new value to its extents (words of the input, the pooled or
 convolved output, the im2col columns) and its shape check: nine products one a cycle into one
-two-stage multiplier (rtl/geometry.py). No instruction waits for them: the next instruction's
+three-stage multiplier (rtl/geometry.py). No instruction waits for them: the next instruction's
 check comes a RETIRE, FETCH, DECODE and PRODUCTS after the geometry is latched (at most that many
 cycles)."""
 
@@ -416,7 +421,7 @@ def relu_engine_cycles(m: int, p: HardwareParams) -> int:
     return ENGINE_HANDSHAKE_CYCLES + engine_pass_cycles(m, RELU_LATENCY, p)
 
 
-WIDE_UPDATE_GAP = BANK_WRITE_LATENCY
+WIDE_UPDATE_GAP = WRITE_PORT_LATENCY + BANK_WRITE_LATENCY
 """Cycles a wide UPDATE's second pass waits after the first pass's last write, so that it reads
 that row as written."""
 

@@ -15,6 +15,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from niti_hw.params import HardwareParams
+from niti_hw.perf.timing import WRITE_PORT_LATENCY
 from niti_hw.rtl.banks import Banks, read_port_signature, write_port_signature
 from niti_hw.rtl.gather_engine import GatherEngine
 from niti_hw.rtl.gemm_engine import GemmEngine
@@ -25,6 +26,10 @@ from niti_hw.rtl.pool_engine import PoolEngine
 from niti_hw.rtl.relu_engine import ReluEngine
 from niti_hw.rtl.sequencer import ENGINES, Sequencer
 from niti_hw.rtl.update_engine import INT8_BITS, UpdateEngine
+
+if WRITE_PORT_LATENCY != 1:
+    raise RuntimeError("rtl/core.py registers the selected engine's write port once: perf.timing's "
+                       "WRITE_PORT_LATENCY must say 1")
 
 PROGRAM_WORDS = 1024
 """Default instruction memory: 146 instructions (a small CNN's step is about 300 words)."""
@@ -42,9 +47,9 @@ class Core(wiring.Component):
 
     Host ports: the sequencer's (`imem`, `exp_wr`, `exp_rd`, `config`, `start`, `busy`, `done`,
     `error`, `cause`, `pc`, `b`, `conv`, `pool`; see `Sequencer`) and `host_rd`, `host_wr`, a
-    bank read and write port (`Banks`' timing) that reach bank port 0 while the core is not busy,
-    for loading a batch and weights and reading results (on a board `CoreTop`'s stream frames
-    drive them); `lfsr_rd`, the state of any LFSR lane (`LfsrBank`).
+    bank read and write port (`Banks`' timing, a write `WRITE_PORT_LATENCY` later) that reach
+    bank port 0 while the core is not busy, for loading a batch and weights and reading results
+    (on a board `CoreTop`'s stream frames drive them); `lfsr_rd`, the state of any LFSR lane (`LfsrBank`).
 
     Cycles of a run: `niti_hw.perf.timing.program_cycles`.
     """
@@ -105,9 +110,13 @@ class Core(wiring.Component):
                 m.d.comb += engine.rd[index].data.eq(port.data)
             if host is not None:
                 m.d.comb += host.data.eq(port.data)
-        for index, port in enumerate(banks.wr):
-            _drive(m, port, [(seq.select[e], engine.wr[index]) for e, engine in enumerate(engines)],
+        for index, port in enumerate(banks.wr):  # the selected port, registered (WRITE_PORT_LATENCY)
+            request = write_port_signature(self.params).flip().create(path=(f"wr{index}",))
+            _drive(m, request, [(seq.select[e], engine.wr[index])
+                                for e, engine in enumerate(engines)],
                    self.host_wr if index == 0 else None, seq.busy)
+            m.d.sync += [getattr(port, name).eq(getattr(request, name))
+                         for name in port.signature.members]
         return m
 
 

@@ -113,6 +113,7 @@ class GemmEngine(Engine):
         final = Signal()  # the tile being written is the last
         active = Signal()
         row = Signal(range(R))
+        row_after = Signal(range(R))  # row + 1 (mod R): the next row's buffer index, registered
         step = Signal(range(writes))
         rotated = Signal((C + L) * 32)
         kept = Signal(C + L)
@@ -125,7 +126,7 @@ class GemmEngine(Engine):
         row_done = active & (step == writes - 1)
         load_next = row_done & (row != R - 1)
         load = load_first | load_next
-        which = Mux(load_first, 0, row + 1)
+        which = Mux(load_first, 0, row_after)
         addr = Mux(load_first, tile_addr, row_addr)
         offset = addr[:shift] if shift else 0
         columns = Cat(*[n_left > c for c in range(C)])
@@ -133,7 +134,8 @@ class GemmEngine(Engine):
             m.d.sync += [rotated.eq(Array(buffer)[which] << (offset * 32)),
                          kept.eq(columns << offset), bank_row.eq(addr >> shift),
                          row_ok.eq(which < m_left), row_addr.eq(addr + op.n),
-                         row.eq(which), step.eq(0), active.eq(1)]
+                         row.eq(which), row_after.eq(Mux(which == R - 1, 0, which + 1)),
+                         step.eq(0), active.eq(1)]
             with m.If(which == R - 1):  # the tile's rows are placed: on to the next tile
                 m.d.sync += final.eq((m_left <= R) & (n_left <= C))
                 with m.If(n_left <= C):

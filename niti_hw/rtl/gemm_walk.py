@@ -113,9 +113,13 @@ class OperandWalk(wiring.Component):
         other0 = Signal(DIM_BITS)
         emit = Signal()
         gathering, last_phase = Signal(PERIOD_BITS), Signal(PERIOD_BITS)  # from the held inputs
-        m.d.comb += emit.eq(walking & (phase < gathering))
+        last_k = Signal(DIM_BITS)  # k - 1, from the held inputs
+        # phase < gathering and phase == last_phase, kept beside the phase counter (set for the
+        # phase it moves to), so no compare lies in front of the events
+        before_gathered, closing = Signal(), Signal()
+        m.d.comb += emit.eq(walking & before_gathered)
         beat_end = emit & (t == slots - 1)
-        tile = walking & (phase == last_phase)
+        tile = walking & closing
         own_last = own0 + width >= self.own
         other_last = other0 + other_width >= self.other
         inner_last = own_last if self.role == "b" else other_last
@@ -124,14 +128,18 @@ class OperandWalk(wiring.Component):
         advance = inner_last if self.role == "a" else ~inner_last
         keep = ~inner_last if self.role == "a" else 0
         events = {"load": self.start, "tile": tile, "advance": advance, "keep": keep,
-                  "beat": beat_end & (kk != self.k - 1), "slot": emit & ~beat_end,
+                  "beat": beat_end & (kk != last_k), "slot": emit & ~beat_end,
                   "capture": emit & (t == width - 1)}
 
         with m.If(self.start):
             m.d.sync += [walking.eq(1), phase.eq(0), t.eq(0), kk.eq(0), own0.eq(0), other0.eq(0),
-                         gathering.eq(self.k * slots), last_phase.eq(self.period - 1)]
+                         gathering.eq(self.k * slots), last_phase.eq(self.period - 1),
+                         last_k.eq(self.k - 1), before_gathered.eq(self.k != 0),
+                         closing.eq(self.period == 1)]
         with m.Elif(walking):
-            m.d.sync += phase.eq(Mux(tile, 0, phase + 1))
+            m.d.sync += [phase.eq(Mux(tile, 0, phase + 1)),
+                         before_gathered.eq(Mux(tile, gathering != 0, phase + 1 < gathering)),
+                         closing.eq(Mux(tile, last_phase == 0, phase + 1 == last_phase))]
             with m.If(emit):
                 m.d.sync += t.eq(Mux(beat_end, 0, t + 1))
             with m.If(tile):
@@ -157,7 +165,7 @@ class OperandWalk(wiring.Component):
                                                                + k_off.cur["v"]),
                      element.zero.eq((t >= width) | (own0 + t >= self.own)),
                      element.beat_last.eq(beat_end),
-                     element.tile_last.eq(beat_end & (kk == self.k - 1))]
+                     element.tile_last.eq(beat_end & (kk == last_k))]
         if self.role == "a":
             element = self._im2col(m, layout, events, element)
         else:  # in step with A's im2col stages
@@ -187,9 +195,14 @@ class OperandWalk(wiring.Component):
         the other layouts) otherwise. `GEMM_IM2COL_STAGES` cycles: a product and a sum a stage."""
         g = self.conv
         dim = unsigned(DIM_BITS)
+        # Each dimension's last index, a cycle behind the geometry register (latched by an
+        # instruction before this one), so a step compares and adds, no subtraction before.
+        last = {name: Signal(dim, name=f"last_{name}")
+                for name in ("out_width", "out_height", "channels", "kernel_w")}
+        m.d.sync += [last[name].eq(g[name] - 1) for name in last]
 
         def window_step(c):
-            ow_end, oh_end = c["ow"] == g.out_width - 1, c["oh"] == g.out_height - 1
+            ow_end, oh_end = c["ow"] == last["out_width"], c["oh"] == last["out_height"]
             return {"ow": Mux(ow_end, 0, c["ow"] + 1),
                     "ows": Mux(ow_end, 0, c["ows"] + g.stride),
                     "oh": Mux(ow_end, Mux(oh_end, 0, c["oh"] + 1), c["oh"]),
@@ -197,7 +210,7 @@ class OperandWalk(wiring.Component):
                     "n": Mux(ow_end & oh_end, c["n"] + 1, c["n"])}
 
         def depth_step(c):
-            c_end, kw_end = c["c"] == g.channels - 1, c["kw"] == g.kernel_w - 1
+            c_end, kw_end = c["c"] == last["channels"], c["kw"] == last["kernel_w"]
             return {"c": Mux(c_end, 0, c["c"] + 1),
                     "kw": Mux(c_end, Mux(kw_end, 0, c["kw"] + 1), c["kw"]),
                     "kh": Mux(c_end & kw_end, c["kh"] + 1, c["kh"])}

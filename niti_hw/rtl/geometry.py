@@ -19,17 +19,19 @@ from niti_hw.perf.timing import (DISPATCH_CYCLES, FETCH_CYCLES, GEOMETRY_CHECK_L
                                  RETIRE_CYCLES)
 from niti_hw.program.isa import GEOMETRY_FIELDS
 from niti_hw.rtl.instruction import geometry_layout
-from niti_hw.rtl.shift_add import capped_terms, capped_total, partial_sums, shifted_sum
+from niti_hw.rtl.shift_add import (capped_factors, capped_terms, capped_total, partial_sums,
+                                   shifted_sum)
 
-STEPS = (("image_rows", "batch", "height"), ("image_row", "width", "channels"),
-         ("pooled_rows", "batch", "out_height"), ("window", "kernel_h", "kernel_w"),
-         ("inputs", "image_rows", "image_row"), ("windows", "pooled_rows", "out_width"),
-         ("depth", "window", "channels"), ("outputs", "windows", "channels"),
-         ("columns", "windows", "depth"))
+STEPS = (("pooled_rows", "batch", "out_height"), ("window", "kernel_h", "kernel_w"),
+         ("image_rows", "batch", "height"), ("windows", "pooled_rows", "out_width"),
+         ("depth", "window", "channels"), ("image_row", "width", "channels"),
+         ("outputs", "windows", "channels"), ("columns", "windows", "depth"),
+         ("inputs", "image_rows", "image_row"))
 """The products in the order the multiplier takes them, one a cycle, (result, factor, factor):
 each factor a geometry field or the result of a step at least PRODUCT_LATENCY before."""
-PRODUCT_LATENCY = 2
-"""A product's cycles: its shifted terms summed in part into registers, then in whole."""
+PRODUCT_LATENCY = 3
+"""A product's cycles: its factors picked and ordered (`capped_factors`) into registers, their
+shifted terms summed in part into registers, then in whole."""
 
 for _n, (_, *_factors) in enumerate(STEPS):
     if any(name in _factors for name, *_ in STEPS[max(0, _n - PRODUCT_LATENCY + 1):_n]):
@@ -68,12 +70,12 @@ def _registered(m: Module, values, load) -> list:
 
 def _fits(m: Module, size, padding, kernel, stride, out, step) -> Value:
     """out == (size + 2 * padding - kernel) // stride + 1, without a divider (nor a multiplier:
-    the stride is narrow), over `step`s 1 and 2 (the products, then the sums) into a compare
-    valid from step 3."""
-    some, span, low, high = _registered(m, (out != 0, size + 2 * padding,
-                                            shifted_sum(out - 1, stride),
-                                            shifted_sum(out, stride)), step == 1)
-    some, span, low, high = _registered(m, (some, span, low + kernel, high + kernel), step == 2)
+    the stride is narrow): out * stride - stride + kernel <= size + 2 * padding < out * stride +
+    kernel, over `step`s 1 and 2 (the product, then the sums) into a compare valid from step 3."""
+    some, span, high = _registered(m, (out != 0, size + 2 * padding, shifted_sum(out, stride)),
+                                   step == 1)
+    some, span, low, high = _registered(m, (some, span, high - stride + kernel, high + kernel),
+                                        step == 2)
     return some & (low <= span) & (span < high)
 
 
@@ -108,10 +110,12 @@ class GeometryExtents(wiring.Component):
             for n, (_, first, second) in enumerate(STEPS, start=1):
                 with m.Case(n):
                     m.d.comb += [a.eq(factors[first]), b.eq(factors[second])]
-        terms, over = capped_terms(a, b, bits)
+        ordering = Signal.like(step)  # the step whose factors are in `ordered`
         later = Signal.like(step)  # the step whose product completes this cycle
-        staged = _registered(m, [over, *partial_sums(terms)], step != 0)
-        m.d.sync += later.eq(step)
+        wide, narrow, too_wide = _registered(m, capped_factors(a, b, bits), step != 0)
+        terms, over = capped_terms(wide, narrow, bits)
+        staged = _registered(m, [too_wide | over, *partial_sums(terms)], ordering != 0)
+        m.d.sync += [ordering.eq(step), later.eq(ordering)]
         product = capped_total(staged[1:], staged[0], bits)
         targets = (self.conv_extents, self.pool_extents)
         for n, (name, _, _) in enumerate(STEPS, start=1):

@@ -7,7 +7,7 @@ file, the B register of the last BITWIDTH and the current convolution and poolin
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -25,7 +25,7 @@ from niti_hw.rtl.layouts import BITWIDTH, SHIFT
 from niti_hw.rtl.loss_engine import LOSS_CLASSES
 from niti_hw.rtl.max_pool import MAX_KERNEL
 from niti_hw.rtl.narrow_engine import rounding_mode
-from niti_hw.rtl.shift_add import capped_terms, capped_total, partial_sums
+from niti_hw.rtl.shift_add import capped_factors, capped_terms, capped_total, partial_sums
 from niti_hw.rtl.update_engine import INT8_BITS
 
 if IMEM_READ_LATENCY != 1:
@@ -59,7 +59,11 @@ GEOMETRY_OPERANDS = {
 (`GeometryExtents`); their results are written while their operands are still read, so a result
 may not overlap an operand (nor POOL's values its winners)."""
 PRODUCTS = ("rows_of_n", "m_k", "k_n", "m_n")
-"""The products of an instruction's sizes its checks need (`Sequencer._product_terms`)."""
+"""The products of an instruction's sizes its checks need (`Sequencer._product_factors`)."""
+if max(tensor_layout()[size].offset + tensor_layout()[size].width for size in ("m", "n", "k")) \
+        > (INSTRUCTION_WORDS - 1) * WORD_BITS:
+    raise RuntimeError("rtl/sequencer.py orders the products' factors while an instruction's last "
+                       "word is read: m, n and k must lie in the words before it")
 CAUSES = (Refusal.OPCODE, Refusal.PLACE, Refusal.BANKS, Refusal.SETTING)
 """The check's refusals, the first that holds reported (`_first_cause`)."""
 MAX_M_U = INT8_MAX.bit_length() + 1
@@ -173,6 +177,13 @@ class Sequencer(wiring.Component):
         m.d.comb += refusal.as_value().eq(_first_cause(causes))
         products = {name: Signal(word_bits(self.params) + 1, name=f"{name}_words")
                     for name in PRODUCTS}
+        # The sizes are in the words before the last: their factors ordered while it is read
+        # (`words` one word short of the instruction), their terms summed in part at decode.
+        early = tensor_layout()(Cat(words[WORD_BITS:], Const(0, WORD_BITS))[:tensor_layout().size])
+        ordered = self._product_factors(early)
+        factors = {name: [Signal.like(v, name=f"{name}_{part}") for part, v in
+                          zip(("wide", "narrow", "over"), values)]
+                   for name, values in ordered.items()}
         staged = {}  # each product's overflow flag and partial sums, from the decode
         m.d.sync += self.launch.eq(0)
         with m.FSM():
@@ -185,12 +196,15 @@ class Sequencer(wiring.Component):
             with m.State("FETCH"):
                 with m.If(got & (arrived == INSTRUCTION_WORDS - 1)):
                     m.d.sync += fetching.eq(0)
+                    m.d.sync += [r.eq(v) for name, values in ordered.items()
+                                 for r, v in zip(factors[name], values)]
                     m.next = "DECODE"
             with m.State("DECODE"):
                 decoded = tensor_layout()(words[:tensor_layout().size])
                 m.d.sync += op.eq(decoded)
-                for name, (terms, over) in self._product_terms(decoded).items():
-                    values = [over, *partial_sums(terms)]
+                for name, (wide, narrow, too_wide) in factors.items():
+                    terms, over = capped_terms(wide, narrow, word_bits(self.params))
+                    values = [too_wide | over, *partial_sums(terms)]
                     staged[name] = [Signal.like(v, name=f"{name}_{n}") for n, v in
                                     enumerate(values)]
                     m.d.sync += [r.eq(v) for r, v in zip(staged[name], values)]
@@ -246,32 +260,37 @@ class Sequencer(wiring.Component):
     def _exponent_update(self, m: Module, a_value, b_value, write, value) -> None:
         """The machine's exponent update at retirement: exp[dst] = exp[a] + k for a ROUND (keep
         != KEEP_M_U), exp[a] for RELU, RELU_BACKWARD, POOL, POOL_BACKWARD and COL2IM, the loss
-        unit's for LOSS, exp[a] + exp[b] for GEMM, none for the others."""
+        unit's for LOSS, exp[a] + exp[b] for GEMM, none for the others.
+
+        `write` and `value` are registers, formed the cycle before RETIRE (the engine's `done`, or
+        the dispatch of a geometry) from inputs that hold through RETIRE (the op, exp[a], exp[b]
+        from the check, k and the loss exponent from the engine's done on), so the retirement
+        only decodes dst and writes."""
         op = self.op
         narrowing = (op.opcode == Opcode.ROUND) & (op.keep != KEEP_M_U)
         passing = Cat(*[op.opcode == code for code in
                         (Opcode.RELU, Opcode.RELU_BACKWARD, *GEOMETRY_OPERANDS)]).any()
         loss = op.opcode == Opcode.LOSS
         gemm = op.opcode == Opcode.GEMM  # exp[dst] = exp[a] + exp[b]
-        m.d.comb += [
+        m.d.sync += [
             write.eq(narrowing | passing | loss | gemm),
             value.eq(Mux(loss, self.loss_exponent,
                          a_value + Mux(narrowing, self.k_result, 0)
                          + Mux(gemm, b_value, 0))),
         ]
 
-    def _product_terms(self, op) -> dict:
-        """The checks' products of `op`'s sizes (`PRODUCTS`) as `capped_terms`: summed in part
-        at decode and in whole in the next cycle, so the check cycle only adds and compares;
-        capped past every bank (`capped_product`)."""
+    def _product_factors(self, op) -> dict:
+        """The checks' products of `op`'s sizes (`PRODUCTS`) as `capped_factors`: ordered while
+        the fetch ends, their terms summed in part at decode and in whole in the next cycle, so
+        the check cycle only adds and compares; capped past every bank (`capped_product`)."""
         bits = word_bits(self.params)
-        return {"rows_of_n": capped_terms(op.m, op.n[:LOSS_CLASSES.bit_length()], bits),
-                "m_k": capped_terms(op.m, op.k, bits), "k_n": capped_terms(op.k, op.n, bits),
-                "m_n": capped_terms(op.m, op.n, bits)}
+        return {"rows_of_n": capped_factors(op.m, op.n[:LOSS_CLASSES.bit_length()], bits),
+                "m_k": capped_factors(op.m, op.k, bits), "k_n": capped_factors(op.k, op.n, bits),
+                "m_n": capped_factors(op.m, op.n, bits)}
 
     def _causes(self, op, products, extents):
         """Why `op` cannot run as the machine runs it: a bit per `CAUSES` that holds (none: it
-        can); `products` of its sizes (`_product_terms`, summed), `extents` of the conv and pool geometry
+        can); `products` of its sizes (`_product_factors`, summed), `extents` of the conv and pool geometry
         registers (`GeometryExtents`)."""
         p, shift = self.params, self.params.lanes.bit_length() - 1
 

@@ -44,9 +44,10 @@ def capped_total(terms, over, bits: int) -> Value:
     return Mux(over | total[bits:].any(), 1 << bits, total[:bits])
 
 
-def capped_terms(a, b, bits: int) -> tuple[list, Value]:
-    """`capped_product`'s shifted terms (each below 2**bits) and whether the product is past
-    2**bits for a reason the terms do not show."""
+def capped_factors(a, b, bits: int) -> tuple[Value, Value, Value]:
+    """`capped_terms`' first step, a pipeline stage of its own where needed: (wide, narrow, over),
+    the factors ordered so that `narrow` (ceil(bits / 2) bits at most) multiplies, and whether both
+    are too wide for the product to lie below 2**bits."""
     a, b = Value.cast(a), Value.cast(b)
     if len(a) < len(b):
         a, b = b, a
@@ -56,6 +57,13 @@ def capped_terms(a, b, bits: int) -> tuple[list, Value]:
         a_small, b_small = ~a[half:].any(), ~b[half:].any()
         over = ~a_small & ~b_small  # both >= 2**half: the product is >= 2**bits
         a, b = Mux(a_small, b, a), Mux(a_small, a[:half], b[:half])
+    return a, b, over
+
+
+def capped_terms(a, b, bits: int) -> tuple[list, Value]:
+    """`capped_product`'s shifted terms (each below 2**bits) and whether the product is past
+    2**bits for a reason the terms do not show."""
+    a, b, over = capped_factors(a, b, bits)
     if len(a) > bits:
         over = over | (a[bits:].any() & b.any())
         a = a[:bits]
@@ -67,10 +75,15 @@ def capped_terms(a, b, bits: int) -> tuple[list, Value]:
     return terms, over
 
 
+def shifted_terms(a, b) -> list:
+    """The len(b) shifted copies of `a` whose sum is a * b (unsigned `b`)."""
+    a, b = Value.cast(a), Value.cast(b)
+    return [Mux(b[i], a << i, 0) for i in range(len(b))]
+
+
 def shifted_sum(a, b) -> Value:
     """a * b exactly, for a narrow unsigned `b`: len(b) shifted copies of `a` added."""
-    a, b = Value.cast(a), Value.cast(b)
-    return tree_sum([Mux(b[i], a << i, 0) for i in range(len(b))])
+    return tree_sum(shifted_terms(a, b))
 
 
 def signed_shifted_sum(a, b) -> Value:

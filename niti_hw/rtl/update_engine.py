@@ -3,10 +3,11 @@ reference machine's `_update` (golden `IntegerWeights.apply`, and `as_int8` for 
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 
 from niti_hw.golden import INT8_MAX
 from niti_hw.params import HardwareParams
+from niti_hw.perf.timing import WIDE_UPDATE_GAP
 from niti_hw.rtl.engine import Engine
 from niti_hw.rtl.row_stream import RowReads, RowWrites, TensorRows, widen
 from niti_hw.rtl.update_unit import WeightUpdate
@@ -23,8 +24,8 @@ class UpdateEngine(Engine):
     Wider than 8 bits, a second pass reads the updated weights back through the unit with g = 0
     and writes their int8 copies R(W, weight_bits - 8, nearest) to `aux` (the GEMMs' operand):
     the copies usually share the weights' bank, whose one write port takes a row per cycle. It
-    starts `BANK_WRITE_LATENCY` cycles after the first pass's last write, so it reads that row
-    as written.
+    starts `WIDE_UPDATE_GAP` cycles after the first pass's last write, so it reads that row as
+    written.
 
     Throughput: one row per cycle. Cycles from `start` to `done`: `niti_hw.perf.timing`'s
     `update_engine_cycles`.
@@ -53,17 +54,16 @@ class UpdateEngine(Engine):
         writes = RowWrites(m, rows, self.wr[0], unit.o.valid, unit.o.p.last,
                            self.wr[0].data.shape()(result), "updated")
 
-        second = Signal()  # the cycle between the passes
-        m.d.sync += [self.done.eq(writes.done & (copying | (bits == INT8_BITS))), second.eq(0)]
+        gap = Signal(WIDE_UPDATE_GAP)  # the cycles between the passes
+        m.d.sync += [self.done.eq(writes.done & (copying | (bits == INT8_BITS))),
+                     gap.eq(Cat(writes.done & ~copying, gap[:-1]))]
         with m.If(self.start):
             m.d.sync += rows.start(op.m) + [copying.eq(0)]
             m.d.sync += reads.start(rows, op.m, [(op.a_bank, op.a_base),
                                                  (op.dst_bank, op.dst_base)])
             m.d.sync += writes.start(op.dst_bank, op.dst_base, p.lanes)
         if bits > INT8_BITS:
-            with m.If(writes.done & ~copying):
-                m.d.sync += second.eq(1)
-            with m.If(second):
+            with m.If(gap[-1]):
                 m.d.sync += copying.eq(1)
                 m.d.sync += reads.start(rows, op.m, [(op.dst_bank, op.dst_base)] * 2)
                 m.d.sync += writes.start(op.aux_bank, op.aux_base, p.lanes)

@@ -16,7 +16,7 @@ from niti_hw.perf.timing import GATHER_WALK_LATENCY, WINDOW_WALK_LATENCY
 from niti_hw.program.isa import GEOMETRY_FIELDS
 from niti_hw.rtl.instruction import geometry_layout
 from niti_hw.rtl.row_stream import M_BITS
-from niti_hw.rtl.shift_add import shifted_sum
+from niti_hw.rtl.shift_add import partial_sums, shifted_terms, tree_sum
 
 FIELD_BITS = dict(GEOMETRY_FIELDS)
 OFFSET_BITS = (FIELD_BITS["kernel_h"] + FIELD_BITS["kernel_w"])
@@ -75,16 +75,20 @@ def _horner(m: Module, first, steps, name: str, bits: int, fabric=()):
     multiplier in one cycle. Modulo 2**bits (`banks.word_bits`), which is the address wherever an
     element is `inside` (the sequencer refuses a tensor past its bank): the products fit one
     MULT18X18D each; a kernel-sized factor's, and those of the steps numbered in `fabric`, are
-    shift-and-adds in LUTs (the core's array needs the MULT18X18Ds). Returns (value, cycles it
-    took)."""
+    shift-and-adds in LUTs (the core's array needs the MULT18X18Ds), their shifted copies summed
+    in part into the product registers (`partial_sums`), then with the term. Returns (value,
+    cycles it took)."""
     acc, terms = first, [term for _, term in steps]
     for n, (factor, _) in enumerate(steps):
-        product = Signal(bits, name=f"{name}_product{n}")
         total = Signal(bits, name=f"{name}{n}")
         (term, *rest) = _delay(m, terms, 1, f"{name}_term{n}_")
-        lut = n in fabric or len(Value.cast(factor)) <= FIELD_BITS["kernel_h"]
-        m.d.sync += [product.eq(shifted_sum(acc[:bits], factor) if lut else acc[:bits] * factor),
-                     total.eq(product + term)]
+        if n in fabric or len(Value.cast(factor)) <= FIELD_BITS["kernel_h"]:
+            parts = partial_sums(shifted_terms(acc[:bits], factor))
+        else:
+            parts = [acc[:bits] * factor]
+        products = [Signal(bits, name=f"{name}_product{n}_{k}") for k in range(len(parts))]
+        m.d.sync += [*[held.eq(part) for held, part in zip(products, parts)],
+                     total.eq(tree_sum([*products, term]))]
         acc, terms = total, _delay(m, rest, 1, f"{name}_later{n}_")
     return acc, 2 * len(steps)
 
